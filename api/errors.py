@@ -1,0 +1,132 @@
+"""Every error, on every path and method, as RFC 9457 ``application/problem+json``."""
+
+import http
+import logging
+
+import flask_smorest
+import peewee
+from flask import current_app, json
+from flask_smorest import abort
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from schemas.common import ProblemSchema
+
+PROBLEM_JSON = "application/problem+json"
+#: Headers of werkzeug's own error response that a problem response keeps (Allow on 405, ...).
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+_DETAILS = {
+    400: "The request could not be understood.",
+    404: "There is nothing at this URL.",
+    405: "This URL does not accept that method.",
+    413: "The request body is larger than this endpoint accepts.",
+    415: "This endpoint takes a body of another content type.",
+    422: "Some parameters or fields are invalid; see errors.",
+    500: "An unexpected error occurred. It has been logged.",
+    503: "The service is unavailable for a moment; try again shortly.",
+}
+
+log = logging.getLogger(__name__)
+
+
+def problem(status, detail=None, errors=None, headers=None):
+    """A problem+json response for ``status``."""
+    phrase = http.HTTPStatus(status).phrase
+    body = {
+        "type": "about:blank",
+        "title": phrase,
+        "status": status,
+        "detail": detail or _DETAILS.get(status, phrase + "."),
+    }
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers
+    )
+    return response
+
+
+def flatten_messages(messages, prefix=""):
+    """webargs/marshmallow messages as ``{"name": [messages]}``, one key per bad input.
+
+    The location level (``query``, ``json``) is dropped; nested fields are joined with dots.
+    """
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if not prefix and key in ("query", "json", "path", "headers", "form", "files"):
+                name = ""
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                flat.update(flatten_messages(value, name))
+            else:
+                flat.setdefault(name or "body", []).extend(
+                    value if isinstance(value, list) else [str(value)]
+                )
+    else:
+        flat[prefix or "body"] = messages if isinstance(messages, list) else [str(messages)]
+    return flat
+
+
+def bad_request(field, message, status=400):
+    """Abort with a problem naming one bad parameter or field."""
+    abort(status, message=message, errors={field: [message]})
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, answering and documenting errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def _register_error_handlers(self):
+        app = self._app
+        app.register_error_handler(HTTPException, self.handle_http_exception)
+        app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
+        app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
+        app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
+
+    def handle_http_exception(self, error):
+        """Turn any HTTPException (and unexpected failures, as 500) into problem+json."""
+        if isinstance(error, InternalServerError) and error.original_exception is not None:
+            # Flask has logged the traceback; the client learns nothing of the internals.
+            return problem(500)
+        headers = {
+            name: value
+            for name, value in error.get_response().headers.items()
+            if name in _KEPT_HEADERS
+        }
+        data = getattr(error, "data", None) or {}
+        headers.update(data.get("headers") or {})
+        errors = data.get("errors")
+        if errors is None and "messages" in data:
+            errors = flatten_messages(data["messages"])
+        detail = data.get("message")
+        if detail is None and error.code == 422 and errors:
+            detail = "Invalid: " + ", ".join(sorted(errors)) + "."
+        if detail is None and error.code == 400 and errors:
+            detail = "Bad request: " + ", ".join(sorted(errors)) + "."
+        if detail is None and error.code not in _DETAILS:
+            detail = error.description
+        return problem(error.code, detail, errors, headers)
+
+
+def _handle_integrity_error(error):
+    log.warning("integrity error: %s", error)
+    return problem(409, "The request conflicts with data already stored.")
+
+
+def _handle_database_unavailable(error):
+    log.error("database unavailable: %s", error)
+    return problem(503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"})

@@ -1,0 +1,94 @@
+"""Opaque, integrity-checked cursors and the list envelope with its ``Link`` header.
+
+A cursor is the sort key of the last item of a page: ``[tag, value..., id]`` as JSON, base64url,
+followed by a keyed BLAKE2b check. Anything altered, truncated or made for another sort is a 400.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+from urllib.parse import urlencode
+
+from flask import current_app, jsonify, request
+
+from .errors import bad_request
+
+BAD_CURSOR = "Invalid cursor: pass back next_cursor exactly as a previous page gave it."
+
+
+def _mac(raw):
+    key = current_app.config["NEWSDESK"].secret_key.encode()
+    return hashlib.blake2b(raw, key=key[:64], digest_size=12).digest()
+
+
+def _b64(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime.datetime) else value
+
+
+def encode_cursor(tag, values):
+    """The cursor for the row whose sort key is ``values`` under the ordering ``tag``."""
+    raw = json.dumps([tag, *map(_plain, values)], separators=(",", ":")).encode()
+    return f"{_b64(raw)}.{_b64(_mac(raw))}"
+
+
+def timestamp(value):
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    return datetime.datetime.fromisoformat(value)
+
+
+def integer(value):
+    if type(value) is not int:
+        raise ValueError("not an integer")
+    return value
+
+
+def string(value):
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def decode_cursor(token, tag, types):
+    """The sort key inside ``token``, checked against ``tag`` and converted by ``types``."""
+    try:
+        body, mac = token.split(".")
+        raw = _unb64(body)
+        if not hmac.compare_digest(_unb64(mac), _mac(raw)):
+            raise ValueError("altered")
+        payload = json.loads(raw)
+        if not isinstance(payload, list) or len(payload) != len(types) + 1 or payload[0] != tag:
+            raise ValueError("made for another list")
+        return tuple(convert(value) for convert, value in zip(types, payload[1:]))
+    except (ValueError, TypeError, UnicodeError):
+        bad_request("cursor", BAD_CURSOR)
+
+
+def paginate(query, limit, tag, key):
+    """One page of ``query``: ``(rows, next_cursor)``; ``key(row)`` is a row's sort key."""
+    rows = list(query.limit(limit + 1))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(tag, key(rows[-1]))
+
+
+def page_response(data, next_cursor):
+    """The list envelope, with ``Link: <...>; rel="next"`` when there is a next page."""
+    response = jsonify({"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor})
+    if next_cursor is not None:
+        args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+        args.append(("cursor", next_cursor))
+        url = f"{request.base_url}?{urlencode(args)}"
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response

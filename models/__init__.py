@@ -1,0 +1,60 @@
+"""Peewee models and the queries on them. No Flask here."""
+
+from .articles import (
+    ARTICLE_SORTS,
+    ARTICLE_STATUSES,
+    COMPUTED,
+    DRAFT,
+    EDITORIAL,
+    PUBLISHED,
+    RELATION_KINDS,
+    Article,
+    ArticleBody,
+    ArticleTag,
+    Relation,
+    Source,
+    Tag,
+    seek,
+)
+from .base import bind_database, db, is_postgres, make_database, utcnow
+from .changes import Change
+from .comments import COMMENT_STATUSES, Comment
+from .keys import SCOPES, ApiKey
+from .schema import LATEST_VERSION, MODELS, current_version, init_db, is_empty
+from .summaries import Summary
+from .webhooks import Webhook, WebhookDelivery
+
+__all__ = [
+    "ARTICLE_SORTS",
+    "ARTICLE_STATUSES",
+    "COMMENT_STATUSES",
+    "COMPUTED",
+    "DRAFT",
+    "EDITORIAL",
+    "LATEST_VERSION",
+    "MODELS",
+    "PUBLISHED",
+    "RELATION_KINDS",
+    "SCOPES",
+    "ApiKey",
+    "Article",
+    "ArticleBody",
+    "ArticleTag",
+    "Change",
+    "Comment",
+    "Relation",
+    "Source",
+    "Summary",
+    "Tag",
+    "Webhook",
+    "WebhookDelivery",
+    "bind_database",
+    "current_version",
+    "db",
+    "init_db",
+    "is_empty",
+    "is_postgres",
+    "make_database",
+    "seek",
+    "utcnow",
+]

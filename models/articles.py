@@ -1,0 +1,301 @@
+"""Sources, articles, their bodies, tags and relations, and the queries on them."""
+
+import peewee
+from peewee import fn
+
+from .base import BaseModel, utcnow
+
+PUBLISHED = "published"
+DRAFT = "draft"
+ARTICLE_STATUSES = (PUBLISHED, DRAFT)
+RELATION_KINDS = ("related", "follow_up", "background", "same_story")
+EDITORIAL = "editorial"
+COMPUTED = "computed"
+
+#: sort name -> (article column, newest first?)
+ARTICLE_SORTS = {
+    "-published_at": ("published_at", True),
+    "published_at": ("published_at", False),
+    "-updated_at": ("updated_at", True),
+}
+
+
+def seek(query, keys, after, descending):
+    """Keyset paging: keep the rows strictly past ``after`` in the order of ``keys``.
+
+    ``keys`` are the sort columns, the last one unique (the id), so the order is total and a
+    cursor taken from one page never skips or repeats a row while new rows arrive.
+    """
+    if after is not None:
+        row, bound = peewee.Tuple(*keys), peewee.Tuple(*after)
+        query = query.where(row < bound if descending else row > bound)
+    return query.order_by(*(key.desc() if descending else key.asc() for key in keys))
+
+
+class Source(BaseModel):
+    """A publisher."""
+
+    id = peewee.AutoField()
+    slug = peewee.CharField(max_length=100, unique=True)
+    name = peewee.CharField(max_length=200)
+    homepage_url = peewee.TextField(null=True)
+    logo_url = peewee.TextField(null=True)
+    language = peewee.CharField(max_length=16, default="en")
+    country = peewee.CharField(max_length=2, null=True)
+    article_count = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    @classmethod
+    def by_name(cls):
+        """Every source, in name order, ready for :func:`seek` on ``(name, id)``."""
+        return cls.select()
+
+    @classmethod
+    def refresh_counts(cls, ids=None):
+        """Recount the published articles of the given sources (all when ``ids`` is None)."""
+        count = (
+            Article.select(fn.COUNT(Article.id))
+            .where((Article.source == cls.id) & (Article.status == PUBLISHED))
+        )
+        query = cls.update(article_count=count)
+        if ids is not None:
+            query = query.where(cls.id.in_(list(ids)))
+        query.execute()
+
+
+class Article(BaseModel):
+    """An article's metadata: everything a list shows. The body lives in :class:`ArticleBody`."""
+
+    id = peewee.AutoField()
+    slug = peewee.CharField(max_length=200, unique=True)
+    source = peewee.ForeignKeyField(Source, backref="articles", on_delete="RESTRICT")
+    external_id = peewee.CharField(max_length=500, null=True)
+    title = peewee.TextField()
+    excerpt = peewee.TextField(default="")
+    url = peewee.TextField(null=True)
+    image_url = peewee.TextField(null=True)
+    byline = peewee.CharField(max_length=300, null=True)
+    language = peewee.CharField(max_length=16, default="en")
+    status = peewee.CharField(
+        max_length=16,
+        default=PUBLISHED,
+        constraints=[peewee.Check("status IN ('published', 'draft')")],
+    )
+    published_at = peewee.DateTimeField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+    word_count = peewee.IntegerField(default=0)
+    reading_time_minutes = peewee.IntegerField(default=0)
+    comment_count = peewee.IntegerField(default=0)
+    #: Raised on every write; names the version a summary or an ETag was made from.
+    version = peewee.IntegerField(default=1)
+
+    class Meta:
+        indexes = (
+            (("source", "external_id"), True),
+            (("status", "published_at", "id"), False),
+            (("source", "status", "published_at", "id"), False),
+            (("language", "status", "published_at", "id"), False),
+            (("status", "updated_at", "id"), False),
+        )
+
+    @classmethod
+    def with_source(cls):
+        """Articles joined to the few source columns an article shows, in one query."""
+        return cls.select(cls, Source.id, Source.slug, Source.name, Source.logo_url).join(Source)
+
+    @classmethod
+    def published(cls):
+        return cls.with_source().where(cls.status == PUBLISHED)
+
+    @classmethod
+    def lookup(cls, key):
+        """The published article whose id or slug is ``key``, or None."""
+        query = cls.published()
+        if key.isdigit():
+            query = query.where(cls.id == int(key))
+        else:
+            query = query.where(cls.slug == key)
+        return query.first()
+
+    @classmethod
+    def listing(
+        cls,
+        *,
+        sort="-published_at",
+        after=None,
+        sources=(),
+        tags=(),
+        languages=(),
+        published_after=None,
+        published_before=None,
+        updated_since=None,
+    ):
+        """Published articles filtered as the list endpoint says, ordered by ``sort``.
+
+        ``after`` is the ``(sort value, id)`` of the last row of the previous page. With a single
+        tag and a published_at sort the query walks the ``(tag, published_at, article)`` index of
+        :class:`ArticleTag`, so a rare tag costs as little as a common one.
+        """
+        column, descending = ARTICLE_SORTS[sort]
+        key, tie = getattr(cls, column), cls.id
+        query = cls.published()
+        published = cls.published_at
+        if len(tags) == 1 and column == "published_at":
+            tag_id = Tag.select(Tag.id).where(Tag.slug == tags[0])
+            query = query.join_from(cls, ArticleTag).where(ArticleTag.tag == tag_id)
+            key, tie = ArticleTag.published_at, ArticleTag.article
+            published = key
+        elif tags:
+            tagged = (
+                ArticleTag.select(ArticleTag.article)
+                .join(Tag)
+                .where(Tag.slug.in_(list(tags)))
+            )
+            query = query.where(cls.id.in_(tagged))
+        if sources:
+            query = query.where(
+                cls.source.in_(Source.select(Source.id).where(Source.slug.in_(list(sources))))
+            )
+        if languages:
+            query = query.where(cls.language.in_(list(languages)))
+        if published_after is not None:
+            query = query.where(published >= published_after)
+        if published_before is not None:
+            query = query.where(published < published_before)
+        if updated_since is not None:
+            query = query.where(cls.updated_at >= updated_since)
+        return seek(query, (key, tie), after, descending)
+
+    def sort_key(self, sort):
+        """The ``(sort value, id)`` of this article under ``sort``, for the next cursor."""
+        column, _ = ARTICLE_SORTS[sort]
+        return getattr(self, column), self.id
+
+    @staticmethod
+    def attach_tags(articles):
+        """Give each article a ``tag_list`` with one query for the whole page."""
+        by_article = {article.id: [] for article in articles}
+        if by_article:
+            rows = (
+                Tag.select(Tag.slug, Tag.name, ArticleTag.article)
+                .join(ArticleTag)
+                .where(ArticleTag.article.in_(list(by_article)))
+                .order_by(ArticleTag.article, Tag.slug)
+                .objects()
+            )
+            for row in rows:
+                by_article[row.article].append(row)
+        for article in articles:
+            article.tag_list = by_article[article.id]
+        return articles
+
+    @staticmethod
+    def attach_bodies(articles):
+        """Give each article its ``body`` (an :class:`ArticleBody`) with one query."""
+        by_id = {article.id: article for article in articles}
+        if by_id:
+            for body in ArticleBody.select().where(ArticleBody.article.in_(list(by_id))):
+                by_id[body.article_id].body = body
+        for article in articles:
+            if not hasattr(article, "body"):
+                article.body = ArticleBody(body_html="", body_text="")
+        return articles
+
+
+class ArticleBody(BaseModel):
+    """The body of an article, kept off the article row so lists never read it."""
+
+    article = peewee.ForeignKeyField(
+        Article, primary_key=True, backref="bodies", on_delete="CASCADE"
+    )
+    body_html = peewee.TextField(default="")
+    body_text = peewee.TextField(default="")
+
+
+class Tag(BaseModel):
+    """A topic."""
+
+    id = peewee.AutoField()
+    slug = peewee.CharField(max_length=100, unique=True)
+    name = peewee.CharField(max_length=200)
+    article_count = peewee.IntegerField(default=0, index=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    @classmethod
+    def most_used(cls):
+        """Tags, most used first; page with :func:`seek` on ``(article_count, id)`` descending."""
+        return cls.select()
+
+    @classmethod
+    def refresh_counts(cls, ids=None):
+        """Recount the published articles of the given tags (all when ``ids`` is None)."""
+        count = (
+            ArticleTag.select(fn.COUNT(ArticleTag.article))
+            .join(Article)
+            .where((ArticleTag.tag == cls.id) & (Article.status == PUBLISHED))
+        )
+        query = cls.update(article_count=count)
+        if ids is not None:
+            query = query.where(cls.id.in_(list(ids)))
+        query.execute()
+
+
+class ArticleTag(BaseModel):
+    """An article's tag. ``published_at`` is copied from the article for per-tag listing."""
+
+    article = peewee.ForeignKeyField(Article, on_delete="CASCADE")
+    tag = peewee.ForeignKeyField(Tag, on_delete="CASCADE")
+    published_at = peewee.DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("article", "tag")
+        indexes = ((("tag", "published_at", "article"), False),)
+
+
+class Relation(BaseModel):
+    """A directed link from an article to a related one, editorial (by hand) or computed."""
+
+    id = peewee.AutoField()
+    article = peewee.ForeignKeyField(Article, on_delete="CASCADE")
+    related = peewee.ForeignKeyField(Article, on_delete="CASCADE")
+    kind = peewee.CharField(max_length=20, default="related")
+    origin = peewee.CharField(max_length=10, default=EDITORIAL)
+    score = peewee.FloatField(default=1.0)
+    #: Comma-separated reasons, for example ``shared_tags,similar_text``.
+    reasons = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("article", "related"), True),
+            (("article", "origin", "score"), False),
+        )
+        constraints = [peewee.SQL("CHECK (article_id <> related_id)")]
+
+    @property
+    def reason_list(self):
+        return [reason for reason in self.reasons.split(",") if reason]
+
+    @classmethod
+    def for_article(cls, article_id, limit):
+        """Published articles related to ``article_id``, editorial first, then by score.
+
+        Each returned article carries its :class:`Relation` as ``article.relation``.
+        """
+        rows = (
+            cls.select(cls, Article, Source.id, Source.slug, Source.name, Source.logo_url)
+            .join(Article, on=(cls.related == Article.id))
+            .join(Source)
+            .where((cls.article == article_id) & (Article.status == PUBLISHED))
+            # 'editorial' sorts after 'computed': descending puts editorial relations first.
+            .order_by(cls.origin.desc(), cls.score.desc(), cls.id)
+            .limit(limit)
+        )
+        articles = []
+        for relation in rows:
+            article = relation.related
+            article.relation = relation
+            articles.append(article)
+        return articles

@@ -1,0 +1,76 @@
+"""The database proxy, the base model and how a database URL becomes a peewee database."""
+
+import datetime
+import os
+from urllib.parse import urlparse
+
+import peewee
+from playhouse import db_url
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+#: Bound to a real database by :func:`bind_database` at start-up.
+db = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    # WAL lets readers in several gunicorn workers go on while one worker writes.
+    "journal_mode": "wal",
+    # A writer waits this long (ms) for another worker's write lock instead of failing.
+    "busy_timeout": 5000,
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "cache_size": -32 * 1024,
+    "temp_store": "memory",
+}
+
+
+def utcnow():
+    """The current time in UTC, naive, to the second (what every timestamp column stores)."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def make_database(url):
+    """Return an unconnected peewee database for ``url`` (``sqlite:///path`` or ``postgresql://``).
+
+    Connections are pooled: ``close()`` at the end of a request hands the connection back.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        params = db_url.parse(url)
+        name = params.pop("database")
+        params.setdefault("connect_timeout", 3)
+        return PooledPostgresqlDatabase(
+            name, max_connections=32, stale_timeout=300, autoconnect=False, **params
+        )
+    if parsed.scheme == "sqlite":
+        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise ValueError("a SQLite URL needs a file path: sqlite:///instance/newsdesk.db")
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return PooledSqliteDatabase(
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            max_connections=32,
+            stale_timeout=300,
+            autoconnect=False,
+            check_same_thread=False,
+        )
+    raise ValueError(f"unsupported database URL scheme {parsed.scheme!r} (sqlite or postgresql)")
+
+
+def bind_database(url):
+    """Point the models at the database behind ``url`` and return it."""
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_postgres():
+    return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False

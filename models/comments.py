@@ -1,0 +1,47 @@
+"""Readers' comments on articles."""
+
+import peewee
+from peewee import fn
+
+from .articles import Article, seek
+from .base import BaseModel, utcnow
+from .keys import ApiKey
+
+VISIBLE = "visible"
+HIDDEN = "hidden"
+COMMENT_STATUSES = (VISIBLE, HIDDEN)
+
+
+class Comment(BaseModel):
+    """A plain-text comment, optionally a reply to another comment of the same article."""
+
+    id = peewee.AutoField()
+    article = peewee.ForeignKeyField(Article, backref="comments", on_delete="CASCADE")
+    parent = peewee.ForeignKeyField("self", null=True, backref="replies", on_delete="SET NULL")
+    author_name = peewee.CharField(max_length=80)
+    body = peewee.TextField()
+    status = peewee.CharField(
+        max_length=10,
+        default=VISIBLE,
+        constraints=[peewee.Check("status IN ('visible', 'hidden')")],
+    )
+    #: The key that posted it, for object-level authorization.
+    api_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="SET NULL")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("article", "status", "created_at", "id"), False),)
+
+    @classmethod
+    def visible_for(cls, article_id, after=None):
+        """Visible comments of an article, oldest first, paged on ``(created_at, id)``."""
+        query = cls.select().where((cls.article == article_id) & (cls.status == VISIBLE))
+        return seek(query, (cls.created_at, cls.id), after, descending=False)
+
+    @classmethod
+    def refresh_counts(cls, article_ids):
+        """Recount ``comment_count`` (visible comments) of the given articles."""
+        count = cls.select(fn.COUNT(cls.id)).where(
+            (cls.article == Article.id) & (cls.status == VISIBLE)
+        )
+        Article.update(comment_count=count).where(Article.id.in_(list(article_ids))).execute()

@@ -1,0 +1,79 @@
+"""Creating and upgrading the schema.
+
+A fresh database gets every table of the current models and is stamped with the latest version.
+An existing one is upgraded one version at a time by the steps in ``MIGRATIONS``, written with
+peewee's ``playhouse.migrate`` operations; each step and its version stamp commit together.
+"""
+
+import peewee
+from peewee import fn
+from playhouse.migrate import SchemaMigrator, migrate
+
+from .articles import Article, ArticleBody, ArticleTag, Relation, Source, Tag
+from .base import BaseModel, db, utcnow
+from .changes import Change
+from .comments import Comment
+from .keys import ApiKey
+from .summaries import Summary
+from .webhooks import Webhook, WebhookDelivery
+
+MODELS = [
+    Source,
+    Tag,
+    Article,
+    ArticleBody,
+    ArticleTag,
+    Relation,
+    ApiKey,
+    Comment,
+    Change,
+    Webhook,
+    WebhookDelivery,
+    Summary,
+]
+
+
+class SchemaVersion(BaseModel):
+    """One row per schema version applied."""
+
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+
+#: version -> function(migrator) returning the playhouse.migrate operations of that step.
+#: Version 1 is the schema ``create_tables`` makes from the models as first released.
+MIGRATIONS = {}
+
+LATEST_VERSION = 1 + len(MIGRATIONS)
+
+
+def current_version():
+    """The schema version of the connected database, or None when it has none."""
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+
+
+def init_db():
+    """Create or upgrade the schema; safe to run again. Returns ``(before, after)`` versions."""
+    with db.atomic():
+        before = current_version()
+        if before is None:
+            db.create_tables([SchemaVersion, *MODELS])
+            SchemaVersion.create(version=LATEST_VERSION)
+            return None, LATEST_VERSION
+    migrator = SchemaMigrator.from_database(db.obj)
+    for version in range(before + 1, LATEST_VERSION + 1):
+        with db.atomic():
+            migrate(*MIGRATIONS[version](migrator))
+            SchemaVersion.create(version=version)
+    return before, LATEST_VERSION
+
+
+def drop_all():
+    """Drop every table (tests and ``db reset`` only)."""
+    db.drop_tables([SchemaVersion, *MODELS], cascade=db.obj.__class__ is not peewee.SqliteDatabase)
+
+
+def is_empty():
+    return not Article.select().exists()

@@ -1,0 +1,72 @@
+"""Plain text work on articles: slugs, plain text from HTML, excerpts, word counts."""
+
+import html
+import math
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+WORDS_PER_MINUTE = 230
+#: Characters of CJK text read per minute, counted as "words" one character each.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr"}
+
+
+def slugify(text, max_length=80):
+    """A lowercase ASCII slug of ``text`` (``"Hello, World!"`` -> ``"hello-world"``), maybe empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag):
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def html_to_text(body_html):
+    """Plain text of an HTML body, one paragraph per block element, blank lines between."""
+    parser = _TextExtractor()
+    parser.feed(body_html)
+    parser.close()
+    paragraphs = (" ".join(part.split()) for part in "".join(parser.parts).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def text_to_html(body_text):
+    """HTML paragraphs from plain text whose paragraphs are separated by blank lines."""
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", body_text))
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+def word_count(text):
+    """Words in ``text``; each CJK character counts as one word."""
+    cjk = len(_CJK.findall(text))
+    return cjk + len(_WORD.findall(_CJK.sub(" ", text)))
+
+
+def reading_time_minutes(words):
+    """Whole minutes to read ``words`` words, at least one for any text."""
+    return max(1, math.ceil(words / WORDS_PER_MINUTE)) if words else 0
+
+
+def make_excerpt(text, limit=280):
+    """The first paragraph of ``text``, cut at a word boundary near ``limit`` characters."""
+    first = text.strip().split("\n\n", 1)[0]
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0] if " " in first[:limit] else first[:limit]
+    return cut.rstrip(",;:") + "…"

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: validation, serialization and the OpenAPI document. No Flask here."""
