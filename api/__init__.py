@@ -1,6 +1,6 @@
 """The Newsdesk HTTP API: ``create_app`` builds the Flask application."""
 
-from flask import Flask
+from flask import Flask, g, request
 
 from models import bind_database, db
 
@@ -51,18 +51,22 @@ def create_app(config=None):
     return app
 
 
+def openapi_yaml(app):
+    """The app's OpenAPI document as YAML, as ``newsdesk openapi`` prints it."""
+    return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_yaml()
+
+
 def _init_database(app, config):
     """Bind the models to the configured database; one pooled connection per request."""
     bind_database(config.database_url)
 
     @app.before_request
     def connect():
-        from flask import request
-
         if request.endpoint not in NO_DATABASE:
-            db.connect(reuse_if_open=True)
+            # True when this request opened the connection (and so must close it).
+            g.opened_database = db.connect(reuse_if_open=True)
 
     @app.teardown_request
     def close(exc):
-        if not db.is_closed():
+        if g.pop("opened_database", False) and not db.is_closed():
             db.close()

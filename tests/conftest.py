@@ -1,0 +1,234 @@
+"""Fixtures: an app on a fresh database per test, on SQLite and (when configured) PostgreSQL.
+
+Every test that asks for ``app`` or ``client`` runs once per backend: ``[sqlite]`` always,
+``[postgres]`` when ``NEWSDESK_TEST_POSTGRES_URL`` names a server the suite may create a database on.
+"""
+
+import datetime
+import logging
+import os
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+from api import create_app
+from models import (
+    MODELS,
+    Article,
+    ArticleBody,
+    ArticleTag,
+    Comment,
+    Relation,
+    Source,
+    Tag,
+    db,
+    init_db,
+)
+from models.text import make_excerpt, reading_time_minutes, text_to_html, word_count
+
+POSTGRES_URL = os.environ.get("NEWSDESK_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL database of this test session's own, with the schema, dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("NEWSDESK_TEST_POSTGRES_URL is not set")
+    name = f"newsdesk_test_{os.getpid()}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    url = urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
+    yield url
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A URL to an empty database with the current schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/newsdesk.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({"database_url": database_url, "testing": True})
+    with app.app_context():
+        db.connect()
+        init_db()
+        if database_url.startswith("postgresql"):
+            tables = ", ".join(model._meta.table_name for model in MODELS)
+            db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        db.close()
+    yield app
+    db.close_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def dbconn(app):
+    """The test's database, connected, for setting up rows directly."""
+    with app.app_context():
+        db.connect(reuse_if_open=True)
+        yield db
+        db.close()
+
+
+class QueryCounter(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.queries = []
+
+    def emit(self, record):
+        self.queries.append(record.getMessage())
+
+
+@pytest.fixture
+def count_queries():
+    """Collects the SQL peewee runs while the test goes on: ``counter.queries``."""
+    counter = QueryCounter()
+    logger = logging.getLogger("peewee")
+    level = logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(level)
+
+
+BASE_TIME = datetime.datetime(2026, 11, 1, 12, 0, 0)
+
+
+@pytest.fixture
+def make_source(dbconn):
+    counter = iter(range(1, 10_000))
+
+    def make(**overrides):
+        number = next(counter)
+        values = {"slug": f"source-{number}", "name": f"Source {number}", "language": "en"}
+        values.update(overrides)
+        return Source.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_tag(dbconn):
+    def make(slug, name=None):
+        tag, _ = Tag.get_or_create(slug=slug, defaults={"name": name or slug.title()})
+        return tag
+
+    return make
+
+
+@pytest.fixture
+def make_article(dbconn, make_source, make_tag):
+    """Create an article (with body and tags) directly in the database."""
+    counter = iter(range(1, 100_000))
+    default_source = []
+
+    def make(tags=(), body="First paragraph.\n\nSecond paragraph.", **overrides):
+        number = next(counter)
+        if "source" not in overrides:
+            if not default_source:
+                default_source.append(make_source(slug="default-source", name="Default"))
+            overrides["source"] = default_source[0]
+        published_at = overrides.pop("published_at", BASE_TIME + datetime.timedelta(hours=number))
+        words = word_count(body)
+        values = {
+            "slug": f"article-{number}",
+            "title": f"Article {number}",
+            "excerpt": make_excerpt(body),
+            "published_at": published_at,
+            "created_at": published_at,
+            "updated_at": published_at,
+            "word_count": words,
+            "reading_time_minutes": reading_time_minutes(words),
+        }
+        values.update(overrides)
+        with db.atomic():
+            article = Article.create(**values)
+            ArticleBody.create(article=article, body_text=body, body_html=text_to_html(body))
+            for slug in tags:
+                ArticleTag.create(
+                    article=article, tag=make_tag(slug), published_at=article.published_at
+                )
+            Source.refresh_counts([article.source_id])
+            Tag.refresh_counts()
+        return article
+
+    return make
+
+
+@pytest.fixture
+def make_relation(dbconn):
+    def make(article, related, **overrides):
+        return Relation.create(article=article, related=related, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def make_comment(dbconn):
+    counter = iter(range(1, 100_000))
+
+    def make(article, **overrides):
+        number = next(counter)
+        values = {
+            "author_name": f"Reader {number}",
+            "body": f"Comment {number}",
+            "created_at": BASE_TIME + datetime.timedelta(minutes=number),
+        }
+        values.update(overrides)
+        comment = Comment.create(article=article, **values)
+        Comment.refresh_counts([article.id])
+        return comment
+
+    return make
+
+
+# --- reporting which backend each test ran on -------------------------------------------
+
+_passed = {"sqlite": 0, "postgres": 0, "none": 0}
+_backend_of = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        _backend_of[item.nodeid] = callspec.params.get("database_url", "none") if callspec else "none"
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        _passed[_backend_of.get(report.nodeid, "none")] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(
+        f"newsdesk backends: {_passed['sqlite']} passed on sqlite, "
+        f"{_passed['postgres']} passed on postgres, {_passed['none']} without a database"
+    )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # With PostgreSQL configured, a run in which no test passed on it proves nothing: fail it.
+    ran_tests = session.testscollected and not session.config.option.collectonly
+    if POSTGRES_URL and ran_tests and _passed["postgres"] == 0 and exitstatus == 0:
+        session.exitstatus = 1

@@ -1,0 +1,248 @@
+import datetime
+
+import pytest
+
+from models import Article, ArticleTag, db
+from models.base import utcnow
+
+from .conftest import BASE_TIME
+
+
+def ids(response):
+    return [item["id"] for item in response.json["data"]]
+
+
+def walk(client, url):
+    """Follow next_cursor from ``url`` to the end; the ids seen, in order."""
+    seen, pages = [], 0
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.json
+        seen += ids(response)
+        pages += 1
+        cursor = response.json["next_cursor"]
+        assert response.json["has_more"] is (cursor is not None)
+        separator = "&" if "?" in url.split("cursor=")[0] else "?"
+        url = url.split("cursor=")[0].rstrip("&?") + f"{separator}cursor={cursor}" if cursor else None
+    return seen, pages
+
+
+def test_list_newest_first_with_envelope(client, make_article):
+    first, second, third = (make_article() for _ in range(3))
+    response = client.get("/v1/articles")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert ids(response) == [third.id, second.id, first.id]
+    assert response.json["has_more"] is False
+    assert response.json["next_cursor"] is None
+    assert "Link" not in response.headers
+    item = response.json["data"][0]
+    assert item["source"] == {
+        "id": third.source_id,
+        "slug": "default-source",
+        "name": "Default",
+        "logo_url": None,
+    }
+    assert item["published_at"] == "2026-11-01T15:00:00Z"
+    assert "body_html" not in item and "body_text" not in item
+    assert item["word_count"] == 4 and item["reading_time_minutes"] == 1
+
+
+def test_list_hides_drafts(client, make_article):
+    published = make_article()
+    make_article(status="draft")
+    assert ids(client.get("/v1/articles")) == [published.id]
+
+
+def test_list_link_header_points_to_next_page(client, make_article):
+    for _ in range(3):
+        make_article()
+    response = client.get("/v1/articles?limit=2&language=en")
+    cursor = response.json["next_cursor"]
+    assert response.json["has_more"] is True
+    link = response.headers["Link"]
+    assert link.startswith("<http://localhost/v1/articles?")
+    assert f"cursor={cursor}" in link and "limit=2" in link and "language=en" in link
+    assert link.endswith('>; rel="next"')
+
+
+@pytest.mark.parametrize("sort", ["-published_at", "published_at", "-updated_at"])
+def test_cursor_walk_sees_every_article_once(client, make_article, sort):
+    made = [make_article(tags=["news"]) for _ in range(23)]
+    # Ties on the sort key are broken by id.
+    made.append(make_article(published_at=made[5].published_at, updated_at=made[5].updated_at))
+    seen, pages = walk(client, f"/v1/articles?limit=5&sort={sort}")
+    assert sorted(seen) == sorted(a.id for a in made)
+    assert len(seen) == len(set(seen))
+    assert pages == 5
+    key = {"-published_at": "published_at", "published_at": "published_at"}.get(sort, "updated_at")
+    expected = sorted(made, key=lambda a: (getattr(a, key), a.id), reverse=sort.startswith("-"))
+    assert seen == [a.id for a in expected]
+
+
+def test_cursor_walk_over_a_tag(client, make_article):
+    tagged = [make_article(tags=["climate"]) for _ in range(7)]
+    make_article(tags=["sport"])
+    seen, _ = walk(client, "/v1/articles?tag=climate&limit=3")
+    assert seen == [a.id for a in reversed(tagged)]
+
+
+def test_cursor_is_stable_while_articles_arrive(client, make_article):
+    old = [make_article() for _ in range(4)]
+    page = client.get("/v1/articles?limit=2")
+    make_article(published_at=utcnow())  # newer than everything: must not shift the walk
+    rest = client.get(f"/v1/articles?limit=10&cursor={page.json['next_cursor']}")
+    assert ids(page) + ids(rest) == [a.id for a in reversed(old)]
+
+
+def test_filter_by_sources(client, make_article, make_source):
+    one, two, three = make_source(slug="one"), make_source(slug="two"), make_source(slug="three")
+    a, b = make_article(source=one), make_article(source=two)
+    make_article(source=three)
+    assert ids(client.get("/v1/articles?source=one,two")) == [b.id, a.id]
+    assert ids(client.get("/v1/articles?source=one")) == [a.id]
+    assert ids(client.get("/v1/articles?source=nobody")) == []
+
+
+def test_filter_by_tags(client, make_article):
+    a = make_article(tags=["climate", "energy"])
+    b = make_article(tags=["energy"])
+    make_article(tags=["sport"])
+    assert ids(client.get("/v1/articles?tag=climate")) == [a.id]
+    assert ids(client.get("/v1/articles?tag=energy")) == [b.id, a.id]
+    assert ids(client.get("/v1/articles?tag=climate,sport&sort=published_at")) == [a.id, a.id + 2]
+
+
+def test_filter_by_language(client, make_article):
+    german = make_article(language="de")
+    make_article(language="en")
+    french = make_article(language="fr")
+    assert ids(client.get("/v1/articles?language=de,fr")) == [french.id, german.id]
+
+
+def test_filter_by_dates(client, make_article):
+    made = [make_article() for _ in range(5)]  # published at 13:00, 14:00 ... 17:00
+    response = client.get(
+        "/v1/articles?published_after=2026-11-01T14:00:00Z&published_before=2026-11-01T16:00:00Z"
+    )
+    assert ids(response) == [made[2].id, made[1].id]
+    # Offsets are converted to UTC: 15:30+01:00 is 14:30Z.
+    response = client.get("/v1/articles?published_after=2026-11-01T15:30:00%2B01:00")
+    assert ids(response) == [a.id for a in reversed(made[2:])]
+    assert ids(client.get("/v1/articles?published_before=2026-11-01")) == []
+
+
+def test_filter_updated_since(client, make_article):
+    made = [make_article() for _ in range(3)]
+    Article.update(updated_at=BASE_TIME + datetime.timedelta(days=3)).where(
+        Article.id == made[0].id
+    ).execute()
+    response = client.get("/v1/articles?updated_since=2026-11-02T00:00:00Z")
+    assert ids(response) == [made[0].id]
+
+
+def test_sort_by_updated(client, make_article):
+    made = [make_article() for _ in range(3)]
+    Article.update(updated_at=BASE_TIME + datetime.timedelta(days=3)).where(
+        Article.id == made[0].id
+    ).execute()
+    assert ids(client.get("/v1/articles?sort=-updated_at")) == [made[0].id, made[2].id, made[1].id]
+
+
+def test_sparse_fields(client, make_article):
+    make_article(tags=["climate"], body="Only paragraph.")
+    response = client.get("/v1/articles?fields=title,tags,body_text")
+    assert response.json["data"] == [
+        {"title": "Article 1", "tags": [{"slug": "climate", "name": "Climate"}], "body_text": "Only paragraph."}
+    ]
+
+
+@pytest.mark.parametrize("url", ["/v1/articles?fields=title,secret", "/v1/articles/1?fields=nope"])
+def test_unknown_fields_are_400(client, make_article, url):
+    make_article()
+    response = client.get(url)
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert "fields" in response.json["errors"]
+
+
+def test_list_of_twenty_takes_a_fixed_number_of_queries(client, make_article, count_queries):
+    for number in range(20):
+        make_article(tags=["a", f"t{number}"])
+    count_queries.queries.clear()
+    client.get("/v1/articles?limit=2")
+    few = len(count_queries.queries)
+    count_queries.queries.clear()
+    response = client.get("/v1/articles?limit=20&fields=id,title,source,tags,body_html")
+    assert len(response.json["data"]) == 20
+    assert all(item["tags"] and item["body_html"] for item in response.json["data"])
+    # articles+sources, tags, bodies: one query each, however long the page.
+    assert len(count_queries.queries) <= few + 1 <= 4
+
+
+def test_detail_by_id_and_slug(client, make_article):
+    article = make_article(tags=["climate"], body="Para one.\n\nPara two.", byline="A. Writer")
+    by_id = client.get(f"/v1/articles/{article.id}")
+    by_slug = client.get(f"/v1/articles/{article.slug}")
+    assert by_id.status_code == by_slug.status_code == 200
+    assert by_id.json == by_slug.json
+    body = by_id.json
+    assert body["id"] == article.id and body["slug"] == "article-1"
+    assert body["body_text"] == "Para one.\n\nPara two."
+    assert body["body_html"] == "<p>Para one.</p><p>Para two.</p>"
+    assert body["tags"] == [{"slug": "climate", "name": "Climate"}]
+    assert body["byline"] == "A. Writer"
+    assert by_id.headers["Last-Modified"] == "Sun, 01 Nov 2026 13:00:00 GMT"
+
+
+@pytest.mark.parametrize("key", ["999", "no-such-slug"])
+def test_detail_missing_is_404(client, key):
+    response = client.get(f"/v1/articles/{key}")
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == 404
+
+
+def test_detail_of_a_draft_is_404(client, make_article):
+    draft = make_article(status="draft")
+    assert client.get(f"/v1/articles/{draft.id}").status_code == 404
+
+
+def test_etag_and_304(client, make_article):
+    article = make_article()
+    for url in ("/v1/articles", f"/v1/articles/{article.id}"):
+        first = client.get(url)
+        etag = first.headers["ETag"]
+        assert first.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=300"
+        again = client.get(url, headers={"If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.data == b""
+    since = client.get(
+        f"/v1/articles/{article.id}", headers={"If-Modified-Since": "Sun, 01 Nov 2026 13:00:00 GMT"}
+    )
+    assert since.status_code == 304
+
+
+def test_etag_changes_when_the_article_does(client, make_article):
+    article = make_article()
+    etag = client.get(f"/v1/articles/{article.id}").headers["ETag"]
+    Article.update(title="Changed").where(Article.id == article.id).execute()
+    response = client.get(f"/v1/articles/{article.id}", headers={"If-None-Match": etag})
+    assert response.status_code == 200 and response.json["title"] == "Changed"
+
+
+def test_head_and_options(client, make_article):
+    article = make_article()
+    head = client.head(f"/v1/articles/{article.id}")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["ETag"] == client.get(f"/v1/articles/{article.id}").headers["ETag"]
+    options = client.options("/v1/articles")
+    assert options.status_code == 200
+    assert set(options.headers["Allow"].split(", ")) >= {"GET", "HEAD", "OPTIONS"}
+
+
+def test_tag_listing_uses_the_copied_publication_time(dbconn, make_article):
+    article = make_article(tags=["climate"])
+    link = ArticleTag.get(ArticleTag.article == article.id)
+    assert link.published_at == article.published_at
+    assert db.is_closed() is False

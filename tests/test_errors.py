@@ -1,0 +1,99 @@
+import pytest
+
+from api import create_app
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status):
+    assert response.status_code == status
+    assert response.content_type == PROBLEM
+    body = response.json
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+def test_unknown_path_is_404_problem(client, method):
+    response = client.open("/no/such/path", method=method)
+    assert response.status_code == 404
+    assert response.content_type == PROBLEM
+    if method != "HEAD":
+        assert response.json["title"] == "Not Found"
+
+
+def test_wrong_method_is_405_with_allow(client):
+    body = assert_problem(client.delete("/v1/sources"), 405)
+    assert "GET" in body["detail"] or body["title"] == "Method Not Allowed"
+    response = client.delete("/v1/sources")
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.parametrize(
+    "query, bad",
+    [
+        ("limit=0", {"limit"}),
+        ("limit=101", {"limit"}),
+        ("limit=ten", {"limit"}),
+        ("sort=title", {"sort"}),
+        ("published_after=yesterday", {"published_after"}),
+        ("limit=0&sort=x&updated_since=2026-13-45", {"limit", "sort", "updated_since"}),
+    ],
+)
+def test_bad_query_parameters_are_named(client, query, bad):
+    body = assert_problem(client.get(f"/v1/articles?{query}"), 422)
+    assert set(body["errors"]) == bad
+    assert all(isinstance(messages, list) and messages for messages in body["errors"].values())
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "a.b.c",
+        "WyItcHVibGlzaGVkX2F0IiwiMjAyNi0xMS0wMVQxMzowMDowMCIsMV0.AAAAAAAAAAAAAAAA",
+        "%00%ff",
+    ],
+)
+def test_bad_cursor_is_400(client, cursor):
+    body = assert_problem(client.get(f"/v1/articles?cursor={cursor}"), 400)
+    assert list(body["errors"]) == ["cursor"]
+
+
+def test_tampered_and_foreign_cursors_are_400(client, make_article):
+    for _ in range(3):
+        make_article()
+    cursor = client.get("/v1/articles?limit=1").json["next_cursor"]
+    body, mac = cursor.split(".")
+    tampered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
+    assert_problem(client.get(f"/v1/articles?cursor={tampered}"), 400)
+    # A cursor is bound to its ordering and its list.
+    assert_problem(client.get(f"/v1/articles?sort=published_at&cursor={cursor}"), 400)
+    assert_problem(client.get(f"/v1/sources?cursor={cursor}"), 400)
+    assert client.get(f"/v1/articles?cursor={cursor}").status_code == 200
+
+
+def test_unexpected_failure_is_500_without_internals(database_url):
+    app = create_app({"database_url": database_url})
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals /etc/passwd")
+
+    response = app.test_client().get("/boom")
+    body = assert_problem(response, 500)
+    assert "secret" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert body["title"] == "Internal Server Error"
+
+
+def test_database_unreachable_is_503(tmp_path):
+    # A directory where the database file should be: SQLite cannot open it.
+    (tmp_path / "db").mkdir()
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/db"})
+    response = app.test_client().get("/v1/articles")
+    assert_problem(response, 503)
+    assert response.headers["Retry-After"] == "1"
+    assert app.test_client().get("/healthz").status_code == 200
