@@ -55,7 +55,7 @@ def get_article_or_404(key):
 class ArticleList(MethodView):
     @blp.arguments(ArticleQueryArgs, location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
-    @blp.alt_response(400, description="Bad cursor or unknown field names")
+    @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None, field_names=None, **filters):
         """List published articles, newest first.
 
@@ -82,7 +82,8 @@ class ArticleList(MethodView):
 class ArticleDetail(MethodView):
     @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
     @blp.response(200, ArticleSchema)
-    @blp.alt_response(404, description="No such article")
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, field_names=None):
         """Get one article, with its body, by id or slug."""
         fields = requested_fields(field_names, ARTICLE_FIELDS)
@@ -95,7 +96,8 @@ class ArticleDetail(MethodView):
 class RelatedArticles(MethodView):
     @blp.arguments(RelatedArgs, location="query", as_kwargs=True)
     @blp.response(200, RelatedPageSchema)
-    @blp.alt_response(404, description="No such article")
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, limit, field_names=None):
         """Related articles, best first: editorial relations, then computed ones.
 

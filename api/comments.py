@@ -18,7 +18,8 @@ comment_schema = CommentSchema()
 class ArticleComments(MethodView):
     @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
-    @blp.alt_response(404, description="No such article")
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, limit, cursor=None):
         """List the visible comments of an article, oldest first."""
         article = get_article_or_404(key)

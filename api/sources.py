@@ -18,6 +18,7 @@ source_schema = SourceSchema()
 class SourceList(MethodView):
     @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
         """List sources by name."""
         after = paging.decode_cursor(cursor, "sources", (paging.string, paging.integer)) if cursor else None
@@ -29,7 +30,7 @@ class SourceList(MethodView):
 @blp.route("/<slug>")
 class SourceDetail(MethodView):
     @blp.response(200, SourceSchema)
-    @blp.alt_response(404, description="No such source")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug):
         """Get one source by slug."""
         source = Source.get_or_none(Source.slug == slug)

@@ -18,6 +18,7 @@ tag_schema = TagSchema()
 class TagList(MethodView):
     @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, TagPageSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
         """List tags, most used first."""
         after = paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer)) if cursor else None
@@ -29,7 +30,7 @@ class TagList(MethodView):
 @blp.route("/<slug>")
 class TagDetail(MethodView):
     @blp.response(200, TagSchema)
-    @blp.alt_response(404, description="No such tag")
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug):
         """Get one tag by slug."""
         tag = Tag.get_or_none(Tag.slug == slug)

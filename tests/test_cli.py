@@ -1,0 +1,82 @@
+import yaml
+from click.testing import CliRunner
+
+from api.cli import main
+from models import Article, ArticleTag, Comment, Relation, Source, Tag, db
+
+
+def run(database_url, *args):
+    result = CliRunner().invoke(main, list(args), env={"NEWSDESK_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_db_init_is_safe_to_run_twice(app, database_url):
+    # The app fixture already created the schema; running again changes nothing.
+    assert "schema is current (version 1)" in run(database_url, "db", "init")
+    assert "schema is current" in run(database_url, "db", "init")
+
+
+def test_db_init_creates_a_fresh_database(tmp_path):
+    url = f"sqlite:///{tmp_path}/fresh/new.db"
+    assert "created schema version 1" in run(url, "db", "init")
+    assert (tmp_path / "fresh" / "new.db").exists()
+
+
+def query(fn):
+    """Run ``fn`` on a connection of its own (the CLI rebinds and closes the database)."""
+    with db.connection_context():
+        return fn()
+
+
+def counts():
+    return query(lambda: [m.select().count() for m in (Source, Tag, Article, ArticleTag, Relation, Comment)])
+
+
+def test_demo_is_deterministic_and_realistic(app, database_url):
+    assert "loaded 300 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
+    first = counts()
+    titles = query(lambda: list(Article.select(Article.title).order_by(Article.id).tuples()))
+    assert "loaded 0 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
+    assert counts() == first
+    assert "database has articles" in run(database_url, "demo", "--if-empty")
+    sources, tags, articles, links, relations, comments = first
+    assert sources == 8 and articles == 300 and relations > 20 and comments > 5
+    languages = query(lambda: {a.language for a in Article.select(Article.language).distinct()})
+    assert {"en", "de", "fr", "es", "ja"} <= languages
+    # Skewed popularity: the top tag is far more common than the median one.
+    popularity = sorted(query(lambda: [t.article_count for t in Tag.select()]), reverse=True)
+    assert popularity[0] > 4 * popularity[len(popularity) // 2]
+    # Bodies have several paragraphs.
+    body = query(lambda: Article.select().first().bodies.get().body_text)
+    assert body.count("\n\n") >= 2
+    assert len(titles) == 300
+
+
+def test_demo_same_seed_same_rows(tmp_path):
+    rows = []
+    for name in ("a", "b"):
+        url = f"sqlite:///{tmp_path}/{name}.db"
+        run(url, "demo", "--articles", "120", "--seed", "3")
+        rows.append(query(lambda: list(Article.select(Article.slug, Article.title, Article.published_at).tuples())))
+    assert rows[0] == rows[1] and len(rows[0]) == 120
+
+
+def test_demo_if_empty_loads_an_empty_database(tmp_path):
+    url = f"sqlite:///{tmp_path}/demo.db"
+    assert "loaded 50 demo articles" in run(url, "demo", "--if-empty", "--articles", "50")
+
+
+def test_openapi_prints_yaml(tmp_path):
+    output = run(f"sqlite:///{tmp_path}/x.db", "openapi")
+    spec = yaml.safe_load(output)
+    assert spec["info"]["title"] == "Newsdesk"
+    assert spec["openapi"].startswith("3.")
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(
+        main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": "mysql://x", "NEWSDESK_PUBLIC_READ": "yes"}
+    )
+    assert result.exit_code != 0
+    assert "unsupported database URL scheme 'mysql'" in result.output

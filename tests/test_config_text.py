@@ -1,0 +1,66 @@
+import pytest
+
+from api.config import Config, ConfigError
+from models.text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+
+
+def test_config_reads_the_environment():
+    config = Config.from_env(
+        {
+            "NEWSDESK_DATABASE_URL": "postgresql://u@h/db",
+            "NEWSDESK_PUBLIC_READ": "false",
+            "NEWSDESK_CACHE_MAX_AGE": "5",
+            "NEWSDESK_MAX_BODY_BYTES": "2048",
+            "NEWSDESK_RATE_LIMIT": "10/second",
+            "UNRELATED": "x",
+        }
+    )
+    assert config.database_url == "postgresql://u@h/db" and config.is_postgres
+    assert config.public_read is False
+    assert config.cache_max_age == 5 and config.max_body_bytes == 2048
+    assert config.rate_limit == "10/second"
+
+
+def test_config_defaults_are_safe():
+    config = Config.from_env({})
+    assert config.database_url == "sqlite:///instance/newsdesk.db"
+    assert config.bind == "127.0.0.1:8000"
+    assert config.public_read is True and config.max_body_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("NEWSDESK_PUBLIC_READ", "maybe"), ("NEWSDESK_WORKERS", "0"), ("NEWSDESK_CACHE_MAX_AGE", "soon")],
+)
+def test_config_rejects_bad_values(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    "title, slug",
+    [("Hello, World!", "hello-world"), ("Café crème à Paris", "cafe-creme-a-paris"), ("東京の天気", ""), ("  --  ", "")],
+)
+def test_slugify(title, slug):
+    assert slugify(title) == slug
+
+
+def test_html_and_text_round_trip():
+    html = "<p>One &amp; <b>two</b>.</p><p>Three\n  four.</p>"
+    assert html_to_text(html) == "One & two.\n\nThree four."
+    assert text_to_html("One <b>\n\nTwo") == "<p>One &lt;b&gt;</p><p>Two</p>"
+
+
+def test_word_count_and_reading_time():
+    assert word_count("Three little words") == 3
+    assert word_count("東京の天気 is nice") == 7
+    assert reading_time_minutes(0) == 0
+    assert reading_time_minutes(1) == 1
+    assert reading_time_minutes(231) == 2
+
+
+def test_excerpt_cuts_at_a_word():
+    assert make_excerpt("Short.\n\nSecond") == "Short."
+    long_text = "word " * 100
+    excerpt = make_excerpt(long_text, limit=50)
+    assert excerpt.endswith("…") and len(excerpt) <= 51 and "wor…" not in excerpt

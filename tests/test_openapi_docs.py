@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import yaml
+
+from api import create_app, openapi_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_openapi_yaml_matches_the_code():
+    generated = openapi_yaml(create_app({"database_url": "sqlite:///unused.db"}))
+    committed = (ROOT / "openapi.yaml").read_text()
+    assert committed == generated, "openapi.yaml is stale: run `newsdesk openapi > openapi.yaml`"
+
+
+def test_served_spec_equals_the_committed_one():
+    app = create_app({"database_url": "sqlite:///unused.db"})
+    response = app.test_client().get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json == yaml.safe_load((ROOT / "openapi.yaml").read_text())
+
+
+def test_spec_documents_errors_as_problem_json():
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    responses = spec["components"]["responses"]
+    for name in ("NOT_FOUND", "UNPROCESSABLE_ENTITY", "DEFAULT_ERROR"):
+        assert list(responses[name]["content"]) == ["application/problem+json"]
+    operation = spec["paths"]["/v1/articles/{key}"]["get"]
+    assert "404" in operation["responses"]
+    assert operation["summary"] == "Get one article, with its body, by id or slug."
+    listing = spec["paths"]["/v1/articles"]["get"]
+    names = {p["name"] for p in listing["parameters"]}
+    assert names >= {
+        "source", "tag", "language", "published_after", "published_before",
+        "updated_since", "sort", "cursor", "limit", "fields",
+    }
+
+
+def test_docs_page_uses_no_cdn():
+    app = create_app({"database_url": "sqlite:///unused.db"})
+    client = app.test_client()
+    page = client.get("/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/static/docs.js"):
+        assert asset in html
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.data) > 100
+        response.close()

@@ -1,0 +1,92 @@
+import pytest
+
+
+def test_related_editorial_first_then_by_score(client, make_article, make_relation):
+    article, a, b, c, draft = (make_article() for _ in range(4)), None, None, None, None
+    article, a, b, c = list(article)
+    draft = make_article(status="draft")
+    make_relation(article, a, origin="computed", score=0.9, reasons="similar_text,shared_tags")
+    make_relation(article, b, origin="editorial", kind="follow_up", score=0.1)
+    make_relation(article, c, origin="computed", score=0.95, reasons="shared_tags")
+    make_relation(article, draft, origin="editorial")
+    response = client.get(f"/v1/articles/{article.id}/related")
+    assert response.status_code == 200
+    data = response.json["data"]
+    assert [item["id"] for item in data] == [b.id, c.id, a.id]
+    assert data[0]["relation"] == {
+        "kind": "follow_up",
+        "origin": "editorial",
+        "score": 0.1,
+        "reasons": [],
+    }
+    assert data[2]["relation"]["reasons"] == ["similar_text", "shared_tags"]
+    assert data[0]["source"]["slug"] == "default-source"
+    assert "body_html" not in data[0]
+
+
+def test_related_limit_and_fields(client, make_article, make_relation):
+    article = make_article()
+    for number in range(7):
+        make_relation(article, make_article(), origin="computed", score=number / 10)
+    response = client.get(f"/v1/articles/{article.slug}/related?limit=2&fields=title")
+    assert response.json["data"] == [
+        {"title": "Article 8", "relation": {"kind": "related", "origin": "computed", "score": 0.6, "reasons": []}},
+        {"title": "Article 7", "relation": {"kind": "related", "origin": "computed", "score": 0.5, "reasons": []}},
+    ]
+    assert len(client.get(f"/v1/articles/{article.id}/related").json["data"]) == 5
+
+
+def test_related_of_an_article_without_relations_is_empty(client, make_article):
+    article = make_article()
+    assert client.get(f"/v1/articles/{article.id}/related").json == {"data": []}
+
+
+@pytest.mark.parametrize("url", ["/v1/articles/404/related", "/v1/articles/404/comments"])
+def test_related_and_comments_of_a_missing_article_are_404(client, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+
+
+def test_comments_visible_oldest_first(client, make_article, make_comment):
+    article = make_article()
+    first = make_comment(article)
+    make_comment(article, status="hidden")
+    reply = make_comment(article, parent=first, body="I agree")
+    make_comment(make_article())
+    response = client.get(f"/v1/articles/{article.id}/comments")
+    assert response.status_code == 200
+    assert response.json["has_more"] is False
+    data = response.json["data"]
+    assert [c["id"] for c in data] == [first.id, reply.id]
+    assert data[1] == {
+        "id": reply.id,
+        "article_id": article.id,
+        "parent_id": first.id,
+        "author_name": "Reader 3",
+        "body": "I agree",
+        "status": "visible",
+        "created_at": "2026-11-01T12:03:00Z",
+    }
+    assert client.get(f"/v1/articles/{article.id}").json["comment_count"] == 2
+
+
+def test_comments_empty_list(client, make_article):
+    article = make_article()
+    response = client.get(f"/v1/articles/{article.id}/comments")
+    assert response.json == {"data": [], "has_more": False, "next_cursor": None}
+
+
+def test_comments_cursor_walk(client, make_article, make_comment):
+    article = make_article()
+    made = [make_comment(article).id for _ in range(5)]
+    first = client.get(f"/v1/articles/{article.id}/comments?limit=2")
+    second = client.get(
+        f"/v1/articles/{article.id}/comments?limit=2&cursor={first.json['next_cursor']}"
+    )
+    third = client.get(
+        f"/v1/articles/{article.id}/comments?limit=2&cursor={second.json['next_cursor']}"
+    )
+    seen = [c["id"] for page in (first, second, third) for c in page.json["data"]]
+    assert seen == made
+    assert third.json["has_more"] is False

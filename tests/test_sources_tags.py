@@ -1,0 +1,64 @@
+def test_sources_by_name_with_counts(client, make_source, make_article):
+    zeta = make_source(slug="zeta", name="Zeta News", country="DE", language="de")
+    alpha = make_source(slug="alpha", name="Alpha Times")
+    make_article(source=zeta)
+    make_article(source=zeta)
+    make_article(source=zeta, status="draft")
+    response = client.get("/v1/sources")
+    assert response.status_code == 200
+    assert [s["slug"] for s in response.json["data"]] == ["alpha", "zeta"]
+    zeta_json = response.json["data"][1]
+    assert zeta_json["article_count"] == 2
+    assert zeta_json["country"] == "DE" and zeta_json["language"] == "de"
+    assert set(zeta_json) == {
+        "id", "slug", "name", "homepage_url", "logo_url", "language", "country",
+        "article_count", "created_at", "updated_at",
+    }
+    assert alpha.id == response.json["data"][0]["id"]
+
+
+def test_sources_cursor_walk(client, make_source):
+    for number in range(5):
+        make_source(slug=f"s{number}", name=f"Same name {number % 2}")
+    first = client.get("/v1/sources?limit=3")
+    second = client.get(f"/v1/sources?limit=3&cursor={first.json['next_cursor']}")
+    slugs = [s["slug"] for s in first.json["data"] + second.json["data"]]
+    assert slugs == ["s0", "s2", "s4", "s1", "s3"]
+    assert second.json["has_more"] is False
+
+
+def test_source_detail_and_404(client, make_source):
+    make_source(slug="daily", name="Daily")
+    response = client.get("/v1/sources/daily")
+    assert response.status_code == 200 and response.json["name"] == "Daily"
+    assert "Last-Modified" in response.headers
+    missing = client.get("/v1/sources/nobody")
+    assert missing.status_code == 404
+    assert missing.content_type == "application/problem+json"
+
+
+def test_tags_most_used_first(client, make_article):
+    make_article(tags=["sport", "climate"])
+    make_article(tags=["climate"])
+    make_article(tags=["climate", "energy"])
+    make_article(tags=["energy"])
+    make_article(tags=["sport"], status="draft")
+    response = client.get("/v1/tags")
+    assert response.json["data"] == [
+        {"slug": "climate", "name": "Climate", "article_count": 3},
+        {"slug": "energy", "name": "Energy", "article_count": 2},
+        {"slug": "sport", "name": "Sport", "article_count": 1},
+    ]
+    page = client.get("/v1/tags?limit=2")
+    rest = client.get(f"/v1/tags?limit=2&cursor={page.json['next_cursor']}")
+    assert [t["slug"] for t in page.json["data"] + rest.json["data"]] == ["climate", "energy", "sport"]
+
+
+def test_tag_detail_and_404(client, make_article):
+    make_article(tags=["climate"])
+    assert client.get("/v1/tags/climate").json == {
+        "slug": "climate",
+        "name": "Climate",
+        "article_count": 1,
+    }
+    assert client.get("/v1/tags/nothing").status_code == 404
