@@ -1,10 +1,12 @@
 """The Newsdesk HTTP API: ``create_app`` builds the Flask application."""
 
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, g, request
 
 from models import bind_database, db
 
-from . import articles, comments, docs, health, http, sources, tags
+from . import articles, auth, comments, docs, health, http, imports, limits, me, sources, tags
 from .config import Config
 from .errors import Api
 
@@ -41,14 +43,30 @@ def create_app(config=None):
         MAX_CONTENT_LENGTH=config.max_body_bytes,
     )
     app.json = http.OrjsonProvider(app)
+    # before_request order matters: connect, refuse malformed requests, count the request
+    # against its rate limit (wrong keys count too), then authenticate.
     _init_database(app, config)
+    http.init_app(app)
+    blueprints = (
+        articles.blp, sources.blp, tags.blp, comments.blp, imports.blp, me.blp, health.blp
+    )
+    limits.init_app(app, config, write_blueprints=blueprints[:5])
+    app.before_request(auth.authenticate)
 
-    api = Api(app)
-    for blueprint in (articles.blp, sources.blp, tags.blp, comments.blp, health.blp):
+    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    auth.register_security_schemes(api.spec)
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
-    http.init_app(app)
     return app
+
+
+def schema_name(schema):
+    """Component name of a schema in the spec: ``ArticleIn``, and ``ArticleInPatch`` for PATCH."""
+    name = resolve_schema_cls(schema).__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial:
+        name += "Patch"
+    return name
 
 
 def openapi_yaml(app):

@@ -1,24 +1,29 @@
 """Articles: the newest-first list, one article, and its related articles."""
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import Article, Relation
+from models import EDITORIAL, Article, Relation, db
+from models import ingest
 from schemas.articles import (
     ARTICLE_FIELDS,
     BODY_FIELDS,
     LIST_FIELDS,
+    ArticleInSchema,
     ArticlePageSchema,
     ArticleQueryArgs,
     ArticleSchema,
     FieldsArgs,
     RelatedArgs,
     RelatedPageSchema,
+    RelationInSchema,
     article_schema,
     unknown_fields,
 )
 
 from . import paging
+from .auth import current_key, requires
 from .errors import bad_request
 from .http import json_response
 
@@ -44,11 +49,24 @@ def load_parts(articles, fields):
     return articles
 
 
-def get_article_or_404(key):
-    article = Article.lookup(key)
+def get_article_or_404(key, include_drafts=False):
+    """The article ``key`` names; drafts only for callers that may write, or when asked."""
+    caller = current_key()
+    drafts = include_drafts or (caller is not None and caller.grants("write"))
+    article = Article.lookup(key, include_drafts=drafts)
     if article is None:
         abort(404, message=f"No article with id or slug {key!r}.")
     return article
+
+
+def written(article, status=200):
+    """The full article as a write answers it; 201 adds ``Location``."""
+    load_parts([article], ARTICLE_FIELDS)
+    response = json_response(article_schema(None).dump(article))
+    response.status_code = status
+    if status == 201:
+        response.headers["Location"] = url_for("articles.ArticleDetail", key=article.id)
+    return response
 
 
 @blp.route("")
@@ -77,6 +95,19 @@ class ArticleList(MethodView):
         data = article_schema(fields).dump(load_parts(articles, fields), many=True)
         return paging.page_response(data, next_cursor)
 
+    @requires(blp, "write")
+    @blp.arguments(ArticleInSchema)
+    @blp.response(201, ArticleSchema)
+    @blp.alt_response(200, schema=ArticleSchema, description="Same (source, external_id): updated")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Create an article, or update the one with the same (source, external_id).
+
+        Re-posting the same content changes nothing and answers 200 with the stored article.
+        """
+        article, outcome = ingest.save(data)
+        return written(article, 201 if outcome == "created" else 200)
+
 
 @blp.route("/<key>")
 class ArticleDetail(MethodView):
@@ -90,6 +121,33 @@ class ArticleDetail(MethodView):
         article = get_article_or_404(key)
         load_parts([article], fields)
         return json_response(article_schema(fields).dump(article), last_modified=article.updated_at)
+
+    @requires(blp, "write")
+    @blp.arguments(ArticleInSchema)
+    @blp.response(200, ArticleSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def put(self, data, key):
+        """Replace an article. Optional fields left out are reset (slug and published_at kept)."""
+        article, _ = ingest.save(data, article=get_article_or_404(key, include_drafts=True))
+        return written(article)
+
+    @requires(blp, "write")
+    @blp.arguments(ArticleInSchema(partial=True))
+    @blp.response(200, ArticleSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, data, key):
+        """Update some fields of an article."""
+        article, _ = ingest.save(data, article=get_article_or_404(key, include_drafts=True), partial=True)
+        return written(article)
+
+    @requires(blp, "write")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, key):
+        """Delete an article, with its comments and relations; /v1/changes reports it deleted."""
+        ingest.delete(get_article_or_404(key, include_drafts=True))
 
 
 @blp.route("/<key>/related")
@@ -107,3 +165,52 @@ class RelatedArticles(MethodView):
         article = get_article_or_404(key)
         related = load_parts(Relation.for_article(article.id, limit), fields)
         return json_response({"data": article_schema(fields, related=True).dump(related, many=True)})
+
+
+@blp.route("/<key>/relations")
+class Relations(MethodView):
+    @requires(blp, "write")
+    @blp.arguments(RelationInSchema)
+    @blp.response(201, RelatedPageSchema)
+    @blp.alt_response(200, schema=RelatedPageSchema, description="The relation existed: updated")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, key):
+        """Relate another article to this one by hand (editorial relations come first).
+
+        Relating the same pair again updates the kind; there is never a second row.
+        """
+        article = get_article_or_404(key, include_drafts=True)
+        other_id = data["article_id"]
+        if other_id == article.id:
+            bad_request("article_id", "An article cannot relate to itself.", status=422)
+        if not Article.select().where(Article.id == other_id).exists():
+            bad_request("article_id", f"No article with id {other_id}.", status=422)
+        with db.atomic():
+            values = {"kind": data["kind"], "origin": EDITORIAL, "score": 1.0, "reasons": ""}
+            updated = (
+                Relation.update(**values)
+                .where((Relation.article == article.id) & (Relation.related == other_id))
+                .execute()
+            )
+            if not updated:
+                Relation.insert(article=article.id, related=other_id, **values).execute()
+        related = load_parts(Relation.for_article(article.id, 50, include_drafts=True), LIST_FIELDS)
+        data = article_schema(LIST_FIELDS, related=True).dump(related, many=True)
+        return json_response({"data": data}), 200 if updated else 201
+
+
+@blp.route("/<key>/relations/<int:other_id>")
+class RelationDetail(MethodView):
+    @requires(blp, "write")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, key, other_id):
+        """Remove the relation from this article to another."""
+        article = get_article_or_404(key, include_drafts=True)
+        removed = (
+            Relation.delete()
+            .where((Relation.article == article.id) & (Relation.related == other_id))
+            .execute()
+        )
+        if not removed:
+            abort(404, message=f"Article {article.id} has no relation to {other_id}.")

@@ -1,14 +1,25 @@
-"""Comments on articles."""
+"""Comments on articles: reading, posting (``comment`` scope) and moderation (``admin``)."""
 
+from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
-from models import Comment
+from models import Article, Comment, PUBLISHED
+from models.comments import VISIBLE
+from models.ingest import writing
 from schemas.common import PageArgs
-from schemas.comments import CommentPageSchema, CommentSchema
+from schemas.comments import (
+    CommentInSchema,
+    CommentModerationSchema,
+    CommentPageSchema,
+    CommentSchema,
+)
 
 from . import paging
 from .articles import get_article_or_404
+from .auth import current_key, requires
+from .errors import bad_request
+from .http import json_response
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' comments")
 comment_schema = CommentSchema()
@@ -29,3 +40,72 @@ class ArticleComments(MethodView):
             query, limit, "comments", lambda c: (c.created_at, c.id)
         )
         return paging.page_response(comment_schema.dump(comments, many=True), next_cursor)
+
+    @requires(blp, "comment")
+    @blp.arguments(CommentInSchema)
+    @blp.response(201, CommentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, key):
+        """Post a comment (plain text) on a published article, or a reply to one of its comments."""
+        article = Article.lookup(key)
+        if article is None:
+            abort(404, message=f"No published article with id or slug {key!r}.")
+        parent_id = data.get("parent_id")
+        if parent_id is not None:
+            parent = Comment.get_or_none(Comment.id == parent_id)
+            if parent is None or parent.article_id != article.id:
+                bad_request("parent_id", "Not a comment of this article.", status=422)
+        with writing():
+            comment = Comment.create(article=article.id, api_key=current_key(), **data)
+            Comment.refresh_counts([article.id])
+        response = json_response(comment_schema.dump(comment))
+        response.status_code = 201
+        response.headers["Location"] = url_for("comments.CommentDetail", comment_id=comment.id)
+        return response
+
+
+@blp.route("/comments/<int:comment_id>")
+class CommentDetail(MethodView):
+    @blp.response(200, CommentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, comment_id):
+        """Get one comment (hidden ones only with an admin key)."""
+        return json_response(comment_schema.dump(get_comment_or_404(comment_id)))
+
+    @requires(blp, "admin")
+    @blp.arguments(CommentModerationSchema)
+    @blp.response(200, CommentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data, comment_id):
+        """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it."""
+        comment = get_comment_or_404(comment_id)
+        with writing():
+            Comment.update(status=data["status"]).where(Comment.id == comment.id).execute()
+            Comment.refresh_counts([comment.article_id])
+        return json_response(comment_schema.dump(Comment.get_by_id(comment.id)))
+
+    @requires(blp, "admin")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, comment_id):
+        """Delete a comment for good (its replies stay, no longer marked as replies)."""
+        comment = get_comment_or_404(comment_id)
+        with writing():
+            Comment.delete().where(Comment.id == comment.id).execute()
+            Comment.refresh_counts([comment.article_id])
+
+
+def get_comment_or_404(comment_id):
+    """A comment of a published article; hidden ones only for admins."""
+    caller = current_key()
+    query = (
+        Comment.select(Comment)
+        .join(Article)
+        .where((Comment.id == comment_id) & (Article.status == PUBLISHED))
+    )
+    if caller is None or not caller.grants("admin"):
+        query = query.where(Comment.status == VISIBLE)
+    comment = query.first()
+    if comment is None:
+        abort(404, message=f"No comment {comment_id}.")
+    return comment

@@ -10,6 +10,7 @@ from flask_smorest import abort
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from models.ingest import WriteError
 from schemas.common import ProblemSchema
 
 PROBLEM_JSON = "application/problem+json"
@@ -93,6 +94,7 @@ class Api(flask_smorest.Api):
     def _register_error_handlers(self):
         app = self._app
         app.register_error_handler(HTTPException, self.handle_http_exception)
+        app.register_error_handler(WriteError, _handle_write_error)
         app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
         app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
         app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
@@ -120,6 +122,13 @@ class Api(flask_smorest.Api):
         if detail is None and error.code not in _DETAILS:
             detail = error.description
         return problem(error.code, detail, errors, headers)
+
+
+def _handle_write_error(error):
+    fields = ", ".join(sorted(error.errors))
+    if error.status == 409:
+        return problem(409, f"Conflicts with stored data: {fields}.", error.errors)
+    return problem(error.status, f"Invalid: {fields}.", error.errors)
 
 
 def _handle_integrity_error(error):

@@ -1,8 +1,15 @@
 """HTTP plumbing shared by the views: fast JSON, conditional GETs and cache headers."""
 
+import re
+
 import orjson
 from flask import current_app, request
 from flask.json.provider import JSONProvider
+from flask_smorest import abort
+
+#: Endpoints whose body is not JSON.
+NON_JSON_BODIES = {"import.Import"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class OrjsonProvider(JSONProvider):
@@ -26,9 +33,40 @@ def json_response(data, last_modified=None):
     return response
 
 
+def is_json(mimetype):
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def check_request():
+    """Refuse, before any view runs, what no view could use.
+
+    Control characters in the path or query are a 400 (no slug, filter or cursor holds one, and
+    PostgreSQL cannot even compare a string that contains NUL); a body that is not JSON where a
+    JSON body is expected is a 415.
+    """
+    bad = [
+        key or "query"
+        for key, value in request.args.items(multi=True)
+        if _CONTROL.search(key) or _CONTROL.search(value)
+    ]
+    if _CONTROL.search(request.path):
+        bad.append("path")
+    if bad:
+        message = "Contains control characters."
+        abort(400, message="The URL contains control characters.", errors={k: [message] for k in bad})
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and request.endpoint not in NON_JSON_BODIES
+        and request.url_rule is not None
+        and not is_json(request.mimetype)
+    ):
+        abort(415, message="Send the body as application/json.")
+
+
 def init_app(app):
-    """ETag, 304 and Cache-Control on every successful GET and HEAD."""
+    """Request checks; ETag, 304 and Cache-Control on every successful GET and HEAD."""
     config = app.config["NEWSDESK"]
+    app.before_request(check_request)
     public = f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
 
     @app.after_request

@@ -1,13 +1,16 @@
 """Sources: the publishers articles come from."""
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import Source, seek
+from models import Source, db, seek, utcnow
+from models.ingest import WriteError
 from schemas.common import PageArgs
-from schemas.sources import SourcePageSchema, SourceSchema
+from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 
 from . import paging
+from .auth import requires
 from .http import json_response
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
@@ -26,6 +29,20 @@ class SourceList(MethodView):
         sources, next_cursor = paging.paginate(query, limit, "sources", lambda s: (s.name, s.id))
         return paging.page_response(source_schema.dump(sources, many=True), next_cursor)
 
+    @requires(blp, "write")
+    @blp.arguments(SourceInSchema)
+    @blp.response(201, SourceSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Add a source."""
+        with db.atomic():
+            ensure_slug_free(data["slug"])
+            source = Source.create(**data)
+        response = json_response(source_schema.dump(source))
+        response.status_code = 201
+        response.headers["Location"] = url_for("sources.SourceDetail", slug=source.slug)
+        return response
+
 
 @blp.route("/<slug>")
 class SourceDetail(MethodView):
@@ -33,7 +50,31 @@ class SourceDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug):
         """Get one source by slug."""
-        source = Source.get_or_none(Source.slug == slug)
-        if source is None:
-            abort(404, message=f"No source with slug {slug!r}.")
+        source = get_source_or_404(slug)
         return json_response(source_schema.dump(source), last_modified=source.updated_at)
+
+    @requires(blp, "write")
+    @blp.arguments(SourceInSchema(partial=True))
+    @blp.response(200, SourceSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, data, slug):
+        """Update some fields of a source."""
+        with db.atomic():
+            source = get_source_or_404(slug)
+            if data.get("slug", slug) != slug:
+                ensure_slug_free(data["slug"])
+            Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
+        return json_response(source_schema.dump(Source.get_by_id(source.id)))
+
+
+def get_source_or_404(slug):
+    source = Source.get_or_none(Source.slug == slug)
+    if source is None:
+        abort(404, message=f"No source with slug {slug!r}.")
+    return source
+
+
+def ensure_slug_free(slug):
+    if Source.select().where(Source.slug == slug).exists():
+        raise WriteError(409, {"slug": [f"A source with slug {slug!r} exists."]})

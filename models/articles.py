@@ -90,6 +90,8 @@ class Article(BaseModel):
     comment_count = peewee.IntegerField(default=0)
     #: Raised on every write; names the version a summary or an ETag was made from.
     version = peewee.IntegerField(default=1)
+    #: Hash of the client-supplied content, so an identical re-post changes nothing.
+    content_hash = peewee.CharField(max_length=64, default="")
 
     class Meta:
         indexes = (
@@ -110,9 +112,9 @@ class Article(BaseModel):
         return cls.with_source().where(cls.status == PUBLISHED)
 
     @classmethod
-    def lookup(cls, key):
-        """The published article whose id or slug is ``key``, or None."""
-        query = cls.published()
+    def lookup(cls, key, include_drafts=False):
+        """The article whose id or slug is ``key`` (published only, unless asked), or None."""
+        query = cls.with_source() if include_drafts else cls.published()
         if key.isdigit():
             query = query.where(cls.id == int(key))
         else:
@@ -279,8 +281,8 @@ class Relation(BaseModel):
         return [reason for reason in self.reasons.split(",") if reason]
 
     @classmethod
-    def for_article(cls, article_id, limit):
-        """Published articles related to ``article_id``, editorial first, then by score.
+    def for_article(cls, article_id, limit, include_drafts=False):
+        """Articles related to ``article_id`` (published ones), editorial first, then by score.
 
         Each returned article carries its :class:`Relation` as ``article.relation``.
         """
@@ -288,11 +290,13 @@ class Relation(BaseModel):
             cls.select(cls, Article, Source.id, Source.slug, Source.name, Source.logo_url)
             .join(Article, on=(cls.related == Article.id))
             .join(Source)
-            .where((cls.article == article_id) & (Article.status == PUBLISHED))
+            .where(cls.article == article_id)
             # 'editorial' sorts after 'computed': descending puts editorial relations first.
             .order_by(cls.origin.desc(), cls.score.desc(), cls.id)
             .limit(limit)
         )
+        if not include_drafts:
+            rows = rows.where(Article.status == PUBLISHED)
         articles = []
         for relation in rows:
             article = relation.related

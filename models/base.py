@@ -66,6 +66,15 @@ def bind_database(url):
     return database
 
 
+def write_transaction():
+    """A transaction for a write. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so two
+    workers that both read before writing wait for each other instead of failing with SQLITE_BUSY.
+    """
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
+
+
 def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 

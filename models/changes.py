@@ -2,10 +2,12 @@
 
 import peewee
 
-from .base import BaseModel, utcnow
+from .base import BaseModel, db, is_postgres, utcnow
 
 UPSERT = "upsert"
 DELETE = "delete"
+#: Advisory lock key serializing change-log writers on PostgreSQL ("NDCH").
+CHANGE_LOG_LOCK = 0x4E444348
 
 
 class Change(BaseModel):
@@ -20,3 +22,16 @@ class Change(BaseModel):
     #: For deletes: ``deleted`` or ``unpublished``.
     reason = peewee.CharField(max_length=20, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+
+    @classmethod
+    def record(cls, article_id, op, reason=None):
+        """Log a change inside the caller's transaction.
+
+        On PostgreSQL, sequence values are handed out before commit, so two concurrent writers
+        could commit ids 8 and 7 in that order and a reader between them would skip 7. A
+        transaction-scoped advisory lock taken here makes change-log writers commit one at a
+        time, so ids become visible in order.
+        """
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
+        return cls.insert(article_id=article_id, op=op, reason=reason, created_at=utcnow()).execute()

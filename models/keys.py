@@ -1,10 +1,27 @@
-"""API keys. Only a keyed hash of each key is stored."""
+"""API keys. Only a keyed hash of each key is stored; the key itself is shown once."""
+
+import hashlib
+import hmac
+import secrets
 
 import peewee
 
 from .base import BaseModel, utcnow
 
 SCOPES = ("read", "comment", "write", "admin")
+#: What each scope grants: writers and commenters may read, admins may do everything.
+GRANTS = {
+    "read": {"read"},
+    "comment": {"read", "comment"},
+    "write": {"read", "write"},
+    "admin": set(SCOPES),
+}
+KEY_PREFIX = "nd_"
+
+
+def hash_key(token, pepper):
+    """HMAC-SHA256 of a key: fast, and safe for keys with 256 bits of entropy."""
+    return hmac.new(pepper.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 class ApiKey(BaseModel):
@@ -24,3 +41,32 @@ class ApiKey(BaseModel):
     @property
     def scope_list(self):
         return [scope for scope in self.scopes.split(",") if scope]
+
+    def grants(self, scope):
+        """Whether this key may do what ``scope`` allows."""
+        return any(scope in GRANTS[own] for own in self.scope_list if own in GRANTS)
+
+    @classmethod
+    def issue(cls, name, scopes, pepper):
+        """Create a key; returns ``(ApiKey, token)``. The token is not stored anywhere."""
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be some of {', '.join(SCOPES)}")
+        token = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = cls.create(
+            name=name,
+            prefix=token[:10],
+            key_hash=hash_key(token, pepper),
+            scopes=",".join(s for s in SCOPES if s in scopes),
+        )
+        return key, token
+
+    @classmethod
+    def find(cls, token, pepper):
+        """The live key whose secret is ``token``, or None (unknown or revoked)."""
+        digest = hash_key(token, pepper)
+        key = cls.get_or_none(cls.key_hash == digest)
+        if key is None or key.revoked_at is not None:
+            return None
+        # The lookup matched on the hash already; compare again in constant time regardless.
+        return key if hmac.compare_digest(key.key_hash, digest) else None

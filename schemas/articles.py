@@ -2,10 +2,20 @@
 
 import functools
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from webargs.fields import DelimitedList
 
-from .common import PageArgs, PageSchema, Timestamp
+from .common import (
+    LANGUAGE_PATTERN,
+    SLUG_MESSAGE,
+    SLUG_PATTERN,
+    InputSchema,
+    PageArgs,
+    PageSchema,
+    Text,
+    Timestamp,
+    not_blank,
+)
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
@@ -74,9 +84,9 @@ class FieldsArgs(Schema):
 
 
 class ArticleQueryArgs(PageArgs, FieldsArgs):
-    source = DelimitedList(fields.String(), metadata={"description": "Source slugs (any of)"})
-    tag = DelimitedList(fields.String(), metadata={"description": "Tag slugs (any of)"})
-    language = DelimitedList(fields.String(), metadata={"description": "Languages (any of)"})
+    source = DelimitedList(Text(), metadata={"description": "Source slugs (any of)"})
+    tag = DelimitedList(Text(), metadata={"description": "Tag slugs (any of)"})
+    language = DelimitedList(Text(), metadata={"description": "Languages (any of)"})
     published_after = Timestamp(metadata={"description": "Published at or after (RFC 3339)"})
     published_before = Timestamp(metadata={"description": "Published before (RFC 3339)"})
     updated_since = Timestamp(metadata={"description": "Updated at or after (RFC 3339)"})
@@ -102,3 +112,73 @@ def article_schema(only=None, related=False):
     if only is not None and related:
         only = (*only, "relation")
     return schema_class(only=only)
+
+
+class ArticleInSchema(InputSchema):
+    """An article as clients write it (POST, PUT; PATCH takes any subset)."""
+
+    title = Text(required=True, validate=[not_blank, validate.Length(max=500)])
+    source = Text(required=True, metadata={"description": "Slug of an existing source"})
+    body_html = fields.String(
+        validate=validate.Length(max=2_000_000),
+        metadata={"description": "HTML; sanitized with an allow-list. body_text is derived from it"},
+    )
+    body_text = Text(
+        validate=validate.Length(max=1_000_000),
+        metadata={"description": "Plain text, paragraphs separated by blank lines"},
+    )
+    published_at = Timestamp(metadata={"description": "Default: now"})
+    url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    image_url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    byline = Text(allow_none=True, validate=validate.Length(max=300))
+    language = Text(
+        validate=validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+        metadata={"description": "Default: the source's language"},
+    )
+    tags = fields.List(
+        Text(validate=[not_blank, validate.Length(max=100)]),
+        validate=validate.Length(max=30),
+        metadata={"description": "Tag slugs or names; tags are created on first use"},
+    )
+    excerpt = Text(allow_none=True, validate=validate.Length(max=2000))
+    external_id = Text(
+        allow_none=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "The publisher's id; re-posting the same one updates"},
+    )
+    slug = Text(
+        validate=[validate.Length(max=200), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
+        metadata={"description": "Default: derived from the title, made unique"},
+    )
+    status = fields.String(validate=validate.OneOf(["published", "draft"]))
+
+    @validates_schema
+    def needs_a_body(self, data, partial=None, **kwargs):
+        if partial:
+            return
+        if not data.get("body_html") and not data.get("body_text"):
+            raise ValidationError("Give body_html or body_text.", "body_text")
+
+
+class RelationInSchema(InputSchema):
+    article_id = fields.Integer(
+        required=True, strict=True, metadata={"description": "The related article's id"}
+    )
+    kind = fields.String(
+        load_default="related",
+        validate=validate.OneOf(["related", "follow_up", "background", "same_story"]),
+    )
+
+
+class ImportRejectionSchema(Schema):
+    line = fields.Integer(metadata={"description": "1-based line number (or item number)"})
+    reason = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ImportResultSchema(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    rejected = fields.Integer()
+    rejections = fields.List(fields.Nested(ImportRejectionSchema))

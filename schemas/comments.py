@@ -1,8 +1,8 @@
 """Readers' comments."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from .common import PageSchema, Timestamp
+from .common import InputSchema, PageSchema, Text, Timestamp, not_blank
 
 
 class CommentSchema(Schema):
@@ -17,3 +17,19 @@ class CommentSchema(Schema):
 
 class CommentPageSchema(PageSchema):
     data = fields.List(fields.Nested(CommentSchema), required=True)
+
+
+class CommentInSchema(InputSchema):
+    author_name = Text(required=True, validate=[not_blank, validate.Length(max=80)])
+    body = Text(
+        required=True,
+        validate=[not_blank, validate.Length(max=5000)],
+        metadata={"description": "Plain text, 1-5000 characters; never rendered as HTML"},
+    )
+    parent_id = fields.Integer(
+        strict=True, allow_none=True, metadata={"description": "A comment of the same article"}
+    )
+
+
+class CommentModerationSchema(InputSchema):
+    status = fields.String(required=True, validate=validate.OneOf(["visible", "hidden"]))

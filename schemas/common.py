@@ -1,10 +1,48 @@
 """Fields and schemas shared by every resource."""
 
 import datetime
+import re
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 MAX_LIMIT = 100
+#: Control characters other than tab and newline are dropped from every string clients send.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SLUG_PATTERN = r"^(?![0-9]+$)[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_MESSAGE = "Use lowercase letters, digits and single hyphens (not digits alone)."
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+#: Fields the server sets; a client sending one is told so instead of being ignored.
+SERVER_OWNED = {
+    "id", "created_at", "updated_at", "word_count", "reading_time_minutes", "comment_count",
+    "article_count", "version",
+}
+
+
+class Text(fields.String):
+    """A string with control characters removed and surrounding white space trimmed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+
+
+def not_blank(value):
+    if not value:
+        raise ValidationError("Must not be empty.")
+
+
+class InputSchema(Schema):
+    """Base of request bodies: unknown fields are errors, server-owned ones say so."""
+
+    @pre_load
+    def reject_server_owned(self, data, **kwargs):
+        if isinstance(data, dict):
+            owned = sorted(SERVER_OWNED & set(data) - set(self.load_fields))
+            if owned:
+                raise ValidationError(
+                    {name: ["Set by the server; leave it out."] for name in owned}
+                )
+        return data
 
 
 class Timestamp(fields.DateTime):

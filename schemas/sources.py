@@ -1,8 +1,17 @@
 """Publishers."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from .common import PageSchema, Timestamp
+from .common import (
+    LANGUAGE_PATTERN,
+    SLUG_MESSAGE,
+    SLUG_PATTERN,
+    InputSchema,
+    PageSchema,
+    Text,
+    Timestamp,
+    not_blank,
+)
 
 
 class SourceSchema(Schema):
@@ -29,3 +38,23 @@ class SourceRefSchema(Schema):
     slug = fields.String()
     name = fields.String()
     logo_url = fields.String(allow_none=True)
+
+
+class SourceInSchema(InputSchema):
+    """A source as clients write it (POST; PATCH takes any subset)."""
+
+    slug = Text(
+        required=True,
+        validate=[validate.Length(max=100), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
+    )
+    name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
+    homepage_url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    logo_url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    language = Text(
+        load_default="en",
+        validate=validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+    )
+    country = Text(
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="Use an ISO 3166-1 alpha-2 code such as GB."),
+    )

@@ -1,0 +1,100 @@
+"""API keys on requests: who is calling, and may they do this?
+
+A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A request that presents
+an unknown or revoked key is refused with 401 on any endpoint; one without a key is anonymous.
+"""
+
+import datetime
+import functools
+
+from flask import current_app, g, request
+from flask_smorest import abort
+
+from models import ApiKey, utcnow
+
+CHALLENGE = 'Bearer realm="newsdesk"'
+SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+#: last_used_at is written at most this often per key, not on every request.
+TOUCH_EVERY = datetime.timedelta(minutes=1)
+
+
+def presented_key():
+    """The key the request carries, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def unauthorized(message):
+    abort(401, message=message, headers={"WWW-Authenticate": CHALLENGE})
+
+
+def current_key():
+    """The authenticated ApiKey of this request, or None when anonymous."""
+    return g.get("api_key")
+
+
+def lookup_key():
+    """``(token, ApiKey or None)`` for this request, looked up once.
+
+    The rate limiter calls this before :func:`authenticate`, so attempts with wrong keys count
+    against the client address and cannot be made without limit.
+    """
+    if "key_lookup" not in g:
+        token = presented_key()
+        pepper = current_app.config["NEWSDESK"].secret_key
+        g.key_lookup = (token, ApiKey.find(token, pepper) if token is not None else None)
+    return g.key_lookup
+
+
+def authenticate():
+    """Identify the caller (before_request); refuse reads without a key when reads are private."""
+    g.api_key = None
+    token, key = lookup_key()
+    if token is not None:
+        if key is None:
+            unauthorized("The API key is unknown or revoked.")
+        g.api_key = key
+        now = utcnow()
+        if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
+            ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
+            key.last_used_at = now
+    if (
+        not current_app.config["NEWSDESK"].public_read
+        and request.method in ("GET", "HEAD")
+        and request.path.startswith(("/v1/", "/feeds/"))
+    ):
+        check_scope("read")
+
+
+def check_scope(scope):
+    key = current_key()
+    if key is None:
+        unauthorized(f"This needs an API key with the '{scope}' scope.")
+    if not key.grants(scope):
+        abort(403, message=f"This API key lacks the '{scope}' scope.")
+
+
+def requires(blp, scope):
+    """Decorate a view: only keys granting ``scope`` may call it; documented in the spec."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            check_scope(scope)
+            return view(*args, **kwargs)
+
+        wrapper = blp.alt_response(401, response="UNAUTHORIZED")(wrapper)
+        wrapper = blp.alt_response(403, response="FORBIDDEN")(wrapper)
+        return blp.doc(security=SECURITY)(wrapper)
+
+    return decorator
+
+
+def register_security_schemes(spec):
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )

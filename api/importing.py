@@ -1,0 +1,144 @@
+"""Bulk import: NDJSON lines, RSS 2.0 and Atom feeds, into articles.
+
+Shared by ``POST /v1/import`` and ``newsdesk import``. Items are written in batches, each in one
+transaction, and each item in a savepoint of its own: a bad item is reported with its number and
+reason and never stops the good ones.
+"""
+
+import datetime
+import io
+import itertools
+import json
+
+import feedparser
+import peewee
+from marshmallow import ValidationError
+
+from models import Source, db
+from models.ingest import WriteError, save_article, writing
+from models.text import html_to_text, slugify
+from schemas.articles import ArticleInSchema
+
+from .errors import flatten_messages
+
+BATCH_SIZE = 200
+_schema = ArticleInSchema()
+
+
+class Rejected:
+    """An item that could not even be read (not UTF-8, not JSON, not an object)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def ndjson_items(raw):
+    """``(line number, object or Rejected)`` for each non-blank line of ``raw`` bytes."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            payload = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield number, Rejected("Line is not valid UTF-8.")
+            continue
+        except ValueError as error:
+            yield number, Rejected(f"Line is not valid JSON: {error}.")
+            continue
+        if not isinstance(payload, dict):
+            yield number, Rejected("Line is not a JSON object.")
+            continue
+        yield number, payload
+
+
+def is_feed(raw):
+    """Feeds are XML; NDJSON starts with ``{``. Told apart by content, not by file name."""
+    return raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def _feed_time(entry):
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    if not parsed:
+        return None
+    return datetime.datetime(*parsed[:6])
+
+
+def feed_items(raw):
+    """Map a feed to a source (created when missing) and its entries to article payloads.
+
+    Entries are keyed by their id (or link), so importing the same feed again changes nothing.
+    """
+    # A stream, never a string: feedparser would fetch a string that looks like a URL.
+    feed = feedparser.parse(io.BytesIO(raw))
+    if feed.bozo and not feed.entries:
+        return [(1, Rejected(f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))]
+    title = feed.feed.get("title") or feed.feed.get("link") or "Imported feed"
+    slug = slugify(title)[:100] or "imported-feed"
+    language = (feed.feed.get("language") or "en").split("-")[0].lower()[:3] or "en"
+    with db.atomic():
+        Source.insert(
+            slug=slug,
+            name=title[:200],
+            homepage_url=feed.feed.get("link"),
+            language=language,
+        ).on_conflict_ignore().execute()
+    items = []
+    for number, entry in enumerate(feed.entries, start=1):
+        content = entry.get("content") or []
+        body_html = content[0].get("value") if content else entry.get("summary", "")
+        payload = {
+            "source": slug,
+            "external_id": entry.get("id") or entry.get("link"),
+            "title": entry.get("title") or "(untitled)",
+            "body_html": body_html or entry.get("title", ""),
+            "url": entry.get("link"),
+            "byline": entry.get("author"),
+            "tags": [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")],
+        }
+        published = _feed_time(entry)
+        if published is not None:
+            payload["published_at"] = published.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if entry.get("summary") and content:
+            payload["excerpt"] = html_to_text(entry["summary"])[:2000]
+        items.append((number, {k: v for k, v in payload.items() if v is not None}))
+    return items
+
+
+def import_items(items, on_item=None):
+    """Write every item; returns the counts and each rejection with its number and reason."""
+    result = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejections": []}
+
+    def reject(number, reason, errors=None):
+        result["rejected"] += 1
+        rejection = {"line": number, "reason": reason}
+        if errors:
+            rejection["errors"] = errors
+        result["rejections"].append(rejection)
+
+    items = iter(items)
+    while batch := list(itertools.islice(items, BATCH_SIZE)):
+        with writing() as touched:
+            for number, payload in batch:
+                if on_item is not None:
+                    on_item()
+                if isinstance(payload, Rejected):
+                    reject(number, payload.reason)
+                    continue
+                try:
+                    data = _schema.load(payload)
+                except ValidationError as error:
+                    errors = flatten_messages(error.messages)
+                    reject(number, "Invalid: " + ", ".join(sorted(errors)) + ".", errors)
+                    continue
+                try:
+                    with db.atomic():  # a savepoint: a failed item rolls back alone
+                        _, outcome = save_article(data, touched)
+                except WriteError as error:
+                    errors = error.errors
+                    reject(number, "Rejected: " + ", ".join(sorted(errors)) + ".", errors)
+                    continue
+                except peewee.IntegrityError:
+                    reject(number, "Conflicts with a stored article (slug or external_id).")
+                    continue
+                result[outcome] += 1
+    return result

@@ -1,0 +1,27 @@
+"""``/v1/me``: the calling API key."""
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.keys import MeSchema
+
+from .auth import current_key, requires
+from .http import json_response
+from .limits import limit_state
+
+blp = Blueprint("me", __name__, url_prefix="/v1", description="The calling API key")
+me_schema = MeSchema()
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @requires(blp, "read")
+    @blp.response(200, MeSchema)
+    def get(self):
+        """The calling key: name, scopes, and its rate limit with what is left of it."""
+        key = current_key()
+        key.rate_limit = limit_state(current_app)
+        response = json_response(me_schema.dump(key))
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
