@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from models import db, init_db, is_empty
+from models import SCOPES, ApiKey, db, init_db, is_empty, utcnow
 from models.demo import load_demo
 
 from . import create_app, openapi_yaml
 from .config import Config, ConfigError
+from .importing import feed_items, import_items, is_feed, ndjson_items
 
 
 @contextlib.contextmanager
@@ -66,6 +67,91 @@ def demo(articles, seed, if_empty):
             return
         created = load_demo(articles=articles, seed=seed)
     click.echo(f"loaded {created} demo articles")
+
+
+@main.group()
+def keys():
+    """API keys (only their hashes are stored)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option(
+    "--scopes",
+    default="read",
+    show_default=True,
+    help=f"Comma-separated, some of: {','.join(SCOPES)}.",
+)
+def keys_create(name, scopes):
+    """Create a key and print it once, alone on the last line."""
+    wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+    with connected() as app:
+        try:
+            key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].secret_key)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    click.echo(f"created key {key.id} ({key.name}) with scopes {key.scopes}; store it now, it is not shown again:")
+    click.echo(token)
+
+
+@keys.command("list")
+def keys_list():
+    """List keys: id, name, scopes, prefix, created and last used."""
+    with connected():
+        rows = list(ApiKey.select().order_by(ApiKey.id))
+    click.echo(f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20} {'last used':<20} status")
+    for key in rows:
+        click.echo(
+            f"{key.id:>4}  {key.name[:24]:<24} {key.scopes:<28} {key.prefix:<12} "
+            f"{key.created_at:%Y-%m-%dT%H:%M:%SZ}  "
+            f"{(key.last_used_at.strftime('%Y-%m-%dT%H:%M:%SZ') if key.last_used_at else '-'):<20} "
+            f"{'revoked' if key.revoked_at else 'active'}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id):
+    """Revoke a key; it is refused from the next request on."""
+    with connected():
+        revoked = (
+            ApiKey.update(revoked_at=utcnow())
+            .where((ApiKey.id == key_id) & ApiKey.revoked_at.is_null())
+            .execute()
+        )
+    if not revoked:
+        raise click.ClickException(f"no active key with id {key_id}")
+    click.echo(f"revoked key {key_id}")
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def import_command(files):
+    """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
+    total_rejected = 0
+    with connected():
+        init_db()
+        for path in files:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+            items = feed_items(raw) if is_feed(raw) else list(ndjson_items(raw))
+            with click.progressbar(
+                length=len(items), label=path, file=sys.stderr, show_pos=True
+            ) as bar:
+                result = import_items(items, on_item=lambda: bar.update(1))
+            click.echo(
+                f"{path}: {result['created']} created, {result['updated']} updated, "
+                f"{result['unchanged']} unchanged, {result['rejected']} rejected"
+            )
+            for rejection in result["rejections"]:
+                detail = "; ".join(
+                    f"{field}: {' '.join(messages)}"
+                    for field, messages in rejection.get("errors", {}).items()
+                )
+                click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
+            total_rejected += result["rejected"]
+    if total_rejected:
+        sys.exit(1)
 
 
 @main.command()

@@ -175,10 +175,6 @@ def save_article(data, touched, article=None, partial=False):
     if not content.get("body_text"):
         raise WriteError(422, {"body_text": ["The article needs a non-empty body_html or body_text."]})
 
-    digest = _digest(content)
-    if article is not None and article.content_hash == digest:
-        return article, "unchanged"
-
     if content.get("slug") and "slug" in data:
         clash = Article.select().where(Article.slug == content["slug"])
         if article is not None:
@@ -187,8 +183,13 @@ def save_article(data, touched, article=None, partial=False):
             raise WriteError(409, {"slug": [f"Slug {content['slug']!r} is used by another article."]})
     elif not content.get("slug"):
         content["slug"] = _unique_slug(content["title"])
-
     now = utcnow()
+    content["published_at"] = content.get("published_at") or now
+
+    digest = _digest(content)
+    if article is not None and article.content_hash == digest:
+        return article, "unchanged"
+
     words = word_count(content["body_text"])
     row = {
         "slug": content["slug"],
@@ -201,7 +202,7 @@ def save_article(data, touched, article=None, partial=False):
         "byline": content.get("byline"),
         "language": content.get("language") or source.language,
         "status": content.get("status") or PUBLISHED,
-        "published_at": content.get("published_at") or now,
+        "published_at": content["published_at"],
         "word_count": words,
         "reading_time_minutes": reading_time_minutes(words),
         "content_hash": digest,

@@ -152,7 +152,7 @@ class ArticleInSchema(InputSchema):
     )
     status = fields.String(validate=validate.OneOf(["published", "draft"]))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def needs_a_body(self, data, partial=None, **kwargs):
         if partial:
             return

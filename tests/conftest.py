@@ -58,8 +58,14 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app({"database_url": database_url, "testing": True})
+def app_config():
+    """Configuration overrides for the test's app; override the fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_config):
+    app = create_app({"database_url": database_url, "testing": True, **app_config})
     with app.app_context():
         db.connect()
         init_db()
@@ -83,11 +89,13 @@ def runner(app):
 
 @pytest.fixture
 def dbconn(app):
-    """The test's database, connected, for setting up rows directly."""
-    with app.app_context():
-        db.connect(reuse_if_open=True)
-        yield db
-        db.close()
+    """The test's database, connected, for setting up rows directly.
+
+    No app context is held open: requests made by the test client must each get their own.
+    """
+    db.connect(reuse_if_open=True)
+    yield db
+    db.close()
 
 
 class QueryCounter(logging.Handler):
@@ -232,3 +240,27 @@ def pytest_sessionfinish(session, exitstatus):
     ran_tests = session.testscollected and not session.config.option.collectonly
     if POSTGRES_URL and ran_tests and _passed["postgres"] == 0 and exitstatus == 0:
         session.exitstatus = 1
+
+
+@pytest.fixture
+def make_key(app, dbconn):
+    """``make_key("write,comment")`` -> request headers carrying a new key with those scopes."""
+    from models import ApiKey
+
+    def make(scopes="read", name="test key", header="bearer"):
+        _, token = ApiKey.issue(name, scopes.split(","), app.config["NEWSDESK"].secret_key)
+        if header == "bearer":
+            return {"Authorization": f"Bearer {token}"}
+        return {"X-API-Key": token}
+
+    return make
+
+
+@pytest.fixture
+def writer(make_key):
+    return make_key("write")
+
+
+@pytest.fixture
+def source(make_source):
+    return make_source(slug="daily", name="The Daily", language="en")

@@ -1,0 +1,257 @@
+import pytest
+
+from models import Article, ArticleBody, Change, Relation, Source, Tag
+
+ARTICLE = {
+    "title": "Storm hits the coast",
+    "source": "daily",
+    "body_text": "The storm arrived at dawn.\n\nThousands lost power.",
+    "external_id": "ext-1",
+    "tags": ["weather", "Climate Change"],
+}
+
+
+def post(client, headers, payload=None, **changes):
+    return client.post("/v1/articles", json={**(payload or ARTICLE), **changes}, headers=headers)
+
+
+def test_create_article(client, writer, source):
+    response = post(client, writer)
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert response.headers["Location"] == f"/v1/articles/{body['id']}"
+    assert body["slug"] == "storm-hits-the-coast"
+    assert body["source"]["slug"] == "daily"
+    assert body["body_html"] == "<p>The storm arrived at dawn.</p><p>Thousands lost power.</p>"
+    assert body["excerpt"] == "The storm arrived at dawn."
+    assert body["word_count"] == 8 and body["reading_time_minutes"] == 1
+    assert body["comment_count"] == 0 and body["status"] == "published"
+    assert body["language"] == "en"
+    assert body["tags"] == [
+        {"slug": "climate-change", "name": "Climate Change"},
+        {"slug": "weather", "name": "Weather"},
+    ]
+    assert client.get(f"/v1/articles/{body['id']}").json["title"] == "Storm hits the coast"
+    assert Source.get(Source.slug == "daily").article_count == 1
+    assert Tag.get(Tag.slug == "weather").article_count == 1
+
+
+def test_repost_same_external_id_updates_the_same_article(client, writer, source):
+    first = post(client, writer).json
+    again = post(client, writer, title="Storm hits the coast, thousands without power")
+    assert again.status_code == 200
+    assert again.json["id"] == first["id"]
+    assert again.json["title"] == "Storm hits the coast, thousands without power"
+    assert again.json["slug"] == first["slug"]
+    assert Article.select().count() == 1
+
+
+def test_identical_repost_changes_nothing(client, writer, source):
+    first = post(client, writer).json
+    version = Article.get_by_id(first["id"]).version
+    changes = Change.select().count()
+    again = post(client, writer)
+    assert again.status_code == 200 and again.json == first
+    assert Article.get_by_id(first["id"]).version == version
+    assert Change.select().count() == changes
+
+
+def test_same_external_id_in_another_source_is_another_article(client, writer, source, make_source):
+    make_source(slug="other")
+    a = post(client, writer).json
+    b = post(client, writer, source="other").json
+    assert a["id"] != b["id"]
+    assert b["slug"] == "storm-hits-the-coast-2"
+
+
+def test_slugs_are_unique_and_never_all_digits(client, writer, source):
+    first = post(client, writer, external_id=None, title="2026").json
+    second = post(client, writer, external_id=None, title="2026").json
+    assert (first["slug"], second["slug"]) == ("a-2026", "a-2026-2")
+    conflict = post(client, writer, external_id=None, slug="a-2026")
+    assert conflict.status_code == 409
+    assert conflict.content_type == "application/problem+json"
+    assert list(conflict.json["errors"]) == ["slug"]
+
+
+def test_body_html_is_sanitized(client, writer, source):
+    html = (
+        '<p onclick="x()">Hello <script>alert(1)</script><b>world</b></p>'
+        '<p><a href="javascript:alert(1)">bad</a> <a href="https://example.com/">good</a></p>'
+        "<iframe src=x></iframe><style>p{}</style>"
+    )
+    body = post(client, writer, body_html=html, body_text=None).json if False else None
+    payload = {k: v for k, v in ARTICLE.items() if k != "body_text"}
+    body = post(client, writer, payload, body_html=html).json
+    assert "script" not in body["body_html"] and "onclick" not in body["body_html"]
+    assert "javascript" not in body["body_html"] and "iframe" not in body["body_html"]
+    assert "<b>world</b>" in body["body_html"]
+    assert 'href="https://example.com/"' in body["body_html"]
+    assert body["body_text"] == "Hello world\n\nbad good"
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"source": "nobody"}, "source"),
+        ({"body_text": ""}, "body_text"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"published_at": "yesterday"}, "published_at"),
+        ({"tags": "not-a-list"}, "tags"),
+        ({"status": "archived"}, "status"),
+        ({"slug": "Not A Slug"}, "slug"),
+        ({"slug": "12345"}, "slug"),
+        ({"language": "english language"}, "language"),
+        ({"id": 5}, "id"),
+        ({"comment_count": 10}, "comment_count"),
+        ({"titel": "typo"}, "titel"),
+    ],
+)
+def test_invalid_article_is_422_naming_the_field(client, writer, source, changes, field):
+    response = post(client, writer, **changes)
+    assert response.status_code == 422, response.json
+    assert response.content_type == "application/problem+json"
+    assert field in response.json["errors"]
+    assert Article.select().count() == 0
+
+
+def test_article_needs_a_title_source_and_body(client, writer, source):
+    response = client.post("/v1/articles", json={}, headers=writer)
+    assert response.status_code == 422
+    assert {"title", "source", "body_text"} <= set(response.json["errors"])
+
+
+def test_malformed_json_is_400(client, writer, source):
+    response = client.post(
+        "/v1/articles", data='{"title": "x",', content_type="application/json", headers=writer
+    )
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+
+
+def test_json_that_is_not_an_object_is_422(client, writer, source):
+    response = client.post("/v1/articles", json=["a"], headers=writer)
+    assert response.status_code == 422
+
+
+def test_body_that_is_not_json_is_415(client, writer, source):
+    response = client.post("/v1/articles", data="title=x", headers=writer)
+    assert response.status_code == 415
+    assert response.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("app_config", [{"max_body_bytes": 2000}])
+def test_body_over_the_limit_is_413(client, writer, source):
+    response = post(client, writer, body_text="word " * 1000)
+    assert response.status_code == 413
+    assert response.content_type == "application/problem+json"
+    assert Article.select().count() == 0
+
+
+def test_put_replaces(client, writer, source):
+    article = post(client, writer, url="https://daily.example/storm", byline="Ann").json
+    replacement = {"title": "Replaced", "source": "daily", "body_text": "New body."}
+    response = client.put(f"/v1/articles/{article['id']}", json=replacement, headers=writer)
+    assert response.status_code == 200
+    body = response.json
+    assert body["title"] == "Replaced" and body["body_text"] == "New body."
+    assert body["url"] is None and body["byline"] is None and body["tags"] == []
+    assert body["slug"] == article["slug"] and body["published_at"] == article["published_at"]
+    assert Tag.get(Tag.slug == "weather").article_count == 0
+
+
+def test_patch_changes_only_what_is_sent(client, writer, source):
+    article = post(client, writer, byline="Ann").json
+    response = client.patch(f"/v1/articles/{article['slug']}", json={"title": "New title"}, headers=writer)
+    assert response.status_code == 200
+    body = response.json
+    assert body["title"] == "New title"
+    assert body["byline"] == "Ann" and body["body_text"] == article["body_text"]
+    assert body["tags"] == article["tags"]
+    patched = client.patch(f"/v1/articles/{article['id']}", json={"body_text": "Short."}, headers=writer)
+    assert patched.json["excerpt"] == "Short." and patched.json["word_count"] == 1
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_write_to_a_missing_article_is_404(client, writer, source, method):
+    response = getattr(client, method)("/v1/articles/999", json=ARTICLE, headers=writer)
+    assert response.status_code == 404
+
+
+def test_delete_leaves_a_tombstone(client, writer, source, make_comment):
+    article = post(client, writer).json
+    make_comment(Article.get_by_id(article["id"]))
+    response = client.delete(f"/v1/articles/{article['id']}", headers=writer)
+    assert response.status_code == 204 and response.data == b""
+    assert client.get(f"/v1/articles/{article['id']}").status_code == 404
+    assert ArticleBody.select().count() == 0
+    last = Change.select().order_by(Change.id.desc()).first()
+    assert (last.article_id, last.op, last.reason) == (article["id"], "delete", "deleted")
+    assert Source.get(Source.slug == "daily").article_count == 0
+    assert Tag.get(Tag.slug == "weather").article_count == 0
+
+
+def test_drafts_are_hidden_from_the_public(client, writer, source):
+    draft = post(client, writer, status="draft").json
+    assert client.get("/v1/articles").json["data"] == []
+    assert client.get(f"/v1/articles/{draft['id']}").status_code == 404
+    assert client.get(f"/v1/articles/{draft['id']}", headers=writer).status_code == 200
+    assert Source.get(Source.slug == "daily").article_count == 0
+
+
+def test_unpublishing_logs_a_delete(client, writer, source):
+    article = post(client, writer).json
+    client.patch(f"/v1/articles/{article['id']}", json={"status": "draft"}, headers=writer)
+    ops = [(c.op, c.reason) for c in Change.select().order_by(Change.id)]
+    assert ops == [("upsert", None), ("delete", "unpublished")]
+
+
+def test_create_and_patch_source(client, writer):
+    response = client.post(
+        "/v1/sources",
+        json={"slug": "wire", "name": "The Wire", "country": "GB", "homepage_url": "https://wire.example/"},
+        headers=writer,
+    )
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/v1/sources/wire"
+    assert response.json["language"] == "en" and response.json["article_count"] == 0
+    duplicate = client.post("/v1/sources", json={"slug": "wire", "name": "Again"}, headers=writer)
+    assert duplicate.status_code == 409 and list(duplicate.json["errors"]) == ["slug"]
+    invalid = client.post("/v1/sources", json={"slug": "x", "name": "X", "country": "gbr"}, headers=writer)
+    assert invalid.status_code == 422 and list(invalid.json["errors"]) == ["country"]
+    patched = client.patch("/v1/sources/wire", json={"name": "Wire Daily"}, headers=writer)
+    assert patched.status_code == 200 and patched.json["name"] == "Wire Daily"
+    assert patched.json["country"] == "GB"
+    assert client.patch("/v1/sources/none", json={"name": "x"}, headers=writer).status_code == 404
+
+
+def test_editorial_relations(client, writer, source, make_article):
+    a, b = make_article(), make_article()
+    url = f"/v1/articles/{a.id}/relations"
+    created = client.post(url, json={"article_id": b.id, "kind": "follow_up"}, headers=writer)
+    assert created.status_code == 201
+    assert created.json["data"][0]["relation"]["kind"] == "follow_up"
+    again = client.post(url, json={"article_id": b.id, "kind": "background"}, headers=writer)
+    assert again.status_code == 200
+    assert Relation.select().count() == 1
+    related = client.get(f"/v1/articles/{a.id}/related").json["data"]
+    assert [(r["id"], r["relation"]["kind"], r["relation"]["origin"]) for r in related] == [
+        (b.id, "background", "editorial")
+    ]
+    assert client.post(url, json={"article_id": a.id}, headers=writer).status_code == 422
+    assert client.post(url, json={"article_id": 999}, headers=writer).status_code == 422
+    assert client.post(url, json={"article_id": "2"}, headers=writer).status_code == 422
+    assert client.post(url, json={"article_id": b.id, "kind": "x"}, headers=writer).status_code == 422
+    assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 204
+    assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 404
+    assert client.get(f"/v1/articles/{a.id}/related").json["data"] == []
+
+
+def test_editorial_relation_beats_computed(client, writer, make_article, make_relation):
+    a, b, c = make_article(), make_article(), make_article()
+    make_relation(a, b, origin="computed", score=0.99)
+    client.post(f"/v1/articles/{a.id}/relations", json={"article_id": c.id}, headers=writer)
+    related = client.get(f"/v1/articles/{a.id}/related").json["data"]
+    assert [r["id"] for r in related] == [c.id, b.id]
