@@ -13,7 +13,7 @@ import json
 import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
-from .base import utcnow, write_transaction
+from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change
 from .sanitize import clean_html, strip_control
 from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
@@ -109,6 +109,9 @@ def _unique_slug(title, exclude_id=None):
     base = slugify(title) or "article"
     if base.isdigit():
         base = "a-" + base  # an all-digit slug would read as an id in /v1/articles/{id or slug}
+    if is_postgres():
+        # Writers deriving the same slug take turns: each sees the slugs the others committed.
+        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (base,))
     taken_query = Article.select(Article.slug).where(Article.slug.startswith(base))
     if exclude_id is not None:
         taken_query = taken_query.where(Article.id != exclude_id)

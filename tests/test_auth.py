@@ -1,0 +1,117 @@
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from models import ApiKey, db, utcnow
+
+NEW_SOURCE = {"slug": "wire", "name": "The Wire"}
+
+
+def test_bearer_and_x_api_key_both_work(client, make_key):
+    bearer, x_api_key = make_key("write"), make_key("write", header="x-api-key")
+    assert client.post("/v1/sources", json={"slug": "a", "name": "A"}, headers=bearer).status_code == 201
+    assert client.post("/v1/sources", json={"slug": "b", "name": "B"}, headers=x_api_key).status_code == 201
+
+
+def test_missing_key_is_401_with_challenge(client):
+    response = client.post("/v1/sources", json=NEW_SOURCE)
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="newsdesk"'
+    assert "write" in response.json["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer nd_not-a-real-key"},
+        {"X-API-Key": "nd_not-a-real-key"},
+        {"Authorization": "Bearer "},
+    ],
+)
+def test_unknown_key_is_401(client, headers, make_key):
+    response = client.post("/v1/sources", json=NEW_SOURCE, headers=headers)
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response.headers
+
+
+def test_unknown_key_is_refused_on_reads_too(client):
+    response = client.get("/v1/articles", headers={"X-API-Key": "nd_forged"})
+    assert response.status_code == 401
+
+
+def test_key_without_the_scope_is_403(client, make_key):
+    response = client.post("/v1/sources", json=NEW_SOURCE, headers=make_key("read,comment"))
+    assert response.status_code == 403
+    assert response.content_type == "application/problem+json"
+    assert "write" in response.json["detail"]
+
+
+def test_admin_may_do_everything(client, make_key):
+    assert client.post("/v1/sources", json=NEW_SOURCE, headers=make_key("admin")).status_code == 201
+
+
+def test_revoked_key_is_refused_at_once(client, make_key, dbconn):
+    headers = make_key("write")
+    assert client.get("/v1/me", headers=headers).status_code == 200
+    ApiKey.update(revoked_at=utcnow()).execute()
+    assert client.get("/v1/me", headers=headers).status_code == 401
+    assert client.post("/v1/sources", json=NEW_SOURCE, headers=headers).status_code == 401
+
+
+def test_me_shows_the_key_and_its_rate_limit(client, make_key):
+    headers = make_key("read,comment", name="mobile app")
+    first = client.get("/v1/me", headers=headers)
+    assert first.status_code == 200
+    body = first.json
+    assert body["name"] == "mobile app"
+    assert body["scopes"] == ["read", "comment"]
+    assert body["prefix"].startswith("nd_")
+    assert body["rate_limit"]["limit"] == 600
+    assert body["rate_limit"]["remaining"] == 599
+    assert 0 <= body["rate_limit"]["reset"] <= 60
+    assert first.headers["Cache-Control"] == "private, no-store"
+    assert client.get("/v1/me", headers=headers).json["rate_limit"]["remaining"] == 598
+    assert body["last_used_at"] is not None
+
+
+def test_me_without_a_key_is_401(client):
+    assert client.get("/v1/me").status_code == 401
+
+
+@pytest.mark.parametrize("app_config", [{"public_read": False}])
+def test_private_reads_need_the_read_scope(client, make_key, make_article):
+    make_article()
+    assert client.get("/v1/articles").status_code == 401
+    assert client.get("/v1/tags").status_code == 401
+    assert client.get("/v1/articles", headers=make_key("read")).status_code == 200
+    assert client.get("/v1/articles", headers=make_key("comment")).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_keys_commands_store_only_a_hash(app, database_url):
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    created = CliRunner().invoke(main, ["keys", "create", "--name", "ci", "--scopes", "write,read"], env=env)
+    assert created.exit_code == 0, created.output
+    token = created.output.strip().splitlines()[-1]
+    assert token.startswith("nd_") and len(token) > 40
+    with db.connection_context():
+        stored = [str(value) for row in ApiKey.select().tuples() for value in row]
+    assert not any(token in value for value in stored)
+    assert any(token[:10] == value for value in stored)  # the prefix, for telling keys apart
+    listed = CliRunner().invoke(main, ["keys", "list"], env=env)
+    assert "ci" in listed.output and "read,write" in listed.output and token not in listed.output
+    assert "active" in listed.output
+    revoked = CliRunner().invoke(main, ["keys", "revoke", "1"], env=env)
+    assert revoked.exit_code == 0
+    assert "revoked" in CliRunner().invoke(main, ["keys", "list"], env=env).output
+    again = CliRunner().invoke(main, ["keys", "revoke", "1"], env=env)
+    assert again.exit_code != 0
+
+
+def test_keys_create_rejects_unknown_scopes(app, database_url):
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env)
+    assert result.exit_code != 0
+    assert "scopes must be some of" in result.output
