@@ -3,7 +3,7 @@
 import re
 
 import orjson
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.json.provider import JSONProvider
 from flask_smorest import abort
 
@@ -75,8 +75,12 @@ def init_app(app):
             return response
         if response.is_streamed or response.direct_passthrough:
             return response
+        if request.path.startswith("/v1/"):
+            # A key can see more (drafts, hidden comments): answers differ by key.
+            response.vary.update(("Authorization", "X-API-Key"))
         if "Cache-Control" not in response.headers:
-            response.headers["Cache-Control"] = public
+            keyed = g.get("api_key") is not None or not config.public_read
+            response.headers["Cache-Control"] = "private, no-cache" if keyed else public
         if response.get_etag()[0] is None:
             response.add_etag()
         return response.make_conditional(request)

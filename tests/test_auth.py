@@ -115,3 +115,12 @@ def test_keys_create_rejects_unknown_scopes(app, database_url):
     result = CliRunner().invoke(main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env)
     assert result.exit_code != 0
     assert "scopes must be some of" in result.output
+
+
+def test_answers_to_keyed_requests_are_private(client, make_key, make_article):
+    make_article()
+    public = client.get("/v1/articles")
+    assert public.headers["Cache-Control"].startswith("public")
+    assert {"Authorization", "X-API-Key"} <= set(public.headers["Vary"].split(", "))
+    keyed = client.get("/v1/articles", headers=make_key("read"))
+    assert keyed.headers["Cache-Control"] == "private, no-cache"
