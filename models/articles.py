@@ -122,18 +122,7 @@ class Article(BaseModel):
         return query.first()
 
     @classmethod
-    def listing(
-        cls,
-        *,
-        sort="-published_at",
-        after=None,
-        sources=(),
-        tags=(),
-        languages=(),
-        published_after=None,
-        published_before=None,
-        updated_since=None,
-    ):
+    def listing(cls, *, sort="-published_at", after=None, tags=(), **filters):
         """Published articles filtered as the list endpoint says, ordered by ``sort``.
 
         ``after`` is the ``(sort value, id)`` of the last row of the previous page. With a single
@@ -143,13 +132,35 @@ class Article(BaseModel):
         column, descending = ARTICLE_SORTS[sort]
         key, tie = getattr(cls, column), cls.id
         query = cls.published()
-        published = cls.published_at
         if len(tags) == 1 and column == "published_at":
             tag_id = Tag.select(Tag.id).where(Tag.slug == tags[0])
             query = query.join_from(cls, ArticleTag).where(ArticleTag.tag == tag_id)
             key, tie = ArticleTag.published_at, ArticleTag.article
-            published = key
-        elif tags:
+            query = cls.filtered(query, published=key, **filters)
+        else:
+            query = cls.filtered(query, tags=tags, **filters)
+        return seek(query, (key, tie), after, descending)
+
+    @classmethod
+    def filtered(
+        cls,
+        query,
+        *,
+        sources=(),
+        tags=(),
+        languages=(),
+        published_after=None,
+        published_before=None,
+        updated_since=None,
+        published=None,
+    ):
+        """``query`` narrowed by the article filters; comma lists match any of their values.
+
+        ``published`` is the column to compare publication times on (a copy of it may be on a
+        joined table whose index serves the query better).
+        """
+        published = published or cls.published_at
+        if tags:
             tagged = (
                 ArticleTag.select(ArticleTag.article)
                 .join(Tag)
@@ -168,7 +179,7 @@ class Article(BaseModel):
             query = query.where(published < published_before)
         if updated_since is not None:
             query = query.where(cls.updated_at >= updated_since)
-        return seek(query, (key, tie), after, descending)
+        return query
 
     def sort_key(self, sort):
         """The ``(sort value, id)`` of this article under ``sort``, for the next cursor."""

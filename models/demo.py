@@ -11,6 +11,7 @@ from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Sou
 from .base import db, utcnow
 from .changes import UPSERT, Change
 from .comments import Comment
+from .search import index_articles
 from .text import make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
 
 #: The newest demo article is published at this time, so a seed always gives the same rows.
@@ -304,6 +305,7 @@ def _insert_batch(rng, rows, tag_ids):
                     )
         ArticleBody.insert_many(bodies).on_conflict_ignore().execute()
         ArticleTag.insert_many(links).on_conflict_ignore().execute()
+        index_articles(new_ids)
         if relations:
             Relation.insert_many(relations).on_conflict_ignore().execute()
         if comments:

@@ -9,14 +9,19 @@ database (does the source exist, is the slug free) is checked here and raised as
 import contextlib
 import hashlib
 import json
+import logging
 
 import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
+from . import related
 from .changes import Change
 from .sanitize import clean_html, strip_control
+from .search import index_articles, unindex_article
 from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+
+log = logging.getLogger(__name__)
 
 #: Optional fields a full write (POST re-post, PUT) resets when they are left out.
 RESET_ON_REPLACE = {
@@ -48,7 +53,7 @@ class Touched:
     """Sources and tags whose counts a transaction's writes have changed."""
 
     def __init__(self):
-        self.sources, self.tags = set(), set()
+        self.sources, self.tags, self.articles = set(), set(), set()
 
     def refresh(self):
         if self.sources:
@@ -59,11 +64,21 @@ class Touched:
 
 @contextlib.contextmanager
 def writing():
-    """One write transaction; counts of what it touched are brought up to date before commit."""
+    """One write transaction; counts of what it touched are brought up to date before commit.
+
+    After the commit, the computed related articles of every article written are refreshed (in
+    a transaction of their own: a write never waits for, or fails on, that computation).
+    """
     touched = Touched()
     with write_transaction():
         yield touched
         touched.refresh()
+    if touched.articles:
+        try:
+            related.refresh_many(touched.articles)
+        except peewee.DatabaseError:
+            # The article is stored; its related list catches up on the next write or rebuild.
+            log.exception("refreshing related articles of %s failed", sorted(touched.articles))
 
 
 def _content_of(article):
@@ -233,6 +248,8 @@ def save_article(data, touched, article=None, partial=False):
         ).execute()
     touched.tags |= old_tags | set(new_tags)
     touched.sources.add(source.id)
+    touched.articles.add(article_id)
+    index_articles([article_id])
 
     if row["status"] == PUBLISHED:
         Change.record(article_id, "upsert")
@@ -248,6 +265,7 @@ def delete_article(article, touched):
     }
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()
+    unindex_article(article.id)
     if article.status == PUBLISHED:
         Change.record(article.id, "delete", reason="deleted")
 

@@ -14,6 +14,7 @@ from .base import BaseModel, db, utcnow
 from .changes import Change
 from .comments import Comment
 from .keys import ApiKey
+from .search import create_index
 from .summaries import Summary
 from .webhooks import Webhook, WebhookDelivery
 
@@ -60,6 +61,7 @@ def init_db():
         before = current_version()
         if before is None:
             db.create_tables([SchemaVersion, *MODELS])
+            create_index()
             SchemaVersion.create(version=LATEST_VERSION)
             return None, LATEST_VERSION
     migrator = SchemaMigrator.from_database(db.obj)
@@ -68,11 +70,6 @@ def init_db():
             migrate(*MIGRATIONS[version](migrator))
             SchemaVersion.create(version=version)
     return before, LATEST_VERSION
-
-
-def drop_all():
-    """Drop every table (tests and ``db reset`` only)."""
-    db.drop_tables([SchemaVersion, *MODELS], cascade=db.obj.__class__ is not peewee.SqliteDatabase)
 
 
 def is_empty():

@@ -1,0 +1,204 @@
+"""Computed related articles: text similarity, shared tags, same source and recency.
+
+Candidates come from the search index (the article's distinctive words, within a few weeks of
+it); each is scored on four signals, and the best are stored as ``computed`` relations, so that
+reading them is one indexed query. Editorial relations are never overwritten.
+"""
+
+import collections
+import math
+import re
+
+from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
+from .base import db, is_postgres, write_transaction
+from .search import similar
+
+#: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
+RELATED_LOCK = 0x4E44524C
+KEEP = 10
+WINDOW_WEEKS = 4
+CANDIDATES = 40
+MIN_SCORE = 0.2
+WEIGHTS = {"text": 0.6, "tags": 0.25, "source": 0.05, "recency": 0.1}
+_WORD = re.compile(r"\w+")
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its itself just
+    me more most my new no nor not now of off on once only or other our out over own said same
+    says she should so some such than that the their them then there these they this those
+    through to too under until up very was we were what when where which while who whom why will
+    with would you your one two three first last year years week day days time people told
+    according could since still while der die das und ein eine le la les des une un el los las
+    del por para con""".split()
+)
+
+
+def _words(text):
+    return [w.lower() for w in _WORD.findall(text) if len(w) > 2 and w.lower() not in STOPWORDS]
+
+
+def keywords(title, body_text, limit=12):
+    """The words that say what an article is about: its title's, then its body's most frequent."""
+    chosen = list(dict.fromkeys(_words(title)))
+    counts = collections.Counter(_words(body_text))
+    for word, count in counts.most_common():
+        if len(chosen) >= limit or count < 2:
+            break
+        if word not in chosen:
+            chosen.append(word)
+    return chosen[:limit]
+
+
+def _tags_of(ids):
+    tags = collections.defaultdict(set)
+    rows = ArticleTag.select(ArticleTag.article, ArticleTag.tag).where(ArticleTag.article.in_(ids))
+    for article_id, tag_id in rows.tuples():
+        tags[article_id].add(tag_id)
+    return tags
+
+
+def compute(article_id):
+    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first."""
+    article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
+    if article is None:
+        return []
+    body = ArticleBody.get_or_none(ArticleBody.article == article_id)
+    words = keywords(article.title, body.body_text if body else article.excerpt)
+    if not words:
+        return []
+    own = similar(words, article.published_at, WINDOW_WEEKS, only_id=article_id, limit=1)
+    candidates = similar(
+        words, article.published_at, WINDOW_WEEKS, exclude_id=article_id, limit=CANDIDATES
+    )
+    if not candidates:
+        return []
+    # An article matches its own words best; relative to that, text similarity lies in [0, 1].
+    best = own[0][1] if own and own[0][1] > 0 else max(score for _, score in candidates)
+    ids = [candidate_id for candidate_id, _ in candidates]
+    rows = {
+        row.id: row
+        for row in Article.select(Article.id, Article.source, Article.published_at).where(
+            Article.id.in_(ids)
+        )
+    }
+    tags = _tags_of([article_id, *ids])
+    own_tags = tags[article_id]
+    scored = []
+    for candidate_id, text_score in candidates:
+        row = rows[candidate_id]
+        text = min(1.0, max(0.0, text_score / best))
+        shared = own_tags & tags[candidate_id]
+        union = own_tags | tags[candidate_id]
+        tag_overlap = len(shared) / len(union) if union else 0.0
+        same_source = row.source_id == article.source_id
+        days = abs((row.published_at - article.published_at).total_seconds()) / 86400
+        recency = math.exp(-days / 7)
+        score = (
+            WEIGHTS["text"] * text
+            + WEIGHTS["tags"] * tag_overlap
+            + WEIGHTS["source"] * same_source
+            + WEIGHTS["recency"] * recency
+        )
+        if score < MIN_SCORE:
+            continue
+        reasons = []
+        if text >= 0.5 and days <= 3:
+            reasons.append("same_story")
+        if text >= 0.2:
+            reasons.append("similar_text")
+        if shared:
+            reasons.append("shared_tags")
+        if same_source:
+            reasons.append("same_source")
+        if days <= 2:
+            reasons.append("recent")
+        scored.append((candidate_id, round(score, 4), reasons))
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return scored[:KEEP]
+
+
+def store(article_id, related, neighbours=True):
+    """Replace the computed relations of ``article_id`` with ``related``.
+
+    With ``neighbours``, each related article also gets this one in its own list when it scores
+    high enough there, so a new story shows up beside the older ones it relates to.
+    """
+    editorial = {
+        related_id
+        for (related_id,) in Relation.select(Relation.related)
+        .where((Relation.article == article_id) & (Relation.origin == EDITORIAL))
+        .tuples()
+    }
+    Relation.delete().where(
+        (Relation.article == article_id) & (Relation.origin == COMPUTED)
+    ).execute()
+    rows = [
+        {
+            "article": article_id,
+            "related": related_id,
+            "kind": "same_story" if "same_story" in reasons else "related",
+            "origin": COMPUTED,
+            "score": score,
+            "reasons": ",".join(reasons),
+        }
+        for related_id, score, reasons in related
+        if related_id not in editorial
+    ]
+    if rows:
+        Relation.insert_many(rows).execute()
+    if neighbours:
+        for row in rows:
+            _offer(row["related"], {**row, "article": row["related"], "related": article_id})
+
+
+def _offer(article_id, row):
+    """Put ``row`` into the computed list of ``article_id`` if it makes the top ``KEEP``."""
+    existing = Relation.get_or_none(
+        (Relation.article == article_id) & (Relation.related == row["related"])
+    )
+    if existing is not None:
+        if existing.origin == COMPUTED:
+            Relation.update(score=row["score"], reasons=row["reasons"], kind=row["kind"]).where(
+                Relation.id == existing.id
+            ).execute()
+        return
+    kept = (
+        Relation.select(Relation.id, Relation.score)
+        .where((Relation.article == article_id) & (Relation.origin == COMPUTED))
+        .order_by(Relation.score.desc(), Relation.id)
+    )
+    kept = list(kept)
+    if len(kept) >= KEEP and kept[-1].score >= row["score"]:
+        return
+    Relation.insert(**row).execute()
+    if len(kept) >= KEEP:
+        Relation.delete().where(Relation.id == kept[-1].id).execute()
+
+
+def refresh_many(article_ids):
+    """Recompute and store the computed relations of articles just written, in one transaction.
+
+    Writers of relations take turns (on SQLite through the write lock, on PostgreSQL through an
+    advisory lock): two of them updating each other's neighbours could otherwise deadlock.
+    """
+    with write_transaction():
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
+        for article_id in sorted(article_ids):
+            store(article_id, compute(article_id))
+
+
+def rebuild(on_article=None, batch=200):
+    """Recompute the computed relations of every published article, ``batch`` per transaction."""
+    published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
+    ids = [article_id for (article_id,) in published.tuples()]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        results = [(article_id, compute(article_id)) for article_id in chunk]
+        with write_transaction():
+            for article_id, related in results:
+                store(article_id, related, neighbours=False)
+        if on_article is not None:
+            on_article(len(chunk))
+    return len(ids)

@@ -1,0 +1,258 @@
+"""Full-text search over articles: one interface, two engines.
+
+SQLite uses an FTS5 table (``article_search``) and BM25; PostgreSQL a weighted ``tsvector``
+(``article_document``) with a GIN index and ``ts_rank``. Both weight the title over the excerpt
+over the body, stem English words, and are kept in step with article writes by
+:func:`index_articles` and :func:`unindex_article`. Besides the text, each document carries a
+token naming its publication week, so related-article lookups can stay within a time window
+through the same index.
+"""
+
+import datetime
+
+import peewee
+from peewee import fn
+from playhouse.postgres_ext import TSVectorField
+from playhouse.sqlite_ext import FTS5Model, SearchField
+
+from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag, seek
+from .base import BaseModel, db, is_postgres
+from .query import Term
+
+#: BM25 weights of title, excerpt, body and the period token (not searched by users).
+FTS_WEIGHTS = (10.0, 4.0, 1.0, 0.0)
+TEXT_COLUMNS = "{title excerpt body}"
+PG_CONFIG = "english"
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+class ArticleSearch(FTS5Model):
+    """SQLite: the FTS5 index of article text (rowid = article id)."""
+
+    title = SearchField()
+    excerpt = SearchField()
+    body = SearchField()
+    period = SearchField()
+
+    class Meta:
+        database = db
+        table_name = "article_search"
+        options = {"tokenize": "porter unicode61 remove_diacritics 2"}
+
+
+class ArticleDocument(BaseModel):
+    """PostgreSQL: the weighted tsvector of each article (GIN-indexed)."""
+
+    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
+    document = TSVectorField()
+
+    class Meta:
+        table_name = "article_document"
+
+
+def period_token(moment):
+    """The token of the week ``moment`` falls in (weeks of the Julian day count)."""
+    julian_day = (moment - _EPOCH).total_seconds() / 86400 + 2440587.5
+    return f"zzp{int(julian_day // 7)}"
+
+
+def period_tokens(moment, weeks):
+    """Tokens of the weeks within ``weeks`` of ``moment``'s week."""
+    center = int(period_token(moment)[3:])
+    return [f"zzp{week}" for week in range(center - weeks, center + weeks + 1)]
+
+
+def create_index():
+    """Create the search table of the connected engine (part of the schema)."""
+    if is_postgres():
+        ArticleDocument.create_table()
+    else:
+        ArticleSearch.create_table()
+
+
+def index_articles(ids):
+    """(Re)index the given articles from their stored title, excerpt and body."""
+    ids = list(ids)
+    if not ids:
+        return
+    rows = (
+        Article.select(
+            Article.id, Article.title, Article.excerpt, Article.published_at, ArticleBody.body_text
+        )
+        .join(ArticleBody, peewee.JOIN.LEFT_OUTER)
+        .where(Article.id.in_(ids))
+        .tuples()
+    )
+    if is_postgres():
+        weighted = (
+            "setweight(to_tsvector(%s, %s), 'A') || setweight(to_tsvector(%s, %s), 'B') || "
+            "setweight(to_tsvector(%s, %s), 'C') || setweight(to_tsvector('simple', %s), 'D')"
+        )
+        for article_id, title, excerpt, published_at, body in rows:
+            db.execute_sql(
+                "INSERT INTO article_document (article_id, document) VALUES "
+                f"(%s, {weighted}) ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
+                (
+                    article_id,
+                    PG_CONFIG, title,
+                    PG_CONFIG, excerpt,
+                    PG_CONFIG, body or "",
+                    period_token(published_at),
+                ),
+            )
+        return
+    rows = list(rows)
+    ArticleSearch.delete().where(ArticleSearch.rowid.in_(ids)).execute()
+    ArticleSearch.insert_many(
+        [
+            {
+                "rowid": article_id,
+                "title": title,
+                "excerpt": excerpt,
+                "body": body or "",
+                "period": period_token(published_at),
+            }
+            for article_id, title, excerpt, published_at, body in rows
+        ]
+    ).execute()
+
+
+def unindex_article(article_id):
+    if not is_postgres():  # PostgreSQL drops the document with the article (ON DELETE CASCADE)
+        ArticleSearch.delete().where(ArticleSearch.rowid == article_id).execute()
+
+
+# --- compiling a parsed query for each engine ------------------------------------------------
+
+
+def _fts_term(term):
+    return '"' + " ".join(term.words) + '"'
+
+
+def _fts_expression(parsed):
+    required = " AND ".join(
+        "(" + " OR ".join(_fts_term(t) for t in clause) + ")" for clause in parsed.required
+    )
+    expression = f"{TEXT_COLUMNS} : ({required})"
+    if parsed.excluded:
+        excluded = " OR ".join(_fts_term(t) for t in parsed.excluded)
+        expression += f" NOT {TEXT_COLUMNS} : ({excluded})"
+    return expression
+
+
+def _pg_term(term):
+    return fn.phraseto_tsquery(PG_CONFIG, " ".join(term.words))
+
+
+def _pg_any(terms):
+    terms = list(terms)
+    query = _pg_term(terms[0])
+    for term in terms[1:]:
+        query = peewee.Expression(query, "||", _pg_term(term))
+    return query
+
+
+def _pg_tsquery(parsed):
+    query = None
+    for clause in parsed.required:
+        alternatives = _pg_any(clause)
+        query = alternatives if query is None else peewee.Expression(query, "&&", alternatives)
+    if parsed.excluded:
+        excluded = peewee.NodeList((peewee.SQL("!!"), _pg_any(parsed.excluded)))
+        query = peewee.Expression(query, "&&", excluded)
+    return query
+
+
+def _matching_pg(tsquery):
+    """Published articles matching a tsquery, and their relevance: ``(query, score)``."""
+    # coerce(False): the result is a float, not a value of the tsvector column it reads.
+    score = fn.ts_rank(ArticleDocument.document, tsquery, 1).coerce(False)
+    query = (
+        Article.select()
+        .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
+        .where(peewee.Expression(ArticleDocument.document, "@@", tsquery))
+        .where(Article.status == PUBLISHED)
+    )
+    return query, score
+
+
+def _matching_fts(expression):
+    """Published articles matching an FTS5 expression, and their relevance (-BM25)."""
+    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
+    query = (
+        Article.select()
+        .join(ArticleSearch, on=(ArticleSearch.rowid == Article.id))
+        .where(ArticleSearch.match(expression))
+        .where(Article.status == PUBLISHED)
+    )
+    return query, score
+
+
+def _matching(parsed):
+    if is_postgres():
+        return _matching_pg(_pg_tsquery(parsed))
+    return _matching_fts(_fts_expression(parsed))
+
+
+def search(parsed, *, sort="relevance", after=None, **filters):
+    """Hits of ``parsed`` as ``(article id, score, published_at)`` rows, best first (or newest).
+
+    Page with ``after`` = ``(score, id)`` or ``(published_at, id)`` of the last hit seen.
+    """
+    query, score = _matching(parsed)
+    query = Article.filtered(query, **filters).select(Article.id, score.alias("score"), Article.published_at)
+    keys = (score, Article.id) if sort == "relevance" else (Article.published_at, Article.id)
+    return seek(query, keys, after, descending=True).tuples()
+
+
+def facets(parsed, names, **filters):
+    """Counts per value of each facet in ``names`` (source, tag, language) over every hit."""
+    query, _ = _matching(parsed)
+    hits = Article.filtered(query, **filters).select(Article.id)
+    count = fn.COUNT(Article.id)
+    queries = {
+        "source": (
+            Source.select(Source.slug, count)
+            .join(Article)
+            .where(Article.id.in_(hits))
+            .group_by(Source.slug)
+        ),
+        "language": (
+            Article.select(Article.language, count)
+            .where(Article.id.in_(hits))
+            .group_by(Article.language)
+        ),
+        "tag": (
+            Tag.select(Tag.slug, fn.COUNT(ArticleTag.article))
+            .join(ArticleTag)
+            .where(ArticleTag.article.in_(hits))
+            .group_by(Tag.slug)
+        ),
+    }
+    result = {}
+    for name in names:
+        rows = sorted(queries[name].tuples(), key=lambda row: (-row[1], row[0]))
+        result[name] = [{"value": value, "count": number} for value, number in rows[:50]]
+    return result
+
+
+def similar(words, around, weeks, exclude_id=None, only_id=None, limit=50):
+    """Published articles whose text has any of ``words``, within ``weeks`` of ``around``.
+
+    Returns ``[(article id, score)]``, best first: the candidates of computed relations.
+    """
+    terms = [Term((word,)) for word in words]
+    periods = period_tokens(around, weeks)
+    if is_postgres():
+        window = fn.to_tsquery("simple", " | ".join(periods))
+        query, score = _matching_pg(peewee.Expression(_pg_any(terms), "&&", window))
+    else:
+        text = " OR ".join(_fts_term(t) for t in terms)
+        expression = f"{TEXT_COLUMNS} : ({text}) AND period : ({' OR '.join(periods)})"
+        query, score = _matching_fts(expression)
+    query = query.select(Article.id, score.alias("score"))
+    if exclude_id is not None:
+        query = query.where(Article.id != exclude_id)
+    if only_id is not None:
+        query = query.where(Article.id == only_id)
+    return list(query.order_by(score.desc(), Article.id).limit(limit).tuples())
