@@ -6,7 +6,20 @@ from flask import Flask, g, request
 
 from models import bind_database, db
 
-from . import articles, auth, comments, docs, health, http, imports, limits, me, sources, tags
+from . import (
+    articles,
+    auth,
+    comments,
+    docs,
+    health,
+    http,
+    imports,
+    limits,
+    me,
+    search,
+    sources,
+    tags,
+)
 from .config import Config
 from .errors import Api
 
@@ -48,7 +61,14 @@ def create_app(config=None):
     _init_database(app, config)
     http.init_app(app)
     blueprints = (
-        articles.blp, sources.blp, tags.blp, comments.blp, imports.blp, me.blp, health.blp
+        articles.blp,
+        sources.blp,
+        tags.blp,
+        comments.blp,
+        imports.blp,
+        search.blp,
+        me.blp,
+        health.blp,
     )
     limits.init_app(app, config, write_blueprints=blueprints[:5])
     app.before_request(auth.authenticate)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from models import SCOPES, ApiKey, db, init_db, is_empty, utcnow
+from models import PUBLISHED, SCOPES, ApiKey, Article, db, init_db, is_empty, related, utcnow
 from models.demo import load_demo
 
 from . import create_app, openapi_yaml
@@ -152,6 +152,21 @@ def import_command(files):
             total_rejected += result["rejected"]
     if total_rejected:
         sys.exit(1)
+
+
+@main.group("related")
+def related_group():
+    """Computed related articles."""
+
+
+@related_group.command("rebuild")
+def related_rebuild():
+    """Recompute the computed relations of every published article."""
+    with connected():
+        total = Article.select().where(Article.status == PUBLISHED).count()
+        with click.progressbar(length=total, label="related", file=sys.stderr, show_pos=True) as bar:
+            done = related.rebuild(on_article=bar.update)
+    click.echo(f"rebuilt computed relations of {done} articles")
 
 
 @main.command()

@@ -53,6 +53,12 @@ def integer(value):
     return value
 
 
+def number(value):
+    if type(value) not in (int, float):
+        raise ValueError("not a number")
+    return float(value)
+
+
 def string(value):
     if not isinstance(value, str):
         raise ValueError("not a string")
@@ -83,9 +89,11 @@ def paginate(query, limit, tag, key):
     return rows, encode_cursor(tag, key(rows[-1]))
 
 
-def page_response(data, next_cursor):
-    """The list envelope, with ``Link: <...>; rel="next"`` when there is a next page."""
-    response = jsonify({"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor})
+def page_response(data, next_cursor, **extra):
+    """The list envelope (plus ``extra`` members), with ``Link: <...>; rel="next"`` when there
+    is a next page."""
+    body = {"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor}
+    response = jsonify({**body, **extra})
     if next_cursor is not None:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
         args.append(("cursor", next_cursor))

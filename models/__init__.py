@@ -16,6 +16,7 @@ from .articles import (
     Tag,
     seek,
 )
+from . import related
 from .base import bind_database, db, is_postgres, make_database, utcnow
 from .changes import Change
 from .comments import COMMENT_STATUSES, Comment

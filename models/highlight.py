@@ -4,16 +4,18 @@ import html
 import re
 
 _WORD = re.compile(r"\w+")
-_SUFFIXES = ("ies", "es", "s", "ing", "ed", "ly")
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ers", "es", "ed", "er", "ly", "s")
 
 
 def stem(word):
-    """A light English stem, so a search for ``storm`` marks ``storms`` and ``stormed`` too."""
+    """A light English stem, so a search for ``storm`` marks ``storms`` and ``stormed`` too, and
+    ``collapse``, ``collapses`` and ``collapsed`` share one."""
     word = word.lower()
     for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+        if word.endswith(suffix) and len(word) - len(suffix) >= (3 if len(suffix) < 3 else 4):
+            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def highlight(text, terms, window=None):

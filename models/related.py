@@ -1,4 +1,4 @@
-"""Computed related articles: text similarity, shared tags, same source and recency.
+"""Computed related articles: text similarity, raised by shared tags, same source and recency.
 
 Candidates come from the search index (the article's distinctive words, within a few weeks of
 it); each is scored on four signals, and the best are stored as ``computed`` relations, so that
@@ -11,15 +11,17 @@ import re
 
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
 from .base import db, is_postgres, write_transaction
-from .search import similar
+from .highlight import stem
+from .search import inverse_frequency, similar
 
 #: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
 RELATED_LOCK = 0x4E44524C
 KEEP = 10
 WINDOW_WEEKS = 4
 CANDIDATES = 40
-MIN_SCORE = 0.2
-WEIGHTS = {"text": 0.6, "tags": 0.25, "source": 0.05, "recency": 0.1}
+MIN_SCORE = 0.05
+BOOSTS = {"tags": 0.3, "source": 0.1, "recency": 0.2}
+MAX_BOOST = 1 + sum(BOOSTS.values())
 _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before
@@ -29,7 +31,12 @@ STOPWORDS = frozenset(
     says she should so some such than that the their them then there these they this those
     through to too under until up very was we were what when where which while who whom why will
     with would you your one two three first last year years week day days time people told
-    according could since still while der die das und ein eine le la les des une un el los las
+    according could since still while raise raises raised rise rises rising rose says warn warns
+    warned plan plans call calls called make makes made take takes took get gets set sets show
+    shows showed expect expects expected amid over under near across every after before again
+    many much more most other another high higher highest low lower lowest big bigger small
+    smaller still even back well good bad long large largest less least near already yet ago
+    der die das und ein eine le la les des une un el los las
     del por para con""".split()
 )
 
@@ -38,16 +45,29 @@ def _words(text):
     return [w.lower() for w in _WORD.findall(text) if len(w) > 2 and w.lower() not in STOPWORDS]
 
 
-def keywords(title, body_text, limit=12):
-    """The words that say what an article is about: its title's, then its body's most frequent."""
-    chosen = list(dict.fromkeys(_words(title)))
-    counts = collections.Counter(_words(body_text))
-    for word, count in counts.most_common():
-        if len(chosen) >= limit or count < 2:
-            break
-        if word not in chosen:
-            chosen.append(word)
-    return chosen[:limit]
+def keywords(title, lead, body_text, limit=16):
+    """The words that say what an article is about: ``{stem: (word, weight)}``.
+
+    A word weighs most in the title, less in the lead, least only in the body, and more the more
+    often the article uses it (1 + log of its count).
+    """
+    counts = collections.Counter(stem(w) for w in _words(f"{title} {lead} {body_text}"))
+    places = {}
+    for words, weight in ((_words(title), 3.0), (_words(lead), 2.0)):
+        for word in words:
+            places.setdefault(stem(word), (word, weight))
+    for word in _words(body_text):
+        if counts[stem(word)] >= 2:
+            places.setdefault(stem(word), (word, 1.0))
+    weighted = {
+        key: (word, weight * (1 + math.log(counts[key]))) for key, (word, weight) in places.items()
+    }
+    ranked = sorted(weighted.items(), key=lambda item: -item[1][1])[:limit]
+    return dict(ranked)
+
+
+def _stems(*texts):
+    return {stem(word) for text in texts for word in _words(text)}
 
 
 def _tags_of(ids):
@@ -59,53 +79,56 @@ def _tags_of(ids):
 
 
 def compute(article_id):
-    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first."""
+    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
+
+    Candidates are the articles of the search index that share any of its keywords within a few
+    weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
+    times IDF) that a candidate's title and lead cover.
+    """
     article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
     if article is None:
         return []
     body = ArticleBody.get_or_none(ArticleBody.article == article_id)
-    words = keywords(article.title, body.body_text if body else article.excerpt)
-    if not words:
+    terms = keywords(article.title, article.excerpt, body.body_text if body else "")
+    if not terms:
         return []
-    own = similar(words, article.published_at, WINDOW_WEEKS, only_id=article_id, limit=1)
-    candidates = similar(
-        words, article.published_at, WINDOW_WEEKS, exclude_id=article_id, limit=CANDIDATES
-    )
-    if not candidates:
+    words = [word for word, _ in terms.values()]
+    matches = similar(words, article.published_at, WINDOW_WEEKS, limit=CANDIDATES + 1)
+    ids = [i for i, _ in matches if i != article_id][:CANDIDATES]
+    if not ids:
         return []
-    # An article matches its own words best; relative to that, text similarity lies in [0, 1].
-    best = own[0][1] if own and own[0][1] > 0 else max(score for _, score in candidates)
-    ids = [candidate_id for candidate_id, _ in candidates]
-    rows = {
-        row.id: row
-        for row in Article.select(Article.id, Article.source, Article.published_at).where(
-            Article.id.in_(ids)
-        )
-    }
+    mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
+    total = sum(mass.values()) or 1.0
+    rows = Article.select(
+        Article.id, Article.title, Article.excerpt, Article.source, Article.published_at
+    ).where(Article.id.in_(ids))
     tags = _tags_of([article_id, *ids])
     own_tags = tags[article_id]
     scored = []
-    for candidate_id, text_score in candidates:
-        row = rows[candidate_id]
-        text = min(1.0, max(0.0, text_score / best))
-        shared = own_tags & tags[candidate_id]
-        union = own_tags | tags[candidate_id]
-        tag_overlap = len(shared) / len(union) if union else 0.0
+    for row in rows:
+        covered = _stems(row.title, row.excerpt)
+        text = sum(value for key, value in mass.items() if key in covered) / total
+        shared = own_tags & tags[row.id]
+        sizes = len(own_tags) * len(tags[row.id])
+        tag_overlap = len(shared) / math.sqrt(sizes) if sizes else 0.0
         same_source = row.source_id == article.source_id
         days = abs((row.published_at - article.published_at).total_seconds()) / 86400
         recency = math.exp(-days / 7)
-        score = (
-            WEIGHTS["text"] * text
-            + WEIGHTS["tags"] * tag_overlap
-            + WEIGHTS["source"] * same_source
-            + WEIGHTS["recency"] * recency
+        # Text is the evidence that two articles are about the same thing; shared tags, the
+        # same source and closeness in time raise that evidence, but cannot stand in for it.
+        boost = (
+            1
+            + BOOSTS["tags"] * tag_overlap
+            + BOOSTS["source"] * same_source
+            + BOOSTS["recency"] * recency
         )
+        score = text * boost / MAX_BOOST
         if score < MIN_SCORE:
             continue
         reasons = []
-        if text >= 0.5 and days <= 3:
+        if text >= 0.4 and days <= 3:
             reasons.append("same_story")
-        if text >= 0.2:
+        if text >= 0.15:
             reasons.append("similar_text")
         if shared:
             reasons.append("shared_tags")
@@ -113,7 +136,7 @@ def compute(article_id):
             reasons.append("same_source")
         if days <= 2:
             reasons.append("recent")
-        scored.append((candidate_id, round(score, 4), reasons))
+        scored.append((row.id, round(score, 4), reasons))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:KEEP]
 

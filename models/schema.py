@@ -1,20 +1,21 @@
 """Creating and upgrading the schema.
 
 A fresh database gets every table of the current models and is stamped with the latest version.
-An existing one is upgraded one version at a time by the steps in ``MIGRATIONS``, written with
-peewee's ``playhouse.migrate`` operations; each step and its version stamp commit together.
+An existing one is upgraded one version at a time by the steps in ``MIGRATIONS``: functions of a
+``playhouse.migrate`` schema migrator that change the schema (with ``migrate(...)`` operations, or
+by creating tables) and backfill data; each step and its version stamp commit together.
 """
 
 import peewee
 from peewee import fn
-from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.migrate import SchemaMigrator
 
 from .articles import Article, ArticleBody, ArticleTag, Relation, Source, Tag
 from .base import BaseModel, db, utcnow
 from .changes import Change
 from .comments import Comment
 from .keys import ApiKey
-from .search import create_index
+from .search import create_index, index_articles
 from .summaries import Summary
 from .webhooks import Webhook, WebhookDelivery
 
@@ -41,9 +42,17 @@ class SchemaVersion(BaseModel):
     applied_at = peewee.DateTimeField(default=utcnow)
 
 
-#: version -> function(migrator) returning the playhouse.migrate operations of that step.
-#: Version 1 is the schema ``create_tables`` makes from the models as first released.
-MIGRATIONS = {}
+def _add_search_index(migrator):
+    """Version 2: the full-text search table, filled from the articles already stored."""
+    create_index()
+    ids = [article_id for (article_id,) in Article.select(Article.id).tuples()]
+    for start in range(0, len(ids), 500):
+        index_articles(ids[start : start + 500])
+
+
+#: version -> function(migrator) upgrading the schema from the version before.
+#: Version 1 is the schema ``create_tables`` made from the models as first released.
+MIGRATIONS = {2: _add_search_index}
 
 LATEST_VERSION = 1 + len(MIGRATIONS)
 
@@ -67,7 +76,7 @@ def init_db():
     migrator = SchemaMigrator.from_database(db.obj)
     for version in range(before + 1, LATEST_VERSION + 1):
         with db.atomic():
-            migrate(*MIGRATIONS[version](migrator))
+            MIGRATIONS[version](migrator)
             SchemaVersion.create(version=version)
     return before, LATEST_VERSION
 

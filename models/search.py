@@ -9,6 +9,8 @@ through the same index.
 """
 
 import datetime
+import functools
+import math
 
 import peewee
 from peewee import fn
@@ -163,10 +165,15 @@ def _pg_tsquery(parsed):
     return query
 
 
-def _matching_pg(tsquery):
-    """Published articles matching a tsquery, and their relevance: ``(query, score)``."""
-    # coerce(False): the result is a float, not a value of the tsvector column it reads.
-    score = fn.ts_rank(ArticleDocument.document, tsquery, 1).coerce(False)
+def _matching_pg(tsquery, normalization=1):
+    """Published articles matching a tsquery, and their relevance: ``(query, score)``.
+
+    ``normalization`` 1 divides the rank by 1 + the log of the document length (search); 0 does
+    not, so that an article is the best match of its own words (related articles).
+    """
+    # A float8, not ts_rank's float4: a float4 read as text and sent back as a cursor would not
+    # compare equal to itself, and a page could repeat a hit.
+    score = fn.ts_rank(ArticleDocument.document, tsquery, normalization).coerce(False).cast("float8")
     query = (
         Article.select()
         .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
@@ -236,7 +243,7 @@ def facets(parsed, names, **filters):
     return result
 
 
-def similar(words, around, weeks, exclude_id=None, only_id=None, limit=50):
+def similar(words, around, weeks, limit=50):
     """Published articles whose text has any of ``words``, within ``weeks`` of ``around``.
 
     Returns ``[(article id, score)]``, best first: the candidates of computed relations.
@@ -245,14 +252,33 @@ def similar(words, around, weeks, exclude_id=None, only_id=None, limit=50):
     periods = period_tokens(around, weeks)
     if is_postgres():
         window = fn.to_tsquery("simple", " | ".join(periods))
-        query, score = _matching_pg(peewee.Expression(_pg_any(terms), "&&", window))
+        query, score = _matching_pg(peewee.Expression(_pg_any(terms), "&&", window), 0)
     else:
         text = " OR ".join(_fts_term(t) for t in terms)
         expression = f"{TEXT_COLUMNS} : ({text}) AND period : ({' OR '.join(periods)})"
         query, score = _matching_fts(expression)
     query = query.select(Article.id, score.alias("score"))
-    if exclude_id is not None:
-        query = query.where(Article.id != exclude_id)
-    if only_id is not None:
-        query = query.where(Article.id == only_id)
     return list(query.order_by(score.desc(), Article.id).limit(limit).tuples())
+
+
+@functools.lru_cache(maxsize=65536)
+def _frequency(database_id, word):
+    if is_postgres():
+        tsquery = fn.plainto_tsquery(PG_CONFIG, word)
+        query = ArticleDocument.select().where(
+            peewee.Expression(ArticleDocument.document, "@@", tsquery)
+        )
+    else:
+        query = ArticleSearch.select().where(ArticleSearch.match(f'{TEXT_COLUMNS} : "{word}"'))
+    return query.count()
+
+
+@functools.lru_cache(maxsize=64)
+def _size(database_id):
+    return max(1, Article.select().count())
+
+
+def inverse_frequency(word):
+    """How rare ``word`` is among all articles (IDF), cached per process: it changes slowly."""
+    documents = _size(id(db.obj))
+    return math.log(1 + documents / (1 + _frequency(id(db.obj), word)))

@@ -182,3 +182,48 @@ class ImportResultSchema(Schema):
     unchanged = fields.Integer()
     rejected = fields.Integer()
     rejections = fields.List(fields.Nested(ImportRejectionSchema))
+
+
+class SearchArgs(ArticleQueryArgs):
+    q = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": 'Words (ANDed), "exact phrases", a OR b, -excluded'},
+    )
+    sort = fields.String(
+        load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
+    )
+    facets = DelimitedList(
+        fields.String(validate=validate.OneOf(["source", "tag", "language"])),
+        metadata={"description": "Add counts per value over the whole result: source, tag, language"},
+    )
+
+
+class HighlightSchema(Schema):
+    title = fields.String(metadata={"description": "The title, HTML-escaped, matches in <mark>"})
+    body = fields.String(metadata={"description": "A snippet of the body, likewise"})
+
+
+class SearchHitSchema(ArticleSchema):
+    score = fields.Float(metadata={"description": "Relevance; higher is better"})
+    highlights = fields.Nested(HighlightSchema)
+
+
+class FacetValueSchema(Schema):
+    value = fields.String()
+    count = fields.Integer()
+
+
+class SearchPageSchema(PageSchema):
+    data = fields.List(fields.Nested(SearchHitSchema), required=True)
+    facets = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(FacetValueSchema)),
+        metadata={"description": "Only when `facets` is asked for"},
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def search_hit_schema(only=None):
+    """A (cached) schema for search hits: the fieldset plus score and highlights."""
+    return SearchHitSchema(only=None if only is None else (*only, "score", "highlights"))

@@ -25,6 +25,7 @@ from models import (
     db,
     init_db,
 )
+from models.search import index_articles
 from models.text import make_excerpt, reading_time_minutes, text_to_html, word_count
 
 POSTGRES_URL = os.environ.get("NEWSDESK_TEST_POSTGRES_URL")
@@ -179,6 +180,7 @@ def make_article(dbconn, make_source, make_tag):
                 )
             Source.refresh_counts([article.source_id])
             Tag.refresh_counts()
+            index_articles([article.id])
         return article
 
     return make

@@ -2,7 +2,8 @@ import yaml
 from click.testing import CliRunner
 
 from api.cli import main
-from models import Article, ArticleTag, Comment, Relation, Source, Tag, db
+from models import LATEST_VERSION, Article, ArticleTag, Comment, Relation, Source, Tag, db
+from models.schema import SchemaVersion
 
 
 def run(database_url, *args):
@@ -13,14 +14,27 @@ def run(database_url, *args):
 
 def test_db_init_is_safe_to_run_twice(app, database_url):
     # The app fixture already created the schema; running again changes nothing.
-    assert "schema is current (version 1)" in run(database_url, "db", "init")
+    assert f"schema is current (version {LATEST_VERSION})" in run(database_url, "db", "init")
     assert "schema is current" in run(database_url, "db", "init")
 
 
 def test_db_init_creates_a_fresh_database(tmp_path):
     url = f"sqlite:///{tmp_path}/fresh/new.db"
-    assert "created schema version 1" in run(url, "db", "init")
+    assert f"created schema version {LATEST_VERSION}" in run(url, "db", "init")
     assert (tmp_path / "fresh" / "new.db").exists()
+
+
+def test_db_init_upgrades_a_version_1_database(app, database_url, make_article, client):
+    # Version 1 had no search index: take it away, as such a database would be, with an article.
+    make_article(title="Harbour ferry returns")
+    search_table = "article_document" if database_url.startswith("postgresql") else "article_search"
+    db.execute_sql(f"DROP TABLE {search_table}")
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=1)
+    db.close()
+    assert "upgraded schema from version 1 to 2" in run(database_url, "db", "init")
+    hits = client.get("/v1/search?q=ferry").json["data"]
+    assert [hit["title"] for hit in hits] == ["Harbour ferry returns"]
 
 
 def query(fn):

@@ -1,0 +1,190 @@
+import pytest
+
+from .conftest import BASE_TIME
+
+
+@pytest.fixture
+def corpus(make_article, make_source):
+    wire = make_source(slug="wire", name="Wire", language="de")
+    return {
+        "storm": make_article(
+            title="Storm batters the northern coast",
+            body="Winds tore roofs off houses.\n\nThe storm moved east overnight.",
+            tags=["weather"],
+        ),
+        "storms_body": make_article(
+            title="Insurance claims rise",
+            body="Insurers expect claims after storms hit the coast last week.",
+            tags=["business"],
+        ),
+        "coast_guard": make_article(
+            title="Coast guard rescues sailors",
+            body="Two sailors were rescued near the harbour.",
+            tags=["weather"],
+            source=wire,
+            language="de",
+        ),
+        "election": make_article(
+            title="Election results delayed",
+            body="Officials said counting would resume in the morning.",
+            tags=["politics"],
+        ),
+        "draft": make_article(title="Storm draft", body="Storm draft body.", status="draft"),
+    }
+
+
+def search(client, query, **params):
+    response = client.get("/v1/search", query_string={"q": query, **params})
+    assert response.status_code == 200, response.json
+    return response
+
+
+def ids(response):
+    return [hit["id"] for hit in response.json["data"]]
+
+
+def test_words_are_anded_and_ranked_title_first(client, corpus):
+    hits = ids(search(client, "storm"))
+    assert hits == [corpus["storm"].id, corpus["storms_body"].id]
+    assert ids(search(client, "storm coast")) == [corpus["storm"].id, corpus["storms_body"].id]
+    assert ids(search(client, "storm sailors")) == []
+
+
+def test_phrase_or_and_exclusion(client, corpus):
+    assert ids(search(client, '"coast guard"')) == [corpus["coast_guard"].id]
+    assert ids(search(client, '"guard coast"')) == []
+    assert set(ids(search(client, "election OR sailors"))) == {corpus["election"].id, corpus["coast_guard"].id}
+    assert ids(search(client, "coast -storm")) == [corpus["coast_guard"].id]
+    excluded = set(ids(search(client, 'coast -"northern coast"')))
+    assert excluded == {corpus["storms_body"].id, corpus["coast_guard"].id}
+
+
+def test_hits_have_score_and_highlights(client, corpus):
+    hit = search(client, "storm").json["data"][0]
+    assert hit["score"] > 0
+    assert hit["highlights"]["title"] == "<mark>Storm</mark> batters the northern coast"
+    assert "<mark>storm</mark> moved east" in hit["highlights"]["body"]
+    assert "body_text" not in hit and hit["source"]["slug"] == "default-source"
+    scores = [h["score"] for h in search(client, "storm").json["data"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_highlights_escape_html(client, make_article):
+    make_article(title='Tom & Jerry <b>"live"</b>', body="Tom & Jerry <script>x()</script> return.")
+    hit = search(client, "jerry").json["data"][0]
+    assert hit["highlights"]["title"] == "Tom &amp; <mark>Jerry</mark> &lt;b&gt;&quot;live&quot;&lt;/b&gt;"
+    assert "&lt;script&gt;" in hit["highlights"]["body"] and "<script>" not in hit["highlights"]["body"]
+    assert hit["title"] == 'Tom & Jerry <b>"live"</b>'
+
+
+def test_filters_combine_with_q(client, corpus):
+    assert ids(search(client, "coast", source="wire")) == [corpus["coast_guard"].id]
+    assert ids(search(client, "coast", language="de")) == [corpus["coast_guard"].id]
+    assert ids(search(client, "coast", tag="business")) == [corpus["storms_body"].id]
+    after = (BASE_TIME.replace(hour=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = set(ids(search(client, "coast", published_after=after)))
+    assert recent == {corpus["coast_guard"].id, corpus["storms_body"].id}
+
+
+def test_sort_newest_first(client, corpus):
+    assert ids(search(client, "coast", sort="-published_at")) == [
+        corpus["coast_guard"].id,
+        corpus["storms_body"].id,
+        corpus["storm"].id,
+    ]
+
+
+def test_cursor_walk_over_hits(client, make_article):
+    made = {make_article(title=f"Budget talk {n}", body="budget " * (n + 1)).id for n in range(7)}
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = search(client, "budget", **params).json
+        seen += [hit["id"] for hit in page["data"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
+    newest = search(client, "budget", sort="-published_at", limit=2).json["next_cursor"]
+    relevance = search(client, "budget", limit=2).json["next_cursor"]
+    bad = client.get("/v1/search", query_string={"q": "budget", "cursor": newest})
+    assert bad.status_code == 400  # a cursor of the newest-first order is not valid for relevance
+    assert client.get("/v1/search", query_string={"q": "budget", "cursor": relevance}).status_code == 200
+
+
+def test_facets_count_the_whole_result(client, corpus):
+    body = search(client, "coast", facets="source,tag,language", limit=1).json
+    assert len(body["data"]) == 1
+    facets = body["facets"]
+    assert facets["source"] == [{"value": "default-source", "count": 2}, {"value": "wire", "count": 1}]
+    assert facets["language"] == [{"value": "en", "count": 2}, {"value": "de", "count": 1}]
+    assert facets["tag"] == [{"value": "weather", "count": 2}, {"value": "business", "count": 1}]
+    assert "facets" not in search(client, "coast").json
+
+
+def test_drafts_are_not_found(client, corpus):
+    assert corpus["draft"].id not in ids(search(client, "draft"))
+
+
+def test_index_follows_writes(client, writer, corpus):
+    article = corpus["election"]
+    client.patch(f"/v1/articles/{article.id}", json={"title": "Referendum results delayed"}, headers=writer)
+    assert ids(search(client, "referendum")) == [article.id]
+    assert ids(search(client, "election")) == []
+    client.delete(f"/v1/articles/{article.id}", headers=writer)
+    assert ids(search(client, "referendum")) == []
+    created = client.post(
+        "/v1/articles",
+        json={"source": "wire", "title": "Volcano erupts", "body_text": "Ash everywhere."},
+        headers=writer,
+    ).json
+    assert ids(search(client, "volcano")) == [created["id"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced',
+        "NEAR(storm coast)",
+        "*",
+        "storm*",
+        "OR OR",
+        "storm OR",
+        "- -",
+        "' OR 1=1; DROP TABLE article; --",
+        "title:storm",
+        "{title}: storm",
+        "storm AND NOT coast",
+        "^storm",
+        "(((",
+        "🌩️ storm",
+        "東京",
+        "a" * 500,
+    ],
+)
+def test_odd_queries_never_fail(client, corpus, query):
+    response = client.get("/v1/search", query_string={"q": query})
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    assert response.content_type in ("application/json", "application/problem+json")
+    if response.status_code == 400:
+        assert list(response.json["errors"]) == ["q"]
+
+
+@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "x" * 501}, {"q": "storm", "sort": "best"}, {"q": "storm", "facets": "author"}])
+def test_bad_search_parameters_are_named(client, params):
+    response = client.get("/v1/search", query_string=params)
+    assert response.status_code == 422
+    assert response.json["errors"]
+
+
+@pytest.mark.parametrize("query", ["-storm", "-\"a b\"", "***"])
+def test_queries_with_nothing_to_find_are_400(client, query):
+    response = client.get("/v1/search", query_string={"q": query})
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert "q" in response.json["errors"]
+
+
+def test_nul_in_query_is_400(client):
+    response = client.get("/v1/search?q=storm%00")
+    assert response.status_code == 400
