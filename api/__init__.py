@@ -3,6 +3,7 @@
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, g, request
+from flask_compress import Compress
 
 from models import bind_database, db
 
@@ -54,12 +55,25 @@ def create_app(config=None):
         NEWSDESK=config,
         TESTING=config.testing,
         MAX_CONTENT_LENGTH=config.max_body_bytes,
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_MIMETYPES=[
+            "application/json",
+            "application/problem+json",
+            "application/feed+json",
+            "application/atom+xml",
+            "application/rss+xml",
+            "application/javascript",
+            "text/css",
+            "text/html",
+        ],
     )
     app.json = http.OrjsonProvider(app)
     # before_request order matters: connect, refuse malformed requests, count the request
     # against its rate limit (wrong keys count too), then authenticate.
     _init_database(app, config)
-    http.init_app(app)
+    Compress(app)
+    revalidate = http.init_app(app)
     blueprints = (
         articles.blp,
         sources.blp,
@@ -72,6 +86,7 @@ def create_app(config=None):
     )
     limits.init_app(app, config, write_blueprints=blueprints[:5])
     app.before_request(auth.authenticate)
+    app.before_request(revalidate)
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
     auth.register_security_schemes(api.spec)

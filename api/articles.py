@@ -4,8 +4,8 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import EDITORIAL, Article, Relation, db
-from models import ingest
+from models import EDITORIAL, Article, Relation, ingest
+from models.ingest import writing
 from schemas.articles import (
     ARTICLE_FIELDS,
     BODY_FIELDS,
@@ -185,7 +185,7 @@ class Relations(MethodView):
             bad_request("article_id", "An article cannot relate to itself.", status=422)
         if not Article.select().where(Article.id == other_id).exists():
             bad_request("article_id", f"No article with id {other_id}.", status=422)
-        with db.atomic():
+        with writing():
             values = {"kind": data["kind"], "origin": EDITORIAL, "score": 1.0, "reasons": ""}
             updated = (
                 Relation.update(**values)

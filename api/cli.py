@@ -126,7 +126,12 @@ def keys_revoke(key_id):
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def import_command(files):
+@click.option(
+    "--defer-related",
+    is_flag=True,
+    help="Skip computing related articles per batch; run `newsdesk related rebuild` after.",
+)
+def import_command(files, defer_related):
     """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
     total_rejected = 0
     with connected():
@@ -138,7 +143,9 @@ def import_command(files):
             with click.progressbar(
                 length=len(items), label=path, file=sys.stderr, show_pos=True
             ) as bar:
-                result = import_items(items, on_item=lambda: bar.update(1))
+                result = import_items(
+                    items, on_item=lambda: bar.update(1), refresh_related=not defer_related
+                )
             click.echo(
                 f"{path}: {result['created']} created, {result['updated']} updated, "
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"

@@ -4,8 +4,8 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import Source, db, seek, utcnow
-from models.ingest import WriteError
+from models import Source, seek, utcnow
+from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 
@@ -35,7 +35,7 @@ class SourceList(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Add a source."""
-        with db.atomic():
+        with writing():
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
         response = json_response(source_schema.dump(source))
@@ -60,7 +60,7 @@ class SourceDetail(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def patch(self, data, slug):
         """Update some fields of a source."""
-        with db.atomic():
+        with writing():
             source = get_source_or_404(slug)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])

@@ -18,7 +18,7 @@ from .articles import (
 )
 from . import related
 from .base import bind_database, db, is_postgres, make_database, utcnow
-from .changes import Change
+from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
 from .keys import SCOPES, ApiKey
 from .schema import LATEST_VERSION, MODELS, current_version, init_db, is_empty
@@ -43,6 +43,7 @@ __all__ = [
     "ArticleTag",
     "Change",
     "Comment",
+    "DataVersion",
     "Relation",
     "Source",
     "Summary",

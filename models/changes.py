@@ -35,3 +35,26 @@ class Change(BaseModel):
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
         return cls.insert(article_id=article_id, op=op, reason=reason, created_at=utcnow()).execute()
+
+
+class DataVersion(BaseModel):
+    """One row counting every write: the ETag of any public answer derives from it.
+
+    It is raised inside each write transaction, so on every worker and host an ETag issued
+    before a write stops matching the moment that write commits.
+    """
+
+    id = peewee.IntegerField(primary_key=True, default=1)
+    value = peewee.BigIntegerField(default=0)
+
+    @classmethod
+    def current(cls):
+        return cls.select(cls.value).where(cls.id == 1).scalar() or 0
+
+    @classmethod
+    def bump(cls):
+        cls.update(value=cls.value + 1).where(cls.id == 1).execute()
+
+    @classmethod
+    def ensure(cls):
+        cls.insert(id=1, value=0).on_conflict_ignore().execute()

@@ -16,7 +16,7 @@ import peewee
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from . import related
-from .changes import Change
+from .changes import Change, DataVersion
 from .sanitize import clean_html, strip_control
 from .search import index_articles, unindex_article
 from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
@@ -63,17 +63,19 @@ class Touched:
 
 
 @contextlib.contextmanager
-def writing():
+def writing(refresh_related=True):
     """One write transaction; counts of what it touched are brought up to date before commit.
 
     After the commit, the computed related articles of every article written are refreshed (in
-    a transaction of their own: a write never waits for, or fails on, that computation).
+    a transaction of their own: a write never fails on that computation). A bulk load may defer
+    that to ``newsdesk related rebuild`` with ``refresh_related=False``.
     """
     touched = Touched()
     with write_transaction():
         yield touched
         touched.refresh()
-    if touched.articles:
+        DataVersion.bump()
+    if touched.articles and refresh_related:
         try:
             related.refresh_many(touched.articles)
         except peewee.DatabaseError:

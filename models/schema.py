@@ -12,7 +12,7 @@ from playhouse.migrate import SchemaMigrator
 
 from .articles import Article, ArticleBody, ArticleTag, Relation, Source, Tag
 from .base import BaseModel, db, utcnow
-from .changes import Change
+from .changes import Change, DataVersion
 from .comments import Comment
 from .keys import ApiKey
 from .search import create_index, index_articles
@@ -29,6 +29,7 @@ MODELS = [
     ApiKey,
     Comment,
     Change,
+    DataVersion,
     Webhook,
     WebhookDelivery,
     Summary,
@@ -52,7 +53,13 @@ def _add_search_index(migrator):
 
 #: version -> function(migrator) upgrading the schema from the version before.
 #: Version 1 is the schema ``create_tables`` made from the models as first released.
-MIGRATIONS = {2: _add_search_index}
+def _add_data_version(migrator):
+    """Version 3: the write counter behind ETags."""
+    DataVersion.create_table()
+    DataVersion.ensure()
+
+
+MIGRATIONS = {2: _add_search_index, 3: _add_data_version}
 
 LATEST_VERSION = 1 + len(MIGRATIONS)
 
@@ -71,6 +78,7 @@ def init_db():
         if before is None:
             db.create_tables([SchemaVersion, *MODELS])
             create_index()
+            DataVersion.ensure()
             SchemaVersion.create(version=LATEST_VERSION)
             return None, LATEST_VERSION
     migrator = SchemaMigrator.from_database(db.obj)

@@ -19,6 +19,7 @@ from models import (
     ArticleBody,
     ArticleTag,
     Comment,
+    DataVersion,
     Relation,
     Source,
     Tag,
@@ -73,6 +74,7 @@ def app(database_url, app_config):
         if database_url.startswith("postgresql"):
             tables = ", ".join(model._meta.table_name for model in MODELS)
             db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            DataVersion.ensure()
         db.close()
     yield app
     db.close_all()

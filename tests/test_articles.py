@@ -2,6 +2,7 @@ import datetime
 
 import pytest
 
+from api import create_app
 from models import Article, ArticleTag, db
 from models.base import utcnow
 
@@ -223,12 +224,36 @@ def test_etag_and_304(client, make_article):
     assert since.status_code == 304
 
 
-def test_etag_changes_when_the_article_does(client, make_article):
+def test_etag_changes_when_the_article_does(client, make_article, writer, database_url):
     article = make_article()
-    etag = client.get(f"/v1/articles/{article.id}").headers["ETag"]
-    Article.update(title="Changed").where(Article.id == article.id).execute()
-    response = client.get(f"/v1/articles/{article.id}", headers={"If-None-Match": etag})
-    assert response.status_code == 200 and response.json["title"] == "Changed"
+    urls = (f"/v1/articles/{article.id}", "/v1/articles", "/v1/tags")
+    etags = {url: client.get(url).headers["ETag"] for url in urls}
+    # The write goes through another app: another worker, or another host on the same database.
+    other_worker = create_app({"database_url": database_url, "testing": True}).test_client()
+    patched = other_worker.patch(f"/v1/articles/{article.id}", json={"title": "Changed"}, headers=writer)
+    assert patched.status_code == 200
+    for url in urls:
+        response = client.get(url, headers={"If-None-Match": etags[url]})
+        assert response.status_code == 200, url
+        assert response.headers["ETag"] != etags[url]
+    assert client.get(urls[0]).json["title"] == "Changed"
+
+
+def test_revalidation_with_a_compressed_etag(client, make_article):
+    for _ in range(10):
+        make_article(body="A long paragraph of text. " * 40)
+    response = client.get("/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    etag = response.headers["ETag"]
+    assert etag.endswith(':gzip"')
+    again = client.get(
+        "/v1/articles?fields=id,title,excerpt",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": etag},
+    )
+    assert again.status_code == 304 and again.data == b""
+    brotli = client.get("/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": "br"})
+    assert brotli.headers["Content-Encoding"] == "br"
+    assert client.get("/v1/articles", headers={"Accept-Encoding": "identity"}).headers.get("Content-Encoding") is None
 
 
 def test_head_and_options(client, make_article):
