@@ -10,6 +10,7 @@ from models import bind_database, db
 from . import (
     articles,
     auth,
+    changes,
     comments,
     docs,
     health,
@@ -81,6 +82,7 @@ def create_app(config=None):
         comments.blp,
         imports.blp,
         search.blp,
+        changes.blp,
         me.blp,
         health.blp,
     )

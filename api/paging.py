@@ -15,7 +15,7 @@ from flask import current_app, jsonify, request
 
 from .errors import bad_request
 
-BAD_CURSOR = "Invalid cursor: pass back next_cursor exactly as a previous page gave it."
+BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 
 
 def _mac(raw):
@@ -65,8 +65,11 @@ def string(value):
     return value
 
 
-def decode_cursor(token, tag, types):
-    """The sort key inside ``token``, checked against ``tag`` and converted by ``types``."""
+def decode_cursor(token, tag, types, name="cursor"):
+    """The sort key inside ``token``, checked against ``tag`` and converted by ``types``.
+
+    A token that was altered or made for another list is a 400 naming the parameter ``name``.
+    """
     try:
         body, mac = token.split(".")
         raw = _unb64(body)
@@ -77,7 +80,7 @@ def decode_cursor(token, tag, types):
             raise ValueError("made for another list")
         return tuple(convert(value) for convert, value in zip(types, payload[1:]))
     except (ValueError, TypeError, UnicodeError):
-        bad_request("cursor", BAD_CURSOR)
+        bad_request(name, BAD_TOKEN.format(name=name))
 
 
 def paginate(query, limit, tag, key):

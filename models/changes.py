@@ -1,6 +1,7 @@
 """The change log behind delta sync: one row per article upsert or delete, in commit order."""
 
 import peewee
+from peewee import fn
 
 from .base import BaseModel, db, is_postgres, utcnow
 
@@ -22,6 +23,17 @@ class Change(BaseModel):
     #: For deletes: ``deleted`` or ``unpublished``.
     reason = peewee.CharField(max_length=20, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+
+    @classmethod
+    def feed(cls, since=0):
+        """The latest change of each article changed after change ``since``, in log order.
+
+        An article changed again later shows up again later, at its new position, so a client
+        that follows the feed never misses a change and never keeps an outdated copy.
+        """
+        newer = cls.alias()
+        latest = newer.select(fn.MAX(newer.id)).where(newer.article_id == cls.article_id)
+        return cls.select().where((cls.id > since) & (cls.id == latest)).order_by(cls.id)
 
     @classmethod
     def record(cls, article_id, op, reason=None):

@@ -227,3 +227,28 @@ class SearchPageSchema(PageSchema):
 def search_hit_schema(only=None):
     """A (cached) schema for search hits: the fieldset plus score and highlights."""
     return SearchHitSchema(only=None if only is None else (*only, "score", "highlights"))
+
+
+class ChangeArgs(FieldsArgs):
+    since = fields.String(
+        metadata={"description": "`next_since` of the previous call; leave out to start over"}
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class ChangeSchema(Schema):
+    op = fields.String(metadata={"description": "`upsert` or `delete`"})
+    id = fields.Integer(attribute="article_id", metadata={"description": "The article's id"})
+    at = Timestamp(attribute="created_at")
+    reason = fields.String(
+        allow_none=True, metadata={"description": "For deletes: `deleted` or `unpublished`"}
+    )
+    article = fields.Nested(ArticleSchema, allow_none=True, metadata={"description": "For upserts"})
+
+
+class ChangePageSchema(Schema):
+    data = fields.List(fields.Nested(ChangeSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    next_since = fields.String(
+        required=True, metadata={"description": "Pass as `since` next time; always present"}
+    )

@@ -1,0 +1,121 @@
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from models import Article, db
+
+ARTICLE = {"source": "daily", "body_text": "Body."}
+
+
+def replay(client, since=None, replica=None, limit=3, **params):
+    """Follow /v1/changes to its end, applying each change to ``replica``; the last token."""
+    replica = {} if replica is None else replica
+    while True:
+        query = {"limit": limit, **params, **({"since": since} if since else {})}
+        page = client.get("/v1/changes", query_string=query)
+        assert page.status_code == 200, page.json
+        body = page.json
+        for change in body["data"]:
+            if change["op"] == "upsert":
+                replica[change["id"]] = change["article"]
+            else:
+                assert change["reason"] in ("deleted", "unpublished")
+                assert change["article"] is None
+                replica.pop(change["id"], None)
+        assert body["next_since"]
+        since = body["next_since"]
+        if not body["has_more"]:
+            return since, replica
+
+
+def server_set(client):
+    seen, cursor = {}, None
+    while True:
+        page = client.get("/v1/articles", query_string={"limit": 100, **({"cursor": cursor} if cursor else {})}).json
+        seen.update({a["id"]: a["title"] for a in page["data"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return seen
+
+
+def test_replay_across_writes_and_deletes(client, writer, source):
+    def post(title, **extra):
+        return client.post("/v1/articles", json={**ARTICLE, "title": title, **extra}, headers=writer).json
+
+    a, b, c = post("A"), post("B"), post("C")
+    since, replica = replay(client)
+    assert {k: v["title"] for k, v in replica.items()} == server_set(client)
+
+    client.patch(f"/v1/articles/{a['id']}", json={"title": "A2"}, headers=writer)
+    client.delete(f"/v1/articles/{b['id']}", headers=writer)
+    client.patch(f"/v1/articles/{c['id']}", json={"status": "draft"}, headers=writer)
+    d = post("D")
+    post("E", status="draft")
+    page = client.get("/v1/changes", query_string={"since": since}).json
+    ops = [(ch["id"], ch["op"], ch["reason"]) for ch in page["data"]]
+    assert ops == [
+        (a["id"], "upsert", None),
+        (b["id"], "delete", "deleted"),
+        (c["id"], "delete", "unpublished"),
+        (d["id"], "upsert", None),
+    ]
+    assert page["data"][0]["article"]["title"] == "A2"
+    assert page["data"][0]["at"].endswith("Z")
+    since, replica = replay(client, since, replica)
+    assert {k: v["title"] for k, v in replica.items()} == server_set(client) == {a["id"]: "A2", d["id"]: "D"}
+    # From the start, the same set, each article once at its latest change.
+    _, fresh = replay(client)
+    assert fresh.keys() == replica.keys()
+    # Nothing new: an empty page that keeps the token.
+    empty = client.get("/v1/changes", query_string={"since": since}).json
+    assert empty == {"data": [], "has_more": False, "next_since": since}
+
+
+def test_changes_fields(client, writer, source):
+    client.post("/v1/articles", json={**ARTICLE, "title": "A"}, headers=writer)
+    change = client.get("/v1/changes?fields=title,body_text").json["data"][0]
+    assert change["article"] == {"title": "A", "body_text": "Body."}
+    assert client.get("/v1/changes?fields=nope").status_code == 400
+
+
+@pytest.mark.parametrize("since", ["garbage", "WyJjaGFuZ2VzIiwxXQ.AAAAAAAAAAAAAAAA"])
+def test_bad_since_is_400(client, since):
+    response = client.get("/v1/changes", query_string={"since": since})
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["since"]
+
+
+def test_a_cursor_is_not_a_since_token(client, make_article):
+    for _ in range(3):
+        make_article()
+    cursor = client.get("/v1/articles?limit=1").json["next_cursor"]
+    assert client.get("/v1/changes", query_string={"since": cursor}).status_code == 400
+
+
+@pytest.mark.parametrize("app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}])
+def test_replay_while_writers_commit_concurrently(app, client, writer, source):
+    """Readers following the feed during concurrent writes end with exactly the server's set."""
+    db.close()
+
+    def write(thread):
+        worker = app.test_client()
+        for number in range(15):
+            created = worker.post(
+                "/v1/articles",
+                json={**ARTICLE, "title": f"T{thread}-{number}", "external_id": f"{thread}-{number}"},
+                headers=writer,
+            ).json
+            if number % 4 == 0:
+                worker.delete(f"/v1/articles/{created['id']}", headers=writer)
+
+    since, replica = None, {}
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(write, t) for t in range(4)]
+        while not all(f.done() for f in futures):
+            since, replica = replay(app.test_client(), since, replica, limit=7)
+        for future in futures:
+            future.result()
+    since, replica = replay(client, since, replica)
+    with db.connection_context():
+        assert Article.select().count() == 4 * 15 - 4 * 4
+    assert {k: v["title"] for k, v in replica.items()} == server_set(client)
