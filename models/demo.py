@@ -5,6 +5,7 @@ days), so related articles, tags and search have something true to find.
 """
 
 import datetime
+import itertools
 import random
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
@@ -114,6 +115,29 @@ SENTENCES = {
         "{weekday}に{subject}に関する新しい数字が公表された。",
     ],
 }
+NOUNS = """
+ambulance archive auditor bakery ballot barrier battery bicycle blueprint border bridge budget
+cabinet canal candidate capital cargo castle cathedral census charity chemist circuit clinic
+coalition coastline commuter compass contract convoy corridor courtroom crater crew currency
+customs dam database deadline delegate depot diesel diplomat district dockyard donor drone
+embassy engine estate exhibit factory farmland ferry festival fisherman forecast fortress
+freight gallery garrison glacier granary grant greenhouse harbour hangar highway hospital
+inspector invoice island jury kiln laboratory landfill lantern ledger library lighthouse
+lobbyist locomotive magistrate mandate marina market meadow memorial merchant meteorologist
+midwife mine monument mortgage museum negotiator notary observatory orchard orchestra
+paramedic parish pavilion pension pharmacy pilot pipeline plaza portfolio prison quarry
+railway rancher refinery regiment reservoir retailer runway salary satellite sawmill scholar
+senate shipyard shrine silo skyline smelter stadium statute subsidy subway surgeon surveyor
+tariff terminal textile theatre timber tournament tractor tram treasury tribunal tunnel
+turbine university vaccine valley vendor verdict vineyard voter warehouse watchdog wetland
+wharf wildlife workshop
+""".split()
+DETAILS = [
+    "Questions about the {noun} were raised at a meeting near the {noun2}.",
+    "The {noun} has been under review since the {noun2} was closed.",
+    "Local reporters spoke to a {noun} worker outside the {noun2}.",
+    "A report on the {noun} and the {noun2} is due next month.",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 COMMENTS = [
     "Thanks for the clear explanation.",
@@ -153,10 +177,14 @@ def _paragraphs(rng, story, language, count):
         "weekday": rng.choice(WEEKDAYS),
     }
     joiner = "" if language == "ja" else " "
-    return [
-        joiner.join(rng.choice(bank).format(**fill) for _ in range(rng.randint(3, 5)))
-        for _ in range(count)
-    ]
+    paragraphs = []
+    for _ in range(count):
+        sentences = [rng.choice(bank).format(**fill) for _ in range(rng.randint(2, 4))]
+        if language == "en":
+            detail = rng.choice(DETAILS).format(noun=rng.choice(NOUNS), noun2=rng.choice(NOUNS))
+            sentences.insert(rng.randint(1, len(sentences)), detail)
+        paragraphs.append(joiner.join(sentences))
+    return paragraphs
 
 
 def _title(rng, story, part):
@@ -164,6 +192,61 @@ def _title(rng, story, part):
     if part == 0:
         return base[0].upper() + base[1:]
     return f"{rng.choice(FOLLOW_UPS)} {story['subject']} in {story['place']}"
+
+
+def generate(rng, articles, seed):
+    """Demo articles one by one: ``{"article": row, "body_text", "tags", "story", "part"}``.
+
+    The row names its source by slug. Articles come newest last, spread over the days before
+    :data:`ANCHOR`, in stories of one to six pieces.
+    """
+    extra_weights = _zipf_weights(len(EXTRA_TAGS), 0.8)
+    story = None
+    span = datetime.timedelta(days=max(30, articles // 80))
+    for number in range(articles):
+        if story is None or story["left"] == 0:
+            story = _story(rng, number)
+            story["left"] = rng.choice([1, 1, 2, 3, 4, 6])
+            story["part"] = 0
+        source_slug, _, language, _ = rng.choice(SOURCES)
+        offset = span * (1 - number / max(1, articles)) + datetime.timedelta(
+            minutes=rng.randint(0, 600)
+        )
+        published_at = (ANCHOR - offset).replace(microsecond=0)
+        title = _title(rng, story, story["part"])
+        paragraphs = _paragraphs(rng, story, language, rng.randint(3, 7))
+        body_text = "\n\n".join(paragraphs)
+        words = word_count(body_text)
+        article_tags = {story["topic"]}
+        if rng.random() < 0.4:
+            article_tags.add(rng.choices(EXTRA_TAGS, extra_weights)[0][0])
+        if rng.random() < 0.3:
+            article_tags.add(rng.choices(TOPICS, _TOPIC_WEIGHTS)[0][0])
+        yield {
+            "article": {
+                "slug": f"{slugify(title, 60) or 'article'}-{seed}-{number}",
+                "source": source_slug,
+                "external_id": f"demo-{seed}-{number}",
+                "title": title,
+                "excerpt": make_excerpt(body_text),
+                "url": f"https://{source_slug}.example.com/news/{seed}-{number}",
+                "image_url": f"https://{source_slug}.example.com/img/{seed}-{number}.jpg",
+                "byline": rng.choice(PEOPLE),
+                "language": language,
+                "status": PUBLISHED,
+                "published_at": published_at,
+                "created_at": published_at,
+                "updated_at": published_at,
+                "word_count": words,
+                "reading_time_minutes": reading_time_minutes(words),
+            },
+            "body_text": body_text,
+            "tags": sorted(article_tags),
+            "story": story["index"],
+            "part": story["part"],
+        }
+        story["left"] -= 1
+        story["part"] += 1
 
 
 def load_demo(articles=1000, seed=42):
@@ -191,61 +274,13 @@ def load_demo(articles=1000, seed=42):
         Tag.insert_many([{"slug": s, "name": n} for s, n in tags]).on_conflict_ignore().execute()
     sources = {s.slug: s for s in Source.select().where(Source.slug.in_([s[0] for s in SOURCES]))}
     tag_ids = {t.slug: t.id for t in Tag.select(Tag.id, Tag.slug)}
-    extra_weights = _zipf_weights(len(EXTRA_TAGS), 0.8)
 
-    rows, story, created = [], None, 0
-    span = datetime.timedelta(days=max(30, articles // 80))
-    for number in range(articles):
-        if story is None or story["left"] == 0:
-            story = _story(rng, number)
-            story["left"] = rng.choice([1, 1, 2, 3, 4, 6])
-            story["part"] = 0
-        source_slug, _, language, _ = rng.choice(SOURCES)
-        offset = span * (1 - number / max(1, articles)) + datetime.timedelta(
-            minutes=rng.randint(0, 600)
-        )
-        published_at = (ANCHOR - offset).replace(microsecond=0)
-        title = _title(rng, story, story["part"])
-        paragraphs = _paragraphs(rng, story, language, rng.randint(3, 7))
-        body_text = "\n\n".join(paragraphs)
-        words = word_count(body_text)
-        article_tags = {story["topic"]}
-        if rng.random() < 0.4:
-            article_tags.add(rng.choices(EXTRA_TAGS, extra_weights)[0][0])
-        if rng.random() < 0.3:
-            article_tags.add(rng.choices(TOPICS, _TOPIC_WEIGHTS)[0][0])
-        rows.append(
-            {
-                "article": {
-                    "slug": f"{slugify(title, 60) or 'article'}-{seed}-{number}",
-                    "source": sources[source_slug].id,
-                    "external_id": f"demo-{seed}-{number}",
-                    "title": title,
-                    "excerpt": make_excerpt(body_text),
-                    "url": f"https://{source_slug}.example.com/news/{seed}-{number}",
-                    "image_url": f"https://{source_slug}.example.com/img/{seed}-{number}.jpg",
-                    "byline": rng.choice(PEOPLE),
-                    "language": language,
-                    "status": PUBLISHED,
-                    "published_at": published_at,
-                    "created_at": published_at,
-                    "updated_at": published_at,
-                    "word_count": words,
-                    "reading_time_minutes": reading_time_minutes(words),
-                },
-                "body_text": body_text,
-                "tags": sorted(article_tags),
-                "story": story["index"],
-                "part": story["part"],
-            }
-        )
-        story["left"] -= 1
-        story["part"] += 1
-        if len(rows) == BATCH:
-            created += _insert_batch(rng, rows, tag_ids)
-            rows = []
-    if rows:
-        created += _insert_batch(rng, rows, tag_ids)
+    created = 0
+    articles_iter = generate(rng, articles, seed)
+    while batch := list(itertools.islice(articles_iter, BATCH)):
+        for row in batch:
+            row["article"]["source"] = sources[row["article"]["source"]].id
+        created += _insert_batch(rng, batch, tag_ids)
     with db.atomic():
         Source.refresh_counts()
         Tag.refresh_counts()

@@ -128,7 +128,7 @@ def compute(article_id):
         reasons = []
         if text >= 0.4 and days <= 3:
             reasons.append("same_story")
-        if text >= 0.15:
+        if text >= 0.1:
             reasons.append("similar_text")
         if shared:
             reasons.append("shared_tags")
