@@ -167,12 +167,23 @@ def related_group():
 
 
 @related_group.command("rebuild")
-def related_rebuild():
+@click.option(
+    "--processes",
+    type=int,
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Processes computing in parallel.",
+)
+def related_rebuild(processes):
     """Recompute the computed relations of every published article."""
-    with connected():
+    with connected() as app:
         total = Article.select().where(Article.status == PUBLISHED).count()
         with click.progressbar(length=total, label="related", file=sys.stderr, show_pos=True) as bar:
-            done = related.rebuild(on_article=bar.update)
+            done = related.rebuild(
+                on_article=bar.update,
+                database_url=app.config["NEWSDESK"].database_url,
+                processes=processes,
+            )
     click.echo(f"rebuilt computed relations of {done} articles")
 
 

@@ -6,11 +6,13 @@ reading them is one indexed query. Editorial relations are never overwritten.
 """
 
 import collections
+import contextlib
 import math
+import multiprocessing
 import re
 
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
-from .base import db, is_postgres, write_transaction
+from .base import bind_database, db, is_postgres, write_transaction
 from .highlight import stem
 from .search import inverse_frequency, similar
 
@@ -212,16 +214,38 @@ def refresh_many(article_ids):
             store(article_id, compute(article_id))
 
 
-def rebuild(on_article=None, batch=200):
-    """Recompute the computed relations of every published article, ``batch`` per transaction."""
+def _compute_chunk(chunk):
+    with db.connection_context():
+        return [(article_id, compute(article_id)) for article_id in chunk]
+
+
+def _start_worker(database_url):
+    bind_database(database_url)
+
+
+def rebuild(on_article=None, batch=200, database_url=None, processes=1):
+    """Recompute the computed relations of every published article, ``batch`` per transaction.
+
+    With ``processes`` > 1 (and the ``database_url`` they open), worker processes compute while
+    this one stores: the computation only reads, so it spreads over the machine's cores.
+    """
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        results = [(article_id, compute(article_id)) for article_id in chunk]
-        with write_transaction():
-            for article_id, related in results:
-                store(article_id, related, neighbours=False)
-        if on_article is not None:
-            on_article(len(chunk))
+    chunks = [ids[start : start + batch] for start in range(0, len(ids), batch)]
+    with contextlib.ExitStack() as stack:
+        if processes > 1 and database_url:
+            pool = stack.enter_context(
+                multiprocessing.get_context("spawn").Pool(
+                    processes, initializer=_start_worker, initargs=(database_url,)
+                )
+            )
+            results = pool.imap(_compute_chunk, chunks)
+        else:
+            results = ([(i, compute(i)) for i in chunk] for chunk in chunks)
+        for computed in results:
+            with write_transaction():
+                for article_id, related in computed:
+                    store(article_id, related, neighbours=False)
+            if on_article is not None:
+                on_article(len(computed))
     return len(ids)

@@ -96,3 +96,11 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     )
     assert result.exit_code != 0
     assert "unsupported database URL scheme 'mysql'" in result.output
+
+
+def test_related_rebuild_in_parallel(app, database_url):
+    assert "loaded 200 demo articles" in run(database_url, "demo", "--articles", "200")
+    output = run(database_url, "related", "rebuild", "--processes", "2")
+    assert "rebuilt computed relations of 200 articles" in output
+    with db.connection_context():
+        assert Relation.select().where(Relation.origin == "computed").count() > 100

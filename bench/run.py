@@ -1,0 +1,254 @@
+"""Newsdesk benchmark: one command, ratios against a reference measured in the same run.
+
+1. Builds a corpus of generated articles (100,000 by default) as NDJSON and loads it through
+   the import path (`newsdesk import --defer-related`), then `newsdesk related rebuild`.
+2. Times the related computation a write triggers, in process, on 200 random articles.
+3. Serves Newsdesk and a minimal Flask app (bench/reference.py, a fixed small JSON object) with
+   the same gunicorn settings (2 sync workers), and loads each with wrk on 127.0.0.1:
+   -t2 -c32 -d10s, median of 3 runs, for a cold list (every request a different page), detail
+   (random ids), related, search (one word, two words, a phrase) and a 304 revalidation; then
+   the same Newsdesk endpoints at -c2 (one connection per worker) for latency without queueing.
+
+    .venv/bin/python bench/run.py [--articles 100000] [--reuse] [--duration 10] [--runs 3]
+
+Everything lives in bench/out/ (ignored by git); --reuse keeps a corpus already loaded there.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+SCENARIOS = [
+    ("list", "list, limit=20, cold"),
+    ("detail", "detail, random id"),
+    ("related", "related"),
+    ("search1", "search, one word"),
+    ("search2", "search, two words"),
+    ("phrase", "search, phrase"),
+    ("revalidate", "304 revalidation"),
+]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def newsdesk(env, *args):
+    started = time.perf_counter()
+    subprocess.run([str(BIN / "newsdesk"), *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def build_corpus(articles, env):
+    """Write the NDJSON corpus, load it through the import path, rebuild related articles."""
+    sys.path.insert(0, str(ROOT))
+    from models.demo import generate
+
+    corpus = OUT / "corpus.ndjson"
+    rng = random.Random(2026)
+    with corpus.open("w") as handle:
+        for row in generate(rng, articles, seed=7):
+            article = row["article"]
+            line = {
+                "source": article["source"],
+                "external_id": article["external_id"],
+                "title": article["title"],
+                "body_text": row["body_text"],
+                "tags": row["tags"],
+                "published_at": article["published_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "url": article["url"],
+                "image_url": article["image_url"],
+                "byline": article["byline"],
+                "language": article["language"],
+            }
+            handle.write(json.dumps(line) + "\n")
+    newsdesk(env, "db", "init")
+    newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
+    log(f"importing {articles} articles ...")
+    seconds = newsdesk(env, "import", "--defer-related", str(corpus))
+    log(f"rebuilding related articles ...")
+    rebuild = newsdesk(env, "related", "rebuild")
+    return {"import_seconds": seconds, "import_rate": articles / seconds, "rebuild_seconds": rebuild}
+
+
+def related_on_write(database_url, samples=200):
+    """Milliseconds to compute and store one article's related articles, as a write does."""
+    sys.path.insert(0, str(ROOT))
+    from models import Article, bind_database, db, related
+
+    bind_database(database_url)
+    with db.connection_context():
+        top = Article.select(Article.id).order_by(Article.id.desc()).first().id
+        timings = []
+        for article_id in random.Random(1).sample(range(1, top + 1), samples):
+            started = time.perf_counter()
+            related.refresh_many([article_id])
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {
+        "p50": statistics.median(timings),
+        "p99": timings[int(len(timings) * 0.99) - 1],
+        "mean": statistics.fmean(timings),
+    }
+
+
+@contextlib.contextmanager
+def gunicorn(app, env, port, ready_path):
+    command = [
+        str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning", app,
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
+    try:
+        for _ in range(200):  # wait for the server to answer, 10 s at most
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1)
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def prepare_requests(base, max_id):
+    """Word lists, list filters and (path, ETag) pairs for the wrk script."""
+    sys.path.insert(0, str(ROOT))
+    from models.demo import NOUNS, PLACES, TOPICS
+
+    rng = random.Random(3)
+    words = [w for w in NOUNS + PLACES if " " not in w]
+    phrases = [s for _, _, subjects in TOPICS for s in subjects if " " in s]
+    filters = ["", "&source=daily-ledger", "&source=rundschau-24,le-quotidien", "&tag=politics",
+               "&tag=energy", "&language=en", "&tag=analysis&language=en", "&sort=-updated_at"]
+    (OUT / "words.txt").write_text("\n".join(words) + "\n")
+    (OUT / "phrases.txt").write_text("\n".join(phrases) + "\n")
+    (OUT / "filters.txt").write_text("\n".join(filters) + "\n")
+    pairs = []
+    for article_id in rng.sample(range(1, max_id + 1), 500):
+        path = f"/v1/articles/{article_id}"
+        with urllib.request.urlopen(base + path) as response:
+            pairs.append(f"{path}\t{response.headers['ETag']}")
+    (OUT / "etags.txt").write_text("\n".join(pairs) + "\n")
+
+
+def wrk(base, scenario, connections, duration, env):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
+               "-s", str(ROOT / "bench" / "wrk.lua"), base]
+    output = subprocess.run(
+        command, env={**env, "BENCH_SCENARIO": scenario}, capture_output=True, text=True, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    latency = {}
+    for label in ("50%", "99%"):
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", output).groups()
+        latency[label] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {"rate": rate, "p50": latency["50%"], "p99": latency["99%"],
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def measure(base, scenario, connections, duration, runs, env):
+    results = [wrk(base, scenario, connections, duration, env) for _ in range(runs)]
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--reuse", action="store_true", help="keep the corpus in bench/out")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    database = OUT / "bench.db"
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{database}",
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "BENCH_DATA": str(OUT),
+        "PYTHONPATH": str(ROOT),
+    }
+    report = {"articles": args.articles}
+    if not (args.reuse and database.exists()):
+        for stale in OUT.glob("bench.db*"):
+            stale.unlink()
+        report.update(build_corpus(args.articles, env))
+    report["related_on_write_ms"] = related_on_write(env["NEWSDESK_DATABASE_URL"])
+
+    sys.path.insert(0, str(ROOT))
+    from models import Article, bind_database, db
+
+    bind_database(env["NEWSDESK_DATABASE_URL"])
+    with db.connection_context():
+        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
+        oldest = Article.select(Article.published_at).order_by(Article.published_at).first()
+        newest = Article.select(Article.published_at).order_by(Article.published_at.desc()).first()
+    env["BENCH_MAX_ID"] = str(max_id)
+    env["BENCH_T0"] = str(int(oldest.published_at.timestamp()))
+    env["BENCH_T1"] = str(int(newest.published_at.timestamp()))
+
+    rows = {}
+    with gunicorn("reference:app", env, free_port(), "/") as base:
+        log("reference ...")
+        rows["reference"] = measure(base, "reference", 32, args.duration, args.runs, env)
+    with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
+        prepare_requests(base, max_id)
+        for scenario, label in SCENARIOS:
+            log(f"{label} ...")
+            rows[scenario] = measure(base, scenario, 32, args.duration, args.runs, env)
+            rows[scenario]["unloaded"] = measure(base, scenario, 2, args.duration, 1, env)
+
+    reference = rows["reference"]["rate"]
+    table = ["| endpoint | req/s | p50 ms | p99 ms | × reference | errors | p50 / p99 ms at -c2 |",
+             "|---|---:|---:|---:|---:|---:|---:|",
+             f"| reference (fixed JSON) | {reference:,.0f} | {rows['reference']['p50']:.2f} | "
+             f"{rows['reference']['p99']:.2f} | 1.00 | {rows['reference']['errors']:.0f} | |"]
+    for scenario, label in SCENARIOS:
+        row = rows[scenario]
+        unloaded = row["unloaded"]
+        table.append(
+            f"| {label} | {row['rate']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "
+            f"{row['rate'] / reference:.2f} | {row['errors']:.0f} | "
+            f"{unloaded['p50']:.2f} / {unloaded['p99']:.2f} |"
+        )
+    lines = [f"Corpus: {args.articles:,} articles (SQLite, {os.cpu_count()} cores)."]
+    if "import_rate" in report:
+        lines.append(
+            f"Import (NDJSON through the import path): {report['import_rate']:,.0f} articles/s "
+            f"({report['import_seconds']:.0f} s); related rebuild: {report['rebuild_seconds']:.0f} s."
+        )
+    write = report["related_on_write_ms"]
+    lines.append(
+        f"Related computation on write: p50 {write['p50']:.1f} ms, p99 {write['p99']:.1f} ms, "
+        f"mean {write['mean']:.1f} ms (200 articles)."
+    )
+    lines.append(f"wrk -t2 -c32 -d{args.duration}s, median of {args.runs}; gunicorn, 2 sync workers each.")
+    text = "\n".join(lines) + "\n\n" + "\n".join(table) + "\n"
+    (OUT / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
