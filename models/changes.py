@@ -63,8 +63,10 @@ class DataVersion(BaseModel):
     def current(cls):
         # Plain SQL: this runs on every revalidation, where building the query would cost more
         # than running it.
-        row = db.execute_sql("SELECT value FROM data_version WHERE id = 1").fetchone()
-        return row[0] if row else 0
+        # fetchall, not fetchone: a statement left open would hold SQLite's read snapshot, and a
+        # write later on this connection could then fail with "database is locked".
+        rows = db.execute_sql("SELECT value FROM data_version WHERE id = 1").fetchall()
+        return rows[0][0] if rows else 0
 
     @classmethod
     def bump(cls):

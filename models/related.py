@@ -202,16 +202,19 @@ def _offer(article_id, row):
 
 
 def refresh_many(article_ids):
-    """Recompute and store the computed relations of articles just written, in one transaction.
+    """Recompute and store the computed relations of articles just written.
 
-    Writers of relations take turns (on SQLite through the write lock, on PostgreSQL through an
-    advisory lock): two of them updating each other's neighbours could otherwise deadlock.
+    The computation only reads, outside any transaction; storing takes a short write
+    transaction, in which writers of relations take turns (on SQLite through the write lock, on
+    PostgreSQL through an advisory lock): two of them updating each other's neighbours could
+    otherwise deadlock.
     """
+    results = [(article_id, compute(article_id)) for article_id in sorted(article_ids)]
     with write_transaction():
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
-        for article_id in sorted(article_ids):
-            store(article_id, compute(article_id))
+        for article_id, related in results:
+            store(article_id, related)
 
 
 def _compute_chunk(chunk):
