@@ -18,8 +18,10 @@ from . import (
     imports,
     limits,
     me,
+    feeds,
     search,
     sources,
+    summaries,
     tags,
 )
 from .config import Config
@@ -83,6 +85,8 @@ def create_app(config=None):
         imports.blp,
         search.blp,
         changes.blp,
+        summaries.blp,
+        feeds.blp,
         me.blp,
         health.blp,
     )

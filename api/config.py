@@ -12,6 +12,7 @@
 | NEWSDESK_RATE_LIMIT              | 600/minute                       | default rate limit per key or address        |
 | NEWSDESK_WRITE_RATE_LIMIT        | 120/minute                       | rate limit of writes and comments            |
 | NEWSDESK_SECRET_KEY              | (built-in constant)              | key for the integrity check of cursors       |
+| NEWSDESK_PUBLIC_BASE_URL         | (from the request)               | absolute links in feeds, e.g. https://x.org  |
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
@@ -62,6 +63,7 @@ class Config:
     rate_limit: str = "600/minute"
     write_rate_limit: str = "120/minute"
     secret_key: str = "newsdesk-cursor-integrity"
+    public_base_url: str | None = None
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     log_level: str = "info"
@@ -82,6 +84,7 @@ class Config:
             "rate_limit": str,
             "write_rate_limit": str,
             "secret_key": str,
+            "public_base_url": str,
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,

@@ -11,6 +11,7 @@ from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 
 from . import paging
 from .auth import requires
+from .feeds import feed_links
 from .http import json_response
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
@@ -51,6 +52,7 @@ class SourceDetail(MethodView):
     def get(self, slug):
         """Get one source by slug."""
         source = get_source_or_404(slug)
+        source.feeds = feed_links(source=source.slug)
         return json_response(source_schema.dump(source), last_modified=source.updated_at)
 
     @requires(blp, "write")

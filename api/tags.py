@@ -8,6 +8,7 @@ from schemas.common import PageArgs
 from schemas.tags import TagPageSchema, TagSchema
 
 from . import paging
+from .feeds import feed_links
 from .http import json_response
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
@@ -36,4 +37,5 @@ class TagDetail(MethodView):
         tag = Tag.get_or_none(Tag.slug == slug)
         if tag is None:
             abort(404, message=f"No tag with slug {slug!r}.")
+        tag.feeds = feed_links(tag=tag.slug)
         return json_response(tag_schema.dump(tag))

@@ -1,9 +1,12 @@
 """Cached extractive summaries, keyed by article, length and the article version."""
 
+import json
+
 import peewee
 
-from .articles import Article
-from .base import BaseModel, utcnow
+from .articles import Article, ArticleBody
+from .base import BaseModel, utcnow, write_transaction
+from .summarize import METHOD, summarize
 
 
 class Summary(BaseModel):
@@ -19,3 +22,31 @@ class Summary(BaseModel):
 
     class Meta:
         primary_key = peewee.CompositeKey("article", "sentences")
+
+    @classmethod
+    def for_article(cls, article, count):
+        """The summary of ``article`` at ``count`` sentences, made now if the cached one is
+        missing or was made from an older version of the article."""
+        cached = cls.get_or_none((cls.article == article.id) & (cls.sentences == count))
+        if cached and cached.article_version == article.version and cached.method == METHOD:
+            return cached
+        body = ArticleBody.get_or_none(ArticleBody.article == article.id)
+        sentences = summarize(body.body_text if body else article.excerpt, count)
+        row = {
+            "article": article.id,
+            "sentences": count,
+            "article_version": article.version,
+            "method": METHOD,
+            "content": json.dumps(sentences, ensure_ascii=False),
+            "created_at": utcnow(),
+        }
+        with write_transaction():
+            cls.insert(**row).on_conflict(
+                conflict_target=[cls.article, cls.sentences],
+                update={k: v for k, v in row.items() if k not in ("article", "sentences")},
+            ).execute()
+        return cls(**row)
+
+    @property
+    def sentence_list(self):
+        return json.loads(self.content)

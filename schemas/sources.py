@@ -25,6 +25,12 @@ class SourceSchema(Schema):
     article_count = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+    feeds = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        dump_only=True,
+        metadata={"description": "Atom, RSS and JSON Feed URLs of its articles (detail only)"},
+    )
 
 
 class SourcePageSchema(PageSchema):

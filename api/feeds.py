@@ -1,0 +1,175 @@
+"""Feeds of the newest articles: Atom 1.0, RSS 2.0 and JSON Feed 1.1, with the list's filters."""
+
+import datetime
+import email.utils
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from webargs.fields import DelimitedList
+
+from models import Article
+from schemas.common import Text
+
+from .articles import load_parts
+
+blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
+ATOM = "http://www.w3.org/2005/Atom"
+DC = "http://purl.org/dc/elements/1.1/"
+ElementTree.register_namespace("atom", ATOM)
+ElementTree.register_namespace("dc", DC)
+
+
+class FeedArgs(Schema):
+    source = DelimitedList(Text(), metadata={"description": "Source slugs (any of)"})
+    tag = DelimitedList(Text(), metadata={"description": "Tag slugs (any of)"})
+    language = DelimitedList(Text(), metadata={"description": "Languages (any of)"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+def base_url():
+    """Where links point: NEWSDESK_PUBLIC_BASE_URL, or the host the request came to."""
+    configured = current_app.config["NEWSDESK"].public_base_url
+    return (configured or request.host_url).rstrip("/")
+
+
+def feed_links(**filters):
+    """The three feed URLs of a filtered list (``source=`` or ``tag=``)."""
+    query = f"?{urlencode(filters)}" if filters else ""
+    return {kind: f"{base_url()}/feeds/articles.{kind}{query}" for kind in ("atom", "rss", "json")}
+
+
+def _newest(source=None, tag=None, language=None, limit=20):
+    query = Article.listing(sources=source or (), tags=tag or (), languages=language or ())
+    return load_parts(list(query.limit(limit)), ("tags", "body_html"))
+
+
+def _rfc3339(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _title(filters):
+    parts = [f"{name} {', '.join(values)}" for name, values in filters.items() if values and name != "limit"]
+    return "Newsdesk: newest articles" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _article_url(article):
+    return f"{base_url()}/v1/articles/{article.id}"
+
+
+def _response(body, mimetype):
+    return current_app.response_class(body, mimetype=mimetype)
+
+
+def _sub(parent, tag, text=None, **attributes):
+    element = ElementTree.SubElement(parent, tag, attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+@blp.route("/articles.atom")
+class AtomFeed(MethodView):
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.response(200, content_type="application/atom+xml")
+    def get(self, **filters):
+        """Atom 1.0 feed of the newest articles."""
+        articles = _newest(**filters)
+        # Unqualified names under a default namespace declared on the root: plain Atom markup.
+        feed = ElementTree.Element("feed", xmlns=ATOM)
+        _sub(feed, "id", request.url)
+        _sub(feed, "title", _title(filters))
+        updated = max((a.updated_at for a in articles), default=datetime.datetime(2000, 1, 1))
+        _sub(feed, "updated", _rfc3339(updated))
+        _sub(feed, "link", rel="self", href=request.url, type="application/atom+xml")
+        _sub(feed, "link", rel="alternate", href=f"{base_url()}/v1/articles")
+        author = _sub(feed, "author")
+        _sub(author, "name", "Newsdesk")
+        for article in articles:
+            entry = _sub(feed, "entry")
+            _sub(entry, "id", _article_url(article))
+            _sub(entry, "title", article.title, type="text")
+            _sub(entry, "link", rel="alternate", href=article.url or _article_url(article))
+            _sub(entry, "published", _rfc3339(article.published_at))
+            _sub(entry, "updated", _rfc3339(article.updated_at))
+            by = _sub(entry, "author")
+            _sub(by, "name", article.byline or article.source.name)
+            _sub(entry, "summary", article.excerpt, type="text")
+            _sub(entry, "content", article.body.body_html, type="html")
+            for tag in article.tag_list:
+                _sub(entry, "category", term=tag.slug, label=tag.name)
+        body = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+        return _response(body, "application/atom+xml")
+
+
+@blp.route("/articles.rss")
+class RssFeed(MethodView):
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.response(200, content_type="application/rss+xml")
+    def get(self, **filters):
+        """RSS 2.0 feed of the newest articles."""
+        articles = _newest(**filters)
+        rss = ElementTree.Element("rss", version="2.0")
+        channel = _sub(rss, "channel")
+        _sub(channel, "title", _title(filters))
+        _sub(channel, "link", f"{base_url()}/v1/articles")
+        _sub(channel, "description", "The newest articles on Newsdesk.")
+        _sub(channel, f"{{{ATOM}}}link", rel="self", href=request.url, type="application/rss+xml")
+        if articles:
+            newest = max(a.updated_at for a in articles)
+            _sub(channel, "lastBuildDate", email.utils.format_datetime(newest.replace(tzinfo=datetime.UTC)))
+        for article in articles:
+            item = _sub(channel, "item")
+            _sub(item, "title", article.title)
+            _sub(item, "link", article.url or _article_url(article))
+            _sub(item, "guid", _article_url(article), isPermaLink="false")
+            published = article.published_at.replace(tzinfo=datetime.UTC)
+            _sub(item, "pubDate", email.utils.format_datetime(published))
+            _sub(item, "description", article.excerpt)
+            if article.byline:
+                _sub(item, f"{{{DC}}}creator", article.byline)
+            for tag in article.tag_list:
+                _sub(item, "category", tag.name)
+        body = ElementTree.tostring(rss, encoding="utf-8", xml_declaration=True)
+        return _response(body, "application/rss+xml")
+
+
+@blp.route("/articles.json")
+class JsonFeed(MethodView):
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.response(200, content_type="application/feed+json")
+    def get(self, **filters):
+        """JSON Feed 1.1 of the newest articles."""
+        articles = _newest(**filters)
+        feed = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": _title(filters),
+            "home_page_url": f"{base_url()}/v1/articles",
+            "feed_url": request.url,
+            "language": (filters.get("language") or [None])[0],
+            "items": [
+                {
+                    "id": str(article.id),
+                    "url": article.url or _article_url(article),
+                    "external_url": _article_url(article),
+                    "title": article.title,
+                    "summary": article.excerpt,
+                    "content_html": article.body.body_html,
+                    "image": article.image_url,
+                    "date_published": _rfc3339(article.published_at),
+                    "date_modified": _rfc3339(article.updated_at),
+                    "authors": [{"name": article.byline or article.source.name}],
+                    "tags": [tag.name for tag in article.tag_list],
+                    "language": article.language,
+                }
+                for article in articles
+            ],
+        }
+        feed = {key: value for key, value in feed.items() if value is not None}
+        for item in feed["items"]:
+            for key in [k for k, v in item.items() if v is None]:
+                del item[key]
+        return _response(current_app.json.dumps(feed), "application/feed+json")
