@@ -30,6 +30,14 @@ class FeedArgs(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
 
+def feed_response(mimetype):
+    """The OpenAPI description of a feed answer (a document, not JSON of a schema)."""
+    return {
+        "description": "The feed, newest articles first",
+        "content": {mimetype: {"schema": {"type": "string"}}},
+    }
+
+
 def base_url():
     """Where links point: NEWSDESK_PUBLIC_BASE_URL, or the host the request came to."""
     configured = current_app.config["NEWSDESK"].public_base_url
@@ -74,7 +82,8 @@ def _sub(parent, tag, text=None, **attributes):
 @blp.route("/articles.atom")
 class AtomFeed(MethodView):
     @blp.arguments(FeedArgs, location="query", as_kwargs=True)
-    @blp.response(200, content_type="application/atom+xml")
+    @blp.response(200)
+    @blp.doc(responses={"200": feed_response("application/atom+xml")})
     def get(self, **filters):
         """Atom 1.0 feed of the newest articles."""
         articles = _newest(**filters)
@@ -108,7 +117,8 @@ class AtomFeed(MethodView):
 @blp.route("/articles.rss")
 class RssFeed(MethodView):
     @blp.arguments(FeedArgs, location="query", as_kwargs=True)
-    @blp.response(200, content_type="application/rss+xml")
+    @blp.response(200)
+    @blp.doc(responses={"200": feed_response("application/rss+xml")})
     def get(self, **filters):
         """RSS 2.0 feed of the newest articles."""
         articles = _newest(**filters)
@@ -140,7 +150,8 @@ class RssFeed(MethodView):
 @blp.route("/articles.json")
 class JsonFeed(MethodView):
     @blp.arguments(FeedArgs, location="query", as_kwargs=True)
-    @blp.response(200, content_type="application/feed+json")
+    @blp.response(200)
+    @blp.doc(responses={"200": feed_response("application/feed+json")})
     def get(self, **filters):
         """JSON Feed 1.1 of the newest articles."""
         articles = _newest(**filters)
