@@ -3,6 +3,10 @@
 --bind and --workers on the command line win over what is set here.
 """
 
+import os
+import shutil
+import tempfile
+
 from api.config import Config
 
 _config = Config.from_env()
@@ -20,3 +24,20 @@ accesslog = None
 errorlog = "-"
 loglevel = _config.log_level
 wsgi_app = "api.wsgi:app"
+
+
+
+def on_starting(server):
+    """Workers share Prometheus metrics through files in one directory, emptied at start."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

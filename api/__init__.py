@@ -4,6 +4,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, g, request
 from flask_compress import Compress
+from flask_cors import CORS
 
 from models import bind_database, db
 
@@ -13,12 +14,13 @@ from . import (
     changes,
     comments,
     docs,
+    feeds,
     health,
     http,
     imports,
     limits,
     me,
-    feeds,
+    observe,
     search,
     sources,
     summaries,
@@ -28,7 +30,14 @@ from .config import Config
 from .errors import Api
 
 #: Endpoints that answer without the database, so they work while it is down.
-NO_DATABASE = {"health.Health", "docs.docs", "docs.assets", "docs.static", "api-docs.openapi_json"}
+NO_DATABASE = {
+    "health.Health",
+    "health.Metrics",
+    "docs.docs",
+    "docs.assets",
+    "docs.static",
+    "api-docs.openapi_json",
+}
 
 API_SPEC = {
     "API_TITLE": "Newsdesk",
@@ -72,6 +81,20 @@ def create_app(config=None):
         ],
     )
     app.json = http.OrjsonProvider(app)
+    if not config.testing:
+        observe.configure_logging(config.log_level)
+    observe.init_app(app)
+    if config.cors_origins:
+        CORS(
+            app,
+            origins=list(config.cors_origins),
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=[
+                "ETag", "Link", "Location", "Retry-After", "X-Request-ID",
+                "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+            ],
+            max_age=600,
+        )
     # before_request order matters: connect, refuse malformed requests, count the request
     # against its rate limit (wrong keys count too), then authenticate.
     _init_database(app, config)

@@ -16,6 +16,8 @@
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
+| NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
+| PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
 import dataclasses
@@ -67,6 +69,8 @@ class Config:
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     log_level: str = "info"
+    cors_origins: tuple = ()
+    metrics_dir: str | None = None
     testing: bool = False
 
     @classmethod
@@ -96,6 +100,9 @@ class Config:
             if raw is None or raw == "":
                 continue
             values[field] = raw if read is str else read(name, raw)
+        origins = environ.get("NEWSDESK_CORS_ORIGINS", "")
+        values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
+        values["metrics_dir"] = environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         values.update(overrides)
         return cls(**values)
 

@@ -14,7 +14,15 @@ from .auth import lookup_key
 
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 #: Endpoints that are never limited: health checks and the docs.
-EXEMPT = {"health.Health", "docs.docs", "docs.assets", "docs.static", "api-docs.openapi_json"}
+EXEMPT = {
+    "health.Health",
+    "health.Ready",
+    "health.Metrics",
+    "docs.docs",
+    "docs.assets",
+    "docs.static",
+    "api-docs.openapi_json",
+}
 
 
 def rate_limit_key():
