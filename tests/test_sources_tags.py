@@ -60,5 +60,10 @@ def test_tag_detail_and_404(client, make_article):
         "slug": "climate",
         "name": "Climate",
         "article_count": 1,
+        "feeds": {
+            "atom": "http://localhost/feeds/articles.atom?tag=climate",
+            "rss": "http://localhost/feeds/articles.rss?tag=climate",
+            "json": "http://localhost/feeds/articles.json?tag=climate",
+        },
     }
     assert client.get("/v1/tags/nothing").status_code == 404
