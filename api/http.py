@@ -10,6 +10,7 @@ from flask_smorest import abort
 
 from models import DataVersion
 
+MAX_URL_LENGTH = 4096
 #: Endpoints whose body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -47,6 +48,8 @@ def check_request():
     PostgreSQL cannot even compare a string that contains NUL); a body that is not JSON where a
     JSON body is expected is a 415.
     """
+    if len(request.full_path) > MAX_URL_LENGTH:
+        abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
     bad = [
         key or "query"
         for key, value in request.args.items(multi=True)
