@@ -15,7 +15,8 @@ bind = _config.bind
 workers = _config.workers
 # Sync workers were steadier than gthread under load on this hardware (see ../shared/STYLE.md).
 worker_class = "sync"
-timeout = 30
+# Long enough for a bulk import of NEWSDESK_MAX_IMPORT_BYTES; larger loads: `newsdesk import`.
+timeout = 120
 graceful_timeout = 20
 keepalive = 5
 max_requests = 20000

@@ -1,0 +1,223 @@
+"""A real gunicorn server with several workers: metrics across workers, a worker killed under
+load, draining on SIGTERM, and the database going away and coming back."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from models import ApiKey
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url, data=None, headers=None, timeout=10):
+    """``(status, headers, body)`` of one request; HTTP errors are answers too."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def children(pid):
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+@contextlib.contextmanager
+def server(database_url, tmp_path, workers=2):
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": database_url,
+        "NEWSDESK_RATE_LIMIT": "1000000/minute",
+        "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    process = subprocess.Popen(
+        [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--graceful-timeout", "20"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:  # until the server answers: each try is a real connection attempt
+        with contextlib.suppress(OSError):
+            if call(base + "/healthz", timeout=1)[0] == 200:
+                break
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("gunicorn did not start")
+    try:
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def write_key(app, dbconn):
+    _, token = ApiKey.issue("server test", ["write"], app.config["NEWSDESK"].secret_key)
+    return {"X-API-Key": token}
+
+
+def test_metrics_add_up_across_workers(app, database_url, tmp_path):
+    with server(database_url, tmp_path) as (process, base):
+        for _ in range(40):
+            assert call(base + "/v1/tags")[0] == 200
+        text = call(base + "/metrics")[2].decode()
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("newsdesk_requests_total{") and 'endpoint="/v1/tags"' in line and 'status="200"' in line
+    )
+    assert counted == 40
+
+
+def test_a_killed_worker_is_replaced_and_nothing_fails(app, database_url, tmp_path, write_key, source):
+    with server(database_url, tmp_path) as (process, base):
+        deadline = time.monotonic() + 20
+        while len(children(process.pid)) < 2 and time.monotonic() < deadline:
+            call(base + "/healthz")  # the second worker may still be booting
+        workers = children(process.pid)
+        assert len(workers) == 2
+        statuses = []
+        victim = sorted(workers)[0]
+        for number in range(60):
+            if number == 20:
+                os.kill(victim, signal.SIGKILL)
+            body = json.dumps({"source": "daily", "title": f"Story {number}", "body_text": "Text.", "external_id": str(number)})
+            status, _, _ = call(base + "/v1/articles", body.encode(), {**write_key, "Content-Type": "application/json"})
+            statuses.append(status)
+            statuses.append(call(base + "/v1/articles?limit=5")[0])
+        deadline = time.monotonic() + 20
+        while len(children(process.pid) - {victim}) < 2 and time.monotonic() < deadline:
+            call(base + "/healthz")
+        replaced = children(process.pid)
+    assert victim not in replaced and len(replaced) == 2
+    assert set(statuses) <= {200, 201}, statuses
+    assert statuses.count(201) == 60
+
+
+def test_sigterm_drains_requests_in_flight(app, database_url, tmp_path, write_key, source, dbconn):
+    from models import Article
+
+    lines = "\n".join(
+        json.dumps({"source": "daily", "title": f"Bulk {n}", "body_text": "Body text. " * 20, "external_id": f"b{n}"})
+        for n in range(300)
+    )
+    result = {}
+    with server(database_url, tmp_path) as (process, base):
+        def post():
+            result["answer"] = call(
+                base + "/v1/import",
+                lines.encode(),
+                {**write_key, "Content-Type": "application/x-ndjson"},
+                timeout=120,
+            )
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while Article.select().count() == 0 and time.monotonic() < deadline:
+            pass  # the import has begun once its first batch is committed
+        process.send_signal(signal.SIGTERM)
+        thread.join(timeout=120)
+        assert process.wait(timeout=60) == 0
+    status, _, body = result["answer"]
+    assert status == 200
+    assert json.loads(body)["created"] == 300
+    assert Article.select().count() == 300
+
+
+class Proxy:
+    """A TCP forwarder standing between the app and PostgreSQL, to cut the database off."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.port = free_port()
+        self.sockets = []
+        self.listener = None
+
+    def start(self):
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, target):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def stop(self):
+        # shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.sockets = []
+
+
+@pytest.mark.postgres
+def test_database_outage_gives_fast_503_and_recovery(app, database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("cuts a PostgreSQL connection")
+    real_port = int(database_url.split("@127.0.0.1:")[1].split("/")[0])
+    proxy = Proxy(real_port)
+    proxy.start()
+    proxied = database_url.replace(f":{real_port}/", f":{proxy.port}/")
+    with server(proxied, tmp_path) as (process, base):
+        assert call(base + "/v1/tags")[0] == 200
+        proxy.stop()
+        for _ in range(4):  # both workers, with and without a pooled connection
+            started = time.monotonic()
+            status, headers, body = call(base + "/v1/tags")
+            assert status == 503, body
+            assert time.monotonic() - started < 1.0
+            assert headers["Retry-After"] == "1"
+            assert headers["Content-Type"] == "application/problem+json"
+        assert call(base + "/readyz")[0] == 503
+        assert call(base + "/healthz")[0] == 200
+        proxy.start()
+        statuses = [call(base + "/v1/tags")[0] for _ in range(6)]
+        assert statuses[-4:] == [200, 200, 200, 200], statuses
