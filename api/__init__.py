@@ -29,15 +29,6 @@ from . import (
 from .config import Config
 from .errors import Api
 
-#: Endpoints that answer without the database, so they work while it is down.
-NO_DATABASE = {
-    "health.Health",
-    "health.Metrics",
-    "docs.docs",
-    "docs.assets",
-    "docs.static",
-    "api-docs.openapi_json",
-}
 
 API_SPEC = {
     "API_TITLE": "Newsdesk",
@@ -144,7 +135,7 @@ def _init_database(app, config):
 
     @app.before_request
     def connect():
-        if request.endpoint not in NO_DATABASE:
+        if request.endpoint not in http.NO_DATABASE:
             # True when this request opened the connection (and so must close it).
             g.opened_database = db.connect(reuse_if_open=True)
 

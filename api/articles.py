@@ -199,7 +199,7 @@ class Relations(MethodView):
         return json_response({"data": data}), 200 if updated else 201
 
 
-@blp.route("/<key>/relations/<int:other_id>")
+@blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")
 class RelationDetail(MethodView):
     @requires(blp, "write")
     @blp.response(204)

@@ -64,7 +64,7 @@ class ArticleComments(MethodView):
         return response
 
 
-@blp.route("/comments/<int:comment_id>")
+@blp.route("/comments/<int(max=9223372036854775807):comment_id>")
 class CommentDetail(MethodView):
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")

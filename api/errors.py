@@ -98,6 +98,7 @@ class Api(flask_smorest.Api):
         app.register_error_handler(HTTPException, self.handle_http_exception)
         app.register_error_handler(WriteError, _handle_write_error)
         app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
+        app.register_error_handler(peewee.DataError, _handle_data_error)
         app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
         app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
 
@@ -131,6 +132,12 @@ def _handle_write_error(error):
     if error.status == 409:
         return problem(409, f"Conflicts with stored data: {fields}.", error.errors)
     return problem(error.status, f"Invalid: {fields}.", error.errors)
+
+
+def _handle_data_error(error):
+    # A value the schemas let through but a column cannot hold: the client's input, not a fault.
+    log.warning("data error: %s", error)
+    return problem(400, "A value in the request does not fit what the database can store.")
 
 
 def _handle_integrity_error(error):

@@ -32,9 +32,10 @@ class FeedArgs(Schema):
 
 def feed_response(mimetype):
     """The OpenAPI description of a feed answer (a document, not JSON of a schema)."""
+    document = {"type": "object"} if mimetype.endswith("json") else {"type": "string"}
     return {
         "description": "The feed, newest articles first",
-        "content": {mimetype: {"schema": {"type": "string"}}},
+        "content": {mimetype: {"schema": document}},
     }
 
 

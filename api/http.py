@@ -11,6 +11,16 @@ from flask_smorest import abort
 from models import DataVersion
 
 MAX_URL_LENGTH = 4096
+#: Endpoints that answer without the database (nor keys, nor rate limits), so they work while
+#: it is down: liveness, metrics, the spec and the docs.
+NO_DATABASE = {
+    "health.Health",
+    "health.Metrics",
+    "docs.docs",
+    "docs.assets",
+    "docs.static",
+    "api-docs.openapi_json",
+}
 #: Endpoints whose body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

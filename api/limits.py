@@ -11,18 +11,11 @@ from flask import request
 from flask_limiter import Limiter
 
 from .auth import lookup_key
+from .http import NO_DATABASE
 
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
-#: Endpoints that are never limited: health checks and the docs.
-EXEMPT = {
-    "health.Health",
-    "health.Ready",
-    "health.Metrics",
-    "docs.docs",
-    "docs.assets",
-    "docs.static",
-    "api-docs.openapi_json",
-}
+#: Endpoints that are never limited: health checks, metrics and the docs.
+EXEMPT = NO_DATABASE | {"health.Ready"}
 
 
 def rate_limit_key():

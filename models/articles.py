@@ -12,6 +12,8 @@ RELATION_KINDS = ("related", "follow_up", "background", "same_story")
 EDITORIAL = "editorial"
 COMPUTED = "computed"
 
+#: The largest id a database integer holds; larger ones name nothing.
+MAX_ID = 2**63 - 1
 #: sort name -> (article column, newest first?)
 ARTICLE_SORTS = {
     "-published_at": ("published_at", True),
@@ -116,6 +118,8 @@ class Article(BaseModel):
         """The article whose id or slug is ``key`` (published only, unless asked), or None."""
         query = cls.with_source() if include_drafts else cls.published()
         if key.isdigit():
+            if int(key) > MAX_ID:
+                return None
             query = query.where(cls.id == int(key))
         else:
             query = query.where(cls.slug == key)

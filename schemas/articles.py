@@ -132,7 +132,10 @@ class ArticleInSchema(InputSchema):
     image_url = fields.URL(schemes={"http", "https"}, allow_none=True)
     byline = Text(allow_none=True, validate=validate.Length(max=300))
     language = Text(
-        validate=validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+        validate=[
+            validate.Length(max=16),
+            validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+        ],
         metadata={"description": "Default: the source's language"},
     )
     tags = fields.List(
@@ -162,7 +165,10 @@ class ArticleInSchema(InputSchema):
 
 class RelationInSchema(InputSchema):
     article_id = fields.Integer(
-        required=True, strict=True, metadata={"description": "The related article's id"}
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 2**63 - 1),
+        metadata={"description": "The related article's id"},
     )
     kind = fields.String(
         load_default="related",

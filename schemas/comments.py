@@ -27,7 +27,10 @@ class CommentInSchema(InputSchema):
         metadata={"description": "Plain text, 1-5000 characters; never rendered as HTML"},
     )
     parent_id = fields.Integer(
-        strict=True, allow_none=True, metadata={"description": "A comment of the same article"}
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(1, 2**63 - 1),
+        metadata={"description": "A comment of the same article"},
     )
 
 

@@ -58,7 +58,10 @@ class SourceInSchema(InputSchema):
     logo_url = fields.URL(schemes={"http", "https"}, allow_none=True)
     language = Text(
         load_default="en",
-        validate=validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+        validate=[
+            validate.Length(max=16),
+            validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
+        ],
     )
     country = Text(
         allow_none=True,

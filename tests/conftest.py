@@ -224,7 +224,8 @@ _backend_of = {}
 def pytest_collection_modifyitems(items):
     for item in items:
         callspec = getattr(item, "callspec", None)
-        _backend_of[item.nodeid] = callspec.params.get("database_url", "none") if callspec else "none"
+        params = callspec.params if callspec else {}
+        _backend_of[item.nodeid] = params.get("database_url", params.get("fuzz_app", "none"))
 
 
 def pytest_runtest_logreport(report):
