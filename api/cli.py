@@ -58,15 +58,27 @@ def db_init():
 @click.option("--articles", default=1000, show_default=True, help="How many articles.")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no articles.")
-def demo(articles, seed, if_empty):
+@click.option(
+    "--related/--no-related",
+    "related_articles",
+    default=True,
+    show_default=True,
+    help="Compute related articles afterwards (as `related rebuild`).",
+)
+def demo(articles, seed, if_empty, related_articles):
     """Load synthetic demo sources, tags, articles, relations and comments."""
-    with connected():
+    with connected() as app:
         init_db()
         if if_empty and not is_empty():
             click.echo("database has articles; no demo data loaded")
             return
         created = load_demo(articles=articles, seed=seed)
-    click.echo(f"loaded {created} demo articles")
+        click.echo(f"loaded {created} demo articles")
+        if created and related_articles:
+            done = related.rebuild(
+                database_url=app.config["NEWSDESK"].database_url, processes=os.cpu_count() or 1
+            )
+            click.echo(f"computed related articles of {done} articles")
 
 
 @main.group()
@@ -204,6 +216,7 @@ def serve(bind, workers, demo_articles):
         init_db()
         if demo_articles and is_empty():
             click.echo(f"empty database: loading {load_demo(articles=demo_articles)} demo articles")
+            related.rebuild(database_url=config.database_url, processes=os.cpu_count() or 1)
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [gunicorn, "--config", str(_gunicorn_config())]
     args += ["--bind", bind or config.bind, "--workers", str(workers or config.workers)]
