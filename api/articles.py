@@ -25,7 +25,7 @@ from schemas.articles import (
 from . import paging
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import json_response
+from .http import created, json_response
 
 blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="News articles")
 
@@ -62,11 +62,10 @@ def get_article_or_404(key, include_drafts=False):
 def written(article, status=200):
     """The full article as a write answers it; 201 adds ``Location``."""
     load_parts([article], ARTICLE_FIELDS)
-    response = json_response(article_schema(None).dump(article))
-    response.status_code = status
+    data = article_schema(None).dump(article)
     if status == 201:
-        response.headers["Location"] = url_for("articles.ArticleDetail", key=article.id)
-    return response
+        return created(data, url_for("articles.ArticleDetail", key=article.id))
+    return json_response(data)
 
 
 @blp.route("")

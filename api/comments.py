@@ -19,7 +19,7 @@ from . import paging
 from .articles import get_article_or_404
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import json_response
+from .http import created, json_response
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' comments")
 comment_schema = CommentSchema()
@@ -58,10 +58,8 @@ class ArticleComments(MethodView):
         with writing():
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
-        response = json_response(comment_schema.dump(comment))
-        response.status_code = 201
-        response.headers["Location"] = url_for("comments.CommentDetail", comment_id=comment.id)
-        return response
+        location = url_for("comments.CommentDetail", comment_id=comment.id)
+        return created(comment_schema.dump(comment), location)
 
 
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")

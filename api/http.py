@@ -39,11 +39,19 @@ class OrjsonProvider(JSONProvider):
         return orjson.loads(s)
 
 
-def json_response(data, last_modified=None):
+def json_response(data, last_modified=None, status=200):
     """A JSON response, with ``Last-Modified`` when the resource has a modification time."""
     response = current_app.json.response(data)
+    response.status_code = status
     if last_modified is not None:
         response.last_modified = last_modified.replace(tzinfo=None)
+    return response
+
+
+def created(data, location):
+    """201 Created with the new resource and its ``Location``."""
+    response = json_response(data, status=201)
+    response.headers["Location"] = location
     return response
 
 

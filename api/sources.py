@@ -12,7 +12,7 @@ from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 from . import paging
 from .auth import requires
 from .feeds import feed_links
-from .http import json_response
+from .http import created, json_response
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
 source_schema = SourceSchema()
@@ -39,10 +39,8 @@ class SourceList(MethodView):
         with writing():
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
-        response = json_response(source_schema.dump(source))
-        response.status_code = 201
-        response.headers["Location"] = url_for("sources.SourceDetail", slug=source.slug)
-        return response
+        location = url_for("sources.SourceDetail", slug=source.slug)
+        return created(source_schema.dump(source), location)
 
 
 @blp.route("/<slug>")
