@@ -139,8 +139,10 @@ def prepare_requests(base, max_id):
     rng = random.Random(3)
     words = [w for w in NOUNS + PLACES if " " not in w]
     phrases = [s for _, _, subjects in TOPICS for s in subjects if " " in s]
+    # Each request is a page deep in the newest-first order (published_before stands for a
+    # cursor), under one of these filters.
     filters = ["", "&source=daily-ledger", "&source=rundschau-24,le-quotidien", "&tag=politics",
-               "&tag=energy", "&language=en", "&tag=analysis&language=en", "&sort=-updated_at"]
+               "&tag=energy", "&language=en", "&tag=analysis&language=en", "&language=de,fr"]
     (OUT / "words.txt").write_text("\n".join(words) + "\n")
     (OUT / "phrases.txt").write_text("\n".join(phrases) + "\n")
     (OUT / "filters.txt").write_text("\n".join(filters) + "\n")
