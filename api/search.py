@@ -64,7 +64,9 @@ def _articles(hits, parsed):
     Article.attach_bodies(list(articles.values()))
     ordered = []
     for article_id, score, _ in hits:
-        article = articles[article_id]
+        article = articles.get(article_id)
+        if article is None:
+            continue  # deleted or unpublished between the two queries
         article.score = round(score, 6)
         article.highlights = {
             "title": highlight(article.title, parsed.terms),

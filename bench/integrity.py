@@ -120,12 +120,13 @@ class Load:
 
 
 @contextlib.contextmanager
-def server(env):
+def server(env, log_path):
     port = free_port()
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
          "--bind", f"127.0.0.1:{port}", "--workers", "4", "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, cwd=ROOT, stdout=log, stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -138,6 +139,7 @@ def server(env):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+        log.close()
 
 
 def audit(database_url, load):
@@ -171,11 +173,11 @@ def audit(database_url, load):
 def run(name, database_url, seconds, threads):
     env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT),
            "NEWSDESK_RATE_LIMIT": "100000000/minute", "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
-           "NEWSDESK_LOG_LEVEL": "warning"}
+           "NEWSDESK_LOG_LEVEL": "warning"}  # server errors and warnings: bench/out/integrity-*.log
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "300")
     key = newsdesk(env, "keys", "create", "--name", "integrity", "--scopes", "write").strip().splitlines()[-1]
-    with server(env) as base:
+    with server(env, OUT / f"integrity-{name}.log") as base:
         load = Load(base, key, seconds)
         workers = [threading.Thread(target=load.run, args=(n,)) for n in range(threads)]
         started = time.monotonic()

@@ -11,6 +11,8 @@ import math
 import multiprocessing
 import re
 
+import peewee
+
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
 from .base import bind_database, db, is_postgres, write_transaction
 from .highlight import stem
@@ -147,8 +149,18 @@ def store(article_id, related, neighbours=True):
     """Replace the computed relations of ``article_id`` with ``related``.
 
     With ``neighbours``, each related article also gets this one in its own list when it scores
-    high enough there, so a new story shows up beside the older ones it relates to.
+    high enough there, so a new story shows up beside the older ones it relates to. Articles
+    deleted since the computation are left out.
     """
+    alive = {
+        i
+        for (i,) in Article.select(Article.id)
+        .where(Article.id.in_([article_id, *(r[0] for r in related)]))
+        .tuples()
+    }
+    if article_id not in alive:
+        return
+    related = [item for item in related if item[0] in alive]
     editorial = {
         related_id
         for (related_id,) in Relation.select(Relation.related)
@@ -210,11 +222,18 @@ def refresh_many(article_ids):
     otherwise deadlock.
     """
     results = [(article_id, compute(article_id)) for article_id in sorted(article_ids)]
-    with write_transaction():
-        if is_postgres():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
-        for article_id, related in results:
-            store(article_id, related)
+    for attempt in range(3):
+        try:
+            with write_transaction():
+                if is_postgres():
+                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
+                for article_id, related in results:
+                    store(article_id, related)
+            return
+        except peewee.IntegrityError:
+            # An article deleted between the check in store() and the insert: check again.
+            if attempt == 2:
+                raise
 
 
 def _compute_chunk(chunk):
