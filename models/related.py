@@ -21,7 +21,8 @@ from .search import inverse_frequency, similar
 #: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
 RELATED_LOCK = 0x4E44524C
 KEEP = 10
-WINDOW_WEEKS = 4
+WINDOW_WEEKS = 3
+CANDIDATE_TERMS = 6
 CANDIDATES = 40
 MIN_SCORE = 0.05
 BOOSTS = {"tags": 0.3, "source": 0.1, "recency": 0.2}
@@ -96,7 +97,9 @@ def compute(article_id):
     terms = keywords(article.title, article.excerpt, body.body_text if body else "")
     if not terms:
         return []
-    words = [word for word, _ in terms.values()]
+    # The heaviest words find the candidates (each more word costs a pass over the index);
+    # all of them score the candidates.
+    words = [word for word, _ in terms.values()][:CANDIDATE_TERMS]
     matches = similar(words, article.published_at, WINDOW_WEEKS, limit=CANDIDATES + 1)
     ids = [i for i, _ in matches if i != article_id][:CANDIDATES]
     if not ids:
