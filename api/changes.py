@@ -30,7 +30,7 @@ class Changes(MethodView):
         has_more = len(changes) > limit
         changes = changes[:limit]
         ids = [c.article_id for c in changes if c.op == "upsert"]
-        articles = {a.id: a for a in Article.published().where(Article.id.in_(ids))} if ids else {}
+        articles = Article.published_by_ids(ids) if ids else {}
         load_parts(list(articles.values()), fields)
         schema = article_schema(fields)
         data = []

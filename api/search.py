@@ -60,7 +60,7 @@ class Search(MethodView):
 def _articles(hits, parsed):
     """The articles of a page of hits, in hit order, with score and highlights."""
     ids = [hit[0] for hit in hits]
-    articles = {a.id: a for a in Article.published().where(Article.id.in_(ids))}
+    articles = Article.published_by_ids(ids)
     Article.attach_bodies(list(articles.values()))
     ordered = []
     for article_id, score, _ in hits:

@@ -114,6 +114,16 @@ class Article(BaseModel):
         return cls.with_source().where(cls.status == PUBLISHED)
 
     @classmethod
+    def published_by_ids(cls, ids):
+        """The published ones of ``ids``, by id, each found through the primary key.
+
+        (With the status in the WHERE clause, SQLite would rather walk the status index over
+        every published article than look twenty ids up.)
+        """
+        rows = cls.with_source().where(cls.id.in_(list(ids)))
+        return {article.id: article for article in rows if article.status == PUBLISHED}
+
+    @classmethod
     def lookup(cls, key, include_drafts=False):
         """The article whose id or slug is ``key`` (published only, unless asked), or None."""
         query = cls.with_source() if include_drafts else cls.published()

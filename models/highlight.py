@@ -1,5 +1,6 @@
 """Highlights of search hits: matched words in ``<mark>``, everything else HTML-escaped."""
 
+import functools
 import html
 import re
 
@@ -7,6 +8,7 @@ _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ers", "es", "ed", "er", "ly", "s")
 
 
+@functools.lru_cache(maxsize=100_000)
 def stem(word):
     """A light English stem, so a search for ``storm`` marks ``storms`` and ``stormed`` too, and
     ``collapse``, ``collapses`` and ``collapsed`` share one."""
