@@ -29,7 +29,6 @@ from . import (
 from .config import Config
 from .errors import Api
 
-
 API_SPEC = {
     "API_TITLE": "Newsdesk",
     "API_VERSION": "1.0.0",

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from models import PUBLISHED, Article, Change
+from models import Article, Change
 from schemas.articles import ARTICLE_FIELDS, ChangeArgs, ChangePageSchema, article_schema
 
 from . import paging

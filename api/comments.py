@@ -4,16 +4,16 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import Article, Comment, PUBLISHED
+from models import PUBLISHED, Article, Comment
 from models.comments import VISIBLE
 from models.ingest import writing
-from schemas.common import PageArgs
 from schemas.comments import (
     CommentInSchema,
     CommentModerationSchema,
     CommentPageSchema,
     CommentSchema,
 )
+from schemas.common import PageArgs
 
 from . import paging
 from .articles import get_article_or_404

@@ -4,9 +4,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from models import Article
+from models import search as search_index
 from models.highlight import highlight
 from models.query import QueryError, parse_query
-from models import search as search_index
 from schemas.articles import LIST_FIELDS, SearchArgs, SearchPageSchema, search_hit_schema
 
 from . import paging

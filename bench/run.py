@@ -86,7 +86,7 @@ def build_corpus(articles, env):
     newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
     log(f"importing {articles} articles ...")
     seconds = newsdesk(env, "import", "--defer-related", str(corpus))
-    log(f"rebuilding related articles ...")
+    log("rebuilding related articles ...")
     rebuild = newsdesk(env, "related", "rebuild")
     return {"import_seconds": seconds, "import_rate": articles / seconds, "rebuild_seconds": rebuild}
 
@@ -225,8 +225,8 @@ def main():
     reference = rows["reference"]["rate"]
     table = ["| endpoint | req/s | p50 ms | p99 ms | × reference | errors | p50 / p99 ms at -c2 |",
              "|---|---:|---:|---:|---:|---:|---:|",
-             f"| reference (fixed JSON) | {reference:,.0f} | {rows['reference']['p50']:.2f} | "
-             f"{rows['reference']['p99']:.2f} | 1.00 | {rows['reference']['errors']:.0f} | |"]
+             (f"| reference (fixed JSON) | {reference:,.0f} | {rows['reference']['p50']:.2f} | "
+              f"{rows['reference']['p99']:.2f} | 1.00 | {rows['reference']['errors']:.0f} | |")]
     for scenario, label in SCENARIOS:
         row = rows[scenario]
         unloaded = row["unloaded"]

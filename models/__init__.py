@@ -1,5 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
+from . import related
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -16,7 +17,6 @@ from .articles import (
     Tag,
     seek,
 )
-from . import related
 from .base import bind_database, db, is_postgres, make_database, utcnow
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
@@ -57,6 +57,7 @@ __all__ = [
     "is_empty",
     "is_postgres",
     "make_database",
+    "related",
     "seek",
     "utcnow",
 ]

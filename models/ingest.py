@@ -13,13 +13,20 @@ import logging
 
 import peewee
 
+from . import related
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
-from . import related
 from .changes import Change, DataVersion
 from .sanitize import clean_html, strip_control
 from .search import index_articles, unindex_article
-from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+from .text import (
+    html_to_text,
+    make_excerpt,
+    reading_time_minutes,
+    slugify,
+    text_to_html,
+    word_count,
+)
 
 log = logging.getLogger(__name__)
 

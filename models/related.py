@@ -29,20 +29,7 @@ BOOSTS = {"tags": 0.3, "source": 0.1, "recency": 0.2}
 MAX_BOOST = 1 + sum(BOOSTS.values())
 _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers him his how i if in into is it its itself just
-    me more most my new no nor not now of off on once only or other our out over own said same
-    says she should so some such than that the their them then there these they this those
-    through to too under until up very was we were what when where which while who whom why will
-    with would you your one two three first last year years week day days time people told
-    according could since still while raise raises raised rise rises rising rose says warn warns
-    warned plan plans call calls called make makes made take takes took get gets set sets show
-    shows showed expect expects expected amid over under near across every after before again
-    many much more most other another high higher highest low lower lowest big bigger small
-    smaller still even back well good bad long large largest less least near already yet ago
-    der die das und ein eine le la les des une un el los las
-    del por para con""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "new", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "said", "same", "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "one", "two", "three", "first", "last", "year", "years", "week", "day", "days", "time", "people", "told", "according", "could", "since", "still", "while", "raise", "raises", "raised", "rise", "rises", "rising", "rose", "says", "warn", "warns", "warned", "plan", "plans", "call", "calls", "called", "make", "makes", "made", "take", "takes", "took", "get", "gets", "set", "sets", "show", "shows", "showed", "expect", "expects", "expected", "amid", "over", "under", "near", "across", "every", "after", "before", "again", "many", "much", "more", "most", "other", "another", "high", "higher", "highest", "low", "lower", "lowest", "big", "bigger", "small", "smaller", "still", "even", "back", "well", "good", "bad", "long", "large", "largest", "less", "least", "near", "already", "yet", "ago", "der", "die", "das", "und", "ein", "eine", "le", "la", "les", "des", "une", "un", "el", "los", "las", "del", "por", "para", "con"]
 )
 
 

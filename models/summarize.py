@@ -3,6 +3,7 @@
 Plain Python, nothing downloaded. Sentences come back verbatim and in their original order.
 """
 
+import itertools
 import math
 import re
 
@@ -31,8 +32,7 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 _STOP = frozenset(
-    "a an and are as at be but by for from has have he her his in is it its of on or said "
-    "says she that the their they this to was were which who will with would".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "he", "her", "his", "in", "is", "it", "its", "of", "on", "or", "said", "says", "she", "that", "the", "their", "they", "this", "to", "was", "were", "which", "who", "will", "with", "would"]
 )
 
 
@@ -89,7 +89,7 @@ def is_boilerplate(sentence):
 def _tokens(sentence):
     if _CJK.search(sentence):
         characters = [c for c in sentence if _CJK.match(c)]
-        return {a + b for a, b in zip(characters, characters[1:])}
+        return {a + b for a, b in itertools.pairwise(characters)}
     return {stem(w) for w in _WORD.findall(sentence.lower()) if w not in _STOP and len(w) > 1}
 
 

@@ -56,7 +56,7 @@ def test_demo_is_deterministic_and_realistic(app, database_url):
     assert "loaded 0 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
     assert counts() == first
     assert "database has articles" in run(database_url, "demo", "--if-empty")
-    sources, tags, articles, links, relations, comments = first
+    sources, _, articles, _, relations, comments = first
     assert sources == 8 and articles == 300 and relations > 20 and comments > 5
     languages = query(lambda: {a.language for a in Article.select(Article.language).distinct()})
     assert {"en", "de", "fr", "es", "ja"} <= languages

@@ -1,7 +1,14 @@
 import pytest
 
 from api.config import Config, ConfigError
-from models.text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+from models.text import (
+    html_to_text,
+    make_excerpt,
+    reading_time_minutes,
+    slugify,
+    text_to_html,
+    word_count,
+)
 
 
 def test_config_reads_the_environment():

@@ -15,10 +15,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import create_app
-
-from .conftest import BACKENDS
 from models import MODELS, ApiKey, DataVersion, db, init_db
 from models.demo import load_demo
+
+from .conftest import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = [

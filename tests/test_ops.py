@@ -4,7 +4,6 @@ import pytest
 
 from api import create_app
 from api.observe import JsonFormatter
-from models import db
 from models.schema import SchemaVersion
 
 

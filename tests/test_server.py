@@ -83,7 +83,7 @@ def write_key(app, dbconn):
 
 
 def test_metrics_add_up_across_workers(app, database_url, tmp_path):
-    with server(database_url, tmp_path) as (process, base):
+    with server(database_url, tmp_path) as (_, base):
         for _ in range(40):
             assert call(base + "/v1/tags")[0] == 200
         text = call(base + "/metrics")[2].decode()
@@ -103,7 +103,7 @@ def test_a_killed_worker_is_replaced_and_nothing_fails(app, database_url, tmp_pa
         workers = children(process.pid)
         assert len(workers) == 2
         statuses = []
-        victim = sorted(workers)[0]
+        victim = min(workers)
         for number in range(60):
             if number == 20:
                 os.kill(victim, signal.SIGKILL)
@@ -206,7 +206,7 @@ def test_database_outage_gives_fast_503_and_recovery(app, database_url, tmp_path
     proxy = Proxy(real_port)
     proxy.start()
     proxied = database_url.replace(f":{real_port}/", f":{proxy.port}/")
-    with server(proxied, tmp_path) as (process, base):
+    with server(proxied, tmp_path) as (_, base):
         assert call(base + "/v1/tags")[0] == 200
         proxy.stop()
         for _ in range(4):  # both workers, with and without a pooled connection
