@@ -75,20 +75,10 @@ DECOYS = [
 @pytest.fixture
 def labelled(make_article, make_source, dbconn):
     sources = [make_source(slug=f"s{n}") for n in range(3)]
-    cluster_of, number = {}, 0
-    for name, stories in CLUSTERS.items():
-        for title, body, tags in stories:
-            number += 1
-            article = make_article(
-                title=title,
-                body=body,
-                tags=tags,
-                source=sources[number % 3],
-                published_at=BASE_TIME + datetime.timedelta(hours=number * 5),
-            )
-            cluster_of[article.id] = name
-    for title, body, tags in DECOYS:
-        number += 1
+    labelled_stories = [(name, story) for name, stories in CLUSTERS.items() for story in stories]
+    labelled_stories += [(None, story) for story in DECOYS]
+    cluster_of = {}
+    for number, (cluster, (title, body, tags)) in enumerate(labelled_stories, start=1):
         article = make_article(
             title=title,
             body=body,
@@ -96,7 +86,7 @@ def labelled(make_article, make_source, dbconn):
             source=sources[number % 3],
             published_at=BASE_TIME + datetime.timedelta(hours=number * 5),
         )
-        cluster_of[article.id] = None
+        cluster_of[article.id] = cluster
     load_demo(articles=200, seed=5)
     for (article_id,) in Article.select(Article.id).where(Article.id.not_in(list(cluster_of))).tuples():
         cluster_of[article_id] = None
