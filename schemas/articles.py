@@ -105,13 +105,77 @@ def unknown_fields(names):
     return sorted(set(names) - set(ARTICLE_FIELDS))
 
 
+def _timestamp(value):
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: How each field is read off an article: what ArticleSchema and its subclasses dump, written
+#: out. tests/test_dump.py holds the two equal.
+_GETTERS = {
+    "id": lambda a: a.id,
+    "slug": lambda a: a.slug,
+    "external_id": lambda a: a.external_id,
+    "title": lambda a: a.title,
+    "excerpt": lambda a: a.excerpt,
+    "body_html": lambda a: a.body.body_html,
+    "body_text": lambda a: a.body.body_text,
+    "url": lambda a: a.url,
+    "image_url": lambda a: a.image_url,
+    "byline": lambda a: a.byline,
+    "language": lambda a: a.language,
+    "source": lambda a: {
+        "id": a.source.id,
+        "slug": a.source.slug,
+        "name": a.source.name,
+        "logo_url": a.source.logo_url,
+    },
+    "tags": lambda a: [{"slug": t.slug, "name": t.name} for t in a.tag_list],
+    "status": lambda a: a.status,
+    "published_at": lambda a: _timestamp(a.published_at),
+    "updated_at": lambda a: _timestamp(a.updated_at),
+    "word_count": lambda a: a.word_count,
+    "reading_time_minutes": lambda a: a.reading_time_minutes,
+    "comment_count": lambda a: a.comment_count,
+    "relation": lambda a: {
+        "kind": a.relation.kind,
+        "origin": a.relation.origin,
+        "score": float(a.relation.score),
+        "reasons": a.relation.reason_list,
+    },
+    "score": lambda a: float(a.score),
+    "highlights": lambda a: {"title": a.highlights["title"], "body": a.highlights["body"]},
+}
+
+
+class ArticleDumper:
+    """Dumps articles field by field as the article schemas would, several times faster.
+
+    Articles are serialized on every hot path (lists, details, related, search, changes), where
+    marshmallow's generality costs more than the query; the schemas stay the description of the
+    answer (validation and the OpenAPI document).
+    """
+
+    def __init__(self, names):
+        self.getters = [(name, _GETTERS[name]) for name in names]
+
+    def dump(self, obj, many=False):
+        if many:
+            return [self._dump_one(article) for article in obj]
+        return self._dump_one(obj)
+
+    def _dump_one(self, article):
+        return {name: get(article) for name, get in self.getters}
+
+
+def _ordered(only, extra):
+    """The fields in the order the schemas dump them: declared order, or the order asked for."""
+    return (*(ARTICLE_FIELDS if only is None else only), *extra)
+
+
 @functools.lru_cache(maxsize=512)
 def article_schema(only=None, related=False):
-    """A (cached) schema dumping only the fields in ``only`` (a tuple), or all of them."""
-    schema_class = RelatedArticleSchema if related else ArticleSchema
-    if only is not None and related:
-        only = (*only, "relation")
-    return schema_class(only=only)
+    """A (cached) dumper of the fields in ``only`` (a tuple), or all of them."""
+    return ArticleDumper(_ordered(only, ("relation",) if related else ()))
 
 
 class ArticleInSchema(InputSchema):
@@ -231,8 +295,8 @@ class SearchPageSchema(PageSchema):
 
 @functools.lru_cache(maxsize=256)
 def search_hit_schema(only=None):
-    """A (cached) schema for search hits: the fieldset plus score and highlights."""
-    return SearchHitSchema(only=None if only is None else (*only, "score", "highlights"))
+    """A (cached) dumper for search hits: the fieldset plus score and highlights."""
+    return ArticleDumper(_ordered(only, ("score", "highlights")))
 
 
 class ChangeArgs(FieldsArgs):
