@@ -49,6 +49,19 @@ def load_parts(articles, fields):
     return articles
 
 
+def article_filters(args):
+    """The article filters among a request's parsed query arguments, as ``Article.listing`` and
+    ``Article.filtered`` take them (shared by the list, search and feeds)."""
+    return {
+        "sources": args.get("source") or (),
+        "tags": args.get("tag") or (),
+        "languages": args.get("language") or (),
+        "published_after": args.get("published_after"),
+        "published_before": args.get("published_before"),
+        "updated_since": args.get("updated_since"),
+    }
+
+
 def get_article_or_404(key, include_drafts=False):
     """The article ``key`` names; drafts only for callers that may write, or when asked."""
     caller = current_key()
@@ -80,16 +93,7 @@ class ArticleList(MethodView):
         """
         fields = requested_fields(field_names, LIST_FIELDS)
         after = paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer)) if cursor else None
-        query = Article.listing(
-            sort=sort,
-            after=after,
-            sources=filters.get("source") or (),
-            tags=filters.get("tag") or (),
-            languages=filters.get("language") or (),
-            published_after=filters.get("published_after"),
-            published_before=filters.get("published_before"),
-            updated_since=filters.get("updated_since"),
-        )
+        query = Article.listing(sort=sort, after=after, **article_filters(filters))
         articles, next_cursor = paging.paginate(query, limit, sort, lambda a: a.sort_key(sort))
         data = article_schema(fields).dump(load_parts(articles, fields), many=True)
         return paging.page_response(data, next_cursor)

@@ -14,7 +14,7 @@ from webargs.fields import DelimitedList
 from models import Article
 from schemas.common import Text
 
-from .articles import load_parts
+from .articles import article_filters, load_parts
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -51,8 +51,8 @@ def feed_links(**filters):
     return {kind: f"{base_url()}/feeds/articles.{kind}{query}" for kind in ("atom", "rss", "json")}
 
 
-def _newest(source=None, tag=None, language=None, limit=20):
-    query = Article.listing(sources=source or (), tags=tag or (), languages=language or ())
+def _newest(limit=20, **filters):
+    query = Article.listing(**article_filters(filters))
     return load_parts(list(query.limit(limit)), ("tags", "body_html"))
 
 

@@ -1,7 +1,6 @@
 """HTTP plumbing shared by the views: fast JSON, conditional GETs and cache headers."""
 
 import hashlib
-import re
 
 import orjson
 from flask import current_app, g, request
@@ -9,6 +8,7 @@ from flask.json.provider import JSONProvider
 from flask_smorest import abort
 
 from models import DataVersion
+from models.sanitize import CONTROL_CHARACTERS
 
 MAX_URL_LENGTH = 4096
 #: Endpoints that answer without the database (nor keys, nor rate limits), so they work while
@@ -23,7 +23,6 @@ NO_DATABASE = {
 }
 #: Endpoints whose body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class OrjsonProvider(JSONProvider):
@@ -71,9 +70,9 @@ def check_request():
     bad = [
         key or "query"
         for key, value in request.args.items(multi=True)
-        if _CONTROL.search(key) or _CONTROL.search(value)
+        if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value)
     ]
-    if _CONTROL.search(request.path):
+    if CONTROL_CHARACTERS.search(request.path):
         bad.append("path")
     if bad:
         message = "Contains control characters."

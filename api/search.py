@@ -10,11 +10,10 @@ from models.query import QueryError, parse_query
 from schemas.articles import LIST_FIELDS, SearchArgs, SearchPageSchema, search_hit_schema
 
 from . import paging
-from .articles import load_parts, requested_fields
+from .articles import article_filters, load_parts, requested_fields
 from .errors import bad_request
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Full-text search")
-FILTERS = ("source", "tag", "language", "published_after", "published_before", "updated_since")
 
 
 @blp.route("/search")
@@ -35,14 +34,7 @@ class Search(MethodView):
             bad_request("q", str(error))
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, f"search{sort}", types) if cursor else None
-        criteria = {
-            "sources": filters.get("source") or (),
-            "tags": filters.get("tag") or (),
-            "languages": filters.get("language") or (),
-            "published_after": filters.get("published_after"),
-            "published_before": filters.get("published_before"),
-            "updated_since": filters.get("updated_since"),
-        }
+        criteria = article_filters(filters)
         hits, next_cursor = paging.paginate(
             search_index.search(parsed, sort=sort, after=after, **criteria),
             limit,

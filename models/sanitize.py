@@ -17,8 +17,9 @@ ATTRIBUTES = {
     "blockquote": {"cite"},
     "q": {"cite"},
 }
-#: Control characters other than tab and newline never belong in stored text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Control characters other than tab, newline and carriage return: never part of stored text,
+#: of a URL the API answers, or of anything a client sends.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_html(html):
@@ -34,4 +35,4 @@ def clean_html(html):
 
 
 def strip_control(text):
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -1,13 +1,12 @@
 """Fields and schemas shared by every resource."""
 
 import datetime
-import re
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
+from models.sanitize import CONTROL_CHARACTERS
+
 MAX_LIMIT = 100
-#: Control characters other than tab and newline are dropped from every string clients send.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SLUG_PATTERN = r"^(?![0-9]+$)[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_MESSAGE = "Use lowercase letters, digits and single hyphens (not digits alone)."
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
@@ -23,7 +22,7 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        return _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+        return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
 
 
 def not_blank(value):
