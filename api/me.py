@@ -1,6 +1,5 @@
 """``/v1/me``: the calling API key."""
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -21,7 +20,7 @@ class Me(MethodView):
     def get(self):
         """The calling key: name, scopes, and its rate limit with what is left of it."""
         key = current_key()
-        key.rate_limit = limit_state(current_app)
+        key.rate_limit = limit_state()
         response = json_response(me_schema.dump(key))
         response.headers["Cache-Control"] = "private, no-store"
         return response

@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from api import create_app
+from api.limits import WorkerCounters
 
 REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 
@@ -79,3 +80,25 @@ def test_memory_storage_is_per_worker(app, database_url):
     workers = [create_app(config).test_client() for _ in range(2)]
     statuses = [workers[n % 2].get("/v1/tags").status_code for n in range(4)]
     assert statuses == [200, 200, 200, 200]
+
+
+def test_unreachable_redis_counts_in_memory(app, database_url):
+    # Nothing listens on port 1: every worker keeps serving and limiting on its own.
+    config = {
+        "database_url": database_url,
+        "redis_url": "redis://127.0.0.1:1/0",
+        "rate_limit": "2/minute",
+        "testing": True,
+    }
+    client = create_app(config).test_client()
+    statuses = [client.get("/v1/tags").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_worker_counters_start_a_new_window_when_one_ends():
+    counters = WorkerCounters(max_keys=2)
+    assert [counters.incr("a", 60) for _ in range(3)] == [1, 2, 3]
+    assert counters.incr("b", 0) == 1
+    assert counters.incr("b", 0) == 1  # a window of no length is over at once
+    counters.incr("c", 60)  # the table is full: windows that are over are dropped
+    assert set(counters.windows) == {"a", "c"}

@@ -1,0 +1,137 @@
+"""Microseconds per request, in process: the WSGI app called directly, no server, no network.
+
+For finding where time goes between benchmark runs (wrk in bench/run.py is what counts):
+
+    .venv/bin/python bench/inprocess.py [--database sqlite:///bench/out/bench.db] [--requests 3000]
+    .venv/bin/python bench/inprocess.py --scenario list --cprofile    # top functions by own time
+
+Scenarios are those of bench/run.py (a page deep in the list under a filter, a random detail,
+related, a 304 revalidation), and the reference app of bench/reference.py for scale.
+"""
+
+import argparse
+import cProfile
+import datetime
+import io
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+FILTERS = ["", "&source=daily-ledger", "&source=rundschau-24,le-quotidien", "&tag=politics",
+           "&tag=energy", "&language=en", "&tag=analysis&language=en", "&language=de,fr"]
+
+
+def environ(path, headers=()):
+    target, _, query = path.partition("?")
+    env = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": target,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    for name, value in headers:
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    return env
+
+
+def call(app, path, headers=()):
+    statuses = []
+    body = app(environ(path, headers), lambda status, _headers, *a: statuses.append(status))
+    for _ in body:
+        pass
+    if hasattr(body, "close"):
+        body.close()
+    return statuses[0]
+
+
+def scenarios(app, rng):
+    from models import Article, db
+
+    with db.connection_context():
+        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
+        t0 = Article.select(Article.published_at).order_by(Article.published_at).first().published_at
+        t1 = Article.select(Article.published_at).order_by(Article.published_at.desc()).first()
+        t1 = t1.published_at
+    etags = []
+    for article_id in rng.sample(range(1, max_id + 1), 50):
+        path = f"/v1/articles/{article_id}"
+        headers = {}
+        app(environ(path), lambda status, h, *a: headers.update(h))
+        if "ETag" in headers:
+            etags.append((path, headers["ETag"]))
+    span = int((t1 - t0).total_seconds())
+
+    def listing():
+        before = t0 + datetime.timedelta(seconds=rng.randrange(span))
+        return f"/v1/articles?limit=20&published_before={before:%Y-%m-%dT%H:%M:%SZ}" + rng.choice(FILTERS), ()
+
+    return {
+        "list": listing,
+        "detail": lambda: (f"/v1/articles/{rng.randint(1, max_id)}", ()),
+        "related": lambda: (f"/v1/articles/{rng.randint(1, max_id)}/related", ()),
+        "revalidate": lambda: (lambda p, e: (p, [("If-None-Match", e)]))(*rng.choice(etags)),
+    }
+
+
+def timed(app, make, requests):
+    calls = [make() for _ in range(requests)]
+    for path, headers in calls[:50]:  # warm up
+        call(app, path, headers)
+    started = time.perf_counter()
+    statuses = [call(app, path, headers) for path, headers in calls]
+    elapsed = time.perf_counter() - started
+    return elapsed / requests * 1e6, sorted(set(statuses))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default=f"sqlite:///{ROOT / 'bench' / 'out' / 'bench.db'}")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--scenario", action="append")
+    parser.add_argument("--cprofile", action="store_true")
+    args = parser.parse_args()
+
+    # As under gunicorn (gunicorn.conf.py): metrics shared through files.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="newsdesk-metrics-"))
+    import reference
+    from api import create_app
+
+    app = create_app({"database_url": args.database, "rate_limit": "100000000/minute",
+                      "log_level": "warning"})
+    rng = random.Random(3)
+    make = scenarios(app, rng)
+    reference_us, _ = timed(reference.app, lambda: ("/", ()), args.requests)
+    print(f"{'reference':12} {reference_us:8.1f} us")
+    for name in args.scenario or make:
+        if args.cprofile:
+            profile = cProfile.Profile()
+            profile.enable()
+        us, statuses = timed(app, make[name], args.requests)
+        print(f"{name:12} {us:8.1f} us  {us / reference_us:5.1f}x reference  statuses {statuses}")
+        if args.cprofile:
+            profile.disable()
+            pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
+
+
+if __name__ == "__main__":
+    main()
