@@ -4,7 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import EDITORIAL, Article, Relation, ingest
+from models import EDITORIAL, Article, Relation, ingest, pages
 from models.ingest import writing
 from schemas.articles import (
     ARTICLE_FIELDS,
@@ -43,14 +43,14 @@ def requested_fields(names, default):
 def load_parts(articles, fields):
     """Fetch tags and bodies for a page of articles only when the fieldset shows them."""
     if "tags" in fields:
-        Article.attach_tags(articles)
+        pages.attach_tags(articles)
     if any(name in fields for name in BODY_FIELDS):
-        Article.attach_bodies(articles)
+        pages.attach_bodies(articles)
     return articles
 
 
 def article_filters(args):
-    """The article filters among a request's parsed query arguments, as ``Article.listing`` and
+    """The article filters among a request's parsed query arguments, as ``pages.listing`` and
     ``Article.filtered`` take them (shared by the list, search and feeds)."""
     return {
         "sources": args.get("source") or (),
@@ -62,14 +62,26 @@ def article_filters(args):
     }
 
 
-def get_article_or_404(key, include_drafts=False):
-    """The article ``key`` names; drafts only for callers that may write, or when asked."""
+def _drafts_shown(include_drafts):
     caller = current_key()
-    drafts = include_drafts or (caller is not None and caller.grants("write"))
-    article = Article.lookup(key, include_drafts=drafts)
+    return include_drafts or (caller is not None and caller.grants("write"))
+
+
+def _found(article, key):
     if article is None:
         abort(404, message=f"No article with id or slug {key!r}.")
     return article
+
+
+def get_article_or_404(key, include_drafts=False):
+    """The article ``key`` names, as a model to write; drafts only for callers that may write,
+    or when asked."""
+    return _found(Article.lookup(key, include_drafts=_drafts_shown(include_drafts)), key)
+
+
+def read_article_or_404(key):
+    """The article ``key`` names, as a row to show (drafts only for callers that may write)."""
+    return _found(pages.lookup(key, include_drafts=_drafts_shown(False)), key)
 
 
 def written(article, status=200):
@@ -93,8 +105,8 @@ class ArticleList(MethodView):
         """
         fields = requested_fields(field_names, LIST_FIELDS)
         after = paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer)) if cursor else None
-        query = Article.listing(sort=sort, after=after, **article_filters(filters))
-        articles, next_cursor = paging.paginate(query, limit, sort, lambda a: a.sort_key(sort))
+        rows = pages.listing(sort=sort, after=after, limit=limit + 1, **article_filters(filters))
+        articles, next_cursor = paging.paginate(rows, limit, sort, lambda a: a.sort_key(sort))
         data = article_schema(fields).dump(load_parts(articles, fields), many=True)
         return paging.page_response(data, next_cursor)
 
@@ -121,7 +133,7 @@ class ArticleDetail(MethodView):
     def get(self, key, field_names=None):
         """Get one article, with its body, by id or slug."""
         fields = requested_fields(field_names, ARTICLE_FIELDS)
-        article = get_article_or_404(key)
+        article = read_article_or_404(key)
         load_parts([article], fields)
         return json_response(article_schema(fields).dump(article), last_modified=article.updated_at)
 
@@ -165,8 +177,8 @@ class RelatedArticles(MethodView):
         Each item carries `relation` with its kind, origin, score and reasons.
         """
         fields = requested_fields(field_names, LIST_FIELDS)
-        article = get_article_or_404(key)
-        related = load_parts(Relation.for_article(article.id, limit), fields)
+        article = read_article_or_404(key)
+        related = load_parts(pages.related(article.id, limit), fields)
         return json_response({"data": article_schema(fields, related=True).dump(related, many=True)})
 
 
@@ -197,7 +209,7 @@ class Relations(MethodView):
             )
             if not updated:
                 Relation.insert(article=article.id, related=other_id, **values).execute()
-        related = load_parts(Relation.for_article(article.id, 50, include_drafts=True), LIST_FIELDS)
+        related = load_parts(pages.related(article.id, 50, include_drafts=True), LIST_FIELDS)
         data = article_schema(LIST_FIELDS, related=True).dump(related, many=True)
         return json_response({"data": data}), 200 if updated else 201
 

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from models import Article, Change
+from models import Article, Change, pages
 from schemas.articles import ARTICLE_FIELDS, ChangeArgs, ChangePageSchema, article_schema
 
 from . import paging
@@ -30,7 +30,7 @@ class Changes(MethodView):
         has_more = len(changes) > limit
         changes = changes[:limit]
         ids = [c.article_id for c in changes if c.op == "upsert"]
-        articles = Article.published_by_ids(ids) if ids else {}
+        articles = pages.by_ids(ids)
         load_parts(list(articles.values()), fields)
         schema = article_schema(fields)
         data = []

@@ -37,7 +37,7 @@ class ArticleComments(MethodView):
         after = paging.decode_cursor(cursor, "comments", (paging.timestamp, paging.integer)) if cursor else None
         query = Comment.visible_for(article.id, after)
         comments, next_cursor = paging.paginate(
-            query, limit, "comments", lambda c: (c.created_at, c.id)
+            query.limit(limit + 1), limit, "comments", lambda c: (c.created_at, c.id)
         )
         return paging.page_response(comment_schema.dump(comments, many=True), next_cursor)
 

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from models import Article
+from models import pages
 from schemas.common import Text
 
 from .articles import article_filters, load_parts
@@ -52,8 +52,7 @@ def feed_links(**filters):
 
 
 def _newest(limit=20, **filters):
-    query = Article.listing(**article_filters(filters))
-    return load_parts(list(query.limit(limit)), ("tags", "body_html"))
+    return load_parts(pages.listing(limit=limit, **article_filters(filters)), ("tags", "body_html"))
 
 
 def _rfc3339(moment):

@@ -83,9 +83,10 @@ def decode_cursor(token, tag, types, name="cursor"):
         bad_request(name, BAD_TOKEN.format(name=name))
 
 
-def paginate(query, limit, tag, key):
-    """One page of ``query``: ``(rows, next_cursor)``; ``key(row)`` is a row's sort key."""
-    rows = list(query.limit(limit + 1))
+def paginate(rows, limit, tag, key):
+    """One page of ``rows`` (up to ``limit + 1`` of them, the extra one telling that there is a
+    next page): ``(rows, next_cursor)``; ``key(row)`` is a row's sort key."""
+    rows = list(rows)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from models import Article
+from models import pages
 from models import search as search_index
 from models.highlight import highlight
 from models.query import QueryError, parse_query
@@ -36,7 +36,7 @@ class Search(MethodView):
         after = paging.decode_cursor(cursor, f"search{sort}", types) if cursor else None
         criteria = article_filters(filters)
         hits, next_cursor = paging.paginate(
-            search_index.search(parsed, sort=sort, after=after, **criteria),
+            search_index.search(parsed, sort=sort, after=after, **criteria).limit(limit + 1),
             limit,
             f"search{sort}",
             lambda hit: (hit[1] if sort == "relevance" else hit[2], hit[0]),
@@ -52,8 +52,8 @@ class Search(MethodView):
 def _articles(hits, parsed):
     """The articles of a page of hits, in hit order, with score and highlights."""
     ids = [hit[0] for hit in hits]
-    articles = Article.published_by_ids(ids)
-    Article.attach_bodies(list(articles.values()))
+    articles = pages.by_ids(ids)
+    pages.attach_bodies(list(articles.values()))
     ordered = []
     for article_id, score, _ in hits:
         article = articles.get(article_id)

@@ -27,7 +27,7 @@ class SourceList(MethodView):
         """List sources by name."""
         after = paging.decode_cursor(cursor, "sources", (paging.string, paging.integer)) if cursor else None
         query = seek(Source.by_name(), (Source.name, Source.id), after, descending=False)
-        sources, next_cursor = paging.paginate(query, limit, "sources", lambda s: (s.name, s.id))
+        sources, next_cursor = paging.paginate(query.limit(limit + 1), limit, "sources", lambda s: (s.name, s.id))
         return paging.page_response(source_schema.dump(sources, many=True), next_cursor)
 
     @requires(blp, "write")

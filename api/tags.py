@@ -24,7 +24,7 @@ class TagList(MethodView):
         """List tags, most used first."""
         after = paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer)) if cursor else None
         query = seek(Tag.most_used(), (Tag.article_count, Tag.id), after, descending=True)
-        tags, next_cursor = paging.paginate(query, limit, "tags", lambda t: (t.article_count, t.id))
+        tags, next_cursor = paging.paginate(query.limit(limit + 1), limit, "tags", lambda t: (t.article_count, t.id))
         return paging.page_response(tag_schema.dump(tags, many=True), next_cursor)
 
 

@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import related
+from . import pages, related
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -57,6 +57,7 @@ __all__ = [
     "is_empty",
     "is_postgres",
     "make_database",
+    "pages",
     "related",
     "seek",
     "utcnow",

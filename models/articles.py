@@ -114,46 +114,16 @@ class Article(BaseModel):
         return cls.with_source().where(cls.status == PUBLISHED)
 
     @classmethod
-    def published_by_ids(cls, ids):
-        """The published ones of ``ids``, by id, each found through the primary key.
-
-        (With the status in the WHERE clause, SQLite would rather walk the status index over
-        every published article than look twenty ids up.)
-        """
-        rows = cls.with_source().where(cls.id.in_(list(ids)))
-        return {article.id: article for article in rows if article.status == PUBLISHED}
-
-    @classmethod
     def lookup(cls, key, include_drafts=False):
         """The article whose id or slug is ``key`` (published only, unless asked), or None."""
         query = cls.with_source() if include_drafts else cls.published()
-        if key.isdigit():
+        if key.isascii() and key.isdigit():
             if int(key) > MAX_ID:
                 return None
             query = query.where(cls.id == int(key))
         else:
             query = query.where(cls.slug == key)
         return query.first()
-
-    @classmethod
-    def listing(cls, *, sort="-published_at", after=None, tags=(), **filters):
-        """Published articles filtered as the list endpoint says, ordered by ``sort``.
-
-        ``after`` is the ``(sort value, id)`` of the last row of the previous page. With a single
-        tag and a published_at sort the query walks the ``(tag, published_at, article)`` index of
-        :class:`ArticleTag`, so a rare tag costs as little as a common one.
-        """
-        column, descending = ARTICLE_SORTS[sort]
-        key, tie = getattr(cls, column), cls.id
-        query = cls.published()
-        if len(tags) == 1 and column == "published_at":
-            tag_id = Tag.select(Tag.id).where(Tag.slug == tags[0])
-            query = query.join_from(cls, ArticleTag).where(ArticleTag.tag == tag_id)
-            key, tie = ArticleTag.published_at, ArticleTag.article
-            query = cls.filtered(query, published=key, **filters)
-        else:
-            query = cls.filtered(query, tags=tags, **filters)
-        return seek(query, (key, tie), after, descending)
 
     @classmethod
     def filtered(
@@ -166,14 +136,13 @@ class Article(BaseModel):
         published_after=None,
         published_before=None,
         updated_since=None,
-        published=None,
     ):
         """``query`` narrowed by the article filters; comma lists match any of their values.
 
-        ``published`` is the column to compare publication times on (a copy of it may be on a
-        joined table whose index serves the query better).
+        Search narrows its matches with this; lists are read in plain SQL by
+        :func:`models.pages.listing`, whose filters mean the same.
         """
-        published = published or cls.published_at
+        published = cls.published_at
         if tags:
             tagged = (
                 ArticleTag.select(ArticleTag.article)
@@ -194,41 +163,6 @@ class Article(BaseModel):
         if updated_since is not None:
             query = query.where(cls.updated_at >= updated_since)
         return query
-
-    def sort_key(self, sort):
-        """The ``(sort value, id)`` of this article under ``sort``, for the next cursor."""
-        column, _ = ARTICLE_SORTS[sort]
-        return getattr(self, column), self.id
-
-    @staticmethod
-    def attach_tags(articles):
-        """Give each article a ``tag_list`` with one query for the whole page."""
-        by_article = {article.id: [] for article in articles}
-        if by_article:
-            rows = (
-                Tag.select(Tag.slug, Tag.name, ArticleTag.article)
-                .join(ArticleTag)
-                .where(ArticleTag.article.in_(list(by_article)))
-                .order_by(ArticleTag.article, Tag.slug)
-                .objects()
-            )
-            for row in rows:
-                by_article[row.article].append(row)
-        for article in articles:
-            article.tag_list = by_article[article.id]
-        return articles
-
-    @staticmethod
-    def attach_bodies(articles):
-        """Give each article its ``body`` (an :class:`ArticleBody`) with one query."""
-        by_id = {article.id: article for article in articles}
-        if by_id:
-            for body in ArticleBody.select().where(ArticleBody.article.in_(list(by_id))):
-                by_id[body.article_id].body = body
-        for article in articles:
-            if not hasattr(article, "body"):
-                article.body = ArticleBody(body_html="", body_text="")
-        return articles
 
 
 class ArticleBody(BaseModel):
@@ -304,27 +238,3 @@ class Relation(BaseModel):
     @property
     def reason_list(self):
         return [reason for reason in self.reasons.split(",") if reason]
-
-    @classmethod
-    def for_article(cls, article_id, limit, include_drafts=False):
-        """Articles related to ``article_id`` (published ones), editorial first, then by score.
-
-        Each returned article carries its :class:`Relation` as ``article.relation``.
-        """
-        rows = (
-            cls.select(cls, Article, Source.id, Source.slug, Source.name, Source.logo_url)
-            .join(Article, on=(cls.related == Article.id))
-            .join(Source)
-            .where(cls.article == article_id)
-            # 'editorial' sorts after 'computed': descending puts editorial relations first.
-            .order_by(cls.origin.desc(), cls.score.desc(), cls.id)
-            .limit(limit)
-        )
-        if not include_drafts:
-            rows = rows.where(Article.status == PUBLISHED)
-        articles = []
-        for relation in rows:
-            article = relation.related
-            article.relation = relation
-            articles.append(article)
-        return articles

@@ -3,7 +3,7 @@
 import itertools
 import random
 
-from models import Article, Relation
+from models import Relation, pages
 from schemas.articles import (
     ARTICLE_FIELDS,
     ArticleSchema,
@@ -24,9 +24,9 @@ def full_article(make_article, make_source):
         image_url="https://wire.example/a.jpg",
         external_id="x-1",
     )
-    loaded = Article.with_source().where(Article.id == article.id).get()
-    Article.attach_tags([loaded])
-    Article.attach_bodies([loaded])
+    loaded = pages.lookup(str(article.id))
+    pages.attach_tags([loaded])
+    pages.attach_bodies([loaded])
     return loaded
 
 

@@ -1,0 +1,255 @@
+"""Articles as the read endpoints show them, in plain SQL: list pages, one article, related
+articles, articles by id, and the tags and bodies they show.
+
+Every read of an article goes through here. Building these queries with peewee and turning
+their rows into models cost several times what the database took to answer them (a list page of
+20: about 1.2 ms of 1.5 ms in process, bench/inprocess.py), so the statements are written out
+once and rows become :class:`ArticleRow` objects, which the article dumper reads as it reads
+models. Writes, search matching and everything else use the peewee models in
+:mod:`models.articles`; the filters here mean what ``Article.filtered`` means there.
+"""
+
+import dataclasses
+import datetime
+import functools
+
+from .articles import ARTICLE_SORTS, MAX_ID
+from .base import db, is_postgres
+
+#: The article columns a page shows, then its source's.
+COLUMNS = (
+    "a.id, a.slug, a.external_id, a.title, a.excerpt, a.url, a.image_url, a.byline, a.language, "
+    "a.status, a.published_at, a.updated_at, a.word_count, a.reading_time_minutes, "
+    "a.comment_count, a.version, s.id, s.slug, s.name, s.logo_url"
+)
+ARTICLES = "FROM article a JOIN source s ON s.id = a.source_id"
+PUBLISHED_ONLY = "a.status = 'published'"
+
+
+@dataclasses.dataclass(slots=True)
+class SourceRef:
+    id: int
+    slug: str
+    name: str
+    logo_url: str | None
+
+
+@dataclasses.dataclass(slots=True)
+class TagRef:
+    slug: str
+    name: str
+
+
+@dataclasses.dataclass(slots=True)
+class Body:
+    body_html: str = ""
+    body_text: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class RelationRef:
+    kind: str
+    origin: str
+    score: float
+    reasons: str
+
+    @property
+    def reason_list(self):
+        return [reason for reason in self.reasons.split(",") if reason]
+
+
+@dataclasses.dataclass(slots=True)
+class ArticleRow:
+    """An article as read for an answer; ``tag_list``, ``body``, ``relation``, ``score`` and
+    ``highlights`` are set by whoever reads them."""
+
+    id: int
+    slug: str
+    external_id: str | None
+    title: str
+    excerpt: str
+    url: str | None
+    image_url: str | None
+    byline: str | None
+    language: str
+    status: str
+    published_at: datetime.datetime
+    updated_at: datetime.datetime
+    word_count: int
+    reading_time_minutes: int
+    comment_count: int
+    version: int
+    source: SourceRef
+    tag_list: list | None = None
+    body: Body | None = None
+    relation: RelationRef | None = None
+    score: float | None = None
+    highlights: dict | None = None
+
+    def sort_key(self, sort):
+        """The ``(sort value, id)`` of this article under ``sort``, for the next cursor."""
+        column, _ = ARTICLE_SORTS[sort]
+        return getattr(self, column), self.id
+
+
+@functools.lru_cache(maxsize=1024)
+def _statement(sql, param):
+    return sql if param == "?" else sql.replace("?", param)
+
+
+def _rows(sql, params=()):
+    """All rows of ``sql`` (written with ``?`` placeholders) on the bound database.
+
+    All, not one by one: a statement left open holds SQLite's read snapshot.
+    """
+    postgres = is_postgres()
+    if not postgres:
+        params = [str(p) if isinstance(p, datetime.datetime) else p for p in params]
+    return db.execute_sql(_statement(sql, "%s" if postgres else "?"), params).fetchall()
+
+
+def _marks(values):
+    return ", ".join("?" * len(values))
+
+
+def _articles(rows):
+    """:class:`ArticleRow` objects from rows of :data:`COLUMNS` (and whatever follows them)."""
+    # SQLite hands timestamps back as text, PostgreSQL as datetimes.
+    when = (lambda value: value) if is_postgres() else datetime.datetime.fromisoformat
+    return [
+        ArticleRow(*row[:10], when(row[10]), when(row[11]), *row[12:16], SourceRef(*row[16:20]))
+        for row in rows
+    ]
+
+
+def listing(
+    *,
+    limit,
+    sort="-published_at",
+    after=None,
+    sources=(),
+    tags=(),
+    languages=(),
+    published_after=None,
+    published_before=None,
+    updated_since=None,
+):
+    """Up to ``limit`` published articles under the list filters, ordered by ``sort``.
+
+    ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
+    any of their values. With a single tag and a published_at sort the query walks the
+    ``(tag, published_at, article)`` index of article_tag, so a rare tag costs as little as a
+    common one.
+    """
+    column, descending = ARTICLE_SORTS[sort]
+    key, tie, published = f"a.{column}", "a.id", "a.published_at"
+    joins, where, params = "", [PUBLISHED_ONLY], []
+    if len(tags) == 1 and column == "published_at":
+        joins = " JOIN article_tag t ON t.article_id = a.id"
+        where.append("t.tag_id = (SELECT id FROM tag WHERE slug = ?)")
+        params.append(tags[0])
+        key, tie = "t.published_at", "t.article_id"
+        published = key
+    elif tags:
+        where.append(
+            "a.id IN (SELECT t.article_id FROM article_tag t JOIN tag ON tag.id = t.tag_id"
+            f" WHERE tag.slug IN ({_marks(tags)}))"
+        )
+        params.extend(tags)
+    if sources:
+        where.append(f"a.source_id IN (SELECT id FROM source WHERE slug IN ({_marks(sources)}))")
+        params.extend(sources)
+    if languages:
+        where.append(f"a.language IN ({_marks(languages)})")
+        params.extend(languages)
+    if published_after is not None:
+        where.append(f"{published} >= ?")
+        params.append(published_after)
+    if published_before is not None:
+        where.append(f"{published} < ?")
+        params.append(published_before)
+    if updated_since is not None:
+        where.append("a.updated_at >= ?")
+        params.append(updated_since)
+    order = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"({key}, {tie}) {'<' if descending else '>'} (?, ?)")
+        params.extend(after)
+    sql = (
+        f"SELECT {COLUMNS} {ARTICLES}{joins} WHERE {' AND '.join(where)}"
+        f" ORDER BY {key} {order}, {tie} {order} LIMIT ?"
+    )
+    return _articles(_rows(sql, [*params, limit]))
+
+
+def lookup(key, include_drafts=False):
+    """The article whose id or slug is ``key`` (published only, unless asked), or None."""
+    if key.isascii() and key.isdigit():
+        if int(key) > MAX_ID:
+            return None
+        condition, value = "a.id = ?", int(key)
+    else:
+        condition, value = "a.slug = ?", key
+    if not include_drafts:
+        condition += f" AND {PUBLISHED_ONLY}"
+    rows = _articles(_rows(f"SELECT {COLUMNS} {ARTICLES} WHERE {condition}", [value]))
+    return rows[0] if rows else None
+
+
+def by_ids(ids):
+    """The published ones of ``ids``, by id.
+
+    Looked up by primary key, the status checked here: with the status in the WHERE clause,
+    SQLite would rather walk the status index over every published article.
+    """
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = _articles(_rows(f"SELECT {COLUMNS} {ARTICLES} WHERE a.id IN ({_marks(ids)})", ids))
+    return {row.id: row for row in rows if row.status == "published"}
+
+
+def related(article_id, limit, include_drafts=False):
+    """Articles related to ``article_id``, editorial first, then by score; each carries its
+    relation as ``relation``."""
+    condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    sql = (
+        f"SELECT {COLUMNS}, r.kind, r.origin, r.score, r.reasons FROM relation r"
+        " JOIN article a ON a.id = r.related_id JOIN source s ON s.id = a.source_id"
+        f" WHERE r.article_id = ?{condition}"
+        # 'editorial' sorts after 'computed': descending puts editorial relations first.
+        " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"
+    )
+    rows = _rows(sql, [article_id, limit])
+    articles = _articles(rows)
+    for article, row in zip(articles, rows, strict=True):
+        article.relation = RelationRef(*row[20:24])
+    return articles
+
+
+def attach_tags(articles):
+    """Give each article (a row or a model) its ``tag_list``, with one query for them all."""
+    by_article = {article.id: [] for article in articles}
+    if by_article:
+        sql = (
+            "SELECT t.article_id, tag.slug, tag.name FROM article_tag t"
+            " JOIN tag ON tag.id = t.tag_id"
+            f" WHERE t.article_id IN ({_marks(by_article)}) ORDER BY t.article_id, tag.slug"
+        )
+        for article_id, slug, name in _rows(sql, list(by_article)):
+            by_article[article_id].append(TagRef(slug, name))
+    for article in articles:
+        article.tag_list = by_article[article.id]
+    return articles
+
+
+def attach_bodies(articles):
+    """Give each article (a row or a model) its ``body``, with one query for them all."""
+    bodies = {}
+    if articles:
+        ids = [article.id for article in articles]
+        sql = f"SELECT article_id, body_html, body_text FROM article_body WHERE article_id IN ({_marks(ids)})"
+        bodies = {article_id: Body(html, text) for article_id, html, text in _rows(sql, ids)}
+    for article in articles:
+        article.body = bodies.get(article.id) or Body()
+    return articles
