@@ -95,7 +95,7 @@ def written(article, status=200):
 
 @blp.route("")
 class ArticleList(MethodView):
-    @blp.arguments(ArticleQueryArgs, location="query", as_kwargs=True)
+    @blp.arguments(ArticleQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None, field_names=None, **filters):
@@ -111,7 +111,7 @@ class ArticleList(MethodView):
         return paging.page_response(data, next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(201, ArticleSchema)
     @blp.alt_response(200, schema=ArticleSchema, description="Same (source, external_id): updated")
     @blp.alt_response(409, response="CONFLICT")
@@ -126,7 +126,7 @@ class ArticleList(MethodView):
 
 @blp.route("/<key>")
 class ArticleDetail(MethodView):
-    @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
+    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticleSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -138,7 +138,7 @@ class ArticleDetail(MethodView):
         return json_response(article_schema(fields).dump(article), last_modified=article.updated_at)
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -167,7 +167,7 @@ class ArticleDetail(MethodView):
 
 @blp.route("/<key>/related")
 class RelatedArticles(MethodView):
-    @blp.arguments(RelatedArgs, location="query", as_kwargs=True)
+    @blp.arguments(RelatedArgs(), location="query", as_kwargs=True)
     @blp.response(200, RelatedPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -185,7 +185,7 @@ class RelatedArticles(MethodView):
 @blp.route("/<key>/relations")
 class Relations(MethodView):
     @requires(blp, "write")
-    @blp.arguments(RelationInSchema)
+    @blp.arguments(RelationInSchema())
     @blp.response(201, RelatedPageSchema)
     @blp.alt_response(200, schema=RelatedPageSchema, description="The relation existed: updated")
     @blp.alt_response(404, response="NOT_FOUND")

@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from models import Article, Change, pages
 from schemas.articles import ARTICLE_FIELDS, ChangeArgs, ChangePageSchema, article_schema
+from schemas.common import rfc3339
 
 from . import paging
 from .articles import load_parts, requested_fields
@@ -15,7 +16,7 @@ blp = Blueprint("changes", __name__, url_prefix="/v1", description="Delta sync")
 
 @blp.route("/changes")
 class Changes(MethodView):
-    @blp.arguments(ChangeArgs, location="query", as_kwargs=True)
+    @blp.arguments(ChangeArgs(), location="query", as_kwargs=True)
     @blp.response(200, ChangePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, since=None, field_names=None):
@@ -42,7 +43,7 @@ class Changes(MethodView):
                 # Unpublished or deleted after this change was logged: its tombstone follows.
                 reason = change.reason or ("unpublished" if _exists(change.article_id) else "deleted")
                 item = {"op": "delete", "article": None, "reason": reason}
-            item.update(id=change.article_id, at=change.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            item.update(id=change.article_id, at=rfc3339(change.created_at))
             data.append(item)
         last = changes[-1].id if changes else after
         return json_response(

@@ -27,7 +27,7 @@ comment_schema = CommentSchema()
 
 @blp.route("/articles/<key>/comments")
 class ArticleComments(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -42,7 +42,7 @@ class ArticleComments(MethodView):
         return paging.page_response(comment_schema.dump(comments, many=True), next_cursor)
 
     @requires(blp, "comment")
-    @blp.arguments(CommentInSchema)
+    @blp.arguments(CommentInSchema())
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
@@ -71,7 +71,7 @@ class CommentDetail(MethodView):
         return json_response(comment_schema.dump(get_comment_or_404(comment_id)))
 
     @requires(blp, "admin")
-    @blp.arguments(CommentModerationSchema)
+    @blp.arguments(CommentModerationSchema())
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def patch(self, data, comment_id):

@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from webargs.fields import DelimitedList
 
 from models import pages
-from schemas.common import Text
+from schemas.common import Text, rfc3339
 
 from .articles import article_filters, load_parts
 
@@ -55,10 +55,6 @@ def _newest(limit=20, **filters):
     return load_parts(pages.listing(limit=limit, **article_filters(filters)), ("tags", "body_html"))
 
 
-def _rfc3339(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _title(filters):
     parts = [f"{name} {', '.join(values)}" for name, values in filters.items() if values and name != "limit"]
     return "Newsdesk: newest articles" + (f" ({'; '.join(parts)})" if parts else "")
@@ -81,7 +77,7 @@ def _sub(parent, tag, text=None, **attributes):
 
 @blp.route("/articles.atom")
 class AtomFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/atom+xml")})
     def get(self, **filters):
@@ -92,7 +88,7 @@ class AtomFeed(MethodView):
         _sub(feed, "id", request.url)
         _sub(feed, "title", _title(filters))
         updated = max((a.updated_at for a in articles), default=datetime.datetime(2000, 1, 1))
-        _sub(feed, "updated", _rfc3339(updated))
+        _sub(feed, "updated", rfc3339(updated))
         _sub(feed, "link", rel="self", href=request.url, type="application/atom+xml")
         _sub(feed, "link", rel="alternate", href=f"{base_url()}/v1/articles")
         author = _sub(feed, "author")
@@ -102,8 +98,8 @@ class AtomFeed(MethodView):
             _sub(entry, "id", _article_url(article))
             _sub(entry, "title", article.title, type="text")
             _sub(entry, "link", rel="alternate", href=article.url or _article_url(article))
-            _sub(entry, "published", _rfc3339(article.published_at))
-            _sub(entry, "updated", _rfc3339(article.updated_at))
+            _sub(entry, "published", rfc3339(article.published_at))
+            _sub(entry, "updated", rfc3339(article.updated_at))
             by = _sub(entry, "author")
             _sub(by, "name", article.byline or article.source.name)
             _sub(entry, "summary", article.excerpt, type="text")
@@ -116,7 +112,7 @@ class AtomFeed(MethodView):
 
 @blp.route("/articles.rss")
 class RssFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/rss+xml")})
     def get(self, **filters):
@@ -149,7 +145,7 @@ class RssFeed(MethodView):
 
 @blp.route("/articles.json")
 class JsonFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/feed+json")})
     def get(self, **filters):
@@ -170,8 +166,8 @@ class JsonFeed(MethodView):
                     "summary": article.excerpt,
                     "content_html": article.body.body_html,
                     "image": article.image_url,
-                    "date_published": _rfc3339(article.published_at),
-                    "date_modified": _rfc3339(article.updated_at),
+                    "date_published": rfc3339(article.published_at),
+                    "date_modified": rfc3339(article.updated_at),
                     "authors": [{"name": article.byline or article.source.name}],
                     "tags": [tag.name for tag in article.tag_list],
                     "language": article.language,

@@ -20,7 +20,7 @@ source_schema = SourceSchema()
 
 @blp.route("")
 class SourceList(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -31,7 +31,7 @@ class SourceList(MethodView):
         return paging.page_response(source_schema.dump(sources, many=True), next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(SourceInSchema)
+    @blp.arguments(SourceInSchema())
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):

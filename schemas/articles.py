@@ -15,6 +15,7 @@ from .common import (
     Text,
     Timestamp,
     not_blank,
+    rfc3339,
 )
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
@@ -105,10 +106,6 @@ def unknown_fields(names):
     return sorted(set(names) - set(ARTICLE_FIELDS))
 
 
-def _timestamp(value):
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 #: How each field is read off an article: what ArticleSchema and its subclasses dump, written
 #: out. tests/test_dump.py holds the two equal.
 _GETTERS = {
@@ -131,8 +128,8 @@ _GETTERS = {
     },
     "tags": lambda a: [{"slug": t.slug, "name": t.name} for t in a.tag_list],
     "status": lambda a: a.status,
-    "published_at": lambda a: _timestamp(a.published_at),
-    "updated_at": lambda a: _timestamp(a.updated_at),
+    "published_at": lambda a: rfc3339(a.published_at),
+    "updated_at": lambda a: rfc3339(a.updated_at),
     "word_count": lambda a: a.word_count,
     "reading_time_minutes": lambda a: a.reading_time_minutes,
     "comment_count": lambda a: a.comment_count,

@@ -44,6 +44,14 @@ class InputSchema(Schema):
         return data
 
 
+def rfc3339(value):
+    """A naive UTC datetime as RFC 3339 to the second: ``2026-11-28T09:55:56Z`` (None as is)."""
+    if value is None:
+        return None
+    # isoformat: a third of strftime's time, and four-digit years below 1000 too.
+    return value.isoformat(timespec="seconds") + "Z"
+
+
 class Timestamp(fields.DateTime):
     """RFC 3339 in UTC with a ``Z`` (``2026-11-28T09:55:56Z``); naive UTC inside.
 
@@ -51,9 +59,7 @@ class Timestamp(fields.DateTime):
     """
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str) and len(value) == 10:
