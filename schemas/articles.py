@@ -106,62 +106,66 @@ def unknown_fields(names):
     return sorted(set(names) - set(ARTICLE_FIELDS))
 
 
-#: How each field is read off an article: what ArticleSchema and its subclasses dump, written
-#: out. tests/test_dump.py holds the two equal.
-_GETTERS = {
-    "id": lambda a: a.id,
-    "slug": lambda a: a.slug,
-    "external_id": lambda a: a.external_id,
-    "title": lambda a: a.title,
-    "excerpt": lambda a: a.excerpt,
-    "body_html": lambda a: a.body.body_html,
-    "body_text": lambda a: a.body.body_text,
-    "url": lambda a: a.url,
-    "image_url": lambda a: a.image_url,
-    "byline": lambda a: a.byline,
-    "language": lambda a: a.language,
-    "source": lambda a: {
-        "id": a.source.id,
-        "slug": a.source.slug,
-        "name": a.source.name,
-        "logo_url": a.source.logo_url,
-    },
-    "tags": lambda a: [{"slug": t.slug, "name": t.name} for t in a.tag_list],
-    "status": lambda a: a.status,
-    "published_at": lambda a: rfc3339(a.published_at),
-    "updated_at": lambda a: rfc3339(a.updated_at),
-    "word_count": lambda a: a.word_count,
-    "reading_time_minutes": lambda a: a.reading_time_minutes,
-    "comment_count": lambda a: a.comment_count,
-    "relation": lambda a: {
-        "kind": a.relation.kind,
-        "origin": a.relation.origin,
-        "score": float(a.relation.score),
-        "reasons": a.relation.reason_list,
-    },
-    "score": lambda a: float(a.score),
-    "highlights": lambda a: {"title": a.highlights["title"], "body": a.highlights["body"]},
+#: How each field is read off an article ``a``, as a Python expression: what ArticleSchema and
+#: its subclasses dump, written out. tests/test_dump.py holds the two equal.
+_EXPRESSIONS = {
+    "id": "a.id",
+    "slug": "a.slug",
+    "external_id": "a.external_id",
+    "title": "a.title",
+    "excerpt": "a.excerpt",
+    "body_html": "a.body.body_html",
+    "body_text": "a.body.body_text",
+    "url": "a.url",
+    "image_url": "a.image_url",
+    "byline": "a.byline",
+    "language": "a.language",
+    "source": "source(a.source)",
+    "tags": "[{'slug': t.slug, 'name': t.name} for t in a.tag_list]",
+    "status": "a.status",
+    "published_at": "rfc3339(a.published_at)",
+    "updated_at": "rfc3339(a.updated_at)",
+    "word_count": "a.word_count",
+    "reading_time_minutes": "a.reading_time_minutes",
+    "comment_count": "a.comment_count",
+    "relation": "relation(a.relation)",
+    "score": "float(a.score)",
+    "highlights": "{'title': a.highlights['title'], 'body': a.highlights['body']}",
 }
 
 
+def _source(source):
+    return {"id": source.id, "slug": source.slug, "name": source.name, "logo_url": source.logo_url}
+
+
+def _relation(relation):
+    return {
+        "kind": relation.kind,
+        "origin": relation.origin,
+        "score": float(relation.score),
+        "reasons": relation.reason_list,
+    }
+
+
 class ArticleDumper:
-    """Dumps articles field by field as the article schemas would, several times faster.
+    """Dumps articles as the article schemas would, several times faster.
 
     Articles are serialized on every hot path (lists, details, related, search, changes), where
     marshmallow's generality costs more than the query; the schemas stay the description of the
-    answer (validation and the OpenAPI document).
+    answer (validation and the OpenAPI document). Each fieldset's dumper is one dict display,
+    compiled once from :data:`_EXPRESSIONS` (as dataclasses compiles ``__init__``): a third of
+    the time of calling a getter per field.
     """
 
     def __init__(self, names):
-        self.getters = [(name, _GETTERS[name]) for name in names]
+        items = ", ".join(f"{name!r}: {_EXPRESSIONS[name]}" for name in names)
+        scope = {"rfc3339": rfc3339, "source": _source, "relation": _relation}
+        self._dump_one = eval(f"lambda a: {{{items}}}", scope)  # noqa: S307 - our own names
 
     def dump(self, obj, many=False):
         if many:
             return [self._dump_one(article) for article in obj]
         return self._dump_one(obj)
-
-    def _dump_one(self, article):
-        return {name: get(article) for name, get in self.getters}
 
 
 def _ordered(only, extra):
