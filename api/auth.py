@@ -22,11 +22,11 @@ TOUCH_EVERY = datetime.timedelta(minutes=1)
 
 def presented_key():
     """The key the request carries, or None."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    environ = request.environ
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.headers.get("X-API-Key", "").strip() or None
+    return environ.get("HTTP_X_API_KEY", "").strip() or None
 
 
 def unauthorized(message):

@@ -1,6 +1,7 @@
 """HTTP plumbing shared by the views: fast JSON, conditional GETs and cache headers."""
 
 import hashlib
+import re
 
 import orjson
 from flask import current_app, g, request
@@ -11,6 +12,8 @@ from models import DataVersion
 from models.sanitize import CONTROL_CHARACTERS
 
 MAX_URL_LENGTH = 4096
+#: A control character in a query string, raw or percent-escaped.
+ESCAPED_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF])")
 #: Endpoints that answer without the database (nor keys, nor rate limits), so they work while
 #: it is down: liveness, metrics, the spec and the docs.
 NO_DATABASE = {
@@ -21,6 +24,8 @@ NO_DATABASE = {
     "docs.static",
     "api-docs.openapi_json",
 }
+#: What answers under /v1/ vary by: the key (a key can see more) and the compression.
+VARY = "Authorization, X-API-Key, Accept-Encoding"
 #: Endpoints whose body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
 
@@ -65,20 +70,15 @@ def check_request():
     PostgreSQL cannot even compare a string that contains NUL); a body that is not JSON where a
     JSON body is expected is a 415.
     """
-    if len(request.full_path) > MAX_URL_LENGTH:
+    environ = request.environ
+    path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if len(path) + 1 + len(query) > MAX_URL_LENGTH:
         abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
-    bad = [
-        key or "query"
-        for key, value in request.args.items(multi=True)
-        if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value)
-    ]
-    if CONTROL_CHARACTERS.search(request.path):
-        bad.append("path")
-    if bad:
-        message = "Contains control characters."
-        abort(400, message="The URL contains control characters.", errors={k: [message] for k in bad})
+    # Decoded, a query holds a control character only where the raw one has it or escapes it.
+    if CONTROL_CHARACTERS.search(path) or ESCAPED_CONTROL_CHARACTERS.search(query):
+        _refuse_control_characters()
     if (
-        request.method in ("POST", "PUT", "PATCH")
+        environ["REQUEST_METHOD"] in ("POST", "PUT", "PATCH")
         and request.endpoint not in NON_JSON_BODIES
         and request.url_rule is not None
         and not is_json(request.mimetype)
@@ -86,24 +86,43 @@ def check_request():
         abort(415, message="Send the body as application/json.")
 
 
+def _refuse_control_characters():
+    bad = [
+        key or "query"
+        for key, value in request.args.items(multi=True)
+        if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value)
+    ]
+    if CONTROL_CHARACTERS.search(request.path):
+        bad.append("path")
+    message = "Contains control characters."
+    abort(400, message="The URL contains control characters.", errors={k: [message] for k in bad})
+
+
 def _versioned(path):
     """Answers derived from stored data: their ETag comes from the data version."""
     return path.startswith(("/v1/", "/feeds/")) and path != "/v1/me"
 
 
-def _version_etag(version):
+def _version_etag(version, environ):
     key = g.get("api_key")
     caller = f"key:{key.id}" if key is not None else "public"
-    material = f"{version}|{request.full_path}|{caller}".encode()
-    return hashlib.blake2b(material, digest_size=16).hexdigest()
+    material = f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
+    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
 
 
-def _matches(etag):
-    """Whether If-None-Match names ``etag`` (also as compressed, ``etag:gzip``)."""
-    return any(
-        candidate == etag or candidate.split(":", 1)[0] == etag
-        for candidate in request.if_none_match.as_set()
-    ) or request.if_none_match.star_tag
+def _matches(header, etag):
+    """Whether an If-None-Match header names ``etag`` (also as compressed, ``etag:gzip``).
+
+    Weak comparison, as RFC 9110 has it for If-None-Match.
+    """
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        candidate = candidate.removeprefix("W/").strip('"')
+        if candidate == etag or candidate.split(":", 1)[0] == etag:
+            return True
+    return False
 
 
 def init_app(app):
@@ -113,44 +132,58 @@ def init_app(app):
     in the write's transaction), the URL and the caller: a revalidation that still matches is
     answered 304 before the view runs, at the cost of one tiny query, on every worker and host.
     Other answers (the spec, the docs page) get an ETag hashed from their body.
+
+    These run on every request, so they read the WSGI environ rather than werkzeug's parsed
+    headers where they can.
     """
     config = app.config["NEWSDESK"]
     public = f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
     app.before_request(check_request)
 
-    def cache_headers(response):
-        if request.path.startswith("/v1/"):
+    def cache_control():
+        keyed = g.get("api_key") is not None or not config.public_read
+        return "private, no-cache" if keyed else public
+
+    def cache_headers(response, path):
+        headers = response.headers
+        if path.startswith("/v1/") and "Vary" not in headers:
             # A key can see more (drafts, hidden comments): answers differ by key.
-            response.vary.update(("Authorization", "X-API-Key"))
-        if "Cache-Control" not in response.headers:
-            keyed = g.get("api_key") is not None or not config.public_read
-            response.headers["Cache-Control"] = "private, no-cache" if keyed else public
+            headers["Vary"] = VARY
+        if "Cache-Control" not in headers:
+            headers["Cache-Control"] = cache_control()
         return response
 
     def revalidate():
         """before_request, after authentication: answer a matching If-None-Match with 304."""
-        if request.method not in ("GET", "HEAD") or request.url_rule is None:
+        environ = request.environ
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or request.url_rule is None:
             return None
-        if not _versioned(request.path):
+        path = environ["PATH_INFO"]
+        if not _versioned(path):
             return None
-        g.version_etag = _version_etag(DataVersion.current())
-        if request.if_none_match and _matches(g.version_etag):
-            response = app.response_class(status=304)
-            response.set_etag(g.version_etag)
-            return cache_headers(response)
+        g.version_etag = etag = _version_etag(DataVersion.current(), environ)
+        given = environ.get("HTTP_IF_NONE_MATCH")
+        if given and _matches(given, etag):
+            headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control())]
+            if path.startswith("/v1/"):
+                headers.append(("Vary", VARY))
+            return app.response_class(status=304, headers=headers)
         return None
 
     @app.after_request
     def conditional_get(response):
-        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        environ = request.environ
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or response.status_code != 200:
             return response
         if response.is_streamed or response.direct_passthrough:
             return response
-        cache_headers(response)
+        cache_headers(response, environ["PATH_INFO"])
         if "version_etag" in g:
             response.set_etag(g.version_etag)
         elif response.get_etag()[0] is None:
             response.add_etag()
-        return response.make_conditional(request)
+        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+            return response.make_conditional(request)
+        return response
 
     return revalidate

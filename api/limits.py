@@ -45,9 +45,9 @@ class RateLimiter:
         if request.endpoint in EXEMPT:
             return
         _, key = lookup_key()
-        caller = f"key:{key.id}" if key is not None else f"ip:{request.remote_addr}"
+        caller = f"key:{key.id}" if key is not None else f"ip:{request.environ.get('REMOTE_ADDR')}"
         states = [self._hit(self.default, caller)]
-        if request.method in WRITE_METHODS and request.blueprint in self.write_blueprints:
+        if request.environ["REQUEST_METHOD"] in WRITE_METHODS and request.blueprint in self.write_blueprints:
             states.append(self._hit(self.writes, caller, "writes"))
         g.rate_limit = min(states, key=lambda state: state["remaining"])
         if any(state["exceeded"] for state in states):

@@ -94,7 +94,7 @@ def init_app(app):
     @app.before_request
     def start():
         g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID", "")
+        given = request.environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
     @app.after_request
