@@ -42,6 +42,11 @@ class OrjsonProvider(JSONProvider):
     def loads(self, s, **kwargs):
         return orjson.loads(s)
 
+    def response(self, *args, **kwargs):
+        """A JSON response whose body is orjson's bytes as they are (not decoded, re-encoded)."""
+        body = orjson.dumps(self._prepare_response_obj(args, kwargs), option=orjson.OPT_NON_STR_KEYS)
+        return self._app.response_class(body, mimetype="application/json")
+
 
 def json_response(data, last_modified=None, status=200):
     """A JSON response, with ``Last-Modified`` when the resource has a modification time."""
