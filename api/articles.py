@@ -25,7 +25,7 @@ from schemas.articles import (
 from . import paging
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import created, json_response
+from .http import created, json_response, json_text
 
 blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="News articles")
 
@@ -105,10 +105,10 @@ class ArticleList(MethodView):
         """
         fields = requested_fields(field_names, LIST_FIELDS)
         after = paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer)) if cursor else None
-        rows = pages.listing(sort=sort, after=after, limit=limit + 1, **article_filters(filters))
-        articles, next_cursor = paging.paginate(rows, limit, sort, lambda a: a.sort_key(sort))
-        data = article_schema(fields).dump(load_parts(articles, fields), many=True)
-        return paging.page_response(data, next_cursor)
+        criteria = article_filters(filters)
+        rows = pages.listing_json(fields, sort=sort, after=after, limit=limit + 1, **criteria)
+        cards, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
+        return paging.page_response([json_text(card) for card, _ in cards], next_cursor)
 
     @requires(blp, "write")
     @blp.arguments(ArticleInSchema())

@@ -48,6 +48,11 @@ class OrjsonProvider(JSONProvider):
         return self._app.response_class(body, mimetype="application/json")
 
 
+def json_text(text):
+    """JSON already written (by the database) to put into an answer as it is."""
+    return orjson.Fragment(text)
+
+
 def json_response(data, last_modified=None, status=200):
     """A JSON response, with ``Last-Modified`` when the resource has a modification time."""
     response = current_app.json.response(data)

@@ -122,9 +122,32 @@ def _articles(rows):
     ]
 
 
-def listing(
-    *,
+def listing(*, limit, **criteria):
+    """Up to ``limit`` published articles under the list filters (see :func:`_list_statement`),
+    as :class:`ArticleRow` objects."""
+    sql, params = _list_statement(COLUMNS, limit, **criteria)
+    return _articles(_rows(sql, params))
+
+
+def listing_json(fields, *, limit, **criteria):
+    """Up to ``limit`` published articles under the list filters (see :func:`_list_statement`),
+    as ``(JSON text of the fields asked for, (sort value, id))`` pairs.
+
+    The database writes the JSON: for a page of 20 that is about half the time of reading the
+    rows, their tags in a second query and dumping them in Python. tests/test_pages.py holds it
+    equal to the article dumper.
+    """
+    sql, params = _list_statement(_json_object(tuple(fields), is_postgres()), limit, **criteria)
+    rows = _rows(sql, params)
+    if not is_postgres():
+        return [(card, (datetime.datetime.fromisoformat(value), id_)) for card, value, id_ in rows]
+    return [(card, (value, id_)) for card, value, id_ in rows]
+
+
+def _list_statement(
+    select,
     limit,
+    *,
     sort="-published_at",
     after=None,
     sources=(),
@@ -134,7 +157,8 @@ def listing(
     published_before=None,
     updated_since=None,
 ):
-    """Up to ``limit`` published articles under the list filters, ordered by ``sort``.
+    """The list query: ``select``, then the sort value and id, of published articles under the
+    filters, ordered by ``sort``; ``(sql, params)``.
 
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
     any of their values. With a single tag and a published_at sort the query walks the
@@ -145,10 +169,10 @@ def listing(
     key, tie, published = f"a.{column}", "a.id", "a.published_at"
     joins, where, params = "", [PUBLISHED_ONLY], []
     if len(tags) == 1 and column == "published_at":
-        joins = " JOIN article_tag t ON t.article_id = a.id"
-        where.append("t.tag_id = (SELECT id FROM tag WHERE slug = ?)")
+        joins = " JOIN article_tag tagged ON tagged.article_id = a.id"
+        where.append("tagged.tag_id = (SELECT id FROM tag WHERE slug = ?)")
         params.append(tags[0])
-        key, tie = "t.published_at", "t.article_id"
+        key, tie = "tagged.published_at", "tagged.article_id"
         published = key
     elif tags:
         where.append(
@@ -176,10 +200,51 @@ def listing(
         where.append(f"({key}, {tie}) {'<' if descending else '>'} (?, ?)")
         params.extend(after)
     sql = (
-        f"SELECT {COLUMNS} {ARTICLES}{joins} WHERE {' AND '.join(where)}"
+        f"SELECT {select}, {key}, {tie} {ARTICLES}{joins} WHERE {' AND '.join(where)}"
         f" ORDER BY {key} {order}, {tie} {order} LIMIT ?"
     )
-    return _articles(_rows(sql, [*params, limit]))
+    return sql, [*params, limit]
+
+
+#: Article fields that are a column as it is.
+_PLAIN = {
+    "id", "slug", "external_id", "title", "excerpt", "url", "image_url", "byline", "language",
+    "status", "word_count", "reading_time_minutes", "comment_count",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _json_object(fields, postgres):
+    """SQL for the JSON object of an article (alias ``a``, its source ``s``) with ``fields``,
+    in that order, as the article dumper writes it."""
+    if postgres:
+        obj = "json_build_object"
+        stamp = """to_char({}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+        tags = (
+            "(SELECT coalesce(json_agg(json_build_object('slug', tag.slug, 'name', tag.name)"
+            " ORDER BY tag.slug), '[]'::json) FROM article_tag link"
+            " JOIN tag ON tag.id = link.tag_id WHERE link.article_id = a.id)"
+        )
+    else:
+        obj = "json_object"
+        stamp = "strftime('%Y-%m-%dT%H:%M:%SZ', {})"
+        # json(): a subquery's result would otherwise be embedded as a string.
+        tags = (
+            "json((SELECT json_group_array(json_object('slug', slug, 'name', name)) FROM"
+            " (SELECT tag.slug, tag.name FROM article_tag link JOIN tag ON tag.id = link.tag_id"
+            " WHERE link.article_id = a.id ORDER BY tag.slug)))"
+        )
+    special = {
+        "source": f"{obj}('id', s.id, 'slug', s.slug, 'name', s.name, 'logo_url', s.logo_url)",
+        "tags": tags,
+        "published_at": stamp.format("a.published_at"),
+        "updated_at": stamp.format("a.updated_at"),
+        "body_html": "coalesce((SELECT body_html FROM article_body WHERE article_id = a.id), '')",
+        "body_text": "coalesce((SELECT body_text FROM article_body WHERE article_id = a.id), '')",
+    }
+    pairs = ", ".join(f"'{name}', {f'a.{name}' if name in _PLAIN else special[name]}" for name in fields)
+    # As text: psycopg2 would parse a json value into Python objects.
+    return f"{obj}({pairs})::text" if postgres else f"{obj}({pairs})"
 
 
 def lookup(key, include_drafts=False):
