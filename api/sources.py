@@ -4,7 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models import Source, seek, utcnow
+from models import Source, pages, seek, utcnow
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
@@ -65,6 +65,7 @@ class SourceDetail(MethodView):
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
+            pages.refresh_cards(source_id=source.id)
         return json_response(source_schema.dump(Source.get_by_id(source.id)))
 
 

@@ -94,6 +94,9 @@ class Article(BaseModel):
     version = peewee.IntegerField(default=1)
     #: Hash of the client-supplied content, so an identical re-post changes nothing.
     content_hash = peewee.CharField(max_length=64, default="")
+    #: The article as lists show it, JSON written by the database (models.pages.refresh_cards)
+    #: whenever what it shows changes. NULL is read live.
+    card = peewee.TextField(null=True)
 
     class Meta:
         indexes = (

@@ -3,6 +3,7 @@
 import peewee
 from peewee import fn
 
+from . import pages
 from .articles import Article, seek
 from .base import BaseModel, utcnow
 from .keys import ApiKey
@@ -45,3 +46,4 @@ class Comment(BaseModel):
             (cls.article == Article.id) & (cls.status == VISIBLE)
         )
         Article.update(comment_count=count).where(Article.id.in_(list(article_ids))).execute()
+        pages.refresh_cards(article_ids)

@@ -13,7 +13,7 @@ import logging
 
 import peewee
 
-from . import related
+from . import pages, related
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
@@ -259,6 +259,7 @@ def save_article(data, touched, article=None, partial=False):
     touched.sources.add(source.id)
     touched.articles.add(article_id)
     index_articles([article_id])
+    pages.refresh_cards([article_id])
 
     if row["status"] == PUBLISHED:
         Change.record(article_id, "upsert")

@@ -8,8 +8,9 @@ by creating tables) and backfill data; each step and its version stamp commit to
 
 import peewee
 from peewee import fn
-from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import SchemaMigrator, migrate
 
+from . import pages
 from .articles import Article, ArticleBody, ArticleTag, Relation, Source, Tag
 from .base import BaseModel, db, utcnow
 from .changes import Change, DataVersion
@@ -59,7 +60,13 @@ def _add_data_version(migrator):
     DataVersion.ensure()
 
 
-MIGRATIONS = {2: _add_search_index, 3: _add_data_version}
+def _add_article_cards(migrator):
+    """Version 4: each article as lists show it, written once per change (``article.card``)."""
+    migrate(migrator.add_column(Article._meta.table_name, Article.card.column_name, Article.card))
+    pages.refresh_cards()
+
+
+MIGRATIONS = {2: _add_search_index, 3: _add_data_version, 4: _add_article_cards}
 
 LATEST_VERSION = 1 + len(MIGRATIONS)
 

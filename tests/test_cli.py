@@ -1,3 +1,4 @@
+import orjson
 import yaml
 from click.testing import CliRunner
 
@@ -25,18 +26,21 @@ def test_db_init_creates_a_fresh_database(tmp_path):
 
 
 def test_db_init_upgrades_a_version_1_database(app, database_url, make_article, client):
-    # Version 1 had no search index and no data version: take them away, as such a database
-    # would be, with an article in it.
+    # Version 1 had no search index, no data version and no article cards: take them away, as
+    # such a database would be, with an article in it.
     make_article(title="Harbour ferry returns")
     search_table = "article_document" if database_url.startswith("postgresql") else "article_search"
     db.execute_sql(f"DROP TABLE {search_table}")
     db.execute_sql("DROP TABLE data_version")
+    db.execute_sql("ALTER TABLE article DROP COLUMN card")
     SchemaVersion.delete().execute()
     SchemaVersion.create(version=1)
     db.close()
     assert f"upgraded schema from version 1 to {LATEST_VERSION}" in run(database_url, "db", "init")
     hits = client.get("/v1/search?q=ferry").json["data"]
     assert [hit["title"] for hit in hits] == ["Harbour ferry returns"]
+    cards = query(lambda: [orjson.loads(card) for (card,) in db.execute_sql("SELECT card FROM article")])
+    assert [card["title"] for card in cards] == ["Harbour ferry returns"]
 
 
 def query(fn):

@@ -5,7 +5,7 @@ import random
 
 import orjson
 
-from models import ArticleBody, pages
+from models import ArticleBody, is_postgres, pages
 from schemas.articles import ARTICLE_FIELDS, LIST_FIELDS, article_schema
 
 
@@ -56,3 +56,36 @@ def test_database_json_carries_the_sort_key(make_article, dbconn):
     assert keys == [(second.published_at, second.id), (first.published_at, first.id)]
     keys = [key for _, key in pages.listing_json(("id",), limit=10, sort="-updated_at")]
     assert keys == [(second.updated_at, second.id), (first.updated_at, first.id)]
+
+
+def test_cards_hold_the_fields_a_list_shows():
+    assert pages.CARD_FIELDS == LIST_FIELDS
+
+
+def stored_cards_are_current():
+    live = pages._json_object(pages.CARD_FIELDS, is_postgres())
+    rows = pages._rows(f"SELECT a.card, {live} FROM article a JOIN source s ON s.id = a.source_id")
+    assert rows
+    for stored, current in rows:
+        assert stored is not None
+        assert orjson.loads(stored) == orjson.loads(current)
+
+
+def test_stored_cards_follow_every_write(client, writer, make_key, source, dbconn):
+    article = {"source": "daily", "title": "First", "body_text": "Body.", "tags": ["a", "b"]}
+    created = client.post("/v1/articles", json=article, headers=writer).json
+    client.post("/v1/articles", json={**article, "title": "Second", "external_id": "x"}, headers=writer)
+    stored_cards_are_current()
+    client.patch(f"/v1/articles/{created['id']}", json={"title": "Renamed", "tags": ["c"]}, headers=writer)
+    stored_cards_are_current()
+    commenter = make_key("comment")
+    comment = client.post(f"/v1/articles/{created['id']}/comments", json={"author_name": "Ann", "body": "Hi"}, headers=commenter).json
+    stored_cards_are_current()
+    admin = make_key("admin")
+    assert client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin).status_code == 200
+    stored_cards_are_current()
+    client.patch("/v1/sources/daily", json={"name": "The Weekly", "logo_url": "https://w.example/l.png"}, headers=writer)
+    stored_cards_are_current()
+    listed = client.get("/v1/articles").json["data"]
+    assert {item["source"]["name"] for item in listed} == {"The Weekly"}
+    assert [item["title"] for item in listed if item["id"] == created["id"]] == ["Renamed"]
