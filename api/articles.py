@@ -133,9 +133,8 @@ class ArticleDetail(MethodView):
     def get(self, key, field_names=None):
         """Get one article, with its body, by id or slug."""
         fields = requested_fields(field_names, ARTICLE_FIELDS)
-        article = read_article_or_404(key)
-        load_parts([article], fields)
-        return json_response(article_schema(fields).dump(article), last_modified=article.updated_at)
+        text, updated_at = _found(pages.lookup_json(key, fields, _drafts_shown(False)), key)
+        return json_response(json_text(text), last_modified=updated_at)
 
     @requires(blp, "write")
     @blp.arguments(ArticleInSchema())

@@ -280,16 +280,31 @@ def _json_object(fields, postgres):
 
 def lookup(key, include_drafts=False):
     """The article whose id or slug is ``key`` (published only, unless asked), or None."""
+    rows = _lookup(COLUMNS, key, include_drafts)
+    return _articles(rows)[0] if rows else None
+
+
+def lookup_json(key, fields, include_drafts=False):
+    """``(JSON text of the fields asked for, updated_at)`` of the article whose id or slug is
+    ``key`` (published only, unless asked), or None; the database writes the JSON, as for
+    :func:`listing_json`."""
+    rows = _lookup(f"{_json_object(tuple(fields), is_postgres())}, a.updated_at", key, include_drafts)
+    if not rows:
+        return None
+    text, updated_at = rows[0]
+    return text, updated_at if is_postgres() else datetime.datetime.fromisoformat(updated_at)
+
+
+def _lookup(select, key, include_drafts):
     if key.isascii() and key.isdigit():
         if int(key) > MAX_ID:
-            return None
+            return []
         condition, value = "a.id = ?", int(key)
     else:
         condition, value = "a.slug = ?", key
     if not include_drafts:
         condition += f" AND {PUBLISHED_ONLY}"
-    rows = _articles(_rows(f"SELECT {COLUMNS} {ARTICLES} WHERE {condition}", [value]))
-    return rows[0] if rows else None
+    return _rows(f"SELECT {select} {ARTICLES} WHERE {condition}", [value])
 
 
 def by_ids(ids):

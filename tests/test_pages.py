@@ -47,6 +47,8 @@ def test_database_json_equals_the_dumper(make_article, make_source, dbconn):
         written = [orjson.loads(card) for card, _ in pages.listing_json(fields, limit=100)]
         assert written == dumped(fields)
         assert [list(item) for item in written] == [list(fields)] * len(written)  # key order
+        one = [orjson.loads(pages.lookup_json(str(item["id"]), fields)[0]) for item in dumped(("id",))]
+        assert one == written
 
 
 def test_database_json_carries_the_sort_key(make_article, dbconn):
