@@ -1,6 +1,6 @@
 """Articles: the newest-first list, one article, and its related articles."""
 
-from flask import url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -19,6 +19,7 @@ from schemas.articles import (
     RelatedPageSchema,
     RelationInSchema,
     article_schema,
+    dump_relation,
     unknown_fields,
 )
 
@@ -73,15 +74,16 @@ def _found(article, key):
     return article
 
 
+def related_items(related):
+    """The items of a related list: each article's JSON with its ``relation``."""
+    loads = current_app.json.loads
+    return [{**loads(text), "relation": dump_relation(relation)} for text, relation in related]
+
+
 def get_article_or_404(key, include_drafts=False):
     """The article ``key`` names, as a model to write; drafts only for callers that may write,
     or when asked."""
     return _found(Article.lookup(key, include_drafts=_drafts_shown(include_drafts)), key)
-
-
-def read_article_or_404(key):
-    """The article ``key`` names, as a row to show (drafts only for callers that may write)."""
-    return _found(pages.lookup(key, include_drafts=_drafts_shown(False)), key)
 
 
 def written(article, status=200):
@@ -176,9 +178,8 @@ class RelatedArticles(MethodView):
         Each item carries `relation` with its kind, origin, score and reasons.
         """
         fields = requested_fields(field_names, LIST_FIELDS)
-        article = read_article_or_404(key)
-        related = load_parts(pages.related(article.id, limit), fields)
-        return json_response({"data": article_schema(fields, related=True).dump(related, many=True)})
+        related = _found(pages.related_json(key, fields, limit, _drafts_shown(False)), key)
+        return json_response({"data": related_items(related)})
 
 
 @blp.route("/<key>/relations")
@@ -208,9 +209,8 @@ class Relations(MethodView):
             )
             if not updated:
                 Relation.insert(article=article.id, related=other_id, **values).execute()
-        related = load_parts(pages.related(article.id, 50, include_drafts=True), LIST_FIELDS)
-        data = article_schema(LIST_FIELDS, related=True).dump(related, many=True)
-        return json_response({"data": data}), 200 if updated else 201
+        related = pages.related_json(str(article.id), LIST_FIELDS, 50, include_drafts=True)
+        return json_response({"data": related_items(related)}), 200 if updated else 201
 
 
 @blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")

@@ -147,11 +147,7 @@ def listing_json(fields, *, limit, **criteria):
     38 us, writing them 217 us, reading the rows and tags and dumping them in Python about
     twice that (10,000 articles). tests/test_pages.py holds both equal to the article dumper.
     """
-    fields = tuple(fields)
-    written = _json_object(fields, is_postgres())
-    if fields == CARD_FIELDS:
-        written = f"coalesce(a.card, {written})"
-    sql, params = _list_statement(written, limit, **criteria)
+    sql, params = _list_statement(_written(tuple(fields)), limit, **criteria)
     rows = _rows(sql, params)
     if not is_postgres():
         return [(card, (datetime.datetime.fromisoformat(value), id_)) for card, value, id_ in rows]
@@ -237,6 +233,13 @@ def refresh_cards(ids=None, source_id=None):
     _execute(f"UPDATE article AS a SET card = (SELECT {written} FROM source s WHERE s.id = a.source_id){where}", params)
 
 
+def _written(fields):
+    """SQL for the JSON of an article with ``fields``: its stored card when that is what they
+    are (and it is not NULL), else written now."""
+    written = _json_object(fields, is_postgres())
+    return f"coalesce(a.card, {written})" if fields == CARD_FIELDS else written
+
+
 #: Article fields that are a column as it is.
 _PLAIN = {
     "id", "slug", "external_id", "title", "excerpt", "url", "image_url", "byline", "language",
@@ -320,22 +323,22 @@ def by_ids(ids):
     return {row.id: row for row in rows if row.status == "published"}
 
 
-def related(article_id, limit, include_drafts=False):
-    """Articles related to ``article_id``, editorial first, then by score; each carries its
-    relation as ``relation``."""
+def related_json(key, fields, limit, include_drafts=False):
+    """Articles related to the article whose id or slug is ``key``, editorial first, then by
+    score: ``[(JSON text of the fields asked for, its RelationRef)]``, or None when there is
+    no such article. The database writes the JSON, as for :func:`listing_json`."""
+    found = _lookup("a.id", key, include_drafts)
+    if not found:
+        return None
     condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
     sql = (
-        f"SELECT {COLUMNS}, r.kind, r.origin, r.score, r.reasons FROM relation r"
+        f"SELECT {_written(tuple(fields))}, r.kind, r.origin, r.score, r.reasons FROM relation r"
         " JOIN article a ON a.id = r.related_id JOIN source s ON s.id = a.source_id"
         f" WHERE r.article_id = ?{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.
         " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"
     )
-    rows = _rows(sql, [article_id, limit])
-    articles = _articles(rows)
-    for article, row in zip(articles, rows, strict=True):
-        article.relation = RelationRef(*row[20:24])
-    return articles
+    return [(text, RelationRef(*relation)) for text, *relation in _rows(sql, [found[0][0], limit])]
 
 
 def attach_tags(articles):

@@ -138,7 +138,8 @@ def _source(source):
     return {"id": source.id, "slug": source.slug, "name": source.name, "logo_url": source.logo_url}
 
 
-def _relation(relation):
+def dump_relation(relation):
+    """A relation as :class:`RelationSchema` dumps it."""
     return {
         "kind": relation.kind,
         "origin": relation.origin,
@@ -159,7 +160,7 @@ class ArticleDumper:
 
     def __init__(self, names):
         items = ", ".join(f"{name!r}: {_EXPRESSIONS[name]}" for name in names)
-        scope = {"rfc3339": rfc3339, "source": _source, "relation": _relation}
+        scope = {"rfc3339": rfc3339, "source": _source, "relation": dump_relation}
         self._dump_one = eval(f"lambda a: {{{items}}}", scope)  # noqa: S307 - our own names
 
     def dump(self, obj, many=False):

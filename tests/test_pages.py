@@ -5,8 +5,8 @@ import random
 
 import orjson
 
-from models import ArticleBody, is_postgres, pages
-from schemas.articles import ARTICLE_FIELDS, LIST_FIELDS, article_schema
+from models import ArticleBody, Relation, is_postgres, pages
+from schemas.articles import ARTICLE_FIELDS, LIST_FIELDS, article_schema, dump_relation
 
 
 def awkward_articles(make_article, make_source, dbconn):
@@ -91,3 +91,23 @@ def test_stored_cards_follow_every_write(client, writer, make_key, source, dbcon
     listed = client.get("/v1/articles").json["data"]
     assert {item["source"]["name"] for item in listed} == {"The Weekly"}
     assert [item["title"] for item in listed if item["id"] == created["id"]] == ["Renamed"]
+
+
+def test_related_json_equals_the_dumper(make_article, make_source, dbconn):
+    first, second, third = awkward_articles(make_article, make_source, dbconn)
+    Relation.create(article=first.id, related=second.id, kind="follow_up", origin="computed", score=0.1 + 0.2, reasons="shared_tags,similar_text")
+    Relation.create(article=first.id, related=third.id, kind="background", origin="editorial", score=1.0, reasons="")
+    for fields in (LIST_FIELDS, ("title", "tags"), ARTICLE_FIELDS):
+        written = [
+            {**orjson.loads(text), "relation": dump_relation(relation)}
+            for text, relation in pages.related_json(str(first.id), fields, 10)
+        ]
+        expected = []
+        for related in (third, second):  # editorial first
+            row = pages.lookup(str(related.id))
+            pages.attach_tags([row])
+            pages.attach_bodies([row])
+            row.relation = Relation.get((Relation.article == first.id) & (Relation.related == related.id))
+            expected.append(article_schema(fields, related=True).dump(row))
+        assert written == expected
+    assert pages.related_json("999999", LIST_FIELDS, 10) is None
