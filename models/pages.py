@@ -1,12 +1,15 @@
 """Articles as the read endpoints show them, in plain SQL: list pages, one article, related
-articles, articles by id, and the tags and bodies they show.
+articles, articles by id, the tags and bodies they show, and the stored cards lists read.
 
 Every read of an article goes through here. Building these queries with peewee and turning
 their rows into models cost several times what the database took to answer them (a list page of
-20: about 1.2 ms of 1.5 ms in process, bench/inprocess.py), so the statements are written out
-once and rows become :class:`ArticleRow` objects, which the article dumper reads as it reads
-models. Writes, search matching and everything else use the peewee models in
-:mod:`models.articles`; the filters here mean what ``Article.filtered`` means there.
+20: about 1.2 ms of 1.5 ms in process, bench/inprocess.py), so the statements are written out.
+Lists, details and related lists come back as JSON the database wrote (:func:`_json_object`,
+or the card stored when the article last changed); search, feeds and the change log get
+:class:`ArticleRow` objects, which the article dumper reads as it reads models.
+tests/test_pages.py holds the two equal. Writes, search matching and everything else use the
+peewee models in :mod:`models.articles`; the filters here mean what ``Article.filtered`` means
+there.
 """
 
 import dataclasses
