@@ -28,6 +28,7 @@ from . import (
 )
 from .config import Config
 from .errors import Api
+from .revalidation import Revalidation
 
 API_SPEC = {
     "API_TITLE": "Newsdesk",
@@ -103,7 +104,7 @@ def create_app(config=None):
         me.blp,
         health.blp,
     )
-    limits.init_app(app, config, write_blueprints=blueprints[:5])
+    limiter = limits.init_app(app, config, write_blueprints=blueprints[:5])
     app.before_request(auth.authenticate)
     app.before_request(revalidate)
 
@@ -112,6 +113,9 @@ def create_app(config=None):
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
+    # Around Flask: anonymous revalidations that still match are answered before it; security
+    # headers go on every answer.
+    app.wsgi_app = observe.SecurityHeaders(Revalidation(app, limiter, app.wsgi_app))
     return app
 
 

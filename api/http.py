@@ -84,8 +84,7 @@ def check_request():
     path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
     if len(path) + 1 + len(query) > MAX_URL_LENGTH:
         abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
-    # Decoded, a query holds a control character only where the raw one has it or escapes it.
-    if CONTROL_CHARACTERS.search(path) or ESCAPED_CONTROL_CHARACTERS.search(query):
+    if has_control_characters(path, query):
         _refuse_control_characters()
     if (
         environ["REQUEST_METHOD"] in ("POST", "PUT", "PATCH")
@@ -94,6 +93,12 @@ def check_request():
         and not is_json(request.mimetype)
     ):
         abort(415, message="Send the body as application/json.")
+
+
+def has_control_characters(path, query):
+    """Whether the raw path or query string holds a control character: decoded, a query holds
+    one only where the raw one has it or escapes it."""
+    return bool(CONTROL_CHARACTERS.search(path) or ESCAPED_CONTROL_CHARACTERS.search(query))
 
 
 def _refuse_control_characters():
@@ -108,28 +113,43 @@ def _refuse_control_characters():
     abort(400, message="The URL contains control characters.", errors={k: [message] for k in bad})
 
 
-def _versioned(path):
+def versioned(path):
     """Answers derived from stored data: their ETag comes from the data version."""
     return path.startswith(("/v1/", "/feeds/")) and path != "/v1/me"
 
 
-def _version_etag(version, environ):
-    key = g.get("api_key")
-    caller = f"key:{key.id}" if key is not None else "public"
+def version_etag(version, environ, caller, secret):
+    """The ETag of the answer to this URL for ``caller`` (``public`` or ``key:ID``) while the
+    data version is ``version``; keyed with ``secret``, so that no one can make up the ETag of
+    an answer they were not given."""
     material = f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
-    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(material.encode(), key=secret, digest_size=16).hexdigest()
 
 
-def _matches(header, etag):
+def etag_key(config):
+    return config.secret_key.encode()[:64]
+
+
+def not_modified_headers(etag, cache_control, path):
+    """The headers of a 304 (before the rate-limit, request-id and security headers)."""
+    headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control)]
+    if path.startswith("/v1/"):
+        headers.append(("Vary", VARY))
+    return headers
+
+
+def public_cache_control(config):
+    return f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
+
+
+def matches(header, etag):
     """Whether an If-None-Match header names ``etag`` (also as compressed, ``etag:gzip``).
 
-    Weak comparison, as RFC 9110 has it for If-None-Match.
+    Weak comparison, as RFC 9110 has it for If-None-Match. ``*`` is left to the answer itself
+    (``make_conditional``): only an answer knows whether there is anything to match.
     """
     for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*":
-            return True
-        candidate = candidate.removeprefix("W/").strip('"')
+        candidate = candidate.strip().removeprefix("W/").strip('"')
         if candidate == etag or candidate.split(":", 1)[0] == etag:
             return True
     return False
@@ -147,7 +167,8 @@ def init_app(app):
     headers where they can.
     """
     config = app.config["NEWSDESK"]
-    public = f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
+    public = public_cache_control(config)
+    secret = etag_key(config)
     app.before_request(check_request)
 
     def cache_control():
@@ -169,14 +190,14 @@ def init_app(app):
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or request.url_rule is None:
             return None
         path = environ["PATH_INFO"]
-        if not _versioned(path):
+        if not versioned(path):
             return None
-        g.version_etag = etag = _version_etag(DataVersion.current(), environ)
+        key = g.get("api_key")
+        caller = f"key:{key.id}" if key is not None else "public"
+        g.version_etag = etag = version_etag(DataVersion.current(), environ, caller, secret)
         given = environ.get("HTTP_IF_NONE_MATCH")
-        if given and _matches(given, etag):
-            headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control())]
-            if path.startswith("/v1/"):
-                headers.append(("Vary", VARY))
+        if given and matches(given, etag):
+            headers = not_modified_headers(etag, cache_control(), path)
             return app.response_class(status=304, headers=headers)
         return None
 

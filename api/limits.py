@@ -45,13 +45,25 @@ class RateLimiter:
         if request.endpoint in EXEMPT:
             return
         _, key = lookup_key()
-        caller = f"key:{key.id}" if key is not None else f"ip:{request.environ.get('REMOTE_ADDR')}"
-        states = [self._hit(self.default, caller)]
-        if request.environ["REQUEST_METHOD"] in WRITE_METHODS and request.blueprint in self.write_blueprints:
-            states.append(self._hit(self.writes, caller, "writes"))
-        g.rate_limit = min(states, key=lambda state: state["remaining"])
-        if any(state["exceeded"] for state in states):
+        caller = f"key:{key.id}" if key is not None else anonymous(request.environ)
+        writes = (
+            request.environ["REQUEST_METHOD"] in WRITE_METHODS
+            and request.blueprint in self.write_blueprints
+        )
+        g.rate_limit = self.count(caller, writes)
+        if g.rate_limit["exceeded"]:
             abort(429, message=f"Rate limit of {g.rate_limit['limit']} exceeded; retry later.")
+
+    def count(self, caller, writes=False):
+        """Count one request of ``caller``; the state of the limit nearest exhaustion (exceeded
+        when any limit is)."""
+        state = self._hit(self.default, caller)
+        if writes:
+            other = self._hit(self.writes, caller, "writes")
+            exceeded = state["exceeded"] or other["exceeded"]
+            state = min(state, other, key=lambda s: s["remaining"])
+            state["exceeded"] = exceeded
+        return state
 
     def _hit(self, limit, *identifiers):
         try:
@@ -103,15 +115,28 @@ class WorkerCounters:
         return self.windows.get(key, (time.time(), 0))[0]
 
 
+def anonymous(environ):
+    """The rate-limit identity of a caller without a key: its address."""
+    return f"ip:{environ.get('REMOTE_ADDR')}"
+
+
+def header_items(state, status):
+    """``RateLimit-*`` headers of a limit state, and ``Retry-After`` on a 429."""
+    items = [
+        ("RateLimit-Limit", str(state["limit"])),
+        ("RateLimit-Remaining", str(state["remaining"])),
+        ("RateLimit-Reset", str(state["reset"])),
+    ]
+    if status == 429:
+        items.append(("Retry-After", str(max(1, state["reset"]))))
+    return items
+
+
 def headers(response):
-    """after_request: ``RateLimit-*`` headers, and ``Retry-After`` on a 429."""
+    """after_request: the rate-limit headers of the request's limit state."""
     state = g.get("rate_limit")
     if state is not None:
-        response.headers["RateLimit-Limit"] = str(state["limit"])
-        response.headers["RateLimit-Remaining"] = str(state["remaining"])
-        response.headers["RateLimit-Reset"] = str(state["reset"])
-        if response.status_code == 429:
-            response.headers["Retry-After"] = str(max(1, state["reset"]))
+        response.headers.extend(header_items(state, response.status_code))
     return response
 
 

@@ -88,36 +88,44 @@ def _metrics(method, endpoint, status):
     return REQUESTS.labels(method, endpoint, status), LATENCY.labels(method, endpoint)
 
 
-def init_app(app):
-    app.wsgi_app = SecurityHeaders(app.wsgi_app)
+def request_id(environ):
+    """The request's id: the client's X-Request-ID when it is a sane one, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
+
+def record(environ, endpoint, status, duration, request_id, key_id=None):
+    """Count an answered request in the metrics, and log it (when info is logged)."""
+    method = environ["REQUEST_METHOD"]
+    requests, latency = _metrics(method, endpoint, status)
+    requests.inc()
+    latency.observe(duration)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            {
+                "request_id": request_id,
+                "method": method,
+                "path": environ.get("PATH_INFO", ""),
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "remote_addr": environ.get("REMOTE_ADDR"),
+                "key_id": key_id,
+            }
+        )
+
+
+def init_app(app):
     @app.before_request
     def start():
         g.started = time.perf_counter()
-        given = request.environ.get("HTTP_X_REQUEST_ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = request_id(request.environ)
 
     @app.after_request
     def finish(response):
         started = g.get("started")
         duration = time.perf_counter() - started if started is not None else 0.0
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests, latency = _metrics(request.method, endpoint, response.status_code)
-        requests.inc()
-        latency.observe(duration)
-        response.headers["X-Request-ID"] = request_id = g.get("request_id") or uuid.uuid4().hex
-        if not access_log.isEnabledFor(logging.INFO):
-            return response
+        response.headers["X-Request-ID"] = rid = g.get("request_id") or uuid.uuid4().hex
         key = g.get("api_key")
-        access_log.info(
-            {
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(duration * 1000, 2),
-                "remote_addr": request.remote_addr,
-                "key_id": key.id if key is not None else None,
-            }
-        )
+        record(request.environ, endpoint, response.status_code, duration, rid, key.id if key else None)
         return response

@@ -1,0 +1,79 @@
+"""Anonymous revalidations are answered before Flask: the same 304 the app would give."""
+
+import pytest
+
+SECURITY = {"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"}
+
+
+def revalidate(client, path, etag, **headers):
+    return client.get(path, headers={"If-None-Match": etag, **headers})
+
+
+def test_a_matching_etag_is_304_with_every_header_the_app_sends(client, make_article, make_key):
+    article = make_article()
+    path = f"/v1/articles/{article.id}"
+    first = client.get(path)
+    assert first.status_code == 200
+    answer = revalidate(client, path, first.headers["ETag"])
+    assert answer.status_code == 304
+    assert answer.get_data() == b""
+    assert answer.headers["ETag"] == first.headers["ETag"]
+    assert answer.headers["Cache-Control"] == first.headers["Cache-Control"]
+    assert answer.headers["Cache-Control"].startswith("public, max-age=")
+    assert answer.headers["Vary"] == "Authorization, X-API-Key, Accept-Encoding"
+    assert len(answer.headers["X-Request-ID"]) == 32
+    assert int(answer.headers["RateLimit-Remaining"]) == int(first.headers["RateLimit-Remaining"]) - 1
+    assert SECURITY <= set(answer.headers.keys())
+    # A caller with a key is revalidated by the app itself: the same headers, private.
+    key = make_key("read")
+    keyed = client.get(path, headers=key)
+    through_app = revalidate(client, path, keyed.headers["ETag"], **key)
+    assert through_app.status_code == 304
+    assert through_app.headers["Cache-Control"] == "private, no-cache"
+    assert set(through_app.headers.keys()) == set(answer.headers.keys())
+
+
+def test_weak_star_and_listed_etags_match(client, make_article):
+    path = f"/v1/articles/{make_article().id}"
+    etag = client.get(path).headers["ETag"]
+    for given in (f"W/{etag}", "*", f'"other", {etag}', etag.replace('"', "")):
+        assert revalidate(client, path, given).status_code == 304, given
+    assert revalidate(client, "/v1/articles/999999", "*").status_code == 404
+    assert client.head(path, headers={"If-None-Match": etag}).status_code == 304
+    assert revalidate(client, path, '"0123456789abcdef0123456789abcdef"').status_code == 200
+
+
+def test_a_write_makes_the_etag_stale(client, make_article, writer):
+    article = make_article()
+    path = f"/v1/articles/{article.id}"
+    etag = client.get(path).headers["ETag"]
+    assert client.patch(path, json={"title": "New title"}, headers=writer).status_code == 200
+    fresh = revalidate(client, path, etag)
+    assert fresh.status_code == 200 and fresh.json["title"] == "New title"
+    assert fresh.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("app_config", [{"rate_limit": "3/minute"}])
+def test_revalidations_count_against_the_rate_limit(client, make_article):
+    path = f"/v1/articles/{make_article().id}"
+    etag = client.get(path).headers["ETag"]
+    assert [revalidate(client, path, etag).status_code for _ in range(3)] == [304, 304, 429]
+
+
+def test_revalidations_are_counted_in_the_metrics(client, make_article):
+    from tests.test_ops import _sample
+
+    path = f"/v1/articles/{make_article().id}"
+    etag = client.get(path).headers["ETag"]
+    before = client.get("/metrics").get_data(as_text=True)
+    for _ in range(2):
+        revalidate(client, path, etag)
+    after = client.get("/metrics").get_data(as_text=True)
+    rule = "/v1/articles/<key>"
+    assert _sample(after, rule, "304") - _sample(before, rule, "304") == 2
+
+
+def test_etags_that_were_never_given_are_not_304(client, make_article):
+    made_up = '"' + "0" * 32 + '"'
+    assert revalidate(client, "/v1/articles/999999", made_up).status_code == 404
+    assert revalidate(client, "/v1/nothing-here", made_up).status_code == 404
