@@ -177,11 +177,15 @@ def init_app(app):
 
     def cache_headers(response, path):
         headers = response.headers
+        missing = []
         if path.startswith("/v1/") and "Vary" not in headers:
             # A key can see more (drafts, hidden comments): answers differ by key.
-            headers["Vary"] = VARY
+            missing.append(("Vary", VARY))
         if "Cache-Control" not in headers:
-            headers["Cache-Control"] = cache_control()
+            missing.append(("Cache-Control", cache_control()))
+        if "version_etag" in g and "ETag" not in headers:
+            missing.append(("ETag", f'"{g.version_etag}"'))
+        headers.extend(missing)
         return response
 
     def revalidate():
@@ -209,9 +213,7 @@ def init_app(app):
         if response.is_streamed or response.direct_passthrough:
             return response
         cache_headers(response, environ["PATH_INFO"])
-        if "version_etag" in g:
-            response.set_etag(g.version_etag)
-        elif response.get_etag()[0] is None:
+        if response.get_etag()[0] is None:
             response.add_etag()
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
             return response.make_conditional(request)
