@@ -2,7 +2,7 @@
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from models import EDITORIAL, Article, Relation, ingest, pages
 from models.ingest import writing
@@ -26,7 +26,7 @@ from schemas.articles import (
 from . import paging
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import created, json_response, json_text
+from .http import Blueprint, created, json_response, json_text
 
 blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="News articles")
 

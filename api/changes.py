@@ -1,7 +1,6 @@
 """``GET /v1/changes``: delta sync for offline apps."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from models import Article, Change, pages
 from schemas.articles import ARTICLE_FIELDS, ChangeArgs, ChangePageSchema, article_schema
@@ -9,7 +8,7 @@ from schemas.common import rfc3339
 
 from . import paging
 from .articles import load_parts, requested_fields
-from .http import json_response
+from .http import Blueprint, json_response
 
 blp = Blueprint("changes", __name__, url_prefix="/v1", description="Delta sync")
 

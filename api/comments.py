@@ -2,7 +2,7 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from models import PUBLISHED, Article, Comment
 from models.comments import VISIBLE
@@ -19,7 +19,7 @@ from . import paging
 from .articles import get_article_or_404
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import created, json_response
+from .http import Blueprint, created, json_response
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' comments")
 comment_schema = CommentSchema()

@@ -7,7 +7,6 @@ from xml.etree import ElementTree
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from webargs.fields import DelimitedList
 
@@ -15,6 +14,7 @@ from models import pages
 from schemas.common import Text, rfc3339
 
 from .articles import article_filters, load_parts
+from .http import Blueprint
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"

@@ -2,7 +2,7 @@
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -13,6 +13,8 @@ from prometheus_client import (
 )
 
 from models import LATEST_VERSION, current_version
+
+from .http import Blueprint
 
 blp = Blueprint("health", __name__, description="Operations")
 

@@ -2,12 +2,12 @@
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from schemas.articles import ImportResultSchema
 
 from .auth import requires
-from .http import json_response
+from .http import Blueprint, json_response
 from .importing import import_items, ndjson_items
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")

@@ -1,12 +1,11 @@
 """``/v1/me``: the calling API key."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from schemas.keys import MeSchema
 
 from .auth import current_key, requires
-from .http import json_response
+from .http import Blueprint, json_response
 from .limits import limit_state
 
 blp = Blueprint("me", __name__, url_prefix="/v1", description="The calling API key")

@@ -1,7 +1,6 @@
 """``GET /v1/search``: full-text search over title, excerpt and body."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from models import pages
 from models import search as search_index
@@ -12,6 +11,7 @@ from schemas.articles import LIST_FIELDS, SearchArgs, SearchPageSchema, search_h
 from . import paging
 from .articles import article_filters, load_parts, requested_fields
 from .errors import bad_request
+from .http import Blueprint
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Full-text search")
 

@@ -2,7 +2,7 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from models import Source, pages, seek, utcnow
 from models.ingest import WriteError, writing
@@ -12,7 +12,7 @@ from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 from . import paging
 from .auth import requires
 from .feeds import feed_links
-from .http import created, json_response
+from .http import Blueprint, created, json_response
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
 source_schema = SourceSchema()

@@ -1,13 +1,12 @@
 """``GET /v1/articles/{id}/summary``: an extractive summary of an article."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from models import Summary
 from schemas.summaries import SummaryArgs, SummarySchema
 
 from .articles import get_article_or_404
-from .http import json_response
+from .http import Blueprint, json_response
 
 blp = Blueprint("summaries", __name__, url_prefix="/v1/articles", description="AI summaries")
 summary_schema = SummarySchema()

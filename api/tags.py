@@ -1,7 +1,7 @@
 """Tags: the topics of articles."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from models import Tag, seek
 from schemas.common import PageArgs
@@ -9,7 +9,7 @@ from schemas.tags import TagPageSchema, TagSchema
 
 from . import paging
 from .feeds import feed_links
-from .http import json_response
+from .http import Blueprint, json_response
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
 tag_schema = TagSchema()
