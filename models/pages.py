@@ -124,6 +124,17 @@ def _marks(values):
     return ", ".join("?" * len(values))
 
 
+def _any_of(column, values, lookup=None):
+    """SQL for ``column`` equal to any of ``values``, or to what ``lookup`` (``SELECT x FROM t
+    WHERE k``) finds for them.
+
+    One value is an equality, which walks the (column, status, published_at, id) index: 83 us a
+    page where the IN form walked every published article (242 us).
+    """
+    operator, test = ("=", "= ?") if len(values) == 1 else ("IN", f"IN ({_marks(values)})")
+    return f"{column} {operator} ({lookup} {test})" if lookup else f"{column} {test}"
+
+
 def _articles(rows):
     """:class:`ArticleRow` objects from rows of :data:`COLUMNS` (and whatever follows them)."""
     # SQLite hands timestamps back as text, PostgreSQL as datetimes.
@@ -193,19 +204,11 @@ def _list_statement(
             f" WHERE tag.slug IN ({_marks(tags)}))"
         )
         params.extend(tags)
-    # One source or language is an equality, which walks its (source or language, status,
-    # published_at, id) index: 83 us a page where the IN form walked every article (242 us).
-    if len(sources) == 1:
-        where.append("a.source_id = (SELECT id FROM source WHERE slug = ?)")
+    if sources:
+        where.append(_any_of("a.source_id", sources, "SELECT id FROM source WHERE slug"))
         params.extend(sources)
-    elif sources:
-        where.append(f"a.source_id IN (SELECT id FROM source WHERE slug IN ({_marks(sources)}))")
-        params.extend(sources)
-    if len(languages) == 1:
-        where.append("a.language = ?")
-        params.extend(languages)
-    elif languages:
-        where.append(f"a.language IN ({_marks(languages)})")
+    if languages:
+        where.append(_any_of("a.language", languages))
         params.extend(languages)
     if published_after is not None:
         where.append(f"{published} >= ?")
