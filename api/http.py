@@ -3,10 +3,10 @@
 import hashlib
 import re
 
+import flask_smorest
 import orjson
 from flask import current_app, g, request
 from flask.json.provider import JSONProvider
-import flask_smorest
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 
@@ -26,6 +26,9 @@ NO_DATABASE = {
     "docs.static",
     "api-docs.openapi_json",
 }
+#: The environ key under which the revalidation layer (api/revalidation.py) leaves the data
+#: version it read for a request it passes on to the app.
+DATA_VERSION = "newsdesk.data_version"
 #: What answers under /v1/ vary by: the key (a key can see more) and the compression.
 VARY = "Authorization, X-API-Key, Accept-Encoding"
 #: Endpoints whose body is not JSON.
@@ -103,7 +106,7 @@ def check_request():
     """
     environ = request.environ
     path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-    if len(path) + 1 + len(query) > MAX_URL_LENGTH:
+    if url_too_long(path, query):
         abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
     if has_control_characters(path, query):
         _refuse_control_characters()
@@ -114,6 +117,10 @@ def check_request():
         and not is_json(request.mimetype)
     ):
         abort(415, message="Send the body as application/json.")
+
+
+def url_too_long(path, query):
+    return len(path) + 1 + len(query) > MAX_URL_LENGTH
 
 
 def has_control_characters(path, query):
@@ -219,7 +226,10 @@ def init_app(app):
             return None
         key = g.get("api_key")
         caller = f"key:{key.id}" if key is not None else "public"
-        g.version_etag = etag = version_etag(DataVersion.current(), environ, caller, secret)
+        version = environ.get(DATA_VERSION)  # read already when the revalidation layer was not sure
+        if version is None:
+            version = DataVersion.current()
+        g.version_etag = etag = version_etag(version, environ, caller, secret)
         given = environ.get("HTTP_IF_NONE_MATCH")
         if given and matches(given, etag):
             headers = not_modified_headers(etag, cache_control(), path)

@@ -45,9 +45,9 @@ class Revalidation:
         if "HTTP_AUTHORIZATION" in environ or "HTTP_X_API_KEY" in environ or "HTTP_ORIGIN" in environ:
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        if not http.versioned(path) or len(path) + 1 + len(query) > http.MAX_URL_LENGTH:
+        if not http.versioned(path) or http.url_too_long(path, query):
             return None
-        if http.has_control_characters(path, query):
+        if http.has_control_characters(path, query):  # the app answers these with a 400
             return None
         started = time.perf_counter()
         try:
@@ -59,6 +59,7 @@ class Revalidation:
                     db.close()
         except (peewee.OperationalError, peewee.InterfaceError):
             return None
+        environ[http.DATA_VERSION] = version  # should the app answer, it need not read it again
         etag = http.version_etag(version, environ, "public", self.secret)
         if not http.matches(given, etag):
             return None

@@ -23,7 +23,7 @@ from .base import db, is_postgres
 COLUMNS = (
     "a.id, a.slug, a.external_id, a.title, a.excerpt, a.url, a.image_url, a.byline, a.language, "
     "a.status, a.published_at, a.updated_at, a.word_count, a.reading_time_minutes, "
-    "a.comment_count, a.version, s.id, s.slug, s.name, s.logo_url"
+    "a.comment_count, s.id, s.slug, s.name, s.logo_url"
 )
 ARTICLES = "FROM article a JOIN source s ON s.id = a.source_id"
 PUBLISHED_ONLY = "a.status = 'published'"
@@ -87,18 +87,12 @@ class ArticleRow:
     word_count: int
     reading_time_minutes: int
     comment_count: int
-    version: int
     source: SourceRef
     tag_list: list | None = None
     body: Body | None = None
     relation: RelationRef | None = None
     score: float | None = None
     highlights: dict | None = None
-
-    def sort_key(self, sort):
-        """The ``(sort value, id)`` of this article under ``sort``, for the next cursor."""
-        column, _ = ARTICLE_SORTS[sort]
-        return getattr(self, column), self.id
 
 
 @functools.lru_cache(maxsize=1024)
@@ -135,12 +129,17 @@ def _any_of(column, values, lookup=None):
     return f"{column} {operator} ({lookup} {test})" if lookup else f"{column} {test}"
 
 
+def _timestamps():
+    """What turns a timestamp column's value into a datetime: SQLite hands back text,
+    PostgreSQL datetimes."""
+    return (lambda value: value) if is_postgres() else datetime.datetime.fromisoformat
+
+
 def _articles(rows):
     """:class:`ArticleRow` objects from rows of :data:`COLUMNS` (and whatever follows them)."""
-    # SQLite hands timestamps back as text, PostgreSQL as datetimes.
-    when = (lambda value: value) if is_postgres() else datetime.datetime.fromisoformat
+    when = _timestamps()
     return [
-        ArticleRow(*row[:10], when(row[10]), when(row[11]), *row[12:16], SourceRef(*row[16:20]))
+        ArticleRow(*row[:10], when(row[10]), when(row[11]), *row[12:15], SourceRef(*row[15:19]))
         for row in rows
     ]
 
@@ -162,10 +161,8 @@ def listing_json(fields, *, limit, **criteria):
     twice that (10,000 articles). tests/test_pages.py holds both equal to the article dumper.
     """
     sql, params = _list_statement(_written(tuple(fields)), limit, **criteria)
-    rows = _rows(sql, params)
-    if not is_postgres():
-        return [(card, (datetime.datetime.fromisoformat(value), id_)) for card, value, id_ in rows]
-    return [(card, (value, id_)) for card, value, id_ in rows]
+    when = _timestamps()
+    return [(card, (when(value), id_)) for card, value, id_ in _rows(sql, params)]
 
 
 def _list_statement(
@@ -305,11 +302,11 @@ def lookup_json(key, fields, include_drafts=False):
     """``(JSON text of the fields asked for, updated_at)`` of the article whose id or slug is
     ``key`` (published only, unless asked), or None; the database writes the JSON, as for
     :func:`listing_json`."""
-    rows = _lookup(f"{_json_object(tuple(fields), is_postgres())}, a.updated_at", key, include_drafts)
+    rows = _lookup(f"{_written(tuple(fields))}, a.updated_at", key, include_drafts)
     if not rows:
         return None
     text, updated_at = rows[0]
-    return text, updated_at if is_postgres() else datetime.datetime.fromisoformat(updated_at)
+    return text, _timestamps()(updated_at)
 
 
 def _lookup(select, key, include_drafts):
