@@ -2,7 +2,7 @@
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Flask, g, request
+from flask import g, request
 from flask_compress import Compress
 from flask_cors import CORS
 
@@ -52,7 +52,7 @@ def create_app(config=None):
     """Build the app. ``config`` is a :class:`Config`, or a dict of overrides of the environment."""
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
-    app = Flask(__name__, static_folder=None)
+    app = http.Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
         NEWSDESK=config,

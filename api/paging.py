@@ -8,8 +8,9 @@ import base64
 import datetime
 import hashlib
 import hmac
-import json
 from urllib.parse import quote
+
+import orjson
 
 from flask import current_app, jsonify, request
 
@@ -37,7 +38,7 @@ def _plain(value):
 
 def encode_cursor(tag, values):
     """The cursor for the row whose sort key is ``values`` under the ordering ``tag``."""
-    raw = json.dumps([tag, *map(_plain, values)], separators=(",", ":")).encode()
+    raw = orjson.dumps([tag, *map(_plain, values)])
     return f"{_b64(raw)}.{_b64(_mac(raw))}"
 
 
@@ -75,7 +76,7 @@ def decode_cursor(token, tag, types, name="cursor"):
         raw = _unb64(body)
         if not hmac.compare_digest(_unb64(mac), _mac(raw)):
             raise ValueError("altered")
-        payload = json.loads(raw)
+        payload = orjson.loads(raw)
         if not isinstance(payload, list) or len(payload) != len(types) + 1 or payload[0] != tag:
             raise ValueError("made for another list")
         return tuple(convert(value) for convert, value in zip(types, payload[1:]))

@@ -25,7 +25,11 @@ COLUMNS = (
     "a.status, a.published_at, a.updated_at, a.word_count, a.reading_time_minutes, "
     "a.comment_count, s.id, s.slug, s.name, s.logo_url"
 )
-ARTICLES = "FROM article a JOIN source s ON s.id = a.source_id"
+#: Where :data:`COLUMNS` are read from.
+WITH_SOURCES = "FROM article a JOIN source s ON s.id = a.source_id"
+#: Where JSON is read from: the JSON of an article reads its source itself (only when it is
+#: not stored already, so a list of cards joins nothing).
+ARTICLES = "FROM article a"
 PUBLISHED_ONLY = "a.status = 'published'"
 #: The fields of ``article.card``: those a list shows by default.
 CARD_FIELDS = (
@@ -147,26 +151,27 @@ def _articles(rows):
 def listing(*, limit, **criteria):
     """Up to ``limit`` published articles under the list filters (see :func:`_list_statement`),
     as :class:`ArticleRow` objects."""
-    sql, params = _list_statement(COLUMNS, limit, **criteria)
+    sql, params = _list_statement(COLUMNS, WITH_SOURCES, limit, **criteria)
     return _articles(_rows(sql, params))
 
 
 def listing_json(fields, *, limit, **criteria):
     """Up to ``limit`` published articles under the list filters (see :func:`_list_statement`),
-    as ``(JSON text of the fields asked for, (sort value, id))`` pairs.
+    as ``(JSON of the fields asked for, (sort value, id))`` pairs.
 
     The database writes the JSON, and for the fields a list shows by default it has written it
     already, when the article last changed (``article.card``): reading 20 stored cards took
     38 us, writing them 217 us, reading the rows and tags and dumping them in Python about
     twice that (10,000 articles). tests/test_pages.py holds both equal to the article dumper.
     """
-    sql, params = _list_statement(_written(tuple(fields)), limit, **criteria)
+    sql, params = _list_statement(_written(tuple(fields)), ARTICLES, limit, **criteria)
     when = _timestamps()
     return [(card, (when(value), id_)) for card, value, id_ in _rows(sql, params)]
 
 
 def _list_statement(
     select,
+    tables,
     limit,
     *,
     sort="-published_at",
@@ -178,8 +183,8 @@ def _list_statement(
     published_before=None,
     updated_since=None,
 ):
-    """The list query: ``select``, then the sort value and id, of published articles under the
-    filters, ordered by ``sort``; ``(sql, params)``.
+    """The list query: ``select`` (from ``tables``), then the sort value and id, of published
+    articles under the filters, ordered by ``sort``; ``(sql, params)``.
 
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
     any of their values. With a single tag and a published_at sort the query walks the
@@ -221,7 +226,7 @@ def _list_statement(
         where.append(f"({key}, {tie}) {'<' if descending else '>'} (?, ?)")
         params.extend(after)
     sql = (
-        f"SELECT {select}, {key}, {tie} {ARTICLES}{joins} WHERE {' AND '.join(where)}"
+        f"SELECT {select}, {key}, {tie} {tables}{joins} WHERE {' AND '.join(where)}"
         f" ORDER BY {key} {order}, {tie} {order} LIMIT ?"
     )
     return sql, [*params, limit]
@@ -240,15 +245,21 @@ def refresh_cards(ids=None, source_id=None):
         where, params = f" WHERE a.id IN ({_marks(ids)})", ids
     elif source_id is not None:
         where, params = " WHERE a.source_id = ?", [source_id]
-    written = _json_object(CARD_FIELDS, is_postgres())
-    _execute(f"UPDATE article AS a SET card = (SELECT {written} FROM source s WHERE s.id = a.source_id){where}", params)
+    _execute(f"UPDATE article AS a SET card = {_json_object(CARD_FIELDS, is_postgres())}{where}", params)
 
 
 def _written(fields):
     """SQL for the JSON of an article with ``fields``: its stored card when that is what they
-    are (and it is not NULL), else written now."""
-    written = _json_object(fields, is_postgres())
-    return f"coalesce(a.card, {written})" if fields == CARD_FIELDS else written
+    are (and it is not NULL), else written now.
+
+    SQLite hands it over as bytes: as text, the sqlite3 module would decode it and orjson
+    encode it again (a list page of cards holds 18 KB).
+    """
+    postgres = is_postgres()
+    written = _json_object(fields, postgres)
+    if fields == CARD_FIELDS:
+        written = f"coalesce(a.card, {written})"
+    return written if postgres else f"CAST({written} AS BLOB)"
 
 
 #: Article fields that are a column as it is.
@@ -260,10 +271,10 @@ _PLAIN = {
 
 @functools.lru_cache(maxsize=256)
 def _json_object(fields, postgres):
-    """SQL for the JSON object of an article (alias ``a``, its source ``s``) with ``fields``,
-    in that order, as the article dumper writes it."""
+    """SQL for the JSON object of an article (alias ``a``) with ``fields``, in that order, as
+    the article dumper writes it."""
     if postgres:
-        obj = "json_build_object"
+        obj, wrap = "json_build_object", ""
         stamp = """to_char({}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
         tags = (
             "(SELECT coalesce(json_agg(json_build_object('slug', tag.slug, 'name', tag.name)"
@@ -271,16 +282,19 @@ def _json_object(fields, postgres):
             " JOIN tag ON tag.id = link.tag_id WHERE link.article_id = a.id)"
         )
     else:
-        obj = "json_object"
-        stamp = "strftime('%Y-%m-%dT%H:%M:%SZ', {})"
         # json(): a subquery's result would otherwise be embedded as a string.
+        obj, wrap = "json_object", "json"
+        stamp = "strftime('%Y-%m-%dT%H:%M:%SZ', {})"
         tags = (
             "json((SELECT json_group_array(json_object('slug', slug, 'name', name)) FROM"
             " (SELECT tag.slug, tag.name FROM article_tag link JOIN tag ON tag.id = link.tag_id"
             " WHERE link.article_id = a.id ORDER BY tag.slug)))"
         )
     special = {
-        "source": f"{obj}('id', s.id, 'slug', s.slug, 'name', s.name, 'logo_url', s.logo_url)",
+        "source": (
+            f"{wrap}((SELECT {obj}('id', s.id, 'slug', s.slug, 'name', s.name, 'logo_url', s.logo_url)"
+            " FROM source s WHERE s.id = a.source_id))"
+        ),
         "tags": tags,
         "published_at": stamp.format("a.published_at"),
         "updated_at": stamp.format("a.updated_at"),
@@ -294,22 +308,22 @@ def _json_object(fields, postgres):
 
 def lookup(key, include_drafts=False):
     """The article whose id or slug is ``key`` (published only, unless asked), or None."""
-    rows = _lookup(COLUMNS, key, include_drafts)
+    rows = _lookup(COLUMNS, WITH_SOURCES, key, include_drafts)
     return _articles(rows)[0] if rows else None
 
 
 def lookup_json(key, fields, include_drafts=False):
-    """``(JSON text of the fields asked for, updated_at)`` of the article whose id or slug is
+    """``(JSON of the fields asked for, updated_at)`` of the article whose id or slug is
     ``key`` (published only, unless asked), or None; the database writes the JSON, as for
     :func:`listing_json`."""
-    rows = _lookup(f"{_written(tuple(fields))}, a.updated_at", key, include_drafts)
+    rows = _lookup(f"{_written(tuple(fields))}, a.updated_at", ARTICLES, key, include_drafts)
     if not rows:
         return None
     text, updated_at = rows[0]
     return text, _timestamps()(updated_at)
 
 
-def _lookup(select, key, include_drafts):
+def _lookup(select, tables, key, include_drafts):
     if key.isascii() and key.isdigit():
         if int(key) > MAX_ID:
             return []
@@ -318,7 +332,7 @@ def _lookup(select, key, include_drafts):
         condition, value = "a.slug = ?", key
     if not include_drafts:
         condition += f" AND {PUBLISHED_ONLY}"
-    return _rows(f"SELECT {select} {ARTICLES} WHERE {condition}", [value])
+    return _rows(f"SELECT {select} {tables} WHERE {condition}", [value])
 
 
 def by_ids(ids):
@@ -330,21 +344,21 @@ def by_ids(ids):
     ids = list(ids)
     if not ids:
         return {}
-    rows = _articles(_rows(f"SELECT {COLUMNS} {ARTICLES} WHERE a.id IN ({_marks(ids)})", ids))
+    rows = _articles(_rows(f"SELECT {COLUMNS} {WITH_SOURCES} WHERE a.id IN ({_marks(ids)})", ids))
     return {row.id: row for row in rows if row.status == "published"}
 
 
 def related_json(key, fields, limit, include_drafts=False):
     """Articles related to the article whose id or slug is ``key``, editorial first, then by
-    score: ``[(JSON text of the fields asked for, its RelationRef)]``, or None when there is
+    score: ``[(JSON of the fields asked for, its RelationRef)]``, or None when there is
     no such article. The database writes the JSON, as for :func:`listing_json`."""
-    found = _lookup("a.id", key, include_drafts)
+    found = _lookup("a.id", ARTICLES, key, include_drafts)
     if not found:
         return None
     condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
     sql = (
         f"SELECT {_written(tuple(fields))}, r.kind, r.origin, r.score, r.reasons FROM relation r"
-        " JOIN article a ON a.id = r.related_id JOIN source s ON s.id = a.source_id"
+        " JOIN article a ON a.id = r.related_id"
         f" WHERE r.article_id = ?{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.
         " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"

@@ -176,3 +176,29 @@ def test_hostile_input_never_gives_5xx(client, make_article, url, value):
     response = client.get(url.format(value))
     assert response.status_code < 500, response.get_data(as_text=True)
     assert response.status_code in (200, 400, 404, 414, 422)
+
+
+def test_hooks_and_views_are_called_as_they_are_unless_coroutine_functions(tmp_path):
+    """The app remembers which functions are coroutine functions: plain ones (and methods bound
+    to a new view each request) come back as they are, async ones still go to async_to_sync."""
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'x.db'}", "testing": True})
+
+    def plain():
+        return "plain"
+
+    async def coroutine():
+        return "coroutine"
+
+    class View:
+        def get(self):
+            return "bound"
+
+    assert app.ensure_sync(plain) is plain
+    assert app.ensure_sync(plain) is plain
+    first, second = View().get, View().get
+    assert app.ensure_sync(first) is first and app.ensure_sync(second) is second
+    wrapped = []
+    app.async_to_sync = lambda func: wrapped.append(func) or (lambda: "wrapped")
+    assert app.ensure_sync(coroutine)() == "wrapped"
+    assert app.ensure_sync(coroutine)() == "wrapped"
+    assert wrapped == [coroutine, coroutine]
