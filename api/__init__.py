@@ -113,9 +113,9 @@ def create_app(config=None):
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
-    # Around Flask: anonymous revalidations that still match are answered before it; security
-    # headers go on every answer.
-    app.wsgi_app = observe.SecurityHeaders(Revalidation(app, limiter, app.wsgi_app))
+    # Around Flask: anonymous revalidations that still match are answered before it; around
+    # both, every request gets its id, headers, metrics and log line.
+    app.wsgi_app = observe.Observer(Revalidation(app, limiter, app.wsgi_app))
     return app
 
 

@@ -13,6 +13,7 @@ from flask_smorest import abort
 from models import ApiKey, utcnow
 
 from .http import NO_DATABASE
+from .observe import KEY_ID
 
 CHALLENGE = 'Bearer realm="newsdesk"'
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
@@ -61,6 +62,7 @@ def authenticate():
         if key is None:
             unauthorized("The API key is unknown or revoked.")
         g.api_key = key
+        request.environ[KEY_ID] = key.id
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
             ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()

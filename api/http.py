@@ -3,6 +3,7 @@
 import hashlib
 import inspect
 import re
+from urllib.parse import parse_qsl
 
 import flask
 import flask_smorest
@@ -66,11 +67,16 @@ class ArgumentParser(FlaskParser):
     Query schemas take comma lists (DelimitedList), never repeated keys, so the first value of
     each key is all they read, as before. webargs' MultiDictProxy looked every declared field up
     in the MultiDict, and werkzeug raises (and catches) an exception for each one absent: a
-    third of the cost of parsing a list's arguments.
+    third of the cost of parsing a list's arguments. The query is parsed as ``request.args``
+    parses it, into a dict rather than a MultiDict (a third of the time).
     """
 
     def load_querystring(self, req, schema):
-        return req.args.to_dict()
+        pairs = parse_qsl(req.query_string.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+        args = {}
+        for key, value in pairs:
+            args.setdefault(key, value)
+        return args
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -229,17 +235,20 @@ def init_app(app):
         return "private, no-cache" if keyed else public
 
     def cache_headers(response, path):
+        """Vary, Cache-Control and the ETag, where the answer has not set its own."""
         headers = response.headers
-        missing = []
-        if path.startswith("/v1/") and "Vary" not in headers:
+        present = {name.lower() for name, _ in headers.items()}
+        if path.startswith("/v1/") and "vary" not in present:
             # A key can see more (drafts, hidden comments): answers differ by key.
-            missing.append(("Vary", VARY))
-        if "Cache-Control" not in headers:
-            missing.append(("Cache-Control", cache_control()))
-        if "version_etag" in g and "ETag" not in headers:
-            missing.append(("ETag", f'"{g.version_etag}"'))
-        headers.extend(missing)
-        return response
+            headers.add("Vary", VARY)
+        if "cache-control" not in present:
+            headers.add("Cache-Control", cache_control())
+        if "etag" not in present:
+            etag = g.get("version_etag")
+            if etag is None:
+                response.add_etag()  # hashed from the body
+            else:
+                headers.add("ETag", f'"{etag}"')
 
     def revalidate():
         """before_request, after authentication: answer a matching If-None-Match with 304."""
@@ -269,8 +278,6 @@ def init_app(app):
         if response.is_streamed or response.direct_passthrough:
             return response
         cache_headers(response, environ["PATH_INFO"])
-        if response.get_etag()[0] is None:
-            response.add_etag()
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
             return response.make_conditional(request)
         return response

@@ -20,6 +20,7 @@ from limits.storage import storage_from_string
 
 from .auth import lookup_key
 from .http import NO_DATABASE
+from .observe import add_headers
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Endpoints that are never limited: health checks, metrics and the docs.
@@ -40,7 +41,8 @@ class RateLimiter:
     def check(self):
         """before_request: count the request; 429 when a limit is spent.
 
-        Remembers the limit nearest exhaustion as ``g.rate_limit`` for the response headers.
+        Its ``RateLimit-*`` headers go on the answer, whatever it is; the limit nearest
+        exhaustion is kept as ``g.rate_limit`` for ``/v1/me``.
         """
         if request.endpoint in EXEMPT:
             return
@@ -50,9 +52,10 @@ class RateLimiter:
             request.environ["REQUEST_METHOD"] in WRITE_METHODS
             and request.blueprint in self.write_blueprints
         )
-        g.rate_limit = self.count(caller, writes)
-        if g.rate_limit["exceeded"]:
-            abort(429, message=f"Rate limit of {g.rate_limit['limit']} exceeded; retry later.")
+        g.rate_limit = state = self.count(caller, writes)
+        add_headers(request.environ, header_items(state, 429 if state["exceeded"] else 200))
+        if state["exceeded"]:
+            abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
 
     def count(self, caller, writes=False):
         """Count one request of ``caller``; the state of the limit nearest exhaustion (exceeded
@@ -132,18 +135,9 @@ def header_items(state, status):
     return items
 
 
-def headers(response):
-    """after_request: the rate-limit headers of the request's limit state."""
-    state = g.get("rate_limit")
-    if state is not None:
-        response.headers.extend(header_items(state, response.status_code))
-    return response
-
-
 def init_app(app, config, write_blueprints):
     limiter = RateLimiter(config, write_blueprints)
     app.before_request(limiter.check)
-    app.after_request(headers)
     return limiter
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from flask import g, request
+from flask import request
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
@@ -61,23 +61,46 @@ def configure_logging(level):
         logger.propagate = False
 
 
-class SecurityHeaders:
-    """WSGI middleware: the security headers on every answer that does not set its own.
+#: The request's id, which :class:`Observer` leaves in the WSGI environ; what the app leaves
+#: there for it: the route that answered, the id of the key that called, headers for the answer.
+REQUEST_ID = "newsdesk.request_id"
+ROUTE = "newsdesk.route"
+KEY_ID = "newsdesk.key_id"
+HEADERS = "newsdesk.headers"
 
-    Added to the final header list: through ``response.headers`` they cost 14 us a request.
+
+class Observer:
+    """WSGI middleware around the whole app: what every request leaves behind.
+
+    Each request gets an id; its answer gets ``X-Request-ID``, the headers the app left in
+    ``environ[HEADERS]`` (the rate limit) and the security headers, unless it sets its own;
+    then the request is counted in the metrics and logged, by the route the app left in
+    ``environ[ROUTE]`` (``unmatched`` when none). Working on the WSGI header list, not through
+    Flask hooks and ``response.headers``, costs a fraction (about 40 us a request less).
     """
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        rid = environ[REQUEST_ID] = request_id(environ)
+        extra = environ[HEADERS] = [("X-Request-ID", rid)]
+        statuses = []
+
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
+            headers.extend(item for item in extra if item[0].lower() not in present)
             headers.extend(item for item in _SECURITY_ITEMS if item[0].lower() not in present)
+            statuses.append(status)
             return start_response(status, headers, exc_info)
 
-        return self.wsgi_app(environ, start)
-
+        try:
+            return self.wsgi_app(environ, start)
+        finally:
+            status = int(statuses[-1].split(None, 1)[0]) if statuses else 500
+            duration = time.perf_counter() - started
+            record(environ, environ.get(ROUTE, "unmatched"), status, duration, rid, environ.get(KEY_ID))
 
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 
@@ -117,16 +140,12 @@ def record(environ, endpoint, status, duration, request_id, key_id=None):
 
 def init_app(app):
     @app.before_request
-    def start():
-        g.started = time.perf_counter()
-        g.request_id = request_id(request.environ)
+    def route():
+        """Name the route that answers, for :class:`Observer`."""
+        if request.url_rule is not None:
+            request.environ[ROUTE] = request.url_rule.rule
 
-    @app.after_request
-    def finish(response):
-        started = g.get("started")
-        duration = time.perf_counter() - started if started is not None else 0.0
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        response.headers["X-Request-ID"] = rid = g.get("request_id") or request_id(request.environ)
-        key = g.get("api_key")
-        record(request.environ, endpoint, response.status_code, duration, rid, key.id if key else None)
-        return response
+
+def add_headers(environ, items):
+    """Headers for the answer to this request (see :class:`Observer`)."""
+    environ.setdefault(HEADERS, []).extend(items)

@@ -3,14 +3,13 @@
 Mobile apps and integrations poll: most of what they send is a GET whose If-None-Match still
 matches. Through Flask (request context, routing, a dozen hooks) such a 304 cost three times a
 hello-world answer, nearly all of it framework. This WSGI layer answers it with what the answer
-needs: the data version (one query), the ETag, the caller's rate limit, metrics and the log
-line. The answer is the one the app would give (``http.init_app``'s ``revalidate``); everything
-it is not sure of goes on to the app: callers with a key (the key must be checked), CORS
-requests, private reads, URLs the app would refuse or no route matches, ETags that no longer
-match, callers over their limit, and any database error.
+needs: the data version (one query), the ETag and the caller's rate limit (the request id,
+metrics and log line are :class:`observe.Observer`'s, around it). The answer is the one the
+app would give (``http.init_app``'s ``revalidate``); everything it is not sure of goes on to
+the app: callers with a key (the key must be checked), CORS requests, private reads, URLs the
+app would refuse or no route matches, ETags that no longer match, callers over their limit,
+and any database error.
 """
-
-import time
 
 import peewee
 from werkzeug.exceptions import HTTPException
@@ -49,7 +48,6 @@ class Revalidation:
             return None
         if http.has_control_characters(path, query):  # the app answers these with a 400
             return None
-        started = time.perf_counter()
         try:
             opened = db.connect(reuse_if_open=True)
             try:
@@ -70,8 +68,5 @@ class Revalidation:
         state = self.limiter.count(limits.anonymous(environ))
         if state["exceeded"]:
             return None
-        request_id = observe.request_id(environ)
-        headers = http.not_modified_headers(etag, self.cache_control, path)
-        headers += [("X-Request-ID", request_id), *limits.header_items(state, 304)]
-        observe.record(environ, rule.rule, 304, time.perf_counter() - started, request_id)
-        return headers
+        environ[observe.ROUTE] = rule.rule
+        return http.not_modified_headers(etag, self.cache_control, path) + limits.header_items(state, 304)

@@ -8,6 +8,10 @@
    -t2 -c32 -d10s, median of 3 runs, for a cold list (every request a different page), detail
    (random ids), related, search (one word, two words, a phrase) and a 304 revalidation; then
    the same Newsdesk endpoints at -c2 (one connection per worker) for latency without queueing.
+   The reference is measured again before each scenario's run (both servers are up, the idle
+   one costs nothing): the machine's speed drifts, by 10-20% within minutes on a shared VM, and
+   a ratio is only fair between figures measured side by side. Its req/s is the median of all
+   those runs, each ratio the scenario's median over the median of the reference runs next to it.
 
     .venv/bin/python bench/run.py [--articles 100000] [--reuse] [--duration 10] [--runs 3]
 
@@ -170,9 +174,12 @@ def wrk(base, scenario, connections, duration, env):
             "errors": int(errors.group(1)) if errors else 0}
 
 
-def measure(base, scenario, connections, duration, runs, env):
-    results = [wrk(base, scenario, connections, duration, env) for _ in range(runs)]
+def median_of(results):
     return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def measure(base, scenario, connections, duration, runs, env):
+    return median_of([wrk(base, scenario, connections, duration, env) for _ in range(runs)])
 
 
 def main():
@@ -213,28 +220,35 @@ def main():
     env["BENCH_T0"] = str(int(oldest.published_at.timestamp()))
     env["BENCH_T1"] = str(int(newest.published_at.timestamp()))
 
-    rows = {}
-    with gunicorn("reference:app", env, free_port(), "/") as base:
-        log("reference ...")
-        rows["reference"] = measure(base, "reference", 32, args.duration, args.runs, env)
-    with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
+    rows, references = {}, []
+    with (
+        gunicorn("reference:app", env, free_port(), "/") as reference_base,
+        gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base,
+    ):
         prepare_requests(base, max_id)
         for scenario, label in SCENARIOS:
             log(f"{label} ...")
-            rows[scenario] = measure(base, scenario, 32, args.duration, args.runs, env)
+            runs, beside = [], []
+            for _ in range(args.runs):
+                beside.append(wrk(reference_base, "reference", 32, args.duration, env))
+                runs.append(wrk(base, scenario, 32, args.duration, env))
+            references += beside
+            rows[scenario] = median_of(runs)
+            rows[scenario]["ratio"] = rows[scenario]["rate"] / median_of(beside)["rate"]
             rows[scenario]["unloaded"] = measure(base, scenario, 2, args.duration, 1, env)
 
-    reference = rows["reference"]["rate"]
+    reference = median_of(references)
+    spread = f"{min(r['rate'] for r in references):,.0f}-{max(r['rate'] for r in references):,.0f}"
     table = ["| endpoint | req/s | p50 ms | p99 ms | × reference | errors | p50 / p99 ms at -c2 |",
              "|---|---:|---:|---:|---:|---:|---:|",
-             (f"| reference (fixed JSON) | {reference:,.0f} | {rows['reference']['p50']:.2f} | "
-              f"{rows['reference']['p99']:.2f} | 1.00 | {rows['reference']['errors']:.0f} | |")]
+             (f"| reference (fixed JSON) | {reference['rate']:,.0f} | {reference['p50']:.2f} | "
+              f"{reference['p99']:.2f} | 1.00 | {sum(r['errors'] for r in references):.0f} | |")]
     for scenario, label in SCENARIOS:
         row = rows[scenario]
         unloaded = row["unloaded"]
         table.append(
             f"| {label} | {row['rate']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "
-            f"{row['rate'] / reference:.2f} | {row['errors']:.0f} | "
+            f"{row['ratio']:.2f} | {row['errors']:.0f} | "
             f"{unloaded['p50']:.2f} / {unloaded['p99']:.2f} |"
         )
     lines = [f"Corpus: {args.articles:,} articles (SQLite, {os.cpu_count()} cores)."]
@@ -248,7 +262,10 @@ def main():
         f"Related computation on write: p50 {write['p50']:.1f} ms, p99 {write['p99']:.1f} ms, "
         f"mean {write['mean']:.1f} ms (200 articles)."
     )
-    lines.append(f"wrk -t2 -c32 -d{args.duration}s, median of {args.runs}; gunicorn, 2 sync workers each.")
+    lines.append(
+        f"wrk -t2 -c32 -d{args.duration}s, median of {args.runs}; gunicorn, 2 sync workers each; "
+        f"the reference run {len(references)} times, beside each scenario's runs: {spread} req/s."
+    )
     text = "\n".join(lines) + "\n\n" + "\n".join(table) + "\n"
     (OUT / "results.md").write_text(text)
     print(text)
