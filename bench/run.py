@@ -8,10 +8,12 @@
    -t2 -c32 -d10s, median of 3 runs, for a cold list (every request a different page), detail
    (random ids), related, search (one word, two words, a phrase) and a 304 revalidation; then
    the same Newsdesk endpoints at -c2 (one connection per worker) for latency without queueing.
-   The reference is measured again before each scenario's run (both servers are up, the idle
-   one costs nothing): the machine's speed drifts, by 10-20% within minutes on a shared VM, and
-   a ratio is only fair between figures measured side by side. Its req/s is the median of all
-   those runs, each ratio the scenario's median over the median of the reference runs next to it.
+   Both servers are warmed up first (3 s of each scenario, not measured). The reference is
+   measured again before each of a scenario's runs (both servers are up; the idle one costs
+   nothing): the machine's speed drifts, by 10-20% within minutes on a shared VM, and a ratio
+   is only fair between figures measured side by side. The reference's req/s is the median of
+   all those runs; a scenario's ratio is its median over the median of the reference runs
+   beside it.
 
     .venv/bin/python bench/run.py [--articles 100000] [--reuse] [--duration 10] [--runs 3]
 
@@ -226,6 +228,13 @@ def main():
         gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base,
     ):
         prepare_requests(base, max_id)
+        log("warming up ...")
+        # Fresh workers run slower for their first few thousand requests (SQLite's page cache
+        # and the pages of the mapped database file are per process): both servers get 3 s of
+        # each scenario, unmeasured, before anything is measured.
+        wrk(reference_base, "reference", 32, 3, env)
+        for scenario, _ in SCENARIOS:
+            wrk(base, scenario, 32, 3, env)
         for scenario, label in SCENARIOS:
             log(f"{label} ...")
             runs, beside = [], []
