@@ -102,6 +102,7 @@ class Observer:
             duration = time.perf_counter() - started
             record(environ, environ.get(ROUTE, "unmatched"), status, duration, rid, environ.get(KEY_ID))
 
+
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
 
 

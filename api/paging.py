@@ -11,7 +11,6 @@ import hmac
 from urllib.parse import quote
 
 import orjson
-
 from flask import current_app, jsonify, request
 
 from .errors import bad_request
