@@ -7,6 +7,7 @@
 | NEWSDESK_PUBLIC_READ             | true                             | false: reads need a key with the read scope  |
 | NEWSDESK_CACHE_MAX_AGE           | 60                               | Cache-Control max-age of public reads (s)    |
 | NEWSDESK_CACHE_STALE             | 300                              | stale-while-revalidate of public reads (s)   |
+| NEWSDESK_ANSWER_CACHE_BYTES      | 33554432                         | searches and feeds kept per worker (0: off)  |
 | NEWSDESK_MAX_BODY_BYTES          | 1048576                          | largest JSON request body                    |
 | NEWSDESK_MAX_IMPORT_BYTES        | 52428800                         | largest NDJSON import body                   |
 | NEWSDESK_RATE_LIMIT              | 600/minute                       | default rate limit per key or address        |
@@ -60,6 +61,7 @@ class Config:
     public_read: bool = True
     cache_max_age: int = 60
     cache_stale: int = 300
+    answer_cache_bytes: int = 32 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 50 * 1024 * 1024
     rate_limit: str = "600/minute"
@@ -83,6 +85,7 @@ class Config:
             "public_read": _bool,
             "cache_max_age": _int,
             "cache_stale": _int,
+            "answer_cache_bytes": _int,
             "max_body_bytes": lambda n, v: _int(n, v, minimum=1),
             "max_import_bytes": lambda n, v: _int(n, v, minimum=1),
             "rate_limit": str,

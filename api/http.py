@@ -16,6 +16,8 @@ from webargs.flaskparser import FlaskParser
 from models import DataVersion
 from models.sanitize import CONTROL_CHARACTERS
 
+from .cache import CACHED_ENDPOINTS, AnswerCache
+
 MAX_URL_LENGTH = 4096
 #: A control character in a query string, raw or percent-escaped.
 ESCAPED_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF])")
@@ -220,7 +222,9 @@ def init_app(app):
     Answers derived from stored data get an ETag from the data version (raised by every write,
     in the write's transaction), the URL and the caller: a revalidation that still matches is
     answered 304 before the view runs, at the cost of one tiny query, on every worker and host.
-    Other answers (the spec, the docs page) get an ETag hashed from their body.
+    The answers of searches and feeds are kept under that ETag (:mod:`api.cache`) and given
+    again without running the view. Other answers (the spec, the docs page) get an ETag hashed
+    from their body.
 
     These run on every request, so they read the WSGI environ rather than werkzeug's parsed
     headers where they can.
@@ -228,7 +232,15 @@ def init_app(app):
     config = app.config["NEWSDESK"]
     public = public_cache_control(config)
     secret = etag_key(config)
+    answers = AnswerCache(config.answer_cache_bytes) if config.answer_cache_bytes else None
     app.before_request(check_request)
+
+    def kept_answer_key(environ):
+        """The answer cache's key for this request, or None when its answer is not kept."""
+        if answers is None or request.endpoint not in CACHED_ENDPOINTS or "version_etag" not in g:
+            return None
+        # The host too: next-page links and feed URLs are absolute.
+        return f"{g.version_etag}|{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', '')}"
 
     def cache_control():
         keyed = g.get("api_key") is not None or not config.public_read
@@ -268,6 +280,11 @@ def init_app(app):
         if given and matches(given, etag):
             headers = not_modified_headers(etag, cache_control(), path)
             return app.response_class(status=304, headers=headers)
+        key = kept_answer_key(environ)
+        kept = answers.get(key) if key is not None else None
+        if kept is not None:
+            body, headers = kept
+            return app.response_class(body, headers=headers)
         return None
 
     @app.after_request
@@ -277,6 +294,10 @@ def init_app(app):
             return response
         if response.is_streamed or response.direct_passthrough:
             return response
+        key = kept_answer_key(environ)
+        if key is not None:
+            headers = [item for item in response.headers.items() if item[0] != "Content-Length"]
+            answers.put(key, response.get_data(), headers)
         cache_headers(response, environ["PATH_INFO"])
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
             return response.make_conditional(request)

@@ -6,7 +6,8 @@
 3. Serves Newsdesk and a minimal Flask app (bench/reference.py, a fixed small JSON object) with
    the same gunicorn settings (2 sync workers), and loads each with wrk on 127.0.0.1:
    -t2 -c32 -d10s, median of 3 runs, for a cold list (every request a different page), detail
-   (random ids), related, search (one word, two words, a phrase) and a 304 revalidation; then
+   (random ids), related, search (one word, two words, a phrase; with the answer cache, and
+   on a second Newsdesk server without it) and a 304 revalidation; then
    the same Newsdesk endpoints at -c2 (one connection per worker) for latency without queueing.
    Both servers are warmed up first (3 s of each scenario, not measured). The reference is
    measured again before each of a scenario's runs (both servers are up; the idle one costs
@@ -38,14 +39,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
+#: (row, scenario of bench/wrk.lua, label, answer cache on). Searches repeat (175 words, 31
+#: phrases; two words make 30,625 pairs), so they are measured with the answer cache and, on a
+#: second Newsdesk server, without it: what a query costs the first time.
 SCENARIOS = [
-    ("list", "list, limit=20, cold"),
-    ("detail", "detail, random id"),
-    ("related", "related"),
-    ("search1", "search, one word"),
-    ("search2", "search, two words"),
-    ("phrase", "search, phrase"),
-    ("revalidate", "304 revalidation"),
+    ("list", "list", "list, limit=20, cold", True),
+    ("detail", "detail", "detail, random id", True),
+    ("related", "related", "related", True),
+    ("search1", "search1", "search, one word", True),
+    ("search2", "search2", "search, two words", True),
+    ("phrase", "phrase", "search, phrase", True),
+    ("search1-cold", "search1", "search, one word, no answer cache", False),
+    ("search2-cold", "search2", "search, two words, no answer cache", False),
+    ("phrase-cold", "phrase", "search, phrase, no answer cache", False),
+    ("revalidate", "revalidate", "304 revalidation", True),
 ]
 
 
@@ -223,28 +230,31 @@ def main():
     env["BENCH_T1"] = str(int(newest.published_at.timestamp()))
 
     rows, references = {}, []
+    uncached = {**env, "NEWSDESK_ANSWER_CACHE_BYTES": "0"}
     with (
         gunicorn("reference:app", env, free_port(), "/") as reference_base,
-        gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base,
+        gunicorn("api.wsgi:app", env, free_port(), "/healthz") as cached_base,
+        gunicorn("api.wsgi:app", uncached, free_port(), "/healthz") as uncached_base,
     ):
-        prepare_requests(base, max_id)
+        prepare_requests(cached_base, max_id)
         log("warming up ...")
         # Fresh workers run slower for their first few thousand requests (SQLite's page cache
-        # and the pages of the mapped database file are per process): both servers get 3 s of
+        # and the pages of the mapped database file are per process): every server gets 3 s of
         # each scenario, unmeasured, before anything is measured.
         wrk(reference_base, "reference", 32, 3, env)
-        for scenario, _ in SCENARIOS:
-            wrk(base, scenario, 32, 3, env)
-        for scenario, label in SCENARIOS:
+        for _, scenario, _, cache in SCENARIOS:
+            wrk(cached_base if cache else uncached_base, scenario, 32, 3, env)
+        for row, scenario, label, cache in SCENARIOS:
             log(f"{label} ...")
+            base = cached_base if cache else uncached_base
             runs, beside = [], []
             for _ in range(args.runs):
                 beside.append(wrk(reference_base, "reference", 32, args.duration, env))
                 runs.append(wrk(base, scenario, 32, args.duration, env))
             references += beside
-            rows[scenario] = median_of(runs)
-            rows[scenario]["ratio"] = rows[scenario]["rate"] / median_of(beside)["rate"]
-            rows[scenario]["unloaded"] = measure(base, scenario, 2, args.duration, 1, env)
+            rows[row] = median_of(runs)
+            rows[row]["ratio"] = rows[row]["rate"] / median_of(beside)["rate"]
+            rows[row]["unloaded"] = measure(base, scenario, 2, args.duration, 1, env)
 
     reference = median_of(references)
     spread = f"{min(r['rate'] for r in references):,.0f}-{max(r['rate'] for r in references):,.0f}"
@@ -252,8 +262,8 @@ def main():
              "|---|---:|---:|---:|---:|---:|---:|",
              (f"| reference (fixed JSON) | {reference['rate']:,.0f} | {reference['p50']:.2f} | "
               f"{reference['p99']:.2f} | 1.00 | {sum(r['errors'] for r in references):.0f} | |")]
-    for scenario, label in SCENARIOS:
-        row = rows[scenario]
+    for name, _, label, _ in SCENARIOS:
+        row = rows[name]
         unloaded = row["unloaded"]
         table.append(
             f"| {label} | {row['rate']:,.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "

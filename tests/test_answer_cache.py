@@ -1,0 +1,106 @@
+"""Searches and feeds are answered again from a per-worker cache keyed by their ETag, which a
+write changes: never stale, and never one caller's answer to another."""
+
+import gzip
+
+import pytest
+
+from api.cache import OVERHEAD, AnswerCache
+
+
+def search_queries(queries):
+    return [sql for sql in queries if "article_search" in sql or "article_document" in sql]
+
+
+def test_a_repeated_search_is_answered_from_the_cache(client, make_article, count_queries):
+    make_article(title="Storm over the harbour", body="The storm moved east. " * 40)
+    make_article(title="Calm seas", body="No storm today. " * 40)
+    first = client.get("/v1/search?q=storm&limit=1")
+    assert first.status_code == 200 and first.json["has_more"] is True
+    assert search_queries(count_queries.queries)
+    count_queries.queries.clear()
+    again = client.get("/v1/search?q=storm&limit=1")
+    assert search_queries(count_queries.queries) == []
+    assert again.status_code == 200
+    assert again.get_data() == first.get_data()
+    for name in ("Content-Type", "ETag", "Link", "Cache-Control", "Vary", "RateLimit-Limit"):
+        assert again.headers[name] == first.headers[name], name
+    assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+    # Compressed as any answer is (over 1 KB).
+    plain = client.get("/v1/search?q=storm").get_data()
+    packed = client.get("/v1/search?q=storm", headers={"Accept-Encoding": "gzip"})
+    assert len(plain) > 1024 and packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.get_data()) == plain
+
+
+def test_a_write_is_seen_at_once(client, make_article, writer, source):
+    make_article(title="Storm over the harbour")
+    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == ["Storm over the harbour"]
+    created = client.post(
+        "/v1/articles", json={"source": "daily", "title": "Storm warning", "body_text": "Wind."}, headers=writer
+    )
+    assert created.status_code == 201
+    titles = {hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]}
+    assert titles == {"Storm over the harbour", "Storm warning"}
+    client.delete(f"/v1/articles/{created.json['id']}", headers=writer)
+    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == ["Storm over the harbour"]
+
+
+def test_callers_are_kept_apart(client, make_article, writer):
+    """Kept per caller (a key may one day see more), with the caller's own cache headers."""
+    make_article(title="Storm over the harbour")
+    public = client.get("/v1/search?q=storm")
+    keyed = client.get("/v1/search?q=storm", headers=writer)
+    assert keyed.headers["ETag"] != public.headers["ETag"]
+    for _ in range(2):
+        again = client.get("/v1/search?q=storm")
+        assert again.headers["Cache-Control"] == public.headers["Cache-Control"]
+        assert again.headers["Cache-Control"].startswith("public")
+        assert again.headers["ETag"] == public.headers["ETag"]
+        again_keyed = client.get("/v1/search?q=storm", headers=writer)
+        assert again_keyed.headers["Cache-Control"] == "private, no-cache"
+        assert again_keyed.headers["ETag"] == keyed.headers["ETag"]
+        assert again_keyed.get_data() == keyed.get_data()
+
+
+def test_a_feed_is_kept_until_a_write(client, make_article, writer, source, count_queries):
+    make_article(title="First story")
+    first = client.get("/feeds/articles.atom")
+    assert first.status_code == 200 and b"First story" in first.data
+    count_queries.queries.clear()
+    again = client.get("/feeds/articles.atom")
+    assert again.get_data() == first.get_data()
+    assert again.headers["Content-Type"] == first.headers["Content-Type"]
+    assert not [sql for sql in count_queries.queries if "FROM article" in sql or '"article"' in sql]
+    client.post("/v1/articles", json={"source": "daily", "title": "Second story", "body_text": "B."}, headers=writer)
+    assert b"Second story" in client.get("/feeds/articles.atom").data
+
+
+def test_a_host_gets_its_own_links(client, make_article):
+    make_article(title="Storm one")
+    make_article(title="Storm two")
+    one = client.get("/v1/search?q=storm&limit=1", base_url="http://one.example")
+    two = client.get("/v1/search?q=storm&limit=1", base_url="http://two.example")
+    assert one.headers["Link"].startswith("<http://one.example/")
+    assert two.headers["Link"].startswith("<http://two.example/")
+
+
+@pytest.mark.parametrize("app_config", [{"answer_cache_bytes": 0}])
+def test_the_cache_can_be_turned_off(client, make_article, count_queries):
+    make_article(title="Storm over the harbour")
+    client.get("/v1/search?q=storm")
+    count_queries.queries.clear()
+    assert client.get("/v1/search?q=storm").status_code == 200
+    assert search_queries(count_queries.queries)
+
+
+def test_the_least_recently_used_answers_go_first_within_the_size():
+    cache = AnswerCache(max_bytes=8 * (100 + OVERHEAD))
+    for key in "abcdefgh":
+        cache.put(key, b"x" * 100, [])
+    assert cache.get("a") is not None  # a is now the most recently used
+    cache.put("i", b"x" * 100, [])
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("i") is not None
+    assert cache.size <= cache.max_bytes
+    cache.put("huge", b"x" * cache.max_bytes, [])
+    assert cache.get("huge") is None
