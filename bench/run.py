@@ -9,8 +9,8 @@
    (random ids), related, search (one word, two words, a phrase; with the answer cache, and
    on a second Newsdesk server without it) and a 304 revalidation; then
    the same Newsdesk endpoints at -c2 (one connection per worker) for latency without queueing.
-   Both servers are warmed up first (3 s of each scenario, not measured). The reference is
-   measured again before each of a scenario's runs (both servers are up; the idle one costs
+   Every server is warmed up first (3 s of each scenario, not measured). The reference is
+   measured again before each of a scenario's runs (all servers are up; the idle ones cost
    nothing): the machine's speed drifts, by 10-20% within minutes on a shared VM, and a ratio
    is only fair between figures measured side by side. The reference's req/s is the median of
    all those runs; a scenario's ratio is its median over the median of the reference runs
