@@ -6,7 +6,7 @@ from flask import g, request
 from flask_compress import Compress
 from flask_cors import CORS
 
-from models import bind_database, db
+from models import bind_database, db, end_request
 
 from . import (
     articles,
@@ -133,7 +133,8 @@ def openapi_yaml(app):
 
 
 def _init_database(app, config):
-    """Bind the models to the configured database; one pooled connection per request."""
+    """Bind the models to the configured database; a connection for each request (pooled for
+    PostgreSQL; SQLite's stays open in its thread)."""
     bind_database(config.database_url)
 
     @app.before_request
@@ -144,5 +145,4 @@ def _init_database(app, config):
 
     @app.teardown_request
     def close(exc):
-        if g.pop("opened_database", False) and not db.is_closed():
-            db.close()
+        end_request(g.pop("opened_database", False))

@@ -30,14 +30,14 @@ class AnswerCache:
         self.entries = collections.OrderedDict()
         self.size = 0
         self.lock = threading.Lock()
-        self.hits, self.misses = LOOKUPS.labels("hit"), LOOKUPS.labels("miss")
 
     def get(self, key):
         with self.lock:
             entry = self.entries.get(key)
             if entry is not None:
                 self.entries.move_to_end(key)
-        (self.misses if entry is None else self.hits).inc()
+        # Looked up here, in the worker: made before the fork, the child's count would be lost.
+        LOOKUPS.labels("miss" if entry is None else "hit").inc()
         return entry
 
     def put(self, key, body, headers):

@@ -11,7 +11,7 @@ from flask_smorest import abort
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from models import db
+from models import drop_connection
 from models.ingest import WriteError
 from schemas.common import ProblemSchema
 
@@ -149,7 +149,6 @@ def _handle_database_unavailable(error):
     log.error("database unavailable: %s", error)
     # The connection may be broken (the server restarted): drop it instead of handing it back
     # to the pool, so the next request opens a fresh one and the service recovers by itself.
-    if not db.is_closed():
-        with contextlib.suppress(Exception):
-            db.manual_close()
+    with contextlib.suppress(Exception):
+        drop_connection()
     return problem(503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"})

@@ -14,7 +14,7 @@ and any database error.
 import peewee
 from werkzeug.exceptions import HTTPException
 
-from models import DataVersion, db
+from models import DataVersion, db, end_request
 
 from . import http, limits, observe
 
@@ -53,8 +53,7 @@ class Revalidation:
             try:
                 version = DataVersion.current()
             finally:
-                if opened:
-                    db.close()
+                end_request(opened)
         except (peewee.OperationalError, peewee.InterfaceError):
             return None
         environ[http.DATA_VERSION] = version  # should the app answer, it need not read it again

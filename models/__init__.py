@@ -17,7 +17,7 @@ from .articles import (
     Tag,
     seek,
 )
-from .base import bind_database, db, is_postgres, make_database, utcnow
+from .base import bind_database, close_all, db, drop_connection, end_request, is_postgres, make_database, utcnow
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
 from .keys import SCOPES, ApiKey
@@ -51,6 +51,9 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "bind_database",
+    "close_all",
+    "drop_connection",
+    "end_request",
     "current_version",
     "db",
     "init_db",

@@ -23,6 +23,7 @@ from models import (
     Relation,
     Source,
     Tag,
+    close_all,
     db,
     init_db,
 )
@@ -77,7 +78,7 @@ def app(database_url, app_config):
             DataVersion.ensure()
         db.close()
     yield app
-    db.close_all()
+    close_all()
 
 
 @pytest.fixture

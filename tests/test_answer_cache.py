@@ -26,6 +26,8 @@ def test_a_repeated_search_is_answered_from_the_cache(client, make_article, coun
     for name in ("Content-Type", "ETag", "Link", "Cache-Control", "Vary", "RateLimit-Limit"):
         assert again.headers[name] == first.headers[name], name
     assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'newsdesk_answer_cache_total{result="hit"}' in metrics
     # Compressed as any answer is (over 1 KB).
     plain = client.get("/v1/search?q=storm").get_data()
     packed = client.get("/v1/search?q=storm", headers={"Accept-Encoding": "gzip"})

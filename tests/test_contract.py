@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import create_app
-from models import MODELS, ApiKey, DataVersion, db, init_db
+from models import MODELS, ApiKey, DataVersion, close_all, db, init_db
 from models.demo import load_demo
 
 from .conftest import BACKENDS
@@ -60,7 +60,7 @@ def fuzz_app(request, tmp_path_factory):
         _, token = ApiKey.issue("contract", ["admin"], app.config["NEWSDESK"].secret_key)
     # The WSGI transport does not decompress answers: ask for them uncompressed.
     yield app, {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-    db.close_all()
+    close_all()
 
 
 @schema.parametrize()
