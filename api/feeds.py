@@ -7,11 +7,11 @@ from xml.etree import ElementTree
 
 from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
 from models import pages
-from schemas.common import Text, rfc3339
+from schemas.common import QueryArgs, Text, rfc3339
 
 from .articles import article_filters, load_parts
 from .http import Blueprint
@@ -23,7 +23,7 @@ ElementTree.register_namespace("atom", ATOM)
 ElementTree.register_namespace("dc", DC)
 
 
-class FeedArgs(Schema):
+class FeedArgs(QueryArgs):
     source = DelimitedList(Text(), metadata={"description": "Source slugs (any of)"})
     tag = DelimitedList(Text(), metadata={"description": "Tag slugs (any of)"})
     language = DelimitedList(Text(), metadata={"description": "Languages (any of)"})

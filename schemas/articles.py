@@ -12,6 +12,7 @@ from .common import (
     InputSchema,
     PageArgs,
     PageSchema,
+    QueryArgs,
     Text,
     Timestamp,
     not_blank,
@@ -78,7 +79,7 @@ _FIELDS_HELP = (
 )
 
 
-class FieldsArgs(Schema):
+class FieldsArgs(QueryArgs):
     field_names = DelimitedList(
         fields.String(), data_key="fields", metadata={"description": _FIELDS_HELP}
     )

@@ -2,10 +2,10 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import Timestamp
+from .common import QueryArgs, Timestamp
 
 
-class SummaryArgs(Schema):
+class SummaryArgs(QueryArgs):
     sentences = fields.Integer(
         load_default=3,
         validate=validate.Range(1, 10),
