@@ -95,8 +95,9 @@ class QueryArgs(Schema):
     50-60 us for the list's ten arguments, a tenth of a list request. For a plain mapping of
     arguments, with unknown ones excluded (as webargs loads a query string) and no hooks on the
     schema, loading is each field's own ``deserialize`` in turn, which is what marshmallow runs
-    for each field, for half the time. Any error, and any other call, goes to marshmallow's
-    ``load``, which says what is wrong. tests/test_query_args.py holds the two equal.
+    for each field, in half to two thirds of the time. Any error, and any other call, goes to
+    marshmallow's ``load``, which says what is wrong. tests/test_query_args.py holds the two
+    equal.
     """
 
     def load(self, data, *, many=None, partial=None, unknown=None):
