@@ -7,7 +7,13 @@ import os
 import shutil
 import tempfile
 
-from api.config import Config
+# Workers share Prometheus metrics through files in one directory (emptied in on_starting).
+# prometheus_client decides when it is imported whether it works that way, and importing
+# api.config below imports it: the directory is named first.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
+
+from api.config import Config  # noqa: E402
 
 _config = Config.from_env()
 
@@ -31,15 +37,11 @@ loglevel = _config.log_level
 wsgi_app = "api.wsgi:app"
 
 
-
 def on_starting(server):
-    """Workers share Prometheus metrics through files in one directory, emptied at start."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.makedirs(directory, exist_ok=True)
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
+    """The metrics directory starts empty: counts of an earlier run would add up with ours."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
 
 
 def child_exit(server, worker):

@@ -44,7 +44,7 @@ def children(pid):
 
 
 @contextlib.contextmanager
-def server(database_url, tmp_path, workers=2):
+def server(database_url, tmp_path, workers=2, metrics_dir=True):
     port = free_port()
     env = {
         **os.environ,
@@ -54,6 +54,8 @@ def server(database_url, tmp_path, workers=2):
         "NEWSDESK_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
+    if not metrics_dir:  # left to gunicorn.conf.py, as `make run` and `newsdesk serve` do
+        del env["PROMETHEUS_MULTIPROC_DIR"]
     process = subprocess.Popen(
         [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--graceful-timeout", "20"],
@@ -82,8 +84,9 @@ def write_key(app, dbconn):
     return {"X-API-Key": token}
 
 
-def test_metrics_add_up_across_workers(app, database_url, tmp_path):
-    with server(database_url, tmp_path) as (_, base):
+@pytest.mark.parametrize("metrics_dir", [True, False], ids=["metrics dir given", "metrics dir made"])
+def test_metrics_add_up_across_workers(app, database_url, tmp_path, metrics_dir):
+    with server(database_url, tmp_path, metrics_dir=metrics_dir) as (_, base):
         for _ in range(40):
             assert call(base + "/v1/tags")[0] == 200
         text = call(base + "/metrics")[2].decode()
