@@ -235,12 +235,12 @@ def init_app(app):
     answers = AnswerCache(config.answer_cache_bytes) if config.answer_cache_bytes else None
     app.before_request(check_request)
 
-    def kept_answer_key(environ):
+    def kept_answer_key(environ, etag):
         """The answer cache's key for this request, or None when its answer is not kept."""
-        if answers is None or request.endpoint not in CACHED_ENDPOINTS or "version_etag" not in g:
+        if answers is None or request.endpoint not in CACHED_ENDPOINTS:
             return None
         # The host too: next-page links and feed URLs are absolute.
-        return f"{g.version_etag}|{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', '')}"
+        return f"{etag}|{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', '')}"
 
     def cache_control():
         keyed = g.get("api_key") is not None or not config.public_read
@@ -280,11 +280,13 @@ def init_app(app):
         if given and matches(given, etag):
             headers = not_modified_headers(etag, cache_control(), path)
             return app.response_class(status=304, headers=headers)
-        key = kept_answer_key(environ)
-        kept = answers.get(key) if key is not None else None
-        if kept is not None:
-            body, headers = kept
-            return app.response_class(body, headers=headers)
+        key = kept_answer_key(environ, etag)
+        if key is not None:
+            kept = answers.get(key)
+            if kept is not None:
+                body, headers = kept
+                return app.response_class(body, headers=headers)
+            g.answer_key = key  # kept once answered (conditional_get)
         return None
 
     @app.after_request
@@ -294,7 +296,7 @@ def init_app(app):
             return response
         if response.is_streamed or response.direct_passthrough:
             return response
-        key = kept_answer_key(environ)
+        key = g.get("answer_key")
         if key is not None:
             headers = [item for item in response.headers.items() if item[0] != "Content-Length"]
             answers.put(key, response.get_data(), headers)

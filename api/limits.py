@@ -53,7 +53,7 @@ class RateLimiter:
             and request.blueprint in self.write_blueprints
         )
         g.rate_limit = state = self.count(caller, writes)
-        add_headers(request.environ, header_items(state, 429 if state["exceeded"] else 200))
+        add_headers(request.environ, header_items(state))
         if state["exceeded"]:
             abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
 
@@ -123,14 +123,14 @@ def anonymous(environ):
     return f"ip:{environ.get('REMOTE_ADDR')}"
 
 
-def header_items(state, status):
-    """``RateLimit-*`` headers of a limit state, and ``Retry-After`` on a 429."""
+def header_items(state):
+    """``RateLimit-*`` headers of a limit state, and ``Retry-After`` when it is exceeded (a 429)."""
     items = [
         ("RateLimit-Limit", str(state["limit"])),
         ("RateLimit-Remaining", str(state["remaining"])),
         ("RateLimit-Reset", str(state["reset"])),
     ]
-    if status == 429:
+    if state["exceeded"]:
         items.append(("Retry-After", str(max(1, state["reset"]))))
     return items
 

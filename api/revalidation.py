@@ -68,4 +68,4 @@ class Revalidation:
         if state["exceeded"]:
             return None
         environ[observe.ROUTE] = rule.rule
-        return http.not_modified_headers(etag, self.cache_control, path) + limits.header_items(state, 304)
+        return http.not_modified_headers(etag, self.cache_control, path) + limits.header_items(state)

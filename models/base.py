@@ -83,8 +83,8 @@ def close_all():
     """Close the connections: every pooled one, or this thread's SQLite connection."""
     if isinstance(db.obj, PooledDatabase):
         db.close_all()
-    elif not db.is_closed():
-        db.close()
+    else:
+        drop_connection()
 
 
 def bind_database(url):
