@@ -124,6 +124,31 @@ def test_facets_count_the_whole_result(client, corpus):
 
 def test_drafts_are_not_found(client, corpus):
     assert corpus["draft"].id not in ids(search(client, "draft"))
+    assert corpus["draft"].id not in ids(search(client, "storm"))
+    assert corpus["draft"].id not in ids(search(client, "storm", language="en"))
+
+
+def test_unfiltered_ranking_equals_the_filtered_one(client, make_article):
+    """Without filters SQLite ranks from the search index alone; with them, joined to the
+    articles: the same hits in the same order, page by page."""
+    for n in range(9):
+        make_article(title=f"Harbour report {n}", body="tide " * (n % 4 + 1) + "calm waters")
+    make_article(title="Tide tide tide", body="tide " * 20, status="draft")
+
+    def walk(**filters):
+        pages, cursor = [], None
+        while True:
+            page = search(client, "tide", limit=2, **filters, **({"cursor": cursor} if cursor else {})).json
+            pages.append([(hit["id"], hit["score"]) for hit in page["data"]])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return pages
+
+    everything = walk(published_after="2000-01-01T00:00:00Z")
+    assert walk() == everything
+    assert [len(page) for page in everything] == [2, 2, 2, 2, 1]  # the draft takes no place
+    scores = [score for page in everything for _, score in page]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_index_follows_writes(client, writer, corpus):
