@@ -21,9 +21,8 @@ SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 TOUCH_EVERY = datetime.timedelta(minutes=1)
 
 
-def presented_key():
-    """The key the request carries, or None."""
-    environ = request.environ
+def presented_key(environ):
+    """The key a request (its WSGI environ) carries, or None."""
     scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -45,32 +44,39 @@ def lookup_key():
     The rate limiter calls this before :func:`authenticate`, so attempts with wrong keys count
     against the client address and cannot be made without limit.
     """
-    if "key_lookup" not in g:
-        token = presented_key()
+    context = g._get_current_object()  # see authenticate
+    found = context.get("key_lookup")
+    if found is None:
+        token = presented_key(request.environ)
         pepper = current_app.config["NEWSDESK"].secret_key
-        g.key_lookup = (token, ApiKey.find(token, pepper) if token is not None else None)
-    return g.key_lookup
+        found = context.key_lookup = (token, ApiKey.find(token, pepper) if token is not None else None)
+    return found
 
 
 def authenticate():
-    """Identify the caller (before_request); refuse reads without a key when reads are private."""
-    g.api_key = None
-    if request.endpoint in NO_DATABASE:
+    """Identify the caller (before_request); refuse reads without a key when reads are private.
+
+    The request and ``g`` are read through their objects, not Flask's proxies: each read
+    through a proxy costs about 2 us here, and the hooks of every request made some 30.
+    """
+    req, context = request._get_current_object(), g._get_current_object()
+    context.api_key = None
+    if req.endpoint in NO_DATABASE:
         return
     token, key = lookup_key()
     if token is not None:
         if key is None:
             unauthorized("The API key is unknown or revoked.")
-        g.api_key = key
-        request.environ[KEY_ID] = key.id
+        context.api_key = key
+        req.environ[KEY_ID] = key.id
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
             ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
             key.last_used_at = now
     if (
         not current_app.config["NEWSDESK"].public_read
-        and request.method in ("GET", "HEAD")
-        and request.path.startswith(("/v1/", "/feeds/"))
+        and req.method in ("GET", "HEAD")
+        and req.path.startswith(("/v1/", "/feeds/"))
     ):
         check_scope("read")
 

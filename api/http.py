@@ -235,18 +235,19 @@ def init_app(app):
     answers = AnswerCache(config.answer_cache_bytes) if config.answer_cache_bytes else None
     app.before_request(check_request)
 
-    def kept_answer_key(environ, etag):
+    def kept_answer_key(req, etag):
         """The answer cache's key for this request, or None when its answer is not kept."""
-        if answers is None or request.endpoint not in CACHED_ENDPOINTS:
+        if answers is None or req.endpoint not in CACHED_ENDPOINTS:
             return None
+        environ = req.environ
         # The host too: next-page links and feed URLs are absolute.
         return f"{etag}|{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', '')}"
 
-    def cache_control():
-        keyed = g.get("api_key") is not None or not config.public_read
+    def cache_control(context):
+        keyed = context.get("api_key") is not None or not config.public_read
         return "private, no-cache" if keyed else public
 
-    def cache_headers(response, path):
+    def cache_headers(response, path, context):
         """Vary, Cache-Control and the ETag, where the answer has not set its own."""
         headers = response.headers
         present = {name.lower() for name, _ in headers.items()}
@@ -254,9 +255,9 @@ def init_app(app):
             # A key can see more (drafts, hidden comments): answers differ by key.
             headers.add("Vary", VARY)
         if "cache-control" not in present:
-            headers.add("Cache-Control", cache_control())
+            headers.add("Cache-Control", cache_control(context))
         if "etag" not in present:
-            etag = g.get("version_etag")
+            etag = context.get("version_etag")
             if etag is None:
                 response.add_etag()  # hashed from the body
             else:
@@ -264,45 +265,49 @@ def init_app(app):
 
     def revalidate():
         """before_request, after authentication: answer a matching If-None-Match with 304."""
-        environ = request.environ
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or request.url_rule is None:
+        # The request and g through their objects, not the proxies (see auth.authenticate).
+        req, context = request._get_current_object(), g._get_current_object()
+        environ = req.environ
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or req.url_rule is None:
             return None
         path = environ["PATH_INFO"]
         if not versioned(path):
             return None
-        key = g.get("api_key")
+        key = context.get("api_key")
         caller = f"key:{key.id}" if key is not None else "public"
         version = environ.get(DATA_VERSION)  # read already when the revalidation layer was not sure
         if version is None:
             version = DataVersion.current()
-        g.version_etag = etag = version_etag(version, environ, caller, secret)
+        context.version_etag = etag = version_etag(version, environ, caller, secret)
         given = environ.get("HTTP_IF_NONE_MATCH")
         if given and matches(given, etag):
-            headers = not_modified_headers(etag, cache_control(), path)
+            headers = not_modified_headers(etag, cache_control(context), path)
             return app.response_class(status=304, headers=headers)
-        key = kept_answer_key(environ, etag)
+        key = kept_answer_key(req, etag)
         if key is not None:
             kept = answers.get(key)
             if kept is not None:
                 body, headers = kept
                 return app.response_class(body, headers=headers)
-            g.answer_key = key  # kept once answered (conditional_get)
+            context.answer_key = key  # kept once answered (conditional_get)
         return None
 
     @app.after_request
     def conditional_get(response):
-        environ = request.environ
+        req = request._get_current_object()
+        environ = req.environ
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or response.status_code != 200:
             return response
         if response.is_streamed or response.direct_passthrough:
             return response
-        key = g.get("answer_key")
+        context = g._get_current_object()
+        key = context.get("answer_key")
         if key is not None:
             headers = [item for item in response.headers.items() if item[0] != "Content-Length"]
             answers.put(key, response.get_data(), headers)
-        cache_headers(response, environ["PATH_INFO"])
+        cache_headers(response, environ["PATH_INFO"], context)
         if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
-            return response.make_conditional(request)
+            return response.make_conditional(req)
         return response
 
     return revalidate

@@ -44,16 +44,15 @@ class RateLimiter:
         Its ``RateLimit-*`` headers go on the answer, whatever it is; the limit nearest
         exhaustion is kept as ``g.rate_limit`` for ``/v1/me``.
         """
-        if request.endpoint in EXEMPT:
+        req = request._get_current_object()  # not the proxy: see auth.authenticate
+        if req.endpoint in EXEMPT:
             return
         _, key = lookup_key()
-        caller = f"key:{key.id}" if key is not None else anonymous(request.environ)
-        writes = (
-            request.environ["REQUEST_METHOD"] in WRITE_METHODS
-            and request.blueprint in self.write_blueprints
-        )
+        environ = req.environ
+        caller = f"key:{key.id}" if key is not None else anonymous(environ)
+        writes = environ["REQUEST_METHOD"] in WRITE_METHODS and req.blueprint in self.write_blueprints
         g.rate_limit = state = self.count(caller, writes)
-        add_headers(request.environ, header_items(state))
+        add_headers(environ, header_items(state))
         if state["exceeded"]:
             abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
 

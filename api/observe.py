@@ -144,8 +144,9 @@ def init_app(app):
     @app.before_request
     def route():
         """Name the route that answers, for :class:`Observer`."""
-        if request.url_rule is not None:
-            request.environ[ROUTE] = request.url_rule.rule
+        rule = request.url_rule
+        if rule is not None:
+            request.environ[ROUTE] = rule.rule
 
 
 def add_headers(environ, items):

@@ -99,7 +99,8 @@ def page_response(data, next_cursor, **extra):
     body = {"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor}
     response = jsonify({**body, **extra})
     if next_cursor is not None:
-        response.headers["Link"] = f'<{next_url(request.environ, request.host, next_cursor)}>; rel="next"'
+        req = request._get_current_object()
+        response.headers["Link"] = f'<{next_url(req.environ, req.host, next_cursor)}>; rel="next"'
     return response
 
 
