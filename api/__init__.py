@@ -3,7 +3,6 @@
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import g, request
-from flask_compress import Compress
 from flask_cors import CORS
 
 from models import bind_database, db, end_request
@@ -89,7 +88,7 @@ def create_app(config=None):
     # before_request order matters: connect, refuse malformed requests, count the request
     # against its rate limit (wrong keys count too), then authenticate.
     _init_database(app, config)
-    Compress(app)
+    http.Compress(app)
     revalidate = http.init_app(app)
     blueprints = (
         articles.blp,

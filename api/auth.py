@@ -48,8 +48,8 @@ def lookup_key():
     found = context.get("key_lookup")
     if found is None:
         token = presented_key(request.environ)
-        pepper = current_app.config["NEWSDESK"].secret_key
-        found = context.key_lookup = (token, ApiKey.find(token, pepper) if token is not None else None)
+        key = None if token is None else ApiKey.find(token, current_app.config["NEWSDESK"].secret_key)
+        found = context.key_lookup = (token, key)
     return found
 
 

@@ -144,9 +144,9 @@ def init_app(app):
     @app.before_request
     def route():
         """Name the route that answers, for :class:`Observer`."""
-        rule = request.url_rule
-        if rule is not None:
-            request.environ[ROUTE] = rule.rule
+        req = request._get_current_object()  # not the proxy: see auth.authenticate
+        if req.url_rule is not None:
+            req.environ[ROUTE] = req.url_rule.rule
 
 
 def add_headers(environ, items):

@@ -256,6 +256,17 @@ def test_revalidation_with_a_compressed_etag(client, make_article):
     assert client.get("/v1/articles", headers={"Accept-Encoding": "identity"}).headers.get("Content-Encoding") is None
 
 
+def test_answers_vary_by_encoding_whatever_the_client_accepts(client, make_article):
+    for _ in range(6):
+        make_article(body="A long paragraph of text. " * 40)
+    for headers in ({}, {"Accept-Encoding": "gzip"}):
+        for url in ("/v1/articles", "/feeds/articles.atom", "/openapi.json"):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, url
+            assert "Accept-Encoding" in response.headers["Vary"], (url, headers)
+            assert response.headers.get("Content-Encoding") == headers.get("Accept-Encoding"), (url, headers)
+
+
 def test_head_and_options(client, make_article):
     article = make_article()
     head = client.head(f"/v1/articles/{article.id}")
