@@ -189,9 +189,15 @@ def _list_statement(
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
     any of their values. With a single tag and a published_at sort the query walks the
     ``(tag, published_at, article)`` index of article_tag, so a rare tag costs as little as a
-    common one.
+    common one; with several sources (or languages), see :func:`_by_each_value`.
     """
     column, descending = ARTICLE_SORTS[sort]
+    if column == "published_at" and (len(sources) > 1) != (len(languages) > 1):
+        return _by_each_value(
+            select, tables, limit, sort=sort, after=after, sources=sources, tags=tags,
+            languages=languages, published_after=published_after,
+            published_before=published_before, updated_since=updated_since,
+        )
     key, tie, published = f"a.{column}", "a.id", "a.published_at"
     joins, where, params = "", [PUBLISHED_ONLY], []
     if len(tags) == 1 and column == "published_at":
@@ -228,6 +234,32 @@ def _list_statement(
     sql = (
         f"SELECT {select}, {key}, {tie} {tables}{joins} WHERE {' AND '.join(where)}"
         f" ORDER BY {key} {order}, {tie} {order} LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def _by_each_value(select, tables, limit, *, sort, sources, languages, **criteria):
+    """The list query for several sources or several languages (not both), as one page per
+    value merged: ``(sql, params)`` as :func:`_list_statement` makes them.
+
+    Walked in time order, ``source_id IN (...)`` looks up every article's row to test its
+    source: for two of eight sources about four rows per row kept, and more the rarer they
+    are. Each value's own ``(source_id, status, published_at, id)`` index gives its page from
+    the index alone; the pages are merged and only the articles kept are read (two sources
+    of the benchmark corpus: 118-160 us to 86-105 us).
+    """
+    split, values = ("sources", sources) if len(sources) > 1 else ("languages", languages)
+    rest = {"sources": sources, "languages": languages, **criteria}
+    branches, params = [], []
+    for value in values:
+        sql, branch_params = _list_statement("a.id", ARTICLES, limit, sort=sort, **{**rest, split: (value,)})
+        branches.append(f"SELECT * FROM ({sql}) AS by_{len(branches)}")
+        params.extend(branch_params)
+    order = "DESC" if ARTICLE_SORTS[sort][1] else "ASC"
+    sql = (
+        f"WITH page(id, k, t) AS ({' UNION ALL '.join(branches)} ORDER BY 2 {order}, 3 {order} LIMIT ?)"
+        f" SELECT {select}, page.k, page.t FROM page JOIN article a ON a.id = page.id"
+        f"{tables.removeprefix(ARTICLES)} ORDER BY page.k {order}, page.t {order}"
     )
     return sql, [*params, limit]
 

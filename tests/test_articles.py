@@ -105,6 +105,45 @@ def test_filter_by_sources(client, make_article, make_source):
     assert ids(client.get("/v1/articles?source=nobody")) == []
 
 
+@pytest.mark.parametrize("sort", ["-published_at", "published_at"])
+def test_several_sources_or_languages_page_by_page(client, make_article, make_source, sort):
+    """Pages merged from each value's own walk: every article once, in order, ties by id."""
+    sources = [make_source(slug=slug) for slug in ("one", "two", "three")]
+    made = []
+    for n in range(24):
+        when = BASE_TIME + datetime.timedelta(hours=n // 2)  # two articles at each time
+        made.append(
+            make_article(
+                source=sources[n % 3],
+                language=("de", "fr", "en", "en")[n % 4],
+                published_at=when,
+                tags=["even"] if n % 2 == 0 else [],
+                status="draft" if n == 7 else "published",
+            )
+        )
+    even = {a.id for a in made[::2]}
+    made = [a for a in made if a.status == "published"]
+
+    def expected(keep):
+        chosen = [a for a in made if keep(a)]
+        return [a.id for a in sorted(chosen, key=lambda a: (a.published_at, a.id), reverse=sort.startswith("-"))]
+
+    slugs = {s.id: s.slug for s in sources}
+    cases = {
+        "source=one,two": lambda a: slugs[a.source_id] in ("one", "two"),
+        "source=one,three&language=en": lambda a: slugs[a.source_id] in ("one", "three") and a.language == "en",
+        "language=de,fr": lambda a: a.language in ("de", "fr"),
+        "language=de,fr&tag=even": lambda a: a.language in ("de", "fr") and a.id in even,
+        "source=two,three&published_before=2026-11-01T17:00:00Z": (
+            lambda a: slugs[a.source_id] in ("two", "three") and a.published_at < datetime.datetime(2026, 11, 1, 17)
+        ),
+        "source=one,two&language=de,fr": lambda a: slugs[a.source_id] in ("one", "two") and a.language in ("de", "fr"),
+    }
+    for query, keep in cases.items():
+        seen, _ = walk(client, f"/v1/articles?limit=3&sort={sort}&{query}")
+        assert seen == expected(keep) and len(seen) >= 3, query
+
+
 def test_filter_by_tags(client, make_article):
     a = make_article(tags=["climate", "energy"])
     b = make_article(tags=["energy"])
