@@ -117,12 +117,29 @@ class QueryArgs(Schema):
 
     def _load_fields(self, data):
         result = {}
-        for name, field in self.load_fields.items():
-            key = name if field.data_key is None else field.data_key
-            value = field.deserialize(data.get(key, missing), key, data)
+        for attribute, key, field in self._plan():
+            value = data.get(key, missing)
+            if value is missing:  # as Field.deserialize has it, without the calls
+                if field.required:
+                    raise ValidationError("required")  # marshmallow says it properly
+                value = field.load_default
+                if callable(value):
+                    value = value()
+            else:
+                value = field.deserialize(value, key, data)
             if value is not missing:
-                result[field.attribute or name] = value
+                result[attribute] = value
         return result
+
+    def _plan(self):
+        """``(attribute, key, field)`` of each field to load, worked out once."""
+        plan = self.__dict__.get("_load_plan")
+        if plan is None:
+            plan = self._load_plan = [
+                (field.attribute or name, name if field.data_key is None else field.data_key, field)
+                for name, field in self.load_fields.items()
+            ]
+        return plan
 
 
 class PageArgs(QueryArgs):

@@ -55,3 +55,22 @@ def test_other_calls_go_to_marshmallow():
         schema.load({"limit": "5", "other": "x"})  # unknown fields are errors by default
     assert raised.value.messages == {"other": ["Unknown field."]}
     assert schema.load([{"limit": "5"}], many=True, unknown=EXCLUDE)[0]["limit"] == 5
+
+
+def test_query_strings_read_as_parse_qsl_reads_them():
+    """Unescaped queries are split without parse_qsl; the first value of each key either way."""
+    from types import SimpleNamespace
+    from urllib.parse import parse_qsl
+
+    from api.http import ArgumentParser
+
+    parser = ArgumentParser()
+    rng = random.Random(11)
+    alphabet = ["a", "b", "=", "&", ";", "é", "-", ",", "1", "%", "%20", "%2C", "+", "%zz"]
+    for _ in range(5000):
+        query = "".join(rng.choice(alphabet) for _ in range(rng.randrange(14)))
+        request = SimpleNamespace(query_string=query.encode())
+        expected = {}
+        for key, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
+            expected.setdefault(key, value)
+        assert parser.load_querystring(request, None) == expected, query
