@@ -100,6 +100,14 @@ class QueryArgs(Schema):
     equal.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: ``(attribute, key, field)`` of each field to load.
+        self._load_plan = [
+            (field.attribute or name, name if field.data_key is None else field.data_key, field)
+            for name, field in self.load_fields.items()
+        ]
+
     def load(self, data, *, many=None, partial=None, unknown=None):
         plain = (
             unknown == EXCLUDE
@@ -117,7 +125,7 @@ class QueryArgs(Schema):
 
     def _load_fields(self, data):
         result = {}
-        for attribute, key, field in self._plan():
+        for attribute, key, field in self._load_plan:
             value = data.get(key, missing)
             if value is missing:  # as Field.deserialize has it, without the calls
                 if field.required:
@@ -130,16 +138,6 @@ class QueryArgs(Schema):
             if value is not missing:
                 result[attribute] = value
         return result
-
-    def _plan(self):
-        """``(attribute, key, field)`` of each field to load, worked out once."""
-        plan = self.__dict__.get("_load_plan")
-        if plan is None:
-            plan = self._load_plan = [
-                (field.attribute or name, name if field.data_key is None else field.data_key, field)
-                for name, field in self.load_fields.items()
-            ]
-        return plan
 
 
 class PageArgs(QueryArgs):
