@@ -2,20 +2,24 @@
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import g, request
+from flask import Flask
 from flask_cors import CORS
 
-from models import bind_database, db, end_request
+from models import bind_database
 
 from . import (
     articles,
     auth,
+    caching,
     changes,
     comments,
+    compression,
+    database,
     docs,
+    errors,
     feeds,
+    guards,
     health,
-    http,
     imports,
     limits,
     me,
@@ -24,10 +28,10 @@ from . import (
     sources,
     summaries,
     tags,
+    tasks,
 )
 from .config import Config
-from .errors import Api
-from .revalidation import Revalidation
+from .responses import OrjsonProvider
 
 API_SPEC = {
     "API_TITLE": "Newsdesk",
@@ -45,76 +49,73 @@ API_SPEC = {
         }
     },
 }
+#: The blueprints whose writes count against the write rate limit.
+WRITE_BLUEPRINTS = (articles.blp, sources.blp, tags.blp, comments.blp, imports.blp)
+READ_BLUEPRINTS = (search.blp, changes.blp, summaries.blp, feeds.blp, me.blp, health.blp)
 
 
 def create_app(config=None):
-    """Build the app. ``config`` is a :class:`Config`, or a dict of overrides of the environment."""
+    """Build the app. ``config`` is a :class:`Config`, or a dict of overrides of the environment.
+
+    A request passes through, in this order:
+
+    1. WSGI layers, outermost first: :class:`observe.RequestLog` (request id, security headers,
+       metrics and the log line), :class:`caching.EarlyRevalidation` (anonymous 304s answered
+       before Flask), then Flask itself.
+    2. ``before_request`` hooks, in the order registered below, then the view.
+    3. ``after_request`` hooks, in the order listed below, then ``teardown_request``.
+    """
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
-    app = http.Flask(__name__, static_folder=None)
+    bind_database(config.database_url)
+    app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
-    app.config.update(
-        NEWSDESK=config,
-        TESTING=config.testing,
-        MAX_CONTENT_LENGTH=config.max_body_bytes,
-        COMPRESS_ALGORITHM=["br", "gzip"],
-        COMPRESS_MIN_SIZE=1024,
-        COMPRESS_MIMETYPES=[
-            "application/json",
-            "application/problem+json",
-            "application/feed+json",
-            "application/atom+xml",
-            "application/rss+xml",
-            "application/javascript",
-            "text/css",
-            "text/html",
-        ],
-    )
-    app.json = http.OrjsonProvider(app)
+    app.config.update(NEWSDESK=config, TESTING=config.testing, MAX_CONTENT_LENGTH=config.max_body_bytes)
+    app.json = OrjsonProvider(app)
     if not config.testing:
         observe.configure_logging(config.log_level)
-    observe.init_app(app)
-    if config.cors_origins:
+    limiter = limits.RateLimiter(config, WRITE_BLUEPRINTS)
+    cache = caching.Caching(config)
+
+    if config.cors_origins:  # registers its own after_request hook, first of all
         CORS(
             app,
             origins=list(config.cors_origins),
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "X-Request-ID"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "If-Match", "X-Request-ID"],
             expose_headers=[
                 "ETag", "Link", "Location", "Retry-After", "X-Request-ID",
                 "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
             ],
             max_age=600,
         )
-    # before_request order matters: connect, refuse malformed requests, count the request
-    # against its rate limit (wrong keys count too), then authenticate.
-    _init_database(app, config)
-    http.Compress(app)
-    revalidate = http.init_app(app)
-    blueprints = (
-        articles.blp,
-        sources.blp,
-        tags.blp,
-        comments.blp,
-        imports.blp,
-        search.blp,
-        changes.blp,
-        summaries.blp,
-        feeds.blp,
-        me.blp,
-        health.blp,
+    app.before_request(guards.check_request)  # URL length, control characters, JSON bodies
+    app.before_request(database.connect)  # a connection for the request
+    app.before_request(auth.identify)  # g.api_key: the key presented, if known
+    app.before_request(limiter.check)  # count the request against its key or address; 429
+    app.before_request(auth.authenticate)  # 401 for an unknown key; private reads need one
+    app.before_request(cache.revalidate)  # 304 or the kept answer, before the view
+    after_view = (
+        cache.finish,  # Cache-Control, Vary, ETag; 304 on a match; keep the answer
+        compression.compress,  # brotli or gzip, and the variant's ETag
+        limiter.add_headers,  # RateLimit-* and Retry-After
+        observe.describe,  # the route and key id, for the log line
+        tasks.after_write,  # wake the worker for what a write queued
     )
-    limiter = limits.init_app(app, config, write_blueprints=blueprints[:5])
-    app.before_request(auth.authenticate)
-    app.before_request(revalidate)
+    for hook in reversed(after_view):  # Flask calls after_request hooks last registered first
+        app.after_request(hook)
+    app.teardown_request(database.close)  # hand the connection back
 
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    errors.document_problems(api.spec)
+    errors.init_app(app)
     auth.register_security_schemes(api.spec)
-    for blueprint in blueprints:
+    for blueprint in (*WRITE_BLUEPRINTS, *READ_BLUEPRINTS):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
-    # Around Flask: anonymous revalidations that still match are answered before it; around
-    # both, every request gets its id, headers, metrics and log line.
-    app.wsgi_app = observe.Observer(Revalidation(app, limiter, app.wsgi_app))
+    app.extensions["newsdesk"] = {"api": api, "caching": cache, "limiter": limiter}
+
+    early = caching.EarlyRevalidation(app, cache, limiter, app.wsgi_app)
+    app.wsgi_app = observe.RequestLog(early)
     return app
 
 
@@ -128,20 +129,4 @@ def schema_name(schema):
 
 def openapi_yaml(app):
     """The app's OpenAPI document as YAML, as ``newsdesk openapi`` prints it."""
-    return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_yaml()
-
-
-def _init_database(app, config):
-    """Bind the models to the configured database; a connection for each request (pooled for
-    PostgreSQL; SQLite's stays open in its thread)."""
-    bind_database(config.database_url)
-
-    @app.before_request
-    def connect():
-        if request.endpoint not in http.NO_DATABASE:
-            # True when this request opened the connection (and so must close it).
-            g.opened_database = db.connect(reuse_if_open=True)
-
-    @app.teardown_request
-    def close(exc):
-        end_request(g.pop("opened_database", False))
+    return app.extensions["newsdesk"]["api"].spec.to_yaml()

@@ -1,15 +1,12 @@
-"""Articles: the newest-first list, one article, and its related articles."""
+"""Articles: the newest-first list, one article, its related articles, and writing them."""
 
-from flask import current_app, url_for
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import EDITORIAL, Article, Relation, ingest, pages
+from models import EDITORIAL, Article, Relation, ingest, reading
 from models.ingest import writing
 from schemas.articles import (
-    ARTICLE_FIELDS,
-    BODY_FIELDS,
-    LIST_FIELDS,
     ArticleInSchema,
     ArticlePageSchema,
     ArticleQueryArgs,
@@ -18,41 +15,22 @@ from schemas.articles import (
     RelatedArgs,
     RelatedPageSchema,
     RelationInSchema,
-    article_schema,
-    dump_relation,
-    unknown_fields,
+    relation_part_schema,
 )
 
-from . import paging
+from . import caching, paging
+from .arguments import Blueprint
 from .auth import current_key, requires
+from .documents import document, fieldset, list_item, shows_body
 from .errors import bad_request
-from .http import Blueprint, created, json_response, json_text
+from .responses import location, rendered
 
 blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="News articles")
 
 
-def requested_fields(names, default):
-    """The sparse fieldset asked for with ``fields=`` (a tuple), or ``default``; 400 if unknown."""
-    if not names:
-        return default
-    unknown = unknown_fields(names)
-    if unknown:
-        bad_request("fields", "Unknown field(s): " + ", ".join(unknown) + ".")
-    return tuple(dict.fromkeys(names))
-
-
-def load_parts(articles, fields):
-    """Fetch tags and bodies for a page of articles only when the fieldset shows them."""
-    if "tags" in fields:
-        pages.attach_tags(articles)
-    if any(name in fields for name in BODY_FIELDS):
-        pages.attach_bodies(articles)
-    return articles
-
-
 def article_filters(args):
-    """The article filters among a request's parsed query arguments, as ``pages.listing`` and
-    ``Article.filtered`` take them (shared by the list, search and feeds)."""
+    """The article filters among a request's parsed query arguments, as ``reading.list_cards``
+    and ``Article.filtered`` take them (shared by the list, search and feeds)."""
     return {
         "sources": args.get("source") or (),
         "tags": args.get("tag") or (),
@@ -63,41 +41,37 @@ def article_filters(args):
     }
 
 
-def _drafts_shown(include_drafts):
+def drafts_shown():
+    """Drafts are shown to callers whose key may write."""
     caller = current_key()
-    return include_drafts or (caller is not None and caller.grants("write"))
+    return caller is not None and caller.grants("write")
 
 
-def _found(article, key):
-    if article is None:
+def found(value, key):
+    if value is None:
         abort(404, message=f"No article with id or slug {key!r}.")
-    return article
+    return value
 
 
-def related_items(related):
-    """The items of a related list: each article's JSON with its ``relation``."""
-    loads = current_app.json.loads
-    return [{**loads(text), "relation": dump_relation(relation)} for text, relation in related]
+def article_id_or_404(key, include_drafts=True):
+    """The id of the article ``key`` (an id or slug) names; drafts too unless asked not to."""
+    return found(reading.version(key, include_drafts=include_drafts), key)[0]
 
 
-def get_article_or_404(key, include_drafts=False):
-    """The article ``key`` names, as a model to write; drafts only for callers that may write,
-    or when asked."""
-    return _found(Article.lookup(key, include_drafts=_drafts_shown(include_drafts)), key)
-
-
-def written(article, status=200):
-    """The full article as a write answers it; 201 adds ``Location``."""
-    load_parts([article], ARTICLE_FIELDS)
-    data = article_schema(None).dump(article)
-    if status == 201:
-        return created(data, url_for("articles.ArticleDetail", key=article.id))
-    return json_response(data)
+def written(saved, created=False):
+    """The answer to a write: the article as stored, with its new ETag (and ``Location`` when
+    created)."""
+    article = saved.article
+    headers = {"ETag": f'"{caching.article_tag(article.id, article.version)}"'}
+    if created:
+        headers.update(location("articles.ArticleDetail", key=article.id))
+    doc = document(article.card, (saved.body_html, saved.body_text))
+    return rendered(doc, 201 if created else 200, headers)
 
 
 @blp.route("")
 class ArticleList(MethodView):
-    @blp.arguments(ArticleQueryArgs(), location="query", as_kwargs=True)
+    @blp.arguments(ArticleQueryArgs, location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None, field_names=None, **filters):
@@ -105,70 +79,97 @@ class ArticleList(MethodView):
 
         Filters combine with AND; each comma list matches any of its values.
         """
-        fields = requested_fields(field_names, LIST_FIELDS)
+        fields = fieldset(field_names)
         after = paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer)) if cursor else None
-        criteria = article_filters(filters)
-        rows = pages.listing_json(fields, sort=sort, after=after, limit=limit + 1, **criteria)
-        cards, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
-        return paging.page_response([json_text(card) for card, _ in cards], next_cursor)
+        rows = reading.list_cards(sort=sort, after=after, limit=limit + 1, **article_filters(filters))
+        rows, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
+        bodies = reading.bodies(key[1] for _, key in rows) if shows_body(fields) else {}
+        return paging.page([list_item(card, fields, bodies.get(key[1])) for card, key in rows], next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema())
+    @blp.arguments(ArticleInSchema)
     @blp.response(201, ArticleSchema)
-    @blp.alt_response(200, schema=ArticleSchema, description="Same (source, external_id): updated")
+    @blp.alt_response(200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Create an article, or update the one with the same (source, external_id).
 
         Re-posting the same content changes nothing and answers 200 with the stored article.
         """
-        article, outcome = ingest.save(data)
-        return written(article, 201 if outcome == "created" else 200)
+        saved = ingest.save(data)
+        return written(saved, created=saved.outcome == "created")
 
 
 @blp.route("/<key>")
 class ArticleDetail(MethodView):
-    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
+    @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
     @blp.response(200, ArticleSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, field_names=None):
         """Get one article, with its body, by id or slug."""
-        fields = requested_fields(field_names, ARTICLE_FIELDS)
-        text, updated_at = _found(pages.lookup_json(key, fields, _drafts_shown(False)), key)
-        return json_response(json_text(text), last_modified=updated_at)
+        fields = fieldset(field_names)
+        row = found(reading.article(key, include_drafts=drafts_shown()), key)
+        g.etag = caching.article_tag(row.id, row.version, request.query_string.decode())
+        response = rendered(document(row.card, (row.body_html, row.body_text), fields))
+        response.last_modified = row.updated_at
+        return response
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema())
+    @blp.arguments(ArticleInSchema)
     @blp.response(200, ArticleSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def put(self, data, key):
-        """Replace an article. Optional fields left out are reset (slug and published_at kept)."""
-        article, _ = ingest.save(data, article=get_article_or_404(key, include_drafts=True))
-        return written(article)
+        """Replace an article. Optional fields left out are reset (slug and published_at kept).
+
+        With `If-Match`, only if the article still has that ETag.
+        """
+        article_id = article_id_or_404(key)
+        return written(ingest.save(data, article_id=article_id, check=caching.if_match_check()))
 
     @requires(blp, "write")
     @blp.arguments(ArticleInSchema(partial=True))
     @blp.response(200, ArticleSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, key):
-        """Update some fields of an article."""
-        article, _ = ingest.save(data, article=get_article_or_404(key, include_drafts=True), partial=True)
-        return written(article)
+        """Update some fields of an article; with `If-Match`, only if it still has that ETag."""
+        article_id = article_id_or_404(key)
+        saved = ingest.save(data, article_id=article_id, partial=True, check=caching.if_match_check())
+        return written(saved)
 
     @requires(blp, "write")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, key):
-        """Delete an article, with its comments and relations; /v1/changes reports it deleted."""
-        ingest.delete(get_article_or_404(key, include_drafts=True))
+        """Delete an article, with its comments and relations; /v1/changes reports it deleted.
+
+        With `If-Match`, only if the article still has that ETag.
+        """
+        ingest.delete(article_id_or_404(key), check=caching.if_match_check())
+
+
+def related_items(rows, fields):
+    """The items of a related list: each article's card (or fieldset) with its relation."""
+    return [{**document(row.card, fields=fields), **relation_part_schema.dump(_Related(row))} for row in rows]
+
+
+class _Related:
+    """What the relation part of a related item is dumped from."""
+
+    __slots__ = ("relation",)
+
+    def __init__(self, relation):
+        self.relation = relation
 
 
 @blp.route("/<key>/related")
 class RelatedArticles(MethodView):
-    @blp.arguments(RelatedArgs(), location="query", as_kwargs=True)
+    @blp.arguments(RelatedArgs, location="query", as_kwargs=True)
     @blp.response(200, RelatedPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -177,40 +178,41 @@ class RelatedArticles(MethodView):
 
         Each item carries `relation` with its kind, origin, score and reasons.
         """
-        fields = requested_fields(field_names, LIST_FIELDS)
-        related = _found(pages.related_json(key, fields, limit, _drafts_shown(False)), key)
-        return json_response({"data": related_items(related)})
+        fields = fieldset(field_names)
+        drafts = drafts_shown()
+        article_id = article_id_or_404(key, include_drafts=drafts)
+        return {"data": related_items(reading.related(article_id, limit, drafts), fields)}
 
 
 @blp.route("/<key>/relations")
 class Relations(MethodView):
     @requires(blp, "write")
-    @blp.arguments(RelationInSchema())
+    @blp.arguments(RelationInSchema)
     @blp.response(201, RelatedPageSchema)
-    @blp.alt_response(200, schema=RelatedPageSchema, description="The relation existed: updated")
+    @blp.alt_response(200, schema=RelatedPageSchema, description="The relation existed: updated", success=True)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
         """Relate another article to this one by hand (editorial relations come first).
 
-        Relating the same pair again updates the kind; there is never a second row.
+        Relating the same pair again updates the kind (200); there is never a second row.
         """
-        article = get_article_or_404(key, include_drafts=True)
+        article_id = article_id_or_404(key)
         other_id = data["article_id"]
-        if other_id == article.id:
+        if other_id == article_id:
             bad_request("article_id", "An article cannot relate to itself.", status=422)
-        if not Article.select().where(Article.id == other_id).exists():
-            bad_request("article_id", f"No article with id {other_id}.", status=422)
         with writing():
+            if not Article.select().where(Article.id == other_id).exists():
+                bad_request("article_id", f"No article with id {other_id}.", status=422)
             values = {"kind": data["kind"], "origin": EDITORIAL, "score": 1.0, "reasons": ""}
             updated = (
                 Relation.update(**values)
-                .where((Relation.article == article.id) & (Relation.related == other_id))
+                .where((Relation.article == article_id) & (Relation.related == other_id))
                 .execute()
             )
             if not updated:
-                Relation.insert(article=article.id, related=other_id, **values).execute()
-        related = pages.related_json(str(article.id), LIST_FIELDS, 50, include_drafts=True)
-        return json_response({"data": related_items(related)}), 200 if updated else 201
+                Relation.insert(article=article_id, related=other_id, **values).execute()
+        items = related_items(reading.related(article_id, 50, include_drafts=True), None)
+        return {"data": items}, 200 if updated else 201
 
 
 @blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")
@@ -220,11 +222,12 @@ class RelationDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, key, other_id):
         """Remove the relation from this article to another."""
-        article = get_article_or_404(key, include_drafts=True)
-        removed = (
-            Relation.delete()
-            .where((Relation.article == article.id) & (Relation.related == other_id))
-            .execute()
-        )
+        article_id = article_id_or_404(key)
+        with writing():
+            removed = (
+                Relation.delete()
+                .where((Relation.article == article_id) & (Relation.related == other_id))
+                .execute()
+            )
         if not removed:
-            abort(404, message=f"Article {article.id} has no relation to {other_id}.")
+            abort(404, message=f"Article {article_id} has no relation to {other_id}.")

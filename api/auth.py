@@ -1,7 +1,8 @@
 """API keys on requests: who is calling, and may they do this?
 
 A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A request that presents
-an unknown or revoked key is refused with 401 on any endpoint; one without a key is anonymous.
+an unknown or revoked key is refused with 401 on any endpoint (after it has counted against its
+address's rate limit); one without a key is anonymous.
 """
 
 import datetime
@@ -12,8 +13,7 @@ from flask_smorest import abort
 
 from models import ApiKey, utcnow
 
-from .http import NO_DATABASE
-from .observe import KEY_ID
+from .database import NO_DATABASE
 
 CHALLENGE = 'Bearer realm="newsdesk"'
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
@@ -29,6 +29,39 @@ def presented_key(environ):
     return environ.get("HTTP_X_API_KEY", "").strip() or None
 
 
+def identify():
+    """before_request: find the key the request presents; ``g.api_key`` is it, or None (also
+    for a key that is unknown or revoked, which ``g.bad_key`` notes for :func:`authenticate`)."""
+    g.api_key, g.bad_key = None, False
+    if request.endpoint in NO_DATABASE:
+        return
+    token = presented_key(request.environ)
+    if token is None:
+        return
+    key = ApiKey.find(token, current_app.config["NEWSDESK"].key_for("api-keys"))
+    if key is None:
+        g.bad_key = True
+        return
+    g.api_key = key
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
+        ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
+        key.last_used_at = now
+
+
+def authenticate():
+    """before_request, after the rate limit: refuse an unknown key, and reads without a key
+    when reads are private."""
+    if g.bad_key:
+        unauthorized("The API key is unknown or revoked.")
+    if (
+        not current_app.config["NEWSDESK"].public_read
+        and request.method in ("GET", "HEAD")
+        and request.path.startswith(("/v1/", "/feeds/"))
+    ):
+        check_scope("read")
+
+
 def unauthorized(message):
     abort(401, message=message, headers={"WWW-Authenticate": CHALLENGE})
 
@@ -36,49 +69,6 @@ def unauthorized(message):
 def current_key():
     """The authenticated ApiKey of this request, or None when anonymous."""
     return g.get("api_key")
-
-
-def lookup_key():
-    """``(token, ApiKey or None)`` for this request, looked up once.
-
-    The rate limiter calls this before :func:`authenticate`, so attempts with wrong keys count
-    against the client address and cannot be made without limit.
-    """
-    context = g._get_current_object()  # see authenticate
-    found = context.get("key_lookup")
-    if found is None:
-        token = presented_key(request.environ)
-        key = None if token is None else ApiKey.find(token, current_app.config["NEWSDESK"].secret_key)
-        found = context.key_lookup = (token, key)
-    return found
-
-
-def authenticate():
-    """Identify the caller (before_request); refuse reads without a key when reads are private.
-
-    The request and ``g`` are read through their objects, not Flask's proxies: each read
-    through a proxy costs about 2 us here, and the hooks of every request made some 30.
-    """
-    req, context = request._get_current_object(), g._get_current_object()
-    context.api_key = None
-    if req.endpoint in NO_DATABASE:
-        return
-    token, key = lookup_key()
-    if token is not None:
-        if key is None:
-            unauthorized("The API key is unknown or revoked.")
-        context.api_key = key
-        req.environ[KEY_ID] = key.id
-        now = utcnow()
-        if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
-            ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
-            key.last_used_at = now
-    if (
-        not current_app.config["NEWSDESK"].public_read
-        and req.method in ("GET", "HEAD")
-        and req.path.startswith(("/v1/", "/feeds/"))
-    ):
-        check_scope("read")
 
 
 def check_scope(scope):

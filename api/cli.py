@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from models import PUBLISHED, SCOPES, ApiKey, Article, db, init_db, is_empty, related, utcnow
+from models import PUBLISHED, SCOPES, ApiKey, Article, cards, db, init_db, is_empty, related, utcnow
 from models.demo import load_demo
 
 from . import create_app, openapi_yaml
 from .config import Config, ConfigError
-from .importing import feed_items, import_items, is_feed, ndjson_items
+from .bulkload import feed_items, import_items, is_feed, ndjson_items
 
 
 @contextlib.contextmanager
@@ -31,6 +31,18 @@ def connected(config=None):
             db.close()
 
 
+def upgrade():
+    """Create or upgrade the schema and the task queue's, then render stored cards again if
+    their schema changed."""
+    from . import tasks
+
+    versions = init_db()
+    tasks.create_queue()
+    if cards.refresh_if_stale():
+        click.echo("rendered the stored article cards", err=True)
+    return versions
+
+
 @click.group()
 def main():
     """Newsdesk: a news content API."""
@@ -45,7 +57,7 @@ def db_group():
 def db_init():
     """Create or upgrade the schema (safe to run again)."""
     with connected():
-        before, after = init_db()
+        before, after = upgrade()
     if before is None:
         click.echo(f"created schema version {after}")
     elif before == after:
@@ -68,7 +80,7 @@ def db_init():
 def demo(articles, seed, if_empty, related_articles):
     """Load synthetic demo sources, tags, articles, relations and comments."""
     with connected() as app:
-        init_db()
+        upgrade()
         if if_empty and not is_empty():
             click.echo("database has articles; no demo data loaded")
             return
@@ -99,7 +111,7 @@ def keys_create(name, scopes):
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
     with connected() as app:
         try:
-            key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].secret_key)
+            key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))
         except ValueError as error:
             raise click.ClickException(str(error)) from error
     click.echo(f"created key {key.id} ({key.name}) with scopes {key.scopes}; store it now, it is not shown again:")
@@ -138,16 +150,11 @@ def keys_revoke(key_id):
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--defer-related",
-    is_flag=True,
-    help="Skip computing related articles per batch; run `newsdesk related rebuild` after.",
-)
-def import_command(files, defer_related):
+def import_command(files):
     """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
     total_rejected = 0
     with connected():
-        init_db()
+        upgrade()
         for path in files:
             with open(path, "rb") as handle:
                 raw = handle.read()
@@ -155,9 +162,7 @@ def import_command(files, defer_related):
             with click.progressbar(
                 length=len(items), label=path, file=sys.stderr, show_pos=True
             ) as bar:
-                result = import_items(
-                    items, on_item=lambda: bar.update(1), refresh_related=not defer_related
-                )
+                result = import_items(items, on_item=lambda: bar.update(1))
             click.echo(
                 f"{path}: {result['created']} created, {result['updated']} updated, "
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"
@@ -200,6 +205,17 @@ def related_rebuild(processes):
 
 
 @main.command()
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker threads.")
+def worker(workers):
+    """Run the background task consumer (related articles; webhooks)."""
+    from . import tasks
+
+    with connected():
+        upgrade()
+    tasks.huey.create_consumer(workers=workers, worker_type="thread", flush_locks=True).run()
+
+
+@main.command()
 def openapi():
     """Print the OpenAPI document as YAML (what openapi.yaml holds)."""
     click.echo(openapi_yaml(create_app()), nl=False)
@@ -213,7 +229,7 @@ def serve(bind, workers, demo_articles):
     """Serve the API with gunicorn (creates the schema and demo data when empty)."""
     config = Config.from_env()
     with connected(config):
-        init_db()
+        upgrade()
         if demo_articles and is_empty():
             click.echo(f"empty database: loading {load_demo(articles=demo_articles)} demo articles")
             related.rebuild(database_url=config.database_url, processes=os.cpu_count() or 1)

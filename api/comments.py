@@ -1,6 +1,5 @@
 """Comments on articles: reading, posting (``comment`` scope) and moderation (``admin``)."""
 
-from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -16,33 +15,33 @@ from schemas.comments import (
 from schemas.common import PageArgs
 
 from . import paging
-from .articles import get_article_or_404
+from .arguments import Blueprint
+from .articles import found
 from .auth import current_key, requires
 from .errors import bad_request
-from .http import Blueprint, created, json_response
+from .responses import location
 
 blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' comments")
-comment_schema = CommentSchema()
 
 
 @blp.route("/articles/<key>/comments")
 class ArticleComments(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, limit, cursor=None):
         """List the visible comments of an article, oldest first."""
-        article = get_article_or_404(key)
+        article = found(Article.lookup(key), key)
         after = paging.decode_cursor(cursor, "comments", (paging.timestamp, paging.integer)) if cursor else None
         query = Comment.visible_for(article.id, after)
         comments, next_cursor = paging.paginate(
             query.limit(limit + 1), limit, "comments", lambda c: (c.created_at, c.id)
         )
-        return paging.page_response(comment_schema.dump(comments, many=True), next_cursor)
+        return paging.page(comments, next_cursor)
 
     @requires(blp, "comment")
-    @blp.arguments(CommentInSchema())
+    @blp.arguments(CommentInSchema)
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
@@ -58,8 +57,7 @@ class ArticleComments(MethodView):
         with writing():
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
-        location = url_for("comments.CommentDetail", comment_id=comment.id)
-        return created(comment_schema.dump(comment), location)
+        return comment, location("comments.CommentDetail", comment_id=comment.id)
 
 
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")
@@ -68,10 +66,10 @@ class CommentDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, comment_id):
         """Get one comment (hidden ones only with an admin key)."""
-        return json_response(comment_schema.dump(get_comment_or_404(comment_id)))
+        return get_comment_or_404(comment_id)
 
     @requires(blp, "admin")
-    @blp.arguments(CommentModerationSchema())
+    @blp.arguments(CommentModerationSchema)
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def patch(self, data, comment_id):
@@ -80,7 +78,7 @@ class CommentDetail(MethodView):
         with writing():
             Comment.update(status=data["status"]).where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
-        return json_response(comment_schema.dump(Comment.get_by_id(comment.id)))
+        return Comment.get_by_id(comment.id)
 
     @requires(blp, "admin")
     @blp.response(204)

@@ -18,10 +18,14 @@
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
+| NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
 import dataclasses
+import functools
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 
@@ -73,6 +77,7 @@ class Config:
     log_level: str = "info"
     cors_origins: tuple = ()
     metrics_dir: str | None = None
+    tasks_immediate: bool = False
     testing: bool = False
 
     @classmethod
@@ -95,6 +100,7 @@ class Config:
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
+            "tasks_immediate": _bool,
         }
         values = {}
         for field, read in readers.items():
@@ -108,6 +114,12 @@ class Config:
         values["metrics_dir"] = environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         values.update(overrides)
         return cls(**values)
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - a few purposes, for the process's life
+    def key_for(self, purpose):
+        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``):
+        knowing one tells nothing of the others or of the secret."""
+        return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
 
     @property
     def is_postgres(self):

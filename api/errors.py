@@ -5,10 +5,10 @@ import http
 import logging
 
 import flask_smorest
+import orjson
 import peewee
-from flask import current_app, json
+from flask import current_app
 from flask_smorest import abort
-from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from models import drop_connection
@@ -43,10 +43,9 @@ def problem(status, detail=None, errors=None, headers=None):
     }
     if errors:
         body["errors"] = errors
-    response = current_app.response_class(
-        json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers
+    return current_app.response_class(
+        orjson.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers
     )
-    return response
 
 
 def flatten_messages(messages, prefix=""):
@@ -78,29 +77,10 @@ def bad_request(field, message, status=400):
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest's Api, answering and documenting errors as problem+json."""
+    """flask-smorest's Api, answering every HTTPException as problem+json (its documented
+    ``ERROR_SCHEMA`` and ``handle_http_exception``)."""
 
     ERROR_SCHEMA = ProblemSchema
-
-    def _register_responses(self):
-        for status in http.HTTPStatus:
-            response = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_JSON)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
-
-    def _register_error_handlers(self):
-        app = self._app
-        app.register_error_handler(HTTPException, self.handle_http_exception)
-        app.register_error_handler(WriteError, _handle_write_error)
-        app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
-        app.register_error_handler(peewee.DataError, _handle_data_error)
-        app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
-        app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
 
     def handle_http_exception(self, error):
         """Turn any HTTPException (and unexpected failures, as 500) into problem+json."""
@@ -127,10 +107,36 @@ class Api(flask_smorest.Api):
         return problem(error.code, detail, errors, headers)
 
 
+def document_problems(spec):
+    """Document every error answer as problem+json: the response components flask-smorest
+    references (``NOT_FOUND``, ...) registered again, lazily, with that content type."""
+    for status in http.HTTPStatus:
+        if status >= 400:
+            spec.components.response(status.name, _problem_response(status.phrase), lazy=True)
+    spec.components.response("DEFAULT_ERROR", _problem_response("Default error response"), lazy=True)
+
+
+def _problem_response(description):
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": ProblemSchema}}}
+
+
+def init_app(app):
+    """Answer the errors of the write path and of the database as problem+json too."""
+    app.register_error_handler(WriteError, _handle_write_error)
+    app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
+    app.register_error_handler(peewee.DataError, _handle_data_error)
+    app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
+    app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
+
+
 def _handle_write_error(error):
     fields = ", ".join(sorted(error.errors))
     if error.status == 409:
         return problem(409, f"Conflicts with stored data: {fields}.", error.errors)
+    if error.status == 404:
+        return problem(404, "The resource no longer exists.")
+    if error.status == 412:
+        return problem(412, "The resource has changed since the ETag given in If-Match.")
     return problem(error.status, f"Invalid: {fields}.", error.errors)
 
 
@@ -146,7 +152,7 @@ def _handle_integrity_error(error):
 
 
 def _handle_database_unavailable(error):
-    log.error("database unavailable: %s", error)
+    log.error("database unavailable: %s", error, exc_info=error)
     # The connection may be broken (the server restarted): drop it instead of handing it back
     # to the pool, so the next request opens a fresh one and the service recovers by itself.
     with contextlib.suppress(Exception):

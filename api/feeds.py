@@ -8,13 +8,13 @@ from xml.etree import ElementTree
 from flask import current_app, request
 from flask.views import MethodView
 from marshmallow import fields, validate
-from webargs.fields import DelimitedList
 
-from models import pages
-from schemas.common import QueryArgs, Text, rfc3339
+from models import reading
+from schemas.articles import ArticleFilterArgs
 
-from .articles import article_filters, load_parts
-from .http import Blueprint
+from .arguments import Blueprint
+from .articles import article_filters
+from .documents import document
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -23,10 +23,7 @@ ElementTree.register_namespace("atom", ATOM)
 ElementTree.register_namespace("dc", DC)
 
 
-class FeedArgs(QueryArgs):
-    source = DelimitedList(Text(), metadata={"description": "Source slugs (any of)"})
-    tag = DelimitedList(Text(), metadata={"description": "Tag slugs (any of)"})
-    language = DelimitedList(Text(), metadata={"description": "Languages (any of)"})
+class FeedArgs(ArticleFilterArgs):
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
 
@@ -52,7 +49,10 @@ def feed_links(**filters):
 
 
 def _newest(limit=20, **filters):
-    return load_parts(pages.listing(limit=limit, **article_filters(filters)), ("tags", "body_html"))
+    """The newest articles under the list filters, as documents with their bodies."""
+    rows = reading.list_cards(limit=limit, **article_filters(filters))
+    bodies = reading.bodies(key[1] for _, key in rows)
+    return [document(card, bodies[key[1]]) for card, key in rows]
 
 
 def _title(filters):
@@ -61,7 +61,12 @@ def _title(filters):
 
 
 def _article_url(article):
-    return f"{base_url()}/v1/articles/{article.id}"
+    return f"{base_url()}/v1/articles/{article['id']}"
+
+
+def _moment(stamp):
+    """An RFC 3339 timestamp of a document as a datetime in UTC."""
+    return datetime.datetime.fromisoformat(stamp)
 
 
 def _response(body, mimetype):
@@ -77,7 +82,7 @@ def _sub(parent, tag, text=None, **attributes):
 
 @blp.route("/articles.atom")
 class AtomFeed(MethodView):
-    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/atom+xml")})
     def get(self, **filters):
@@ -87,8 +92,7 @@ class AtomFeed(MethodView):
         feed = ElementTree.Element("feed", xmlns=ATOM)
         _sub(feed, "id", request.url)
         _sub(feed, "title", _title(filters))
-        updated = max((a.updated_at for a in articles), default=datetime.datetime(2000, 1, 1))
-        _sub(feed, "updated", rfc3339(updated))
+        _sub(feed, "updated", max((a["updated_at"] for a in articles), default="2000-01-01T00:00:00Z"))
         _sub(feed, "link", rel="self", href=request.url, type="application/atom+xml")
         _sub(feed, "link", rel="alternate", href=f"{base_url()}/v1/articles")
         author = _sub(feed, "author")
@@ -96,23 +100,23 @@ class AtomFeed(MethodView):
         for article in articles:
             entry = _sub(feed, "entry")
             _sub(entry, "id", _article_url(article))
-            _sub(entry, "title", article.title, type="text")
-            _sub(entry, "link", rel="alternate", href=article.url or _article_url(article))
-            _sub(entry, "published", rfc3339(article.published_at))
-            _sub(entry, "updated", rfc3339(article.updated_at))
+            _sub(entry, "title", article["title"], type="text")
+            _sub(entry, "link", rel="alternate", href=article["url"] or _article_url(article))
+            _sub(entry, "published", article["published_at"])
+            _sub(entry, "updated", article["updated_at"])
             by = _sub(entry, "author")
-            _sub(by, "name", article.byline or article.source.name)
-            _sub(entry, "summary", article.excerpt, type="text")
-            _sub(entry, "content", article.body.body_html, type="html")
-            for tag in article.tag_list:
-                _sub(entry, "category", term=tag.slug, label=tag.name)
+            _sub(by, "name", article["byline"] or article["source"]["name"])
+            _sub(entry, "summary", article["excerpt"], type="text")
+            _sub(entry, "content", article["body_html"], type="html")
+            for tag in article["tags"]:
+                _sub(entry, "category", term=tag["slug"], label=tag["name"])
         body = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
         return _response(body, "application/atom+xml")
 
 
 @blp.route("/articles.rss")
 class RssFeed(MethodView):
-    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/rss+xml")})
     def get(self, **filters):
@@ -125,27 +129,26 @@ class RssFeed(MethodView):
         _sub(channel, "description", "The newest articles on Newsdesk.")
         _sub(channel, f"{{{ATOM}}}link", rel="self", href=request.url, type="application/rss+xml")
         if articles:
-            newest = max(a.updated_at for a in articles)
-            _sub(channel, "lastBuildDate", email.utils.format_datetime(newest.replace(tzinfo=datetime.UTC)))
+            newest = max(_moment(a["updated_at"]) for a in articles)
+            _sub(channel, "lastBuildDate", email.utils.format_datetime(newest))
         for article in articles:
             item = _sub(channel, "item")
-            _sub(item, "title", article.title)
-            _sub(item, "link", article.url or _article_url(article))
+            _sub(item, "title", article["title"])
+            _sub(item, "link", article["url"] or _article_url(article))
             _sub(item, "guid", _article_url(article), isPermaLink="false")
-            published = article.published_at.replace(tzinfo=datetime.UTC)
-            _sub(item, "pubDate", email.utils.format_datetime(published))
-            _sub(item, "description", article.excerpt)
-            if article.byline:
-                _sub(item, f"{{{DC}}}creator", article.byline)
-            for tag in article.tag_list:
-                _sub(item, "category", tag.name)
+            _sub(item, "pubDate", email.utils.format_datetime(_moment(article["published_at"])))
+            _sub(item, "description", article["excerpt"])
+            if article["byline"]:
+                _sub(item, f"{{{DC}}}creator", article["byline"])
+            for tag in article["tags"]:
+                _sub(item, "category", tag["name"])
         body = ElementTree.tostring(rss, encoding="utf-8", xml_declaration=True)
         return _response(body, "application/rss+xml")
 
 
 @blp.route("/articles.json")
 class JsonFeed(MethodView):
-    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/feed+json")})
     def get(self, **filters):
@@ -159,18 +162,18 @@ class JsonFeed(MethodView):
             "language": (filters.get("language") or [None])[0],
             "items": [
                 {
-                    "id": str(article.id),
-                    "url": article.url or _article_url(article),
+                    "id": str(article["id"]),
+                    "url": article["url"] or _article_url(article),
                     "external_url": _article_url(article),
-                    "title": article.title,
-                    "summary": article.excerpt,
-                    "content_html": article.body.body_html,
-                    "image": article.image_url,
-                    "date_published": rfc3339(article.published_at),
-                    "date_modified": rfc3339(article.updated_at),
-                    "authors": [{"name": article.byline or article.source.name}],
-                    "tags": [tag.name for tag in article.tag_list],
-                    "language": article.language,
+                    "title": article["title"],
+                    "summary": article["excerpt"],
+                    "content_html": article["body_html"],
+                    "image": article["image_url"],
+                    "date_published": article["published_at"],
+                    "date_modified": article["updated_at"],
+                    "authors": [{"name": article["byline"] or article["source"]["name"]}],
+                    "tags": [tag["name"] for tag in article["tags"]],
+                    "language": article["language"],
                 }
                 for article in articles
             ],

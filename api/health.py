@@ -14,7 +14,7 @@ from prometheus_client import (
 
 from models import LATEST_VERSION, current_version
 
-from .http import Blueprint
+from .arguments import Blueprint
 
 blp = Blueprint("health", __name__, description="Operations")
 

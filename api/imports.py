@@ -6,13 +6,12 @@ from flask_smorest import abort
 
 from schemas.articles import ImportResultSchema
 
+from .arguments import Blueprint
 from .auth import requires
-from .http import Blueprint, json_response
-from .importing import import_items, ndjson_items
+from .bulkload import import_items, ndjson_items
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines"}
-result_schema = ImportResultSchema()
 
 
 @blp.route("/import")
@@ -44,4 +43,4 @@ class Import(MethodView):
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
         request.max_content_length = current_app.config["NEWSDESK"].max_import_bytes
         result = import_items(ndjson_items(request.get_data(cache=False)))
-        return json_response(result_schema.dump(result))
+        return result

@@ -1,12 +1,9 @@
 """Rate limits per API key, or per client address when anonymous (the ``limits`` library).
 
-Every request counts against ``NEWSDESK_RATE_LIMIT``; writes to articles, sources, tags,
-comments and imports also against the stricter ``NEWSDESK_WRITE_RATE_LIMIT``. Counters live in
-memory per worker, or in Redis when ``NEWSDESK_REDIS_URL`` is set, so that every worker and host
-shares them; while Redis cannot be reached each worker counts in memory instead.
-
-This used flask-limiter, which wraps the same library: resolving its per-endpoint limits cost
-about 0.24 ms per request, more than the whole answer to a revalidation.
+Every request counts against ``NEWSDESK_RATE_LIMIT``; writes (to the blueprints named in
+``create_app``) also against the stricter ``NEWSDESK_WRITE_RATE_LIMIT``. Counters live in memory
+per worker, or in Redis when ``NEWSDESK_REDIS_URL`` is set, so that every worker and host shares
+them; while Redis cannot be reached each worker counts in memory instead.
 """
 
 import functools
@@ -19,9 +16,7 @@ from flask_smorest import abort
 from limits import parse
 from limits.storage import storage_from_string
 
-from .auth import lookup_key
-from .http import NO_DATABASE
-from .observe import add_headers
+from .database import NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Endpoints that are never limited: health checks, metrics and the docs.
@@ -40,22 +35,27 @@ class RateLimiter:
         self.shared = storage_from_string(config.redis_url) if config.redis_url else None
 
     def check(self):
-        """before_request: count the request; 429 when a limit is spent.
+        """before_request, after :func:`api.auth.identify`: count the request against the key,
+        or the client address (wrong keys count there too); 429 when a limit is spent.
 
-        Its ``RateLimit-*`` headers go on the answer, whatever it is; the limit nearest
-        exhaustion is kept as ``g.rate_limit`` for ``/v1/me``.
+        The limit nearest exhaustion is kept as ``g.rate_limit`` for its headers and ``/v1/me``.
         """
-        req = request._get_current_object()  # not the proxy: see auth.authenticate
-        if req.endpoint in EXEMPT:
+        if request.endpoint in EXEMPT:
             return
-        _, key = lookup_key()
-        environ = req.environ
-        caller = f"key:{key.id}" if key is not None else anonymous(environ)
-        writes = environ["REQUEST_METHOD"] in WRITE_METHODS and req.blueprint in self.write_blueprints
-        g._get_current_object().rate_limit = state = self.count(caller, writes)
-        add_headers(environ, header_items(state))
+        key = g.api_key
+        caller = f"key:{key.id}" if key is not None else anonymous(request.environ)
+        writes = request.method in WRITE_METHODS and request.blueprint in self.write_blueprints
+        g.rate_limit = state = self.count(caller, writes)
         if state["exceeded"]:
             abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
+
+    @staticmethod
+    def add_headers(response):
+        """after_request: the ``RateLimit-*`` headers of the request's limit, whatever the answer."""
+        state = g.get("rate_limit")
+        if state is not None:
+            response.headers.extend(header_items(state))
+        return response
 
     def count(self, caller, writes=False):
         """Count one request of ``caller``; the state of the limit nearest exhaustion (exceeded
@@ -139,12 +139,6 @@ def header_items(state):
     if state["exceeded"]:
         items.append(("Retry-After", str(max(1, state["reset"]))))
     return items
-
-
-def init_app(app, config, write_blueprints):
-    limiter = RateLimiter(config, write_blueprints)
-    app.before_request(limiter.check)
-    return limiter
 
 
 def limit_state():

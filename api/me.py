@@ -4,12 +4,11 @@ from flask.views import MethodView
 
 from schemas.keys import MeSchema
 
+from .arguments import Blueprint
 from .auth import current_key, requires
-from .http import Blueprint, json_response
 from .limits import limit_state
 
 blp = Blueprint("me", __name__, url_prefix="/v1", description="The calling API key")
-me_schema = MeSchema()
 
 
 @blp.route("/me")
@@ -20,6 +19,4 @@ class Me(MethodView):
         """The calling key: name, scopes, and its rate limit with what is left of it."""
         key = current_key()
         key.rate_limit = limit_state()
-        response = json_response(me_schema.dump(key))
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return key, {"Cache-Control": "private, no-store"}

@@ -11,7 +11,7 @@ import hmac
 from urllib.parse import quote
 
 import orjson
-from flask import current_app, jsonify, request
+from flask import current_app, request
 
 from .errors import bad_request
 
@@ -19,8 +19,8 @@ BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 
 
 def _mac(raw):
-    key = current_app.config["NEWSDESK"].secret_key.encode()
-    return hashlib.blake2b(raw, key=key[:64], digest_size=12).digest()
+    key = current_app.config["NEWSDESK"].key_for("cursors")
+    return hashlib.blake2b(raw, key=key, digest_size=12).digest()
 
 
 def _b64(raw):
@@ -93,23 +93,18 @@ def paginate(rows, limit, tag, key):
     return rows, encode_cursor(tag, key(rows[-1]))
 
 
-def page_response(data, next_cursor, **extra):
-    """The list envelope (plus ``extra`` members), with ``Link: <...>; rel="next"`` when there
-    is a next page."""
-    body = {"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor}
-    response = jsonify({**body, **extra})
-    if next_cursor is not None:
-        req = request._get_current_object()
-        response.headers["Link"] = f'<{next_url(req.environ, req.host, next_cursor)}>; rel="next"'
-    return response
+def page(data, next_cursor, **extra):
+    """A list answer for ``@blp.response``: the envelope (plus ``extra`` members) and, when
+    there is a next page, a ``Link: <...>; rel="next"`` header."""
+    body = {"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor, **extra}
+    if next_cursor is None:
+        return body, {}
+    return body, {"Link": f'<{next_url(request.environ, request.host, next_cursor)}>; rel="next"'}
 
 
 def next_url(environ, host, cursor):
-    """This request's URL with ``cursor`` in place of any cursor it had.
-
-    The query is kept as the client wrote it (a cursor is URL-safe as it is); written out from
-    the environ, this costs a fifth of rebuilding the URL from the parsed arguments.
-    """
+    """This request's URL with ``cursor`` in place of any cursor it had (the query otherwise
+    kept as the client wrote it: a cursor is URL-safe as it is)."""
     kept = [item for item in environ.get("QUERY_STRING", "").split("&") if item and not item.startswith("cursor=")]
     query = "&".join([*kept, f"cursor={cursor}"])
     path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))

@@ -2,23 +2,34 @@
 
 from flask.views import MethodView
 
-from models import pages
+from models import reading
 from models import search as search_index
 from models.highlight import highlight
 from models.query import QueryError, parse_query
-from schemas.articles import LIST_FIELDS, SearchArgs, SearchPageSchema, search_hit_schema
+from schemas.articles import CARD_FIELDS, SearchArgs, SearchPageSchema, hit_part_schema
 
 from . import paging
-from .articles import article_filters, load_parts, requested_fields
+from .arguments import Blueprint
+from .articles import article_filters
+from .documents import document, fieldset
 from .errors import bad_request
-from .http import Blueprint
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Full-text search")
 
 
+class Hit:
+    """What a search hit adds to its article: its score and highlights."""
+
+    __slots__ = ("score", "highlights")
+
+    def __init__(self, score, highlights):
+        self.score = score
+        self.highlights = highlights
+
+
 @blp.route("/search")
 class Search(MethodView):
-    @blp.arguments(SearchArgs(), location="query", as_kwargs=True)
+    @blp.arguments(SearchArgs, location="query", as_kwargs=True)
     @blp.response(200, SearchPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, q, limit, sort, cursor=None, field_names=None, facets=None, **filters):
@@ -27,7 +38,7 @@ class Search(MethodView):
         Every article filter of the list combines with `q`. Each hit has a `score` and
         `highlights` of the title and a body snippet, with matches in `<mark>`.
         """
-        fields = requested_fields(field_names, LIST_FIELDS)
+        fields = fieldset(field_names)
         try:
             parsed = parse_query(q)
         except QueryError as error:
@@ -41,28 +52,28 @@ class Search(MethodView):
             f"search{sort}",
             lambda hit: (hit[1] if sort == "relevance" else hit[2], hit[0]),
         )
-        articles = load_parts(_articles(hits, parsed), fields)
         extra = {}
         if facets:
             extra["facets"] = search_index.facets(parsed, dict.fromkeys(facets), **criteria)
-        data = search_hit_schema(fields).dump(articles, many=True)
-        return paging.page_response(data, next_cursor, **extra)
+        return paging.page(_items(hits, parsed, fields), next_cursor, **extra)
 
 
-def _articles(hits, parsed):
-    """The articles of a page of hits, in hit order, with score and highlights."""
+def _items(hits, parsed, fields):
+    """The page's hits, in hit order: each article's card (or fieldset), score and highlights."""
     ids = [hit[0] for hit in hits]
-    articles = pages.by_ids(ids)
-    pages.attach_bodies(list(articles.values()))
-    ordered = []
+    cards = reading.cards(ids)
+    bodies = reading.bodies(cards)
+    items = []
     for article_id, score, _ in hits:
-        article = articles.get(article_id)
-        if article is None:
+        card = cards.get(article_id)
+        if card is None:
             continue  # deleted or unpublished between the two queries
-        article.score = round(score, 6)
-        article.highlights = {
-            "title": highlight(article.title, parsed.terms),
-            "body": highlight(article.body.body_text, parsed.terms, window=30),
+        body = bodies[article_id]
+        full = document(card, body)
+        highlights = {
+            "title": highlight(full["title"], parsed.terms),
+            "body": highlight(body[1], parsed.terms, window=30),
         }
-        ordered.append(article)
-    return ordered
+        doc = {name: full[name] for name in fields or CARD_FIELDS}
+        items.append({**doc, **hit_part_schema.dump(Hit(round(score, 6), highlights))})
+    return items

@@ -1,26 +1,26 @@
 """Sources: the publishers articles come from."""
 
-from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
+from werkzeug.http import http_date
 
-from models import Source, pages, seek, utcnow
+from models import Source, cards, seek, utcnow
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 
 from . import paging
+from .arguments import Blueprint
 from .auth import requires
 from .feeds import feed_links
-from .http import Blueprint, created, json_response
+from .responses import location
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
-source_schema = SourceSchema()
 
 
 @blp.route("")
 class SourceList(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -28,10 +28,10 @@ class SourceList(MethodView):
         after = paging.decode_cursor(cursor, "sources", (paging.string, paging.integer)) if cursor else None
         query = seek(Source.by_name(), (Source.name, Source.id), after, descending=False)
         sources, next_cursor = paging.paginate(query.limit(limit + 1), limit, "sources", lambda s: (s.name, s.id))
-        return paging.page_response(source_schema.dump(sources, many=True), next_cursor)
+        return paging.page(sources, next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(SourceInSchema())
+    @blp.arguments(SourceInSchema)
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
@@ -39,8 +39,7 @@ class SourceList(MethodView):
         with writing():
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
-        location = url_for("sources.SourceDetail", slug=source.slug)
-        return created(source_schema.dump(source), location)
+        return source, location("sources.SourceDetail", slug=source.slug)
 
 
 @blp.route("/<slug>")
@@ -51,7 +50,7 @@ class SourceDetail(MethodView):
         """Get one source by slug."""
         source = get_source_or_404(slug)
         source.feeds = feed_links(source=source.slug)
-        return json_response(source_schema.dump(source), last_modified=source.updated_at)
+        return source, {"Last-Modified": http_date(source.updated_at)}
 
     @requires(blp, "write")
     @blp.arguments(SourceInSchema(partial=True))
@@ -59,14 +58,14 @@ class SourceDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def patch(self, data, slug):
-        """Update some fields of a source."""
+        """Update some fields of a source (the cards of its articles show the change at once)."""
         with writing():
             source = get_source_or_404(slug)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
-            pages.refresh_cards(source_id=source.id)
-        return json_response(source_schema.dump(Source.get_by_id(source.id)))
+            cards.refresh(source_id=source.id)
+        return Source.get_by_id(source.id)
 
 
 def get_source_or_404(slug):

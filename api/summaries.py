@@ -1,20 +1,20 @@
 """``GET /v1/articles/{id}/summary``: an extractive summary of an article."""
 
 from flask.views import MethodView
+from werkzeug.http import http_date
 
-from models import Summary
+from models import Article, Summary
 from schemas.summaries import SummaryArgs, SummarySchema
 
-from .articles import get_article_or_404
-from .http import Blueprint, json_response
+from .arguments import Blueprint
+from .articles import found
 
 blp = Blueprint("summaries", __name__, url_prefix="/v1/articles", description="AI summaries")
-summary_schema = SummarySchema()
 
 
 @blp.route("/<key>/summary")
 class ArticleSummary(MethodView):
-    @blp.arguments(SummaryArgs(), location="query", as_kwargs=True)
+    @blp.arguments(SummaryArgs, location="query", as_kwargs=True)
     @blp.response(200, SummarySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, sentences):
@@ -23,6 +23,5 @@ class ArticleSummary(MethodView):
         Made by TextRank over sentence similarity with position and length priors; cached per
         article version and length, and made again when the article changes.
         """
-        article = get_article_or_404(key)
-        summary = Summary.for_article(article, sentences)
-        return json_response(summary_schema.dump(summary), last_modified=article.updated_at)
+        article = found(Article.lookup(key), key)
+        return Summary.for_article(article, sentences), {"Last-Modified": http_date(article.updated_at)}

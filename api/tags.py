@@ -8,16 +8,15 @@ from schemas.common import PageArgs
 from schemas.tags import TagPageSchema, TagSchema
 
 from . import paging
+from .arguments import Blueprint
 from .feeds import feed_links
-from .http import Blueprint, json_response
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
-tag_schema = TagSchema()
 
 
 @blp.route("")
 class TagList(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(PageArgs, location="query", as_kwargs=True)
     @blp.response(200, TagPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -25,7 +24,7 @@ class TagList(MethodView):
         after = paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer)) if cursor else None
         query = seek(Tag.most_used(), (Tag.article_count, Tag.id), after, descending=True)
         tags, next_cursor = paging.paginate(query.limit(limit + 1), limit, "tags", lambda t: (t.article_count, t.id))
-        return paging.page_response(tag_schema.dump(tags, many=True), next_cursor)
+        return paging.page(tags, next_cursor)
 
 
 @blp.route("/<slug>")
@@ -38,4 +37,4 @@ class TagDetail(MethodView):
         if tag is None:
             abort(404, message=f"No tag with slug {slug!r}.")
         tag.feeds = feed_links(tag=tag.slug)
-        return json_response(tag_schema.dump(tag))
+        return tag

@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import pages, related
+from . import cards, reading, related
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -17,13 +17,24 @@ from .articles import (
     Tag,
     seek,
 )
-from .base import bind_database, close_all, db, drop_connection, end_request, is_postgres, make_database, utcnow
+from .base import (
+    Setting,
+    bind_database,
+    close_all,
+    connected,
+    db,
+    drop_connection,
+    end_request,
+    is_postgres,
+    make_database,
+    utcnow,
+)
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
 from .keys import SCOPES, ApiKey
+from .related import RelatedQueue
 from .schema import LATEST_VERSION, MODELS, current_version, init_db, is_empty
 from .summaries import Summary
-from .webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ARTICLE_SORTS",
@@ -45,22 +56,24 @@ __all__ = [
     "Comment",
     "DataVersion",
     "Relation",
+    "RelatedQueue",
+    "Setting",
     "Source",
     "Summary",
     "Tag",
-    "Webhook",
-    "WebhookDelivery",
     "bind_database",
+    "cards",
     "close_all",
-    "drop_connection",
-    "end_request",
+    "connected",
     "current_version",
     "db",
+    "drop_connection",
+    "end_request",
     "init_db",
     "is_empty",
     "is_postgres",
     "make_database",
-    "pages",
+    "reading",
     "related",
     "seek",
     "utcnow",

@@ -1,5 +1,6 @@
 """The database proxy, the base model and how a database URL becomes a peewee database."""
 
+import contextlib
 import datetime
 import os
 from urllib.parse import urlparse
@@ -56,7 +57,11 @@ def make_database(url):
         # process serves one request at a time, and a pool's check-out and check-in cost about
         # 15 us a request for nothing.
         return peewee.SqliteDatabase(
-            path, pragmas=SQLITE_PRAGMAS, autoconnect=False, check_same_thread=False
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            autoconnect=False,
+            check_same_thread=False,
+            returning_clause=True,
         )
     raise ValueError(f"unsupported database URL scheme {parsed.scheme!r} (sqlite or postgresql)")
 
@@ -87,6 +92,17 @@ def close_all():
         drop_connection()
 
 
+@contextlib.contextmanager
+def connected():
+    """The block runs connected; a connection it had to open is closed after it."""
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield
+    finally:
+        if opened:
+            db.close()
+
+
 def bind_database(url):
     """Point the models at the database behind ``url`` and return it."""
     database = make_database(url)
@@ -111,3 +127,22 @@ class BaseModel(peewee.Model):
     class Meta:
         database = db
         legacy_table_names = False
+
+
+class Setting(BaseModel):
+    """A value the database keeps about itself, by name (what its stored cards were rendered
+    with, for one)."""
+
+    name = peewee.CharField(max_length=100, primary_key=True)
+    value = peewee.TextField()
+
+    @classmethod
+    def get_value(cls, name, default=None):
+        row = cls.get_or_none(cls.name == name)
+        return default if row is None else row.value
+
+    @classmethod
+    def set_value(cls, name, value):
+        cls.insert(name=name, value=value).on_conflict(
+            conflict_target=[cls.name], update={cls.value: value}
+        ).execute()

@@ -36,17 +36,22 @@ class Change(BaseModel):
         return cls.select().where((cls.id > since) & (cls.id == latest)).order_by(cls.id)
 
     @classmethod
-    def record(cls, article_id, op, reason=None):
-        """Log a change inside the caller's transaction.
+    def record_many(cls, changes):
+        """Log ``(article_id, op, reason)`` changes inside the caller's transaction.
 
         On PostgreSQL, sequence values are handed out before commit, so two concurrent writers
         could commit ids 8 and 7 in that order and a reader between them would skip 7. A
         transaction-scoped advisory lock taken here makes change-log writers commit one at a
         time, so ids become visible in order.
         """
+        if not changes:
+            return
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
-        return cls.insert(article_id=article_id, op=op, reason=reason, created_at=utcnow()).execute()
+        now = utcnow()
+        cls.insert_many(
+            [{"article_id": i, "op": op, "reason": reason, "created_at": now} for i, op, reason in changes]
+        ).execute()
 
 
 class DataVersion(BaseModel):
@@ -61,10 +66,8 @@ class DataVersion(BaseModel):
 
     @classmethod
     def current(cls):
-        # Plain SQL: this runs on every revalidation, where building the query would cost more
-        # than running it.
-        # fetchall, not fetchone: a statement left open would hold SQLite's read snapshot, and a
-        # write later on this connection could then fail with "database is locked".
+        # Plain SQL: this runs on every revalidation, where building the query costs more than
+        # running it. fetchall, not fetchone: a statement left open holds SQLite's read snapshot.
         rows = db.execute_sql("SELECT value FROM data_version WHERE id = 1").fetchall()
         return rows[0][0] if rows else 0
 

@@ -3,7 +3,7 @@
 import peewee
 from peewee import fn
 
-from . import pages
+from . import cards
 from .articles import Article, seek
 from .base import BaseModel, utcnow
 from .keys import ApiKey
@@ -46,4 +46,4 @@ class Comment(BaseModel):
             (cls.article == Article.id) & (cls.status == VISIBLE)
         )
         Article.update(comment_count=count).where(Article.id.in_(list(article_ids))).execute()
-        pages.refresh_cards(article_ids)
+        cards.refresh(article_ids)

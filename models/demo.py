@@ -8,7 +8,7 @@ import datetime
 import itertools
 import random
 
-from . import pages
+from . import cards
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
 from .base import db, utcnow
 from .changes import UPSERT, Change
@@ -331,7 +331,7 @@ def _insert_batch(rng, rows, tag_ids):
         if comments:
             Comment.insert_many(comments).execute()
             Comment.refresh_counts({c["article"] for c in comments})
-        pages.refresh_cards(new_ids)
+        cards.refresh(new_ids)
         if new_ids:
             now = utcnow()
             Change.insert_many(

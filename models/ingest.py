@@ -1,32 +1,30 @@
 """Writing articles: create, idempotent re-post, replace, partial update and delete.
 
-Every write runs inside :func:`writing`, one transaction that also keeps the derived counts and
-the change log in step with the articles. Input arrives validated by the schemas; what needs the
-database (does the source exist, is the slug free) is checked here and raised as
-:class:`WriteError`.
+A write has two stages. :func:`prepare` works on the input alone, outside any transaction:
+it sanitizes the HTML and derives the plain text, excerpt and word count, the slow part, which
+must never hold the write lock. :func:`store` then writes a batch of prepared inputs in one
+transaction (see :func:`writing`) with a fixed number of statements however many articles,
+tags and sources the batch holds, and keeps everything derived in step: the search index, the
+cards (rendered by the article schema), the counts, the change log, and the queue of articles
+whose related lists need computing (which happens off the request, ``models.related``).
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 
 import peewee
 
-from . import pages, related
+from . import cards
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
+from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
-from .search import index_articles, unindex_article
-from .text import (
-    html_to_text,
-    make_excerpt,
-    reading_time_minutes,
-    slugify,
-    text_to_html,
-    word_count,
-)
+from .search import index_rows, unindex_article
+from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +43,13 @@ HASHED = (
     "title", "source", "body_html", "body_text", "published_at", "url", "image_url", "byline",
     "language", "tags", "excerpt", "external_id", "slug", "status",
 )
+#: Past the last character of a slug ([a-z0-9-]): slugs starting with ``base`` sort below
+#: ``base + SLUG_END``.
+SLUG_END = "~"
 
 
 class WriteError(Exception):
-    """A write that cannot be done: ``status`` (409 or 422) and ``errors`` per field."""
+    """A write that cannot be done: ``status`` (404, 409 or 422) and ``errors`` per field."""
 
     def __init__(self, status, errors):
         super().__init__(errors)
@@ -56,8 +57,63 @@ class WriteError(Exception):
         self.errors = errors
 
 
+@dataclasses.dataclass
+class Prepared:
+    """A validated input ready to store: ``data`` as the schema loaded it, with the body
+    sanitized and what derives from it worked out (when the input has a body)."""
+
+    data: dict
+    body_html: str | None = None
+    body_text: str | None = None
+    excerpt: str | None = None
+    words: int | None = None
+
+
+def prepare(data):
+    """Sanitize and derive what a write of ``data`` needs from its body, outside any transaction."""
+    prepared = Prepared(data)
+    if data.get("body_html"):
+        prepared.body_html = clean_html(data["body_html"])
+        prepared.body_text = (
+            strip_control(data["body_text"]).strip()
+            if data.get("body_text")
+            else html_to_text(prepared.body_html)
+        )
+    elif data.get("body_text"):
+        prepared.body_text = strip_control(data["body_text"]).strip()
+        prepared.body_html = text_to_html(prepared.body_text)
+    if prepared.body_text is not None:
+        prepared.excerpt = make_excerpt(prepared.body_text)
+        prepared.words = word_count(prepared.body_text)
+    return prepared
+
+
+@dataclasses.dataclass
+class Write:
+    """One article to store: ``prepared`` input, and the stored article it replaces (PUT,
+    PATCH: ``article_id``) or None (POST: the article with the same (source, external_id), if
+    any). ``check`` is called with the stored Article inside the transaction and may raise
+    (an If-Match that no longer holds)."""
+
+    prepared: Prepared
+    article_id: int | None = None
+    partial: bool = False
+    check: object = None
+
+
+@dataclasses.dataclass
+class Saved:
+    """What storing a write did: ``outcome`` is created, updated or unchanged; ``article`` is
+    the stored Article with its card (and ``body_html``, ``body_text`` as stored)."""
+
+    outcome: str
+    article: Article
+    body_html: str
+    body_text: str
+
+
 class Touched:
-    """Sources and tags whose counts a transaction's writes have changed."""
+    """What a transaction's writes changed, for the counts and queues kept in step at commit."""
 
     def __init__(self):
         self.sources, self.tags, self.articles = set(), set(), set()
@@ -67,54 +123,20 @@ class Touched:
             Source.refresh_counts(self.sources)
         if self.tags:
             Tag.refresh_counts(self.tags)
+        if self.articles:
+            RelatedQueue.add(self.articles)
 
 
 @contextlib.contextmanager
-def writing(refresh_related=True):
-    """One write transaction; counts of what it touched are brought up to date before commit.
-
-    After the commit, the computed related articles of every article written are refreshed (in
-    a transaction of their own: a write never fails on that computation). A bulk load may defer
-    that to ``newsdesk related rebuild`` with ``refresh_related=False``.
-    """
+def writing():
+    """One write transaction; before it commits, the counts of what it touched are brought up
+    to date, the articles it wrote are queued for their related lists, and the data version
+    behind ETags is raised."""
     touched = Touched()
     with write_transaction():
         yield touched
         touched.refresh()
         DataVersion.bump()
-    if touched.articles and refresh_related:
-        try:
-            related.refresh_many(touched.articles)
-        except peewee.DatabaseError:
-            # The article is stored; its related list catches up on the next write or rebuild.
-            log.exception("refreshing related articles of %s failed", sorted(touched.articles))
-
-
-def _content_of(article):
-    """What a client sent for ``article``, as stored (for partial updates and hashing)."""
-    body = ArticleBody.get_or_none(ArticleBody.article == article.id)
-    tags = (
-        Tag.select(Tag.slug)
-        .join(ArticleTag)
-        .where(ArticleTag.article == article.id)
-        .order_by(Tag.slug)
-    )
-    return {
-        "title": article.title,
-        "source": Source.get_by_id(article.source_id).slug,
-        "body_html": body.body_html if body else "",
-        "body_text": body.body_text if body else "",
-        "published_at": article.published_at,
-        "url": article.url,
-        "image_url": article.image_url,
-        "byline": article.byline,
-        "language": article.language,
-        "tags": [tag.slug for tag in tags],
-        "excerpt": article.excerpt,
-        "external_id": article.external_id,
-        "slug": article.slug,
-        "status": article.status,
-    }
 
 
 def _digest(content):
@@ -122,150 +144,315 @@ def _digest(content):
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _source(slug):
-    source = Source.get_or_none(Source.slug == slug)
-    if source is None:
-        raise WriteError(422, {"source": [f"No source with slug {slug!r}."]})
-    return source
+def store(writes, touched):
+    """Store ``writes`` (a batch); returns a :class:`Saved` or a :class:`WriteError` for each, in
+    order. A write that fails leaves the others to be stored."""
+    batch = _Batch(writes)
+    return batch.run(touched)
 
 
-def _unique_slug(title, exclude_id=None):
-    base = slugify(title) or "article"
-    if base.isdigit():
-        base = "a-" + base  # an all-digit slug would read as an id in /v1/articles/{id or slug}
-    if is_postgres():
-        # Writers deriving the same slug take turns: each sees the slugs the others committed.
-        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (base,))
-    taken_query = Article.select(Article.slug).where(Article.slug.startswith(base))
-    if exclude_id is not None:
-        taken_query = taken_query.where(Article.id != exclude_id)
-    taken = {row.slug for row in taken_query}
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
+class _Batch:
+    """The statements of one :func:`store`: each step reads or writes for every write at once."""
 
+    def __init__(self, writes):
+        self.writes = list(writes)
+        self.results = [None] * len(self.writes)
 
-def _tag_rows(names):
-    """Tag ids for ``names`` (slugs or names), creating the tags not seen before."""
-    wanted = {}
-    for name in names:
-        slug = slugify(name)
-        wanted.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
-    if not wanted:
-        return []
-    Tag.insert_many(
-        [{"slug": slug, "name": name} for slug, name in wanted.items()]
-    ).on_conflict_ignore().execute()
-    return [tag.id for tag in Tag.select(Tag.id).where(Tag.slug.in_(list(wanted)))]
+    def run(self, touched):
+        self._load_sources()
+        self._load_stored()
+        contents = self._merge()
+        self._assign_slugs(contents)
+        rows = self._rows(contents)
+        if rows:
+            self._write(rows, touched)
+        return self.results
 
+    def _fail(self, index, error):
+        self.results[index] = error
 
-def save_article(data, touched, article=None, partial=False):
-    """Create or update an article from validated input; returns ``(article, outcome)``.
+    def _pending(self):
+        return [i for i, result in enumerate(self.results) if result is None]
 
-    ``outcome`` is ``created``, ``updated`` or ``unchanged``. Without ``article``, input naming
-    the ``(source, external_id)`` of a stored article updates that one (idempotent ingestion).
-    ``partial`` keeps stored values of the fields left out (PATCH); otherwise optional fields
-    left out are reset, except ``slug`` and ``published_at``, which keep their stored value.
-    """
-    source = _source(data["source"]) if "source" in data else None
-    if article is None and source is not None and data.get("external_id"):
-        article = Article.get_or_none(
-            (Article.source == source) & (Article.external_id == data["external_id"])
-        )
-        partial = False
-    if article is None:
-        content = {"slug": None, "published_at": None, "external_id": None, **RESET_ON_REPLACE}
-    else:
-        content = _content_of(article)
-        if not partial:
-            content.update(RESET_ON_REPLACE)
-    content.update(data)
-    if source is None:
-        source = Source.get(Source.slug == content["source"])
+    def _load_sources(self):
+        """The sources the writes name, and those of the articles they replace."""
+        slugs = {w.prepared.data["source"] for w in self.writes if "source" in w.prepared.data}
+        ids = {w.article_id for w in self.writes if w.article_id is not None}
+        query = Source.select().where(Source.slug.in_(list(slugs)))
+        if ids:
+            query = query.orwhere(Source.id.in_(Article.select(Article.source).where(Article.id.in_(list(ids)))))
+        self.sources = {source.slug: source for source in query}
+        self.sources_by_id = {source.id: source for source in self.sources.values()}
 
-    if "body_html" in data or "body_text" in data:
-        if data.get("body_html"):
-            content["body_html"] = clean_html(data["body_html"])
-            content["body_text"] = (
-                strip_control(data["body_text"]).strip()
-                if data.get("body_text")
-                else html_to_text(content["body_html"])
+    def _load_stored(self):
+        """The stored articles the writes replace, named by id or by (source, external_id),
+        with their bodies and tags."""
+        by_id = {w.article_id for w in self.writes if w.article_id is not None}
+        keys = set()
+        for index, write in enumerate(self.writes):
+            data = write.prepared.data
+            if write.article_id is None and "source" in data:
+                source = self.sources.get(data["source"])
+                if source is None:
+                    self._fail(index, WriteError(422, {"source": [f"No source with slug {data['source']!r}."]}))
+                elif data.get("external_id"):
+                    keys.add((source.id, data["external_id"]))
+        condition = Article.id.in_(list(by_id))
+        if keys:
+            condition |= peewee.Tuple(Article.source, Article.external_id).in_(list(keys))
+        stored = list(Article.select().where(condition)) if by_id or keys else []
+        self.stored = {article.id: article for article in stored}
+        self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
+        ids = list(self.stored)
+        self.stored_bodies = {
+            body.article_id: body for body in ArticleBody.select().where(ArticleBody.article.in_(ids))
+        } if ids else {}
+        self.stored_tags = {article_id: [] for article_id in ids}
+        if ids:
+            query = (
+                ArticleTag.select(ArticleTag.article, ArticleTag.tag, Tag.slug)
+                .join(Tag)
+                .where(ArticleTag.article.in_(ids))
+                .order_by(Tag.slug)
+                .tuples()
             )
-        else:
-            content["body_text"] = strip_control(data["body_text"]).strip()
-            content["body_html"] = text_to_html(content["body_text"])
-        if "excerpt" not in data:
-            content["excerpt"] = None
-    if not content.get("body_text"):
-        raise WriteError(422, {"body_text": ["The article needs a non-empty body_html or body_text."]})
+            for article_id, tag_id, slug in query:
+                self.stored_tags[article_id].append((tag_id, slug))
 
-    if content.get("slug") and "slug" in data:
-        clash = Article.select().where(Article.slug == content["slug"])
-        if article is not None:
-            clash = clash.where(Article.id != article.id)
-        if clash.exists():
-            raise WriteError(409, {"slug": [f"Slug {content['slug']!r} is used by another article."]})
-    elif not content.get("slug"):
-        content["slug"] = _unique_slug(content["title"])
-    now = utcnow()
-    content["published_at"] = content.get("published_at") or now
+    def _stored_content(self, article):
+        """What a client sent for a stored ``article``, as stored (for partial updates and hashing)."""
+        body = self.stored_bodies.get(article.id)
+        return {
+            "title": article.title,
+            "source": self.sources_by_id[article.source_id].slug,
+            "body_html": body.body_html if body else "",
+            "body_text": body.body_text if body else "",
+            "published_at": article.published_at,
+            "url": article.url,
+            "image_url": article.image_url,
+            "byline": article.byline,
+            "language": article.language,
+            "tags": [slug for _, slug in self.stored_tags[article.id]],
+            "excerpt": article.excerpt,
+            "external_id": article.external_id,
+            "slug": article.slug,
+            "status": article.status,
+        }
 
-    digest = _digest(content)
-    if article is not None and article.content_hash == digest:
-        return article, "unchanged"
+    def _target(self, index, write):
+        """The stored article ``write`` replaces, or None for a new one."""
+        if write.article_id is not None:
+            article = self.stored.get(write.article_id)
+            if article is None:
+                self._fail(index, WriteError(404, {"id": ["The article no longer exists."]}))
+            return article
+        data = write.prepared.data
+        source = self.sources.get(data.get("source"))
+        if source is not None and data.get("external_id"):
+            return self.stored_by_key.get((source.id, data["external_id"]))
+        return None
 
-    words = word_count(content["body_text"])
-    row = {
-        "slug": content["slug"],
-        "source": source.id,
-        "external_id": content.get("external_id"),
-        "title": content["title"],
-        "excerpt": content.get("excerpt") or make_excerpt(content["body_text"]),
-        "url": content.get("url"),
-        "image_url": content.get("image_url"),
-        "byline": content.get("byline"),
-        "language": content.get("language") or source.language,
-        "status": content.get("status") or PUBLISHED,
-        "published_at": content["published_at"],
-        "word_count": words,
-        "reading_time_minutes": reading_time_minutes(words),
-        "content_hash": digest,
-        "updated_at": now,
-    }
-    body = {"body_html": content["body_html"], "body_text": content["body_text"]}
-    if article is None:
-        article_id = Article.insert(**row, created_at=now).execute()
-        ArticleBody.insert(article=article_id, **body).execute()
-        was_published, outcome = False, "created"
-    else:
-        article_id = article.id
-        was_published, outcome = article.status == PUBLISHED, "updated"
-        touched.sources.add(article.source_id)
-        Article.update(**row, version=Article.version + 1).where(Article.id == article_id).execute()
-        if not ArticleBody.update(**body).where(ArticleBody.article == article_id).execute():
-            ArticleBody.insert(article=article_id, **body).execute()
+    def _merge(self):
+        """Each pending write's full content: what it sends over what is stored."""
+        contents = {}
+        for index in self._pending():
+            write = self.writes[index]
+            prepared, data = write.prepared, write.prepared.data
+            article = self._target(index, write)
+            if self.results[index] is not None:
+                continue
+            if article is not None and write.check is not None:
+                try:
+                    write.check(article)
+                except WriteError as error:
+                    self._fail(index, error)
+                    continue
+            partial = write.partial and write.article_id is not None
+            if article is None:
+                content = {"slug": None, "published_at": None, "external_id": None, **RESET_ON_REPLACE}
+            else:
+                content = self._stored_content(article)
+                if not partial:
+                    content.update(RESET_ON_REPLACE)
+            content.update(data)
+            if prepared.body_text is not None:
+                content["body_html"], content["body_text"] = prepared.body_html, prepared.body_text
+                if "excerpt" not in data:
+                    content["excerpt"] = None
+            if not content.get("body_text"):
+                self._fail(index, WriteError(422, {"body_text": ["The article needs a non-empty body_html or body_text."]}))
+                continue
+            if content["source"] not in self.sources:
+                self._fail(index, WriteError(422, {"source": [f"No source with slug {content['source']!r}."]}))
+                continue
+            contents[index] = (article, content)
+        return contents
 
-    old_tags = {t for (t,) in ArticleTag.select(ArticleTag.tag).where(ArticleTag.article == article_id).tuples()}
-    new_tags = _tag_rows(content.get("tags") or [])
-    ArticleTag.delete().where(ArticleTag.article == article_id).execute()
-    if new_tags:
-        ArticleTag.insert_many(
-            [{"article": article_id, "tag": t, "published_at": row["published_at"]} for t in new_tags]
+    def _assign_slugs(self, contents):
+        """Check the slugs the writes ask for, and derive the others from titles (unique)."""
+        asked = {c["slug"]: i for i, (a, c) in contents.items() if c.get("slug") and "slug" in self.writes[i].prepared.data}
+        taken = {}
+        if asked:
+            for article_id, slug in Article.select(Article.id, Article.slug).where(Article.slug.in_(list(asked))).tuples():
+                taken[slug] = article_id
+        bases = {}
+        for index, (article, content) in contents.items():
+            if not content.get("slug"):
+                base = slugify(content["title"]) or "article"
+                if base.isdigit():
+                    base = "a-" + base  # an all-digit slug would read as an id
+                bases[index] = base
+        if bases:
+            if is_postgres():
+                # Writers deriving the same slug take turns: each sees the slugs the others
+                # committed. Locks taken in one order (sorted) never deadlock.
+                db.execute_sql(
+                    "SELECT pg_advisory_xact_lock(hashtext(base)) FROM unnest(%s::text[]) AS base",
+                    (sorted(set(bases.values())),),
+                )
+            near = [(Article.slug >= base) & (Article.slug < base + SLUG_END) for base in set(bases.values())]
+            condition = peewee.NodeList(near, glue=" OR ", parens=True)  # flat: no nesting per base
+            for article_id, slug in Article.select(Article.id, Article.slug).where(condition).tuples():
+                taken[slug] = article_id
+        for index, (article, content) in list(contents.items()):
+            own = None if article is None else article.id
+            if index not in bases:
+                holder = taken.get(content["slug"])
+                if holder is not None and holder != own:
+                    self._fail(index, WriteError(409, {"slug": [f"Slug {content['slug']!r} is used by another article."]}))
+                    del contents[index]
+                    continue
+                taken[content["slug"]] = own
+                continue
+            base = bases[index]
+            slug, number = base, 2
+            while taken.get(slug, own) != own:
+                slug, number = f"{base}-{number}", number + 1
+            content["slug"] = slug
+            taken[slug] = own
+
+    def _rows(self, contents):
+        """The article rows to insert or update; unchanged re-posts answered at once."""
+        now = utcnow()
+        rows = []
+        for index, (article, content) in contents.items():
+            content["published_at"] = content.get("published_at") or now
+            digest = _digest(content)
+            body = (content["body_html"], content["body_text"])
+            if article is not None and article.content_hash == digest:
+                self.results[index] = Saved("unchanged", article, *body)
+                continue
+            prepared = self.writes[index].prepared
+            words = prepared.words if prepared.words is not None else word_count(content["body_text"])
+            source = self.sources[content["source"]]
+            row = {
+                "slug": content["slug"],
+                "source": source.id,
+                "external_id": content.get("external_id"),
+                "title": content["title"],
+                "excerpt": content.get("excerpt") or prepared.excerpt or make_excerpt(content["body_text"]),
+                "url": content.get("url"),
+                "image_url": content.get("image_url"),
+                "byline": content.get("byline"),
+                "language": content.get("language") or source.language,
+                "status": content.get("status") or PUBLISHED,
+                "published_at": content["published_at"],
+                "word_count": words,
+                "reading_time_minutes": reading_time_minutes(words),
+                "content_hash": digest,
+                "updated_at": now,
+            }
+            tags = {}
+            for name in content.get("tags") or []:
+                slug = slugify(name)
+                if slug:
+                    tags.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
+            rows.append((index, article, row, body, tags))
+        return rows
+
+    def _write(self, rows, touched):
+        tag_ids = self._tag_ids({slug: name for *_, tags in rows for slug, name in tags.items()})
+        new = [(index, row) for index, article, row, _, _ in rows if article is None]
+        ids = {}
+        if new:
+            inserted = Article.insert_many([{**row, "created_at": row["updated_at"]} for _, row in new])
+            by_slug = dict(inserted.returning(Article.slug, Article.id).tuples().execute())
+            ids = {index: by_slug[row["slug"]] for index, row in new}
+        saved, links, index_rows_ = [], [], []
+        for index, article, row, body, tags in rows:
+            if article is None:
+                model = Article(id=ids[index], version=1, comment_count=0, created_at=row["updated_at"], **row)
+            else:
+                model = Article(
+                    id=article.id,
+                    version=article.version + 1,
+                    comment_count=article.comment_count,
+                    created_at=article.created_at,
+                    **row,
+                )
+                touched.sources.add(article.source_id)
+                touched.tags.update(tag_id for tag_id, _ in self.stored_tags[article.id])
+            model.source = self.sources_by_id[row["source"]]
+            model.tag_list = [Tag(slug=slug, name=tags[slug]) for slug in sorted(tags)]
+            model.card = cards.render(model)
+            if article is not None:
+                values = {**row, "version": model.version, "card": model.card}
+                Article.update(values).where(Article.id == article.id).execute()
+            links += [{"article": model.id, "tag": tag_ids[slug], "published_at": row["published_at"]} for slug in tags]
+            index_rows_.append((model.id, row["title"], row["excerpt"], body[1], row["published_at"]))
+            touched.sources.add(row["source"])
+            touched.tags.update(tag_ids[slug] for slug in tags)
+            touched.articles.add(model.id)
+            saved.append((index, model, body, article))
+        if ids:
+            Article.bulk_update([model for index, model, _, article in saved if article is None], fields=[Article.card])
+        ArticleBody.insert_many(
+            [{"article": model.id, "body_html": body[0], "body_text": body[1]} for _, model, body, _ in saved]
+        ).on_conflict(
+            conflict_target=[ArticleBody.article], preserve=[ArticleBody.body_html, ArticleBody.body_text]
         ).execute()
-    touched.tags |= old_tags | set(new_tags)
-    touched.sources.add(source.id)
-    touched.articles.add(article_id)
-    index_articles([article_id])
-    pages.refresh_cards([article_id])
+        replaced = [article.id for *_, article in saved if article is not None]
+        if replaced:
+            ArticleTag.delete().where(ArticleTag.article.in_(replaced)).execute()
+        if links:
+            ArticleTag.insert_many(links).execute()
+        index_rows(index_rows_, replaced)
+        changes = []
+        for index, model, body, article in saved:
+            if model.status == PUBLISHED:
+                changes.append((model.id, "upsert", None))
+            elif article is not None and article.status == PUBLISHED:
+                changes.append((model.id, "delete", "unpublished"))
+            self.results[index] = Saved("created" if article is None else "updated", model, *body)
+        Change.record_many(changes)
 
-    if row["status"] == PUBLISHED:
-        Change.record(article_id, "upsert")
-    elif was_published:
-        Change.record(article_id, "delete", reason="unpublished")
-    return Article.with_source().where(Article.id == article_id).get(), outcome
+    @staticmethod
+    def _tag_ids(wanted):
+        """Tag ids by slug for ``wanted`` (slug -> name), creating the tags not seen before."""
+        if not wanted:
+            return {}
+        Tag.insert_many([{"slug": s, "name": n} for s, n in wanted.items()]).on_conflict_ignore().execute()
+        return dict(Tag.select(Tag.slug, Tag.id).where(Tag.slug.in_(list(wanted))).tuples())
+
+
+def save(data, article_id=None, partial=False, check=None, attempts=3):
+    """Store one article from validated input in a transaction of its own; returns
+    :class:`Saved` or raises :class:`WriteError`.
+
+    Retried when a concurrent writer wins a race on a unique key (PostgreSQL raises then; the
+    retry sees the other row and updates it).
+    """
+    prepared = prepare(data)
+    for attempt in range(attempts):
+        try:
+            with writing() as touched:
+                (result,) = store([Write(prepared, article_id, partial, check)], touched)
+                if isinstance(result, WriteError):
+                    raise result
+                return result
+        except peewee.IntegrityError:
+            if attempt == attempts - 1:
+                raise
 
 
 def delete_article(article, touched):
@@ -277,22 +464,16 @@ def delete_article(article, touched):
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
     if article.status == PUBLISHED:
-        Change.record(article.id, "delete", reason="deleted")
+        Change.record_many([(article.id, "delete", "deleted")])
 
 
-def save(data, article=None, partial=False, attempts=3):
-    """:func:`save_article` in a transaction of its own, retried when a concurrent writer wins
-    a race on a unique key (PostgreSQL raises then; the retry sees the other row and updates it).
-    """
-    for attempt in range(attempts):
-        try:
-            with writing() as touched:
-                return save_article(data, touched, article=article, partial=partial)
-        except peewee.IntegrityError:
-            if attempt == attempts - 1:
-                raise
-
-
-def delete(article):
+def delete(article_id, check=None):
+    """Delete the article ``article_id`` in a transaction of its own; ``check`` as for
+    :class:`Write`. Raises WriteError(404) when it is gone already."""
     with writing() as touched:
+        article = Article.get_or_none(Article.id == article_id)
+        if article is None:
+            raise WriteError(404, {"id": ["The article no longer exists."]})
+        if check is not None:
+            check(article)
         delete_article(article, touched)

@@ -20,8 +20,9 @@ KEY_PREFIX = "nd_"
 
 
 def hash_key(token, pepper):
-    """HMAC-SHA256 of a key: fast, and safe for keys with 256 bits of entropy."""
-    return hmac.new(pepper.encode(), token.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of a key with ``pepper`` (bytes): fast, and safe for keys with 256 bits of
+    entropy."""
+    return hmac.new(pepper, token.encode(), hashlib.sha256).hexdigest()
 
 
 class ApiKey(BaseModel):

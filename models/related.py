@@ -7,6 +7,7 @@ reading them is one indexed query. Editorial relations are never overwritten.
 
 import collections
 import contextlib
+import datetime
 import math
 import multiprocessing
 import re
@@ -14,7 +15,7 @@ import re
 import peewee
 
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
-from .base import bind_database, db, is_postgres, write_transaction
+from .base import BaseModel, bind_database, db, is_postgres, write_transaction
 from .highlight import stem
 from .search import inverse_frequency, similar
 
@@ -31,6 +32,37 @@ _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
     ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "new", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "said", "same", "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "one", "two", "three", "first", "last", "year", "years", "week", "day", "days", "time", "people", "told", "according", "could", "since", "still", "while", "raise", "raises", "raised", "rise", "rises", "rising", "rose", "says", "warn", "warns", "warned", "plan", "plans", "call", "calls", "called", "make", "makes", "made", "take", "takes", "took", "get", "gets", "set", "sets", "show", "shows", "showed", "expect", "expects", "expected", "amid", "over", "under", "near", "across", "every", "after", "before", "again", "many", "much", "more", "most", "other", "another", "high", "higher", "highest", "low", "lower", "lowest", "big", "bigger", "small", "smaller", "still", "even", "back", "well", "good", "bad", "long", "large", "largest", "less", "least", "near", "already", "yet", "ago", "der", "die", "das", "und", "ein", "eine", "le", "la", "les", "des", "une", "un", "el", "los", "las", "del", "por", "para", "con"]
 )
+
+
+class RelatedQueue(BaseModel):
+    """Articles written since their computed related lists were last computed."""
+
+    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
+    #: To the microsecond: a write just after the computation read the article queues it again.
+    queued_at = peewee.DateTimeField(index=True)
+
+    @classmethod
+    def add(cls, article_ids):
+        """Queue articles, inside the write transaction that changed them."""
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        cls.insert_many([{"article": i, "queued_at": now} for i in article_ids]).on_conflict(
+            conflict_target=[cls.article], preserve=[cls.queued_at]
+        ).execute()
+
+
+def refresh_queued(limit=200):
+    """Compute and store the related lists of up to ``limit`` queued articles, oldest first;
+    returns how many. An article queued again while it was computed stays queued."""
+    due = list(RelatedQueue.select().order_by(RelatedQueue.queued_at).limit(limit))
+    if not due:
+        return 0
+    refresh_many([row.article_id for row in due])
+    with write_transaction():
+        for row in due:
+            RelatedQueue.delete().where(
+                (RelatedQueue.article == row.article_id) & (RelatedQueue.queued_at <= row.queued_at)
+            ).execute()
+    return len(due)
 
 
 def _words(text):

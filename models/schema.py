@@ -10,13 +10,13 @@ import peewee
 from peewee import fn
 from playhouse.migrate import SchemaMigrator, migrate
 
-from . import pages
 from .articles import Article, ArticleBody, ArticleTag, Relation, Source, Tag
-from .base import BaseModel, db, utcnow
+from .base import BaseModel, Setting, db, utcnow
 from .changes import Change, DataVersion
 from .comments import Comment
 from .keys import ApiKey
 from .search import create_index, index_articles
+from .related import RelatedQueue
 from .summaries import Summary
 from .webhooks import Webhook, WebhookDelivery
 
@@ -34,6 +34,8 @@ MODELS = [
     Webhook,
     WebhookDelivery,
     Summary,
+    RelatedQueue,
+    Setting,
 ]
 
 
@@ -63,10 +65,14 @@ def _add_data_version(migrator):
 def _add_article_cards(migrator):
     """Version 4: each article as lists show it, written once per change (``article.card``)."""
     migrate(migrator.add_column(Article._meta.table_name, Article.card.column_name, Article.card))
-    pages.refresh_cards()
 
 
-MIGRATIONS = {2: _add_search_index, 3: _add_data_version, 4: _add_article_cards}
+def _add_related_queue(migrator):
+    """Version 5: the queue of articles whose related lists are due, and settings."""
+    db.create_tables([RelatedQueue, Setting])
+
+
+MIGRATIONS = {2: _add_search_index, 3: _add_data_version, 4: _add_article_cards, 5: _add_related_queue}
 
 LATEST_VERSION = 1 + len(MIGRATIONS)
 

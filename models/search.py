@@ -79,42 +79,41 @@ def index_articles(ids):
         return
     rows = (
         Article.select(
-            Article.id, Article.title, Article.excerpt, Article.published_at, ArticleBody.body_text
+            Article.id, Article.title, Article.excerpt, ArticleBody.body_text, Article.published_at
         )
         .join(ArticleBody, peewee.JOIN.LEFT_OUTER)
         .where(Article.id.in_(ids))
         .tuples()
     )
+    index_rows([(i, title, excerpt, body or "", published) for i, title, excerpt, body, published in rows], ids)
+
+
+def index_rows(rows, replaced=()):
+    """Index ``(id, title, excerpt, body_text, published_at)`` rows in one statement, replacing
+    what the articles ``replaced`` had in the index."""
+    if not rows:
+        return
     if is_postgres():
         weighted = (
             "setweight(to_tsvector(%s, %s), 'A') || setweight(to_tsvector(%s, %s), 'B') || "
             "setweight(to_tsvector(%s, %s), 'C') || setweight(to_tsvector('simple', %s), 'D')"
         )
-        for article_id, title, excerpt, published_at, body in rows:
-            db.execute_sql(
-                "INSERT INTO article_document (article_id, document) VALUES "
-                f"(%s, {weighted}) ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
-                (
-                    article_id,
-                    PG_CONFIG, title,
-                    PG_CONFIG, excerpt,
-                    PG_CONFIG, body or "",
-                    period_token(published_at),
-                ),
-            )
+        values, params = [], []
+        for article_id, title, excerpt, body, published_at in rows:
+            values.append(f"(%s, {weighted})")
+            params += [article_id, PG_CONFIG, title, PG_CONFIG, excerpt, PG_CONFIG, body, period_token(published_at)]
+        db.execute_sql(
+            f"INSERT INTO article_document (article_id, document) VALUES {', '.join(values)}"
+            " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
+            params,
+        )
         return
-    rows = list(rows)
-    ArticleSearch.delete().where(ArticleSearch.rowid.in_(ids)).execute()
+    if replaced:
+        ArticleSearch.delete().where(ArticleSearch.rowid.in_(list(replaced))).execute()
     ArticleSearch.insert_many(
         [
-            {
-                "rowid": article_id,
-                "title": title,
-                "excerpt": excerpt,
-                "body": body or "",
-                "period": period_token(published_at),
-            }
-            for article_id, title, excerpt, published_at, body in rows
+            {"rowid": i, "title": title, "excerpt": excerpt, "body": body, "period": period_token(published)}
+            for i, title, excerpt, body, published in rows
         ]
     ).execute()
 

@@ -1,27 +1,36 @@
-"""Articles: what they look like, how lists of them are asked for, sparse fieldsets."""
+"""Articles: what they look like, how they are written, how lists of them are asked for.
+
+:class:`ArticleSchema` is the one description of an article in JSON. Every answer that carries
+articles (lists, details, related lists, search hits, the change log, feeds, webhook payloads)
+is made of what it dumps: each article's card (the fields a list shows) is rendered by it when
+the article is written and stored (``models.cards``), and the body fields are rendered by it
+when they are read.
+"""
 
 import functools
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from webargs.fields import DelimitedList
 
 from .common import (
     LANGUAGE_PATTERN,
     SLUG_MESSAGE,
     SLUG_PATTERN,
+    CommaList,
     InputSchema,
     PageArgs,
     PageSchema,
-    QueryArgs,
+    Rendered,
     Text,
     Timestamp,
     not_blank,
-    rfc3339,
 )
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
 BODY_FIELDS = ("body_html", "body_text")
+#: Raise when the way a card field is rendered changes without a field being added, removed
+#: or renamed: stored cards are rendered again by ``newsdesk db init`` when it differs.
+CARD_FORMAT = 1
 
 
 class ArticleSchema(Schema):
@@ -32,10 +41,8 @@ class ArticleSchema(Schema):
     )
     title = fields.String()
     excerpt = fields.String()
-    body_html = fields.String(
-        attribute="body.body_html", metadata={"description": "Sanitized HTML body"}
-    )
-    body_text = fields.String(attribute="body.body_text", metadata={"description": "Plain text"})
+    body_html = fields.String(metadata={"description": "Sanitized HTML body"})
+    body_text = fields.String(metadata={"description": "Plain text"})
     url = fields.String(allow_none=True)
     image_url = fields.String(allow_none=True)
     byline = fields.String(allow_none=True)
@@ -50,8 +57,24 @@ class ArticleSchema(Schema):
     comment_count = fields.Integer(dump_only=True)
 
 
-ARTICLE_FIELDS = tuple(ArticleSchema._declared_fields)
-LIST_FIELDS = tuple(name for name in ARTICLE_FIELDS if name not in BODY_FIELDS)
+ARTICLE_FIELDS = tuple(ArticleSchema().fields)
+#: The fields of an article's card: what a list shows unless ``fields`` asks for more.
+CARD_FIELDS = tuple(name for name in ARTICLE_FIELDS if name not in BODY_FIELDS)
+#: Renders an article's card (an Article with ``source`` and ``tag_list``).
+card_schema = ArticleSchema(only=CARD_FIELDS)
+#: Renders the body fields of a mapping holding ``body_html`` and ``body_text``.
+body_schema = ArticleSchema(only=BODY_FIELDS)
+
+
+def card_fingerprint():
+    """What stored cards were rendered with: when it changes, they are rendered again."""
+    described = [(name, type(field).__name__) for name, field in card_schema.fields.items()]
+    return f"{CARD_FORMAT}:{described}"
+
+
+def unknown_fields(names):
+    """The requested field names that articles do not have, sorted."""
+    return sorted(set(names) - set(ARTICLE_FIELDS))
 
 
 class RelationSchema(Schema):
@@ -65,12 +88,59 @@ class RelatedArticleSchema(ArticleSchema):
     relation = fields.Nested(RelationSchema)
 
 
+class HighlightSchema(Schema):
+    title = fields.String(metadata={"description": "The title, HTML-escaped, matches in <mark>"})
+    body = fields.String(metadata={"description": "A snippet of the body, likewise"})
+
+
+class SearchHitSchema(ArticleSchema):
+    score = fields.Float(metadata={"description": "Relevance; higher is better"})
+    highlights = fields.Nested(HighlightSchema)
+
+
+#: Render what a related item and a search hit add to the article.
+relation_part_schema = RelatedArticleSchema(only=("relation",))
+hit_part_schema = SearchHitSchema(only=("score", "highlights"))
+
+
 class ArticlePageSchema(PageSchema):
-    data = fields.List(fields.Nested(ArticleSchema), required=True)
+    data = fields.List(Rendered(ArticleSchema), required=True)
 
 
 class RelatedPageSchema(Schema):
-    data = fields.List(fields.Nested(RelatedArticleSchema), required=True)
+    data = fields.List(Rendered(RelatedArticleSchema), required=True)
+
+
+class FacetValueSchema(Schema):
+    value = fields.String()
+    count = fields.Integer()
+
+
+class SearchPageSchema(PageSchema):
+    data = fields.List(Rendered(SearchHitSchema), required=True)
+    facets = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(FacetValueSchema)),
+        metadata={"description": "Only when `facets` is asked for"},
+    )
+
+
+class ChangeSchema(Schema):
+    op = fields.String(metadata={"description": "`upsert` or `delete`"})
+    id = fields.Integer(attribute="article_id", metadata={"description": "The article's id"})
+    at = Timestamp(attribute="created_at")
+    reason = fields.String(
+        allow_none=True, metadata={"description": "For deletes: `deleted` or `unpublished`"}
+    )
+    article = Rendered(ArticleSchema, allow_none=True, metadata={"description": "For upserts"})
+
+
+class ChangePageSchema(Schema):
+    data = fields.List(fields.Nested(ChangeSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    next_since = fields.String(
+        required=True, metadata={"description": "Pass as `since` next time; always present"}
+    )
 
 
 _FIELDS_HELP = (
@@ -79,19 +149,24 @@ _FIELDS_HELP = (
 )
 
 
-class FieldsArgs(QueryArgs):
-    field_names = DelimitedList(
+class FieldsArgs(Schema):
+    field_names = CommaList(
         fields.String(), data_key="fields", metadata={"description": _FIELDS_HELP}
     )
 
 
-class ArticleQueryArgs(PageArgs, FieldsArgs):
-    source = DelimitedList(Text(), metadata={"description": "Source slugs (any of)"})
-    tag = DelimitedList(Text(), metadata={"description": "Tag slugs (any of)"})
-    language = DelimitedList(Text(), metadata={"description": "Languages (any of)"})
+class ArticleFilterArgs(Schema):
+    """The filters of article lists, shared by the list, search and feeds."""
+
+    source = CommaList(Text(), metadata={"description": "Source slugs (any of)"})
+    tag = CommaList(Text(), metadata={"description": "Tag slugs (any of)"})
+    language = CommaList(Text(), metadata={"description": "Languages (any of)"})
     published_after = Timestamp(metadata={"description": "Published at or after (RFC 3339)"})
     published_before = Timestamp(metadata={"description": "Published before (RFC 3339)"})
     updated_since = Timestamp(metadata={"description": "Updated at or after (RFC 3339)"})
+
+
+class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
     sort = fields.String(
         load_default="-published_at",
         validate=validate.OneOf(["-published_at", "published_at", "-updated_at"]),
@@ -102,83 +177,26 @@ class RelatedArgs(FieldsArgs):
     limit = fields.Integer(load_default=5, validate=validate.Range(1, 50))
 
 
-def unknown_fields(names):
-    """The requested field names that articles do not have, sorted."""
-    return sorted(set(names) - set(ARTICLE_FIELDS))
+class SearchArgs(ArticleQueryArgs):
+    q = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": 'Words (ANDed), "exact phrases", a OR b, -excluded'},
+    )
+    sort = fields.String(
+        load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
+    )
+    facets = CommaList(
+        fields.String(validate=validate.OneOf(["source", "tag", "language"])),
+        metadata={"description": "Add counts per value over the whole result: source, tag, language"},
+    )
 
 
-#: How each field is read off an article ``a``, as a Python expression: what ArticleSchema and
-#: its subclasses dump, written out. tests/test_dump.py holds the two equal.
-_EXPRESSIONS = {
-    "id": "a.id",
-    "slug": "a.slug",
-    "external_id": "a.external_id",
-    "title": "a.title",
-    "excerpt": "a.excerpt",
-    "body_html": "a.body.body_html",
-    "body_text": "a.body.body_text",
-    "url": "a.url",
-    "image_url": "a.image_url",
-    "byline": "a.byline",
-    "language": "a.language",
-    "source": "source(a.source)",
-    "tags": "[{'slug': t.slug, 'name': t.name} for t in a.tag_list]",
-    "status": "a.status",
-    "published_at": "rfc3339(a.published_at)",
-    "updated_at": "rfc3339(a.updated_at)",
-    "word_count": "a.word_count",
-    "reading_time_minutes": "a.reading_time_minutes",
-    "comment_count": "a.comment_count",
-    "relation": "relation(a.relation)",
-    "score": "float(a.score)",
-    "highlights": "{'title': a.highlights['title'], 'body': a.highlights['body']}",
-}
-
-
-def _source(source):
-    return {"id": source.id, "slug": source.slug, "name": source.name, "logo_url": source.logo_url}
-
-
-def dump_relation(relation):
-    """A relation as :class:`RelationSchema` dumps it."""
-    return {
-        "kind": relation.kind,
-        "origin": relation.origin,
-        "score": float(relation.score),
-        "reasons": relation.reason_list,
-    }
-
-
-class ArticleDumper:
-    """Dumps articles as the article schemas would, several times faster.
-
-    Articles are serialized on every hot path (lists, details, related, search, changes), where
-    marshmallow's generality costs more than the query; the schemas stay the description of the
-    answer (validation and the OpenAPI document). Each fieldset's dumper is one dict display,
-    compiled once from :data:`_EXPRESSIONS` (as dataclasses compiles ``__init__``): a third of
-    the time of calling a getter per field.
-    """
-
-    def __init__(self, names):
-        items = ", ".join(f"{name!r}: {_EXPRESSIONS[name]}" for name in names)
-        scope = {"rfc3339": rfc3339, "source": _source, "relation": dump_relation}
-        self._dump_one = eval(f"lambda a: {{{items}}}", scope)  # noqa: S307 - our own names
-
-    def dump(self, obj, many=False):
-        if many:
-            return [self._dump_one(article) for article in obj]
-        return self._dump_one(obj)
-
-
-def _ordered(only, extra):
-    """The fields in the order the schemas dump them: declared order, or the order asked for."""
-    return (*(ARTICLE_FIELDS if only is None else only), *extra)
-
-
-@functools.lru_cache(maxsize=512)
-def article_schema(only=None, related=False):
-    """A (cached) dumper of the fields in ``only`` (a tuple), or all of them."""
-    return ArticleDumper(_ordered(only, ("relation",) if related else ()))
+class ChangeArgs(FieldsArgs):
+    since = fields.String(
+        metadata={"description": "`next_since` of the previous call; leave out to start over"}
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class ArticleInSchema(InputSchema):
@@ -257,71 +275,7 @@ class ImportResultSchema(Schema):
     rejections = fields.List(fields.Nested(ImportRejectionSchema))
 
 
-class SearchArgs(ArticleQueryArgs):
-    q = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=500),
-        metadata={"description": 'Words (ANDed), "exact phrases", a OR b, -excluded'},
-    )
-    sort = fields.String(
-        load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
-    )
-    facets = DelimitedList(
-        fields.String(validate=validate.OneOf(["source", "tag", "language"])),
-        metadata={"description": "Add counts per value over the whole result: source, tag, language"},
-    )
-
-
-class HighlightSchema(Schema):
-    title = fields.String(metadata={"description": "The title, HTML-escaped, matches in <mark>"})
-    body = fields.String(metadata={"description": "A snippet of the body, likewise"})
-
-
-class SearchHitSchema(ArticleSchema):
-    score = fields.Float(metadata={"description": "Relevance; higher is better"})
-    highlights = fields.Nested(HighlightSchema)
-
-
-class FacetValueSchema(Schema):
-    value = fields.String()
-    count = fields.Integer()
-
-
-class SearchPageSchema(PageSchema):
-    data = fields.List(fields.Nested(SearchHitSchema), required=True)
-    facets = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.Nested(FacetValueSchema)),
-        metadata={"description": "Only when `facets` is asked for"},
-    )
-
-
 @functools.lru_cache(maxsize=256)
-def search_hit_schema(only=None):
-    """A (cached) dumper for search hits: the fieldset plus score and highlights."""
-    return ArticleDumper(_ordered(only, ("score", "highlights")))
-
-
-class ChangeArgs(FieldsArgs):
-    since = fields.String(
-        metadata={"description": "`next_since` of the previous call; leave out to start over"}
-    )
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-
-
-class ChangeSchema(Schema):
-    op = fields.String(metadata={"description": "`upsert` or `delete`"})
-    id = fields.Integer(attribute="article_id", metadata={"description": "The article's id"})
-    at = Timestamp(attribute="created_at")
-    reason = fields.String(
-        allow_none=True, metadata={"description": "For deletes: `deleted` or `unpublished`"}
-    )
-    article = fields.Nested(ArticleSchema, allow_none=True, metadata={"description": "For upserts"})
-
-
-class ChangePageSchema(Schema):
-    data = fields.List(fields.Nested(ChangeSchema), required=True)
-    has_more = fields.Boolean(required=True)
-    next_since = fields.String(
-        required=True, metadata={"description": "Pass as `since` next time; always present"}
-    )
+def fieldset_schema(names):
+    """An ArticleSchema of only the fields ``names`` (a tuple), made once per fieldset."""
+    return ArticleSchema(only=names)

@@ -1,16 +1,19 @@
 """Fields and schemas shared by every resource."""
 
 import datetime
-from collections.abc import Mapping
+import re
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, pre_load, validate
-
-from models.sanitize import CONTROL_CHARACTERS
+import orjson
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from webargs.fields import DelimitedList
 
 MAX_LIMIT = 100
 SLUG_PATTERN = r"^(?![0-9]+$)[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_MESSAGE = "Use lowercase letters, digits and single hyphens (not digits alone)."
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+#: Control characters other than tab, newline and carriage return: never part of stored text,
+#: of a URL the API answers, or of anything a client sends.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: Fields the server sets; a client sending one is told so instead of being ignored.
 SERVER_OWNED = {
     "id", "created_at", "updated_at", "word_count", "reading_time_minutes", "comment_count",
@@ -24,6 +27,21 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
+
+
+class CommaList(DelimitedList):
+    """A query parameter holding a comma list; repeating the parameter adds to the list.
+
+    ``source=a,b`` and ``source=a&source=b`` mean the same: webargs hands a field with
+    ``is_multiple`` every value of a repeated key.
+    """
+
+    is_multiple = True
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list | tuple):
+            value = ",".join(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def not_blank(value):
@@ -49,7 +67,6 @@ def rfc3339(value):
     """A naive UTC datetime as RFC 3339 to the second: ``2026-11-28T09:55:56Z`` (None as is)."""
     if value is None:
         return None
-    # isoformat: a third of strftime's time, and four-digit years below 1000 too.
     return value.isoformat(timespec="seconds") + "Z"
 
 
@@ -74,6 +91,31 @@ class Timestamp(fields.DateTime):
         return moment
 
 
+class Stored:
+    """JSON that a schema rendered earlier and that was stored, such as an article's card."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json):
+        self.json = json
+
+
+class Rendered(fields.Nested):
+    """A nested object that may arrive rendered by its schema already.
+
+    A :class:`Stored` rendering is written into the answer as it is (an ``orjson.Fragment``,
+    which the app's orjson JSON provider copies through), a dict is what the schema dumped;
+    any other object is dumped by the schema as usual. Documented as the nested schema.
+    """
+
+    def _serialize(self, nested_obj, attr, obj, **kwargs):
+        if isinstance(nested_obj, Stored):
+            return orjson.Fragment(nested_obj.json)
+        if isinstance(nested_obj, dict):
+            return nested_obj
+        return super()._serialize(nested_obj, attr, obj, **kwargs)
+
+
 class ProblemSchema(Schema):
     """An RFC 9457 problem detail (``application/problem+json``)."""
 
@@ -88,59 +130,7 @@ class ProblemSchema(Schema):
     )
 
 
-class QueryArgs(Schema):
-    """Base of the schemas of query-string arguments, loaded field by field.
-
-    marshmallow's ``load`` runs each field through closures, an error store and hook lookups:
-    50-60 us for the list's ten arguments, a tenth of a list request. For a plain mapping of
-    arguments, with unknown ones excluded (as webargs loads a query string) and no hooks on the
-    schema, loading is each field's own ``deserialize`` in turn, which is what marshmallow runs
-    for each field, in half to two thirds of the time. Any error, and any other call, goes to
-    marshmallow's ``load``, which says what is wrong. tests/test_query_args.py holds the two
-    equal.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        #: ``(attribute, key, field)`` of each field to load.
-        self._load_plan = [
-            (field.attribute or name, name if field.data_key is None else field.data_key, field)
-            for name, field in self.load_fields.items()
-        ]
-
-    def load(self, data, *, many=None, partial=None, unknown=None):
-        plain = (
-            unknown == EXCLUDE
-            and not many
-            and partial is None
-            and isinstance(data, Mapping)
-            and not any(self._hooks.values())
-        )
-        if plain:
-            try:
-                return self._load_fields(data)
-            except ValidationError:
-                pass  # marshmallow gathers every error, below
-        return super().load(data, many=many, partial=partial, unknown=unknown)
-
-    def _load_fields(self, data):
-        result = {}
-        for attribute, key, field in self._load_plan:
-            value = data.get(key, missing)
-            if value is missing:  # as Field.deserialize has it, without the calls
-                if field.required:
-                    raise ValidationError("required")  # marshmallow says it properly
-                value = field.load_default
-                if callable(value):
-                    value = value()
-            else:
-                value = field.deserialize(value, key, data)
-            if value is not missing:
-                result[attribute] = value
-        return result
-
-
-class PageArgs(QueryArgs):
+class PageArgs(Schema):
     """Cursor paging of a list."""
 
     cursor = fields.String(

@@ -2,10 +2,10 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import QueryArgs, Timestamp
+from .common import Timestamp
 
 
-class SummaryArgs(QueryArgs):
+class SummaryArgs(Schema):
     sentences = fields.Integer(
         load_default=3,
         validate=validate.Range(1, 10),

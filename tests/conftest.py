@@ -12,7 +12,10 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from api import create_app
+# Background tasks run where they are called (Huey's immediate mode), set before api is imported.
+os.environ["NEWSDESK_TASKS_IMMEDIATE"] = "true"
+
+from api import create_app  # noqa: E402
 from models import (
     MODELS,
     Article,
@@ -23,6 +26,7 @@ from models import (
     Relation,
     Source,
     Tag,
+    cards,
     close_all,
     db,
     init_db,
@@ -184,7 +188,9 @@ def make_article(dbconn, make_source, make_tag):
             Source.refresh_counts([article.source_id])
             Tag.refresh_counts()
             index_articles([article.id])
-        return article
+            (stored,) = cards.attach_tags([Article.select(Article, Source).join(Source).where(Article.id == article.id).get()])
+            Article.update(card=cards.render(stored)).where(Article.id == article.id).execute()
+        return Article.get_by_id(article.id)
 
     return make
 
@@ -254,7 +260,7 @@ def make_key(app, dbconn):
     from models import ApiKey
 
     def make(scopes="read", name="test key", header="bearer"):
-        _, token = ApiKey.issue(name, scopes.split(","), app.config["NEWSDESK"].secret_key)
+        _, token = ApiKey.issue(name, scopes.split(","), app.config["NEWSDESK"].key_for("api-keys"))
         if header == "bearer":
             return {"Authorization": f"Bearer {token}"}
         return {"X-API-Key": token}

@@ -5,7 +5,9 @@ import gzip
 
 import pytest
 
-from api.cache import OVERHEAD, AnswerCache
+from api.caching import AnswerCache
+
+OVERHEAD = AnswerCache.OVERHEAD
 
 
 def search_queries(queries):

@@ -57,7 +57,7 @@ def fuzz_app(request, tmp_path_factory):
             db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
             DataVersion.ensure()
         load_demo(articles=60, seed=11)
-        _, token = ApiKey.issue("contract", ["admin"], app.config["NEWSDESK"].secret_key)
+        _, token = ApiKey.issue("contract", ["admin"], app.config["NEWSDESK"].key_for("api-keys"))
     # The WSGI transport does not decompress answers: ask for them uncompressed.
     yield app, {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
     close_all()

@@ -80,7 +80,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True):
 
 @pytest.fixture
 def write_key(app, dbconn):
-    _, token = ApiKey.issue("server test", ["write"], app.config["NEWSDESK"].secret_key)
+    _, token = ApiKey.issue("server test", ["write"], app.config["NEWSDESK"].key_for("api-keys"))
     return {"X-API-Key": token}
 
 

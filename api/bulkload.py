@@ -1,21 +1,21 @@
-"""Bulk import: NDJSON lines, RSS 2.0 and Atom feeds, into articles.
+"""Bulk loading: NDJSON lines, RSS 2.0 and Atom feeds, into articles.
 
-Shared by ``POST /v1/import`` and ``newsdesk import``. Items are written in batches, each in one
-transaction, and each item in a savepoint of its own: a bad item is reported with its number and
-reason and never stops the good ones.
+Shared by ``POST /v1/import`` and ``newsdesk import``. Items are validated and prepared one by
+one, then stored in batches, each in one transaction with a fixed number of statements
+(``models.ingest.store``): a bad item is reported with its number and reason and never stops
+the good ones.
 """
 
 import datetime
 import io
-import itertools
 import json
 
 import feedparser
 import peewee
 from marshmallow import ValidationError
 
-from models import Source, db
-from models.ingest import WriteError, save_article, writing
+from models import Source
+from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
 
@@ -104,12 +104,8 @@ def feed_items(raw):
     return items
 
 
-def import_items(items, on_item=None, refresh_related=True):
-    """Write every item; returns the counts and each rejection with its number and reason.
-
-    ``refresh_related=False`` leaves computed related articles to ``newsdesk related rebuild``
-    (for a bulk load, where computing them while the archive is half loaded is wasted work).
-    """
+def import_items(items, on_item=None):
+    """Write every item; returns the counts and each rejection with its number and reason."""
     result = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejections": []}
 
     def reject(number, reason, errors=None):
@@ -119,30 +115,48 @@ def import_items(items, on_item=None, refresh_related=True):
             rejection["errors"] = errors
         result["rejections"].append(rejection)
 
-    items = iter(items)
-    while batch := list(itertools.islice(items, BATCH_SIZE)):
-        with writing(refresh_related) as touched:
-            for number, payload in batch:
-                if on_item is not None:
-                    on_item()
-                if isinstance(payload, Rejected):
-                    reject(number, payload.reason)
-                    continue
-                try:
-                    data = _schema.load(payload)
-                except ValidationError as error:
-                    errors = flatten_messages(error.messages)
-                    reject(number, "Invalid: " + ", ".join(sorted(errors)) + ".", errors)
-                    continue
-                try:
-                    with db.atomic():  # a savepoint: a failed item rolls back alone
-                        _, outcome = save_article(data, touched)
-                except WriteError as error:
-                    errors = error.errors
-                    reject(number, "Rejected: " + ", ".join(sorted(errors)) + ".", errors)
-                    continue
-                except peewee.IntegrityError:
-                    reject(number, "Conflicts with a stored article (slug or external_id).")
-                    continue
-                result[outcome] += 1
+    batch, keys = [], set()
+    for number, payload in items:
+        if on_item is not None:
+            on_item()
+        if isinstance(payload, Rejected):
+            reject(number, payload.reason)
+            continue
+        try:
+            data = _schema.load(payload)
+        except ValidationError as error:
+            errors = flatten_messages(error.messages)
+            reject(number, "Invalid: " + ", ".join(sorted(errors)) + ".", errors)
+            continue
+        key = (data["source"], data.get("external_id")) if data.get("external_id") else None
+        if key in keys or len(batch) == BATCH_SIZE:  # one batch names an article once
+            _store(batch, result, reject)
+            batch, keys = [], set()
+        batch.append((number, prepare(data)))
+        if key is not None:
+            keys.add(key)
+    if batch:
+        _store(batch, result, reject)
     return result
+
+
+def _store(batch, result, reject):
+    """Store one batch; should the database refuse it as a whole (a unique key taken by a
+    concurrent writer), store its items one by one."""
+    try:
+        with writing() as touched:
+            outcomes = store([Write(prepared) for _, prepared in batch], touched)
+    except peewee.IntegrityError:
+        outcomes = []
+        for _, prepared in batch:
+            try:
+                with writing() as touched:
+                    outcomes += store([Write(prepared)], touched)
+            except peewee.IntegrityError:
+                outcomes.append(WriteError(409, {"slug": ["Conflicts with a stored article (slug or external_id)."]}))
+    for (number, _), outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, WriteError):
+            errors = outcome.errors
+            reject(number, "Rejected: " + ", ".join(sorted(errors)) + ".", errors)
+        else:
+            result[outcome.outcome] += 1

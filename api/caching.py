@@ -1,0 +1,331 @@
+"""HTTP caching: ETags, conditional requests, Cache-Control and Vary, the answer cache, and
+the revalidations answered before Flask builds a request.
+
+An answer read from many rows (a list, a search, a related list, a feed, the change log) takes
+its ETag from the data version, which every write raises inside its own transaction, with the
+URL and the caller: revalidating it costs one tiny query, and a write anywhere (any worker, any
+host) invalidates it at once. An article's own answer takes its ETag from that article's
+version, so that ``If-Match`` on a write tests that article alone. Both are keyed with the
+app's secret, so no one can make up a tag or read the version out of one.
+
+A compressed answer's tag is its identity form's with ``:coding`` appended (see
+:mod:`api.compression`); ``If-None-Match`` matches the identity tag, or a variant in a coding
+the request accepts, and a 304 carries the tag it matched.
+"""
+
+import collections
+import hashlib
+import threading
+
+import peewee
+from flask import current_app, g, request
+from prometheus_client import Counter
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import is_resource_modified
+
+from models import DataVersion, db, end_request, reading
+from models.ingest import WriteError
+
+from . import compression, limits
+from .database import NO_DATABASE
+from .guards import has_control_characters, url_too_long
+
+#: What answers under /v1/ vary by: the key (a key can see more) and the compression.
+VARY = "Authorization, X-API-Key, Accept-Encoding"
+#: The endpoints whose answers the answer cache keeps.
+KEPT_ENDPOINTS = frozenset({"search.Search", "feeds.AtomFeed", "feeds.RssFeed", "feeds.JsonFeed"})
+#: The endpoints answering one article, whose ETag is the article's own.
+ARTICLE_ENDPOINTS = frozenset({"articles.ArticleDetail"})
+ANSWER_LOOKUPS = Counter("newsdesk_answer_cache_total", "Answer cache lookups", ["result"])
+
+
+class Validators:
+    """The ETags of answers."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def _tag(self, material):
+        return hashlib.blake2b(material.encode(), key=self.key, digest_size=16).hexdigest()
+
+    def collection(self, version, environ, caller):
+        """The tag of the answer to this URL for ``caller`` (``public`` or ``key:ID``) while the
+        data version is ``version``."""
+        return self._tag(f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}")
+
+    def article(self, article_id, version, query=""):
+        """The tag of an article's answer (``query``: the sparse fieldset asked for, if any)."""
+        return self._tag(f"article:{article_id}:{version}|{query}")
+
+
+def matching_tag(header, tag, accept_encoding):
+    """The entity tag in an ``If-None-Match`` header that matches the current ``tag``, or None.
+
+    Weak comparison (RFC 9110 13.1.2): a candidate matches when it is ``tag``, or
+    ``tag:coding`` for a coding the request accepts. ``*`` is left to the caller.
+    """
+    for candidate in header.split(","):
+        candidate = candidate.strip().removeprefix("W/").strip('"')
+        if candidate == tag:
+            return candidate
+        base, _, coding = candidate.partition(":")
+        if base == tag and coding and compression.accepted(accept_encoding)[coding] > 0:
+            return candidate
+    return None
+
+
+def if_match_holds(header, tag):
+    """Whether an ``If-Match`` header allows a write to a resource whose tag is ``tag``.
+
+    ``*`` holds for any existing resource. A compressed variant's tag names the same resource
+    state as its identity form, so either holds.
+    """
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        if candidate.startswith("W/"):
+            continue  # strong comparison (RFC 9110 13.1.1)
+        if candidate.strip('"').partition(":")[0] == tag:
+            return True
+    return False
+
+
+def article_tag(article_id, version, query=""):
+    """The ETag of an article's answer, in a request (see :meth:`Validators.article`)."""
+    return Validators(current_app.config["NEWSDESK"].key_for("etag")).article(article_id, version, query)
+
+
+def if_match_check():
+    """The check a write makes of the stored article inside its transaction when the request
+    sends ``If-Match`` (412 unless it names the article's current ETag), or None."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+
+    def check(article):
+        if not if_match_holds(header, article_tag(article.id, article.version)):
+            raise WriteError(412, {"If-Match": ["The article has changed since this ETag."]})
+
+    return check
+
+
+def public_cache_control(config):
+    return f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
+
+
+def versioned(path):
+    """Answers derived from stored data: their ETag comes from a version."""
+    return path.startswith(("/v1/", "/feeds/")) and path != "/v1/me"
+
+
+def not_modified_headers(tag, cache_control, path):
+    """The headers of a 304 (before the rate-limit, request-id and security headers)."""
+    headers = [("ETag", f'"{tag}"'), ("Cache-Control", cache_control)]
+    if path.startswith("/v1/"):
+        headers.append(("Vary", VARY))
+    return headers
+
+
+class AnswerCache:
+    """Answers of searches and feeds kept per worker, by the ETag they were given (plus the
+    host: links in them are absolute).
+
+    A search scores every article holding its words and a feed renders fifty entries, and both
+    are asked for again and again with the same URL. Since the key names the data version, a
+    write anywhere means the next request runs afresh: an entry is never served stale, it is
+    just no longer asked for, and ages out of the least recently used end. A
+    least-recently-used map of key to ``(body, headers)``, bounded by ``max_bytes``.
+    """
+
+    #: What an entry costs besides its body (the key, the headers, the bookkeeping), roughly.
+    OVERHEAD = 512
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.entries = collections.OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+        ANSWER_LOOKUPS.labels("miss" if entry is None else "hit").inc()
+        return entry
+
+    def put(self, key, body, headers):
+        cost = len(body) + self.OVERHEAD
+        if cost > self.max_bytes // 8:  # no answer crowds out the rest
+            return
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = (body, headers)
+            self.size += cost
+            while self.size > self.max_bytes:
+                _, (old, _) = self.entries.popitem(last=False)
+                self.size -= len(old) + self.OVERHEAD
+
+
+class Caching:
+    """The caching of one app: its validators, Cache-Control values and answer cache, and the
+    request hooks that use them."""
+
+    def __init__(self, config):
+        self.config = config
+        self.validators = Validators(config.key_for("etag"))
+        self.public = public_cache_control(config)
+        self.answers = AnswerCache(config.answer_cache_bytes) if config.answer_cache_bytes else None
+
+    def cache_control(self, api_key):
+        """What a successful answer may be cached as: public, unless the caller has a key (a key
+        can see more) or reads need one."""
+        if api_key is None and self.config.public_read:
+            return self.public
+        return "private, no-cache"
+
+    def revalidate(self):
+        """before_request: answer a read of stored data whose If-None-Match still matches with a
+        304, or with the answer kept for it, before the view runs."""
+        if request.method not in ("GET", "HEAD") or request.url_rule is None:
+            return None
+        environ = request.environ
+        path = environ["PATH_INFO"]
+        if not versioned(path) or request.endpoint in ARTICLE_ENDPOINTS:
+            return None  # an article's answer takes its tag from the article (the view sets it)
+        key = g.api_key
+        caller = "public" if key is None else f"key:{key.id}"
+        tag = g.etag = self.validators.collection(DataVersion.current(), environ, caller)
+        given = environ.get("HTTP_IF_NONE_MATCH")
+        if given:
+            matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
+            if matched is not None:
+                headers = not_modified_headers(matched, self.cache_control(key), path)
+                return current_app.response_class(status=304, headers=headers)
+        if self.answers is not None and request.endpoint in KEPT_ENDPOINTS:
+            g.answer_key = answer_key = f"{tag}|{request.host_url}"
+            kept = self.answers.get(answer_key)
+            if kept is not None:
+                g.answer_key = None  # kept already
+                body, headers = kept
+                return current_app.response_class(body, headers=headers)
+        return None
+
+    def finish(self, response):
+        """after_request: Cache-Control and Vary on every answer; on a successful read, its ETag
+        (from ``g.etag``, else hashed from the body), a 304 when a validator still matches, and
+        the answer kept when its endpoint's answers are."""
+        path = request.environ["PATH_INFO"]
+        headers = response.headers
+        if path.startswith("/v1/") and "Vary" not in headers:
+            headers["Vary"] = VARY  # a key can see more (drafts, hidden comments)
+        if "Cache-Control" not in headers:
+            ok = response.status_code < 400
+            headers["Cache-Control"] = self.cache_control(g.get("api_key")) if ok else "no-store"
+        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+            return response
+        if response.is_streamed or response.direct_passthrough:
+            return response
+        tag = g.get("etag")
+        if "ETag" not in headers:
+            if tag is None:
+                response.add_etag()  # hashed from the body
+            else:
+                headers["ETag"] = f'"{tag}"'
+        if tag is None:
+            tag, _ = response.get_etag()
+        answer_key = g.get("answer_key")
+        if answer_key is not None:
+            kept = [item for item in headers.items() if item[0] != "Content-Length"]
+            self.answers.put(answer_key, response.get_data(), kept)
+        environ = request.environ
+        given = environ.get("HTTP_IF_NONE_MATCH")
+        if given:
+            matched = "*" if given.strip() == "*" else matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
+            if matched is not None:
+                return self._not_modified(response, tag if matched == "*" else matched)
+        elif response.last_modified is not None and "HTTP_IF_MODIFIED_SINCE" in environ:
+            if not is_resource_modified(environ, last_modified=response.last_modified):
+                return self._not_modified(response, tag)
+        return response
+
+    @staticmethod
+    def _not_modified(response, tag):
+        response.status_code = 304
+        response.set_data(b"")
+        response.headers["ETag"] = f'"{tag}"'
+        for name in ("Content-Length", "Content-Type"):
+            response.headers.pop(name, None)
+        return response
+
+
+class EarlyRevalidation:
+    """WSGI middleware: anonymous revalidations that still match, answered before Flask.
+
+    Mobile apps and integrations poll: most of what they send is a GET whose If-None-Match still
+    matches. Through Flask (request context, routing, a dozen hooks) such a 304 costs several
+    times what it needs: this layer answers it with the version (one query), the tag and the
+    caller's rate limit, from the same functions as :meth:`Caching.revalidate` and the article
+    view. Everything it is not sure of goes on to the app: callers with a key (the key must be
+    checked), CORS requests, private reads, URLs the app would refuse or no route matches, tags
+    that no longer match, callers over their limit, and any database error.
+    """
+
+    def __init__(self, app, caching, limiter, wsgi_app):
+        self.enabled = caching.config.public_read
+        self.caching = caching
+        self.url_map = app.url_map
+        self.limiter = limiter
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        headers = self.not_modified(environ)
+        if headers is None:
+            return self.wsgi_app(environ, start_response)
+        start_response("304 NOT MODIFIED", headers)
+        return []
+
+    def not_modified(self, environ):
+        """The headers of a 304 for this request, or None when the app must answer it."""
+        given = environ.get("HTTP_IF_NONE_MATCH")
+        if not given or not self.enabled or environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return None
+        if "HTTP_AUTHORIZATION" in environ or "HTTP_X_API_KEY" in environ or "HTTP_ORIGIN" in environ:
+            return None
+        path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+        if not versioned(path) or url_too_long(path, query) or has_control_characters(path, query):
+            return None
+        try:
+            rule, args = self.url_map.bind_to_environ(environ).match(return_rule=True)
+        except HTTPException:
+            return None
+        if rule.endpoint in NO_DATABASE:
+            return None
+        try:
+            tag = self._current_tag(rule.endpoint, args, environ)
+        except (peewee.OperationalError, peewee.InterfaceError):
+            return None
+        if tag is None:
+            return None
+        matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
+        if matched is None:
+            return None
+        state = self.limiter.count(limits.anonymous(environ))
+        if state["exceeded"]:
+            return None
+        environ["newsdesk.route"] = rule.rule
+        return not_modified_headers(matched, self.caching.public, path) + limits.header_items(state)
+
+    def _current_tag(self, endpoint, args, environ):
+        opened = db.connect(reuse_if_open=True)
+        try:
+            if endpoint in ARTICLE_ENDPOINTS:
+                found = reading.version(args["key"])
+                if found is None:
+                    return None
+                return self.caching.validators.article(*found, environ.get("QUERY_STRING", ""))
+            return self.caching.validators.collection(DataVersion.current(), environ, "public")
+        finally:
+            end_request(opened)

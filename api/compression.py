@@ -1,0 +1,67 @@
+"""Compressed answers: brotli or gzip, as the request's ``Accept-Encoding`` allows.
+
+A coding the client refuses (``br;q=0``) is never used. A compressed answer's strong ETag is its
+identity form's with ``:coding`` appended, so each variant has a tag of its own (RFC 9110
+8.8.3); :func:`api.caching.matching_tag` reads them back.
+"""
+
+import functools
+import gzip
+
+import brotli
+from flask import request
+from werkzeug.http import parse_accept_header
+
+CODINGS = ("br", "gzip")
+MIN_SIZE = 1024
+COMPRESSIBLE = {
+    "application/json",
+    "application/problem+json",
+    "application/feed+json",
+    "application/atom+xml",
+    "application/rss+xml",
+    "application/javascript",
+    "text/css",
+    "text/html",
+    "text/plain",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def accepted(header):
+    """The codings a request accepts (werkzeug's ``Accept``: ``accepted(h)["br"]`` is br's
+    quality, 0 when refused), from its ``Accept-Encoding`` header (None when absent)."""
+    return parse_accept_header(header)
+
+
+def chosen_coding(header):
+    """The coding to compress an answer to this ``Accept-Encoding`` with, or None."""
+    return accepted(header).best_match(CODINGS) if header else None
+
+
+def compress(response):
+    """after_request: compress a successful answer worth compressing, and say so in ``Vary``."""
+    if response.mimetype not in COMPRESSIBLE:
+        return response
+    response.vary.add("Accept-Encoding")
+    coding = chosen_coding(request.headers.get("Accept-Encoding"))
+    if (
+        coding is None
+        or response.status_code != 200
+        or response.direct_passthrough
+        or response.is_streamed
+        or "Content-Encoding" in response.headers
+        or (response.content_length or 0) < MIN_SIZE
+    ):
+        return response
+    body = response.get_data()
+    if coding == "br":
+        body = brotli.compress(body, quality=4)
+    else:
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+    response.set_data(body)
+    response.headers["Content-Encoding"] = coding
+    etag, weak = response.get_etag()
+    if etag and not weak:
+        response.set_etag(f"{etag}:{coding}")
+    return response

@@ -1,0 +1,44 @@
+"""What answers carry of articles, made of what ``ArticleSchema`` rendered: each article's
+stored card (``models.cards``), with its body fields rendered when they are shown, and
+narrowed to a sparse fieldset (``fields=``) when one is asked for."""
+
+import orjson
+
+from schemas.articles import BODY_FIELDS, body_schema, unknown_fields
+from schemas.common import Stored
+
+from .errors import bad_request
+
+
+def fieldset(names):
+    """The fields asked for with ``fields=`` as a tuple in the order asked, or None when none
+    were; 400 naming ``fields`` when one is unknown."""
+    if not names:
+        return None
+    unknown = unknown_fields(names)
+    if unknown:
+        bad_request("fields", "Unknown field(s): " + ", ".join(unknown) + ".")
+    return tuple(dict.fromkeys(names))
+
+
+def shows_body(fields):
+    """Whether a sparse fieldset shows a body field (None, the default of lists, does not)."""
+    return fields is not None and any(name in BODY_FIELDS for name in fields)
+
+
+def document(card, body=None, fields=None):
+    """An article as a dict: its card, with the body fields when ``body`` (``(html, text)``) is
+    given, narrowed to ``fields`` when asked."""
+    doc = orjson.loads(card)
+    if body is not None:
+        doc.update(body_schema.dump({"body_html": body[0], "body_text": body[1]}))
+    if fields is not None:
+        doc = {name: doc[name] for name in fields}
+    return doc
+
+
+def list_item(card, fields, body=None):
+    """An article as a list shows it: its stored card as it is, or a sparse fieldset of it."""
+    if fields is None:
+        return Stored(card)
+    return document(card, body, fields)

@@ -1,0 +1,212 @@
+"""The reads behind article answers, in plain SQL: list pages of stored cards, one article with
+its body, related articles, cards and bodies by id.
+
+These run on every list, detail and related request, where building the statement with
+peewee's query builder cost several times what the database took to answer it, so they are
+written out (placeholders in the connected database's style, ``db.param``). What they read is
+rendered already: each article's card (``models.cards``). Writes and everything else use the
+peewee models; the filters here mean what ``Article.filtered`` means there.
+"""
+
+import dataclasses
+import datetime
+
+from .articles import ARTICLE_SORTS, MAX_ID
+from .base import db, is_postgres
+
+PUBLISHED_ONLY = "a.status = 'published'"
+
+
+@dataclasses.dataclass(slots=True)
+class ArticleRow:
+    """An article as a detail reads it: its card and body, and what its answer's headers need."""
+
+    id: int
+    version: int
+    updated_at: datetime.datetime
+    card: str
+    body_html: str
+    body_text: str
+
+
+@dataclasses.dataclass(slots=True)
+class RelatedRow:
+    """A related article's card and the relation that leads to it."""
+
+    id: int
+    card: str
+    kind: str
+    origin: str
+    score: float
+    reasons: str
+
+    @property
+    def reason_list(self):
+        return [reason for reason in self.reasons.split(",") if reason]
+
+
+def _rows(sql, params=()):
+    """All rows of ``sql``, written with ``?`` placeholders.
+
+    All at once, not one by one: a statement left open holds SQLite's read snapshot.
+    """
+    if is_postgres():
+        sql = sql.replace("?", "%s")
+    else:
+        params = [str(p) if isinstance(p, datetime.datetime) else p for p in params]
+    return db.execute_sql(sql, params).fetchall()
+
+
+def _marks(values):
+    return ", ".join("?" * len(values))
+
+
+def _timestamp(value):
+    """SQLite hands timestamps back as text, PostgreSQL as datetimes."""
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def list_cards(
+    *,
+    limit,
+    sort="-published_at",
+    after=None,
+    sources=(),
+    tags=(),
+    languages=(),
+    published_after=None,
+    published_before=None,
+    updated_since=None,
+):
+    """Up to ``limit`` published articles under the list filters, ordered by ``sort``:
+    ``[(card, (sort value, id))]``.
+
+    ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
+    any of their values. With a single tag and a published_at sort the query walks the
+    ``(tag, published_at, article)`` index of article_tag, so a rare tag costs as little as a
+    common one.
+    """
+    column, descending = ARTICLE_SORTS[sort]
+    key, tie, published = f"a.{column}", "a.id", "a.published_at"
+    joins, where, params = "", [PUBLISHED_ONLY], []
+    if len(tags) == 1 and column == "published_at":
+        joins = " JOIN article_tag tagged ON tagged.article_id = a.id"
+        where.append("tagged.tag_id = (SELECT id FROM tag WHERE slug = ?)")
+        params.append(tags[0])
+        key, tie = "tagged.published_at", "tagged.article_id"
+        published = key
+    elif tags:
+        where.append(
+            "a.id IN (SELECT t.article_id FROM article_tag t JOIN tag ON tag.id = t.tag_id"
+            f" WHERE tag.slug IN ({_marks(tags)}))"
+        )
+        params.extend(tags)
+    if sources:
+        where.append(_any_of("a.source_id", sources, "SELECT id FROM source WHERE slug"))
+        params.extend(sources)
+    if languages:
+        where.append(_any_of("a.language", languages))
+        params.extend(languages)
+    if published_after is not None:
+        where.append(f"{published} >= ?")
+        params.append(published_after)
+    if published_before is not None:
+        where.append(f"{published} < ?")
+        params.append(published_before)
+    if updated_since is not None:
+        where.append("a.updated_at >= ?")
+        params.append(updated_since)
+    order = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"({key}, {tie}) {'<' if descending else '>'} (?, ?)")
+        params.extend(after)
+    sql = (
+        f"SELECT a.card, {key}, {tie} FROM article a{joins} WHERE {' AND '.join(where)}"
+        f" ORDER BY {key} {order}, {tie} {order} LIMIT ?"
+    )
+    return [(card, (_timestamp(value), id_)) for card, value, id_ in _rows(sql, [*params, limit])]
+
+
+def _any_of(column, values, lookup=None):
+    """SQL for ``column`` equal to any of ``values``, or to what ``lookup`` (``SELECT x FROM t
+    WHERE k``) finds for them. One value is an equality, which SQLite walks by its index."""
+    test = "= ?" if len(values) == 1 else f"IN ({_marks(values)})"
+    if lookup:
+        return f"{column} {'=' if len(values) == 1 else 'IN'} ({lookup} {test})"
+    return f"{column} {test}"
+
+
+def _by_key(key):
+    """The condition naming the article ``key`` (an id or a slug) and its parameter, or None
+    when it is an id too large to name any article."""
+    if key.isascii() and key.isdigit():
+        return None if int(key) > MAX_ID else ("a.id = ?", int(key))
+    return "a.slug = ?", key
+
+
+def article(key, include_drafts=False):
+    """The article whose id or slug is ``key`` (published only, unless asked), as an
+    :class:`ArticleRow`, or None."""
+    condition = _by_key(key)
+    if condition is None:
+        return None
+    where, value = condition
+    if not include_drafts:
+        where += f" AND {PUBLISHED_ONLY}"
+    rows = _rows(
+        "SELECT a.id, a.version, a.updated_at, a.card, coalesce(b.body_html, ''),"
+        " coalesce(b.body_text, '') FROM article a LEFT JOIN article_body b ON b.article_id = a.id"
+        f" WHERE {where}",
+        [value],
+    )
+    if not rows:
+        return None
+    id_, version, updated_at, card, body_html, body_text = rows[0]
+    return ArticleRow(id_, version, _timestamp(updated_at), card, body_html, body_text)
+
+
+def version(key, include_drafts=False):
+    """``(id, version)`` of the article whose id or slug is ``key`` (published only, unless
+    asked), or None."""
+    condition = _by_key(key)
+    if condition is None:
+        return None
+    where, value = condition
+    if not include_drafts:
+        where += f" AND {PUBLISHED_ONLY}"
+    rows = _rows(f"SELECT a.id, a.version FROM article a WHERE {where}", [value])
+    return rows[0] if rows else None
+
+
+def cards(ids, include_drafts=False):
+    """The cards of the published ones of ``ids`` (all of them with drafts), by id."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    where = f"a.id IN ({_marks(ids)})"
+    if not include_drafts:
+        where += f" AND {PUBLISHED_ONLY}"
+    return dict(_rows(f"SELECT a.id, a.card FROM article a WHERE {where}", ids))
+
+
+def bodies(ids):
+    """``{id: (body_html, body_text)}`` of the articles ``ids`` (a missing body is empty)."""
+    ids = list(ids)
+    found = {}
+    if ids:
+        sql = f"SELECT article_id, body_html, body_text FROM article_body WHERE article_id IN ({_marks(ids)})"
+        found = {article_id: (html, text) for article_id, html, text in _rows(sql, ids)}
+    return {article_id: found.get(article_id, ("", "")) for article_id in ids}
+
+
+def related(article_id, limit, include_drafts=False):
+    """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`."""
+    condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    sql = (
+        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons FROM relation r"
+        " JOIN article a ON a.id = r.related_id"
+        f" WHERE r.article_id = ?{condition}"
+        # 'editorial' sorts after 'computed': descending puts editorial relations first.
+        " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"
+    )
+    return [RelatedRow(*row) for row in _rows(sql, [article_id, limit])]
