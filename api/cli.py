@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from models import PUBLISHED, SCOPES, ApiKey, Article, db, init_db, is_empty, related, utcnow
-from models.demo import load_demo
 
 from . import create_app, openapi_yaml
 from .config import Config, ConfigError
+from .demo import load_demo
 from .importing import feed_items, import_items, is_feed, ndjson_items
 
 
