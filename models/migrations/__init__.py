@@ -10,11 +10,13 @@ The table ``schema_version`` holds one row per version applied (databases made b
 package may hold only their latest); the version is the highest.
 """
 
+import contextlib
+
 import peewee
 from peewee import fn
 from playhouse.migrate import SchemaMigrator
 
-from ..base import BaseModel, db, utcnow
+from ..base import BaseModel, db, is_postgres, utcnow, write_transaction
 from . import (
     v0001_initial,
     v0002_search_index,
@@ -32,6 +34,9 @@ STEPS = [
 
 LATEST_VERSION = len(STEPS)
 
+#: Advisory lock key serializing schema changes on PostgreSQL ("NDMG").
+MIGRATION_LOCK = 0x4E444D47
+
 
 class SchemaVersion(BaseModel):
     """One row per schema version applied."""
@@ -47,10 +52,26 @@ def current_version():
     return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
 
 
+@contextlib.contextmanager
+def _migration_lock():
+    """A transaction holding the right to change the schema until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken before anything else. SQLite: the
+    write lock, taken at BEGIN IMMEDIATE. Another process waits until this one commits or rolls
+    back.
+    """
+    with write_transaction():
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        yield
+
+
 def _apply_next_step(migrator):
-    """Apply the step after the current version, if any, and stamp it in the same transaction.
-    Returns the version then."""
-    with db.atomic():
+    """Under the migration lock, apply the step after the version found there, if any, and
+    stamp it in the same transaction. Returns the version then."""
+    with _migration_lock():
+        # Under the lock: two CREATE TABLE IF NOT EXISTS at once collide in PostgreSQL's
+        # catalog (duplicate pg_type key).
         SchemaVersion.create_table()
         version = current_version() or 0
         if version < LATEST_VERSION:
@@ -61,10 +82,13 @@ def _apply_next_step(migrator):
 
 
 def init_db():
-    """Create or upgrade the schema of the connected database; safe to run again. Returns
-    ``(before, after)`` versions, ``before`` None for a fresh database.
+    """Create or upgrade the schema of the connected database; safe to run again, and from
+    several processes at once. Returns ``(before, after)`` versions, ``before`` None for a
+    fresh database.
 
     Each step commits with its version stamp, so a failed step leaves the version before it.
+    The version is read again under the lock before each step: a step another process applied
+    meanwhile is not applied twice.
     """
     before = current_version()
     migrator = SchemaMigrator.from_database(db)
