@@ -24,7 +24,6 @@ from .comments import COMMENT_STATUSES, Comment
 from .keys import SCOPES, ApiKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .summaries import Summary
-from .webhooks import Webhook, WebhookDelivery
 
 #: The live models (tests empty their tables between tests; the migrations make them).
 MODELS = [
@@ -38,8 +37,6 @@ MODELS = [
     Comment,
     Change,
     DataVersion,
-    Webhook,
-    WebhookDelivery,
     Summary,
 ]
 
@@ -66,8 +63,6 @@ __all__ = [
     "Source",
     "Summary",
     "Tag",
-    "Webhook",
-    "WebhookDelivery",
     "bind_database",
     "close_all",
     "drop_connection",

@@ -22,6 +22,7 @@ from . import (
     v0002_search_index,
     v0003_data_version,
     v0004_article_cards,
+    v0005_drop_unused_webhook_tables,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -30,6 +31,7 @@ STEPS = [
     v0002_search_index,
     v0003_data_version,
     v0004_article_cards,
+    v0005_drop_unused_webhook_tables,
 ]
 
 LATEST_VERSION = len(STEPS)
