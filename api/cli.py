@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from models import PUBLISHED, SCOPES, ApiKey, Article, cards, db, init_db, is_empty, related, utcnow
-from models.demo import load_demo
 
 from . import create_app, openapi_yaml
-from .config import Config, ConfigError
 from .bulkload import feed_items, import_items, is_feed, ndjson_items
+from .config import Config, ConfigError
+from .demo import load_demo
 
 
 @contextlib.contextmanager

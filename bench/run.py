@@ -75,7 +75,7 @@ def newsdesk(env, *args):
 def build_corpus(articles, env):
     """Write the NDJSON corpus, load it through the import path, rebuild related articles."""
     sys.path.insert(0, str(ROOT))
-    from models.demo import generate
+    from api.demo import generate
 
     corpus = OUT / "corpus.ndjson"
     rng = random.Random(2026)
@@ -147,7 +147,7 @@ def gunicorn(app, env, port, ready_path):
 def prepare_requests(base, max_id):
     """Word lists, list filters and (path, ETag) pairs for the wrk script."""
     sys.path.insert(0, str(ROOT))
-    from models.demo import NOUNS, PLACES, TOPICS
+    from api.demo import NOUNS, PLACES, TOPICS
 
     rng = random.Random(3)
     words = [w for w in NOUNS + PLACES if " " not in w]

@@ -241,3 +241,8 @@ class Relation(BaseModel):
     @property
     def reason_list(self):
         return [reason for reason in self.reasons.split(",") if reason]
+
+
+def is_empty():
+    """True when no article is stored (``serve`` then loads demo data)."""
+    return not Article.select().exists()

@@ -225,6 +225,8 @@ def make_comment(dbconn):
 # --- reporting which backend each test ran on -------------------------------------------
 
 _passed = {"sqlite": 0, "postgres": 0, "none": 0}
+#: Fixtures parametrized by backend, whose parameter names the backend a test ran on.
+BACKEND_PARAMS = ("database_url", "fuzz_app", "empty_database")
 _backend_of = {}
 
 
@@ -232,7 +234,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec else {}
-        _backend_of[item.nodeid] = params.get("database_url", params.get("fuzz_app", "none"))
+        backend = next((params[name] for name in BACKEND_PARAMS if name in params), "none")
+        _backend_of[item.nodeid] = backend
 
 
 def pytest_runtest_logreport(report):

@@ -15,8 +15,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import create_app
+from api.demo import load_demo
 from models import MODELS, ApiKey, DataVersion, close_all, db, init_db
-from models.demo import load_demo
 
 from .conftest import BACKENDS
 

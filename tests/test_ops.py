@@ -5,7 +5,7 @@ import pytest
 from api import create_app
 from api.observe import JsonFormatter
 from models import LATEST_VERSION
-from models.schema import SchemaVersion
+from models.migrations import SchemaVersion
 
 
 def test_healthz_needs_no_database(tmp_path):

@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
+from api.demo import load_demo
 from models import Article, Relation, related
-from models.demo import load_demo
 
 from .conftest import BASE_TIME
 

@@ -1,18 +1,22 @@
-"""Webhook subscriptions and the log of their deliveries."""
+"""Version 5: drop ``webhook`` and ``webhook_delivery``, created by version 1 and never used."""
+
+import datetime
 
 import peewee
 
-from .base import BaseModel, utcnow
 
-EVENTS = ("article.published", "article.updated", "article.deleted")
+def utcnow():
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        legacy_table_names = False
 
 
 class Webhook(BaseModel):
-    """A subscription: events posted to ``url``, signed with ``secret``."""
-
     id = peewee.AutoField()
     url = peewee.TextField()
-    #: Comma-separated event names.
     events = peewee.CharField(max_length=200)
     source_slug = peewee.CharField(max_length=100, null=True)
     tag_slug = peewee.CharField(max_length=100, null=True)
@@ -21,8 +25,6 @@ class Webhook(BaseModel):
 
 
 class WebhookDelivery(BaseModel):
-    """One event for one subscription, with its attempts."""
-
     id = peewee.BigAutoField()
     webhook = peewee.ForeignKeyField(Webhook, backref="deliveries", on_delete="CASCADE")
     event = peewee.CharField(max_length=40)
@@ -32,3 +34,11 @@ class WebhookDelivery(BaseModel):
     next_attempt_at = peewee.DateTimeField(default=utcnow, index=True)
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+
+
+def upgrade(migrator):
+    """Drop both tables, the deliveries first (they reference the subscriptions)."""
+    database = migrator.database
+    models = [Webhook, WebhookDelivery]
+    with database.bind_ctx(models):
+        database.drop_tables(models)

@@ -8,13 +8,13 @@ import datetime
 import itertools
 import random
 
-from . import cards
-from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
-from .base import db, utcnow
-from .changes import UPSERT, Change
-from .comments import Comment
-from .search import index_articles
-from .text import make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+from models import cards
+from models.articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
+from models.base import db, utcnow
+from models.changes import UPSERT, Change
+from models.comments import Comment
+from models.search import index_articles
+from models.text import make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
 
 #: The newest demo article is published at this time, so a seed always gives the same rows.
 ANCHOR = datetime.datetime(2026, 11, 27, 12, 0, 0)

@@ -1,0 +1,102 @@
+"""Numbered schema steps and the runner that applies them.
+
+Each step is a module ``vNNNN_name.py`` with its own frozen copy of the models and SQL it needs
+and one function, ``upgrade(migrator)`` (a ``playhouse.migrate.SchemaMigrator`` of the connected
+database), so a step means the same thing forever. A fresh database runs every step from the
+first, an existing one the steps after its version: both end with the same schema. A released
+step is never edited; a change to the schema is a new module appended to :data:`STEPS`.
+
+The table ``schema_version`` holds one row per version applied (databases made before this
+package may hold only their latest); the version is the highest.
+"""
+
+import contextlib
+
+import peewee
+from peewee import fn
+from playhouse.migrate import SchemaMigrator
+
+from ..base import BaseModel, db, is_postgres, utcnow, write_transaction
+from . import (
+    v0001_initial,
+    v0002_search_index,
+    v0003_data_version,
+    v0004_article_cards,
+    v0005_drop_unused_webhook_tables,
+    v0006_related_queue_and_settings,
+)
+
+#: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
+STEPS = [
+    v0001_initial,
+    v0002_search_index,
+    v0003_data_version,
+    v0004_article_cards,
+    v0005_drop_unused_webhook_tables,
+    v0006_related_queue_and_settings,
+]
+
+LATEST_VERSION = len(STEPS)
+
+#: Advisory lock key serializing schema changes on PostgreSQL ("NDMG").
+MIGRATION_LOCK = 0x4E444D47
+
+
+class SchemaVersion(BaseModel):
+    """One row per schema version applied."""
+
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+
+def current_version():
+    """The schema version of the connected database, or None when it has none."""
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    return SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+
+
+@contextlib.contextmanager
+def _migration_lock():
+    """A transaction holding the right to change the schema until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken before anything else. SQLite: the
+    write lock, taken at BEGIN IMMEDIATE. Another process waits until this one commits or rolls
+    back.
+    """
+    with write_transaction():
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        yield
+
+
+def _apply_next_step(migrator):
+    """Under the migration lock, apply the step after the version found there, if any, and
+    stamp it in the same transaction. Returns the version then."""
+    with _migration_lock():
+        # Under the lock: two CREATE TABLE IF NOT EXISTS at once collide in PostgreSQL's
+        # catalog (duplicate pg_type key).
+        SchemaVersion.create_table()
+        version = current_version() or 0
+        if version < LATEST_VERSION:
+            version += 1
+            STEPS[version - 1].upgrade(migrator)
+            SchemaVersion.create(version=version)
+        return version
+
+
+def init_db():
+    """Create or upgrade the schema of the connected database; safe to run again, and from
+    several processes at once. Returns ``(before, after)`` versions, ``before`` None for a
+    fresh database.
+
+    Each step commits with its version stamp, so a failed step leaves the version before it.
+    The version is read again under the lock before each step: a step another process applied
+    meanwhile is not applied twice.
+    """
+    before = current_version()
+    migrator = SchemaMigrator.from_database(db)
+    after = before
+    while after is None or after < LATEST_VERSION:
+        after = _apply_next_step(migrator)
+    return before, after
