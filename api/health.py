@@ -17,6 +17,8 @@ from models import LATEST_VERSION, current_version
 from .arguments import Blueprint
 
 blp = Blueprint("health", __name__, description="Operations")
+#: Health checks say how things are now: no cache may answer them.
+NOT_STORED = {"Cache-Control": "no-store"}
 
 
 class HealthSchema(Schema):
@@ -33,7 +35,7 @@ class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
         """Liveness: the process answers (the database is not touched)."""
-        return {"status": "ok"}
+        return {"status": "ok"}, NOT_STORED
 
 
 @blp.route("/readyz")
@@ -49,7 +51,7 @@ class Ready(MethodView):
                 message=f"Schema version {version}, expected {LATEST_VERSION}: run `newsdesk db init`.",
                 headers={"Retry-After": "5"},
             )
-        return {"status": "ready", "schema_version": version}
+        return {"status": "ready", "schema_version": version}, NOT_STORED
 
 
 @blp.route("/metrics")

@@ -1,7 +1,7 @@
 """Newsdesk benchmark: one command, ratios against a reference measured in the same run.
 
 1. Builds a corpus of generated articles (100,000 by default) as NDJSON and loads it through
-   the import path (`newsdesk import --defer-related`), then `newsdesk related rebuild`.
+   the import path (`newsdesk import`), then `newsdesk related rebuild`.
 2. Times the related computation a write triggers, in process, on 200 random articles.
 3. Serves Newsdesk and a minimal Flask app (bench/reference.py, a fixed small JSON object) with
    the same gunicorn settings (2 sync workers), and loads each with wrk on 127.0.0.1:
@@ -98,7 +98,7 @@ def build_corpus(articles, env):
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
     log(f"importing {articles} articles ...")
-    seconds = newsdesk(env, "import", "--defer-related", str(corpus))
+    seconds = newsdesk(env, "import", str(corpus))
     log("rebuilding related articles ...")
     rebuild = newsdesk(env, "related", "rebuild")
     return {"import_seconds": seconds, "import_rate": articles / seconds, "rebuild_seconds": rebuild}

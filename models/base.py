@@ -20,8 +20,7 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "foreign_keys": 1,
     "cache_size": -32 * 1024,
-    # Reads through a memory map instead of a read() call per page: a list page of 20 cost
-    # 196 us, 120 us mapped (10,000 articles).
+    # Reads through a memory map instead of a read() call per page (see bench/README.md).
     "mmap_size": 1024**3,
     "temp_store": "memory",
 }
@@ -54,8 +53,7 @@ def make_database(url):
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # One connection per thread, kept open from request to request (see end_request): a
-        # process serves one request at a time, and a pool's check-out and check-in cost about
-        # 15 us a request for nothing.
+        # process serves one request at a time, so a pool would only add work.
         return peewee.SqliteDatabase(
             path,
             pragmas=SQLITE_PRAGMAS,

@@ -217,9 +217,8 @@ def search(parsed, *, sort="relevance", after=None, **filters):
 def _ranked_in_index(expression, after):
     """SQLite, best first, without filters: the hits ranked from the FTS5 index alone.
 
-    Joined to the article table, each match cost a row lookup for its status alone, as much as
-    ranking it: a one-word search (3,500 matches in 100,000 articles) took 13-15 ms, 6.7-8 ms
-    this way. The few unpublished articles are left out by id instead.
+    Joined to the article table, each match would cost a row lookup for its status alone, as
+    much as ranking it; the few unpublished articles are left out by id instead.
     """
     score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
     unpublished = Article.select(Article.id).where(

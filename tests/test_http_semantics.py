@@ -1,0 +1,160 @@
+"""HTTP as real clients and caches read it: repeated parameters, compressed variants and their
+validators, conditional writes, errors that caches must not keep."""
+
+import pytest
+
+
+def long_articles(make_article, count=6):
+    return [make_article(body="A long paragraph of text. " * 40) for _ in range(count)]
+
+
+# --- repeated query parameters -----------------------------------------------------------
+
+
+def test_a_repeated_list_parameter_means_the_comma_list(client, make_article, make_source):
+    wire = make_source(slug="wire")
+    post = make_source(slug="post")
+    make_article(source=wire)
+    make_article(source=post)
+    make_article()
+    both = client.get("/v1/articles?source=wire,post").json["data"]
+    repeated = client.get("/v1/articles?source=wire&source=post")
+    assert repeated.status_code == 200
+    assert repeated.json["data"] == both and len(both) == 2
+    mixed = client.get("/v1/articles?source=wire&source=post,default-source").json["data"]
+    assert len(mixed) == 3
+
+
+@pytest.mark.parametrize("query", ["limit=1&limit=2", "sort=published_at&sort=-updated_at", "q=a&q=b"])
+def test_a_repeated_single_parameter_is_400_naming_it(client, query):
+    path = "/v1/search" if query.startswith("q=") else "/v1/articles"
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    name = query.split("=")[0]
+    assert response.json["errors"] == {name: ["Give this parameter once."]}
+
+
+# --- compressed variants ------------------------------------------------------------------
+
+
+def test_a_304_carries_the_etag_of_the_variant_it_confirms(client, make_article):
+    article = long_articles(make_article)[0]
+    for path in ("/v1/articles", f"/v1/articles/{article.id}"):
+        br = client.get(path, headers={"Accept-Encoding": "br"})
+        assert br.headers["Content-Encoding"] == "br" and br.headers["ETag"].endswith(':br"')
+        again = client.get(path, headers={"Accept-Encoding": "br", "If-None-Match": br.headers["ETag"]})
+        assert again.status_code == 304, path
+        assert again.headers["ETag"] == br.headers["ETag"]
+
+
+def test_one_variants_etag_does_not_validate_another(client, make_article):
+    long_articles(make_article)
+    gzip = client.get("/v1/articles", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    br_only = client.get("/v1/articles", headers={"Accept-Encoding": "br", "If-None-Match": gzip})
+    assert br_only.status_code == 200 and br_only.headers["Content-Encoding"] == "br"
+    both = client.get("/v1/articles", headers={"Accept-Encoding": "br, gzip", "If-None-Match": gzip})
+    assert both.status_code == 304 and both.headers["ETag"] == gzip
+    # The identity form is acceptable to every client.
+    identity = client.get("/v1/articles").headers["ETag"]
+    assert ":" not in identity
+    confirmed = client.get("/v1/articles", headers={"Accept-Encoding": "br", "If-None-Match": identity})
+    assert confirmed.status_code == 304 and confirmed.headers["ETag"] == identity
+
+
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [("br;q=0, gzip", "gzip"), ("br;q=0", None), ("gzip;q=0, br;q=0.5", "br"), ("*;q=0", None), ("*", "br")],
+)
+def test_a_coding_the_client_refuses_is_never_used(client, make_article, accept, coding):
+    long_articles(make_article)
+    response = client.get("/v1/articles", headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == coding
+
+
+# --- errors and caches ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/articles/999999", "/v1/articles?limit=0", "/v1/nowhere"])
+def test_errors_are_not_stored_and_vary_like_answers(client, path):
+    response = client.get(path)
+    assert response.status_code >= 400
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Vary"] == "Authorization, X-API-Key, Accept-Encoding"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_checks_are_not_stored(client, path):
+    assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+# --- conditional writes -------------------------------------------------------------------
+
+
+def test_writes_answer_the_etag_a_read_gives(client, writer, source):
+    created = client.post(
+        "/v1/articles", json={"source": source.slug, "title": "T", "body_text": "B"}, headers=writer
+    )
+    read = client.get(f"/v1/articles/{created.json['id']}")
+    assert created.headers["ETag"] == read.headers["ETag"]
+    patched = client.patch(f"/v1/articles/{created.json['id']}", json={"title": "U"}, headers=writer)
+    assert patched.headers["ETag"] == client.get(f"/v1/articles/{created.json['id']}").headers["ETag"]
+    assert patched.headers["ETag"] != read.headers["ETag"]
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_a_stale_if_match_is_412_and_changes_nothing(client, writer, make_article, method):
+    article = make_article(title="Original")
+    path = f"/v1/articles/{article.id}"
+    stale = client.get(path).headers["ETag"]
+    assert client.patch(path, json={"title": "Edited elsewhere"}, headers=writer).status_code == 200
+    body = {"source": "default-source", "title": "Mine", "body_text": "B"} if method != "delete" else None
+    response = getattr(client, method)(path, json=body, headers={**writer, "If-Match": stale})
+    assert response.status_code == 412
+    assert response.content_type == "application/problem+json"
+    assert client.get(path).json["title"] == "Edited elsewhere"
+
+
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_a_current_or_star_if_match_lets_the_write_through(client, writer, make_article, method):
+    for given in ("current", "*", "compressed"):
+        article = make_article()
+        path = f"/v1/articles/{article.id}"
+        etag = client.get(path, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+        if given == "current":
+            etag = etag.replace(':gzip"', '"')
+        elif given == "*":
+            etag = "*"
+        body = {"title": "Mine"} if method == "patch" else None
+        response = getattr(client, method)(path, json=body, headers={**writer, "If-Match": etag})
+        assert response.status_code in (200, 204), given
+
+
+def test_if_match_on_a_missing_article_is_404(client, writer):
+    response = client.delete("/v1/articles/999999", headers={**writer, "If-Match": "*"})
+    assert response.status_code == 404
+
+
+# --- writes do a fixed amount of work ------------------------------------------------------
+
+
+def test_writes_run_a_fixed_number_of_queries_however_many_tags(client, writer, source, count_queries, monkeypatch):
+    from api import tasks
+
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # related lists are the worker's
+    client.get("/v1/me", headers=writer)  # the key's first use is noted once
+    counts = []
+    for number, tags in enumerate((["one"], [f"tag-{n}" for n in range(20)])):
+        body = {"source": source.slug, "title": f"Story {number}", "body_text": "Text.", "tags": tags}
+        before = len(count_queries.queries)
+        response = client.post("/v1/articles", json=body, headers=writer)
+        assert response.status_code == 201
+        created = len(count_queries.queries) - before
+        before = len(count_queries.queries)
+        body["tags"] = [*tags, "more", "again"]
+        path = f"/v1/articles/{response.json['id']}"
+        assert client.put(path, json=body, headers=writer).status_code == 200
+        counts.append((created, len(count_queries.queries) - before))
+    assert counts[0] == counts[1], counts
+    assert counts[0][0] <= 25, counts
