@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ARTICLES ?= 1000
 
-.PHONY: run test install install-test openapi bench clean
+.PHONY: run test lint install install-test openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: install
 ## NEWSDESK_TEST_POSTGRES_URL is set).
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff: the linter and the formatter's check (CI runs this before the tests).
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## Rewrite openapi.yaml from the code.
 openapi: install

@@ -13,7 +13,7 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
 
-from api.config import Config  # noqa: E402
+from api.config import Config
 
 _config = Config.from_env()
 

@@ -70,7 +70,9 @@ def create_app(config=None):
     bind_database(config.database_url)
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
-    app.config.update(NEWSDESK=config, TESTING=config.testing, MAX_CONTENT_LENGTH=config.max_body_bytes)
+    app.config.update(
+        NEWSDESK=config, TESTING=config.testing, MAX_CONTENT_LENGTH=config.max_body_bytes
+    )
     app.json = OrjsonProvider(app)
     if not config.testing:
         observe.configure_logging(config.log_level)
@@ -81,10 +83,23 @@ def create_app(config=None):
         CORS(
             app,
             origins=list(config.cors_origins),
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "If-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "If-None-Match",
+                "If-Match",
+                "X-Request-ID",
+            ],
             expose_headers=[
-                "ETag", "Link", "Location", "Retry-After", "X-Request-ID",
-                "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+                "ETag",
+                "Link",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
             ],
             max_age=600,
         )

@@ -80,16 +80,26 @@ class ArticleList(MethodView):
         Filters combine with AND; each comma list matches any of its values.
         """
         fields = fieldset(field_names)
-        after = paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer)) if cursor else None
-        rows = reading.list_cards(sort=sort, after=after, limit=limit + 1, **article_filters(filters))
+        after = (
+            paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer))
+            if cursor
+            else None
+        )
+        rows = reading.list_cards(
+            sort=sort, after=after, limit=limit + 1, **article_filters(filters)
+        )
         rows, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
         bodies = reading.bodies(key[1] for _, key in rows) if shows_body(fields) else {}
-        return paging.page([list_item(card, fields, bodies.get(key[1])) for card, key in rows], next_cursor)
+        return paging.page(
+            [list_item(card, fields, bodies.get(key[1])) for card, key in rows], next_cursor
+        )
 
     @requires(blp, "write")
     @blp.arguments(ArticleInSchema)
     @blp.response(201, ArticleSchema)
-    @blp.alt_response(200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True)
+    @blp.alt_response(
+        200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True
+    )
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Create an article, or update the one with the same (source, external_id).
@@ -138,7 +148,9 @@ class ArticleDetail(MethodView):
     def patch(self, data, key):
         """Update some fields of an article; with `If-Match`, only if it still has that ETag."""
         article_id = article_id_or_404(key)
-        saved = ingest.save(data, article_id=article_id, partial=True, check=caching.if_match_check())
+        saved = ingest.save(
+            data, article_id=article_id, partial=True, check=caching.if_match_check()
+        )
         return written(saved)
 
     @requires(blp, "write")
@@ -155,7 +167,10 @@ class ArticleDetail(MethodView):
 
 def related_items(rows, fields):
     """The items of a related list: each article's card (or fieldset) with its relation."""
-    return [{**document(row.card, fields=fields), **relation_part_schema.dump(_Related(row))} for row in rows]
+    return [
+        {**document(row.card, fields=fields), **relation_part_schema.dump(_Related(row))}
+        for row in rows
+    ]
 
 
 class _Related:
@@ -189,7 +204,9 @@ class Relations(MethodView):
     @requires(blp, "write")
     @blp.arguments(RelationInSchema)
     @blp.response(201, RelatedPageSchema)
-    @blp.alt_response(200, schema=RelatedPageSchema, description="The relation existed: updated", success=True)
+    @blp.alt_response(
+        200, schema=RelatedPageSchema, description="The relation existed: updated", success=True
+    )
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
         """Relate another article to this one by hand (editorial relations come first).

@@ -153,7 +153,11 @@ def _store(batch, result, reject):
                 with writing() as touched:
                     outcomes += store([Write(prepared)], touched)
             except peewee.IntegrityError:
-                outcomes.append(WriteError(409, {"slug": ["Conflicts with a stored article (slug or external_id)."]}))
+                outcomes.append(
+                    WriteError(
+                        409, {"slug": ["Conflicts with a stored article (slug or external_id)."]}
+                    )
+                )
     for (number, _), outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, WriteError):
             errors = outcome.errors

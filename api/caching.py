@@ -51,7 +51,9 @@ class Validators:
     def collection(self, version, environ, caller):
         """The tag of the answer to this URL for ``caller`` (``public`` or ``key:ID``) while the
         data version is ``version``."""
-        return self._tag(f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}")
+        return self._tag(
+            f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
+        )
 
     def article(self, article_id, version, query=""):
         """The tag of an article's answer (``query``: the sparse fieldset asked for, if any)."""
@@ -93,7 +95,9 @@ def if_match_holds(header, tag):
 
 def article_tag(article_id, version, query=""):
     """The ETag of an article's answer, in a request (see :meth:`Validators.article`)."""
-    return Validators(current_app.config["NEWSDESK"].key_for("etag")).article(article_id, version, query)
+    return Validators(current_app.config["NEWSDESK"].key_for("etag")).article(
+        article_id, version, query
+    )
 
 
 def if_match_check():
@@ -243,12 +247,19 @@ class Caching:
         environ = request.environ
         given = environ.get("HTTP_IF_NONE_MATCH")
         if given:
-            matched = "*" if given.strip() == "*" else matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
+            matched = (
+                "*"
+                if given.strip() == "*"
+                else matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
+            )
             if matched is not None:
                 return self._not_modified(response, tag if matched == "*" else matched)
-        elif response.last_modified is not None and "HTTP_IF_MODIFIED_SINCE" in environ:
-            if not is_resource_modified(environ, last_modified=response.last_modified):
-                return self._not_modified(response, tag)
+        elif (
+            response.last_modified is not None
+            and "HTTP_IF_MODIFIED_SINCE" in environ
+            and not is_resource_modified(environ, last_modified=response.last_modified)
+        ):
+            return self._not_modified(response, tag)
         return response
 
     @staticmethod
@@ -292,7 +303,11 @@ class EarlyRevalidation:
         given = environ.get("HTTP_IF_NONE_MATCH")
         if not given or not self.enabled or environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return None
-        if "HTTP_AUTHORIZATION" in environ or "HTTP_X_API_KEY" in environ or "HTTP_ORIGIN" in environ:
+        if (
+            "HTTP_AUTHORIZATION" in environ
+            or "HTTP_X_API_KEY" in environ
+            or "HTTP_ORIGIN" in environ
+        ):
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
         if not versioned(path) or url_too_long(path, query) or has_control_characters(path, query):

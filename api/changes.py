@@ -24,7 +24,11 @@ class Changes(MethodView):
         start leaves a client with exactly the server's published articles.
         """
         fields = fieldset(field_names)
-        after = paging.decode_cursor(since, "changes", (paging.integer,), name="since")[0] if since else 0
+        after = (
+            paging.decode_cursor(since, "changes", (paging.integer,), name="since")[0]
+            if since
+            else 0
+        )
         changes = list(Change.feed(after).limit(limit + 1))
         has_more = len(changes) > limit
         changes = changes[:limit]
@@ -40,7 +44,11 @@ class Changes(MethodView):
                     change.reason = "unpublished" if _exists(change.article_id) else "deleted"
                 change.op, change.article = "delete", None
         last = changes[-1].id if changes else after
-        return {"data": changes, "has_more": has_more, "next_since": paging.encode_cursor("changes", [last])}
+        return {
+            "data": changes,
+            "has_more": has_more,
+            "next_since": paging.encode_cursor("changes", [last]),
+        }
 
 
 def _exists(article_id):

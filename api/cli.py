@@ -114,7 +114,9 @@ def keys_create(name, scopes):
             key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))
         except ValueError as error:
             raise click.ClickException(str(error)) from error
-    click.echo(f"created key {key.id} ({key.name}) with scopes {key.scopes}; store it now, it is not shown again:")
+    click.echo(
+        f"created key {key.id} ({key.name}) with scopes {key.scopes}; store it now, it is not shown again:"
+    )
     click.echo(token)
 
 
@@ -123,7 +125,9 @@ def keys_list():
     """List keys: id, name, scopes, prefix, created and last used."""
     with connected():
         rows = list(ApiKey.select().order_by(ApiKey.id))
-    click.echo(f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20} {'last used':<20} status")
+    click.echo(
+        f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20} {'last used':<20} status"
+    )
     for key in rows:
         click.echo(
             f"{key.id:>4}  {key.name[:24]:<24} {key.scopes:<28} {key.prefix:<12} "
@@ -195,7 +199,9 @@ def related_rebuild(processes):
     """Recompute the computed relations of every published article."""
     with connected() as app:
         total = Article.select().where(Article.status == PUBLISHED).count()
-        with click.progressbar(length=total, label="related", file=sys.stderr, show_pos=True) as bar:
+        with click.progressbar(
+            length=total, label="related", file=sys.stderr, show_pos=True
+        ) as bar:
             done = related.rebuild(
                 on_article=bar.update,
                 database_url=app.config["NEWSDESK"].database_url,

@@ -33,7 +33,11 @@ class ArticleComments(MethodView):
     def get(self, key, limit, cursor=None):
         """List the visible comments of an article, oldest first."""
         article = found(Article.lookup(key), key)
-        after = paging.decode_cursor(cursor, "comments", (paging.timestamp, paging.integer)) if cursor else None
+        after = (
+            paging.decode_cursor(cursor, "comments", (paging.timestamp, paging.integer))
+            if cursor
+            else None
+        )
         query = Comment.visible_for(article.id, after)
         comments, next_cursor = paging.paginate(
             query.limit(limit + 1), limit, "comments", lambda c: (c.created_at, c.id)

@@ -7,7 +7,14 @@ from models import db, end_request
 #: Endpoints that answer without the database (nor keys, nor rate limits), so they work while
 #: it is down: liveness, metrics, the spec and the docs.
 NO_DATABASE = frozenset(
-    {"health.Health", "health.Metrics", "docs.docs", "docs.assets", "docs.static", "api-docs.openapi_json"}
+    {
+        "health.Health",
+        "health.Metrics",
+        "docs.docs",
+        "docs.assets",
+        "docs.static",
+        "api-docs.openapi_json",
+    }
 )
 
 

@@ -9,7 +9,7 @@ import orjson
 import peewee
 from flask import current_app
 from flask_smorest import abort
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import InternalServerError
 
 from models import drop_connection
 from models.ingest import WriteError
@@ -113,7 +113,9 @@ def document_problems(spec):
     for status in http.HTTPStatus:
         if status >= 400:
             spec.components.response(status.name, _problem_response(status.phrase), lazy=True)
-    spec.components.response("DEFAULT_ERROR", _problem_response("Default error response"), lazy=True)
+    spec.components.response(
+        "DEFAULT_ERROR", _problem_response("Default error response"), lazy=True
+    )
 
 
 def _problem_response(description):
@@ -157,4 +159,6 @@ def _handle_database_unavailable(error):
     # to the pool, so the next request opens a fresh one and the service recovers by itself.
     with contextlib.suppress(Exception):
         drop_connection()
-    return problem(503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"})
+    return problem(
+        503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
+    )

@@ -56,7 +56,11 @@ def _newest(limit=20, **filters):
 
 
 def _title(filters):
-    parts = [f"{name} {', '.join(values)}" for name, values in filters.items() if values and name != "limit"]
+    parts = [
+        f"{name} {', '.join(values)}"
+        for name, values in filters.items()
+        if values and name != "limit"
+    ]
     return "Newsdesk: newest articles" + (f" ({'; '.join(parts)})" if parts else "")
 
 
@@ -92,7 +96,11 @@ class AtomFeed(MethodView):
         feed = ElementTree.Element("feed", xmlns=ATOM)
         _sub(feed, "id", request.url)
         _sub(feed, "title", _title(filters))
-        _sub(feed, "updated", max((a["updated_at"] for a in articles), default="2000-01-01T00:00:00Z"))
+        _sub(
+            feed,
+            "updated",
+            max((a["updated_at"] for a in articles), default="2000-01-01T00:00:00Z"),
+        )
         _sub(feed, "link", rel="self", href=request.url, type="application/atom+xml")
         _sub(feed, "link", rel="alternate", href=f"{base_url()}/v1/articles")
         author = _sub(feed, "author")

@@ -11,7 +11,12 @@ from .auth import requires
 from .bulkload import import_items, ndjson_items
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
-NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines"}
+NDJSON_TYPES = {
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/json-lines",
+}
 
 
 @blp.route("/import")

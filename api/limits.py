@@ -72,7 +72,7 @@ class RateLimiter:
         try:
             if self.shared is not None:
                 return self._count(self.shared, limit, identifiers)
-        except Exception:  # noqa: BLE001 - any storage failure: count in memory meanwhile
+        except Exception:
             log.warning("rate-limit storage unreachable; counting in memory", exc_info=True)
         return self._count(self.memory, limit, identifiers)
 

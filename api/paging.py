@@ -78,7 +78,7 @@ def decode_cursor(token, tag, types, name="cursor"):
         payload = orjson.loads(raw)
         if not isinstance(payload, list) or len(payload) != len(types) + 1 or payload[0] != tag:
             raise ValueError("made for another list")
-        return tuple(convert(value) for convert, value in zip(types, payload[1:]))
+        return tuple(convert(value) for convert, value in zip(types, payload[1:], strict=True))
     except (ValueError, TypeError, UnicodeError):
         bad_request(name, BAD_TOKEN.format(name=name))
 
@@ -105,7 +105,11 @@ def page(data, next_cursor, **extra):
 def next_url(environ, host, cursor):
     """This request's URL with ``cursor`` in place of any cursor it had (the query otherwise
     kept as the client wrote it: a cursor is URL-safe as it is)."""
-    kept = [item for item in environ.get("QUERY_STRING", "").split("&") if item and not item.startswith("cursor=")]
+    kept = [
+        item
+        for item in environ.get("QUERY_STRING", "").split("&")
+        if item and not item.startswith("cursor=")
+    ]
     query = "&".join([*kept, f"cursor={cursor}"])
     path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     return f"{environ['wsgi.url_scheme']}://{host}{path}?{query}"

@@ -20,7 +20,7 @@ blp = Blueprint("search", __name__, url_prefix="/v1", description="Full-text sea
 class Hit:
     """What a search hit adds to its article: its score and highlights."""
 
-    __slots__ = ("score", "highlights")
+    __slots__ = ("highlights", "score")
 
     def __init__(self, score, highlights):
         self.score = score

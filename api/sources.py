@@ -25,9 +25,15 @@ class SourceList(MethodView):
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
         """List sources by name."""
-        after = paging.decode_cursor(cursor, "sources", (paging.string, paging.integer)) if cursor else None
+        after = (
+            paging.decode_cursor(cursor, "sources", (paging.string, paging.integer))
+            if cursor
+            else None
+        )
         query = seek(Source.by_name(), (Source.name, Source.id), after, descending=False)
-        sources, next_cursor = paging.paginate(query.limit(limit + 1), limit, "sources", lambda s: (s.name, s.id))
+        sources, next_cursor = paging.paginate(
+            query.limit(limit + 1), limit, "sources", lambda s: (s.name, s.id)
+        )
         return paging.page(sources, next_cursor)
 
     @requires(blp, "write")

@@ -24,4 +24,6 @@ class ArticleSummary(MethodView):
         article version and length, and made again when the article changes.
         """
         article = found(Article.lookup(key), key)
-        return Summary.for_article(article, sentences), {"Last-Modified": http_date(article.updated_at)}
+        return Summary.for_article(article, sentences), {
+            "Last-Modified": http_date(article.updated_at)
+        }

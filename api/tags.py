@@ -21,9 +21,15 @@ class TagList(MethodView):
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
         """List tags, most used first."""
-        after = paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer)) if cursor else None
+        after = (
+            paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer))
+            if cursor
+            else None
+        )
         query = seek(Tag.most_used(), (Tag.article_count, Tag.id), after, descending=True)
-        tags, next_cursor = paging.paginate(query.limit(limit + 1), limit, "tags", lambda t: (t.article_count, t.id))
+        tags, next_cursor = paging.paginate(
+            query.limit(limit + 1), limit, "tags", lambda t: (t.article_count, t.id)
+        )
         return paging.page(tags, next_cursor)
 
 

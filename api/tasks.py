@@ -30,7 +30,9 @@ def make_huey(config):
         return RedisHuey("newsdesk", url=config.redis_url)
     if config.is_postgres:
         return PostgresHuey("newsdesk", dsn=config.database_url, create_tables=False)
-    return SqliteHuey("newsdesk", filename=str(tasks_file(config.database_url)), create_tables=False)
+    return SqliteHuey(
+        "newsdesk", filename=str(tasks_file(config.database_url)), create_tables=False
+    )
 
 
 def tasks_file(database_url):

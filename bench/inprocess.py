@@ -25,8 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-FILTERS = ["", "&source=daily-ledger", "&source=rundschau-24,le-quotidien", "&tag=politics",
-           "&tag=energy", "&language=en", "&tag=analysis&language=en", "&language=de,fr"]
+FILTERS = [
+    "",
+    "&source=daily-ledger",
+    "&source=rundschau-24,le-quotidien",
+    "&tag=politics",
+    "&tag=energy",
+    "&language=en",
+    "&tag=analysis&language=en",
+    "&language=de,fr",
+]
 
 
 def environ(path, headers=()):
@@ -69,21 +77,25 @@ def scenarios(app, rng):
 
     with db.connection_context():
         max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
-        t0 = Article.select(Article.published_at).order_by(Article.published_at).first().published_at
+        t0 = (
+            Article.select(Article.published_at).order_by(Article.published_at).first().published_at
+        )
         t1 = Article.select(Article.published_at).order_by(Article.published_at.desc()).first()
         t1 = t1.published_at
     etags = []
     for article_id in rng.sample(range(1, max_id + 1), 50):
         path = f"/v1/articles/{article_id}"
         headers = {}
-        app(environ(path), lambda status, h, *a: headers.update(h))
+        app(environ(path), lambda status, h, *a, headers=headers: headers.update(h))
         if "ETag" in headers:
             etags.append((path, headers["ETag"]))
     span = int((t1 - t0).total_seconds())
 
     def listing():
         before = t0 + datetime.timedelta(seconds=rng.randrange(span))
-        return f"/v1/articles?limit=20&published_before={before:%Y-%m-%dT%H:%M:%SZ}" + rng.choice(FILTERS), ()
+        return f"/v1/articles?limit=20&published_before={before:%Y-%m-%dT%H:%M:%SZ}" + rng.choice(
+            FILTERS
+        ), ()
 
     return {
         "list": listing,
@@ -120,10 +132,12 @@ def main():
     # As under gunicorn (gunicorn.conf.py): metrics shared through files.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="newsdesk-metrics-"))
     import reference
+
     from api import create_app
 
-    app = create_app({"database_url": args.database, "rate_limit": "100000000/minute",
-                      "log_level": "warning"})
+    app = create_app(
+        {"database_url": args.database, "rate_limit": "100000000/minute", "log_level": "warning"}
+    )
     rng = random.Random(3)
     make = scenarios(app, rng)
     reference_us, _ = timed(reference.app, lambda: ("/", ()), args.requests)
@@ -136,7 +150,9 @@ def main():
         print(f"{name:12} {us:8.1f} us  {us / reference_us:5.1f}x reference  statuses {statuses}")
         if args.cprofile:
             profile.disable()
-            pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
+            pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+                int(os.environ.get("TOP", "25"))
+            )
 
 
 if __name__ == "__main__":

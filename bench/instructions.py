@@ -38,8 +38,14 @@ def child(database, scenario, requests):
     else:
         from api import create_app
 
-        app = create_app({"database_url": database, "rate_limit": "100000000/minute",
-                          "log_level": "warning", "answer_cache_bytes": 0})
+        app = create_app(
+            {
+                "database_url": database,
+                "rate_limit": "100000000/minute",
+                "log_level": "warning",
+                "answer_cache_bytes": 0,
+            }
+        )
         make = inprocess.scenarios(app, random.Random(3))[scenario]
         calls = [make() for _ in range(requests + 50)]
     for path, headers in calls:  # the first 50 warm up, the same in both runs
@@ -48,9 +54,18 @@ def child(database, scenario, requests):
 
 def instructions(database, scenario, requests):
     command = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, __file__, "--child", "--database", database,
-        "--scenario", scenario, "--requests", str(requests),
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--child",
+        "--database",
+        database,
+        "--scenario",
+        scenario,
+        "--requests",
+        str(requests),
     ]
     # A fixed hash seed: dict and set layouts, so instruction counts, repeat exactly.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -71,10 +86,14 @@ def main():
     names = ["reference", *(args.scenario or ["list", "detail", "related", "revalidate"])]
     runs = [(name, count) for name in names for count in (FEW, MANY)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # counts do not compete
-        counts = dict(zip(runs, pool.map(lambda run: instructions(args.database, *run), runs)))
+        counts = dict(
+            zip(runs, pool.map(lambda run: instructions(args.database, *run), runs), strict=True)
+        )
     per = {name: (counts[name, MANY] - counts[name, FEW]) / (MANY - FEW) for name in names}
     for name in names:
-        print(f"{name:12} {per[name]:12,.0f} instructions  {per[name] / per['reference']:5.2f}x reference")
+        print(
+            f"{name:12} {per[name]:12,.0f} instructions  {per[name] / per['reference']:5.2f}x reference"
+        )
 
 
 if __name__ == "__main__":

@@ -89,8 +89,12 @@ class Load:
                         self.acknowledged[external_id] = json.loads(answer)["id"]
             elif roll < 0.45:
                 external_id = rng.choice(mine)
-                body = {"source": "daily-ledger", "external_id": external_id, "title": "Re-posted",
-                        "body_text": "Same story, sent again."}
+                body = {
+                    "source": "daily-ledger",
+                    "external_id": external_id,
+                    "title": "Re-posted",
+                    "body_text": "Same story, sent again.",
+                }
                 status, answer = call(f"{self.base}/v1/articles", "POST", body, self.headers)
                 if status in (200, 201):
                     with self.lock:
@@ -98,7 +102,9 @@ class Load:
             elif roll < 0.50:
                 external_id = mine.pop(rng.randrange(len(mine)))
                 article_id = self.acknowledged[external_id]
-                status, _ = call(f"{self.base}/v1/articles/{article_id}", "DELETE", None, self.headers)
+                status, _ = call(
+                    f"{self.base}/v1/articles/{article_id}", "DELETE", None, self.headers
+                )
                 if status == 204:
                     with self.lock:
                         self.deleted.add(external_id)
@@ -106,13 +112,24 @@ class Load:
                     mine.append(external_id)
             elif roll < 0.55:
                 article_id = self.acknowledged[rng.choice(mine)]
-                status, _ = call(f"{self.base}/v1/articles/{article_id}", "PATCH", {"byline": "Desk"}, self.headers)
+                status, _ = call(
+                    f"{self.base}/v1/articles/{article_id}",
+                    "PATCH",
+                    {"byline": "Desk"},
+                    self.headers,
+                )
             else:
-                path = rng.choice([
-                    "/v1/articles?limit=20", "/v1/articles?tag=economy&limit=10",
-                    f"/v1/articles/{rng.randint(1, 300)}", f"/v1/articles/{rng.randint(1, 300)}/related",
-                    "/v1/search?q=storms", "/v1/changes?limit=50", "/v1/tags",
-                ])
+                path = rng.choice(
+                    [
+                        "/v1/articles?limit=20",
+                        "/v1/articles?tag=economy&limit=10",
+                        f"/v1/articles/{rng.randint(1, 300)}",
+                        f"/v1/articles/{rng.randint(1, 300)}/related",
+                        "/v1/search?q=storms",
+                        "/v1/changes?limit=50",
+                        "/v1/tags",
+                    ]
+                )
                 status, _ = call(self.base + path)
             with self.lock:
                 self.statuses[status] += 1
@@ -122,11 +139,23 @@ class Load:
 @contextlib.contextmanager
 def server(env, log_path):
     port = free_port()
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - open while the server runs
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-         "--bind", f"127.0.0.1:{port}", "--workers", "4", "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=log, stderr=log,
+        [
+            str(BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -160,7 +189,9 @@ def audit(database_url, load):
     expected = set(load.acknowledged) - load.deleted
     problems = []
     if set(stored) != expected:
-        problems.append(f"missing {len(expected - set(stored))}, unexpected {len(set(stored) - expected)}")
+        problems.append(
+            f"missing {len(expected - set(stored))}, unexpected {len(set(stored) - expected)}"
+        )
     duplicates = [e for e, n in stored.items() if n > 1]
     if duplicates:
         problems.append(f"{len(duplicates)} stored more than once")
@@ -171,12 +202,21 @@ def audit(database_url, load):
 
 
 def run(name, database_url, seconds, threads):
-    env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT),
-           "NEWSDESK_RATE_LIMIT": "100000000/minute", "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
-           "NEWSDESK_LOG_LEVEL": "warning"}  # server errors and warnings: bench/out/integrity-*.log
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+    }  # server errors and warnings: bench/out/integrity-*.log
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "300")
-    key = newsdesk(env, "keys", "create", "--name", "integrity", "--scopes", "write").strip().splitlines()[-1]
+    key = (
+        newsdesk(env, "keys", "create", "--name", "integrity", "--scopes", "write")
+        .strip()
+        .splitlines()[-1]
+    )
     with server(env, OUT / f"integrity-{name}.log") as base:
         load = Load(base, key, seconds)
         workers = [threading.Thread(target=load.run, args=(n,)) for n in range(threads)]
@@ -188,10 +228,14 @@ def run(name, database_url, seconds, threads):
         elapsed = time.monotonic() - started
     stored, problems = audit(database_url, load)
     errors = sum(n for status, n in load.statuses.items() if status >= 500)
-    print(f"{name}: {load.requests} requests in {elapsed:.0f} s ({load.requests / elapsed:.0f}/s), "
-          f"statuses {dict(sorted(load.statuses.items()))}, 5xx: {errors}")
-    print(f"{name}: {len(load.acknowledged)} creates acknowledged, {len(load.deleted)} deleted, "
-          f"{stored} stored: {'every acknowledged write exactly once' if not problems else '; '.join(problems)}")
+    print(
+        f"{name}: {load.requests} requests in {elapsed:.0f} s ({load.requests / elapsed:.0f}/s), "
+        f"statuses {dict(sorted(load.statuses.items()))}, 5xx: {errors}"
+    )
+    print(
+        f"{name}: {len(load.acknowledged)} creates acknowledged, {len(load.deleted)} deleted, "
+        f"{stored} stored: {'every acknowledged write exactly once' if not problems else '; '.join(problems)}"
+    )
     return errors == 0 and not problems
 
 

@@ -101,7 +101,11 @@ def build_corpus(articles, env):
     seconds = newsdesk(env, "import", str(corpus))
     log("rebuilding related articles ...")
     rebuild = newsdesk(env, "related", "rebuild")
-    return {"import_seconds": seconds, "import_rate": articles / seconds, "rebuild_seconds": rebuild}
+    return {
+        "import_seconds": seconds,
+        "import_rate": articles / seconds,
+        "rebuild_seconds": rebuild,
+    }
 
 
 def related_on_write(database_url, samples=200):
@@ -128,8 +132,16 @@ def related_on_write(database_url, samples=200):
 @contextlib.contextmanager
 def gunicorn(app, env, port, ready_path):
     command = [
-        str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning", app,
+        str(BIN / "gunicorn"),
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--log-level",
+        "warning",
+        app,
     ]
     process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
     try:
@@ -154,8 +166,16 @@ def prepare_requests(base, max_id):
     phrases = [s for _, _, subjects in TOPICS for s in subjects if " " in s]
     # Each request is a page deep in the newest-first order (published_before stands for a
     # cursor), under one of these filters.
-    filters = ["", "&source=daily-ledger", "&source=rundschau-24,le-quotidien", "&tag=politics",
-               "&tag=energy", "&language=en", "&tag=analysis&language=en", "&language=de,fr"]
+    filters = [
+        "",
+        "&source=daily-ledger",
+        "&source=rundschau-24,le-quotidien",
+        "&tag=politics",
+        "&tag=energy",
+        "&language=en",
+        "&tag=analysis&language=en",
+        "&language=de,fr",
+    ]
     (OUT / "words.txt").write_text("\n".join(words) + "\n")
     (OUT / "phrases.txt").write_text("\n".join(phrases) + "\n")
     (OUT / "filters.txt").write_text("\n".join(filters) + "\n")
@@ -168,8 +188,16 @@ def prepare_requests(base, max_id):
 
 
 def wrk(base, scenario, connections, duration, env):
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
-               "-s", str(ROOT / "bench" / "wrk.lua"), base]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "wrk.lua"),
+        base,
+    ]
     output = subprocess.run(
         command, env={**env, "BENCH_SCENARIO": scenario}, capture_output=True, text=True, check=True
     ).stdout
@@ -179,8 +207,12 @@ def wrk(base, scenario, connections, duration, env):
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", output).groups()
         latency[label] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"rate": rate, "p50": latency["50%"], "p99": latency["99%"],
-            "errors": int(errors.group(1)) if errors else 0}
+    return {
+        "rate": rate,
+        "p50": latency["50%"],
+        "p99": latency["99%"],
+        "errors": int(errors.group(1)) if errors else 0,
+    }
 
 
 def median_of(results):
@@ -258,10 +290,14 @@ def main():
 
     reference = median_of(references)
     spread = f"{min(r['rate'] for r in references):,.0f}-{max(r['rate'] for r in references):,.0f}"
-    table = ["| endpoint | req/s | p50 ms | p99 ms | × reference | errors | p50 / p99 ms at -c2 |",
-             "|---|---:|---:|---:|---:|---:|---:|",
-             (f"| reference (fixed JSON) | {reference['rate']:,.0f} | {reference['p50']:.2f} | "
-              f"{reference['p99']:.2f} | 1.00 | {sum(r['errors'] for r in references):.0f} | |")]
+    table = [
+        "| endpoint | req/s | p50 ms | p99 ms | × reference | errors | p50 / p99 ms at -c2 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        (
+            f"| reference (fixed JSON) | {reference['rate']:,.0f} | {reference['p50']:.2f} | "
+            f"{reference['p99']:.2f} | 1.00 | {sum(r['errors'] for r in references):.0f} | |"
+        ),
+    ]
     for name, _, label, _ in SCENARIOS:
         row = rows[name]
         unloaded = row["unloaded"]

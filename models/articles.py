@@ -56,9 +56,8 @@ class Source(BaseModel):
     @classmethod
     def refresh_counts(cls, ids=None):
         """Recount the published articles of the given sources (all when ``ids`` is None)."""
-        count = (
-            Article.select(fn.COUNT(Article.id))
-            .where((Article.source == cls.id) & (Article.status == PUBLISHED))
+        count = Article.select(fn.COUNT(Article.id)).where(
+            (Article.source == cls.id) & (Article.status == PUBLISHED)
         )
         query = cls.update(article_count=count)
         if ids is not None:
@@ -147,11 +146,7 @@ class Article(BaseModel):
         """
         published = cls.published_at
         if tags:
-            tagged = (
-                ArticleTag.select(ArticleTag.article)
-                .join(Tag)
-                .where(Tag.slug.in_(list(tags)))
-            )
+            tagged = ArticleTag.select(ArticleTag.article).join(Tag).where(Tag.slug.in_(list(tags)))
             query = query.where(cls.id.in_(tagged))
         if sources:
             query = query.where(

@@ -50,7 +50,9 @@ def refresh(ids=None, source_id=None):
     ids = list(ids)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        articles = attach_tags(list(Article.select(Article, Source).join(Source).where(Article.id.in_(chunk))))
+        articles = attach_tags(
+            list(Article.select(Article, Source).join(Source).where(Article.id.in_(chunk)))
+        )
         for article in articles:
             article.card = render(article)
             article.version += 1  # what the article's answer shows changed: so does its ETag

@@ -17,9 +17,7 @@ class Change(BaseModel):
     id = peewee.BigAutoField()
     #: Not a foreign key: a delete's tombstone outlives its article.
     article_id = peewee.BigIntegerField(index=True)
-    op = peewee.CharField(
-        max_length=10, constraints=[peewee.Check("op IN ('upsert', 'delete')")]
-    )
+    op = peewee.CharField(max_length=10, constraints=[peewee.Check("op IN ('upsert', 'delete')")])
     #: For deletes: ``deleted`` or ``unpublished``.
     reason = peewee.CharField(max_length=20, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
@@ -50,7 +48,10 @@ class Change(BaseModel):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
         now = utcnow()
         cls.insert_many(
-            [{"article_id": i, "op": op, "reason": reason, "created_at": now} for i, op, reason in changes]
+            [
+                {"article_id": i, "op": op, "reason": reason, "created_at": now}
+                for i, op, reason in changes
+            ]
         ).execute()
 
 

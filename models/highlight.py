@@ -6,7 +6,21 @@ import html
 import re
 
 _WORD = re.compile(r"\w+")
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ers", "es", "ed", "er", "ly", "s")
+_SUFFIXES = (
+    "ations",
+    "ation",
+    "ings",
+    "ing",
+    "ions",
+    "ion",
+    "ies",
+    "ers",
+    "es",
+    "ed",
+    "er",
+    "ly",
+    "s",
+)
 
 
 @functools.lru_cache(maxsize=100_000)

@@ -24,7 +24,14 @@ from .changes import Change, DataVersion
 from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
 from .search import index_rows, unindex_article
-from .text import html_to_text, make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
+from .text import (
+    html_to_text,
+    make_excerpt,
+    reading_time_minutes,
+    slugify,
+    text_to_html,
+    word_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +47,20 @@ RESET_ON_REPLACE = {
 }
 #: What an article's content hash covers: everything a client sends.
 HASHED = (
-    "title", "source", "body_html", "body_text", "published_at", "url", "image_url", "byline",
-    "language", "tags", "excerpt", "external_id", "slug", "status",
+    "title",
+    "source",
+    "body_html",
+    "body_text",
+    "published_at",
+    "url",
+    "image_url",
+    "byline",
+    "language",
+    "tags",
+    "excerpt",
+    "external_id",
+    "slug",
+    "status",
 )
 #: Past the last character of a slug ([a-z0-9-]): slugs starting with ``base`` sort below
 #: ``base + SLUG_END``.
@@ -180,7 +199,9 @@ class _Batch:
         ids = {w.article_id for w in self.writes if w.article_id is not None}
         query = Source.select().where(Source.slug.in_(list(slugs)))
         if ids:
-            query = query.orwhere(Source.id.in_(Article.select(Article.source).where(Article.id.in_(list(ids)))))
+            query = query.orwhere(
+                Source.id.in_(Article.select(Article.source).where(Article.id.in_(list(ids))))
+            )
         self.sources = {source.slug: source for source in query}
         self.sources_by_id = {source.id: source for source in self.sources.values()}
 
@@ -194,7 +215,10 @@ class _Batch:
             if write.article_id is None and "source" in data:
                 source = self.sources.get(data["source"])
                 if source is None:
-                    self._fail(index, WriteError(422, {"source": [f"No source with slug {data['source']!r}."]}))
+                    self._fail(
+                        index,
+                        WriteError(422, {"source": [f"No source with slug {data['source']!r}."]}),
+                    )
                 elif data.get("external_id"):
                     keys.add((source.id, data["external_id"]))
         condition = Article.id.in_(list(by_id))
@@ -204,9 +228,14 @@ class _Batch:
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
         ids = list(self.stored)
-        self.stored_bodies = {
-            body.article_id: body for body in ArticleBody.select().where(ArticleBody.article.in_(ids))
-        } if ids else {}
+        self.stored_bodies = (
+            {
+                body.article_id: body
+                for body in ArticleBody.select().where(ArticleBody.article.in_(ids))
+            }
+            if ids
+            else {}
+        )
         self.stored_tags = {article_id: [] for article_id in ids}
         if ids:
             query = (
@@ -269,7 +298,12 @@ class _Batch:
                     continue
             partial = write.partial and write.article_id is not None
             if article is None:
-                content = {"slug": None, "published_at": None, "external_id": None, **RESET_ON_REPLACE}
+                content = {
+                    "slug": None,
+                    "published_at": None,
+                    "external_id": None,
+                    **RESET_ON_REPLACE,
+                }
             else:
                 content = self._stored_content(article)
                 if not partial:
@@ -280,23 +314,40 @@ class _Batch:
                 if "excerpt" not in data:
                     content["excerpt"] = None
             if not content.get("body_text"):
-                self._fail(index, WriteError(422, {"body_text": ["The article needs a non-empty body_html or body_text."]}))
+                self._fail(
+                    index,
+                    WriteError(
+                        422,
+                        {"body_text": ["The article needs a non-empty body_html or body_text."]},
+                    ),
+                )
                 continue
             if content["source"] not in self.sources:
-                self._fail(index, WriteError(422, {"source": [f"No source with slug {content['source']!r}."]}))
+                self._fail(
+                    index,
+                    WriteError(422, {"source": [f"No source with slug {content['source']!r}."]}),
+                )
                 continue
             contents[index] = (article, content)
         return contents
 
     def _assign_slugs(self, contents):
         """Check the slugs the writes ask for, and derive the others from titles (unique)."""
-        asked = {c["slug"]: i for i, (a, c) in contents.items() if c.get("slug") and "slug" in self.writes[i].prepared.data}
+        asked = {
+            c["slug"]: i
+            for i, (a, c) in contents.items()
+            if c.get("slug") and "slug" in self.writes[i].prepared.data
+        }
         taken = {}
         if asked:
-            for article_id, slug in Article.select(Article.id, Article.slug).where(Article.slug.in_(list(asked))).tuples():
+            for article_id, slug in (
+                Article.select(Article.id, Article.slug)
+                .where(Article.slug.in_(list(asked)))
+                .tuples()
+            ):
                 taken[slug] = article_id
         bases = {}
-        for index, (article, content) in contents.items():
+        for index, (_, content) in contents.items():
             if not content.get("slug"):
                 base = slugify(content["title"]) or "article"
                 if base.isdigit():
@@ -310,16 +361,26 @@ class _Batch:
                     "SELECT pg_advisory_xact_lock(hashtext(base)) FROM unnest(%s::text[]) AS base",
                     (sorted(set(bases.values())),),
                 )
-            near = [(Article.slug >= base) & (Article.slug < base + SLUG_END) for base in set(bases.values())]
+            near = [
+                (Article.slug >= base) & (Article.slug < base + SLUG_END)
+                for base in set(bases.values())
+            ]
             condition = peewee.NodeList(near, glue=" OR ", parens=True)  # flat: no nesting per base
-            for article_id, slug in Article.select(Article.id, Article.slug).where(condition).tuples():
+            for article_id, slug in (
+                Article.select(Article.id, Article.slug).where(condition).tuples()
+            ):
                 taken[slug] = article_id
         for index, (article, content) in list(contents.items()):
             own = None if article is None else article.id
             if index not in bases:
                 holder = taken.get(content["slug"])
                 if holder is not None and holder != own:
-                    self._fail(index, WriteError(409, {"slug": [f"Slug {content['slug']!r} is used by another article."]}))
+                    self._fail(
+                        index,
+                        WriteError(
+                            409, {"slug": [f"Slug {content['slug']!r} is used by another article."]}
+                        ),
+                    )
                     del contents[index]
                     continue
                 taken[content["slug"]] = own
@@ -343,14 +404,18 @@ class _Batch:
                 self.results[index] = Saved("unchanged", article, *body)
                 continue
             prepared = self.writes[index].prepared
-            words = prepared.words if prepared.words is not None else word_count(content["body_text"])
+            words = (
+                prepared.words if prepared.words is not None else word_count(content["body_text"])
+            )
             source = self.sources[content["source"]]
             row = {
                 "slug": content["slug"],
                 "source": source.id,
                 "external_id": content.get("external_id"),
                 "title": content["title"],
-                "excerpt": content.get("excerpt") or prepared.excerpt or make_excerpt(content["body_text"]),
+                "excerpt": content.get("excerpt")
+                or prepared.excerpt
+                or make_excerpt(content["body_text"]),
                 "url": content.get("url"),
                 "image_url": content.get("image_url"),
                 "byline": content.get("byline"),
@@ -375,13 +440,17 @@ class _Batch:
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
         if new:
-            inserted = Article.insert_many([{**row, "created_at": row["updated_at"]} for _, row in new])
+            inserted = Article.insert_many(
+                [{**row, "created_at": row["updated_at"]} for _, row in new]
+            )
             by_slug = dict(inserted.returning(Article.slug, Article.id).tuples().execute())
             ids = {index: by_slug[row["slug"]] for index, row in new}
         saved, links, index_rows_ = [], [], []
         for index, article, row, body, tags in rows:
             if article is None:
-                model = Article(id=ids[index], version=1, comment_count=0, created_at=row["updated_at"], **row)
+                model = Article(
+                    id=ids[index], version=1, comment_count=0, created_at=row["updated_at"], **row
+                )
             else:
                 model = Article(
                     id=article.id,
@@ -398,18 +467,30 @@ class _Batch:
             if article is not None:
                 values = {**row, "version": model.version, "card": model.card}
                 Article.update(values).where(Article.id == article.id).execute()
-            links += [{"article": model.id, "tag": tag_ids[slug], "published_at": row["published_at"]} for slug in tags]
-            index_rows_.append((model.id, row["title"], row["excerpt"], body[1], row["published_at"]))
+            links += [
+                {"article": model.id, "tag": tag_ids[slug], "published_at": row["published_at"]}
+                for slug in tags
+            ]
+            index_rows_.append(
+                (model.id, row["title"], row["excerpt"], body[1], row["published_at"])
+            )
             touched.sources.add(row["source"])
             touched.tags.update(tag_ids[slug] for slug in tags)
             touched.articles.add(model.id)
             saved.append((index, model, body, article))
         if ids:
-            Article.bulk_update([model for index, model, _, article in saved if article is None], fields=[Article.card])
+            Article.bulk_update(
+                [model for index, model, _, article in saved if article is None],
+                fields=[Article.card],
+            )
         ArticleBody.insert_many(
-            [{"article": model.id, "body_html": body[0], "body_text": body[1]} for _, model, body, _ in saved]
+            [
+                {"article": model.id, "body_html": body[0], "body_text": body[1]}
+                for _, model, body, _ in saved
+            ]
         ).on_conflict(
-            conflict_target=[ArticleBody.article], preserve=[ArticleBody.body_html, ArticleBody.body_text]
+            conflict_target=[ArticleBody.article],
+            preserve=[ArticleBody.body_html, ArticleBody.body_text],
         ).execute()
         replaced = [article.id for *_, article in saved if article is not None]
         if replaced:
@@ -431,7 +512,9 @@ class _Batch:
         """Tag ids by slug for ``wanted`` (slug -> name), creating the tags not seen before."""
         if not wanted:
             return {}
-        Tag.insert_many([{"slug": s, "name": n} for s, n in wanted.items()]).on_conflict_ignore().execute()
+        Tag.insert_many(
+            [{"slug": s, "name": n} for s, n in wanted.items()]
+        ).on_conflict_ignore().execute()
         return dict(Tag.select(Tag.slug, Tag.id).where(Tag.slug.in_(list(wanted))).tuples())
 
 
@@ -458,7 +541,10 @@ def save(data, article_id=None, partial=False, check=None, attempts=3):
 def delete_article(article, touched):
     """Delete an article (its body, tags, relations and comments go with it); leave a tombstone."""
     touched.tags |= {
-        t for (t,) in ArticleTag.select(ArticleTag.tag).where(ArticleTag.article == article.id).tuples()
+        t
+        for (t,) in ArticleTag.select(ArticleTag.tag)
+        .where(ArticleTag.article == article.id)
+        .tuples()
     }
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()

@@ -17,7 +17,16 @@ from peewee import fn
 from playhouse.postgres_ext import TSVectorField
 from playhouse.sqlite_ext import FTS5Model, SearchField
 
-from .articles import ARTICLE_STATUSES, PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag, seek
+from .articles import (
+    ARTICLE_STATUSES,
+    PUBLISHED,
+    Article,
+    ArticleBody,
+    ArticleTag,
+    Source,
+    Tag,
+    seek,
+)
 from .base import BaseModel, db, is_postgres
 from .query import Term
 
@@ -85,7 +94,10 @@ def index_articles(ids):
         .where(Article.id.in_(ids))
         .tuples()
     )
-    index_rows([(i, title, excerpt, body or "", published) for i, title, excerpt, body, published in rows], ids)
+    index_rows(
+        [(i, title, excerpt, body or "", published) for i, title, excerpt, body, published in rows],
+        ids,
+    )
 
 
 def index_rows(rows, replaced=()):
@@ -101,7 +113,16 @@ def index_rows(rows, replaced=()):
         values, params = [], []
         for article_id, title, excerpt, body, published_at in rows:
             values.append(f"(%s, {weighted})")
-            params += [article_id, PG_CONFIG, title, PG_CONFIG, excerpt, PG_CONFIG, body, period_token(published_at)]
+            params += [
+                article_id,
+                PG_CONFIG,
+                title,
+                PG_CONFIG,
+                excerpt,
+                PG_CONFIG,
+                body,
+                period_token(published_at),
+            ]
         db.execute_sql(
             f"INSERT INTO article_document (article_id, document) VALUES {', '.join(values)}"
             " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
@@ -112,7 +133,13 @@ def index_rows(rows, replaced=()):
         ArticleSearch.delete().where(ArticleSearch.rowid.in_(list(replaced))).execute()
     ArticleSearch.insert_many(
         [
-            {"rowid": i, "title": title, "excerpt": excerpt, "body": body, "period": period_token(published)}
+            {
+                "rowid": i,
+                "title": title,
+                "excerpt": excerpt,
+                "body": body,
+                "period": period_token(published),
+            }
             for i, title, excerpt, body, published in rows
         ]
     ).execute()
@@ -172,7 +199,9 @@ def _matching_pg(tsquery, normalization=1):
     """
     # A float8, not ts_rank's float4: a float4 read as text and sent back as a cursor would not
     # compare equal to itself, and a page could repeat a hit.
-    score = fn.ts_rank(ArticleDocument.document, tsquery, normalization).coerce(False).cast("float8")
+    score = (
+        fn.ts_rank(ArticleDocument.document, tsquery, normalization).coerce(False).cast("float8")
+    )
     query = (
         Article.select()
         .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
@@ -209,7 +238,9 @@ def search(parsed, *, sort="relevance", after=None, **filters):
     if sort == "relevance" and not any(filters.values()) and not is_postgres():
         return _ranked_in_index(_fts_expression(parsed), after)
     query, score = _matching(parsed)
-    query = Article.filtered(query, **filters).select(Article.id, score.alias("score"), Article.published_at)
+    query = Article.filtered(query, **filters).select(
+        Article.id, score.alias("score"), Article.published_at
+    )
     keys = (score, Article.id) if sort == "relevance" else (Article.published_at, Article.id)
     return seek(query, keys, after, descending=True).tuples()
 
@@ -224,9 +255,9 @@ def _ranked_in_index(expression, after):
     unpublished = Article.select(Article.id).where(
         Article.status.in_([status for status in ARTICLE_STATUSES if status != PUBLISHED])
     )
-    query = ArticleSearch.select(ArticleSearch.rowid, score.alias("score"), peewee.Value(None)).where(
-        ArticleSearch.match(expression), ArticleSearch.rowid.not_in(unpublished)
-    )
+    query = ArticleSearch.select(
+        ArticleSearch.rowid, score.alias("score"), peewee.Value(None)
+    ).where(ArticleSearch.match(expression), ArticleSearch.rowid.not_in(unpublished))
     return seek(query, (score, ArticleSearch.rowid), after, descending=True).tuples()
 
 

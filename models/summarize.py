@@ -16,10 +16,59 @@ DAMPING = 0.85
 MIX = {"rank": 0.45, "position": 0.45, "length": 0.10}
 
 ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "gen", "gov", "sen", "rep",
-    "lt", "col", "capt", "sgt", "rev", "hon", "inc", "ltd", "co", "corp", "plc", "no", "nos",
-    "vs", "etc", "e.g", "i.e", "approx", "dept", "est", "fig", "jan", "feb", "mar", "apr", "jun",
-    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "u.s", "u.k", "u.n", "e.u",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "mt",
+    "ft",
+    "gen",
+    "gov",
+    "sen",
+    "rep",
+    "lt",
+    "col",
+    "capt",
+    "sgt",
+    "rev",
+    "hon",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "plc",
+    "no",
+    "nos",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "approx",
+    "dept",
+    "est",
+    "fig",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "a.m",
+    "p.m",
+    "u.s",
+    "u.k",
+    "u.n",
+    "e.u",
 }
 _TERMINATOR = re.compile(r'([.!?]+["”’\')\]]*|[。！？]+[」』”’）)]*)')
 _WORD = re.compile(r"\w+")
@@ -32,7 +81,47 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "he", "her", "his", "in", "is", "it", "its", "of", "on", "or", "said", "says", "she", "that", "the", "their", "they", "this", "to", "was", "were", "which", "who", "will", "with", "would"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "said",
+        "says",
+        "she",
+        "that",
+        "the",
+        "their",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "who",
+        "will",
+        "with",
+        "would",
+    ]
 )
 
 
@@ -108,10 +197,11 @@ def _pagerank(weights):
     for _ in range(50):
         updated = [
             (1 - DAMPING) / count
-            + DAMPING * sum(weights[j][i] / totals[j] * scores[j] for j in range(count) if totals[j])
+            + DAMPING
+            * sum(weights[j][i] / totals[j] * scores[j] for j in range(count) if totals[j])
             for i in range(count)
         ]
-        done = max(abs(x - y) for x, y in zip(updated, scores)) < 1e-6
+        done = max(abs(x - y) for x, y in zip(updated, scores, strict=True)) < 1e-6
         scores = updated
         if done:
             break
@@ -138,7 +228,9 @@ def summarize(text, count=3):
         size = len(_WORD.findall(sentence)) if not _CJK.search(sentence) else len(sentence) / 2
         length = 1.0 if 8 <= size <= 40 else 0.5
         scores.append(
-            MIX["rank"] * rank[index] / top_rank + MIX["position"] * position + MIX["length"] * length
+            MIX["rank"] * rank[index] / top_rank
+            + MIX["position"] * position
+            + MIX["length"] * length
         )
     chosen = sorted(sorted(range(len(sentences)), key=lambda i: (-scores[i], i))[:count])
     return [sentences[i] for i in chosen]

@@ -188,7 +188,9 @@ class SearchArgs(ArticleQueryArgs):
     )
     facets = CommaList(
         fields.String(validate=validate.OneOf(["source", "tag", "language"])),
-        metadata={"description": "Add counts per value over the whole result: source, tag, language"},
+        metadata={
+            "description": "Add counts per value over the whole result: source, tag, language"
+        },
     )
 
 
@@ -206,7 +208,9 @@ class ArticleInSchema(InputSchema):
     source = Text(required=True, metadata={"description": "Slug of an existing source"})
     body_html = fields.String(
         validate=validate.Length(max=2_000_000),
-        metadata={"description": "HTML; sanitized with an allow-list. body_text is derived from it"},
+        metadata={
+            "description": "HTML; sanitized with an allow-list. body_text is derived from it"
+        },
     )
     body_text = Text(
         validate=validate.Length(max=1_000_000),

@@ -16,8 +16,14 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: Fields the server sets; a client sending one is told so instead of being ignored.
 SERVER_OWNED = {
-    "id", "created_at", "updated_at", "word_count", "reading_time_minutes", "comment_count",
-    "article_count", "version",
+    "id",
+    "created_at",
+    "updated_at",
+    "word_count",
+    "reading_time_minutes",
+    "comment_count",
+    "article_count",
+    "version",
 }
 
 

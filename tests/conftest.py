@@ -15,7 +15,7 @@ import pytest
 # Background tasks run where they are called (Huey's immediate mode), set before api is imported.
 os.environ["NEWSDESK_TASKS_IMMEDIATE"] = "true"
 
-from api import create_app  # noqa: E402
+from api import create_app
 from models import (
     MODELS,
     Article,
@@ -188,7 +188,9 @@ def make_article(dbconn, make_source, make_tag):
             Source.refresh_counts([article.source_id])
             Tag.refresh_counts()
             index_articles([article.id])
-            (stored,) = cards.attach_tags([Article.select(Article, Source).join(Source).where(Article.id == article.id).get()])
+            (stored,) = cards.attach_tags(
+                [Article.select(Article, Source).join(Source).where(Article.id == article.id).get()]
+            )
             Article.update(card=cards.render(stored)).where(Article.id == article.id).execute()
         return Article.get_by_id(article.id)
 

@@ -39,15 +39,21 @@ def test_a_repeated_search_is_answered_from_the_cache(client, make_article, coun
 
 def test_a_write_is_seen_at_once(client, make_article, writer, source):
     make_article(title="Storm over the harbour")
-    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == ["Storm over the harbour"]
+    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == [
+        "Storm over the harbour"
+    ]
     created = client.post(
-        "/v1/articles", json={"source": "daily", "title": "Storm warning", "body_text": "Wind."}, headers=writer
+        "/v1/articles",
+        json={"source": "daily", "title": "Storm warning", "body_text": "Wind."},
+        headers=writer,
     )
     assert created.status_code == 201
     titles = {hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]}
     assert titles == {"Storm over the harbour", "Storm warning"}
     client.delete(f"/v1/articles/{created.json['id']}", headers=writer)
-    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == ["Storm over the harbour"]
+    assert [hit["title"] for hit in client.get("/v1/search?q=storm").json["data"]] == [
+        "Storm over the harbour"
+    ]
 
 
 def test_callers_are_kept_apart(client, make_article, writer):
@@ -76,7 +82,11 @@ def test_a_feed_is_kept_until_a_write(client, make_article, writer, source, coun
     assert again.get_data() == first.get_data()
     assert again.headers["Content-Type"] == first.headers["Content-Type"]
     assert not [sql for sql in count_queries.queries if "FROM article" in sql or '"article"' in sql]
-    client.post("/v1/articles", json={"source": "daily", "title": "Second story", "body_text": "B."}, headers=writer)
+    client.post(
+        "/v1/articles",
+        json={"source": "daily", "title": "Second story", "body_text": "B."},
+        headers=writer,
+    )
     assert b"Second story" in client.get("/feeds/articles.atom").data
 
 

@@ -24,7 +24,9 @@ def walk(client, url):
         cursor = response.json["next_cursor"]
         assert response.json["has_more"] is (cursor is not None)
         separator = "&" if "?" in url.split("cursor=")[0] else "?"
-        url = url.split("cursor=")[0].rstrip("&?") + f"{separator}cursor={cursor}" if cursor else None
+        url = (
+            url.split("cursor=")[0].rstrip("&?") + f"{separator}cursor={cursor}" if cursor else None
+        )
     return seen, pages
 
 
@@ -126,18 +128,30 @@ def test_several_sources_or_languages_page_by_page(client, make_article, make_so
 
     def expected(keep):
         chosen = [a for a in made if keep(a)]
-        return [a.id for a in sorted(chosen, key=lambda a: (a.published_at, a.id), reverse=sort.startswith("-"))]
+        return [
+            a.id
+            for a in sorted(
+                chosen, key=lambda a: (a.published_at, a.id), reverse=sort.startswith("-")
+            )
+        ]
 
     slugs = {s.id: s.slug for s in sources}
     cases = {
         "source=one,two": lambda a: slugs[a.source_id] in ("one", "two"),
-        "source=one,three&language=en": lambda a: slugs[a.source_id] in ("one", "three") and a.language == "en",
+        "source=one,three&language=en": lambda a: (
+            slugs[a.source_id] in ("one", "three") and a.language == "en"
+        ),
         "language=de,fr": lambda a: a.language in ("de", "fr"),
         "language=de,fr&tag=even": lambda a: a.language in ("de", "fr") and a.id in even,
         "source=two,three&published_before=2026-11-01T17:00:00Z": (
-            lambda a: slugs[a.source_id] in ("two", "three") and a.published_at < datetime.datetime(2026, 11, 1, 17)
+            lambda a: (
+                slugs[a.source_id] in ("two", "three")
+                and a.published_at < datetime.datetime(2026, 11, 1, 17)
+            )
         ),
-        "source=one,two&language=de,fr": lambda a: slugs[a.source_id] in ("one", "two") and a.language in ("de", "fr"),
+        "source=one,two&language=de,fr": lambda a: (
+            slugs[a.source_id] in ("one", "two") and a.language in ("de", "fr")
+        ),
     }
     for query, keep in cases.items():
         seen, _ = walk(client, f"/v1/articles?limit=3&sort={sort}&{query}")
@@ -193,7 +207,11 @@ def test_sparse_fields(client, make_article):
     make_article(tags=["climate"], body="Only paragraph.")
     response = client.get("/v1/articles?fields=title,tags,body_text")
     assert response.json["data"] == [
-        {"title": "Article 1", "tags": [{"slug": "climate", "name": "Climate"}], "body_text": "Only paragraph."}
+        {
+            "title": "Article 1",
+            "tags": [{"slug": "climate", "name": "Climate"}],
+            "body_text": "Only paragraph.",
+        }
     ]
 
 
@@ -269,7 +287,9 @@ def test_etag_changes_when_the_article_does(client, make_article, writer, databa
     etags = {url: client.get(url).headers["ETag"] for url in urls}
     # The write goes through another app: another worker, or another host on the same database.
     other_worker = create_app({"database_url": database_url, "testing": True}).test_client()
-    patched = other_worker.patch(f"/v1/articles/{article.id}", json={"title": "Changed"}, headers=writer)
+    patched = other_worker.patch(
+        f"/v1/articles/{article.id}", json={"title": "Changed"}, headers=writer
+    )
     assert patched.status_code == 200
     for url in urls:
         response = client.get(url, headers={"If-None-Match": etags[url]})
@@ -281,7 +301,9 @@ def test_etag_changes_when_the_article_does(client, make_article, writer, databa
 def test_revalidation_with_a_compressed_etag(client, make_article):
     for _ in range(10):
         make_article(body="A long paragraph of text. " * 40)
-    response = client.get("/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": "gzip"})
+    response = client.get(
+        "/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": "gzip"}
+    )
     assert response.headers["Content-Encoding"] == "gzip"
     etag = response.headers["ETag"]
     assert etag.endswith(':gzip"')
@@ -292,7 +314,12 @@ def test_revalidation_with_a_compressed_etag(client, make_article):
     assert again.status_code == 304 and again.data == b""
     brotli = client.get("/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": "br"})
     assert brotli.headers["Content-Encoding"] == "br"
-    assert client.get("/v1/articles", headers={"Accept-Encoding": "identity"}).headers.get("Content-Encoding") is None
+    assert (
+        client.get("/v1/articles", headers={"Accept-Encoding": "identity"}).headers.get(
+            "Content-Encoding"
+        )
+        is None
+    )
 
 
 def test_answers_vary_by_encoding_whatever_the_client_accepts(client, make_article):
@@ -303,7 +330,10 @@ def test_answers_vary_by_encoding_whatever_the_client_accepts(client, make_artic
             response = client.get(url, headers=headers)
             assert response.status_code == 200, url
             assert "Accept-Encoding" in response.headers["Vary"], (url, headers)
-            assert response.headers.get("Content-Encoding") == headers.get("Accept-Encoding"), (url, headers)
+            assert response.headers.get("Content-Encoding") == headers.get("Accept-Encoding"), (
+                url,
+                headers,
+            )
 
 
 def test_head_and_options(client, make_article):

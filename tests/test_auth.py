@@ -9,8 +9,14 @@ NEW_SOURCE = {"slug": "wire", "name": "The Wire"}
 
 def test_bearer_and_x_api_key_both_work(client, make_key):
     bearer, x_api_key = make_key("write"), make_key("write", header="x-api-key")
-    assert client.post("/v1/sources", json={"slug": "a", "name": "A"}, headers=bearer).status_code == 201
-    assert client.post("/v1/sources", json={"slug": "b", "name": "B"}, headers=x_api_key).status_code == 201
+    assert (
+        client.post("/v1/sources", json={"slug": "a", "name": "A"}, headers=bearer).status_code
+        == 201
+    )
+    assert (
+        client.post("/v1/sources", json={"slug": "b", "name": "B"}, headers=x_api_key).status_code
+        == 201
+    )
 
 
 def test_missing_key_is_401_with_challenge(client):
@@ -92,7 +98,9 @@ def test_private_reads_need_the_read_scope(client, make_key, make_article):
 
 def test_keys_commands_store_only_a_hash(app, database_url):
     env = {"NEWSDESK_DATABASE_URL": database_url}
-    created = CliRunner().invoke(main, ["keys", "create", "--name", "ci", "--scopes", "write,read"], env=env)
+    created = CliRunner().invoke(
+        main, ["keys", "create", "--name", "ci", "--scopes", "write,read"], env=env
+    )
     assert created.exit_code == 0, created.output
     token = created.output.strip().splitlines()[-1]
     assert token.startswith("nd_") and len(token) > 40
@@ -112,7 +120,9 @@ def test_keys_commands_store_only_a_hash(app, database_url):
 
 def test_keys_create_rejects_unknown_scopes(app, database_url):
     env = {"NEWSDESK_DATABASE_URL": database_url}
-    result = CliRunner().invoke(main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env)
+    result = CliRunner().invoke(
+        main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env
+    )
     assert result.exit_code != 0
     assert "scopes must be some of" in result.output
 

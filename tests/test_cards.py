@@ -49,9 +49,13 @@ def test_stored_cards_equal_the_schema_after_every_write(client, writer, source,
             headers=writer,
         ),
         lambda: client.post(
-            f"/v1/articles/{article_id}/comments", json={"author_name": "Ann", "body": "Hi"}, headers=admin
+            f"/v1/articles/{article_id}/comments",
+            json={"author_name": "Ann", "body": "Hi"},
+            headers=admin,
         ),
-        lambda: client.patch(f"/v1/sources/{source.slug}", json={"name": "Renamed Daily"}, headers=writer),
+        lambda: client.patch(
+            f"/v1/sources/{source.slug}", json={"name": "Renamed Daily"}, headers=writer
+        ),
     ]
     for step in steps:
         assert step().status_code in (200, 201)

@@ -31,7 +31,9 @@ def replay(client, since=None, replica=None, limit=3, **params):
 def server_set(client):
     seen, cursor = {}, None
     while True:
-        page = client.get("/v1/articles", query_string={"limit": 100, **({"cursor": cursor} if cursor else {})}).json
+        page = client.get(
+            "/v1/articles", query_string={"limit": 100, **({"cursor": cursor} if cursor else {})}
+        ).json
         seen.update({a["id"]: a["title"] for a in page["data"]})
         cursor = page["next_cursor"]
         if not cursor:
@@ -40,7 +42,9 @@ def server_set(client):
 
 def test_replay_across_writes_and_deletes(client, writer, source):
     def post(title, **extra):
-        return client.post("/v1/articles", json={**ARTICLE, "title": title, **extra}, headers=writer).json
+        return client.post(
+            "/v1/articles", json={**ARTICLE, "title": title, **extra}, headers=writer
+        ).json
 
     a, b, c = post("A"), post("B"), post("C")
     since, replica = replay(client)
@@ -62,7 +66,11 @@ def test_replay_across_writes_and_deletes(client, writer, source):
     assert page["data"][0]["article"]["title"] == "A2"
     assert page["data"][0]["at"].endswith("Z")
     since, replica = replay(client, since, replica)
-    assert {k: v["title"] for k, v in replica.items()} == server_set(client) == {a["id"]: "A2", d["id"]: "D"}
+    assert (
+        {k: v["title"] for k, v in replica.items()}
+        == server_set(client)
+        == {a["id"]: "A2", d["id"]: "D"}
+    )
     # From the start, the same set, each article once at its latest change.
     _, fresh = replay(client)
     assert fresh.keys() == replica.keys()
@@ -92,7 +100,9 @@ def test_a_cursor_is_not_a_since_token(client, make_article):
     assert client.get("/v1/changes", query_string={"since": cursor}).status_code == 400
 
 
-@pytest.mark.parametrize("app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}])
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
 def test_replay_while_writers_commit_concurrently(app, client, writer, source):
     """Readers following the feed during concurrent writes end with exactly the server's set."""
     db.close()
@@ -102,7 +112,11 @@ def test_replay_while_writers_commit_concurrently(app, client, writer, source):
         for number in range(15):
             created = worker.post(
                 "/v1/articles",
-                json={**ARTICLE, "title": f"T{thread}-{number}", "external_id": f"{thread}-{number}"},
+                json={
+                    **ARTICLE,
+                    "title": f"T{thread}-{number}",
+                    "external_id": f"{thread}-{number}",
+                },
                 headers=writer,
             ).json
             if number % 4 == 0:

@@ -43,7 +43,9 @@ def test_db_init_upgrades_a_version_1_database(app, database_url, make_article, 
     # The new card column is filled by db init, from the article schema.
     (card,) = query(lambda: db.execute_sql("SELECT card FROM article").fetchone())
     assert json.loads(card)["title"] == "Harbour ferry returns"
-    assert [a["title"] for a in client.get("/v1/articles").json["data"]] == ["Harbour ferry returns"]
+    assert [a["title"] for a in client.get("/v1/articles").json["data"]] == [
+        "Harbour ferry returns"
+    ]
 
 
 def query(fn):
@@ -53,11 +55,15 @@ def query(fn):
 
 
 def counts():
-    return query(lambda: [m.select().count() for m in (Source, Tag, Article, ArticleTag, Relation, Comment)])
+    return query(
+        lambda: [m.select().count() for m in (Source, Tag, Article, ArticleTag, Relation, Comment)]
+    )
 
 
 def test_demo_is_deterministic_and_realistic(app, database_url):
-    assert "loaded 300 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
+    assert "loaded 300 demo articles" in run(
+        database_url, "demo", "--articles", "300", "--seed", "7"
+    )
     first = counts()
     titles = query(lambda: list(Article.select(Article.title).order_by(Article.id).tuples()))
     assert "loaded 0 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
@@ -81,7 +87,13 @@ def test_demo_same_seed_same_rows(tmp_path):
     for name in ("a", "b"):
         url = f"sqlite:///{tmp_path}/{name}.db"
         run(url, "demo", "--articles", "120", "--seed", "3")
-        rows.append(query(lambda: list(Article.select(Article.slug, Article.title, Article.published_at).tuples())))
+        rows.append(
+            query(
+                lambda: list(
+                    Article.select(Article.slug, Article.title, Article.published_at).tuples()
+                )
+            )
+        )
     assert rows[0] == rows[1] and len(rows[0]) == 120
 
 
@@ -99,7 +111,9 @@ def test_openapi_prints_yaml(tmp_path):
 
 def test_bad_configuration_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(
-        main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": "mysql://x", "NEWSDESK_PUBLIC_READ": "yes"}
+        main,
+        ["db", "init"],
+        env={"NEWSDESK_DATABASE_URL": "mysql://x", "NEWSDESK_PUBLIC_READ": "yes"},
     )
     assert result.exit_code != 0
     assert "unsupported database URL scheme 'mysql'" in result.output

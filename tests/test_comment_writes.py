@@ -19,7 +19,9 @@ def comment_url(article):
 
 def test_post_comment(client, article, commenter):
     response = client.post(
-        comment_url(article), json={"author_name": " Ann ", "body": "<b>Great</b> piece & more"}, headers=commenter
+        comment_url(article),
+        json={"author_name": " Ann ", "body": "<b>Great</b> piece & more"},
+        headers=commenter,
     )
     assert response.status_code == 201, response.json
     body = response.json
@@ -33,9 +35,13 @@ def test_post_comment(client, article, commenter):
 
 
 def test_reply_to_a_comment(client, article, commenter):
-    parent = client.post(comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter).json
+    parent = client.post(
+        comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter
+    ).json
     reply = client.post(
-        comment_url(article), json={"author_name": "B", "body": "Reply", "parent_id": parent["id"]}, headers=commenter
+        comment_url(article),
+        json={"author_name": "B", "body": "Reply", "parent_id": parent["id"]},
+        headers=commenter,
     )
     assert reply.status_code == 201 and reply.json["parent_id"] == parent["id"]
     listed = client.get(comment_url(article)).json["data"]
@@ -45,8 +51,13 @@ def test_reply_to_a_comment(client, article, commenter):
 def test_comment_needs_the_comment_scope(client, article, make_key):
     payload = {"author_name": "A", "body": "Hi"}
     assert client.post(comment_url(article), json=payload).status_code == 401
-    assert client.post(comment_url(article), json=payload, headers=make_key("read")).status_code == 403
-    assert client.post(comment_url(article), json=payload, headers=make_key("write")).status_code == 403
+    assert (
+        client.post(comment_url(article), json=payload, headers=make_key("read")).status_code == 403
+    )
+    assert (
+        client.post(comment_url(article), json=payload, headers=make_key("write")).status_code
+        == 403
+    )
     assert Comment.select().count() == 0
 
 
@@ -70,15 +81,21 @@ def test_invalid_comment_is_422(client, article, commenter, payload, field):
 
 
 def test_longest_comment_is_accepted(client, article, commenter):
-    response = client.post(comment_url(article), json={"author_name": "x" * 80, "body": "y" * 5000}, headers=commenter)
+    response = client.post(
+        comment_url(article), json={"author_name": "x" * 80, "body": "y" * 5000}, headers=commenter
+    )
     assert response.status_code == 201
 
 
-def test_parent_must_be_a_comment_of_the_same_article(client, article, commenter, make_article, make_comment):
+def test_parent_must_be_a_comment_of_the_same_article(
+    client, article, commenter, make_article, make_comment
+):
     elsewhere = make_comment(make_article())
     for parent_id in (elsewhere.id, 999):
         response = client.post(
-            comment_url(article), json={"author_name": "A", "body": "Hi", "parent_id": parent_id}, headers=commenter
+            comment_url(article),
+            json={"author_name": "A", "body": "Hi", "parent_id": parent_id},
+            headers=commenter,
         )
         assert response.status_code == 422
         assert list(response.json["errors"]) == ["parent_id"]
@@ -87,12 +104,17 @@ def test_parent_must_be_a_comment_of_the_same_article(client, article, commenter
 def test_comment_on_a_missing_or_draft_article_is_404(client, commenter, make_article):
     draft = make_article(status="draft")
     for url in ("/v1/articles/999/comments", f"/v1/articles/{draft.id}/comments"):
-        assert client.post(url, json={"author_name": "A", "body": "Hi"}, headers=commenter).status_code == 404
+        assert (
+            client.post(url, json={"author_name": "A", "body": "Hi"}, headers=commenter).status_code
+            == 404
+        )
 
 
 def test_moderation_hides_and_restores(client, article, commenter, make_key):
     admin = make_key("admin")
-    comment = client.post(comment_url(article), json={"author_name": "A", "body": "Spam"}, headers=commenter).json
+    comment = client.post(
+        comment_url(article), json={"author_name": "A", "body": "Spam"}, headers=commenter
+    ).json
     url = f"/v1/comments/{comment['id']}"
     assert client.patch(url, json={"status": "hidden"}, headers=commenter).status_code == 403
     assert client.patch(url, json={"status": "hidden"}).status_code == 401
@@ -109,7 +131,9 @@ def test_moderation_hides_and_restores(client, article, commenter, make_key):
 
 def test_delete_comment(client, article, commenter, make_key):
     admin = make_key("admin")
-    comment = client.post(comment_url(article), json={"author_name": "A", "body": "Bye"}, headers=commenter).json
+    comment = client.post(
+        comment_url(article), json={"author_name": "A", "body": "Bye"}, headers=commenter
+    ).json
     url = f"/v1/comments/{comment['id']}"
     assert client.delete(url, headers=commenter).status_code == 403
     assert client.delete(url, headers=admin).status_code == 204

@@ -34,7 +34,9 @@ def run_threads(app, headers):
         return [status for statuses in results for status in statuses]
 
 
-@pytest.mark.parametrize("app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}])
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
 def test_concurrent_posts_store_each_article_exactly_once(app, writer, source, monkeypatch):
     # Related lists are the worker's job, not these requests': tasks stay queued.
     monkeypatch.setattr(tasks.huey, "immediate", False)

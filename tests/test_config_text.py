@@ -37,7 +37,11 @@ def test_config_defaults_are_safe():
 
 @pytest.mark.parametrize(
     "name, value",
-    [("NEWSDESK_PUBLIC_READ", "maybe"), ("NEWSDESK_WORKERS", "0"), ("NEWSDESK_CACHE_MAX_AGE", "soon")],
+    [
+        ("NEWSDESK_PUBLIC_READ", "maybe"),
+        ("NEWSDESK_WORKERS", "0"),
+        ("NEWSDESK_CACHE_MAX_AGE", "soon"),
+    ],
 )
 def test_config_rejects_bad_values(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -46,7 +50,12 @@ def test_config_rejects_bad_values(name, value):
 
 @pytest.mark.parametrize(
     "title, slug",
-    [("Hello, World!", "hello-world"), ("Café crème à Paris", "cafe-creme-a-paris"), ("東京の天気", ""), ("  --  ", "")],
+    [
+        ("Hello, World!", "hello-world"),
+        ("Café crème à Paris", "cafe-creme-a-paris"),
+        ("東京の天気", ""),
+        ("  --  ", ""),
+    ],
 )
 def test_slugify(title, slug):
     assert slugify(title) == slug

@@ -3,14 +3,16 @@ import json
 import feedparser
 import pytest
 
-TRICKY = 'Tom & Jerry <b>"live"</b> at O\'Brien\'s'
+TRICKY = "Tom & Jerry <b>\"live\"</b> at O'Brien's"
 
 
 @pytest.fixture
 def articles(make_article, make_source):
     wire = make_source(slug="wire", name="Wire")
     return [
-        make_article(title=TRICKY, tags=["culture"], byline="Ann Lee", url="https://example.com/a?x=1&y=2"),
+        make_article(
+            title=TRICKY, tags=["culture"], byline="Ann Lee", url="https://example.com/a?x=1&y=2"
+        ),
         make_article(title="Second story", source=wire, language="de"),
         make_article(title="Third story", tags=["culture"]),
     ]
@@ -76,7 +78,10 @@ def test_feeds_filter_by_language_and_limit(client, articles):
 def test_links_use_the_configured_base_url(client, articles):
     feed = feedparser.parse(client.get("/feeds/articles.atom").data)
     assert feed.entries[0].id.startswith("https://news.example.org/v1/articles/")
-    assert client.get("/v1/sources/wire").json["feeds"]["rss"] == "https://news.example.org/feeds/articles.rss?source=wire"
+    assert (
+        client.get("/v1/sources/wire").json["feeds"]["rss"]
+        == "https://news.example.org/feeds/articles.rss?source=wire"
+    )
 
 
 def test_sources_and_tags_link_their_feeds(client, articles):
@@ -86,11 +91,19 @@ def test_sources_and_tags_link_their_feeds(client, articles):
         "rss": "http://localhost/feeds/articles.rss?tag=culture",
         "json": "http://localhost/feeds/articles.json?tag=culture",
     }
-    assert client.get("/v1/sources/wire").json["feeds"]["json"] == "http://localhost/feeds/articles.json?source=wire"
+    assert (
+        client.get("/v1/sources/wire").json["feeds"]["json"]
+        == "http://localhost/feeds/articles.json?source=wire"
+    )
     for url in feeds.values():
         assert client.get(url.replace("http://localhost", "")).status_code == 200
 
 
 def test_feeds_revalidate(client, articles):
     first = client.get("/feeds/articles.atom")
-    assert client.get("/feeds/articles.atom", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert (
+        client.get(
+            "/feeds/articles.atom", headers={"If-None-Match": first.headers["ETag"]}
+        ).status_code
+        == 304
+    )

@@ -32,7 +32,12 @@ def straightforward(text, terms, window=None):
 
 
 def test_snippet_around_the_first_match():
-    text = " ".join(f"w{n}" for n in range(40)) + " storms " + " ".join(f"v{n}" for n in range(40)) + "."
+    text = (
+        " ".join(f"w{n}" for n in range(40))
+        + " storms "
+        + " ".join(f"v{n}" for n in range(40))
+        + "."
+    )
     snippet = highlight(text, [Term(("storm",))], window=9)
     assert snippet == "…w37 w38 w39 <mark>storms</mark> v0 v1 v2 v3 v4…"
 
@@ -45,11 +50,28 @@ def test_snippet_without_a_match_is_the_start():
 
 def test_same_as_reading_every_word():
     rng = random.Random(7)
-    vocabulary = ["storm", "storms", "Stormed", "coast", "the", "studies", "study", "<b>", "&", "élan", "x"]
+    vocabulary = [
+        "storm",
+        "storms",
+        "Stormed",
+        "coast",
+        "the",
+        "studies",
+        "study",
+        "<b>",
+        "&",
+        "élan",
+        "x",
+    ]
     for _ in range(3000):
         text = "".join(
-            rng.choice(vocabulary) + rng.choice([" ", ", ", ".\n", "-", ""]) for _ in range(rng.randrange(60))
+            rng.choice(vocabulary) + rng.choice([" ", ", ", ".\n", "-", ""])
+            for _ in range(rng.randrange(60))
         )
         terms = [Term((rng.choice(vocabulary),)) for _ in range(rng.randrange(1, 3))]
         for window in (None, 1, 2, 3, 7, 30):
-            assert highlight(text, terms, window) == straightforward(text, terms, window), (text, terms, window)
+            assert highlight(text, terms, window) == straightforward(text, terms, window), (
+                text,
+                terms,
+                window,
+            )

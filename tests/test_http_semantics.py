@@ -25,7 +25,9 @@ def test_a_repeated_list_parameter_means_the_comma_list(client, make_article, ma
     assert len(mixed) == 3
 
 
-@pytest.mark.parametrize("query", ["limit=1&limit=2", "sort=published_at&sort=-updated_at", "q=a&q=b"])
+@pytest.mark.parametrize(
+    "query", ["limit=1&limit=2", "sort=published_at&sort=-updated_at", "q=a&q=b"]
+)
 def test_a_repeated_single_parameter_is_400_naming_it(client, query):
     path = "/v1/search" if query.startswith("q=") else "/v1/articles"
     response = client.get(f"{path}?{query}")
@@ -43,7 +45,9 @@ def test_a_304_carries_the_etag_of_the_variant_it_confirms(client, make_article)
     for path in ("/v1/articles", f"/v1/articles/{article.id}"):
         br = client.get(path, headers={"Accept-Encoding": "br"})
         assert br.headers["Content-Encoding"] == "br" and br.headers["ETag"].endswith(':br"')
-        again = client.get(path, headers={"Accept-Encoding": "br", "If-None-Match": br.headers["ETag"]})
+        again = client.get(
+            path, headers={"Accept-Encoding": "br", "If-None-Match": br.headers["ETag"]}
+        )
         assert again.status_code == 304, path
         assert again.headers["ETag"] == br.headers["ETag"]
 
@@ -53,18 +57,28 @@ def test_one_variants_etag_does_not_validate_another(client, make_article):
     gzip = client.get("/v1/articles", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
     br_only = client.get("/v1/articles", headers={"Accept-Encoding": "br", "If-None-Match": gzip})
     assert br_only.status_code == 200 and br_only.headers["Content-Encoding"] == "br"
-    both = client.get("/v1/articles", headers={"Accept-Encoding": "br, gzip", "If-None-Match": gzip})
+    both = client.get(
+        "/v1/articles", headers={"Accept-Encoding": "br, gzip", "If-None-Match": gzip}
+    )
     assert both.status_code == 304 and both.headers["ETag"] == gzip
     # The identity form is acceptable to every client.
     identity = client.get("/v1/articles").headers["ETag"]
     assert ":" not in identity
-    confirmed = client.get("/v1/articles", headers={"Accept-Encoding": "br", "If-None-Match": identity})
+    confirmed = client.get(
+        "/v1/articles", headers={"Accept-Encoding": "br", "If-None-Match": identity}
+    )
     assert confirmed.status_code == 304 and confirmed.headers["ETag"] == identity
 
 
 @pytest.mark.parametrize(
     ("accept", "coding"),
-    [("br;q=0, gzip", "gzip"), ("br;q=0", None), ("gzip;q=0, br;q=0.5", "br"), ("*;q=0", None), ("*", "br")],
+    [
+        ("br;q=0, gzip", "gzip"),
+        ("br;q=0", None),
+        ("gzip;q=0, br;q=0.5", "br"),
+        ("*;q=0", None),
+        ("*", "br"),
+    ],
 )
 def test_a_coding_the_client_refuses_is_never_used(client, make_article, accept, coding):
     long_articles(make_article)
@@ -98,8 +112,12 @@ def test_writes_answer_the_etag_a_read_gives(client, writer, source):
     )
     read = client.get(f"/v1/articles/{created.json['id']}")
     assert created.headers["ETag"] == read.headers["ETag"]
-    patched = client.patch(f"/v1/articles/{created.json['id']}", json={"title": "U"}, headers=writer)
-    assert patched.headers["ETag"] == client.get(f"/v1/articles/{created.json['id']}").headers["ETag"]
+    patched = client.patch(
+        f"/v1/articles/{created.json['id']}", json={"title": "U"}, headers=writer
+    )
+    assert (
+        patched.headers["ETag"] == client.get(f"/v1/articles/{created.json['id']}").headers["ETag"]
+    )
     assert patched.headers["ETag"] != read.headers["ETag"]
 
 
@@ -109,7 +127,11 @@ def test_a_stale_if_match_is_412_and_changes_nothing(client, writer, make_articl
     path = f"/v1/articles/{article.id}"
     stale = client.get(path).headers["ETag"]
     assert client.patch(path, json={"title": "Edited elsewhere"}, headers=writer).status_code == 200
-    body = {"source": "default-source", "title": "Mine", "body_text": "B"} if method != "delete" else None
+    body = (
+        {"source": "default-source", "title": "Mine", "body_text": "B"}
+        if method != "delete"
+        else None
+    )
     response = getattr(client, method)(path, json=body, headers={**writer, "If-Match": stale})
     assert response.status_code == 412
     assert response.content_type == "application/problem+json"
@@ -139,14 +161,21 @@ def test_if_match_on_a_missing_article_is_404(client, writer):
 # --- writes do a fixed amount of work ------------------------------------------------------
 
 
-def test_writes_run_a_fixed_number_of_queries_however_many_tags(client, writer, source, count_queries, monkeypatch):
+def test_writes_run_a_fixed_number_of_queries_however_many_tags(
+    client, writer, source, count_queries, monkeypatch
+):
     from api import tasks
 
     monkeypatch.setattr(tasks.huey, "immediate", False)  # related lists are the worker's
     client.get("/v1/me", headers=writer)  # the key's first use is noted once
     counts = []
     for number, tags in enumerate((["one"], [f"tag-{n}" for n in range(20)])):
-        body = {"source": source.slug, "title": f"Story {number}", "body_text": "Text.", "tags": tags}
+        body = {
+            "source": source.slug,
+            "title": f"Story {number}",
+            "body_text": "Text.",
+            "tags": tags,
+        }
         before = len(count_queries.queries)
         response = client.post("/v1/articles", json=body, headers=writer)
         assert response.status_code == 201

@@ -33,7 +33,12 @@ def test_import_counts_and_reasons(client, writer, source):
     response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
     assert response.status_code == 200, response.json
     result = response.json
-    assert (result["created"], result["updated"], result["unchanged"], result["rejected"]) == (2, 1, 0, 4)
+    assert (result["created"], result["updated"], result["unchanged"], result["rejected"]) == (
+        2,
+        1,
+        0,
+        4,
+    )
     reasons = {r["line"]: r for r in result["rejections"]}
     assert sorted(reasons) == [2, 3, 5, 6]
     assert reasons[2]["reason"].startswith("Line is not valid JSON")
@@ -57,16 +62,27 @@ def test_import_twice_changes_nothing(client, writer, source):
 
 def test_import_needs_ndjson_and_write(client, writer, make_key, source):
     body = ndjson(line())
-    assert client.post("/v1/import", data=body, content_type="text/csv", headers=writer).status_code == 415
+    assert (
+        client.post("/v1/import", data=body, content_type="text/csv", headers=writer).status_code
+        == 415
+    )
     assert client.post("/v1/import", data=body, content_type=NDJSON).status_code == 401
-    assert client.post("/v1/import", data=body, content_type=NDJSON, headers=make_key("comment")).status_code == 403
+    assert (
+        client.post(
+            "/v1/import", data=body, content_type=NDJSON, headers=make_key("comment")
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize("app_config", [{"max_body_bytes": 1000, "max_import_bytes": 20000}])
 def test_import_has_its_own_size_limit(client, writer, source):
     body = ndjson(*(line(external_id=str(n)) for n in range(50)))
     assert 1000 < len(body) < 20000
-    assert client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json["created"] == 50
+    assert (
+        client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json["created"]
+        == 50
+    )
     too_big = ndjson(*(line(external_id=str(n), body_text="x" * 500) for n in range(50)))
     response = client.post("/v1/import", data=too_big, content_type=NDJSON, headers=writer)
     assert response.status_code == 413
@@ -101,8 +117,16 @@ def invoke(database_url, *args):
 def snapshot():
     with db.connection_context():
         return (
-            list(Source.select(Source.slug, Source.name, Source.article_count).order_by(Source.slug).tuples()),
-            list(Article.select(Article.id, Article.title, Article.external_id, Article.version).order_by(Article.id).tuples()),
+            list(
+                Source.select(Source.slug, Source.name, Source.article_count)
+                .order_by(Source.slug)
+                .tuples()
+            ),
+            list(
+                Article.select(Article.id, Article.title, Article.external_id, Article.version)
+                .order_by(Article.id)
+                .tuples()
+            ),
             ArticleTag.select().count(),
         )
 
@@ -116,7 +140,10 @@ def test_cli_imports_rss_and_atom_by_content(app, database_url, tmp_path):
     assert f"{rss}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
     assert f"{atom}: 1 created" in result.output
     sources, articles, links = snapshot()
-    assert sources == [("harbour-gazette", "Harbour Gazette", 2), ("valley-times", "Valley Times", 1)]
+    assert sources == [
+        ("harbour-gazette", "Harbour Gazette", 2),
+        ("valley-times", "Valley Times", 1),
+    ]
     assert [a[1] for a in articles] == ["Ferry & port <reopen>", "Second", "Bridge opens"]
     assert [a[2] for a in articles] == ["harbour-1", "https://harbour.example/2", "urn:valley:1"]
     with db.connection_context():

@@ -15,8 +15,16 @@ import pytest
 from playhouse.migrate import SchemaMigrator
 
 from api import create_app
-from models import LATEST_VERSION, bind_database, cards, close_all, current_version, db, init_db
-from models import migrations
+from models import (
+    LATEST_VERSION,
+    bind_database,
+    cards,
+    close_all,
+    current_version,
+    db,
+    init_db,
+    migrations,
+)
 from models.migrations import SchemaVersion, v0001_initial
 
 from .conftest import BACKENDS, POSTGRES_URL

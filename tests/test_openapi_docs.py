@@ -31,8 +31,16 @@ def test_spec_documents_errors_as_problem_json():
     listing = spec["paths"]["/v1/articles"]["get"]
     names = {p["name"] for p in listing["parameters"]}
     assert names >= {
-        "source", "tag", "language", "published_after", "published_before",
-        "updated_since", "sort", "cursor", "limit", "fields",
+        "source",
+        "tag",
+        "language",
+        "published_after",
+        "published_before",
+        "updated_since",
+        "sort",
+        "cursor",
+        "limit",
+        "fields",
     }
 
 
@@ -44,7 +52,11 @@ def test_docs_page_uses_no_cdn():
     html = page.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/static/docs.js"):
+    for asset in (
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/docs/static/docs.js",
+    ):
         assert asset in html
         response = client.get(asset)
         assert response.status_code == 200, asset

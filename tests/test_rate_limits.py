@@ -46,11 +46,15 @@ def test_wrong_keys_count_against_the_client_address(client):
     assert client.get("/v1/tags", headers={"X-API-Key": "nd_guess"}).status_code == 429
 
 
-@pytest.mark.parametrize("app_config", [{"rate_limit": "100/minute", "write_rate_limit": "2/minute"}])
+@pytest.mark.parametrize(
+    "app_config", [{"rate_limit": "100/minute", "write_rate_limit": "2/minute"}]
+)
 def test_writes_have_a_stricter_limit(client, make_key):
     headers = make_key("write")
     for number in range(2):
-        response = client.post("/v1/sources", json={"slug": f"s{number}", "name": "S"}, headers=headers)
+        response = client.post(
+            "/v1/sources", json={"slug": f"s{number}", "name": "S"}, headers=headers
+        )
         assert response.status_code == 201
     refused = client.post("/v1/sources", json={"slug": "s9", "name": "S"}, headers=headers)
     assert refused.status_code == 429

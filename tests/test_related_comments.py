@@ -30,8 +30,14 @@ def test_related_limit_and_fields(client, make_article, make_relation):
         make_relation(article, make_article(), origin="computed", score=number / 10)
     response = client.get(f"/v1/articles/{article.slug}/related?limit=2&fields=title")
     assert response.json["data"] == [
-        {"title": "Article 8", "relation": {"kind": "related", "origin": "computed", "score": 0.6, "reasons": []}},
-        {"title": "Article 7", "relation": {"kind": "related", "origin": "computed", "score": 0.5, "reasons": []}},
+        {
+            "title": "Article 8",
+            "relation": {"kind": "related", "origin": "computed", "score": 0.6, "reasons": []},
+        },
+        {
+            "title": "Article 7",
+            "relation": {"kind": "related", "origin": "computed", "score": 0.5, "reasons": []},
+        },
     ]
     assert len(client.get(f"/v1/articles/{article.id}/related").json["data"]) == 5
 

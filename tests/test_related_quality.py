@@ -14,61 +14,130 @@ from .conftest import BASE_TIME
 
 CLUSTERS = {
     "bridge": [
-        ("Riverton harbour bridge collapses during rush hour",
-         "The Riverton harbour bridge collapsed on Monday. Engineers had warned about corrosion in the steel cables. Rescue teams searched the river.", ["infrastructure", "riverton"]),
-        ("Engineers warned of corrosion before Riverton bridge collapse",
-         "Inspection reports show engineers flagged corrosion on the harbour bridge cables two years ago. The city delayed repairs.", ["infrastructure"]),
-        ("Divers recover cars from river after bridge collapse",
-         "Divers pulled three cars from the river beneath the collapsed Riverton bridge. The harbour remains closed to shipping.", ["riverton"]),
-        ("Riverton mayor orders inspection of every harbour bridge",
-         "After the collapse, the mayor ordered engineers to inspect every bridge in Riverton for corrosion and cable damage.", ["infrastructure", "riverton"]),
+        (
+            "Riverton harbour bridge collapses during rush hour",
+            "The Riverton harbour bridge collapsed on Monday. Engineers had warned about corrosion in the steel cables. Rescue teams searched the river.",
+            ["infrastructure", "riverton"],
+        ),
+        (
+            "Engineers warned of corrosion before Riverton bridge collapse",
+            "Inspection reports show engineers flagged corrosion on the harbour bridge cables two years ago. The city delayed repairs.",
+            ["infrastructure"],
+        ),
+        (
+            "Divers recover cars from river after bridge collapse",
+            "Divers pulled three cars from the river beneath the collapsed Riverton bridge. The harbour remains closed to shipping.",
+            ["riverton"],
+        ),
+        (
+            "Riverton mayor orders inspection of every harbour bridge",
+            "After the collapse, the mayor ordered engineers to inspect every bridge in Riverton for corrosion and cable damage.",
+            ["infrastructure", "riverton"],
+        ),
     ],
     "phone": [
-        ("Apple unveils thinner iPhone with longer battery life",
-         "Apple showed its new iPhone in Cupertino. The smartphone has a longer battery life and a faster chip. The iPhone goes on sale next week.", ["technology"]),
-        ("iPhone preorders break records in first weekend",
-         "Preorders for the new iPhone broke records. Analysts said smartphone demand surprised Apple suppliers. Delivery times for the iPhone slipped to a month.", ["technology", "business"]),
-        ("Reviewers praise new iPhone battery but criticise price",
-         "Early reviews of the iPhone praised the battery and the chip but criticised the smartphone price. Reviewers said the iPhone camera barely changed.", ["technology"]),
-        ("Apple suppliers raise iPhone production targets",
-         "Suppliers in Asia raised production targets for the iPhone after strong smartphone preorders. Assembly plants will add shifts to build more iPhone units.", ["business"]),
+        (
+            "Apple unveils thinner iPhone with longer battery life",
+            "Apple showed its new iPhone in Cupertino. The smartphone has a longer battery life and a faster chip. The iPhone goes on sale next week.",
+            ["technology"],
+        ),
+        (
+            "iPhone preorders break records in first weekend",
+            "Preorders for the new iPhone broke records. Analysts said smartphone demand surprised Apple suppliers. Delivery times for the iPhone slipped to a month.",
+            ["technology", "business"],
+        ),
+        (
+            "Reviewers praise new iPhone battery but criticise price",
+            "Early reviews of the iPhone praised the battery and the chip but criticised the smartphone price. Reviewers said the iPhone camera barely changed.",
+            ["technology"],
+        ),
+        (
+            "Apple suppliers raise iPhone production targets",
+            "Suppliers in Asia raised production targets for the iPhone after strong smartphone preorders. Assembly plants will add shifts to build more iPhone units.",
+            ["business"],
+        ),
     ],
     "measles": [
-        ("Measles outbreak spreads to three schools",
-         "Health officials confirmed a measles outbreak in three schools. Vaccination clinics opened on Tuesday.", ["health"]),
-        ("Vaccination clinics extend hours as measles cases rise",
-         "Clinics extended opening hours for measles vaccination as the outbreak grew to forty cases.", ["health"]),
-        ("Parents queue for measles vaccine at pop-up clinics",
-         "Hundreds of parents queued at pop-up clinics for the measles vaccine after the school outbreak.", ["health", "schools"]),
-        ("Officials trace measles outbreak to unvaccinated traveller",
-         "Health officials traced the measles outbreak to a traveller who had not had the vaccination.", ["health"]),
+        (
+            "Measles outbreak spreads to three schools",
+            "Health officials confirmed a measles outbreak in three schools. Vaccination clinics opened on Tuesday.",
+            ["health"],
+        ),
+        (
+            "Vaccination clinics extend hours as measles cases rise",
+            "Clinics extended opening hours for measles vaccination as the outbreak grew to forty cases.",
+            ["health"],
+        ),
+        (
+            "Parents queue for measles vaccine at pop-up clinics",
+            "Hundreds of parents queued at pop-up clinics for the measles vaccine after the school outbreak.",
+            ["health", "schools"],
+        ),
+        (
+            "Officials trace measles outbreak to unvaccinated traveller",
+            "Health officials traced the measles outbreak to a traveller who had not had the vaccination.",
+            ["health"],
+        ),
     ],
     "rates": [
-        ("Central bank raises interest rates to fight inflation",
-         "The central bank raised interest rates by half a point. Inflation remains above target, the governor said.", ["economy"]),
-        ("Mortgage costs climb after central bank rate rise",
-         "Lenders raised mortgage rates within hours of the central bank decision on interest rates.", ["economy", "housing"]),
-        ("Governor defends rate rise as inflation stays high",
-         "The central bank governor defended the interest rate rise, saying inflation was still too high.", ["economy"]),
-        ("Markets expect central bank to pause rate rises",
-         "Traders expect the central bank to pause interest rate rises once inflation falls.", ["economy", "markets"]),
+        (
+            "Central bank raises interest rates to fight inflation",
+            "The central bank raised interest rates by half a point. Inflation remains above target, the governor said.",
+            ["economy"],
+        ),
+        (
+            "Mortgage costs climb after central bank rate rise",
+            "Lenders raised mortgage rates within hours of the central bank decision on interest rates.",
+            ["economy", "housing"],
+        ),
+        (
+            "Governor defends rate rise as inflation stays high",
+            "The central bank governor defended the interest rate rise, saying inflation was still too high.",
+            ["economy"],
+        ),
+        (
+            "Markets expect central bank to pause rate rises",
+            "Traders expect the central bank to pause interest rate rises once inflation falls.",
+            ["economy", "markets"],
+        ),
     ],
 }
 DECOYS = [
-    ("Apple orchards expect record harvest",
-     "Growers expect a record apple harvest this autumn. Orchards hired extra pickers. Cider makers welcomed the cheaper fruit.", ["business"]),
-    ("Bridge club wins national championship",
-     "The Riverton bridge club won the national card championship. Players practised every week.", ["riverton"]),
-    ("Bank holiday traffic jams expected on motorways",
-     "Drivers should expect traffic on motorways over the bank holiday weekend.", ["transport"]),
-    ("Wildfire outbreak forces evacuations",
-     "An outbreak of wildfires forced evacuations in the hills. Firefighters worked overnight.", ["climate"]),
-    ("Battery factory opens with five hundred jobs",
-     "A battery factory opened with five hundred jobs. The plant makes cells for electric buses.", ["business", "technology"]),
-    ("School lunch prices rise again",
-     "Parents face higher school lunch prices as food inflation continues.", ["schools", "economy"]),
-    ("River festival returns to the harbour",
-     "The river festival returned to the harbour with boats and music.", ["culture"]),
+    (
+        "Apple orchards expect record harvest",
+        "Growers expect a record apple harvest this autumn. Orchards hired extra pickers. Cider makers welcomed the cheaper fruit.",
+        ["business"],
+    ),
+    (
+        "Bridge club wins national championship",
+        "The Riverton bridge club won the national card championship. Players practised every week.",
+        ["riverton"],
+    ),
+    (
+        "Bank holiday traffic jams expected on motorways",
+        "Drivers should expect traffic on motorways over the bank holiday weekend.",
+        ["transport"],
+    ),
+    (
+        "Wildfire outbreak forces evacuations",
+        "An outbreak of wildfires forced evacuations in the hills. Firefighters worked overnight.",
+        ["climate"],
+    ),
+    (
+        "Battery factory opens with five hundred jobs",
+        "A battery factory opened with five hundred jobs. The plant makes cells for electric buses.",
+        ["business", "technology"],
+    ),
+    (
+        "School lunch prices rise again",
+        "Parents face higher school lunch prices as food inflation continues.",
+        ["schools", "economy"],
+    ),
+    (
+        "River festival returns to the harbour",
+        "The river festival returned to the harbour with boats and music.",
+        ["culture"],
+    ),
 ]
 
 
@@ -88,7 +157,9 @@ def labelled(make_article, make_source, dbconn):
         )
         cluster_of[article.id] = cluster
     load_demo(articles=200, seed=5)
-    for (article_id,) in Article.select(Article.id).where(Article.id.not_in(list(cluster_of))).tuples():
+    for (article_id,) in (
+        Article.select(Article.id).where(Article.id.not_in(list(cluster_of))).tuples()
+    ):
         cluster_of[article_id] = None
     related.rebuild()
     return cluster_of
@@ -105,7 +176,10 @@ def test_cluster_mates_rank_above_every_decoy(client, labelled):
         others = [i for i in ranked if labelled[i] != cluster]
         assert len(mates) == 3, (article_id, ranked)
         if others:
-            assert ranked.index(others[0]) > max(ranked.index(m) for m in mates), (article_id, ranked)
+            assert ranked.index(others[0]) > max(ranked.index(m) for m in mates), (
+                article_id,
+                ranked,
+            )
         precisions.append(sum(labelled[i] == cluster for i in ranked[:3]) / 3)
         for item in response.json["data"]:
             assert item["relation"]["origin"] == "computed"
@@ -118,7 +192,11 @@ def test_cluster_mates_rank_above_every_decoy(client, labelled):
 def test_editorial_relation_still_comes_first(client, labelled, writer):
     bridge = [i for i, c in labelled.items() if c == "bridge"]
     festival = [i for i, c in labelled.items() if c is None][-1]
-    client.post(f"/v1/articles/{bridge[0]}/relations", json={"article_id": festival, "kind": "background"}, headers=writer)
+    client.post(
+        f"/v1/articles/{bridge[0]}/relations",
+        json={"article_id": festival, "kind": "background"},
+        headers=writer,
+    )
     ranked = client.get(f"/v1/articles/{bridge[0]}/related?limit=10").json["data"]
     assert ranked[0]["id"] == festival and ranked[0]["relation"]["origin"] == "editorial"
     assert {item["id"] for item in ranked[1:4]} == set(bridge[1:])
@@ -133,11 +211,16 @@ def test_a_new_article_joins_its_story(client, labelled, writer, make_source):
             "title": "Measles outbreak: schools demand more vaccination clinics",
             "body_text": "Schools asked health officials for more measles vaccination clinics as the outbreak spread.",
             "tags": ["health"],
-            "published_at": (BASE_TIME + datetime.timedelta(hours=70)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "published_at": (BASE_TIME + datetime.timedelta(hours=70)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
         },
         headers=writer,
     ).json
-    own = [item["id"] for item in client.get(f"/v1/articles/{created['id']}/related?limit=4").json["data"]]
+    own = [
+        item["id"]
+        for item in client.get(f"/v1/articles/{created['id']}/related?limit=4").json["data"]
+    ]
     assert set(own) == set(measles)
     # The older stories list the new one too, without waiting for a rebuild.
     neighbours = client.get(f"/v1/articles/{measles[0]}/related?limit=10").json["data"]

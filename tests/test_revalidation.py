@@ -2,7 +2,12 @@
 
 import pytest
 
-SECURITY = {"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"}
+SECURITY = {
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Content-Security-Policy",
+}
 
 
 def revalidate(client, path, etag, **headers):
@@ -22,8 +27,10 @@ def test_a_matching_etag_is_304_with_every_header_the_app_sends(client, make_art
     assert answer.headers["Cache-Control"].startswith("public, max-age=")
     assert answer.headers["Vary"] == "Authorization, X-API-Key, Accept-Encoding"
     assert len(answer.headers["X-Request-ID"]) == 32
-    assert int(answer.headers["RateLimit-Remaining"]) == int(first.headers["RateLimit-Remaining"]) - 1
-    assert SECURITY <= set(answer.headers.keys())
+    assert (
+        int(answer.headers["RateLimit-Remaining"]) == int(first.headers["RateLimit-Remaining"]) - 1
+    )
+    assert set(answer.headers.keys()) >= SECURITY
     # A caller with a key is revalidated by the app itself: the same headers, private.
     key = make_key("read")
     keyed = client.get(path, headers=key)

@@ -53,7 +53,10 @@ def test_words_are_anded_and_ranked_title_first(client, corpus):
 def test_phrase_or_and_exclusion(client, corpus):
     assert ids(search(client, '"coast guard"')) == [corpus["coast_guard"].id]
     assert ids(search(client, '"guard coast"')) == []
-    assert set(ids(search(client, "election OR sailors"))) == {corpus["election"].id, corpus["coast_guard"].id}
+    assert set(ids(search(client, "election OR sailors"))) == {
+        corpus["election"].id,
+        corpus["coast_guard"].id,
+    }
     assert ids(search(client, "coast -storm")) == [corpus["coast_guard"].id]
     excluded = set(ids(search(client, 'coast -"northern coast"')))
     assert excluded == {corpus["storms_body"].id, corpus["coast_guard"].id}
@@ -72,8 +75,14 @@ def test_hits_have_score_and_highlights(client, corpus):
 def test_highlights_escape_html(client, make_article):
     make_article(title='Tom & Jerry <b>"live"</b>', body="Tom & Jerry <script>x()</script> return.")
     hit = search(client, "jerry").json["data"][0]
-    assert hit["highlights"]["title"] == "Tom &amp; <mark>Jerry</mark> &lt;b&gt;&quot;live&quot;&lt;/b&gt;"
-    assert "&lt;script&gt;" in hit["highlights"]["body"] and "<script>" not in hit["highlights"]["body"]
+    assert (
+        hit["highlights"]["title"]
+        == "Tom &amp; <mark>Jerry</mark> &lt;b&gt;&quot;live&quot;&lt;/b&gt;"
+    )
+    assert (
+        "&lt;script&gt;" in hit["highlights"]["body"]
+        and "<script>" not in hit["highlights"]["body"]
+    )
     assert hit["title"] == 'Tom & Jerry <b>"live"</b>'
 
 
@@ -109,14 +118,20 @@ def test_cursor_walk_over_hits(client, make_article):
     relevance = search(client, "budget", limit=2).json["next_cursor"]
     bad = client.get("/v1/search", query_string={"q": "budget", "cursor": newest})
     assert bad.status_code == 400  # a cursor of the newest-first order is not valid for relevance
-    assert client.get("/v1/search", query_string={"q": "budget", "cursor": relevance}).status_code == 200
+    assert (
+        client.get("/v1/search", query_string={"q": "budget", "cursor": relevance}).status_code
+        == 200
+    )
 
 
 def test_facets_count_the_whole_result(client, corpus):
     body = search(client, "coast", facets="source,tag,language", limit=1).json
     assert len(body["data"]) == 1
     facets = body["facets"]
-    assert facets["source"] == [{"value": "default-source", "count": 2}, {"value": "wire", "count": 1}]
+    assert facets["source"] == [
+        {"value": "default-source", "count": 2},
+        {"value": "wire", "count": 1},
+    ]
     assert facets["language"] == [{"value": "en", "count": 2}, {"value": "de", "count": 1}]
     assert facets["tag"] == [{"value": "weather", "count": 2}, {"value": "business", "count": 1}]
     assert "facets" not in search(client, "coast").json
@@ -138,7 +153,9 @@ def test_unfiltered_ranking_equals_the_filtered_one(client, make_article):
     def walk(**filters):
         pages, cursor = [], None
         while True:
-            page = search(client, "tide", limit=2, **filters, **({"cursor": cursor} if cursor else {})).json
+            page = search(
+                client, "tide", limit=2, **filters, **({"cursor": cursor} if cursor else {})
+            ).json
             pages.append([(hit["id"], hit["score"]) for hit in page["data"]])
             cursor = page["next_cursor"]
             if not cursor:
@@ -153,7 +170,9 @@ def test_unfiltered_ranking_equals_the_filtered_one(client, make_article):
 
 def test_index_follows_writes(client, writer, corpus):
     article = corpus["election"]
-    client.patch(f"/v1/articles/{article.id}", json={"title": "Referendum results delayed"}, headers=writer)
+    client.patch(
+        f"/v1/articles/{article.id}", json={"title": "Referendum results delayed"}, headers=writer
+    )
     assert ids(search(client, "referendum")) == [article.id]
     assert ids(search(client, "election")) == []
     client.delete(f"/v1/articles/{article.id}", headers=writer)
@@ -195,14 +214,23 @@ def test_odd_queries_never_fail(client, corpus, query):
         assert list(response.json["errors"]) == ["q"]
 
 
-@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "x" * 501}, {"q": "storm", "sort": "best"}, {"q": "storm", "facets": "author"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"q": ""},
+        {"q": "x" * 501},
+        {"q": "storm", "sort": "best"},
+        {"q": "storm", "facets": "author"},
+    ],
+)
 def test_bad_search_parameters_are_named(client, params):
     response = client.get("/v1/search", query_string=params)
     assert response.status_code == 422
     assert response.json["errors"]
 
 
-@pytest.mark.parametrize("query", ["-storm", "-\"a b\"", "***"])
+@pytest.mark.parametrize("query", ["-storm", '-"a b"', "***"])
 def test_queries_with_nothing_to_find_are_400(client, query):
     response = client.get("/v1/search", query_string={"q": query})
     assert response.status_code == 400

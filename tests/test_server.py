@@ -57,9 +57,21 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True):
     if not metrics_dir:  # left to gunicorn.conf.py, as `make run` and `newsdesk serve` do
         del env["PROMETHEUS_MULTIPROC_DIR"]
     process = subprocess.Popen(
-        [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--graceful-timeout", "20"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(GUNICORN),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--graceful-timeout",
+            "20",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -84,7 +96,9 @@ def write_key(app, dbconn):
     return {"X-API-Key": token}
 
 
-@pytest.mark.parametrize("metrics_dir", [True, False], ids=["metrics dir given", "metrics dir made"])
+@pytest.mark.parametrize(
+    "metrics_dir", [True, False], ids=["metrics dir given", "metrics dir made"]
+)
 def test_metrics_add_up_across_workers(app, database_url, tmp_path, metrics_dir):
     with server(database_url, tmp_path, metrics_dir=metrics_dir) as (_, base):
         for _ in range(40):
@@ -93,12 +107,16 @@ def test_metrics_add_up_across_workers(app, database_url, tmp_path, metrics_dir)
     counted = sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("newsdesk_requests_total{") and 'endpoint="/v1/tags"' in line and 'status="200"' in line
+        if line.startswith("newsdesk_requests_total{")
+        and 'endpoint="/v1/tags"' in line
+        and 'status="200"' in line
     )
     assert counted == 40
 
 
-def test_a_killed_worker_is_replaced_and_nothing_fails(app, database_url, tmp_path, write_key, source):
+def test_a_killed_worker_is_replaced_and_nothing_fails(
+    app, database_url, tmp_path, write_key, source
+):
     with server(database_url, tmp_path) as (process, base):
         deadline = time.monotonic() + 20
         while len(children(process.pid)) < 2 and time.monotonic() < deadline:
@@ -110,8 +128,19 @@ def test_a_killed_worker_is_replaced_and_nothing_fails(app, database_url, tmp_pa
         for number in range(60):
             if number == 20:
                 os.kill(victim, signal.SIGKILL)
-            body = json.dumps({"source": "daily", "title": f"Story {number}", "body_text": "Text.", "external_id": str(number)})
-            status, _, _ = call(base + "/v1/articles", body.encode(), {**write_key, "Content-Type": "application/json"})
+            body = json.dumps(
+                {
+                    "source": "daily",
+                    "title": f"Story {number}",
+                    "body_text": "Text.",
+                    "external_id": str(number),
+                }
+            )
+            status, _, _ = call(
+                base + "/v1/articles",
+                body.encode(),
+                {**write_key, "Content-Type": "application/json"},
+            )
             statuses.append(status)
             statuses.append(call(base + "/v1/articles?limit=5")[0])
         deadline = time.monotonic() + 20
@@ -127,11 +156,19 @@ def test_sigterm_drains_requests_in_flight(app, database_url, tmp_path, write_ke
     from models import Article
 
     lines = "\n".join(
-        json.dumps({"source": "daily", "title": f"Bulk {n}", "body_text": "Body text. " * 20, "external_id": f"b{n}"})
+        json.dumps(
+            {
+                "source": "daily",
+                "title": f"Bulk {n}",
+                "body_text": "Body text. " * 20,
+                "external_id": f"b{n}",
+            }
+        )
         for n in range(300)
     )
     result = {}
     with server(database_url, tmp_path) as (process, base):
+
         def post():
             result["answer"] = call(
                 base + "/v1/import",

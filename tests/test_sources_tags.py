@@ -11,8 +11,16 @@ def test_sources_by_name_with_counts(client, make_source, make_article):
     assert zeta_json["article_count"] == 2
     assert zeta_json["country"] == "DE" and zeta_json["language"] == "de"
     assert set(zeta_json) == {
-        "id", "slug", "name", "homepage_url", "logo_url", "language", "country",
-        "article_count", "created_at", "updated_at",
+        "id",
+        "slug",
+        "name",
+        "homepage_url",
+        "logo_url",
+        "language",
+        "country",
+        "article_count",
+        "created_at",
+        "updated_at",
     }
     assert alpha.id == response.json["data"][0]["id"]
 
@@ -51,7 +59,11 @@ def test_tags_most_used_first(client, make_article):
     ]
     page = client.get("/v1/tags?limit=2")
     rest = client.get(f"/v1/tags?limit=2&cursor={page.json['next_cursor']}")
-    assert [t["slug"] for t in page.json["data"] + rest.json["data"]] == ["climate", "energy", "sport"]
+    assert [t["slug"] for t in page.json["data"] + rest.json["data"]] == [
+        "climate",
+        "energy",
+        "sport",
+    ]
 
 
 def test_tag_detail_and_404(client, make_article):

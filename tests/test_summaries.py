@@ -42,7 +42,9 @@ def test_lead_is_chosen_and_boilerplate_never(client, make_article):
             assert sentences[0] == body.split("\n\n")[0]  # the lead a human would pick first
             for sentence in sentences:
                 assert sentence in body  # verbatim
-                assert not sentence.lower().startswith(("photo", "image", "subscribe", "read more", "advert"))
+                assert not sentence.lower().startswith(
+                    ("photo", "image", "subscribe", "read more", "advert")
+                )
             positions = [body.index(s) for s in sentences]
             assert positions == sorted(positions)  # original order
 
@@ -55,7 +57,12 @@ def test_summary_answer_and_cache(client, make_article, writer, source):
     assert body["article_id"] == article.id and body["method"] == "textrank-v1"
     assert body["article_version"] == 1 and len(body["sentences"]) == 3
     etag = first.headers["ETag"]
-    assert client.get(f"/v1/articles/{article.id}/summary", headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        client.get(
+            f"/v1/articles/{article.id}/summary", headers={"If-None-Match": etag}
+        ).status_code
+        == 304
+    )
     client.patch(
         f"/v1/articles/{article.id}",
         json={"body_text": "A short new body about the dam. It has two sentences only."},
@@ -64,7 +71,10 @@ def test_summary_answer_and_cache(client, make_article, writer, source):
     again = client.get(f"/v1/articles/{article.id}/summary", headers={"If-None-Match": etag})
     assert again.status_code == 200
     assert again.json["article_version"] == 2
-    assert again.json["sentences"] == ["A short new body about the dam.", "It has two sentences only."]
+    assert again.json["sentences"] == [
+        "A short new body about the dam.",
+        "It has two sentences only.",
+    ]
 
 
 @pytest.mark.parametrize("count", ["0", "11", "-1", "three"])
@@ -87,18 +97,33 @@ def test_splitting_handles_abbreviations_numbers_and_quotes():
         "Was it?",
         "Yes!",
     ]
-    assert split_sentences('She said: "We won." Then she left.') == ['She said: "We won."', "Then she left."]
-    assert split_sentences("J. K. Rowling wrote it. It sold well.") == ["J. K. Rowling wrote it.", "It sold well."]
+    assert split_sentences('She said: "We won." Then she left.') == [
+        'She said: "We won."',
+        "Then she left.",
+    ]
+    assert split_sentences("J. K. Rowling wrote it. It sold well.") == [
+        "J. K. Rowling wrote it.",
+        "It sold well.",
+    ]
 
 
 def test_splitting_japanese_and_chinese():
-    assert split_sentences("東京で地震があった。けが人はいない！本当か？") == ["東京で地震があった。", "けが人はいない！", "本当か？"]
+    assert split_sentences("東京で地震があった。けが人はいない！本当か？") == [
+        "東京で地震があった。",
+        "けが人はいない！",
+        "本当か？",
+    ]
     assert split_sentences("今天下雨。明天晴天。") == ["今天下雨。", "明天晴天。"]
-    summary = summarize("東京で大きな地震があった。地震の後、東京の電車は止まった。けが人はいないと当局は発表した。", 2)
+    summary = summarize(
+        "東京で大きな地震があった。地震の後、東京の電車は止まった。けが人はいないと当局は発表した。",
+        2,
+    )
     assert len(summary) == 2 and all(s.endswith("。") for s in summary)
 
 
-@pytest.mark.parametrize("text", ["", "   ", "One sentence only.", "no punctuation at all", "。。。", "!!!"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "One sentence only.", "no punctuation at all", "。。。", "!!!"]
+)
 def test_odd_bodies_do_not_fail(text):
     summary = summarize(text, 3)
     assert len(summary) <= 3
@@ -106,14 +131,23 @@ def test_odd_bodies_do_not_fail(text):
 
 
 def test_very_long_body_is_summarized():
-    body = " ".join(f"Sentence number {n} talks about topic {n % 7} in some detail here." for n in range(3000))
+    body = " ".join(
+        f"Sentence number {n} talks about topic {n % 7} in some detail here." for n in range(3000)
+    )
     summary = summarize(body, 5)
     assert len(summary) == 5 and summary[0].startswith("Sentence number 0")
 
 
 @pytest.mark.parametrize(
     "line",
-    ["Photo: Boats on Main Street.", "(Reuters)", "Subscribe to our newsletter for more updates.", "READ MORE: HOW TO PROTECT YOUR HOME", "Image caption: The bank.", "Advertisement"],
+    [
+        "Photo: Boats on Main Street.",
+        "(Reuters)",
+        "Subscribe to our newsletter for more updates.",
+        "READ MORE: HOW TO PROTECT YOUR HOME",
+        "Image caption: The bank.",
+        "Advertisement",
+    ],
 )
 def test_boilerplate_lines(line):
     assert is_boilerplate(line)

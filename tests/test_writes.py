@@ -164,13 +164,17 @@ def test_put_replaces(client, writer, source):
 
 def test_patch_changes_only_what_is_sent(client, writer, source):
     article = post(client, writer, byline="Ann").json
-    response = client.patch(f"/v1/articles/{article['slug']}", json={"title": "New title"}, headers=writer)
+    response = client.patch(
+        f"/v1/articles/{article['slug']}", json={"title": "New title"}, headers=writer
+    )
     assert response.status_code == 200
     body = response.json
     assert body["title"] == "New title"
     assert body["byline"] == "Ann" and body["body_text"] == article["body_text"]
     assert body["tags"] == article["tags"]
-    patched = client.patch(f"/v1/articles/{article['id']}", json={"body_text": "Short."}, headers=writer)
+    patched = client.patch(
+        f"/v1/articles/{article['id']}", json={"body_text": "Short."}, headers=writer
+    )
     assert patched.json["excerpt"] == "Short." and patched.json["word_count"] == 1
 
 
@@ -211,7 +215,12 @@ def test_unpublishing_logs_a_delete(client, writer, source):
 def test_create_and_patch_source(client, writer):
     response = client.post(
         "/v1/sources",
-        json={"slug": "wire", "name": "The Wire", "country": "GB", "homepage_url": "https://wire.example/"},
+        json={
+            "slug": "wire",
+            "name": "The Wire",
+            "country": "GB",
+            "homepage_url": "https://wire.example/",
+        },
         headers=writer,
     )
     assert response.status_code == 201
@@ -219,7 +228,9 @@ def test_create_and_patch_source(client, writer):
     assert response.json["language"] == "en" and response.json["article_count"] == 0
     duplicate = client.post("/v1/sources", json={"slug": "wire", "name": "Again"}, headers=writer)
     assert duplicate.status_code == 409 and list(duplicate.json["errors"]) == ["slug"]
-    invalid = client.post("/v1/sources", json={"slug": "x", "name": "X", "country": "gbr"}, headers=writer)
+    invalid = client.post(
+        "/v1/sources", json={"slug": "x", "name": "X", "country": "gbr"}, headers=writer
+    )
     assert invalid.status_code == 422 and list(invalid.json["errors"]) == ["country"]
     patched = client.patch("/v1/sources/wire", json={"name": "Wire Daily"}, headers=writer)
     assert patched.status_code == 200 and patched.json["name"] == "Wire Daily"
@@ -243,7 +254,9 @@ def test_editorial_relations(client, writer, source, make_article):
     assert client.post(url, json={"article_id": a.id}, headers=writer).status_code == 422
     assert client.post(url, json={"article_id": 999}, headers=writer).status_code == 422
     assert client.post(url, json={"article_id": "2"}, headers=writer).status_code == 422
-    assert client.post(url, json={"article_id": b.id, "kind": "x"}, headers=writer).status_code == 422
+    assert (
+        client.post(url, json={"article_id": b.id, "kind": "x"}, headers=writer).status_code == 422
+    )
     assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 204
     assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 404
     assert client.get(f"/v1/articles/{a.id}/related").json["data"] == []

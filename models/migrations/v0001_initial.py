@@ -142,9 +142,7 @@ class Comment(BaseModel):
 class Change(BaseModel):
     id = peewee.BigAutoField()
     article_id = peewee.BigIntegerField(index=True)
-    op = peewee.CharField(
-        max_length=10, constraints=[peewee.Check("op IN ('upsert', 'delete')")]
-    )
+    op = peewee.CharField(max_length=10, constraints=[peewee.Check("op IN ('upsert', 'delete')")])
     reason = peewee.CharField(max_length=20, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 

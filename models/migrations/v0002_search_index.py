@@ -87,9 +87,12 @@ def index_articles(database, ids):
                 "ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
                 (
                     article_id,
-                    PG_CONFIG, title,
-                    PG_CONFIG, excerpt,
-                    PG_CONFIG, body or "",
+                    PG_CONFIG,
+                    title,
+                    PG_CONFIG,
+                    excerpt,
+                    PG_CONFIG,
+                    body or "",
                     period_token(published_at),
                 ),
             )
