@@ -17,6 +17,8 @@ import logging
 
 import peewee
 
+from schemas.articles import ArticleInSchema
+
 from . import cards
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
@@ -35,33 +37,28 @@ from .text import (
 
 log = logging.getLogger(__name__)
 
-#: Optional fields a full write (POST re-post, PUT) resets when they are left out.
+#: The fields a client writes (what an article's content hash covers).
+INPUT_FIELDS = tuple(ArticleInSchema().fields)
+#: Input fields stored as they come, in the article column of the same name.
+PLAIN_FIELDS = tuple(
+    name
+    for name in INPUT_FIELDS
+    if name in Article._meta.fields
+    and name not in ("source", "slug", "published_at", "excerpt", "language", "status")
+)
+#: What a full write (POST re-post, PUT) puts in place of the optional fields it leaves out
+#: (not the identity fields: slug, published_at and external_id keep their stored value).
 RESET_ON_REPLACE = {
-    "url": None,
-    "image_url": None,
-    "byline": None,
+    **{
+        name: None
+        for name in PLAIN_FIELDS
+        if not ArticleInSchema().fields[name].required and name != "external_id"
+    },
     "language": None,
     "excerpt": None,
     "tags": [],
     "status": PUBLISHED,
 }
-#: What an article's content hash covers: everything a client sends.
-HASHED = (
-    "title",
-    "source",
-    "body_html",
-    "body_text",
-    "published_at",
-    "url",
-    "image_url",
-    "byline",
-    "language",
-    "tags",
-    "excerpt",
-    "external_id",
-    "slug",
-    "status",
-)
 #: Past the last character of a slug ([a-z0-9-]): slugs starting with ``base`` sort below
 #: ``base + SLUG_END``.
 SLUG_END = "~"
@@ -159,7 +156,7 @@ def writing():
 
 
 def _digest(content):
-    material = {key: content.get(key) for key in HASHED}
+    material = {key: content.get(key) for key in INPUT_FIELDS}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -252,18 +249,14 @@ class _Batch:
         """What a client sent for a stored ``article``, as stored (for partial updates and hashing)."""
         body = self.stored_bodies.get(article.id)
         return {
-            "title": article.title,
+            **{name: getattr(article, name) for name in PLAIN_FIELDS},
             "source": self.sources_by_id[article.source_id].slug,
             "body_html": body.body_html if body else "",
             "body_text": body.body_text if body else "",
             "published_at": article.published_at,
-            "url": article.url,
-            "image_url": article.image_url,
-            "byline": article.byline,
             "language": article.language,
             "tags": [slug for _, slug in self.stored_tags[article.id]],
             "excerpt": article.excerpt,
-            "external_id": article.external_id,
             "slug": article.slug,
             "status": article.status,
         }
@@ -409,16 +402,12 @@ class _Batch:
             )
             source = self.sources[content["source"]]
             row = {
+                **{name: content.get(name) for name in PLAIN_FIELDS},
                 "slug": content["slug"],
                 "source": source.id,
-                "external_id": content.get("external_id"),
-                "title": content["title"],
                 "excerpt": content.get("excerpt")
                 or prepared.excerpt
                 or make_excerpt(content["body_text"]),
-                "url": content.get("url"),
-                "image_url": content.get("image_url"),
-                "byline": content.get("byline"),
                 "language": content.get("language") or source.language,
                 "status": content.get("status") or PUBLISHED,
                 "published_at": content["published_at"],
