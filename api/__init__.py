@@ -67,6 +67,7 @@ def create_app(config=None):
     """
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
+    config.secret()  # a deployment without the secret it needs stops here, saying so
     bind_database(config.database_url)
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
