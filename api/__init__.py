@@ -76,7 +76,7 @@ def create_app(config=None):
     )
     app.json = OrjsonProvider(app)
     if not config.testing:
-        observe.configure_logging(config.log_level)
+        observe.configure_logging(config.log_level, config.log_format)
     limiter = limits.RateLimiter(config, WRITE_BLUEPRINTS)
     cache = caching.Caching(config)
 

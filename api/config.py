@@ -18,6 +18,7 @@
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
+| NEWSDESK_LOG_FORMAT              | json                             | json (log collectors) or text (terminals)    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
 | NEWSDESK_INSTANCE_PATH           | instance/ of the project         | the folder of the SQLite database and secret |
@@ -89,6 +90,15 @@ def _bool(name, value):
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
+def _choice(*allowed):
+    def read(name, value):
+        if value.strip().lower() not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        return value.strip().lower()
+
+    return read
+
+
 def _int(name, value, minimum=0):
     try:
         number = int(value)
@@ -118,6 +128,7 @@ class Config:
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     log_level: str = "info"
+    log_format: str = "json"
     cors_origins: tuple = ()
     metrics_dir: str | None = None
     tasks_immediate: bool = False
@@ -144,6 +155,7 @@ class Config:
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
+            "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
             "instance_path": str,
         }
