@@ -2,6 +2,7 @@
 
 import datetime
 import email.utils
+import html
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -18,6 +19,7 @@ from .documents import document
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 DC = "http://purl.org/dc/elements/1.1/"
 ElementTree.register_namespace("atom", ATOM)
 ElementTree.register_namespace("dc", DC)
@@ -106,7 +108,7 @@ class AtomFeed(MethodView):
         author = _sub(feed, "author")
         _sub(author, "name", "Newsdesk")
         for article in articles:
-            entry = _sub(feed, "entry")
+            entry = _sub(feed, "entry", **{XML_LANG: article["language"]})
             _sub(entry, "id", _article_url(article))
             _sub(entry, "title", article["title"], type="text")
             _sub(entry, "link", rel="alternate", href=article["url"] or _article_url(article))
@@ -140,16 +142,20 @@ class RssFeed(MethodView):
             newest = max(_moment(a["updated_at"]) for a in articles)
             _sub(channel, "lastBuildDate", email.utils.format_datetime(newest))
         for article in articles:
+            # Readers render an RSS item's title and description as HTML: plain text goes in
+            # escaped, so that what looks like markup shows as the text it is.
             item = _sub(channel, "item")
-            _sub(item, "title", article["title"])
+            _sub(item, "title", html.escape(article["title"]))
             _sub(item, "link", article["url"] or _article_url(article))
             _sub(item, "guid", _article_url(article), isPermaLink="false")
             _sub(item, "pubDate", email.utils.format_datetime(_moment(article["published_at"])))
-            _sub(item, "description", article["excerpt"])
+            _sub(item, f"{{{ATOM}}}updated", article["updated_at"])
+            _sub(item, "description", html.escape(article["excerpt"]))
+            _sub(item, f"{{{DC}}}language", article["language"])
             if article["byline"]:
-                _sub(item, f"{{{DC}}}creator", article["byline"])
+                _sub(item, f"{{{DC}}}creator", html.escape(article["byline"]))
             for tag in article["tags"]:
-                _sub(item, "category", tag["name"])
+                _sub(item, "category", html.escape(tag["name"]))
         body = ElementTree.tostring(rss, encoding="utf-8", xml_declaration=True)
         return _response(body, "application/rss+xml")
 

@@ -11,6 +11,7 @@ whose related lists need computing (which happens off the request, ``models.rela
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
@@ -83,11 +84,14 @@ class Prepared:
     body_text: str | None = None
     excerpt: str | None = None
     words: int | None = None
+    #: When the article last changed, where its source says so (an imported feed entry);
+    #: otherwise the write's own time.
+    updated_at: datetime.datetime | None = None
 
 
-def prepare(data):
+def prepare(data, updated_at=None):
     """Sanitize and derive what a write of ``data`` needs from its body, outside any transaction."""
-    prepared = Prepared(data)
+    prepared = Prepared(data, updated_at=updated_at)
     if data.get("body_html"):
         prepared.body_html = clean_html(data["body_html"])
         prepared.body_text = (
@@ -387,7 +391,7 @@ class _Batch:
 
     def _rows(self, contents):
         """The article rows to insert or update; unchanged re-posts answered at once."""
-        now = utcnow()
+        now = self.now = utcnow()
         rows = []
         for index, (article, content) in contents.items():
             content["published_at"] = content.get("published_at") or now
@@ -414,7 +418,7 @@ class _Batch:
                 "word_count": words,
                 "reading_time_minutes": reading_time_minutes(words),
                 "content_hash": digest,
-                "updated_at": now,
+                "updated_at": prepared.updated_at or now,
             }
             tags = {}
             for name in content.get("tags") or []:
@@ -429,16 +433,14 @@ class _Batch:
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
         if new:
-            inserted = Article.insert_many(
-                [{**row, "created_at": row["updated_at"]} for _, row in new]
-            )
+            inserted = Article.insert_many([{**row, "created_at": self.now} for _, row in new])
             by_slug = dict(inserted.returning(Article.slug, Article.id).tuples().execute())
             ids = {index: by_slug[row["slug"]] for index, row in new}
         saved, links, index_rows_ = [], [], []
         for index, article, row, body, tags in rows:
             if article is None:
                 model = Article(
-                    id=ids[index], version=1, comment_count=0, created_at=row["updated_at"], **row
+                    id=ids[index], version=1, comment_count=0, created_at=self.now, **row
                 )
             else:
                 model = Article(
