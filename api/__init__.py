@@ -4,6 +4,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 from flask_cors import CORS
+from marshmallow import fields
 
 from models import bind_database
 
@@ -14,6 +15,7 @@ from . import (
     changes,
     comments,
     compression,
+    converters,
     database,
     docs,
     errors,
@@ -121,7 +123,11 @@ def create_app(config=None):
         app.after_request(hook)
     app.teardown_request(database.close)  # hand the connection back
 
+    # Path segments hold no control characters; URLs are documented as URIs (RFC 3986).
+    app.url_map.converters["default"] = converters.TextConverter
     api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)
+    api.register_field(fields.URL, "string", "uri")
     errors.document_problems(api.spec)
     errors.init_app(app)
     auth.register_security_schemes(api.spec)

@@ -187,3 +187,29 @@ def test_writes_run_a_fixed_number_of_queries_however_many_tags(
         counts.append((created, len(count_queries.queries) - before))
     assert counts[0] == counts[1], counts
     assert counts[0][0] <= 25, counts
+
+
+# --- the spec says what the server enforces ------------------------------------------------
+
+
+def test_lengths_hold_for_what_the_client_sent(client, writer):
+    name = "N" * 199 + "\x07" + "N"  # 201 characters, one of them a control character
+    response = client.post("/v1/sources", json={"slug": "s", "name": name}, headers=writer)
+    assert response.status_code == 422
+    assert response.json["errors"]["name"] == ["Longer than maximum length 200."]
+    fits = client.post(
+        "/v1/sources", json={"slug": "s", "name": "N" * 199 + "\x07"}, headers=writer
+    )
+    assert fits.status_code == 201 and fits.json["name"] == "N" * 199
+
+
+def test_the_spec_states_the_limits_the_server_enforces(client):
+    spec = client.get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    assert schemas["SourceIn"]["properties"]["name"]["minLength"] == 1
+    assert schemas["SourceIn"]["properties"]["homepage_url"]["format"] == "uri"
+    assert schemas["ArticleIn"]["properties"]["image_url"]["format"] == "uri"
+    assert schemas["CommentIn"]["properties"]["author_name"]["minLength"] == 1
+    assert schemas["CommentIn"]["properties"]["body"]["minLength"] == 1
+    (key,) = [p for p in spec["paths"]["/v1/articles/{key}"]["parameters"] if p["name"] == "key"]
+    assert key["schema"]["pattern"] == "^[^/\\u0000-\\u001f\\u007f]+$"
