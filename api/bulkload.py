@@ -131,7 +131,8 @@ def _entry_language(entry):
 
 def _updated(entry):
     """When the entry last changed, by the feed (never later than now), or None."""
-    parsed = entry.get("updated_parsed")
+    # `in`, not get(): feedparser answers a missing updated time with the published one.
+    parsed = entry["updated_parsed"] if "updated_parsed" in entry else None
     if not parsed:
         return None
     return min(datetime.datetime(*parsed[:6]), utcnow())
