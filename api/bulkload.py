@@ -132,7 +132,7 @@ def _entry_language(entry):
 def _updated(entry):
     """When the entry last changed, by the feed (never later than now), or None."""
     # `in`, not get(): feedparser answers a missing updated time with the published one.
-    parsed = entry["updated_parsed"] if "updated_parsed" in entry else None
+    parsed = entry["updated_parsed"] if "updated_parsed" in entry else None  # noqa: SIM401
     if not parsed:
         return None
     return min(datetime.datetime(*parsed[:6]), utcnow())

@@ -14,7 +14,7 @@ from schemas.comments import (
 )
 from schemas.common import PageArgs
 
-from . import paging
+from . import caching, paging
 from .arguments import Blueprint
 from .articles import found
 from .auth import current_key, requires
@@ -61,7 +61,8 @@ class ArticleComments(MethodView):
         with writing():
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
-        return comment, location("comments.CommentDetail", comment_id=comment.id)
+        headers = location("comments.CommentDetail", comment_id=comment.id)
+        return comment, {**headers, **caching.tagged("comment", comment)}
 
 
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")
@@ -70,27 +71,46 @@ class CommentDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, comment_id):
         """Get one comment (hidden ones only with an admin key)."""
-        return get_comment_or_404(comment_id)
+        comment = get_comment_or_404(comment_id)
+        caching.tagged("comment", comment)
+        return comment
 
     @requires(blp, "admin")
     @blp.arguments(CommentModerationSchema)
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, comment_id):
-        """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it."""
-        comment = get_comment_or_404(comment_id)
+        """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it.
+
+        With `If-Match`, only if the comment still has that ETag.
+        """
+        check = caching.if_match_check("comment")
         with writing():
-            Comment.update(status=data["status"]).where(Comment.id == comment.id).execute()
+            comment = get_comment_or_404(comment_id)
+            if check is not None:
+                check(comment)
+            Comment.update(status=data["status"], version=Comment.version + 1).where(
+                Comment.id == comment.id
+            ).execute()
             Comment.refresh_counts([comment.article_id])
-        return Comment.get_by_id(comment.id)
+        comment = Comment.get_by_id(comment.id)
+        return comment, caching.tagged("comment", comment)
 
     @requires(blp, "admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, comment_id):
-        """Delete a comment for good (its replies stay, no longer marked as replies)."""
-        comment = get_comment_or_404(comment_id)
+        """Delete a comment for good (its replies stay, no longer marked as replies).
+
+        With `If-Match`, only if the comment still has that ETag.
+        """
+        check = caching.if_match_check("comment")
         with writing():
+            comment = get_comment_or_404(comment_id)
+            if check is not None:
+                check(comment)
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
 

@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 
 from models import reading
 from schemas.articles import ArticleFilterArgs
+from schemas.common import rfc3339
 
 from .arguments import Blueprint
 from .articles import article_filters
@@ -59,11 +60,18 @@ def _newest(limit=20, **filters):
 
 def _title(filters):
     parts = [
-        f"{name} {', '.join(values)}"
-        for name, values in filters.items()
-        if values and name != "limit"
+        f"{name} {_shown(value)}" for name, value in filters.items() if value and name != "limit"
     ]
     return "Newsdesk: newest articles" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _shown(value):
+    """A filter's value as a title shows it: lists joined, times in RFC 3339."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, datetime.datetime):
+        return rfc3339(value)
+    return str(value)
 
 
 def _article_url(article):

@@ -9,7 +9,7 @@ from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
 
-from . import paging
+from . import caching, paging
 from .arguments import Blueprint
 from .auth import requires
 from .feeds import feed_links
@@ -45,7 +45,11 @@ class SourceList(MethodView):
         with writing():
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
-        return source, location("sources.SourceDetail", slug=source.slug)
+        headers = {
+            **location("sources.SourceDetail", slug=source.slug),
+            **caching.tagged("source", source),
+        }
+        return source, headers
 
 
 @blp.route("/<slug>")
@@ -56,6 +60,7 @@ class SourceDetail(MethodView):
         """Get one source by slug."""
         source = get_source_or_404(slug)
         source.feeds = feed_links(source=source.slug)
+        caching.tagged("source", source)
         return source, {"Last-Modified": http_date(source.updated_at)}
 
     @requires(blp, "write")
@@ -63,15 +68,25 @@ class SourceDetail(MethodView):
     @blp.response(200, SourceSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, slug):
-        """Update some fields of a source (the cards of its articles show the change at once)."""
+        """Update some fields of a source (the cards of its articles show the change at once).
+
+        With `If-Match`, only if the source still has that ETag.
+        """
+        check = caching.if_match_check("source")
         with writing():
             source = get_source_or_404(slug)
+            if check is not None:
+                check(source)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
-            Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
+            Source.update(**data, updated_at=utcnow(), version=Source.version + 1).where(
+                Source.id == source.id
+            ).execute()
             cards.refresh(source_id=source.id)
-        return Source.get_by_id(source.id)
+        source = Source.get_by_id(source.id)
+        return source, caching.tagged("source", source)
 
 
 def get_source_or_404(slug):

@@ -78,6 +78,16 @@ def test_feeds_filter_by_language_and_limit(client, articles):
     assert client.get("/feeds/articles.rss?limit=500").status_code == 422
 
 
+def test_feeds_filtered_by_time_name_the_filter_in_their_title(client, articles):
+    query = "published_after=2026-11-01T00:00:00Z&language=de,en"
+    feed = feedparser.parse(client.get(f"/feeds/articles.atom?{query}").data)
+    assert feed.feed.title == (
+        "Newsdesk: newest articles (language de, en; published_after 2026-11-01T00:00:00Z)"
+    )
+    for kind in ("rss", "json"):
+        assert client.get(f"/feeds/articles.{kind}?{query}").status_code == 200
+
+
 @pytest.mark.parametrize("app_config", [{"public_base_url": "https://news.example.org"}])
 def test_links_use_the_configured_base_url(client, articles):
     feed = feedparser.parse(client.get("/feeds/articles.atom").data)
