@@ -12,7 +12,7 @@ from models import PUBLISHED, SCOPES, ApiKey, Article, cards, db, init_db, is_em
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items
-from .config import Config, ConfigError
+from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
 
 
@@ -230,8 +230,13 @@ def openapi():
 @main.command()
 @click.option("--bind", help="HOST:PORT (default NEWSDESK_BIND, else 127.0.0.1:8000).")
 @click.option("--workers", type=int, help="Worker processes (default NEWSDESK_WORKERS, else 2).")
+@click.option(
+    "--worker-class",
+    type=click.Choice(WORKER_CLASSES),
+    help="gevent, or sync behind a buffering proxy (default NEWSDESK_WORKER_CLASS, else gevent).",
+)
 @click.option("--demo-articles", default=1000, show_default=True, help="Demo data for an empty db.")
-def serve(bind, workers, demo_articles):
+def serve(bind, workers, worker_class, demo_articles):
     """Serve the API with gunicorn (creates the schema and demo data when empty)."""
     config = Config.from_env()
     with connected(config):
@@ -239,6 +244,8 @@ def serve(bind, workers, demo_articles):
         if demo_articles and is_empty():
             click.echo(f"empty database: loading {load_demo(articles=demo_articles)} demo articles")
             related.rebuild(database_url=config.database_url, processes=os.cpu_count() or 1)
+    if worker_class:  # gunicorn.conf.py reads it, and prepares the process for it
+        os.environ["NEWSDESK_WORKER_CLASS"] = worker_class
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [gunicorn, "--config", str(_gunicorn_config())]
     args += ["--bind", bind or config.bind, "--workers", str(workers or config.workers)]

@@ -16,6 +16,9 @@
 | NEWSDESK_PUBLIC_BASE_URL         | (from the request)               | absolute links in feeds, e.g. https://x.org  |
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
+| NEWSDESK_WORKER_CLASS            | gevent                           | gevent, or sync behind a buffering proxy     |
+| NEWSDESK_REQUEST_TIMEOUT         | 30                               | seconds a request may take (503 past it)     |
+| NEWSDESK_IMPORT_TIMEOUT          | 90                               | the same for POST /v1/import                 |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
@@ -30,6 +33,9 @@ import os
 from collections.abc import Mapping
 
 _TRUE = {"1", "true", "yes", "on"}
+#: gunicorn worker classes: gevent serves many slow clients at once; sync, one request at a time
+#: per process, only behind a proxy that buffers requests (nginx).
+WORKER_CLASSES = ("gevent", "sync")
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -56,6 +62,13 @@ def _int(name, value, minimum=0):
     return number
 
 
+def _worker_class(name, value):
+    lowered = value.strip().lower()
+    if lowered not in WORKER_CLASSES:
+        raise ConfigError(f"{name} must be one of {', '.join(WORKER_CLASSES)}, not {value!r}")
+    return lowered
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The settings of one Newsdesk process."""
@@ -74,6 +87,9 @@ class Config:
     public_base_url: str | None = None
     bind: str = "127.0.0.1:8000"
     workers: int = 2
+    worker_class: str = "gevent"
+    request_timeout: int = 30
+    import_timeout: int = 90
     log_level: str = "info"
     cors_origins: tuple = ()
     metrics_dir: str | None = None
@@ -99,6 +115,9 @@ class Config:
             "public_base_url": str,
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
+            "worker_class": _worker_class,
+            "request_timeout": lambda n, v: _int(n, v, minimum=1),
+            "import_timeout": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
             "tasks_immediate": _bool,
         }
@@ -120,6 +139,12 @@ class Config:
         """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``):
         knowing one tells nothing of the others or of the secret."""
         return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+    @property
+    def worker_timeout(self):
+        """gunicorn's worker timeout: above every request's deadline, so a request that runs
+        too long is answered 503 by the app before gunicorn kills its worker."""
+        return max(self.request_timeout, self.import_timeout) + 30
 
     @property
     def is_postgres(self):
