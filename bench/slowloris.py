@@ -4,10 +4,11 @@ Starts gunicorn with gunicorn.conf.py (2 workers, the configured worker class) o
 corpus (bench/out/slowloris.db, 2,000 demo articles, made when missing; or --database), makes a
 key with the comment scope, then:
 
-1. opens --slow connections (200): half send a GET's request line and then a header a byte
-   every --interval seconds, never ending it; half send a POST of a comment with that key and
-   its Content-Length, then the body a byte every --interval seconds. A slow connection that
-   the server closes or answers is opened again at once, as an attacker's would be;
+1. opens --slow connections (200), from a process of their own: half send a GET's request line
+   and then a header a byte every --interval seconds, never ending it; half send a POST of a
+   comment with that key and its Content-Length, then the body a byte every --interval
+   seconds. A slow connection that the server closes or answers is opened again at once, as an
+   attacker's would be;
 2. meanwhile sends normal GETs, a list page and a detail in turn, at --rate a second for
    --seconds, each on a new connection, and prints p50/p99 of those answered and the errors
    (not a 200, or no answer within --timeout seconds);
@@ -25,6 +26,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -214,24 +216,48 @@ def summary(results):
     return line
 
 
-async def run(args, port, key, article_ids):
-    slow = SlowClients(port, key, article_ids, args.interval)
-    clients = [asyncio.create_task(slow.client(number)) for number in range(args.slow)]
-    deadline = time.monotonic() + args.interval + 10
-    while slow.opened < args.slow and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(args.interval)  # every slow connection has sent its head and a byte
-    log(f"{slow.open} slow connections open; measuring for {args.seconds} s ...")
-    loaded = await measure(port, article_ids, args.seconds, args.rate, args.timeout)
-    still_open, opened, answers = slow.open, slow.opened, dict(slow.answers)
-    slow.stopping = True
-    for task in clients:
-        task.cancel()
-    await asyncio.gather(*clients, return_exceptions=True)
+def slow_process(args, port, key, article_ids, ready, stop, results):
+    """The slow connections, in a process of their own so that they do not delay the
+    measuring client's event loop: open them, say when they are all under way, hold them
+    until told to stop, and report what became of them."""
+
+    async def hold():
+        slow = SlowClients(port, key, article_ids, args.interval)
+        clients = [asyncio.create_task(slow.client(number)) for number in range(args.slow)]
+        deadline = time.monotonic() + args.interval + 10
+        while slow.opened < args.slow and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(args.interval)  # every slow connection has sent its head and a byte
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        results.put((slow.open, slow.opened, dict(slow.answers)))
+        slow.stopping = True
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+
+    asyncio.run(hold())
+
+
+def run(args, port, key, article_ids):
+    ready, stop, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+    holder = multiprocessing.Process(
+        target=slow_process, args=(args, port, key, article_ids, ready, stop, results)
+    )
+    holder.start()
+    if not ready.wait(args.interval * 2 + 20):
+        holder.kill()
+        raise SystemExit("the slow connections could not be opened")
+    log(f"{args.slow} slow connections under way; measuring for {args.seconds} s ...")
+    loaded = asyncio.run(measure(port, article_ids, args.seconds, args.rate, args.timeout))
+    stop.set()
+    still_open, opened, answers = results.get(timeout=30)
+    holder.join(timeout=30)
     log("slow connections closed; waiting for the server to drain what they left queued ...")
-    await drained(port)
+    asyncio.run(drained(port))
     log(f"baseline for {args.seconds} s ...")
-    baseline = await measure(port, article_ids, args.seconds, args.rate, args.timeout)
+    baseline = asyncio.run(measure(port, article_ids, args.seconds, args.rate, args.timeout))
     return loaded, baseline, still_open, opened, answers
 
 
@@ -267,9 +293,7 @@ def main():
     with gunicorn(env, port) as base:
         with urllib.request.urlopen(base + "/v1/articles?limit=100&fields=id") as response:
             article_ids = [item["id"] for item in json.load(response)["data"]]
-        loaded, baseline, still_open, opened, answers = asyncio.run(
-            run(args, port, key, article_ids)
-        )
+        loaded, baseline, still_open, opened, answers = run(args, port, key, article_ids)
     worker_class = args.worker_class or os.environ.get("NEWSDESK_WORKER_CLASS") or "default"
     print(
         f"gunicorn.conf.py, 2 workers, worker class: {worker_class}; {args.slow} slow "
