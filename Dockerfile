@@ -1,5 +1,7 @@
 # Newsdesk on gunicorn. SQLite by default (mount a volume on /app/instance);
-# set NEWSDESK_DATABASE_URL=postgresql://... for production.
+# set NEWSDESK_DATABASE_URL=postgresql://... for production. gevent workers by default, so the
+# container may face slow clients directly; behind a proxy that buffers requests (nginx),
+# NEWSDESK_WORKER_CLASS=sync serves with sync workers.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -17,6 +17,7 @@ from . import (
     compression,
     converters,
     database,
+    deadline,
     docs,
     errors,
     feeds,
@@ -62,15 +63,16 @@ def create_app(config=None):
     A request passes through, in this order:
 
     1. WSGI layers, outermost first: :class:`observe.RequestLog` (request id, security headers,
-       metrics and the log line), :class:`caching.EarlyRevalidation` (anonymous 304s answered
-       before Flask), then Flask itself.
+       metrics and the log line), :class:`deadline.Deadline` (the request's deadline; 503
+       past it), :class:`caching.EarlyRevalidation` (anonymous 304s answered before Flask),
+       then Flask itself.
     2. ``before_request`` hooks, in the order registered below, then the view.
     3. ``after_request`` hooks, in the order listed below, then ``teardown_request``.
     """
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
     config.secret()  # a deployment without the secret it needs stops here, saying so
-    bind_database(config.database_url)
+    bind_database(config.database_url, greenlets=config.worker_class == "gevent")
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
@@ -106,7 +108,7 @@ def create_app(config=None):
             ],
             max_age=600,
         )
-    app.before_request(guards.check_request)  # URL length, control characters, JSON bodies
+    app.before_request(guards.check_request)  # URL and header sizes, control characters, bodies
     app.before_request(database.connect)  # a connection for the request
     app.before_request(auth.identify)  # g.api_key: the key presented, if known
     app.before_request(limiter.check)  # count the request against its key or address; 429
@@ -137,7 +139,7 @@ def create_app(config=None):
     app.extensions["newsdesk"] = {"api": api, "caching": cache, "limiter": limiter}
 
     early = caching.EarlyRevalidation(app, cache, limiter, app.wsgi_app)
-    app.wsgi_app = observe.RequestLog(early)
+    app.wsgi_app = observe.RequestLog(deadline.Deadline(app, early, config))
     return app
 
 

@@ -28,7 +28,7 @@ from models.ingest import WriteError
 
 from . import compression, limits
 from .database import NO_DATABASE
-from .guards import has_control_characters, url_too_long
+from .guards import has_control_characters, headers_too_large, url_too_long
 
 #: What answers under /v1/ vary by: the key (a key can see more) and the compression.
 VARY = "Authorization, X-API-Key, Accept-Encoding"
@@ -321,7 +321,12 @@ class EarlyRevalidation:
         ):
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        if not versioned(path) or url_too_long(path, query) or has_control_characters(path, query):
+        if (
+            not versioned(path)
+            or url_too_long(path, query)
+            or has_control_characters(path, query)
+            or headers_too_large(environ)
+        ):
             return None
         try:
             rule, args = self.url_map.bind_to_environ(environ).match(return_rule=True)

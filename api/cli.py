@@ -27,7 +27,7 @@ from models import (
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items
-from .config import Config, ConfigError
+from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
 
 
@@ -283,11 +283,18 @@ def openapi():
 @main.command()
 @click.option("--bind", help="HOST:PORT (default NEWSDESK_BIND, else 127.0.0.1:8000).")
 @click.option("--workers", type=int, help="Worker processes (default NEWSDESK_WORKERS, else 2).")
-def serve(bind, workers):
+@click.option(
+    "--worker-class",
+    type=click.Choice(WORKER_CLASSES),
+    help="gevent, or sync behind a buffering proxy (default NEWSDESK_WORKER_CLASS, else gevent).",
+)
+def serve(bind, workers, worker_class):
     """Serve the API with gunicorn (the schema must be current: `newsdesk db init`)."""
     config = Config.from_env()
     with connected(config):
         pass  # the database answers and its schema is current; nothing is written
+    if worker_class:  # gunicorn.conf.py reads it, and prepares the process for it
+        os.environ["NEWSDESK_WORKER_CLASS"] = worker_class
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [gunicorn, "--config", str(_gunicorn_config())]
     args += ["--bind", bind or config.bind, "--workers", str(workers or config.workers)]

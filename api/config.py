@@ -17,6 +17,9 @@
 | NEWSDESK_PUBLIC_BASE_URL         | (from the request)               | absolute links in feeds, e.g. https://x.org  |
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
+| NEWSDESK_WORKER_CLASS            | gevent                           | gevent, or sync behind a buffering proxy     |
+| NEWSDESK_REQUEST_TIMEOUT         | 30                               | seconds a request may take (503 past it)     |
+| NEWSDESK_IMPORT_TIMEOUT          | 90                               | the same for POST /v1/import                 |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_LOG_FORMAT              | json                             | json (log collectors) or text (terminals)    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
@@ -37,6 +40,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
+#: gunicorn worker classes: gevent serves many slow clients at once; sync, one request at a time
+#: per process, only behind a proxy that buffers requests (nginx).
+WORKER_CLASSES = ("gevent", "sync")
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -109,6 +115,13 @@ def _int(name, value, minimum=0):
     return number
 
 
+def _worker_class(name, value):
+    lowered = value.strip().lower()
+    if lowered not in WORKER_CLASSES:
+        raise ConfigError(f"{name} must be one of {', '.join(WORKER_CLASSES)}, not {value!r}")
+    return lowered
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The settings of one Newsdesk process."""
@@ -127,6 +140,9 @@ class Config:
     public_base_url: str | None = None
     bind: str = "127.0.0.1:8000"
     workers: int = 2
+    worker_class: str = "gevent"
+    request_timeout: int = 30
+    import_timeout: int = 90
     log_level: str = "info"
     log_format: str = "json"
     cors_origins: tuple = ()
@@ -154,6 +170,9 @@ class Config:
             "public_base_url": str,
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
+            "worker_class": _worker_class,
+            "request_timeout": lambda n, v: _int(n, v, minimum=1),
+            "import_timeout": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
             "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
@@ -206,6 +225,12 @@ class Config:
         """What versions before per-purpose keys hashed API keys with: the secret itself, or
         the constant they used when NEWSDESK_SECRET_KEY was not set."""
         return (self.secret().encode(), LEGACY_SECRET)
+
+    @property
+    def worker_timeout(self):
+        """gunicorn's worker timeout: above every request's deadline, so a request that runs
+        too long is answered 503 by the app before gunicorn kills its worker."""
+        return max(self.request_timeout, self.import_timeout) + 30
 
     @property
     def is_postgres(self):

@@ -28,6 +28,7 @@ from .base import (
     end_request,
     is_postgres,
     make_database,
+    set_deadline,
     utcnow,
 )
 from .changes import Change, DataVersion
@@ -94,5 +95,6 @@ __all__ = [
     "reading",
     "related",
     "seek",
+    "set_deadline",
     "utcnow",
 ]
