@@ -12,13 +12,17 @@
 | NEWSDESK_MAX_IMPORT_BYTES        | 52428800                         | largest NDJSON import body                   |
 | NEWSDESK_RATE_LIMIT              | 600/minute                       | default rate limit per key or address        |
 | NEWSDESK_WRITE_RATE_LIMIT        | 120/minute                       | rate limit of writes and comments            |
-| NEWSDESK_SECRET_KEY              | (built-in constant)              | key for the integrity check of cursors       |
+| NEWSDESK_SECRET_KEY              | (built-in constant)              | keys cursors, ETags, webhook secrets         |
 | NEWSDESK_PUBLIC_BASE_URL         | (from the request)               | absolute links in feeds, e.g. https://x.org  |
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
+| NEWSDESK_WEBHOOK_TIMEOUT         | 15                               | seconds a webhook endpoint has to answer     |
+| NEWSDESK_WEBHOOK_RETRY_SCHEDULE  | 5,300,1800,7200,18000,36000,...  | seconds before each retry (about three days) |
+| NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
+| NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -44,6 +48,21 @@ def _bool(name, value):
     if lowered in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _seconds(name, value):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds, not {value!r}")
+    return number
+
+
+def _schedule(name, value):
+    """A comma list of delays in seconds, at least one."""
+    return tuple(_seconds(name, part.strip()) for part in value.split(","))
 
 
 def _int(name, value, minimum=0):
@@ -78,6 +97,11 @@ class Config:
     cors_origins: tuple = ()
     metrics_dir: str | None = None
     tasks_immediate: bool = False
+    webhook_timeout: float = 15.0
+    #: Seconds before each retry of a failed delivery (with jitter): 10 attempts over 3 days.
+    webhook_retry_schedule: tuple = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
+    webhook_secret_grace: int = 24 * 3600
+    webhook_allow_private: bool = False
     testing: bool = False
 
     @classmethod
@@ -101,6 +125,10 @@ class Config:
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
             "tasks_immediate": _bool,
+            "webhook_timeout": _seconds,
+            "webhook_retry_schedule": _schedule,
+            "webhook_secret_grace": _int,
+            "webhook_allow_private": _bool,
         }
         values = {}
         for field, read in readers.items():
@@ -117,9 +145,15 @@ class Config:
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - a few purposes, for the process's life
     def key_for(self, purpose):
-        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``):
-        knowing one tells nothing of the others or of the secret."""
+        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``,
+        ``webhook-secrets``): knowing one tells nothing of the others or of the secret."""
         return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+    @property
+    def webhook_lease(self):
+        """Seconds a worker holds a delivery it is sending: past them (it died mid-attempt),
+        another worker sends it again. An attempt never outlasts the timeout."""
+        return 2 * self.webhook_timeout + 1
 
     @property
     def is_postgres(self):
