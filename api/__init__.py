@@ -6,6 +6,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from models import bind_database
+from models import webhooks as outbox
 
 from . import (
     articles,
@@ -24,11 +25,13 @@ from . import (
     limits,
     me,
     observe,
+    paging,
     search,
     sources,
     summaries,
     tags,
     tasks,
+    webhooks,
 )
 from .config import Config
 from .responses import OrjsonProvider
@@ -50,7 +53,14 @@ API_SPEC = {
     },
 }
 #: The blueprints whose writes count against the write rate limit.
-WRITE_BLUEPRINTS = (articles.blp, sources.blp, tags.blp, comments.blp, imports.blp)
+WRITE_BLUEPRINTS = (
+    articles.blp,
+    sources.blp,
+    tags.blp,
+    comments.blp,
+    imports.blp,
+    webhooks.blp,
+)
 READ_BLUEPRINTS = (search.blp, changes.blp, summaries.blp, feeds.blp, me.blp, health.blp)
 
 
@@ -68,6 +78,9 @@ def create_app(config=None):
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
     bind_database(config.database_url)
+    # Webhook events of article changes carry the /v1/changes token of their change.
+    cursor_key = config.key_for("cursors")
+    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
@@ -122,6 +135,7 @@ def create_app(config=None):
 
     api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
     errors.document_problems(api.spec)
+    webhooks.document_events(api.spec)
     errors.init_app(app)
     auth.register_security_schemes(api.spec)
     for blueprint in (*WRITE_BLUEPRINTS, *READ_BLUEPRINTS):

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import PUBLISHED, Article, Comment
+from models import PUBLISHED, Article, Comment, webhooks
 from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
@@ -13,6 +13,7 @@ from schemas.comments import (
     CommentSchema,
 )
 from schemas.common import PageArgs
+from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
 
 from . import paging
 from .arguments import Blueprint
@@ -58,9 +59,10 @@ class ArticleComments(MethodView):
             parent = Comment.get_or_none(Comment.id == parent_id)
             if parent is None or parent.article_id != article.id:
                 bad_request("parent_id", "Not a comment of this article.", status=422)
-        with writing():
+        with writing() as touched:
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
+            touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))
         return comment, location("comments.CommentDetail", comment_id=comment.id)
 
 
@@ -79,10 +81,14 @@ class CommentDetail(MethodView):
     def patch(self, data, comment_id):
         """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it."""
         comment = get_comment_or_404(comment_id)
-        with writing():
+        with writing() as touched:
             Comment.update(status=data["status"]).where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
-        return Comment.get_by_id(comment.id)
+            moderated = Comment.get_by_id(comment.id)
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, moderated, action=data["status"])
+            )
+        return moderated
 
     @requires(blp, "admin")
     @blp.response(204)
@@ -90,9 +96,12 @@ class CommentDetail(MethodView):
     def delete(self, comment_id):
         """Delete a comment for good (its replies stay, no longer marked as replies)."""
         comment = get_comment_or_404(comment_id)
-        with writing():
+        with writing() as touched:
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
+            )
 
 
 def get_comment_or_404(comment_id):

@@ -4,10 +4,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Source, cards, seek, utcnow
+from models import Source, cards, seek, utcnow, webhooks
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
+from schemas.webhooks import SOURCE_CREATED, SOURCE_UPDATED
 
 from . import paging
 from .arguments import Blueprint
@@ -42,9 +43,10 @@ class SourceList(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Add a source."""
-        with writing():
+        with writing() as touched:
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
         return source, location("sources.SourceDetail", slug=source.slug)
 
 
@@ -65,13 +67,15 @@ class SourceDetail(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def patch(self, data, slug):
         """Update some fields of a source (the cards of its articles show the change at once)."""
-        with writing():
+        with writing() as touched:
             source = get_source_or_404(slug)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
             cards.refresh(source_id=source.id)
-        return Source.get_by_id(source.id)
+            updated = Source.get_by_id(source.id)
+            touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
+        return updated
 
 
 def get_source_or_404(slug):
