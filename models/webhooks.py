@@ -405,8 +405,9 @@ def record(events, version):
     after it raised the data version to ``version``: one query for the subscriptions, one
     insert for the events some subscription wants. Returns how many were written.
 
-    Run after the data version is raised, this waits on PostgreSQL for any write that raised
-    it before (a subscription being created, for one) to commit, and sees it.
+    On PostgreSQL the raised version keeps its row locked until commit, so writes get here one
+    at a time in commit order: a subscription an earlier write created is seen, and outbox ids
+    follow the order the changes commit in.
     """
     if not events:
         return 0
