@@ -265,7 +265,8 @@ def test_a_worker_killed_mid_delivery_is_taken_over(app, dbconn, processes, head
     processes.worker()
     received = receiver.wait_for(4)
     payloads = [Verifier(hook["secret"]).verify(r.body, r.headers) for r in received]
-    assert received[1].id == stalled.id and received[1].body == stalled.body
+    # The message cut short is sent again, the same: once its holder's lease has run out.
+    assert [r.body for r in received if r.id == stalled.id] == [stalled.body, stalled.body]
     of_first = [(p["type"], p["data"]["title"]) for p in payloads if p["data"]["id"] == first["id"]]
     assert of_first == [
         ("article.published", "First"),
