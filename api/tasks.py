@@ -51,8 +51,8 @@ huey = make_huey(config)
 
 
 def create_queue():
-    """Create the queue's tables (part of ``newsdesk db init``)."""
-    if not huey.immediate:
+    """Create the queue's tables (part of ``newsdesk db init``); Redis needs none."""
+    if isinstance(huey, SqliteHuey | PostgresHuey) and not huey.immediate:
         huey.storage.initialize_schema()
 
 
@@ -94,7 +94,7 @@ def settings():
 def deliver_webhooks():
     """Fan new outbox events out to their subscriptions, then send every due delivery, one
     claimed attempt at a time (several threads and processes may run this at once: a claim is
-    theirs alone). Returns how many attempts were made."""
+    theirs alone). Returns nothing: Huey keeps no result of it."""
     current = settings()
     attempts = 0
     with connected():
@@ -105,7 +105,8 @@ def deliver_webhooks():
             attempts += 1
         due = webhooks.next_due()
     _wake_at(due)
-    return attempts
+    if attempts:
+        log.info("made %d webhook delivery attempts", attempts)
 
 
 def _wake_at(due):

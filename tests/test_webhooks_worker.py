@@ -200,7 +200,7 @@ def test_every_committed_change_is_delivered_when_the_server_is_killed(
     def bulk():
         lines = "\n".join(
             json.dumps({"source": "wire", "title": f"Bulk {n}", "body_text": "Text. " * 50})
-            for n in range(600)
+            for n in range(300)
         )
         try:
             call(
