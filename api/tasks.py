@@ -94,13 +94,16 @@ def settings():
 def deliver_webhooks():
     """Fan new outbox events out to their subscriptions, then send every due delivery, one
     claimed attempt at a time (several threads and processes may run this at once: a claim is
-    theirs alone). Returns nothing: Huey keeps no result of it."""
+    theirs alone). A run that finds work asks for one more run, so a backlog spreads over the
+    worker's threads. Returns nothing: Huey keeps no result of it."""
     current = settings()
     attempts = 0
     with connected():
         while webhooks.fan_out():
             pass
         while (held := webhooks.claim(current.webhook_lease)) is not None:
+            if not attempts and not huey.immediate:
+                deliver_webhooks()
             webhooks.finish(held, outbound.deliver(held, current), current.webhook_retry_schedule)
             attempts += 1
         due = webhooks.next_due()

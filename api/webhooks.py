@@ -165,26 +165,16 @@ class WebhookDetail(MethodView):
         """Change a webhook; `enabled: true` re-enables a disabled one, `false` pauses it.
 
         Enabled again, it receives the events of changes committed from then on, and the
-        deliveries queued before it was disabled resume.
+        deliveries queued before it was disabled are sent at once.
         """
         if "url" in data:
             check_url(data["url"])
         with writing():
             hook = get_webhook_or_404(webhook_id)
-            values = _filters(data)
-            if data.get("enabled") is True and not hook.enabled:
-                values.update(
-                    enabled=True,
-                    disabled_reason=None,
-                    disabled_at=None,
-                    since_version=DataVersion.current(),
-                )
-            elif data.get("enabled") is False and hook.enabled:
-                values.update(
-                    enabled=False, disabled_reason="Disabled by an admin.", disabled_at=utcnow()
-                )
-            values["updated_at"] = utcnow()
+            values = {**_filters(data), "updated_at": utcnow()}
             Webhook.update(values).where(Webhook.id == hook.id).execute()
+            if data.get("enabled") is not None and data["enabled"] != hook.enabled:
+                webhooks.set_enabled(hook.id, data["enabled"], "Disabled by an admin.")
         return shown(Webhook.get_by_id(hook.id))
 
     @requires(blp, "admin")

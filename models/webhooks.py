@@ -254,7 +254,8 @@ class WebhookDelivery(BaseModel):
         table_name = "webhook_message"
         indexes = (
             (("webhook", "event"), True),
-            (("status", "next_attempt_at"), False),
+            (("status", "next_attempt_at", "id"), False),
+            (("lease_until",), False),
             (("webhook", "subject", "event"), False),
             (("webhook", "id"), False),
         )
@@ -504,6 +505,8 @@ class Claim:
     """A delivery a worker holds while it sends one attempt."""
 
     delivery_id: int
+    event_id: int
+    subject: str | None
     token: str
     attempt: int
     failures: int
@@ -514,14 +517,23 @@ class Claim:
     webhook: Webhook
 
 
+def _first(query):
+    """The first row of ``query``, locked for this transaction (skipping rows other workers
+    hold, on PostgreSQL)."""
+    if is_postgres():
+        query = query.for_update(of=WebhookDelivery, skip_locked=True)
+    return query.first()
+
+
 def claim(lease_seconds):
     """Claim the next due delivery for one attempt, or None when nothing is due.
 
-    Due: pending and its time has come, or held by a worker whose lease ran out (it died
-    mid-attempt; the attempt is logged as interrupted). Not while an earlier event of the same
+    Due: held by a worker whose lease ran out (it died mid-attempt; the attempt is logged as
+    interrupted), or pending and its time has come, but not while an earlier event of the same
     subject to the same endpoint is unfinished, so those arrive in order; never a disabled
     endpoint's. On PostgreSQL the row is locked with SKIP LOCKED, on SQLite the claim holds
-    the write lock: two workers never hold the same delivery at once.
+    the write lock: two workers never hold the same delivery at once. Both lookups walk the
+    index on ``(status, next_attempt_at, id)`` from its start, however long the backlog.
     """
     at = now()
     Delivery = WebhookDelivery
@@ -532,20 +544,15 @@ def claim(lease_seconds):
         & (earlier.event < Delivery.event)
         & earlier.status.in_(UNFINISHED)
     )
-    due = ((Delivery.status == PENDING) & (Delivery.next_attempt_at <= at)) | (
-        (Delivery.status == DELIVERING) & (Delivery.lease_until <= at)
+    candidates = Delivery.select(Delivery).join(Webhook).where(Webhook.enabled)
+    lost = candidates.where((Delivery.status == DELIVERING) & (Delivery.lease_until <= at))
+    pending = candidates.where(
+        (Delivery.status == PENDING) & (Delivery.next_attempt_at <= at) & ~fn.EXISTS(blocked)
     )
     with write_transaction():
-        query = (
-            Delivery.select(Delivery)
-            .join(Webhook)
-            .where(Webhook.enabled & due & ~fn.EXISTS(blocked))
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(1)
+        delivery = _first(lost.order_by(Delivery.lease_until, Delivery.id)) or _first(
+            pending.order_by(Delivery.next_attempt_at, Delivery.id)
         )
-        if is_postgres():
-            query = query.for_update(of=Delivery, skip_locked=True)
-        delivery = query.first()
         if delivery is None:
             return None
         if delivery.status == DELIVERING:
@@ -568,6 +575,8 @@ def claim(lease_seconds):
         )
         return Claim(
             delivery_id=delivery.id,
+            event_id=delivery.event_id,
+            subject=delivery.subject,
             token=token,
             attempt=delivery.attempts + 1,
             failures=delivery.failures,
@@ -659,6 +668,15 @@ def finish(held, outcome, schedule):
             duration_ms=outcome.duration_ms,
             error=outcome.error,
         ).execute()
+        if values["status"] == PENDING and held.subject is not None:
+            # What waits behind it is not due before it: claims need not walk past it.
+            WebhookDelivery.update(next_attempt_at=values["next_attempt_at"]).where(
+                (WebhookDelivery.webhook == held.webhook.id)
+                & (WebhookDelivery.subject == held.subject)
+                & (WebhookDelivery.event > held.event_id)
+                & (WebhookDelivery.status == PENDING)
+                & (WebhookDelivery.next_attempt_at < values["next_attempt_at"])
+            ).execute()
         if outcome.ok:
             Webhook.update(last_success_at=at).where(Webhook.id == held.webhook.id).execute()
         elif values["status"] == FAILED and disable is None:
@@ -671,10 +689,44 @@ def finish(held, outcome, schedule):
             if last_success is None or _datetime(last_success) < values["first_failed_at"]:
                 disable = spent
         if disable is not None:
-            Webhook.update(enabled=False, disabled_reason=disable[:1000], disabled_at=at).where(
-                (Webhook.id == held.webhook.id) & Webhook.enabled
-            ).execute()
+            set_enabled(held.webhook.id, False, disable)
     return True
+
+
+def set_enabled(webhook_id, enabled, reason=None):
+    """Enable a webhook, or disable it saying why, inside the caller's write transaction.
+
+    It receives the events of changes committed while it is enabled, no others. So the data
+    version is raised first (on PostgreSQL, writes that record events now wait for this one),
+    and a disable first fans out every event committed before it. Disabled, its pending
+    deliveries are set aside (no next attempt: claims never walk over them); enabled again,
+    they are due at once.
+    """
+    version = DataVersion.bump()
+    at = now()
+    pending = (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.status == PENDING)
+    if enabled:
+        Webhook.update(
+            enabled=True,
+            disabled_reason=None,
+            disabled_at=None,
+            since_version=version,
+            updated_at=at,
+        ).where((Webhook.id == webhook_id) & ~Webhook.enabled).execute()
+        resumed = (
+            WebhookDelivery.update(next_attempt_at=at)
+            .where(pending & WebhookDelivery.next_attempt_at.is_null())
+            .execute()
+        )
+        if resumed:
+            _queued.set(True)
+    else:
+        while fan_out():
+            pass
+        Webhook.update(
+            enabled=False, disabled_reason=reason[:1000], disabled_at=at, updated_at=at
+        ).where((Webhook.id == webhook_id) & Webhook.enabled).execute()
+        WebhookDelivery.update(next_attempt_at=None).where(pending).execute()
 
 
 def next_due():
@@ -688,12 +740,7 @@ def next_due():
         return now()
     pending = (
         WebhookDelivery.select(fn.MIN(WebhookDelivery.next_attempt_at))
-        .join(Webhook)
-        .where(
-            Webhook.enabled
-            & (WebhookDelivery.status == PENDING)
-            & (WebhookDelivery.next_attempt_at > now())
-        )
+        .where((WebhookDelivery.status == PENDING) & (WebhookDelivery.next_attempt_at > now()))
         .scalar()
     )
     leased = (

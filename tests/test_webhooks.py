@@ -538,6 +538,46 @@ def test_410_disables_the_endpoint_at_once(client, writer, admin, source, subscr
     assert (logged["status"], logged["response_code"], logged["attempt"]) == ("failed", 410, 1)
 
 
+def test_a_disabled_endpoint_keeps_its_queue_aside_until_enabled(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    hook = subscribe()
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # both events queued, none sent yet
+    client.post("/v1/articles", json=article(source, "One"), headers=writer)
+    client.post("/v1/articles", json=article(source, "Two"), headers=writer)
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    receiver.answers = [(410, {})]
+    run_worker(app, lambda: not Webhook.get_by_id(hook["id"]).enabled)
+    assert len(receiver.received) == 1
+    waiting = [d for d in deliveries(client, admin, hook) if d["status"] == "pending"]
+    assert len(waiting) == 1 and waiting[0]["next_retry_at"] is None and waiting[0]["attempt"] == 0
+    with app.app_context():
+        tasks.deliver_webhooks.call_local()
+    assert len(receiver.received) == 1  # set aside: not sent, nor walked over by claims
+    enabled = client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": True}, headers=admin)
+    assert enabled.status_code == 200
+    sent = receiver.wait_for(2)[1]
+    assert sent.id == waiting[0]["message_id"]
+    assert json.loads(sent.body)["data"]["title"] == "Two"
+
+
+def test_an_endpoint_gets_the_events_of_the_time_it_was_enabled(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    hook = subscribe()
+    path = f"/v1/webhooks/{hook['id']}"
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker runs meanwhile
+    client.post("/v1/articles", json=article(source, "While enabled"), headers=writer)
+    client.patch(path, json={"enabled": False}, headers=admin)
+    client.post("/v1/articles", json=article(source, "While disabled"), headers=writer)
+    client.patch(path, json={"enabled": True}, headers=admin)
+    client.post("/v1/articles", json=article(source, "Enabled again"), headers=writer)
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    run_worker(app, lambda: len(receiver.received) == 2)
+    titles = [json.loads(r.body)["data"]["title"] for r in receiver.received]
+    assert titles == ["While enabled", "Enabled again"]
+
+
 def test_redirects_are_not_followed(app, client, writer, admin, source, subscribe, receiver):
     hook = subscribe()
     receiver.answers = [(307, {"Location": receiver.url + "/elsewhere"})]

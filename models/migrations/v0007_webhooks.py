@@ -75,7 +75,8 @@ class WebhookDelivery(BaseModel):
         table_name = "webhook_message"
         indexes = (
             (("webhook", "event"), True),
-            (("status", "next_attempt_at"), False),
+            (("status", "next_attempt_at", "id"), False),
+            (("lease_until",), False),
             (("webhook", "subject", "event"), False),
             (("webhook", "id"), False),
         )
