@@ -134,6 +134,7 @@ def test_webhooks_need_the_admin_scope(client, writer, receiver):
         ({"url": "https://example.org/x", "events": ["ping"]}, "events.0"),
         ({"url": "https://example.org/x", "events": ["source.created"], "source": ["x"]}, "source"),
         ({"url": "https://example.org/x", "events": ["source.created"], "tag": "a"}, "tag"),
+        ({"url": "https://example.org/x", "events": ["source.created"], "tag": ["東京"]}, "tag"),
         ({"url": "https://example.org/x", "events": ["source.created"], "id": 3}, "id"),
         ({"url": "https://example.org/x", "events": ["source.created"], "secret": "s"}, "secret"),
         ({"url": "https://u:p@example.org/x", "events": ["source.created"]}, "url"),
@@ -311,7 +312,7 @@ def test_events_follow_type_source_and_tag_filters(
 ):
     daily, weekly = make_source(slug="daily"), make_source(slug="weekly")
     subscribe(events=["article.published"], source=["daily"], url=receiver.url + "?f=source")
-    subscribe(events=["article.published"], tag=["climate"], url=receiver.url + "?f=tag")
+    subscribe(events=["article.published"], tag=["Climate"], url=receiver.url + "?f=tag")
     subscribe(events=["article.updated"], url=receiver.url + "?f=updated")
     for source, title, tags in [
         (daily, "One", []),
@@ -329,6 +330,7 @@ def test_events_follow_type_source_and_tag_filters(
     assert json.loads(receiver.wait_for(5)[4].body)["data"]["title"] == "Five"
     hooks = client.get("/v1/webhooks", headers=admin).json["data"]
     assert [hook["source"] for hook in hooks] == [["daily-news"], [], []]
+    assert [hook["tag"] for hook in hooks] == [[], ["climate"], []]
 
 
 def test_comment_and_source_events(client, writer, admin, make_key, subscribe, receiver):
