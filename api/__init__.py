@@ -7,6 +7,7 @@ from flask_cors import CORS
 from marshmallow import fields
 
 from models import bind_database
+from models import webhooks as outbox
 
 from . import (
     articles,
@@ -27,11 +28,13 @@ from . import (
     limits,
     me,
     observe,
+    paging,
     search,
     sources,
     summaries,
     tags,
     tasks,
+    webhooks,
 )
 from .config import Config
 from .responses import OrjsonProvider
@@ -53,7 +56,14 @@ API_SPEC = {
     },
 }
 #: The blueprints whose writes count against the write rate limit.
-WRITE_BLUEPRINTS = (articles.blp, sources.blp, tags.blp, comments.blp, imports.blp)
+WRITE_BLUEPRINTS = (
+    articles.blp,
+    sources.blp,
+    tags.blp,
+    comments.blp,
+    imports.blp,
+    webhooks.blp,
+)
 READ_BLUEPRINTS = (search.blp, changes.blp, summaries.blp, feeds.blp, me.blp, health.blp)
 
 
@@ -73,6 +83,9 @@ def create_app(config=None):
         config = Config.from_env(**(config or {}))
     config.secret()  # a deployment without the secret it needs stops here, saying so
     bind_database(config.database_url, greenlets=config.worker_class == "gevent")
+    # Webhook events of article changes carry the /v1/changes token of their change.
+    cursor_key = config.key_for("cursors")
+    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
@@ -131,6 +144,7 @@ def create_app(config=None):
     api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)
     api.register_field(fields.URL, "string", "uri")
     errors.document_problems(api.spec)
+    webhooks.document_events(api.spec)
     errors.init_app(app)
     auth.register_security_schemes(api.spec)
     for blueprint in (*WRITE_BLUEPRINTS, *READ_BLUEPRINTS):

@@ -16,10 +16,11 @@ import feedparser
 import peewee
 from marshmallow import ValidationError
 
-from models import Source, utcnow
+from models import Source, utcnow, webhooks
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
+from schemas.webhooks import SOURCE_CREATED
 
 from .errors import flatten_messages
 
@@ -88,13 +89,22 @@ def feed_items(raw):
     title = feed.feed.get("title") or feed.feed.get("link") or "Imported feed"
     slug = slugify(title)[:100] or "imported-feed"
     language = (feed.feed.get("language") or "en").split("-")[0].lower()[:3] or "en"
-    with writing():
-        Source.insert(
-            slug=slug,
-            name=title[:200],
-            homepage_url=feed.feed.get("link"),
-            language=language,
-        ).on_conflict_ignore().execute()
+    with writing() as touched:
+        created = (
+            Source.insert(
+                slug=slug,
+                name=title[:200],
+                homepage_url=feed.feed.get("link"),
+                language=language,
+            )
+            .on_conflict_ignore()
+            .returning(Source.id)
+            .tuples()
+            .execute()
+        )
+        for (source_id,) in created:
+            source = Source.get_by_id(source_id)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
     text = html.unescape if feed.version.startswith("rss") else str

@@ -209,6 +209,8 @@ def keys_revoke(key_id):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def import_command(files):
     """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
+    from . import tasks
+
     total_rejected = 0
     with connected():
         for path in files:
@@ -230,6 +232,7 @@ def import_command(files):
                 )
                 click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
             total_rejected += result["rejected"]
+    tasks.wake_webhooks()
     if total_rejected:
         sys.exit(1)
 
@@ -265,12 +268,18 @@ def related_rebuild(processes):
 @main.command()
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker threads.")
 def worker(workers):
-    """Run the background task consumer (related articles; webhooks)."""
+    """Run the background task consumer (related articles; webhook deliveries)."""
     from . import tasks
 
     with connected():
         pass  # the database answers and its schema is current
-    tasks.huey.create_consumer(workers=workers, worker_type="thread", flush_locks=True).run()
+    # Whatever was left pending when a worker last stopped is taken up at once.
+    tasks.deliver_webhooks()
+    # An idle thread looks for new tasks at least every second (Huey's default backs off to 10).
+    consumer = tasks.huey.create_consumer(
+        workers=workers, worker_type="thread", flush_locks=True, max_delay=1.0
+    )
+    consumer.run()
 
 
 @main.command()

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import PUBLISHED, Article, Comment
+from models import PUBLISHED, Article, Comment, webhooks
 from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
@@ -13,6 +13,7 @@ from schemas.comments import (
     CommentSchema,
 )
 from schemas.common import PageArgs
+from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
 
 from . import caching, paging
 from .arguments import Blueprint
@@ -58,9 +59,10 @@ class ArticleComments(MethodView):
             parent = Comment.get_or_none(Comment.id == parent_id)
             if parent is None or parent.article_id != article.id:
                 bad_request("parent_id", "Not a comment of this article.", status=422)
-        with writing():
+        with writing() as touched:
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
+            touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))
         headers = location("comments.CommentDetail", comment_id=comment.id)
         return comment, {**headers, **caching.tagged("comment", comment)}
 
@@ -86,7 +88,7 @@ class CommentDetail(MethodView):
         With `If-Match`, only if the comment still has that ETag.
         """
         check = caching.if_match_check("comment")
-        with writing():
+        with writing() as touched:
             comment = get_comment_or_404(comment_id)
             if check is not None:
                 check(comment)
@@ -94,8 +96,11 @@ class CommentDetail(MethodView):
                 Comment.id == comment.id
             ).execute()
             Comment.refresh_counts([comment.article_id])
-        comment = Comment.get_by_id(comment.id)
-        return comment, caching.tagged("comment", comment)
+            moderated = Comment.get_by_id(comment.id)
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, moderated, action=data["status"])
+            )
+        return moderated, caching.tagged("comment", moderated)
 
     @requires(blp, "admin")
     @blp.response(204)
@@ -107,12 +112,15 @@ class CommentDetail(MethodView):
         With `If-Match`, only if the comment still has that ETag.
         """
         check = caching.if_match_check("comment")
-        with writing():
+        with writing() as touched:
             comment = get_comment_or_404(comment_id)
             if check is not None:
                 check(comment)
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
+            )
 
 
 def get_comment_or_404(comment_id):

@@ -25,6 +25,10 @@
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
 | NEWSDESK_INSTANCE_PATH           | instance/ of the project         | the folder of the SQLite database and secret |
+| NEWSDESK_WEBHOOK_TIMEOUT         | 15                               | seconds a webhook endpoint has to answer     |
+| NEWSDESK_WEBHOOK_RETRY_SCHEDULE  | 5,300,1800,7200,18000,36000,...  | seconds before each retry (about three days) |
+| NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
+| NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -105,6 +109,21 @@ def _choice(*allowed):
     return read
 
 
+def _seconds(name, value):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds, not {value!r}")
+    return number
+
+
+def _schedule(name, value):
+    """A comma list of delays in seconds, at least one."""
+    return tuple(_seconds(name, part.strip()) for part in value.split(","))
+
+
 def _int(name, value, minimum=0):
     try:
         number = int(value)
@@ -149,6 +168,11 @@ class Config:
     metrics_dir: str | None = None
     tasks_immediate: bool = False
     instance_path: str = ""
+    webhook_timeout: float = 15.0
+    #: Seconds before each retry of a failed delivery (with jitter): 10 attempts over 3 days.
+    webhook_retry_schedule: tuple = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
+    webhook_secret_grace: int = 24 * 3600
+    webhook_allow_private: bool = False
     testing: bool = False
 
     @classmethod
@@ -177,6 +201,10 @@ class Config:
             "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
             "instance_path": str,
+            "webhook_timeout": _seconds,
+            "webhook_retry_schedule": _schedule,
+            "webhook_secret_grace": _int,
+            "webhook_allow_private": _bool,
         }
         values = {}
         for field, read in readers.items():
@@ -217,8 +245,8 @@ class Config:
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - a few purposes, for the process's life
     def key_for(self, purpose):
-        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``):
-        knowing one tells nothing of the others or of the secret."""
+        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``,
+        ``webhook-secrets``): knowing one tells nothing of the others or of the secret."""
         return hmac.new(self.secret().encode(), purpose.encode(), hashlib.sha256).digest()
 
     def legacy_api_key_peppers(self):
@@ -231,6 +259,12 @@ class Config:
         """gunicorn's worker timeout: above every request's deadline, so a request that runs
         too long is answered 503 by the app before gunicorn kills its worker."""
         return max(self.request_timeout, self.import_timeout) + 30
+
+    @property
+    def webhook_lease(self):
+        """Seconds a worker holds a delivery it is sending: past them (it died mid-attempt),
+        another worker sends it again. An attempt never outlasts the timeout."""
+        return 2 * self.webhook_timeout + 1
 
     @property
     def is_postgres(self):

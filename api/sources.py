@@ -4,10 +4,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Source, cards, seek, utcnow
+from models import Source, cards, seek, utcnow, webhooks
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
+from schemas.webhooks import SOURCE_CREATED, SOURCE_UPDATED
 
 from . import caching, paging
 from .arguments import Blueprint
@@ -42,9 +43,10 @@ class SourceList(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Add a source."""
-        with writing():
+        with writing() as touched:
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
         headers = {
             **location("sources.SourceDetail", slug=source.slug),
             **caching.tagged("source", source),
@@ -75,7 +77,7 @@ class SourceDetail(MethodView):
         With `If-Match`, only if the source still has that ETag.
         """
         check = caching.if_match_check("source")
-        with writing():
+        with writing() as touched:
             source = get_source_or_404(slug)
             if check is not None:
                 check(source)
@@ -85,8 +87,9 @@ class SourceDetail(MethodView):
                 Source.id == source.id
             ).execute()
             cards.refresh(source_id=source.id)
-        source = Source.get_by_id(source.id)
-        return source, caching.tagged("source", source)
+            updated = Source.get_by_id(source.id)
+            touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
+        return updated, caching.tagged("source", updated)
 
 
 def get_source_or_404(slug):

@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import cards, reading, related
+from . import cards, reading, related, webhooks
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -37,6 +37,7 @@ from .keys import SCOPES, ApiKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
 from .summaries import Summary
+from .webhooks import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent
 
 #: The live models (tests empty their tables between tests; the migrations make them).
 MODELS = [
@@ -53,6 +54,10 @@ MODELS = [
     Summary,
     RelatedQueue,
     Setting,
+    Webhook,
+    WebhookEvent,
+    WebhookDelivery,
+    WebhookAttempt,
 ]
 
 __all__ = [
@@ -80,6 +85,10 @@ __all__ = [
     "Source",
     "Summary",
     "Tag",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
     "bind_database",
     "cards",
     "close_all",
@@ -97,4 +106,5 @@ __all__ = [
     "seek",
     "set_deadline",
     "utcnow",
+    "webhooks",
 ]

@@ -5,8 +5,9 @@ it sanitizes the HTML and derives the plain text, excerpt and word count, the sl
 must never hold the write lock. :func:`store` then writes a batch of prepared inputs in one
 transaction (see :func:`writing`) with a fixed number of statements however many articles,
 tags and sources the batch holds, and keeps everything derived in step: the search index, the
-cards (rendered by the article schema), the counts, the change log, and the queue of articles
-whose related lists need computing (which happens off the request, ``models.related``).
+cards (rendered by the article schema), the counts, the change log, the queue of articles
+whose related lists need computing (which happens off the request, ``models.related``), and
+the webhook events of what it changed (``models.webhooks``, sent by the worker).
 """
 
 import contextlib
@@ -20,7 +21,7 @@ import peewee
 
 from schemas.articles import ArticleInSchema
 
-from . import cards
+from . import cards, webhooks
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
@@ -133,10 +134,12 @@ class Saved:
 
 
 class Touched:
-    """What a transaction's writes changed, for the counts and queues kept in step at commit."""
+    """What a transaction's writes changed, for the counts and queues kept in step at commit,
+    and the webhook events they made (``events``, :class:`models.webhooks.Event`)."""
 
     def __init__(self):
         self.sources, self.tags, self.articles = set(), set(), set()
+        self.events = []
 
     def refresh(self):
         if self.sources:
@@ -150,13 +153,14 @@ class Touched:
 @contextlib.contextmanager
 def writing():
     """One write transaction; before it commits, the counts of what it touched are brought up
-    to date, the articles it wrote are queued for their related lists, and the data version
-    behind ETags is raised."""
+    to date, the articles it wrote are queued for their related lists, the data version
+    behind ETags is raised, and the webhook events of its changes go to the outbox (after the
+    version: see :func:`models.webhooks.record`)."""
     touched = Touched()
     with write_transaction():
         yield touched
         touched.refresh()
-        DataVersion.bump()
+        webhooks.record(touched.events, DataVersion.bump())
 
 
 def _digest(content):
@@ -489,14 +493,28 @@ class _Batch:
         if links:
             ArticleTag.insert_many(links).execute()
         index_rows(index_rows_, replaced)
-        changes = []
+        changes, reported = [], []
         for index, model, body, article in saved:
+            was_published = article is not None and article.status == PUBLISHED
             if model.status == PUBLISHED:
                 changes.append((model.id, "upsert", None))
-            elif article is not None and article.status == PUBLISHED:
+                reported.append((model, body, was_published))
+            elif was_published:
                 changes.append((model.id, "delete", "unpublished"))
+                reported.append((model, None, True))
             self.results[index] = Saved("created" if article is None else "updated", model, *body)
-        Change.record_many(changes)
+        change_ids = Change.record_many(changes)
+        for model, body, was_published in reported:
+            change_id = change_ids[model.id]
+            if body is None:
+                tags = [tag.slug for tag in model.tag_list]
+                touched.events.append(
+                    webhooks.article_gone(model.id, "unpublished", model.source_id, tags, change_id)
+                )
+            else:
+                touched.events.append(
+                    webhooks.article_written(model, body, change_id, was_published)
+                )
 
     @staticmethod
     def _tag_ids(wanted):
@@ -530,18 +548,25 @@ def save(data, article_id=None, partial=False, check=None, attempts=3):
 
 
 def delete_article(article, touched):
-    """Delete an article (its body, tags, relations and comments go with it); leave a tombstone."""
-    touched.tags |= {
-        t
-        for (t,) in ArticleTag.select(ArticleTag.tag)
+    """Delete an article (its body, tags, relations and comments go with it); leave a tombstone
+    and, when it was published, report it deleted."""
+    tags = dict(
+        ArticleTag.select(ArticleTag.tag, Tag.slug)
+        .join(Tag)
         .where(ArticleTag.article == article.id)
         .tuples()
-    }
+    )
+    touched.tags |= set(tags)
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
     if article.status == PUBLISHED:
-        Change.record_many([(article.id, "delete", "deleted")])
+        change_ids = Change.record_many([(article.id, "delete", "deleted")])
+        touched.events.append(
+            webhooks.article_gone(
+                article.id, "deleted", article.source_id, tags.values(), change_ids[article.id]
+            )
+        )
 
 
 def delete(article_id, check=None):

@@ -26,6 +26,7 @@ from . import (
     v0006_related_queue_and_settings,
     v0007_ids_never_reused,
     v0008_source_and_comment_versions,
+    v0009_webhooks,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -38,6 +39,7 @@ STEPS = [
     v0006_related_queue_and_settings,
     v0007_ids_never_reused,
     v0008_source_and_comment_versions,
+    v0009_webhooks,
 ]
 
 LATEST_VERSION = len(STEPS)
