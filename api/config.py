@@ -19,6 +19,7 @@
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
+| NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -78,6 +79,7 @@ class Config:
     cors_origins: tuple = ()
     metrics_dir: str | None = None
     tasks_immediate: bool = False
+    statement_timeout_ms: int = 2000
     testing: bool = False
 
     @classmethod
@@ -101,6 +103,7 @@ class Config:
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
             "tasks_immediate": _bool,
+            "statement_timeout_ms": _int,
         }
         values = {}
         for field, read in readers.items():
