@@ -29,6 +29,7 @@
 | NEWSDESK_WEBHOOK_RETRY_SCHEDULE  | 5,300,1800,7200,18000,36000,...  | seconds before each retry (about three days) |
 | NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
 | NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
+| NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -173,6 +174,7 @@ class Config:
     webhook_retry_schedule: tuple = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
     webhook_secret_grace: int = 24 * 3600
     webhook_allow_private: bool = False
+    statement_timeout_ms: int = 2000
     testing: bool = False
 
     @classmethod
@@ -205,6 +207,7 @@ class Config:
             "webhook_retry_schedule": _schedule,
             "webhook_secret_grace": _int,
             "webhook_allow_private": _bool,
+            "statement_timeout_ms": _int,
         }
         values = {}
         for field, read in readers.items():

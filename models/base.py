@@ -4,6 +4,8 @@ import contextlib
 import datetime
 import functools
 import os
+import sqlite3
+import threading
 import time
 from urllib.parse import urlparse
 
@@ -120,11 +122,17 @@ def connected():
             db.close()
 
 
+#: The request's deadline on SQLite (see set_deadline), kept per thread (per greenlet under
+#: gevent, which patches threading.local) so that time_limit can restore it.
+_request = threading.local()
+
+
 def set_deadline(deadline):
     """SQLite: the connection's statements fail (``peewee.OperationalError``, "interrupted")
     once ``time.monotonic()`` passes ``deadline``; None lifts it. PostgreSQL's statements are
     bounded by the server's ``statement_timeout`` and, under gevent, by the request's own
     deadline (``api.green``)."""
+    _request.deadline = deadline
     if db.is_closed() or not isinstance(db.obj, peewee.SqliteDatabase):
         return
     check = None if deadline is None else functools.partial(_past, deadline)
@@ -153,6 +161,67 @@ def write_transaction():
 
 def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+class StatementTimeout(Exception):
+    """A statement ran past the time :func:`time_limit` allowed it, and was stopped."""
+
+    def __init__(self, milliseconds):
+        super().__init__(f"a statement ran past {milliseconds} ms and was stopped")
+        self.milliseconds = milliseconds
+
+
+#: SQLite virtual-machine steps between two looks at the clock while a time limit holds.
+_PROGRESS_STEPS = 10_000
+#: PostgreSQL's SQLSTATE of a statement cancelled by statement_timeout (query_canceled).
+_QUERY_CANCELED = "57014"
+
+
+@contextlib.contextmanager
+def time_limit(milliseconds):
+    """Run the block's statements within ``milliseconds`` (0 or None: no limit), raising
+    :class:`StatementTimeout` for one stopped past it; the connection stays usable.
+
+    PostgreSQL: each statement, by ``statement_timeout`` set for a transaction around the
+    block (as ``SET LOCAL`` does). SQLite: every statement of the block together, by a progress
+    handler looking at the clock between steps of SQLite's virtual machine; one step inside an
+    extension (an FTS5 call) runs to its end, which is why queries' shapes are limited too.
+    """
+    if not milliseconds:
+        yield
+        return
+    if is_postgres():
+        with db.atomic():
+            db.execute_sql("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))
+            try:
+                yield
+            except peewee.OperationalError as error:
+                cause = error.__cause__ or error.__context__
+                if getattr(cause, "pgcode", None) == _QUERY_CANCELED:
+                    raise StatementTimeout(milliseconds) from error
+                raise
+        return
+    deadline = time.monotonic() + milliseconds / 1000
+    request_deadline = getattr(_request, "deadline", None)
+    stopped = []
+
+    def past_deadline():
+        now = time.monotonic()
+        if now > deadline:
+            stopped.append(True)
+            return 1  # SQLite stops the statement: "interrupted"
+        return request_deadline is not None and now > request_deadline
+
+    connection = db.connection()
+    connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+    try:
+        yield
+    except (peewee.OperationalError, sqlite3.OperationalError) as error:
+        if stopped:
+            raise StatementTimeout(milliseconds) from error
+        raise
+    finally:  # the request's own deadline holds again
+        set_deadline(request_deadline)
 
 
 class BaseModel(peewee.Model):

@@ -1,11 +1,8 @@
-import json
-
 import yaml
 from click.testing import CliRunner
 
 from api.cli import main
 from models import LATEST_VERSION, Article, ArticleTag, Comment, Relation, Source, Tag, db
-from models.migrations import SchemaVersion
 
 
 def run(database_url, *args):
@@ -24,28 +21,6 @@ def test_db_init_creates_a_fresh_database(tmp_path):
     url = f"sqlite:///{tmp_path}/fresh/new.db"
     assert f"created schema version {LATEST_VERSION}" in run(url, "db", "init")
     assert (tmp_path / "fresh" / "new.db").exists()
-
-
-def test_db_init_upgrades_a_version_1_database(app, database_url, make_article, client):
-    # Version 1 had no search index, no data version and no article cards: take them away, as
-    # such a database would be, with an article in it.
-    make_article(title="Harbour ferry returns")
-    search_table = "article_document" if database_url.startswith("postgresql") else "article_search"
-    db.execute_sql(f"DROP TABLE {search_table}")
-    db.execute_sql("DROP TABLE data_version")
-    db.execute_sql("ALTER TABLE article DROP COLUMN card")
-    SchemaVersion.delete().execute()
-    SchemaVersion.create(version=1)
-    db.close()
-    assert f"upgraded schema from version 1 to {LATEST_VERSION}" in run(database_url, "db", "init")
-    hits = client.get("/v1/search?q=ferry").json["data"]
-    assert [hit["title"] for hit in hits] == ["Harbour ferry returns"]
-    # The new card column is filled by db init, from the article schema.
-    (card,) = query(lambda: db.execute_sql("SELECT card FROM article").fetchone())
-    assert json.loads(card)["title"] == "Harbour ferry returns"
-    assert [a["title"] for a in client.get("/v1/articles").json["data"]] == [
-        "Harbour ferry returns"
-    ]
 
 
 def query(fn):
