@@ -71,7 +71,7 @@ def written(saved, created=False):
 
 @blp.route("")
 class ArticleList(MethodView):
-    @blp.arguments(ArticleQueryArgs, location="query", as_kwargs=True)
+    @blp.arguments(ArticleQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None, field_names=None, **filters):
@@ -95,7 +95,7 @@ class ArticleList(MethodView):
         )
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(201, ArticleSchema)
     @blp.alt_response(
         200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True
@@ -112,7 +112,7 @@ class ArticleList(MethodView):
 
 @blp.route("/<key>")
 class ArticleDetail(MethodView):
-    @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
+    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticleSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -126,7 +126,7 @@ class ArticleDetail(MethodView):
         return response
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -186,7 +186,7 @@ class _Related:
 
 @blp.route("/<key>/related")
 class RelatedArticles(MethodView):
-    @blp.arguments(RelatedArgs, location="query", as_kwargs=True)
+    @blp.arguments(RelatedArgs(), location="query", as_kwargs=True)
     @blp.response(200, RelatedPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -204,7 +204,7 @@ class RelatedArticles(MethodView):
 @blp.route("/<key>/relations")
 class Relations(MethodView):
     @requires(blp, "write")
-    @blp.arguments(RelationInSchema)
+    @blp.arguments(RelationInSchema())
     @blp.response(201, RelatedPageSchema)
     @blp.alt_response(
         200, schema=RelatedPageSchema, description="The relation existed: updated", success=True

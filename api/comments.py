@@ -27,7 +27,7 @@ blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' co
 
 @blp.route("/articles/<key>/comments")
 class ArticleComments(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -46,7 +46,7 @@ class ArticleComments(MethodView):
         return paging.page(comments, next_cursor)
 
     @requires(blp, "comment")
-    @blp.arguments(CommentInSchema)
+    @blp.arguments(CommentInSchema())
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
@@ -78,7 +78,7 @@ class CommentDetail(MethodView):
         return comment
 
     @requires(blp, "admin")
-    @blp.arguments(CommentModerationSchema)
+    @blp.arguments(CommentModerationSchema())
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")

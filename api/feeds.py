@@ -96,7 +96,7 @@ def _sub(parent, tag, text=None, **attributes):
 
 @blp.route("/articles.atom")
 class AtomFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/atom+xml")})
     def get(self, **filters):
@@ -134,7 +134,7 @@ class AtomFeed(MethodView):
 
 @blp.route("/articles.rss")
 class RssFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/rss+xml")})
     def get(self, **filters):
@@ -170,7 +170,7 @@ class RssFeed(MethodView):
 
 @blp.route("/articles.json")
 class JsonFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/feed+json")})
     def get(self, **filters):

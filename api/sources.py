@@ -21,7 +21,7 @@ blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publ
 
 @blp.route("")
 class SourceList(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -38,7 +38,7 @@ class SourceList(MethodView):
         return paging.page(sources, next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(SourceInSchema)
+    @blp.arguments(SourceInSchema())
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):

@@ -114,7 +114,7 @@ def _filters(data):
 @blp.route("")
 class WebhookList(MethodView):
     @requires(blp, "admin")
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, WebhookPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -127,7 +127,7 @@ class WebhookList(MethodView):
         return paging.page(Webhook.attach_source_slugs(hooks), next_cursor)
 
     @requires(blp, "admin")
-    @blp.arguments(WebhookInSchema)
+    @blp.arguments(WebhookInSchema())
     @blp.response(201, WebhookSecretSchema)
     def post(self, data):
         """Subscribe an endpoint to events; the answer shows the signing secret, this once.
@@ -234,7 +234,7 @@ class Ping(MethodView):
 @blp.route(f"/{ID}/deliveries")
 class Deliveries(MethodView):
     @requires(blp, "admin")
-    @blp.arguments(DeliveryArgs, location="query", as_kwargs=True)
+    @blp.arguments(DeliveryArgs(), location="query", as_kwargs=True)
     @blp.response(200, DeliveryPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")

@@ -78,7 +78,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True, wsgi_app=None, e
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine starts gevent workers slowly
     while True:  # until the server answers: each try is a real connection attempt
         with contextlib.suppress(OSError):
             if call(base + "/healthz", timeout=1)[0] == 200:
