@@ -8,7 +8,8 @@
 #
 # The steps run in this shell, line by line, with two stand-ins: `sudo -u postgres psql` is psql
 # as the cluster's superuser, and the README's 127.0.0.1:5432 is HOST:PORT. The server listens on
-# a free port of 127.0.0.1 (NEWSDESK_BIND).
+# a free port of 127.0.0.1 (NEWSDESK_BIND). What the steps, the server and the worker print is
+# shown only when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_HOST=$1
@@ -44,14 +45,20 @@ sudo() {
 }
 
 started=()
+LOG=$(mktemp /tmp/newsdesk-readme.XXXXXX)
 cleanup() {
-    local pid
+    local status=$? pid
     for pid in "${started[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     psql -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres \
         -c "DROP DATABASE IF EXISTS newsdesk WITH (FORCE)" -c "DROP ROLE IF EXISTS newsdesk" || true
+    if [ "$status" != 0 ]; then
+        echo "ci: what the README's steps, the server and the worker printed:" >&2
+        cat "$LOG" >&2
+    fi
+    rm -f "$LOG"
 }
 trap cleanup EXIT
 
@@ -59,14 +66,14 @@ BIND=127.0.0.1:$(free_port "${NEWSDESK_CI_README_PORT:-58400}")
 export NEWSDESK_BIND=$BIND
 echo "ci: following README's PostgreSQL steps on $PG_HOST:$PG_PORT, serving on $BIND"
 # shellcheck source=/dev/null
-source <(printf '%s\n' "$setup")
+source <(printf '%s\n' "$setup") >>"$LOG" 2>&1
 read -ra started <<<"$(jobs -p | tr '\n' ' ')"
 [ ${#started[@]} -eq 1 ] || { echo "ci: expected the worker in the background" >&2; exit 1; }
 read -ra serve_words <<<"$serve"
-(exec "${serve_words[@]}") &
+(exec "${serve_words[@]}") >>"$LOG" 2>&1 &
 started=("$!" "${started[@]}")
 
-# Ready within 30 s, or the server's own output (above) says why not.
+# Ready within 30 s, or the log shown on the way out says why not.
 deadline=$((SECONDS + 30))
 until curl -fsS "http://$BIND/readyz" >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ] || ! kill -0 "${started[0]}" 2>/dev/null; then
