@@ -17,20 +17,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --system --create-home --uid 10001 newsdesk
 
-# Dependencies first, from pyproject.toml, so code changes do not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir api models schemas && touch api/__init__.py models/__init__.py schemas/__init__.py \
-    && pip install . && pip uninstall -y newsdesk && rm -rf api models schemas
+# The dependencies first, read from pyproject.toml alone: a change to the code (or the README)
+# leaves this layer as it is.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
+COPY README.md LICENSE gunicorn.conf.py openapi.yaml ./
 COPY api ./api
 COPY models ./models
 COPY schemas ./schemas
-COPY gunicorn.conf.py openapi.yaml ./
 RUN pip install --no-deps . && mkdir -p instance && chown newsdesk instance
 
 USER newsdesk
 EXPOSE 8000
+# Asks /healthz where gunicorn listens: NEWSDESK_BIND (a wildcard host is asked on loopback).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
+    CMD python -c "import os, sys, urllib.request; host, _, port = os.environ['NEWSDESK_BIND'].rpartition(':'); host = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '[::]': '[::1]'}.get(host, host); sys.exit(urllib.request.urlopen(f'http://{host}:{port}/healthz', timeout=2).status != 200)"
 
 CMD ["sh", "-c", "newsdesk db init && exec gunicorn --config gunicorn.conf.py"]

@@ -4,6 +4,7 @@ Every test that asks for ``app`` or ``client`` runs once per backend: ``[sqlite]
 ``[postgres]`` when ``NEWSDESK_TEST_POSTGRES_URL`` names a server the suite may create a database on.
 """
 
+import collections
 import datetime
 import logging
 import os
@@ -229,6 +230,9 @@ def make_comment(dbconn):
 # --- reporting which backend each test ran on -------------------------------------------
 
 _passed = {"sqlite": 0, "postgres": 0, "none": 0}
+_skipped = {"sqlite": 0, "postgres": 0, "none": 0}
+#: How many tests each skip reason skipped.
+_skip_reasons = collections.Counter()
 #: Fixtures parametrized by backend, whose parameter names the backend a test ran on.
 BACKEND_PARAMS = ("database_url", "fuzz_app", "empty_database")
 _backend_of = {}
@@ -243,15 +247,32 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_logreport(report):
+    backend = _backend_of.get(report.nodeid, "none")
     if report.when == "call" and report.passed:
-        _passed[_backend_of.get(report.nodeid, "none")] += 1
+        _passed[backend] += 1
+    elif report.skipped and not hasattr(report, "wasxfail"):
+        _skipped[backend] += 1
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skip_reasons[reason.removeprefix("Skipped: ")] += 1
 
 
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(
+def pytest_unconfigure(config):
+    """The run's last lines, after pytest's own counts: what passed on each database, and why
+    tests were skipped (one line per reason, not one per test)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not _backend_of or config.option.collectonly:
+        return
+    reporter.write_line(
         f"newsdesk backends: {_passed['sqlite']} passed on sqlite, "
         f"{_passed['postgres']} passed on postgres, {_passed['none']} without a database"
     )
+    if _skip_reasons:
+        reporter.write_line(
+            f"newsdesk skipped: {_skipped['sqlite']} on sqlite, {_skipped['postgres']} on"
+            f" postgres, {_skipped['none']} without a database, because"
+        )
+    for reason, count in _skip_reasons.most_common():
+        reporter.write_line(f"  {count:>4} {reason}")
 
 
 def pytest_sessionfinish(session, exitstatus):
