@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from api.config import Config, ConfigError
@@ -30,7 +32,9 @@ def test_config_reads_the_environment():
 
 def test_config_defaults_are_safe():
     config = Config.from_env({})
-    assert config.database_url == "sqlite:///instance/newsdesk.db"
+    # The project's own instance folder, wherever the command runs from.
+    project = Path(__file__).resolve().parent.parent
+    assert config.database_url == f"sqlite:///{project}/instance/newsdesk.db"
     assert config.bind == "127.0.0.1:8000"
     assert config.public_read is True and config.max_body_bytes == 1024 * 1024
 
