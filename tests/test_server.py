@@ -20,6 +20,7 @@ from models import ApiKey
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+NEWSDESK = Path(sys.executable).parent / "newsdesk"
 
 
 def free_port():
@@ -54,11 +55,15 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True, wsgi_app=None, e
         "NEWSDESK_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
+        # As deployed: background work goes to the queue (the in-process tests run it at once).
+        "NEWSDESK_TASKS_IMMEDIATE": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         **(environment or {}),
     }
     if not metrics_dir:  # left to gunicorn.conf.py, as `make run` and `newsdesk serve` do
         del env["PROMETHEUS_MULTIPROC_DIR"]
+    # As a deployment does before serving: the schema is the fixture's, the task queue is new.
+    subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     process = subprocess.Popen(
         [
             str(GUNICORN),
