@@ -372,7 +372,9 @@ class _Batch:
             ):
                 taken[slug] = article_id
         for index, (article, content) in list(contents.items()):
-            own = None if article is None else article.id
+            # A new article is told apart from the batch's other new ones by its index: two
+            # of them deriving the same slug get different ones.
+            own = ("new", index) if article is None else article.id
             if index not in bases:
                 holder = taken.get(content["slug"])
                 if holder is not None and holder != own:
