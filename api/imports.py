@@ -138,7 +138,7 @@ class Import(MethodView):
         return rendered(_job_schema.dump(imports.describe(job)), 202, headers)
 
 
-@blp.route("/imports/<int:job_id>")
+@blp.route("/imports/<int(max=2147483647):job_id>")  # an integer column
 class ImportJobDetail(MethodView):
     @requires(blp, "write")
     @blp.response(200, ImportJobSchema)

@@ -15,7 +15,7 @@ import re
 import peewee
 
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
-from .base import BaseModel, bind_database, db, is_postgres, write_transaction
+from .base import BaseModel, bind_database, db, insert_rows, is_postgres, write_transaction
 from .highlight import stem
 from .search import inverse_frequency, similar
 
@@ -275,9 +275,11 @@ class RelatedQueue(BaseModel):
     def add(cls, article_ids):
         """Queue articles, inside the write transaction that changed them."""
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        cls.insert_many([{"article": i, "queued_at": now} for i in article_ids]).on_conflict(
-            conflict_target=[cls.article], preserve=[cls.queued_at]
-        ).execute()
+        insert_rows(
+            cls,
+            [{"article": i, "queued_at": now} for i in article_ids],
+            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at"',
+        )
 
 
 def refresh_queued(limit=200):

@@ -288,6 +288,9 @@ def test_a_large_import_runs_in_the_background(client, writer, make_key, source)
     assert client.get(location, headers=make_key("admin")).status_code == 200
     assert client.get(location).status_code == 401
     assert client.get("/v1/imports/999", headers=writer).status_code == 404
+    too_large = client.get(f"/v1/imports/{2**64}", headers=writer)
+    assert too_large.status_code == 404
+    assert too_large.headers["Content-Type"] == "application/problem+json"
 
 
 def test_prefer_respond_async_sends_a_small_import_to_the_background(client, writer, source):
@@ -358,3 +361,14 @@ def test_a_job_cut_short_resumes_after_its_last_committed_batch(
         titles = [a.title for a in Article.select().order_by(Article.id)]
         db.close()
     assert titles == [f"No external id {n}" for n in range(1, count + 1)]
+
+
+def test_cli_lists_the_first_rejections_and_counts_the_rest(app, database_url, tmp_path, source):
+    path = tmp_path / "many.ndjson"
+    path.write_text(ndjson(*(["not json"] * 105), line(external_id="kept")))
+    result = invoke(database_url, str(path))
+    assert result.exit_code == 1
+    assert f"{path}: 1 created, 0 updated, 0 unchanged, 105 rejected" in result.output
+    assert f"{path}:100: Line is not valid JSON" in result.output
+    assert f"{path}:101:" not in result.output
+    assert "... and 5 more rejections (by code: 105 not_json)" in result.output
