@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run
+import write_latency
 
 SYNC_BYTES = 4 * 1024 * 1024
 
@@ -111,6 +112,7 @@ def via_http(part, env):
     ).stdout.split()[-1]
     port = run.free_port()
     with run.gunicorn("api.wsgi:app", env, port, "/healthz") as base:
+        write_latency.wait_ready(base)
         started = time.perf_counter()
         for body in bodies(part):
             request = urllib.request.Request(

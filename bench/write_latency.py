@@ -1,7 +1,7 @@
 """Write latency with related articles off the request, and how soon they are current.
 
 On a copy of a loaded database (bench/out/import.db, made by bench/import_speed.py, 100k
-articles), serves Newsdesk with gunicorn (gunicorn.conf.py: 2 gevent workers) beside an idle
+articles; its related queue emptied, as `related rebuild` leaves it), serves Newsdesk with gunicorn (gunicorn.conf.py: 2 gevent workers) beside an idle
 `newsdesk worker`, then:
 
 1. POSTs --writes new articles to /v1/articles, one at a time (one connection, no queueing),
@@ -14,6 +14,7 @@ articles), serves Newsdesk with gunicorn (gunicorn.conf.py: 2 gevent workers) be
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -40,6 +41,17 @@ def post(base, key, article):
     with urllib.request.urlopen(request, timeout=30) as response:
         body = json.load(response)
     return (time.perf_counter() - started) * 1000, body["id"]
+
+
+def wait_ready(base, seconds=120):
+    """Wait for the server to answer (run.gunicorn waits 10 s: too short on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{base} did not answer within {seconds} s")
 
 
 def percentile(values, share):
@@ -88,9 +100,12 @@ def main():
     from models import RelatedQueue, bind_database, db
 
     bind_database(env["NEWSDESK_DATABASE_URL"])
+    with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
+        RelatedQueue.delete().execute()
     worker = subprocess.Popen([str(run.BIN / "newsdesk"), "worker"], env=env, cwd=run.ROOT)
     try:
         with run.gunicorn("api.wsgi:app", env, run.free_port(), "/healthz") as base:
+            wait_ready(base)
             for number in range(20):  # warm-up, not measured
                 post(base, key, variation(-1 - number))
             timings = [post(base, key, variation(n))[0] for n in range(args.writes)]

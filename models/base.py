@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlparse
 
 import peewee
+import psycopg2.extras
 from playhouse import db_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -163,8 +164,13 @@ def execute_many(sql, params):
     """Run one statement for each of ``params``, prepared once (``{0}`` stands for the
     database's parameter mark): peewee builds no SQL per row or value, which cost more than
     the database's own work for a batch of inserts."""
-    if params:
-        db.cursor().executemany(sql.format(db.obj.param), params)
+    if not params:
+        return
+    cursor = db.cursor()
+    if is_postgres():  # many statements a round trip (psycopg2's executemany sends each alone)
+        psycopg2.extras.execute_batch(cursor, sql.format(db.obj.param), params, page_size=200)
+    else:
+        cursor.executemany(sql.format(db.obj.param), params)
 
 
 def insert_rows(model, rows, suffix=""):
