@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import current_app, has_app_context, request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskLockedException
+from huey.storage import MemoryStorage, RedisStorage
 
 from models import bind_database, connected, imports, related, webhooks
 
@@ -62,12 +63,21 @@ def start_worker():
     bind_database(config.database_url)
 
 
+def task_lock(queue, name):
+    """Huey's lock ``name`` on ``queue``: it expires after 10 minutes where the storage can
+    (Redis, memory). Huey's SQLite and PostgreSQL storages refuse an expiry (every run of a
+    task asking for one failed there), so there the lock has none, and a lock left by a
+    killed worker is cleared when a consumer starts (``flush_locks``)."""
+    ttl = 600 if isinstance(queue.storage, RedisStorage | MemoryStorage) else None
+    return queue.lock_task(name, ttl=ttl)
+
+
 @huey.task()
 def refresh_related():
     """Compute the related lists of every article queued for it, one run at a time (a run in
     progress takes what is queued meanwhile)."""
     try:
-        with huey.lock_task("refresh-related", ttl=600), connected():
+        with task_lock(huey, "refresh-related"), connected():
             total = 0
             while done := related.refresh_queued():
                 total += done
