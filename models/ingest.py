@@ -249,10 +249,15 @@ class _Batch:
                     )
                 elif data.get("external_id"):
                     keys.add((source.id, data["external_id"]))
-        condition = Article.id.in_(list(by_id))
         if keys:
-            condition |= peewee.Tuple(Article.source, Article.external_id).in_(list(keys))
-        stored = list(Article.select().where(condition)) if by_id or keys else []
+            # A flat OR of pairs, each found through the unique (source, external_id) index:
+            # SQLite planned the row-value IN as a scan of the source's every article.
+            mark = db.obj.param
+            pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(keys))
+            params = [value for key in sorted(keys) for value in key]
+            found = db.execute_sql(f'SELECT "id" FROM "article" WHERE {pairs}', params)
+            by_id |= {article_id for (article_id,) in found}
+        stored = list(Article.select().where(Article.id.in_(list(by_id)))) if by_id else []
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
         ids = list(self.stored)
