@@ -147,7 +147,7 @@ def main():
             )
     finally:
         worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=30)
+        worker.wait(timeout=120)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from .search import inverse_frequency, similar
 #: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
 RELATED_LOCK = 0x4E44524C
 KEEP = 10
+#: Related lists stored per write transaction by the worker.
+STORE_CHUNK = 10
 WINDOW_WEEKS = 3
 CANDIDATE_TERMS = 6
 CANDIDATES = 40
@@ -476,6 +478,13 @@ def refresh_many(article_ids):
     otherwise deadlock.
     """
     results = [(article_id, compute(article_id)) for article_id in sorted(article_ids)]
+    # A few lists a transaction: the write lock is held briefly, so writes of articles never
+    # wait long behind the worker (200 lists in one transaction made them time out).
+    for start in range(0, len(results), STORE_CHUNK):
+        _store_all(results[start : start + STORE_CHUNK])
+
+
+def _store_all(results):
     for attempt in range(3):
         try:
             with write_transaction():
