@@ -6,6 +6,7 @@ one, then stored in batches, each in one transaction with a fixed number of stat
 the good ones.
 """
 
+import copy
 import datetime
 import hashlib
 import html
@@ -16,7 +17,8 @@ import feedparser
 import peewee
 from marshmallow import ValidationError
 
-from models import Source, utcnow, webhooks
+from models import Source, imports, utcnow, webhooks
+from models.base import write_transaction
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
@@ -25,6 +27,10 @@ from schemas.webhooks import SOURCE_CREATED
 from .errors import flatten_messages
 
 BATCH_SIZE = 200
+#: Items waiting to be accounted, at most (rejected ones between stored ones included).
+WINDOW = 5000
+#: An answer lists this many rejections, the first; every rejection is counted by its code.
+MAX_REJECTIONS = 100
 _schema = ArticleInSchema()
 
 
@@ -38,27 +44,68 @@ class FeedEntry:
 
 
 class Rejected:
-    """An item that could not even be read (not UTF-8, not JSON, not an object)."""
+    """An item that could not even be read (too long, not UTF-8, not JSON, not an object):
+    ``code`` names the kind of reason (what rejections are counted by), ``reason`` says it."""
 
-    def __init__(self, reason):
+    def __init__(self, code, reason, errors=None):
+        self.code = code
         self.reason = reason
+        self.errors = errors
 
 
-def ndjson_items(raw):
-    """``(line number, object or Rejected)`` for each non-blank line of ``raw`` bytes."""
-    for number, line in enumerate(raw.split(b"\n"), start=1):
+def split_lines(blocks, max_line):
+    """``(line number, bytes)`` for every line of a body read as ``blocks`` of bytes (blank
+    lines too, so numbers match the body's). A line longer than ``max_line`` bytes is cut to
+    ``max_line + 1`` bytes (enough to know it is too long); the rest of it is never held."""
+    number, pending, overlong = 0, [], False
+    held = 0
+    for data in blocks:
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                if not overlong and start < len(data):
+                    pending.append(data[start:])
+                    held += len(data) - start
+                    if held > max_line:
+                        pending, overlong = [b"".join(pending)[: max_line + 1]], True
+                break
+            number += 1
+            if not overlong:
+                pending.append(data[start:end])
+            yield number, b"".join(pending)
+            pending, overlong, held = [], False, 0
+            start = end + 1
+    if pending:
+        yield number + 1, b"".join(pending)
+
+
+def read_blocks(handle, size=64 * 1024):
+    """The blocks of a binary stream (a request body, a file), ``size`` bytes at most each."""
+    return iter(lambda: handle.read(size), b"")
+
+
+def ndjson_items(lines, max_line):
+    """``(line number, object or Rejected)`` for each non-blank line of ``lines``."""
+    for number, line in lines:
         if not line.strip():
+            continue
+        if len(line) > max_line:
+            yield number, Rejected("too_long", f"Line is longer than {max_line} bytes.")
             continue
         try:
             payload = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError:
-            yield number, Rejected("Line is not valid UTF-8.")
+            yield number, Rejected("not_utf8", "Line is not valid UTF-8.")
+            continue
+        except RecursionError:
+            yield number, Rejected("not_json", "Line is not valid JSON: nested too deeply.")
             continue
         except ValueError as error:
-            yield number, Rejected(f"Line is not valid JSON: {error}.")
+            yield number, Rejected("not_json", f"Line is not valid JSON: {error}.")
             continue
         if not isinstance(payload, dict):
-            yield number, Rejected("Line is not a JSON object.")
+            yield number, Rejected("not_object", "Line is not a JSON object.")
             continue
         yield number, payload
 
@@ -85,7 +132,9 @@ def feed_items(raw):
     # A stream, never a string: feedparser would fetch a string that looks like a URL.
     feed = feedparser.parse(io.BytesIO(raw))
     if feed.bozo and not feed.entries:
-        return [(1, Rejected(f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))]
+        return [
+            (1, Rejected("not_feed", f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))
+        ]
     title = feed.feed.get("title") or feed.feed.get("link") or "Imported feed"
     slug = slugify(title)[:100] or "imported-feed"
     language = (feed.feed.get("language") or "en").split("-")[0].lower()[:3] or "en"
@@ -154,66 +203,187 @@ def _content_key(entry, body_html):
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def import_items(items, on_item=None):
-    """Write every item; returns the counts and each rejection with its number and reason."""
-    result = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejections": []}
-
-    def reject(number, reason, errors=None):
-        result["rejected"] += 1
-        rejection = {"line": number, "reason": reason}
-        if errors:
-            rejection["errors"] = errors
-        result["rejections"].append(rejection)
-
-    batch, keys = [], set()
+def import_items(items, on_item=None, job=None):
+    """Write every item; returns the counts, the first rejections with their numbers and
+    reasons (:data:`MAX_REJECTIONS`), the rejections counted by code, and the ranges of the
+    numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
+    progress is recorded in the transaction of each batch, and resumed from."""
+    importer = Importer(job)
     for number, payload in items:
         if on_item is not None:
             on_item()
+        importer.add(number, payload)
+    return importer.finish()
+
+
+class Importer:
+    """Items in, batches stored, outcomes accounted in item order.
+
+    Items wait in a window (at most :data:`BATCH_SIZE` to store, :data:`WINDOW` in all) so that
+    their outcomes, rejected on reading or on storing, are accounted in the order of their
+    numbers: that is what makes the ranges of stored items exact.
+    """
+
+    def __init__(self, job=None):
+        self.job = job
+        if job is None:
+            self.state = {
+                "lines": 0,
+                "created": 0,
+                "updated": 0,
+                "unchanged": 0,
+                "rejected": 0,
+                "rejections": [],
+                "rejected_by_code": {},
+                "last_item_stored": False,
+            }
+            self.open = None
+        else:
+            self.state = imports.state_of(job)
+            self.open = imports.last_range(job) if job.last_item_stored else None
+        #: Every range, for an answer (not kept for a job: its ranges are in its table).
+        self.ranges = [] if job is None else None
+        #: Ranges changed since the last checkpoint (the open one, and those closed after).
+        self.changed = [] if self.open is None else [self.open]
+        self.window, self.batch, self.keys = [], [], set()
+
+    def add(self, number, payload):
         if isinstance(payload, Rejected):
-            reject(number, payload.reason)
-            continue
-        updated_at = None
-        if isinstance(payload, FeedEntry):
-            payload, updated_at = payload.payload, payload.updated_at
+            self.window.append((number, payload))
+        else:
+            updated_at = None
+            if isinstance(payload, FeedEntry):
+                payload, updated_at = payload.payload, payload.updated_at
+            try:
+                data = _schema.load(payload)
+            except ValidationError as error:
+                errors = flatten_messages(error.messages)
+                reason = "Invalid: " + ", ".join(sorted(errors)) + "."
+                self.window.append((number, Rejected("invalid", reason, errors)))
+            else:
+                key = (data["source"], data.get("external_id")) if data.get("external_id") else None
+                if key is not None and key in self.keys:  # one batch names an article once
+                    self.flush()
+                self.window.append((number, prepare(data, updated_at=updated_at)))
+                self.batch.append(len(self.window) - 1)
+                if key is not None:
+                    self.keys.add(key)
+        if len(self.batch) >= BATCH_SIZE or len(self.window) >= WINDOW:
+            self.flush()
+
+    def finish(self):
+        self.flush()
+        result = {key: value for key, value in self.state.items() if key != "last_item_stored"}
+        result["rejections_omitted"] = self.state["rejected"] - len(self.state["rejections"])
+        if self.ranges is not None:
+            result["stored_lines"] = self.ranges
+        return result
+
+    def flush(self):
+        """Store the window's batch, then account for every item of the window in order."""
+        window, batch = self.window, self.batch
+        self.window, self.batch, self.keys = [], [], set()
+        if not window:
+            return
+        if not batch:
+            self._account(window, {})
+            self._checkpoint_alone(window)
+            return
+        saved = self._save()
         try:
-            data = _schema.load(payload)
-        except ValidationError as error:
-            errors = flatten_messages(error.messages)
-            reject(number, "Invalid: " + ", ".join(sorted(errors)) + ".", errors)
-            continue
-        key = (data["source"], data.get("external_id")) if data.get("external_id") else None
-        if key in keys or len(batch) == BATCH_SIZE:  # one batch names an article once
-            _store(batch, result, reject)
-            batch, keys = [], set()
-        batch.append((number, prepare(data, updated_at=updated_at)))
-        if key is not None:
-            keys.add(key)
-    if batch:
-        _store(batch, result, reject)
-    return result
-
-
-def _store(batch, result, reject):
-    """Store one batch; should the database refuse it as a whole (a unique key taken by a
-    concurrent writer), store its items one by one."""
-    try:
-        with writing() as touched:
-            outcomes = store([Write(prepared) for _, prepared in batch], touched)
-    except peewee.IntegrityError:
-        outcomes = []
-        for _, prepared in batch:
+            with writing() as touched:
+                outcomes = store([Write(window[i][1]) for i in batch], touched)
+                self._account(window, dict(zip(batch, outcomes, strict=True)))
+                self._checkpoint(window[-1][0])
+            return
+        except peewee.IntegrityError:
+            self._restore(saved)
+        # The database refused the batch as a whole (a unique key taken by a concurrent
+        # writer): store its items one by one.
+        done = 0
+        for i in batch:
             try:
                 with writing() as touched:
-                    outcomes += store([Write(prepared)], touched)
+                    (outcome,) = store([Write(window[i][1])], touched)
+                    self._account(window[done : i + 1], {i - done: outcome})
+                    self._checkpoint(window[i][0])
             except peewee.IntegrityError:
-                outcomes.append(
-                    WriteError(
-                        409, {"slug": ["Conflicts with a stored article (slug or external_id)."]}
-                    )
+                conflict = WriteError(
+                    409, {"slug": ["Conflicts with a stored article (slug or external_id)."]}
                 )
-    for (number, _), outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, WriteError):
-            errors = outcome.errors
-            reject(number, "Rejected: " + ", ".join(sorted(errors)) + ".", errors)
-        else:
-            result[outcome.outcome] += 1
+                self._account(window[done : i + 1], {i - done: conflict})
+                self._checkpoint_alone(window[done : i + 1])
+            done = i + 1
+        if done < len(window):
+            self._account(window[done:], {})
+            self._checkpoint_alone(window[done:])
+
+    def _account(self, entries, outcomes):
+        """Count each of ``entries`` (``(number, Rejected or Prepared)``, in order); ``outcomes``
+        holds the store's answer by the entry's index."""
+        state = self.state
+        for index, (number, item) in enumerate(entries):
+            state["lines"] += 1
+            outcome = outcomes.get(index)
+            if isinstance(item, Rejected):
+                self._reject(number, item.code, item.reason, item.errors)
+            elif isinstance(outcome, WriteError):
+                errors = outcome.errors
+                code = "conflict" if outcome.status == 409 else "invalid"
+                self._reject(number, code, "Rejected: " + ", ".join(sorted(errors)) + ".", errors)
+            else:
+                state[outcome.outcome] += 1
+                if self.open is not None and state["last_item_stored"]:
+                    self.open[1] = number
+                else:
+                    self.open = [number, number]
+                    if self.ranges is not None:
+                        self.ranges.append(self.open)
+                if not self.changed or self.changed[-1] is not self.open:
+                    self.changed.append(self.open)
+                state["last_item_stored"] = True
+
+    def _reject(self, number, code, reason, errors=None):
+        state = self.state
+        state["rejected"] += 1
+        state["rejected_by_code"][code] = state["rejected_by_code"].get(code, 0) + 1
+        state["last_item_stored"] = False
+        self.open = None
+        if len(state["rejections"]) < MAX_REJECTIONS:
+            rejection = {"line": number, "code": code, "reason": reason}
+            if errors:
+                rejection["errors"] = errors
+            state["rejections"].append(rejection)
+
+    def _save(self):
+        return (
+            copy.deepcopy(self.state),
+            None if self.open is None else list(self.open),
+            None if self.ranges is None else len(self.ranges),
+            list(self.changed),
+        )
+
+    def _restore(self, saved):
+        """Undo the accounting of a batch the database refused (the open range is the last of
+        the ranges and of the changed ones, when there is one)."""
+        self.state, self.open, count, self.changed = saved
+        if self.ranges is not None:
+            del self.ranges[count:]
+        if self.open is not None:
+            self.changed[-1] = self.open
+            if self.ranges is not None:
+                self.ranges[-1] = self.open
+
+    def _checkpoint(self, last_number):
+        """Inside a batch's transaction: record the job's progress up to ``last_number``."""
+        if self.job is None:
+            return
+        imports.checkpoint(self.job.id, self.state, last_number + 1, self.changed)
+        self.changed = [self.open] if self.open is not None else []
+
+    def _checkpoint_alone(self, entries):
+        """Record progress over ``entries`` that stored nothing, in a transaction of its own."""
+        if self.job is None or not entries:
+            return
+        with write_transaction():
+            self._checkpoint(entries[-1][0])

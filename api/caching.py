@@ -130,13 +130,13 @@ def public_cache_control(config):
 
 
 def versioned(path):
-    """Answers derived from stored data: their ETag comes from a version. Not the webhooks':
-    their delivery log changes as the worker sends, which raises no data version (their ETag
-    is hashed from the answer)."""
+    """Answers derived from stored data: their ETag comes from a version. Not the webhooks'
+    nor the import jobs': their delivery log and progress change as the worker works, which
+    raises no data version (their ETag is hashed from the answer)."""
     return (
         path.startswith(("/v1/", "/feeds/"))
         and path != "/v1/me"
-        and not path.startswith("/v1/webhooks")
+        and not path.startswith(("/v1/webhooks", "/v1/imports/"))
     )
 
 

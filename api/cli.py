@@ -26,7 +26,7 @@ from models import (
 )
 
 from . import create_app, openapi_yaml
-from .bulkload import feed_items, import_items, is_feed, ndjson_items
+from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
 from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
 
@@ -212,15 +212,21 @@ def import_command(files):
     from . import tasks
 
     total_rejected = 0
+    max_line = Config.from_env().max_body_bytes
     with connected():
         for path in files:
             with open(path, "rb") as handle:
-                raw = handle.read()
-            items = feed_items(raw) if is_feed(raw) else list(ndjson_items(raw))
-            with click.progressbar(
-                length=len(items), label=path, file=sys.stderr, show_pos=True
-            ) as bar:
-                result = import_items(items, on_item=lambda: bar.update(1))
+                if is_feed(handle.read(4096)):
+                    handle.seek(0)
+                    items = feed_items(handle.read())
+                    result = import_items(items)
+                else:
+                    handle.seek(0)
+                    with click.progressbar(
+                        length=os.path.getsize(path), label=path, file=sys.stderr, show_pos=True
+                    ) as bar:
+                        lines = _counted(split_lines(read_blocks(handle), max_line), bar)
+                        result = import_items(ndjson_items(lines, max_line))
             click.echo(
                 f"{path}: {result['created']} created, {result['updated']} updated, "
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"
@@ -231,10 +237,24 @@ def import_command(files):
                     for field, messages in rejection.get("errors", {}).items()
                 )
                 click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
+            if result["rejections_omitted"]:
+                counts = ", ".join(
+                    f"{count} {code}" for code, count in sorted(result["rejected_by_code"].items())
+                )
+                click.echo(
+                    f"  ... and {result['rejections_omitted']} more rejections (by code: {counts})"
+                )
             total_rejected += result["rejected"]
     tasks.wake_webhooks()
     if total_rejected:
         sys.exit(1)
+
+
+def _counted(lines, bar):
+    """``lines`` as they are, moving ``bar`` by the bytes each took."""
+    for number, line in lines:
+        bar.update(len(line) + 1)
+        yield number, line
 
 
 @main.group("related")

@@ -10,6 +10,7 @@
 | NEWSDESK_ANSWER_CACHE_BYTES      | 33554432                         | searches and feeds kept per worker (0: off)  |
 | NEWSDESK_MAX_BODY_BYTES          | 1048576                          | largest JSON request body                    |
 | NEWSDESK_MAX_IMPORT_BYTES        | 52428800                         | largest NDJSON import body                   |
+| NEWSDESK_IMPORT_SYNC_BYTES       | 4194304                          | larger import bodies go to the background    |
 | NEWSDESK_RATE_LIMIT              | 600/minute                       | default rate limit per key or address        |
 | NEWSDESK_WRITE_RATE_LIMIT        | 120/minute                       | rate limit of writes and comments            |
 | NEWSDESK_SECRET_KEY              | SQLite: <instance>/secret_key    | the secret of cursors, ETags and API keys;   |
@@ -154,6 +155,7 @@ class Config:
     answer_cache_bytes: int = 32 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 50 * 1024 * 1024
+    import_sync_bytes: int = 4 * 1024 * 1024
     rate_limit: str = "600/minute"
     write_rate_limit: str = "120/minute"
     secret_key: str = ""
@@ -190,6 +192,7 @@ class Config:
             "answer_cache_bytes": _int,
             "max_body_bytes": lambda n, v: _int(n, v, minimum=1),
             "max_import_bytes": lambda n, v: _int(n, v, minimum=1),
+            "import_sync_bytes": lambda n, v: _int(n, v, minimum=0),
             "rate_limit": str,
             "write_rate_limit": str,
             "secret_key": str,

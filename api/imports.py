@@ -1,14 +1,27 @@
-"""``POST /v1/import``: many articles in one NDJSON body."""
+"""``POST /v1/import``: many articles in one NDJSON body; ``GET /v1/imports/{id}``: a
+background import's progress.
+
+The body is read as it arrives, in blocks, never whole. A body of at most
+``NEWSDESK_IMPORT_SYNC_BYTES`` is imported within the request (200). A larger one, one whose
+size is not known before it ends (chunked) and outgrows that, or a request with
+``Prefer: respond-async`` is stored in the database first (so a restart of the worker loses
+nothing) and imported by the worker: 202 with ``Location: /v1/imports/{id}``.
+"""
+
+import itertools
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from schemas.articles import ImportResultSchema
+from models import imports
+from schemas.articles import ImportJobSchema, ImportResultSchema
 
+from . import tasks
 from .arguments import Blueprint
-from .auth import requires
-from .bulkload import import_items, ndjson_items
+from .auth import current_key, requires
+from .bulkload import import_items, ndjson_items, read_blocks, split_lines
+from .responses import location, rendered
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
 NDJSON_TYPES = {
@@ -17,6 +30,43 @@ NDJSON_TYPES = {
     "application/jsonl",
     "application/json-lines",
 }
+#: A stored job body is cut into chunks of whole lines of about this size.
+CHUNK_BYTES = 1024 * 1024
+_job_schema = ImportJobSchema()
+
+
+def prefers_async():
+    """Whether the request says ``Prefer: respond-async`` (RFC 7240)."""
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            if preference.split(";")[0].strip().lower() == "respond-async":
+                return True
+    return False
+
+
+def receive(lines):
+    """Store ``lines`` as a queued job's body, chunk by chunk; returns the job. A body that
+    cannot be received whole (too large, the client gone, the deadline past) leaves no job."""
+    key = current_key()
+    job = imports.create_job(key.id if key is not None else None)
+    try:
+        seq, size, pending, pending_bytes, first = 0, 0, [], 0, 1
+        for number, line in lines:
+            if not pending:
+                first = number
+            pending.append(line)
+            pending_bytes += len(line) + 1
+            size += len(line) + 1
+            if pending_bytes >= CHUNK_BYTES:
+                imports.add_chunk(job, seq, first, b"\n".join(pending))
+                seq, pending, pending_bytes = seq + 1, [], 0
+        if pending:
+            imports.add_chunk(job, seq, first, b"\n".join(pending))
+        imports.queue_job(job, size)
+    except BaseException:
+        imports.drop_job(job.id)
+        raise
+    return job
 
 
 @blp.route("/import")
@@ -33,19 +83,75 @@ class Import(MethodView):
                     }
                 }
             },
-        }
+        },
+        parameters=[
+            {
+                "in": "header",
+                "name": "Prefer",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "`respond-async`: import in the background whatever the size (202)",
+            }
+        ],
     )
     @blp.response(200, ImportResultSchema)
+    @blp.alt_response(
+        202,
+        schema=ImportJobSchema,
+        description=(
+            "A large body (or `Prefer: respond-async`): stored and imported in the background; "
+            "`Location` is the job, `GET /v1/imports/{id}`"
+        ),
+        success=True,
+    )
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self):
         """Import articles from NDJSON, one article object per line.
 
         Lines are written in batches; the answer counts created, updated, unchanged and rejected
-        lines, with the line number and reason of each rejection. Bad lines never stop good ones.
+        lines, lists the first 100 rejections (line number, code, reason), counts every rejection
+        by code, and gives the ranges of the lines stored. Bad lines never stop good ones. A body
+        over `NEWSDESK_IMPORT_SYNC_BYTES` (4 MiB) is imported in the background: 202 and its job.
         """
         if request.mimetype not in NDJSON_TYPES:
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
-        request.max_content_length = current_app.config["NEWSDESK"].max_import_bytes
-        result = import_items(ndjson_items(request.get_data(cache=False)))
-        return result
+        config = current_app.config["NEWSDESK"]
+        request.max_content_length = config.max_import_bytes
+        max_line = config.max_body_bytes
+        lines = split_lines(read_blocks(request.stream), max_line)
+        length = request.content_length
+        if not prefers_async() and (length is None or length <= config.import_sync_bytes):
+            head, size = [], 0
+            for number, line in lines:
+                head.append((number, line))
+                size += len(line) + 1
+                if size > config.import_sync_bytes:
+                    lines = itertools.chain(head, lines)
+                    break
+            else:
+                return import_items(ndjson_items(head, max_line))
+        job = receive(lines)
+        tasks.run_import(job.id)
+        job = imports.ImportJob.get_by_id(job.id)
+        headers = location("import.ImportJobDetail", job_id=job.id)
+        return rendered(_job_schema.dump(imports.describe(job)), 202, headers)
+
+
+@blp.route("/imports/<int(max=2147483647):job_id>")  # an integer column
+class ImportJobDetail(MethodView):
+    @requires(blp, "write")
+    @blp.response(200, ImportJobSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, job_id):
+        """A background import: its status, counts, first rejections and the lines stored.
+
+        Visible to the key that started it, and to admin keys. Kept 7 days after it ends.
+        """
+        job = imports.ImportJob.get_or_none(
+            (imports.ImportJob.id == job_id) & (imports.ImportJob.status != imports.RECEIVING)
+        )
+        key = current_key()
+        if job is None or (job.key_id != key.id and not key.grants("admin")):
+            abort(404, message=f"No import job {job_id}.")
+        return imports.describe(job)

@@ -18,10 +18,12 @@ from pathlib import Path
 from flask import current_app, has_app_context, request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskLockedException
+from huey.storage import MemoryStorage, RedisStorage
 
-from models import bind_database, connected, related, webhooks
+from models import bind_database, connected, imports, related, webhooks
 
 from . import outbound
+from .bulkload import import_items, ndjson_items
 from .config import Config
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,21 @@ def start_worker():
     bind_database(config.database_url)
 
 
+def task_lock(queue, name):
+    """Huey's lock ``name`` on ``queue``: it expires after 10 minutes where the storage can
+    (Redis, memory). Huey's SQLite and PostgreSQL storages refuse an expiry (every run of a
+    task asking for one failed there), so there the lock has none, and a lock left by a
+    killed worker is cleared when a consumer starts (``flush_locks``)."""
+    ttl = 600 if isinstance(queue.storage, RedisStorage | MemoryStorage) else None
+    return queue.lock_task(name, ttl=ttl)
+
+
 @huey.task()
 def refresh_related():
     """Compute the related lists of every article queued for it, one run at a time (a run in
     progress takes what is queued meanwhile)."""
     try:
-        with huey.lock_task("refresh-related", ttl=600), connected():
+        with task_lock(huey, "refresh-related"), connected():
             total = 0
             while done := related.refresh_queued():
                 total += done
@@ -75,6 +86,26 @@ def refresh_related():
     if total:
         log.info("computed the related lists of %d articles", total)
     return total
+
+
+@huey.task()
+def run_import(job_id):
+    """Import the stored body of the job ``job_id``, resuming after its last committed batch
+    (a job another run holds under a live lease is left to it). A run that fails hands the job
+    back for another attempt, which the sweep starts."""
+    with connected():
+        job = imports.claim(job_id)
+        if job is None:
+            return
+        try:
+            import_items(ndjson_items(imports.lines_from(job), settings().max_body_bytes), job=job)
+        except Exception:
+            log.exception("import job %d stopped", job_id)
+            imports.release(job_id, "The import stopped on an error in the server; retried.")
+            return
+        imports.finish(job_id, imports.SUCCEEDED)
+    refresh_related()
+    wake_webhooks()
 
 
 #: Huey's key-value store holds when the next scheduled webhook wake-up is due (a timestamp),
@@ -137,11 +168,16 @@ def wake_webhooks():
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
-    """Once a minute, what a lost wake-up left undone, and old webhook deliveries forgotten."""
+    """Once a minute, what a lost wake-up left undone (related lists, webhook deliveries,
+    import jobs whose worker died), and old webhook deliveries and import jobs forgotten."""
     refresh_related.call_local()
     deliver_webhooks.call_local()
     with connected():
         webhooks.clean_up()
+        imports.clean_up()
+        waiting = imports.runnable()
+    for job_id in waiting:
+        run_import(job_id)
 
 
 def after_write(response):

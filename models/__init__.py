@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import cards, reading, related, webhooks
+from . import cards, imports, reading, related, webhooks
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -33,6 +33,7 @@ from .base import (
 )
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
+from .imports import ImportChunk, ImportJob, ImportRange
 from .keys import SCOPES, ApiKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
@@ -58,6 +59,9 @@ MODELS = [
     WebhookEvent,
     WebhookDelivery,
     WebhookAttempt,
+    ImportJob,
+    ImportChunk,
+    ImportRange,
 ]
 
 __all__ = [
@@ -79,6 +83,9 @@ __all__ = [
     "Change",
     "Comment",
     "DataVersion",
+    "ImportChunk",
+    "ImportJob",
+    "ImportRange",
     "RelatedQueue",
     "Relation",
     "Setting",
@@ -97,6 +104,7 @@ __all__ = [
     "db",
     "drop_connection",
     "end_request",
+    "imports",
     "init_db",
     "is_empty",
     "is_postgres",

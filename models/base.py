@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlparse
 
 import peewee
+import psycopg2.extras
 from playhouse import db_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -157,6 +158,47 @@ def write_transaction():
     if isinstance(db.obj, peewee.SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+def execute_many(sql, params):
+    """Run one statement for each of ``params``, prepared once (``{0}`` stands for the
+    database's parameter mark): peewee builds no SQL per row or value, which cost more than
+    the database's own work for a batch of inserts."""
+    if not params:
+        return
+    cursor = db.cursor()
+    if is_postgres():  # many statements a round trip (psycopg2's executemany sends each alone)
+        psycopg2.extras.execute_batch(cursor, sql.format(db.obj.param), params, page_size=200)
+    else:
+        cursor.executemany(sql.format(db.obj.param), params)
+
+
+def insert_rows(model, rows, suffix=""):
+    """Insert ``rows`` (dicts with the same keys: field names) into ``model``'s table, one
+    prepared INSERT for all (``suffix``: an ON CONFLICT clause), values as the fields store them
+    and the fields' defaults for the others, as peewee's own inserts do."""
+    if not rows:
+        return
+    fields = [model._meta.fields[name] for name in rows[0]]
+    defaults = [
+        field
+        for field in model._meta.sorted_fields
+        if field.default is not None and field.name not in rows[0]
+    ]
+    fields += defaults
+    rows = [
+        {
+            **row,
+            **{f.name: f.default() if callable(f.default) else f.default for f in defaults},
+        }
+        for row in rows
+    ]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    marks = ", ".join(["{0}"] * len(fields))
+    execute_many(
+        f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks}){suffix}',
+        [tuple(field.db_value(row[field.name]) for field in fields) for row in rows],
+    )
 
 
 def is_postgres():

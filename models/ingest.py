@@ -10,6 +10,7 @@ whose related lists need computing (which happens off the request, ``models.rela
 the webhook events of what it changed (``models.webhooks``, sent by the worker).
 """
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -23,7 +24,7 @@ from schemas.articles import ArticleInSchema
 
 from . import cards, webhooks
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
-from .base import db, is_postgres, utcnow, write_transaction
+from .base import db, execute_many, insert_rows, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
 from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
@@ -138,7 +139,11 @@ class Touched:
     and the webhook events they made (``events``, :class:`models.webhooks.Event`)."""
 
     def __init__(self):
+        #: Sources and tags to recount (a delete), and the differences article writes made
+        #: to the counts of others: recounting every article of a tag at each batch of an
+        #: import made the import slower the larger the database.
         self.sources, self.tags, self.articles = set(), set(), set()
+        self.source_counts, self.tag_counts = collections.Counter(), collections.Counter()
         self.events = []
 
     def refresh(self):
@@ -146,6 +151,24 @@ class Touched:
             Source.refresh_counts(self.sources)
         if self.tags:
             Tag.refresh_counts(self.tags)
+        # In id order, so that concurrent writers lock rows in one order (PostgreSQL).
+        execute_many(
+            'UPDATE "source" SET "article_count" = "article_count" + {0},'
+            ' "version" = "version" + 1 WHERE "id" = {0}',
+            [
+                (change, source_id)
+                for source_id, change in sorted(self.source_counts.items())
+                if change and source_id not in self.sources
+            ],
+        )
+        execute_many(
+            'UPDATE "tag" SET "article_count" = "article_count" + {0} WHERE "id" = {0}',
+            [
+                (change, tag_id)
+                for tag_id, change in sorted(self.tag_counts.items())
+                if change and tag_id not in self.tags
+            ],
+        )
         if self.articles:
             RelatedQueue.add(self.articles)
 
@@ -226,10 +249,15 @@ class _Batch:
                     )
                 elif data.get("external_id"):
                     keys.add((source.id, data["external_id"]))
-        condition = Article.id.in_(list(by_id))
         if keys:
-            condition |= peewee.Tuple(Article.source, Article.external_id).in_(list(keys))
-        stored = list(Article.select().where(condition)) if by_id or keys else []
+            # A flat OR of pairs, each found through the unique (source, external_id) index:
+            # SQLite planned the row-value IN as a scan of the source's every article.
+            mark = db.obj.param
+            pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(keys))
+            params = [value for key in sorted(keys) for value in key]
+            found = db.execute_sql(f'SELECT "id" FROM "article" WHERE {pairs}', params)
+            by_id |= {article_id for (article_id,) in found}
+        stored = list(Article.select().where(Article.id.in_(list(by_id)))) if by_id else []
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
         ids = list(self.stored)
@@ -362,17 +390,20 @@ class _Batch:
                     "SELECT pg_advisory_xact_lock(hashtext(base)) FROM unnest(%s::text[]) AS base",
                     (sorted(set(bases.values())),),
                 )
-            near = [
-                (Article.slug >= base) & (Article.slug < base + SLUG_END)
-                for base in set(bases.values())
-            ]
-            condition = peewee.NodeList(near, glue=" OR ", parens=True)  # flat: no nesting per base
-            for article_id, slug in (
-                Article.select(Article.id, Article.slug).where(condition).tuples()
+            # One flat condition written out: peewee spent longer building this statement,
+            # a range per base, than the database took to run it.
+            unique = sorted(set(bases.values()))
+            mark = db.obj.param
+            near = " OR ".join([f'("slug" >= {mark} AND "slug" < {mark})'] * len(unique))
+            params = [value for base in unique for value in (base, base + SLUG_END)]
+            for article_id, slug in db.execute_sql(
+                f'SELECT "id", "slug" FROM "article" WHERE {near}', params
             ):
                 taken[slug] = article_id
         for index, (article, content) in list(contents.items()):
-            own = None if article is None else article.id
+            # A new article is told apart from the batch's other new ones by its index: two
+            # of them deriving the same slug get different ones.
+            own = ("new", index) if article is None else article.id
             if index not in bases:
                 holder = taken.get(content["slug"])
                 if holder is not None and holder != own:
@@ -437,8 +468,11 @@ class _Batch:
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
         if new:
-            inserted = Article.insert_many([{**row, "created_at": self.now} for _, row in new])
-            by_slug = dict(inserted.returning(Article.slug, Article.id).tuples().execute())
+            insert_rows(Article, [{**row, "created_at": self.now} for _, row in new])
+            slugs = [row["slug"] for _, row in new]
+            by_slug = dict(
+                Article.select(Article.slug, Article.id).where(Article.slug.in_(slugs)).tuples()
+            )
             ids = {index: by_slug[row["slug"]] for index, row in new}
         saved, links, index_rows_ = [], [], []
         for index, article, row, body, tags in rows:
@@ -454,8 +488,11 @@ class _Batch:
                     created_at=article.created_at,
                     **row,
                 )
-                touched.sources.add(article.source_id)
-                touched.tags.update(tag_id for tag_id, _ in self.stored_tags[article.id])
+                if article.status == PUBLISHED:
+                    touched.source_counts[article.source_id] -= 1
+                    touched.tag_counts.update(
+                        {tag_id: -1 for tag_id, _ in self.stored_tags[article.id]}
+                    )
             model.source = self.sources_by_id[row["source"]]
             model.tag_list = [Tag(slug=slug, name=tags[slug]) for slug in sorted(tags)]
             model.card = cards.render(model)
@@ -469,29 +506,29 @@ class _Batch:
             index_rows_.append(
                 (model.id, row["title"], row["excerpt"], body[1], row["published_at"])
             )
-            touched.sources.add(row["source"])
-            touched.tags.update(tag_ids[slug] for slug in tags)
+            if row["status"] == PUBLISHED:
+                touched.source_counts[row["source"]] += 1
+                touched.tag_counts.update({tag_ids[slug]: 1 for slug in tags})
             touched.articles.add(model.id)
             saved.append((index, model, body, article))
         if ids:
-            Article.bulk_update(
-                [model for index, model, _, article in saved if article is None],
-                fields=[Article.card],
+            execute_many(
+                'UPDATE "article" SET "card" = {0} WHERE "id" = {0}',
+                [(model.card, model.id) for _, model, _, article in saved if article is None],
             )
-        ArticleBody.insert_many(
+        insert_rows(
+            ArticleBody,
             [
                 {"article": model.id, "body_html": body[0], "body_text": body[1]}
                 for _, model, body, _ in saved
-            ]
-        ).on_conflict(
-            conflict_target=[ArticleBody.article],
-            preserve=[ArticleBody.body_html, ArticleBody.body_text],
-        ).execute()
+            ],
+            ' ON CONFLICT ("article_id") DO UPDATE SET "body_html" = excluded."body_html",'
+            ' "body_text" = excluded."body_text"',
+        )
         replaced = [article.id for *_, article in saved if article is not None]
         if replaced:
             ArticleTag.delete().where(ArticleTag.article.in_(replaced)).execute()
-        if links:
-            ArticleTag.insert_many(links).execute()
+        insert_rows(ArticleTag, links)
         index_rows(index_rows_, replaced)
         changes, reported = [], []
         for index, model, body, article in saved:

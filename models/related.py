@@ -15,13 +15,15 @@ import re
 import peewee
 
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
-from .base import BaseModel, bind_database, db, is_postgres, write_transaction
+from .base import BaseModel, bind_database, db, insert_rows, is_postgres, write_transaction
 from .highlight import stem
 from .search import inverse_frequency, similar
 
 #: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
 RELATED_LOCK = 0x4E44524C
 KEEP = 10
+#: Related lists stored per write transaction by the worker.
+STORE_CHUNK = 10
 WINDOW_WEEKS = 3
 CANDIDATE_TERMS = 6
 CANDIDATES = 40
@@ -275,9 +277,11 @@ class RelatedQueue(BaseModel):
     def add(cls, article_ids):
         """Queue articles, inside the write transaction that changed them."""
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        cls.insert_many([{"article": i, "queued_at": now} for i in article_ids]).on_conflict(
-            conflict_target=[cls.article], preserve=[cls.queued_at]
-        ).execute()
+        insert_rows(
+            cls,
+            [{"article": i, "queued_at": now} for i in article_ids],
+            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at"',
+        )
 
 
 def refresh_queued(limit=200):
@@ -474,6 +478,13 @@ def refresh_many(article_ids):
     otherwise deadlock.
     """
     results = [(article_id, compute(article_id)) for article_id in sorted(article_ids)]
+    # A few lists a transaction: the write lock is held briefly, so writes of articles never
+    # wait long behind the worker (200 lists in one transaction made them time out).
+    for start in range(0, len(results), STORE_CHUNK):
+        _store_all(results[start : start + STORE_CHUNK])
+
+
+def _store_all(results):
     for attempt in range(3):
         try:
             with write_transaction():

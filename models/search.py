@@ -28,7 +28,7 @@ from .articles import (
     Tag,
     seek,
 )
-from .base import BaseModel, db, is_postgres
+from .base import BaseModel, db, execute_many, is_postgres
 from .query import Term
 
 #: BM25 weights of title, excerpt, body and the period token (not searched by users).
@@ -132,18 +132,14 @@ def index_rows(rows, replaced=()):
         return
     if replaced:
         ArticleSearch.delete().where(ArticleSearch.rowid.in_(list(replaced))).execute()
-    ArticleSearch.insert_many(
+    execute_many(
+        'INSERT INTO "article_search" ("rowid", "title", "excerpt", "body", "period")'
+        " VALUES ({0}, {0}, {0}, {0}, {0})",
         [
-            {
-                "rowid": i,
-                "title": title,
-                "excerpt": excerpt,
-                "body": body,
-                "period": period_token(published),
-            }
+            (i, title, excerpt, body, period_token(published))
             for i, title, excerpt, body, published in rows
-        ]
-    ).execute()
+        ],
+    )
 
 
 def unindex_article(article_id):

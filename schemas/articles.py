@@ -277,18 +277,76 @@ class RelationInSchema(InputSchema):
     )
 
 
+#: Kinds of rejection (``code``), what an import counts its rejections by.
+IMPORT_REJECTION_CODES = (
+    "too_long",
+    "not_utf8",
+    "not_json",
+    "not_object",
+    "not_feed",
+    "invalid",
+    "conflict",
+)
+
+
 class ImportRejectionSchema(Schema):
     line = fields.Integer(metadata={"description": "1-based line number (or item number)"})
+    code = fields.String(
+        metadata={
+            "description": "The kind of reason: " + ", ".join(IMPORT_REJECTION_CODES),
+            "enum": list(IMPORT_REJECTION_CODES),
+        }
+    )
     reason = fields.String()
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
 class ImportResultSchema(Schema):
+    lines = fields.Integer(metadata={"description": "Non-blank lines read"})
     created = fields.Integer()
     updated = fields.Integer()
     unchanged = fields.Integer()
     rejected = fields.Integer()
-    rejections = fields.List(fields.Nested(ImportRejectionSchema))
+    rejections = fields.List(
+        fields.Nested(ImportRejectionSchema),
+        metadata={"description": "The first 100 rejections, in line order"},
+    )
+    rejections_omitted = fields.Integer(
+        metadata={"description": "Rejections past the first 100, not listed (all are counted)"}
+    )
+    rejected_by_code = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Every rejection counted by its `code`"},
+    )
+    stored_lines = fields.List(
+        fields.List(fields.Integer(), validate=validate.Length(equal=2)),
+        metadata={
+            "description": (
+                "Which lines were stored (created, updated or unchanged): ranges "
+                "`[first, last]` of line numbers, in order; every non-blank line of a range "
+                "was stored, and no line outside the ranges"
+            )
+        },
+    )
+
+
+class ImportJobSchema(ImportResultSchema):
+    id = fields.Integer()
+    status = fields.String(
+        metadata={
+            "description": (
+                "queued (waiting for the worker), running, succeeded (every line read and "
+                "accounted) or failed (see `error`; `stored_lines` holds what was stored)"
+            ),
+            "enum": ["queued", "running", "succeeded", "failed"],
+        }
+    )
+    bytes = fields.Integer(metadata={"description": "Size of the NDJSON body"})
+    error = fields.String(allow_none=True)
+    created_at = Timestamp()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,3 +1,4 @@
+import datetime
 import json
 
 import pytest
@@ -173,3 +174,201 @@ def test_cli_rejects_a_file_that_is_no_feed(app, database_url, tmp_path):
     path.write_text("<html><body>not a feed")
     result = invoke(database_url, str(path))
     assert "rejected" in result.output and result.exit_code == 1
+
+
+def test_import_answer_is_bounded_and_says_which_lines_were_stored(client, writer, source):
+    lines = []
+    for n in range(3000):
+        lines.append("{}")
+        if n % 1000 == 999:
+            lines.append(line(external_id=f"ok-{n}", title=f"Kept {n}"))
+    response = client.post("/v1/import", data=ndjson(*lines), content_type=NDJSON, headers=writer)
+    assert response.status_code == 200, response.json
+    result = response.json
+    assert len(response.data) < 40_000
+    assert (result["lines"], result["created"], result["rejected"]) == (3003, 3, 3000)
+    assert len(result["rejections"]) == 100
+    assert result["rejections_omitted"] == 2900
+    assert result["rejected_by_code"] == {"invalid": 3000}
+    assert [r["line"] for r in result["rejections"]] == list(range(1, 101))
+    assert result["rejections"][0]["code"] == "invalid"
+    assert result["stored_lines"] == [[1001, 1001], [2002, 2002], [3003, 3003]]
+    assert Article.select().count() == 3
+
+
+def test_stored_lines_are_exact_ranges(client, writer, source):
+    body = ndjson(
+        line(external_id="a", title="One"),
+        line(external_id="b", title="Two"),
+        "",
+        line(external_id="c", title="Three"),
+        line(external_id="d", source="nobody"),
+        line(external_id="e", title="Five"),
+        "{not json",
+        line(external_id="f", title="Seven"),
+        line(external_id="a", title="One"),
+    )
+    result = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json
+    assert result["stored_lines"] == [[1, 4], [6, 6], [8, 9]]
+    assert (result["created"], result["unchanged"], result["rejected"]) == (5, 1, 2)
+    assert result["rejected_by_code"] == {"invalid": 1, "not_json": 1}
+    assert [(r["line"], r["code"]) for r in result["rejections"]] == [
+        (5, "invalid"),
+        (7, "not_json"),
+    ]
+    again = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json
+    assert again["stored_lines"] == [[1, 4], [6, 6], [8, 9]]
+    assert again["unchanged"] == 6
+
+
+@pytest.mark.parametrize("app_config", [{"max_body_bytes": 1000}])
+def test_a_line_too_long_is_rejected_and_never_held(client, writer, source):
+    body = ndjson(
+        line(external_id="a"), line(external_id="b", body_text="x" * 5000), line(external_id="c")
+    )
+    result = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json
+    assert result["rejections"] == [
+        {"line": 2, "code": "too_long", "reason": "Line is longer than 1000 bytes."}
+    ]
+    assert result["stored_lines"] == [[1, 1], [3, 3]]
+    assert result["created"] == 2
+
+
+def test_deeply_nested_line_is_rejected_and_good_lines_stored(client, writer, source):
+    body = ndjson(line(external_id="a"), "[" * 100_000, line(external_id="b"))
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 200
+    assert response.json["rejected_by_code"] in ({"not_json": 1}, {"not_object": 1})
+    assert response.json["stored_lines"] == [[1, 1], [3, 3]]
+
+
+def background_body(count):
+    return ndjson(
+        *(
+            line(external_id=f"bg-{n}", title=f"Background story {n}", body_text=f"Harbour {n}.")
+            if n % 7
+            else "{}"
+            for n in range(1, count + 1)
+        )
+    )
+
+
+@pytest.mark.parametrize("app_config", [{"import_sync_bytes": 2000}])
+def test_a_large_import_runs_in_the_background(client, writer, make_key, source):
+    body = background_body(100)
+    assert len(body) > 2000
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 202, response.json
+    location = response.headers["Location"]
+    assert location == f"/v1/imports/{response.json['id']}"
+    job = client.get(location, headers=writer)
+    assert job.status_code == 200
+    assert job.headers["Content-Type"] == "application/json"
+    result = job.json
+    assert result == {**response.json, **result}
+    assert result["status"] == "succeeded"
+    assert result["bytes"] == len(body)
+    assert (result["lines"], result["created"], result["rejected"]) == (100, 86, 14)
+    assert result["rejected_by_code"] == {"invalid": 14}
+    assert len(result["rejections"]) == 14 and result["rejections_omitted"] == 0
+    expected, start = [], None
+    for n in range(1, 101):
+        if n % 7 and start is None:
+            start = n
+        if not n % 7 and start is not None:
+            expected.append([start, n - 1])
+            start = None
+    expected.append([start, 100])
+    assert result["stored_lines"] == expected
+    assert result["error"] is None and result["finished_at"] is not None
+    assert Article.select().count() == 86
+    hits = client.get("/v1/search?q=harbour&limit=100&fields=id").json
+    assert len(hits["data"]) == 86
+    assert client.get(location, headers=make_key("write")).status_code == 404
+    assert client.get(location, headers=make_key("admin")).status_code == 200
+    assert client.get(location).status_code == 401
+    assert client.get("/v1/imports/999", headers=writer).status_code == 404
+    too_large = client.get(f"/v1/imports/{2**64}", headers=writer)
+    assert too_large.status_code == 404
+    assert too_large.headers["Content-Type"] == "application/problem+json"
+
+
+def test_prefer_respond_async_sends_a_small_import_to_the_background(client, writer, source):
+    body = ndjson(line(external_id="a"), line(external_id="b"))
+    response = client.post(
+        "/v1/import",
+        data=body,
+        content_type=NDJSON,
+        headers={**writer, "Prefer": "respond-async, wait=10"},
+    )
+    assert response.status_code == 202
+    assert response.json["status"] == "succeeded"
+    assert response.json["stored_lines"] == [[1, 2]]
+
+
+def test_a_job_cut_short_resumes_after_its_last_committed_batch(
+    app, client, writer, source, monkeypatch
+):
+    from api import bulkload, tasks
+    from api.bulkload import import_items, ndjson_items
+    from models import imports
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 20)
+    BATCH_SIZE = 20
+    count = BATCH_SIZE * 2 + 15
+    body = ndjson(*(line(title=f"No external id {n}") for n in range(1, count + 1))).encode()
+    with app.app_context():
+        db.connect(reuse_if_open=True)
+        job = imports.create_job(None)
+        half = body.index(b"\n", len(body) // 2) + 1
+        imports.add_chunk(job, 0, 1, body[: half - 1])
+        imports.add_chunk(job, 1, body[:half].count(b"\n") + 1, body[half:])
+        imports.queue_job(job, len(body))
+
+        def cut_short(lines):
+            for number, item in lines:
+                if number > BATCH_SIZE * 2 + 5:
+                    raise RuntimeError("worker killed")
+                yield number, item
+
+        job = imports.claim(job.id)
+        with pytest.raises(RuntimeError):
+            import_items(cut_short(ndjson_items(imports.lines_from(job), 10_000)), job=job)
+        stored = imports.ImportJob.get_by_id(job.id)
+        assert (stored.status, stored.next_line, stored.created) == (
+            "running",
+            BATCH_SIZE * 2 + 1,
+            BATCH_SIZE * 2,
+        )
+        assert tasks.run_import.call_local(job.id) is None  # its lease still holds
+        lapsed = imports.utcnow() - datetime.timedelta(seconds=1)
+        imports.ImportJob.update(lease_until=lapsed).where(imports.ImportJob.id == job.id).execute()
+        tasks.run_import.call_local(job.id)
+        db.close()
+    result = client.get(f"/v1/imports/{job.id}", headers=writer)
+    assert result.status_code == 404  # started by no key: only admin keys see it
+    with app.app_context():
+        db.connect(reuse_if_open=True)
+        done = imports.ImportJob.get_by_id(job.id)
+        assert (done.status, done.created, done.lines, done.rejected) == (
+            "succeeded",
+            count,
+            count,
+            0,
+        )
+        assert imports.ranges(done) == [[1, count]]
+        assert imports.ImportChunk.select().count() == 0
+        titles = [a.title for a in Article.select().order_by(Article.id)]
+        db.close()
+    assert titles == [f"No external id {n}" for n in range(1, count + 1)]
+
+
+def test_cli_lists_the_first_rejections_and_counts_the_rest(app, database_url, tmp_path, source):
+    path = tmp_path / "many.ndjson"
+    path.write_text(ndjson(*(["not json"] * 105), line(external_id="kept")))
+    result = invoke(database_url, str(path))
+    assert result.exit_code == 1
+    assert f"{path}: 1 created, 0 updated, 0 unchanged, 105 rejected" in result.output
+    assert f"{path}:100: Line is not valid JSON" in result.output
+    assert f"{path}:101:" not in result.output
+    assert "... and 5 more rejections (by code: 105 not_json)" in result.output

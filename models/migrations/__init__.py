@@ -27,6 +27,7 @@ from . import (
     v0007_ids_never_reused,
     v0008_source_and_comment_versions,
     v0009_webhooks,
+    v0010_import_jobs,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -40,6 +41,7 @@ STEPS = [
     v0007_ids_never_reused,
     v0008_source_and_comment_versions,
     v0009_webhooks,
+    v0010_import_jobs,
 ]
 
 LATEST_VERSION = len(STEPS)

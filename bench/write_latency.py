@@ -1,0 +1,164 @@
+"""Write latency with related articles off the request, and how soon they are current.
+
+On a copy of a loaded database (bench/out/import.db, made by bench/import_speed.py, 100k
+articles; its related queue emptied, as `related rebuild` leaves it), serves Newsdesk with gunicorn (gunicorn.conf.py: 2 gevent workers) beside an idle
+`newsdesk worker`, then:
+
+1. POSTs --writes new articles to /v1/articles, one at a time (one connection, no queueing),
+   each a variation of a stored article, and prints p50/p99 of the answers;
+2. POSTs --samples more, one at a time, each waiting until its related list is computed (its
+   row leaves the related queue: polled every 10 ms, 60 s at most) and shows in
+   /v1/articles/{id}/related, and prints how long that took (p50, max).
+
+    .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20]
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run
+
+#: Status codes of writes that failed.
+FAILED = []
+
+
+def post(base, key, article):
+    request = urllib.request.Request(
+        f"{base}/v1/articles",
+        data=json.dumps(article).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": key},
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as error:  # counted: a 503 is a finding, not a crash
+        FAILED.append(error.code)
+        return (time.perf_counter() - started) * 1000, None
+    return (time.perf_counter() - started) * 1000, body["id"]
+
+
+def wait_ready(base, seconds=120):
+    """Wait for the server to answer (run.gunicorn waits 10 s: too short on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{base} did not answer within {seconds} s")
+
+
+def percentile(values, share):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * share))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=20)
+    args = parser.parse_args()
+    source = run.OUT / "import.db"
+    database = run.OUT / "write-latency.db"
+    for stale in run.OUT.glob("write-latency*"):
+        stale.unlink()
+    shutil.copyfile(source, database)
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{database}",
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "NEWSDESK_SECRET_KEY": os.environ.get("NEWSDESK_SECRET_KEY", "bench-import-speed-secret"),
+        "PYTHONPATH": str(run.ROOT),
+    }
+    run.newsdesk(env, "db", "init")
+    key = subprocess.run(
+        [str(run.BIN / "newsdesk"), "keys", "create", "--name", "bench", "--scopes", "write"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    corpus = [json.loads(line) for line in (run.OUT / "corpus.ndjson").open() if line][:5000]
+    rng = random.Random(5)
+
+    def variation(number):
+        article = dict(rng.choice(corpus))
+        article["external_id"] = f"latency-{number}"
+        article["title"] = f"{article['title']} (update {number})"
+        article.pop("published_at", None)
+        return article
+
+    sys.path.insert(0, str(run.ROOT))
+    from models import RelatedQueue, bind_database, db
+
+    bind_database(env["NEWSDESK_DATABASE_URL"])
+    with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
+        RelatedQueue.delete().execute()
+    worker = subprocess.Popen([str(run.BIN / "newsdesk"), "worker"], env=env, cwd=run.ROOT)
+    try:
+        with run.gunicorn("api.wsgi:app", env, run.free_port(), "/healthz") as base:
+            wait_ready(base)
+            for number in range(20):  # warm-up, not measured
+                post(base, key, variation(-1 - number))
+            timings = [post(base, key, variation(n))[0] for n in range(args.writes)]
+            print(
+                f"POST /v1/articles, {args.writes} one at a time: p50 "
+                f"{statistics.median(timings):.1f} ms, p99 {percentile(timings, 0.99):.1f} ms, "
+                f"max {max(timings):.1f} ms; failed: {len(FAILED)} {sorted(set(FAILED))}",
+                flush=True,
+            )
+            deadline_wait = 60
+            caught_up = time.perf_counter() + 600
+            while time.perf_counter() < caught_up:  # the worker catches up with the writes first
+                with db.connection_context():
+                    if not RelatedQueue.select().exists():
+                        break
+                time.sleep(0.05)
+            waits = []
+            for n in range(args.samples):
+                _, article_id = post(base, key, variation(args.writes + n))
+                if article_id is None:
+                    continue
+                started = time.perf_counter()
+                while time.perf_counter() - started < deadline_wait:
+                    with db.connection_context():
+                        queued = (
+                            RelatedQueue.select().where(RelatedQueue.article == article_id).exists()
+                        )
+                    if not queued:
+                        break
+                    time.sleep(0.01)
+                waited = time.perf_counter() - started
+                with urllib.request.urlopen(f"{base}/v1/articles/{article_id}/related") as answer:
+                    shown = len(json.load(answer)["data"])
+                waits.append((waited, shown))
+            seconds = [w for w, _ in waits]
+            print(
+                f"related list current after a write, idle worker, {args.samples} writes: p50 "
+                f"{statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms; "
+                f"{sum(1 for _, shown in waits if shown)} of {args.samples} lists non-empty",
+                flush=True,
+            )
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=120)
+
+
+if __name__ == "__main__":
+    main()
