@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import html
 import io
-import json
 
 import feedparser
 import peewee
@@ -22,6 +21,7 @@ from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
 from schemas.webhooks import SOURCE_CREATED
 
+from . import jsonbody
 from .errors import flatten_messages
 
 BATCH_SIZE = 200
@@ -38,10 +38,12 @@ class FeedEntry:
 
 
 class Rejected:
-    """An item that could not even be read (not UTF-8, not JSON, not an object)."""
+    """An item that could not even be read (not UTF-8, not JSON, not an object), and the
+    field at fault where one is (a lone surrogate in ``title``)."""
 
-    def __init__(self, reason):
+    def __init__(self, reason, errors=None):
         self.reason = reason
+        self.errors = errors
 
 
 def ndjson_items(raw):
@@ -50,12 +52,12 @@ def ndjson_items(raw):
         if not line.strip():
             continue
         try:
-            payload = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            yield number, Rejected("Line is not valid UTF-8.")
-            continue
-        except ValueError as error:
-            yield number, Rejected(f"Line is not valid JSON: {error}.")
+            payload = jsonbody.loads(line)
+        except jsonbody.BadJSON as error:
+            if error.reason is not None:
+                yield number, Rejected(f"Line is not valid JSON: {error.reason}.")
+            else:
+                yield number, Rejected(f"Invalid: {error.field}.", {error.field: [error.message]})
             continue
         if not isinstance(payload, dict):
             yield number, Rejected("Line is not a JSON object.")
@@ -170,7 +172,7 @@ def import_items(items, on_item=None):
         if on_item is not None:
             on_item()
         if isinstance(payload, Rejected):
-            reject(number, payload.reason)
+            reject(number, payload.reason, payload.errors)
             continue
         updated_at = None
         if isinstance(payload, FeedEntry):

@@ -9,6 +9,7 @@ from schemas.articles import ImportResultSchema
 from .arguments import Blueprint
 from .auth import requires
 from .bulkload import import_items, ndjson_items
+from .guards import read_body
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
 NDJSON_TYPES = {
@@ -47,5 +48,5 @@ class Import(MethodView):
         if request.mimetype not in NDJSON_TYPES:
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
         request.max_content_length = current_app.config["NEWSDESK"].max_import_bytes
-        result = import_items(ndjson_items(request.get_data(cache=False)))
+        result = import_items(ndjson_items(read_body(cache=False)))
         return result
