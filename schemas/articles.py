@@ -25,6 +25,7 @@ from .common import (
     Timestamp,
     not_blank,
 )
+from .html import MAX_ATTRIBUTES, MAX_DEPTH, check_shape
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
@@ -219,9 +220,13 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Slug of an existing source", **NOT_BLANK},
     )
     body_html = fields.String(
-        validate=validate.Length(max=2_000_000),
+        validate=[validate.Length(max=2_000_000), check_shape],
         metadata={
-            "description": "HTML; sanitized with an allow-list. body_text is derived from it"
+            "description": (
+                "HTML; sanitized with an allow-list. body_text is derived from it. Elements"
+                f" nest at most {MAX_DEPTH} levels deep and carry at most {MAX_ATTRIBUTES}"
+                " attributes each"
+            )
         },
     )
     body_text = Text(
