@@ -261,10 +261,10 @@ class ArticleInSchema(InputSchema):
     )
     status = fields.String(validate=validate.OneOf(["published", "draft"]))
 
-    @validates_schema(skip_on_field_errors=False)
-    def needs_a_body(self, data, partial=None, **kwargs):
-        if partial:
-            return
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def needs_a_body(self, data, original, partial=None, **kwargs):
+        if partial or any(original.get(name) and name not in data for name in BODY_FIELDS):
+            return  # a body field given but invalid has its own error
         if not data.get("body_html") and not data.get("body_text"):
             raise ValidationError("Give body_html or body_text.", "body_text")
 
