@@ -12,9 +12,11 @@ import time
 
 import nh3
 import pytest
+from click.testing import CliRunner
 
 from api import paging
-from models import Article, Comment, Source, Webhook
+from api.cli import main
+from models import ApiKey, Article, Comment, Source, Webhook
 from models.sanitize import clean_html
 from models.text import html_to_text, sanitized_html_to_text
 from schemas.html import shape as html_shape
@@ -542,3 +544,15 @@ def test_text_of_sanitized_html_is_what_the_parser_finds():
     for html in soups(2000, seed=16):
         sanitized = clean_html(html)
         assert sanitized_html_to_text(sanitized) == html_to_text(sanitized), html
+
+
+def test_key_name_that_is_not_utf8_is_refused(app, database_url, dbconn):
+    # Python reads the bytes of argv that are not UTF-8 as lone surrogates.
+    result = CliRunner().invoke(
+        main,
+        ["keys", "create", "--name", "bad\udcff", "--scopes", "read"],
+        env={"NEWSDESK_DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for --name: Not valid UTF-8 text." in result.output
+    assert ApiKey.select().count() == 0
