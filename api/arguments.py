@@ -1,9 +1,12 @@
-"""How views read their arguments: webargs' Flask parser, with repeated query keys made safe,
-and the Blueprint every resource uses."""
+"""How views read their arguments: webargs' Flask parser, with repeated query keys made safe
+and JSON bodies read by orjson, and the Blueprint every resource uses."""
 
 import flask_smorest
 from flask_smorest import abort
-from webargs.flaskparser import FlaskParser
+from marshmallow import missing
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from .jsonbody import BadJSON, loads
 
 
 class ArgumentParser(FlaskParser):
@@ -12,7 +15,22 @@ class ArgumentParser(FlaskParser):
     A list parameter (a :class:`schemas.common.CommaList`) takes every value of a repeated key,
     as webargs gives it to fields with ``is_multiple``; any other parameter given twice is a 400
     naming it, where webargs would keep the first value and drop the others.
+
+    A JSON body is read by :func:`api.jsonbody.loads`: too deep, not JSON or holding a lone
+    surrogate, it is a problem naming the body or the field, never a RecursionError or a
+    string no database can store.
     """
+
+    def load_json(self, req, schema):
+        if not is_json_request(req):
+            return missing
+        raw = req.get_data(cache=True)
+        if not raw:
+            return missing
+        try:
+            return loads(raw)
+        except BadJSON as error:
+            abort(error.status, message=error.message, errors={error.field: [error.message]})
 
     def load_querystring(self, req, schema):
         args = super().load_querystring(req, schema)

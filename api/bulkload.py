@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import html
 import io
-import json
 
 import feedparser
 import peewee
@@ -24,6 +23,7 @@ from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
 from schemas.webhooks import SOURCE_CREATED
 
+from . import jsonbody
 from .errors import flatten_messages
 
 BATCH_SIZE = 200
@@ -94,15 +94,18 @@ def ndjson_items(lines, max_line):
             yield number, Rejected("too_long", f"Line is longer than {max_line} bytes.")
             continue
         try:
-            payload = json.loads(line.decode("utf-8"))
+            line.decode("utf-8")
         except UnicodeDecodeError:
             yield number, Rejected("not_utf8", "Line is not valid UTF-8.")
             continue
-        except RecursionError:
-            yield number, Rejected("not_json", "Line is not valid JSON: nested too deeply.")
-            continue
-        except ValueError as error:
-            yield number, Rejected("not_json", f"Line is not valid JSON: {error}.")
+        try:
+            payload = jsonbody.loads(line)
+        except jsonbody.BadJSON as error:
+            if error.reason is None:  # JSON holding text no column can store
+                errors = {error.field: [error.message]}
+                yield number, Rejected("invalid", f"Invalid: {error.field}.", errors)
+            else:
+                yield number, Rejected("not_json", f"Line is not valid JSON: {error.reason}.")
             continue
         if not isinstance(payload, dict):
             yield number, Rejected("not_object", "Line is not a JSON object.")

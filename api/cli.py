@@ -29,6 +29,7 @@ from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
 from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
+from .jsonbody import has_surrogate
 
 
 class Group(click.Group):
@@ -162,6 +163,8 @@ def keys():
 def keys_create(name, scopes):
     """Create a key and print it once, alone on the last line."""
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+    if has_surrogate(name):  # bytes that are not UTF-8, as Python reads them from argv
+        raise click.BadParameter("Not valid UTF-8 text.", param_hint="--name")
     with connected() as app:
         try:
             key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))

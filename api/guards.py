@@ -1,6 +1,7 @@
 """Request guards: what no view could use is refused before any runs."""
 
 import re
+from urllib.parse import unquote, unquote_to_bytes
 
 from flask import request
 from flask_smorest import abort
@@ -16,6 +17,8 @@ MAX_HEADERS_BYTES = 16 * 1024
 #: A control character in a query string, raw or percent-escaped.
 RAW_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
+#: A query string that may hold bytes past ASCII: escaped, or raw (a WSGI string is Latin-1).
+MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
 
@@ -43,6 +46,14 @@ def check_request():
         )
     if has_control_characters(path, query):
         _refuse_control_characters()
+    not_utf8 = undecodable(path, query)
+    if not_utf8:
+        message = "Not valid UTF-8 once percent-decoded."
+        abort(
+            400,
+            message="The URL is not valid UTF-8: " + ", ".join(not_utf8) + ".",
+            errors={name: [message] for name in not_utf8},
+        )
     if (
         request.method in ("POST", "PUT", "PATCH")
         and request.endpoint not in NON_JSON_BODIES
@@ -50,7 +61,34 @@ def check_request():
     ):
         if not is_json(request.mimetype):
             abort(415, message="Send the body as application/json.")
-        request.get_data()  # kept for the view; over MAX_CONTENT_LENGTH: 413
+        read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
+
+
+def read_body(cache=True):
+    """The request body, up to ``request.max_content_length``: 413 past it.
+
+    werkzeug stops reading a body sent without ``Content-Length`` (chunked) at the limit and
+    hands back what it read; one more byte left in the WSGI input means there was more.
+    """
+    data = request.get_data(cache=cache)
+    if body_over_limit(len(data)):
+        abort(
+            413,
+            message=f"The request body is larger than the {request.max_content_length} bytes allowed.",
+        )
+    return data
+
+
+def body_over_limit(read):
+    """Whether a body sent without ``Content-Length``, of which ``read`` bytes were read, went
+    on past ``request.max_content_length`` (werkzeug stops at the limit without saying so)."""
+    limit = request.max_content_length
+    return (
+        request.content_length is None
+        and limit is not None
+        and read >= limit
+        and bool(request.environ["wsgi.input"].read(1))
+    )
 
 
 def is_json(mimetype):
@@ -81,6 +119,27 @@ def has_control_characters(path, query):
         or RAW_CONTROL_CHARACTERS.search(query)
         or ESCAPED_CONTROL_CHARACTERS.search(query)
     )
+
+
+def undecodable(path, query):
+    """What of the URL is not UTF-8 once percent-decoded (where a lone surrogate, ``%ED%A0%80``,
+    would be read as replacement characters): ``path`` and the names of query parameters."""
+    bad = []
+    if not path.isascii():
+        try:
+            path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            bad.append("path")
+    if MAYBE_NOT_ASCII.search(query):
+        for item in query.split("&"):
+            key, _, value = item.partition("=")
+            for part in (key, value):
+                try:
+                    unquote_to_bytes(part.encode("latin-1")).decode("utf-8")
+                except UnicodeError:
+                    bad.append(unquote(key.replace("+", " "), errors="backslashreplace") or "query")
+                    break
+    return bad
 
 
 def _refuse_control_characters():

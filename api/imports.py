@@ -13,6 +13,7 @@ import itertools
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import imports
 from schemas.articles import ImportJobSchema, ImportResultSchema
@@ -21,6 +22,7 @@ from . import tasks
 from .arguments import Blueprint
 from .auth import current_key, requires
 from .bulkload import import_items, ndjson_items, read_blocks, split_lines
+from .guards import body_over_limit
 from .responses import location, rendered
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
@@ -119,7 +121,7 @@ class Import(MethodView):
         config = current_app.config["NEWSDESK"]
         request.max_content_length = config.max_import_bytes
         max_line = config.max_body_bytes
-        lines = split_lines(read_blocks(request.stream), max_line)
+        lines = split_lines(_within_limit(read_blocks(request.stream)), max_line)
         length = request.content_length
         if not prefers_async() and (length is None or length <= config.import_sync_bytes):
             head, size = [], 0
@@ -136,6 +138,21 @@ class Import(MethodView):
         job = imports.ImportJob.get_by_id(job.id)
         headers = location("import.ImportJobDetail", job_id=job.id)
         return rendered(_job_schema.dump(imports.describe(job)), 202, headers)
+
+
+def _within_limit(blocks):
+    """The body's blocks, then a 413 if it went on past the import limit (chunked bodies)."""
+    limit = request.max_content_length
+    too_large = f"The request body is larger than the {limit} bytes allowed."
+    read = 0
+    try:
+        for block in blocks:
+            read += len(block)
+            yield block
+    except RequestEntityTooLarge:
+        abort(413, message=too_large)
+    if body_over_limit(read):
+        abort(413, message=too_large)
 
 
 @blp.route("/imports/<int(max=2147483647):job_id>")  # an integer column

@@ -48,9 +48,14 @@ def timestamp(value):
     return datetime.datetime.fromisoformat(value)
 
 
+#: Past the largest id or count either database stores (a signed 64-bit integer).
+MAX_INTEGER = 2**63 - 1
+
+
 def integer(value):
-    if type(value) is not int:
-        raise ValueError("not an integer")
+    """An id or count: an integer that a BIGINT holds, never negative."""
+    if type(value) is not int or not 0 <= value <= MAX_INTEGER:
+        raise ValueError("not an id or count")
     return value
 
 

@@ -30,9 +30,9 @@ from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
 from .search import index_rows, unindex_article
 from .text import (
-    html_to_text,
     make_excerpt,
     reading_time_minutes,
+    sanitized_html_to_text,
     slugify,
     text_to_html,
     word_count,
@@ -99,7 +99,7 @@ def prepare(data, updated_at=None):
         prepared.body_text = (
             strip_control(data["body_text"]).strip()
             if data.get("body_text")
-            else html_to_text(prepared.body_html)
+            else sanitized_html_to_text(prepared.body_html)
         )
     elif data.get("body_text"):
         prepared.body_text = strip_control(data["body_text"]).strip()

@@ -11,6 +11,13 @@ WORDS_PER_MINUTE = 230
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr"}
+#: Tags as the sanitizer writes them (lowercase names, attribute values in double quotes, no
+#: ``<`` in text): those of block elements, and any.
+_ATTRIBUTES = r'(?>[^>"]+|"[^"]*")*'
+_SANITIZED_BLOCK_TAG = re.compile(
+    rf"</?(?:{'|'.join(sorted(_BLOCK_TAGS))})(?=[\s/>]){_ATTRIBUTES}>"
+)
+_SANITIZED_TAG = re.compile(rf"</?[a-z][a-z0-9]*{_ATTRIBUTES}>")
 
 
 def slugify(text, max_length=80):
@@ -43,6 +50,15 @@ def html_to_text(body_html):
     parser.feed(body_html)
     parser.close()
     paragraphs = (" ".join(part.split()) for part in "".join(parser.parts).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def sanitized_html_to_text(body_html):
+    """What :func:`html_to_text` gives, for HTML the sanitizer wrote (``models.sanitize``),
+    found by regular expressions instead of a parser: in time linear in the length and
+    several times shorter, whatever the tags."""
+    text = _SANITIZED_TAG.sub("", _SANITIZED_BLOCK_TAG.sub("\n\n", body_html))
+    paragraphs = (" ".join(part.split()) for part in html.unescape(text).split("\n\n"))
     return "\n\n".join(p for p in paragraphs if p)
 
 

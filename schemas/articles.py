@@ -25,6 +25,7 @@ from .common import (
     Timestamp,
     not_blank,
 )
+from .html import MAX_ATTRIBUTES, MAX_DEPTH, check_shape
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
@@ -219,9 +220,13 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Slug of an existing source", **NOT_BLANK},
     )
     body_html = fields.String(
-        validate=validate.Length(max=2_000_000),
+        validate=[validate.Length(max=2_000_000), check_shape],
         metadata={
-            "description": "HTML; sanitized with an allow-list. body_text is derived from it"
+            "description": (
+                "HTML; sanitized with an allow-list. body_text is derived from it. Elements"
+                f" nest at most {MAX_DEPTH} levels deep and carry at most {MAX_ATTRIBUTES}"
+                " attributes each"
+            )
         },
     )
     body_text = Text(
@@ -256,10 +261,14 @@ class ArticleInSchema(InputSchema):
     )
     status = fields.String(validate=validate.OneOf(["published", "draft"]))
 
-    @validates_schema(skip_on_field_errors=False)
-    def needs_a_body(self, data, partial=None, **kwargs):
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def needs_a_body(self, data, original, partial=None, **kwargs):
         if partial:
             return
+        if isinstance(original, dict) and any(
+            original.get(name) and name not in data for name in BODY_FIELDS
+        ):
+            return  # a body field given but invalid has its own error
         if not data.get("body_html") and not data.get("body_text"):
             raise ValidationError("Give body_html or body_text.", "body_text")
 
