@@ -64,8 +64,9 @@ class WorkerTimeout(Exception):
         self.seconds = seconds
 
 
-#: The monotonic time of this process's last write that failed on a full disk (for /readyz).
-last_disk_full = None
+#: Where the app keeps the monotonic time of its last write refused for a full disk (for
+#: /readyz), in ``app.extensions["newsdesk"]``.
+DISK_FULL_AT = "disk_full_at"
 
 
 def too_slow(seconds):
@@ -207,8 +208,7 @@ def _handle_database_unavailable(error):
 def disk_full(error):
     """The answer to a write the database refused for a full disk: 507 (the connection is fine,
     and keeps serving reads); noted for /readyz."""
-    global last_disk_full
-    last_disk_full = time.monotonic()
+    current_app.extensions["newsdesk"][DISK_FULL_AT] = time.monotonic()
     log.error("disk full: %s", error)
     return problem(507, headers={"Retry-After": "60"})
 

@@ -70,11 +70,9 @@ class Ready(MethodView):
         disk = disk_space_problem(config.min_free_disk_mb * 2**20)
         if disk:
             problems.append(disk)
-        if (
-            errors.last_disk_full is not None
-            and time.monotonic() - errors.last_disk_full < DISK_FULL_MEMORY
-        ):
-            ago = int(time.monotonic() - errors.last_disk_full)
+        refused_at = current_app.extensions["newsdesk"].get(errors.DISK_FULL_AT)
+        if refused_at is not None and time.monotonic() - refused_at < DISK_FULL_MEMORY:
+            ago = int(time.monotonic() - refused_at)
             problems.append(f"A write failed {ago} s ago: the database's disk is full.")
         status = "degraded" if problems else "ready"
         return {"status": status, "schema_version": version, "problems": problems}, NOT_STORED

@@ -170,6 +170,8 @@ class Tier:
             return False
         if not healthy:
             self.failed(TimeoutError(f"no answer within {self.timeout}"))
+        else:
+            self.answered()
         return healthy
 
 
