@@ -148,6 +148,9 @@ def after_write(response):
     """after_request: a successful write may have queued related lists and webhook events:
     wake the worker."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
-        refresh_related()
-        wake_webhooks()
+        try:
+            refresh_related()
+            wake_webhooks()
+        except Exception:  # the write is committed: its answer stands, the sweep wakes them
+            log.warning("could not wake the worker; its sweep will, within a minute", exc_info=True)
     return response
