@@ -56,8 +56,11 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
-        """Readiness: the database answers and its schema is current (503 otherwise); degraded
-        (still 200) while the rate-limit storage or the database's disk is in trouble."""
+        """Readiness: the database answers and its schema is current (503 otherwise).
+
+        Degraded (still 200; `problems` says why and what is done instead) while the rate-limit
+        storage does not answer or the database's disk is full or nearly so.
+        """
         version = current_version()
         if version != LATEST_VERSION:
             abort(
@@ -92,8 +95,10 @@ class Metrics(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     def get(self):
-        """Prometheus metrics: requests and latency per endpoint and status, all workers. Served
-        to the addresses of NEWSDESK_METRICS_ALLOW (loopback by default) and to admin keys."""
+        """Prometheus metrics: requests and latency per endpoint and status, all workers.
+
+        Served to the addresses of NEWSDESK_METRICS_ALLOW (loopback by default) and to admin keys.
+        """
         check_metrics_access(current_app.config["NEWSDESK"])
         directory = current_app.config["NEWSDESK"].metrics_dir
         registry = REGISTRY
