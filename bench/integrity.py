@@ -21,6 +21,7 @@ is stored exactly once (deleted ones gone) and that no answer was a 5xx. Scenari
 import argparse
 import collections
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -40,12 +41,14 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 
 
-#: The status recorded for a request that got no answer (the server was killed under it).
+#: The statuses recorded for a request that got no answer (the server was killed under it),
+#: and for one whose connection was refused (the server was down: nothing was sent).
 NO_ANSWER = 0
+REFUSED = -1
 
 
 def call(url, method="GET", body=None, headers=None, details=None):
-    """``(status, body)``; NO_ANSWER when the connection failed. ``details`` (a list) gets the
+    """``(status, body)``; REFUSED or NO_ANSWER when the connection failed. ``details`` (a list) gets the
     answer's content type and seconds taken."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
@@ -57,7 +60,10 @@ def call(url, method="GET", body=None, headers=None, details=None):
             answer = response.status, response.read(), response.headers.get("Content-Type")
     except urllib.error.HTTPError as error:
         answer = error.code, error.read(), error.headers.get("Content-Type")
-    except OSError:  # refused, reset, or closed without an answer
+    except urllib.error.URLError as error:
+        refused = isinstance(error.reason, ConnectionRefusedError)
+        answer = REFUSED if refused else NO_ANSWER, b"", None
+    except (OSError, http.client.HTTPException):  # reset, or closed before the whole answer
         answer = NO_ANSWER, b"", None
     if details is not None:
         details[:] = [answer[2], time.monotonic() - started]
@@ -167,7 +173,7 @@ class Load:
                     ]
                 )
                 status, _ = call(self.base + path, details=details)
-            if status == NO_ANSWER:  # the server is down: a client waits a moment
+            if status in (NO_ANSWER, REFUSED):  # the server is down: a client waits a moment
                 time.sleep(0.05)
             with self.lock:
                 self.statuses[status] += 1
@@ -394,7 +400,7 @@ def run(name, database_url, seconds, threads, scenario="steady", kills=8, outage
     )
     print(
         f"{label}: {load.requests} requests in {elapsed:.0f} s ({load.requests / elapsed:.0f}/s), "
-        f"statuses {dict(sorted(load.statuses.items()))} (0: no answer), 5xx: {errors}, "
+        f"statuses {dict(sorted(load.statuses.items()))} (0: no answer, -1: refused), 5xx: {errors}, "
         f"errors not problem+json: {load.not_problems}"
     )
     if restarts:
