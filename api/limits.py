@@ -188,7 +188,8 @@ class HostCounters(Storage):
 
     Each hit is one autocommitted upsert (WAL, no fsync: the counters need not survive a crash);
     each process opens its own connection when it first counts, so a forked worker never uses
-    its parent's. Windows that are over are deleted now and then.
+    its parent's. Windows that are over are deleted now and then. The end of the window a hit
+    counted in is kept for the ``get_expiry`` that follows it (per thread, or greenlet).
     """
 
     STORAGE_SCHEME = ["newsdesk+sqlite"]
@@ -203,6 +204,7 @@ class HostCounters(Storage):
         self.connection = None
         self.owner = None
         self.hits = 0
+        self.last = threading.local()  # the key and window end of each thread's last hit
         with self.lock:
             self._connection().close()  # the file and table exist before any worker forks
             self.connection = None
@@ -232,15 +234,16 @@ class HostCounters(Storage):
             self.hits += 1
             if self.hits % self.PRUNE_EVERY == 0:
                 connection.execute("DELETE FROM counter WHERE ends <= ?", (now,))
-            (count,) = connection.execute(
+            count, ends = connection.execute(
                 "INSERT INTO counter (key, ends, count) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET"
                 " count = CASE WHEN ends <= ? THEN excluded.count ELSE count + excluded.count END,"
                 " ends = CASE WHEN ends <= ? THEN excluded.ends ELSE ends END"
-                " RETURNING count",
+                " RETURNING count, ends",
                 (key, now + expiry, amount, now, now),
             ).fetchall()[0]
-            return count
+        self.last.hit = (key, ends)
+        return count
 
     def get(self, key):
         with self.lock:
@@ -252,6 +255,9 @@ class HostCounters(Storage):
         return row[0] if row else 0
 
     def get_expiry(self, key):
+        hit = getattr(self.last, "hit", None)
+        if hit is not None and hit[0] == key:  # what this thread's incr just read
+            return hit[1]
         with self.lock:
             row = (
                 self._connection()
