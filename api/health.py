@@ -113,8 +113,11 @@ class Metrics(MethodView):
 def check_metrics_access(config):
     """403 (401 for an unknown key) unless the client's address is in
     ``NEWSDESK_METRICS_ALLOW`` or it presents an admin key."""
-    address = ipaddress.ip_address(request.remote_addr or "0.0.0.0")
-    if any(address in network for network in config.metrics_allow):
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:  # no IP address (a Unix socket): only a key will do
+        address = None
+    if address is not None and any(address in network for network in config.metrics_allow):
         return
     token = presented_key(request.environ)
     if token is None:

@@ -264,6 +264,8 @@ def test_metrics_are_served_to_loopback_and_admin_keys_by_default(client, make_k
     assert writer.status_code == 403
     unknown = client.get("/metrics", environ_base=ELSEWHERE, headers={"X-API-Key": "nd_guess"})
     assert unknown.status_code == 401 and "WWW-Authenticate" in unknown.headers
+    no_address = client.get("/metrics", environ_base={"REMOTE_ADDR": ""})
+    assert no_address.status_code == 403  # a Unix socket's peer has no address to allow
 
 
 @pytest.mark.parametrize(
