@@ -273,3 +273,28 @@ def test_forwarded_for_decides_the_address_only_from_trusted_proxies(
     assert direct.status_code == 429
     other = client.get("/v1/tags", environ_base={"REMOTE_ADDR": "192.0.2.200"})
     assert other.status_code == 200
+
+
+def test_the_task_queue_on_a_frozen_redis_fails_fast(redis_server):
+    # With NEWSDESK_REDIS_URL, Huey's queue is in Redis too: waking the worker after a write
+    # must not hold the write's answer while Redis is frozen.
+    from api.config import Config
+    from api.tasks import make_huey
+
+    process, url = redis_server
+    queue = make_huey(Config.from_env({"NEWSDESK_REDIS_URL": url, "NEWSDESK_TASKS_IMMEDIATE": "0"}))
+
+    @queue.task()
+    def echo(value):
+        return value
+
+    echo(1)
+    assert queue.pending_count() == 1
+    process.send_signal(signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(redis.TimeoutError):
+        echo(2)
+    assert time.monotonic() - started < 0.5
+    process.send_signal(signal.SIGCONT)
+    echo(3)
+    assert queue.pending_count() == 3  # the frozen call's push ran when Redis woke
