@@ -14,6 +14,13 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
 
+# The workers of this server share rate-limit counters in one SQLite file (api/limits.py), so
+# a limit holds for the host, not for each worker, and a recycled worker forgets nothing. Named
+# before the app is imported (in the master, below), which creates the file.
+if not os.environ.get("NEWSDESK_RATE_LIMIT_FILE"):
+    _counters = tempfile.mkdtemp(prefix="newsdesk-rate-limits-")
+    os.environ["NEWSDESK_RATE_LIMIT_FILE"] = os.path.join(_counters, "counters.sqlite")
+
 # gevent workers (the default) serve each connection in a greenlet, so a client that sends its
 # request slowly holds a greenlet, not the worker. The app is loaded here in the master
 # (preload_app) and creates its locks and thread-locals (the database connection of each
@@ -30,6 +37,7 @@ if (os.environ.get("NEWSDESK_WORKER_CLASS") or "gevent").strip().lower() == "gev
     green.patch_psycopg2()
 
 from api.config import Config
+from api.errors import WorkerTimeout
 from api.guards import MAX_HEADERS_BYTES
 
 _config = Config.from_env()
@@ -78,6 +86,14 @@ if worker_class == "gevent":
         """After each answer the worker's other greenlets get their turn: a keep-alive client
         whose next request is already there would otherwise keep the worker to itself."""
         gevent.sleep(0)
+
+
+def worker_abort(worker):
+    """gunicorn's worker timeout struck (Python code computing that long without waiting, which
+    the request deadline cannot interrupt): the exception ends the request where it runs, so its
+    client gets a 503 problem+json rather than a dropped connection; the worker, no longer
+    alive, exits after answering (or gunicorn kills it a second later)."""
+    raise WorkerTimeout(worker.cfg.timeout)
 
 
 def child_exit(server, worker):

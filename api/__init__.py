@@ -29,6 +29,7 @@ from . import (
     me,
     observe,
     paging,
+    proxies,
     search,
     sources,
     summaries,
@@ -72,7 +73,8 @@ def create_app(config=None):
 
     A request passes through, in this order:
 
-    1. WSGI layers, outermost first: :class:`observe.RequestLog` (request id, security headers,
+    1. WSGI layers, outermost first: :func:`proxies.trust_proxies` (the client's address from
+       the proxies trusted, werkzeug's ProxyFix), :class:`observe.RequestLog` (request id, security headers,
        metrics and the log line), :class:`deadline.Deadline` (the request's deadline; 503
        past it), :class:`caching.EarlyRevalidation` (anonymous 304s answered before Flask),
        then Flask itself.
@@ -153,7 +155,9 @@ def create_app(config=None):
     app.extensions["newsdesk"] = {"api": api, "caching": cache, "limiter": limiter}
 
     early = caching.EarlyRevalidation(app, cache, limiter, app.wsgi_app)
-    app.wsgi_app = observe.RequestLog(deadline.Deadline(app, early, config))
+    app.wsgi_app = proxies.trust_proxies(
+        observe.RequestLog(deadline.Deadline(app, early, config)), config.trusted_proxies
+    )
     return app
 
 

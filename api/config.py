@@ -31,6 +31,11 @@
 | NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
 | NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
 | NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
+| NEWSDESK_REDIS_TIMEOUT_MS        | 50                               | connect and answer timeout of each Redis call|
+| NEWSDESK_RATE_LIMIT_FILE         | (set by gunicorn.conf.py)        | SQLite file a host's workers count in        |
+| NEWSDESK_TRUSTED_PROXIES         | 0                                | proxies in front (a number, or their CIDRs)  |
+| NEWSDESK_METRICS_ALLOW           | 127.0.0.0/8,::1                  | CIDRs served /metrics (* for all); or admin  |
+| NEWSDESK_MIN_FREE_DISK_MB        | 100                              | /readyz is degraded below this free space    |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -39,6 +44,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -136,6 +142,27 @@ def _int(name, value, minimum=0):
     return number
 
 
+def _networks(name, value):
+    """A comma list of addresses or CIDR networks, or ``*`` for every address."""
+    if value.strip() == "*":
+        return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in value.split(",")
+            if part.strip()
+        )
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a comma list of addresses or CIDRs: {error}") from None
+
+
+def _proxies(name, value):
+    """How many proxies stand in front (a whole number), or the networks they are in."""
+    if value.strip().isdigit():
+        return int(value)
+    return _networks(name, value)
+
+
 def _worker_class(name, value):
     lowered = value.strip().lower()
     if lowered not in WORKER_CLASSES:
@@ -177,6 +204,14 @@ class Config:
     webhook_secret_grace: int = 24 * 3600
     webhook_allow_private: bool = False
     statement_timeout_ms: int = 2000
+    redis_timeout_ms: int = 50
+    #: The SQLite file where the workers of one host share rate-limit counters (None: each
+    #: process counts on its own).
+    rate_limit_file: str | None = None
+    #: Proxies trusted to say the client's address: how many stand in front, or their networks.
+    trusted_proxies: int | tuple = 0
+    metrics_allow: tuple = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    min_free_disk_mb: int = 100
     testing: bool = False
 
     @classmethod
@@ -211,6 +246,11 @@ class Config:
             "webhook_secret_grace": _int,
             "webhook_allow_private": _bool,
             "statement_timeout_ms": _int,
+            "redis_timeout_ms": lambda n, v: _int(n, v, minimum=1),
+            "rate_limit_file": str,
+            "trusted_proxies": _proxies,
+            "metrics_allow": _networks,
+            "min_free_disk_mb": _int,
         }
         values = {}
         for field, read in readers.items():

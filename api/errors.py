@@ -13,7 +13,7 @@ from flask_smorest import abort
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import InternalServerError
 
-from models import drop_connection
+from models import drop_connection, is_disk_full
 from models.base import StatementTimeout
 from models.ingest import WriteError
 from schemas.common import ProblemSchema
@@ -29,6 +29,7 @@ _DETAILS = {
     415: "This endpoint takes a body of another content type.",
     422: "Some parameters or fields are invalid; see errors.",
     500: "An unexpected error occurred. It has been logged.",
+    507: "The database's disk is full: nothing can be written until space is freed. Reads work.",
     503: "The service is unavailable for a moment; try again shortly.",
 }
 #: Where :class:`api.deadline.Deadline` leaves a request's deadline in the WSGI environ:
@@ -52,6 +53,20 @@ def problem(status, detail=None, errors=None, headers=None):
     return current_app.response_class(
         orjson.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers
     )
+
+
+class WorkerTimeout(Exception):
+    """Raised by gunicorn's ``worker_abort`` hook (``gunicorn.conf.py``) in a request that ran
+    past the worker timeout: the request ends with a 503 problem, then the worker exits."""
+
+    def __init__(self, seconds):
+        super().__init__(f"past gunicorn's worker timeout of {seconds} s")
+        self.seconds = seconds
+
+
+#: Where the app keeps the monotonic time of its last write refused for a full disk (for
+#: /readyz), in ``app.extensions["newsdesk"]``.
+DISK_FULL_AT = "disk_full_at"
 
 
 def too_slow(seconds):
@@ -146,6 +161,7 @@ def init_app(app):
     app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
     app.register_error_handler(MaxConnectionsExceeded, _handle_pool_exhausted)
     app.register_error_handler(StatementTimeout, _handle_statement_timeout)
+    app.register_error_handler(WorkerTimeout, _handle_worker_timeout)
 
 
 def _handle_write_error(error):
@@ -171,6 +187,8 @@ def _handle_integrity_error(error):
 
 
 def _handle_database_unavailable(error):
+    if is_disk_full(error):
+        return disk_full(error)
     deadline = request.environ.get(DEADLINE)
     if deadline is not None and time.monotonic() > deadline[0]:
         # A statement stopped at the request's deadline. SQLite's connection serves on; a
@@ -184,6 +202,24 @@ def _handle_database_unavailable(error):
         drop_connection()
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
+    )
+
+
+def disk_full(error):
+    """The answer to a write the database refused for a full disk: 507 (the connection is fine,
+    and keeps serving reads); noted for /readyz."""
+    current_app.extensions["newsdesk"][DISK_FULL_AT] = time.monotonic()
+    log.error("disk full: %s", error)
+    return problem(507, headers={"Retry-After": "60"})
+
+
+def _handle_worker_timeout(error):
+    log.error("worker timeout: %s %s", request.method, request.path)
+    return problem(
+        503,
+        f"The request ran past the server's limit of {error.seconds} s and was stopped;"
+        " try again later.",
+        headers={"Retry-After": "5"},
     )
 
 

@@ -1,6 +1,9 @@
 """Operations: liveness, readiness and metrics."""
 
-from flask import current_app
+import ipaddress
+import time
+
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields
@@ -12,13 +15,17 @@ from prometheus_client import (
     multiprocess,
 )
 
-from models import LATEST_VERSION, current_version
+from models import LATEST_VERSION, ApiKey, current_version, db, disk_space_problem, end_request
 
+from . import errors
 from .arguments import Blueprint
+from .auth import presented_key, unauthorized
 
 blp = Blueprint("health", __name__, description="Operations")
 #: Health checks say how things are now: no cache may answer them.
 NOT_STORED = {"Cache-Control": "no-store"}
+#: Seconds after a write failed on a full disk that /readyz still reports it.
+DISK_FULL_MEMORY = 60
 
 
 class HealthSchema(Schema):
@@ -26,8 +33,14 @@ class HealthSchema(Schema):
 
 
 class ReadySchema(Schema):
-    status = fields.String()
+    status = fields.String(
+        metadata={"description": "`ready`, or `degraded`: serving, but see `problems`"}
+    )
     schema_version = fields.Integer()
+    problems = fields.List(
+        fields.String(),
+        metadata={"description": "What does not work as it should, and what is done instead"},
+    )
 
 
 @blp.route("/healthz")
@@ -43,7 +56,11 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
-        """Readiness: the database answers and its schema is current (503 otherwise)."""
+        """Readiness: the database answers and its schema is current (503 otherwise).
+
+        Degraded (still 200; `problems` says why and what is done instead) while the rate-limit
+        storage does not answer or the database's disk is full or nearly so.
+        """
         version = current_version()
         if version != LATEST_VERSION:
             abort(
@@ -51,7 +68,17 @@ class Ready(MethodView):
                 message=f"Schema version {version}, expected {LATEST_VERSION}: run `newsdesk db init`.",
                 headers={"Retry-After": "5"},
             )
-        return {"status": "ready", "schema_version": version}, NOT_STORED
+        config = current_app.config["NEWSDESK"]
+        problems = current_app.extensions["newsdesk"]["limiter"].problems()
+        disk = disk_space_problem(config.min_free_disk_mb * 2**20)
+        if disk:
+            problems.append(disk)
+        refused_at = current_app.extensions["newsdesk"].get(errors.DISK_FULL_AT)
+        if refused_at is not None and time.monotonic() - refused_at < DISK_FULL_MEMORY:
+            ago = int(time.monotonic() - refused_at)
+            problems.append(f"A write failed {ago} s ago: the database's disk is full.")
+        status = "degraded" if problems else "ready"
+        return {"status": status, "schema_version": version, "problems": problems}, NOT_STORED
 
 
 @blp.route("/metrics")
@@ -65,8 +92,14 @@ class Metrics(MethodView):
             }
         }
     )
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
     def get(self):
-        """Prometheus metrics: requests and latency per endpoint and status, all workers."""
+        """Prometheus metrics: requests and latency per endpoint and status, all workers.
+
+        Served to the addresses of NEWSDESK_METRICS_ALLOW (loopback by default) and to admin keys.
+        """
+        check_metrics_access(current_app.config["NEWSDESK"])
         directory = current_app.config["NEWSDESK"].metrics_dir
         registry = REGISTRY
         if directory:
@@ -75,3 +108,26 @@ class Metrics(MethodView):
         return current_app.response_class(
             generate_latest(registry), content_type=CONTENT_TYPE_LATEST
         )
+
+
+def check_metrics_access(config):
+    """403 (401 for an unknown key) unless the client's address is in
+    ``NEWSDESK_METRICS_ALLOW`` or it presents an admin key."""
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:  # no IP address (a Unix socket): only a key will do
+        address = None
+    if address is not None and any(address in network for network in config.metrics_allow):
+        return
+    token = presented_key(request.environ)
+    if token is None:
+        abort(403, message="Metrics are served to NEWSDESK_METRICS_ALLOW addresses or admin keys.")
+    opened = db.connect(reuse_if_open=True)  # this endpoint has no connection of its own
+    try:
+        key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())
+    finally:
+        end_request(opened)
+    if key is None:
+        unauthorized("The API key is unknown or revoked.")
+    if not key.grants("admin"):
+        abort(403, message="This API key lacks the 'admin' scope.")

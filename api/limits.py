@@ -1,26 +1,35 @@
 """Rate limits per API key, or per client address when anonymous (the ``limits`` library).
 
 Every request counts against ``NEWSDESK_RATE_LIMIT``; writes (to the blueprints named in
-``create_app``) also against the stricter ``NEWSDESK_WRITE_RATE_LIMIT``. Counters live in memory
-per worker, or in Redis when ``NEWSDESK_REDIS_URL`` is set, so that every worker and host shares
-them; while Redis cannot be reached each worker counts in memory instead.
+``create_app``) also against the stricter ``NEWSDESK_WRITE_RATE_LIMIT``. Counters live, first
+that answers: in Redis when ``NEWSDESK_REDIS_URL`` is set (every worker and host shares them),
+in a SQLite file shared by a host's workers (``NEWSDESK_RATE_LIMIT_FILE``, which
+``gunicorn.conf.py`` sets), else in each process's memory. A storage that fails or is slower than
+its timeout is left alone for :data:`RETRY_SECONDS`, then tried again.
 """
 
 import functools
 import logging
+import os
+import sqlite3
 import threading
 import time
+from urllib.parse import urlparse
 
 from flask import g, request
 from flask_smorest import abort
 from limits import parse
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .database import NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Endpoints that are never limited: health checks, metrics and the docs.
 EXEMPT = NO_DATABASE | {"health.Ready"}
+#: Seconds a shared storage that failed is left alone before it is tried again.
+RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +41,23 @@ class RateLimiter:
         self.writes = parse(config.write_rate_limit)
         self.write_blueprints = frozenset(blueprint.name for blueprint in write_blueprints)
         self.memory = WorkerCounters()
-        self.shared = storage_from_string(config.redis_url) if config.redis_url else None
+        self.tiers = []
+        if config.redis_url:
+            seconds = config.redis_timeout_ms / 1000
+            redis = storage_from_string(
+                config.redis_url,
+                socket_timeout=seconds,
+                socket_connect_timeout=seconds,
+                retry=Retry(NoBackoff(), 0),  # a timeout is an answer: count elsewhere
+            )
+            where = urlparse(config.redis_url)
+            name = f"Redis at {where.hostname}:{where.port or 6379}"
+            self.tiers.append(Tier(name, redis, f"{config.redis_timeout_ms} ms"))
+        if config.rate_limit_file:
+            host = storage_from_string(
+                f"{HostCounters.STORAGE_SCHEME[0]}://{config.rate_limit_file}"
+            )
+            self.tiers.append(Tier("the host's counter file", host, "a second"))
 
     def check(self):
         """before_request, after :func:`api.auth.identify`: count the request against the key,
@@ -68,12 +93,32 @@ class RateLimiter:
             state["exceeded"] = exceeded
         return state
 
+    def problems(self):
+        """What /readyz reports: each shared storage that does not answer now, and where the
+        limiter counts instead (each is checked, within its timeout)."""
+        found = []
+        for number, tier in enumerate(self.tiers):
+            if tier.check():
+                continue
+            instead = self.tiers[number + 1].name if number + 1 < len(self.tiers) else None
+            found.append(
+                f"Rate limits: {tier.name} does not answer ({tier.problem}); counting in "
+                + (instead or "each worker's memory")
+                + " until it does."
+            )
+        return found
+
     def _hit(self, limit, *identifiers):
-        try:
-            if self.shared is not None:
-                return self._count(self.shared, limit, identifiers)
-        except Exception:
-            log.warning("rate-limit storage unreachable; counting in memory", exc_info=True)
+        for tier in self.tiers:
+            if not tier.usable():
+                continue
+            try:
+                state = self._count(tier.storage, limit, identifiers)
+            except Exception as error:  # any failure of a storage: the next one counts
+                tier.failed(error)
+            else:
+                tier.answered()
+                return state
         return self._count(self.memory, limit, identifiers)
 
     @staticmethod
@@ -88,6 +133,151 @@ class RateLimiter:
             "reset": max(0, int(reset_at - time.time())),
             "exceeded": count > limit.amount,
         }
+
+
+class Tier:
+    """A shared counter storage and whether it answers: after a failure (an error, or no answer
+    within its timeout) it is skipped for :data:`RETRY_SECONDS`, so a hung Redis costs one
+    timeout a second per worker, not one per request; the first answer after that restores it."""
+
+    def __init__(self, name, storage, timeout):
+        self.name = name
+        self.storage = storage
+        self.timeout = timeout
+        self.problem = None
+        self.retry_at = 0.0
+
+    def usable(self):
+        return self.problem is None or time.monotonic() >= self.retry_at
+
+    def failed(self, error):
+        if self.problem is None:
+            log.warning("rate limits: %s failed; counting elsewhere: %s", self.name, error)
+        self.problem = describe_failure(error, self.timeout)
+        self.retry_at = time.monotonic() + RETRY_SECONDS
+
+    def answered(self):
+        if self.problem is not None:
+            log.warning("rate limits: %s answers again", self.name)
+            self.problem = None
+
+    def check(self):
+        """Whether the storage answers now (within its timeout); a failure is noted as above."""
+        try:
+            healthy = self.storage.check()
+        except Exception as error:
+            self.failed(error)
+            return False
+        if not healthy:
+            self.failed(TimeoutError(f"no answer within {self.timeout}"))
+        else:
+            self.answered()
+        return healthy
+
+
+def describe_failure(error, timeout):
+    """A line saying why a storage failed, without its address or credentials."""
+    if isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower():
+        return f"no answer within {timeout}"
+    return f"{type(error).__name__}: {error}"
+
+
+class HostCounters(Storage):
+    """Fixed-window counters in a SQLite file, shared by every process of a host that opens it
+    (a custom storage of the ``limits`` library, which ships none that needs no server).
+
+    Each hit is one autocommitted upsert (WAL, no fsync: the counters need not survive a crash);
+    each process opens its own connection when it first counts, so a forked worker never uses
+    its parent's. Windows that are over are deleted now and then. The end of the window a hit
+    counted in is kept for the ``get_expiry`` that follows it (per thread, or greenlet).
+    """
+
+    STORAGE_SCHEME = ["newsdesk+sqlite"]
+    #: Seconds a hit waits for another process's hit to finish before it fails.
+    BUSY_SECONDS = 1.0
+    PRUNE_EVERY = 1000
+
+    def __init__(self, uri, **options):
+        super().__init__(uri, **options)
+        self.path = uri.partition("://")[2]
+        self.lock = threading.Lock()
+        self.connection = None
+        self.owner = None
+        self.hits = 0
+        self.last = threading.local()  # the key and window end of each thread's last hit
+        with self.lock:
+            self._connection().close()  # the file and table exist before any worker forks
+            self.connection = None
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    def _connection(self):
+        if self.connection is None or self.owner != os.getpid():
+            connection = sqlite3.connect(
+                self.path, timeout=self.BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = OFF")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS counter"
+                " (key TEXT PRIMARY KEY, ends REAL NOT NULL, count INTEGER NOT NULL)"
+            )
+            self.connection, self.owner = connection, os.getpid()
+        return self.connection
+
+    def incr(self, key, expiry, amount=1):
+        now = time.time()
+        with self.lock:
+            connection = self._connection()
+            self.hits += 1
+            if self.hits % self.PRUNE_EVERY == 0:
+                connection.execute("DELETE FROM counter WHERE ends <= ?", (now,))
+            count, ends = connection.execute(
+                "INSERT INTO counter (key, ends, count) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN ends <= ? THEN excluded.count ELSE count + excluded.count END,"
+                " ends = CASE WHEN ends <= ? THEN excluded.ends ELSE ends END"
+                " RETURNING count, ends",
+                (key, now + expiry, amount, now, now),
+            ).fetchall()[0]
+        self.last.hit = (key, ends)
+        return count
+
+    def get(self, key):
+        with self.lock:
+            row = (
+                self._connection()
+                .execute("SELECT count FROM counter WHERE key = ? AND ends > ?", (key, time.time()))
+                .fetchone()
+            )
+        return row[0] if row else 0
+
+    def get_expiry(self, key):
+        hit = getattr(self.last, "hit", None)
+        if hit is not None and hit[0] == key:  # what this thread's incr just read
+            return hit[1]
+        with self.lock:
+            row = (
+                self._connection()
+                .execute("SELECT ends FROM counter WHERE key = ?", (key,))
+                .fetchone()
+            )
+        return row[0] if row else time.time()
+
+    def check(self):
+        with self.lock:
+            self._connection().execute("SELECT 1 FROM counter LIMIT 1").fetchall()
+        return True
+
+    def reset(self):
+        with self.lock:
+            return self._connection().execute("DELETE FROM counter").rowcount
+
+    def clear(self, key):
+        with self.lock:
+            self._connection().execute("DELETE FROM counter WHERE key = ?", (key,))
 
 
 @functools.lru_cache(maxsize=4096)

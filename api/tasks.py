@@ -15,10 +15,13 @@ import datetime
 import logging
 from pathlib import Path
 
+import redis
 from flask import current_app, has_app_context, request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskLockedException
 from huey.storage import MemoryStorage, RedisStorage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from models import bind_database, connected, imports, related, webhooks
 
@@ -29,12 +32,26 @@ from .config import Config
 log = logging.getLogger(__name__)
 
 
+#: Seconds a worker thread's blocking pop waits on Redis for a task before it asks again.
+QUEUE_WAIT = 0.1
+
+
 def make_huey(config):
     """The Huey instance for ``config``'s database (in immediate mode: tasks run when called)."""
     if config.tasks_immediate:
         return MemoryHuey("newsdesk", immediate=True)
     if config.redis_url:
-        return RedisHuey("newsdesk", url=config.redis_url)
+        # Every call has its timeouts, and none is retried: a frozen Redis holds a write's
+        # answer (its worker wake-up, see after_write) for at most a blocking pop's wait plus
+        # NEWSDESK_REDIS_TIMEOUT_MS, not until the request's deadline.
+        seconds = config.redis_timeout_ms / 1000
+        pool = redis.ConnectionPool.from_url(
+            config.redis_url,
+            socket_connect_timeout=seconds,
+            socket_timeout=QUEUE_WAIT + seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return RedisHuey("newsdesk", connection_pool=pool, read_timeout=QUEUE_WAIT)
     if config.is_postgres:
         return PostgresHuey("newsdesk", dsn=config.database_url, create_tables=False)
     return SqliteHuey(
@@ -184,6 +201,9 @@ def after_write(response):
     """after_request: a successful write may have queued related lists and webhook events:
     wake the worker."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
-        refresh_related()
-        wake_webhooks()
+        try:
+            refresh_related()
+            wake_webhooks()
+        except Exception:  # the write is committed: its answer stands, the sweep wakes them
+            log.warning("could not wake the worker; its sweep will, within a minute", exc_info=True)
     return response

@@ -3,14 +3,25 @@
 For each database (SQLite always, PostgreSQL with --postgres URL) it starts Newsdesk with 4
 workers on 127.0.0.1, runs client threads for --seconds doing creates, idempotent re-posts,
 updates, deletes and reads, and then checks against the database that every acknowledged write
-is stored exactly once (deleted ones gone) and that no answer was a 5xx.
+is stored exactly once (deleted ones gone) and that no answer was a 5xx. Scenarios
+(``--scenario``, any of them, comma-separated):
+
+- ``steady``: the load alone;
+- ``kill9``: the whole server (master and workers) killed with SIGKILL ``--kills`` times
+  mid-load, and started again each time: writes whose answer was lost may or may not be stored,
+  every acknowledged one must be, once;
+- ``outage`` (PostgreSQL): the database cut off for ``--outage`` seconds mid-load (every
+  connection dropped, new ones refused, through a TCP forwarder): answers meanwhile must be
+  503 problem+json at once, and the service must recover by itself.
 
     .venv/bin/python bench/integrity.py [--seconds 60] [--threads 16] [--postgres URL]
+        [--scenario steady,kill9,outage] [--kills 8] [--outage 10]
 """
 
 import argparse
 import collections
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -30,16 +41,33 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 
 
-def call(url, method="GET", body=None, headers=None):
+#: The statuses recorded for a request that got no answer (the server was killed under it),
+#: and for one whose connection was refused (the server was down: nothing was sent).
+NO_ANSWER = 0
+REFUSED = -1
+
+
+def call(url, method="GET", body=None, headers=None, details=None):
+    """``(status, body)``; REFUSED or NO_ANSWER when the connection failed. ``details`` (a list) gets the
+    answer's content type and seconds taken."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
+            answer = response.status, response.read(), response.headers.get("Content-Type")
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        answer = error.code, error.read(), error.headers.get("Content-Type")
+    except urllib.error.URLError as error:
+        refused = isinstance(error.reason, ConnectionRefusedError)
+        answer = REFUSED if refused else NO_ANSWER, b"", None
+    except (OSError, http.client.HTTPException):  # reset, or closed before the whole answer
+        answer = NO_ANSWER, b"", None
+    if details is not None:
+        details[:] = [answer[2], time.monotonic() - started]
+    return answer[:2]
 
 
 def free_port():
@@ -64,11 +92,14 @@ class Load:
         self.statuses = collections.Counter()
         self.acknowledged = {}  # external_id -> article id
         self.deleted = set()
+        self.uncertain = set()  # writes answered 5xx or not at all: stored or not, either is right
+        self.not_problems = 0  # error answers that were not problem+json
+        self.slowest_503 = 0.0
         self.requests = 0
 
     def run(self, thread):
         rng = random.Random(thread)
-        mine, number = [], 0
+        mine, number, details = [], 0, [None, 0.0]
         deadline = time.monotonic() + self.seconds
         while time.monotonic() < deadline:
             roll = rng.random()
@@ -82,11 +113,16 @@ class Load:
                     "body_text": "First paragraph of the story.\n\nSecond paragraph with detail.",
                     "tags": [rng.choice(["economy", "climate", "politics"])],
                 }
-                status, answer = call(f"{self.base}/v1/articles", "POST", body, self.headers)
+                status, answer = call(
+                    f"{self.base}/v1/articles", "POST", body, self.headers, details
+                )
                 if status in (200, 201):
                     mine.append(external_id)
                     with self.lock:
                         self.acknowledged[external_id] = json.loads(answer)["id"]
+                elif status == NO_ANSWER or status >= 500:
+                    with self.lock:
+                        self.uncertain.add(external_id)
             elif roll < 0.45:
                 external_id = rng.choice(mine)
                 body = {
@@ -95,7 +131,9 @@ class Load:
                     "title": "Re-posted",
                     "body_text": "Same story, sent again.",
                 }
-                status, answer = call(f"{self.base}/v1/articles", "POST", body, self.headers)
+                status, answer = call(
+                    f"{self.base}/v1/articles", "POST", body, self.headers, details
+                )
                 if status in (200, 201):
                     with self.lock:
                         assert self.acknowledged[external_id] == json.loads(answer)["id"]
@@ -103,11 +141,14 @@ class Load:
                 external_id = mine.pop(rng.randrange(len(mine)))
                 article_id = self.acknowledged[external_id]
                 status, _ = call(
-                    f"{self.base}/v1/articles/{article_id}", "DELETE", None, self.headers
+                    f"{self.base}/v1/articles/{article_id}", "DELETE", None, self.headers, details
                 )
                 if status == 204:
                     with self.lock:
                         self.deleted.add(external_id)
+                elif status == NO_ANSWER or status >= 500:
+                    with self.lock:
+                        self.uncertain.add(external_id)
                 else:
                     mine.append(external_id)
             elif roll < 0.55:
@@ -117,6 +158,7 @@ class Load:
                     "PATCH",
                     {"byline": "Desk"},
                     self.headers,
+                    details,
                 )
             else:
                 path = rng.choice(
@@ -130,45 +172,150 @@ class Load:
                         "/v1/tags",
                     ]
                 )
-                status, _ = call(self.base + path)
+                status, _ = call(self.base + path, details=details)
+            if status in (NO_ANSWER, REFUSED):  # the server is down: a client waits a moment
+                time.sleep(0.05)
             with self.lock:
                 self.statuses[status] += 1
                 self.requests += 1
+                if status >= 400 and details[0] != "application/problem+json":
+                    self.not_problems += 1
+                if status == 503:
+                    self.slowest_503 = max(self.slowest_503, details[1])
+
+
+class Server:
+    """gunicorn with 4 workers in a process group of its own, so that all of it can be killed."""
+
+    def __init__(self, env, log):
+        self.env, self.log = env, log
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and call(self.base + "/healthz")[0] != 200:
+            time.sleep(0.05)
+
+    def kill(self):
+        """SIGKILL to the master and every worker at once."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
 
 
 @contextlib.contextmanager
 def server(env, log_path):
-    port = free_port()
-    log = open(log_path, "w")  # noqa: SIM115 - open while the server runs
-    process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    with open(log_path, "w") as log:
+        running = Server(env, log)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+class Forwarder:
+    """A TCP forwarder between the server and PostgreSQL: ``cut`` drops every connection and
+    refuses new ones, as a database that went away; ``restore`` lets them through again."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.port = free_port()
+        self.sockets = []
+        self.listener = None
+
+    def restore(self):
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(128)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, target):
         with contextlib.suppress(OSError):
-            if call(base + "/healthz")[0] == 200:
-                break
-    try:
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def cut(self):
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.sockets = []
+
+
+def kill_repeatedly(running, seconds, kills, report):
+    """The kill9 scenario: ``kills`` times, evenly over the load, SIGKILL the whole server and
+    start it again; ``report`` gets the seconds each restart took to answer."""
+    for _ in range(kills):
+        time.sleep(seconds / (kills + 1))
+        running.kill()
+        started = time.monotonic()
+        running.start()
+        report.append(time.monotonic() - started)
+
+
+def cut_database(running, forwarder, seconds, outage, report):
+    """The outage scenario: cut the database off a third into the load for ``outage`` seconds;
+    probe /v1/tags meanwhile and after, and report the slowest answer during the outage, its
+    statuses, and how long after the database returned the first 200 came."""
+    time.sleep(seconds / 3)
+    forwarder.cut()
+    statuses, slowest = collections.Counter(), 0.0
+    ends = time.monotonic() + outage
+    while time.monotonic() < ends:
+        details = [None, 0.0]
+        status, _ = call(running.base + "/v1/tags", details=details)
+        statuses[(status, details[0])] += 1
+        slowest = max(slowest, details[1])
+        time.sleep(0.1)
+    forwarder.restore()
+    back = time.monotonic()
+    while call(running.base + "/v1/tags")[0] != 200:
+        time.sleep(0.05)
+    report.update(statuses=dict(statuses), slowest=slowest, recovered=time.monotonic() - back)
 
 
 def audit(database_url, load):
@@ -186,12 +333,11 @@ def audit(database_url, load):
         )
     stored = collections.Counter(external_id for _, external_id in rows)
     ids = {external_id: article_id for article_id, external_id in rows}
-    expected = set(load.acknowledged) - load.deleted
+    expected = set(load.acknowledged) - load.deleted - load.uncertain
     problems = []
-    if set(stored) != expected:
-        problems.append(
-            f"missing {len(expected - set(stored))}, unexpected {len(set(stored) - expected)}"
-        )
+    certain = set(stored) - load.uncertain
+    if certain != expected:
+        problems.append(f"missing {len(expected - certain)}, unexpected {len(certain - expected)}")
     duplicates = [e for e, n in stored.items() if n > 1]
     if duplicates:
         problems.append(f"{len(duplicates)} stored more than once")
@@ -201,7 +347,7 @@ def audit(database_url, load):
     return len(rows), problems
 
 
-def run(name, database_url, seconds, threads):
+def run(name, database_url, seconds, threads, scenario="steady", kills=8, outage=10):
     env = {
         **os.environ,
         "NEWSDESK_DATABASE_URL": database_url,
@@ -209,6 +355,7 @@ def run(name, database_url, seconds, threads):
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
+        "NEWSDESK_SECRET_KEY": os.environ.get("NEWSDESK_SECRET_KEY") or "integrity-bench-secret",
     }  # server errors and warnings: bench/out/integrity-*.log
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "300")
@@ -217,26 +364,63 @@ def run(name, database_url, seconds, threads):
         .strip()
         .splitlines()[-1]
     )
-    with server(env, OUT / f"integrity-{name}.log") as base:
-        load = Load(base, key, seconds)
+    served_url, forwarder = database_url, None
+    if scenario == "outage":
+        forwarder = Forwarder(urlparse(database_url).port or 5432)
+        forwarder.restore()
+        served_url = database_url.replace(f":{forwarder.target_port}/", f":{forwarder.port}/")
+    label = f"{name} {scenario}"
+    with server(
+        {**env, "NEWSDESK_DATABASE_URL": served_url}, OUT / f"integrity-{name}.log"
+    ) as running:
+        load = Load(running.base, key, seconds)
         workers = [threading.Thread(target=load.run, args=(n,)) for n in range(threads)]
+        restarts, outage_report = [], {}
+        if scenario == "kill9":
+            chaos = threading.Thread(
+                target=kill_repeatedly, args=(running, seconds, kills, restarts)
+            )
+        elif scenario == "outage":
+            chaos = threading.Thread(
+                target=cut_database, args=(running, forwarder, seconds, outage, outage_report)
+            )
+        else:
+            chaos = threading.Thread(target=lambda: None)
         started = time.monotonic()
-        for worker in workers:
+        for worker in [*workers, chaos]:
             worker.start()
-        for worker in workers:
+        for worker in [*workers, chaos]:
             worker.join()
         elapsed = time.monotonic() - started
     stored, problems = audit(database_url, load)
-    errors = sum(n for status, n in load.statuses.items() if status >= 500)
-    print(
-        f"{name}: {load.requests} requests in {elapsed:.0f} s ({load.requests / elapsed:.0f}/s), "
-        f"statuses {dict(sorted(load.statuses.items()))}, 5xx: {errors}"
+    # A 503 is the honest answer while the database is away; anything else 5xx is a fault.
+    allowed = {503} if scenario == "outage" else set()
+    errors = sum(
+        n for status, n in load.statuses.items() if status >= 500 and status not in allowed
     )
     print(
-        f"{name}: {len(load.acknowledged)} creates acknowledged, {len(load.deleted)} deleted, "
-        f"{stored} stored: {'every acknowledged write exactly once' if not problems else '; '.join(problems)}"
+        f"{label}: {load.requests} requests in {elapsed:.0f} s ({load.requests / elapsed:.0f}/s), "
+        f"statuses {dict(sorted(load.statuses.items()))} (0: no answer, -1: refused), 5xx: {errors}, "
+        f"errors not problem+json: {load.not_problems}"
     )
-    return errors == 0 and not problems
+    if restarts:
+        print(
+            f"{label}: {len(restarts)} SIGKILLs of the whole server; answering again after "
+            f"{min(restarts):.1f}-{max(restarts):.1f} s"
+        )
+    if outage_report:
+        print(
+            f"{label}: database cut off for {outage} s: probes answered "
+            f"{outage_report['statuses']}, slowest {outage_report['slowest'] * 1000:.0f} ms "
+            f"(slowest 503 of the load: {load.slowest_503 * 1000:.0f} ms); first 200 "
+            f"{outage_report['recovered']:.2f} s after it returned"
+        )
+    print(
+        f"{label}: {len(load.acknowledged)} creates acknowledged, {len(load.deleted)} deleted, "
+        f"{len(load.uncertain)} writes answered 5xx or not at all, {stored} stored: "
+        f"{'every acknowledged write exactly once' if not problems else '; '.join(problems)}"
+    )
+    return errors == 0 and not problems and load.not_problems == 0
 
 
 def main():
@@ -244,27 +428,40 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--postgres", help="postgresql://... of a server to create a database on")
+    parser.add_argument("--scenario", default="steady", help="steady, kill9, outage (comma list)")
+    parser.add_argument("--kills", type=int, default=8, help="SIGKILLs of the kill9 scenario")
+    parser.add_argument("--outage", type=int, default=10, help="seconds the database is away")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "integrity.db"
-    for stale in OUT.glob("integrity.db*"):
-        stale.unlink()
-    ok = run("sqlite", f"sqlite:///{path}", args.seconds, args.threads)
-    if args.postgres:
-        import psycopg2
-
-        name = f"newsdesk_integrity_{os.getpid()}"
-        admin = psycopg2.connect(args.postgres)
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        try:
-            url = urlunparse(urlparse(args.postgres)._replace(path="/" + name))
-            ok = run("postgresql", url, args.seconds, args.threads) and ok
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    ok = True
+    for scenario in args.scenario.split(","):
+        options = (args.seconds, args.threads, scenario, args.kills, args.outage)
+        if scenario != "outage":  # SQLite has no server to lose
+            path = OUT / "integrity.db"
+            for stale in OUT.glob("integrity.db*"):
+                stale.unlink()
+            ok = run("sqlite", f"sqlite:///{path}", *options) and ok
+        if args.postgres:
+            ok = on_postgres(args.postgres, options) and ok
     sys.exit(0 if ok else 1)
+
+
+def on_postgres(server_url, options):
+    """One run on a database of its own on the PostgreSQL server, dropped after."""
+    import psycopg2
+
+    name = f"newsdesk_integrity_{os.getpid()}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        url = urlunparse(urlparse(server_url)._replace(path="/" + name))
+        return run("postgresql", url, *options)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import contextlib
 import datetime
 import functools
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -121,6 +122,42 @@ def connected():
     finally:
         if opened:
             db.close()
+
+
+#: PostgreSQL's SQLSTATE of a full disk (class 53, insufficient resources).
+PG_DISK_FULL = "53100"
+
+
+def is_disk_full(error):
+    """Whether a database error (peewee's, or what it wraps) says the disk is full: SQLite's
+    ``SQLITE_FULL`` ("database or disk is full", also at ``max_page_count``) or PostgreSQL's
+    ``53100 disk_full``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if getattr(error, "pgcode", None) == PG_DISK_FULL:
+            return True
+        inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+        error = inner or error.__cause__ or error.__context__
+    return False
+
+
+def disk_space_problem(min_free_bytes):
+    """On SQLite, why the database may soon refuse writes: its disk has less than
+    ``min_free_bytes`` free, or the file is at this connection's ``max_page_count``; else None.
+    (A PostgreSQL server's disk is not visible from here.)"""
+    if is_postgres():
+        return None
+    path = db.obj.database
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    if free < min_free_bytes:
+        return f"Only {free // 2**20} MB free on the database's disk; writes fail when it is full."
+    pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
+    if pages >= db.execute_sql("PRAGMA max_page_count").fetchone()[0]:
+        return "The database file is at its largest allowed size (max_page_count); writes fail."
+    return None
 
 
 #: The request's deadline on SQLite (see set_deadline), kept per thread (per greenlet under

@@ -31,6 +31,15 @@ def slow_sleep():
     return {"finished": True}
 
 
+@blueprint.get("/cpu")
+def slow_cpu():
+    """Python computing for a minute without ever waiting: no deadline interrupts it."""
+    ends = time.monotonic() + 60
+    while time.monotonic() < ends:
+        sum(range(1000))
+    return {"finished": True}
+
+
 def register(app):
     """Add the slow views to ``app``."""
     app.register_blueprint(blueprint)

@@ -3,8 +3,9 @@ import logging
 import pytest
 
 from api import create_app
+from api.config import Config, ConfigError
 from api.observe import JsonFormatter
-from models import LATEST_VERSION
+from models import LATEST_VERSION, Source, db, is_postgres
 from models.migrations import SchemaVersion
 
 
@@ -18,7 +19,7 @@ def test_healthz_needs_no_database(tmp_path):
 def test_readyz(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json["status"] == "ready" and response.json["schema_version"] == LATEST_VERSION
+    assert response.json == {"status": "ready", "schema_version": LATEST_VERSION, "problems": []}
 
 
 def test_readyz_with_an_old_schema_is_503(client, dbconn):
@@ -244,3 +245,115 @@ def test_a_bad_log_format_is_refused():
 
     with pytest.raises(ConfigError, match="NEWSDESK_LOG_FORMAT must be one of json, text"):
         Config.from_env({"NEWSDESK_LOG_FORMAT": "xml"})
+
+
+ELSEWHERE = {"REMOTE_ADDR": "198.51.100.7"}
+
+
+def test_metrics_are_served_to_loopback_and_admin_keys_by_default(client, make_key):
+    assert client.get("/metrics").status_code == 200  # the test client calls from 127.0.0.1
+    refused = client.get("/metrics", environ_base=ELSEWHERE)
+    assert refused.status_code == 403
+    assert refused.content_type == "application/problem+json"
+    assert refused.json["detail"] == (
+        "Metrics are served to NEWSDESK_METRICS_ALLOW addresses or admin keys."
+    )
+    admin = client.get("/metrics", environ_base=ELSEWHERE, headers=make_key("admin"))
+    assert admin.status_code == 200 and "newsdesk_requests_total" in admin.get_data(as_text=True)
+    writer = client.get("/metrics", environ_base=ELSEWHERE, headers=make_key("write"))
+    assert writer.status_code == 403
+    unknown = client.get("/metrics", environ_base=ELSEWHERE, headers={"X-API-Key": "nd_guess"})
+    assert unknown.status_code == 401 and "WWW-Authenticate" in unknown.headers
+    no_address = client.get("/metrics", environ_base={"REMOTE_ADDR": ""})
+    assert no_address.status_code == 403  # a Unix socket's peer has no address to allow
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {
+            "metrics_allow": Config.from_env(
+                {"NEWSDESK_METRICS_ALLOW": "10.0.0.0/8, 198.51.100.7"}
+            ).metrics_allow
+        }
+    ],
+)
+def test_metrics_allow_lists_addresses_and_networks(client):
+    assert client.get("/metrics", environ_base=ELSEWHERE).status_code == 200
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
+    assert client.get("/metrics").status_code == 403  # loopback is no longer listed
+
+
+def test_metrics_allow_star_and_bad_values():
+    everyone = Config.from_env({"NEWSDESK_METRICS_ALLOW": "*"}).metrics_allow
+    assert [str(network) for network in everyone] == ["0.0.0.0/0", "::/0"]
+    with pytest.raises(ConfigError, match="NEWSDESK_METRICS_ALLOW"):
+        Config.from_env({"NEWSDESK_METRICS_ALLOW": "10.0.0.0/33"})
+    with pytest.raises(ConfigError, match="NEWSDESK_TRUSTED_PROXIES"):
+        Config.from_env({"NEWSDESK_TRUSTED_PROXIES": "proxy.internal"})
+
+
+@pytest.mark.parametrize("app_config", [{"min_free_disk_mb": 2**40}])
+def test_readyz_reports_little_free_disk_on_sqlite(client, database_url):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    if database_url.startswith("postgresql"):  # the server's disk is not visible from here
+        assert response.json["status"] == "ready"
+        return
+    assert response.json["status"] == "degraded"
+    (problem,) = response.json["problems"]
+    assert problem.startswith("Only ") and problem.endswith(
+        " MB free on the database's disk; writes fail when it is full."
+    )
+
+
+def _fill_the_disk(dbconn):
+    """Make the database refuse to grow, as a full disk does: SQLite's max_page_count on the
+    connection the requests use; on PostgreSQL a trigger raising the server's 53100 disk_full."""
+    if is_postgres():
+        db.execute_sql(
+            "CREATE FUNCTION disk_is_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION 'could not extend file: No space left on device'"
+            " USING ERRCODE = 'disk_full'; END $$"
+        )
+        db.execute_sql(
+            "CREATE TRIGGER disk_is_full BEFORE INSERT OR UPDATE ON article"
+            " FOR EACH ROW EXECUTE FUNCTION disk_is_full()"
+        )
+    else:
+        pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
+        db.execute_sql(f"PRAGMA max_page_count = {pages}")
+
+
+def _free_the_disk(dbconn):
+    if is_postgres():
+        db.execute_sql("DROP TRIGGER disk_is_full ON article")
+        db.execute_sql("DROP FUNCTION disk_is_full()")
+    else:
+        db.execute_sql("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_full_disk_is_507_and_readyz_says_so(client, dbconn, writer, source, make_article):
+    kept = make_article(title="Kept", source=source)
+    body = {"source": "daily", "external_id": "big", "title": "Big", "body_text": "word " * 60000}
+    _fill_the_disk(dbconn)
+    try:
+        refused = client.post("/v1/articles", json=body, headers=writer)
+        assert refused.status_code == 507, refused.json
+        assert refused.content_type == "application/problem+json"
+        assert refused.headers["Retry-After"] == "60"
+        assert refused.json["detail"] == (
+            "The database's disk is full: nothing can be written until space is freed. Reads work."
+        )
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json["status"] == "degraded"
+        assert "A write failed 0 s ago: the database's disk is full." in ready.json["problems"]
+        listed = client.get("/v1/articles")
+        assert listed.status_code == 200
+        assert [item["title"] for item in listed.json["data"]] == ["Kept"]
+    finally:
+        _free_the_disk(dbconn)
+    stored = client.post("/v1/articles", json=body, headers=writer)
+    assert stored.status_code == 201
+    assert client.get(f"/v1/articles/{kept.id}").json["title"] == "Kept"
+    assert Source.get(Source.slug == "daily").article_count == 2

@@ -1,10 +1,16 @@
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
 import uuid
 
 import pytest
+import redis
 
 from api import create_app
-from api.limits import WorkerCounters
+from api.limits import RETRY_SECONDS, WorkerCounters
 
 REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 
@@ -106,3 +112,189 @@ def test_worker_counters_start_a_new_window_when_one_ends():
     assert counters.incr("b", 0) == 1  # a window of no length is over at once
     counters.incr("c", 60)  # the table is full: windows that are over are dropped
     assert set(counters.windows) == {"a", "c"}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A redis-server of the test's own on a private port: ``(process, url)``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("redis-server did not start")
+    yield process, url
+    process.send_signal(signal.SIGCONT)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_a_frozen_redis_neither_hangs_requests_nor_stops_limits(app, database_url, redis_server):
+    process, url = redis_server
+    config = {
+        "database_url": database_url,
+        "redis_url": url,
+        "redis_timeout_ms": 50,
+        "rate_limit": "5/minute",
+        "testing": True,
+    }
+    client = create_app(config).test_client()
+
+    def remaining():
+        started = time.monotonic()
+        response = client.get("/v1/tags")
+        assert time.monotonic() - started < 0.5
+        assert response.status_code == 200
+        return int(response.headers["RateLimit-Remaining"])
+
+    assert [remaining(), remaining()] == [4, 3]  # counted in Redis
+    assert client.get("/readyz").json["status"] == "ready"
+    process.send_signal(signal.SIGSTOP)
+    # Each request answers at once, counted in memory from a fresh window.
+    assert [remaining() for _ in range(3)] == [4, 3, 2]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["status"] == "degraded"
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    (problem,) = ready.json["problems"]
+    assert problem == (
+        f"Rate limits: Redis at 127.0.0.1:{port} does not answer (no answer within 50 ms);"
+        " counting in each worker's memory until it does."
+    )
+    assert client.get("/healthz").status_code == 200
+    process.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").json["status"] != "ready":
+        assert time.monotonic() < deadline, "readyz never saw Redis again"
+    # Counted in Redis again: after the two before, and the hit that was sent when it froze
+    # (it ran when Redis woke, though its answer came too late to be waited for).
+    assert remaining() == 1
+
+
+def test_a_down_redis_is_tried_again_after_a_second(app, database_url, redis_server):
+    process, url = redis_server
+    config = {"database_url": database_url, "redis_url": url, "rate_limit": "9/minute"}
+    client = create_app({**config, "testing": True}).test_client()
+    assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "8"
+    process.send_signal(signal.SIGSTOP)
+    assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "8"  # in memory
+    process.send_signal(signal.SIGCONT)
+    assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "7"  # still left alone
+    deadline = time.monotonic() + RETRY_SECONDS + 5
+    while client.get("/v1/tags").headers["RateLimit-Remaining"] not in ("6", "5", "4", "3"):
+        assert time.monotonic() < deadline, "Redis was never tried again"
+
+
+def test_workers_of_a_host_share_counters_in_a_file(app, database_url, tmp_path):
+    config = {
+        "database_url": database_url,
+        "rate_limit_file": str(tmp_path / "counters.sqlite"),
+        "rate_limit": "3/minute",
+        "testing": True,
+    }
+    workers = [create_app(config).test_client() for _ in range(2)]
+    statuses = [workers[n % 2].get("/v1/tags").status_code for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    # A worker started later (one recycled) counts on where the others left off.
+    assert create_app(config).test_client().get("/v1/tags").status_code == 429
+
+
+def test_an_unusable_counter_file_falls_back_to_memory(app, database_url, tmp_path):
+    config = {
+        "database_url": database_url,
+        "rate_limit_file": str(tmp_path / "counters.sqlite"),
+        "rate_limit": "2/minute",
+        "testing": True,
+    }
+    client = create_app(config).test_client()
+    assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "1"
+    (tmp_path / "counters.sqlite").unlink()
+    (tmp_path / "counters.sqlite").mkdir()  # the file's place taken: it cannot be opened again
+    limiter = client.application.extensions["newsdesk"]["limiter"]
+    limiter.tiers[0].storage.connection.close()
+    limiter.tiers[0].storage.connection = None
+    statuses = [client.get("/v1/tags").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    ready = client.get("/readyz").json
+    assert ready["status"] == "degraded"
+    assert ready["problems"][0].startswith("Rate limits: the host's counter file does not answer")
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "counted_as"),
+    [
+        (0, "127.0.0.1", "203.0.113.5", "127.0.0.1"),
+        (1, "127.0.0.1", "203.0.113.5", "203.0.113.5"),
+        (1, "127.0.0.1", "198.51.100.1, 203.0.113.5", "203.0.113.5"),
+        (2, "127.0.0.1", "198.51.100.1, 203.0.113.5", "198.51.100.1"),
+        ("10.0.0.0/8", "10.1.2.3", "203.0.113.5", "203.0.113.5"),
+        ("10.0.0.0/8", "10.1.2.3", "198.51.100.1, 203.0.113.5, 10.9.9.9", "203.0.113.5"),
+        ("10.0.0.0/8", "192.0.2.8", "203.0.113.5", "192.0.2.8"),
+    ],
+)
+def test_forwarded_for_decides_the_address_only_from_trusted_proxies(
+    app, database_url, trusted, remote, forwarded, counted_as
+):
+    from api.config import Config
+
+    proxies = Config.from_env({"NEWSDESK_TRUSTED_PROXIES": str(trusted)}).trusted_proxies
+    config = {
+        "database_url": database_url,
+        "rate_limit": "1/minute",
+        "trusted_proxies": proxies,
+        "testing": True,
+    }
+    client = create_app(config).test_client()
+    sent = {"REMOTE_ADDR": remote}
+    first = client.get("/v1/tags", environ_base=sent, headers={"X-Forwarded-For": forwarded})
+    assert first.status_code == 200
+    # The budget spent is the address counted: the same address is refused whatever it forwards.
+    direct = client.get("/v1/tags", environ_base={"REMOTE_ADDR": counted_as})
+    assert direct.status_code == 429
+    other = client.get("/v1/tags", environ_base={"REMOTE_ADDR": "192.0.2.200"})
+    assert other.status_code == 200
+
+
+def test_the_task_queue_on_a_frozen_redis_fails_fast(redis_server):
+    # With NEWSDESK_REDIS_URL, Huey's queue is in Redis too: waking the worker after a write
+    # must not hold the write's answer while Redis is frozen.
+    from api.config import Config
+    from api.tasks import make_huey
+
+    process, url = redis_server
+    queue = make_huey(Config.from_env({"NEWSDESK_REDIS_URL": url, "NEWSDESK_TASKS_IMMEDIATE": "0"}))
+
+    @queue.task()
+    def echo(value):
+        return value
+
+    echo(1)
+    assert queue.pending_count() == 1
+    process.send_signal(signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(redis.TimeoutError):
+        echo(2)
+    assert time.monotonic() - started < 0.5
+    process.send_signal(signal.SIGCONT)
+    echo(3)
+    assert queue.pending_count() == 3  # the frozen call's push ran when Redis woke

@@ -45,9 +45,17 @@ def children(pid):
 
 
 @contextlib.contextmanager
-def server(database_url, tmp_path, workers=2, metrics_dir=True, wsgi_app=None, environment=None):
-    """gunicorn with gunicorn.conf.py, serving ``wsgi_app`` (the file's: ``api.wsgi:app``), with
-    ``environment`` added to the test's."""
+def server(
+    database_url,
+    tmp_path,
+    workers=2,
+    metrics_dir=True,
+    wsgi_app=None,
+    environment=None,
+    options=(),
+):
+    """gunicorn with gunicorn.conf.py and ``options``, serving ``wsgi_app`` (the file's:
+    ``api.wsgi:app``), with ``environment`` added to the test's."""
     port = free_port()
     env = {
         **os.environ,
@@ -75,6 +83,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True, wsgi_app=None, e
             str(workers),
             "--graceful-timeout",
             "20",
+            *options,
             *([wsgi_app] if wsgi_app else []),
         ],
         env=env,
@@ -270,3 +279,40 @@ def test_database_outage_gives_fast_503_and_recovery(app, database_url, tmp_path
         proxy.start()
         statuses = [call(base + "/v1/tags")[0] for _ in range(6)]
         assert statuses[-4:] == [200, 200, 200, 200], statuses
+
+
+def test_workers_share_one_rate_limit(app, database_url, tmp_path):
+    # Left to gunicorn.conf.py, as `make run` and `newsdesk serve` do: a counter file of its own.
+    environment = {"NEWSDESK_RATE_LIMIT": "30/minute"}
+    with server(database_url, tmp_path, environment=environment) as (process, base):
+        statuses = [call(base + "/v1/tags")[0] for _ in range(40)]
+        workers = children(process.pid)
+        os.kill(min(workers), signal.SIGKILL)  # a worker dies; its replacement forgets nothing
+        deadline = time.monotonic() + 20
+        while len(children(process.pid) - workers) < 1:
+            assert time.monotonic() < deadline, "the worker was not replaced"
+        statuses += [call(base + "/v1/tags")[0] for _ in range(40)]
+    assert statuses.count(200) == 30, statuses
+    assert statuses.count(429) == 50
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "sync"])
+def test_a_worker_timeout_answers_problem_json(app, database_url, tmp_path, worker_class):
+    environment = {"NEWSDESK_WORKER_CLASS": worker_class}
+    with server(
+        database_url,
+        tmp_path,
+        wsgi_app="tests.slow_app:make_app()",
+        environment=environment,
+        options=("--timeout", "2"),
+    ) as (_, base):
+        started = time.monotonic()
+        status, headers, body = call(base + "/test-slow/cpu", timeout=30)
+        assert time.monotonic() - started < 10
+        assert status == 503, body
+        assert headers["Content-Type"] == "application/problem+json"
+        assert headers["Retry-After"] == "5"
+        assert json.loads(body)["detail"] == (
+            "The request ran past the server's limit of 2 s and was stopped; try again later."
+        )
+        assert call(base + "/v1/tags")[0] == 200  # the worker that timed out is replaced
