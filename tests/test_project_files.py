@@ -70,11 +70,15 @@ def test_readme_ndjson_example_imports(client, make_key):
 
     assert response.status_code == 200, response.json
     assert response.json == {
+        "lines": len(lines),
         "created": len(lines),
         "updated": 0,
         "unchanged": 0,
         "rejected": 0,
         "rejections": [],
+        "rejections_omitted": 0,
+        "rejected_by_code": {},
+        "stored_lines": [[1, len(lines)]],
     }
     assert client.get("/v1/articles/bridge-reopens").json["body_text"] == (
         "The bridge is open again."
