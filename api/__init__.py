@@ -5,7 +5,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 from flask_cors import CORS
 
-from models import bind_database
+from models import bind_database, embeddings
 
 from . import (
     articles,
@@ -68,6 +68,7 @@ def create_app(config=None):
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
     bind_database(config.database_url)
+    embeddings.configure(config.embedder)
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(

@@ -19,6 +19,7 @@
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
+| NEWSDESK_EMBEDDER                | use                              | sentence embedder: use (production), hashed  |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -44,6 +45,13 @@ def _bool(name, value):
     if lowered in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _embedder(name, value):
+    choices = ("use", "hashed")
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _int(name, value, minimum=0):
@@ -78,6 +86,9 @@ class Config:
     cors_origins: tuple = ()
     metrics_dir: str | None = None
     tasks_immediate: bool = False
+    #: The sentence embedder (``models.embeddings.EMBEDDERS``): ``use``, the production model,
+    #: or ``hashed``, a deterministic stand-in for tests.
+    embedder: str = "use"
     testing: bool = False
 
     @classmethod
@@ -101,6 +112,7 @@ class Config:
             "workers": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
             "tasks_immediate": _bool,
+            "embedder": _embedder,
         }
         values = {}
         for field, read in readers.items():

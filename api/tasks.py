@@ -4,7 +4,8 @@ The queue's storage follows the database: a SQLite file beside the database's (e
 database itself on PostgreSQL (Huey's Postgres storage, tables ``huey_*``), or Redis when
 ``NEWSDESK_REDIS_URL`` is set. ``newsdesk worker`` runs the consumer. What a task must do is
 recorded durably by the write that calls for it, in the write's own transaction (for related
-lists: ``models.related.RelatedQueue``); a task only wakes the worker to do it, and a periodic
+lists: ``models.related.RelatedQueue``; for embeddings and stories:
+``models.embeddings.EmbeddingQueue``); a task only wakes the worker to do it, and a periodic
 sweep does it anyway, so a wake-up lost to a crash loses nothing.
 """
 
@@ -15,7 +16,7 @@ from flask import request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskLockedException
 
-from models import bind_database, connected, related
+from models import bind_database, connected, embeddings, related, stories
 
 from .config import Config
 
@@ -54,6 +55,7 @@ def create_queue():
 @huey.on_startup()
 def start_worker():
     bind_database(config.database_url)
+    embeddings.configure(config.embedder)
 
 
 @huey.task()
@@ -72,14 +74,34 @@ def refresh_related():
     return total
 
 
+@huey.task()
+def refresh_embeddings():
+    """Embed every article queued for it, place each in its story and queue its related list,
+    one run at a time; then compute the related lists so queued."""
+    try:
+        with huey.lock_task("refresh-embeddings", ttl=600), connected():
+            total = 0
+            while done := stories.refresh_queued():
+                total += done
+    except TaskLockedException:
+        return 0
+    if total:
+        log.info("embedded and placed %d articles", total)
+        refresh_related()
+    return total
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
     """Once a minute, what a lost wake-up left undone."""
+    refresh_embeddings.call_local()
     refresh_related.call_local()
 
 
 def after_write(response):
-    """after_request: a successful write may have queued related lists: wake the worker."""
+    """after_request: a successful write may have queued embeddings and related lists: wake
+    the worker (embeddings first: related lists use them)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
+        refresh_embeddings()
         refresh_related()
     return response

@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import cards, reading, related
+from . import cards, embeddings, reading, related, stories
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -32,9 +32,11 @@ from .base import (
 )
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
+from .embeddings import ArticleEmbedding, EmbeddingQueue
 from .keys import SCOPES, ApiKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
+from .stories import Story
 from .summaries import Summary
 
 #: The live models (tests empty their tables between tests; the migrations make them).
@@ -52,6 +54,9 @@ MODELS = [
     Summary,
     RelatedQueue,
     Setting,
+    Story,
+    ArticleEmbedding,
+    EmbeddingQueue,
 ]
 
 __all__ = [
@@ -69,14 +74,17 @@ __all__ = [
     "ApiKey",
     "Article",
     "ArticleBody",
+    "ArticleEmbedding",
     "ArticleTag",
     "Change",
     "Comment",
     "DataVersion",
+    "EmbeddingQueue",
     "RelatedQueue",
     "Relation",
     "Setting",
     "Source",
+    "Story",
     "Summary",
     "Tag",
     "bind_database",
@@ -86,6 +94,7 @@ __all__ = [
     "current_version",
     "db",
     "drop_connection",
+    "embeddings",
     "end_request",
     "init_db",
     "is_empty",
@@ -94,5 +103,6 @@ __all__ = [
     "reading",
     "related",
     "seek",
+    "stories",
     "utcnow",
 ]

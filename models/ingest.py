@@ -19,10 +19,11 @@ import peewee
 
 from schemas.articles import ArticleInSchema
 
-from . import cards
+from . import cards, stories
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
+from .embeddings import EmbeddingQueue
 from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
 from .search import index_rows, unindex_article
@@ -446,6 +447,8 @@ class _Batch:
                     version=article.version + 1,
                     comment_count=article.comment_count,
                     created_at=article.created_at,
+                    story=article.story_id,
+                    duplicate_of=article.duplicate_of_id,
                     **row,
                 )
                 touched.sources.add(article.source_id)
@@ -487,6 +490,7 @@ class _Batch:
         if links:
             ArticleTag.insert_many(links).execute()
         index_rows(index_rows_, replaced)
+        self._queue_embeddings(saved)
         changes = []
         for index, model, body, article in saved:
             if model.status == PUBLISHED:
@@ -495,6 +499,21 @@ class _Batch:
                 changes.append((model.id, "delete", "unpublished"))
             self.results[index] = Saved("created" if article is None else "updated", model, *body)
         Change.record_many(changes)
+
+    def _queue_embeddings(self, saved):
+        """Queue for the worker's embedding (and story placing) the articles that are new or
+        whose title, excerpt, body or status changed: one statement, or none."""
+        due = []
+        for _, model, body, article in saved:
+            before = self.stored_bodies.get(article.id) if article is not None else None
+            if article is None or (
+                (article.title, article.excerpt, article.status)
+                != (model.title, model.excerpt, model.status)
+                or (before.body_text if before else "") != body[1]
+            ):
+                due.append(model.id)
+        if due:
+            EmbeddingQueue.add(due)
 
     @staticmethod
     def _tag_ids(wanted):
@@ -538,6 +557,8 @@ def delete_article(article, touched):
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
+    if article.story_id is not None:
+        stories.publish_changes(stories.refresh_stories([article.story_id]))
     if article.status == PUBLISHED:
         Change.record_many([(article.id, "delete", "deleted")])
 

@@ -39,6 +39,7 @@ class RelatedRow:
     origin: str
     score: float
     reasons: str
+    language: str
 
     @property
     def reason_list(self):
@@ -203,7 +204,7 @@ def related(article_id, limit, include_drafts=False):
     """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`."""
     condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
     sql = (
-        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons FROM relation r"
+        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language FROM relation r"
         " JOIN article a ON a.id = r.related_id"
         f" WHERE r.article_id = ?{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.

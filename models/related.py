@@ -1,8 +1,14 @@
-"""Computed related articles: text similarity, raised by shared tags, same source and recency.
+"""Computed related articles: meaning and words, raised by the same story, shared tags, the
+same source and recency.
 
-Candidates come from the search index (the article's distinctive words, within a few weeks of
-it); each is scored on four signals, and the best are stored as ``computed`` relations, so that
-reading them is one indexed query. Editorial relations are never overwritten.
+Candidates are the articles nearest in meaning within a few weeks (their sentence vectors,
+``models.embeddings``) and the other articles of the same story; each is scored on the
+similarity of their vectors, the share of the article's distinctive words they use, whether
+they tell the same story, their shared tags, source and closeness in time (:func:`score`).
+An article not embedded yet falls back to the keyword method (:func:`compute_keywords`:
+candidates from the search index, scored by words, tags, source and recency). The best are
+stored as ``computed`` relations, so that reading them is one indexed query. Editorial
+relations are never overwritten.
 """
 
 import collections
@@ -12,10 +18,13 @@ import math
 import multiprocessing
 import re
 
+import numpy as np
 import peewee
 
+from . import embeddings
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
 from .base import BaseModel, bind_database, db, is_postgres, write_transaction
+from .changes import DataVersion
 from .highlight import stem
 from .search import inverse_frequency, similar
 
@@ -28,6 +37,12 @@ CANDIDATES = 40
 MIN_SCORE = 0.05
 BOOSTS = {"tags": 0.3, "source": 0.1, "recency": 0.2}
 MAX_BOOST = 1 + sum(BOOSTS.values())
+#: Evidence that two articles are about the same thing, by signal (see :func:`score`).
+EVIDENCE = {"meaning": 0.6, "text": 0.4, "story": 0.3}
+#: Cosine similarity below which two vectors say nothing (unrelated news sits around 0.1-0.3).
+MEANING_FLOOR = 0.2
+#: Cosine similarity from which ``similar_meaning`` is given as a reason.
+SIMILAR_MEANING = 0.4
 _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
     [
@@ -332,8 +347,9 @@ def _tags_of(ids):
     return tags
 
 
-def compute(article_id):
-    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
+def compute_keywords(article_id):
+    """The best related articles of ``article_id`` by keywords alone (the method before
+    embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``.
 
     Candidates are the articles of the search index that share any of its keywords within a few
     weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
@@ -393,6 +409,108 @@ def compute(article_id):
         if days <= 2:
             reasons.append("recent")
         scored.append((row.id, round(score, 4), reasons))
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return scored[:KEEP]
+
+
+def score(meaning, text, same_story, tag_overlap, same_source, days):
+    """A candidate's score and reasons.
+
+    Meaning (cosine similarity of the vectors, above :data:`MEANING_FLOOR`), words (the share
+    of the article's keyword weight the candidate's title and lead cover) and the same story
+    are the evidence that two articles are about the same thing; shared tags, the same source
+    and closeness in time raise that evidence, but cannot stand in for it.
+    """
+    evidence = (
+        EVIDENCE["meaning"] * max(0.0, (meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR))
+        + EVIDENCE["text"] * text
+        + EVIDENCE["story"] * same_story
+    )
+    recency = math.exp(-days / 7)
+    boost = (
+        1
+        + BOOSTS["tags"] * tag_overlap
+        + BOOSTS["source"] * same_source
+        + BOOSTS["recency"] * recency
+    )
+    reasons = []
+    if same_story:
+        reasons.append("same_story")
+    if meaning >= SIMILAR_MEANING:
+        reasons.append("similar_meaning")
+    if text >= 0.1:
+        reasons.append("similar_text")
+    if tag_overlap:
+        reasons.append("shared_tags")
+    if same_source:
+        reasons.append("same_source")
+    if days <= 2:
+        reasons.append("recent")
+    return evidence * boost / (sum(EVIDENCE.values()) * MAX_BOOST), reasons
+
+
+def _overlap(own, other):
+    sizes = len(own) * len(other)
+    return len(own & other) / math.sqrt(sizes) if sizes else 0.0
+
+
+def _text_share(mass, total, covered):
+    return sum(value for key, value in mass.items() if key in covered) / total if total else 0.0
+
+
+def compute(article_id):
+    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
+
+    Candidates are the articles nearest it in meaning within a few weeks (this process's
+    vector index) and the other articles of its story; without a vector, the keyword method.
+    """
+    article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
+    if article is None:
+        return []
+    own = embeddings.vectors_of([article_id]).get(article_id)
+    if own is None:
+        return compute_keywords(article_id)
+    index = embeddings.process_index()
+    index.refresh()
+    span = datetime.timedelta(weeks=WINDOW_WEEKS)
+    slots, _ = index.candidates(
+        own[0], CANDIDATES + 1, article.published_at - span, article.published_at + span
+    )
+    ids = {int(i) for i in index.ids[slots]} - {article_id}
+    if article.story_id is not None:
+        ids |= {
+            i
+            for (i,) in Article.select(Article.id)
+            .where((Article.story == article.story_id) & (Article.id != article_id))
+            .tuples()
+        }
+    if not ids:
+        return []
+    vectors = embeddings.vectors_of(ids)
+    rows = Article.select(
+        Article.id,
+        Article.title,
+        Article.excerpt,
+        Article.source,
+        Article.published_at,
+        Article.story,
+    ).where(Article.id.in_(list(vectors)) & (Article.status == PUBLISHED))
+    terms = keywords(article.title, article.excerpt, "")
+    mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
+    total = sum(mass.values())
+    tags = _tags_of([article_id, *vectors])
+    scored = []
+    for row in rows:
+        value, reasons = score(
+            meaning=float(vectors[row.id][0] @ own[0]),
+            text=_text_share(mass, total, _stems(row.title, row.excerpt)),
+            same_story=article.story_id is not None and row.story_id == article.story_id,
+            tag_overlap=_overlap(tags[article_id], tags[row.id]),
+            same_source=row.source_id == article.source_id,
+            days=abs((row.published_at - article.published_at).total_seconds()) / 86400,
+        )
+        if value >= MIN_SCORE:
+            scored.append((row.id, round(value, 4), reasons))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:KEEP]
 
@@ -481,6 +599,7 @@ def refresh_many(article_ids):
                     db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
                 for article_id, related in results:
                     store(article_id, related)
+                DataVersion.bump()  # related lists are answers: their ETags must change
             return
         except peewee.IntegrityError:
             # An article deleted between the check in store() and the insert: check again.
@@ -490,7 +609,7 @@ def refresh_many(article_ids):
 
 def _compute_chunk(chunk):
     with db.connection_context():
-        return [(article_id, compute(article_id)) for article_id in chunk]
+        return [(article_id, compute_keywords(article_id)) for article_id in chunk]
 
 
 def _start_worker(database_url):
@@ -498,16 +617,19 @@ def _start_worker(database_url):
 
 
 def rebuild(on_article=None, batch=200, database_url=None, processes=1):
-    """Recompute the computed relations of every published article, ``batch`` per transaction.
+    """Recompute the computed relations of every published article.
 
-    With ``processes`` > 1 (and the ``database_url`` they open), worker processes compute while
-    this one stores: the computation only reads, so it spreads over the machine's cores.
+    The articles with a vector are scored all at once in memory (:func:`_rebuild_by_meaning`);
+    the others by keywords, ``batch`` per transaction, with ``processes`` > 1 (and the
+    ``database_url`` they open) in worker processes while this one stores.
     """
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
+    done = _rebuild_by_meaning(on_article)
+    ids = [article_id for article_id in ids if article_id not in done]
     chunks = [ids[start : start + batch] for start in range(0, len(ids), batch)]
     with contextlib.ExitStack() as stack:
-        if processes > 1 and database_url:
+        if processes > 1 and database_url and len(chunks) > 1:
             pool = stack.enter_context(
                 multiprocessing.get_context("spawn").Pool(
                     processes, initializer=_start_worker, initargs=(database_url,)
@@ -515,11 +637,171 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
             )
             results = pool.imap(_compute_chunk, chunks)
         else:
-            results = ([(i, compute(i)) for i in chunk] for chunk in chunks)
+            results = ([(i, compute_keywords(i)) for i in chunk] for chunk in chunks)
         for computed in results:
             with write_transaction():
                 for article_id, related in computed:
                     store(article_id, related, neighbours=False)
             if on_article is not None:
                 on_article(len(computed))
-    return len(ids)
+    return len(ids) + len(done)
+
+
+class _Corpus:
+    """Every published article with a vector, in publication order, with what scoring needs."""
+
+    def __init__(self):
+        model = embeddings.embedder().name
+        blobs = dict(
+            embeddings.ArticleEmbedding.select(
+                embeddings.ArticleEmbedding.article, embeddings.ArticleEmbedding.vector
+            )
+            .where(embeddings.ArticleEmbedding.model == model)
+            .tuples()
+        )
+        rows = [
+            row
+            for row in Article.select(
+                Article.id,
+                Article.title,
+                Article.excerpt,
+                Article.source,
+                Article.published_at,
+                Article.story,
+            )
+            .where(Article.status == PUBLISHED)
+            .order_by(Article.published_at, Article.id)
+            .tuples()
+            if row[0] in blobs
+        ]
+        self.ids = [row[0] for row in rows]
+        self.sources = [row[3] for row in rows]
+        self.published = [row[4] for row in rows]
+        self.stories = [row[5] for row in rows]
+        self.times = np.array([moment.timestamp() for moment in self.published], dtype=np.float64)
+        dimensions = embeddings.embedder().dimensions
+        self.matrix = np.zeros((len(rows), dimensions), dtype=np.float32)
+        for position, article_id in enumerate(self.ids):
+            self.matrix[position] = embeddings.from_blob(blobs[article_id])
+        del blobs
+        self.covered = [_stems(row[1], row[2]) for row in rows]
+        frequency = collections.Counter(key for stems in self.covered for key in stems)
+        size = max(1, len(rows))
+        self.mass = []
+        for title, excerpt in ((row[1], row[2]) for row in rows):
+            terms = keywords(title, excerpt, "")
+            self.mass.append(
+                {
+                    key: weight * math.log(1 + size / (1 + frequency[key]))
+                    for key, (_, weight) in terms.items()
+                }
+            )
+        self.totals = [sum(mass.values()) for mass in self.mass]
+        position = {article_id: k for k, article_id in enumerate(self.ids)}
+        self.tags = [set() for _ in rows]
+        for article_id, tag_id in ArticleTag.select(ArticleTag.article, ArticleTag.tag).tuples():
+            k = position.get(article_id)
+            if k is not None:
+                self.tags[k].add(tag_id)
+        self.members = collections.defaultdict(list)
+        for k, story_id in enumerate(self.stories):
+            if story_id is not None:
+                self.members[story_id].append(k)
+
+    def related(self, k, candidates):
+        """The best related articles of the article at position ``k`` among the positions
+        ``candidates``, as :func:`compute` gives them."""
+        if self.stories[k] is not None:
+            candidates = set(candidates) | set(self.members[self.stories[k]])
+        candidates = sorted(set(candidates) - {k})
+        if not candidates:
+            return []
+        meanings = self.matrix[candidates] @ self.matrix[k]
+        scored = []
+        for j, meaning in zip(candidates, meanings.tolist(), strict=True):
+            value, reasons = score(
+                meaning=meaning,
+                text=_text_share(self.mass[k], self.totals[k], self.covered[j]),
+                same_story=self.stories[k] is not None and self.stories[j] == self.stories[k],
+                tag_overlap=_overlap(self.tags[k], self.tags[j]),
+                same_source=self.sources[j] == self.sources[k],
+                days=abs(self.times[j] - self.times[k]) / 86400,
+            )
+            if value >= MIN_SCORE:
+                scored.append((self.ids[j], round(value, 4), reasons))
+        scored.sort(key=lambda item: (-item[1], item[0]))
+        return scored[:KEEP]
+
+
+def _rebuild_by_meaning(on_article=None, block=512, store_every=2000):
+    """Recompute the related lists of every published article with a vector, in memory: the
+    candidates of a block of articles come from one product of their vectors with those of
+    the weeks around them. Returns the ids done."""
+    corpus = _Corpus()
+    span = WINDOW_WEEKS * 7 * 86400
+    pending = []
+    for start in range(0, len(corpus.ids), block):
+        end = min(start + block, len(corpus.ids))
+        lo = int(np.searchsorted(corpus.times, corpus.times[start] - span, side="left"))
+        hi = int(np.searchsorted(corpus.times, corpus.times[end - 1] + span, side="right"))
+        similarity = corpus.matrix[start:end] @ corpus.matrix[lo:hi].T
+        far = np.abs(corpus.times[lo:hi][None, :] - corpus.times[start:end][:, None]) > span
+        similarity[far] = -np.inf
+        for k in range(start, end):
+            row = similarity[k - start]
+            row[k - lo] = -np.inf
+            count = min(CANDIDATES, len(row) - 1)
+            top = np.argpartition(-row, count)[:count] if count > 0 else []
+            candidates = [lo + int(j) for j in top if np.isfinite(row[j])]
+            pending.append((corpus.ids[k], corpus.related(k, candidates)))
+        if len(pending) >= store_every or end == len(corpus.ids):
+            _store_many(pending)
+            if on_article is not None:
+                on_article(len(pending))
+            pending = []
+    return set(corpus.ids)
+
+
+def _store_many(results, rows_per_insert=500):
+    """Replace the computed relations of many articles at once (no neighbours offered), in one
+    transaction; editorial relations and articles deleted meanwhile are left out."""
+    with write_transaction():
+        ids = [article_id for article_id, _ in results]
+        wanted = {article_id for _, related in results for article_id, _, _ in related}
+        alive = set()
+        everything = sorted(set(ids) | wanted)
+        for start in range(0, len(everything), 5000):
+            alive |= {
+                i
+                for (i,) in Article.select(Article.id)
+                .where(Article.id.in_(everything[start : start + 5000]))
+                .tuples()
+            }
+        editorial = set()
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            editorial |= set(
+                Relation.select(Relation.article, Relation.related)
+                .where(Relation.article.in_(chunk) & (Relation.origin == EDITORIAL))
+                .tuples()
+            )
+            Relation.delete().where(
+                Relation.article.in_(chunk) & (Relation.origin == COMPUTED)
+            ).execute()
+        rows = [
+            {
+                "article": article_id,
+                "related": related_id,
+                "kind": "same_story" if "same_story" in reasons else "related",
+                "origin": COMPUTED,
+                "score": value,
+                "reasons": ",".join(reasons),
+            }
+            for article_id, related in results
+            if article_id in alive
+            for related_id, value, reasons in related
+            if related_id in alive and (article_id, related_id) not in editorial
+        ]
+        for start in range(0, len(rows), rows_per_insert):
+            Relation.insert_many(rows[start : start + rows_per_insert]).execute()
+        DataVersion.bump()

@@ -55,6 +55,15 @@ class ArticleSchema(Schema):
     word_count = fields.Integer(dump_only=True)
     reading_time_minutes = fields.Integer(dump_only=True)
     comment_count = fields.Integer(dump_only=True)
+    story = fields.Integer(
+        attribute="story_id",
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "description": "The story the article is part of (`/v1/stories/{id}`): articles "
+            "about the same story across sources and languages; null when none yet"
+        },
+    )
 
 
 ARTICLE_FIELDS = tuple(ArticleSchema().fields)
@@ -81,7 +90,15 @@ class RelationSchema(Schema):
     kind = fields.String(metadata={"description": "related, follow_up, background or same_story"})
     origin = fields.String(metadata={"description": "`editorial` (by hand) or `computed`"})
     score = fields.Float()
-    reasons = fields.List(fields.String(), attribute="reason_list")
+    reasons = fields.List(
+        fields.String(),
+        attribute="reason_list",
+        metadata={
+            "description": "Why: `same_story`, `similar_meaning`, `similar_text`, `shared_tags`, "
+            "`same_source`, `recent` (computed ones)"
+        },
+    )
+    language = fields.String(metadata={"description": "The related article's language"})
 
 
 class RelatedArticleSchema(ArticleSchema):

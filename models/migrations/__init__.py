@@ -24,6 +24,7 @@ from . import (
     v0004_article_cards,
     v0005_drop_unused_webhook_tables,
     v0006_related_queue_and_settings,
+    v0007_embeddings_and_stories,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -34,6 +35,7 @@ STEPS = [
     v0004_article_cards,
     v0005_drop_unused_webhook_tables,
     v0006_related_queue_and_settings,
+    v0007_embeddings_and_stories,
 ]
 
 LATEST_VERSION = len(STEPS)
