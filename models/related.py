@@ -623,6 +623,7 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
     the others by keywords, ``batch`` per transaction, with ``processes`` > 1 (and the
     ``database_url`` they open) in worker processes while this one stores.
     """
+    started = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
     done = _rebuild_by_meaning(on_article)
@@ -644,6 +645,8 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
                     store(article_id, related, neighbours=False)
             if on_article is not None:
                 on_article(len(computed))
+    # What was queued before the rebuild began is done; what was queued since stays queued.
+    RelatedQueue.delete().where(RelatedQueue.queued_at <= started).execute()
     return len(ids) + len(done)
 
 

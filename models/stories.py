@@ -12,6 +12,8 @@ A near-identical copy (a wire story run by another source: the same language and
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story.
 """
 
+import datetime
+
 import numpy as np
 import peewee
 
@@ -77,35 +79,69 @@ def scores(vector, numbers, matrix, rows_numbers):
     return cosine, cosine + ANCHOR_BONUS * shared
 
 
-def _placement(article, own):
-    """``(story id or None, duplicate_of id or None, id of an article to start a story with)``
-    for a published ``article`` whose vector and anchors are ``own``."""
-    ids, matrix, rows = embeddings.window(article.published_at, WINDOW_DAYS, exclude=article.id)
-    if not ids:
-        return None, None, None
-    cosine, score = scores(own[0], own[1], matrix, [row[5] for row in rows])
-    duplicate_of = None
-    copies = [
-        k
-        for k in np.argsort(-cosine, kind="stable")
-        if cosine[k] >= DUPLICATE_COSINE
-        and rows[k][2] == article.language
-        and (rows[k][0], ids[k]) < (article.published_at, article.id)
-    ]
-    if copies:
-        first = copies[0]
-        duplicate_of = rows[first][4] or ids[first]
-    best = int(np.argmax(score))
-    if score[best] < JOIN_SCORE:
-        return None, duplicate_of, None
-    story_id = rows[best][1]
-    return story_id, duplicate_of, None if story_id is not None else ids[best]
+class _Window:
+    """The published articles with a vector around a group of articles being placed, kept up
+    to date as each is placed (a later one sees where the earlier ones went)."""
+
+    def __init__(self, start, end):
+        self.ids, self.matrix, self.rows = embeddings.window(start, end)
+        self.position = {article_id: k for k, article_id in enumerate(self.ids)}
+        self.times = np.array([row[0].timestamp() for row in self.rows], dtype=np.float64)
+
+    def placement(self, article, own):
+        """``(story id or None, duplicate_of id or None, id of an article to start a story
+        with)`` for a published ``article`` whose vector and anchors are ``own``."""
+        near = np.abs(self.times - article.published_at.timestamp()) <= WINDOW_DAYS * 86400
+        itself = self.position.get(article.id)
+        if itself is not None:
+            near[itself] = False
+        candidates = np.flatnonzero(near)
+        if not len(candidates):
+            return None, None, None
+        rows = [self.rows[k] for k in candidates]
+        cosine, score = scores(own[0], own[1], self.matrix[candidates], [row[5] for row in rows])
+        duplicate_of = None
+        for k in np.argsort(-cosine, kind="stable"):
+            if cosine[k] < DUPLICATE_COSINE:
+                break
+            row, other = rows[k], self.ids[candidates[k]]
+            if row[2] == article.language and (row[0], other) < (article.published_at, article.id):
+                duplicate_of = row[4] or other
+                break
+        best = int(np.argmax(score))
+        if score[best] < JOIN_SCORE:
+            return None, duplicate_of, None
+        story_id = rows[best][1]
+        return story_id, duplicate_of, None if story_id is not None else self.ids[candidates[best]]
+
+    def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
+        """Remember where an article went."""
+        k = self.position.get(article_id)
+        if k is not None:
+            self.rows[k][1] = story_id
+            if not partner:
+                self.rows[k][4] = duplicate_of
+
+
+def _groups(articles):
+    """The articles (in publication order) in runs that each span at most a day, so that each
+    run's window is read once."""
+    groups = []
+    for article in articles:
+        if groups and article.published_at - groups[-1][0].published_at <= datetime.timedelta(
+            days=1
+        ):
+            groups[-1].append(article)
+        else:
+            groups.append([article])
+    return groups
 
 
 def place(article_ids):
     """Place the articles ``article_ids`` (in publication order) in their stories; returns the
     ids of the articles whose story or copy mark changed."""
     changed, touched = set(), set()
+    span = datetime.timedelta(days=WINDOW_DAYS)
     with write_transaction():
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
@@ -122,21 +158,25 @@ def place(article_ids):
             .order_by(Article.published_at, Article.id)
         )
         vectors = embeddings.vectors_of(article.id for article in articles)
-        for article in articles:
-            own = vectors.get(article.id)
-            story_id, duplicate_of, partner = None, None, None
-            if article.status == PUBLISHED and own is not None:
-                story_id, duplicate_of, partner = _placement(article, own)
-            if partner is not None:
-                story_id = _start_story(partner)
-                changed.add(partner)
-                touched.add(story_id)
-            if (story_id, duplicate_of) != (article.story_id, article.duplicate_of_id):
-                Article.update(story=story_id, duplicate_of=duplicate_of).where(
-                    Article.id == article.id
-                ).execute()
-                changed.add(article.id)
-                touched.update(s for s in (story_id, article.story_id) if s is not None)
+        for group in _groups(articles):
+            around = _Window(group[0].published_at - span, group[-1].published_at + span)
+            for article in group:
+                own = vectors.get(article.id)
+                story_id, duplicate_of, partner = None, None, None
+                if article.status == PUBLISHED and own is not None:
+                    story_id, duplicate_of, partner = around.placement(article, own)
+                if partner is not None:
+                    story_id = _start_story(partner)
+                    around.note(partner, story_id, partner=True)
+                    changed.add(partner)
+                    touched.add(story_id)
+                around.note(article.id, story_id, duplicate_of)
+                if (story_id, duplicate_of) != (article.story_id, article.duplicate_of_id):
+                    Article.update(story=story_id, duplicate_of=duplicate_of).where(
+                        Article.id == article.id
+                    ).execute()
+                    changed.add(article.id)
+                    touched.update(s for s in (story_id, article.story_id) if s is not None)
         changed |= refresh_stories(touched)
         publish_changes(changed)
     return changed

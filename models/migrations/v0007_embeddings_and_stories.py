@@ -1,6 +1,8 @@
 """Version 7: what the semantic features keep. ``article_embedding``, each article's vector
 (float32 bytes) under a named model with the numbers its text names; ``embedding_queue``, the
-articles to embed; ``story``, clusters of articles about the same story; and on each article
+articles to embed; ``story``, clusters of articles about the same story;
+``sentence_embedding``, an article's sentences and their vectors (for answers and key points,
+kept per article version); and on each article
 ``story_id`` and ``duplicate_of_id`` (the earlier article it is a near-identical copy of).
 
 The pgvector table (``article_vector``) is not made here: its column's size is the model's, and
@@ -50,11 +52,20 @@ class EmbeddingQueue(BaseModel):
     queued_at = peewee.DateTimeField(index=True)
 
 
+class SentenceEmbedding(BaseModel):
+    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
+    article_version = peewee.IntegerField()
+    model = peewee.CharField(max_length=100)
+    sentences = peewee.TextField()
+    vectors = peewee.BlobField()
+
+
 def upgrade(migrator):
-    """Create the three tables and add the two article columns with their indexes."""
+    """Create the four tables and add the two article columns with their indexes."""
     database = migrator.database
-    with database.bind_ctx([Article, Story, ArticleEmbedding, EmbeddingQueue]):
-        database.create_tables([Story, ArticleEmbedding, EmbeddingQueue])
+    tables = [Story, ArticleEmbedding, EmbeddingQueue, SentenceEmbedding]
+    with database.bind_ctx([Article, *tables]):
+        database.create_tables(tables)
         migrate(
             migrator.add_column(
                 "article",
