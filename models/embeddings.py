@@ -34,7 +34,9 @@ MAX_TEXT = 1000
 BATCH = 64
 #: Up to this many nearest candidates are re-scored exactly per result wanted (numpy index).
 RESCORE = 20
-_NUMBER = re.compile(r"\d[\d.,\u00a0\u202f ]*\d|\d")
+#: A number: digits in groups of three after a separator (36,870; 36.870; 36 870), and a
+#: decimal part (2.5; 2,5).
+_NUMBER = re.compile(r"\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?")
 _WORD = re.compile(r"\w+")
 
 

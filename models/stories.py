@@ -312,8 +312,10 @@ def newest():
     """Stories, newest activity first (the last article published); page with ``seek`` on
     ``(last_published_at, id)`` descending. Each row carries its headline's card as
     ``headline_card``."""
-    return Story.select(Story, Article.card.alias("headline_card")).join(
-        Article, peewee.JOIN.LEFT_OUTER, on=(Article.id == Story.headline)
+    return (
+        Story.select(Story, Article.card.alias("headline_card"))
+        .join(Article, peewee.JOIN.LEFT_OUTER, on=(Article.id == Story.headline))
+        .objects()
     )
 
 

@@ -14,6 +14,8 @@ import pytest
 
 # Background tasks run where they are called (Huey's immediate mode), set before api is imported.
 os.environ["NEWSDESK_TASKS_IMMEDIATE"] = "true"
+# The deterministic hashed embedder; the tests that need the production model ask for it.
+os.environ["NEWSDESK_EMBEDDER"] = "hashed"
 
 from api import create_app
 from models import (
@@ -35,6 +37,8 @@ from models.search import index_articles
 from models.text import make_excerpt, reading_time_minutes, text_to_html, word_count
 
 POSTGRES_URL = os.environ.get("NEWSDESK_TEST_POSTGRES_URL")
+#: A PostgreSQL server with the pgvector extension (CI starts one; see .ci/run).
+PGVECTOR_URL = os.environ.get("NEWSDESK_TEST_PGVECTOR_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -43,13 +47,25 @@ def postgres_url():
     """A PostgreSQL database of this test session's own, with the schema, dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("NEWSDESK_TEST_POSTGRES_URL is not set")
+    yield from _session_database(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def pgvector_url():
+    """Like ``postgres_url``, on the server with pgvector."""
+    if not PGVECTOR_URL:
+        pytest.skip("NEWSDESK_TEST_PGVECTOR_URL is not set")
+    yield from _session_database(PGVECTOR_URL)
+
+
+def _session_database(server_url):
     name = f"newsdesk_test_{os.getpid()}"
-    admin = psycopg2.connect(POSTGRES_URL)
+    admin = psycopg2.connect(server_url)
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
-    url = urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
+    url = urlunparse(urlparse(server_url)._replace(path="/" + name))
     yield url
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -226,7 +242,7 @@ def make_comment(dbconn):
 
 # --- reporting which backend each test ran on -------------------------------------------
 
-_passed = {"sqlite": 0, "postgres": 0, "none": 0}
+_passed = {"sqlite": 0, "postgres": 0, "pgvector": 0, "none": 0}
 #: Fixtures parametrized by backend, whose parameter names the backend a test ran on.
 BACKEND_PARAMS = ("database_url", "fuzz_app", "empty_database")
 _backend_of = {}
@@ -248,7 +264,8 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"newsdesk backends: {_passed['sqlite']} passed on sqlite, "
-        f"{_passed['postgres']} passed on postgres, {_passed['none']} without a database"
+        f"{_passed['postgres']} passed on postgres, {_passed['pgvector']} on postgres with "
+        f"pgvector, {_passed['none']} without a database"
     )
 
 
