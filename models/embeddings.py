@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 import peewee
 
-from .articles import PUBLISHED, Article, ArticleBody
+from .articles import PUBLISHED, Article, ArticleBody, Source
 from .base import BaseModel, db, is_postgres, write_transaction
 from .changes import DataVersion
 
@@ -380,9 +380,15 @@ class VectorIndex:
         self.slots = {}
         self.ids = np.zeros(0, dtype=np.int64)
         self.vectors = np.zeros((0, 0), dtype=np.float32)
+        #: One row per 64-bit word of the codes, one column per vector: a query reads each
+        #: word of every code as one contiguous array.
         self.codes = np.zeros((0, 0), dtype=np.uint64)
         self.published = np.zeros(0, dtype=np.int64)
         self.live = np.zeros(0, dtype=bool)
+        #: Each vector's article's language (a number from ``codes_of``) and source id.
+        self.language = np.zeros(0, dtype=np.int32)
+        self.source = np.zeros(0, dtype=np.int64)
+        self.codes_of = {}
 
     def refresh(self):
         """Bring the index up to date with the database if the data version moved."""
@@ -400,6 +406,8 @@ class VectorIndex:
                     ArticleEmbedding.vector,
                     Article.published_at,
                     Article.status,
+                    Article.language,
+                    Article.source,
                 )
                 .join(Article, on=(Article.id == ArticleEmbedding.article))
                 .where(ArticleEmbedding.model == model.name)
@@ -407,21 +415,26 @@ class VectorIndex:
             if self.seen is not None:
                 query = query.where(ArticleEmbedding.embedded_at >= self.seen - self.OVERLAP)
                 changed = (
-                    Article.select(Article.id, Article.published_at, Article.status)
+                    Article.select(
+                        Article.id,
+                        Article.published_at,
+                        Article.status,
+                        Article.language,
+                        Article.source,
+                    )
                     .where(
                         Article.status.in_([PUBLISHED, "draft"])
                         & (Article.updated_at >= self.seen - self.OVERLAP)
                     )
                     .tuples()
                 )
-                for article_id, published_at, status in changed:
+                for article_id, *about in changed:
                     slot = self.slots.get(article_id)
                     if slot is not None:
-                        self.published[slot] = _seconds(published_at)
-                        self.live[slot] = status == PUBLISHED
+                        self._describe(slot, *about)
                 self._drop_deleted()
-            for article_id, blob, published_at, status in query.tuples():
-                self._put(article_id, from_blob(blob), published_at, status == PUBLISHED)
+            for article_id, blob, *about in query.tuples():
+                self._put(article_id, from_blob(blob), *about)
             self.seen, self.version = started, version
 
     def _drop_deleted(self):
@@ -431,7 +444,13 @@ class VectorIndex:
         alive = np.fromiter((i for (i,) in Article.select(Article.id).tuples()), dtype=np.int64)
         self.live[: self.size] &= np.isin(self.ids[: self.size], alive)
 
-    def _put(self, article_id, vector, published_at, live):
+    def _describe(self, slot, published_at, status, language, source_id):
+        self.published[slot] = _seconds(published_at)
+        self.live[slot] = status == PUBLISHED
+        self.language[slot] = self.codes_of.setdefault(language, len(self.codes_of))
+        self.source[slot] = source_id
+
+    def _put(self, article_id, vector, *about):
         slot = self.slots.get(article_id)
         if slot is None:
             if self.size == len(self.ids):
@@ -440,9 +459,8 @@ class VectorIndex:
             self.size += 1
         self.ids[slot] = article_id
         self.vectors[slot] = vector
-        self.codes[slot] = _code(vector)
-        self.published[slot] = _seconds(published_at)
-        self.live[slot] = live
+        self.codes[:, slot] = _code(vector)
+        self._describe(slot, *about)
 
     def _grow(self, capacity, dimensions):
         words = (dimensions + 63) // 64
@@ -455,22 +473,38 @@ class VectorIndex:
 
         self.ids = grown(self.ids, capacity, np.int64)
         self.vectors = grown(self.vectors, (capacity, dimensions), np.float32)
-        self.codes = grown(self.codes, (capacity, words), np.uint64)
+        codes = np.zeros((words, capacity), dtype=np.uint64)
+        if self.size:
+            codes[:, : self.size] = self.codes[:, : self.size]
+        self.codes = codes
         self.published = grown(self.published, capacity, np.int64)
         self.live = grown(self.live, capacity, bool)
+        self.language = grown(self.language, capacity, np.int32)
+        self.source = grown(self.source, capacity, np.int64)
 
-    def candidates(self, vector, count, after=None, before=None):
+    def candidates(self, vector, count, after=None, before=None, languages=(), sources=()):
         """Slots of up to ``count`` live vectors nearest ``vector`` (by their codes, then
-        exactly), within ``after``-``before`` (datetimes) when given: ``(slots, scores)``."""
-        mask = self.live[: self.size].copy()
+        exactly), within ``after``-``before`` (datetimes) and of ``languages`` (codes) and
+        ``sources`` (ids) when given: ``(slots, scores)``."""
+        size = self.size
+        mask = self.live[:size].copy()
+        if languages:
+            mask &= np.isin(self.language[:size], [self.codes_of.get(c, -1) for c in languages])
+        if sources:
+            mask &= np.isin(self.source[:size], list(sources))
         if after is not None:
-            mask &= self.published[: self.size] >= _seconds(after)
+            mask &= self.published[:size] >= _seconds(after)
         if before is not None:
-            mask &= self.published[: self.size] < _seconds(before)
+            mask &= self.published[:size] < _seconds(before)
         slots = np.flatnonzero(mask)
-        if len(slots) > count * RESCORE:
-            distance = np.bitwise_count(self.codes[slots] ^ _code(vector)).sum(axis=1)
-            slots = slots[np.argpartition(distance, count * RESCORE)[: count * RESCORE]]
+        wanted = count * RESCORE
+        if len(slots) > wanted:
+            code = _code(vector)
+            distance = np.zeros(size, dtype=np.uint16)
+            for word in range(len(code)):
+                distance += np.bitwise_count(self.codes[word, :size] ^ code[word])
+            distance[~mask] = np.iinfo(np.uint16).max
+            slots = np.argpartition(distance, wanted)[:wanted]
         scores = self.vectors[slots] @ vector
         best = np.argsort(-scores, kind="stable")[:count]
         return slots[best], scores[best]
@@ -479,17 +513,33 @@ class VectorIndex:
         """See :func:`nearest`: candidates from the index, checked against the filters in the
         database; more of them while too few pass."""
         self.refresh()
-        after = filters.get("published_after")
-        before = filters.get("published_before")
+        narrowed = {
+            "after": filters.get("published_after"),
+            "before": filters.get("published_before"),
+            "languages": filters.get("languages") or (),
+            "sources": _source_ids(filters.get("sources") or ()),
+        }
         wanted = limit + len(exclude)
+        # The index knows each article's status, time, language and source (as of the data
+        # version it read); tags and updated_since are the database's to check.
+        checked = bool(filters.get("tags") or filters.get("updated_since"))
         while True:
-            slots, scores = self.candidates(vector, wanted, after, before)
+            slots, scores = self.candidates(vector, wanted, **narrowed)
             ids = [int(i) for i in self.ids[slots]]
-            allowed = _allowed(ids, filters) - set(exclude)
+            allowed = (_allowed(ids, filters) if checked else set(ids)) - set(exclude)
             found = [(i, float(s)) for i, s in zip(ids, scores, strict=True) if i in allowed]
             if len(found) >= limit or len(slots) < wanted:
                 return found[:limit]
             wanted *= 4
+
+
+def _source_ids(slugs):
+    """The ids of the sources ``slugs`` (an id no source has when none exists)."""
+    if not slugs:
+        return ()
+    return [
+        i for (i,) in Source.select(Source.id).where(Source.slug.in_(list(slugs))).tuples()
+    ] or [-1]
 
 
 def _code(vector):
