@@ -493,7 +493,8 @@ def compute(article_id):
     """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
 
     Candidates are the articles nearest it in meaning within a few weeks (this process's
-    vector index) and the other articles of its story; without a vector, the keyword method.
+    vector index) and the other articles of its story; without a vector, or with too few
+    candidates by meaning, the keyword method's too.
     """
     article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
     if article is None:
@@ -516,7 +517,7 @@ def compute(article_id):
             .tuples()
         }
     if not ids:
-        return []
+        return compute_keywords(article_id)
     vectors = embeddings.vectors_of(ids)
     rows = Article.select(
         Article.id,
@@ -542,6 +543,10 @@ def compute(article_id):
         )
         if value >= MIN_SCORE:
             scored.append((row.id, round(value, 4), reasons))
+    if len(scored) < KEEP:
+        # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
+        # related by their words.
+        scored += [item for item in compute_keywords(article_id) if item[0] not in vectors]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:KEEP]
 
@@ -657,7 +662,7 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
     started = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
-    done = _rebuild_by_meaning(on_article)
+    done = _rebuild_by_meaning(on_article, processes)
     ids = [article_id for article_id in ids if article_id not in done]
     chunks = [ids[start : start + batch] for start in range(0, len(ids), batch)]
     with contextlib.ExitStack() as stack:
@@ -711,6 +716,7 @@ class _Corpus:
             ],
             dtype=np.float64,
         )
+        self.seconds = self.times.tolist()
         self.matrix = np.zeros((len(rows), embeddings.embedder().dimensions), dtype=np.float32)
         for position, article_id in enumerate(self.ids):
             self.matrix[position] = embeddings.from_blob(blobs.pop(article_id))
@@ -751,52 +757,93 @@ class _Corpus:
             self.totals[k],
             self.tags[k],
             self.sources[k],
-            self.times[k],
+            self.seconds[k],
         )
+        keys = mass.keys()
+        share = mass.__getitem__
+        per_meaning = EVIDENCE["meaning"] / (1 - MEANING_FLOOR)
+        per_text, per_story = EVIDENCE["text"], EVIDENCE["story"]
+        per_tag, per_source, per_recency = BOOSTS["tags"], BOOSTS["source"], BOOSTS["recency"]
         scored = []
         for j, meaning in zip(candidates, meanings, strict=True):
-            signals = (
-                meaning,
-                _text_share(mass, total, self.covered[j]),
-                story is not None and self.stories[j] == story,
-                _overlap(tags, self.tags[j]),
-                self.sources[j] == source,
-                abs(self.times[j] - when) / 86400,
+            # value(), written out: this loop runs some two million times in a rebuild.
+            text = sum(map(share, keys & self.covered[j])) / total if total else 0.0
+            same_story = story is not None and self.stories[j] == story
+            other = self.tags[j]
+            overlap = (
+                len(tags & other) / math.sqrt(len(tags) * len(other)) if tags and other else 0.0
             )
-            score_value = value(*signals)
+            same_source = self.sources[j] == source
+            days = abs(self.seconds[j] - when) / 86400
+            evidence = (
+                per_meaning * max(0.0, meaning - MEANING_FLOOR)
+                + per_text * text
+                + per_story * same_story
+            )
+            boost = (
+                1 + per_tag * overlap + per_source * same_source + per_recency * math.exp(-days / 7)
+            )
+            score_value = evidence * boost * _SCALE
             if score_value >= MIN_SCORE:
+                signals = (meaning, text, same_story, overlap, same_source, days)
                 scored.append((score_value, self.ids[j], signals))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(i, round(v, 4), reasons(*signals)) for v, i, signals in scored[:KEEP]]
 
 
-def _rebuild_by_meaning(on_article=None, block=512, store_every=2000):
-    """Recompute the related lists of every published article with a vector, in memory: the
-    candidates of a block of articles come from one product of their vectors with those of
-    the weeks around them. Returns the ids done."""
-    corpus = _Corpus()
+#: The corpus a rebuild's forked processes score (they inherit it; nothing is copied).
+_shared = []
+
+
+def _score_block(start, block=512):
+    """The related lists of the articles at positions ``start`` to ``start + block`` of the
+    shared corpus: their candidates come from one product of their vectors with those of the
+    weeks around them."""
+    corpus = _shared[0]
     span = WINDOW_WEEKS * 7 * 86400
+    end = min(start + block, len(corpus.ids))
+    lo = int(np.searchsorted(corpus.times, corpus.times[start] - span, side="left"))
+    hi = int(np.searchsorted(corpus.times, corpus.times[end - 1] + span, side="right"))
+    similarity = corpus.matrix[start:end] @ corpus.matrix[lo:hi].T
+    far = np.abs(corpus.times[lo:hi][None, :] - corpus.times[start:end][:, None]) > span
+    similarity[far] = -np.inf
+    results = []
+    for k in range(start, end):
+        row = similarity[k - start]
+        row[k - lo] = -np.inf
+        count = min(NEAREST, len(row) - 1)
+        top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
+        top = top[np.isfinite(row[top])]
+        results.append((corpus.ids[k], corpus.related(k, (top + lo).tolist(), row[top].tolist())))
+    return results
+
+
+def _rebuild_by_meaning(on_article=None, processes=1, block=512, store_every=2000):
+    """Recompute the related lists of every published article with a vector, in memory, in
+    blocks (:func:`_score_block`); with ``processes`` > 1, forked processes score while this
+    one stores. Returns the ids done."""
+    _shared[:] = [_Corpus()]
+    corpus = _shared[0]
+    starts = range(0, len(corpus.ids), block)
     pending = []
-    for start in range(0, len(corpus.ids), block):
-        end = min(start + block, len(corpus.ids))
-        lo = int(np.searchsorted(corpus.times, corpus.times[start] - span, side="left"))
-        hi = int(np.searchsorted(corpus.times, corpus.times[end - 1] + span, side="right"))
-        similarity = corpus.matrix[start:end] @ corpus.matrix[lo:hi].T
-        far = np.abs(corpus.times[lo:hi][None, :] - corpus.times[start:end][:, None]) > span
-        similarity[far] = -np.inf
-        for k in range(start, end):
-            row = similarity[k - start]
-            row[k - lo] = -np.inf
-            count = min(NEAREST, len(row) - 1)
-            top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
-            top = top[np.isfinite(row[top])]
-            candidates = (top + lo).tolist()
-            pending.append((corpus.ids[k], corpus.related(k, candidates, row[top].tolist())))
-        if len(pending) >= store_every or end == len(corpus.ids):
-            _store_many(pending)
-            if on_article is not None:
-                on_article(len(pending))
-            pending = []
+    with contextlib.ExitStack() as stack:
+        if processes > 1 and len(starts) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(processes))
+            blocks = pool.imap(_score_block, starts)
+        else:
+            blocks = map(_score_block, starts)
+        for results in blocks:
+            pending += results
+            if len(pending) >= store_every:
+                _store_many(pending)
+                if on_article is not None:
+                    on_article(len(pending))
+                pending = []
+    if pending:
+        _store_many(pending)
+        if on_article is not None:
+            on_article(len(pending))
+    _shared.clear()
     return set(corpus.ids)
 
 
