@@ -20,6 +20,7 @@
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
 | NEWSDESK_EMBEDDER                | use                              | sentence embedder: use (production), hashed  |
+| NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
@@ -89,6 +90,7 @@ class Config:
     #: The sentence embedder (``models.embeddings.EMBEDDERS``): ``use``, the production model,
     #: or ``hashed``, a deterministic stand-in for tests.
     embedder: str = "use"
+    statement_timeout_ms: int = 2000
     testing: bool = False
 
     @classmethod
@@ -113,6 +115,7 @@ class Config:
             "log_level": str,
             "tasks_immediate": _bool,
             "embedder": _embedder,
+            "statement_timeout_ms": _int,
         }
         values = {}
         for field, read in readers.items():

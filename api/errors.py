@@ -12,6 +12,7 @@ from flask_smorest import abort
 from werkzeug.exceptions import InternalServerError
 
 from models import drop_connection
+from models.base import StatementTimeout
 from models.ingest import WriteError
 from schemas.common import ProblemSchema
 
@@ -129,6 +130,7 @@ def init_app(app):
     app.register_error_handler(peewee.DataError, _handle_data_error)
     app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
     app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
+    app.register_error_handler(StatementTimeout, _handle_statement_timeout)
 
 
 def _handle_write_error(error):
@@ -161,4 +163,15 @@ def _handle_database_unavailable(error):
         drop_connection()
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
+    )
+
+
+def _handle_statement_timeout(error):
+    # The statement was stopped and the connection is fine: keep it for the next request.
+    log.warning("statement timeout: %s", error)
+    return problem(
+        503,
+        f"The search took longer than the {error.milliseconds} ms allowed; try again shortly, "
+        "or narrow it (fewer OR alternatives or exclusions, a filter).",
+        headers={"Retry-After": "1"},
     )

@@ -1,9 +1,11 @@
 """``GET /v1/search``: full-text search over title, excerpt and body."""
 
+from flask import current_app
 from flask.views import MethodView
 
 from models import reading
 from models import search as search_index
+from models.base import time_limit
 from models.highlight import highlight
 from models.query import QueryError, parse_query
 from schemas.articles import CARD_FIELDS, SearchArgs, SearchPageSchema, hit_part_schema
@@ -46,16 +48,20 @@ class Search(MethodView):
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, f"search{sort}", types) if cursor else None
         criteria = article_filters(filters)
-        hits, next_cursor = paging.paginate(
-            search_index.search(parsed, sort=sort, after=after, **criteria).limit(limit + 1),
-            limit,
-            f"search{sort}",
-            lambda hit: (hit[1] if sort == "relevance" else hit[2], hit[0]),
-        )
-        extra = {}
-        if facets:
-            extra["facets"] = search_index.facets(parsed, dict.fromkeys(facets), **criteria)
-        return paging.page(_items(hits, parsed, fields), next_cursor, **extra)
+        # The last guard of a bounded answer, after the limits on the query's shape: a
+        # statement past it is stopped, and answered 503 (api/errors.py).
+        with time_limit(current_app.config["NEWSDESK"].statement_timeout_ms):
+            hits, next_cursor = paging.paginate(
+                search_index.search(parsed, sort=sort, after=after, **criteria).limit(limit + 1),
+                limit,
+                f"search{sort}",
+                lambda hit: (hit[1] if sort == "relevance" else hit[2], hit[0]),
+            )
+            extra = {}
+            if facets:
+                extra["facets"] = search_index.facets(parsed, dict.fromkeys(facets), **criteria)
+            items = _items(hits, parsed, fields)
+        return paging.page(items, next_cursor, **extra)
 
 
 def _items(hits, parsed, fields):

@@ -72,12 +72,11 @@ def newsdesk(env, *args):
     return time.perf_counter() - started
 
 
-def build_corpus(articles, env):
-    """Write the NDJSON corpus, load it through the import path, rebuild related articles."""
+def write_corpus(corpus, articles):
+    """Write ``articles`` generated articles (the demo generator, fixed seeds) as NDJSON."""
     sys.path.insert(0, str(ROOT))
     from api.demo import generate
 
-    corpus = OUT / "corpus.ndjson"
     rng = random.Random(2026)
     with corpus.open("w") as handle:
         for row in generate(rng, articles, seed=7):
@@ -95,10 +94,22 @@ def build_corpus(articles, env):
                 "language": article["language"],
             }
             handle.write(json.dumps(line) + "\n")
+
+
+def import_corpus(corpus, env):
+    """Load the NDJSON ``corpus`` through the import path into the database ``env`` names;
+    returns the seconds the import took."""
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
-    log(f"importing {articles} articles ...")
-    seconds = newsdesk(env, "import", str(corpus))
+    log(f"importing {corpus} ...")
+    return newsdesk(env, "import", str(corpus))
+
+
+def build_corpus(articles, env):
+    """Write the NDJSON corpus, load it through the import path, rebuild related articles."""
+    corpus = OUT / "corpus.ndjson"
+    write_corpus(corpus, articles)
+    seconds = import_corpus(corpus, env)
     log("rebuilding related articles ...")
     rebuild = newsdesk(env, "related", "rebuild")
     return {

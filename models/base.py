@@ -3,6 +3,8 @@
 import contextlib
 import datetime
 import os
+import sqlite3
+import time
 from urllib.parse import urlparse
 
 import peewee
@@ -119,6 +121,65 @@ def write_transaction():
 
 def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+class StatementTimeout(Exception):
+    """A statement ran past the time :func:`time_limit` allowed it, and was stopped."""
+
+    def __init__(self, milliseconds):
+        super().__init__(f"a statement ran past {milliseconds} ms and was stopped")
+        self.milliseconds = milliseconds
+
+
+#: SQLite virtual-machine steps between two looks at the clock while a time limit holds.
+_PROGRESS_STEPS = 10_000
+#: PostgreSQL's SQLSTATE of a statement cancelled by statement_timeout (query_canceled).
+_QUERY_CANCELED = "57014"
+
+
+@contextlib.contextmanager
+def time_limit(milliseconds):
+    """Run the block's statements within ``milliseconds`` (0 or None: no limit), raising
+    :class:`StatementTimeout` for one stopped past it; the connection stays usable.
+
+    PostgreSQL: each statement, by ``statement_timeout`` set for a transaction around the
+    block (as ``SET LOCAL`` does). SQLite: every statement of the block together, by a progress
+    handler looking at the clock between steps of SQLite's virtual machine; one step inside an
+    extension (an FTS5 call) runs to its end, which is why queries' shapes are limited too.
+    """
+    if not milliseconds:
+        yield
+        return
+    if is_postgres():
+        with db.atomic():
+            db.execute_sql("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))
+            try:
+                yield
+            except peewee.OperationalError as error:
+                cause = error.__cause__ or error.__context__
+                if getattr(cause, "pgcode", None) == _QUERY_CANCELED:
+                    raise StatementTimeout(milliseconds) from error
+                raise
+        return
+    deadline = time.monotonic() + milliseconds / 1000
+    stopped = []
+
+    def past_deadline():
+        if time.monotonic() > deadline:
+            stopped.append(True)
+            return 1  # SQLite stops the statement: "interrupted"
+        return 0
+
+    connection = db.connection()
+    connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+    try:
+        yield
+    except (peewee.OperationalError, sqlite3.OperationalError) as error:
+        if stopped:
+            raise StatementTimeout(milliseconds) from error
+        raise
+    finally:
+        connection.set_progress_handler(None, 0)
 
 
 class BaseModel(peewee.Model):

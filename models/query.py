@@ -3,12 +3,23 @@
 Words are ANDed; ``"an exact phrase"``; ``a OR b``; ``-word`` or ``-"a phrase"`` excludes.
 Anything else is read as plain words: punctuation, ``*``, ``NEAR(``, quotes left open and SQL
 fragments never reach the engine as syntax, because only the words inside them are kept.
+
+A query's shape is bounded by the ``MAX_*`` limits below, so that any query answers in bounded
+time: what a search costs grows with its words, OR alternatives, exclusions and phrases, most
+of all when they are common words (bench/README.md, "Search in bounded time").
 """
 
 import dataclasses
 import re
 
-MAX_TERMS = 32
+#: Words in all, each word of a phrase counted, excluded ones too.
+MAX_WORDS = 32
+#: Terms (words or phrases) joined by OR, all the query's alternatives together (``a OR b``: 2).
+MAX_ALTERNATIVES = 6
+#: Excluded terms (``-word``, ``-"a phrase"``).
+MAX_EXCLUDED = 16
+#: Words in one phrase.
+MAX_PHRASE_WORDS = 8
 _TOKEN = re.compile(r'(-?)"([^"]*)(?:"|$)|(\S+)')
 _WORD = re.compile(r"\w+")
 
@@ -70,6 +81,34 @@ def parse_query(text):
         if excluded:
             raise QueryError("A query needs at least one word to look for, not only exclusions.")
         raise QueryError("The query has no words to search for.")
-    if sum(len(c) for c in clauses) + len(excluded) > MAX_TERMS:
-        raise QueryError(f"A query may have at most {MAX_TERMS} terms.")
+    _check_shape(clauses, excluded)
     return ParsedQuery(tuple(clauses), tuple(excluded))
+
+
+def _check_shape(clauses, excluded):
+    """Raise :class:`QueryError`, saying what to change, for a query past one of the limits."""
+    terms = [term for clause in clauses for term in clause] + excluded
+    alternatives = sum(len(clause) for clause in clauses if len(clause) > 1)
+    if alternatives > MAX_ALTERNATIVES:
+        raise QueryError(
+            f"A query may have at most {MAX_ALTERNATIVES} alternatives joined by OR; this one"
+            f" has {alternatives}. Leave some out, or search for them in several queries."
+        )
+    if len(excluded) > MAX_EXCLUDED:
+        raise QueryError(
+            f"A query may exclude at most {MAX_EXCLUDED} words or phrases; this one excludes"
+            f" {len(excluded)}. Leave some exclusions out."
+        )
+    longest = max(terms, key=lambda term: len(term.words))
+    if len(longest.words) > MAX_PHRASE_WORDS:
+        shown = " ".join(longest.words[:MAX_PHRASE_WORDS])
+        raise QueryError(
+            f"A phrase may have at most {MAX_PHRASE_WORDS} words; one has {len(longest.words)}"
+            f' ("{shown} ..."). Quote a shorter part of it.'
+        )
+    words = sum(len(term.words) for term in terms)
+    if words > MAX_WORDS:
+        raise QueryError(
+            f"A query may have at most {MAX_WORDS} words, a phrase's words and excluded ones"
+            f" included; this one has {words}. Leave some out."
+        )

@@ -11,6 +11,7 @@ through the same index.
 import datetime
 import functools
 import math
+import operator
 
 import peewee
 from peewee import fn
@@ -157,14 +158,24 @@ def _fts_term(term):
     return '"' + " ".join(term.words) + '"'
 
 
-def _fts_expression(parsed):
+def _fts_any(terms):
+    return f"{TEXT_COLUMNS} : (" + " OR ".join(_fts_term(t) for t in terms) + ")"
+
+
+def _fts_positive(parsed):
+    """The FTS5 expression of the required clauses: what a hit must have."""
     required = " AND ".join(
         "(" + " OR ".join(_fts_term(t) for t in clause) + ")" for clause in parsed.required
     )
-    expression = f"{TEXT_COLUMNS} : ({required})"
+    return f"{TEXT_COLUMNS} : ({required})"
+
+
+def _fts_expression(parsed):
+    """The whole query as one FTS5 expression (related articles and the frequency of words
+    build theirs the same way)."""
+    expression = _fts_positive(parsed)
     if parsed.excluded:
-        excluded = " OR ".join(_fts_term(t) for t in parsed.excluded)
-        expression += f" NOT {TEXT_COLUMNS} : ({excluded})"
+        expression += " NOT " + _fts_any(parsed.excluded)
     return expression
 
 
@@ -191,24 +202,26 @@ def _pg_tsquery(parsed):
     return query
 
 
-def _matching_pg(tsquery, normalization=1):
-    """Published articles matching a tsquery, and their relevance: ``(query, score)``.
+def _pg_score(tsquery, normalization=1):
+    """``ts_rank`` of a document for ``tsquery``.
 
     ``normalization`` 1 divides the rank by 1 + the log of the document length (search); 0 does
     not, so that an article is the best match of its own words (related articles).
     """
     # A float8, not ts_rank's float4: a float4 read as text and sent back as a cursor would not
     # compare equal to itself, and a page could repeat a hit.
-    score = (
-        fn.ts_rank(ArticleDocument.document, tsquery, normalization).coerce(False).cast("float8")
-    )
+    return fn.ts_rank(ArticleDocument.document, tsquery, normalization).coerce(False).cast("float8")
+
+
+def _matching_pg(tsquery, normalization=1):
+    """Published articles matching a tsquery, and their relevance: ``(query, score)``."""
     query = (
         Article.select()
         .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
         .where(peewee.Expression(ArticleDocument.document, "@@", tsquery))
         .where(Article.status == PUBLISHED)
     )
-    return query, score
+    return query, _pg_score(tsquery, normalization)
 
 
 def _matching_fts(expression):
@@ -223,72 +236,148 @@ def _matching_fts(expression):
     return query, score
 
 
-def _matching(parsed):
-    if is_postgres():
-        return _matching_pg(_pg_tsquery(parsed))
-    return _matching_fts(_fts_expression(parsed))
+def _fts_hits(parsed, *columns, filtered=False, **filters):
+    """SQLite: a query over the FTS5 matches of ``parsed``'s required clauses, selecting
+    ``columns``, with the excluded terms' matches taken out and the published articles kept.
+
+    The index is the outer loop, and each other condition is tested on its matches only:
+    asked for one match at a time (the article table's order, or one exclusion after another
+    inside one expression), FTS5 evaluates the whole expression again for each row, which cost
+    minutes on a large corpus. With ``filtered`` (or filters given) each match is joined to
+    its article row (forced by SQLite's CROSS JOIN) and the filters are tested on it.
+    """
+    query = ArticleSearch.select(*columns).where(ArticleSearch.match(_fts_positive(parsed)))
+    if parsed.excluded:
+        excluded = ArticleSearch.select(ArticleSearch.rowid).where(
+            ArticleSearch.match(_fts_any(parsed.excluded))
+        )
+        query = query.where(ArticleSearch.rowid.not_in(excluded))
+    if not (filtered or any(filters.values())):
+        unpublished = Article.select(Article.id).where(
+            Article.status.in_([status for status in ARTICLE_STATUSES if status != PUBLISHED])
+        )
+        return query.where(ArticleSearch.rowid.not_in(unpublished))
+    query = (
+        query.join(Article, peewee.JOIN.CROSS)
+        .where(Article.id == ArticleSearch.rowid)
+        .where(Article.status == PUBLISHED)
+    )
+    return Article.filtered(query, **filters)
 
 
 def search(parsed, *, sort="relevance", after=None, **filters):
     """Hits of ``parsed`` as ``(article id, score, published_at)`` rows, best first (or newest).
 
     Page with ``after`` = ``(score, id)`` or ``(published_at, id)`` of the last hit seen.
-    ``published_at`` is None in the rows of :func:`_ranked_in_index`.
+    ``published_at`` is None in the rows of a search by relevance on SQLite.
     """
-    if sort == "relevance" and not any(filters.values()) and not is_postgres():
-        return _ranked_in_index(_fts_expression(parsed), after)
-    query, score = _matching(parsed)
-    query = Article.filtered(query, **filters).select(
-        Article.id, score.alias("score"), Article.published_at
-    )
-    keys = (score, Article.id) if sort == "relevance" else (Article.published_at, Article.id)
+    if is_postgres():
+        return _search_pg(parsed, sort, after, filters)
+    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
+    if sort == "relevance":
+        query = _fts_hits(
+            parsed, ArticleSearch.rowid, score.alias("score"), peewee.Value(None), **filters
+        )
+        keys = (score, ArticleSearch.rowid)
+    else:
+        query = _fts_hits(
+            parsed,
+            Article.id,
+            score.alias("score"),
+            Article.published_at,
+            filtered=True,
+            **filters,
+        )
+        keys = (Article.published_at, Article.id)
     return seek(query, keys, after, descending=True).tuples()
 
 
-def _ranked_in_index(expression, after):
-    """SQLite, best first, without filters: the hits ranked from the FTS5 index alone.
-
-    Joined to the article table, each match would cost a row lookup for its status alone, as
-    much as ranking it; the few unpublished articles are left out by id instead.
-    """
-    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
-    unpublished = Article.select(Article.id).where(
-        Article.status.in_([status for status in ARTICLE_STATUSES if status != PUBLISHED])
+def _pg_matches(parsed, scored):
+    """PostgreSQL: the articles whose document matches ``parsed`` (and their score), as a
+    materialized common table, so that they are found first, by the GIN index or one pass
+    over the documents: left to itself, the planner may walk the articles newest first and
+    test each one's document, which costs as many tests as there are articles when the query
+    matches few of them. The score is computed once, in that pass."""
+    tsquery = _pg_tsquery(parsed)
+    columns = [ArticleDocument.article.alias("article_id")]
+    if scored:
+        columns.append(_pg_score(tsquery).alias("score"))
+    matches = ArticleDocument.select(*columns).where(
+        peewee.Expression(ArticleDocument.document, "@@", tsquery)
     )
-    query = ArticleSearch.select(
-        ArticleSearch.rowid, score.alias("score"), peewee.Value(None)
-    ).where(ArticleSearch.match(expression), ArticleSearch.rowid.not_in(unpublished))
-    return seek(query, (score, ArticleSearch.rowid), after, descending=True).tuples()
+    return matches.cte("matches", materialized=True)
+
+
+def _search_pg(parsed, sort, after, filters):
+    matches = _pg_matches(parsed, scored=True)
+    query = (
+        Article.select(Article.id, matches.c.score, Article.published_at)
+        .join(matches, on=(matches.c.article_id == Article.id))
+        .where(Article.status == PUBLISHED)
+        .with_cte(matches)
+    )
+    query = Article.filtered(query, **filters)
+    if sort == "relevance":
+        keys = (matches.c.score, Article.id)
+    else:
+        keys = (Article.published_at, Article.id)
+    return seek(query, keys, after, descending=True).tuples()
+
+
+#: The facets a search can count its hits by.
+FACETS = ("source", "tag", "language")
+#: Values kept per facet, most frequent first.
+FACET_VALUES = 50
 
 
 def facets(parsed, names, **filters):
-    """Counts per value of each facet in ``names`` (source, tag, language) over every hit."""
-    query, _ = _matching(parsed)
-    hits = Article.filtered(query, **filters).select(Article.id)
-    count = fn.COUNT(Article.id)
-    queries = {
+    """Counts per value of each facet in ``names`` (source, tag, language) over every hit.
+
+    The hits are found once, into a materialized common table, and every facet is counted
+    from it in the same statement.
+    """
+    names = [name for name in names if name in FACETS]
+    if not names:
+        return {}
+    tables = []
+    if is_postgres():
+        matches = _pg_matches(parsed, scored=False)
+        query = (
+            Article.select(Article.id, Article.source, Article.language)
+            .join(matches, on=(matches.c.article_id == Article.id))
+            .where(Article.status == PUBLISHED)
+        )
+        query = Article.filtered(query, **filters)
+        tables.append(matches)
+    else:
+        query = _fts_hits(
+            parsed, Article.id, Article.source, Article.language, filtered=True, **filters
+        )
+    hits = query.cte("hits", materialized=True, columns=("id", "source_id", "language"))
+    tables.append(hits)
+    count = fn.COUNT(peewee.SQL("*"))
+    counts = {
         "source": (
-            Source.select(Source.slug, count)
-            .join(Article)
-            .where(Article.id.in_(hits))
+            peewee.Select((hits,), (peewee.Value("source"), Source.slug, count))
+            .join(Source, on=(Source.id == hits.c.source_id))
             .group_by(Source.slug)
         ),
-        "language": (
-            Article.select(Article.language, count)
-            .where(Article.id.in_(hits))
-            .group_by(Article.language)
-        ),
+        "language": peewee.Select(
+            (hits,), (peewee.Value("language"), hits.c.language, count)
+        ).group_by(hits.c.language),
         "tag": (
-            Tag.select(Tag.slug, fn.COUNT(ArticleTag.article))
-            .join(ArticleTag)
-            .where(ArticleTag.article.in_(hits))
+            peewee.Select((hits,), (peewee.Value("tag"), Tag.slug, count))
+            .join(ArticleTag, on=(ArticleTag.article == hits.c.id))
+            .join(Tag, on=(Tag.id == ArticleTag.tag))
             .group_by(Tag.slug)
         ),
     }
-    result = {}
-    for name in names:
-        rows = sorted(queries[name].tuples(), key=lambda row: (-row[1], row[0]))
-        result[name] = [{"value": value, "count": number} for value, number in rows[:50]]
+    statement = functools.reduce(operator.add, [counts[name] for name in names])
+    rows = statement.with_cte(*tables).bind(db).tuples()
+    result = {name: [] for name in names}
+    for name, value, number in sorted(rows, key=lambda row: (row[0], -row[2], row[1])):
+        if len(result[name]) < FACET_VALUES:
+            result[name].append({"value": value, "count": number})
     return result
 
 

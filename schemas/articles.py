@@ -198,7 +198,14 @@ class SearchArgs(ArticleQueryArgs):
     q = fields.String(
         required=True,
         validate=validate.Length(min=1, max=500),
-        metadata={"description": 'Words (ANDed), "exact phrases", a OR b, -excluded'},
+        metadata={
+            "description": (
+                'Words (ANDed), "exact phrases", a OR b, -excluded. At most 32 words (a'
+                " phrase's words and excluded ones included), 6 alternatives joined by OR, 16"
+                " exclusions and 8 words in a phrase: past these, a 400 naming q says what to"
+                " change."
+            )
+        },
     )
     sort = fields.String(
         load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
