@@ -497,6 +497,8 @@ class VectorIndex:
         if before is not None:
             mask &= self.published[:size] < _seconds(before)
         slots = np.flatnonzero(mask)
+        if not len(slots):  # nothing stored yet: the matrix has no columns to multiply
+            return slots, np.zeros(0, dtype=np.float32)
         wanted = count * RESCORE
         if len(slots) > wanted:
             code = _code(vector)
