@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import answers, cards, embeddings, reading, related, stories
+from . import answers, cards, embeddings, hybrid, reading, related, stories
 from .answers import SentenceEmbedding
 from .articles import (
     ARTICLE_SORTS,
@@ -100,6 +100,7 @@ __all__ = [
     "drop_connection",
     "embeddings",
     "end_request",
+    "hybrid",
     "init_db",
     "is_empty",
     "is_postgres",

@@ -353,8 +353,25 @@ def facets(parsed, names, **filters):
         query = _fts_hits(
             parsed, Article.id, Article.source, Article.language, filtered=True, **filters
         )
+    return _count_facets(query, names, tables)
+
+
+def facets_among(ids, names):
+    """Counts per value of each facet in ``names`` over the published articles ``ids`` (the
+    hits of a search by meaning, already filtered)."""
+    names = [name for name in names if name in FACETS]
+    if not names:
+        return {}
+    query = Article.select(Article.id, Article.source, Article.language).where(
+        Article.id.in_(list(ids) or [0]) & (Article.status == PUBLISHED)
+    )
+    return _count_facets(query, names, [])
+
+
+def _count_facets(query, names, tables):
+    """Count the facets ``names`` over the ``(id, source_id, language)`` rows of ``query``
+    (with the common ``tables`` it reads), in one statement."""
     hits = query.cte("hits", materialized=True, columns=("id", "source_id", "language"))
-    tables.append(hits)
     count = fn.COUNT(peewee.SQL("*"))
     counts = {
         "source": (
@@ -373,12 +390,30 @@ def facets(parsed, names, **filters):
         ),
     }
     statement = functools.reduce(operator.add, [counts[name] for name in names])
-    rows = statement.with_cte(*tables).bind(db).tuples()
+    rows = statement.with_cte(*tables, hits).bind(db).tuples()
     result = {name: [] for name in names}
     for name, value, number in sorted(rows, key=lambda row: (row[0], -row[2], row[1])):
         if len(result[name]) < FACET_VALUES:
             result[name].append({"value": value, "count": number})
     return result
+
+
+def matching_any(terms, ids):
+    """Which of the articles ``ids`` have any of ``terms`` in their text (the exclusions of a
+    query, applied to hits found by meaning)."""
+    ids = list(ids)
+    if not ids or not terms:
+        return set()
+    if is_postgres():
+        query = ArticleDocument.select(ArticleDocument.article).where(
+            peewee.Expression(ArticleDocument.document, "@@", _pg_any(terms))
+            & ArticleDocument.article.in_(ids)
+        )
+    else:
+        query = ArticleSearch.select(ArticleSearch.rowid).where(
+            ArticleSearch.match(_fts_any(terms)) & ArticleSearch.rowid.in_(ids)
+        )
+    return {article_id for (article_id,) in query.tuples()}
 
 
 def similar(words, around, weeks, limit=50):

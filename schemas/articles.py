@@ -111,13 +111,30 @@ class HighlightSchema(Schema):
 
 
 class SearchHitSchema(ArticleSchema):
-    score = fields.Float(metadata={"description": "Relevance; higher is better"})
+    score = fields.Float(
+        metadata={
+            "description": (
+                "Relevance; higher is better. In keyword mode BM25 (SQLite) or ts_rank"
+                " (PostgreSQL); in hybrid and semantic modes the reciprocal rank fusion score,"
+                " the sum of 1 / (60 + rank) over the rankings that found the article"
+            )
+        }
+    )
+    match = fields.String(
+        validate=validate.OneOf(["keyword", "semantic", "both"]),
+        metadata={
+            "description": (
+                "How the article was found: `keyword` (it has the query's words), `semantic`"
+                " (it is among those nearest the query in meaning), or `both`"
+            )
+        },
+    )
     highlights = fields.Nested(HighlightSchema)
 
 
 #: Render what a related item and a search hit add to the article.
 relation_part_schema = RelatedArticleSchema(only=("relation",))
-hit_part_schema = SearchHitSchema(only=("score", "highlights"))
+hit_part_schema = SearchHitSchema(only=("score", "match", "highlights"))
 
 
 class ArticlePageSchema(PageSchema):
@@ -209,6 +226,20 @@ class SearchArgs(ArticleQueryArgs):
     )
     sort = fields.String(
         load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
+    )
+    mode = fields.String(
+        load_default="hybrid",
+        validate=validate.OneOf(["hybrid", "keyword", "semantic"]),
+        metadata={
+            "description": (
+                "`keyword`: articles with the query's words, ranked by BM25 (SQLite) or"
+                " ts_rank (PostgreSQL), every match paged through. `semantic`: the 100"
+                " published articles nearest the query in meaning, in any language. `hybrid`"
+                " (default): both rankings' best 100 merged by reciprocal rank fusion, so a"
+                " query in one language also finds articles in others. The query's exclusions"
+                " and every filter apply in each mode."
+            )
+        },
     )
     facets = CommaList(
         fields.String(validate=validate.OneOf(["source", "tag", "language"])),
