@@ -26,6 +26,9 @@ MODES = ("hybrid", "keyword", "semantic")
 FUSION_K = 60
 #: Hits each ranking contributes to a hybrid or semantic search.
 WINDOW = 100
+#: A hybrid search's keyword ranking ranks this many of the newest keyword matches (keyword
+#: mode ranks every match): see :func:`models.search.best_of_newest`.
+NEWEST = 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,10 +47,9 @@ def query_text(parsed):
     return " ".join(" ".join(term.words) for term in parsed.terms)
 
 
-def keyword_ranking(parsed, limit=WINDOW, **filters):
-    """The ids of the best ``limit`` keyword hits, best first."""
-    rows = keyword.search(parsed, sort="relevance", **filters).limit(limit)
-    return [article_id for article_id, _, _ in rows]
+def keyword_ranking(parsed, limit=WINDOW, newest=NEWEST, **filters):
+    """The ids of the best ``limit`` keyword hits among the ``newest`` ones, best first."""
+    return keyword.best_of_newest(parsed, limit, newest, **filters)
 
 
 def semantic_ranking(parsed, limit=WINDOW, **filters):

@@ -292,6 +292,53 @@ def search(parsed, *, sort="relevance", after=None, **filters):
     return seek(query, keys, after, descending=True).tuples()
 
 
+def best_of_newest(parsed, limit, newest, **filters):
+    """The ids of the ``limit`` best hits of ``parsed`` among its ``newest`` hits (the most
+    recently stored: highest ids), best first.
+
+    BM25 or ``ts_rank`` is computed for those hits only: ranking every match of a common word
+    costs as much as it has matches (bench/README.md), and the newest matches are found in
+    index order without ranking the others. Hits older than the newest ``newest`` are not
+    ranked at all: the trade hybrid search makes for a bounded answer.
+    """
+    if is_postgres():
+        recent = (
+            Article.filtered(
+                Article.select(Article.id)
+                .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
+                .where(peewee.Expression(ArticleDocument.document, "@@", _pg_tsquery(parsed)))
+                .where(Article.status == PUBLISHED),
+                **filters,
+            )
+            .order_by(Article.id.desc())
+            .limit(newest)
+            .cte("recent", materialized=True, columns=("id",))
+        )
+        score = _pg_score(_pg_tsquery(parsed))
+        query = (
+            ArticleDocument.select(ArticleDocument.article)
+            .join(recent, on=(recent.c.id == ArticleDocument.article))
+            .order_by(score.desc(), ArticleDocument.article.desc())
+            .limit(limit)
+            .with_cte(recent)
+        )
+        return [article_id for (article_id,) in query.tuples()]
+    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
+    recent = (
+        _fts_hits(parsed, ArticleSearch.rowid.alias("id"), score.alias("score"), **filters)
+        .order_by(ArticleSearch.rowid.desc())
+        .limit(newest)
+        .alias("recent")
+    )
+    query = (
+        peewee.Select([recent], [recent.c.id])
+        .order_by(recent.c.score.desc(), recent.c.id.desc())
+        .limit(limit)
+        .bind(db)
+    )
+    return [article_id for (article_id,) in query.tuples()]
+
+
 def _pg_matches(parsed, scored):
     """PostgreSQL: the articles whose document matches ``parsed`` (and their score), as a
     materialized common table, so that they are found first, by the GIN index or one pass

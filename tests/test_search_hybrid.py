@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from models import db, embeddings, hybrid
+from models.query import parse_query
 
 from .conftest import BASE_TIME
 
@@ -30,6 +31,7 @@ def app(app):
     with app.app_context(), db.connection_context():
         embeddings.ensure_vector_index()
     return app
+
 
 ARTICLES = {
     "collapse": (
@@ -255,3 +257,15 @@ def test_the_window_is_what_the_spec_says():
     description = SearchArgs().fields["mode"].metadata["description"]
     assert f"the {hybrid.WINDOW} published articles" in description
     assert f"best {hybrid.WINDOW} merged" in description
+
+
+def test_the_keyword_ranking_of_hybrid_ranks_the_newest_matches(app, corpus):
+    parsed = parse_query("Riverton bridge")
+    with app.app_context(), db.connection_context():
+        assert sorted(hybrid.keyword_ranking(parsed)) == [corpus["collapse"], corpus["divers"]]
+        assert hybrid.keyword_ranking(parsed, newest=1) == [corpus["divers"]]
+        assert hybrid.keyword_ranking(parsed, newest=1, languages=["fr"]) == []
+        assert hybrid.keyword_ranking(parsed, limit=1, tags=["transport"]) in (
+            [corpus["collapse"]],
+            [corpus["divers"]],
+        )
