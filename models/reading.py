@@ -15,6 +15,10 @@ from .articles import ARTICLE_SORTS, MAX_ID
 from .base import db, is_postgres
 
 PUBLISHED_ONLY = "a.status = 'published'"
+#: The same test, written so that no index can serve it, for rows found by their ids: SQLite
+#: (without statistics) would rather walk every published article of the status index than
+#: look up 20 ids (50-150 ms at 100k articles, against well under 1 ms).
+PUBLISHED_CHECK = "a.status || '' = 'published'"
 
 
 @dataclasses.dataclass(slots=True)
@@ -186,7 +190,7 @@ def cards(ids, include_drafts=False):
         return {}
     where = f"a.id IN ({_marks(ids)})"
     if not include_drafts:
-        where += f" AND {PUBLISHED_ONLY}"
+        where += f" AND {PUBLISHED_CHECK}"
     return dict(_rows(f"SELECT a.id, a.card FROM article a WHERE {where}", ids))
 
 
