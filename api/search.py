@@ -3,7 +3,7 @@
 from flask import current_app
 from flask.views import MethodView
 
-from models import hybrid, reading
+from models import embeddings, hybrid, reading
 from models import search as search_index
 from models.base import time_limit
 from models.highlight import highlight
@@ -53,6 +53,8 @@ class Search(MethodView):
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
         criteria = article_filters(filters)
+        if mode != "keyword":
+            embeddings.prepare_index()
         # The last guard of a bounded answer, after the limits on the query's shape: a
         # statement past it is stopped, and answered 503 (api/errors.py).
         with time_limit(current_app.config["NEWSDESK"].statement_timeout_ms):

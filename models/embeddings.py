@@ -331,6 +331,15 @@ def window(start, end):
 # --- nearest neighbours ----------------------------------------------------------------------
 
 
+def prepare_index():
+    """Bring this process's :class:`VectorIndex` up to date where :func:`nearest` uses it (not
+    on PostgreSQL with pgvector). Searches call it before their statement time limit starts:
+    the first refresh in a process reads every vector (seconds at 100k), which is the
+    process's start-up, not the search's cost."""
+    if not has_pgvector():
+        process_index().refresh()
+
+
 def nearest(vector, limit=10, exclude=(), **filters):
     """The published articles nearest ``vector`` under the article filters (``sources``,
     ``tags``, ``languages``, ``published_after``, ``published_before``, ``updated_since``, as
