@@ -94,6 +94,8 @@ def main():
     for name, values in result.items():
         if isinstance(values, dict) and "semantic" in values:
             print(f"| {name} | {values.get('keyword', '')} | {values['semantic']} |")
+            if "hybrid" in values:
+                print(f"| {name}, hybrid | | {values['hybrid']} |")
 
 
 if __name__ == "__main__":

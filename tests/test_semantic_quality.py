@@ -51,6 +51,7 @@ def test_the_production_model_embeds_across_languages():
         ("related_precision_at_3", 0.95),
         ("answer_accuracy", 0.55),
         ("key_points_facts", 0.74),
+        ("search_ndcg_at_10", 0.88),
     ],
 )
 def test_the_new_method_beats_keywords_and_holds_its_level(measured, measure, threshold):
@@ -72,3 +73,9 @@ def test_wire_copies_are_found_and_nothing_else_is_marked(measured):
 
 def test_key_points_are_verbatim_distinct_and_in_order(measured):
     assert measured["key_points_sane"]["semantic"] == 1.0
+
+
+def test_hybrid_search_beats_keywords_and_holds_its_level(measured):
+    ndcg = measured["search_ndcg_at_10"]
+    assert ndcg["hybrid"] > ndcg["keyword"], ndcg
+    assert ndcg["hybrid"] >= 0.88, ndcg

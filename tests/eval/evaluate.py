@@ -1,7 +1,7 @@
 """Measures of the semantic features on the evaluation set, for keyword-only methods (those
 before embeddings) and the new ones: related precision@3, cluster purity and clusters per
-story, wire copies found, answers, key points. Used by ``bench/semantic_eval.py`` and by
-``tests/test_semantic_quality.py``.
+story, wire copies found, answers, key points, and search nDCG@10 by words, by meaning and
+both. Used by ``bench/semantic_eval.py`` and by ``tests/test_semantic_quality.py``.
 
 :func:`load` writes the 80 articles through the write path in publication order into the
 bound, empty database and lets the worker's work run as it would (embedding, stories, related
@@ -11,10 +11,12 @@ lists); the measures then read what is stored, as the API shows it.
 import collections
 import datetime
 import json
+import math
 import pathlib
 
-from models import Article, Source, answers, ingest, reading, related, stories
+from models import Article, Source, answers, hybrid, ingest, reading, related, search, stories
 from models.embeddings import EmbeddingQueue
+from models.query import QueryError, parse_query
 from models.related import RelatedQueue
 from models.summarize import summarize
 
@@ -177,6 +179,35 @@ def key_points(ids, method, count=5):
     return sane / len(items), facts
 
 
+def search_queries():
+    return json.loads((HERE / "queries.json").read_text("utf-8"))
+
+
+def search_ndcg(ids, mode, depth=10):
+    """Mean nDCG@10 of the labelled queries, searched in ``mode`` (``keyword``, ``semantic``
+    or ``hybrid``) as ``GET /v1/search`` searches them, by relevance."""
+    keys = {article_id: key for key, article_id in ids.items()}
+    total = 0.0
+    queries = search_queries()
+    for item in queries:
+        try:
+            parsed = parse_query(item["q"])
+        except QueryError:
+            continue  # nothing to search for: scores 0
+        if mode == "keyword":
+            found = [row[0] for row in search.search(parsed).limit(depth)]
+        else:
+            found = [hit.id for hit in hybrid.ranked(parsed, mode)[:depth]]
+        gains = [item["relevant"].get(keys.get(article_id), 0) for article_id in found]
+        ideal = sorted(item["relevant"].values(), reverse=True)[:depth]
+        total += _dcg(gains) / _dcg(ideal)
+    return total / len(queries)
+
+
+def _dcg(gains):
+    return sum((2**gain - 1) / math.log2(rank + 2) for rank, gain in enumerate(gains))
+
+
 def measure(ids):
     """Every measure, for both methods: ``{measure: {"keyword": value, "semantic": value}}``."""
     result = {}
@@ -193,6 +224,11 @@ def measure(ids):
         }
         for name, value in values.items():
             result.setdefault(name, {})[method] = round(value, 4)
+    result["search_ndcg_at_10"] = {
+        "keyword": round(search_ndcg(ids, "keyword"), 4),
+        "semantic": round(search_ndcg(ids, "semantic"), 4),
+        "hybrid": round(search_ndcg(ids, "hybrid"), 4),
+    }
     found, wrong = duplicates(ids)
     result["wire_copies_found"] = {"semantic": found}
     result["wrongly_marked_copies"] = {"semantic": wrong}
