@@ -1,5 +1,12 @@
 # Newsdesk on gunicorn. SQLite by default (mount a volume on /app/instance);
-# set NEWSDESK_DATABASE_URL=postgresql://... for production.
+# set NEWSDESK_DATABASE_URL=postgresql://... for production. gevent workers by default, so the
+# container may face slow clients directly; behind a proxy that buffers requests (nginx),
+# NEWSDESK_WORKER_CLASS=sync serves with sync workers.
+#
+# The background worker (webhook deliveries, related articles) is a second container from this
+# same image, with the same environment (database, NEWSDESK_SECRET_KEY, webhook settings):
+#   docker run -d -e NEWSDESK_DATABASE_URL=postgresql://... newsdesk newsdesk worker
+# (on SQLite, mount the same volume on /app/instance). See README.md, "Running the worker".
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ARTICLES ?= 1000
+BIND ?= 127.0.0.1:8000
 
 .PHONY: run test lint install install-test openapi bench clean
 
@@ -16,11 +17,15 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
-## Create the venv, install, create the database, load demo data if empty, serve on :8000.
+## Create the venv, install, create the database, load demo data if empty, serve on :8000
+## with the background worker (webhook deliveries, related articles) beside the server; the
+## worker stops when the server does.
 run: install
 	$(BIN)/newsdesk db init
 	$(BIN)/newsdesk demo --if-empty --articles $(DEMO_ARTICLES)
-	$(BIN)/newsdesk serve --bind 127.0.0.1:8000
+	$(BIN)/newsdesk worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/newsdesk serve --bind $(BIND)
 
 ## Create the venv, install with test extras, run the suite (PostgreSQL too when
 ## NEWSDESK_TEST_POSTGRES_URL is set).

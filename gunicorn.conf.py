@@ -1,6 +1,7 @@
 """gunicorn settings for Newsdesk; ``newsdesk serve`` and the Docker image use this file.
 
---bind and --workers on the command line win over what is set here.
+--bind and --workers on the command line win over what is set here. Choose the worker class
+with NEWSDESK_WORKER_CLASS, not --worker-class: this file prepares the process for it.
 """
 
 import os
@@ -9,29 +10,57 @@ import tempfile
 
 # Workers share Prometheus metrics through files in one directory (emptied in on_starting).
 # prometheus_client decides when it is imported whether it works that way, and importing
-# api.config below imports it: the directory is named first.
+# api below imports it: the directory is named first.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
 
 # One BLAS thread per worker (read when numpy is first imported, so named before the app is):
-# a sync worker serves one request at a time, and OpenBLAS's own threads, on a busy two-core
-# machine, made a search's 2,000 x 512 product take 17 ms instead of 0.5 (bench/README.md).
+# a worker computes for one request at a time (sync, or gevent's greenlets in one thread), and
+# OpenBLAS's own threads, on a busy two-core machine, made a search's 2,000 x 512 product take
+# 17 ms instead of 0.5 (bench/README.md).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+# gevent workers (the default) serve each connection in a greenlet, so a client that sends its
+# request slowly holds a greenlet, not the worker. The app is loaded here in the master
+# (preload_app) and creates its locks and thread-locals (the database connection of each
+# request) as it loads: the standard library is patched first, or every greenlet of a worker
+# would share one connection. The choice is read here because importing api imports the app.
+if (os.environ.get("NEWSDESK_WORKER_CLASS") or "gevent").strip().lower() == "gevent":
+    import gevent
+    from gevent import monkey
+
+    monkey.patch_all()
+
+    from api import green
+
+    green.patch_psycopg2()
+
 from api.config import Config
+from api.guards import MAX_HEADERS_BYTES
 
 _config = Config.from_env()
 
 bind = _config.bind
 workers = _config.workers
-# Sync workers were steadier than gthread under load on this hardware (see ../shared/STYLE.md).
-worker_class = "sync"
-# Long enough for a bulk import of NEWSDESK_MAX_IMPORT_BYTES; larger loads: `newsdesk import`.
-timeout = 120
+worker_class = _config.worker_class
+# Connections a gevent worker serves at once (gunicorn's default); slow ones included.
+worker_connections = 1000
+# Above every request's deadline (NEWSDESK_REQUEST_TIMEOUT, NEWSDESK_IMPORT_TIMEOUT): a request
+# that runs too long is answered 503 problem+json by the app, not cut off by gunicorn.
+timeout = _config.worker_timeout
 graceful_timeout = 20
+# Also how long a gevent worker waits for a request's head: slower ones are closed.
 keepalive = 5
 max_requests = 20000
 max_requests_jitter = 2000
+# gunicorn's own limits sit above the app's (api/guards.py), so that the app answers first,
+# with problem+json: a request line up to gunicorn's hard maximum (8190 bytes; the app refuses
+# URLs over MAX_URL_LENGTH with a 414), a header field as large as all the headers the app
+# takes (it refuses one over 8 KiB, or all over 16 KiB, with a 431), twice gunicorn's default
+# number of fields.
+limit_request_line = 8190
+limit_request_field_size = MAX_HEADERS_BYTES + 2
+limit_request_fields = 200
 # The app is imported once, in the master; a worker (also one replacing a recycled or dead
 # worker) is a fork of it, ready at once instead of after a second of imports. No database
 # connection is opened before the fork: each request connects in its worker.
@@ -47,6 +76,14 @@ def on_starting(server):
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+
+
+if worker_class == "gevent":
+
+    def post_request(worker, req, environ, resp):
+        """After each answer the worker's other greenlets get their turn: a keep-alive client
+        whose next request is already there would otherwise keep the worker to itself."""
+        gevent.sleep(0)
 
 
 def child_exit(server, worker):

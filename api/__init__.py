@@ -4,8 +4,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
 from flask_cors import CORS
+from marshmallow import fields
 
 from models import bind_database, embeddings
+from models import webhooks as outbox
 
 from . import (
     answers,
@@ -15,7 +17,9 @@ from . import (
     changes,
     comments,
     compression,
+    converters,
     database,
+    deadline,
     docs,
     errors,
     feeds,
@@ -25,12 +29,14 @@ from . import (
     limits,
     me,
     observe,
+    paging,
     search,
     sources,
     stories,
     summaries,
     tags,
     tasks,
+    webhooks,
 )
 from .config import Config
 from .responses import OrjsonProvider
@@ -52,7 +58,14 @@ API_SPEC = {
     },
 }
 #: The blueprints whose writes count against the write rate limit.
-WRITE_BLUEPRINTS = (articles.blp, sources.blp, tags.blp, comments.blp, imports.blp)
+WRITE_BLUEPRINTS = (
+    articles.blp,
+    sources.blp,
+    tags.blp,
+    comments.blp,
+    imports.blp,
+    webhooks.blp,
+)
 READ_BLUEPRINTS = (
     search.blp,
     changes.blp,
@@ -71,15 +84,20 @@ def create_app(config=None):
     A request passes through, in this order:
 
     1. WSGI layers, outermost first: :class:`observe.RequestLog` (request id, security headers,
-       metrics and the log line), :class:`caching.EarlyRevalidation` (anonymous 304s answered
-       before Flask), then Flask itself.
+       metrics and the log line), :class:`deadline.Deadline` (the request's deadline; 503
+       past it), :class:`caching.EarlyRevalidation` (anonymous 304s answered before Flask),
+       then Flask itself.
     2. ``before_request`` hooks, in the order registered below, then the view.
     3. ``after_request`` hooks, in the order listed below, then ``teardown_request``.
     """
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
-    bind_database(config.database_url)
+    config.secret()  # a deployment without the secret it needs stops here, saying so
+    bind_database(config.database_url, greenlets=config.worker_class == "gevent")
     embeddings.configure(config.embedder)
+    # Webhook events of article changes carry the /v1/changes token of their change.
+    cursor_key = config.key_for("cursors")
+    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
@@ -87,7 +105,7 @@ def create_app(config=None):
     )
     app.json = OrjsonProvider(app)
     if not config.testing:
-        observe.configure_logging(config.log_level)
+        observe.configure_logging(config.log_level, config.log_format)
     limiter = limits.RateLimiter(config, WRITE_BLUEPRINTS)
     cache = caching.Caching(config)
 
@@ -115,7 +133,7 @@ def create_app(config=None):
             ],
             max_age=600,
         )
-    app.before_request(guards.check_request)  # URL length, control characters, JSON bodies
+    app.before_request(guards.check_request)  # URL and header sizes, control characters, bodies
     app.before_request(database.connect)  # a connection for the request
     app.before_request(auth.identify)  # g.api_key: the key presented, if known
     app.before_request(limiter.check)  # count the request against its key or address; 429
@@ -132,8 +150,13 @@ def create_app(config=None):
         app.after_request(hook)
     app.teardown_request(database.close)  # hand the connection back
 
+    # Path segments hold no control characters; URLs are documented as URIs (RFC 3986).
+    app.url_map.converters["default"] = converters.TextConverter
     api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)
+    api.register_field(fields.URL, "string", "uri")
     errors.document_problems(api.spec)
+    webhooks.document_events(api.spec)
     errors.init_app(app)
     auth.register_security_schemes(api.spec)
     for blueprint in (*WRITE_BLUEPRINTS, *READ_BLUEPRINTS):
@@ -142,7 +165,7 @@ def create_app(config=None):
     app.extensions["newsdesk"] = {"api": api, "caching": cache, "limiter": limiter}
 
     early = caching.EarlyRevalidation(app, cache, limiter, app.wsgi_app)
-    app.wsgi_app = observe.RequestLog(early)
+    app.wsgi_app = observe.RequestLog(deadline.Deadline(app, early, config))
     return app
 
 

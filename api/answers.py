@@ -34,7 +34,7 @@ class Sentences:
 
 @blp.route("/<key>/answers")
 class ArticleAnswers(MethodView):
-    @blp.arguments(AnswerArgs, location="query", as_kwargs=True)
+    @blp.arguments(AnswerArgs(), location="query", as_kwargs=True)
     @blp.response(200, AnswersSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, q, limit):
@@ -51,7 +51,7 @@ class ArticleAnswers(MethodView):
 
 @blp.route("/<key>/key-points")
 class ArticleKeyPoints(MethodView):
-    @blp.arguments(KeyPointArgs, location="query", as_kwargs=True)
+    @blp.arguments(KeyPointArgs(), location="query", as_kwargs=True)
     @blp.response(200, SentencesSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, limit):

@@ -1,6 +1,6 @@
 """Articles: the newest-first list, one article, its related articles, and writing them."""
 
-from flask import g, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -62,7 +62,7 @@ def written(saved, created=False):
     """The answer to a write: the article as stored, with its new ETag (and ``Location`` when
     created)."""
     article = saved.article
-    headers = {"ETag": f'"{caching.article_tag(article.id, article.version)}"'}
+    headers = {"ETag": f'"{caching.resource_tag("article", article)}"'}
     if created:
         headers.update(location("articles.ArticleDetail", key=article.id))
     doc = document(article.card, (saved.body_html, saved.body_text))
@@ -71,7 +71,7 @@ def written(saved, created=False):
 
 @blp.route("")
 class ArticleList(MethodView):
-    @blp.arguments(ArticleQueryArgs, location="query", as_kwargs=True)
+    @blp.arguments(ArticleQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None, field_names=None, **filters):
@@ -95,7 +95,7 @@ class ArticleList(MethodView):
         )
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(201, ArticleSchema)
     @blp.alt_response(
         200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True
@@ -112,7 +112,7 @@ class ArticleList(MethodView):
 
 @blp.route("/<key>")
 class ArticleDetail(MethodView):
-    @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
+    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticleSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -120,13 +120,13 @@ class ArticleDetail(MethodView):
         """Get one article, with its body, by id or slug."""
         fields = fieldset(field_names)
         row = found(reading.article(key, include_drafts=drafts_shown()), key)
-        g.etag = caching.article_tag(row.id, row.version, request.query_string.decode())
+        caching.tagged("article", row, request.query_string.decode())
         response = rendered(document(row.card, (row.body_html, row.body_text), fields))
         response.last_modified = row.updated_at
         return response
 
     @requires(blp, "write")
-    @blp.arguments(ArticleInSchema)
+    @blp.arguments(ArticleInSchema())
     @blp.response(200, ArticleSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -137,7 +137,9 @@ class ArticleDetail(MethodView):
         With `If-Match`, only if the article still has that ETag.
         """
         article_id = article_id_or_404(key)
-        return written(ingest.save(data, article_id=article_id, check=caching.if_match_check()))
+        return written(
+            ingest.save(data, article_id=article_id, check=caching.if_match_check("article"))
+        )
 
     @requires(blp, "write")
     @blp.arguments(ArticleInSchema(partial=True))
@@ -149,7 +151,7 @@ class ArticleDetail(MethodView):
         """Update some fields of an article; with `If-Match`, only if it still has that ETag."""
         article_id = article_id_or_404(key)
         saved = ingest.save(
-            data, article_id=article_id, partial=True, check=caching.if_match_check()
+            data, article_id=article_id, partial=True, check=caching.if_match_check("article")
         )
         return written(saved)
 
@@ -162,7 +164,7 @@ class ArticleDetail(MethodView):
 
         With `If-Match`, only if the article still has that ETag.
         """
-        ingest.delete(article_id_or_404(key), check=caching.if_match_check())
+        ingest.delete(article_id_or_404(key), check=caching.if_match_check("article"))
 
 
 def related_items(rows, fields):
@@ -184,7 +186,7 @@ class _Related:
 
 @blp.route("/<key>/related")
 class RelatedArticles(MethodView):
-    @blp.arguments(RelatedArgs, location="query", as_kwargs=True)
+    @blp.arguments(RelatedArgs(), location="query", as_kwargs=True)
     @blp.response(200, RelatedPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -202,7 +204,7 @@ class RelatedArticles(MethodView):
 @blp.route("/<key>/relations")
 class Relations(MethodView):
     @requires(blp, "write")
-    @blp.arguments(RelationInSchema)
+    @blp.arguments(RelationInSchema())
     @blp.response(201, RelatedPageSchema)
     @blp.alt_response(
         200, schema=RelatedPageSchema, description="The relation existed: updated", success=True

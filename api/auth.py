@@ -38,7 +38,8 @@ def identify():
     token = presented_key(request.environ)
     if token is None:
         return
-    key = ApiKey.find(token, current_app.config["NEWSDESK"].key_for("api-keys"))
+    config = current_app.config["NEWSDESK"]
+    key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())
     if key is None:
         g.bad_key = True
         return

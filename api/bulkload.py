@@ -7,6 +7,8 @@ the good ones.
 """
 
 import datetime
+import hashlib
+import html
 import io
 import json
 
@@ -14,15 +16,25 @@ import feedparser
 import peewee
 from marshmallow import ValidationError
 
-from models import Source
+from models import Source, utcnow, webhooks
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
+from schemas.webhooks import SOURCE_CREATED
 
 from .errors import flatten_messages
 
 BATCH_SIZE = 200
 _schema = ArticleInSchema()
+
+
+class FeedEntry:
+    """A feed entry's article payload, and when the feed says the entry last changed (which
+    a client's NDJSON line may not set: ``updated_at`` is the server's own there)."""
+
+    def __init__(self, payload, updated_at):
+        self.payload = payload
+        self.updated_at = updated_at
 
 
 class Rejected:
@@ -66,7 +78,9 @@ def _feed_time(entry):
 def feed_items(raw):
     """Map a feed to a source (created when missing) and its entries to article payloads.
 
-    Entries are keyed by their id (or link), so importing the same feed again changes nothing.
+    Entries are keyed by their id, else their link, else a hash of their content, so that
+    importing the same feed again changes nothing. Each keeps its language (``xml:lang`` in
+    Atom, ``dc:language`` in RSS, else the feed's) and the time it last changed.
     """
     # A stream, never a string: feedparser would fetch a string that looks like a URL.
     feed = feedparser.parse(io.BytesIO(raw))
@@ -75,33 +89,69 @@ def feed_items(raw):
     title = feed.feed.get("title") or feed.feed.get("link") or "Imported feed"
     slug = slugify(title)[:100] or "imported-feed"
     language = (feed.feed.get("language") or "en").split("-")[0].lower()[:3] or "en"
-    with writing():
-        Source.insert(
-            slug=slug,
-            name=title[:200],
-            homepage_url=feed.feed.get("link"),
-            language=language,
-        ).on_conflict_ignore().execute()
+    with writing() as touched:
+        created = (
+            Source.insert(
+                slug=slug,
+                name=title[:200],
+                homepage_url=feed.feed.get("link"),
+                language=language,
+            )
+            .on_conflict_ignore()
+            .returning(Source.id)
+            .tuples()
+            .execute()
+        )
+        for (source_id,) in created:
+            source = Source.get_by_id(source_id)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
+    # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
+    # one's among them) escape plain text there, which reads back as the text it was.
+    text = html.unescape if feed.version.startswith("rss") else str
     items = []
     for number, entry in enumerate(feed.entries, start=1):
         content = entry.get("content") or []
         body_html = content[0].get("value") if content else entry.get("summary", "")
+        title = text(entry.get("title") or "(untitled)")
         payload = {
             "source": slug,
-            "external_id": entry.get("id") or entry.get("link"),
-            "title": entry.get("title") or "(untitled)",
-            "body_html": body_html or entry.get("title", ""),
+            "external_id": entry.get("id") or entry.get("link") or _content_key(entry, body_html),
+            "title": title,
+            "body_html": body_html or title,
             "url": entry.get("link"),
-            "byline": entry.get("author"),
-            "tags": [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")],
+            "byline": text(entry["author"]) if entry.get("author") else None,
+            "language": _entry_language(entry),
+            "tags": [text(tag["term"]) for tag in entry.get("tags", []) if tag.get("term")],
         }
         published = _feed_time(entry)
         if published is not None:
             payload["published_at"] = published.strftime("%Y-%m-%dT%H:%M:%SZ")
         if entry.get("summary") and content:
             payload["excerpt"] = html_to_text(entry["summary"])[:2000]
-        items.append((number, {k: v for k, v in payload.items() if v is not None}))
+        payload = {key: value for key, value in payload.items() if value is not None}
+        items.append((number, FeedEntry(payload, _updated(entry))))
     return items
+
+
+def _entry_language(entry):
+    """An entry's own language: ``dc:language`` (RSS) or ``xml:lang`` (Atom), or None."""
+    language = entry.get("language") or (entry.get("title_detail") or {}).get("language")
+    return language.split("-")[0].lower()[:3] if language else None
+
+
+def _updated(entry):
+    """When the entry last changed, by the feed (never later than now), or None."""
+    # `in`, not get(): feedparser answers a missing updated time with the published one.
+    parsed = entry["updated_parsed"] if "updated_parsed" in entry else None  # noqa: SIM401
+    if not parsed:
+        return None
+    return min(datetime.datetime(*parsed[:6]), utcnow())
+
+
+def _content_key(entry, body_html):
+    """A key for an entry with neither id nor link: a hash of what it says."""
+    material = "\x00".join([entry.get("title", ""), body_html, entry.get("published", "")])
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 def import_items(items, on_item=None):
@@ -122,6 +172,9 @@ def import_items(items, on_item=None):
         if isinstance(payload, Rejected):
             reject(number, payload.reason)
             continue
+        updated_at = None
+        if isinstance(payload, FeedEntry):
+            payload, updated_at = payload.payload, payload.updated_at
         try:
             data = _schema.load(payload)
         except ValidationError as error:
@@ -132,7 +185,7 @@ def import_items(items, on_item=None):
         if key in keys or len(batch) == BATCH_SIZE:  # one batch names an article once
             _store(batch, result, reject)
             batch, keys = [], set()
-        batch.append((number, prepare(data)))
+        batch.append((number, prepare(data, updated_at=updated_at)))
         if key is not None:
             keys.add(key)
     if batch:

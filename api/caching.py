@@ -28,14 +28,19 @@ from models.ingest import WriteError
 
 from . import compression, limits
 from .database import NO_DATABASE
-from .guards import has_control_characters, url_too_long
+from .guards import has_control_characters, headers_too_large, url_too_long
 
 #: What answers under /v1/ vary by: the key (a key can see more) and the compression.
 VARY = "Authorization, X-API-Key, Accept-Encoding"
 #: The endpoints whose answers the answer cache keeps.
 KEPT_ENDPOINTS = frozenset({"search.Search", "feeds.AtomFeed", "feeds.RssFeed", "feeds.JsonFeed"})
-#: The endpoints answering one article, whose ETag is the article's own.
-ARTICLE_ENDPOINTS = frozenset({"articles.ArticleDetail"})
+#: The endpoints answering one resource that can be written, whose ETag is that resource's own
+#: (the view sets it, from the resource's version).
+RESOURCE_ENDPOINTS = frozenset(
+    {"articles.ArticleDetail", "sources.SourceDetail", "comments.CommentDetail"}
+)
+#: Of those, the one the early revalidation answers itself: the article, polled the most.
+ARTICLE_ENDPOINT = "articles.ArticleDetail"
 ANSWER_LOOKUPS = Counter("newsdesk_answer_cache_total", "Answer cache lookups", ["result"])
 
 
@@ -55,9 +60,10 @@ class Validators:
             f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
         )
 
-    def article(self, article_id, version, query=""):
-        """The tag of an article's answer (``query``: the sparse fieldset asked for, if any)."""
-        return self._tag(f"article:{article_id}:{version}|{query}")
+    def resource(self, kind, resource_id, version, query=""):
+        """The tag of the answer about one resource (``kind``: article, source, comment) at
+        ``version`` (``query``: a sparse fieldset asked for, if any)."""
+        return self._tag(f"{kind}:{resource_id}:{version}|{query}")
 
 
 def matching_tag(header, tag, accept_encoding):
@@ -93,23 +99,28 @@ def if_match_holds(header, tag):
     return False
 
 
-def article_tag(article_id, version, query=""):
-    """The ETag of an article's answer, in a request (see :meth:`Validators.article`)."""
-    return Validators(current_app.config["NEWSDESK"].key_for("etag")).article(
-        article_id, version, query
-    )
+def resource_tag(kind, resource, query=""):
+    """The ETag of the answer about ``resource`` (with ``id`` and ``version``), in a request."""
+    validators = Validators(current_app.config["NEWSDESK"].key_for("etag"))
+    return validators.resource(kind, resource.id, resource.version, query)
 
 
-def if_match_check():
-    """The check a write makes of the stored article inside its transaction when the request
-    sends ``If-Match`` (412 unless it names the article's current ETag), or None."""
+def tagged(kind, resource, query=""):
+    """Give this answer the ETag of ``resource``; returns the ``ETag`` header of a write."""
+    g.etag = tag = resource_tag(kind, resource, query)
+    return {"ETag": f'"{tag}"'}
+
+
+def if_match_check(kind):
+    """The check a write makes of the stored resource inside its transaction when the request
+    sends ``If-Match`` (412 unless it names the resource's current ETag), or None."""
     header = request.headers.get("If-Match")
     if header is None:
         return None
 
-    def check(article):
-        if not if_match_holds(header, article_tag(article.id, article.version)):
-            raise WriteError(412, {"If-Match": ["The article has changed since this ETag."]})
+    def check(resource):
+        if not if_match_holds(header, resource_tag(kind, resource)):
+            raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
 
     return check
 
@@ -119,8 +130,14 @@ def public_cache_control(config):
 
 
 def versioned(path):
-    """Answers derived from stored data: their ETag comes from a version."""
-    return path.startswith(("/v1/", "/feeds/")) and path != "/v1/me"
+    """Answers derived from stored data: their ETag comes from a version. Not the webhooks':
+    their delivery log changes as the worker sends, which raises no data version (their ETag
+    is hashed from the answer)."""
+    return (
+        path.startswith(("/v1/", "/feeds/"))
+        and path != "/v1/me"
+        and not path.startswith("/v1/webhooks")
+    )
 
 
 def not_modified_headers(tag, cache_control, path):
@@ -197,8 +214,8 @@ class Caching:
             return None
         environ = request.environ
         path = environ["PATH_INFO"]
-        if not versioned(path) or request.endpoint in ARTICLE_ENDPOINTS:
-            return None  # an article's answer takes its tag from the article (the view sets it)
+        if not versioned(path) or request.endpoint in RESOURCE_ENDPOINTS:
+            return None  # the view sets the tag, from the resource's version
         key = g.api_key
         caller = "public" if key is None else f"key:{key.id}"
         tag = g.etag = self.validators.collection(DataVersion.current(), environ, caller)
@@ -310,7 +327,12 @@ class EarlyRevalidation:
         ):
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-        if not versioned(path) or url_too_long(path, query) or has_control_characters(path, query):
+        if (
+            not versioned(path)
+            or url_too_long(path, query)
+            or has_control_characters(path, query)
+            or headers_too_large(environ)
+        ):
             return None
         try:
             rule, args = self.url_map.bind_to_environ(environ).match(return_rule=True)
@@ -336,11 +358,14 @@ class EarlyRevalidation:
     def _current_tag(self, endpoint, args, environ):
         opened = db.connect(reuse_if_open=True)
         try:
-            if endpoint in ARTICLE_ENDPOINTS:
+            if endpoint == ARTICLE_ENDPOINT:
                 found = reading.version(args["key"])
                 if found is None:
                     return None
-                return self.caching.validators.article(*found, environ.get("QUERY_STRING", ""))
+                query = environ.get("QUERY_STRING", "")
+                return self.caching.validators.resource("article", *found, query)
+            if endpoint in RESOURCE_ENDPOINTS:
+                return None
             return self.caching.validators.collection(DataVersion.current(), environ, "public")
         finally:
             end_request(opened)

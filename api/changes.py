@@ -14,7 +14,7 @@ blp = Blueprint("changes", __name__, url_prefix="/v1", description="Delta sync")
 
 @blp.route("/changes")
 class Changes(MethodView):
-    @blp.arguments(ChangeArgs, location="query", as_kwargs=True)
+    @blp.arguments(ChangeArgs(), location="query", as_kwargs=True)
     @blp.response(200, ChangePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, since=None, field_names=None):

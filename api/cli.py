@@ -5,15 +5,19 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import click
+import peewee
 
 from models import (
+    LATEST_VERSION,
     PUBLISHED,
     SCOPES,
     ApiKey,
     Article,
     cards,
+    current_version,
     db,
     embeddings,
     init_db,
@@ -25,20 +29,59 @@ from models import (
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items
-from .config import Config, ConfigError
+from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
 
 
+class Group(click.Group):
+    """click's Group, turning what goes wrong with the configuration or the database into one
+    line that says what to do, and exit status 1, instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from error
+        except (peewee.OperationalError, peewee.InterfaceError) as error:
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise click.ClickException(
+                f"the database did not answer ({reason}). Is it running, and is"
+                " NEWSDESK_DATABASE_URL right?"
+            ) from error
+
+
+def shown(url):
+    """A database URL without its password, as commands name it."""
+    password = urlparse(url).password
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
 @contextlib.contextmanager
-def connected(config=None):
-    """An app bound to the configured database, connected for the block."""
-    try:
-        app = create_app(config)
-    except (ConfigError, ValueError) as error:
-        raise click.ClickException(str(error)) from error
+def connected(config=None, create=False, current=True):
+    """An app bound to the configured database, connected for the block.
+
+    Only with ``create`` may a SQLite file be made; with ``current``, the schema must be the
+    latest (else the command says to run ``newsdesk db init``).
+    """
+    app = create_app(config)
+    url = app.config["NEWSDESK"].database_url
+    click.echo(f"database: {shown(url)}", err=True)
+    if url.startswith("sqlite:///") and not create:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise click.ClickException(f"no database at {path}: run `newsdesk db init` first")
     with app.app_context():
         db.connect(reuse_if_open=True)
         try:
+            if current:
+                version = current_version()
+                if version != LATEST_VERSION:
+                    raise click.ClickException(
+                        f"the database has schema version {version}, this code needs"
+                        f" {LATEST_VERSION}: run `newsdesk db init`"
+                    )
             yield app
         finally:
             db.close()
@@ -58,7 +101,7 @@ def upgrade():
     return versions
 
 
-@click.group()
+@click.group(cls=Group)
 def main():
     """Newsdesk: a news content API."""
 
@@ -71,7 +114,7 @@ def db_group():
 @db_group.command("init")
 def db_init():
     """Create or upgrade the schema (safe to run again)."""
-    with connected():
+    with connected(create=True, current=False):
         before, after = upgrade()
     if before is None:
         click.echo(f"created schema version {after}")
@@ -95,7 +138,6 @@ def db_init():
 def demo(articles, seed, if_empty, related_articles):
     """Load synthetic demo sources, tags, articles, relations and comments."""
     with connected() as app:
-        upgrade()
         if if_empty and not is_empty():
             click.echo("database has articles; no demo data loaded")
             return
@@ -171,9 +213,10 @@ def keys_revoke(key_id):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def import_command(files):
     """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
+    from . import tasks
+
     total_rejected = 0
     with connected():
-        upgrade()
         for path in files:
             with open(path, "rb") as handle:
                 raw = handle.read()
@@ -193,6 +236,7 @@ def import_command(files):
                 )
                 click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
             total_rejected += result["rejected"]
+    tasks.wake_webhooks()
     if total_rejected:
         sys.exit(1)
 
@@ -243,32 +287,42 @@ def embed(everything):
 @main.command()
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker threads.")
 def worker(workers):
-    """Run the background task consumer (related articles; webhooks)."""
+    """Run the background task consumer (related articles; webhook deliveries)."""
     from . import tasks
 
     with connected():
-        upgrade()
-    tasks.huey.create_consumer(workers=workers, worker_type="thread", flush_locks=True).run()
+        pass  # the database answers and its schema is current
+    # Whatever was left pending when a worker last stopped is taken up at once.
+    tasks.deliver_webhooks()
+    # An idle thread looks for new tasks at least every second (Huey's default backs off to 10).
+    consumer = tasks.huey.create_consumer(
+        workers=workers, worker_type="thread", flush_locks=True, max_delay=1.0
+    )
+    consumer.run()
 
 
 @main.command()
 def openapi():
     """Print the OpenAPI document as YAML (what openapi.yaml holds)."""
-    click.echo(openapi_yaml(create_app()), nl=False)
+    app = create_app({"secret_key": "openapi", "database_url": "sqlite:///:memory:"})
+    click.echo(openapi_yaml(app), nl=False)
 
 
 @main.command()
 @click.option("--bind", help="HOST:PORT (default NEWSDESK_BIND, else 127.0.0.1:8000).")
 @click.option("--workers", type=int, help="Worker processes (default NEWSDESK_WORKERS, else 2).")
-@click.option("--demo-articles", default=1000, show_default=True, help="Demo data for an empty db.")
-def serve(bind, workers, demo_articles):
-    """Serve the API with gunicorn (creates the schema and demo data when empty)."""
+@click.option(
+    "--worker-class",
+    type=click.Choice(WORKER_CLASSES),
+    help="gevent, or sync behind a buffering proxy (default NEWSDESK_WORKER_CLASS, else gevent).",
+)
+def serve(bind, workers, worker_class):
+    """Serve the API with gunicorn (the schema must be current: `newsdesk db init`)."""
     config = Config.from_env()
     with connected(config):
-        upgrade()
-        if demo_articles and is_empty():
-            click.echo(f"empty database: loading {load_demo(articles=demo_articles)} demo articles")
-            related.rebuild(database_url=config.database_url, processes=os.cpu_count() or 1)
+        pass  # the database answers and its schema is current; nothing is written
+    if worker_class:  # gunicorn.conf.py reads it, and prepares the process for it
+        os.environ["NEWSDESK_WORKER_CLASS"] = worker_class
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     args = [gunicorn, "--config", str(_gunicorn_config())]
     args += ["--bind", bind or config.bind, "--workers", str(workers or config.workers)]

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import PUBLISHED, Article, Comment
+from models import PUBLISHED, Article, Comment, webhooks
 from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
@@ -13,8 +13,9 @@ from schemas.comments import (
     CommentSchema,
 )
 from schemas.common import PageArgs
+from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
 
-from . import paging
+from . import caching, paging
 from .arguments import Blueprint
 from .articles import found
 from .auth import current_key, requires
@@ -26,7 +27,7 @@ blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' co
 
 @blp.route("/articles/<key>/comments")
 class ArticleComments(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -45,7 +46,7 @@ class ArticleComments(MethodView):
         return paging.page(comments, next_cursor)
 
     @requires(blp, "comment")
-    @blp.arguments(CommentInSchema)
+    @blp.arguments(CommentInSchema())
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data, key):
@@ -58,10 +59,12 @@ class ArticleComments(MethodView):
             parent = Comment.get_or_none(Comment.id == parent_id)
             if parent is None or parent.article_id != article.id:
                 bad_request("parent_id", "Not a comment of this article.", status=422)
-        with writing():
+        with writing() as touched:
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
-        return comment, location("comments.CommentDetail", comment_id=comment.id)
+            touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))
+        headers = location("comments.CommentDetail", comment_id=comment.id)
+        return comment, {**headers, **caching.tagged("comment", comment)}
 
 
 @blp.route("/comments/<int(max=9223372036854775807):comment_id>")
@@ -70,29 +73,54 @@ class CommentDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, comment_id):
         """Get one comment (hidden ones only with an admin key)."""
-        return get_comment_or_404(comment_id)
+        comment = get_comment_or_404(comment_id)
+        caching.tagged("comment", comment)
+        return comment
 
     @requires(blp, "admin")
-    @blp.arguments(CommentModerationSchema)
+    @blp.arguments(CommentModerationSchema())
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, comment_id):
-        """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it."""
-        comment = get_comment_or_404(comment_id)
-        with writing():
-            Comment.update(status=data["status"]).where(Comment.id == comment.id).execute()
+        """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it.
+
+        With `If-Match`, only if the comment still has that ETag.
+        """
+        check = caching.if_match_check("comment")
+        with writing() as touched:
+            comment = get_comment_or_404(comment_id)
+            if check is not None:
+                check(comment)
+            Comment.update(status=data["status"], version=Comment.version + 1).where(
+                Comment.id == comment.id
+            ).execute()
             Comment.refresh_counts([comment.article_id])
-        return Comment.get_by_id(comment.id)
+            moderated = Comment.get_by_id(comment.id)
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, moderated, action=data["status"])
+            )
+        return moderated, caching.tagged("comment", moderated)
 
     @requires(blp, "admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, comment_id):
-        """Delete a comment for good (its replies stay, no longer marked as replies)."""
-        comment = get_comment_or_404(comment_id)
-        with writing():
+        """Delete a comment for good (its replies stay, no longer marked as replies).
+
+        With `If-Match`, only if the comment still has that ETag.
+        """
+        check = caching.if_match_check("comment")
+        with writing() as touched:
+            comment = get_comment_or_404(comment_id)
+            if check is not None:
+                check(comment)
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
+            touched.events.append(
+                webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
+            )
 
 
 def get_comment_or_404(comment_id):

@@ -2,7 +2,7 @@
 
 | variable                         | default                          | meaning                                      |
 |----------------------------------|----------------------------------|----------------------------------------------|
-| NEWSDESK_DATABASE_URL            | sqlite:///instance/newsdesk.db   | SQLite file or postgresql://user@host/db     |
+| NEWSDESK_DATABASE_URL            | <instance>/newsdesk.db (SQLite)  | sqlite:////path/file.db or postgresql://...  |
 | NEWSDESK_REDIS_URL               | (none)                           | shared rate-limit/cache state                |
 | NEWSDESK_PUBLIC_READ             | true                             | false: reads need a key with the read scope  |
 | NEWSDESK_CACHE_MAX_AGE           | 60                               | Cache-Control max-age of public reads (s)    |
@@ -12,31 +12,85 @@
 | NEWSDESK_MAX_IMPORT_BYTES        | 52428800                         | largest NDJSON import body                   |
 | NEWSDESK_RATE_LIMIT              | 600/minute                       | default rate limit per key or address        |
 | NEWSDESK_WRITE_RATE_LIMIT        | 120/minute                       | rate limit of writes and comments            |
-| NEWSDESK_SECRET_KEY              | (built-in constant)              | key for the integrity check of cursors       |
+| NEWSDESK_SECRET_KEY              | SQLite: <instance>/secret_key    | the secret of cursors, ETags and API keys;   |
+|                                  | PostgreSQL: required             | made once on SQLite (random, mode 0600)      |
 | NEWSDESK_PUBLIC_BASE_URL         | (from the request)               | absolute links in feeds, e.g. https://x.org  |
 | NEWSDESK_BIND                    | 127.0.0.1:8000                   | where `newsdesk serve` listens               |
 | NEWSDESK_WORKERS                 | 2                                | gunicorn worker processes                    |
+| NEWSDESK_WORKER_CLASS            | gevent                           | gevent, or sync behind a buffering proxy     |
+| NEWSDESK_REQUEST_TIMEOUT         | 30                               | seconds a request may take (503 past it)     |
+| NEWSDESK_IMPORT_TIMEOUT          | 90                               | the same for POST /v1/import                 |
 | NEWSDESK_LOG_LEVEL               | info                             | log level                                    |
+| NEWSDESK_LOG_FORMAT              | json                             | json (log collectors) or text (terminals)    |
 | NEWSDESK_CORS_ORIGINS            | (none: CORS off)                 | comma-separated origins allowed, or *        |
 | NEWSDESK_TASKS_IMMEDIATE         | false                            | run background tasks inside the request      |
+| NEWSDESK_INSTANCE_PATH           | instance/ of the project         | the folder of the SQLite database and secret |
+| NEWSDESK_WEBHOOK_TIMEOUT         | 15                               | seconds a webhook endpoint has to answer     |
+| NEWSDESK_WEBHOOK_RETRY_SCHEDULE  | 5,300,1800,7200,18000,36000,...  | seconds before each retry (about three days) |
+| NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
+| NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
 | NEWSDESK_EMBEDDER                | use                              | sentence embedder: use (production), hashed  |
 | NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
 | PROMETHEUS_MULTIPROC_DIR         | (set by gunicorn.conf.py)        | where workers share metrics                  |
 """
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import hmac
 import os
+import secrets
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
+#: gunicorn worker classes: gevent serves many slow clients at once; sync, one request at a time
+#: per process, only behind a proxy that buffers requests (nginx).
+WORKER_CLASSES = ("gevent", "sync")
 _FALSE = {"0", "false", "no", "off"}
+
+
+#: The secret of versions that had a built-in one (public: only ever used to find old API keys).
+LEGACY_SECRET = b"newsdesk-cursor-integrity"
+#: The instance folder's file holding the secret made for a deployment without NEWSDESK_SECRET_KEY.
+SECRET_FILE = "secret_key"
 
 
 class ConfigError(ValueError):
     """A ``NEWSDESK_*`` variable holds a value that cannot be used."""
+
+
+def default_instance_path():
+    """Where a deployment's own files live (the SQLite database, the secret): ``instance/`` in
+    the project's folder when running from a checkout, else in the working directory."""
+    project = Path(__file__).resolve().parent.parent
+    if (project / "pyproject.toml").is_file():
+        return project / "instance"
+    return Path.cwd() / "instance"
+
+
+def instance_secret(path):
+    """The secret kept in ``path``, made (random, mode 0600) when there is none yet.
+
+    Made in a file of its own and linked into place, so that of several processes starting at
+    once, each reads the one secret that won, whole.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)
+    return path.read_text().strip()
 
 
 def _bool(name, value):
@@ -48,11 +102,28 @@ def _bool(name, value):
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
-def _embedder(name, value):
-    choices = ("use", "hashed")
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
+def _choice(*allowed):
+    def read(name, value):
+        if value.strip().lower() not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        return value.strip().lower()
+
+    return read
+
+
+def _seconds(name, value):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds, not {value!r}")
+    return number
+
+
+def _schedule(name, value):
+    """A comma list of delays in seconds, at least one."""
+    return tuple(_seconds(name, part.strip()) for part in value.split(","))
 
 
 def _int(name, value, minimum=0):
@@ -65,11 +136,18 @@ def _int(name, value, minimum=0):
     return number
 
 
+def _worker_class(name, value):
+    lowered = value.strip().lower()
+    if lowered not in WORKER_CLASSES:
+        raise ConfigError(f"{name} must be one of {', '.join(WORKER_CLASSES)}, not {value!r}")
+    return lowered
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The settings of one Newsdesk process."""
 
-    database_url: str = "sqlite:///instance/newsdesk.db"
+    database_url: str = ""
     redis_url: str | None = None
     public_read: bool = True
     cache_max_age: int = 60
@@ -79,14 +157,24 @@ class Config:
     max_import_bytes: int = 50 * 1024 * 1024
     rate_limit: str = "600/minute"
     write_rate_limit: str = "120/minute"
-    secret_key: str = "newsdesk-cursor-integrity"
+    secret_key: str = ""
     public_base_url: str | None = None
     bind: str = "127.0.0.1:8000"
     workers: int = 2
+    worker_class: str = "gevent"
+    request_timeout: int = 30
+    import_timeout: int = 90
     log_level: str = "info"
+    log_format: str = "json"
     cors_origins: tuple = ()
     metrics_dir: str | None = None
     tasks_immediate: bool = False
+    instance_path: str = ""
+    webhook_timeout: float = 15.0
+    #: Seconds before each retry of a failed delivery (with jitter): 10 attempts over 3 days.
+    webhook_retry_schedule: tuple = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
+    webhook_secret_grace: int = 24 * 3600
+    webhook_allow_private: bool = False
     #: The sentence embedder (``models.embeddings.EMBEDDERS``): ``use``, the production model,
     #: or ``hashed``, a deterministic stand-in for tests.
     embedder: str = "use"
@@ -112,9 +200,18 @@ class Config:
             "public_base_url": str,
             "bind": str,
             "workers": lambda n, v: _int(n, v, minimum=1),
+            "worker_class": _worker_class,
+            "request_timeout": lambda n, v: _int(n, v, minimum=1),
+            "import_timeout": lambda n, v: _int(n, v, minimum=1),
             "log_level": str,
+            "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
-            "embedder": _embedder,
+            "instance_path": str,
+            "webhook_timeout": _seconds,
+            "webhook_retry_schedule": _schedule,
+            "webhook_secret_grace": _int,
+            "webhook_allow_private": _bool,
+            "embedder": _choice("use", "hashed"),
             "statement_timeout_ms": _int,
         }
         values = {}
@@ -128,13 +225,54 @@ class Config:
         values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
         values["metrics_dir"] = environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         values.update(overrides)
+        instance = values.get("instance_path") or str(default_instance_path())
+        values["instance_path"] = instance
+        if not values.get("database_url"):
+            values["database_url"] = f"sqlite:///{instance}/newsdesk.db"
+        scheme = values["database_url"].partition("://")[0]
+        if scheme not in ("sqlite", "postgres", "postgresql"):
+            raise ConfigError(
+                f"NEWSDESK_DATABASE_URL must be sqlite:///path/to/file.db or"
+                f" postgresql://user:password@host:5432/database, not a {scheme!r} URL"
+            )
         return cls(**values)
+
+    def secret(self):
+        """The secret every key is derived from: NEWSDESK_SECRET_KEY, or on SQLite a random one
+        made once and kept in the instance folder (mode 0600). PostgreSQL deployments, which may
+        run on several hosts, must set the variable."""
+        if self.secret_key:
+            return self.secret_key
+        if self.is_postgres:
+            raise ConfigError(
+                "NEWSDESK_SECRET_KEY is not set. Every host of a PostgreSQL deployment needs the same"
+                " secret: make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                " and set it in the environment."
+            )
+        return instance_secret(Path(self.instance_path) / SECRET_FILE)
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - a few purposes, for the process's life
     def key_for(self, purpose):
-        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``):
-        knowing one tells nothing of the others or of the secret."""
-        return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        """A key of its own for each use of the secret (``cursors``, ``etag``, ``api-keys``,
+        ``webhook-secrets``): knowing one tells nothing of the others or of the secret."""
+        return hmac.new(self.secret().encode(), purpose.encode(), hashlib.sha256).digest()
+
+    def legacy_api_key_peppers(self):
+        """What versions before per-purpose keys hashed API keys with: the secret itself, or
+        the constant they used when NEWSDESK_SECRET_KEY was not set."""
+        return (self.secret().encode(), LEGACY_SECRET)
+
+    @property
+    def worker_timeout(self):
+        """gunicorn's worker timeout: above every request's deadline, so a request that runs
+        too long is answered 503 by the app before gunicorn kills its worker."""
+        return max(self.request_timeout, self.import_timeout) + 30
+
+    @property
+    def webhook_lease(self):
+        """Seconds a worker holds a delivery it is sending: past them (it died mid-attempt),
+        another worker sends it again. An attempt never outlasts the timeout."""
+        return 2 * self.webhook_timeout + 1
 
     @property
     def is_postgres(self):

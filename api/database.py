@@ -2,7 +2,9 @@
 
 from flask import g, request
 
-from models import db, end_request
+from models import db, end_request, set_deadline
+
+from .errors import DEADLINE
 
 #: Endpoints that answer without the database (nor keys, nor rate limits), so they work while
 #: it is down: liveness, metrics, the spec and the docs.
@@ -19,12 +21,19 @@ NO_DATABASE = frozenset(
 
 
 def connect():
-    """before_request: connect (pooled on PostgreSQL; SQLite's connection stays open in its
-    thread)."""
+    """before_request: connect (pooled on PostgreSQL and under gevent workers; otherwise
+    SQLite's connection stays open in its thread), its statements bounded by the request's
+    deadline."""
     if request.endpoint not in NO_DATABASE:
         g.opened_database = db.connect(reuse_if_open=True)
+        deadline = request.environ.get(DEADLINE)
+        if deadline is not None:
+            set_deadline(deadline[0])
 
 
 def close(exc):
-    """teardown_request: hand the connection back, when this request opened it."""
-    end_request(g.pop("opened_database", False))
+    """teardown_request: lift the deadline (the connection outlives the request) and hand the
+    connection back, when this request opened it."""
+    if "opened_database" in g:
+        set_deadline(None)
+        end_request(g.pop("opened_database"))

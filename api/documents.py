@@ -2,9 +2,8 @@
 stored card (``models.cards``), with its body fields rendered when they are shown, and
 narrowed to a sparse fieldset (``fields=``) when one is asked for."""
 
-import orjson
-
-from schemas.articles import BODY_FIELDS, body_schema, unknown_fields
+from models import cards
+from schemas.articles import BODY_FIELDS, unknown_fields
 from schemas.common import Stored
 
 from .errors import bad_request
@@ -29,9 +28,7 @@ def shows_body(fields):
 def document(card, body=None, fields=None):
     """An article as a dict: its card, with the body fields when ``body`` (``(html, text)``) is
     given, narrowed to ``fields`` when asked."""
-    doc = orjson.loads(card)
-    if body is not None:
-        doc.update(body_schema.dump({"body_html": body[0], "body_text": body[1]}))
+    doc = cards.document(card, body)
     if fields is not None:
         doc = {name: doc[name] for name in fields}
     return doc

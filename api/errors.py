@@ -3,12 +3,14 @@
 import contextlib
 import http
 import logging
+import time
 
 import flask_smorest
 import orjson
 import peewee
-from flask import current_app
+from flask import current_app, request
 from flask_smorest import abort
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import InternalServerError
 
 from models import drop_connection
@@ -29,6 +31,9 @@ _DETAILS = {
     500: "An unexpected error occurred. It has been logged.",
     503: "The service is unavailable for a moment; try again shortly.",
 }
+#: Where :class:`api.deadline.Deadline` leaves a request's deadline in the WSGI environ:
+#: ``(time.monotonic() past which it is refused, its seconds)``.
+DEADLINE = "newsdesk.deadline"
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,15 @@ def problem(status, detail=None, errors=None, headers=None):
         body["errors"] = errors
     return current_app.response_class(
         orjson.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers
+    )
+
+
+def too_slow(seconds):
+    """The answer to a request that outlived its deadline of ``seconds``."""
+    return problem(
+        503,
+        f"The request took longer than {seconds} s; try again later.",
+        headers={"Retry-After": "5"},
     )
 
 
@@ -130,6 +144,7 @@ def init_app(app):
     app.register_error_handler(peewee.DataError, _handle_data_error)
     app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
     app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
+    app.register_error_handler(MaxConnectionsExceeded, _handle_pool_exhausted)
     app.register_error_handler(StatementTimeout, _handle_statement_timeout)
 
 
@@ -156,6 +171,12 @@ def _handle_integrity_error(error):
 
 
 def _handle_database_unavailable(error):
+    deadline = request.environ.get(DEADLINE)
+    if deadline is not None and time.monotonic() > deadline[0]:
+        # A statement stopped at the request's deadline. SQLite's connection serves on; a
+        # PostgreSQL one closed by psycopg2 is left out of the pool when handed back.
+        log.warning("deadline: %s", error)
+        return too_slow(deadline[1])
     log.error("database unavailable: %s", error, exc_info=error)
     # The connection may be broken (the server restarted): drop it instead of handing it back
     # to the pool, so the next request opens a fresh one and the service recovers by itself.
@@ -164,6 +185,11 @@ def _handle_database_unavailable(error):
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
     )
+
+
+def _handle_pool_exhausted(error):
+    log.warning("no database connection free: %s", error)
+    return problem(503, "The service is busy; try again shortly.", headers={"Retry-After": "1"})
 
 
 def _handle_statement_timeout(error):

@@ -2,6 +2,7 @@
 
 import datetime
 import email.utils
+import html
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -11,6 +12,7 @@ from marshmallow import fields, validate
 
 from models import reading
 from schemas.articles import ArticleFilterArgs
+from schemas.common import rfc3339
 
 from .arguments import Blueprint
 from .articles import article_filters
@@ -18,6 +20,7 @@ from .documents import document
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 DC = "http://purl.org/dc/elements/1.1/"
 ElementTree.register_namespace("atom", ATOM)
 ElementTree.register_namespace("dc", DC)
@@ -57,11 +60,18 @@ def _newest(limit=20, **filters):
 
 def _title(filters):
     parts = [
-        f"{name} {', '.join(values)}"
-        for name, values in filters.items()
-        if values and name != "limit"
+        f"{name} {_shown(value)}" for name, value in filters.items() if value and name != "limit"
     ]
     return "Newsdesk: newest articles" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _shown(value):
+    """A filter's value as a title shows it: lists joined, times in RFC 3339."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, datetime.datetime):
+        return rfc3339(value)
+    return str(value)
 
 
 def _article_url(article):
@@ -86,7 +96,7 @@ def _sub(parent, tag, text=None, **attributes):
 
 @blp.route("/articles.atom")
 class AtomFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/atom+xml")})
     def get(self, **filters):
@@ -106,7 +116,7 @@ class AtomFeed(MethodView):
         author = _sub(feed, "author")
         _sub(author, "name", "Newsdesk")
         for article in articles:
-            entry = _sub(feed, "entry")
+            entry = _sub(feed, "entry", **{XML_LANG: article["language"]})
             _sub(entry, "id", _article_url(article))
             _sub(entry, "title", article["title"], type="text")
             _sub(entry, "link", rel="alternate", href=article["url"] or _article_url(article))
@@ -124,7 +134,7 @@ class AtomFeed(MethodView):
 
 @blp.route("/articles.rss")
 class RssFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/rss+xml")})
     def get(self, **filters):
@@ -140,23 +150,27 @@ class RssFeed(MethodView):
             newest = max(_moment(a["updated_at"]) for a in articles)
             _sub(channel, "lastBuildDate", email.utils.format_datetime(newest))
         for article in articles:
+            # Readers render an RSS item's title and description as HTML: plain text goes in
+            # escaped, so that what looks like markup shows as the text it is.
             item = _sub(channel, "item")
-            _sub(item, "title", article["title"])
+            _sub(item, "title", html.escape(article["title"]))
             _sub(item, "link", article["url"] or _article_url(article))
             _sub(item, "guid", _article_url(article), isPermaLink="false")
             _sub(item, "pubDate", email.utils.format_datetime(_moment(article["published_at"])))
-            _sub(item, "description", article["excerpt"])
+            _sub(item, f"{{{ATOM}}}updated", article["updated_at"])
+            _sub(item, "description", html.escape(article["excerpt"]))
+            _sub(item, f"{{{DC}}}language", article["language"])
             if article["byline"]:
-                _sub(item, f"{{{DC}}}creator", article["byline"])
+                _sub(item, f"{{{DC}}}creator", html.escape(article["byline"]))
             for tag in article["tags"]:
-                _sub(item, "category", tag["name"])
+                _sub(item, "category", html.escape(tag["name"]))
         body = ElementTree.tostring(rss, encoding="utf-8", xml_declaration=True)
         return _response(body, "application/rss+xml")
 
 
 @blp.route("/articles.json")
 class JsonFeed(MethodView):
-    @blp.arguments(FeedArgs, location="query", as_kwargs=True)
+    @blp.arguments(FeedArgs(), location="query", as_kwargs=True)
     @blp.response(200)
     @blp.doc(responses={"200": feed_response("application/feed+json")})
     def get(self, **filters):

@@ -72,4 +72,6 @@ class Metrics(MethodView):
         if directory:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)
-        return current_app.response_class(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return current_app.response_class(
+            generate_latest(registry), content_type=CONTENT_TYPE_LATEST
+        )

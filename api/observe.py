@@ -52,15 +52,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level):
-    """JSON lines on stderr for the request log and the app's own loggers."""
+class TextFormatter(logging.Formatter):
+    """One readable line per record, for a terminal: time, level, then the request or message."""
+
+    def format(self, record):
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+        if isinstance(record.msg, dict):
+            entry = record.msg
+            line = (
+                f"{entry['method']} {entry['path']} {entry['status']} {entry['duration_ms']}ms"
+                f" {entry['remote_addr']} rid={entry['request_id']}"
+            )
+            if entry.get("key_id") is not None:
+                line += f" key={entry['key_id']}"
+        else:
+            line = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return f"{stamp} {record.levelname.lower():<7} {line}"
+
+
+FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
+
+
+def configure_logging(level, style="json"):
+    """Lines on stderr for the request log and the app's own loggers: JSON (for log
+    collectors) or text (for a terminal)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(FORMATTERS[style]())
     handler.formatter.converter = time.gmtime
     for name in ("newsdesk.request", "api", "models"):
         logger = logging.getLogger(name)
-        if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-            logger.addHandler(handler)
+        for old in [
+            h for h in logger.handlers if isinstance(h.formatter, tuple(FORMATTERS.values()))
+        ]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
         logger.setLevel(level.upper())
         logger.propagate = False
 
@@ -117,13 +144,19 @@ def record(environ, status, duration, request_id):
             {
                 "request_id": request_id,
                 "method": method,
-                "path": environ.get("PATH_INFO", ""),
+                "path": _path(environ),
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),
                 "remote_addr": environ.get("REMOTE_ADDR"),
                 "key_id": environ.get(KEY_ID),
             }
         )
+
+
+def _path(environ):
+    """The path the request asked for, with its query string."""
+    query = environ.get("QUERY_STRING")
+    return environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
 
 
 def describe(response):

@@ -18,8 +18,8 @@ from .errors import bad_request
 BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 
 
-def _mac(raw):
-    key = current_app.config["NEWSDESK"].key_for("cursors")
+def _mac(raw, key=None):
+    key = key or current_app.config["NEWSDESK"].key_for("cursors")
     return hashlib.blake2b(raw, key=key, digest_size=12).digest()
 
 
@@ -35,10 +35,11 @@ def _plain(value):
     return value.isoformat() if isinstance(value, datetime.datetime) else value
 
 
-def encode_cursor(tag, values):
-    """The cursor for the row whose sort key is ``values`` under the ordering ``tag``."""
+def encode_cursor(tag, values, key=None):
+    """The cursor for the row whose sort key is ``values`` under the ordering ``tag``, checked
+    with ``key`` (default: the app's cursor key, ``Config.key_for("cursors")``)."""
     raw = orjson.dumps([tag, *map(_plain, values)])
-    return f"{_b64(raw)}.{_b64(_mac(raw))}"
+    return f"{_b64(raw)}.{_b64(_mac(raw, key))}"
 
 
 def timestamp(value):

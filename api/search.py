@@ -32,7 +32,7 @@ class Hit:
 
 @blp.route("/search")
 class Search(MethodView):
-    @blp.arguments(SearchArgs, location="query", as_kwargs=True)
+    @blp.arguments(SearchArgs(), location="query", as_kwargs=True)
     @blp.response(200, SearchPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, q, limit, sort, mode, cursor=None, field_names=None, facets=None, **filters):

@@ -4,12 +4,13 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Source, cards, seek, utcnow
+from models import Source, cards, seek, utcnow, webhooks
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
+from schemas.webhooks import SOURCE_CREATED, SOURCE_UPDATED
 
-from . import paging
+from . import caching, paging
 from .arguments import Blueprint
 from .auth import requires
 from .feeds import feed_links
@@ -20,7 +21,7 @@ blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publ
 
 @blp.route("")
 class SourceList(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):
@@ -37,15 +38,20 @@ class SourceList(MethodView):
         return paging.page(sources, next_cursor)
 
     @requires(blp, "write")
-    @blp.arguments(SourceInSchema)
+    @blp.arguments(SourceInSchema())
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Add a source."""
-        with writing():
+        with writing() as touched:
             ensure_slug_free(data["slug"])
             source = Source.create(**data)
-        return source, location("sources.SourceDetail", slug=source.slug)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
+        headers = {
+            **location("sources.SourceDetail", slug=source.slug),
+            **caching.tagged("source", source),
+        }
+        return source, headers
 
 
 @blp.route("/<slug>")
@@ -56,6 +62,7 @@ class SourceDetail(MethodView):
         """Get one source by slug."""
         source = get_source_or_404(slug)
         source.feeds = feed_links(source=source.slug)
+        caching.tagged("source", source)
         return source, {"Last-Modified": http_date(source.updated_at)}
 
     @requires(blp, "write")
@@ -63,15 +70,26 @@ class SourceDetail(MethodView):
     @blp.response(200, SourceSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, slug):
-        """Update some fields of a source (the cards of its articles show the change at once)."""
-        with writing():
+        """Update some fields of a source (the cards of its articles show the change at once).
+
+        With `If-Match`, only if the source still has that ETag.
+        """
+        check = caching.if_match_check("source")
+        with writing() as touched:
             source = get_source_or_404(slug)
+            if check is not None:
+                check(source)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
-            Source.update(**data, updated_at=utcnow()).where(Source.id == source.id).execute()
+            Source.update(**data, updated_at=utcnow(), version=Source.version + 1).where(
+                Source.id == source.id
+            ).execute()
             cards.refresh(source_id=source.id)
-        return Source.get_by_id(source.id)
+            updated = Source.get_by_id(source.id)
+            touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
+        return updated, caching.tagged("source", updated)
 
 
 def get_source_or_404(slug):

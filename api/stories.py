@@ -28,7 +28,7 @@ def _with_headline(story, fields):
 
 @blp.route("")
 class StoryList(MethodView):
-    @blp.arguments(StoryQueryArgs, location="query", as_kwargs=True)
+    @blp.arguments(StoryQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, StoryPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None, field_names=None):
@@ -55,7 +55,7 @@ class StoryList(MethodView):
 
 @blp.route("/<int(max=9223372036854775807):story_id>")
 class StoryDetail(MethodView):
-    @blp.arguments(FieldsArgs, location="query", as_kwargs=True)
+    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
     @blp.response(200, StoryDetailSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")

@@ -14,7 +14,7 @@ blp = Blueprint("summaries", __name__, url_prefix="/v1/articles", description="A
 
 @blp.route("/<key>/summary")
 class ArticleSummary(MethodView):
-    @blp.arguments(SummaryArgs, location="query", as_kwargs=True)
+    @blp.arguments(SummaryArgs(), location="query", as_kwargs=True)
     @blp.response(200, SummarySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key, sentences):

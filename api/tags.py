@@ -16,7 +16,7 @@ blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
 
 @blp.route("")
 class TagList(MethodView):
-    @blp.arguments(PageArgs, location="query", as_kwargs=True)
+    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @blp.response(200, TagPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, cursor=None):

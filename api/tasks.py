@@ -5,19 +5,24 @@ database itself on PostgreSQL (Huey's Postgres storage, tables ``huey_*``), or R
 ``NEWSDESK_REDIS_URL`` is set. ``newsdesk worker`` runs the consumer. What a task must do is
 recorded durably by the write that calls for it, in the write's own transaction (for related
 lists: ``models.related.RelatedQueue``; for embeddings and stories:
-``models.embeddings.EmbeddingQueue``); a task only wakes the worker to do it, and a periodic
-sweep does it anyway, so a wake-up lost to a crash loses nothing.
+``models.embeddings.EmbeddingQueue``; for webhooks: the outbox, ``models.webhooks``); a task
+only wakes the worker to do it, and a periodic sweep does it anyway, so a wake-up lost to a
+crash loses nothing. Webhook retries and the leases of workers that died mid-attempt are due at
+known times: the worker schedules a wake-up for the next one (within a minute; later ones are
+the sweep's).
 """
 
+import datetime
 import logging
 from pathlib import Path
 
-from flask import request
+from flask import current_app, has_app_context, request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import TaskLockedException
 
-from models import bind_database, connected, embeddings, related, stories
+from models import bind_database, connected, embeddings, related, stories, webhooks
 
+from . import outbound
 from .config import Config
 
 log = logging.getLogger(__name__)
@@ -47,8 +52,8 @@ huey = make_huey(config)
 
 
 def create_queue():
-    """Create the queue's tables (part of ``newsdesk db init``)."""
-    if not huey.immediate:
+    """Create the queue's tables (part of ``newsdesk db init``); Redis needs none."""
+    if isinstance(huey, SqliteHuey | PostgresHuey) and not huey.immediate:
         huey.storage.initialize_schema()
 
 
@@ -91,17 +96,79 @@ def refresh_embeddings():
     return total
 
 
+#: Huey's key-value store holds when the next scheduled webhook wake-up is due (a timestamp),
+#: so that workers do not each schedule their own.
+WAKE_KEY = "webhooks-wake"
+#: Wake-ups further ahead than this are left to the sweep.
+WAKE_HORIZON = 60
+
+
+def settings():
+    """The configuration deliveries follow: the app's when run inside a request (immediate
+    mode), else the worker's environment."""
+    return current_app.config["NEWSDESK"] if has_app_context() else config
+
+
+@huey.task()
+def deliver_webhooks():
+    """Fan new outbox events out to their subscriptions, then send every due delivery, one
+    claimed attempt at a time (several threads and processes may run this at once: a claim is
+    theirs alone). A run that finds work asks for one more run, so a backlog spreads over the
+    worker's threads. Returns nothing: Huey keeps no result of it."""
+    current = settings()
+    attempts = 0
+    with connected():
+        while webhooks.fan_out():
+            pass
+        while (held := webhooks.claim(current.webhook_lease)) is not None:
+            if not attempts and not huey.immediate:
+                deliver_webhooks()
+            webhooks.finish(held, outbound.deliver(held, current), current.webhook_retry_schedule)
+            attempts += 1
+        due = webhooks.next_due()
+    _wake_at(due)
+    if attempts:
+        log.info("made %d webhook delivery attempts", attempts)
+
+
+def _wake_at(due):
+    """Schedule ``deliver_webhooks`` for ``due`` (naive UTC), unless a wake-up no later than it
+    is scheduled already, or it is beyond the sweep's next round."""
+    if due is None:
+        return
+    delay = max(0.0, (due - webhooks.now()).total_seconds())
+    if delay > WAKE_HORIZON:
+        return
+    at = due.replace(tzinfo=datetime.UTC).timestamp()
+    scheduled = huey.get(WAKE_KEY, peek=True)
+    now = datetime.datetime.now(datetime.UTC).timestamp()
+    if scheduled is not None and now < scheduled <= at:
+        return
+    huey.put(WAKE_KEY, at)
+    deliver_webhooks.schedule(delay=delay)
+
+
+def wake_webhooks():
+    """Wake the worker when this context queued webhook deliveries."""
+    if webhooks.take_queued():
+        deliver_webhooks()
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
-    """Once a minute, what a lost wake-up left undone."""
+    """Once a minute, what a lost wake-up left undone, and old webhook deliveries forgotten."""
     refresh_embeddings.call_local()
     refresh_related.call_local()
+    deliver_webhooks.call_local()
+    with connected():
+        webhooks.clean_up()
 
 
 def after_write(response):
-    """after_request: a successful write may have queued embeddings and related lists: wake
-    the worker (embeddings first: related lists use them)."""
+    """after_request: a successful write may have queued embeddings, related lists and webhook
+    events: wake the worker (embeddings first: related lists use them)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
         refresh_embeddings()
         refresh_related()
+        wake_webhooks()
     return response

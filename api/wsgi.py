@@ -1,5 +1,11 @@
 """The WSGI application gunicorn serves: ``gunicorn api.wsgi:app``."""
 
-from . import create_app
+import sys
 
-app = create_app()
+from . import create_app
+from .config import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as error:  # one line that says what to do, not a traceback
+    sys.exit(f"newsdesk: {error}")

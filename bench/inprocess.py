@@ -150,6 +150,8 @@ def main():
         print(f"{name:12} {us:8.1f} us  {us / reference_us:5.1f}x reference  statuses {statuses}")
         if args.cprofile:
             profile.disable()
+            if os.environ.get("PROFILE_OUT"):
+                profile.dump_stats(os.environ["PROFILE_OUT"])
             pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
                 int(os.environ.get("TOP", "25"))
             )

@@ -4,7 +4,8 @@
    the import path (`newsdesk import`), then `newsdesk related rebuild`.
 2. Times the related computation a write triggers, in process, on 200 random articles.
 3. Serves Newsdesk and a minimal Flask app (bench/reference.py, a fixed small JSON object) with
-   the same gunicorn settings (2 sync workers), and loads each with wrk on 127.0.0.1:
+   the same gunicorn settings (gunicorn.conf.py, 2 workers of the same class: the default,
+   gevent, or --worker-class), and loads each with wrk on 127.0.0.1:
    -t2 -c32 -d10s, median of 3 runs, for a cold list (every request a different page), detail
    (random ids), related, search (one word, two words, a phrase; with the answer cache, and
    on a second Newsdesk server without it) and a 304 revalidation; then
@@ -17,6 +18,7 @@
    beside it.
 
     .venv/bin/python bench/run.py [--articles 100000] [--reuse] [--duration 10] [--runs 3]
+        [--worker-class gevent|sync]
 
 Everything lives in bench/out/ (ignored by git); --reuse keeps a corpus already loaded there.
 """
@@ -240,6 +242,7 @@ def main():
     parser.add_argument("--reuse", action="store_true", help="keep the corpus in bench/out")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--worker-class", help="NEWSDESK_WORKER_CLASS of every server")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     database = OUT / "bench.db"
@@ -251,6 +254,9 @@ def main():
         "BENCH_DATA": str(OUT),
         "PYTHONPATH": str(ROOT),
     }
+    if args.worker_class:  # gunicorn.conf.py prepares each server's processes for it
+        env["NEWSDESK_WORKER_CLASS"] = args.worker_class
+    worker_class = env.get("NEWSDESK_WORKER_CLASS") or "gevent"
     report = {"articles": args.articles}
     if not (args.reuse and database.exists()):
         for stale in OUT.glob("bench.db*"):
@@ -329,7 +335,8 @@ def main():
         f"mean {write['mean']:.1f} ms (200 articles)."
     )
     lines.append(
-        f"wrk -t2 -c32 -d{args.duration}s, median of {args.runs}; gunicorn, 2 sync workers each; "
+        f"wrk -t2 -c32 -d{args.duration}s, median of {args.runs}; gunicorn, 2 {worker_class} "
+        "workers each; "
         f"the reference run {len(references)} times, beside each scenario's runs: {spread} req/s."
     )
     text = "\n".join(lines) + "\n\n" + "\n".join(table) + "\n"

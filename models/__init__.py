@@ -1,6 +1,6 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import answers, cards, embeddings, hybrid, reading, related, stories
+from . import answers, cards, embeddings, hybrid, reading, related, stories, webhooks
 from .answers import SentenceEmbedding
 from .articles import (
     ARTICLE_SORTS,
@@ -29,6 +29,7 @@ from .base import (
     end_request,
     is_postgres,
     make_database,
+    set_deadline,
     utcnow,
 )
 from .changes import Change, DataVersion
@@ -39,6 +40,7 @@ from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
 from .stories import Story
 from .summaries import Summary
+from .webhooks import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent
 
 #: The live models (tests empty their tables between tests; the migrations make them).
 MODELS = [
@@ -59,6 +61,10 @@ MODELS = [
     ArticleEmbedding,
     EmbeddingQueue,
     SentenceEmbedding,
+    Webhook,
+    WebhookEvent,
+    WebhookDelivery,
+    WebhookAttempt,
 ]
 
 __all__ = [
@@ -90,6 +96,10 @@ __all__ = [
     "Story",
     "Summary",
     "Tag",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
     "answers",
     "bind_database",
     "cards",
@@ -108,6 +118,8 @@ __all__ = [
     "reading",
     "related",
     "seek",
+    "set_deadline",
     "stories",
     "utcnow",
+    "webhooks",
 ]

@@ -47,6 +47,8 @@ class Source(BaseModel):
     article_count = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    #: Raised whenever what the source's answer shows changes (its ETag comes from it).
+    version = peewee.IntegerField(default=1)
 
     @classmethod
     def by_name(cls):
@@ -55,11 +57,14 @@ class Source(BaseModel):
 
     @classmethod
     def refresh_counts(cls, ids=None):
-        """Recount the published articles of the given sources (all when ``ids`` is None)."""
+        """Recount the published articles of the given sources (all when ``ids`` is None); a
+        source whose count changed has a new version."""
         count = Article.select(fn.COUNT(Article.id)).where(
             (Article.source == cls.id) & (Article.status == PUBLISHED)
         )
-        query = cls.update(article_count=count)
+        query = cls.update(article_count=count, version=cls.version + 1).where(
+            cls.article_count != count
+        )
         if ids is not None:
             query = query.where(cls.id.in_(list(ids)))
         query.execute()

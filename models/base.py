@@ -2,14 +2,16 @@
 
 import contextlib
 import datetime
+import functools
 import os
 import sqlite3
+import threading
 import time
 from urllib.parse import urlparse
 
 import peewee
 from playhouse import db_url
-from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase
+from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 #: Bound to a real database by :func:`bind_database` at start-up.
 db = peewee.DatabaseProxy()
@@ -26,6 +28,12 @@ SQLITE_PRAGMAS = {
     "mmap_size": 1024**3,
     "temp_store": "memory",
 }
+#: Connections of one process's pool, and how long (s) a request waits for one when all are in
+#: use (then MaxConnectionsExceeded: a 503).
+POOL_SIZE = 32
+POOL_WAIT = 10
+#: SQLite virtual-machine steps between two looks at the deadline (see set_deadline).
+DEADLINE_STEPS = 50_000
 
 
 def utcnow():
@@ -33,11 +41,12 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def make_database(url):
+def make_database(url, greenlets=False):
     """Return an unconnected peewee database for ``url`` (``sqlite:///path`` or ``postgresql://``).
 
     PostgreSQL connections are pooled: :func:`end_request` hands one back. A SQLite
-    connection stays open in its thread.
+    connection stays open in its thread; with ``greenlets`` (gevent workers: each request a
+    greenlet with connection state of its own) SQLite's are pooled too.
     """
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql"):
@@ -45,7 +54,12 @@ def make_database(url):
         name = params.pop("database")
         params.setdefault("connect_timeout", 3)
         return PooledPostgresqlDatabase(
-            name, max_connections=32, stale_timeout=300, autoconnect=False, **params
+            name,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT,
+            stale_timeout=300,
+            autoconnect=False,
+            **params,
         )
     if parsed.scheme == "sqlite":
         # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
@@ -54,15 +68,20 @@ def make_database(url):
             raise ValueError("a SQLite URL needs a file path: sqlite:///instance/newsdesk.db")
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        options = {
+            "pragmas": SQLITE_PRAGMAS,
+            "autoconnect": False,
+            "check_same_thread": False,
+            "returning_clause": True,
+        }
+        if greenlets:
+            # A request's greenlet ends with it: its connection goes back to a pool instead.
+            return PooledSqliteDatabase(
+                path, max_connections=POOL_SIZE, timeout=POOL_WAIT, **options
+            )
         # One connection per thread, kept open from request to request (see end_request): a
-        # process serves one request at a time, so a pool would only add work.
-        return peewee.SqliteDatabase(
-            path,
-            pragmas=SQLITE_PRAGMAS,
-            autoconnect=False,
-            check_same_thread=False,
-            returning_clause=True,
-        )
+        # sync worker serves one request at a time, so a pool would only add work.
+        return peewee.SqliteDatabase(path, **options)
     raise ValueError(f"unsupported database URL scheme {parsed.scheme!r} (sqlite or postgresql)")
 
 
@@ -103,9 +122,30 @@ def connected():
             db.close()
 
 
-def bind_database(url):
+#: The request's deadline on SQLite (see set_deadline), kept per thread (per greenlet under
+#: gevent, which patches threading.local) so that time_limit can restore it.
+_request = threading.local()
+
+
+def set_deadline(deadline):
+    """SQLite: the connection's statements fail (``peewee.OperationalError``, "interrupted")
+    once ``time.monotonic()`` passes ``deadline``; None lifts it. PostgreSQL's statements are
+    bounded by the server's ``statement_timeout`` and, under gevent, by the request's own
+    deadline (``api.green``)."""
+    _request.deadline = deadline
+    if db.is_closed() or not isinstance(db.obj, peewee.SqliteDatabase):
+        return
+    check = None if deadline is None else functools.partial(_past, deadline)
+    db.connection().set_progress_handler(check, DEADLINE_STEPS)
+
+
+def _past(deadline):
+    return time.monotonic() > deadline
+
+
+def bind_database(url, greenlets=False):
     """Point the models at the database behind ``url`` and return it."""
-    database = make_database(url)
+    database = make_database(url, greenlets)
     db.initialize(database)
     return database
 
@@ -162,13 +202,15 @@ def time_limit(milliseconds):
                 raise
         return
     deadline = time.monotonic() + milliseconds / 1000
+    request_deadline = getattr(_request, "deadline", None)
     stopped = []
 
     def past_deadline():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             stopped.append(True)
             return 1  # SQLite stops the statement: "interrupted"
-        return 0
+        return request_deadline is not None and now > request_deadline
 
     connection = db.connection()
     connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
@@ -178,8 +220,8 @@ def time_limit(milliseconds):
         if stopped:
             raise StatementTimeout(milliseconds) from error
         raise
-    finally:
-        connection.set_progress_handler(None, 0)
+    finally:  # the request's own deadline holds again
+        set_deadline(request_deadline)
 
 
 class BaseModel(peewee.Model):

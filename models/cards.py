@@ -8,7 +8,7 @@ rendered again by ``newsdesk db init`` when the schema's fingerprint changes.
 
 import orjson
 
-from schemas.articles import card_fingerprint, card_schema
+from schemas.articles import body_schema, card_fingerprint, card_schema
 
 from .articles import Article, ArticleTag, Source, Tag
 from .base import Setting
@@ -20,6 +20,15 @@ FINGERPRINT = "card_fingerprint"
 def render(article):
     """The card of ``article``: an Article whose ``source`` and ``tag_list`` are loaded."""
     return orjson.dumps(card_schema.dump(article)).decode()
+
+
+def document(card, body=None):
+    """An article as answers and webhook payloads show it: its stored ``card``, with the body
+    fields rendered by the same schema when ``body`` (``(html, text)``) is given."""
+    doc = orjson.loads(card)
+    if body is not None:
+        doc.update(body_schema.dump({"body_html": body[0], "body_text": body[1]}))
+    return doc
 
 
 def attach_tags(articles):

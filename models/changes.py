@@ -35,7 +35,8 @@ class Change(BaseModel):
 
     @classmethod
     def record_many(cls, changes):
-        """Log ``(article_id, op, reason)`` changes inside the caller's transaction.
+        """Log ``(article_id, op, reason)`` changes inside the caller's transaction; returns
+        the id of each change by article id (a batch changes an article once).
 
         On PostgreSQL, sequence values are handed out before commit, so two concurrent writers
         could commit ids 8 and 7 in that order and a reader between them would skip 7. A
@@ -43,16 +44,17 @@ class Change(BaseModel):
         time, so ids become visible in order.
         """
         if not changes:
-            return
+            return {}
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
         now = utcnow()
-        cls.insert_many(
+        inserted = cls.insert_many(
             [
                 {"article_id": i, "op": op, "reason": reason, "created_at": now}
                 for i, op, reason in changes
             ]
-        ).execute()
+        ).returning(cls.article_id, cls.id)
+        return dict(inserted.tuples().execute())
 
 
 class DataVersion(BaseModel):
@@ -74,7 +76,12 @@ class DataVersion(BaseModel):
 
     @classmethod
     def bump(cls):
-        cls.update(value=cls.value + 1).where(cls.id == 1).execute()
+        """Raise the version inside the caller's write transaction; returns the new one. On
+        PostgreSQL the row stays locked until the transaction ends, so writers that raise it
+        commit one at a time from here on, in the order of their versions."""
+        raised = cls.update(value=cls.value + 1).where(cls.id == 1).returning(cls.value)
+        rows = list(raised.tuples().execute())
+        return rows[0][0] if rows else 0
 
     @classmethod
     def ensure(cls):

@@ -29,6 +29,8 @@ class Comment(BaseModel):
     #: The key that posted it, for object-level authorization.
     api_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow)
+    #: Raised by each moderation (the comment's ETag comes from it).
+    version = peewee.IntegerField(default=1)
 
     class Meta:
         indexes = ((("article", "status", "created_at", "id"), False),)

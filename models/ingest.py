@@ -5,12 +5,14 @@ it sanitizes the HTML and derives the plain text, excerpt and word count, the sl
 must never hold the write lock. :func:`store` then writes a batch of prepared inputs in one
 transaction (see :func:`writing`) with a fixed number of statements however many articles,
 tags and sources the batch holds, and keeps everything derived in step: the search index, the
-cards (rendered by the article schema), the counts, the change log, and the queue of articles
-whose related lists need computing (which happens off the request, ``models.related``).
+cards (rendered by the article schema), the counts, the change log, the queue of articles
+whose related lists need computing (which happens off the request, ``models.related``), and
+the webhook events of what it changed (``models.webhooks``, sent by the worker).
 """
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
@@ -19,7 +21,7 @@ import peewee
 
 from schemas.articles import ArticleInSchema
 
-from . import cards, stories
+from . import cards, stories, webhooks
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
@@ -84,11 +86,14 @@ class Prepared:
     body_text: str | None = None
     excerpt: str | None = None
     words: int | None = None
+    #: When the article last changed, where its source says so (an imported feed entry);
+    #: otherwise the write's own time.
+    updated_at: datetime.datetime | None = None
 
 
-def prepare(data):
+def prepare(data, updated_at=None):
     """Sanitize and derive what a write of ``data`` needs from its body, outside any transaction."""
-    prepared = Prepared(data)
+    prepared = Prepared(data, updated_at=updated_at)
     if data.get("body_html"):
         prepared.body_html = clean_html(data["body_html"])
         prepared.body_text = (
@@ -130,10 +135,12 @@ class Saved:
 
 
 class Touched:
-    """What a transaction's writes changed, for the counts and queues kept in step at commit."""
+    """What a transaction's writes changed, for the counts and queues kept in step at commit,
+    and the webhook events they made (``events``, :class:`models.webhooks.Event`)."""
 
     def __init__(self):
         self.sources, self.tags, self.articles = set(), set(), set()
+        self.events = []
 
     def refresh(self):
         if self.sources:
@@ -147,13 +154,14 @@ class Touched:
 @contextlib.contextmanager
 def writing():
     """One write transaction; before it commits, the counts of what it touched are brought up
-    to date, the articles it wrote are queued for their related lists, and the data version
-    behind ETags is raised."""
+    to date, the articles it wrote are queued for their related lists, the data version
+    behind ETags is raised, and the webhook events of its changes go to the outbox (after the
+    version: see :func:`models.webhooks.record`)."""
     touched = Touched()
     with write_transaction():
         yield touched
         touched.refresh()
-        DataVersion.bump()
+        webhooks.record(touched.events, DataVersion.bump())
 
 
 def _digest(content):
@@ -388,7 +396,7 @@ class _Batch:
 
     def _rows(self, contents):
         """The article rows to insert or update; unchanged re-posts answered at once."""
-        now = utcnow()
+        now = self.now = utcnow()
         rows = []
         for index, (article, content) in contents.items():
             content["published_at"] = content.get("published_at") or now
@@ -415,7 +423,7 @@ class _Batch:
                 "word_count": words,
                 "reading_time_minutes": reading_time_minutes(words),
                 "content_hash": digest,
-                "updated_at": now,
+                "updated_at": prepared.updated_at or now,
             }
             tags = {}
             for name in content.get("tags") or []:
@@ -430,16 +438,14 @@ class _Batch:
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
         if new:
-            inserted = Article.insert_many(
-                [{**row, "created_at": row["updated_at"]} for _, row in new]
-            )
+            inserted = Article.insert_many([{**row, "created_at": self.now} for _, row in new])
             by_slug = dict(inserted.returning(Article.slug, Article.id).tuples().execute())
             ids = {index: by_slug[row["slug"]] for index, row in new}
         saved, links, index_rows_ = [], [], []
         for index, article, row, body, tags in rows:
             if article is None:
                 model = Article(
-                    id=ids[index], version=1, comment_count=0, created_at=row["updated_at"], **row
+                    id=ids[index], version=1, comment_count=0, created_at=self.now, **row
                 )
             else:
                 model = Article(
@@ -491,14 +497,28 @@ class _Batch:
             ArticleTag.insert_many(links).execute()
         index_rows(index_rows_, replaced)
         self._queue_embeddings(saved)
-        changes = []
+        changes, reported = [], []
         for index, model, body, article in saved:
+            was_published = article is not None and article.status == PUBLISHED
             if model.status == PUBLISHED:
                 changes.append((model.id, "upsert", None))
-            elif article is not None and article.status == PUBLISHED:
+                reported.append((model, body, was_published))
+            elif was_published:
                 changes.append((model.id, "delete", "unpublished"))
+                reported.append((model, None, True))
             self.results[index] = Saved("created" if article is None else "updated", model, *body)
-        Change.record_many(changes)
+        change_ids = Change.record_many(changes)
+        for model, body, was_published in reported:
+            change_id = change_ids[model.id]
+            if body is None:
+                tags = [tag.slug for tag in model.tag_list]
+                touched.events.append(
+                    webhooks.article_gone(model.id, "unpublished", model.source_id, tags, change_id)
+                )
+            else:
+                touched.events.append(
+                    webhooks.article_written(model, body, change_id, was_published)
+                )
 
     def _queue_embeddings(self, saved):
         """Queue for the worker's embedding (and story placing) the articles that are new or
@@ -547,20 +567,27 @@ def save(data, article_id=None, partial=False, check=None, attempts=3):
 
 
 def delete_article(article, touched):
-    """Delete an article (its body, tags, relations and comments go with it); leave a tombstone."""
-    touched.tags |= {
-        t
-        for (t,) in ArticleTag.select(ArticleTag.tag)
+    """Delete an article (its body, tags, relations and comments go with it); leave a tombstone
+    and, when it was published, report it deleted."""
+    tags = dict(
+        ArticleTag.select(ArticleTag.tag, Tag.slug)
+        .join(Tag)
         .where(ArticleTag.article == article.id)
         .tuples()
-    }
+    )
+    touched.tags |= set(tags)
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
     if article.story_id is not None:
         stories.publish_changes(stories.refresh_stories([article.story_id]))
     if article.status == PUBLISHED:
-        Change.record_many([(article.id, "delete", "deleted")])
+        change_ids = Change.record_many([(article.id, "delete", "deleted")])
+        touched.events.append(
+            webhooks.article_gone(
+                article.id, "deleted", article.source_id, tags.values(), change_ids[article.id]
+            )
+        )
 
 
 def delete(article_id, check=None):

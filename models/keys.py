@@ -63,10 +63,21 @@ class ApiKey(BaseModel):
         return key, token
 
     @classmethod
-    def find(cls, token, pepper):
-        """The live key whose secret is ``token``, or None (unknown or revoked)."""
+    def find(cls, token, pepper, legacy_peppers=()):
+        """The live key whose secret is ``token``, or None (unknown or revoked).
+
+        A key stored under one of ``legacy_peppers`` (by an earlier version) is found too, and
+        stored again under ``pepper``.
+        """
         digest = hash_key(token, pepper)
         key = cls.get_or_none(cls.key_hash == digest)
+        if key is None:
+            for legacy in legacy_peppers:
+                key = cls.get_or_none(cls.key_hash == hash_key(token, legacy))
+                if key is not None:
+                    cls.update(key_hash=digest).where(cls.id == key.id).execute()
+                    key.key_hash = digest
+                    break
         if key is None or key.revoked_at is not None:
             return None
         # The lookup matched on the hash already; compare again in constant time regardless.

@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from .common import (
     LANGUAGE_PATTERN,
+    NOT_BLANK,
     SLUG_MESSAGE,
     SLUG_PATTERN,
     CommaList,
@@ -259,8 +260,12 @@ class ChangeArgs(FieldsArgs):
 class ArticleInSchema(InputSchema):
     """An article as clients write it (POST, PUT; PATCH takes any subset)."""
 
-    title = Text(required=True, validate=[not_blank, validate.Length(max=500)])
-    source = Text(required=True, metadata={"description": "Slug of an existing source"})
+    title = Text(required=True, validate=[not_blank, validate.Length(max=500)], metadata=NOT_BLANK)
+    source = Text(
+        required=True,
+        validate=not_blank,
+        metadata={"description": "Slug of an existing source", **NOT_BLANK},
+    )
     body_html = fields.String(
         validate=validate.Length(max=2_000_000),
         metadata={
@@ -283,7 +288,7 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Default: the source's language"},
     )
     tags = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)]),
+        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
         validate=validate.Length(max=30),
         metadata={"description": "Tag slugs or names; tags are created on first use"},
     )

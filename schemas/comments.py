@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import InputSchema, PageSchema, Text, Timestamp, not_blank
+from .common import NOT_BLANK, InputSchema, PageSchema, Text, Timestamp, not_blank
 
 
 class CommentSchema(Schema):
@@ -20,11 +20,16 @@ class CommentPageSchema(PageSchema):
 
 
 class CommentInSchema(InputSchema):
-    author_name = Text(required=True, validate=[not_blank, validate.Length(max=80)])
+    author_name = Text(
+        required=True, validate=[not_blank, validate.Length(max=80)], metadata=NOT_BLANK
+    )
     body = Text(
         required=True,
         validate=[not_blank, validate.Length(max=5000)],
-        metadata={"description": "Plain text, 1-5000 characters; never rendered as HTML"},
+        metadata={
+            "description": "Plain text, 1-5000 characters; never rendered as HTML",
+            **NOT_BLANK,
+        },
     )
     parent_id = fields.Integer(
         strict=True,

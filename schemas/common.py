@@ -28,10 +28,17 @@ SERVER_OWNED = {
 
 
 class Text(fields.String):
-    """A string with control characters removed and surrounding white space trimmed."""
+    """A string with control characters removed and surrounding white space trimmed.
+
+    Its length limits hold for what the client sent as well as for what is kept: a value too
+    long is refused, never cut down to fit by the stripping.
+    """
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
+        for validator in self.validators:
+            if isinstance(validator, validate.Length) and validator.max is not None:
+                validator(text)
         return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
 
 
@@ -53,6 +60,10 @@ class CommaList(DelimitedList):
 def not_blank(value):
     if not value:
         raise ValidationError("Must not be empty.")
+
+
+#: What a field validated by :func:`not_blank` says of itself in the OpenAPI document.
+NOT_BLANK = {"minLength": 1}
 
 
 class InputSchema(Schema):

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from .common import (
     LANGUAGE_PATTERN,
+    NOT_BLANK,
     SLUG_MESSAGE,
     SLUG_PATTERN,
     InputSchema,
@@ -53,7 +54,7 @@ class SourceInSchema(InputSchema):
         required=True,
         validate=[validate.Length(max=100), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
     )
-    name = Text(required=True, validate=[not_blank, validate.Length(max=200)])
+    name = Text(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
     homepage_url = fields.URL(schemes={"http", "https"}, allow_none=True)
     logo_url = fields.URL(schemes={"http", "https"}, allow_none=True)
     language = Text(

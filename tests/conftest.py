@@ -12,8 +12,10 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-# Background tasks run where they are called (Huey's immediate mode), set before api is imported.
+# Background tasks run where they are called (Huey's immediate mode), set before api is imported;
+# the secret is a fixed one (PostgreSQL requires one, and no test writes the project's instance).
 os.environ["NEWSDESK_TASKS_IMMEDIATE"] = "true"
+os.environ.setdefault("NEWSDESK_SECRET_KEY", "test-secret-not-for-production")
 # The deterministic hashed embedder; the tests that need the production model ask for it.
 os.environ["NEWSDESK_EMBEDDER"] = "hashed"
 

@@ -1,4 +1,6 @@
+import html
 import json
+from html.parser import HTMLParser
 
 import feedparser
 import pytest
@@ -41,8 +43,10 @@ def test_rss_feed(client, articles):
     assert response.content_type == "application/rss+xml; charset=utf-8"
     feed = feedparser.parse(response.data)
     assert not feed.bozo and feed.version == "rss20"
-    assert [e.title for e in feed.entries] == ["Third story", TRICKY]
+    # Readers render RSS titles as HTML: the plain-text title goes in escaped.
+    assert [html.unescape(e.title) for e in feed.entries] == ["Third story", TRICKY]
     entry = feed.entries[1]
+    assert entry.language == "en" and entry.updated == "2026-11-01T13:00:00Z"
     assert entry.published == "Sun, 01 Nov 2026 13:00:00 +0000"
     assert entry.published_parsed[:6] == (2026, 11, 1, 13, 0, 0)
     assert entry.id == f"http://localhost/v1/articles/{articles[0].id}"
@@ -72,6 +76,16 @@ def test_feeds_filter_by_language_and_limit(client, articles):
     feed = feedparser.parse(client.get("/feeds/articles.rss?limit=1").data)
     assert len(feed.entries) == 1
     assert client.get("/feeds/articles.rss?limit=500").status_code == 422
+
+
+def test_feeds_filtered_by_time_name_the_filter_in_their_title(client, articles):
+    query = "published_after=2026-11-01T00:00:00Z&language=de,en"
+    feed = feedparser.parse(client.get(f"/feeds/articles.atom?{query}").data)
+    assert feed.feed.title == (
+        "Newsdesk: newest articles (language de, en; published_after 2026-11-01T00:00:00Z)"
+    )
+    for kind in ("rss", "json"):
+        assert client.get(f"/feeds/articles.{kind}?{query}").status_code == 200
 
 
 @pytest.mark.parametrize("app_config", [{"public_base_url": "https://news.example.org"}])
@@ -107,3 +121,142 @@ def test_feeds_revalidate(client, articles):
         ).status_code
         == 304
     )
+
+
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    '"><script>alert(1)</script>',
+    "<iframe src=javascript:alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<body onload=alert(1)>",
+    '<math><mi xlink:href="javascript:alert(1)">x</mi></math>',
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "<<script>script>alert(1)<</script>/script>",
+    "<scr<script>ipt>alert(1)</script>",
+    '<div style="background:url(javascript:alert(1))">',
+    "<object data=javascript:alert(1)>",
+    "<embed src=javascript:alert(1)>",
+    "<details open ontoggle=alert(1)>",
+    "<input autofocus onfocus=alert(1)>",
+    "<video><source onerror=alert(1)>",
+    "<marquee onstart=alert(1)>",
+    "]]><script>alert(1)</script>",
+    "<style>@import 'javascript:alert(1)';</style>",
+]
+
+
+class _Markup(HTMLParser):
+    """What a reader rendering ``text`` as HTML would find: tags, and script in attributes."""
+
+    SCRIPTING = {
+        "script",
+        "iframe",
+        "svg",
+        "object",
+        "embed",
+        "style",
+        "math",
+        "body",
+        "input",
+        "video",
+    }
+
+    def __init__(self, text):
+        super().__init__()
+        self.found = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SCRIPTING:
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"{tag}[{name}]")
+
+
+def _dangerous(markup):
+    return _Markup(markup).found
+
+
+def test_no_feed_carries_script_from_any_text_field(client, writer, make_source):
+    from xml.etree import ElementTree
+
+    client.post(
+        "/v1/sources", json={"slug": "evil", "name": XSS[0], "language": "en"}, headers=writer
+    )
+    for payload in XSS:
+        body = {
+            "source": "evil",
+            "title": payload,
+            "byline": payload,
+            "excerpt": payload,
+            "body_html": f"<p>Before {payload} after.</p><p>{payload}</p>",
+            "tags": [payload[:90]],
+        }
+        assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    rss = ElementTree.fromstring(client.get("/feeds/articles.rss?limit=100").data)
+    for item in rss.iter("item"):
+        for element in item:
+            # What an RSS reader renders as HTML: the text each element holds, decoded. Plain
+            # text goes in escaped, so no markup at all reaches the reader.
+            assert "<" not in (element.text or ""), (element.tag, element.text)
+    atom = ElementTree.fromstring(client.get("/feeds/articles.atom?limit=100").data)
+    for element in atom.iter():
+        if element.get("type") == "html":
+            assert not _dangerous(element.text or ""), element.text
+        elif element.get("type") == "text":
+            assert element.text  # plain text by its type: shown as text, never as markup
+    feed = json.loads(client.get("/feeds/articles.json?limit=100").data)
+    for item in feed["items"]:
+        assert not _dangerous(item["content_html"]), item["content_html"]
+        # JSON Feed: title, summary, tags and author names are plain text by the spec.
+
+
+def test_importing_our_own_feeds_keeps_language_and_updated_time(
+    app, client, writer, make_source, tmp_path
+):
+    from api.bulkload import feed_items, import_items
+    from models import Article, db
+
+    make_source(slug="wire", name="Wire", language="en")
+    languages = ["en", "de", "fr", "es", "ja"] * 4
+    for number, language in enumerate(languages):
+        body = {
+            "source": "wire",
+            "title": f"Story {number} <b>&</b>",
+            "body_text": f"Text {number}.",
+            "language": language,
+        }
+        assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    with db.connection_context():
+        stored = {a.title: (a.language, a.updated_at) for a in Article.select()}
+    for kind in ("rss", "atom"):
+        raw = client.get(f"/feeds/articles.{kind}?limit=100").data
+        for article in client.get("/v1/articles?limit=100&fields=id").json["data"]:
+            assert client.delete(f"/v1/articles/{article['id']}", headers=writer).status_code == 204
+        with db.connection_context():
+            first = import_items(feed_items(raw))
+            again = import_items(feed_items(raw))
+            imported = {a.title: (a.language, a.updated_at) for a in Article.select()}
+        assert first["created"] == 20 and first["rejected"] == 0, (kind, first["rejections"][:2])
+        assert again["unchanged"] == 20, (kind, again)
+        assert imported == stored, kind
+
+
+def test_entries_without_id_or_link_import_once(app, dbconn):
+    from api.bulkload import feed_items, import_items
+    from models import Article
+
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Bare</title>
+    <item><title>One</title><description>First text.</description></item>
+    <item><title>Two</title><description>Second text.</description></item></channel></rss>"""
+    assert import_items(feed_items(rss))["created"] == 2
+    assert import_items(feed_items(rss))["unchanged"] == 2
+    assert Article.select().count() == 2
+
+
+def test_metrics_name_their_charset_once(client):
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type.count("charset") == 1

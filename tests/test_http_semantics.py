@@ -187,3 +187,97 @@ def test_writes_run_a_fixed_number_of_queries_however_many_tags(
         counts.append((created, len(count_queries.queries) - before))
     assert counts[0] == counts[1], counts
     assert counts[0][0] <= 25, counts
+
+
+# --- the spec says what the server enforces ------------------------------------------------
+
+
+def test_lengths_hold_for_what_the_client_sent(client, writer):
+    name = "N" * 199 + "\x07" + "N"  # 201 characters, one of them a control character
+    response = client.post("/v1/sources", json={"slug": "s", "name": name}, headers=writer)
+    assert response.status_code == 422
+    assert response.json["errors"]["name"] == ["Longer than maximum length 200."]
+    fits = client.post(
+        "/v1/sources", json={"slug": "s", "name": "N" * 199 + "\x07"}, headers=writer
+    )
+    assert fits.status_code == 201 and fits.json["name"] == "N" * 199
+
+
+def test_the_spec_states_the_limits_the_server_enforces(client):
+    spec = client.get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    assert schemas["SourceIn"]["properties"]["name"]["minLength"] == 1
+    assert schemas["SourceIn"]["properties"]["homepage_url"]["format"] == "uri"
+    assert schemas["ArticleIn"]["properties"]["image_url"]["format"] == "uri"
+    assert schemas["CommentIn"]["properties"]["author_name"]["minLength"] == 1
+    assert schemas["CommentIn"]["properties"]["body"]["minLength"] == 1
+    (key,) = [p for p in spec["paths"]["/v1/articles/{key}"]["parameters"] if p["name"] == "key"]
+    assert key["schema"]["pattern"] == "^[^/\\u0000-\\u001f\\u007f]+$"
+
+
+def test_sources_and_comments_take_if_match_too(client, writer, make_key, make_article, source):
+    admin = make_key("admin,comment")
+    path = f"/v1/sources/{source.slug}"
+    stale = client.get(path).headers["ETag"]
+    patched = client.patch(path, json={"name": "First edit"}, headers=writer)
+    assert (
+        patched.status_code == 200 and patched.headers["ETag"] == client.get(path).headers["ETag"]
+    )
+    refused = client.patch(path, json={"name": "Lost"}, headers={**writer, "If-Match": stale})
+    assert refused.status_code == 412 and client.get(path).json["name"] == "First edit"
+    current = client.get(path).headers["ETag"]
+    assert (
+        client.patch(
+            path, json={"name": "Second"}, headers={**writer, "If-Match": current}
+        ).status_code
+        == 200
+    )
+
+    article = make_article(source=source)
+    posted = client.post(
+        f"/v1/articles/{article.id}/comments",
+        json={"author_name": "A", "body": "Hi"},
+        headers=admin,
+    )
+    comment_path = f"/v1/comments/{posted.json['id']}"
+    assert posted.headers["ETag"] == client.get(comment_path).headers["ETag"]
+    stale = posted.headers["ETag"]
+    assert client.patch(comment_path, json={"status": "hidden"}, headers=admin).status_code == 200
+    assert client.delete(comment_path, headers={**admin, "If-Match": stale}).status_code == 412
+    assert (
+        client.patch(
+            comment_path, json={"status": "visible"}, headers={**admin, "If-Match": stale}
+        ).status_code
+        == 412
+    )
+    assert client.get(comment_path, headers=admin).json["status"] == "hidden"
+    fresh = client.get(comment_path, headers=admin).headers["ETag"]
+    assert client.delete(comment_path, headers={**admin, "If-Match": fresh}).status_code == 204
+
+
+def test_a_source_etag_changes_when_its_article_count_does(client, writer, source):
+    path = f"/v1/sources/{source.slug}"
+    before = client.get(path)
+    body = {"source": source.slug, "title": "New", "body_text": "Text."}
+    assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    after = client.get(path, headers={"If-None-Match": before.headers["ETag"]})
+    assert (
+        after.status_code == 200 and after.json["article_count"] == before.json["article_count"] + 1
+    )
+
+
+def test_deleted_ids_are_never_given_again(client, writer, source, make_key):
+    admin = make_key("admin,comment")
+    body = {"source": source.slug, "title": "Gone", "body_text": "Text."}
+    first = client.post("/v1/articles", json=body, headers=writer).json["id"]
+    comment = client.post(
+        f"/v1/articles/{first}/comments", json={"author_name": "A", "body": "B"}, headers=admin
+    ).json["id"]
+    assert client.delete(f"/v1/comments/{comment}", headers=admin).status_code == 204
+    assert client.delete(f"/v1/articles/{first}", headers=writer).status_code == 204
+    second = client.post("/v1/articles", json={**body, "title": "Next"}, headers=writer).json["id"]
+    assert second > first
+    again = client.post(
+        f"/v1/articles/{second}/comments", json={"author_name": "A", "body": "B"}, headers=admin
+    ).json["id"]
+    assert again > comment

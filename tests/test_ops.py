@@ -212,3 +212,35 @@ def test_hooks_and_views_are_called_as_they_are_unless_coroutine_functions(tmp_p
     assert app.ensure_sync(coroutine)() == "wrapped"
     assert app.ensure_sync(coroutine)() == "wrapped"
     assert wrapped == [coroutine, coroutine]
+
+
+def test_text_log_lines_for_terminals_carry_the_query(client):
+    from api.observe import TextFormatter
+
+    class Capture(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.setFormatter(TextFormatter())
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(self.format(record))
+
+    capture = Capture()
+    logger = logging.getLogger("newsdesk.request")
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    try:
+        client.get("/v1/articles?limit=5&fields=id", headers={"X-Request-ID": "req-2"})
+    finally:
+        logger.removeHandler(capture)
+    (line,) = capture.lines
+    assert "info    GET /v1/articles?limit=5&fields=id 200 " in line
+    assert line.endswith("rid=req-2") and line[:4].isdigit()
+
+
+def test_a_bad_log_format_is_refused():
+    from api.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="NEWSDESK_LOG_FORMAT must be one of json, text"):
+        Config.from_env({"NEWSDESK_LOG_FORMAT": "xml"})

@@ -44,7 +44,9 @@ def children(pid):
 
 
 @contextlib.contextmanager
-def server(database_url, tmp_path, workers=2, metrics_dir=True):
+def server(database_url, tmp_path, workers=2, metrics_dir=True, wsgi_app=None, environment=None):
+    """gunicorn with gunicorn.conf.py, serving ``wsgi_app`` (the file's: ``api.wsgi:app``), with
+    ``environment`` added to the test's."""
     port = free_port()
     env = {
         **os.environ,
@@ -53,6 +55,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True):
         "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **(environment or {}),
     }
     if not metrics_dir:  # left to gunicorn.conf.py, as `make run` and `newsdesk serve` do
         del env["PROMETHEUS_MULTIPROC_DIR"]
@@ -67,6 +70,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True):
             str(workers),
             "--graceful-timeout",
             "20",
+            *([wsgi_app] if wsgi_app else []),
         ],
         env=env,
         cwd=ROOT,
@@ -74,7 +78,7 @@ def server(database_url, tmp_path, workers=2, metrics_dir=True):
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine starts gevent workers slowly
     while True:  # until the server answers: each try is a real connection attempt
         with contextlib.suppress(OSError):
             if call(base + "/healthz", timeout=1)[0] == 200:

@@ -24,7 +24,10 @@ from . import (
     v0004_article_cards,
     v0005_drop_unused_webhook_tables,
     v0006_related_queue_and_settings,
-    v0007_embeddings_and_stories,
+    v0007_ids_never_reused,
+    v0008_source_and_comment_versions,
+    v0009_webhooks,
+    v0010_embeddings_and_stories,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -35,7 +38,10 @@ STEPS = [
     v0004_article_cards,
     v0005_drop_unused_webhook_tables,
     v0006_related_queue_and_settings,
-    v0007_embeddings_and_stories,
+    v0007_ids_never_reused,
+    v0008_source_and_comment_versions,
+    v0009_webhooks,
+    v0010_embeddings_and_stories,
 ]
 
 LATEST_VERSION = len(STEPS)
@@ -83,8 +89,31 @@ def _apply_next_step(migrator):
         if version < LATEST_VERSION:
             version += 1
             STEPS[version - 1].upgrade(migrator)
+            if not is_postgres():
+                _check_foreign_keys()
             SchemaVersion.create(version=version)
         return version
+
+
+@contextlib.contextmanager
+def _foreign_keys_off():
+    """On SQLite, foreign keys are not enforced while steps run, as SQLite's way of changing a
+    table (make the new one, copy, drop the old, rename) requires: dropping a table with them on
+    would delete the rows referring to it. Each step checks them before it commits."""
+    if is_postgres():
+        yield
+        return
+    db.execute_sql("PRAGMA foreign_keys = OFF")  # outside any transaction, or it does nothing
+    try:
+        yield
+    finally:
+        db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys():
+    broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise peewee.IntegrityError(f"foreign keys broken by the migration: {broken[:5]}")
 
 
 def init_db():
@@ -99,6 +128,7 @@ def init_db():
     before = current_version()
     migrator = SchemaMigrator.from_database(db)
     after = before
-    while after is None or after < LATEST_VERSION:
-        after = _apply_next_step(migrator)
+    with _foreign_keys_off():
+        while after is None or after < LATEST_VERSION:
+            after = _apply_next_step(migrator)
     return before, after

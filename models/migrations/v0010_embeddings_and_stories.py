@@ -1,4 +1,4 @@
-"""Version 7: what the semantic features keep. ``article_embedding``, each article's vector
+"""Version 10: what the semantic features keep. ``article_embedding``, each article's vector
 (float32 bytes) under a named model with the numbers its text names; ``embedding_queue``, the
 articles to embed; ``story``, clusters of articles about the same story;
 ``sentence_embedding``, an article's sentences and their vectors (for answers and key points,

@@ -1,0 +1,311 @@
+"""Webhooks end to end: a real gunicorn server, real ``newsdesk worker`` processes and a real
+receiver on 127.0.0.1. The server killed with SIGKILL in the middle of writes, and a worker
+killed in the middle of a delivery: every committed change is delivered at least once, signed,
+and nothing else is (no event of a rolled-back write)."""
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from standardwebhooks import Webhook as Verifier
+
+from models import ApiKey, Change, WebhookDelivery
+
+from .webhook_receiver import Receiver
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ARTICLE_EVENTS = ["article.published", "article.updated", "article.deleted"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(method, url, body=None, headers=None, timeout=10):
+    """``(status, body)`` of one request; HTTP errors are answers too."""
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture
+def env(app, database_url, tmp_path):
+    """The environment of the server and the workers: tasks go through the real queue."""
+    environment = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": database_url,
+        "NEWSDESK_TASKS_IMMEDIATE": "false",
+        "NEWSDESK_WEBHOOK_ALLOW_PRIVATE": "true",
+        "NEWSDESK_WEBHOOK_RETRY_SCHEDULE": "0.2,0.4,0.8,1.6",
+        "NEWSDESK_WEBHOOK_TIMEOUT": "1",
+        "NEWSDESK_RATE_LIMIT": "1000000/minute",
+        "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    subprocess.run(
+        [str(BIN / "newsdesk"), "db", "init"],
+        env=environment,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return environment
+
+
+@pytest.fixture
+def headers(app, dbconn):
+    pepper = app.config["NEWSDESK"].key_for("api-keys")
+    _, token = ApiKey.issue("webhooks end to end", ["admin"], pepper)
+    return {"X-API-Key": token, "Content-Type": "application/json"}
+
+
+class Processes:
+    """The processes a test starts, each in its own process group; all killed at the end."""
+
+    def __init__(self, env):
+        self.env = env
+        self.started = []
+
+    def start(self, *args):
+        process = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.started.append(process)
+        return process
+
+    def worker(self, threads=2):
+        return self.start(str(BIN / "newsdesk"), "worker", "--workers", str(threads))
+
+    def server(self):
+        """A gunicorn server with two workers; returns ``(process, base URL)`` once it answers."""
+        port = free_port()
+        process = self.start(
+            str(BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError):
+                if call("GET", base + "/healthz", timeout=1)[0] == 200:
+                    return process, base
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("gunicorn did not start")
+
+    @staticmethod
+    def kill(process):
+        """SIGKILL to the process and every process of its group (gunicorn's workers)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self):
+        for process in self.started:
+            if process.poll() is None:
+                self.kill(process)
+
+
+@pytest.fixture
+def processes(env):
+    running = Processes(env)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+def subscribe(base, headers, url):
+    status, body = call(
+        "POST", base + "/v1/webhooks", {"url": url, "events": ARTICLE_EVENTS}, headers
+    )
+    assert status == 201, body
+    return json.loads(body)
+
+
+def change_id(token):
+    """The change a ``changes_since`` token names (its readable half)."""
+    raw = token.split(".")[0]
+    tag, value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    assert tag == "changes"
+    return value
+
+
+def until(condition, timeout=40, what="the deliveries"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not come about in time"
+        time.sleep(0.05)
+
+
+def test_every_committed_change_is_delivered_when_the_server_is_killed(
+    app, dbconn, processes, headers, receiver
+):
+    processes.worker()
+    server, base = processes.server()
+    secret = subscribe(base, headers, receiver.url)["secret"]
+    stop, unanswered = threading.Event(), []
+
+    def write(number):
+        """Create, update and delete articles until the server dies under this thread."""
+        count = 0
+        while not stop.is_set():
+            count += 1
+            body = {"source": "wire", "title": f"Story {number}-{count}", "body_text": "Text."}
+            body["external_id"] = f"{number}-{count}"
+            try:
+                _, answer = call("POST", base + "/v1/articles", body, headers, timeout=5)
+                article_id = json.loads(answer)["id"]
+                call("PATCH", f"{base}/v1/articles/{article_id}", {"title": "Again"}, headers)
+                if count % 3 == 0:
+                    call("DELETE", f"{base}/v1/articles/{article_id}", None, headers)
+            except (OSError, ValueError, KeyError):
+                unanswered.append(number)
+                return
+
+    def bulk():
+        lines = "\n".join(
+            json.dumps({"source": "wire", "title": f"Bulk {n}", "body_text": "Text. " * 50})
+            for n in range(300)
+        )
+        try:
+            call(
+                "POST",
+                base + "/v1/import",
+                lines.encode(),
+                {**headers, "Content-Type": "application/x-ndjson"},
+                timeout=30,
+            )
+        except OSError:
+            unanswered.append("bulk")
+
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    threads.append(threading.Thread(target=bulk))
+    for thread in threads:
+        thread.start()
+    until(lambda: Change.select().count() >= 40, timeout=30, what="the writes")
+    processes.kill(server)  # SIGKILL, mid-write: transactions in progress roll back
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert unanswered, "the kill should have cut some request short"
+
+    # The server comes back; its next write wakes the worker (so would the minute's sweep).
+    _, base = processes.server()
+    body = {"source": "wire", "title": "After the restart", "body_text": "Text."}
+    assert call("POST", base + "/v1/articles", body, headers)[0] == 201
+    committed = {change.id: change for change in Change.select()}
+
+    def delivered():
+        return {change_id(json.loads(r.body)["changes_since"]) for r in receiver.received}
+
+    until(lambda: delivered() >= set(committed))
+    assert delivered() == set(committed)  # every committed change, and nothing else
+    for got in receiver.received:
+        payload = Verifier(secret).verify(got.body, got.headers)
+        change = committed[change_id(payload["changes_since"])]
+        assert payload["data"]["id"] == change.article_id
+        assert (payload["type"] == "article.deleted") == (change.op == "delete")
+    by_id = {}
+    for got in receiver.received:  # at least once: a repeat is the same message
+        assert by_id.setdefault(got.id, got.body) == got.body
+
+
+def test_a_worker_killed_mid_delivery_is_taken_over(app, dbconn, processes, headers, receiver):
+    worker = processes.worker()
+    _, base = processes.server()
+    hook = subscribe(base, headers, receiver.url)
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    receiver.answers = ["stall"]
+    body = {"source": "wire", "title": "First", "body_text": "Text.", "external_id": "a"}
+    first = json.loads(call("POST", base + "/v1/articles", body, headers)[1])
+    (stalled,) = receiver.wait_for(1)
+    processes.kill(worker)  # SIGKILL while the request is in the air
+    receiver.release.set()
+    # Written while no worker runs: queued in the outbox.
+    call("PATCH", f"{base}/v1/articles/{first['id']}", {"title": "First, again"}, headers)
+    body = {"source": "wire", "title": "Second", "body_text": "Text.", "external_id": "b"}
+    second = json.loads(call("POST", base + "/v1/articles", body, headers)[1])
+
+    processes.worker()
+    received = receiver.wait_for(4)
+    payloads = [Verifier(hook["secret"]).verify(r.body, r.headers) for r in received]
+    # The message cut short is sent again, the same: once its holder's lease has run out.
+    assert [r.body for r in received if r.id == stalled.id] == [stalled.body, stalled.body]
+    of_first = [(p["type"], p["data"]["title"]) for p in payloads if p["data"]["id"] == first["id"]]
+    assert of_first == [
+        ("article.published", "First"),
+        ("article.published", "First"),
+        ("article.updated", "First, again"),
+    ]
+    assert [p["data"]["title"] for p in payloads if p["data"]["id"] == second["id"]] == ["Second"]
+    log = json.loads(call("GET", f"{base}/v1/webhooks/{hook['id']}/deliveries", None, headers)[1])
+    oldest = log["data"][-1]
+    assert oldest["message_id"] == stalled.id and oldest["status"] == "succeeded"
+    assert [a["number"] for a in oldest["attempts"]] == [1, 2]
+    assert oldest["attempts"][0]["error"].startswith("Interrupted:")
+
+
+def test_several_workers_send_each_delivery_once(app, dbconn, processes, headers, receiver):
+    processes.worker(threads=3)
+    processes.worker(threads=3)
+    _, base = processes.server()
+    subscribe(base, headers, receiver.url)
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    for batch in range(4):
+        lines = "\n".join(
+            json.dumps({"source": "wire", "title": f"Story {batch}-{n}", "body_text": "Text."})
+            for n in range(15)
+        )
+        status, _ = call(
+            "POST",
+            base + "/v1/import",
+            lines.encode(),
+            {**headers, "Content-Type": "application/x-ndjson"},
+        )
+        assert status == 200
+    receiver.wait_for(60)
+
+    def all_sent():
+        sent = WebhookDelivery.select().where(WebhookDelivery.status == "succeeded").count()
+        return sent == 60
+
+    until(all_sent)
+    # Nothing is left to send, and each delivery took one attempt: no message went twice.
+    assert [d.attempts for d in WebhookDelivery.select()] == [1] * 60
+    assert len(receiver.received) == 60 and len({r.id for r in receiver.received}) == 60
