@@ -6,10 +6,11 @@ from flask import Flask
 from flask_cors import CORS
 from marshmallow import fields
 
-from models import bind_database
+from models import bind_database, embeddings
 from models import webhooks as outbox
 
 from . import (
+    answers,
     articles,
     auth,
     caching,
@@ -32,6 +33,7 @@ from . import (
     proxies,
     search,
     sources,
+    stories,
     summaries,
     tags,
     tasks,
@@ -65,7 +67,16 @@ WRITE_BLUEPRINTS = (
     imports.blp,
     webhooks.blp,
 )
-READ_BLUEPRINTS = (search.blp, changes.blp, summaries.blp, feeds.blp, me.blp, health.blp)
+READ_BLUEPRINTS = (
+    search.blp,
+    changes.blp,
+    summaries.blp,
+    answers.blp,
+    stories.blp,
+    feeds.blp,
+    me.blp,
+    health.blp,
+)
 
 
 def create_app(config=None):
@@ -85,6 +96,7 @@ def create_app(config=None):
         config = Config.from_env(**(config or {}))
     config.secret()  # a deployment without the secret it needs stops here, saying so
     bind_database(config.database_url, greenlets=config.worker_class == "gevent")
+    embeddings.configure(config.embedder)
     # Webhook events of article changes carry the /v1/changes token of their change.
     cursor_key = config.key_for("cursors")
     outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))

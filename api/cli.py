@@ -19,9 +19,11 @@ from models import (
     cards,
     current_version,
     db,
+    embeddings,
     init_db,
     is_empty,
     related,
+    stories,
     utcnow,
 )
 
@@ -95,6 +97,8 @@ def upgrade():
     tasks.create_queue()
     if cards.refresh_if_stale():
         click.echo("rendered the stored article cards", err=True)
+    if embeddings.ensure_vector_index():
+        click.echo("vectors searched through pgvector's HNSW index", err=True)
     return versions
 
 
@@ -286,6 +290,21 @@ def related_rebuild(processes):
                 processes=processes,
             )
     click.echo(f"rebuilt computed relations of {done} articles")
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Every article, not only those due.")
+def embed(everything):
+    """Embed the articles due (queued, or without a vector of the model), place them in their
+    stories and queue their related lists; with --all, every article."""
+    with connected():
+        upgrade()
+        ids = embeddings.due_ids(everything=everything)
+        with click.progressbar(
+            length=len(ids), label="embed", file=sys.stderr, show_pos=True
+        ) as bar:
+            stories.embed_all(ids, on_batch=bar.update, force=everything)
+    click.echo(f"embedded {len(ids)} articles with {embeddings.embedder().name}")
 
 
 @main.command()

@@ -30,6 +30,7 @@
 | NEWSDESK_WEBHOOK_RETRY_SCHEDULE  | 5,300,1800,7200,18000,36000,...  | seconds before each retry (about three days) |
 | NEWSDESK_WEBHOOK_SECRET_GRACE    | 86400                            | seconds a rotated-out secret still signs     |
 | NEWSDESK_WEBHOOK_ALLOW_PRIVATE   | false                            | true: endpoints on private addresses, http   |
+| NEWSDESK_EMBEDDER                | use                              | sentence embedder: use (production), hashed  |
 | NEWSDESK_STATEMENT_TIMEOUT_MS    | 2000                             | longest a search's SQL may run (0: no limit) |
 | NEWSDESK_REDIS_TIMEOUT_MS        | 50                               | connect and answer timeout of each Redis call|
 | NEWSDESK_RATE_LIMIT_FILE         | (set by gunicorn.conf.py)        | SQLite file a host's workers count in        |
@@ -203,6 +204,9 @@ class Config:
     webhook_retry_schedule: tuple = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
     webhook_secret_grace: int = 24 * 3600
     webhook_allow_private: bool = False
+    #: The sentence embedder (``models.embeddings.EMBEDDERS``): ``use``, the production model,
+    #: or ``hashed``, a deterministic stand-in for tests.
+    embedder: str = "use"
     statement_timeout_ms: int = 2000
     redis_timeout_ms: int = 50
     #: The SQLite file where the workers of one host share rate-limit counters (None: each
@@ -245,6 +249,7 @@ class Config:
             "webhook_retry_schedule": _schedule,
             "webhook_secret_grace": _int,
             "webhook_allow_private": _bool,
+            "embedder": _choice("use", "hashed"),
             "statement_timeout_ms": _int,
             "redis_timeout_ms": lambda n, v: _int(n, v, minimum=1),
             "rate_limit_file": str,

@@ -4,7 +4,8 @@ The queue's storage follows the database: a SQLite file beside the database's (e
 database itself on PostgreSQL (Huey's Postgres storage, tables ``huey_*``), or Redis when
 ``NEWSDESK_REDIS_URL`` is set. ``newsdesk worker`` runs the consumer. What a task must do is
 recorded durably by the write that calls for it, in the write's own transaction (for related
-lists: ``models.related.RelatedQueue``; for webhooks: the outbox, ``models.webhooks``); a task
+lists: ``models.related.RelatedQueue``; for embeddings and stories:
+``models.embeddings.EmbeddingQueue``; for webhooks: the outbox, ``models.webhooks``); a task
 only wakes the worker to do it, and a periodic sweep does it anyway, so a wake-up lost to a
 crash loses nothing. Webhook retries and the leases of workers that died mid-attempt are due at
 known times: the worker schedules a wake-up for the next one (within a minute; later ones are
@@ -23,7 +24,7 @@ from huey.storage import MemoryStorage, RedisStorage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from models import bind_database, connected, imports, related, webhooks
+from models import bind_database, connected, embeddings, imports, related, stories, webhooks
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -78,6 +79,7 @@ def create_queue():
 @huey.on_startup()
 def start_worker():
     bind_database(config.database_url)
+    embeddings.configure(config.embedder)
 
 
 def task_lock(queue, name):
@@ -121,8 +123,26 @@ def run_import(job_id):
             imports.release(job_id, "The import stopped on an error in the server; retried.")
             return
         imports.finish(job_id, imports.SUCCEEDED)
+    refresh_embeddings()
     refresh_related()
     wake_webhooks()
+
+
+@huey.task()
+def refresh_embeddings():
+    """Embed every article queued for it, place each in its story and queue its related list,
+    one run at a time; then compute the related lists so queued."""
+    try:
+        with task_lock(huey, "refresh-embeddings"), connected():
+            total = 0
+            while done := stories.refresh_queued():
+                total += done
+    except TaskLockedException:
+        return 0
+    if total:
+        log.info("embedded and placed %d articles", total)
+        refresh_related()
+    return total
 
 
 #: Huey's key-value store holds when the next scheduled webhook wake-up is due (a timestamp),
@@ -187,6 +207,7 @@ def wake_webhooks():
 def sweep():
     """Once a minute, what a lost wake-up left undone (related lists, webhook deliveries,
     import jobs whose worker died), and old webhook deliveries and import jobs forgotten."""
+    refresh_embeddings.call_local()
     refresh_related.call_local()
     deliver_webhooks.call_local()
     with connected():
@@ -198,10 +219,11 @@ def sweep():
 
 
 def after_write(response):
-    """after_request: a successful write may have queued related lists and webhook events:
-    wake the worker."""
+    """after_request: a successful write may have queued embeddings, related lists and webhook
+    events: wake the worker (embeddings first: related lists use them)."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
         try:
+            refresh_embeddings()
             refresh_related()
             wake_webhooks()
         except Exception:  # the write is committed: its answer stands, the sweep wakes them

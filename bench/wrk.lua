@@ -4,6 +4,9 @@ local max_id = tonumber(os.getenv("BENCH_MAX_ID") or "1000")
 local t0 = tonumber(os.getenv("BENCH_T0") or "0")
 local t1 = tonumber(os.getenv("BENCH_T1") or "1")
 local data_dir = os.getenv("BENCH_DATA") or "."
+-- Searches ask for this mode when set (bench/search_modes.py); the server's default otherwise.
+local mode = os.getenv("BENCH_MODE")
+local mode_param = mode and ("&mode=" .. mode) or ""
 
 local function lines(name)
   local items = {}
@@ -49,11 +52,11 @@ local function make()
   elseif scenario == "related" then
     return wrk.format("GET", "/v1/articles/" .. math.random(max_id) .. "/related")
   elseif scenario == "search1" then
-    return wrk.format("GET", "/v1/search?limit=20&q=" .. encode(pick(words)))
+    return wrk.format("GET", "/v1/search?limit=20" .. mode_param .. "&q=" .. encode(pick(words)))
   elseif scenario == "search2" then
-    return wrk.format("GET", "/v1/search?limit=20&q=" .. encode(pick(words) .. " " .. pick(words)))
+    return wrk.format("GET", "/v1/search?limit=20" .. mode_param .. "&q=" .. encode(pick(words) .. " " .. pick(words)))
   elseif scenario == "phrase" then
-    return wrk.format("GET", "/v1/search?limit=20&q=" .. encode('"' .. pick(phrases) .. '"'))
+    return wrk.format("GET", "/v1/search?limit=20" .. mode_param .. "&q=" .. encode('"' .. pick(phrases) .. '"'))
   end
 end
 

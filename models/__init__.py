@@ -1,6 +1,7 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import cards, imports, reading, related, webhooks
+from . import answers, cards, embeddings, hybrid, imports, reading, related, stories, webhooks
+from .answers import SentenceEmbedding
 from .articles import (
     ARTICLE_SORTS,
     ARTICLE_STATUSES,
@@ -35,10 +36,12 @@ from .base import (
 )
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
+from .embeddings import ArticleEmbedding, EmbeddingQueue
 from .imports import ImportChunk, ImportJob, ImportRange
 from .keys import SCOPES, ApiKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
+from .stories import Story
 from .summaries import Summary
 from .webhooks import Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent
 
@@ -57,6 +60,10 @@ MODELS = [
     Summary,
     RelatedQueue,
     Setting,
+    Story,
+    ArticleEmbedding,
+    EmbeddingQueue,
+    SentenceEmbedding,
     Webhook,
     WebhookEvent,
     WebhookDelivery,
@@ -81,23 +88,28 @@ __all__ = [
     "ApiKey",
     "Article",
     "ArticleBody",
+    "ArticleEmbedding",
     "ArticleTag",
     "Change",
     "Comment",
     "DataVersion",
+    "EmbeddingQueue",
     "ImportChunk",
     "ImportJob",
     "ImportRange",
     "RelatedQueue",
     "Relation",
+    "SentenceEmbedding",
     "Setting",
     "Source",
+    "Story",
     "Summary",
     "Tag",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEvent",
+    "answers",
     "bind_database",
     "cards",
     "close_all",
@@ -106,7 +118,9 @@ __all__ = [
     "db",
     "disk_space_problem",
     "drop_connection",
+    "embeddings",
     "end_request",
+    "hybrid",
     "imports",
     "init_db",
     "is_disk_full",
@@ -117,6 +131,7 @@ __all__ = [
     "related",
     "seek",
     "set_deadline",
+    "stories",
     "utcnow",
     "webhooks",
 ]

@@ -101,9 +101,16 @@ class Article(BaseModel):
     #: The article as lists show it, JSON written by the database (models.pages.refresh_cards)
     #: whenever what it shows changes. NULL is read live.
     card = peewee.TextField(null=True)
+    #: The story the article is part of, across sources and languages (``models.stories``);
+    #: set by the worker when the article is embedded.
+    story = peewee.DeferredForeignKey("Story", null=True, on_delete="SET NULL", index=False)
+    #: The earlier article of its story this one is a near-identical copy of (a wire copy).
+    duplicate_of = peewee.ForeignKeyField("self", null=True, on_delete="SET NULL", index=False)
 
     class Meta:
         indexes = (
+            (("story", "published_at", "id"), False),
+            (("duplicate_of",), False),
             (("source", "external_id"), True),
             (("status", "published_at", "id"), False),
             (("source", "status", "published_at", "id"), False),

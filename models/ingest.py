@@ -22,10 +22,11 @@ import peewee
 
 from schemas.articles import ArticleInSchema
 
-from . import cards, webhooks
+from . import cards, stories, webhooks
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
 from .base import db, execute_many, insert_rows, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
+from .embeddings import EmbeddingQueue
 from .related import RelatedQueue
 from .sanitize import clean_html, strip_control
 from .search import index_rows, unindex_article
@@ -486,6 +487,8 @@ class _Batch:
                     version=article.version + 1,
                     comment_count=article.comment_count,
                     created_at=article.created_at,
+                    story=article.story_id,
+                    duplicate_of=article.duplicate_of_id,
                     **row,
                 )
                 if article.status == PUBLISHED:
@@ -530,6 +533,7 @@ class _Batch:
             ArticleTag.delete().where(ArticleTag.article.in_(replaced)).execute()
         insert_rows(ArticleTag, links)
         index_rows(index_rows_, replaced)
+        self._queue_embeddings(saved)
         changes, reported = [], []
         for index, model, body, article in saved:
             was_published = article is not None and article.status == PUBLISHED
@@ -552,6 +556,21 @@ class _Batch:
                 touched.events.append(
                     webhooks.article_written(model, body, change_id, was_published)
                 )
+
+    def _queue_embeddings(self, saved):
+        """Queue for the worker's embedding (and story placing) the articles that are new or
+        whose title, excerpt, body or status changed: one statement, or none."""
+        due = []
+        for _, model, body, article in saved:
+            before = self.stored_bodies.get(article.id) if article is not None else None
+            if article is None or (
+                (article.title, article.excerpt, article.status)
+                != (model.title, model.excerpt, model.status)
+                or (before.body_text if before else "") != body[1]
+            ):
+                due.append(model.id)
+        if due:
+            EmbeddingQueue.add(due)
 
     @staticmethod
     def _tag_ids(wanted):
@@ -597,6 +616,8 @@ def delete_article(article, touched):
     touched.sources.add(article.source_id)
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
+    if article.story_id is not None:
+        stories.publish_changes(stories.refresh_stories([article.story_id]))
     if article.status == PUBLISHED:
         change_ids = Change.record_many([(article.id, "delete", "deleted")])
         touched.events.append(

@@ -1,8 +1,14 @@
-"""Computed related articles: text similarity, raised by shared tags, same source and recency.
+"""Computed related articles: meaning and words, raised by the same story, shared tags, the
+same source and recency.
 
-Candidates come from the search index (the article's distinctive words, within a few weeks of
-it); each is scored on four signals, and the best are stored as ``computed`` relations, so that
-reading them is one indexed query. Editorial relations are never overwritten.
+Candidates are the articles nearest in meaning within a few weeks (their sentence vectors,
+``models.embeddings``) and the other articles of the same story; each is scored on the
+similarity of their vectors, the share of the article's distinctive words they use, whether
+they tell the same story, their shared tags, source and closeness in time (:func:`score`).
+An article not embedded yet falls back to the keyword method (:func:`compute_keywords`:
+candidates from the search index, scored by words, tags, source and recency). The best are
+stored as ``computed`` relations, so that reading them is one indexed query. Editorial
+relations are never overwritten.
 """
 
 import collections
@@ -12,10 +18,13 @@ import math
 import multiprocessing
 import re
 
+import numpy as np
 import peewee
 
+from . import embeddings
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
 from .base import BaseModel, bind_database, db, insert_rows, is_postgres, write_transaction
+from .changes import DataVersion
 from .highlight import stem
 from .search import inverse_frequency, similar
 
@@ -27,9 +36,17 @@ STORE_CHUNK = 10
 WINDOW_WEEKS = 3
 CANDIDATE_TERMS = 6
 CANDIDATES = 40
+#: Candidates nearest in meaning scored per article (besides the rest of its story).
+NEAREST = 20
 MIN_SCORE = 0.05
 BOOSTS = {"tags": 0.3, "source": 0.1, "recency": 0.2}
 MAX_BOOST = 1 + sum(BOOSTS.values())
+#: Evidence that two articles are about the same thing, by signal (see :func:`score`).
+EVIDENCE = {"meaning": 0.6, "text": 0.4, "story": 0.3}
+#: Cosine similarity below which two vectors say nothing (unrelated news sits around 0.1-0.3).
+MEANING_FLOOR = 0.2
+#: Cosine similarity from which ``similar_meaning`` is given as a reason.
+SIMILAR_MEANING = 0.4
 _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
     [
@@ -300,7 +317,23 @@ def refresh_queued(limit=200):
 
 
 def _words(text):
-    return [w.lower() for w in _WORD.findall(text) if len(w) > 2 and w.lower() not in STOPWORDS]
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS]
+
+
+def _lead_terms(title, lead, limit=16):
+    """``(mass, covered)`` of an article's title and lead in one pass: the weight of each of
+    its keywords (as :func:`keywords` weighs them without a body) and the stems it uses."""
+    title_stems = [stem(word) for word in _words(title)]
+    lead_stems = [stem(word) for word in _words(lead)]
+    counts = collections.Counter(title_stems)
+    counts.update(lead_stems)
+    places = {}
+    for stems, weight in ((title_stems, 3.0), (lead_stems, 2.0)):
+        for key in stems:
+            places.setdefault(key, weight)
+    weighted = {key: weight * (1 + math.log(counts[key])) for key, weight in places.items()}
+    ranked = sorted(weighted.items(), key=lambda item: -item[1])[:limit]
+    return dict(ranked), set(counts)
 
 
 def keywords(title, lead, body_text, limit=16):
@@ -336,8 +369,9 @@ def _tags_of(ids):
     return tags
 
 
-def compute(article_id):
-    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
+def compute_keywords(article_id):
+    """The best related articles of ``article_id`` by keywords alone (the method before
+    embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``.
 
     Candidates are the articles of the search index that share any of its keywords within a few
     weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
@@ -397,6 +431,126 @@ def compute(article_id):
         if days <= 2:
             reasons.append("recent")
         scored.append((row.id, round(score, 4), reasons))
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return scored[:KEEP]
+
+
+def score(meaning, text, same_story, tag_overlap, same_source, days):
+    """A candidate's score and reasons (:func:`value`, :func:`reasons`)."""
+    signals = (meaning, text, same_story, tag_overlap, same_source, days)
+    return value(*signals), reasons(*signals)
+
+
+_SCALE = 1 / (sum(EVIDENCE.values()) * MAX_BOOST)
+
+
+def value(meaning, text, same_story, tag_overlap, same_source, days):
+    """A candidate's score.
+
+    Meaning (cosine similarity of the vectors, above :data:`MEANING_FLOOR`), words (the share
+    of the article's keyword weight the candidate's title and lead cover) and the same story
+    are the evidence that two articles are about the same thing; shared tags, the same source
+    and closeness in time raise that evidence, but cannot stand in for it.
+    """
+    evidence = (
+        EVIDENCE["meaning"] * max(0.0, (meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR))
+        + EVIDENCE["text"] * text
+        + EVIDENCE["story"] * same_story
+    )
+    boost = (
+        1
+        + BOOSTS["tags"] * tag_overlap
+        + BOOSTS["source"] * same_source
+        + BOOSTS["recency"] * math.exp(-days / 7)
+    )
+    return evidence * boost * _SCALE
+
+
+def reasons(meaning, text, same_story, tag_overlap, same_source, days):
+    """Why a candidate relates, in the words of ``relation.reasons``."""
+    found = []
+    if same_story:
+        found.append("same_story")
+    if meaning >= SIMILAR_MEANING:
+        found.append("similar_meaning")
+    if text >= 0.1:
+        found.append("similar_text")
+    if tag_overlap:
+        found.append("shared_tags")
+    if same_source:
+        found.append("same_source")
+    if days <= 2:
+        found.append("recent")
+    return found
+
+
+def _overlap(own, other):
+    sizes = len(own) * len(other)
+    return len(own & other) / math.sqrt(sizes) if sizes else 0.0
+
+
+def _text_share(mass, total, covered):
+    return sum(value for key, value in mass.items() if key in covered) / total if total else 0.0
+
+
+def compute(article_id):
+    """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
+
+    Candidates are the articles nearest it in meaning within a few weeks (this process's
+    vector index) and the other articles of its story; without a vector, or with too few
+    candidates by meaning, the keyword method's too.
+    """
+    article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
+    if article is None:
+        return []
+    own = embeddings.vectors_of([article_id]).get(article_id)
+    if own is None:
+        return compute_keywords(article_id)
+    index = embeddings.process_index()
+    index.refresh()
+    span = datetime.timedelta(weeks=WINDOW_WEEKS)
+    slots, _ = index.candidates(
+        own[0], NEAREST + 1, article.published_at - span, article.published_at + span
+    )
+    ids = {int(i) for i in index.ids[slots]} - {article_id}
+    if article.story_id is not None:
+        ids |= {
+            i
+            for (i,) in Article.select(Article.id)
+            .where((Article.story == article.story_id) & (Article.id != article_id))
+            .tuples()
+        }
+    if not ids:
+        return compute_keywords(article_id)
+    vectors = embeddings.vectors_of(ids)
+    rows = Article.select(
+        Article.id,
+        Article.title,
+        Article.excerpt,
+        Article.source,
+        Article.published_at,
+        Article.story,
+    ).where(Article.id.in_(list(vectors)) & (Article.status == PUBLISHED))
+    terms = keywords(article.title, article.excerpt, "")
+    mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
+    total = sum(mass.values())
+    tags = _tags_of([article_id, *vectors])
+    scored = []
+    for row in rows:
+        value, reasons = score(
+            meaning=float(vectors[row.id][0] @ own[0]),
+            text=_text_share(mass, total, _stems(row.title, row.excerpt)),
+            same_story=article.story_id is not None and row.story_id == article.story_id,
+            tag_overlap=_overlap(tags[article_id], tags[row.id]),
+            same_source=row.source_id == article.source_id,
+            days=abs((row.published_at - article.published_at).total_seconds()) / 86400,
+        )
+        if value >= MIN_SCORE:
+            scored.append((row.id, round(value, 4), reasons))
+    if len(scored) < KEEP:
+        # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
+        # related by their words.
+        scored += [item for item in compute_keywords(article_id) if item[0] not in vectors]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:KEEP]
 
@@ -492,6 +646,7 @@ def _store_all(results):
                     db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
                 for article_id, related in results:
                     store(article_id, related)
+                DataVersion.bump()  # related lists are answers: their ETags must change
             return
         except peewee.IntegrityError:
             # An article deleted between the check in store() and the insert: check again.
@@ -501,7 +656,7 @@ def _store_all(results):
 
 def _compute_chunk(chunk):
     with db.connection_context():
-        return [(article_id, compute(article_id)) for article_id in chunk]
+        return [(article_id, compute_keywords(article_id)) for article_id in chunk]
 
 
 def _start_worker(database_url):
@@ -509,16 +664,20 @@ def _start_worker(database_url):
 
 
 def rebuild(on_article=None, batch=200, database_url=None, processes=1):
-    """Recompute the computed relations of every published article, ``batch`` per transaction.
+    """Recompute the computed relations of every published article.
 
-    With ``processes`` > 1 (and the ``database_url`` they open), worker processes compute while
-    this one stores: the computation only reads, so it spreads over the machine's cores.
+    The articles with a vector are scored all at once in memory (:func:`_rebuild_by_meaning`);
+    the others by keywords, ``batch`` per transaction, with ``processes`` > 1 (and the
+    ``database_url`` they open) in worker processes while this one stores.
     """
+    started = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
+    done = _rebuild_by_meaning(on_article, processes)
+    ids = [article_id for article_id in ids if article_id not in done]
     chunks = [ids[start : start + batch] for start in range(0, len(ids), batch)]
     with contextlib.ExitStack() as stack:
-        if processes > 1 and database_url:
+        if processes > 1 and database_url and len(chunks) > 1:
             pool = stack.enter_context(
                 multiprocessing.get_context("spawn").Pool(
                     processes, initializer=_start_worker, initargs=(database_url,)
@@ -526,11 +685,233 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
             )
             results = pool.imap(_compute_chunk, chunks)
         else:
-            results = ([(i, compute(i)) for i in chunk] for chunk in chunks)
+            results = ([(i, compute_keywords(i)) for i in chunk] for chunk in chunks)
         for computed in results:
             with write_transaction():
                 for article_id, related in computed:
                     store(article_id, related, neighbours=False)
             if on_article is not None:
                 on_article(len(computed))
-    return len(ids)
+    # What was queued before the rebuild began is done; what was queued since stays queued.
+    RelatedQueue.delete().where(RelatedQueue.queued_at <= started).execute()
+    return len(ids) + len(done)
+
+
+class _Corpus:
+    """Every published article with a vector, in publication order, with what scoring needs
+    (read in plain SQL: at 100k articles the query builder's rows cost more than the reads)."""
+
+    def __init__(self):
+        model = embeddings.embedder().name
+        marker = "%s" if is_postgres() else "?"
+        blobs = dict(
+            db.execute_sql(
+                f"SELECT article_id, vector FROM article_embedding WHERE model = {marker}", [model]
+            ).fetchall()
+        )
+        rows = [
+            row
+            for row in db.execute_sql(
+                "SELECT id, title, excerpt, source_id, published_at, story_id FROM article"
+                " WHERE status = 'published' ORDER BY published_at, id"
+            ).fetchall()
+            if row[0] in blobs
+        ]
+        self.ids = [row[0] for row in rows]
+        self.sources = [row[3] for row in rows]
+        self.stories = [row[5] for row in rows]
+        self.times = np.array(
+            [
+                (datetime.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
+                for t in (row[4] for row in rows)
+            ],
+            dtype=np.float64,
+        )
+        self.seconds = self.times.tolist()
+        self.matrix = np.zeros((len(rows), embeddings.embedder().dimensions), dtype=np.float32)
+        for position, article_id in enumerate(self.ids):
+            self.matrix[position] = embeddings.from_blob(blobs.pop(article_id))
+        terms = [_lead_terms(row[1], row[2]) for row in rows]
+        self.covered = [covered for _, covered in terms]
+        frequency = collections.Counter(key for covered in self.covered for key in covered)
+        size = max(1, len(rows))
+        rarity = {key: math.log(1 + size / (1 + count)) for key, count in frequency.items()}
+        self.mass = [
+            {key: weight * rarity[key] for key, weight in mass.items()} for mass, _ in terms
+        ]
+        self.totals = [sum(mass.values()) for mass in self.mass]
+        position = {article_id: k for k, article_id in enumerate(self.ids)}
+        self.tags = [set() for _ in rows]
+        for article_id, tag_id in db.execute_sql(
+            "SELECT article_id, tag_id FROM article_tag"
+        ).fetchall():
+            k = position.get(article_id)
+            if k is not None:
+                self.tags[k].add(tag_id)
+        self.members = collections.defaultdict(list)
+        for k, story_id in enumerate(self.stories):
+            if story_id is not None:
+                self.members[story_id].append(k)
+
+    def related(self, k, candidates, meanings):
+        """The best related articles of the article at position ``k`` among the positions
+        ``candidates`` (whose cosine similarities to it are ``meanings``), as :func:`compute`
+        gives them: every candidate is scored, and the reasons of the best are told."""
+        story = self.stories[k]
+        if story is not None:
+            extra = [j for j in self.members[story] if j != k and j not in set(candidates)]
+            if extra:
+                candidates = [*candidates, *extra]
+                meanings = [*meanings, *(self.matrix[extra] @ self.matrix[k]).tolist()]
+        mass, total, tags, source, when = (
+            self.mass[k],
+            self.totals[k],
+            self.tags[k],
+            self.sources[k],
+            self.seconds[k],
+        )
+        keys = mass.keys()
+        share = mass.__getitem__
+        per_meaning = EVIDENCE["meaning"] / (1 - MEANING_FLOOR)
+        per_text, per_story = EVIDENCE["text"], EVIDENCE["story"]
+        per_tag, per_source, per_recency = BOOSTS["tags"], BOOSTS["source"], BOOSTS["recency"]
+        scored = []
+        for j, meaning in zip(candidates, meanings, strict=True):
+            # value(), written out: this loop runs some two million times in a rebuild.
+            text = sum(map(share, keys & self.covered[j])) / total if total else 0.0
+            same_story = story is not None and self.stories[j] == story
+            other = self.tags[j]
+            overlap = (
+                len(tags & other) / math.sqrt(len(tags) * len(other)) if tags and other else 0.0
+            )
+            same_source = self.sources[j] == source
+            days = abs(self.seconds[j] - when) / 86400
+            evidence = (
+                per_meaning * max(0.0, meaning - MEANING_FLOOR)
+                + per_text * text
+                + per_story * same_story
+            )
+            boost = (
+                1 + per_tag * overlap + per_source * same_source + per_recency * math.exp(-days / 7)
+            )
+            score_value = evidence * boost * _SCALE
+            if score_value >= MIN_SCORE:
+                signals = (meaning, text, same_story, overlap, same_source, days)
+                scored.append((score_value, self.ids[j], signals))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [(i, round(v, 4), reasons(*signals)) for v, i, signals in scored[:KEEP]]
+
+
+#: The corpus a rebuild's forked processes score (they inherit it; nothing is copied).
+_shared = []
+
+
+def _score_block(start, block=512):
+    """The related lists of the articles at positions ``start`` to ``start + block`` of the
+    shared corpus: their candidates come from one product of their vectors with those of the
+    weeks around them."""
+    corpus = _shared[0]
+    span = WINDOW_WEEKS * 7 * 86400
+    end = min(start + block, len(corpus.ids))
+    lo = int(np.searchsorted(corpus.times, corpus.times[start] - span, side="left"))
+    hi = int(np.searchsorted(corpus.times, corpus.times[end - 1] + span, side="right"))
+    similarity = corpus.matrix[start:end] @ corpus.matrix[lo:hi].T
+    far = np.abs(corpus.times[lo:hi][None, :] - corpus.times[start:end][:, None]) > span
+    similarity[far] = -np.inf
+    results = []
+    for k in range(start, end):
+        row = similarity[k - start]
+        row[k - lo] = -np.inf
+        count = min(NEAREST, len(row) - 1)
+        top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
+        top = top[np.isfinite(row[top])]
+        results.append((corpus.ids[k], corpus.related(k, (top + lo).tolist(), row[top].tolist())))
+    return results
+
+
+def _rebuild_by_meaning(on_article=None, processes=1, block=512, store_every=2000):
+    """Recompute the related lists of every published article with a vector, in memory, in
+    blocks (:func:`_score_block`); with ``processes`` > 1, forked processes score while this
+    one stores. Returns the ids done."""
+    _shared[:] = [_Corpus()]
+    corpus = _shared[0]
+    starts = range(0, len(corpus.ids), block)
+    pending = []
+    with contextlib.ExitStack() as stack:
+        if processes > 1 and len(starts) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(processes))
+            blocks = pool.imap(_score_block, starts)
+        else:
+            blocks = map(_score_block, starts)
+        for results in blocks:
+            pending += results
+            if len(pending) >= store_every:
+                _store_many(pending)
+                if on_article is not None:
+                    on_article(len(pending))
+                pending = []
+    if pending:
+        _store_many(pending)
+        if on_article is not None:
+            on_article(len(pending))
+    _shared.clear()
+    return set(corpus.ids)
+
+
+def _store_many(results, rows_per_insert=500):
+    """Replace the computed relations of many articles at once (no neighbours offered), in one
+    transaction; editorial relations and articles deleted meanwhile are left out."""
+    with write_transaction():
+        ids = [article_id for article_id, _ in results]
+        wanted = {article_id for _, related in results for article_id, _, _ in related}
+        alive = set()
+        everything = sorted(set(ids) | wanted)
+        for start in range(0, len(everything), 5000):
+            alive |= {
+                i
+                for (i,) in Article.select(Article.id)
+                .where(Article.id.in_(everything[start : start + 5000]))
+                .tuples()
+            }
+        editorial = set()
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            editorial |= set(
+                Relation.select(Relation.article, Relation.related)
+                .where(Relation.article.in_(chunk) & (Relation.origin == EDITORIAL))
+                .tuples()
+            )
+            Relation.delete().where(
+                Relation.article.in_(chunk) & (Relation.origin == COMPUTED)
+            ).execute()
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+        rows = [
+            (
+                article_id,
+                related_id,
+                "same_story" if "same_story" in why else "related",
+                COMPUTED,
+                score_value,
+                ",".join(why),
+                now,
+            )
+            for article_id, related in results
+            if article_id in alive
+            for related_id, score_value, why in related
+            if related_id in alive and (article_id, related_id) not in editorial
+        ]
+        marker = "%s" if is_postgres() else "?"
+        values = f"({', '.join([marker] * 7)})"
+        for start in range(0, len(rows), rows_per_insert):
+            chunk = rows[start : start + rows_per_insert]
+            # Plain SQL: a million rows through the query builder took longer than scoring.
+            db.execute_sql(
+                "INSERT INTO relation (article_id, related_id, kind, origin, score, reasons,"
+                f" created_at) VALUES {', '.join([values] * len(chunk))}",
+                [
+                    str(item) if isinstance(item, datetime.datetime) and not is_postgres() else item
+                    for row in chunk
+                    for item in row
+                ],
+            )
+        DataVersion.bump()

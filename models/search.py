@@ -288,6 +288,53 @@ def search(parsed, *, sort="relevance", after=None, **filters):
     return seek(query, keys, after, descending=True).tuples()
 
 
+def best_of_newest(parsed, limit, newest, **filters):
+    """The ids of the ``limit`` best hits of ``parsed`` among its ``newest`` hits (the most
+    recently stored: highest ids), best first.
+
+    BM25 or ``ts_rank`` is computed for those hits only: ranking every match of a common word
+    costs as much as it has matches (bench/README.md), and the newest matches are found in
+    index order without ranking the others. Hits older than the newest ``newest`` are not
+    ranked at all: the trade hybrid search makes for a bounded answer.
+    """
+    if is_postgres():
+        recent = (
+            Article.filtered(
+                Article.select(Article.id)
+                .join(ArticleDocument, on=(ArticleDocument.article == Article.id))
+                .where(peewee.Expression(ArticleDocument.document, "@@", _pg_tsquery(parsed)))
+                .where(Article.status == PUBLISHED),
+                **filters,
+            )
+            .order_by(Article.id.desc())
+            .limit(newest)
+            .cte("recent", materialized=True, columns=("id",))
+        )
+        score = _pg_score(_pg_tsquery(parsed))
+        query = (
+            ArticleDocument.select(ArticleDocument.article)
+            .join(recent, on=(recent.c.id == ArticleDocument.article))
+            .order_by(score.desc(), ArticleDocument.article.desc())
+            .limit(limit)
+            .with_cte(recent)
+        )
+        return [article_id for (article_id,) in query.tuples()]
+    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
+    recent = (
+        _fts_hits(parsed, ArticleSearch.rowid.alias("id"), score.alias("score"), **filters)
+        .order_by(ArticleSearch.rowid.desc())
+        .limit(newest)
+        .alias("recent")
+    )
+    query = (
+        peewee.Select([recent], [recent.c.id])
+        .order_by(recent.c.score.desc(), recent.c.id.desc())
+        .limit(limit)
+        .bind(db)
+    )
+    return [article_id for (article_id,) in query.tuples()]
+
+
 def _pg_matches(parsed, scored):
     """PostgreSQL: the articles whose document matches ``parsed`` (and their score), as a
     materialized common table, so that they are found first, by the GIN index or one pass
@@ -349,8 +396,25 @@ def facets(parsed, names, **filters):
         query = _fts_hits(
             parsed, Article.id, Article.source, Article.language, filtered=True, **filters
         )
+    return _count_facets(query, names, tables)
+
+
+def facets_among(ids, names):
+    """Counts per value of each facet in ``names`` over the published articles ``ids`` (the
+    hits of a search by meaning, already filtered)."""
+    names = [name for name in names if name in FACETS]
+    if not names:
+        return {}
+    query = Article.select(Article.id, Article.source, Article.language).where(
+        Article.id.in_(list(ids) or [0]) & (Article.status == PUBLISHED)
+    )
+    return _count_facets(query, names, [])
+
+
+def _count_facets(query, names, tables):
+    """Count the facets ``names`` over the ``(id, source_id, language)`` rows of ``query``
+    (with the common ``tables`` it reads), in one statement."""
     hits = query.cte("hits", materialized=True, columns=("id", "source_id", "language"))
-    tables.append(hits)
     count = fn.COUNT(peewee.SQL("*"))
     counts = {
         "source": (
@@ -369,12 +433,30 @@ def facets(parsed, names, **filters):
         ),
     }
     statement = functools.reduce(operator.add, [counts[name] for name in names])
-    rows = statement.with_cte(*tables).bind(db).tuples()
+    rows = statement.with_cte(*tables, hits).bind(db).tuples()
     result = {name: [] for name in names}
     for name, value, number in sorted(rows, key=lambda row: (row[0], -row[2], row[1])):
         if len(result[name]) < FACET_VALUES:
             result[name].append({"value": value, "count": number})
     return result
+
+
+def matching_any(terms, ids):
+    """Which of the articles ``ids`` have any of ``terms`` in their text (the exclusions of a
+    query, applied to hits found by meaning)."""
+    ids = list(ids)
+    if not ids or not terms:
+        return set()
+    if is_postgres():
+        query = ArticleDocument.select(ArticleDocument.article).where(
+            peewee.Expression(ArticleDocument.document, "@@", _pg_any(terms))
+            & ArticleDocument.article.in_(ids)
+        )
+    else:
+        query = ArticleSearch.select(ArticleSearch.rowid).where(
+            ArticleSearch.match(_fts_any(terms)) & ArticleSearch.rowid.in_(ids)
+        )
+    return {article_id for (article_id,) in query.tuples()}
 
 
 def similar(words, around, weeks, limit=50):

@@ -125,17 +125,38 @@ _STOP = frozenset(
 )
 
 
+#: Quotation marks that open a quotation, and the mark that closes each.
+_QUOTES = {"„": "“", "“": "”", "«": "»", "‹": "›", "「": "」", "『": "』"}
+
+
+def _quoted(paragraph):
+    """For each position of ``paragraph``, whether it lies inside a quotation opened by a
+    paired mark (all False when the marks do not pair up)."""
+    inside, expected = [], []
+    for character in paragraph:
+        if expected and character == expected[-1]:
+            expected.pop()
+        elif character in _QUOTES:
+            expected.append(_QUOTES[character])
+        inside.append(bool(expected))
+    return [False] * len(paragraph) if expected else inside
+
+
 def split_sentences(text):
     """Sentences of ``text`` as they stand in it (stripped), paragraph breaks ending sentences.
 
     A full stop after a known abbreviation (``Mr.``, ``U.S.``), an initial (``J.``) or inside a
-    number does not end a sentence; CJK sentence marks end one without a following space.
+    number does not end a sentence, nor does one inside a quotation in paired marks (``„…“``,
+    ``「…」``); CJK sentence marks end one without a following space.
     """
     sentences = []
     for paragraph in re.split(r"\n\s*\n|\n", text):
         start = 0
+        quoted = _quoted(paragraph)
         for match in _TERMINATOR.finditer(paragraph):
             end = match.end()
+            if quoted[end - 1]:
+                continue  # „Wolken verfälschen die Messungen. Mit …“, erklärt er.
             following = paragraph[end : end + 1]
             mark = match.group(1)
             cjk = mark[0] in "。！？"

@@ -57,6 +57,15 @@ class ArticleSchema(Schema):
     word_count = fields.Integer(dump_only=True)
     reading_time_minutes = fields.Integer(dump_only=True)
     comment_count = fields.Integer(dump_only=True)
+    story = fields.Integer(
+        attribute="story_id",
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "description": "The story the article is part of (`/v1/stories/{id}`): articles "
+            "about the same story across sources and languages; null when none yet"
+        },
+    )
 
 
 ARTICLE_FIELDS = tuple(ArticleSchema().fields)
@@ -83,7 +92,15 @@ class RelationSchema(Schema):
     kind = fields.String(metadata={"description": "related, follow_up, background or same_story"})
     origin = fields.String(metadata={"description": "`editorial` (by hand) or `computed`"})
     score = fields.Float()
-    reasons = fields.List(fields.String(), attribute="reason_list")
+    reasons = fields.List(
+        fields.String(),
+        attribute="reason_list",
+        metadata={
+            "description": "Why: `same_story`, `similar_meaning`, `similar_text`, `shared_tags`, "
+            "`same_source`, `recent` (computed ones)"
+        },
+    )
+    language = fields.String(metadata={"description": "The related article's language"})
 
 
 class RelatedArticleSchema(ArticleSchema):
@@ -96,13 +113,30 @@ class HighlightSchema(Schema):
 
 
 class SearchHitSchema(ArticleSchema):
-    score = fields.Float(metadata={"description": "Relevance; higher is better"})
+    score = fields.Float(
+        metadata={
+            "description": (
+                "Relevance; higher is better. In keyword mode BM25 (SQLite) or ts_rank"
+                " (PostgreSQL); in hybrid and semantic modes the reciprocal rank fusion score,"
+                " the sum of 1 / (60 + rank) over the rankings that found the article"
+            )
+        }
+    )
+    match = fields.String(
+        validate=validate.OneOf(["keyword", "semantic", "both"]),
+        metadata={
+            "description": (
+                "How the article was found: `keyword` (it has the query's words), `semantic`"
+                " (it is among those nearest the query in meaning), or `both`"
+            )
+        },
+    )
     highlights = fields.Nested(HighlightSchema)
 
 
 #: Render what a related item and a search hit add to the article.
 relation_part_schema = RelatedArticleSchema(only=("relation",))
-hit_part_schema = SearchHitSchema(only=("score", "highlights"))
+hit_part_schema = SearchHitSchema(only=("score", "match", "highlights"))
 
 
 class ArticlePageSchema(PageSchema):
@@ -194,6 +228,20 @@ class SearchArgs(ArticleQueryArgs):
     )
     sort = fields.String(
         load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
+    )
+    mode = fields.String(
+        load_default="hybrid",
+        validate=validate.OneOf(["hybrid", "keyword", "semantic"]),
+        metadata={
+            "description": (
+                "`keyword`: articles with the query's words, ranked by BM25 (SQLite) or"
+                " ts_rank (PostgreSQL), every match paged through. `semantic`: the 100"
+                " published articles nearest the query in meaning, in any language. `hybrid`"
+                " (default): both rankings' best 100 merged by reciprocal rank fusion, so a"
+                " query in one language also finds articles in others. The query's exclusions"
+                " and every filter apply in each mode."
+            )
+        },
     )
     facets = CommaList(
         fields.String(validate=validate.OneOf(["source", "tag", "language"])),

@@ -17,6 +17,8 @@ import pytest
 # the secret is a fixed one (PostgreSQL requires one, and no test writes the project's instance).
 os.environ["NEWSDESK_TASKS_IMMEDIATE"] = "true"
 os.environ.setdefault("NEWSDESK_SECRET_KEY", "test-secret-not-for-production")
+# The deterministic hashed embedder; the tests that need the production model ask for it.
+os.environ["NEWSDESK_EMBEDDER"] = "hashed"
 
 from api import create_app
 from models import (
@@ -38,6 +40,8 @@ from models.search import index_articles
 from models.text import make_excerpt, reading_time_minutes, text_to_html, word_count
 
 POSTGRES_URL = os.environ.get("NEWSDESK_TEST_POSTGRES_URL")
+#: A PostgreSQL server with the pgvector extension (CI starts one; see .ci/run).
+PGVECTOR_URL = os.environ.get("NEWSDESK_TEST_PGVECTOR_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -46,13 +50,25 @@ def postgres_url():
     """A PostgreSQL database of this test session's own, with the schema, dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("NEWSDESK_TEST_POSTGRES_URL is not set")
+    yield from _session_database(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def pgvector_url():
+    """Like ``postgres_url``, on the server with pgvector."""
+    if not PGVECTOR_URL:
+        pytest.skip("NEWSDESK_TEST_PGVECTOR_URL is not set")
+    yield from _session_database(PGVECTOR_URL)
+
+
+def _session_database(server_url):
     name = f"newsdesk_test_{os.getpid()}"
-    admin = psycopg2.connect(POSTGRES_URL)
+    admin = psycopg2.connect(server_url)
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
-    url = urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
+    url = urlunparse(urlparse(server_url)._replace(path="/" + name))
     yield url
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -229,8 +245,8 @@ def make_comment(dbconn):
 
 # --- reporting which backend each test ran on -------------------------------------------
 
-_passed = {"sqlite": 0, "postgres": 0, "none": 0}
-_skipped = {"sqlite": 0, "postgres": 0, "none": 0}
+_passed = {"sqlite": 0, "postgres": 0, "pgvector": 0, "none": 0}
+_skipped = {"sqlite": 0, "postgres": 0, "pgvector": 0, "none": 0}
 #: How many tests each skip reason skipped.
 _skip_reasons = collections.Counter()
 #: Fixtures parametrized by backend, whose parameter names the backend a test ran on.
@@ -264,7 +280,8 @@ def pytest_unconfigure(config):
         return
     reporter.write_line(
         f"newsdesk backends: {_passed['sqlite']} passed on sqlite, "
-        f"{_passed['postgres']} passed on postgres, {_passed['none']} without a database"
+        f"{_passed['postgres']} passed on postgres, {_passed['pgvector']} on postgres with "
+        f"pgvector, {_passed['none']} without a database"
     )
     if _skip_reasons:
         reporter.write_line(

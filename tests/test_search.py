@@ -34,6 +34,9 @@ def corpus(make_article, make_source):
 
 
 def search(client, query, **params):
+    """A keyword search (the keyword engine is what this file tests; test_search_hybrid.py
+    tests the other modes)."""
+    params.setdefault("mode", "keyword")
     response = client.get("/v1/search", query_string={"q": query, **params})
     assert response.status_code == 200, response.json
     return response
@@ -116,12 +119,10 @@ def test_cursor_walk_over_hits(client, make_article):
     assert sorted(seen) == sorted(made) and len(seen) == len(set(seen))
     newest = search(client, "budget", sort="-published_at", limit=2).json["next_cursor"]
     relevance = search(client, "budget", limit=2).json["next_cursor"]
-    bad = client.get("/v1/search", query_string={"q": "budget", "cursor": newest})
+    params = {"q": "budget", "mode": "keyword"}
+    bad = client.get("/v1/search", query_string={**params, "cursor": newest})
     assert bad.status_code == 400  # a cursor of the newest-first order is not valid for relevance
-    assert (
-        client.get("/v1/search", query_string={"q": "budget", "cursor": relevance}).status_code
-        == 200
-    )
+    assert client.get("/v1/search", query_string={**params, "cursor": relevance}).status_code == 200
 
 
 def test_facets_count_the_whole_result(client, corpus):

@@ -107,7 +107,12 @@ def walk(client, params):
     """Every hit of a search, page by page (3 a page): ``([(id, score)], first page's body)``."""
     hits, cursor, first = [], None, None
     while True:
-        page_params = {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page_params = {
+            "mode": "keyword",
+            **params,
+            "limit": 3,
+            **({"cursor": cursor} if cursor else {}),
+        }
         response = client.get("/v1/search", query_string=page_params)
         assert response.status_code == 200, response.json
         first = first or response.json
@@ -260,7 +265,12 @@ BROAD = " OR ".join(
 
 @pytest.mark.parametrize("app_config", [{"statement_timeout_ms": 1}])
 def test_a_search_past_the_time_limit_is_503_and_the_next_request_works(app, client, big_corpus):
-    params = {"q": BROAD, "facets": "source,tag,language", "sort": "-published_at"}
+    params = {
+        "q": BROAD,
+        "facets": "source,tag,language",
+        "sort": "-published_at",
+        "mode": "keyword",
+    }
     response = client.get("/v1/search", query_string=params)
     assert response.status_code == 503
     assert response.content_type == "application/problem+json"
@@ -277,7 +287,8 @@ def test_a_search_past_the_time_limit_is_503_and_the_next_request_works(app, cli
 
 @pytest.mark.parametrize("app_config", [{"statement_timeout_ms": 60_000}])
 def test_a_search_within_the_time_limit_answers(client, big_corpus):
-    response = client.get("/v1/search", query_string={"q": BROAD, "facets": "source"})
+    params = {"q": BROAD, "facets": "source", "mode": "keyword"}
+    response = client.get("/v1/search", query_string=params)
     assert response.status_code == 200
     assert sum(v["count"] for v in response.json["facets"]["source"]) > 1000
 

@@ -28,6 +28,7 @@ from . import (
     v0008_source_and_comment_versions,
     v0009_webhooks,
     v0010_import_jobs,
+    v0011_embeddings_and_stories,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -42,6 +43,7 @@ STEPS = [
     v0008_source_and_comment_versions,
     v0009_webhooks,
     v0010_import_jobs,
+    v0011_embeddings_and_stories,
 ]
 
 LATEST_VERSION = len(STEPS)

@@ -1,0 +1,76 @@
+"""Story clusters: ``GET /v1/stories`` (newest activity first) and ``GET /v1/stories/{id}``."""
+
+from flask.views import MethodView
+from flask_smorest import abort
+
+from models import Story, seek, stories
+from schemas.articles import FieldsArgs
+from schemas.stories import StoryDetailSchema, StoryPageSchema, StoryQueryArgs
+
+from . import paging
+from .arguments import Blueprint
+from .documents import document, fieldset, list_item
+
+blp = Blueprint(
+    "stories",
+    __name__,
+    url_prefix="/v1/stories",
+    description="Story clusters: articles about the same story across sources and languages",
+)
+
+
+def _with_headline(story, fields):
+    """The story, ready for its schema: its headline's card (or fieldset of it)."""
+    card = story.headline_card
+    story.headline_item = None if card is None else list_item(card, fields)
+    return story
+
+
+@blp.route("")
+class StoryList(MethodView):
+    @blp.arguments(StoryQueryArgs(), location="query", as_kwargs=True)
+    @blp.response(200, StoryPageSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    def get(self, limit, cursor=None, field_names=None):
+        """List stories, newest activity first (the time of their latest article).
+
+        A story gathers the articles about the same event from every source and language;
+        `headline` is its first article that is not a copy of another. `fields` narrows the
+        headline's article fields.
+        """
+        fields = fieldset(field_names)
+        after = (
+            paging.decode_cursor(cursor, "stories", (paging.timestamp, paging.integer))
+            if cursor
+            else None
+        )
+        query = seek(
+            stories.newest(), (Story.last_published_at, Story.id), after, descending=True
+        ).limit(limit + 1)
+        rows, next_cursor = paging.paginate(
+            query, limit, "stories", lambda story: (story.last_published_at, story.id)
+        )
+        return paging.page([_with_headline(story, fields) for story in rows], next_cursor)
+
+
+@blp.route("/<int(max=9223372036854775807):story_id>")
+class StoryDetail(MethodView):
+    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
+    @blp.response(200, StoryDetailSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, story_id, field_names=None):
+        """One story with its articles in publication order.
+
+        Each article carries `duplicate_of`: the earlier article of the story it is a
+        near-identical copy of (a wire story run by another source), or null.
+        """
+        fields = fieldset(field_names)
+        story = stories.newest().where(Story.id == story_id).first()
+        if story is None:
+            abort(404, message=f"No story with id {story_id}.")
+        story.article_items = [
+            {**document(card, fields=fields), "duplicate_of": duplicate_of}
+            for _, card, duplicate_of in stories.members(story_id)
+        ]
+        return _with_headline(story, fields)

@@ -1,0 +1,84 @@
+"""Cold one-word searches in each mode (keyword, semantic, hybrid) at 100k articles.
+
+    .venv/bin/python bench/search_modes.py [--duration 10] [--connections 32 2]
+
+Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk embed --all`)
+with gunicorn, 2 sync workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
+request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. Each
+worker loads the vector index and the model before it is measured (warm-up requests), so the
+figures are what a search costs once a worker is up, not its start.
+"""
+
+import argparse
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import OUT, ROOT, free_port, gunicorn, log, prepare_requests, wrk
+
+
+def warm(base, seconds):
+    """Send searches in every mode for ``seconds`` from a few threads, so both workers load
+    the model and the index."""
+    import concurrent.futures
+
+    deadline = time.monotonic() + seconds
+
+    def loop(n):
+        while time.monotonic() < deadline:
+            for mode in ("semantic", "hybrid", "keyword"):
+                url = f"{base}/v1/search?q=harbour{n}&mode={mode}"
+                try:
+                    with urllib.request.urlopen(url, timeout=120) as response:
+                        response.read()
+                except urllib.error.HTTPError as error:
+                    log(f"warm-up: {mode} answered {error.code}")
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(loop, range(4)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, nargs="+", default=[32, 2])
+    parser.add_argument("--modes", nargs="+", default=["keyword", "semantic", "hybrid"])
+    parser.add_argument("--warm", type=int, default=60, help="seconds of warm-up")
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{OUT / 'bench.db'}",
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "NEWSDESK_ANSWER_CACHE_BYTES": "0",
+        "BENCH_DATA": str(OUT),
+        "PYTHONPATH": str(ROOT),
+    }
+    with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
+        prepare_requests(base, 1000)
+        log(f"warming up for {args.warm} s")
+        warm(base, args.warm)
+        with open("/proc/loadavg") as file:
+            log(f"load average before: {file.read().strip()}")
+        for mode in args.modes:
+            for connections in args.connections:
+                result = wrk(
+                    base, "search1", connections, args.duration, {**env, "BENCH_MODE": mode}
+                )
+                print(
+                    f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
+                    f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
+                    f"  errors {result['errors']}",
+                    flush=True,
+                )
+        with open("/proc/loadavg") as file:
+            log(f"load average after: {file.read().strip()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Search by words, by meaning, or both, merged by reciprocal rank fusion.
+
+A keyword search ranks the articles that have the query's words (``models.search``, BM25 or
+``ts_rank``); a semantic search ranks the articles whose vectors are nearest the query's
+(``models.embeddings.nearest``), in any language the model covers. A hybrid search merges the
+two rankings: an article at rank *r* of a ranking gains ``1 / (FUSION_K + r)`` from it, and the
+hits are ordered by the sum. Ranks, not scores, are merged, so BM25 and cosine similarity never
+need a common scale.
+
+Each ranking contributes its best :data:`WINDOW` hits, so a hybrid or semantic search has at
+most twice that many (a keyword search pages through every match). Both rankings take the same
+article filters; the query's exclusions (``-word``) also take out hits found by meaning.
+"""
+
+import dataclasses
+import datetime
+
+from . import embeddings
+from . import search as keyword
+from .articles import Article
+
+#: The modes of ``GET /v1/search``.
+MODES = ("hybrid", "keyword", "semantic")
+#: Reciprocal rank fusion's constant (the value of Cormack, Clarke and Buettcher's paper): the
+#: larger it is, the less the first few ranks dominate.
+FUSION_K = 60
+#: Hits each ranking contributes to a hybrid or semantic search.
+WINDOW = 100
+#: A hybrid search's keyword ranking ranks this many of the newest keyword matches (keyword
+#: mode ranks every match): see :func:`models.search.best_of_newest`.
+NEWEST = 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hit:
+    """One search hit: the article, its score, when it was published (None where the search
+    did not need it) and how it matched: ``keyword``, ``semantic`` or ``both``."""
+
+    id: int
+    score: float
+    published_at: datetime.datetime | None
+    match: str
+
+
+def query_text(parsed):
+    """What a query's vector embeds: its words and phrases, without operators or exclusions."""
+    return " ".join(" ".join(term.words) for term in parsed.terms)
+
+
+def keyword_ranking(parsed, limit=WINDOW, newest=NEWEST, **filters):
+    """The ids of the best ``limit`` keyword hits among the ``newest`` ones, best first."""
+    return keyword.best_of_newest(parsed, limit, newest, **filters)
+
+
+def semantic_ranking(parsed, limit=WINDOW, **filters):
+    """The ids of the ``limit`` published articles nearest the query in meaning, nearest
+    first, without those that have an excluded term."""
+    vector = embeddings.embed_query(query_text(parsed))
+    ids = [article_id for article_id, _ in embeddings.nearest(vector, limit, **filters)]
+    excluded = keyword.matching_any(parsed.excluded, ids)
+    return [article_id for article_id in ids if article_id not in excluded]
+
+
+def fuse(rankings):
+    """Reciprocal rank fusion of ``{name: [id, ...]}``: ``{id: (score, names)}``, where
+    ``names`` are the rankings that hold the id."""
+    fused = {}
+    for name, ids in rankings.items():
+        for rank, article_id in enumerate(ids, start=1):
+            score, names = fused.get(article_id, (0.0, ()))
+            fused[article_id] = (score + 1 / (FUSION_K + rank), (*names, name))
+    return fused
+
+
+def ranked(parsed, mode, sort="relevance", **filters):
+    """Every hit of a hybrid or semantic search (``mode``), as :class:`Hit` s in ``sort``
+    order: ``relevance`` (score, then id, descending) or ``-published_at`` (newest first)."""
+    rankings = {}
+    if mode == "hybrid":
+        rankings["keyword"] = keyword_ranking(parsed, **filters)
+    rankings["semantic"] = semantic_ranking(parsed, **filters)
+    fused = fuse(rankings)
+    published = {}
+    if sort != "relevance" and fused:
+        published = dict(
+            Article.select(Article.id, Article.published_at)
+            .where(Article.id.in_(list(fused)))
+            .tuples()
+        )
+    hits = [
+        Hit(
+            article_id,
+            score,
+            published.get(article_id),
+            "both" if len(names) > 1 else names[0],
+        )
+        for article_id, (score, names) in fused.items()
+        if sort == "relevance" or article_id in published
+    ]
+    hits.sort(key=lambda hit: sort_key(hit, sort), reverse=True)
+    return hits
+
+
+def sort_key(hit, sort):
+    """A hit's key in the order ``sort`` (descending), as a cursor carries it."""
+    return (hit.score if sort == "relevance" else hit.published_at, hit.id)
+
+
+def after(hits, sort, cursor_key):
+    """The hits past ``cursor_key`` (the sort key of the last hit of the previous page)."""
+    if cursor_key is None:
+        return hits
+    return [hit for hit in hits if sort_key(hit, sort) < tuple(cursor_key)]

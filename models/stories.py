@@ -1,0 +1,330 @@
+"""Story clusters: articles about the same story, across sources and languages.
+
+Articles are placed as they arrive, by the worker, right after they are embedded
+(:func:`refresh_queued`): an article joins the story of the most similar published article
+within a few days of it, when the two are similar enough. Similarity is the cosine of their
+vectors, raised for each number both texts name (``models.embeddings.anchors``: a figure is
+written alike in every language, and two stories rarely share one). When the most similar
+article has no story yet, the two start one. An article placed again (its text or status
+changed) may move; a story left with fewer than two published articles is dissolved.
+
+A near-identical copy (a wire story run by another source: the same language and nearly the
+same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story.
+"""
+
+import datetime
+
+import numpy as np
+import peewee
+
+from . import cards, embeddings
+from .articles import PUBLISHED, Article, Source
+from .base import BaseModel, db, is_postgres, utcnow, write_transaction
+from .changes import Change, DataVersion
+from .related import RelatedQueue
+
+#: An article is compared with the published articles within this many days of it.
+WINDOW_DAYS = 3
+#: Cosine similarity (plus the anchor bonus) at which an article joins a story.
+JOIN_SCORE = 0.48
+#: Added to the cosine similarity for each number two articles both name, up to MAX_ANCHORS.
+ANCHOR_BONUS = 0.08
+MAX_ANCHORS = 3
+#: Cosine similarity above which an article in the same language is a copy of an earlier one.
+DUPLICATE_COSINE = 0.93
+#: Articles a story's detail lists (the first, in publication order).
+MAX_MEMBERS = 100
+#: Advisory lock key serializing the placing of articles on PostgreSQL ("NDST").
+STORY_LOCK = 0x4E445354
+
+
+class Story(BaseModel):
+    """Articles about the same story. Its counts and lists are kept by :func:`refresh_stories`."""
+
+    id = peewee.AutoField()
+    #: The first article of the story that is not a copy of another.
+    headline = peewee.ForeignKeyField(Article, null=True, on_delete="SET NULL")
+    article_count = peewee.IntegerField(default=0)
+    #: Comma-separated source slugs and languages of its articles, sorted.
+    sources = peewee.TextField(default="")
+    languages = peewee.TextField(default="")
+    first_published_at = peewee.DateTimeField()
+    last_published_at = peewee.DateTimeField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("last_published_at", "id"), False),)
+
+    @property
+    def source_list(self):
+        return [slug for slug in self.sources.split(",") if slug]
+
+    @property
+    def language_list(self):
+        return [code for code in self.languages.split(",") if code]
+
+
+def scores(vector, numbers, matrix, rows_numbers):
+    """How alike an article is to each row of ``matrix``: cosine similarity plus
+    :data:`ANCHOR_BONUS` per number both name (up to :data:`MAX_ANCHORS`)."""
+    cosine = matrix @ vector
+    own = set(numbers.split())
+    if not own:
+        return cosine, cosine
+    shared = np.array(
+        [min(len(own.intersection(other.split())), MAX_ANCHORS) for other in rows_numbers],
+        dtype=np.float32,
+    )
+    return cosine, cosine + ANCHOR_BONUS * shared
+
+
+class _Window:
+    """The published articles with a vector around a group of articles being placed, kept up
+    to date as each is placed (a later one sees where the earlier ones went)."""
+
+    def __init__(self, start, end):
+        self.ids, self.matrix, self.rows = embeddings.window(start, end)
+        self.position = {article_id: k for k, article_id in enumerate(self.ids)}
+        self.times = np.array([row[0].timestamp() for row in self.rows], dtype=np.float64)
+
+    def placement(self, article, own):
+        """``(story id or None, duplicate_of id or None, id of an article to start a story
+        with)`` for a published ``article`` whose vector and anchors are ``own``."""
+        near = np.abs(self.times - article.published_at.timestamp()) <= WINDOW_DAYS * 86400
+        itself = self.position.get(article.id)
+        if itself is not None:
+            near[itself] = False
+        candidates = np.flatnonzero(near)
+        if not len(candidates):
+            return None, None, None
+        rows = [self.rows[k] for k in candidates]
+        cosine, score = scores(own[0], own[1], self.matrix[candidates], [row[5] for row in rows])
+        duplicate_of = None
+        for k in np.argsort(-cosine, kind="stable"):
+            if cosine[k] < DUPLICATE_COSINE:
+                break
+            row, other = rows[k], self.ids[candidates[k]]
+            if row[2] == article.language and (row[0], other) < (article.published_at, article.id):
+                duplicate_of = row[4] or other
+                break
+        best = int(np.argmax(score))
+        if score[best] < JOIN_SCORE:
+            return None, duplicate_of, None
+        story_id = rows[best][1]
+        return story_id, duplicate_of, None if story_id is not None else self.ids[candidates[best]]
+
+    def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
+        """Remember where an article went."""
+        k = self.position.get(article_id)
+        if k is not None:
+            self.rows[k][1] = story_id
+            if not partner:
+                self.rows[k][4] = duplicate_of
+
+
+def _groups(articles):
+    """The articles (in publication order) in runs that each span at most a day, so that each
+    run's window is read once."""
+    groups = []
+    for article in articles:
+        if groups and article.published_at - groups[-1][0].published_at <= datetime.timedelta(
+            days=1
+        ):
+            groups[-1].append(article)
+        else:
+            groups.append([article])
+    return groups
+
+
+def place(article_ids):
+    """Place the articles ``article_ids`` (in publication order) in their stories; returns the
+    ids of the articles whose story or copy mark changed."""
+    changed, touched = set(), set()
+    span = datetime.timedelta(days=WINDOW_DAYS)
+    with write_transaction():
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
+        articles = list(
+            Article.select(
+                Article.id,
+                Article.published_at,
+                Article.status,
+                Article.language,
+                Article.story,
+                Article.duplicate_of,
+            )
+            .where(Article.id.in_(list(article_ids)))
+            .order_by(Article.published_at, Article.id)
+        )
+        vectors = embeddings.vectors_of(article.id for article in articles)
+        for group in _groups(articles):
+            around = _Window(group[0].published_at - span, group[-1].published_at + span)
+            for article in group:
+                own = vectors.get(article.id)
+                story_id, duplicate_of, partner = None, None, None
+                if article.status == PUBLISHED and own is not None:
+                    story_id, duplicate_of, partner = around.placement(article, own)
+                if partner is not None:
+                    story_id = _start_story(partner)
+                    around.note(partner, story_id, partner=True)
+                    changed.add(partner)
+                    touched.add(story_id)
+                around.note(article.id, story_id, duplicate_of)
+                if (story_id, duplicate_of) != (article.story_id, article.duplicate_of_id):
+                    Article.update(story=story_id, duplicate_of=duplicate_of).where(
+                        Article.id == article.id
+                    ).execute()
+                    changed.add(article.id)
+                    touched.update(s for s in (story_id, article.story_id) if s is not None)
+        changed |= refresh_stories(touched)
+        publish_changes(changed)
+    return changed
+
+
+def _start_story(article_id):
+    """A new story holding the article ``article_id``; its id."""
+    published_at = Article.get_by_id(article_id).published_at
+    story = Story.create(first_published_at=published_at, last_published_at=published_at)
+    Article.update(story=story.id).where(Article.id == article_id).execute()
+    return story.id
+
+
+def refresh_stories(story_ids):
+    """Bring the counts, lists and headline of the stories ``story_ids`` up to date, inside the
+    caller's transaction; a story with fewer than two published articles is dissolved. Returns
+    the ids of the articles that lost their story that way."""
+    released = set()
+    story_ids = sorted(set(story_ids))
+    if not story_ids:
+        return released
+    members = (
+        Article.select(
+            Article.id,
+            Article.story,
+            Article.status,
+            Article.language,
+            Article.published_at,
+            Article.duplicate_of,
+            Source.slug,
+        )
+        .join(Source)
+        .where(Article.story.in_(story_ids))
+        .order_by(Article.story, Article.published_at, Article.id)
+    )
+    by_story = {story_id: [] for story_id in story_ids}
+    for member in members:
+        by_story[member.story_id].append(member)
+    now = utcnow()
+    for story_id, rows in by_story.items():
+        published = [row for row in rows if row.status == PUBLISHED]
+        if len(published) < 2:
+            released.update(row.id for row in rows)
+            Article.update(story=None).where(Article.story == story_id).execute()
+            Story.delete().where(Story.id == story_id).execute()
+            continue
+        headline = next((row for row in published if row.duplicate_of_id is None), published[0])
+        Story.update(
+            headline=headline.id,
+            article_count=len(published),
+            sources=",".join(sorted({row.source.slug for row in published})),
+            languages=",".join(sorted({row.language for row in published})),
+            first_published_at=published[0].published_at,
+            last_published_at=published[-1].published_at,
+            updated_at=now,
+        ).where(Story.id == story_id).execute()
+        released.update(row.id for row in rows if row.status != PUBLISHED)
+        Article.update(story=None).where(
+            (Article.story == story_id) & (Article.status != PUBLISHED)
+        ).execute()
+    return released
+
+
+def publish_changes(article_ids):
+    """What answers show of ``article_ids`` changed (their ``story``): render their cards again,
+    log the change for delta sync and raise the data version."""
+    if not article_ids:
+        return
+    cards.refresh(sorted(article_ids))
+    published = (
+        Article.select(Article.id)
+        .where(Article.id.in_(list(article_ids)) & (Article.status == PUBLISHED))
+        .tuples()
+    )
+    Change.record_many([(article_id, "upsert", None) for (article_id,) in published])
+    DataVersion.bump()
+
+
+def refresh_queued(limit=embeddings.BATCH):
+    """Embed up to ``limit`` queued articles (oldest first), place them in their stories and
+    queue their related lists; returns how many."""
+    queue = embeddings.EmbeddingQueue
+    due = [
+        article_id
+        for (article_id,) in queue.select(queue.article)
+        .order_by(queue.queued_at)
+        .limit(limit)
+        .tuples()
+    ]
+    if due:
+        process(due)
+    return len(due)
+
+
+def process(article_ids, force=False):
+    """Embed the articles ``article_ids`` (those whose text changed, or all with ``force``),
+    place them in their stories, queue their related lists and take them off the embedding
+    queue (an article queued again meanwhile stays queued)."""
+    article_ids = list(article_ids)
+    queue = embeddings.EmbeddingQueue
+    queued = list(
+        queue.select(queue.article, queue.queued_at).where(queue.article.in_(article_ids)).tuples()
+    )
+    embeddings.embed_articles(article_ids, force=force)
+    place(article_ids)
+    with write_transaction():
+        alive = [
+            i
+            for (i,) in Article.select(Article.id)
+            .where(Article.id.in_(article_ids) & (Article.status == PUBLISHED))
+            .tuples()
+        ]
+        if alive:
+            RelatedQueue.add(alive)
+        for article_id, queued_at in queued:
+            queue.delete().where(
+                (queue.article == article_id) & (queue.queued_at <= queued_at)
+            ).execute()
+
+
+def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
+    """:func:`process` the articles ``ids`` in batches (in the order given: publication order
+    places each article among those before it); ``on_batch(count)`` after each."""
+    ids = list(ids)
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        process(chunk, force=force)
+        if on_batch is not None:
+            on_batch(len(chunk))
+
+
+def newest():
+    """Stories, newest activity first (the last article published); page with ``seek`` on
+    ``(last_published_at, id)`` descending. Each row carries its headline's card as
+    ``headline_card``."""
+    return (
+        Story.select(Story, Article.card.alias("headline_card"))
+        .join(Article, peewee.JOIN.LEFT_OUTER, on=(Article.id == Story.headline))
+        .objects()
+    )
+
+
+def members(story_id, limit=MAX_MEMBERS):
+    """The published articles of a story in publication order: ``(id, card, duplicate_of)``."""
+    return list(
+        Article.select(Article.id, Article.card, Article.duplicate_of)
+        .where((Article.story == story_id) & (Article.status == PUBLISHED))
+        .order_by(Article.published_at, Article.id)
+        .limit(limit)
+        .tuples()
+    )

@@ -1,0 +1,50 @@
+"""Asking an article: the sentences that answer a question, and its key points."""
+
+from marshmallow import Schema, fields, validate
+
+from .common import Text
+
+
+class AnswerArgs(Schema):
+    q = Text(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "The question, in any of the model's languages"},
+    )
+    limit = fields.Integer(
+        load_default=3,
+        validate=validate.Range(1, 10),
+        metadata={"description": "How many sentences, 1-10"},
+    )
+
+
+class KeyPointArgs(Schema):
+    limit = fields.Integer(
+        load_default=3,
+        validate=validate.Range(1, 10),
+        metadata={"description": "How many sentences, 1-10"},
+    )
+
+
+class SentenceSchema(Schema):
+    sentence = fields.String(metadata={"description": "Verbatim from the body"})
+    position = fields.Integer(metadata={"description": "Its place among the body's sentences"})
+    score = fields.Float(
+        metadata={"description": "How well it answers (or sums up); higher is better"}
+    )
+
+
+class SentencesSchema(Schema):
+    article_id = fields.Integer()
+    article_version = fields.Integer(
+        metadata={"description": "The version of the article the sentences were taken from"}
+    )
+    method = fields.String(metadata={"description": "How the sentences were chosen"})
+    model = fields.String(metadata={"description": "The sentence embedding model"})
+    sentences = fields.List(
+        fields.Nested(SentenceSchema), metadata={"description": "In the article's order"}
+    )
+
+
+class AnswersSchema(SentencesSchema):
+    question = fields.String()

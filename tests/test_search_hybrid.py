@@ -1,0 +1,271 @@
+"""``GET /v1/search`` by words, by meaning and both (``mode``), through HTTP, on SQLite and
+PostgreSQL, with the deterministic hashed embedder (close for texts that share words or names,
+so an English query finds the German and French articles that name the same bridge)."""
+
+import datetime
+
+import pytest
+
+from models import db, embeddings, hybrid
+from models.query import parse_query
+
+from .conftest import BASE_TIME
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("pgvector", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request, tmp_path):
+    """Every backend, and PostgreSQL with its pgvector table made as ``db init`` makes it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/newsdesk.db"
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def app(app):
+    with app.app_context(), db.connection_context():
+        embeddings.ensure_vector_index()
+    return app
+
+
+ARTICLES = {
+    "collapse": (
+        "en",
+        "Riverton harbour bridge collapses at rush hour",
+        "The Riverton harbour bridge collapsed on Monday; commuters were stranded.",
+        ["transport"],
+    ),
+    "divers": (
+        "en",
+        "Divers search the river under the Riverton harbour bridge",
+        "Divers searched the river after the bridge collapsed in Riverton.",
+        ["transport", "rescue"],
+    ),
+    "german": (
+        "de",
+        "Riverton: Hafenbrücke eingestürzt",
+        "Die Hafenbrücke von Riverton ist am Montag im Berufsverkehr eingestürzt.",
+        ["transport"],
+    ),
+    "french": (
+        "fr",
+        "Riverton : le pont du port s'effondre",
+        "Le pont du port de Riverton s'est effondré lundi à l'heure de pointe.",
+        [],
+    ),
+    "apples": (
+        "en",
+        "Orchard growers expect a record apple harvest",
+        "Apple growers in the valley expect a record harvest this autumn.",
+        ["farming"],
+    ),
+}
+
+
+@pytest.fixture
+def corpus(client, writer, make_source):
+    """The articles of :data:`ARTICLES`, written through the API (embedded at once in tests),
+    an hour apart; the German one from a source of its own."""
+    sources = {
+        "default": make_source(slug="daily", name="Daily"),
+        "de": make_source(slug="zeitung", name="Zeitung", language="de"),
+    }
+    found = {}
+    for hours, (key, (language, title, body, tags)) in enumerate(ARTICLES.items()):
+        response = client.post(
+            "/v1/articles",
+            json={
+                "source": sources.get(language, sources["default"]).slug,
+                "title": title,
+                "body_text": body,
+                "language": language,
+                "tags": tags,
+                "published_at": (BASE_TIME + datetime.timedelta(hours=hours)).isoformat() + "Z",
+            },
+            headers=writer,
+        )
+        assert response.status_code == 201, response.json
+        found[key] = response.json["id"]
+    return found
+
+
+def search(client, query, **params):
+    response = client.get("/v1/search", query_string={"q": query, **params})
+    assert response.status_code == 200, response.json
+    assert response.content_type == "application/json"
+    return response.json
+
+
+def matches(body):
+    return {hit["id"]: hit["match"] for hit in body["data"]}
+
+
+def keys(corpus, body):
+    names = {article_id: key for key, article_id in corpus.items()}
+    return [names[hit["id"]] for hit in body["data"]]
+
+
+def test_hybrid_is_the_default_and_finds_other_languages(client, corpus):
+    body = search(client, "Riverton harbour bridge")
+    found = matches(body)
+    assert found[corpus["collapse"]] == found[corpus["divers"]] == "both"
+    assert found[corpus["german"]] == found[corpus["french"]] == "semantic"
+    assert set(keys(corpus, body)[:2]) == {"collapse", "divers"}
+    scores = [hit["score"] for hit in body["data"]]
+    assert scores == sorted(scores, reverse=True)
+    # Found by both rankings, an article scores the sum of its reciprocal ranks: the first
+    # is first or second in each.
+    k = hybrid.FUSION_K
+    assert scores[0] in {round(2 / (k + 1), 6), round(1 / (k + 1) + 1 / (k + 2), 6)}
+    assert search(client, "Riverton harbour bridge", mode="hybrid") == body
+
+
+def test_keyword_mode_finds_the_words_only(client, corpus):
+    body = search(client, "Riverton harbour bridge", mode="keyword")
+    assert sorted(keys(corpus, body)) == ["collapse", "divers"]
+    assert set(matches(body).values()) == {"keyword"}
+    assert all(hit["score"] > 0 for hit in body["data"])
+
+
+def test_semantic_mode_ranks_by_meaning_in_any_language(client, corpus):
+    body = search(client, "Riverton bridge collapsed", mode="semantic")
+    assert set(matches(body).values()) == {"semantic"}
+    ranked = keys(corpus, body)
+    assert set(ranked) == set(ARTICLES)
+    assert ranked[-1] == "apples"
+    german = search(client, "Riverton bridge collapsed", mode="semantic", language="de")
+    assert keys(corpus, german) == ["german"]
+    assert german["data"][0]["score"] == round(1 / (hybrid.FUSION_K + 1), 6)
+
+
+@pytest.mark.parametrize("mode", hybrid.MODES)
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"language": "de"}, {"german"}),
+        ({"language": "en,fr"}, {"collapse", "divers", "french", "apples"}),
+        ({"source": "zeitung"}, {"german"}),
+        ({"tag": "rescue"}, {"divers"}),
+        ({"published_after": "2026-11-01T14:00:00Z"}, {"german", "french", "apples"}),
+        ({"published_before": "2026-11-01T13:00:00Z"}, {"collapse"}),
+        (
+            {"updated_since": "2000-01-01T00:00:00Z", "tag": "transport"},
+            {"collapse", "divers", "german"},
+        ),
+    ],
+)
+def test_every_filter_narrows_every_mode(client, corpus, mode, params, expected):
+    """Meaning ranks every article the filters leave (there are fewer than the window);
+    the words are only in two English articles."""
+    if mode == "keyword":
+        expected = expected & {"collapse", "divers"}
+    assert set(keys(corpus, search(client, "Riverton bridge", mode=mode, **params))) == expected
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_exclusions_take_out_hits_found_by_meaning(client, corpus, mode):
+    found = matches(search(client, "Riverton bridge -divers", mode=mode))
+    assert corpus["divers"] not in found and corpus["collapse"] in found
+    assert corpus["german"] in found
+
+
+def test_highlights_mark_the_words_hits_by_meaning_have(client, corpus):
+    hits = {hit["id"]: hit for hit in search(client, "Riverton harbour bridge")["data"]}
+    assert "<mark>Riverton</mark>" in hits[corpus["collapse"]]["highlights"]["title"]
+    assert (
+        hits[corpus["german"]]["highlights"]["title"]
+        == "<mark>Riverton</mark>: Hafenbrücke eingestürzt"
+    )
+    assert "<mark>" not in hits[corpus["apples"]]["highlights"]["title"]
+
+
+@pytest.mark.parametrize("mode", hybrid.MODES)
+@pytest.mark.parametrize("sort", ["relevance", "-published_at"])
+def test_cursors_page_through_every_hit_once(client, corpus, mode, sort):
+    whole = search(client, "Riverton bridge", mode=mode, sort=sort, limit=50)
+    assert not whole["has_more"]
+    seen, cursor = [], None
+    while True:
+        params = {"mode": mode, "sort": sort, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = search(client, "Riverton bridge", **params)
+        seen += page["data"]
+        assert len(page["data"]) <= 2
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert seen == whole["data"]
+    if sort == "-published_at":
+        times = [hit["published_at"] for hit in seen]
+        assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.parametrize(("made", "used"), [("keyword", "hybrid"), ("hybrid", "semantic")])
+def test_a_cursor_of_another_mode_is_refused(client, corpus, made, used):
+    page = search(client, "Riverton bridge", mode=made, limit=1)
+    response = client.get(
+        "/v1/search",
+        query_string={"q": "Riverton bridge", "mode": used, "cursor": page["next_cursor"]},
+    )
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert "cursor" in response.json["errors"]
+
+
+@pytest.mark.parametrize("mode", hybrid.MODES)
+def test_facets_count_the_hits_of_each_mode(client, corpus, mode):
+    body = search(client, "Riverton bridge", mode=mode, facets="language,source,tag", limit=50)
+    languages = {}
+    for hit in body["data"]:
+        languages[hit["language"]] = languages.get(hit["language"], 0) + 1
+    counted = {value["value"]: value["count"] for value in body["facets"]["language"]}
+    assert counted == languages
+    tags = {value["value"]: value["count"] for value in body["facets"]["tag"]}
+    assert tags["transport"] == sum(
+        "transport" in [t["slug"] for t in hit["tags"]] for hit in body["data"]
+    )
+
+
+def test_drafts_and_deleted_articles_are_never_hits(client, corpus, writer):
+    draft = client.patch(
+        f"/v1/articles/{corpus['german']}", json={"status": "draft"}, headers=writer
+    )
+    assert draft.status_code == 200, draft.json
+    assert client.delete(f"/v1/articles/{corpus['french']}", headers=writer).status_code == 204
+    for mode in hybrid.MODES:
+        found = matches(search(client, "Riverton bridge", mode=mode))
+        assert corpus["german"] not in found and corpus["french"] not in found
+
+
+@pytest.mark.parametrize("mode", ["", "vector", "HYBRID"])
+def test_an_unknown_mode_is_a_422(client, corpus, mode):
+    response = client.get("/v1/search", query_string={"q": "bridge", "mode": mode})
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert "mode" in response.json["errors"]
+
+
+def test_the_window_is_what_the_spec_says():
+    from schemas.articles import SearchArgs
+
+    description = SearchArgs().fields["mode"].metadata["description"]
+    assert f"the {hybrid.WINDOW} published articles" in description
+    assert f"best {hybrid.WINDOW} merged" in description
+
+
+def test_the_keyword_ranking_of_hybrid_ranks_the_newest_matches(app, corpus):
+    parsed = parse_query("Riverton bridge")
+    with app.app_context(), db.connection_context():
+        assert sorted(hybrid.keyword_ranking(parsed)) == [corpus["collapse"], corpus["divers"]]
+        assert hybrid.keyword_ranking(parsed, newest=1) == [corpus["divers"]]
+        assert hybrid.keyword_ranking(parsed, newest=1, languages=["fr"]) == []
+        assert hybrid.keyword_ranking(parsed, limit=1, tags=["transport"]) in (
+            [corpus["collapse"]],
+            [corpus["divers"]],
+        )

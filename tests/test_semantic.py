@@ -1,0 +1,445 @@
+"""Embeddings, vector search, story clusters, related articles by meaning, answers and key
+points, with the deterministic hashed embedder, on SQLite, PostgreSQL and PostgreSQL with
+pgvector (each where configured)."""
+
+import datetime
+
+import numpy as np
+import pytest
+
+from api import tasks
+from models import (
+    Article,
+    ArticleEmbedding,
+    EmbeddingQueue,
+    SentenceEmbedding,
+    Story,
+    db,
+    embeddings,
+)
+
+from .conftest import BASE_TIME
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("pgvector", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request, tmp_path):
+    """Every backend, and PostgreSQL with its pgvector table made as ``db init`` makes it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/newsdesk.db"
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def app(app):
+    with app.app_context(), db.connection_context():
+        embeddings.ensure_vector_index()
+    return app
+
+
+STORY = [
+    (
+        "Riverton harbour bridge collapses at rush hour",
+        "The Riverton harbour bridge collapsed on Monday at rush hour; 4,200 commuters were "
+        "stranded and divers searched the river under the harbour bridge.",
+    ),
+    (
+        "Divers search river after Riverton harbour bridge collapses",
+        "Divers searched the river after the Riverton harbour bridge collapsed at rush hour, "
+        "leaving 4,200 commuters stranded on Monday.",
+    ),
+    (
+        "Riverton harbour bridge collapse strands 4,200 commuters",
+        "Commuters, 4,200 of them, were stranded when the Riverton harbour bridge collapsed at "
+        "rush hour on Monday; divers searched the river.",
+    ),
+]
+OTHER = (
+    "Orchard growers expect a record apple harvest",
+    "Apple growers in the valley expect a record harvest this autumn and hired extra pickers.",
+)
+
+
+def post(client, writer, source, title, body, hours=0, **extra):
+    response = client.post(
+        "/v1/articles",
+        json={
+            "source": source.slug,
+            "title": title,
+            "body_text": body,
+            "published_at": (BASE_TIME + datetime.timedelta(hours=hours)).isoformat() + "Z",
+            **extra,
+        },
+        headers=writer,
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def in_db(function):
+    with db.connection_context():
+        return function()
+
+
+@pytest.fixture
+def story_articles(client, writer, source):
+    """Three articles about one story and one about something else, written through the API
+    (the worker runs at once in tests)."""
+    posted = [post(client, writer, source, t, b, hours=n) for n, (t, b) in enumerate(STORY)]
+    other = post(client, writer, source, *OTHER, hours=5)
+    return posted, other
+
+
+# --- the embedders ------------------------------------------------------------------------
+
+
+def test_the_hashed_embedder_is_deterministic_and_normalised():
+    model = embeddings.HashedNgrams()
+    first = model.embed(["Harbour bridge collapses", "Apple harvest", ""])
+    again = model.embed(["Harbour bridge collapses", "Apple harvest", ""])
+    assert first.dtype == np.float32 and first.shape == (3, model.dimensions)
+    assert np.array_equal(first, again)
+    assert np.allclose(np.linalg.norm(first[:2], axis=1), 1.0) and not first[2].any()
+    near = model.embed(["Harbour bridge collapsed"])[0]
+    assert near @ first[0] > 0.6 > near @ first[1]
+
+
+def test_anchors_read_figures_alike_in_every_language():
+    assert embeddings.anchors("36,870 runners; 36.870 Läufer; 36 870 coureurs") == "36870"
+    assert embeddings.anchors("In 2026, 7 of 12 and 25% (15 %)") == "12 15 25"
+
+
+# --- embedding in the background ----------------------------------------------------------
+
+
+def test_a_written_article_is_embedded_by_the_worker(client, writer, source):
+    article = post(client, writer, source, *OTHER)
+    row = in_db(lambda: ArticleEmbedding.get_by_id(article["id"]))
+    assert row.model == embeddings.HashedNgrams.name
+    text = embeddings.article_text(article["title"], article["excerpt"])
+    assert np.array_equal(embeddings.from_blob(row.vector), embeddings.embedder().embed([text])[0])
+    assert in_db(lambda: EmbeddingQueue.select().count()) == 0
+
+
+def test_a_write_queues_embedding_in_its_transaction(client, writer, source, monkeypatch):
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # the worker does not run
+    article = post(client, writer, source, *OTHER)
+    assert in_db(lambda: [q.article_id for q in EmbeddingQueue.select()]) == [article["id"]]
+    assert not in_db(lambda: ArticleEmbedding.select().exists())
+
+
+@pytest.mark.parametrize(
+    ("change", "embedded_again"),
+    [
+        ({"title": "Pickers arrive for the record apple harvest"}, True),
+        ({"excerpt": "A new lead."}, True),
+        ({"body_text": "Another body entirely, about pears."}, True),
+        ({"status": "draft"}, False),
+        ({"tags": ["farming"]}, False),
+    ],
+)
+def test_only_a_change_of_text_embeds_again(client, writer, source, change, embedded_again):
+    article = post(client, writer, source, *OTHER)
+    calls = []
+    model = embeddings.embedder()
+    original = model.embed
+
+    def counting(texts):
+        calls.append(list(texts))
+        return original(texts)
+
+    model.embed = counting
+    try:
+        path = f"/v1/articles/{article['id']}"
+        assert client.patch(path, json=change, headers=writer).status_code == 200
+    finally:
+        del model.embed
+    assert bool(calls) is embedded_again
+    assert in_db(lambda: EmbeddingQueue.select().count()) == 0
+
+
+def test_newsdesk_embed_embeds_what_is_due(client, writer, source, database_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    ids = [post(client, writer, source, t, b, hours=n)["id"] for n, (t, b) in enumerate(STORY)]
+    monkeypatch.undo()
+    env = {"NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_EMBEDDER": "hashed"}
+    result = CliRunner().invoke(main, ["embed"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "embedded 3 articles with hashed-trigrams-256" in result.output
+    assert sorted(in_db(lambda: [r.article_id for r in ArticleEmbedding.select()])) == ids
+    assert in_db(lambda: EmbeddingQueue.select().count()) == 0
+    assert len({in_db(lambda i=i: Article.get_by_id(i).story_id) for i in ids}) == 1
+    again = CliRunner().invoke(main, ["embed"], env=env)
+    assert "embedded 0 articles" in again.output
+    everything = CliRunner().invoke(main, ["embed", "--all"], env=env)
+    assert "embedded 3 articles" in everything.output
+
+
+# --- nearest neighbours -------------------------------------------------------------------
+
+
+def test_nearest_finds_the_closest_articles_under_filters(client, writer, source, make_source):
+    other_source = make_source(slug="gazette", language="de")
+    posted = [post(client, writer, source, t, b, hours=n) for n, (t, b) in enumerate(STORY)]
+    german = post(client, writer, other_source, *STORY[0], hours=4, language="de")
+    apple = post(client, writer, source, *OTHER, hours=5)
+    query = embeddings.embed_query("Riverton harbour bridge collapses")
+
+    def nearest(limit=10, **filters):
+        return in_db(lambda: embeddings.nearest(query, limit, **filters))
+
+    found = nearest()
+    assert [i for i, _ in found][:1] in ([posted[0]["id"]], [german["id"]])
+    assert {i for i, _ in found} == {*(a["id"] for a in posted), german["id"], apple["id"]}
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5 < scores[0] <= 1.0001
+    assert nearest(languages=["de"]) == [(german["id"], pytest.approx(found[0][1], abs=1e-5))]
+    assert [i for i, _ in nearest(sources=["gazette"], limit=3)] == [german["id"]]
+    assert [i for i, _ in nearest(limit=2)] == [i for i, _ in found[:2]]
+    assert apple["id"] not in {
+        i for i, _ in nearest(published_before=BASE_TIME + datetime.timedelta(hours=5))
+    }
+    excluded = in_db(lambda: embeddings.nearest(query, 10, exclude=[posted[0]["id"]]))
+    assert posted[0]["id"] not in {i for i, _ in excluded}
+
+
+def test_nearest_leaves_out_drafts_and_deleted_articles(client, writer, source):
+    posted = [post(client, writer, source, t, b, hours=n) for n, (t, b) in enumerate(STORY)]
+    query = embeddings.embed_query(STORY[0][0])
+    assert len(in_db(lambda: embeddings.nearest(query, 10))) == 3
+    client.patch(f"/v1/articles/{posted[0]['id']}", json={"status": "draft"}, headers=writer)
+    assert client.delete(f"/v1/articles/{posted[1]['id']}", headers=writer).status_code == 204
+    assert [i for i, _ in in_db(lambda: embeddings.nearest(query, 10))] == [posted[2]["id"]]
+
+
+def test_the_numpy_index_reads_only_what_changed(client, writer, source):
+    first = post(client, writer, source, *STORY[0])
+    index = embeddings.VectorIndex()
+    in_db(index.refresh)
+    assert index.size == 1
+    version = index.version
+    in_db(index.refresh)
+    assert index.version == version  # nothing written: nothing read
+    second = post(client, writer, source, *STORY[1], hours=1)
+    in_db(index.refresh)
+    assert index.size == 2 and set(index.ids[:2].tolist()) == {first["id"], second["id"]}
+    client.patch(f"/v1/articles/{first['id']}", json={"status": "draft"}, headers=writer)
+    in_db(index.refresh)
+    assert index.live[:2].tolist() == [False, True]
+
+
+# --- stories ------------------------------------------------------------------------------
+
+
+def test_articles_about_one_story_form_a_story(client, story_articles):
+    posted, other = story_articles
+    ids = [a["id"] for a in posted]
+    story_ids = {client.get(f"/v1/articles/{i}").json["story"] for i in ids}
+    assert len(story_ids) == 1 and None not in story_ids
+    assert client.get(f"/v1/articles/{other['id']}").json["story"] is None
+    (story_id,) = story_ids
+    listing = client.get("/v1/stories")
+    assert listing.status_code == 200
+    (item,) = listing.json["data"]
+    assert item["id"] == story_id and item["article_count"] == 3
+    assert item["sources"] == ["daily"] and item["languages"] == ["en"]
+    assert item["headline"]["id"] == ids[0] and item["headline"]["story"] == story_id
+    assert item["first_published_at"] == posted[0]["published_at"]
+    assert item["last_published_at"] == posted[2]["published_at"]
+    detail = client.get(f"/v1/stories/{story_id}")
+    assert detail.status_code == 200 and detail.headers["ETag"]
+    assert [a["id"] for a in detail.json["articles"]] == ids
+    assert {a["duplicate_of"] for a in detail.json["articles"]} == {None}
+    # The cards stored for lists show the story too.
+    cards = {a["id"]: a["story"] for a in client.get("/v1/articles").json["data"]}
+    assert cards == {**dict.fromkeys(ids, story_id), other["id"]: None}
+
+
+def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, make_source):
+    wire = make_source(slug="wire")
+    original = post(client, writer, source, *STORY[0])
+    copy = post(client, writer, wire, STORY[0][0], STORY[0][1] + " Reporting by the wire.", 1)
+    story_id = client.get(f"/v1/articles/{copy['id']}").json["story"]
+    assert story_id is not None
+    members = client.get(f"/v1/stories/{story_id}").json["articles"]
+    assert [(a["id"], a["duplicate_of"]) for a in members] == [
+        (original["id"], None),
+        (copy["id"], original["id"]),
+    ]
+    assert client.get(f"/v1/stories/{story_id}").json["sources"] == ["daily", "wire"]
+
+
+def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articles):
+    posted, _ = story_articles
+    story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
+    assert client.delete(f"/v1/articles/{posted[0]['id']}", headers=writer).status_code == 204
+    detail = client.get(f"/v1/stories/{story_id}").json
+    assert detail["article_count"] == 2 and detail["headline"]["id"] == posted[1]["id"]
+    path = f"/v1/articles/{posted[1]['id']}"
+    assert client.patch(path, json={"status": "draft"}, headers=writer).status_code == 200
+    assert client.get(f"/v1/stories/{story_id}").status_code == 404
+    assert client.get(f"/v1/articles/{posted[2]['id']}").json["story"] is None
+    assert in_db(lambda: Story.select().count()) == 0
+
+
+def test_stories_are_paged_newest_activity_first(client, writer, source):
+    for day in range(3):
+        for n, (title, body) in enumerate(STORY[:2]):
+            post(client, writer, source, f"{title} {day}", body, hours=day * 200 + n)
+    first = client.get("/v1/stories?limit=2")
+    assert first.status_code == 200 and first.json["has_more"] is True
+    assert first.headers["Link"].endswith('rel="next"')
+    second = client.get(f"/v1/stories?limit=2&cursor={first.json['next_cursor']}").json
+    assert second["has_more"] is False and second["next_cursor"] is None
+    times = [s["last_published_at"] for s in first.json["data"] + second["data"]]
+    assert len(times) == 3 and times == sorted(times, reverse=True)
+
+
+def test_story_fields_narrow_the_articles(client, story_articles):
+    story_id = client.get(f"/v1/articles/{story_articles[0][0]['id']}").json["story"]
+    listing = client.get("/v1/stories?fields=id,title").json["data"][0]
+    assert listing["headline"] == {"id": story_articles[0][0]["id"], "title": STORY[0][0]}
+    detail = client.get(f"/v1/stories/{story_id}?fields=title").json
+    assert detail["articles"][0] == {"title": STORY[0][0], "duplicate_of": None}
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/stories/999", 404),
+        ("/v1/stories/abc", 404),
+        ("/v1/stories/99999999999999999999", 404),
+        ("/v1/stories?cursor=bogus", 400),
+        ("/v1/stories?limit=0", 422),
+        ("/v1/stories?fields=nope", 400),
+        ("/v1/stories/1?fields=nope", 400),
+    ],
+)
+def test_bad_story_requests_are_problems(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+
+
+# --- related articles by meaning ----------------------------------------------------------
+
+
+def test_related_articles_carry_meaning_story_and_language(client, story_articles):
+    posted, other = story_articles
+    items = client.get(f"/v1/articles/{posted[0]['id']}/related").json["data"]
+    assert [i["id"] for i in items[:2]] in (
+        [posted[1]["id"], posted[2]["id"]],
+        [posted[2]["id"], posted[1]["id"]],
+    )
+    relation = items[0]["relation"]
+    assert relation["origin"] == "computed" and relation["kind"] == "same_story"
+    assert {"same_story", "similar_meaning"} <= set(relation["reasons"])
+    assert relation["language"] == "en"
+    assert other["id"] not in [i["id"] for i in items[:2]]
+
+
+def test_related_rebuild_by_meaning_matches_the_worker(client, story_articles, app):
+    from models import related
+
+    posted, _ = story_articles
+    before = {a["id"]: client.get(f"/v1/articles/{a['id']}/related").json for a in posted}
+    with app.app_context(), db.connection_context():
+        assert related.rebuild() == 4
+    after = {a["id"]: client.get(f"/v1/articles/{a['id']}/related").json for a in posted}
+    for article_id, answer in before.items():
+        assert [i["id"] for i in after[article_id]["data"][:2]] == [
+            i["id"] for i in answer["data"][:2]
+        ]
+        assert (
+            after[article_id]["data"][0]["relation"]["reasons"]
+            == (answer["data"][0]["relation"]["reasons"])
+        )
+
+
+def test_the_related_etag_changes_when_the_worker_changes_the_list(
+    client, writer, source, monkeypatch
+):
+    first = post(client, writer, source, *STORY[0])
+    path = f"/v1/articles/{first['id']}/related"
+    etag = client.get(path).headers["ETag"]
+    post(client, writer, source, *STORY[1], hours=1)
+    answer = client.get(path, headers={"If-None-Match": etag})
+    assert answer.status_code == 200 and answer.json["data"]
+
+
+# --- answers and key points ---------------------------------------------------------------
+
+BODY = (
+    "The council met on Tuesday to discuss the harbour.\n\n"
+    "It approved a budget of 12 million euros for repairs. Work starts in March.\n\n"
+    "Residents asked for a new ferry service. The mayor said the ferry would return."
+)
+
+
+def test_answers_are_the_articles_own_sentences_in_order(client, writer, source):
+    article = post(client, writer, source, "Council approves harbour repairs", BODY)
+    response = client.get(f"/v1/articles/{article['id']}/answers?q=how much is the budget?")
+    assert response.status_code == 200
+    body = response.json
+    assert body["article_id"] == article["id"] and body["question"] == "how much is the budget?"
+    assert body["model"] == "hashed-trigrams-256" and body["method"] == "embedding-v1"
+    sentences = body["sentences"]
+    assert len(sentences) == 3
+    assert [s["position"] for s in sentences] == sorted(s["position"] for s in sentences)
+    best = max(sentences, key=lambda s: s["score"])
+    assert best["sentence"] == "It approved a budget of 12 million euros for repairs."
+    assert all(s["sentence"] in BODY for s in sentences)
+    one = client.get(f"/v1/articles/{article['id']}/answers?q=ferry&limit=1").json
+    assert [s["sentence"] for s in one["sentences"]] == ["Residents asked for a new ferry service."]
+
+
+def test_sentence_vectors_are_kept_per_article_version(client, writer, source):
+    article = post(client, writer, source, "Council approves harbour repairs", BODY)
+    path = f"/v1/articles/{article['id']}/key-points?limit=2"
+    first = client.get(path)
+    assert first.status_code == 200 and len(first.json["sentences"]) == 2
+    kept = in_db(lambda: SentenceEmbedding.get_by_id(article["id"]))
+    assert kept.article_version == first.json["article_version"]
+    client.patch(
+        f"/v1/articles/{article['id']}",
+        json={"body_text": "One sentence only here."},
+        headers=writer,
+    )
+    again = client.get(path).json
+    assert again["article_version"] > first.json["article_version"]
+    assert [s["sentence"] for s in again["sentences"]] == ["One sentence only here."]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("", 422), ("?q=", 422), ("?q=%20%20", 422), ("?q=x&limit=0", 422), ("?q=x&limit=11", 422)],
+)
+def test_bad_questions_are_problems(client, writer, source, query, status):
+    article = post(client, writer, source, "Council approves harbour repairs", BODY)
+    response = client.get(f"/v1/articles/{article['id']}/answers{query}")
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert "q" in response.json["errors"] or "limit" in response.json["errors"]
+
+
+def test_answers_of_a_missing_article_are_404(client):
+    for path in ("/v1/articles/999/answers?q=why", "/v1/articles/nope/key-points"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.content_type == "application/problem+json"
+
+
+def test_pgvector_is_used_where_installed(app, database_url):
+    with app.app_context(), db.connection_context():
+        has = embeddings.has_pgvector()
+        installed = database_url.startswith("postgresql") and embeddings.pgvector_installed()
+    assert has is installed
