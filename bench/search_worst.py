@@ -153,7 +153,7 @@ def deep_cursor(app, q, sort, criteria):
         )
 
 
-def measure(database_url, repeat, only=None):
+def measure(database_url, repeat, only=None, mode="keyword"):
     """``[(worst seconds, median seconds, least CPU seconds in this process, status, hits,
     label)]`` of every shape and variant, slowest first."""
     from api import create_app
@@ -174,7 +174,7 @@ def measure(database_url, repeat, only=None):
         for sort in ("relevance", "-published_at"):
             for label, filter_set, with_facets, deep in VARIANTS:
                 params, criteria = FILTERS[filter_set]
-                query = {"q": q, "sort": sort, "limit": 20, **params}
+                query = {"q": q, "sort": sort, "limit": 20, "mode": mode, **params}
                 if with_facets:
                     query["facets"] = "source,tag,language"
                 if deep:
@@ -271,6 +271,12 @@ def main():
     parser.add_argument("--articles", type=int, default=100_000, help="articles of a new corpus")
     parser.add_argument("--repeat", type=int, default=3, help="times each request is made")
     parser.add_argument("--only", help="only the shapes whose name holds this")
+    parser.add_argument(
+        "--mode",
+        default="keyword",
+        choices=["keyword", "hybrid", "semantic"],
+        help="search mode (keyword pages through every match: the costliest)",
+    )
     args = parser.parse_args()
     backends = [
         ("SQLite", args.sqlite, None) if args.sqlite else ("SQLite", *ensure_sqlite(args.articles))
@@ -283,7 +289,7 @@ def main():
     texts = []
     for backend, url, built in backends:
         run.log(f"{backend} ...")
-        texts.append(report(backend, url, measure(url, args.repeat, args.only), built))
+        texts.append(report(backend, url, measure(url, args.repeat, args.only, args.mode), built))
     print("\n\n".join(texts))
 
 
