@@ -286,7 +286,8 @@ def pytest_unconfigure(config):
     if _skip_reasons:
         reporter.write_line(
             f"newsdesk skipped: {_skipped['sqlite']} on sqlite, {_skipped['postgres']} on"
-            f" postgres, {_skipped['none']} without a database, because"
+            f" postgres, {_skipped['pgvector']} on postgres with pgvector,"
+            f" {_skipped['none']} without a database, because"
         )
     for reason, count in _skip_reasons.most_common():
         reporter.write_line(f"  {count:>4} {reason}")

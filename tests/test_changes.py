@@ -41,10 +41,19 @@ def server_set(client):
 
 
 def test_replay_across_writes_and_deletes(client, writer, source):
+    # Five different stories: articles telling one story are grouped, which changes their
+    # cards (each such change is a change of its own, after the write that caused it).
+    bodies = {
+        "A": "Harbour ferries resume their winter timetable on Monday.",
+        "B": "The chess olympiad opens in Chennai with 180 teams.",
+        "C": "Wheat prices fall after a record harvest in the plains.",
+        "D": "A bright comet is visible before dawn all week.",
+        "E": "Volcanic ash closes three airports in Iceland.",
+    }
+
     def post(title, **extra):
-        return client.post(
-            "/v1/articles", json={**ARTICLE, "title": title, **extra}, headers=writer
-        ).json
+        article = {**ARTICLE, "title": title, "body_text": bodies[title], **extra}
+        return client.post("/v1/articles", json=article, headers=writer).json
 
     a, b, c = post("A"), post("B"), post("C")
     since, replica = replay(client)

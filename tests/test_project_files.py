@@ -129,8 +129,10 @@ def test_make_test_ends_with_the_counts_per_database():
     )
 
     assert output.rstrip().splitlines()[-3:] == [
-        "newsdesk backends: 1 passed on sqlite, 0 passed on postgres, 0 without a database",
-        "newsdesk skipped: 0 on sqlite, 1 on postgres, 0 without a database, because",
+        "newsdesk backends: 1 passed on sqlite, 0 passed on postgres, 0 on postgres with"
+        " pgvector, 0 without a database",
+        "newsdesk skipped: 0 on sqlite, 1 on postgres, 0 on postgres with pgvector,"
+        " 0 without a database, because",
         "     1 NEWSDESK_TEST_POSTGRES_URL is not set",
     ]
     assert "SKIPPED" not in output

@@ -18,6 +18,7 @@ def test_related_editorial_first_then_by_score(client, make_article, make_relati
         "origin": "editorial",
         "score": 0.1,
         "reasons": [],
+        "language": "en",
     }
     assert data[2]["relation"]["reasons"] == ["similar_text", "shared_tags"]
     assert data[0]["source"]["slug"] == "default-source"
@@ -32,11 +33,23 @@ def test_related_limit_and_fields(client, make_article, make_relation):
     assert response.json["data"] == [
         {
             "title": "Article 8",
-            "relation": {"kind": "related", "origin": "computed", "score": 0.6, "reasons": []},
+            "relation": {
+                "kind": "related",
+                "origin": "computed",
+                "score": 0.6,
+                "reasons": [],
+                "language": "en",
+            },
         },
         {
             "title": "Article 7",
-            "relation": {"kind": "related", "origin": "computed", "score": 0.5, "reasons": []},
+            "relation": {
+                "kind": "related",
+                "origin": "computed",
+                "score": 0.5,
+                "reasons": [],
+                "language": "en",
+            },
         },
     ]
     assert len(client.get(f"/v1/articles/{article.id}/related").json["data"]) == 5
