@@ -204,10 +204,23 @@ def execute_many(sql, params):
     if not params:
         return
     cursor = db.cursor()
-    if is_postgres():  # many statements a round trip (psycopg2's executemany sends each alone)
-        psycopg2.extras.execute_batch(cursor, sql.format(db.obj.param), params, page_size=200)
-    else:
-        cursor.executemany(sql.format(db.obj.param), params)
+    try:
+        if is_postgres():  # many statements a round trip (psycopg2's executemany sends each alone)
+            psycopg2.extras.execute_batch(cursor, sql.format(db.obj.param), params, page_size=200)
+        else:
+            cursor.executemany(sql.format(db.obj.param), params)
+    except (sqlite3.Error, psycopg2.Error) as error:
+        raise as_peewee_error(error) from error
+
+
+def as_peewee_error(error):
+    """The peewee exception for a DB-API driver's ``error`` (peewee names its exceptions as
+    DB-API does): what peewee raises for its own statements, and what callers catch."""
+    for kind in type(error).__mro__:
+        wrapped = getattr(peewee, kind.__name__, None)
+        if isinstance(wrapped, type) and issubclass(wrapped, peewee.PeeweeException):
+            return wrapped(*error.args)
+    return error
 
 
 def insert_rows(model, rows, suffix=""):

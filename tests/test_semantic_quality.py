@@ -18,10 +18,10 @@ def measured(tmp_path_factory):
     """Every measure of tests/eval/evaluate.py, for both methods."""
     bind_database(f"sqlite:///{tmp_path_factory.mktemp('eval')}/eval.db")
     embeddings.configure("use")
-    try:
+    try:  # measured at once: other tests bind the models to their own databases meanwhile
         with db.connection_context():
             init_db()
-            yield evaluate.measure(evaluate.load())
+            return evaluate.measure(evaluate.load())
     finally:
         embeddings.configure("hashed")
 
