@@ -17,8 +17,8 @@ import datetime
 import numpy as np
 import peewee
 
-from . import cards, embeddings, webhooks
-from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
+from . import cards, embeddings
+from .articles import PUBLISHED, Article, Source
 from .base import BaseModel, db, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
 from .related import RelatedQueue
@@ -242,40 +242,17 @@ def refresh_stories(story_ids):
 
 def publish_changes(article_ids):
     """What answers show of ``article_ids`` changed (their ``story``): render their cards again,
-    log the change for delta sync, raise the data version and send the published ones'
-    ``article.updated`` webhook events (every logged change has its event, as writes do)."""
+    log the change for delta sync and raise the data version."""
     if not article_ids:
         return
-    ids = sorted(article_ids)
-    cards.refresh(ids)
-    published = list(
-        Article.select(Article.id, Article.card, Article.source)
-        .where(Article.id.in_(ids) & (Article.status == PUBLISHED))
-        .order_by(Article.id)
+    cards.refresh(sorted(article_ids))
+    published = (
+        Article.select(Article.id)
+        .where(Article.id.in_(list(article_ids)) & (Article.status == PUBLISHED))
+        .tuples()
     )
-    change_ids = Change.record_many([(article.id, "upsert", None) for article in published])
-    bodies = {
-        article_id: (html, text)
-        for article_id, html, text in ArticleBody.select(
-            ArticleBody.article, ArticleBody.body_html, ArticleBody.body_text
-        )
-        .where(ArticleBody.article.in_(ids))
-        .tuples()
-    }
-    tags = {}
-    for article_id, slug in (
-        ArticleTag.select(ArticleTag.article, Tag.slug)
-        .join(Tag)
-        .where(ArticleTag.article.in_(ids))
-        .tuples()
-    ):
-        tags.setdefault(article_id, []).append(Tag(slug=slug))
-    events = []
-    for article in published:
-        article.tag_list = tags.get(article.id, [])
-        body = bodies.get(article.id, ("", ""))
-        events.append(webhooks.article_written(article, body, change_ids[article.id], True))
-    webhooks.record(events, DataVersion.bump())
+    Change.record_many([(article_id, "upsert", None) for (article_id,) in published])
+    DataVersion.bump()
 
 
 def refresh_queued(limit=embeddings.BATCH):
