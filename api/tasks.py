@@ -91,17 +91,24 @@ def task_lock(queue, name):
     return queue.lock_task(name, ttl=ttl)
 
 
-@huey.task()
-def refresh_related():
-    """Compute the related lists of every article queued for it, one run at a time (a run in
-    progress takes what is queued meanwhile)."""
+def _drain(lock_name, refresh_queued):
+    """Call ``refresh_queued`` (one batch of a queue, returning how many it took) until the
+    queue is empty, one run at a time under Huey's lock ``lock_name`` (a run in progress takes
+    what is queued meanwhile); how many in all, 0 when another run holds the lock."""
     try:
-        with task_lock(huey, "refresh-related"), connected():
+        with task_lock(huey, lock_name), connected():
             total = 0
-            while done := related.refresh_queued():
+            while done := refresh_queued():
                 total += done
     except TaskLockedException:
         return 0
+    return total
+
+
+@huey.task()
+def refresh_related():
+    """Compute the related lists of every article queued for it, one run at a time."""
+    total = _drain("refresh-related", related.refresh_queued)
     if total:
         log.info("computed the related lists of %d articles", total)
     return total
@@ -132,13 +139,7 @@ def run_import(job_id):
 def refresh_embeddings():
     """Embed every article queued for it, place each in its story and queue its related list,
     one run at a time; then compute the related lists so queued."""
-    try:
-        with task_lock(huey, "refresh-embeddings"), connected():
-            total = 0
-            while done := stories.refresh_queued():
-                total += done
-    except TaskLockedException:
-        return 0
+    total = _drain("refresh-embeddings", stories.refresh_queued)
     if total:
         log.info("embedded and placed %d articles", total)
         refresh_related()
