@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import html
 import io
+import re
 
 import feedparser
 import peewee
@@ -32,6 +33,8 @@ WINDOW = 5000
 #: An answer lists this many rejections, the first; every rejection is counted by its code.
 MAX_REJECTIONS = 100
 _schema = ArticleInSchema()
+#: A numeric character reference, decimal or hexadecimal.
+_CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 class FeedEntry:
@@ -118,6 +121,17 @@ def is_feed(raw):
     return raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
+def _character_or_replacement(match):
+    """A character reference to a code point that is no character (a surrogate, or past
+    U+10FFFF) becomes U+FFFD, as HTML parsers read it; feedparser would raise on it."""
+    hexadecimal, decimal = match.groups()
+    digits = (hexadecimal or decimal).lstrip(b"0")
+    code = 0x110000 if len(digits) > 8 else int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group()
+
+
 def _feed_time(entry):
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
@@ -132,8 +146,12 @@ def feed_items(raw):
     importing the same feed again changes nothing. Each keeps its language (``xml:lang`` in
     Atom, ``dc:language`` in RSS, else the feed's) and the time it last changed.
     """
-    # A stream, never a string: feedparser would fetch a string that looks like a URL.
-    feed = feedparser.parse(io.BytesIO(raw))
+    raw = _CHARACTER_REFERENCE.sub(_character_or_replacement, raw)
+    try:
+        # A stream, never a string: feedparser would fetch a string that looks like a URL.
+        feed = feedparser.parse(io.BytesIO(raw))
+    except Exception as error:  # its lenient parser can fail on input its strict one refused
+        return [(1, Rejected("not_feed", f"Not a readable RSS or Atom feed: {error}."))]
     if feed.bozo and not feed.entries:
         return [
             (1, Rejected("not_feed", f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))

@@ -372,3 +372,15 @@ def test_cli_lists_the_first_rejections_and_counts_the_rest(app, database_url, t
     assert f"{path}:100: Line is not valid JSON" in result.output
     assert f"{path}:101:" not in result.output
     assert "... and 5 more rejections (by code: 105 not_json)" in result.output
+
+
+@pytest.mark.parametrize("reference", ["&#xD800;", "&#57343;", "&#x110000;", "&#99999999999;"])
+def test_cli_imports_a_feed_with_references_to_no_character(app, database_url, tmp_path, reference):
+    path = tmp_path / "odd.xml"
+    path.write_text(RSS.replace("Body two.", f"Body {reference} two."))
+    result = invoke(database_url, str(path))
+    assert result.exit_code == 0, result.output
+    assert f"{path}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
+    with db.connection_context():
+        second = Article.get(Article.external_id == "https://harbour.example/2")
+        assert second.bodies.get().body_text == "Body \ufffd two."
