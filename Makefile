@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ARTICLES ?= 1000
+TEST_JOBS ?= auto
 # Where `make run` serves: NEWSDESK_BIND when set, else 127.0.0.1:$(PORT).
 PORT ?= 8000
 BIND ?= $(or $(NEWSDESK_BIND),127.0.0.1:$(PORT))
@@ -48,9 +49,10 @@ run: install
 
 ## Run the suite on SQLite, and on PostgreSQL too with NEWSDESK_TEST_POSTGRES_URL.
 ## The last lines say how many tests passed on each database. Only failures and errors are
-## listed one by one (-rfE); skips are counted by reason in those last lines.
+## listed one by one (-rfE); skips are counted by reason in those last lines. Tests run in
+## TEST_JOBS processes (pytest-xdist; default: one per CPU).
 test: install-test
-	$(BIN)/python -m pytest -rfE $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup -rfE $(PYTEST_ARGS)
 
 ## ruff: the linter and the formatter's check (CI runs this before the tests).
 lint: install-test

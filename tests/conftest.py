@@ -8,6 +8,7 @@ import collections
 import datetime
 import logging
 import os
+import shutil
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
@@ -75,11 +76,25 @@ def _session_database(server_url):
     admin.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite database file migrated to the current schema, made once per test session:
+    each test starts from a copy of it rather than running every migration step again."""
+    path = tmp_path_factory.mktemp("template") / "newsdesk.db"
+    create_app({"database_url": f"sqlite:///{path}", "testing": True})
+    with db.connection_context():
+        init_db()
+    close_all()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
     """A URL to an empty database with the current schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/newsdesk.db"
+        path = tmp_path / "newsdesk.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     return request.getfixturevalue("postgres_url")
 
 
@@ -251,19 +266,20 @@ _skipped = {"sqlite": 0, "postgres": 0, "pgvector": 0, "none": 0}
 _skip_reasons = collections.Counter()
 #: Fixtures parametrized by backend, whose parameter names the backend a test ran on.
 BACKEND_PARAMS = ("database_url", "fuzz_app", "empty_database")
-_backend_of = {}
 
 
 def pytest_collection_modifyitems(items):
+    """Each test carries its backend in its reports (``user_properties`` reach pytest-xdist's
+    controller with them)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec else {}
         backend = next((params[name] for name in BACKEND_PARAMS if name in params), "none")
-        _backend_of[item.nodeid] = backend
+        item.user_properties.append(("backend", backend))
 
 
 def pytest_runtest_logreport(report):
-    backend = _backend_of.get(report.nodeid, "none")
+    backend = dict(report.user_properties).get("backend", "none")
     if report.when == "call" and report.passed:
         _passed[backend] += 1
     elif report.skipped and not hasattr(report, "wasxfail"):
@@ -272,11 +288,16 @@ def pytest_runtest_logreport(report):
         _skip_reasons[reason.removeprefix("Skipped: ")] += 1
 
 
+def _is_xdist_worker(config):
+    return hasattr(config, "workerinput")
+
+
 def pytest_unconfigure(config):
     """The run's last lines, after pytest's own counts: what passed on each database, and why
     tests were skipped (one line per reason, not one per test)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not _backend_of or config.option.collectonly:
+    ran = sum(_passed.values()) + sum(_skipped.values())
+    if reporter is None or not ran or _is_xdist_worker(config) or config.option.collectonly:
         return
     reporter.write_line(
         f"newsdesk backends: {_passed['sqlite']} passed on sqlite, "
@@ -295,6 +316,8 @@ def pytest_unconfigure(config):
 
 def pytest_sessionfinish(session, exitstatus):
     # With PostgreSQL configured, a run in which no test passed on it proves nothing: fail it.
+    if _is_xdist_worker(session.config):
+        return
     ran_tests = session.testscollected and not session.config.option.collectonly
     if POSTGRES_URL and ran_tests and _passed["postgres"] == 0 and exitstatus == 0:
         session.exitstatus = 1

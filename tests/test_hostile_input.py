@@ -417,6 +417,7 @@ def test_normal_nested_body_is_kept(client, writer, source):
     assert article["word_count"] == 9
 
 
+@pytest.mark.xdist_group("processes")
 def test_through_gunicorn_chunked_over_the_limit_is_413_and_bad_urls_400(
     app, database_url, tmp_path, make_key, source
 ):

@@ -133,6 +133,7 @@ def failing_step(*statements):
     return types.SimpleNamespace(upgrade=upgrade)
 
 
+@pytest.mark.xdist_group("processes")
 def test_concurrent_init_of_an_empty_database(empty_database):
     url = empty_database()
     runs = [

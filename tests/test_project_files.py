@@ -117,6 +117,7 @@ def test_make_help_lists_every_target_in_one_line():
     assert all(len(line.split()) > 2 for line in lines)
 
 
+@pytest.mark.xdist_group("processes")
 def test_make_test_ends_with_the_counts_per_database():
     """A database test run without PostgreSQL: the last lines count what passed on each
     database and why tests were skipped, and no skipped test is listed one by one."""

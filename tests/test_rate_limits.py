@@ -68,6 +68,7 @@ def test_writes_have_a_stricter_limit(client, make_key):
     assert client.get("/v1/sources", headers=headers).status_code == 200
 
 
+@pytest.mark.xdist_group("processes")
 @pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
 def test_redis_shares_the_budget_between_workers(app, database_url):
     # Two apps stand for two gunicorn workers (or hosts); a client address of its own per run
@@ -149,6 +150,7 @@ def redis_server(tmp_path):
     process.wait(timeout=10)
 
 
+@pytest.mark.xdist_group("processes")
 def test_a_frozen_redis_neither_hangs_requests_nor_stops_limits(app, database_url, redis_server):
     process, url = redis_server
     config = {
@@ -191,6 +193,7 @@ def test_a_frozen_redis_neither_hangs_requests_nor_stops_limits(app, database_ur
     assert remaining() == 1
 
 
+@pytest.mark.xdist_group("processes")
 def test_a_down_redis_is_tried_again_after_a_second(app, database_url, redis_server):
     process, url = redis_server
     config = {"database_url": database_url, "redis_url": url, "rate_limit": "9/minute"}
@@ -275,6 +278,7 @@ def test_forwarded_for_decides_the_address_only_from_trusted_proxies(
     assert other.status_code == 200
 
 
+@pytest.mark.xdist_group("processes")
 def test_the_task_queue_on_a_frozen_redis_fails_fast(redis_server):
     # With NEWSDESK_REDIS_URL, Huey's queue is in Redis too: waking the worker after a write
     # must not hold the write's answer while Redis is frozen.

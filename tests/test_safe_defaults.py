@@ -19,6 +19,9 @@ from api.config import Config, ConfigError
 from models import ApiKey, Article, db
 from models.keys import hash_key
 
+# Servers and workers of their own: run one at a time (make test's --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -18,6 +18,9 @@ import pytest
 
 from models import ApiKey
 
+# Servers and workers of their own: run one at a time (make test's --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 NEWSDESK = Path(sys.executable).parent / "newsdesk"

@@ -14,6 +14,9 @@ from models import Comment, db, is_postgres
 from tests.slow_app import SLOW_POSTGRES, SLOW_SQLITE, register
 from tests.test_server import call, children, server
 
+# Servers and workers of their own: run one at a time (make test's --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("processes")
+
 #: Slow connections in the tests: three times the server's workers. (bench/slowloris.py
 #: measures 200.)
 SLOW = 6

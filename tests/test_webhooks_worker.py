@@ -25,6 +25,9 @@ from models import ApiKey, Change, WebhookDelivery
 
 from .webhook_receiver import Receiver
 
+# Servers and workers of their own: run one at a time (make test's --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("processes")
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ARTICLE_EVENTS = ["article.published", "article.updated", "article.deleted"]
