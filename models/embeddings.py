@@ -15,6 +15,7 @@ start-up where the extension is installed, :func:`ensure_vector_index`), elsewhe
 """
 
 import datetime
+import functools
 import hashlib
 import re
 import threading
@@ -122,8 +123,20 @@ def normalise(vectors):
 
 
 def embed_query(text):
-    """The vector of a search query (or any short text), as :func:`nearest` takes it."""
-    return embedder().embed([text[:MAX_TEXT]])[0]
+    """The vector of a search query (or any short text), as :func:`nearest` takes it. The
+    vectors of the last :data:`QUERY_VECTORS` texts are kept per process: searches repeat."""
+    return _query_vector(embedder(), text[:MAX_TEXT])
+
+
+#: Query vectors kept per process (2 KiB each with the production model's 512 dimensions).
+QUERY_VECTORS = 2048
+
+
+@functools.lru_cache(maxsize=QUERY_VECTORS)
+def _query_vector(model, text):
+    vector = model.embed([text])[0]
+    vector.flags.writeable = False  # shared by every search of the same text
+    return vector
 
 
 def article_text(title, excerpt):

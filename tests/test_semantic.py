@@ -443,3 +443,11 @@ def test_pgvector_is_used_where_installed(app, database_url):
         has = embeddings.has_pgvector()
         installed = database_url.startswith("postgresql") and embeddings.pgvector_installed()
     assert has is installed
+
+
+def test_query_vectors_are_kept_per_text_and_read_only():
+    first = embeddings.embed_query("harbour bridge reopens")
+    assert embeddings.embed_query("harbour bridge reopens") is first
+    assert embeddings.embed_query("harbour ferry reopens") is not first
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = 1.0
