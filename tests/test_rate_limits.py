@@ -1,7 +1,6 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -11,6 +10,8 @@ import redis
 
 from api import create_app
 from api.limits import RETRY_SECONDS, WorkerCounters
+
+from .servers import free_port
 
 REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 
@@ -112,12 +113,6 @@ def test_worker_counters_start_a_new_window_when_one_ends():
     assert counters.incr("b", 0) == 1  # a window of no length is over at once
     counters.incr("c", 60)  # the table is full: windows that are over are dropped
     assert set(counters.windows) == {"a", "c"}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
