@@ -125,6 +125,14 @@ def if_match_check(kind):
     return check
 
 
+def check_if_match(kind, resource):
+    """Inside a write, of the stored ``resource``: 412 when the request sends ``If-Match`` and it
+    does not name the resource's current ETag."""
+    check = if_match_check(kind)
+    if check is not None:
+        check(resource)
+
+
 def public_cache_control(config):
     return f"public, max-age={config.cache_max_age}, stale-while-revalidate={config.cache_stale}"
 

@@ -87,11 +87,9 @@ class CommentDetail(MethodView):
 
         With `If-Match`, only if the comment still has that ETag.
         """
-        check = caching.if_match_check("comment")
         with writing() as touched:
             comment = get_comment_or_404(comment_id)
-            if check is not None:
-                check(comment)
+            caching.check_if_match("comment", comment)
             Comment.update(status=data["status"], version=Comment.version + 1).where(
                 Comment.id == comment.id
             ).execute()
@@ -111,11 +109,9 @@ class CommentDetail(MethodView):
 
         With `If-Match`, only if the comment still has that ETag.
         """
-        check = caching.if_match_check("comment")
         with writing() as touched:
             comment = get_comment_or_404(comment_id)
-            if check is not None:
-                check(comment)
+            caching.check_if_match("comment", comment)
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
             touched.events.append(

@@ -76,11 +76,9 @@ class SourceDetail(MethodView):
 
         With `If-Match`, only if the source still has that ETag.
         """
-        check = caching.if_match_check("source")
         with writing() as touched:
             source = get_source_or_404(slug)
-            if check is not None:
-                check(source)
+            caching.check_if_match("source", source)
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             Source.update(**data, updated_at=utcnow(), version=Source.version + 1).where(

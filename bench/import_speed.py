@@ -20,15 +20,14 @@ import contextlib
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
 import run
-import write_latency
 
 SYNC_BYTES = 4 * 1024 * 1024
 
@@ -39,11 +38,11 @@ def children_cpu():
 
 
 def corpus_lines(articles):
-    corpus = run.OUT / "corpus.ndjson"
+    corpus = common.OUT / "corpus.ndjson"
     if not corpus.exists() or sum(1 for _ in corpus.open("rb")) < articles:
-        run.log(f"writing {corpus} ...")
+        common.log(f"writing {corpus} ...")
         run.write_corpus(corpus, articles)
-    part = run.OUT / f"corpus-{articles}.ndjson"
+    part = common.OUT / f"corpus-{articles}.ndjson"
     with corpus.open("rb") as source, part.open("wb") as target:
         for number, line in enumerate(source):
             if number == articles:
@@ -55,12 +54,12 @@ def corpus_lines(articles):
 def fresh_database(env):
     url = env["NEWSDESK_DATABASE_URL"]
     if url.startswith("sqlite"):
-        for stale in run.OUT.glob("import.db*"):
+        for stale in common.OUT.glob("import.db*"):
             stale.unlink()
-        run.newsdesk(env, "db", "init")
+        common.newsdesk(env, "db", "init")
     else:
-        run.newsdesk(env, "db", "init")
-        sys.path.insert(0, str(run.ROOT))
+        common.newsdesk(env, "db", "init")
+        sys.path.insert(0, str(common.ROOT))
         from models import MODELS, DataVersion, bind_database, db
 
         bind_database(url)
@@ -68,12 +67,12 @@ def fresh_database(env):
             tables = ", ".join(model._meta.table_name for model in MODELS)
             db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
             DataVersion.ensure()
-    run.newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
+    common.newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
 
 
 def indexed(env):
     """Articles, and documents in the search index."""
-    sys.path.insert(0, str(run.ROOT))
+    sys.path.insert(0, str(common.ROOT))
     from models import Article, bind_database, db, is_postgres
 
     bind_database(env["NEWSDESK_DATABASE_URL"])
@@ -85,7 +84,7 @@ def indexed(env):
 
 def via_cli(part, env):
     cpu = children_cpu()
-    seconds = run.newsdesk(env, "import", str(part))
+    seconds = run.timed(env, "import", str(part))
     return seconds, children_cpu() - cpu
 
 
@@ -103,16 +102,8 @@ def bodies(part):
 
 
 def via_http(part, env):
-    key = subprocess.run(
-        [str(run.BIN / "newsdesk"), "keys", "create", "--name", "bench", "--scopes", "write"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    port = run.free_port()
-    with run.gunicorn("api.wsgi:app", env, port, "/healthz") as base:
-        write_latency.wait_ready(base)
+    key = common.create_key(env, "bench", "write")
+    with common.gunicorn("api.wsgi:app", env, common.free_port()) as base:
         started = time.perf_counter()
         for body in bodies(part):
             request = urllib.request.Request(
@@ -134,20 +125,20 @@ def main():
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in bench/out)")
     parser.add_argument("--rebuild", action="store_true", help="time `related rebuild` after")
     args = parser.parse_args()
-    run.OUT.mkdir(parents=True, exist_ok=True)
+    common.OUT.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": args.database or f"sqlite:///{run.OUT / 'import.db'}",
+        "NEWSDESK_DATABASE_URL": args.database or f"sqlite:///{common.OUT / 'import.db'}",
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
-        "PYTHONPATH": str(run.ROOT),
+        "PYTHONPATH": str(common.ROOT),
     }
     env.setdefault("NEWSDESK_SECRET_KEY", "bench-import-speed-secret")
     part = corpus_lines(args.articles)
     fresh_database(env)
     engine = "postgresql" if env["NEWSDESK_DATABASE_URL"].startswith("postgres") else "sqlite"
-    run.log(f"importing {args.articles:,} articles via {args.via} into {engine} ...")
+    common.log(f"importing {args.articles:,} articles via {args.via} into {engine} ...")
     seconds, cpu = (via_cli if args.via == "cli" else via_http)(part, env)
     articles, documents = indexed(env)
     line = (
@@ -160,7 +151,7 @@ def main():
     print(line, flush=True)
     if args.rebuild:
         with contextlib.suppress(KeyboardInterrupt):
-            rebuild = run.newsdesk(env, "related", "rebuild")
+            rebuild = run.timed(env, "related", "rebuild")
             print(f"related rebuild of {articles:,}: {rebuild:.1f} s", flush=True)
 
 

@@ -25,16 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-FILTERS = [
-    "",
-    "&source=daily-ledger",
-    "&source=rundschau-24,le-quotidien",
-    "&tag=politics",
-    "&tag=energy",
-    "&language=en",
-    "&tag=analysis&language=en",
-    "&language=de,fr",
-]
+from run import FILTERS  # noqa: E402
 
 
 def environ(path, headers=()):

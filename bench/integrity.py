@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,12 +33,19 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-OUT = ROOT / "bench" / "out"
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    OUT,
+    ROOT,
+    Proxy,
+    create_key,
+    free_port,
+    gunicorn_command,
+    newsdesk,
+    postgres_database,
+)
 
 #: The statuses recorded for a request that got no answer (the server was killed under it),
 #: and for one whose connection was refused (the server was down: nothing was sent).
@@ -68,18 +74,6 @@ def call(url, method="GET", body=None, headers=None, details=None):
     if details is not None:
         details[:] = [answer[2], time.monotonic() - started]
     return answer[:2]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def newsdesk(env, *args):
-    return subprocess.run(
-        [str(BIN / "newsdesk"), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
 
 
 class Load:
@@ -195,17 +189,7 @@ class Server:
 
     def start(self):
         self.process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--config",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "4",
-                "--log-level",
-                "warning",
-            ],
+            gunicorn_command(self.port, 4, "--log-level", "warning"),
             env=self.env,
             cwd=ROOT,
             stdout=self.log,
@@ -237,55 +221,6 @@ def server(env, log_path):
             running.stop()
 
 
-class Forwarder:
-    """A TCP forwarder between the server and PostgreSQL: ``cut`` drops every connection and
-    refuses new ones, as a database that went away; ``restore`` lets them through again."""
-
-    def __init__(self, target_port):
-        self.target_port = target_port
-        self.port = free_port()
-        self.sockets = []
-        self.listener = None
-
-    def restore(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen(128)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                client.close()
-                continue
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, target):
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                target.sendall(data)
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)
-
-    def cut(self):
-        self.listener.close()
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self.sockets = []
-
-
 def kill_repeatedly(running, seconds, kills, report):
     """The kill9 scenario: ``kills`` times, evenly over the load, SIGKILL the whole server and
     start it again; ``report`` gets the seconds each restart took to answer."""
@@ -302,7 +237,7 @@ def cut_database(running, forwarder, seconds, outage, report):
     probe /v1/tags meanwhile and after, and report the slowest answer during the outage, its
     statuses, and how long after the database returned the first 200 came."""
     time.sleep(seconds / 3)
-    forwarder.cut()
+    forwarder.stop()
     statuses, slowest = collections.Counter(), 0.0
     ends = time.monotonic() + outage
     while time.monotonic() < ends:
@@ -311,7 +246,7 @@ def cut_database(running, forwarder, seconds, outage, report):
         statuses[(status, details[0])] += 1
         slowest = max(slowest, details[1])
         time.sleep(0.1)
-    forwarder.restore()
+    forwarder.start()
     back = time.monotonic()
     while call(running.base + "/v1/tags")[0] != 200:
         time.sleep(0.05)
@@ -359,15 +294,11 @@ def run(name, database_url, seconds, threads, scenario="steady", kills=8, outage
     }  # server errors and warnings: bench/out/integrity-*.log
     newsdesk(env, "db", "init")
     newsdesk(env, "demo", "--articles", "300")
-    key = (
-        newsdesk(env, "keys", "create", "--name", "integrity", "--scopes", "write")
-        .strip()
-        .splitlines()[-1]
-    )
+    key = create_key(env, "integrity", "write")
     served_url, forwarder = database_url, None
     if scenario == "outage":
-        forwarder = Forwarder(urlparse(database_url).port or 5432)
-        forwarder.restore()
+        forwarder = Proxy(urlparse(database_url).port or 5432)
+        forwarder.start()
         served_url = database_url.replace(f":{forwarder.target_port}/", f":{forwarder.port}/")
     label = f"{name} {scenario}"
     with server(
@@ -448,20 +379,8 @@ def main():
 
 def on_postgres(server_url, options):
     """One run on a database of its own on the PostgreSQL server, dropped after."""
-    import psycopg2
-
-    name = f"newsdesk_integrity_{os.getpid()}"
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        url = urlunparse(urlparse(server_url)._replace(path="/" + name))
+    with postgres_database(server_url, "newsdesk_integrity") as url:
         return run("postgresql", url, *options)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +26,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT))
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BIN, ROOT, free_port, gunicorn_command
 
 
 def call(url):
@@ -59,11 +51,7 @@ def server(folder, environment):
     }
     subprocess.run([str(BIN / "newsdesk"), "db", "init"], env=env, check=True, capture_output=True)
     process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            *("--config", str(ROOT / "gunicorn.conf.py")),
-            *("--workers", "2", "--bind", f"127.0.0.1:{port}"),
-        ],
+        gunicorn_command(port),
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

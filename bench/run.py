@@ -24,13 +24,10 @@ Everything lives in bench/out/ (ignored by git); --reuse keeps a corpus already 
 """
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,9 +35,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BIN, OUT, ROOT, free_port, gunicorn, log
+
 #: (row, scenario of bench/wrk.lua, label, answer cache on). Searches repeat (175 words, 31
 #: phrases; two words make 30,625 pairs), so they are measured with the answer cache and, on a
 #: second Newsdesk server, without it: what a query costs the first time.
@@ -56,19 +53,22 @@ SCENARIOS = [
     ("phrase-cold", "phrase", "search, phrase, no answer cache", False),
     ("revalidate", "revalidate", "304 revalidation", True),
 ]
+#: Each list request is a page deep in the newest-first order (published_before stands for a
+#: cursor), under one of these filters.
+FILTERS = [
+    "",
+    "&source=daily-ledger",
+    "&source=rundschau-24,le-quotidien",
+    "&tag=politics",
+    "&tag=energy",
+    "&language=en",
+    "&tag=analysis&language=en",
+    "&language=de,fr",
+]
 
 
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def newsdesk(env, *args):
+def timed(env, *args):
+    """Seconds ``newsdesk *args`` took (its standard output discarded)."""
     started = time.perf_counter()
     subprocess.run([str(BIN / "newsdesk"), *args], env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -101,10 +101,10 @@ def write_corpus(corpus, articles):
 def import_corpus(corpus, env):
     """Load the NDJSON ``corpus`` through the import path into the database ``env`` names;
     returns the seconds the import took."""
-    newsdesk(env, "db", "init")
-    newsdesk(env, "demo", "--articles", "0")  # the demo sources and tags
+    timed(env, "db", "init")
+    timed(env, "demo", "--articles", "0")  # the demo sources and tags
     log(f"importing {corpus} ...")
-    return newsdesk(env, "import", str(corpus))
+    return timed(env, "import", str(corpus))
 
 
 def build_corpus(articles, env):
@@ -113,7 +113,7 @@ def build_corpus(articles, env):
     write_corpus(corpus, articles)
     seconds = import_corpus(corpus, env)
     log("rebuilding related articles ...")
-    rebuild = newsdesk(env, "related", "rebuild")
+    rebuild = timed(env, "related", "rebuild")
     return {
         "import_seconds": seconds,
         "import_rate": articles / seconds,
@@ -142,33 +142,6 @@ def related_on_write(database_url, samples=200):
     }
 
 
-@contextlib.contextmanager
-def gunicorn(app, env, port, ready_path):
-    command = [
-        str(BIN / "gunicorn"),
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--log-level",
-        "warning",
-        app,
-    ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
-    try:
-        for _ in range(200):  # wait for the server to answer, 10 s at most
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1)
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 def prepare_requests(base, max_id):
     """Word lists, list filters and (path, ETag) pairs for the wrk script."""
     sys.path.insert(0, str(ROOT))
@@ -177,21 +150,9 @@ def prepare_requests(base, max_id):
     rng = random.Random(3)
     words = [w for w in NOUNS + PLACES if " " not in w]
     phrases = [s for _, _, subjects in TOPICS for s in subjects if " " in s]
-    # Each request is a page deep in the newest-first order (published_before stands for a
-    # cursor), under one of these filters.
-    filters = [
-        "",
-        "&source=daily-ledger",
-        "&source=rundschau-24,le-quotidien",
-        "&tag=politics",
-        "&tag=energy",
-        "&language=en",
-        "&tag=analysis&language=en",
-        "&language=de,fr",
-    ]
     (OUT / "words.txt").write_text("\n".join(words) + "\n")
     (OUT / "phrases.txt").write_text("\n".join(phrases) + "\n")
-    (OUT / "filters.txt").write_text("\n".join(filters) + "\n")
+    (OUT / "filters.txt").write_text("\n".join(FILTERS) + "\n")
     pairs = []
     for article_id in rng.sample(range(1, max_id + 1), 500):
         path = f"/v1/articles/{article_id}"
@@ -263,7 +224,7 @@ def main():
             stale.unlink()
         report.update(build_corpus(args.articles, env))
     else:
-        newsdesk(env, "db", "init")  # a corpus built by older code gets the current schema
+        timed(env, "db", "init")  # a corpus built by older code gets the current schema
     report["related_on_write_ms"] = related_on_write(env["NEWSDESK_DATABASE_URL"])
 
     sys.path.insert(0, str(ROOT))

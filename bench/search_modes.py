@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import OUT, ROOT, free_port, gunicorn, log, prepare_requests, wrk
+from common import OUT, ROOT, free_port, gunicorn, log
+from run import prepare_requests, wrk
 
 
 def warm(base, seconds):

@@ -24,66 +24,20 @@ Bounded in time: about 2 * --seconds + 20 s, plus a minute to build the corpus t
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
 import multiprocessing
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OUT, create_key, free_port, gunicorn, log, newsdesk
+
 COMMENT = json.dumps({"author_name": "Slow", "body": "A comment sent one byte at a time. " * 4})
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def newsdesk(env, *args):
-    return subprocess.run(
-        [str(BIN / "newsdesk"), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-@contextlib.contextmanager
-def gunicorn(env, port):
-    """The default server: gunicorn with gunicorn.conf.py, as `newsdesk serve` runs it."""
-    command = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "api.wsgi:app"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            time.sleep(0.1)
-        else:
-            raise SystemExit("gunicorn did not start")
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class SlowClients:
@@ -287,10 +241,9 @@ def main():
     if not args.database:
         log("2,000 demo articles, when the database is empty ...")
         newsdesk(env, "demo", "--if-empty", "--no-related", "--articles", "2000")
-    key = newsdesk(env, "keys", "create", "--name", "slowloris", "--scopes", "comment")
-    key = key.strip().splitlines()[-1]
+    key = create_key(env, "slowloris", "comment")
     port = free_port()
-    with gunicorn(env, port) as base:
+    with gunicorn("api.wsgi:app", env, port) as base:
         with urllib.request.urlopen(base + "/v1/articles?limit=100&fields=id") as response:
             article_ids = [item["id"] for item in json.load(response)["data"]]
         loaded, baseline, still_open, opened, answers = run(args, port, key, article_ids)

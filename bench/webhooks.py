@@ -18,13 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BIN, postgres_database
 
-from tests.webhook_receiver import Receiver  # noqa: E402
+from tests.webhook_receiver import Receiver
 
 ROUNDS = 3
 BODY = " ".join(["The harbour ferry sails again after a winter of repairs."] * 30)
@@ -147,19 +146,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         each(f"sqlite:///{folder}/newsdesk.db")
     if args.postgres:
-        import psycopg2
-
-        name = f"newsdesk_bench_webhooks_{os.getpid()}"
-        admin = psycopg2.connect(args.postgres)
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-        try:
-            each(urlunparse(urlparse(args.postgres)._replace(path="/" + name)))
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            admin.close()
+        with postgres_database(args.postgres, "newsdesk_bench_webhooks") as url:
+            each(url)
 
 
 if __name__ == "__main__":

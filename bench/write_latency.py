@@ -14,7 +14,6 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
 """
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -29,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run
+import common
 
 #: Status codes of writes that failed.
 FAILED = []
@@ -51,17 +50,6 @@ def post(base, key, article):
     return (time.perf_counter() - started) * 1000, body["id"]
 
 
-def wait_ready(base, seconds=120):
-    """Wait for the server to answer (run.gunicorn waits 10 s: too short on a busy machine)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(f"{base}/healthz", timeout=1)
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{base} did not answer within {seconds} s")
-
-
 def percentile(values, share):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * share))]
@@ -72,9 +60,9 @@ def main():
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    source = run.OUT / "import.db"
-    database = run.OUT / "write-latency.db"
-    for stale in run.OUT.glob("write-latency*"):
+    source = common.OUT / "import.db"
+    database = common.OUT / "write-latency.db"
+    for stale in common.OUT.glob("write-latency*"):
         stale.unlink()
     shutil.copyfile(source, database)
     env = {
@@ -84,17 +72,11 @@ def main():
         "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
         "NEWSDESK_SECRET_KEY": os.environ.get("NEWSDESK_SECRET_KEY", "bench-import-speed-secret"),
-        "PYTHONPATH": str(run.ROOT),
+        "PYTHONPATH": str(common.ROOT),
     }
-    run.newsdesk(env, "db", "init")
-    key = subprocess.run(
-        [str(run.BIN / "newsdesk"), "keys", "create", "--name", "bench", "--scopes", "write"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    corpus = [json.loads(line) for line in (run.OUT / "corpus.ndjson").open() if line][:5000]
+    common.newsdesk(env, "db", "init")
+    key = common.create_key(env, "bench", "write")
+    corpus = [json.loads(line) for line in (common.OUT / "corpus.ndjson").open() if line][:5000]
     rng = random.Random(5)
 
     def variation(number):
@@ -104,16 +86,15 @@ def main():
         article.pop("published_at", None)
         return article
 
-    sys.path.insert(0, str(run.ROOT))
+    sys.path.insert(0, str(common.ROOT))
     from models import RelatedQueue, bind_database, db
 
     bind_database(env["NEWSDESK_DATABASE_URL"])
     with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
         RelatedQueue.delete().execute()
-    worker = subprocess.Popen([str(run.BIN / "newsdesk"), "worker"], env=env, cwd=run.ROOT)
+    worker = subprocess.Popen([str(common.BIN / "newsdesk"), "worker"], env=env, cwd=common.ROOT)
     try:
-        with run.gunicorn("api.wsgi:app", env, run.free_port(), "/healthz") as base:
-            wait_ready(base)
+        with common.gunicorn("api.wsgi:app", env, common.free_port()) as base:
             for number in range(20):  # warm-up, not measured
                 post(base, key, variation(-1 - number))
             timings = [post(base, key, variation(n))[0] for n in range(args.writes)]

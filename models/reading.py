@@ -141,23 +141,27 @@ def _any_of(column, values, lookup=None):
     return f"{column} {test}"
 
 
-def _by_key(key):
-    """The condition naming the article ``key`` (an id or a slug) and its parameter, or None
-    when it is an id too large to name any article."""
+def _by_key(key, include_drafts):
+    """The condition naming the article ``key`` (an id or a slug; published only, unless asked)
+    and its parameter, or None when it is an id too large to name any article."""
     if key.isascii() and key.isdigit():
-        return None if int(key) > MAX_ID else ("a.id = ?", int(key))
-    return "a.slug = ?", key
+        if int(key) > MAX_ID:
+            return None
+        where, value = "a.id = ?", int(key)
+    else:
+        where, value = "a.slug = ?", key
+    if not include_drafts:
+        where += f" AND {PUBLISHED_ONLY}"
+    return where, value
 
 
 def article(key, include_drafts=False):
     """The article whose id or slug is ``key`` (published only, unless asked), as an
     :class:`ArticleRow`, or None."""
-    condition = _by_key(key)
+    condition = _by_key(key, include_drafts)
     if condition is None:
         return None
     where, value = condition
-    if not include_drafts:
-        where += f" AND {PUBLISHED_ONLY}"
     rows = _rows(
         "SELECT a.id, a.version, a.updated_at, a.card, coalesce(b.body_html, ''),"
         " coalesce(b.body_text, '') FROM article a LEFT JOIN article_body b ON b.article_id = a.id"
@@ -173,12 +177,10 @@ def article(key, include_drafts=False):
 def version(key, include_drafts=False):
     """``(id, version)`` of the article whose id or slug is ``key`` (published only, unless
     asked), or None."""
-    condition = _by_key(key)
+    condition = _by_key(key, include_drafts)
     if condition is None:
         return None
     where, value = condition
-    if not include_drafts:
-        where += f" AND {PUBLISHED_ONLY}"
     rows = _rows(f"SELECT a.id, a.version FROM article a WHERE {where}", [value])
     return rows[0] if rows else None
 

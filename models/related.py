@@ -397,40 +397,21 @@ def compute_keywords(article_id):
         Article.id, Article.title, Article.excerpt, Article.source, Article.published_at
     ).where(Article.id.in_(ids))
     tags = _tags_of([article_id, *ids])
-    own_tags = tags[article_id]
     scored = []
     for row in rows:
-        covered = _stems(row.title, row.excerpt)
-        text = sum(value for key, value in mass.items() if key in covered) / total
-        shared = own_tags & tags[row.id]
-        sizes = len(own_tags) * len(tags[row.id])
-        tag_overlap = len(shared) / math.sqrt(sizes) if sizes else 0.0
+        text = _text_share(mass, total, _stems(row.title, row.excerpt))
+        tag_overlap = _overlap(tags[article_id], tags[row.id])
         same_source = row.source_id == article.source_id
         days = abs((row.published_at - article.published_at).total_seconds()) / 86400
-        recency = math.exp(-days / 7)
         # Text is the evidence that two articles are about the same thing; shared tags, the
         # same source and closeness in time raise that evidence, but cannot stand in for it.
-        boost = (
-            1
-            + BOOSTS["tags"] * tag_overlap
-            + BOOSTS["source"] * same_source
-            + BOOSTS["recency"] * recency
-        )
-        score = text * boost / MAX_BOOST
-        if score < MIN_SCORE:
+        by_words = text * _boost(tag_overlap, same_source, days) / MAX_BOOST
+        if by_words < MIN_SCORE:
             continue
-        reasons = []
-        if text >= 0.4 and days <= 3:
-            reasons.append("same_story")
-        if text >= 0.1:
-            reasons.append("similar_text")
-        if shared:
-            reasons.append("shared_tags")
-        if same_source:
-            reasons.append("same_source")
-        if days <= 2:
-            reasons.append("recent")
-        scored.append((row.id, round(score, 4), reasons))
+        # No meaning to go by; many shared words within days stand for the same story.
+        same_story = text >= 0.4 and days <= 3
+        why = reasons(0.0, text, same_story, tag_overlap, same_source, days)
+        scored.append((row.id, round(by_words, 4), why))
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:KEEP]
 
@@ -457,13 +438,17 @@ def value(meaning, text, same_story, tag_overlap, same_source, days):
         + EVIDENCE["text"] * text
         + EVIDENCE["story"] * same_story
     )
-    boost = (
+    return evidence * _boost(tag_overlap, same_source, days) * _SCALE
+
+
+def _boost(tag_overlap, same_source, days):
+    """How much shared tags, the same source and closeness in time raise the evidence."""
+    return (
         1
         + BOOSTS["tags"] * tag_overlap
         + BOOSTS["source"] * same_source
         + BOOSTS["recency"] * math.exp(-days / 7)
     )
-    return evidence * boost * _SCALE
 
 
 def reasons(meaning, text, same_story, tag_overlap, same_source, days):

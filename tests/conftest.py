@@ -35,6 +35,7 @@ from models import (
     cards,
     close_all,
     db,
+    embeddings,
     init_db,
 )
 from models.search import index_articles
@@ -44,6 +45,8 @@ POSTGRES_URL = os.environ.get("NEWSDESK_TEST_POSTGRES_URL")
 #: A PostgreSQL server with the pgvector extension (CI starts one; see .ci/run).
 PGVECTOR_URL = os.environ.get("NEWSDESK_TEST_PGVECTOR_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+#: The backends of the tests of search by meaning: PostgreSQL with pgvector too.
+VECTOR_BACKENDS = [*BACKENDS, pytest.param("pgvector", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +91,28 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path):
-    """A URL to an empty database with the current schema."""
+def backend_url(request, tmp_path):
+    """The database of the backend ``request.param`` names (one of ``VECTOR_BACKENDS``): on
+    SQLite, a copy of the migrated template."""
     if request.param == "sqlite":
         path = tmp_path / "newsdesk.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A URL to an empty database with the current schema."""
+    return backend_url(request, tmp_path)
+
+
+def with_vector_index(app):
+    """``app`` with its database's pgvector table made as ``db init`` makes it (where pgvector is
+    installed): the ``app`` of the tests of search by meaning."""
+    with app.app_context(), db.connection_context():
+        embeddings.ensure_vector_index()
+    return app
 
 
 @pytest.fixture

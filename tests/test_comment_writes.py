@@ -110,12 +110,18 @@ def test_comment_on_a_missing_or_draft_article_is_404(client, commenter, make_ar
         )
 
 
-def test_moderation_hides_and_restores(client, article, commenter, make_key):
-    admin = make_key("admin")
+@pytest.fixture
+def posted(client, article, commenter):
+    """The URL of a comment posted on ``article``."""
     comment = client.post(
         comment_url(article), json={"author_name": "A", "body": "Spam"}, headers=commenter
     ).json
-    url = f"/v1/comments/{comment['id']}"
+    return f"/v1/comments/{comment['id']}"
+
+
+def test_moderation_hides_and_restores(client, article, commenter, make_key, posted):
+    admin = make_key("admin")
+    url = posted
     assert client.patch(url, json={"status": "hidden"}, headers=commenter).status_code == 403
     assert client.patch(url, json={"status": "hidden"}).status_code == 401
     hidden = client.patch(url, json={"status": "hidden"}, headers=admin)
@@ -129,12 +135,9 @@ def test_moderation_hides_and_restores(client, article, commenter, make_key):
     assert client.get(f"/v1/articles/{article.id}").json["comment_count"] == 1
 
 
-def test_delete_comment(client, article, commenter, make_key):
+def test_delete_comment(client, article, commenter, make_key, posted):
     admin = make_key("admin")
-    comment = client.post(
-        comment_url(article), json={"author_name": "A", "body": "Bye"}, headers=commenter
-    ).json
-    url = f"/v1/comments/{comment['id']}"
+    url = posted
     assert client.delete(url, headers=commenter).status_code == 403
     assert client.delete(url, headers=admin).status_code == 204
     assert client.delete(url, headers=admin).status_code == 404

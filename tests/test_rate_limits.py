@@ -1,7 +1,6 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -11,6 +10,8 @@ import redis
 
 from api import create_app
 from api.limits import RETRY_SECONDS, WorkerCounters
+
+from .servers import free_port
 
 REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 
@@ -115,12 +116,6 @@ def test_worker_counters_start_a_new_window_when_one_ends():
     assert set(counters.windows) == {"a", "c"}
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def redis_server(tmp_path):
     """A redis-server of the test's own on a private port: ``(process, url)``."""
@@ -208,13 +203,18 @@ def test_a_down_redis_is_tried_again_after_a_second(app, database_url, redis_ser
         assert time.monotonic() < deadline, "Redis was never tried again"
 
 
-def test_workers_of_a_host_share_counters_in_a_file(app, database_url, tmp_path):
-    config = {
+def counted_in_a_file(database_url, tmp_path, rate_limit):
+    """The configuration of an app whose rate-limit counters are in a file in ``tmp_path``."""
+    return {
         "database_url": database_url,
         "rate_limit_file": str(tmp_path / "counters.sqlite"),
-        "rate_limit": "3/minute",
+        "rate_limit": rate_limit,
         "testing": True,
     }
+
+
+def test_workers_of_a_host_share_counters_in_a_file(app, database_url, tmp_path):
+    config = counted_in_a_file(database_url, tmp_path, "3/minute")
     workers = [create_app(config).test_client() for _ in range(2)]
     statuses = [workers[n % 2].get("/v1/tags").status_code for n in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -223,13 +223,7 @@ def test_workers_of_a_host_share_counters_in_a_file(app, database_url, tmp_path)
 
 
 def test_an_unusable_counter_file_falls_back_to_memory(app, database_url, tmp_path):
-    config = {
-        "database_url": database_url,
-        "rate_limit_file": str(tmp_path / "counters.sqlite"),
-        "rate_limit": "2/minute",
-        "testing": True,
-    }
-    client = create_app(config).test_client()
+    client = create_app(counted_in_a_file(database_url, tmp_path, "2/minute")).test_client()
     assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "1"
     (tmp_path / "counters.sqlite").unlink()
     (tmp_path / "counters.sqlite").mkdir()  # the file's place taken: it cannot be opened again

@@ -18,28 +18,11 @@ from models import (
     embeddings,
 )
 
-from .conftest import BASE_TIME
+from .conftest import BASE_TIME, VECTOR_BACKENDS, backend_url, with_vector_index
 
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("pgvector", marks=pytest.mark.postgres),
-    ]
-)
-def database_url(request, tmp_path):
-    """Every backend, and PostgreSQL with its pgvector table made as ``db init`` makes it."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/newsdesk.db"
-    return request.getfixturevalue(f"{request.param}_url")
-
-
-@pytest.fixture
-def app(app):
-    with app.app_context(), db.connection_context():
-        embeddings.ensure_vector_index()
-    return app
+#: Every backend, and PostgreSQL with its pgvector table made as ``db init`` makes it.
+database_url = pytest.fixture(params=VECTOR_BACKENDS, name="database_url")(backend_url)
+app = pytest.fixture(name="app")(with_vector_index)
 
 
 STORY = [

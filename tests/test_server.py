@@ -5,7 +5,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,18 +17,13 @@ import pytest
 
 from models import ApiKey
 
+from .servers import Proxy, free_port, gunicorn_command
+
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("processes")
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 NEWSDESK = Path(sys.executable).parent / "newsdesk"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(url, data=None, headers=None, timeout=10):
@@ -76,19 +70,9 @@ def server(
     # As a deployment does before serving: the schema is the fixture's, the task queue is new.
     subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     process = subprocess.Popen(
-        [
-            str(GUNICORN),
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--graceful-timeout",
-            "20",
-            *options,
-            *([wsgi_app] if wsgi_app else []),
-        ],
+        gunicorn_command(
+            port, workers, "--graceful-timeout", "20", *options, *([wsgi_app] if wsgi_app else [])
+        ),
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -210,53 +194,6 @@ def test_sigterm_drains_requests_in_flight(app, database_url, tmp_path, write_ke
     assert status == 200
     assert json.loads(body)["created"] == 300
     assert Article.select().count() == 300
-
-
-class Proxy:
-    """A TCP forwarder standing between the app and PostgreSQL, to cut the database off."""
-
-    def __init__(self, target_port):
-        self.target_port = target_port
-        self.port = free_port()
-        self.sockets = []
-        self.listener = None
-
-    def start(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen(64)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, target):
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                target.sendall(data)
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)
-
-    def stop(self):
-        # shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self.sockets = []
 
 
 @pytest.mark.postgres

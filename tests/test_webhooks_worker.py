@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from standardwebhooks import Webhook as Verifier
 
 from models import ApiKey, Change, WebhookDelivery
 
+from .servers import free_port, gunicorn_command
 from .webhook_receiver import Receiver
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
@@ -31,12 +31,6 @@ pytestmark = pytest.mark.xdist_group("processes")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ARTICLE_EVENTS = ["article.published", "article.updated", "article.deleted"]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(method, url, body=None, headers=None, timeout=10):
@@ -109,15 +103,7 @@ class Processes:
     def server(self):
         """A gunicorn server with two workers; returns ``(process, base URL)`` once it answers."""
         port = free_port()
-        process = self.start(
-            str(BIN / "gunicorn"),
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        )
+        process = self.start(*gunicorn_command(port))
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while True:

@@ -1,22 +1,13 @@
 """Validate the evaluation set: python3 tests/eval/check.py (exits non-zero on the first problems found)."""
 
 import collections
-import json
-import pathlib
 import re
 import sys
 from datetime import date
 
-HERE = pathlib.Path(__file__).parent
-SOURCES = {
-    "daily-ledger": "en",
-    "northern-post": "en",
-    "pacific-wire": "en",
-    "rundschau-24": "de",
-    "le-quotidien": "fr",
-    "el-diario-global": "es",
-    "tokyo-shimbun-digital": "ja",
-}
+import dataset
+from dataset import SOURCES
+
 TAGS = set(
     [
         "politics",
@@ -53,11 +44,7 @@ FIELDS = [
     "duplicate_of",
 ]
 errors = []
-arts = [
-    json.loads(line)
-    for line in (HERE / "articles.jsonl").read_text("utf-8").splitlines()
-    if line.strip()
-]
+arts = dataset.articles()
 by_key = {a["key"]: a for a in arts}
 if len(by_key) != len(arts):
     errors.append("duplicate keys")
@@ -103,7 +90,7 @@ for s, members in stories.items():
         or span > 4
     ):
         errors.append(f"story {s}: too few articles, languages or sources, or {span} days apart")
-queries = json.loads((HERE / "queries.json").read_text("utf-8"))
+queries = dataset.search_queries()
 for q in queries:
     if (
         len(q["relevant"]) < 2
@@ -121,7 +108,7 @@ for q in queries:
     other = sum(by_key.get(k, {}).get("language") != q["language"] for k in q["relevant"])
     if q.get("kind") == "cross-language" and other * 2 <= len(q["relevant"]):
         errors.append(f"query {q['q']!r}: most relevant articles share its language")
-questions = json.loads((HERE / "questions.json").read_text("utf-8"))
+questions = dataset.questions()
 for q in questions:
     body = by_key.get(q["article"], {}).get("body_text", "")
     if not 1 <= len(q["answers"]) <= 3 or any(s not in body for s in q["answers"]):

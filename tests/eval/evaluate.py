@@ -10,9 +10,7 @@ lists); the measures then read what is stored, as the API shows it.
 
 import collections
 import datetime
-import json
 import math
-import pathlib
 
 from models import Article, Source, answers, hybrid, ingest, reading, related, search, stories
 from models.embeddings import EmbeddingQueue
@@ -20,26 +18,9 @@ from models.query import QueryError, parse_query
 from models.related import RelatedQueue
 from models.summarize import summarize
 
-HERE = pathlib.Path(__file__).parent
-SOURCES = {
-    "daily-ledger": "en",
-    "northern-post": "en",
-    "pacific-wire": "en",
-    "rundschau-24": "de",
-    "le-quotidien": "fr",
-    "el-diario-global": "es",
-    "tokyo-shimbun-digital": "ja",
-}
+from .dataset import SOURCES, articles, questions, search_queries
+
 FIELDS = ("source", "language", "title", "excerpt", "body_text", "tags")
-
-
-def articles():
-    lines = (HERE / "articles.jsonl").read_text("utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def questions():
-    return json.loads((HERE / "questions.json").read_text("utf-8"))
 
 
 def load():
@@ -177,10 +158,6 @@ def key_points(ids, method, count=5):
     labelled = [(q["article"], a) for q in questions() for a in q["answers"]]
     facts = sum(answer in chosen[key] for key, answer in labelled) / len(labelled)
     return sane / len(items), facts
-
-
-def search_queries():
-    return json.loads((HERE / "queries.json").read_text("utf-8"))
 
 
 def search_ndcg(ids, mode, depth=10):

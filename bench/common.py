@@ -1,0 +1,96 @@
+"""What the bench scripts share: where things are, the ``newsdesk`` command and an API key made
+with it, a gunicorn server that answers, and a throwaway PostgreSQL database. Free ports, the
+gunicorn command line and the TCP proxy are the tests' (tests/servers.py)."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Proxy, free_port, gunicorn_command  # noqa: E402
+
+__all__ = [
+    "BIN",
+    "OUT",
+    "ROOT",
+    "Proxy",
+    "create_key",
+    "free_port",
+    "gunicorn",
+    "gunicorn_command",
+    "log",
+    "newsdesk",
+    "postgres_database",
+]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def newsdesk(env, *args):
+    """What ``newsdesk *args`` printed (it must succeed)."""
+    return subprocess.run(
+        [str(BIN / "newsdesk"), *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def create_key(env, name, scopes):
+    """A new API key's token (``newsdesk keys create`` prints it alone on its last line)."""
+    return newsdesk(env, "keys", "create", "--name", name, "--scopes", scopes).split()[-1]
+
+
+@contextlib.contextmanager
+def gunicorn(app, env, port, ready_path="/healthz", seconds=120):
+    """gunicorn.conf.py's server with 2 workers serving ``app`` (from bench/, where
+    ``reference:app`` is); yields its base URL once ``ready_path`` answers, within ``seconds``
+    (a busy machine starts workers slowly), and stops it with SIGTERM after."""
+    command = gunicorn_command(port, 2, "--log-level", "warning", app)
+    process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(base + ready_path, timeout=1)
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"gunicorn ({app}) did not answer within {seconds} s")
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def postgres_database(server_url, prefix):
+    """A database of its own on the PostgreSQL server ``server_url``: yields its URL, and drops
+    it after."""
+    import psycopg2
+
+    name = f"{prefix}_{os.getpid()}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunparse(urlparse(server_url)._replace(path="/" + name))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
