@@ -187,7 +187,8 @@ def test_nearest_finds_the_closest_articles_under_filters(client, writer, source
     assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5 < scores[0] <= 1.0001
     assert nearest(languages=["de"]) == [(german["id"], pytest.approx(found[0][1], abs=1e-5))]
     assert [i for i, _ in nearest(sources=["gazette"], limit=3)] == [german["id"]]
-    assert [i for i, _ in nearest(limit=2)] == [i for i, _ in found[:2]]
+    # The first two are the same text (one German copy): tied, in either order.
+    assert {i for i, _ in nearest(limit=2)} == {i for i, _ in found[:2]}
     assert apple["id"] not in {
         i for i, _ in nearest(published_before=BASE_TIME + datetime.timedelta(hours=5))
     }
