@@ -125,8 +125,9 @@ def _character_or_replacement(match):
     """A character reference to a code point that is no character (a surrogate, or past
     U+10FFFF) becomes U+FFFD, as HTML parsers read it; feedparser would raise on it."""
     hexadecimal, decimal = match.groups()
-    digits = (hexadecimal or decimal).lstrip(b"0")
-    code = 0x110000 if len(digits) > 8 else int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if len((hexadecimal or decimal).lstrip(b"0")) > 8:  # past U+10FFFF in either base
+        return b"&#xFFFD;"
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
     if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
         return b"&#xFFFD;"
     return match.group()

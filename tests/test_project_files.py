@@ -5,13 +5,14 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from .servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -188,11 +189,4 @@ def test_docker_healthcheck_asks_the_bound_port(health_server):
 
     assert check(f"0.0.0.0:{health_server}").returncode == 0
     assert check(f"127.0.0.1:{health_server}").returncode == 0
-    assert check(f"0.0.0.0:{unused_port()}").returncode != 0
-
-
-def unused_port():
-    """A port of 127.0.0.1 that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    assert check(f"0.0.0.0:{free_port()}").returncode != 0

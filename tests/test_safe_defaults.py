@@ -19,6 +19,8 @@ from api.config import Config, ConfigError
 from models import ApiKey, Article, db
 from models.keys import hash_key
 
+from .servers import free_port
+
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("processes")
 
@@ -123,41 +125,27 @@ def test_serve_writes_no_demo_data_into_an_empty_database(tmp_path):
     }
     newsdesk = str(Path(sys.executable).parent / "newsdesk")
     subprocess.run([newsdesk, "db", "init"], env=env, check=True, capture_output=True)
-    with socket_port() as port:
-        process = subprocess.Popen(
-            [newsdesk, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("the server did not start")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+    port = free_port()
+    process = subprocess.Popen(
+        [newsdesk, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not start")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
     app = create_app({"database_url": url, "testing": True})
     with app.app_context(), db.connection_context():
         assert Article.select().count() == 0
-
-
-class socket_port:
-    """A free port on 127.0.0.1 (for the block)."""
-
-    def __enter__(self):
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
-    def __exit__(self, *exc):
-        return False
