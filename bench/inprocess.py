@@ -6,7 +6,12 @@ For finding where time goes between benchmark runs (wrk in bench/run.py is what 
     .venv/bin/python bench/inprocess.py --scenario list --cprofile    # top functions by own time
 
 Scenarios are those of bench/run.py (a page deep in the list under a filter, a random detail,
-related, a 304 revalidation), and the reference app of bench/reference.py for scale.
+related, a 304 revalidation), one-word searches in each mode (words of bench/out/words.txt,
+written by bench/run.py; semantic modes need an embedded corpus), and the reference app of
+bench/reference.py for scale:
+
+    .venv/bin/python bench/inprocess.py --database sqlite:///bench/out/semantic.db \
+        --no-answer-cache --scenario search-hybrid --requests 300
 """
 
 import argparse
@@ -81,6 +86,7 @@ def scenarios(app, rng):
         if "ETag" in headers:
             etags.append((path, headers["ETag"]))
     span = int((t1 - t0).total_seconds())
+    words = (ROOT / "bench" / "out" / "words.txt").read_text().split()
 
     def listing():
         before = t0 + datetime.timedelta(seconds=rng.randrange(span))
@@ -93,15 +99,25 @@ def scenarios(app, rng):
         "detail": lambda: (f"/v1/articles/{rng.randint(1, max_id)}", ()),
         "related": lambda: (f"/v1/articles/{rng.randint(1, max_id)}/related", ()),
         "revalidate": lambda: (lambda p, e: (p, [("If-None-Match", e)]))(*rng.choice(etags)),
+        **{
+            f"search-{mode}": lambda mode=mode: (
+                f"/v1/search?limit=20&mode={mode}&q={rng.choice(words)}",
+                (),
+            )
+            for mode in ("keyword", "semantic", "hybrid")
+        },
     }
 
 
-def timed(app, make, requests, rounds=5):
+def timed(app, make, requests, rounds=5, profile=None):
     """CPU microseconds per request: the best of ``rounds`` rounds (other work on the machine
-    only ever adds time), and the statuses seen."""
+    only ever adds time), and the statuses seen. ``profile`` (a cProfile.Profile) is enabled
+    after the warm-up."""
     calls = [make() for _ in range(requests)]
     for path, headers in calls[:50]:  # warm up
         call(app, path, headers)
+    if profile:
+        profile.enable()
     best, statuses = float("inf"), set()
     size = max(1, requests // rounds)
     for start in range(0, requests, size):
@@ -109,6 +125,8 @@ def timed(app, make, requests, rounds=5):
         started = time.process_time()
         statuses.update(call(app, path, headers) for path, headers in chunk)
         best = min(best, (time.process_time() - started) / len(chunk) * 1e6)
+    if profile:
+        profile.disable()
     return best, sorted(statuses)
 
 
@@ -118,6 +136,9 @@ def main():
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--scenario", action="append")
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument(
+        "--no-answer-cache", action="store_true", help="every request does its work (searches)"
+    )
     args = parser.parse_args()
 
     # As under gunicorn (gunicorn.conf.py): metrics shared through files.
@@ -127,20 +148,22 @@ def main():
     from api import create_app
 
     app = create_app(
-        {"database_url": args.database, "rate_limit": "100000000/minute", "log_level": "warning"}
+        {
+            "database_url": args.database,
+            "rate_limit": "100000000/minute",
+            "log_level": "warning",
+            **({"answer_cache_bytes": 0} if args.no_answer_cache else {}),
+        }
     )
     rng = random.Random(3)
     make = scenarios(app, rng)
     reference_us, _ = timed(reference.app, lambda: ("/", ()), args.requests)
     print(f"{'reference':12} {reference_us:8.1f} us")
     for name in args.scenario or make:
-        if args.cprofile:
-            profile = cProfile.Profile()
-            profile.enable()
-        us, statuses = timed(app, make[name], args.requests)
+        profile = cProfile.Profile() if args.cprofile else None
+        us, statuses = timed(app, make[name], args.requests, profile=profile)
         print(f"{name:12} {us:8.1f} us  {us / reference_us:5.1f}x reference  statuses {statuses}")
-        if args.cprofile:
-            profile.disable()
+        if profile:
             if os.environ.get("PROFILE_OUT"):
                 profile.dump_stats(os.environ["PROFILE_OUT"])
             pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(

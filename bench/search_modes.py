@@ -3,7 +3,7 @@
     .venv/bin/python bench/search_modes.py [--duration 10] [--connections 32 2]
 
 Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk embed --all`)
-with gunicorn, 2 sync workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
+with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
 request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. Each
 worker loads the vector index and the model before it is measured (warm-up requests), so the
 figures are what a search costs once a worker is up, not its start.
@@ -50,10 +50,13 @@ def main():
     parser.add_argument("--connections", type=int, nargs="+", default=[32, 2])
     parser.add_argument("--modes", nargs="+", default=["keyword", "semantic", "hybrid"])
     parser.add_argument("--warm", type=int, default=60, help="seconds of warm-up")
+    parser.add_argument(
+        "--database", type=Path, default=OUT / "bench.db", help="the embedded corpus to serve"
+    )
     args = parser.parse_args()
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": f"sqlite:///{OUT / 'bench.db'}",
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database}",
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
         "NEWSDESK_ANSWER_CACHE_BYTES": "0",
