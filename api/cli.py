@@ -313,6 +313,10 @@ def worker(workers):
     """Run the background task consumer (related articles; webhook deliveries)."""
     from . import tasks
 
+    # The app binds the database (and the embedding model) for the whole process, once, before
+    # the consumer's threads start: each thread connects on its own. (Binding again as a thread
+    # starts, in a Huey startup hook, took the database from under a transaction another thread
+    # was running, and on SQLite left its write lock held.)
     with connected():
         pass  # the database answers and its schema is current
     # Whatever was left pending when a worker last stopped is taken up at once.

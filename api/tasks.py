@@ -24,7 +24,7 @@ from huey.storage import MemoryStorage, RedisStorage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from models import bind_database, connected, embeddings, imports, related, stories, webhooks
+from models import connected, imports, related, stories, webhooks
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -74,12 +74,6 @@ def create_queue():
     """Create the queue's tables (part of ``newsdesk db init``); Redis needs none."""
     if isinstance(huey, SqliteHuey | PostgresHuey) and not huey.immediate:
         huey.storage.initialize_schema()
-
-
-@huey.on_startup()
-def start_worker():
-    bind_database(config.database_url)
-    embeddings.configure(config.embedder)
 
 
 def task_lock(queue, name):

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -17,7 +15,7 @@ OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import Proxy, free_port, gunicorn_command  # noqa: E402
+from tests.servers import Proxy, answers, free_port, gunicorn_command  # noqa: E402
 
 __all__ = [
     "BIN",
@@ -59,14 +57,8 @@ def gunicorn(app, env, port, ready_path="/healthz", seconds=120):
     process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + ready_path, timeout=1)
-                break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit(f"gunicorn ({app}) did not answer within {seconds} s")
-            time.sleep(0.05)
+        if not answers(base + ready_path, process, seconds):
+            raise SystemExit(f"gunicorn ({app}) did not answer within {seconds} s")
         yield base
     finally:
         process.send_signal(signal.SIGTERM)

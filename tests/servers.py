@@ -1,10 +1,13 @@
 """Helpers of the tests and the benchmarks that run real servers on 127.0.0.1: a free port, the
-gunicorn command line of gunicorn.conf.py, and a TCP proxy that can cut a database off."""
+gunicorn command line of gunicorn.conf.py, waiting for a server to answer, and a TCP proxy that
+can cut a database off."""
 
 import contextlib
 import socket
 import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +33,20 @@ def gunicorn_command(port, workers=2, *options):
         str(workers),
         *options,
     ]
+
+
+def answers(url, process, seconds):
+    """Whether ``url`` answers 200 within ``seconds`` while ``process`` (the server) runs. Each
+    try is a real request; a refused connection is tried again 20 ms later."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:  # refused, not yet listening, or an error status (HTTPError)
+            time.sleep(0.02)
+    return False
 
 
 class Proxy:

@@ -6,8 +6,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from api.config import Config, ConfigError
 from models import ApiKey, Article, db
 from models.keys import hash_key
 
-from .servers import free_port
+from .servers import answers, free_port
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("processes")
@@ -134,14 +132,7 @@ def test_serve_writes_no_demo_data_into_an_empty_database(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
+        if not answers(f"http://127.0.0.1:{port}/healthz", process, 20):
             pytest.fail("the server did not start")
     finally:
         process.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ import pytest
 
 from models import ApiKey
 
-from .servers import Proxy, free_port, gunicorn_command
+from .servers import Proxy, answers, free_port, gunicorn_command
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("processes")
@@ -79,14 +79,10 @@ def server(
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # a loaded machine starts gevent workers slowly
-    while True:  # until the server answers: each try is a real connection attempt
-        with contextlib.suppress(OSError):
-            if call(base + "/healthz", timeout=1)[0] == 200:
-                break
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("gunicorn did not start")
+    # A loaded machine starts gevent workers slowly.
+    if not answers(base + "/healthz", process, 60):
+        process.kill()
+        pytest.fail("gunicorn did not start")
     try:
         yield process, base
     finally:

@@ -1,8 +1,15 @@
+import signal
+
 import pytest
 from huey import MemoryHuey, SqliteHuey
 from huey.exceptions import TaskLockedException
 
 from api import tasks
+from models import Source
+from models.base import write_transaction
+
+#: The signals a Huey consumer handles in the process that starts it.
+HUEY_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @pytest.mark.parametrize("storage", ["sqlite", "memory"])
@@ -20,3 +27,25 @@ def test_task_locks_hold_on_each_storage(tmp_path, storage):
             second.acquire()
     with tasks.task_lock(queue, "refresh-related"):
         pass
+
+
+def test_worker_threads_starting_leave_other_threads_transactions_alone(app, dbconn, source):
+    """Huey runs its startup hooks in each worker thread as the thread starts. One such hook
+    bound the database again, under the transaction a thread started earlier was running: that
+    thread's next statement found no connection, and on SQLite its open transaction kept the
+    write lock until the process ended (every other write answered 503)."""
+    handlers = {number: signal.getsignal(number) for number in HUEY_SIGNALS}
+    tasks.huey.immediate = False  # a consumer runs only a queue that is not immediate
+    try:
+        with write_transaction():
+            Source.update(name="Before").where(Source.id == source.id).execute()
+            consumer = tasks.huey.create_consumer(workers=3, worker_type="thread", periodic=False)
+            consumer.start()
+            consumer.stop(graceful=True)  # every worker thread has started, and stopped
+            Source.update(name="After").where(Source.id == source.id).execute()
+    finally:
+        tasks.huey.immediate = True
+        for number, handler in handlers.items():  # the consumer's, for its main process
+            signal.signal(number, handler)
+
+    assert Source.get_by_id(source.id).name == "After"

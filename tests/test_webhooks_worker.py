@@ -22,7 +22,7 @@ from standardwebhooks import Webhook as Verifier
 
 from models import ApiKey, Change, WebhookAttempt, WebhookDelivery
 
-from .servers import free_port, gunicorn_command
+from .servers import answers, free_port, gunicorn_command
 from .webhook_receiver import Receiver
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
@@ -79,21 +79,27 @@ def headers(app, dbconn):
 
 
 class Processes:
-    """The processes a test starts, each in its own process group; all killed at the end."""
+    """The processes a test starts, each in its own process group, writing their output to files
+    of ``log_dir``; all killed at the end, and the end of each output printed (pytest shows it
+    when the test fails)."""
 
-    def __init__(self, env):
+    def __init__(self, env, log_dir):
         self.env = env
+        self.log_dir = log_dir
         self.started = []
 
     def start(self, *args):
-        process = subprocess.Popen(
-            args,
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        log = self.log_dir / f"{len(self.started)}-{Path(args[0]).name}-{args[1]}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                args,
+                env=self.env,
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process.log = log
         self.started.append(process)
         return process
 
@@ -105,13 +111,9 @@ class Processes:
         port = free_port()
         process = self.start(*gunicorn_command(port))
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError):
-                if call("GET", base + "/healthz", timeout=1)[0] == 200:
-                    return process, base
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("gunicorn did not start")
+        if not answers(base + "/healthz", process, 20):
+            pytest.fail("gunicorn did not start")
+        return process, base
 
     @staticmethod
     def kill(process):
@@ -124,11 +126,13 @@ class Processes:
         for process in self.started:
             if process.poll() is None:
                 self.kill(process)
+            lines = process.log.read_text(errors="replace").splitlines()[-40:]
+            print(f"--- {process.log.name}, exit {process.returncode}", *lines, sep="\n")
 
 
 @pytest.fixture
-def processes(env):
-    running = Processes(env)
+def processes(env, tmp_path):
+    running = Processes(env, tmp_path)
     yield running
     running.stop_all()
 
@@ -139,18 +143,8 @@ def receiver():
         yield running
 
 
-def write(method, url, body, headers, tries=3):
-    """``(status, body)`` of a write made as a client makes it: again while the answer is a 503
-    (on SQLite, the write lock held past the 5 s busy timeout; each try waits that long)."""
-    for _ in range(tries - 1):
-        status, answer = call(method, url, body, headers)
-        if status != 503:
-            return status, answer
-    return call(method, url, body, headers)
-
-
 def subscribe(base, headers, url):
-    status, body = write(
+    status, body = call(
         "POST", base + "/v1/webhooks", {"url": url, "events": ARTICLE_EVENTS}, headers
     )
     assert status == 201, body
@@ -294,7 +288,7 @@ def test_several_workers_send_each_delivery_once(app, dbconn, processes, headers
     processes.worker(threads=3)
     _, base = processes.server()
     subscribe(base, headers, receiver.url)
-    assert write("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
     for batch in range(4):
         lines = "\n".join(
             json.dumps({"source": "wire", "title": f"Story {batch}-{n}", "body_text": "Text."})
