@@ -11,6 +11,7 @@ import os
 import shutil
 from urllib.parse import urlparse, urlunparse
 
+import peewee
 import psycopg2
 import pytest
 
@@ -128,12 +129,29 @@ def app(database_url, app_config):
         db.connect()
         init_db()
         if database_url.startswith("postgresql"):
-            tables = ", ".join(model._meta.table_name for model in MODELS)
-            db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            empty_postgres_tables()
             DataVersion.ensure()
         db.close()
     yield app
     close_all()
+
+
+def empty_postgres_tables():
+    """Delete every row of the session's PostgreSQL database and restart its id sequences, as
+    ``TRUNCATE ... RESTART IDENTITY`` would: a DELETE of the few rows a test leaves takes
+    about 5 ms, a TRUNCATE of the 24 tables about 240 ms (it makes new files for each table
+    and index). Tables referring to others go first (rows of ``article_vector``, made where
+    pgvector is installed, go with their articles: ON DELETE CASCADE)."""
+    with db.atomic():
+        for model in reversed(peewee.sort_models(MODELS)):
+            db.execute_sql(f'DELETE FROM "{model._meta.table_name}"')
+        db.execute_sql(
+            "SELECT setval(sequence.oid, 1, false) FROM pg_class sequence"
+            " JOIN pg_depend link ON link.objid = sequence.oid AND link.deptype IN ('a', 'i')"
+            " JOIN pg_class owner ON owner.oid = link.refobjid"
+            " WHERE sequence.relkind = 'S' AND owner.relname = ANY(%s)",
+            ([model._meta.table_name for model in MODELS],),
+        )
 
 
 @pytest.fixture
