@@ -10,7 +10,7 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
    row leaves the related queue: polled every 10 ms, 60 s at most) and shows in
    /v1/articles/{id}/related, and prints how long that took (p50, max).
 
-    .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20]
+    .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20] [--no-worker]
 """
 
 import argparse
@@ -59,6 +59,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="no worker beside the server (its work does not compete); only the POSTs are timed",
+    )
     args = parser.parse_args()
     source = common.OUT / "import.db"
     database = common.OUT / "write-latency.db"
@@ -92,7 +97,10 @@ def main():
     bind_database(env["NEWSDESK_DATABASE_URL"])
     with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
         RelatedQueue.delete().execute()
-    worker = subprocess.Popen([str(common.BIN / "newsdesk"), "worker"], env=env, cwd=common.ROOT)
+    worker = None
+    if not args.no_worker:
+        command = [str(common.BIN / "newsdesk"), "worker"]
+        worker = subprocess.Popen(command, env=env, cwd=common.ROOT)
     try:
         with common.gunicorn("api.wsgi:app", env, common.free_port()) as base:
             for number in range(20):  # warm-up, not measured
@@ -104,6 +112,8 @@ def main():
                 f"max {max(timings):.1f} ms; failed: {len(FAILED)} {sorted(set(FAILED))}",
                 flush=True,
             )
+            if worker is None:
+                return
             deadline_wait = 60
             caught_up = time.perf_counter() + 600
             while time.perf_counter() < caught_up:  # the worker catches up with the writes first
@@ -137,8 +147,9 @@ def main():
                 flush=True,
             )
     finally:
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=120)
+        if worker is not None:
+            worker.send_signal(signal.SIGINT)
+            worker.wait(timeout=120)
 
 
 if __name__ == "__main__":
