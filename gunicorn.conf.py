@@ -92,6 +92,8 @@ if worker_class == "gevent":
     LONG_REQUEST = 0.005
 
     def pre_request(worker, req):
+        """gunicorn's own (a debug line), and when the request started."""
+        worker.log.debug("%s %s", req.method, req.path)
         req.started = time.monotonic()
 
     def post_request(worker, req, environ, resp):
