@@ -136,6 +136,10 @@ def app(database_url, app_config):
     close_all()
 
 
+#: The tables of the models, each before the tables it refers to.
+TABLES_REFERRING_FIRST = [model._meta.table_name for model in reversed(peewee.sort_models(MODELS))]
+
+
 def empty_postgres_tables():
     """Delete every row of the session's PostgreSQL database and restart its id sequences, as
     ``TRUNCATE ... RESTART IDENTITY`` would: a DELETE of the few rows a test leaves takes
@@ -143,14 +147,14 @@ def empty_postgres_tables():
     and index). Tables referring to others go first (rows of ``article_vector``, made where
     pgvector is installed, go with their articles: ON DELETE CASCADE)."""
     with db.atomic():
-        for model in reversed(peewee.sort_models(MODELS)):
-            db.execute_sql(f'DELETE FROM "{model._meta.table_name}"')
+        for table in TABLES_REFERRING_FIRST:
+            db.execute_sql(f'DELETE FROM "{table}"')
         db.execute_sql(
             "SELECT setval(sequence.oid, 1, false) FROM pg_class sequence"
             " JOIN pg_depend link ON link.objid = sequence.oid AND link.deptype IN ('a', 'i')"
             " JOIN pg_class owner ON owner.oid = link.refobjid"
             " WHERE sequence.relkind = 'S' AND owner.relname = ANY(%s)",
-            ([model._meta.table_name for model in MODELS],),
+            (TABLES_REFERRING_FIRST,),
         )
 
 
