@@ -221,6 +221,31 @@ def test_the_numpy_index_reads_only_what_changed(client, writer, source):
     assert index.live[:2].tolist() == [False, True]
 
 
+def test_the_numpy_index_narrows_by_codes_without_losing_the_nearest():
+    """With more vectors than it scores exactly, the index first keeps those whose codes are
+    nearest the query's (ties included); the nearest vectors survive that, in score order,
+    and drafts and articles outside the time window never come back."""
+    rng = np.random.default_rng(11)
+    # 250 topics of 20 articles each: an article's nearest are those of its topic.
+    topics = rng.normal(size=(250, 64))
+    stored = np.repeat(topics, 20, axis=0) + rng.normal(scale=0.3, size=(5000, 64))
+    stored = (stored / np.linalg.norm(stored, axis=1, keepdims=True)).astype(np.float32)
+    index = embeddings.VectorIndex()
+    for n, vector in enumerate(stored):
+        status = "draft" if n % 10 == 0 else "published"
+        index._put(n + 1, vector, BASE_TIME + datetime.timedelta(hours=n), status, "en", 1)
+    for n in range(1, 400, 7):
+        query = stored[n] + rng.normal(scale=0.05, size=64).astype(np.float32)
+        query /= np.linalg.norm(query)
+        slots, scores = index.candidates(query, 10)
+        exact = [s for s in np.argsort(-(stored @ query)) if s % 10][:10]
+        assert list(slots) == exact
+        assert list(scores) == sorted(scores, reverse=True)
+    after = BASE_TIME + datetime.timedelta(hours=1000)
+    slots, _ = index.candidates(stored[42], 10, after=after)
+    assert len(slots) == 10 and all(s >= 1000 and s % 10 for s in slots)
+
+
 # --- stories ------------------------------------------------------------------------------
 
 
