@@ -7,6 +7,7 @@ the article is written and stored (``models.cards``), and the body fields are re
 when they are read.
 """
 
+import datetime
 import functools
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -30,6 +31,10 @@ from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
 BODY_FIELDS = ("body_html", "body_text")
+#: The span an article's ``published_at`` must fall in: far enough from the ends of what
+#: datetimes hold that the weeks around it, which related articles and stories look at, exist.
+EARLIEST = datetime.datetime(1000, 1, 1)
+LATEST = datetime.datetime(9000, 1, 1)
 #: Raise when the way a card field is rendered changes without a field being added, removed
 #: or renamed: stored cards are rendered again by ``newsdesk db init`` when it differs.
 CARD_FORMAT = 1
@@ -281,7 +286,15 @@ class ArticleInSchema(InputSchema):
         validate=validate.Length(max=1_000_000),
         metadata={"description": "Plain text, paragraphs separated by blank lines"},
     )
-    published_at = Timestamp(metadata={"description": "Default: now"})
+    published_at = Timestamp(
+        validate=validate.Range(
+            EARLIEST,
+            LATEST,
+            max_inclusive=False,
+            error="Must be in the years 1000 to 8999.",
+        ),
+        metadata={"description": "Default: now. In the years 1000 to 8999"},
+    )
     url = fields.URL(schemes={"http", "https"}, allow_none=True)
     image_url = fields.URL(schemes={"http", "https"}, allow_none=True)
     byline = Text(allow_none=True, validate=validate.Length(max=300))

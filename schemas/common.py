@@ -104,7 +104,10 @@ class Timestamp(fields.DateTime):
                 raise ValidationError("Not a valid date or RFC 3339 timestamp.") from None
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+            try:
+                moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+            except OverflowError:  # 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+                raise ValidationError("Not a time between the years 1 and 9999 in UTC.") from None
         return moment
 
 

@@ -202,6 +202,61 @@ def test_import_rejects_bad_lines_by_number_and_keeps_the_good_ones(client, writ
     assert sorted(a.title for a in Article.select()) == ["Good 1", "Good 2"]
 
 
+#: Times past what the years 1 to 9999 hold once in UTC, or outside an article's span.
+FAR_TIMES = [
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("moment", FAR_TIMES)
+def test_published_at_far_from_now_is_422_naming_it(client, writer, source, moment):
+    article = {"source": "daily", "title": "Far", "body_text": "x", "published_at": moment}
+    body = assert_problem(client.post("/v1/articles", json=article, headers=writer), 422)
+    assert list(body["errors"]) == ["published_at"]
+    stored = client.post(
+        "/v1/articles", json={**article, "published_at": "2026-11-01"}, headers=writer
+    )
+    assert stored.status_code == 201
+    patch = client.patch(
+        f"/v1/articles/{stored.json['id']}", json={"published_at": moment}, headers=writer
+    )
+    assert list(assert_problem(patch, 422)["errors"]) == ["published_at"]
+    assert client.get(f"/v1/articles/{stored.json['id']}").json["published_at"] == (
+        "2026-11-01T00:00:00Z"
+    )
+
+
+@pytest.mark.parametrize("name", ["published_after", "published_before", "updated_since"])
+@pytest.mark.parametrize("path", ["/v1/articles", "/v1/search?q=x", "/feeds/articles.atom"])
+def test_time_filter_past_the_year_9999_in_utc_is_422_naming_it(client, path, name):
+    separator = "&" if "?" in path else "?"
+    response = client.get(f"{path}{separator}{name}=9999-12-31T23:59:59-01:00")
+    assert name in assert_problem(response, 422)["errors"]
+    assert client.get(f"{path}{separator}{name}=9999-12-31T23:59:59Z").status_code == 200
+
+
+def test_import_rejects_a_time_far_from_now_and_keeps_the_good_lines(client, writer, source):
+    lines = [
+        json.dumps({"source": "daily", "title": f"Line {n}", "body_text": "x", **extra})
+        for n, extra in enumerate(
+            [{}, {"published_at": "9999-12-31T23:59:59-01:00"}, {"published_at": "0001-01-01"}, {}]
+        )
+    ]
+    response = client.post(
+        "/v1/import", data="\n".join(lines) + "\n", content_type=NDJSON, headers=writer
+    )
+    assert response.status_code == 200, response.json
+    assert (response.json["created"], response.json["rejected"]) == (2, 2)
+    assert [r["errors"] for r in response.json["rejections"]] == [
+        {"published_at": ["Not a time between the years 1 and 9999 in UTC."]},
+        {"published_at": ["Must be in the years 1000 to 8999."]},
+    ]
+    assert sorted(a.title for a in Article.select()) == ["Line 0", "Line 3"]
+
+
 def forged(app, tag, *values):
     """A paging token for ``values`` (JSON number text), checked with the app's own key: what
     only someone holding the secret could make."""
