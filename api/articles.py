@@ -21,7 +21,7 @@ from schemas.articles import (
 from . import caching, paging
 from .arguments import Blueprint
 from .auth import current_key, requires
-from .documents import document, fieldset, list_item, shows_body
+from .documents import bodies, document, fieldset, list_item
 from .errors import bad_request
 from .responses import location, rendered
 
@@ -89,9 +89,9 @@ class ArticleList(MethodView):
             sort=sort, after=after, limit=limit + 1, **article_filters(filters)
         )
         rows, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
-        bodies = reading.bodies(key[1] for _, key in rows) if shows_body(fields) else {}
+        shown = bodies([key[1] for _, key in rows], fields)
         return paging.page(
-            [list_item(card, fields, bodies.get(key[1])) for card, key in rows], next_cursor
+            [list_item(card, fields, shown.get(key[1])) for card, key in rows], next_cursor
         )
 
     @requires(blp, "write")
@@ -169,8 +169,12 @@ class ArticleDetail(MethodView):
 
 def related_items(rows, fields):
     """The items of a related list: each article's card (or fieldset) with its relation."""
+    shown = bodies([row.id for row in rows], fields)
     return [
-        {**document(row.card, fields=fields), **relation_part_schema.dump(_Related(row))}
+        {
+            **document(row.card, shown.get(row.id), fields),
+            **relation_part_schema.dump(_Related(row)),
+        }
         for row in rows
     ]
 

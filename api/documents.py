@@ -2,7 +2,7 @@
 stored card (``models.cards``), with its body fields rendered when they are shown, and
 narrowed to a sparse fieldset (``fields=``) when one is asked for."""
 
-from models import cards
+from models import cards, reading
 from schemas.articles import BODY_FIELDS, unknown_fields
 from schemas.common import Stored
 
@@ -23,6 +23,12 @@ def fieldset(names):
 def shows_body(fields):
     """Whether a sparse fieldset shows a body field (None, the default of lists, does not)."""
     return fields is not None and any(name in BODY_FIELDS for name in fields)
+
+
+def bodies(ids, fields):
+    """``{id: (body_html, body_text)}`` of the articles ``ids`` when ``fields`` shows a body
+    field; else nothing is read and the mapping is empty."""
+    return reading.bodies(ids) if shows_body(fields) else {}
 
 
 def document(card, body=None, fields=None):

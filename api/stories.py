@@ -9,7 +9,7 @@ from schemas.stories import StoryDetailSchema, StoryPageSchema, StoryQueryArgs
 
 from . import paging
 from .arguments import Blueprint
-from .documents import document, fieldset, list_item
+from .documents import bodies, document, fieldset, list_item
 
 blp = Blueprint(
     "stories",
@@ -19,11 +19,14 @@ blp = Blueprint(
 )
 
 
-def _with_headline(story, fields):
-    """The story, ready for its schema: its headline's card (or fieldset of it)."""
-    card = story.headline_card
-    story.headline_item = None if card is None else list_item(card, fields)
-    return story
+def _with_headlines(stories, fields):
+    """The stories, ready for their schema: each with its headline's card (or fieldset of it)."""
+    shown = bodies([story.headline_id for story in stories], fields)
+    for story in stories:
+        card = story.headline_card
+        body = shown.get(story.headline_id)
+        story.headline_item = None if card is None else list_item(card, fields, body)
+    return stories
 
 
 @blp.route("")
@@ -50,7 +53,7 @@ class StoryList(MethodView):
         rows, next_cursor = paging.paginate(
             query, limit, "stories", lambda story: (story.last_published_at, story.id)
         )
-        return paging.page([_with_headline(story, fields) for story in rows], next_cursor)
+        return paging.page(_with_headlines(rows, fields), next_cursor)
 
 
 @blp.route("/<int(max=9223372036854775807):story_id>")
@@ -69,8 +72,10 @@ class StoryDetail(MethodView):
         story = stories.newest().where(Story.id == story_id).first()
         if story is None:
             abort(404, message=f"No story with id {story_id}.")
+        members = stories.members(story_id)
+        shown = bodies([article_id for article_id, _, _ in members], fields)
         story.article_items = [
-            {**document(card, fields=fields), "duplicate_of": duplicate_of}
-            for _, card, duplicate_of in stories.members(story_id)
+            {**document(card, shown.get(article_id), fields), "duplicate_of": duplicate_of}
+            for article_id, card, duplicate_of in members
         ]
-        return _with_headline(story, fields)
+        return _with_headlines([story], fields)[0]

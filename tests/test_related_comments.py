@@ -25,6 +25,15 @@ def test_related_editorial_first_then_by_score(client, make_article, make_relati
     assert "body_html" not in data[0]
 
 
+def test_related_shows_the_body_fields_asked_for(client, make_article, make_relation):
+    article = make_article()
+    make_relation(article, make_article(body="The related one."), origin="computed", score=0.5)
+    response = client.get(f"/v1/articles/{article.slug}/related?fields=id,body_text,body_html")
+    assert response.status_code == 200
+    (item,) = response.json["data"]
+    assert (item["body_text"], item["body_html"]) == ("The related one.", "<p>The related one.</p>")
+
+
 def test_related_limit_and_fields(client, make_article, make_relation):
     article = make_article()
     for number in range(7):

@@ -319,6 +319,12 @@ def test_story_fields_narrow_the_articles(client, story_articles):
     assert listing["headline"] == {"id": story_articles[0][0]["id"], "title": STORY[0][0]}
     detail = client.get(f"/v1/stories/{story_id}?fields=title").json
     assert detail["articles"][0] == {"title": STORY[0][0], "duplicate_of": None}
+    # Body fields are read for the articles shown.
+    listing = client.get("/v1/stories?fields=id,body_text").json["data"][0]
+    assert listing["headline"] == {"id": story_articles[0][0]["id"], "body_text": STORY[0][1]}
+    detail = client.get(f"/v1/stories/{story_id}?fields=body_text,body_html").json
+    assert [a["body_text"] for a in detail["articles"]] == [body for _, body in STORY]
+    assert detail["articles"][0]["body_html"] == f"<p>{STORY[0][1]}</p>"
 
 
 @pytest.mark.parametrize(
