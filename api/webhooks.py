@@ -13,7 +13,7 @@ from flask_smorest import abort
 
 from models import DataVersion, Source, Webhook, WebhookDelivery, seek, utcnow, webhooks
 from models.ingest import writing
-from models.text import slugify
+from models.text import tag_slug
 from schemas.common import PageArgs
 from schemas.webhooks import (
     DeliveryArgs,
@@ -98,7 +98,7 @@ def _filters(data):
     if "events" in data:
         values["events"] = ",".join(dict.fromkeys(data["events"]))
     if "tag" in data:
-        slugs = [slugify(tag) for tag in data["tag"] or ()]
+        slugs = [tag_slug(tag) for tag in data["tag"] or ()]
         if not all(slugs):
             bad_request("tag", "Give tags as slugs or names with letters or digits.", status=422)
         values["tags"] = ",".join(dict.fromkeys(slugs))

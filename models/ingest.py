@@ -35,6 +35,7 @@ from .text import (
     reading_time_minutes,
     sanitized_html_to_text,
     slugify,
+    tag_slug,
     text_to_html,
     word_count,
 )
@@ -458,14 +459,14 @@ class _Batch:
             }
             tags = {}
             for name in content.get("tags") or []:
-                slug = slugify(name)
-                if slug:
-                    tags.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
+                slug = tag_slug(name)
+                tags.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
             rows.append((index, article, row, body, tags))
         return rows
 
     def _write(self, rows, touched):
-        tag_ids = self._tag_ids({slug: name for *_, tags in rows for slug, name in tags.items()})
+        stored_tags = self._tags({slug: name for *_, tags in rows for slug, name in tags.items()})
+        tag_ids = {slug: tag.id for slug, tag in stored_tags.items()}
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
         if new:
@@ -497,7 +498,7 @@ class _Batch:
                         {tag_id: -1 for tag_id, _ in self.stored_tags[article.id]}
                     )
             model.source = self.sources_by_id[row["source"]]
-            model.tag_list = [Tag(slug=slug, name=tags[slug]) for slug in sorted(tags)]
+            model.tag_list = [stored_tags[slug] for slug in sorted(tags)]
             model.card = cards.render(model)
             if article is not None:
                 values = {**row, "version": model.version, "card": model.card}
@@ -573,14 +574,18 @@ class _Batch:
             EmbeddingQueue.add(due)
 
     @staticmethod
-    def _tag_ids(wanted):
-        """Tag ids by slug for ``wanted`` (slug -> name), creating the tags not seen before."""
+    def _tags(wanted):
+        """The tags ``wanted`` (slug -> name) as stored, by slug, creating those not seen
+        before (a tag seen before keeps its name)."""
         if not wanted:
             return {}
         Tag.insert_many(
             [{"slug": s, "name": n} for s, n in wanted.items()]
         ).on_conflict_ignore().execute()
-        return dict(Tag.select(Tag.slug, Tag.id).where(Tag.slug.in_(list(wanted))).tuples())
+        return {
+            tag.slug: tag
+            for tag in Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(list(wanted)))
+        }
 
 
 def save(data, article_id=None, partial=False, check=None, attempts=3):

@@ -27,6 +27,21 @@ def slugify(text, max_length=80):
     return slug[:max_length].rstrip("-")
 
 
+def tag_slug(name, max_length=80):
+    """A tag's slug: the ASCII slug of its name (:func:`slugify`), or, for a name with no
+    Latin letter or digit, its letters, marks and digits in their own script, lowercase,
+    joined by ``-`` (``"Россия"`` -> ``"россия"``, ``"日本"`` -> ``"日本"``); empty when it has
+    none of them (``"😀"``)."""
+    slug = slugify(name, max_length)
+    if slug:
+        return slug
+    kept = "".join(
+        c if unicodedata.category(c)[0] in "LMN" else "-"
+        for c in unicodedata.normalize("NFC", name).lower()
+    )
+    return re.sub("-+", "-", kept).strip("-")[:max_length].rstrip("-")
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)

@@ -12,6 +12,8 @@ import functools
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from models.text import tag_slug
+
 from .common import (
     LANGUAGE_PATTERN,
     NOT_BLANK,
@@ -31,6 +33,14 @@ from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
 BODY_FIELDS = ("body_html", "body_text")
+
+
+def has_slug(name):
+    """A tag must have a letter or a digit, of any script, to have a slug."""
+    if name and not tag_slug(name):
+        raise ValidationError("A tag needs a letter or a digit.")
+
+
 #: The span an article's ``published_at`` must fall in: far enough from the ends of what
 #: datetimes hold that the weeks around it, which related articles and stories look at, exist.
 EARLIEST = datetime.datetime(1000, 1, 1)
@@ -306,7 +316,7 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Default: the source's language"},
     )
     tags = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
+        Text(validate=[not_blank, validate.Length(max=100), has_slug], metadata=NOT_BLANK),
         validate=validate.Length(max=30),
         metadata={"description": "Tag slugs or names; tags are created on first use"},
     )

@@ -36,6 +36,30 @@ def test_create_article(client, writer, source):
     assert Tag.get(Tag.slug == "weather").article_count == 1
 
 
+def test_tags_in_any_script_are_kept(client, writer, source):
+    response = post(client, writer, tags=["日本", "Россия", "Ελλάδα", "한국", "Café"])
+    assert response.status_code == 201, response.json
+    assert response.json["tags"] == [
+        {"slug": "cafe", "name": "Café"},
+        {"slug": "ελλάδα", "name": "Ελλάδα"},
+        {"slug": "россия", "name": "Россия"},
+        {"slug": "日本", "name": "日本"},
+        {"slug": "한국", "name": "한국"},
+    ]
+    assert client.get("/v1/tags/日本").json["article_count"] == 1
+    listed = client.get("/v1/articles?tag=россия").json["data"]
+    assert [a["id"] for a in listed] == [response.json["id"]]
+
+
+def test_a_tag_seen_before_keeps_its_name(client, writer, source):
+    first = post(client, writer, tags=["Omega++"], external_id="one").json
+    assert first["tags"] == [{"slug": "omega", "name": "Omega++"}]
+    second = post(client, writer, tags=["OMEGA"], external_id="two")
+    assert second.json["tags"] == [{"slug": "omega", "name": "Omega++"}]
+    shown = client.get(f"/v1/articles/{second.json['id']}")
+    assert shown.json["tags"] == [{"slug": "omega", "name": "Omega++"}]
+
+
 def test_repost_same_external_id_updates_the_same_article(client, writer, source):
     first = post(client, writer).json
     again = post(client, writer, title="Storm hits the coast, thousands without power")
@@ -100,6 +124,8 @@ def test_body_html_is_sanitized(client, writer, source):
         ({"url": "javascript:alert(1)"}, "url"),
         ({"published_at": "yesterday"}, "published_at"),
         ({"tags": "not-a-list"}, "tags"),
+        ({"tags": ["weather", "😀"]}, "tags.1"),
+        ({"tags": ["+++"]}, "tags.0"),
         ({"status": "archived"}, "status"),
         ({"slug": "Not A Slug"}, "slug"),
         ({"slug": "12345"}, "slug"),
