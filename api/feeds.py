@@ -3,6 +3,7 @@
 import datetime
 import email.utils
 import html
+import re
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -22,6 +23,9 @@ blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS a
 ATOM = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 DC = "http://purl.org/dc/elements/1.1/"
+#: Characters XML 1.0 cannot hold (ElementTree writes them as they are, and the feed is then
+#: not well-formed): control characters but tab and line breaks, surrogates, U+FFFE, U+FFFF.
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 ElementTree.register_namespace("atom", ATOM)
 ElementTree.register_namespace("dc", DC)
 
@@ -90,7 +94,7 @@ def _response(body, mimetype):
 def _sub(parent, tag, text=None, **attributes):
     element = ElementTree.SubElement(parent, tag, attributes)
     if text is not None:
-        element.text = text
+        element.text = NOT_XML.sub("", text)
     return element
 
 

@@ -11,9 +11,10 @@ MAX_LIMIT = 100
 SLUG_PATTERN = r"^(?![0-9]+$)[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_MESSAGE = "Use lowercase letters, digits and single hyphens (not digits alone)."
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
-#: Control characters other than tab, newline and carriage return: never part of stored text,
-#: of a URL the API answers, or of anything a client sends.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Control characters other than tab, newline and carriage return, and the noncharacters
+#: U+FFFE and U+FFFF: never part of stored text, of a URL the API answers, or of anything a
+#: client sends (XML, which feeds are, cannot hold any of them).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 #: Fields the server sets; a client sending one is told so instead of being ignored.
 SERVER_OWNED = {
     "id",

@@ -1,6 +1,7 @@
 import html
 import json
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -68,6 +69,24 @@ def test_json_feed(client, articles):
     assert all(item["id"] and item["content_html"] for item in feed["items"])
     everything = json.loads(client.get("/feeds/articles.json").data)
     assert everything["items"][2]["title"] == TRICKY
+
+
+def test_feeds_stay_well_formed_xml_around_characters_xml_cannot_hold(
+    client, writer, make_source, make_article
+):
+    make_source(slug="daily")
+    # Stored before U+FFFE and U+FFFF were dropped from input...
+    make_article(title="Stored \ufffe\uffff title", byline="Ann\x01 Lee")
+    # ...and sent now: they are dropped, like control characters.
+    sent = {"source": "daily", "title": "Sent \ufffe\uffff title", "body_text": "x\uffff"}
+    posted = client.post("/v1/articles", json=sent, headers=writer)
+    assert posted.status_code == 201 and posted.json["title"] == "Sent  title"
+    for path in ("/feeds/articles.atom", "/feeds/articles.rss"):
+        response = client.get(path)
+        root = ElementTree.fromstring(response.data)  # raises on a feed that is not XML
+        assert root is not None
+        titles = [entry.title for entry in feedparser.parse(response.data).entries]
+        assert titles == ["Sent  title", "Stored  title"]
 
 
 def test_feeds_filter_by_language_and_limit(client, articles):
