@@ -13,6 +13,7 @@ from models.articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relatio
 from models.base import db, utcnow
 from models.changes import UPSERT, Change
 from models.comments import Comment
+from models.embeddings import EmbeddingQueue
 from models.search import index_articles
 from models.text import make_excerpt, reading_time_minutes, slugify, text_to_html, word_count
 
@@ -528,6 +529,8 @@ def _insert_batch(rng, rows, tag_ids):
             Comment.refresh_counts({c["article"] for c in comments})
         cards.refresh(new_ids)
         if new_ids:
+            # The worker embeds them, gathers them into stories and relates them by meaning.
+            EmbeddingQueue.add(sorted(new_ids))
             now = utcnow()
             Change.insert_many(
                 [{"article_id": i, "op": UPSERT, "created_at": now} for i in sorted(new_ids)]

@@ -1,8 +1,20 @@
 import yaml
 from click.testing import CliRunner
 
+from api import tasks
 from api.cli import main
-from models import LATEST_VERSION, Article, ArticleTag, Comment, Relation, Source, Tag, db
+from models import (
+    LATEST_VERSION,
+    Article,
+    ArticleEmbedding,
+    ArticleTag,
+    Comment,
+    EmbeddingQueue,
+    Relation,
+    Source,
+    Tag,
+    db,
+)
 
 
 def run(database_url, *args):
@@ -55,6 +67,22 @@ def test_demo_is_deterministic_and_realistic(app, database_url):
     body = query(lambda: Article.select().first().bodies.get().body_text)
     assert body.count("\n\n") >= 2
     assert len(titles) == 300
+
+
+def test_demo_articles_are_embedded_and_gathered_into_stories_by_the_worker(app, database_url):
+    run(database_url, "demo", "--articles", "120", "--no-related")
+    ids = query(lambda: {i for (i,) in Article.select(Article.id).tuples()})
+    assert (
+        query(lambda: {i for (i,) in EmbeddingQueue.select(EmbeddingQueue.article).tuples()}) == ids
+    )
+    with app.app_context():
+        tasks.refresh_embeddings.call_local()
+    assert (
+        query(lambda: {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()})
+        == ids
+    )
+    assert query(lambda: EmbeddingQueue.select().count()) == 0
+    assert query(lambda: Article.select().where(Article.story.is_null(False)).count()) > 20
 
 
 def test_demo_same_seed_same_rows(tmp_path):
