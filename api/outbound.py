@@ -40,6 +40,8 @@ def is_public(address):
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    elif ip.version == 6 and ip.sixtofour is not None:  # 2002::/16 routes to the IPv4 inside
+        ip = ip.sixtofour
     elif ip.version == 6 and ip in NAT64:
         ip = ipaddress.ip_address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast

@@ -170,6 +170,7 @@ class TestSafety:
             "https://[fd00:ec2::254]/hook",
             "https://[fe80::1]/hook",
             "https://[64:ff9b::a00:1]/hook",
+            "https://[2002:7f00:1::]/hook",
         ],
     )
     def test_private_addresses_are_refused(self, client, admin, url):
@@ -225,6 +226,9 @@ class TestSafety:
         ("::ffff:10.0.0.1", False),
         ("::ffff:93.184.216.34", True),
         ("64:ff9b::7f00:1", False),
+        ("2002:7f00:1::", False),
+        ("2002:a9fe:a9fe::1", False),
+        ("2002:5db8:d822::1", True),
         ("fe80::1%eth0", False),
     ],
 )
