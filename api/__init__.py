@@ -154,6 +154,8 @@ def create_app(config=None):
 
     # Path segments hold no control characters; URLs are documented as URIs (RFC 3986).
     app.url_map.converters["default"] = converters.TextConverter
+    # `/v1//articles` is no resource: a 404, not werkzeug's redirect (an HTML page).
+    app.url_map.merge_slashes = False
     api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
     api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)
     api.register_field(fields.URL, "string", "uri")

@@ -23,6 +23,13 @@ def test_unknown_path_is_404_problem(client, method):
         assert response.json["title"] == "Not Found"
 
 
+@pytest.mark.parametrize("path", ["/v1//articles", "/v1/articles//1", "//v1/tags"])
+def test_doubled_slashes_are_404_problem_not_a_redirect(client, make_article, path):
+    make_article()
+    body = assert_problem(client.get(path), 404)
+    assert body["title"] == "Not Found"
+
+
 def test_wrong_method_is_405_with_allow(client):
     body = assert_problem(client.delete("/v1/tags"), 405)
     assert body["title"] == "Method Not Allowed"
