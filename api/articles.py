@@ -101,12 +101,15 @@ class ArticleList(MethodView):
         200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True
     )
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def post(self, data):
         """Create an article, or update the one with the same (source, external_id).
 
         Re-posting the same content changes nothing and answers 200 with the stored article.
+        With `If-Match`, an existing article is updated only if it still has that ETag; with
+        `If-None-Match: *`, the article is only created (412 when it exists).
         """
-        saved = ingest.save(data)
+        saved = ingest.save(data, check=caching.if_match_check("article"))
         return written(saved, created=saved.outcome == "created")
 
 

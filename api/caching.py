@@ -113,12 +113,16 @@ def tagged(kind, resource, query=""):
 
 def if_match_check(kind):
     """The check a write makes of the stored resource inside its transaction when the request
-    sends ``If-Match`` (412 unless it names the resource's current ETag), or None."""
+    sends ``If-Match`` (412 unless it names the resource's current ETag) or ``If-None-Match:
+    *`` (412: the resource exists), or None."""
     header = request.headers.get("If-Match")
-    if header is None:
+    absent_only = request.headers.get("If-None-Match", "").strip() == "*"
+    if header is None and not absent_only:
         return None
 
     def check(resource):
+        if absent_only:
+            raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
         if not if_match_holds(header, resource_tag(kind, resource)):
             raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
 

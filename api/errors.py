@@ -171,7 +171,8 @@ def _handle_write_error(error):
     if error.status == 404:
         return problem(404, "The resource no longer exists.")
     if error.status == 412:
-        return problem(412, "The resource has changed since the ETag given in If-Match.")
+        (message,) = next(iter(error.errors.values()))
+        return problem(412, message, error.errors)
     return problem(error.status, f"Invalid: {fields}.", error.errors)
 
 

@@ -153,6 +153,35 @@ def test_a_current_or_star_if_match_lets_the_write_through(client, writer, make_
         assert response.status_code in (200, 204), given
 
 
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_if_none_match_star_on_an_existing_article_is_412(client, writer, make_article, method):
+    path = f"/v1/articles/{make_article(title='Original').id}"
+    body = {"source": "default-source", "title": "Mine", "body_text": "B"}
+    response = getattr(client, method)(
+        path, json=None if method == "delete" else body, headers={**writer, "If-None-Match": "*"}
+    )
+    assert response.status_code == 412
+    assert list(response.json["errors"]) == ["If-None-Match"]
+    assert client.get(path).json["title"] == "Original"
+
+
+def test_post_takes_if_match_and_if_none_match_star(client, writer, source):
+    article = {"source": source.slug, "external_id": "e-1", "title": "First", "body_text": "B"}
+    create_only = {**writer, "If-None-Match": "*"}
+    created = client.post("/v1/articles", json=article, headers=create_only)
+    assert created.status_code == 201
+    again = client.post("/v1/articles", json={**article, "title": "Twice"}, headers=create_only)
+    assert again.status_code == 412
+    stale = created.headers["ETag"]
+    edited = client.post("/v1/articles", json={**article, "title": "Edited"}, headers=writer)
+    assert edited.status_code == 200
+    refused = client.post(
+        "/v1/articles", json={**article, "title": "Mine"}, headers={**writer, "If-Match": stale}
+    )
+    assert refused.status_code == 412 and list(refused.json["errors"]) == ["If-Match"]
+    assert client.get(f"/v1/articles/{created.json['id']}").json["title"] == "Edited"
+
+
 def test_if_match_on_a_missing_article_is_404(client, writer):
     response = client.delete("/v1/articles/999999", headers={**writer, "If-Match": "*"})
     assert response.status_code == 404
