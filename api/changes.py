@@ -44,11 +44,9 @@ class Changes(MethodView):
                     change.reason = "unpublished" if _exists(change.article_id) else "deleted"
                 change.op, change.article = "delete", None
         last = changes[-1].id if changes else after
-        return {
-            "data": changes,
-            "has_more": has_more,
-            "next_since": paging.encode_cursor("changes", [last]),
-        }
+        next_since = paging.encode_cursor("changes", [last])
+        body = {"data": changes, "has_more": has_more, "next_since": next_since}
+        return body, paging.next_link(next_since if has_more else None, name="since")
 
 
 def _exists(article_id):

@@ -103,19 +103,26 @@ def page(data, next_cursor, **extra):
     """A list answer for ``@blp.response``: the envelope (plus ``extra`` members) and, when
     there is a next page, a ``Link: <...>; rel="next"`` header."""
     body = {"data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor, **extra}
-    if next_cursor is None:
-        return body, {}
-    return body, {"Link": f'<{next_url(request.environ, request.host, next_cursor)}>; rel="next"'}
+    return body, next_link(next_cursor)
 
 
-def next_url(environ, host, cursor):
-    """This request's URL with ``cursor`` in place of any cursor it had (the query otherwise
-    kept as the client wrote it: a cursor is URL-safe as it is)."""
+def next_link(cursor, name="cursor"):
+    """The headers of a page followed by the one ``cursor`` (in the query parameter
+    ``name``) starts: ``Link: <...>; rel="next"``, or none without a cursor."""
+    if cursor is None:
+        return {}
+    return {"Link": f'<{next_url(request.environ, request.host, cursor, name)}>; rel="next"'}
+
+
+def next_url(environ, host, cursor, name="cursor"):
+    """This request's URL with ``cursor`` in place of any it had in the query parameter
+    ``name`` (the query otherwise kept as the client wrote it: a cursor is URL-safe as it
+    is)."""
     kept = [
         item
         for item in environ.get("QUERY_STRING", "").split("&")
-        if item and not item.startswith("cursor=")
+        if item and not item.startswith(f"{name}=")
     ]
-    query = "&".join([*kept, f"cursor={cursor}"])
+    query = "&".join([*kept, f"{name}={cursor}"])
     path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     return f"{environ['wsgi.url_scheme']}://{host}{path}?{query}"

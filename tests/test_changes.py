@@ -95,6 +95,20 @@ def test_changes_fields(client, writer, source):
     assert client.get("/v1/changes?fields=nope").status_code == 400
 
 
+def test_a_page_with_more_links_the_next(client, writer, source):
+    for title in ("Ferries resume", "Chess olympiad opens", "Wheat prices fall"):
+        client.post("/v1/articles", json={**ARTICLE, "title": title}, headers=writer)
+    first = client.get("/v1/changes?limit=2&fields=id")
+    since = first.json["next_since"]
+    assert first.json["has_more"] is True
+    assert first.headers["Link"] == (
+        f'<http://localhost/v1/changes?limit=2&fields=id&since={since}>; rel="next"'
+    )
+    rest = client.get(first.headers["Link"][1:].split(">")[0])
+    assert rest.json["data"] and rest.json["has_more"] is False
+    assert "Link" not in rest.headers
+
+
 @pytest.mark.parametrize("since", ["garbage", "WyJjaGFuZ2VzIiwxXQ.AAAAAAAAAAAAAAAA"])
 def test_bad_since_is_400(client, since):
     response = client.get("/v1/changes", query_string={"since": since})
