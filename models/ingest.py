@@ -211,6 +211,7 @@ class _Batch:
         self._load_sources()
         self._load_stored()
         contents = self._merge()
+        self._check_external_ids(contents)
         self._assign_slugs(contents)
         rows = self._rows(contents)
         if rows:
@@ -361,6 +362,36 @@ class _Batch:
                 continue
             contents[index] = (article, content)
         return contents
+
+    def _check_external_ids(self, contents):
+        """A stored article given an external id (or a source) that makes its (source,
+        external_id) another's: 409 naming ``external_id`` (a new article with that pair
+        updates the other instead, and so never conflicts)."""
+        moved = {
+            index: key
+            for index, (article, content) in contents.items()
+            if article is not None
+            and content.get("external_id")
+            and (key := (self.sources[content["source"]].id, content["external_id"]))
+            != (article.source_id, article.external_id)
+        }
+        if not moved:
+            return
+        mark = db.obj.param
+        pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(moved))
+        params = [value for key in moved.values() for value in key]
+        holders = dict(
+            ((source_id, external_id), article_id)
+            for article_id, source_id, external_id in db.execute_sql(
+                f'SELECT "id", "source_id", "external_id" FROM "article" WHERE {pairs}', params
+            )
+        )
+        for index, key in moved.items():
+            holder = holders.get(key)
+            if holder is not None and holder != contents[index][0].id:
+                message = f"External id {key[1]!r} is used by another article of this source."
+                self._fail(index, WriteError(409, {"external_id": [message]}))
+                del contents[index]
 
     def _assign_slugs(self, contents):
         """Check the slugs the writes ask for, and derive the others from titles (unique)."""

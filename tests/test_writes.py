@@ -88,6 +88,25 @@ def test_same_external_id_in_another_source_is_another_article(client, writer, s
     assert b["slug"] == "storm-hits-the-coast-2"
 
 
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_taking_another_articles_external_id_is_409_naming_it(
+    client, writer, source, make_source, method
+):
+    make_source(slug="other")
+    taken = post(client, writer, external_id="taken").json
+    mine = post(client, writer, external_id="mine", title="Mine").json
+    elsewhere = post(client, writer, external_id="taken", source="other", title="Else").json
+    for change in ({"external_id": "taken"}, {"external_id": "taken", "source": "other"}):
+        body = change if method == "patch" else {**ARTICLE, "title": "Mine", **change}
+        response = getattr(client, method)(f"/v1/articles/{mine['id']}", json=body, headers=writer)
+        assert response.status_code == 409, response.json
+        assert list(response.json["errors"]) == ["external_id"]
+    moved = client.patch(f"/v1/articles/{mine['id']}", json={"source": "other"}, headers=writer)
+    assert moved.status_code == 200  # (other, mine) is free
+    ids = {a["id"] for a in client.get("/v1/articles").json["data"]}
+    assert ids == {taken["id"], mine["id"], elsewhere["id"]}
+
+
 def test_slugs_are_unique_and_never_all_digits(client, writer, source):
     first = post(client, writer, external_id=None, title="2026").json
     second = post(client, writer, external_id=None, title="2026").json
