@@ -59,6 +59,8 @@ class ArticleComments(MethodView):
             parent = Comment.get_or_none(Comment.id == parent_id)
             if parent is None or parent.article_id != article.id:
                 bad_request("parent_id", "Not a comment of this article.", status=422)
+            if parent.status != VISIBLE:
+                bad_request("parent_id", "The comment is hidden: it takes no replies.", status=422)
         with writing() as touched:
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])

@@ -101,6 +101,18 @@ def test_parent_must_be_a_comment_of_the_same_article(
         assert list(response.json["errors"]) == ["parent_id"]
 
 
+def test_a_hidden_comment_takes_no_replies(client, article, commenter, make_comment):
+    hidden = make_comment(article, status="hidden")
+    response = client.post(
+        comment_url(article),
+        json={"author_name": "A", "body": "Hi", "parent_id": hidden.id},
+        headers=commenter,
+    )
+    assert response.status_code == 422
+    assert response.json["errors"] == {"parent_id": ["The comment is hidden: it takes no replies."]}
+    assert Comment.select().count() == 1
+
+
 def test_comment_on_a_missing_or_draft_article_is_404(client, commenter, make_article):
     draft = make_article(status="draft")
     for url in ("/v1/articles/999/comments", f"/v1/articles/{draft.id}/comments"):
