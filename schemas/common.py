@@ -55,6 +55,9 @@ class CommaList(DelimitedList):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, list | tuple):
             value = ",".join(value)
+        if isinstance(value, str):
+            # Empty items say nothing: `source=,` is `source=` (no filter), `source=a,` `source=a`.
+            value = ",".join(item for item in value.split(",") if item.strip())
         return super()._deserialize(value, attr, data, **kwargs)
 
 

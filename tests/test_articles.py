@@ -203,6 +203,20 @@ def test_sort_by_updated(client, make_article):
     assert ids(client.get("/v1/articles?sort=-updated_at")) == [made[0].id, made[2].id, made[1].id]
 
 
+def test_empty_items_of_a_comma_list_say_nothing(client, make_article, make_source):
+    ours = make_article()
+    theirs = make_article(source=make_source(slug="wire"))
+    everything = {ours.id, theirs.id}
+    for query, expected in [
+        ("source=", everything),
+        ("source=,", everything),
+        ("source=,,", everything),
+        ("source=wire,", {theirs.id}),
+        ("source=,wire&source=", {theirs.id}),
+    ]:
+        assert {a["id"] for a in client.get(f"/v1/articles?{query}").json["data"]} == expected
+
+
 def test_sparse_fields(client, make_article):
     make_article(tags=["climate"], body="Only paragraph.")
     response = client.get("/v1/articles?fields=title,tags,body_text")
