@@ -56,7 +56,8 @@ def main():
     args = parser.parse_args()
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database}",
+        # The server runs in bench/: a relative path is made absolute here, where it was given.
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database.resolve()}",
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
         "NEWSDESK_ANSWER_CACHE_BYTES": "0",
