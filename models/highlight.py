@@ -62,19 +62,19 @@ def _snippet(text, stems, window):
 
     Words are read up to the end of the snippet only: a search hit's body runs to thousands
     of words, and marking a 30-word snippet of it by reading them all took most of the time of
-    a search's highlights. Whether there is a match at all is asked of the text's distinct
-    words first: a hit found by meaning alone often has none.
+    a search's highlights.
     """
     lead = window // 3
     words = _WORD.finditer(text)
     kept = collections.deque(maxlen=lead + 1)  # the first match and the words before it
     seen = 0
-    if not stems.isdisjoint(map(stem, set(_WORD.findall(text)))):
-        for word in words:
-            kept.append(word)
-            seen += 1
-            if stem(word.group()) in stems:
-                break
+    for word in words:
+        kept.append(word)
+        seen += 1
+        if stem(word.group()) in stems:
+            break
+    else:  # no match
+        words, kept, seen = _WORD.finditer(text), [], 0
     start = kept[0].start() if seen > len(kept) else 0
     last = kept[-1] if kept else None
     wanted = window - len(kept)
