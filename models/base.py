@@ -3,6 +3,7 @@
 import contextlib
 import datetime
 import functools
+import logging
 import os
 import shutil
 import sqlite3
@@ -17,6 +18,8 @@ from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqlit
 
 #: Bound to a real database by :func:`bind_database` at start-up.
 db = peewee.DatabaseProxy()
+
+log = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = {
     # WAL lets readers in several gunicorn workers go on while one worker writes.
@@ -249,6 +252,27 @@ def insert_rows(model, rows, suffix=""):
         f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks}){suffix}',
         [tuple(field.db_value(row[field.name]) for field in fields) for row in rows],
     )
+
+
+def each_apart(work, ids, give_up=lambda article_id: None):
+    """``work(ids)``, a worker's batch of articles; when it fails other than in the database,
+    ``work([id])`` for each id alone, and for each that fails alone, the error logged,
+    ``give_up(id)``. One article the worker cannot process must not hold up every other: a
+    failing batch stays queued and fails again at every run. Errors of the database (it is
+    down, a statement timed out) fail the whole run, to be retried."""
+    try:
+        work(ids)
+    except peewee.PeeweeException:
+        raise
+    except Exception:
+        for article_id in ids:
+            try:
+                work([article_id])
+            except peewee.PeeweeException:
+                raise
+            except Exception:
+                log.exception("%s left article %d out", work.__qualname__, article_id)
+                give_up(article_id)
 
 
 def is_postgres():

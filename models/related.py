@@ -23,7 +23,15 @@ import peewee
 
 from . import embeddings
 from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
-from .base import BaseModel, bind_database, db, insert_rows, is_postgres, write_transaction
+from .base import (
+    BaseModel,
+    bind_database,
+    db,
+    each_apart,
+    insert_rows,
+    is_postgres,
+    write_transaction,
+)
 from .changes import DataVersion
 from .highlight import stem
 from .search import inverse_frequency, similar
@@ -307,7 +315,8 @@ def refresh_queued(limit=200):
     due = list(RelatedQueue.select().order_by(RelatedQueue.queued_at).limit(limit))
     if not due:
         return 0
-    refresh_many([row.article_id for row in due])
+    # One that cannot be computed is logged and leaves the queue with the others.
+    each_apart(refresh_many, [row.article_id for row in due])
     with write_transaction():
         for row in due:
             RelatedQueue.delete().where(

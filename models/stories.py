@@ -19,7 +19,7 @@ import peewee
 
 from . import cards, embeddings
 from .articles import PUBLISHED, Article, Source
-from .base import BaseModel, db, is_postgres, utcnow, write_transaction
+from .base import BaseModel, db, each_apart, is_postgres, utcnow, write_transaction
 from .changes import Change, DataVersion
 from .related import RelatedQueue
 
@@ -257,7 +257,8 @@ def publish_changes(article_ids):
 
 def refresh_queued(limit=embeddings.BATCH):
     """Embed up to ``limit`` queued articles (oldest first), place them in their stories and
-    queue their related lists; returns how many."""
+    queue their related lists; returns how many. One that cannot be is logged and taken off
+    the queue (:func:`models.base.each_apart`)."""
     queue = embeddings.EmbeddingQueue
     due = [
         article_id
@@ -267,8 +268,15 @@ def refresh_queued(limit=embeddings.BATCH):
         .tuples()
     ]
     if due:
-        process(due)
+        each_apart(process, due, give_up=_dequeue)
     return len(due)
+
+
+def _dequeue(article_id):
+    with write_transaction():
+        embeddings.EmbeddingQueue.delete().where(
+            embeddings.EmbeddingQueue.article == article_id
+        ).execute()
 
 
 def process(article_ids, force=False):

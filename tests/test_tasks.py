@@ -1,3 +1,4 @@
+import datetime
 import signal
 
 import pytest
@@ -5,7 +6,7 @@ from huey import MemoryHuey, SqliteHuey
 from huey.exceptions import TaskLockedException
 
 from api import tasks
-from models import Source
+from models import ArticleEmbedding, EmbeddingQueue, RelatedQueue, Relation, Source
 from models.base import write_transaction
 
 #: The signals a Huey consumer handles in the process that starts it.
@@ -49,3 +50,23 @@ def test_worker_threads_starting_leave_other_threads_transactions_alone(app, dbc
             signal.signal(number, handler)
 
     assert Source.get_by_id(source.id).name == "After"
+
+
+def test_one_article_that_fails_does_not_hold_up_the_queues(app, make_article):
+    """An article the worker cannot process (here one stored, before times were bounded, at
+    the end of the calendar: the weeks after it do not exist) is logged and left out; the
+    articles queued with it are embedded, placed and related as usual."""
+    with app.app_context():
+        far = make_article(published_at=datetime.datetime(9999, 12, 31, 12))
+        ordinary = [make_article(body=f"Harbour ferries resume, report {n}.") for n in range(3)]
+        ids = [far.id, *(a.id for a in ordinary)]
+        with write_transaction():
+            EmbeddingQueue.add(ids)
+            RelatedQueue.add([far.id])
+        tasks.refresh_embeddings.call_local()
+        assert EmbeddingQueue.select().count() == 0
+        assert RelatedQueue.select().count() == 0
+        embedded = {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()}
+        assert {a.id for a in ordinary} <= embedded
+        related = {i for (i,) in Relation.select(Relation.article).tuples()}
+        assert {a.id for a in ordinary} <= related
