@@ -259,7 +259,7 @@ def each_apart(work, ids, give_up=lambda article_id: None):
     ``work([id])`` for each id alone, and for each that fails alone, the error logged,
     ``give_up(id)``. One article the worker cannot process must not hold up every other: a
     failing batch stays queued and fails again at every run. Errors of the database (it is
-    down, a statement timed out) fail the whole run, to be retried."""
+    down or locked) fail the whole run, to be retried."""
     try:
         work(ids)
     except peewee.PeeweeException:

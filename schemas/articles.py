@@ -33,14 +33,6 @@ from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
 BODY_FIELDS = ("body_html", "body_text")
-
-
-def has_slug(name):
-    """A tag must have a letter or a digit, of any script, to have a slug."""
-    if name and not tag_slug(name):
-        raise ValidationError("A tag needs a letter or a digit.")
-
-
 #: The span an article's ``published_at`` must fall in: far enough from the ends of what
 #: datetimes hold that the weeks around it, which related articles and stories look at, exist.
 EARLIEST = datetime.datetime(1000, 1, 1)
@@ -271,6 +263,12 @@ class ChangeArgs(FieldsArgs):
         metadata={"description": "`next_since` of the previous call; leave out to start over"}
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+def has_slug(name):
+    """A tag must have a letter or a digit, of any script, to have a slug."""
+    if name and not tag_slug(name):
+        raise ValidationError("A tag needs a letter or a digit.")
 
 
 class ArticleInSchema(InputSchema):
