@@ -1,8 +1,8 @@
 """API keys on requests: who is calling, and may they do this?
 
 A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A request that presents
-an unknown or revoked key is refused with 401 on any endpoint (after it has counted against its
-address's rate limit); one without a key is anonymous.
+an unknown or revoked key, or two different keys, is refused with 401 on any endpoint (after it
+has counted against its address's rate limit); one without a key is anonymous.
 """
 
 import datetime
@@ -31,17 +31,22 @@ def presented_key(environ):
 
 def identify():
     """before_request: find the key the request presents; ``g.api_key`` is it, or None (also
-    for a key that is unknown or revoked, which ``g.bad_key`` notes for :func:`authenticate`)."""
-    g.api_key, g.bad_key = None, False
+    for a key that is unknown or revoked, or two different keys, what ``g.bad_key`` says for
+    :func:`authenticate`)."""
+    g.api_key, g.bad_key = None, None
     if request.endpoint in NO_DATABASE:
         return
     token = presented_key(request.environ)
     if token is None:
         return
+    other = request.environ.get("HTTP_X_API_KEY", "").strip()
+    if other and other != token:
+        g.bad_key = "Two different API keys were sent, in Authorization and X-API-Key: send one."
+        return
     config = current_app.config["NEWSDESK"]
     key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())
     if key is None:
-        g.bad_key = True
+        g.bad_key = "The API key is unknown or revoked."
         return
     g.api_key = key
     now = utcnow()
@@ -54,7 +59,7 @@ def authenticate():
     """before_request, after the rate limit: refuse an unknown key, and reads without a key
     when reads are private."""
     if g.bad_key:
-        unauthorized("The API key is unknown or revoked.")
+        unauthorized(g.bad_key)
     if (
         not current_app.config["NEWSDESK"].public_read
         and request.method in ("GET", "HEAD")

@@ -41,6 +41,18 @@ def test_unknown_key_is_401(client, headers, make_key):
     assert "WWW-Authenticate" in response.headers
 
 
+def test_two_different_keys_are_401_and_the_same_twice_is_one(client, make_key):
+    bearer, x_api_key = make_key("write"), make_key("write", header="x-api-key")
+    for other in (x_api_key, {"X-API-Key": "nd_not-a-real-key"}):
+        response = client.post("/v1/sources", json=NEW_SOURCE, headers={**bearer, **other})
+        assert response.status_code == 401
+        assert response.json["detail"] == (
+            "Two different API keys were sent, in Authorization and X-API-Key: send one."
+        )
+    same = {**bearer, "X-API-Key": bearer["Authorization"].removeprefix("Bearer ")}
+    assert client.post("/v1/sources", json=NEW_SOURCE, headers=same).status_code == 201
+
+
 def test_unknown_key_is_refused_on_reads_too(client):
     response = client.get("/v1/articles", headers={"X-API-Key": "nd_forged"})
     assert response.status_code == 401
