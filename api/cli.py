@@ -308,7 +308,9 @@ def embed(everything):
 
 
 @main.command()
-@click.option("--workers", type=int, default=2, show_default=True, help="Worker threads.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
+)
 def worker(workers):
     """Run the background task consumer (related articles; webhook deliveries)."""
     from . import tasks
@@ -321,11 +323,7 @@ def worker(workers):
         pass  # the database answers and its schema is current
     # Whatever was left pending when a worker last stopped is taken up at once.
     tasks.deliver_webhooks()
-    # An idle thread looks for new tasks at least every second (Huey's default backs off to 10).
-    consumer = tasks.huey.create_consumer(
-        workers=workers, worker_type="thread", flush_locks=True, max_delay=1.0
-    )
-    consumer.run()
+    tasks.make_consumer(tasks.huey, workers).run()
 
 
 @main.command()

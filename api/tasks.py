@@ -85,6 +85,25 @@ def task_lock(queue, name):
     return queue.lock_task(name, ttl=ttl)
 
 
+#: Huey's locks that keep one run of a task at a time (:func:`_drain`).
+RELATED_RUN, EMBEDDINGS_RUN = "refresh-related", "refresh-embeddings"
+LOCKS = (RELATED_RUN, EMBEDDINGS_RUN)
+
+
+def make_consumer(queue, workers):
+    """The worker's consumer of ``queue``, with ``workers`` threads. It clears the locks a
+    killed worker left: Huey's own flush clears only the locks its process has taken, and a
+    process starting has taken none (a lock left held stopped its task for good). An idle
+    thread looks for new tasks at least every second (Huey's default backs off to 10)."""
+    return queue.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        flush_locks=True,
+        extra_locks=",".join(LOCKS),
+        max_delay=1.0,
+    )
+
+
 def _drain(lock_name, refresh_queued):
     """Call ``refresh_queued`` (one batch of a queue, returning how many it took) until the
     queue is empty, one run at a time under Huey's lock ``lock_name`` (a run in progress takes
@@ -102,7 +121,7 @@ def _drain(lock_name, refresh_queued):
 @huey.task()
 def refresh_related():
     """Compute the related lists of every article queued for it, one run at a time."""
-    total = _drain("refresh-related", related.refresh_queued)
+    total = _drain(RELATED_RUN, related.refresh_queued)
     if total:
         log.info("computed the related lists of %d articles", total)
     return total
@@ -133,7 +152,7 @@ def run_import(job_id):
 def refresh_embeddings():
     """Embed every article queued for it, place each in its story and queue its related list,
     one run at a time; then compute the related lists so queued."""
-    total = _drain("refresh-embeddings", stories.refresh_queued)
+    total = _drain(EMBEDDINGS_RUN, stories.refresh_queued)
     if total:
         log.info("embedded and placed %d articles", total)
         refresh_related()

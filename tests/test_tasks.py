@@ -30,6 +30,17 @@ def test_task_locks_hold_on_each_storage(tmp_path, storage):
         pass
 
 
+def test_a_worker_starting_clears_the_locks_a_killed_one_left(tmp_path):
+    killed = SqliteHuey("newsdesk", filename=str(tmp_path / "tasks.db"))
+    for name in tasks.LOCKS:
+        tasks.task_lock(killed, name).acquire()  # killed inside a run: never released
+    assert all(killed.is_locked(name) for name in tasks.LOCKS)
+    # A new process, which has taken no lock (asking it whether one is held would register it).
+    starting = SqliteHuey("newsdesk", filename=str(tmp_path / "tasks.db"))
+    tasks.make_consumer(starting, workers=1)
+    assert not any(killed.is_locked(name) for name in tasks.LOCKS)
+
+
 def test_worker_threads_starting_leave_other_threads_transactions_alone(app, dbconn, source):
     """Huey runs its startup hooks in each worker thread as the thread starts. One such hook
     bound the database again, under the transaction a thread started earlier was running: that
