@@ -35,8 +35,8 @@ from .jsonbody import has_surrogate
 
 
 class Group(click.Group):
-    """click's Group, turning what goes wrong with the configuration or the database into one
-    line that says what to do, and exit status 1, instead of a traceback."""
+    """click's Group, turning what goes wrong with the configuration, the database or its
+    folder into one line that says what to do, and exit status 1, instead of a traceback."""
 
     def invoke(self, ctx):
         try:
@@ -51,6 +51,15 @@ class Group(click.Group):
                 f"the database did not answer ({reason}). Is it running, and is"
                 " NEWSDESK_DATABASE_URL right?"
             ) from error
+        except peewee.DatabaseError as error:  # a file that is not a SQLite database
+            raise click.ClickException(
+                f"the database could not be read ({error}). Is NEWSDESK_DATABASE_URL right?"
+            ) from error
+        except OSError as error:
+            if error.filename is None:
+                raise
+            # The database's folder or the instance folder could not be made.
+            raise click.ClickException(f"{error.strerror}: {error.filename}") from error
 
 
 def shown(url):

@@ -51,6 +51,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 _TRUE = {"1", "true", "yes", "on"}
 #: gunicorn worker classes: gevent serves many slow clients at once; sync, one request at a time
@@ -107,6 +108,12 @@ def _bool(name, value):
     if lowered in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _redis_url(name, value):
+    if urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"{name} must be a redis://host:6379/0 URL, not {value!r}")
+    return value
 
 
 def _choice(*allowed):
@@ -224,7 +231,7 @@ class Config:
         environ = os.environ if environ is None else environ
         readers = {
             "database_url": str,
-            "redis_url": str,
+            "redis_url": _redis_url,
             "public_read": _bool,
             "cache_max_age": _int,
             "cache_stale": _int,

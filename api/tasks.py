@@ -28,7 +28,7 @@ from models import connected, imports, related, stories, webhooks
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
-from .config import Config
+from .config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,17 @@ def tasks_file(database_url):
     return database.with_name(f"{database.stem}-tasks.db")
 
 
-config = Config.from_env()
+def _queue_config():
+    """The configuration the queue is made with. When the environment holds a value that
+    cannot be used, the defaults: importing the app must not fail, since making it (which the
+    server and every command do before anything else) says what is wrong, in one line."""
+    try:
+        return Config.from_env()
+    except ConfigError:
+        return Config.from_env({})
+
+
+config = _queue_config()
 huey = make_huey(config)
 
 

@@ -1,3 +1,9 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -129,6 +135,40 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     assert result.exit_code == 1
     assert "NEWSDESK_DATABASE_URL must be sqlite:///" in result.output
     assert "not a 'mysql' URL" in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_setting_is_one_line_even_as_the_package_is_imported(tmp_path):
+    """The task queue reads the configuration when ``api`` is imported, before click runs."""
+    env = {**os.environ, "NEWSDESK_PUBLIC_READ": "maybe", "NEWSDESK_DATABASE_URL": ""}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("newsdesk")), "keys", "list"],
+        env={**env, "NEWSDESK_INSTANCE_PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: NEWSDESK_PUBLIC_READ must be true or false, not 'maybe'"
+    )
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"NEWSDESK_REDIS_URL": "bogus"}, "NEWSDESK_REDIS_URL must be a redis://host:6379/0 URL"),
+        ({"NEWSDESK_DATABASE_URL": "sqlite:///{tmp}/garbage.db"}, "could not be read"),
+        ({"NEWSDESK_DATABASE_URL": "sqlite:///{tmp}/file/sub/x.db"}, "Not a directory"),
+    ],
+)
+def test_what_a_command_cannot_use_is_one_line(tmp_path, env, message):
+    (tmp_path / "garbage.db").write_text("not a database")
+    (tmp_path / "file").write_text("a file where a folder is wanted")
+    env = {name: value.format(tmp=tmp_path) for name, value in env.items()}
+    result = CliRunner().invoke(main, ["db", "init"], env=env)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
 
 
 def test_related_rebuild_in_parallel(app, database_url):
