@@ -27,7 +27,7 @@ def check_request():
     """Refuse a URL over :data:`MAX_URL_LENGTH` (414), headers over :data:`MAX_HEADER_BYTES`
     or :data:`MAX_HEADERS_BYTES` (431), a URL holding control characters (400; no slug, filter
     or cursor holds one, and PostgreSQL cannot even compare a string with NUL), and a write
-    whose body is not JSON where JSON is expected (415).
+    whose body is compressed or is not JSON where JSON is expected (415).
 
     A JSON body is read here, before the request takes a database connection: a client that
     sends its body slowly then holds no connection while it does.
@@ -53,6 +53,14 @@ def check_request():
             400,
             message="The URL is not valid UTF-8: " + ", ".join(not_utf8) + ".",
             errors={name: [message] for name in not_utf8},
+        )
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if request.method in ("POST", "PUT", "PATCH") and encoding not in ("", "identity"):
+        # Read as it came, a compressed body was refused line by line as not UTF-8.
+        abort(
+            415,
+            message=f"Content-Encoding {encoding} is not accepted: send the body uncompressed.",
+            errors={"Content-Encoding": ["Only identity."]},
         )
     if (
         request.method in ("POST", "PUT", "PATCH")

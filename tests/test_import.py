@@ -1,4 +1,5 @@
 import datetime
+import gzip
 import json
 
 import pytest
@@ -18,6 +19,34 @@ def line(**fields):
 
 def ndjson(*lines):
     return "\n".join(lines) + "\n"
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(client, writer, source):
+    body = "\ufeff" + ndjson(line(external_id="a"), line(external_id="b"))
+    response = client.post("/v1/import", data=body.encode(), content_type=NDJSON, headers=writer)
+    assert response.status_code == 200
+    assert (response.json["created"], response.json["rejected"]) == (2, 0)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "GZIP "])
+def test_a_compressed_body_is_415_naming_content_encoding(client, writer, source, encoding):
+    body = ndjson(line(external_id="a"))
+    for path, content_type, data in (
+        ("/v1/import", NDJSON, gzip.compress(body.encode())),
+        ("/v1/articles", "application/json", gzip.compress(line(external_id="b").encode())),
+    ):
+        response = client.post(
+            path,
+            data=data,
+            content_type=content_type,
+            headers={**writer, "Content-Encoding": encoding},
+        )
+        assert response.status_code == 415
+        assert list(response.json["errors"]) == ["Content-Encoding"]
+    assert Article.select().count() == 0
+    identity = {**writer, "Content-Encoding": "identity"}
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=identity)
+    assert response.status_code == 200 and response.json["created"] == 1
 
 
 def test_import_counts_and_reasons(client, writer, source):
