@@ -6,6 +6,7 @@ one, then stored in batches, each in one transaction with a fixed number of stat
 the good ones.
 """
 
+import codecs
 import copy
 import datetime
 import hashlib
@@ -89,8 +90,11 @@ def read_blocks(handle, size=64 * 1024):
 
 
 def ndjson_items(lines, max_line):
-    """``(line number, object or Rejected)`` for each non-blank line of ``lines``."""
+    """``(line number, object or Rejected)`` for each non-blank line of ``lines``. A UTF-8 byte
+    order mark that starts the first line (editors on Windows write one) is not part of it."""
     for number, line in lines:
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)
         if not line.strip():
             continue
         if len(line) > max_line:
