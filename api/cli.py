@@ -51,7 +51,10 @@ class Group(click.Group):
                 f"the database did not answer ({reason}). Is it running, and is"
                 " NEWSDESK_DATABASE_URL right?"
             ) from error
-        except peewee.DatabaseError as error:  # a file that is not a SQLite database
+        except peewee.DatabaseError as error:
+            if type(error) is not peewee.DatabaseError:  # a constraint, a value: not the file's
+                raise
+            # SQLite's "file is not a database" and the like.
             raise click.ClickException(
                 f"the database could not be read ({error}). Is NEWSDESK_DATABASE_URL right?"
             ) from error
