@@ -103,9 +103,8 @@ if worker_class == "gevent":
         (gevent's docs: ``sleep(0)`` may resume the greenlet before the loop cycles). After a
         long request (a search the cache has not seen) the greenlet waits until the loop has
         nothing else to run: resumed as a timer, it could be served again ahead of connections
-        that waited through the whole request (hybrid searches at 32 connections: p99 1,120 ms
-        with the sleep, 574 ms with ``idle``; after every request, ``idle`` cost a quarter of
-        the throughput of cheap reads, bench/README.md)."""
+        that waited through the whole request. ``idle`` after every request costs cheap reads
+        throughput (figures in bench/README.md)."""
         if time.monotonic() - req.started >= LONG_REQUEST:
             gevent.idle()
         else:

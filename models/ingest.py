@@ -253,13 +253,7 @@ class _Batch:
                 elif data.get("external_id"):
                     keys.add((source.id, data["external_id"]))
         if keys:
-            # A flat OR of pairs, each found through the unique (source, external_id) index:
-            # SQLite planned the row-value IN as a scan of the source's every article.
-            mark = db.obj.param
-            pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(keys))
-            params = [value for key in sorted(keys) for value in key]
-            found = db.execute_sql(f'SELECT "id" FROM "article" WHERE {pairs}', params)
-            by_id |= {article_id for (article_id,) in found}
+            by_id |= set(_ids_by_key(keys).values())
         stored = list(Article.select().where(Article.id.in_(list(by_id)))) if by_id else []
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
@@ -377,15 +371,7 @@ class _Batch:
         }
         if not moved:
             return
-        mark = db.obj.param
-        pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(moved))
-        params = [value for key in moved.values() for value in key]
-        holders = dict(
-            ((source_id, external_id), article_id)
-            for article_id, source_id, external_id in db.execute_sql(
-                f'SELECT "id", "source_id", "external_id" FROM "article" WHERE {pairs}', params
-            )
-        )
+        holders = _ids_by_key(set(moved.values()))
         for index, key in moved.items():
             holder = holders.get(key)
             if holder is not None and holder != contents[index][0].id:
@@ -617,6 +603,20 @@ class _Batch:
             tag.slug: tag
             for tag in Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(list(wanted)))
         }
+
+
+def _ids_by_key(keys):
+    """``{(source_id, external_id): article id}`` of the stored articles with those ``keys``."""
+    # A flat OR of pairs, each found through the unique (source, external_id) index: SQLite
+    # planned the row-value IN as a scan of the source's every article.
+    keys = sorted(keys)
+    mark = db.obj.param
+    pairs = " OR ".join([f'("source_id" = {mark} AND "external_id" = {mark})'] * len(keys))
+    params = [value for key in keys for value in key]
+    sql = f'SELECT "source_id", "external_id", "id" FROM "article" WHERE {pairs}'
+    return {
+        (source_id, external_id): i for source_id, external_id, i in db.execute_sql(sql, params)
+    }
 
 
 def save(data, article_id=None, partial=False, check=None, attempts=3):
