@@ -14,6 +14,7 @@ the sweep's).
 
 import datetime
 import logging
+import sqlite3
 from pathlib import Path
 
 import redis
@@ -56,8 +57,24 @@ def make_huey(config):
     if config.is_postgres:
         return PostgresHuey("newsdesk", dsn=config.database_url, create_tables=False)
     return SqliteHuey(
-        "newsdesk", filename=str(tasks_file(config.database_url)), create_tables=False
+        "newsdesk",
+        filename=str(tasks_file(config.database_url)),
+        create_tables=False,
+        factory=QueueConnection,
     )
+
+
+class QueueConnection(sqlite3.Connection):
+    """A connection to the queue's SQLite file that commits as the database's do (WAL with
+    ``synchronous=NORMAL``): safe when a process is killed, and it may lose the last commits,
+    never the file, when the machine loses power. The SQLite library's default (FULL, which
+    Huey keeps) syncs the disk at every enqueue, about 1 ms of each write's answer; and a lost
+    task loses nothing here (see the module's docstring). Huey passes its storage's extra
+    arguments to ``sqlite3.connect``, whose ``factory`` this is."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA synchronous = NORMAL")
 
 
 def tasks_file(database_url):
@@ -129,12 +146,17 @@ def _drain(lock_name, refresh_queued):
 
 
 @huey.task()
-def refresh_related():
-    """Compute the related lists of every article queued for it, one run at a time."""
-    total = _drain(RELATED_RUN, related.refresh_queued)
-    if total:
-        log.info("computed the related lists of %d articles", total)
-    return total
+def refresh_articles():
+    """Embed every article queued for it and place it in its story (which queues its related
+    list), then compute the queued related lists, which use the vectors: one run of each at a
+    time (a run in progress takes what is queued meanwhile). One task, so a write wakes the
+    worker with one enqueue."""
+    embedded = _drain(EMBEDDINGS_RUN, stories.refresh_queued)
+    if embedded:
+        log.info("embedded and placed %d articles", embedded)
+    related_lists = _drain(RELATED_RUN, related.refresh_queued)
+    if related_lists:
+        log.info("computed the related lists of %d articles", related_lists)
 
 
 @huey.task()
@@ -153,20 +175,8 @@ def run_import(job_id):
             imports.release(job_id, "The import stopped on an error in the server; retried.")
             return
         imports.finish(job_id, imports.SUCCEEDED)
-    refresh_embeddings()
-    refresh_related()
+    refresh_articles()
     wake_webhooks()
-
-
-@huey.task()
-def refresh_embeddings():
-    """Embed every article queued for it, place each in its story and queue its related list,
-    one run at a time; then compute the related lists so queued."""
-    total = _drain(EMBEDDINGS_RUN, stories.refresh_queued)
-    if total:
-        log.info("embedded and placed %d articles", total)
-        refresh_related()
-    return total
 
 
 #: Huey's key-value store holds when the next scheduled webhook wake-up is due (a timestamp),
@@ -231,8 +241,7 @@ def wake_webhooks():
 def sweep():
     """Once a minute, what a lost wake-up left undone (related lists, webhook deliveries,
     import jobs whose worker died), and old webhook deliveries and import jobs forgotten."""
-    refresh_embeddings.call_local()
-    refresh_related.call_local()
+    refresh_articles.call_local()
     deliver_webhooks.call_local()
     with connected():
         webhooks.clean_up()
@@ -244,11 +253,10 @@ def sweep():
 
 def after_write(response):
     """after_request: a successful write may have queued embeddings, related lists and webhook
-    events: wake the worker (embeddings first: related lists use them)."""
+    events: wake the worker."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
         try:
-            refresh_embeddings()
-            refresh_related()
+            refresh_articles()
             wake_webhooks()
         except Exception:  # the write is committed: its answer stands, the sweep wakes them
             log.warning("could not wake the worker; its sweep will, within a minute", exc_info=True)

@@ -82,7 +82,7 @@ def test_demo_articles_are_embedded_and_gathered_into_stories_by_the_worker(app,
         query(lambda: {i for (i,) in EmbeddingQueue.select(EmbeddingQueue.article).tuples()}) == ids
     )
     with app.app_context():
-        tasks.refresh_embeddings.call_local()
+        tasks.refresh_articles.call_local()
     assert (
         query(lambda: {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()})
         == ids
