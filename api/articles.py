@@ -4,7 +4,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import EDITORIAL, Article, Relation, ingest, reading
+from models import DRAFT, EDITORIAL, Article, Relation, ingest, reading
 from models.ingest import writing
 from schemas.articles import (
     ArticleInSchema,
@@ -20,7 +20,7 @@ from schemas.articles import (
 
 from . import caching, paging
 from .arguments import Blueprint
-from .auth import current_key, requires
+from .auth import check_scope, current_key, requires
 from .documents import bodies, document, fieldset, list_item
 from .errors import bad_request
 from .responses import location, rendered
@@ -74,11 +74,15 @@ class ArticleList(MethodView):
     @blp.arguments(ArticleQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, ArticlePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
-    def get(self, limit, sort, cursor=None, field_names=None, **filters):
-        """List published articles, newest first.
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
+    def get(self, limit, sort, status, cursor=None, field_names=None, **filters):
+        """List published articles, newest first (or drafts, to keys with `write`).
 
         Filters combine with AND; each comma list matches any of its values.
         """
+        if status == DRAFT:
+            check_scope("write")
         fields = fieldset(field_names)
         after = (
             paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer))
@@ -86,7 +90,7 @@ class ArticleList(MethodView):
             else None
         )
         rows = reading.list_cards(
-            sort=sort, after=after, limit=limit + 1, **article_filters(filters)
+            sort=sort, after=after, limit=limit + 1, status=status, **article_filters(filters)
         )
         rows, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
         shown = bodies([key[1] for _, key in rows], fields)

@@ -11,7 +11,7 @@ peewee models; the filters here mean what ``Article.filtered`` means there.
 import dataclasses
 import datetime
 
-from .articles import ARTICLE_SORTS, MAX_ID
+from .articles import ARTICLE_SORTS, MAX_ID, PUBLISHED
 from .base import db, is_postgres
 
 PUBLISHED_ONLY = "a.status = 'published'"
@@ -82,9 +82,10 @@ def list_cards(
     published_after=None,
     published_before=None,
     updated_since=None,
+    status=PUBLISHED,
 ):
-    """Up to ``limit`` published articles under the list filters, ordered by ``sort``:
-    ``[(card, (sort value, id))]``.
+    """Up to ``limit`` articles of ``status`` (published, or draft) under the list filters,
+    ordered by ``sort``: ``[(card, (sort value, id))]``.
 
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
     any of their values. With a single tag and a published_at sort the query walks the
@@ -93,8 +94,8 @@ def list_cards(
     """
     column, descending = ARTICLE_SORTS[sort]
     key, tie, published = f"a.{column}", "a.id", "a.published_at"
-    joins, where, params = "", [PUBLISHED_ONLY], []
-    if len(tags) == 1 and column == "published_at":
+    joins, where, params = "", ["a.status = ?"], [status]
+    if len(tags) == 1 and column == "published_at" and status == PUBLISHED:
         joins = " JOIN article_tag tagged ON tagged.article_id = a.id"
         where.append("tagged.tag_id = (SELECT id FROM tag WHERE slug = ?)")
         params.append(tags[0])

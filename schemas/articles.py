@@ -214,13 +214,18 @@ class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
         load_default="-published_at",
         validate=validate.OneOf(["-published_at", "published_at", "-updated_at"]),
     )
+    status = fields.String(
+        load_default="published",
+        validate=validate.OneOf(["published", "draft"]),
+        metadata={"description": "`published` (default), or `draft`: needs a key with `write`"},
+    )
 
 
 class RelatedArgs(FieldsArgs):
     limit = fields.Integer(load_default=5, validate=validate.Range(1, 50))
 
 
-class SearchArgs(ArticleQueryArgs):
+class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
     q = fields.String(
         required=True,
         validate=validate.Length(min=1, max=500),

@@ -57,6 +57,39 @@ def test_list_hides_drafts(client, make_article):
     assert ids(client.get("/v1/articles")) == [published.id]
 
 
+def test_keys_that_write_list_drafts_newest_first(client, make_article, make_key):
+    make_article()
+    drafts = [make_article(status="draft", tags=["plans"]) for _ in range(3)]
+    writer = make_key("write")
+    first = client.get("/v1/articles?status=draft&limit=2", headers=writer)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    assert [item["status"] for item in first.json["data"]] == ["draft", "draft"]
+    cursor = first.json["next_cursor"]
+    rest = client.get(f"/v1/articles?status=draft&limit=2&cursor={cursor}", headers=writer)
+    assert ids(first) + ids(rest) == [d.id for d in reversed(drafts)]
+    assert ids(client.get("/v1/articles?status=draft&tag=plans", headers=writer)) == ids(
+        first
+    ) + ids(rest)
+    assert ids(client.get("/v1/articles?status=draft&tag=other", headers=writer)) == []
+
+
+@pytest.mark.parametrize(("scopes", "status"), [(None, 401), ("read", 403), ("comment", 403)])
+def test_drafts_are_listed_only_to_keys_that_write(client, make_article, make_key, scopes, status):
+    make_article(status="draft")
+    headers = make_key(scopes) if scopes else {}
+    response = client.get("/v1/articles?status=draft", headers=headers)
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert "write" in response.json["detail"]
+
+
+def test_list_status_names_the_bad_value(client):
+    response = client.get("/v1/articles?status=deleted")
+    assert response.status_code == 422
+    assert list(response.json["errors"]) == ["status"]
+
+
 def test_list_link_header_points_to_next_page(client, make_article):
     for _ in range(3):
         make_article()
