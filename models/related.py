@@ -588,33 +588,50 @@ def store(article_id, related, neighbours=True):
     ]
     if rows:
         Relation.insert_many(rows).execute()
-    if neighbours:
-        for row in rows:
-            _offer(row["related"], {**row, "article": row["related"], "related": article_id})
+    if neighbours and rows:
+        _offer(article_id, rows)
 
 
-def _offer(article_id, row):
-    """Put ``row`` into the computed list of ``article_id`` if it makes the top ``KEEP``."""
-    existing = Relation.get_or_none(
-        (Relation.article == article_id) & (Relation.related == row["related"])
-    )
-    if existing is not None:
-        if existing.origin == COMPUTED:
-            Relation.update(score=row["score"], reasons=row["reasons"], kind=row["kind"]).where(
-                Relation.id == existing.id
-            ).execute()
-        return
-    kept = (
-        Relation.select(Relation.id, Relation.score)
-        .where((Relation.article == article_id) & (Relation.origin == COMPUTED))
-        .order_by(Relation.score.desc(), Relation.id)
-    )
-    kept = list(kept)
-    if len(kept) >= KEEP and kept[-1].score >= row["score"]:
-        return
-    Relation.insert(**row).execute()
-    if len(kept) >= KEEP:
-        Relation.delete().where(Relation.id == kept[-1].id).execute()
+def _offer(article_id, rows):
+    """Offer ``article_id`` to the computed list of each article ``rows`` relate it to, with
+    the row's score and reasons: it goes in where it makes the top ``KEEP`` (the lowest then
+    leaves), and where it is already computed its score is brought up to date. The lists are
+    read in one statement and changed in a few, not a few for each."""
+    offers = {
+        row["related"]: {**row, "article": row["related"], "related": article_id} for row in rows
+    }
+    lists = collections.defaultdict(list)
+    already = {}
+    for relation_id, owner, related_id, origin, score in (
+        Relation.select(
+            Relation.id, Relation.article, Relation.related, Relation.origin, Relation.score
+        )
+        .where(Relation.article.in_(list(offers)))
+        .tuples()
+    ):
+        if related_id == article_id:
+            already[owner] = origin
+        elif origin == COMPUTED:
+            lists[owner].append((-score, relation_id))
+    added, dropped = [], []
+    for owner, offer in offers.items():
+        if owner in already:
+            if already[owner] == COMPUTED:
+                added.append(offer)  # its score and reasons updated, below
+            continue
+        kept = sorted(lists[owner])
+        if len(kept) >= KEEP and -kept[-1][0] >= offer["score"]:
+            continue
+        added.append(offer)
+        if len(kept) >= KEEP:
+            dropped.append(kept[-1][1])
+    if dropped:
+        Relation.delete().where(Relation.id.in_(dropped)).execute()
+    if added:
+        Relation.insert_many(added).on_conflict(
+            conflict_target=[Relation.article, Relation.related],
+            preserve=[Relation.kind, Relation.score, Relation.reasons],
+        ).execute()
 
 
 def refresh_many(article_ids):

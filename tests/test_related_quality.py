@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from api.demo import load_demo
-from models import Article, Relation, related
+from models import COMPUTED, EDITORIAL, Article, Relation, related
 
 from .conftest import BASE_TIME
 
@@ -235,3 +235,46 @@ def test_reading_related_is_one_query(client, labelled, count_queries):
     relation_queries = [q for q in count_queries.queries if "relation" in q.lower()]
     assert len(relation_queries) == 1
     assert Relation.select().where(Relation.origin == "computed").count() > 0
+
+
+def test_a_stored_list_is_offered_to_its_neighbours_where_it_makes_their_top(make_article):
+    """Storing an article's list puts it in each related article's own computed list when it
+    beats the lowest of a full one (which leaves), updates it where it is already computed,
+    and leaves editorial relations and lists it does not beat alone."""
+    new, full, beaten, listed, edited = (make_article() for _ in range(5))
+    others = [make_article() for _ in range(related.KEEP)]
+
+    def relation(article, other, score, origin=COMPUTED):
+        Relation.create(
+            article=article, related=other, kind="related", origin=origin, score=score, reasons=""
+        )
+
+    for owner in (full, beaten):
+        for rank, other in enumerate(others):
+            relation(owner, other, 0.5 + rank / 100)
+    relation(listed, new, 0.1)
+    relation(edited, new, 1.0, origin=EDITORIAL)
+    related.store(
+        new.id,
+        [
+            (full.id, 0.52, ["similar_text"]),
+            (beaten.id, 0.4, ["similar_text"]),
+            (listed.id, 0.7, ["shared_tags"]),
+            (edited.id, 0.9, ["similar_text"]),
+        ],
+    )
+
+    def computed(owner):
+        rows = (
+            Relation.select()
+            .where((Relation.article == owner) & (Relation.origin == COMPUTED))
+            .order_by(Relation.score.desc())
+        )
+        return [(row.related_id, round(row.score, 2)) for row in rows]
+
+    assert len(computed(full)) == related.KEEP
+    assert (new.id, 0.52) in computed(full) and (others[0].id, 0.5) not in computed(full)
+    assert new.id not in dict(computed(beaten)) and len(computed(beaten)) == related.KEEP
+    assert computed(listed) == [(new.id, 0.7)]
+    editorial = Relation.get((Relation.article == edited) & (Relation.related == new))
+    assert (editorial.origin, editorial.score) == (EDITORIAL, 1.0)
