@@ -46,6 +46,24 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
+EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def epoch_seconds(moment):
+    """Seconds since 1970 of a stored (naive, UTC) time. ``datetime.timestamp`` would read it
+    as the machine's local time, and fails in the calendar's first year."""
+    return (moment - EPOCH).total_seconds()
+
+
+def shifted(moment, delta):
+    """``moment + delta``, held within the calendar: rows stored before times were bounded
+    (to the years 1000-8999) may lie at its ends."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.datetime.max if delta > datetime.timedelta(0) else datetime.datetime.min
+
+
 def make_database(url, greenlets=False):
     """Return an unconnected peewee database for ``url`` (``sqlite:///path`` or ``postgresql://``).
 

@@ -28,8 +28,10 @@ from .base import (
     bind_database,
     db,
     each_apart,
+    epoch_seconds,
     insert_rows,
     is_postgres,
+    shifted,
     write_transaction,
 )
 from .changes import DataVersion
@@ -504,7 +506,10 @@ def compute(article_id):
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
     slots, _ = index.candidates(
-        own[0], NEAREST + 1, article.published_at - span, article.published_at + span
+        own[0],
+        NEAREST + 1,
+        shifted(article.published_at, -span),
+        shifted(article.published_at, span),
     )
     ids = {int(i) for i in index.ids[slots]} - {article_id}
     if article.story_id is not None:
@@ -733,7 +738,7 @@ class _Corpus:
         self.stories = [row[5] for row in rows]
         self.times = np.array(
             [
-                (datetime.datetime.fromisoformat(t) if isinstance(t, str) else t).timestamp()
+                epoch_seconds(datetime.datetime.fromisoformat(t) if isinstance(t, str) else t)
                 for t in (row[4] for row in rows)
             ],
             dtype=np.float64,

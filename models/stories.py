@@ -19,7 +19,16 @@ import peewee
 
 from . import cards, embeddings
 from .articles import PUBLISHED, Article, Source
-from .base import BaseModel, db, each_apart, is_postgres, utcnow, write_transaction
+from .base import (
+    BaseModel,
+    db,
+    each_apart,
+    epoch_seconds,
+    is_postgres,
+    shifted,
+    utcnow,
+    write_transaction,
+)
 from .changes import Change, DataVersion
 from .related import RelatedQueue
 
@@ -86,12 +95,12 @@ class _Window:
     def __init__(self, start, end):
         self.ids, self.matrix, self.rows = embeddings.window(start, end)
         self.position = {article_id: k for k, article_id in enumerate(self.ids)}
-        self.times = np.array([row[0].timestamp() for row in self.rows], dtype=np.float64)
+        self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
 
     def placement(self, article, own):
         """``(story id or None, duplicate_of id or None, id of an article to start a story
         with)`` for a published ``article`` whose vector and anchors are ``own``."""
-        near = np.abs(self.times - article.published_at.timestamp()) <= WINDOW_DAYS * 86400
+        near = np.abs(self.times - epoch_seconds(article.published_at)) <= WINDOW_DAYS * 86400
         itself = self.position.get(article.id)
         if itself is not None:
             near[itself] = False
@@ -159,7 +168,9 @@ def place(article_ids):
         )
         vectors = embeddings.vectors_of(article.id for article in articles)
         for group in _groups(articles):
-            around = _Window(group[0].published_at - span, group[-1].published_at + span)
+            around = _Window(
+                shifted(group[0].published_at, -span), shifted(group[-1].published_at, span)
+            )
             for article in group:
                 own = vectors.get(article.id)
                 story_id, duplicate_of, partner = None, None, None

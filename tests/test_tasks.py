@@ -1,4 +1,5 @@
 import datetime
+import logging
 import signal
 
 import pytest
@@ -7,7 +8,16 @@ from huey.exceptions import TaskLockedException
 
 from api import tasks
 from api.config import Config
-from models import ArticleEmbedding, EmbeddingQueue, RelatedQueue, Relation, Source
+from models import (
+    Article,
+    ArticleEmbedding,
+    EmbeddingQueue,
+    RelatedQueue,
+    Relation,
+    Source,
+    embeddings,
+)
+from models import related as related_lists
 from models.base import write_transaction
 
 #: The signals a Huey consumer handles in the process that starts it.
@@ -79,21 +89,64 @@ def test_worker_threads_starting_leave_other_threads_transactions_alone(app, dbc
     assert Source.get_by_id(source.id).name == "After"
 
 
-def test_one_article_that_fails_does_not_hold_up_the_queues(app, make_article):
-    """An article the worker cannot process (here one stored, before times were bounded, at
-    the end of the calendar: the weeks after it do not exist) is logged and left out; the
-    articles queued with it are embedded, placed and related as usual."""
+class Refusing(embeddings.HashedNgrams):
+    """The test embedder, failing on one text as a model may on an input it cannot take."""
+
+    def embed(self, texts):
+        texts = list(texts)
+        if any("unembeddable" in text for text in texts):
+            raise ValueError("the model cannot take this text")
+        return super().embed(texts)
+
+
+@pytest.fixture
+def refusing(monkeypatch):
+    monkeypatch.setitem(embeddings.EMBEDDERS, "refusing", Refusing)
+    yield embeddings.configure("refusing")
+    embeddings.configure("hashed")
+
+
+def test_one_article_that_fails_does_not_hold_up_the_queues(app, make_article, refusing):
+    """An article the worker cannot process is logged and left out; the articles queued with
+    it are embedded, placed and related as usual."""
     with app.app_context():
-        far = make_article(published_at=datetime.datetime(9999, 12, 31, 12))
+        failing = make_article(body="An unembeddable report.")
         ordinary = [make_article(body=f"Harbour ferries resume, report {n}.") for n in range(3)]
-        ids = [far.id, *(a.id for a in ordinary)]
+        ids = [failing.id, *(a.id for a in ordinary)]
         with write_transaction():
             EmbeddingQueue.add(ids)
-            RelatedQueue.add([far.id])
+            RelatedQueue.add([failing.id])
         tasks.refresh_articles.call_local()
         assert EmbeddingQueue.select().count() == 0
         assert RelatedQueue.select().count() == 0
         embedded = {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()}
-        assert {a.id for a in ordinary} <= embedded
+        assert embedded == {a.id for a in ordinary}
         related = {i for (i,) in Relation.select(Relation.article).tuples()}
         assert {a.id for a in ordinary} <= related
+
+
+@pytest.mark.parametrize("year", [1, 9999])
+def test_articles_at_the_ends_of_the_calendar_are_processed(app, make_article, caplog, year):
+    """Rows stored before times were bounded (to the years 1000-8999) may lie at the calendar's
+    ends, where a window of days around them, or reading them as local time, overflowed: the
+    worker left them out, and `related rebuild` failed on them."""
+    with app.app_context():
+        far = make_article(
+            body="Harbour ferries resume, a report.",
+            published_at=datetime.datetime(year, 1, 1, 12)
+            if year == 1
+            else datetime.datetime(year, 12, 31, 12),
+        )
+        ordinary = [make_article(body=f"Harbour ferries resume, report {n}.") for n in range(3)]
+        ids = [far.id, *(a.id for a in ordinary)]
+        with write_transaction():
+            EmbeddingQueue.add(ids)
+        tasks.refresh_articles.call_local()
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        embedded = {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()}
+        assert embedded == set(ids)
+        assert Article.get_by_id(far.id).story_id is None  # nothing near it in time
+        Relation.delete().execute()
+        assert related_lists.rebuild() == len(ids)
+        listed = {i for (i,) in Relation.select(Relation.article).tuples()}
+        assert {a.id for a in ordinary} <= listed
