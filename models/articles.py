@@ -1,9 +1,11 @@
 """Sources, articles, their bodies, tags and relations, and the queries on them."""
 
+import datetime
+
 import peewee
 from peewee import fn
 
-from .base import BaseModel, utcnow
+from .base import BaseModel, execute_many, insert_rows, utcnow
 
 PUBLISHED = "published"
 DRAFT = "draft"
@@ -248,6 +250,41 @@ class Relation(BaseModel):
     @property
     def reason_list(self):
         return [reason for reason in self.reasons.split(",") if reason]
+
+
+class ArticleQueue(BaseModel):
+    """Articles waiting for the worker (a table of each subclass's own): one row an article,
+    with when it was queued last."""
+
+    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
+    #: To the microsecond: a write just after the worker read the article queues it again.
+    queued_at = peewee.DateTimeField(index=True)
+
+    @classmethod
+    def add(cls, article_ids):
+        """Queue articles, inside the write transaction that changed them."""
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        insert_rows(
+            cls,
+            [{"article": i, "queued_at": now} for i in article_ids],
+            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at"',
+        )
+
+    @classmethod
+    def due(cls, limit):
+        """The ``(article_id, queued_at)`` of up to ``limit`` queued articles, oldest first."""
+        query = cls.select(cls.article, cls.queued_at).order_by(cls.queued_at).limit(limit)
+        return list(query.tuples())
+
+    @classmethod
+    def take_off(cls, rows):
+        """Inside a write transaction: take the queued ``rows`` (as :meth:`due` read them) off
+        the queue, except articles queued again since. One prepared statement for them all."""
+        execute_many(
+            f'DELETE FROM "{cls._meta.table_name}" WHERE "article_id" = {{0}}'
+            ' AND "queued_at" <= {0}',
+            rows,
+        )
 
 
 def is_empty():

@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 import peewee
 
-from .articles import PUBLISHED, Article, ArticleBody, Source
+from .articles import PUBLISHED, Article, ArticleBody, ArticleQueue, Source
 from .base import BaseModel, db, is_postgres, write_transaction
 from .changes import DataVersion
 
@@ -185,22 +185,8 @@ class ArticleEmbedding(BaseModel):
         table_name = "article_embedding"
 
 
-class EmbeddingQueue(BaseModel):
+class EmbeddingQueue(ArticleQueue):
     """Articles whose text or status changed since they were last embedded and placed."""
-
-    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
-    queued_at = peewee.DateTimeField(index=True)
-
-    class Meta:
-        table_name = "embedding_queue"
-
-    @classmethod
-    def add(cls, article_ids):
-        """Queue articles, inside the write transaction that changed them."""
-        now = _now()
-        cls.insert_many([{"article": i, "queued_at": now} for i in article_ids]).on_conflict(
-            conflict_target=[cls.article], preserve=[cls.queued_at]
-        ).execute()
 
 
 def _now():

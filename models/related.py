@@ -22,14 +22,21 @@ import numpy as np
 import peewee
 
 from . import embeddings
-from .articles import COMPUTED, EDITORIAL, PUBLISHED, Article, ArticleBody, ArticleTag, Relation
+from .articles import (
+    COMPUTED,
+    EDITORIAL,
+    PUBLISHED,
+    Article,
+    ArticleBody,
+    ArticleQueue,
+    ArticleTag,
+    Relation,
+)
 from .base import (
-    BaseModel,
     bind_database,
     db,
     each_apart,
     epoch_seconds,
-    insert_rows,
     is_postgres,
     shifted,
     write_transaction,
@@ -293,37 +300,20 @@ STOPWORDS = frozenset(
 )
 
 
-class RelatedQueue(BaseModel):
+class RelatedQueue(ArticleQueue):
     """Articles written since their computed related lists were last computed."""
-
-    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
-    #: To the microsecond: a write just after the computation read the article queues it again.
-    queued_at = peewee.DateTimeField(index=True)
-
-    @classmethod
-    def add(cls, article_ids):
-        """Queue articles, inside the write transaction that changed them."""
-        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        insert_rows(
-            cls,
-            [{"article": i, "queued_at": now} for i in article_ids],
-            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at"',
-        )
 
 
 def refresh_queued(limit=200):
     """Compute and store the related lists of up to ``limit`` queued articles, oldest first;
     returns how many. An article queued again while it was computed stays queued."""
-    due = list(RelatedQueue.select().order_by(RelatedQueue.queued_at).limit(limit))
+    due = RelatedQueue.due(limit)
     if not due:
         return 0
     # One that cannot be computed is logged and leaves the queue with the others.
-    each_apart(refresh_many, [row.article_id for row in due])
+    each_apart(refresh_many, [article_id for article_id, _ in due])
     with write_transaction():
-        for row in due:
-            RelatedQueue.delete().where(
-                (RelatedQueue.article == row.article_id) & (RelatedQueue.queued_at <= row.queued_at)
-            ).execute()
+        RelatedQueue.take_off(due)
     return len(due)
 
 

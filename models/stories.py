@@ -270,14 +270,7 @@ def refresh_queued(limit=embeddings.BATCH):
     """Embed up to ``limit`` queued articles (oldest first), place them in their stories and
     queue their related lists; returns how many. One that cannot be is logged and taken off
     the queue (:func:`models.base.each_apart`)."""
-    queue = embeddings.EmbeddingQueue
-    due = [
-        article_id
-        for (article_id,) in queue.select(queue.article)
-        .order_by(queue.queued_at)
-        .limit(limit)
-        .tuples()
-    ]
+    due = [article_id for article_id, _ in embeddings.EmbeddingQueue.due(limit)]
     if due:
         each_apart(process, due, give_up=_dequeue)
     return len(due)
@@ -310,10 +303,7 @@ def process(article_ids, force=False):
         ]
         if alive:
             RelatedQueue.add(alive)
-        for article_id, queued_at in queued:
-            queue.delete().where(
-                (queue.article == article_id) & (queue.queued_at <= queued_at)
-            ).execute()
+        queue.take_off(queued)
 
 
 def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
