@@ -13,7 +13,7 @@ from flask_smorest import abort
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import InternalServerError
 
-from models import drop_connection, is_disk_full
+from models import DatabaseFileGone, drop_connection, is_disk_full
 from models.base import StatementTimeout
 from models.ingest import WriteError
 from schemas.common import ProblemSchema
@@ -158,6 +158,7 @@ def init_app(app):
     app.register_error_handler(peewee.IntegrityError, _handle_integrity_error)
     app.register_error_handler(peewee.DataError, _handle_data_error)
     app.register_error_handler(peewee.OperationalError, _handle_database_unavailable)
+    app.register_error_handler(DatabaseFileGone, _handle_database_file_gone)
     app.register_error_handler(peewee.InterfaceError, _handle_database_unavailable)
     app.register_error_handler(MaxConnectionsExceeded, _handle_pool_exhausted)
     app.register_error_handler(StatementTimeout, _handle_statement_timeout)
@@ -204,6 +205,11 @@ def _handle_database_unavailable(error):
     return problem(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"}
     )
+
+
+def _handle_database_file_gone(error):
+    log.error("%s", error)
+    return problem(503, str(error), headers={"Retry-After": "60"})
 
 
 def disk_full(error):

@@ -15,7 +15,15 @@ from prometheus_client import (
     multiprocess,
 )
 
-from models import LATEST_VERSION, ApiKey, current_version, db, disk_space_problem, end_request
+from models import (
+    LATEST_VERSION,
+    ApiKey,
+    current_version,
+    database_file_problem,
+    db,
+    disk_space_problem,
+    end_request,
+)
 
 from . import errors
 from .arguments import Blueprint
@@ -56,11 +64,15 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
-        """Readiness: the database answers and its schema is current (503 otherwise).
+        """Readiness: the database answers, its schema is current and (SQLite) its file is still
+        the one the server opened (503 otherwise).
 
         Degraded (still 200; `problems` says why and what is done instead) while the rate-limit
         storage does not answer or the database's disk is full or nearly so.
         """
+        gone = database_file_problem()
+        if gone:
+            abort(503, message=gone, headers={"Retry-After": "60"})
         version = current_version()
         if version != LATEST_VERSION:
             abort(

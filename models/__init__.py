@@ -20,10 +20,12 @@ from .articles import (
     seek,
 )
 from .base import (
+    DatabaseFileGone,
     Setting,
     bind_database,
     close_all,
     connected,
+    database_file_problem,
     db,
     disk_space_problem,
     drop_connection,
@@ -93,6 +95,7 @@ __all__ = [
     "Change",
     "Comment",
     "DataVersion",
+    "DatabaseFileGone",
     "EmbeddingQueue",
     "ImportChunk",
     "ImportJob",
@@ -115,6 +118,7 @@ __all__ = [
     "close_all",
     "connected",
     "current_version",
+    "database_file_problem",
     "db",
     "disk_space_problem",
     "drop_connection",

@@ -211,11 +211,48 @@ def bind_database(url, greenlets=False):
 
 def write_transaction():
     """A transaction for a write. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so two
-    workers that both read before writing wait for each other instead of failing with SQLITE_BUSY.
+    workers that both read before writing wait for each other instead of failing with SQLITE_BUSY;
+    and it is refused (:class:`DatabaseFileGone`) when the file was moved or deleted.
     """
     if isinstance(db.obj, peewee.SqliteDatabase):
+        problem = database_file_problem()
+        if problem:
+            raise DatabaseFileGone(problem)
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+class DatabaseFileGone(peewee.OperationalError):
+    """The SQLite file this process opened is no longer at its path."""
+
+
+#: The (device, inode) of each SQLite file this process has written to, by path.
+_opened_files = {}
+
+
+def database_file_problem():
+    """On SQLite, why a write would not reach the file at the database's path: the file this
+    process first wrote to was deleted, moved or replaced since. A connection kept open goes on
+    writing to the file it opened, where nothing would read it again. None when all is well."""
+    if not isinstance(db.obj, peewee.SqliteDatabase) or db.obj.database == ":memory:":
+        return None
+    path = db.obj.database
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        found = None
+    identity = None if found is None else (found.st_dev, found.st_ino)
+    opened = _opened_files.setdefault(path, identity)
+    if identity is not None and identity == opened:
+        return None
+    if opened is None:
+        _opened_files[path] = identity  # created since the first look
+        return None
+    what = "deleted or moved" if identity is None else "replaced by another file"
+    return (
+        f"The database file {path} was {what} while the server ran: writes are refused so that"
+        " none is lost. Put the file back, or restart the server on the file now there."
+    )
 
 
 def execute_many(sql, params):

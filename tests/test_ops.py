@@ -1,4 +1,6 @@
 import logging
+import os
+import shutil
 
 import pytest
 
@@ -357,3 +359,35 @@ def test_a_full_disk_is_507_and_readyz_says_so(client, dbconn, writer, source, m
     assert stored.status_code == 201
     assert client.get(f"/v1/articles/{kept.id}").json["title"] == "Kept"
     assert Source.get(Source.slug == "daily").article_count == 2
+
+
+@pytest.mark.parametrize("how", ["moved", "replaced"])
+def test_writes_are_refused_while_the_sqlite_file_is_not_at_its_path(
+    client, database_url, writer, source, how
+):
+    """A connection kept open writes on into the file it opened: moved away (or deleted) or
+    replaced by another file, the writes would reach a file nothing reads again."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a SQLite file")
+    path = database_url.removeprefix("sqlite:///")
+    body = {"source": "daily", "title": "Harbour opens", "body_text": "Ferries run again."}
+    assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    os.rename(path, f"{path}.moved")
+    if how == "replaced":
+        shutil.copyfile(f"{path}.moved", path)
+    refused = client.post("/v1/articles", json=body, headers=writer)
+    assert refused.status_code == 503
+    assert refused.content_type == "application/problem+json"
+    assert refused.json["detail"].startswith(f"The database file {path} was ")
+    assert ("deleted or moved" if how == "moved" else "replaced by another file") in (
+        refused.json["detail"]
+    )
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["detail"] == refused.json["detail"]
+    os.replace(f"{path}.moved", path)
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    assert [item["title"] for item in client.get("/v1/articles").json["data"]] == [
+        "Harbour opens",
+        "Harbour opens",
+    ]
