@@ -16,6 +16,7 @@ from models import (
     SCOPES,
     ApiKey,
     Article,
+    DatabaseFileGone,
     cards,
     current_version,
     db,
@@ -41,7 +42,7 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ConfigError as error:
+        except (ConfigError, DatabaseFileGone) as error:
             raise click.ClickException(str(error)) from error
         except (peewee.OperationalError, peewee.InterfaceError) as error:
             reason = (

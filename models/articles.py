@@ -253,10 +253,10 @@ class Relation(BaseModel):
 
 
 class ArticleQueue(BaseModel):
-    """Articles waiting for the worker (a table of each subclass's own): one row an article,
-    with when it was queued last."""
+    """Articles waiting for the worker: one row an article, with when it was queued last. A
+    base only: each subclass is a queue with a table of its own; this one has none."""
 
-    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE")
+    article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE", backref="+")
     #: To the microsecond: a write just after the worker read the article queues it again.
     queued_at = peewee.DateTimeField(index=True)
 

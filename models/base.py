@@ -50,8 +50,11 @@ EPOCH = datetime.datetime(1970, 1, 1)
 
 
 def epoch_seconds(moment):
-    """Seconds since 1970 of a stored (naive, UTC) time. ``datetime.timestamp`` would read it
-    as the machine's local time, and fails in the calendar's first year."""
+    """Seconds since 1970 of a stored (naive, UTC) time, or of its ISO text as SQLite returns
+    it in plain SQL. ``datetime.timestamp`` would read it as the machine's local time, and
+    fails in the calendar's first year."""
+    if isinstance(moment, str):
+        moment = datetime.datetime.fromisoformat(moment)
     return (moment - EPOCH).total_seconds()
 
 
@@ -206,6 +209,7 @@ def bind_database(url, greenlets=False):
     """Point the models at the database behind ``url`` and return it."""
     database = make_database(url, greenlets)
     db.initialize(database)
+    _database_file[:] = [_file_identity()]
     return database
 
 
@@ -223,35 +227,40 @@ def write_transaction():
 
 
 class DatabaseFileGone(peewee.OperationalError):
-    """The SQLite file this process opened is no longer at its path."""
+    """The SQLite file at the database's path is no longer the one there when it was bound."""
 
 
-#: The (device, inode) of each SQLite file this process has written to, by path.
-_opened_files = {}
+#: The (device, inode) of the SQLite file at the database's path when it was bound (None when
+#: there was none yet: the first look that finds one takes it).
+_database_file = [None]
+
+
+def _file_identity():
+    if not isinstance(db.obj, peewee.SqliteDatabase) or db.obj.database == ":memory:":
+        return None
+    try:
+        found = os.stat(db.obj.database)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def database_file_problem():
-    """On SQLite, why a write would not reach the file at the database's path: the file this
-    process first wrote to was deleted, moved or replaced since. A connection kept open goes on
-    writing to the file it opened, where nothing would read it again. None when all is well."""
-    if not isinstance(db.obj, peewee.SqliteDatabase) or db.obj.database == ":memory:":
+    """On SQLite, why a write would not reach the file at the database's path: the file there
+    when the database was bound (or first made) was deleted, moved or replaced since. A
+    connection kept open goes on writing to the file it opened, where nothing would read it
+    again. None when all is well, and on PostgreSQL."""
+    if not isinstance(db.obj, peewee.SqliteDatabase):
         return None
-    path = db.obj.database
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        found = None
-    identity = None if found is None else (found.st_dev, found.st_ino)
-    opened = _opened_files.setdefault(path, identity)
-    if identity is not None and identity == opened:
-        return None
-    if opened is None:
-        _opened_files[path] = identity  # created since the first look
+    identity, bound = _file_identity(), _database_file[0]
+    if bound is None or identity == bound:
+        _database_file[0] = identity
         return None
     what = "deleted or moved" if identity is None else "replaced by another file"
     return (
-        f"The database file {path} was {what} while the server ran: writes are refused so that"
-        " none is lost. Put the file back, or restart the server on the file now there."
+        f"The database file {db.obj.database} was {what} while the server ran: writes are"
+        " refused so that none is lost. Put the file back, or restart the server on the file"
+        " now there."
     )
 
 

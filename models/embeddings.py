@@ -25,7 +25,7 @@ import numpy as np
 import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleQueue, Source
-from .base import BaseModel, db, is_postgres, write_transaction
+from .base import BaseModel, db, epoch_seconds, is_postgres, write_transaction
 from .changes import DataVersion
 
 #: Characters of title and excerpt embedded: the lead says what a story is about, and the
@@ -453,7 +453,7 @@ class VectorIndex:
         self.live[: self.size] &= np.isin(self.ids[: self.size], alive)
 
     def _describe(self, slot, published_at, status, language, source_id):
-        self.published[slot] = _seconds(published_at)
+        self.published[slot] = int(epoch_seconds(published_at))
         self.live[slot] = status == PUBLISHED
         self.language[slot] = self.codes_of.setdefault(language, len(self.codes_of))
         self.source[slot] = source_id
@@ -501,9 +501,9 @@ class VectorIndex:
         if sources:
             mask &= np.isin(self.source[:size], list(sources))
         if after is not None:
-            mask &= self.published[:size] >= _seconds(after)
+            mask &= self.published[:size] >= int(epoch_seconds(after))
         if before is not None:
-            mask &= self.published[:size] < _seconds(before)
+            mask &= self.published[:size] < int(epoch_seconds(before))
         slots = np.flatnonzero(mask)
         if not len(slots):  # nothing stored yet: the matrix has no columns to multiply
             return slots, np.zeros(0, dtype=np.float32)
@@ -563,12 +563,6 @@ def _code(vector):
     if padding:
         bits = np.concatenate([bits, np.zeros((*bits.shape[:-1], padding), np.uint8)], axis=-1)
     return bits.view(np.uint64)
-
-
-def _seconds(moment):
-    if isinstance(moment, str):
-        moment = datetime.datetime.fromisoformat(moment)
-    return int((moment - datetime.datetime(1970, 1, 1)).total_seconds())
 
 
 _process_index = {}

@@ -88,9 +88,9 @@ def list_cards(
     ordered by ``sort``: ``[(card, (sort value, id))]``.
 
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
-    any of their values. With a single tag and a published_at sort the query walks the
-    ``(tag, published_at, article)`` index of article_tag, so a rare tag costs as little as a
-    common one.
+    any of their values. Published, with a single tag and a published_at sort, the query walks
+    the ``(tag, published_at, article)`` index of article_tag, so a rare tag costs as little as
+    a common one (drafts, few, are found through the article's status index).
     """
     column, descending = ARTICLE_SORTS[sort]
     key, tie, published = f"a.{column}", "a.id", "a.published_at"

@@ -626,6 +626,7 @@ def _offer(article_id, rows):
         Relation.insert_many(added).on_conflict(
             conflict_target=[Relation.article, Relation.related],
             preserve=[Relation.kind, Relation.score, Relation.reasons],
+            where=(Relation.origin == COMPUTED),  # an editor's relation made meanwhile stays
         ).execute()
 
 
@@ -727,10 +728,7 @@ class _Corpus:
         self.sources = [row[3] for row in rows]
         self.stories = [row[5] for row in rows]
         self.times = np.array(
-            [
-                epoch_seconds(datetime.datetime.fromisoformat(t) if isinstance(t, str) else t)
-                for t in (row[4] for row in rows)
-            ],
+            [epoch_seconds(t) for t in (row[4] for row in rows)],
             dtype=np.float64,
         )
         self.seconds = self.times.tolist()

@@ -84,6 +84,15 @@ def test_drafts_are_listed_only_to_keys_that_write(client, make_article, make_ke
     assert "write" in response.json["detail"]
 
 
+def test_a_draft_lists_etag_does_not_revalidate_without_the_key(client, make_article, make_key):
+    """The early 304 answers anonymous revalidations before the app: a tag that a key was
+    given for its drafts must not get one without the key."""
+    make_article(status="draft")
+    seen = client.get("/v1/articles?status=draft", headers=make_key("write"))
+    again = client.get("/v1/articles?status=draft", headers={"If-None-Match": seen.headers["ETag"]})
+    assert again.status_code == 401
+
+
 def test_list_status_names_the_bad_value(client):
     response = client.get("/v1/articles?status=deleted")
     assert response.status_code == 422

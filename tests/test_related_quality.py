@@ -276,5 +276,7 @@ def test_a_stored_list_is_offered_to_its_neighbours_where_it_makes_their_top(mak
     assert (new.id, 0.52) in computed(full) and (others[0].id, 0.5) not in computed(full)
     assert new.id not in dict(computed(beaten)) and len(computed(beaten)) == related.KEEP
     assert computed(listed) == [(new.id, 0.7)]
+    updated = Relation.get((Relation.article == listed) & (Relation.related == new))
+    assert (updated.kind, updated.reasons) == ("related", "shared_tags")
     editorial = Relation.get((Relation.article == edited) & (Relation.related == new))
     assert (editorial.origin, editorial.score) == (EDITORIAL, 1.0)
