@@ -239,8 +239,8 @@ def wake_webhooks():
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
-    """Once a minute, what a lost wake-up left undone (related lists, webhook deliveries,
-    import jobs whose worker died), and old webhook deliveries and import jobs forgotten."""
+    """Once a minute, what a lost wake-up left undone (embeddings, stories and related lists,
+    webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten."""
     refresh_articles.call_local()
     deliver_webhooks.call_local()
     with connected():
