@@ -11,6 +11,11 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
    /v1/articles/{id}/related, and prints how long that took (p50, max).
 
     .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20] [--no-worker]
+        [--database postgresql://...]
+
+With --database, a PostgreSQL database that holds the corpus already (as bench/import_speed.py
+--database leaves it) is used as it is: the new articles stay in it, under external ids of
+their own run.
 """
 
 import argparse
@@ -64,15 +69,18 @@ def main():
         action="store_true",
         help="no worker beside the server (its work does not compete); only the POSTs are timed",
     )
+    parser.add_argument("--database", help="a PostgreSQL URL (default: a copy of import.db)")
     args = parser.parse_args()
-    source = common.OUT / "import.db"
-    database = common.OUT / "write-latency.db"
-    for stale in common.OUT.glob("write-latency*"):
-        stale.unlink()
-    shutil.copyfile(source, database)
+    url = args.database
+    if url is None:
+        database = common.OUT / "write-latency.db"
+        for stale in common.OUT.glob("write-latency*"):
+            stale.unlink()
+        shutil.copyfile(common.OUT / "import.db", database)
+        url = f"sqlite:///{database}"
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": f"sqlite:///{database}",
+        "NEWSDESK_DATABASE_URL": url,
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
@@ -83,10 +91,11 @@ def main():
     key = common.create_key(env, "bench", "write")
     corpus = [json.loads(line) for line in (common.OUT / "corpus.ndjson").open() if line][:5000]
     rng = random.Random(5)
+    run = int(time.time())  # new articles at every run, on a database kept between runs
 
     def variation(number):
         article = dict(rng.choice(corpus))
-        article["external_id"] = f"latency-{number}"
+        article["external_id"] = f"latency-{run}-{number}"
         article["title"] = f"{article['title']} (update {number})"
         article.pop("published_at", None)
         return article
