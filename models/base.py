@@ -209,7 +209,8 @@ def bind_database(url, greenlets=False):
     """Point the models at the database behind ``url`` and return it."""
     database = make_database(url, greenlets)
     db.initialize(database)
-    _database_file[:] = [_file_identity()]
+    global _database_file
+    _database_file = _file_identity()
     return database
 
 
@@ -232,7 +233,7 @@ class DatabaseFileGone(peewee.OperationalError):
 
 #: The (device, inode) of the SQLite file at the database's path when it was bound (None when
 #: there was none yet: the first look that finds one takes it).
-_database_file = [None]
+_database_file = None
 
 
 def _file_identity():
@@ -250,11 +251,12 @@ def database_file_problem():
     when the database was bound (or first made) was deleted, moved or replaced since. A
     connection kept open goes on writing to the file it opened, where nothing would read it
     again. None when all is well, and on PostgreSQL."""
+    global _database_file
     if not isinstance(db.obj, peewee.SqliteDatabase):
         return None
-    identity, bound = _file_identity(), _database_file[0]
-    if bound is None or identity == bound:
-        _database_file[0] = identity
+    identity = _file_identity()
+    if _database_file is None or identity == _database_file:
+        _database_file = identity
         return None
     what = "deleted or moved" if identity is None else "replaced by another file"
     return (
