@@ -1,3 +1,5 @@
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -74,9 +76,19 @@ def test_html_and_text_round_trip():
 def test_word_count_and_reading_time():
     assert word_count("Three little words") == 3
     assert word_count("東京の天気 is nice") == 7
+    assert word_count("日本 and 中国語, 한국어") == 9
     assert reading_time_minutes(0) == 0
     assert reading_time_minutes(1) == 1
     assert reading_time_minutes(231) == 2
+
+
+def test_word_count_counts_each_cjk_character_and_each_other_word():
+    cjk = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+    chooser = random.Random(17)
+    for _ in range(2000):
+        text = "".join(chooser.choice("日本語の文章です。한국어 ab c,d-\n_9é") for _ in range(60))
+        expected = len(cjk.findall(text)) + len(re.findall(r"\w+", cjk.sub(" ", text)))
+        assert word_count(text) == expected, text
 
 
 def test_excerpt_cuts_at_a_word():
