@@ -28,7 +28,7 @@ from .common import (
     Timestamp,
     not_blank,
 )
-from .html import MAX_ATTRIBUTES, MAX_DEPTH, check_shape
+from .html import MAX_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS, MAX_LENGTH, check_html
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
@@ -286,17 +286,18 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Slug of an existing source", **NOT_BLANK},
     )
     body_html = fields.String(
-        validate=[validate.Length(max=2_000_000), check_shape],
+        validate=check_html,
         metadata={
             "description": (
-                "HTML; sanitized with an allow-list. body_text is derived from it. Elements"
-                f" nest at most {MAX_DEPTH} levels deep and carry at most {MAX_ATTRIBUTES}"
-                " attributes each"
-            )
+                "HTML; sanitized with an allow-list. body_text is derived from it. At most"
+                f" {MAX_LENGTH:,} characters and {MAX_ELEMENTS:,} elements; elements nest at"
+                f" most {MAX_DEPTH} levels deep and carry at most {MAX_ATTRIBUTES} attributes each"
+            ),
+            "maxLength": MAX_LENGTH,
         },
     )
     body_text = Text(
-        validate=validate.Length(max=1_000_000),
+        validate=validate.Length(max=MAX_LENGTH),
         metadata={"description": "Plain text, paragraphs separated by blank lines"},
     )
     published_at = Timestamp(

@@ -2,19 +2,24 @@
 
 The sanitizer (nh3: html5ever's parser under ammonia) takes time that grows with the square
 of the nesting depth of elements and of the number of attributes on one element, so bodies
-past :data:`MAX_DEPTH` or :data:`MAX_ATTRIBUTES` are refused. The depth is measured in one
-linear pass that may count more levels than an HTML parser builds (an element left unclosed,
-an end tag it cannot be sure of), and never fewer than about half of them.
+past :data:`MAX_DEPTH` or :data:`MAX_ATTRIBUTES` are refused; what is left takes time linear in
+the number of elements, which :data:`MAX_ELEMENTS` bounds. The depth is measured in one linear
+pass that may count more levels than an HTML parser builds (an element left unclosed, an end
+tag it cannot be sure of), and never fewer than about half of them.
 """
 
 import re
 
 from marshmallow import ValidationError
 
+#: Longest HTML body, in characters: about forty thousand words of text.
+MAX_LENGTH = 262_144
 #: Deepest nesting of elements in an HTML body.
 MAX_DEPTH = 100
 #: Most attributes on one element.
 MAX_ATTRIBUTES = 64
+#: Most elements (start tags) in one body: several times what a long read carries.
+MAX_ELEMENTS = 10_000
 
 _SPACE = "\t\n\f\r "
 _START_TAG = (
@@ -131,9 +136,10 @@ BLOCK_END = CLOSES_P | {"li", "dd", "dt", "button"}
 
 
 def shape(html):
-    """``(depth, attributes)``: the deepest nesting of elements in ``html`` and the most
-    attributes on one of its elements."""
-    stack, depth, attributes = [], 0, 0
+    """``(depth, attributes, elements)``: the deepest nesting of elements in ``html``, the most
+    attributes on one of its elements, and how many elements it has. Reading stops once one of
+    them passes its limit, so a body refused costs no more than one at the limits."""
+    stack, depth, attributes, elements = [], 0, 0, 0
     position = 0
     # Up to here the text may be read as text or as markup: start tags count as elements,
     # end tags are not trusted to close any.
@@ -152,10 +158,13 @@ def shape(html):
             end = html.find("]]>", position)
             unsure_until = max(unsure_until, len(html) if end < 0 else end)
         elif name is not None:
+            elements += 1
             name = name.lower()
             if attrs:
                 count = len(_ATTRIBUTE.findall(_QUOTED_VALUE.sub("=", attrs)))
                 attributes = max(attributes, count)
+            if elements > MAX_ELEMENTS or attributes > MAX_ATTRIBUTES:
+                break
             if name in VOID:
                 continue
             if not unsure:
@@ -165,12 +174,14 @@ def shape(html):
                     stack.pop()
             stack.append(name)
             depth = max(depth, len(stack))
+            if depth > MAX_DEPTH:
+                break
             if name in RAW_TEXT:
                 end = re.compile(rf"</{name}[{_SPACE}/>]", re.IGNORECASE).search(html, position)
                 unsure_until = max(unsure_until, len(html) if end is None else end.start())
         elif end_name is not None and not unsure:
             _close(stack, end_name.lower())
-    return depth, attributes
+    return depth, attributes, elements
 
 
 def _close(stack, name):
@@ -184,13 +195,18 @@ def _close(stack, name):
         del stack[top - 1 :]
 
 
-def check_shape(html):
-    """Validator of an HTML field: refuses what nests deeper than :data:`MAX_DEPTH` or puts
-    more than :data:`MAX_ATTRIBUTES` attributes on one element."""
-    depth, attributes = shape(html)
+def check_html(html):
+    """Validator of an HTML field: refuses what is longer than :data:`MAX_LENGTH` (before
+    reading it), nests deeper than :data:`MAX_DEPTH`, puts more than :data:`MAX_ATTRIBUTES`
+    attributes on one element or has more than :data:`MAX_ELEMENTS` elements."""
+    if len(html) > MAX_LENGTH:
+        raise ValidationError(f"Longer than {MAX_LENGTH:,} characters; at most {MAX_LENGTH:,}.")
+    depth, attributes, elements = shape(html)
     if depth > MAX_DEPTH:
         raise ValidationError(f"Elements nest deeper than {MAX_DEPTH} levels; at most {MAX_DEPTH}.")
     if attributes > MAX_ATTRIBUTES:
         raise ValidationError(
             f"An element has more than {MAX_ATTRIBUTES} attributes; at most {MAX_ATTRIBUTES}."
         )
+    if elements > MAX_ELEMENTS:
+        raise ValidationError(f"More than {MAX_ELEMENTS:,} elements; at most {MAX_ELEMENTS:,}.")
