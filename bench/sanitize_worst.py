@@ -1,12 +1,13 @@
 """The worst HTML bodies, timed through what a write does with them before its transaction.
 
-Each body is about as large as a write may send: 1 MiB (the JSON body limit of POST, PUT and
-PATCH) or 2,000,000 characters (the longest body_html an import line may carry). For each it
-times the shape check of the schema (schemas/html.py: nesting depth and attributes per element)
-and, for a body the check lets through, ``models.ingest.prepare``: nh3's sanitizing, then the
-plain text, excerpt and word count derived from it. The best of ``--repeat`` runs is printed.
+Each body is about as large as a write may send (``schemas.html.MAX_LENGTH`` characters), and
+the shapes that are kept carry as many elements as ``MAX_ELEMENTS`` allows, the rest text. For
+each it times the check of the schema (schemas/html.py: length, nesting depth, attributes per
+element, elements) and, for a body the check lets through, ``models.ingest.prepare``: nh3's
+sanitizing, then the plain text, excerpt and word count derived from it. The best of
+``--repeat`` runs is printed, with the total a write spends on its body.
 
-    .venv/bin/python bench/sanitize_worst.py [--repeat 3] [--size 1048576] [--only NAME]
+    .venv/bin/python bench/sanitize_worst.py [--repeat 3] [--size N] [--only NAME]
 """
 
 import argparse
@@ -20,7 +21,13 @@ sys.path.insert(0, str(ROOT))
 from marshmallow import ValidationError  # noqa: E402
 
 from models.ingest import prepare  # noqa: E402
-from schemas.html import MAX_ATTRIBUTES, MAX_DEPTH, check_shape  # noqa: E402
+from schemas.html import (  # noqa: E402
+    MAX_ATTRIBUTES,
+    MAX_DEPTH,
+    MAX_ELEMENTS,
+    MAX_LENGTH,
+    check_html,
+)
 
 
 def fill(unit, size):
@@ -32,27 +39,40 @@ def nested(tag, depth, size):
     return fill(f"<{tag}>" * depth + "x" + f"</{tag}>" * depth, size)
 
 
+def at_limit(unit, elements, size):
+    """``unit`` (of ``elements`` elements) repeated as often as :data:`MAX_ELEMENTS` and
+    ``size`` allow (with room for two more elements), then a paragraph of words up to ``size``
+    characters."""
+    body = unit * min((MAX_ELEMENTS - 2) // elements, size // len(unit))
+    return body + "<p>" + fill("word ", size - len(body) - 4)[: size - len(body) - 4]
+
+
 def bodies(size):
-    """``(name, body)`` of every shape measured."""
+    """``(name, body)`` of every shape measured: first those refused, then the worst kept."""
     attributes = " ".join(f'a{i}="v"' for i in range(MAX_ATTRIBUTES))
+    deep = MAX_DEPTH
     yield "div nested 50,000 deep", "<div>" * 50_000 + "x" + "</div>" * 50_000
     yield "div nested past the limit once", nested("div", MAX_DEPTH + 1, 1)
-    yield f"div nested {MAX_DEPTH} deep, repeated", nested("div", MAX_DEPTH, size)
-    yield f"blockquote nested {MAX_DEPTH} deep, repeated", nested("blockquote", MAX_DEPTH, size)
-    yield f"b nested {MAX_DEPTH} deep, repeated", nested("b", MAX_DEPTH, size)
     yield "table cells nested 50 deep, repeated", fill("<table><td>" * 50 + "</table>" * 50, size)
     yield "span/div misnested, repeated", fill("<span><div></span>" * 45 + "</div>" * 45, size)
     yield "unclosed b", fill("<b>x", size)
-    yield "unclosed p", fill("<p>x", size)
-    yield "unclosed li", "<ul>" + fill("<li>x", size)
-    yield "one element, 100,000 attributes", "<a " + " ".join(f"a{i}" for i in range(100_000)) + ">"
-    yield f"elements of {MAX_ATTRIBUTES} attributes", fill(f"<a {attributes}>x</a>", size)
-    yield "links with attributes", fill('<a href="https://e.org/x" title="t" rel="r">x</a> ', size)
-    yield "plain paragraphs", fill("<p>Some words of ordinary text here.</p>", size)
-    yield "huge text, one paragraph", "<p>" + fill("word ", size) + "</p>"
-    yield "entities", fill("&amp;&lt;&#x41;&eacute; ", size)
-    yield "comments", fill("<!-- a comment --><p>x</p>", size)
+    yield "one element, 30,000 attributes", "<a " + " ".join(f"a{i}" for i in range(30_000)) + ">"
     yield "script content", "<script>" + fill("<div>x</div>", size) + "</script>"
+    yield "unclosed p, past the element limit", fill("<p>x", size)
+    yield "paragraphs, past the element limit", fill("<p>x</p>", size)
+    yield "text, past the length limit", "<p>" + fill("word ", 4 * size) + "</p>"
+    yield f"div nested {deep} deep, repeated", at_limit(nested("div", deep, 1), deep, size)
+    yield f"blockquote nested {deep} deep", at_limit(nested("blockquote", deep, 1), deep, size)
+    yield f"b nested {deep} deep, repeated", at_limit(nested("b", deep, 1), deep, size)
+    yield "unclosed p", at_limit("<p>x", 1, size)
+    yield "unclosed li", "<ul>" + at_limit("<li>x", 1, size - 4)
+    yield f"elements of {MAX_ATTRIBUTES} attributes", at_limit(f"<a {attributes}>x</a>", 1, size)
+    yield "links with attributes", at_limit('<a href="https://e.org/x" title="t">x</a> ', 1, size)
+    yield "plain paragraphs", at_limit("<p>Some words of ordinary text here.</p>", 1, size)
+    yield "comments", at_limit("<!-- a comment --><p>x</p>", 1, size)
+    yield "huge text, one paragraph", "<p>" + fill("word ", size - 7) + "</p>"
+    yield "entities", fill("&amp;&lt;&#x41;&eacute; ", size)
+    yield "Japanese text", "<p>" + fill("日本語の文章です。", size - 7) + "</p>"
 
 
 def best(repeat, action):
@@ -66,7 +86,7 @@ def best(repeat, action):
 
 def check(body):
     try:
-        check_shape(body)
+        check_html(body)
     except ValidationError as error:
         return error.messages[0]
     return None
@@ -75,22 +95,25 @@ def check(body):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--size", type=int, default=1_048_576)
+    parser.add_argument("--size", type=int, default=MAX_LENGTH)
     parser.add_argument("--only", help="only the shapes whose name holds this")
     args = parser.parse_args()
-    print(f"| body ({args.size:,} characters at most) | check ms | answer | prepare ms |")
-    print("|---|---:|---|---:|")
+    print(
+        f"| body ({args.size:,} characters at most) | check ms | answer | prepare ms | total ms |"
+    )
+    print("|---|---:|---|---:|---:|")
     for name, body in bodies(args.size):
         if args.only and args.only not in name:
             continue
         check_ms, refused = best(args.repeat, lambda body=body: check(body))
-        if refused:
-            answer, prepare_ms = "422", "-"
-        else:
-            answer = "kept"
-            elapsed, _ = best(args.repeat, lambda body=body: prepare({"body_html": body}))
-            prepare_ms = f"{elapsed:,.1f}"
-        print(f"| {name} ({len(body):,}) | {check_ms:,.1f} | {answer} | {prepare_ms} |", flush=True)
+        prepare_ms = 0.0
+        if not refused:
+            prepare_ms, _ = best(args.repeat, lambda body=body: prepare({"body_html": body}))
+        print(
+            f"| {name} ({len(body):,}) | {check_ms:,.1f} | {'422' if refused else 'kept'}"
+            f" | {'-' if refused else f'{prepare_ms:,.1f}'} | {check_ms + prepare_ms:,.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
