@@ -317,7 +317,7 @@ class Importer:
             return
         saved = self._save()
         try:
-            with writing() as touched:
+            with writing(bulk=True) as touched:
                 outcomes = store([Write(window[i][1]) for i in batch], touched)
                 self._account(window, dict(zip(batch, outcomes, strict=True)))
                 self._checkpoint(window[-1][0])
@@ -329,7 +329,7 @@ class Importer:
         done = 0
         for i in batch:
             try:
-                with writing() as touched:
+                with writing(bulk=True) as touched:
                     (outcome,) = store([Write(window[i][1])], touched)
                     self._account(window[done : i + 1], {i - done: outcome})
                     self._checkpoint(window[i][0])

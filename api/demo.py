@@ -530,7 +530,7 @@ def _insert_batch(rng, rows, tag_ids):
         cards.refresh(new_ids)
         if new_ids:
             # The worker embeds them, gathers them into stories and relates them by meaning.
-            EmbeddingQueue.add(sorted(new_ids))
+            EmbeddingQueue.add(sorted(new_ids), bulk=True)
             now = utcnow()
             Change.insert_many(
                 [{"article_id": i, "op": UPSERT, "created_at": now} for i in sorted(new_ids)]

@@ -150,13 +150,24 @@ def refresh_articles():
     """Embed every article queued for it and place it in its story (which queues its related
     list), then compute the queued related lists, which use the vectors: one run of each at a
     time (a run in progress takes what is queued meanwhile). One task, so a write wakes the
-    worker with one enqueue."""
-    embedded = _drain(EMBEDDINGS_RUN, stories.refresh_queued)
+    worker with one enqueue. Single writes go first in both queues, and their related lists
+    are computed after each batch of embeddings: an article written during a large import is
+    related within seconds, not after the import's work."""
+    embedded = _drain(EMBEDDINGS_RUN, _embed_batch)
     if embedded:
         log.info("embedded and placed %d articles", embedded)
     related_lists = _drain(RELATED_RUN, related.refresh_queued)
     if related_lists:
         log.info("computed the related lists of %d articles", related_lists)
+
+
+def _embed_batch():
+    """One batch of embeddings, then the related lists that single writes queued (unless
+    another run is computing related lists: it takes those first); how many embedded."""
+    embedded = stories.refresh_queued()
+    if embedded:
+        _drain(RELATED_RUN, lambda: related.refresh_queued(bulk=False))
+    return embedded
 
 
 @huey.task()

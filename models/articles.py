@@ -253,28 +253,40 @@ class Relation(BaseModel):
 
 
 class ArticleQueue(BaseModel):
-    """Articles waiting for the worker: one row an article, with when it was queued last. A
-    base only: each subclass is a queue with a table of its own; this one has none."""
+    """Articles waiting for the worker: one row an article, with when it was queued last and
+    whether a bulk write (an import) queued it. Single writes are served first, so that an
+    article written during a large import does not wait for it. A base only: each subclass is
+    a queue with a table of its own; this one has none."""
 
     article = peewee.ForeignKeyField(Article, primary_key=True, on_delete="CASCADE", backref="+")
     #: To the microsecond: a write just after the worker read the article queues it again.
-    queued_at = peewee.DateTimeField(index=True)
+    queued_at = peewee.DateTimeField()
+    bulk = peewee.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("bulk", "queued_at"), False),)
 
     @classmethod
-    def add(cls, article_ids):
-        """Queue articles, inside the write transaction that changed them."""
+    def add(cls, article_ids, bulk=False):
+        """Queue articles, inside the write transaction that changed them; ``bulk`` when a bulk
+        write changed them (an article queued again takes the later write's)."""
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         insert_rows(
             cls,
-            [{"article": i, "queued_at": now} for i in article_ids],
-            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at"',
+            [{"article": i, "queued_at": now, "bulk": bulk} for i in article_ids],
+            ' ON CONFLICT ("article_id") DO UPDATE'
+            ' SET "queued_at" = excluded."queued_at", "bulk" = excluded."bulk"',
         )
 
     @classmethod
-    def due(cls, limit):
-        """The ``(article_id, queued_at)`` of up to ``limit`` queued articles, oldest first."""
-        query = cls.select(cls.article, cls.queued_at).order_by(cls.queued_at).limit(limit)
-        return list(query.tuples())
+    def due(cls, limit, bulk=True):
+        """The ``(article_id, queued_at, bulk)`` of up to ``limit`` queued articles, those of
+        single writes first, each kind oldest first; without ``bulk``, those of single writes
+        only."""
+        query = cls.select(cls.article, cls.queued_at, cls.bulk)
+        if not bulk:
+            query = query.where(cls.bulk == False)  # noqa: E712 (SQL, not Python)
+        return list(query.order_by(cls.bulk, cls.queued_at).limit(limit).tuples())
 
     @classmethod
     def take_off(cls, rows):
@@ -283,7 +295,7 @@ class ArticleQueue(BaseModel):
         execute_many(
             f'DELETE FROM "{cls._meta.table_name}" WHERE "article_id" = {{0}}'
             ' AND "queued_at" <= {0}',
-            rows,
+            [(article_id, queued_at) for article_id, queued_at, _ in rows],
         )
 
 

@@ -140,7 +140,9 @@ class Touched:
     """What a transaction's writes changed, for the counts and queues kept in step at commit,
     and the webhook events they made (``events``, :class:`models.webhooks.Event`)."""
 
-    def __init__(self):
+    def __init__(self, bulk=False):
+        #: A bulk write (an import): the worker serves what it queues after single writes.
+        self.bulk = bulk
         #: Sources and tags to recount (a delete), and the differences article writes made
         #: to the counts of others: recounting every article of a tag at each batch of an
         #: import made the import slower the larger the database.
@@ -172,16 +174,16 @@ class Touched:
             ],
         )
         if self.articles:
-            RelatedQueue.add(self.articles)
+            RelatedQueue.add(self.articles, bulk=self.bulk)
 
 
 @contextlib.contextmanager
-def writing():
+def writing(bulk=False):
     """One write transaction; before it commits, the counts of what it touched are brought up
-    to date, the articles it wrote are queued for their related lists, the data version
-    behind ETags is raised, and the webhook events of its changes go to the outbox (after the
-    version: see :func:`models.webhooks.record`)."""
-    touched = Touched()
+    to date, the articles it wrote are queued for their related lists (after single writes'
+    when ``bulk``), the data version behind ETags is raised, and the webhook events of its
+    changes go to the outbox (after the version: see :func:`models.webhooks.record`)."""
+    touched = Touched(bulk)
     with write_transaction():
         yield touched
         touched.refresh()
@@ -551,7 +553,7 @@ class _Batch:
             ArticleTag.delete().where(ArticleTag.article.in_(replaced)).execute()
         insert_rows(ArticleTag, links)
         index_rows(index_rows_, replaced)
-        self._queue_embeddings(saved)
+        self._queue_embeddings(saved, touched.bulk)
         changes, reported = [], []
         for index, model, body, article in saved:
             was_published = article is not None and article.status == PUBLISHED
@@ -575,7 +577,7 @@ class _Batch:
                     webhooks.article_written(model, body, change_id, was_published)
                 )
 
-    def _queue_embeddings(self, saved):
+    def _queue_embeddings(self, saved, bulk):
         """Queue for the worker's embedding (and story placing) the articles that are new or
         whose title, excerpt, body or status changed: one statement, or none."""
         due = []
@@ -588,7 +590,7 @@ class _Batch:
             ):
                 due.append(model.id)
         if due:
-            EmbeddingQueue.add(due)
+            EmbeddingQueue.add(due, bulk=bulk)
 
     @staticmethod
     def _tags(wanted):

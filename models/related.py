@@ -304,14 +304,15 @@ class RelatedQueue(ArticleQueue):
     """Articles written since their computed related lists were last computed."""
 
 
-def refresh_queued(limit=200):
-    """Compute and store the related lists of up to ``limit`` queued articles, oldest first;
-    returns how many. An article queued again while it was computed stays queued."""
-    due = RelatedQueue.due(limit)
+def refresh_queued(limit=200, bulk=True):
+    """Compute and store the related lists of up to ``limit`` queued articles, those of single
+    writes first (without ``bulk``, only those), each kind oldest first; returns how many. An
+    article queued again while it was computed stays queued."""
+    due = RelatedQueue.due(limit, bulk)
     if not due:
         return 0
     # One that cannot be computed is logged and leaves the queue with the others.
-    each_apart(refresh_many, [article_id for article_id, _ in due])
+    each_apart(refresh_many, [article_id for article_id, *_ in due])
     with write_transaction():
         RelatedQueue.take_off(due)
     return len(due)

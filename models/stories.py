@@ -267,10 +267,10 @@ def publish_changes(article_ids):
 
 
 def refresh_queued(limit=embeddings.BATCH):
-    """Embed up to ``limit`` queued articles (oldest first), place them in their stories and
-    queue their related lists; returns how many. One that cannot be is logged and taken off
-    the queue (:func:`models.base.each_apart`)."""
-    due = [article_id for article_id, _ in embeddings.EmbeddingQueue.due(limit)]
+    """Embed up to ``limit`` queued articles (single writes' first, each kind oldest first),
+    place them in their stories and queue their related lists; returns how many. One that
+    cannot be is logged and taken off the queue (:func:`models.base.each_apart`)."""
+    due = [article_id for article_id, *_ in embeddings.EmbeddingQueue.due(limit)]
     if due:
         each_apart(process, due, give_up=_dequeue)
     return len(due)
@@ -290,7 +290,9 @@ def process(article_ids, force=False):
     article_ids = list(article_ids)
     queue = embeddings.EmbeddingQueue
     queued = list(
-        queue.select(queue.article, queue.queued_at).where(queue.article.in_(article_ids)).tuples()
+        queue.select(queue.article, queue.queued_at, queue.bulk)
+        .where(queue.article.in_(article_ids))
+        .tuples()
     )
     embeddings.embed_articles(article_ids, force=force)
     place(article_ids)
@@ -301,8 +303,11 @@ def process(article_ids, force=False):
             .where(Article.id.in_(article_ids) & (Article.status == PUBLISHED))
             .tuples()
         ]
-        if alive:
-            RelatedQueue.add(alive)
+        # A related list is queued as the embedding was: after single writes' when a bulk
+        # write queued it, or nothing did (``embed --all``).
+        urgent = {article_id for article_id, _, bulk in queued if not bulk}
+        RelatedQueue.add([i for i in alive if i in urgent])
+        RelatedQueue.add([i for i in alive if i not in urgent], bulk=True)
         queue.take_off(queued)
 
 

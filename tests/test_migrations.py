@@ -19,6 +19,10 @@ from api import create_app
 from api.cli import main
 from models import (
     LATEST_VERSION,
+    Article,
+    EmbeddingQueue,
+    RelatedQueue,
+    Source,
     bind_database,
     cards,
     close_all,
@@ -219,6 +223,28 @@ def test_upgrade_from_version_4_keeps_rows(empty_database):
     assert [hit["slug"] for hit in client.get("/v1/search?q=sails").json["data"]] == ["ferry"]
     comments = client.get(f"/v1/articles/{article.id}/comments").json["data"]
     assert [comment["body"] for comment in comments] == ["At last."]
+
+
+def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_database):
+    connect(empty_database())
+    apply_steps(1, 11)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    with db.atomic():
+        SchemaVersion.create_table()
+        SchemaVersion.create(version=11)
+        # The article and source tables are as version 12 has them: today's models can write.
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        article = Article.create(slug="ferry", source=source, title="Ferry", published_at=when)
+        for table in ("related_queue", "embedding_queue"):
+            db.execute_sql(
+                f"INSERT INTO {table} (article_id, queued_at) VALUES ({db.param}, {db.param})",
+                (article.id, when),
+            )
+
+    assert init_db() == (11, LATEST_VERSION)
+    for queue in (RelatedQueue, EmbeddingQueue):
+        assert queue.due(10) == [(article.id, when, False)]
+    disconnect()
 
 
 def test_db_init_command_upgrades_a_version_1_database(empty_database):

@@ -29,6 +29,7 @@ from . import (
     v0009_webhooks,
     v0010_import_jobs,
     v0011_embeddings_and_stories,
+    v0012_bulk_queue_rows,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -44,6 +45,7 @@ STEPS = [
     v0009_webhooks,
     v0010_import_jobs,
     v0011_embeddings_and_stories,
+    v0012_bulk_queue_rows,
 ]
 
 LATEST_VERSION = len(STEPS)
