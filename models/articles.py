@@ -280,13 +280,14 @@ class ArticleQueue(BaseModel):
 
     @classmethod
     def due(cls, limit, bulk=True):
-        """The ``(article_id, queued_at, bulk)`` of up to ``limit`` queued articles, those of
-        single writes first, each kind oldest first; without ``bulk``, those of single writes
-        only."""
-        query = cls.select(cls.article, cls.queued_at, cls.bulk)
-        if not bulk:
-            query = query.where(cls.bulk == False)  # noqa: E712 (SQL, not Python)
-        return list(query.order_by(cls.bulk, cls.queued_at).limit(limit).tuples())
+        """The ``(article_id, queued_at, bulk)`` of up to ``limit`` articles single writes
+        queued, oldest first, or when there are none (and ``bulk``), of those bulk writes
+        queued: a batch of the worker is never held up by an import's articles in it."""
+        query = cls.select(cls.article, cls.queued_at, cls.bulk).order_by(cls.queued_at)
+        rows = list(query.where(cls.bulk == False).limit(limit).tuples())  # noqa: E712 (SQL)
+        if rows or not bulk:
+            return rows
+        return list(query.where(cls.bulk == True).limit(limit).tuples())  # noqa: E712 (SQL)
 
     @classmethod
     def take_off(cls, rows):

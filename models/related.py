@@ -50,6 +50,9 @@ RELATED_LOCK = 0x4E44524C
 KEEP = 10
 #: Related lists stored per write transaction by the worker.
 STORE_CHUNK = 10
+#: Queued related lists the worker computes before it reads the queue again: about a second
+#: of work, so that a single write's list waits for at most that much of an import's.
+BATCH = 20
 WINDOW_WEEKS = 3
 CANDIDATE_TERMS = 6
 CANDIDATES = 40
@@ -304,10 +307,11 @@ class RelatedQueue(ArticleQueue):
     """Articles written since their computed related lists were last computed."""
 
 
-def refresh_queued(limit=200, bulk=True):
-    """Compute and store the related lists of up to ``limit`` queued articles, those of single
-    writes first (without ``bulk``, only those), each kind oldest first; returns how many. An
-    article queued again while it was computed stays queued."""
+def refresh_queued(limit=BATCH, bulk=True):
+    """Compute and store the related lists of up to ``limit`` queued articles (single writes'
+    before bulk writes', and without ``bulk`` only those: see
+    :meth:`~models.articles.ArticleQueue.due`); returns how many. An article queued again while
+    it was computed stays queued."""
     due = RelatedQueue.due(limit, bulk)
     if not due:
         return 0

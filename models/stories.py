@@ -267,9 +267,10 @@ def publish_changes(article_ids):
 
 
 def refresh_queued(limit=embeddings.BATCH):
-    """Embed up to ``limit`` queued articles (single writes' first, each kind oldest first),
-    place them in their stories and queue their related lists; returns how many. One that
-    cannot be is logged and taken off the queue (:func:`models.base.each_apart`)."""
+    """Embed up to ``limit`` queued articles (single writes' before bulk writes', see
+    :meth:`~models.articles.ArticleQueue.due`), place them in their stories and queue their
+    related lists; returns how many. One that cannot be is logged and taken off the queue
+    (:func:`models.base.each_apart`)."""
     due = [article_id for article_id, *_ in embeddings.EmbeddingQueue.due(limit)]
     if due:
         each_apart(process, due, give_up=_dequeue)

@@ -157,21 +157,21 @@ def test_articles_at_the_ends_of_the_calendar_are_processed(app, make_article, c
 def queued(queue):
     """``(article_id, bulk)`` of what ``queue`` holds, in the order the worker takes it."""
     with db.connection_context():
-        return [(article_id, bulk) for article_id, _, bulk in queue.due(100)]
+        query = queue.select(queue.article, queue.bulk).order_by(queue.bulk, queue.queued_at)
+        return list(query.tuples())
 
 
 def test_single_writes_are_served_before_an_import(client, writer, source, monkeypatch):
     """The queues were first in, first out: an article written during a large import waited
     for the import's embeddings and related lists (about half an hour for 100k articles)."""
     monkeypatch.setattr(tasks.huey, "immediate", False)  # the worker does not run meanwhile
-    count = embeddings.BATCH + 1  # more than one batch of embeddings
     lines = (
         {
             "source": source.slug,
             "title": f"Harbour ferries resume, part {n}",
             "body_text": "Ferries.",
         }
-        for n in range(count)
+        for n in range(3)
     )
     answer = client.post(
         "/v1/import",
@@ -179,7 +179,7 @@ def test_single_writes_are_served_before_an_import(client, writer, source, monke
         content_type="application/x-ndjson",
         headers=writer,
     )
-    assert answer.status_code == 200 and answer.json["created"] == count, answer.json
+    assert answer.status_code == 200 and answer.json["created"] == 3, answer.json
     with db.connection_context():
         imported = [i for (i,) in Article.select(Article.id).order_by(Article.id).tuples()]
     single = client.post(
@@ -187,30 +187,27 @@ def test_single_writes_are_served_before_an_import(client, writer, source, monke
         json={"source": source.slug, "title": "Harbour ferries resume", "body_text": "Ferries."},
         headers=writer,
     ).json["id"]
-    expected = [(single, False), *((i, True) for i in imported)]
-    assert queued(EmbeddingQueue) == expected
-    assert queued(RelatedQueue) == expected
+    bulk = [(i, True) for i in imported]
+    assert queued(EmbeddingQueue) == queued(RelatedQueue) == [(single, False), *bulk]
 
-    # The worker's first batch of embeddings takes the single write first, and the related
-    # lists of single writes are computed after it, before any list the import queued.
+    # The worker's next batch of embeddings holds the single write alone, and its related
+    # list is computed right after, before anything the import queued.
     with db.connection_context():
-        assert tasks._embed_batch() == embeddings.BATCH
-        embedded = {i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()}
-        assert embedded == {single, *imported[: embeddings.BATCH - 1]}
+        assert tasks._embed_batch() == 1
+        embedded = [i for (i,) in ArticleEmbedding.select(ArticleEmbedding.article).tuples()]
+        assert embedded == [single]
         assert Relation.select().where(Relation.article == single).exists()
-    left = [(i, True) for i in imported[embeddings.BATCH - 1 :]]
-    assert queued(EmbeddingQueue) == left
-    assert sorted(queued(RelatedQueue)) == [(i, True) for i in imported]
+    assert queued(EmbeddingQueue) == queued(RelatedQueue) == bulk
 
     # An imported article written again on its own goes first.
     patched = client.patch(
-        f"/v1/articles/{imported[-1]}", json={"body_text": "Ferries, again."}, headers=writer
+        f"/v1/articles/{imported[1]}", json={"body_text": "Ferries, again."}, headers=writer
     )
     assert patched.status_code == 200, patched.json
-    assert queued(EmbeddingQueue) == [(imported[-1], False), *left[:-1]]
-    assert queued(RelatedQueue)[0] == (imported[-1], False)
+    again = [(imported[1], False), bulk[0], bulk[2]]
+    assert queued(EmbeddingQueue) == queued(RelatedQueue) == again
 
     with db.connection_context():
         tasks.refresh_articles.call_local()
         assert EmbeddingQueue.select().count() == RelatedQueue.select().count() == 0
-        assert ArticleEmbedding.select().count() == count + 1
+        assert ArticleEmbedding.select().count() == 4
