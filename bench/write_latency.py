@@ -8,10 +8,13 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
    each a variation of a stored article, and prints p50/p99 of the answers;
 2. POSTs --samples more, one at a time, each waiting until its related list is computed (its
    row leaves the related queue: polled every 10 ms, 60 s at most) and shows in
-   /v1/articles/{id}/related, and prints how long that took (p50, max).
+   /v1/articles/{id}/related, and prints how long that took (p50, max). With --backlog N,
+   N more articles are first imported through POST /v1/import, so that the samples are
+   written while the worker has the import's embeddings and related lists to do; what is
+   left of that work after the samples is printed too.
 
     .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20] [--no-worker]
-        [--database postgresql://...]
+        [--backlog 2000] [--database postgresql://...]
 
 With --database, a PostgreSQL database that holds the corpus already (as bench/import_speed.py
 --database leaves it) is used as it is: the new articles stay in it, under external ids of
@@ -70,6 +73,9 @@ def main():
         help="no worker beside the server (its work does not compete); only the POSTs are timed",
     )
     parser.add_argument("--database", help="a PostgreSQL URL (default: a copy of import.db)")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="articles imported just before the samples"
+    )
     args = parser.parse_args()
     url = args.database
     if url is None:
@@ -101,7 +107,7 @@ def main():
         return article
 
     sys.path.insert(0, str(common.ROOT))
-    from models import RelatedQueue, bind_database, db
+    from models import EmbeddingQueue, RelatedQueue, bind_database, db
 
     bind_database(env["NEWSDESK_DATABASE_URL"])
     with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
@@ -130,6 +136,16 @@ def main():
                     if not RelatedQueue.select().exists():
                         break
                 time.sleep(0.05)
+            if args.backlog:
+                lines = [variation(f"backlog-{n}") for n in range(args.backlog)]
+                request = urllib.request.Request(
+                    f"{base}/v1/import",
+                    data="\n".join(json.dumps(line) for line in lines).encode(),
+                    headers={"Content-Type": "application/x-ndjson", "X-API-Key": key},
+                )
+                with urllib.request.urlopen(request, timeout=600) as answer:
+                    imported = json.load(answer)
+                print(f"backlog: {imported['created']} articles imported", flush=True)
             waits = []
             for n in range(args.samples):
                 _, article_id = post(base, key, variation(args.writes + n))
@@ -149,8 +165,17 @@ def main():
                     shown = len(json.load(answer)["data"])
                 waits.append((waited, shown))
             seconds = [w for w, _ in waits]
+            if args.backlog:
+                with db.connection_context():
+                    print(
+                        f"backlog left after the samples: {EmbeddingQueue.select().count()} to"
+                        f" embed, {RelatedQueue.select().count()} related lists; waits in order:"
+                        f" {', '.join(f'{w:.1f}' for w in seconds)} s",
+                        flush=True,
+                    )
+            worker_state = f"a backlog of {args.backlog}" if args.backlog else "idle worker"
             print(
-                f"related list current after a write, idle worker, {args.samples} writes: p50 "
+                f"related list current after a write, {worker_state}, {args.samples} writes: p50 "
                 f"{statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms; "
                 f"{sum(1 for _, shown in waits if shown)} of {args.samples} lists non-empty",
                 flush=True,
