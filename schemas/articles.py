@@ -28,7 +28,7 @@ from .common import (
     Timestamp,
     not_blank,
 )
-from .html import MAX_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS, MAX_LENGTH, check_html
+from .html import MAX_ATTRIBUTES, MAX_DEPTH, MAX_LENGTH, MAX_TAGS, TOO_LONG, check_html
 from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
@@ -290,14 +290,15 @@ class ArticleInSchema(InputSchema):
         metadata={
             "description": (
                 "HTML; sanitized with an allow-list. body_text is derived from it. At most"
-                f" {MAX_LENGTH:,} characters and {MAX_ELEMENTS:,} elements; elements nest at"
-                f" most {MAX_DEPTH} levels deep and carry at most {MAX_ATTRIBUTES} attributes each"
+                f" {MAX_LENGTH:,} characters and {MAX_TAGS:,} tags (start and end tags,"
+                f" comments); elements nest at most {MAX_DEPTH} levels deep and carry at most"
+                f" {MAX_ATTRIBUTES} attributes each"
             ),
             "maxLength": MAX_LENGTH,
         },
     )
     body_text = Text(
-        validate=validate.Length(max=MAX_LENGTH),
+        validate=validate.Length(max=MAX_LENGTH, error=TOO_LONG),
         metadata={"description": "Plain text, paragraphs separated by blank lines"},
     )
     published_at = Timestamp(

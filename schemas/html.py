@@ -3,7 +3,7 @@
 The sanitizer (nh3: html5ever's parser under ammonia) takes time that grows with the square
 of the nesting depth of elements and of the number of attributes on one element, so bodies
 past :data:`MAX_DEPTH` or :data:`MAX_ATTRIBUTES` are refused; what is left takes time linear in
-the number of elements, which :data:`MAX_ELEMENTS` bounds. The depth is measured in one linear
+the length and in the number of tags, which :data:`MAX_LENGTH` and :data:`MAX_TAGS` bound. The depth is measured in one linear
 pass that may count more levels than an HTML parser builds (an element left unclosed, an end
 tag it cannot be sure of), and never fewer than about half of them.
 """
@@ -12,14 +12,16 @@ import re
 
 from marshmallow import ValidationError
 
-#: Longest HTML body, in characters: about forty thousand words of text.
+#: Longest body (HTML, or text), in characters: about forty thousand words of text.
 MAX_LENGTH = 262_144
+TOO_LONG = f"Longer than {MAX_LENGTH:,} characters; at most {MAX_LENGTH:,}."
 #: Deepest nesting of elements in an HTML body.
 MAX_DEPTH = 100
 #: Most attributes on one element.
 MAX_ATTRIBUTES = 64
-#: Most elements (start tags) in one body: several times what a long read carries.
-MAX_ELEMENTS = 10_000
+#: Most tags in one body (start and end tags, comments, any other markup): each costs about as
+#: much, and a long read carries a few thousand.
+MAX_TAGS = 10_000
 
 _SPACE = "\t\n\f\r "
 _START_TAG = (
@@ -136,10 +138,10 @@ BLOCK_END = CLOSES_P | {"li", "dd", "dt", "button"}
 
 
 def shape(html):
-    """``(depth, attributes, elements)``: the deepest nesting of elements in ``html``, the most
-    attributes on one of its elements, and how many elements it has. Reading stops once one of
+    """``(depth, attributes, tags)``: the deepest nesting of elements in ``html``, the most
+    attributes on one of its elements, and how many tags it has. Reading stops once one of
     them passes its limit, so a body refused costs no more than one at the limits."""
-    stack, depth, attributes, elements = [], 0, 0, 0
+    stack, depth, attributes, tags = [], 0, 0, 0
     position = 0
     # Up to here the text may be read as text or as markup: start tags count as elements,
     # end tags are not trusted to close any.
@@ -153,17 +155,19 @@ def shape(html):
             position = unsure_until
             continue
         position = match.end()
+        tags += 1
+        if tags > MAX_TAGS:
+            break
         cdata, end_name, name, attrs = match.groups()
         if cdata:
             end = html.find("]]>", position)
             unsure_until = max(unsure_until, len(html) if end < 0 else end)
         elif name is not None:
-            elements += 1
             name = name.lower()
             if attrs:
                 count = len(_ATTRIBUTE.findall(_QUOTED_VALUE.sub("=", attrs)))
                 attributes = max(attributes, count)
-            if elements > MAX_ELEMENTS or attributes > MAX_ATTRIBUTES:
+            if attributes > MAX_ATTRIBUTES:
                 break
             if name in VOID:
                 continue
@@ -181,7 +185,7 @@ def shape(html):
                 unsure_until = max(unsure_until, len(html) if end is None else end.start())
         elif end_name is not None and not unsure:
             _close(stack, end_name.lower())
-    return depth, attributes, elements
+    return depth, attributes, tags
 
 
 def _close(stack, name):
@@ -198,15 +202,15 @@ def _close(stack, name):
 def check_html(html):
     """Validator of an HTML field: refuses what is longer than :data:`MAX_LENGTH` (before
     reading it), nests deeper than :data:`MAX_DEPTH`, puts more than :data:`MAX_ATTRIBUTES`
-    attributes on one element or has more than :data:`MAX_ELEMENTS` elements."""
+    attributes on one element or has more than :data:`MAX_TAGS` tags."""
     if len(html) > MAX_LENGTH:
-        raise ValidationError(f"Longer than {MAX_LENGTH:,} characters; at most {MAX_LENGTH:,}.")
-    depth, attributes, elements = shape(html)
+        raise ValidationError(TOO_LONG)
+    depth, attributes, tags = shape(html)
     if depth > MAX_DEPTH:
         raise ValidationError(f"Elements nest deeper than {MAX_DEPTH} levels; at most {MAX_DEPTH}.")
     if attributes > MAX_ATTRIBUTES:
         raise ValidationError(
             f"An element has more than {MAX_ATTRIBUTES} attributes; at most {MAX_ATTRIBUTES}."
         )
-    if elements > MAX_ELEMENTS:
-        raise ValidationError(f"More than {MAX_ELEMENTS:,} elements; at most {MAX_ELEMENTS:,}.")
+    if tags > MAX_TAGS:
+        raise ValidationError(f"More than {MAX_TAGS:,} tags; at most {MAX_TAGS:,}.")

@@ -473,9 +473,9 @@ def test_normal_nested_body_is_kept(client, writer, source):
 
 
 def test_bodies_at_the_limits_are_kept(client, writer, source):
-    """10,000 elements in 262,144 characters: the most a body may carry."""
-    elements = "<p>x" * 9_999
-    body_html = elements + "<p>" + "word " * ((262_144 - len(elements) - 3) // 5)
+    """10,000 tags in 262,144 characters: the most a body may carry."""
+    tags = "<p>x</p>" * 4_999 + "<p>"
+    body_html = tags + "word " * ((262_144 - len(tags)) // 5)
     body_html += "w" * (262_144 - len(body_html))
     response = client.post(
         "/v1/articles",
@@ -483,7 +483,7 @@ def test_bodies_at_the_limits_are_kept(client, writer, source):
         headers=writer,
     )
     assert response.status_code == 201, response.json
-    assert response.json["body_html"].count("<p>") == 10_000
+    assert response.json["body_html"].count("<p>") == 5_000
     text = "word " * (262_144 // 5) + "w" * (262_144 % 5)
     response = client.post(
         "/v1/articles",
@@ -494,19 +494,22 @@ def test_bodies_at_the_limits_are_kept(client, writer, source):
     assert response.json["word_count"] == 262_144 // 5 + 1
 
 
+TAGS_MESSAGE = "More than 10,000 tags; at most 10,000."
+LENGTH_MESSAGE = "Longer than 262,144 characters; at most 262,144."
+
+
 @pytest.mark.parametrize(
     "field, body, message",
     [
-        ("body_html", "<p>x" * 10_001, "More than 10,000 elements; at most 10,000."),
-        ("body_html", "<br>" * 10_001, "More than 10,000 elements; at most 10,000."),
-        (
-            "body_html",
-            "<p>" + "w" * 262_142,
-            "Longer than 262,144 characters; at most 262,144.",
-        ),
-        ("body_text", "w" * 262_145, "Longer than maximum length 262144."),
+        ("body_html", "<p>x" * 10_001, TAGS_MESSAGE),
+        ("body_html", "<br>" * 10_001, TAGS_MESSAGE),
+        ("body_html", "</p>" * 10_001, TAGS_MESSAGE),
+        ("body_html", "<!>" * 10_001, TAGS_MESSAGE),
+        ("body_html", "x<!-- y -->" * 10_001, TAGS_MESSAGE),
+        ("body_html", "<p>" + "w" * 262_142, LENGTH_MESSAGE),
+        ("body_text", "w" * 262_145, LENGTH_MESSAGE),
     ],
-    ids=["unclosed-p", "void", "html-too-long", "text-too-long"],
+    ids=["unclosed-p", "void", "end-tags", "declarations", "comments", "html-long", "text-long"],
 )
 def test_bodies_past_the_limits_are_422(client, writer, world, field, body, message):
     before = client.get(f"/v1/articles/{world['article']}").json

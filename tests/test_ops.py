@@ -337,7 +337,7 @@ def _free_the_disk(dbconn):
 
 def test_a_full_disk_is_507_and_readyz_says_so(client, dbconn, writer, source, make_article):
     kept = make_article(title="Kept", source=source)
-    body = {"source": "daily", "external_id": "big", "title": "Big", "body_text": "word " * 60000}
+    body = {"source": "daily", "external_id": "big", "title": "Big", "body_text": "word " * 50000}
     _fill_the_disk(dbconn)
     try:
         refused = client.post("/v1/articles", json=body, headers=writer)
