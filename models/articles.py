@@ -269,13 +269,15 @@ class ArticleQueue(BaseModel):
     @classmethod
     def add(cls, article_ids, bulk=False):
         """Queue articles, inside the write transaction that changed them; ``bulk`` when a bulk
-        write changed them (an article queued again takes the later write's)."""
+        write changed them. An article a single write queued stays a single write's until the
+        worker takes it off, whatever queues it again meanwhile."""
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        table = cls._meta.table_name
         insert_rows(
             cls,
             [{"article": i, "queued_at": now, "bulk": bulk} for i in article_ids],
-            ' ON CONFLICT ("article_id") DO UPDATE'
-            ' SET "queued_at" = excluded."queued_at", "bulk" = excluded."bulk"',
+            ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at",'
+            f' "bulk" = "{table}"."bulk" AND excluded."bulk"',
         )
 
     @classmethod

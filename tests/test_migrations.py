@@ -244,6 +244,15 @@ def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_data
     assert init_db() == (11, LATEST_VERSION)
     for queue in (RelatedQueue, EmbeddingQueue):
         assert queue.due(10) == [(article.id, when, False)]
+        # The code of version 11, still running while a deployment upgrades, queues as before.
+        table = queue._meta.table_name
+        with db.atomic():
+            db.execute_sql(f"DELETE FROM {table}")
+            db.execute_sql(
+                f"INSERT INTO {table} (article_id, queued_at) VALUES ({db.param}, {db.param})",
+                (article.id, when),
+            )
+        assert queue.due(10) == [(article.id, when, False)]
     disconnect()
 
 

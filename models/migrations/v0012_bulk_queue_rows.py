@@ -13,11 +13,14 @@ QUEUES = {
 
 
 def upgrade(migrator):
-    """Add ``bulk`` (false for what is queued) and index ``(bulk, queued_at)``."""
+    """Add ``bulk`` (false for what is queued, and by default in the database too: processes of
+    the version before, still running while a deployment upgrades, insert rows without it) and
+    index ``(bulk, queued_at)``."""
     operations = []
     for table, old_index in QUEUES.items():
+        bulk = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
         operations += [
-            migrator.add_column(table, "bulk", peewee.BooleanField(default=False)),
+            migrator.add_column(table, "bulk", bulk),
             migrator.drop_index(table, old_index),
             migrator.add_index(table, ("bulk", "queued_at")),
         ]
