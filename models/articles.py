@@ -1,11 +1,9 @@
 """Sources, articles, their bodies, tags and relations, and the queries on them."""
 
-import datetime
-
 import peewee
 from peewee import fn
 
-from .base import BaseModel, execute_many, insert_rows, utcnow
+from .base import BaseModel, execute_many, insert_rows, utcnow, utcnow_exact
 
 PUBLISHED = "published"
 DRAFT = "draft"
@@ -271,7 +269,7 @@ class ArticleQueue(BaseModel):
         """Queue articles, inside the write transaction that changed them; ``bulk`` when a bulk
         write changed them. An article a single write queued stays a single write's until the
         worker takes it off, whatever queues it again meanwhile."""
-        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        now = utcnow_exact()
         table = cls._meta.table_name
         insert_rows(
             cls,

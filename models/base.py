@@ -46,6 +46,12 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
+def utcnow_exact():
+    """The current time in UTC, naive, to the microsecond: for queue times, webhook retries and
+    timings, where a second is too coarse."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
 EPOCH = datetime.datetime(1970, 1, 1)
 
 

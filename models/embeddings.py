@@ -25,7 +25,7 @@ import numpy as np
 import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleQueue, Source
-from .base import BaseModel, db, epoch_seconds, is_postgres, write_transaction
+from .base import BaseModel, db, epoch_seconds, is_postgres, utcnow_exact, write_transaction
 from .changes import DataVersion
 
 #: Characters of title and excerpt embedded: the lead says what a story is about, and the
@@ -189,10 +189,6 @@ class EmbeddingQueue(ArticleQueue):
     """Articles whose text or status changed since they were last embedded and placed."""
 
 
-def _now():
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
 def embed_articles(ids, force=False):
     """Embed the articles ``ids`` whose stored vector is missing, of another model or of
     another text (all of them with ``force``) and store the vectors; returns the ids embedded.
@@ -232,7 +228,7 @@ def embed_articles(ids, force=False):
 def store_vectors(rows):
     """Store ``(article_id, model, text_hash, vector, anchors)`` rows in one transaction, and in
     the pgvector table where there is one."""
-    now = _now()
+    now = utcnow_exact()
     with write_transaction():
         alive = {
             i
@@ -407,7 +403,7 @@ class VectorIndex:
         with self.lock:
             if model.name != self.model:
                 self._reset(model.name)
-            started = _now()
+            started = utcnow_exact()
             query = (
                 ArticleEmbedding.select(
                     ArticleEmbedding.article,

@@ -39,6 +39,7 @@ from .base import (
     epoch_seconds,
     is_postgres,
     shifted,
+    utcnow_exact,
     write_transaction,
 )
 from .changes import DataVersion
@@ -682,7 +683,7 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
     the others by keywords, ``batch`` per transaction, with ``processes`` > 1 (and the
     ``database_url`` they open) in worker processes while this one stores.
     """
-    started = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    started = utcnow_exact()
     published = Article.select(Article.id).where(Article.status == PUBLISHED).order_by(Article.id)
     ids = [article_id for (article_id,) in published.tuples()]
     done = _rebuild_by_meaning(on_article, processes)

@@ -39,6 +39,7 @@ from schemas.webhooks import (
 from . import cards
 from .articles import Article, ArticleTag, Source, Tag
 from .base import BaseModel, db, is_postgres, utcnow, write_transaction
+from .base import utcnow_exact as now  # deliveries are scheduled to the microsecond
 from .changes import DataVersion
 
 PENDING = "pending"
@@ -70,12 +71,6 @@ def configure(changes_token):
     """Set how a change id becomes the ``since`` token of ``GET /v1/changes`` (the app's
     cursor key signs it); ``create_app`` calls this."""
     _settings["changes_token"] = changes_token
-
-
-def now():
-    """The current time in UTC, naive, to the microsecond (retries may be a fraction of a
-    second apart)."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def take_queued():

@@ -3,9 +3,10 @@
 The sanitizer (nh3: html5ever's parser under ammonia) takes time that grows with the square
 of the nesting depth of elements and of the number of attributes on one element, so bodies
 past :data:`MAX_DEPTH` or :data:`MAX_ATTRIBUTES` are refused; what is left takes time linear in
-the length and in the number of tags, which :data:`MAX_LENGTH` and :data:`MAX_TAGS` bound. The depth is measured in one linear
-pass that may count more levels than an HTML parser builds (an element left unclosed, an end
-tag it cannot be sure of), and never fewer than about half of them.
+the length and in the number of tags, which :data:`MAX_LENGTH` and :data:`MAX_TAGS` bound. The
+depth is measured in one linear pass that may count more levels than an HTML parser builds (an
+element left unclosed, an end tag it cannot be sure of), and never fewer than about half of
+them.
 """
 
 import re
@@ -14,6 +15,7 @@ from marshmallow import ValidationError
 
 #: Longest body (HTML, or text), in characters: about forty thousand words of text.
 MAX_LENGTH = 262_144
+#: What a body past :data:`MAX_LENGTH` is told (HTML or text alike).
 TOO_LONG = f"Longer than {MAX_LENGTH:,} characters; at most {MAX_LENGTH:,}."
 #: Deepest nesting of elements in an HTML body.
 MAX_DEPTH = 100
