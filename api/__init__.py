@@ -95,11 +95,7 @@ def create_app(config=None):
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
     config.secret()  # a deployment without the secret it needs stops here, saying so
-    bind_database(config.database_url, greenlets=config.worker_class == "gevent")
-    embeddings.configure(config.embedder)
-    # Webhook events of article changes carry the /v1/changes token of their change.
-    cursor_key = config.key_for("cursors")
-    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
+    configure_process(config)
     app = Flask(__name__, static_folder=None)
     app.config.update(API_SPEC)
     app.config.update(
@@ -173,6 +169,16 @@ def create_app(config=None):
         observe.RequestLog(deadline.Deadline(app, early, config)), config.trusted_proxies
     )
     return app
+
+
+def configure_process(config):
+    """Point what this process shares between apps at ``config``: the models' database, the
+    embedder, and the /v1/changes token that webhook events of article changes carry.
+    ``create_app`` calls it; the tests call it again when they reuse an app on a new database."""
+    bind_database(config.database_url, greenlets=config.worker_class == "gevent")
+    embeddings.configure(config.embedder)
+    cursor_key = config.key_for("cursors")
+    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
 
 
 def schema_name(schema):

@@ -210,7 +210,13 @@ class Caching:
         self.config = config
         self.validators = Validators(config.key_for("etag"))
         self.public = public_cache_control(config)
-        self.answers = AnswerCache(config.answer_cache_bytes) if config.answer_cache_bytes else None
+        self.answers = None
+        self.forget()
+
+    def forget(self):
+        """Drop every answer kept (the tests, reusing an app on a new database)."""
+        if self.config.answer_cache_bytes:
+            self.answers = AnswerCache(self.config.answer_cache_bytes)
 
     def cache_control(self, api_key):
         """What a successful answer may be cached as: public, unless the caller has a key (a key

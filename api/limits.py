@@ -74,6 +74,10 @@ class RateLimiter:
         if state["exceeded"]:
             abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
 
+    def forget(self):
+        """Drop the counts this process kept (the tests, reusing an app on a new database)."""
+        self.memory = WorkerCounters()
+
     @staticmethod
     def add_headers(response):
         """after_request: the ``RateLimit-*`` headers of the request's limit, whatever the answer."""

@@ -5,6 +5,7 @@ Every test that asks for ``app`` or ``client`` runs once per backend: ``[sqlite]
 """
 
 import collections
+import dataclasses
 import datetime
 import logging
 import os
@@ -22,7 +23,7 @@ os.environ.setdefault("NEWSDESK_SECRET_KEY", "test-secret-not-for-production")
 # The deterministic hashed embedder; the tests that need the production model ask for it.
 os.environ["NEWSDESK_EMBEDDER"] = "hashed"
 
-from api import create_app
+from api import configure_process, create_app
 from models import (
     MODELS,
     Article,
@@ -122,9 +123,34 @@ def app_config():
     return {}
 
 
+#: Apps made by earlier tests of this process, by backend and configuration, each with the
+#: configuration it was made with. Making an app costs about 150 ms (flask-smorest documents
+#: every operation as it registers it), more than most tests take; a test reuses an app of the
+#: same configuration, pointed at its own fresh database, with the answers and rate-limit
+#: counts the earlier test left dropped.
+_APPS = {}
+
+
+def make_app(database_url, app_config):
+    """An app of ``app_config`` on ``database_url``, as :func:`api.create_app` makes it."""
+    backend = urlparse(database_url).scheme
+    key = (backend, repr(sorted(app_config.items())))
+    if key not in _APPS:
+        app = create_app({"database_url": database_url, "testing": True, **app_config})
+        _APPS[key] = (app, app.config["NEWSDESK"])
+        return app
+    app, config = _APPS[key]
+    config = dataclasses.replace(config, database_url=database_url)
+    app.config["NEWSDESK"] = config  # also undoes what the earlier test changed in it
+    configure_process(config)
+    app.extensions["newsdesk"]["caching"].forget()
+    app.extensions["newsdesk"]["limiter"].forget()
+    return app
+
+
 @pytest.fixture
 def app(database_url, app_config):
-    app = create_app({"database_url": database_url, "testing": True, **app_config})
+    app = make_app(database_url, app_config)
     with app.app_context():
         db.connect()
         init_db()
