@@ -96,10 +96,12 @@ class Article(BaseModel):
     comment_count = peewee.IntegerField(default=0)
     #: Raised on every write; names the version a summary or an ETag was made from.
     version = peewee.IntegerField(default=1)
-    #: Hash of the client-supplied content, so an identical re-post changes nothing.
+    #: No longer written nor read (a write is unchanged when what it would store equals what is
+    #: stored: ``models.ingest``). Kept while processes of version 12 and before, which write
+    #: it, may still run beside this one during an upgrade.
     content_hash = peewee.CharField(max_length=64, default="")
-    #: The article as lists show it, JSON written by the database (models.pages.refresh_cards)
-    #: whenever what it shows changes. NULL is read live.
+    #: The article as lists show it, rendered by its schema (``models.cards``) whenever what it
+    #: shows changes. NULL is read live.
     card = peewee.TextField(null=True)
     #: The story the article is part of, across sources and languages (``models.stories``);
     #: set by the worker when the article is embedded.

@@ -14,8 +14,6 @@ import collections
 import contextlib
 import dataclasses
 import datetime
-import hashlib
-import json
 import logging
 
 import peewee
@@ -42,7 +40,7 @@ from .text import (
 
 log = logging.getLogger(__name__)
 
-#: The fields a client writes (what an article's content hash covers).
+#: The fields a client writes.
 INPUT_FIELDS = tuple(ArticleInSchema().fields)
 #: Input fields stored as they come, in the article column of the same name.
 PLAIN_FIELDS = tuple(
@@ -51,6 +49,9 @@ PLAIN_FIELDS = tuple(
     if name in Article._meta.fields
     and name not in ("source", "slug", "published_at", "excerpt", "language", "status")
 )
+#: The article columns a write sets from what the client sent, compared with what is stored to
+#: tell an unchanged write (the source, body and tags are compared too).
+COMPARED_FIELDS = (*PLAIN_FIELDS, "slug", "excerpt", "language", "status", "published_at")
 #: What a full write (POST re-post, PUT) puts in place of the optional fields it leaves out
 #: (not the identity fields: slug, published_at and external_id keep their stored value).
 RESET_ON_REPLACE = {
@@ -188,11 +189,6 @@ def writing(bulk=False):
         yield touched
         touched.refresh()
         webhooks.record(touched.events, DataVersion.bump())
-
-
-def _digest(content):
-    material = {key: content.get(key) for key in INPUT_FIELDS}
-    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def store(writes, touched):
@@ -451,11 +447,7 @@ class _Batch:
         rows = []
         for index, (article, content) in contents.items():
             content["published_at"] = content.get("published_at") or now
-            digest = _digest(content)
             body = (content["body_html"], content["body_text"])
-            if article is not None and article.content_hash == digest:
-                self.results[index] = Saved("unchanged", article, *body)
-                continue
             prepared = self.writes[index].prepared
             words = (
                 prepared.words if prepared.words is not None else word_count(content["body_text"])
@@ -473,15 +465,29 @@ class _Batch:
                 "published_at": content["published_at"],
                 "word_count": words,
                 "reading_time_minutes": reading_time_minutes(words),
-                "content_hash": digest,
                 "updated_at": prepared.updated_at or now,
             }
             tags = {}
             for name in content.get("tags") or []:
                 slug = tag_slug(name)
                 tags.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
+            if article is not None and self._unchanged(article, row, body, tags):
+                self.results[index] = Saved("unchanged", article, *body)
+                continue
             rows.append((index, article, row, body, tags))
         return rows
+
+    def _unchanged(self, article, row, body, tags):
+        """Whether storing ``row``, ``body`` and ``tags`` over the stored ``article`` would
+        change nothing that is stored (a re-post, a PUT or PATCH of what is there)."""
+        stored_body = self.stored_bodies.get(article.id)
+        return (
+            all(getattr(article, name) == row[name] for name in COMPARED_FIELDS)
+            and article.source_id == row["source"]
+            and stored_body is not None
+            and (stored_body.body_html, stored_body.body_text) == body
+            and sorted(tags) == sorted(slug for _, slug in self.stored_tags[article.id])
+        )
 
     def _write(self, rows, touched):
         stored_tags = self._tags({slug: name for *_, tags in rows for slug, name in tags.items()})

@@ -80,6 +80,38 @@ def test_identical_repost_changes_nothing(client, writer, source):
     assert Change.select().count() == changes
 
 
+def test_writes_of_what_is_stored_change_nothing(client, writer, source):
+    """A PATCH or PUT that sends what is stored is unchanged, and so is a re-post after it,
+    whether or not the write before sent the optional fields the article shows (its excerpt
+    and language come from the body and the source when not sent)."""
+    first = post(client, writer).json
+    path = f"/v1/articles/{first['id']}"
+    etag = client.get(path).headers["ETag"]
+    version, changes = Article.get_by_id(first["id"]).version, Change.select().count()
+    shown = {
+        **{name: first[name] for name in ("title", "body_html", "url", "image_url", "byline")},
+        **{name: first[name] for name in ("language", "excerpt", "external_id", "slug")},
+        "source": first["source"]["slug"],
+        "tags": [tag["slug"] for tag in first["tags"]],
+        "status": first["status"],
+        "published_at": first["published_at"],
+    }
+    writes = [
+        client.patch(path, json={"title": first["title"]}, headers=writer),
+        client.patch(path, json={"excerpt": first["excerpt"], "language": "en"}, headers=writer),
+        client.put(path, json=shown, headers=writer),
+        post(client, writer),
+    ]
+    for response in writes:
+        assert response.status_code == 200, response.json
+        assert response.headers["ETag"] == etag
+        assert response.json["updated_at"] == first["updated_at"]
+    assert Article.get_by_id(first["id"]).version == version
+    assert Change.select().count() == changes
+    changed = client.patch(path, json={"byline": "Ann"}, headers=writer)
+    assert changed.headers["ETag"] != etag and Change.select().count() == changes + 1
+
+
 def test_same_external_id_in_another_source_is_another_article(client, writer, source, make_source):
     make_source(slug="other")
     a = post(client, writer).json
