@@ -118,7 +118,7 @@ class Metrics(MethodView):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)
         return current_app.response_class(
-            generate_latest(registry), content_type=CONTENT_TYPE_LATEST
+            generate_latest(registry), content_type=CONTENT_TYPE_LATEST, headers=NOT_STORED
         )
 
 

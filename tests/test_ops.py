@@ -253,7 +253,9 @@ ELSEWHERE = {"REMOTE_ADDR": "198.51.100.7"}
 
 
 def test_metrics_are_served_to_loopback_and_admin_keys_by_default(client, make_key):
-    assert client.get("/metrics").status_code == 200  # the test client calls from 127.0.0.1
+    served = client.get("/metrics")
+    assert served.status_code == 200  # the test client calls from 127.0.0.1
+    assert served.headers["Cache-Control"] == "no-store"  # no shared cache serves them on
     refused = client.get("/metrics", environ_base=ELSEWHERE)
     assert refused.status_code == 403
     assert refused.content_type == "application/problem+json"
