@@ -110,8 +110,9 @@ class ArticleList(MethodView):
         """Create an article, or update the one with the same (source, external_id).
 
         Re-posting the same content changes nothing and answers 200 with the stored article.
-        With `If-Match`, an existing article is updated only if it still has that ETag; with
-        `If-None-Match: *`, the article is only created (412 when it exists).
+        With `If-Match`, the article is only updated, and only if it still has that ETag (412
+        otherwise, and when there is no such article); with `If-None-Match: *`, the article is
+        only created (412 when it exists).
         """
         saved = ingest.save(data, check=caching.if_match_check("article"))
         return written(saved, created=saved.outcome == "created")

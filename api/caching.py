@@ -112,9 +112,10 @@ def tagged(kind, resource, query=""):
 
 
 def if_match_check(kind):
-    """The check a write makes of the stored resource inside its transaction when the request
-    sends ``If-Match`` (412 unless it names the resource's current ETag) or ``If-None-Match:
-    *`` (412: the resource exists), or None."""
+    """The check a write makes of the stored resource (None when there is none yet) inside its
+    transaction when the request sends ``If-Match`` (412 unless it names the resource's current
+    ETag, and when there is no resource) or ``If-None-Match: *`` (412 when the resource
+    exists), or None."""
     header = request.headers.get("If-Match")
     absent_only = request.headers.get("If-None-Match", "").strip() == "*"
     if header is None and not absent_only:
@@ -122,7 +123,11 @@ def if_match_check(kind):
 
     def check(resource):
         if absent_only:
-            raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
+            if resource is not None:
+                raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
+            return
+        if resource is None:
+            raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
         if not if_match_holds(header, resource_tag(kind, resource)):
             raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
 

@@ -117,8 +117,8 @@ def prepare(data, updated_at=None):
 class Write:
     """One article to store: ``prepared`` input, and the stored article it replaces (PUT,
     PATCH: ``article_id``) or None (POST: the article with the same (source, external_id), if
-    any). ``check`` is called with the stored Article inside the transaction and may raise
-    (an If-Match that no longer holds)."""
+    any). ``check`` is called with the stored Article (None when there is none: a POST that
+    creates) inside the transaction and may raise (an If-Match that no longer holds)."""
 
     prepared: Prepared
     article_id: int | None = None
@@ -314,7 +314,7 @@ class _Batch:
             article = self._target(index, write)
             if self.results[index] is not None:
                 continue
-            if article is not None and write.check is not None:
+            if write.check is not None:
                 try:
                     write.check(article)
                 except WriteError as error:

@@ -180,6 +180,13 @@ def test_post_takes_if_match_and_if_none_match_star(client, writer, source):
     )
     assert refused.status_code == 412 and list(refused.json["errors"]) == ["If-Match"]
     assert client.get(f"/v1/articles/{created.json['id']}").json["title"] == "Edited"
+    # If-Match asks for an article that exists: a POST that would create one is refused.
+    for tag in ("*", stale):
+        new = {**article, "external_id": "e-2"}
+        missing = client.post("/v1/articles", json=new, headers={**writer, "If-Match": tag})
+        assert missing.status_code == 412
+        assert missing.json["errors"] == {"If-Match": ["No such article exists."]}
+    assert [a["external_id"] for a in client.get("/v1/articles").json["data"]] == ["e-1"]
 
 
 def test_if_match_on_a_missing_article_is_404(client, writer):
