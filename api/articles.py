@@ -130,7 +130,7 @@ class ArticleDetail(MethodView):
         row = found(reading.article(key, include_drafts=drafts_shown()), key)
         caching.tagged("article", row, request.query_string.decode())
         response = rendered(document(row.card, (row.body_html, row.body_text), fields))
-        response.last_modified = row.updated_at
+        response.last_modified = row.modified_at
         return response
 
     @requires(blp, "write")

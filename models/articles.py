@@ -49,6 +49,8 @@ class Source(BaseModel):
     updated_at = peewee.DateTimeField(default=utcnow)
     #: Raised whenever what the source's answer shows changes (its ETag comes from it).
     version = peewee.IntegerField(default=1)
+    #: When the version was last raised (the answer's Last-Modified); NULL: ``updated_at``.
+    modified_at = peewee.DateTimeField(null=True)
 
     @classmethod
     def by_name(cls):
@@ -62,9 +64,9 @@ class Source(BaseModel):
         count = Article.select(fn.COUNT(Article.id)).where(
             (Article.source == cls.id) & (Article.status == PUBLISHED)
         )
-        query = cls.update(article_count=count, version=cls.version + 1).where(
-            cls.article_count != count
-        )
+        query = cls.update(
+            article_count=count, version=cls.version + 1, modified_at=utcnow()
+        ).where(cls.article_count != count)
         if ids is not None:
             query = query.where(cls.id.in_(list(ids)))
         query.execute()
@@ -96,6 +98,10 @@ class Article(BaseModel):
     comment_count = peewee.IntegerField(default=0)
     #: Raised on every write; names the version a summary or an ETag was made from.
     version = peewee.IntegerField(default=1)
+    #: When the version was last raised: a write, or a change of what its answer shows besides
+    #: (its comment count, its source, its story). The answer's Last-Modified; NULL (rows
+    #: written before version 13, or by the demo data): ``updated_at``.
+    modified_at = peewee.DateTimeField(null=True)
     #: No longer written nor read (a write is unchanged when what it would store equals what is
     #: stored: ``models.ingest``). Kept while processes of version 12 and before, which write
     #: it, may still run beside this one during an upgrade.

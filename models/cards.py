@@ -11,7 +11,7 @@ import orjson
 from schemas.articles import body_schema, card_fingerprint, card_schema
 
 from .articles import Article, ArticleTag, Source, Tag
-from .base import Setting
+from .base import Setting, utcnow
 
 BATCH = 500
 FINGERPRINT = "card_fingerprint"
@@ -62,11 +62,15 @@ def refresh(ids=None, source_id=None):
         articles = attach_tags(
             list(Article.select(Article, Source).join(Source).where(Article.id.in_(chunk)))
         )
+        now = utcnow()
         for article in articles:
             article.card = render(article)
-            article.version += 1  # what the article's answer shows changed: so does its ETag
+            article.version += 1  # what the article's answer shows changed: so do its validators
+            article.modified_at = now
         if articles:
-            Article.bulk_update(articles, fields=[Article.card, Article.version])
+            Article.bulk_update(
+                articles, fields=[Article.card, Article.version, Article.modified_at]
+            )
 
 
 def refresh_if_stale():

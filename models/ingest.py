@@ -466,6 +466,7 @@ class _Batch:
                 "word_count": words,
                 "reading_time_minutes": reading_time_minutes(words),
                 "updated_at": prepared.updated_at or now,
+                "modified_at": now,
             }
             tags = {}
             for name in content.get("tags") or []:

@@ -27,7 +27,7 @@ class ArticleRow:
 
     id: int
     version: int
-    updated_at: datetime.datetime
+    modified_at: datetime.datetime
     card: str
     body_html: str
     body_text: str
@@ -164,15 +164,16 @@ def article(key, include_drafts=False):
         return None
     where, value = condition
     rows = _rows(
-        "SELECT a.id, a.version, a.updated_at, a.card, coalesce(b.body_html, ''),"
+        "SELECT a.id, a.version, coalesce(a.modified_at, a.updated_at), a.card,"
+        " coalesce(b.body_html, ''),"
         " coalesce(b.body_text, '') FROM article a LEFT JOIN article_body b ON b.article_id = a.id"
         f" WHERE {where}",
         [value],
     )
     if not rows:
         return None
-    id_, version, updated_at, card, body_html, body_text = rows[0]
-    return ArticleRow(id_, version, _timestamp(updated_at), card, body_html, body_text)
+    id_, version, modified_at, card, body_html, body_text = rows[0]
+    return ArticleRow(id_, version, _timestamp(modified_at), card, body_html, body_text)
 
 
 def version(key, include_drafts=False):

@@ -1,7 +1,11 @@
 """HTTP as real clients and caches read it: repeated parameters, compressed variants and their
 validators, conditional writes, errors that caches must not keep."""
 
+import datetime
+
 import pytest
+
+from models import Article, Source
 
 
 def long_articles(make_article, count=6):
@@ -187,6 +191,43 @@ def test_post_takes_if_match_and_if_none_match_star(client, writer, source):
         assert missing.status_code == 412
         assert missing.json["errors"] == {"If-Match": ["No such article exists."]}
     assert [a["external_id"] for a in client.get("/v1/articles").json["data"]] == ["e-1"]
+
+
+def test_last_modified_moves_with_everything_an_answer_shows(
+    client, dbconn, make_article, make_key
+):
+    """If-Modified-Since is not 304 once an article's comment count or source name changed,
+    nor a source's once it has one article more: their Last-Modified moved with their ETag."""
+    admin = make_key("admin,comment,write")
+    article = make_article()
+    source_path = f"/v1/sources/{article.source.slug}"
+    article_path = f"/v1/articles/{article.id}"
+
+    def still_fresh(path, headers):
+        since = {"If-Modified-Since": headers["Last-Modified"]}
+        return client.get(path, headers=since).status_code == 304
+
+    for path, change in [
+        (
+            article_path,
+            lambda: client.post(
+                f"{article_path}/comments", json={"author_name": "A", "body": "B"}, headers=admin
+            ),
+        ),
+        (article_path, lambda: client.patch(source_path, json={"name": "Renamed"}, headers=admin)),
+        (source_path, lambda: make_article(source=article.source)),
+    ]:
+        # Last modified long ago (an HTTP date counts whole seconds; the changes take less).
+        long_ago = datetime.datetime(2026, 1, 1)
+        Article.update(modified_at=long_ago).execute()
+        Source.update(modified_at=long_ago).execute()
+        before = client.get(path).headers
+        assert before["Last-Modified"] == "Thu, 01 Jan 2026 00:00:00 GMT"
+        assert still_fresh(path, before)
+        change()
+        after = client.get(path).headers
+        assert after["ETag"] != before["ETag"]
+        assert not still_fresh(path, before) and still_fresh(path, after)
 
 
 def test_if_match_on_a_missing_article_is_404(client, writer):

@@ -30,6 +30,7 @@ from . import (
     v0010_import_jobs,
     v0011_embeddings_and_stories,
     v0012_bulk_queue_rows,
+    v0013_modified_at,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -46,6 +47,7 @@ STEPS = [
     v0010_import_jobs,
     v0011_embeddings_and_stories,
     v0012_bulk_queue_rows,
+    v0013_modified_at,
 ]
 
 LATEST_VERSION = len(STEPS)
