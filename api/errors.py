@@ -81,13 +81,16 @@ def too_slow(seconds):
 def flatten_messages(messages, prefix=""):
     """webargs/marshmallow messages as ``{"name": [messages]}``, one key per bad input.
 
-    The location level (``query``, ``json``) is dropped; nested fields are joined with dots.
+    The location level (``query``, ``json``) is dropped; nested fields are joined with dots;
+    what concerns the whole body (marshmallow's ``_schema``: not an object, say) is ``body``.
     """
     flat = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
             if not prefix and key in ("query", "json", "path", "headers", "form", "files"):
                 name = ""
+            elif key == "_schema":  # marshmallow's key for errors of the whole input
+                name = prefix
             else:
                 name = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, dict):

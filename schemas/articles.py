@@ -339,11 +339,9 @@ class ArticleInSchema(InputSchema):
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def needs_a_body(self, data, original, partial=None, **kwargs):
-        if partial:
-            return
-        if isinstance(original, dict) and any(
-            original.get(name) and name not in data for name in BODY_FIELDS
-        ):
+        if partial or not isinstance(original, dict):
+            return  # not an object: marshmallow says so
+        if any(original.get(name) and name not in data for name in BODY_FIELDS):
             return  # a body field given but invalid has its own error
         if not data.get("body_html") and not data.get("body_text"):
             raise ValidationError("Give body_html or body_text.", "body_text")

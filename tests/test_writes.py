@@ -208,9 +208,12 @@ def test_malformed_json_is_400(client, writer, source):
     assert response.content_type == "application/problem+json"
 
 
-def test_json_that_is_not_an_object_is_422(client, writer, source):
-    response = client.post("/v1/articles", json=["a"], headers=writer)
+@pytest.mark.parametrize("path", ["/v1/articles", "/v1/sources"])
+def test_json_that_is_not_an_object_is_422(client, writer, source, path):
+    response = client.post(path, json=["a"], headers=writer)
     assert response.status_code == 422
+    assert response.json["errors"] == {"body": ["Invalid input type."]}
+    assert response.json["detail"] == "Invalid: body."
 
 
 def test_body_that_is_not_json_is_415(client, writer, source):
