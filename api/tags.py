@@ -4,11 +4,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import Tag, seek
-from schemas.common import PageArgs
-from schemas.tags import TagPageSchema, TagSchema
+from schemas.tags import TagListArgs, TagPageSchema, TagSchema
 
 from . import paging
 from .arguments import Blueprint
+from .articles import drafts_shown
 from .feeds import feed_links
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
@@ -16,20 +16,28 @@ blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
 
 @blp.route("")
 class TagList(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(TagListArgs(), location="query", as_kwargs=True)
     @blp.response(200, TagPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
-    def get(self, limit, cursor=None):
-        """List tags, most used first."""
-        after = (
-            paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer))
-            if cursor
-            else None
-        )
-        query = seek(Tag.most_used(), (Tag.article_count, Tag.id), after, descending=True)
-        tags, next_cursor = paging.paginate(
-            query.limit(limit + 1), limit, "tags", lambda t: (t.article_count, t.id)
-        )
+    def get(self, limit, sort, cursor=None):
+        """List the tags of published articles, most used first (or by slug).
+
+        Keys that may write (and so see drafts) see the tags of no published article too.
+        """
+        query = Tag.listed(unused=drafts_shown())
+        if sort == "slug":
+            after = paging.decode_cursor(cursor, "tags-slug", (paging.string,)) if cursor else None
+            query = seek(query, (Tag.slug,), after, descending=False)
+            kind, key = "tags-slug", lambda t: (t.slug,)
+        else:
+            after = (
+                paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer))
+                if cursor
+                else None
+            )
+            query = seek(query, (Tag.article_count, Tag.id), after, descending=True)
+            kind, key = "tags", lambda t: (t.article_count, t.id)
+        tags, next_cursor = paging.paginate(query.limit(limit + 1), limit, kind, key)
         return paging.page(tags, next_cursor)
 
 
@@ -39,7 +47,7 @@ class TagDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, slug):
         """Get one tag by slug."""
-        tag = Tag.get_or_none(Tag.slug == slug)
+        tag = Tag.listed(unused=drafts_shown()).where(Tag.slug == slug).first()
         if tag is None:
             abort(404, message=f"No tag with slug {slug!r}.")
         tag.feeds = feed_links(tag=tag.slug)

@@ -203,9 +203,11 @@ class Tag(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
     @classmethod
-    def most_used(cls):
-        """Tags, most used first; page with :func:`seek` on ``(article_count, id)`` descending."""
-        return cls.select()
+    def listed(cls, unused=False):
+        """Tags with published articles (and those without, with ``unused``: tags of drafts
+        alone, or of no article any more); page with :func:`seek`."""
+        query = cls.select()
+        return query if unused else query.where(cls.article_count > 0)
 
     @classmethod
     def refresh_counts(cls, ids=None):

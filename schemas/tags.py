@@ -1,8 +1,20 @@
 """Topics."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from .common import PageSchema
+from .common import PageArgs, PageSchema
+
+
+class TagListArgs(PageArgs):
+    sort = fields.String(
+        load_default="-article_count",
+        validate=validate.OneOf(["-article_count", "slug"]),
+        metadata={
+            "description": "`-article_count` (most used first; a tag whose count passes the"
+            " cursor while you page is not seen again) or `slug` (every tag once, while"
+            " articles arrive)"
+        },
+    )
 
 
 class TagSchema(Schema):

@@ -66,6 +66,37 @@ def test_tags_most_used_first(client, make_article):
     ]
 
 
+def test_tags_by_slug_are_each_seen_once_while_articles_arrive(client, make_article):
+    for slug, count in [("alpha", 5), ("bravo", 4), ("charlie", 3), ("delta", 2), ("echo", 1)]:
+        for _ in range(count):
+            make_article(tags=[slug])
+    page = client.get("/v1/tags?sort=slug&limit=2").json
+    seen = [tag["slug"] for tag in page["data"]]
+    for _ in range(4):  # delta becomes the most used tag while the walk goes on
+        make_article(tags=["delta"])
+    while page["has_more"]:
+        page = client.get(f"/v1/tags?sort=slug&limit=2&cursor={page['next_cursor']}").json
+        seen += [tag["slug"] for tag in page["data"]]
+    assert seen == ["alpha", "bravo", "charlie", "delta", "echo"]
+    # A cursor of one order is no cursor of the other.
+    by_count = client.get("/v1/tags?limit=1").json["next_cursor"]
+    mixed = client.get(f"/v1/tags?sort=slug&cursor={by_count}")
+    assert mixed.status_code == 400 and list(mixed.json["errors"]) == ["cursor"]
+
+
+def test_tags_of_drafts_alone_are_shown_to_writers_only(client, make_article, writer):
+    make_article(tags=["climate"])
+    make_article(tags=["embargoed-merger"], status="draft")
+    assert [t["slug"] for t in client.get("/v1/tags").json["data"]] == ["climate"]
+    assert client.get("/v1/tags/embargoed-merger").status_code == 404
+    listed = client.get("/v1/tags?sort=slug", headers=writer).json["data"]
+    assert [(t["slug"], t["article_count"]) for t in listed] == [
+        ("climate", 1),
+        ("embargoed-merger", 0),
+    ]
+    assert client.get("/v1/tags/embargoed-merger", headers=writer).status_code == 200
+
+
 def test_tag_detail_and_404(client, make_article):
     make_article(tags=["climate"])
     assert client.get("/v1/tags/climate").json == {
