@@ -1,8 +1,9 @@
 """API keys on requests: who is calling, and may they do this?
 
 A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A request that presents
-an unknown or revoked key, or two different keys, is refused with 401 on any endpoint (after it
-has counted against its address's rate limit); one without a key is anonymous.
+an unknown or revoked key, two different keys, or ``Bearer`` with no key, is refused with 401
+on any endpoint (after it has counted against its address's rate limit); one without a key is
+anonymous.
 """
 
 import datetime
@@ -38,6 +39,9 @@ def identify():
         return
     token = presented_key(request.environ)
     if token is None:
+        scheme, _, rest = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and not rest.strip():
+            g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return
     other = request.environ.get("HTTP_X_API_KEY", "").strip()
     if other and other != token:

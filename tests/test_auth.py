@@ -58,6 +58,19 @@ def test_unknown_key_is_refused_on_reads_too(client):
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "bearer   "])
+def test_bearer_without_a_key_is_401_not_anonymous(client, header):
+    # curl -H "Authorization: Bearer $KEY" with KEY unset sends this.
+    response = client.get("/v1/articles", headers={"Authorization": header})
+    assert response.status_code == 401 and "WWW-Authenticate" in response.headers
+    assert response.json["detail"] == "Authorization: Bearer carries no key (an empty variable?)."
+    # Another scheme (a proxy's Basic credentials, say) is not Newsdesk's: anonymous.
+    assert (
+        client.get("/v1/articles", headers={"Authorization": "Basic dXNlcjpwdw=="}).status_code
+        == 200
+    )
+
+
 def test_key_without_the_scope_is_403(client, make_key):
     response = client.post("/v1/sources", json=NEW_SOURCE, headers=make_key("read,comment"))
     assert response.status_code == 403
