@@ -124,10 +124,10 @@ def app_config():
 
 
 #: Apps made by earlier tests of this process, by backend and configuration, each with the
-#: configuration it was made with. Making an app costs about 150 ms (flask-smorest documents
-#: every operation as it registers it), more than most tests take; a test reuses an app of the
-#: same configuration, pointed at its own fresh database, with the answers and rate-limit
-#: counts the earlier test left dropped.
+#: configuration and extensions it was made with. Making an app costs about 150 ms
+#: (flask-smorest documents every operation as it registers it), more than most tests take; a
+#: test reuses an app of the same configuration, pointed at its own fresh database, with what
+#: the earlier test left in it (answers kept, rate-limit counts, a full disk seen) dropped.
 _APPS = {}
 
 
@@ -137,14 +137,16 @@ def make_app(database_url, app_config):
     key = (backend, repr(sorted(app_config.items())))
     if key not in _APPS:
         app = create_app({"database_url": database_url, "testing": True, **app_config})
-        _APPS[key] = (app, app.config["NEWSDESK"])
+        _APPS[key] = (app, app.config["NEWSDESK"], dict(app.extensions["newsdesk"]))
         return app
-    app, config = _APPS[key]
+    app, config, made = _APPS[key]
     config = dataclasses.replace(config, database_url=database_url)
-    app.config["NEWSDESK"] = config  # also undoes what the earlier test changed in it
+    # What the earlier test changed in the app's configuration and state goes too.
+    app.config["NEWSDESK"] = config
+    app.extensions["newsdesk"] = dict(made)  # (a full disk seen, say)
+    made["caching"].forget()
+    made["limiter"].forget()
     configure_process(config)
-    app.extensions["newsdesk"]["caching"].forget()
-    app.extensions["newsdesk"]["limiter"].forget()
     return app
 
 
