@@ -202,7 +202,7 @@ class RelatedArticles(MethodView):
     @blp.response(200, RelatedPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, key, limit, field_names=None):
+    def get(self, key, limit, cursor=None, field_names=None):
         """Related articles, best first: editorial relations, then computed ones.
 
         Each item carries `relation` with its kind, origin, score and reasons.
@@ -210,7 +210,18 @@ class RelatedArticles(MethodView):
         fields = fieldset(field_names)
         drafts = drafts_shown()
         article_id = article_id_or_404(key, include_drafts=drafts)
-        return {"data": related_items(reading.related(article_id, limit, drafts), fields)}
+        after = (
+            paging.decode_cursor(cursor, "related", (paging.string, paging.number, paging.integer))
+            if cursor
+            else None
+        )
+        rows, next_cursor = paging.paginate(
+            reading.related(article_id, limit + 1, drafts, after),
+            limit,
+            "related",
+            lambda row: row.sort_key,
+        )
+        return paging.page(related_items(rows, fields), next_cursor)
 
 
 @blp.route("/<key>/relations")

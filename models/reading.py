@@ -44,6 +44,13 @@ class RelatedRow:
     score: float
     reasons: str
     language: str
+    #: The relation's id: the last of its sort key, ``(origin, score, relation_id)``.
+    relation_id: int
+
+    @property
+    def sort_key(self):
+        """Where the row is in its list, as :func:`related` takes ``after``."""
+        return (self.origin, self.score, self.relation_id)
 
     @property
     def reason_list(self):
@@ -208,14 +215,25 @@ def bodies(ids):
     return {article_id: found.get(article_id, ("", "")) for article_id in ids}
 
 
-def related(article_id, limit, include_drafts=False):
-    """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`."""
+def related(article_id, limit, include_drafts=False, after=None):
+    """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`;
+    those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given."""
     condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    params = [article_id]
+    if after is not None:
+        origin, score, relation_id = after
+        # The order's directions differ, so no row comparison: each step spelled out. The
+        # score is compared as the column's type (REAL: a float4 on PostgreSQL).
+        condition += (
+            " AND (r.origin < ? OR (r.origin = ? AND (r.score < CAST(? AS REAL)"
+            " OR (r.score = CAST(? AS REAL) AND r.id > ?))))"
+        )
+        params += [origin, origin, score, score, relation_id]
     sql = (
-        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language FROM relation r"
-        " JOIN article a ON a.id = r.related_id"
+        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language, r.id"
+        " FROM relation r JOIN article a ON a.id = r.related_id"
         f" WHERE r.article_id = ?{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.
         " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"
     )
-    return [RelatedRow(*row) for row in _rows(sql, [article_id, limit])]
+    return [RelatedRow(*row) for row in _rows(sql, [*params, limit])]

@@ -150,7 +150,7 @@ class ArticlePageSchema(PageSchema):
     data = fields.List(Rendered(ArticleSchema), required=True)
 
 
-class RelatedPageSchema(Schema):
+class RelatedPageSchema(PageSchema):
     data = fields.List(Rendered(RelatedArticleSchema), required=True)
 
 
@@ -221,8 +221,12 @@ class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
     )
 
 
-class RelatedArgs(FieldsArgs):
-    limit = fields.Integer(load_default=5, validate=validate.Range(1, 50))
+class RelatedArgs(PageArgs, FieldsArgs):
+    limit = fields.Integer(
+        load_default=5,
+        validate=validate.Range(1, 50),
+        metadata={"description": "Items per page, 1-50"},
+    )
 
 
 class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):

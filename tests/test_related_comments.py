@@ -66,7 +66,37 @@ def test_related_limit_and_fields(client, make_article, make_relation):
 
 def test_related_of_an_article_without_relations_is_empty(client, make_article):
     article = make_article()
-    assert client.get(f"/v1/articles/{article.id}/related").json == {"data": []}
+    assert client.get(f"/v1/articles/{article.id}/related").json == {
+        "data": [],
+        "has_more": False,
+        "next_cursor": None,
+    }
+
+
+def test_related_pages_by_cursor_in_the_same_order(client, make_article, make_relation):
+    article = make_article()
+    # Ties of score (a float4 on PostgreSQL, so 0.3 is no exact float) keep relation order.
+    for origin, score in [("computed", 0.3), ("editorial", 1.0), ("computed", 0.3)] * 2 + [
+        ("computed", 0.7)
+    ]:
+        make_relation(article, make_article(), origin=origin, score=score)
+    path = f"/v1/articles/{article.id}/related"
+    whole = client.get(f"{path}?limit=50").json
+    assert whole["has_more"] is False and len(whole["data"]) == 7
+    walked, page = [], client.get(f"{path}?limit=2")
+    while True:
+        walked += [item["id"] for item in page.json["data"]]
+        if not page.json["has_more"]:
+            assert "Link" not in page.headers
+            break
+        cursor = page.json["next_cursor"]
+        assert page.headers["Link"].endswith(f'?limit=2&cursor={cursor}>; rel="next"')
+        page = client.get(f"{path}?limit=2&cursor={cursor}")
+    assert walked == [item["id"] for item in whole["data"]]
+    comments_cursor = client.get(f"/v1/articles/{article.id}/comments?limit=1").json
+    for bad in ("nonsense", comments_cursor["next_cursor"] or "x.y"):
+        refused = client.get(f"{path}?cursor={bad}")
+        assert refused.status_code == 400 and list(refused.json["errors"]) == ["cursor"]
 
 
 @pytest.mark.parametrize("url", ["/v1/articles/404/related", "/v1/articles/404/comments"])
