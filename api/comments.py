@@ -114,6 +114,10 @@ class CommentDetail(MethodView):
         with writing() as touched:
             comment = get_comment_or_404(comment_id)
             caching.check_if_match("comment", comment)
+            # Its replies lose their parent_id (ON DELETE SET NULL): their answers change.
+            Comment.update(version=Comment.version + 1).where(
+                Comment.parent == comment.id
+            ).execute()
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
             touched.events.append(

@@ -48,6 +48,24 @@ def test_reply_to_a_comment(client, article, commenter):
     assert [c["body"] for c in listed] == ["First", "Reply"]
 
 
+def test_deleting_a_comment_keeps_its_replies_with_new_etags(client, article, commenter, make_key):
+    parent = client.post(
+        comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter
+    ).json
+    reply = client.post(
+        comment_url(article),
+        json={"author_name": "B", "body": "Reply", "parent_id": parent["id"]},
+        headers=commenter,
+    )
+    path = f"/v1/comments/{reply.json['id']}"
+    before = client.get(path).headers["ETag"]
+    deleted = client.delete(f"/v1/comments/{parent['id']}", headers=make_key("admin"))
+    assert deleted.status_code == 204
+    after = client.get(path, headers={"If-None-Match": before})
+    assert after.status_code == 200 and after.json["parent_id"] is None
+    assert after.headers["ETag"] != before
+
+
 def test_comment_needs_the_comment_scope(client, article, make_key):
     payload = {"author_name": "A", "body": "Hi"}
     assert client.post(comment_url(article), json=payload).status_code == 401
