@@ -46,7 +46,7 @@ class ArticleAnswers(MethodView):
         """
         article = found(Article.lookup(key), key)
         chosen = answers.answers(article, q, limit)
-        return Sentences(article, chosen, q), {"Last-Modified": http_date(article.updated_at)}
+        return Sentences(article, chosen, q), {"Last-Modified": http_date(article.last_modified)}
 
 
 @blp.route("/<key>/key-points")
@@ -59,4 +59,4 @@ class ArticleKeyPoints(MethodView):
         article order (early sentences and those stating figures preferred)."""
         article = found(Article.lookup(key), key)
         chosen = answers.key_points(article, limit)
-        return Sentences(article, chosen), {"Last-Modified": http_date(article.updated_at)}
+        return Sentences(article, chosen), {"Last-Modified": http_date(article.last_modified)}

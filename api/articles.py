@@ -20,7 +20,7 @@ from schemas.articles import (
 
 from . import caching, paging
 from .arguments import Blueprint
-from .auth import check_scope, current_key, requires
+from .auth import check_scope, drafts_shown, requires
 from .documents import bodies, document, fieldset, list_item
 from .errors import bad_request
 from .responses import location, rendered
@@ -39,12 +39,6 @@ def article_filters(args):
         "published_before": args.get("published_before"),
         "updated_since": args.get("updated_since"),
     }
-
-
-def drafts_shown():
-    """Drafts are shown to callers whose key may write."""
-    caller = current_key()
-    return caller is not None and caller.grants("write")
 
 
 def found(value, key):

@@ -22,12 +22,16 @@ SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 TOUCH_EVERY = datetime.timedelta(minutes=1)
 
 
+def bearer_token(environ):
+    """The token of a request's ``Authorization: Bearer`` header ("" when it has none), or
+    None without one (another scheme is not Newsdesk's)."""
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def presented_key(environ):
     """The key a request (its WSGI environ) carries, or None."""
-    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return environ.get("HTTP_X_API_KEY", "").strip() or None
+    return bearer_token(environ) or environ.get("HTTP_X_API_KEY", "").strip() or None
 
 
 def identify():
@@ -39,8 +43,7 @@ def identify():
         return
     token = presented_key(request.environ)
     if token is None:
-        scheme, _, rest = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and not rest.strip():
+        if bearer_token(request.environ) == "":
             g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return
     other = request.environ.get("HTTP_X_API_KEY", "").strip()
@@ -79,6 +82,12 @@ def unauthorized(message):
 def current_key():
     """The authenticated ApiKey of this request, or None when anonymous."""
     return g.get("api_key")
+
+
+def drafts_shown():
+    """Drafts (and what only they use) are shown to callers whose key may write."""
+    caller = current_key()
+    return caller is not None and caller.grants("write")
 
 
 def check_scope(scope):

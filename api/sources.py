@@ -63,7 +63,7 @@ class SourceDetail(MethodView):
         source = get_source_or_404(slug)
         source.feeds = feed_links(source=source.slug)
         caching.tagged("source", source)
-        return source, {"Last-Modified": http_date(source.modified_at or source.updated_at)}
+        return source, {"Last-Modified": http_date(source.last_modified)}
 
     @requires(blp, "write")
     @blp.arguments(SourceInSchema(partial=True))
@@ -82,9 +82,9 @@ class SourceDetail(MethodView):
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             now = utcnow()
-            Source.update(
-                **data, updated_at=now, modified_at=now, version=Source.version + 1
-            ).where(Source.id == source.id).execute()
+            Source.update(Source.new_version(now), **data, updated_at=now).where(
+                Source.id == source.id
+            ).execute()
             cards.refresh(source_id=source.id)
             updated = Source.get_by_id(source.id)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))

@@ -25,5 +25,5 @@ class ArticleSummary(MethodView):
         """
         article = found(Article.lookup(key), key)
         return Summary.for_article(article, sentences), {
-            "Last-Modified": http_date(article.updated_at)
+            "Last-Modified": http_date(article.last_modified)
         }

@@ -8,7 +8,7 @@ from schemas.tags import TagListArgs, TagPageSchema, TagSchema
 
 from . import paging
 from .arguments import Blueprint
-from .articles import drafts_shown
+from .auth import drafts_shown
 from .feeds import feed_links
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")

@@ -52,6 +52,16 @@ class Source(BaseModel):
     #: When the version was last raised (the answer's Last-Modified); NULL: ``updated_at``.
     modified_at = peewee.DateTimeField(null=True)
 
+    @property
+    def last_modified(self):
+        return self.modified_at or self.updated_at
+
+    @classmethod
+    def new_version(cls, now=None):
+        """The columns of an update that changes what a source's answer shows: its version
+        raised, and when (its Last-Modified)."""
+        return {cls.version: cls.version + 1, cls.modified_at: now or utcnow()}
+
     @classmethod
     def by_name(cls):
         """Every source, in name order, ready for :func:`seek` on ``(name, id)``."""
@@ -64,9 +74,9 @@ class Source(BaseModel):
         count = Article.select(fn.COUNT(Article.id)).where(
             (Article.source == cls.id) & (Article.status == PUBLISHED)
         )
-        query = cls.update(
-            article_count=count, version=cls.version + 1, modified_at=utcnow()
-        ).where(cls.article_count != count)
+        query = cls.update({cls.article_count: count, **cls.new_version()}).where(
+            cls.article_count != count
+        )
         if ids is not None:
             query = query.where(cls.id.in_(list(ids)))
         query.execute()
@@ -100,11 +110,12 @@ class Article(BaseModel):
     version = peewee.IntegerField(default=1)
     #: When the version was last raised: a write, or a change of what its answer shows besides
     #: (its comment count, its source, its story). The answer's Last-Modified; NULL (rows
-    #: written before version 13, or by the demo data): ``updated_at``.
+    #: written before version 13, or by a process of version 12 during an upgrade):
+    #: ``updated_at``.
     modified_at = peewee.DateTimeField(null=True)
-    #: No longer written nor read (a write is unchanged when what it would store equals what is
-    #: stored: ``models.ingest``). Kept while processes of version 12 and before, which write
-    #: it, may still run beside this one during an upgrade.
+    #: No longer read (a write is unchanged when what it would store equals what is stored:
+    #: ``models.ingest``), and written empty: processes of version 12, which may still run
+    #: beside this one during an upgrade, take a matching hash for an unchanged re-post.
     content_hash = peewee.CharField(max_length=64, default="")
     #: The article as lists show it, rendered by its schema (``models.cards``) whenever what it
     #: shows changes. NULL is read live.
@@ -134,6 +145,10 @@ class Article(BaseModel):
     @classmethod
     def published(cls):
         return cls.with_source().where(cls.status == PUBLISHED)
+
+    @property
+    def last_modified(self):
+        return self.modified_at or self.updated_at
 
     @classmethod
     def lookup(cls, key, include_drafts=False):

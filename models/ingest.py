@@ -157,11 +157,12 @@ class Touched:
         if self.tags:
             Tag.refresh_counts(self.tags)
         # In id order, so that concurrent writers lock rows in one order (PostgreSQL).
+        now = utcnow()
         execute_many(
             'UPDATE "source" SET "article_count" = "article_count" + {0},'
-            ' "version" = "version" + 1 WHERE "id" = {0}',
+            ' "version" = "version" + 1, "modified_at" = {0} WHERE "id" = {0}',
             [
-                (change, source_id)
+                (change, now, source_id)
                 for source_id, change in sorted(self.source_counts.items())
                 if change and source_id not in self.sources
             ],
@@ -277,7 +278,7 @@ class _Batch:
                 self.stored_tags[article_id].append((tag_id, slug))
 
     def _stored_content(self, article):
-        """What a client sent for a stored ``article``, as stored (for partial updates and hashing)."""
+        """What a client sent for a stored ``article``, as stored (what a partial update keeps)."""
         body = self.stored_bodies.get(article.id)
         return {
             **{name: getattr(article, name) for name in PLAIN_FIELDS},
@@ -467,6 +468,7 @@ class _Batch:
                 "reading_time_minutes": reading_time_minutes(words),
                 "updated_at": prepared.updated_at or now,
                 "modified_at": now,
+                "content_hash": "",  # see Article.content_hash
             }
             tags = {}
             for name in content.get("tags") or []:

@@ -4,7 +4,7 @@ import shutil
 import time
 
 from api import errors
-from models import LATEST_VERSION
+from models import LATEST_VERSION, ApiKey, db
 
 from .conftest import make_app
 
@@ -32,3 +32,23 @@ def test_a_reused_app_keeps_nothing_of_the_test_before(sqlite_template, tmp_path
         "problems": [],
     }
     assert second.config["NEWSDESK"].database_url == databases[1]
+
+
+def test_a_reused_app_keeps_no_answer_of_the_test_before(sqlite_template, tmp_path):
+    # The same writes on two databases: the same data version, so the same ETag for the same
+    # search, and an answer kept from the first would be served on the second.
+    found = []
+    for title in ("First storm", "Second storm"):
+        path = tmp_path / f"{title}.db"
+        shutil.copyfile(sqlite_template, path)
+        app = make_app(f"sqlite:///{path}", {})
+        with app.app_context(), db.connection_context():
+            _, token = ApiKey.issue("t", ["write"], app.config["NEWSDESK"].key_for("api-keys"))
+        client, writer = app.test_client(), {"Authorization": f"Bearer {token}"}
+        client.post("/v1/sources", json={"slug": "wire", "name": "Wire"}, headers=writer)
+        article = {"source": "wire", "title": title, "body_text": "Storm news."}
+        assert client.post("/v1/articles", json=article, headers=writer).status_code == 201
+        search = client.get("/v1/search?q=storm&mode=keyword")
+        found.append((search.headers["ETag"], [hit["title"] for hit in search.json["data"]]))
+    assert found[0][0] == found[1][0]
+    assert [titles for _, titles in found] == [["First storm"], ["Second storm"]]

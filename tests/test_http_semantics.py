@@ -215,7 +215,14 @@ def test_last_modified_moves_with_everything_an_answer_shows(
             ),
         ),
         (article_path, lambda: client.patch(source_path, json={"name": "Renamed"}, headers=admin)),
-        (source_path, lambda: make_article(source=article.source)),
+        (
+            source_path,
+            lambda: client.post(
+                "/v1/articles",
+                json={"source": article.source.slug, "title": "New", "body_text": "Text."},
+                headers=admin,
+            ),
+        ),
     ]:
         # Last modified long ago (an HTTP date counts whole seconds; the changes take less).
         long_ago = datetime.datetime(2026, 1, 1)
