@@ -3,6 +3,7 @@
 import contextlib
 import datetime
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -215,9 +216,21 @@ def bind_database(url, greenlets=False):
     """Point the models at the database behind ``url`` and return it."""
     database = make_database(url, greenlets)
     db.initialize(database)
-    global _database_file
+    global _database_file, _binding
     _database_file = _file_identity()
+    _binding = next(_bindings)
     return database
+
+
+_bindings = itertools.count(1)
+_binding = 0
+
+
+def binding():
+    """A number naming the database bound now, never another in this process: the key of
+    what a process keeps per database (not ``id()`` of the database object, which a later
+    object may get once the first is freed: a process that binds several, as the tests do)."""
+    return _binding
 
 
 def write_transaction():

@@ -25,7 +25,15 @@ import numpy as np
 import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleQueue, Source
-from .base import BaseModel, db, epoch_seconds, is_postgres, utcnow_exact, write_transaction
+from .base import (
+    BaseModel,
+    binding,
+    db,
+    epoch_seconds,
+    is_postgres,
+    utcnow_exact,
+    write_transaction,
+)
 from .changes import DataVersion
 
 #: Characters of title and excerpt embedded: the lead says what a story is about, and the
@@ -566,7 +574,7 @@ _process_index = {}
 
 def process_index():
     """This process's :class:`VectorIndex` for the bound database."""
-    key = id(db.obj)
+    key = binding()
     if key not in _process_index:
         _process_index.clear()
         _process_index[key] = VectorIndex()
@@ -583,7 +591,7 @@ def has_pgvector():
     current model (checked once per process and database)."""
     if not is_postgres():
         return False
-    key = (id(db.obj), embedder().name)
+    key = (binding(), embedder().name)
     if key not in _pgvector:
         rows = db.execute_sql(
             "SELECT obj_description(to_regclass('article_vector'), 'pg_class')"

@@ -28,7 +28,7 @@ from .articles import (
     Tag,
     seek,
 )
-from .base import BaseModel, db, execute_many, is_postgres
+from .base import BaseModel, binding, db, execute_many, is_postgres
 from .query import Term
 
 #: BM25 weights of title, excerpt, body and the period token (not searched by users).
@@ -478,7 +478,8 @@ def similar(words, around, weeks, limit=50):
 
 
 @functools.lru_cache(maxsize=65536)
-def _frequency(database_id, word):
+def _frequency(bound, word):
+    """How many articles have ``word``, in the database ``bound`` names (``binding()``)."""
     if is_postgres():
         tsquery = fn.plainto_tsquery(PG_CONFIG, word)
         query = ArticleDocument.select().where(
@@ -490,11 +491,12 @@ def _frequency(database_id, word):
 
 
 @functools.lru_cache(maxsize=64)
-def _size(database_id):
+def _size(bound):
+    """How many articles the database ``bound`` names holds (at least 1)."""
     return max(1, Article.select().count())
 
 
 def inverse_frequency(word):
     """How rare ``word`` is among all articles (IDF), cached per process: it changes slowly."""
-    documents = _size(id(db.obj))
-    return math.log(1 + documents / (1 + _frequency(id(db.obj), word)))
+    documents = _size(binding())
+    return math.log(1 + documents / (1 + _frequency(binding(), word)))

@@ -4,7 +4,8 @@ import shutil
 import time
 
 from api import errors
-from models import LATEST_VERSION, ApiKey, db
+from models import LATEST_VERSION, ApiKey, bind_database, db
+from models.base import binding
 
 from .conftest import make_app
 
@@ -52,3 +53,15 @@ def test_a_reused_app_keeps_no_answer_of_the_test_before(sqlite_template, tmp_pa
         found.append((search.headers["ETag"], [hit["title"] for hit in search.json["data"]]))
     assert found[0][0] == found[1][0]
     assert [titles for _, titles in found] == [["First storm"], ["Second storm"]]
+
+
+def test_each_database_bound_is_named_apart(tmp_path):
+    """The suite binds a database per test in each process: what a process keeps per database
+    (the vector index, whether pgvector serves it, word frequencies) is keyed by ``binding()``,
+    new at every bind, where ``id()`` of a freed database object could name the next one."""
+    keys = []
+    for number in range(20):
+        bind_database(f"sqlite:///{tmp_path / str(number)}.db")
+        keys.append(binding())
+    assert len(set(keys)) == 20
+    assert keys == sorted(keys)
