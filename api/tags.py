@@ -13,6 +13,13 @@ from .feeds import feed_links
 
 blp = Blueprint("tags", __name__, url_prefix="/v1/tags", description="Topics")
 
+#: Each order of the list: its cursors' tag, its sort columns (the last unique) and how a
+#: cursor's values are read, and whether it descends.
+ORDERS = {
+    "-article_count": ("tags", (Tag.article_count, Tag.id), (paging.integer, paging.integer), True),
+    "slug": ("tags-slug", (Tag.slug,), (paging.string,), False),
+}
+
 
 @blp.route("")
 class TagList(MethodView):
@@ -24,20 +31,15 @@ class TagList(MethodView):
 
         Keys that may write (and so see drafts) see the tags of no published article too.
         """
-        query = Tag.listed(unused=drafts_shown())
-        if sort == "slug":
-            after = paging.decode_cursor(cursor, "tags-slug", (paging.string,)) if cursor else None
-            query = seek(query, (Tag.slug,), after, descending=False)
-            kind, key = "tags-slug", lambda t: (t.slug,)
-        else:
-            after = (
-                paging.decode_cursor(cursor, "tags", (paging.integer, paging.integer))
-                if cursor
-                else None
-            )
-            query = seek(query, (Tag.article_count, Tag.id), after, descending=True)
-            kind, key = "tags", lambda t: (t.article_count, t.id)
-        tags, next_cursor = paging.paginate(query.limit(limit + 1), limit, kind, key)
+        kind, columns, types, descending = ORDERS[sort]
+        after = paging.decode_cursor(cursor, kind, types) if cursor else None
+        query = seek(Tag.listed(unused=drafts_shown()), columns, after, descending)
+        tags, next_cursor = paging.paginate(
+            query.limit(limit + 1),
+            limit,
+            kind,
+            lambda tag: tuple(getattr(tag, column.name) for column in columns),
+        )
         return paging.page(tags, next_cursor)
 
 

@@ -483,13 +483,12 @@ class _Batch:
     def _unchanged(self, article, row, body, tags):
         """Whether storing ``row``, ``body`` and ``tags`` over the stored ``article`` would
         change nothing that is stored (a re-post, a PUT or PATCH of what is there)."""
-        stored_body = self.stored_bodies.get(article.id)
+        stored = self._stored_content(article)
         return (
-            all(getattr(article, name) == row[name] for name in COMPARED_FIELDS)
+            all(stored[name] == row[name] for name in COMPARED_FIELDS)
             and article.source_id == row["source"]
-            and stored_body is not None
-            and (stored_body.body_html, stored_body.body_text) == body
-            and sorted(tags) == sorted(slug for _, slug in self.stored_tags[article.id])
+            and (stored["body_html"], stored["body_text"]) == body
+            and sorted(stored["tags"]) == sorted(tags)
         )
 
     def _write(self, rows, touched):

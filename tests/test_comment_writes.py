@@ -34,7 +34,8 @@ def test_post_comment(client, article, commenter):
     assert client.get(f"/v1/comments/{body['id']}").json == body
 
 
-def test_reply_to_a_comment(client, article, commenter):
+def post_thread(client, article, commenter):
+    """A comment and a reply to it: the first's body, and the answer to the reply's POST."""
     parent = client.post(
         comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter
     ).json
@@ -43,20 +44,18 @@ def test_reply_to_a_comment(client, article, commenter):
         json={"author_name": "B", "body": "Reply", "parent_id": parent["id"]},
         headers=commenter,
     )
+    return parent, reply
+
+
+def test_reply_to_a_comment(client, article, commenter):
+    parent, reply = post_thread(client, article, commenter)
     assert reply.status_code == 201 and reply.json["parent_id"] == parent["id"]
     listed = client.get(comment_url(article)).json["data"]
     assert [c["body"] for c in listed] == ["First", "Reply"]
 
 
 def test_deleting_a_comment_keeps_its_replies_with_new_etags(client, article, commenter, make_key):
-    parent = client.post(
-        comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter
-    ).json
-    reply = client.post(
-        comment_url(article),
-        json={"author_name": "B", "body": "Reply", "parent_id": parent["id"]},
-        headers=commenter,
-    )
+    parent, reply = post_thread(client, article, commenter)
     path = f"/v1/comments/{reply.json['id']}"
     before = client.get(path).headers["ETag"]
     deleted = client.delete(f"/v1/comments/{parent['id']}", headers=make_key("admin"))
