@@ -10,8 +10,7 @@ import random
 
 from models import cards
 from models.articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
-from models.base import db, utcnow
-from models.changes import UPSERT, Change
+from models.base import db
 from models.comments import Comment
 from models.embeddings import EmbeddingQueue
 from models.search import index_articles
@@ -526,13 +525,9 @@ def _insert_batch(rng, rows, tag_ids):
             Relation.insert_many(relations).on_conflict_ignore().execute()
         if comments:
             Comment.insert_many(comments).execute()
-            Comment.refresh_counts({c["article"] for c in comments})
-        cards.refresh(new_ids)
+            Comment.recount({c["article"] for c in comments})
+        cards.publish(sorted(new_ids))
         if new_ids:
             # The worker embeds them, gathers them into stories and relates them by meaning.
             EmbeddingQueue.add(sorted(new_ids), bulk=True)
-            now = utcnow()
-            Change.insert_many(
-                [{"article_id": i, "op": UPSERT, "created_at": now} for i in sorted(new_ids)]
-            ).execute()
     return len(new_ids)

@@ -85,7 +85,7 @@ class SourceDetail(MethodView):
             Source.update(Source.new_version(now), **data, updated_at=now).where(
                 Source.id == source.id
             ).execute()
-            cards.refresh(source_id=source.id)
+            cards.publish(source_id=source.id)
             updated = Source.get_by_id(source.id)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
         return updated, caching.tagged("source", updated)

@@ -2,16 +2,18 @@
 
 A card is a cache of that schema's output, kept in ``article.card`` so that a list page is one
 indexed read of 20 stored strings. It is rendered again inside every transaction that changes
-what it shows (the article, its tags, its comment count, its source), and all cards are
-rendered again by ``newsdesk db init`` when the schema's fingerprint changes.
+what it shows (the article, its tags, its comment count, its source, its story), and all
+cards are rendered again by ``newsdesk db init`` when the schema's fingerprint changes. A
+card that changed is a change of the article for delta sync too (:func:`publish`).
 """
 
 import orjson
 
 from schemas.articles import body_schema, card_fingerprint, card_schema
 
-from .articles import Article, ArticleTag, Source, Tag
-from .base import Setting, utcnow
+from .articles import PUBLISHED, Article, ArticleTag, Source, Tag
+from .base import Setting, db, utcnow
+from .changes import UPSERT, Change, DataVersion
 
 BATCH = 500
 FINGERPRINT = "card_fingerprint"
@@ -50,37 +52,61 @@ def attach_tags(articles):
 
 
 def refresh(ids=None, source_id=None):
-    """Render and store again the cards of the articles ``ids``, or of a source, or all."""
+    """Render again the cards of the articles ``ids``, or of a source's articles, or of all.
+
+    Only the cards that come out different are stored, each with a new version (the article's
+    validators change) and ``modified_at``. Returns the ids of the published articles among
+    them: the changes delta sync reports (:func:`publish`).
+    """
     if ids is None:
         query = Article.select(Article.id).order_by(Article.id)
         if source_id is not None:
             query = query.where(Article.source == source_id)
         ids = [article_id for (article_id,) in query.tuples()]
     ids = list(ids)
+    published = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         articles = attach_tags(
             list(Article.select(Article, Source).join(Source).where(Article.id.in_(chunk)))
         )
         now = utcnow()
+        changed = []
         for article in articles:
-            article.card = render(article)
-            article.version += 1  # what the article's answer shows changed: so do its validators
-            article.modified_at = now
-        if articles:
+            card = render(article)
+            if card != article.card:
+                article.card = card
+                article.version += 1
+                article.modified_at = now
+                changed.append(article)
+        if changed:
             Article.bulk_update(
-                articles, fields=[Article.card, Article.version, Article.modified_at]
+                changed, fields=[Article.card, Article.version, Article.modified_at]
             )
+        published += [article.id for article in changed if article.status == PUBLISHED]
+    return published
+
+
+def publish(ids=None, source_id=None):
+    """What answers show of these articles may have changed (their comment count, source or
+    story): :func:`refresh` their cards, and log an upsert of each published article whose
+    card changed, for delta sync (``/v1/changes``), in the caller's transaction."""
+    published = refresh(ids, source_id)
+    for start in range(0, len(published), BATCH):
+        Change.record_many([(i, UPSERT, None) for i in published[start : start + BATCH]])
 
 
 def refresh_if_stale():
-    """Render every card again when the card schema changed since they were rendered; returns
-    whether it did."""
+    """Render every card again when the card schema changed since they were rendered (a
+    change of each article whose card changed, and of the data version); returns whether it
+    did."""
     fingerprint = card_fingerprint()
     stale = Setting.get_value(FINGERPRINT) != fingerprint or _unrendered()
     rendered = stale and Article.select().exists()
     if rendered:
-        refresh()
+        with db.atomic():
+            publish()
+            DataVersion.bump()
     if stale:
         Setting.set_value(FINGERPRINT, fingerprint)
     return rendered

@@ -42,10 +42,15 @@ class Comment(BaseModel):
         return seek(query, (cls.created_at, cls.id), after, descending=False)
 
     @classmethod
-    def refresh_counts(cls, article_ids):
+    def recount(cls, article_ids):
         """Recount ``comment_count`` (visible comments) of the given articles."""
         count = cls.select(fn.COUNT(cls.id)).where(
             (cls.article == Article.id) & (cls.status == VISIBLE)
         )
         Article.update(comment_count=count).where(Article.id.in_(list(article_ids))).execute()
-        cards.refresh(article_ids)
+
+    @classmethod
+    def refresh_counts(cls, article_ids):
+        """Recount the articles' comments, and publish the cards that show a new count."""
+        cls.recount(article_ids)
+        cards.publish(article_ids)

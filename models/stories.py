@@ -29,7 +29,7 @@ from .base import (
     utcnow,
     write_transaction,
 )
-from .changes import Change, DataVersion
+from .changes import DataVersion
 from .related import RelatedQueue
 
 #: An article is compared with the published articles within this many days of it.
@@ -254,16 +254,9 @@ def refresh_stories(story_ids):
 def publish_changes(article_ids):
     """What answers show of ``article_ids`` changed (their ``story``): render their cards again,
     log the change for delta sync and raise the data version."""
-    if not article_ids:
-        return
-    cards.refresh(sorted(article_ids))
-    published = (
-        Article.select(Article.id)
-        .where(Article.id.in_(list(article_ids)) & (Article.status == PUBLISHED))
-        .tuples()
-    )
-    Change.record_many([(article_id, "upsert", None) for (article_id,) in published])
-    DataVersion.bump()
+    if article_ids:
+        cards.publish(sorted(article_ids))
+        DataVersion.bump()
 
 
 def refresh_queued(limit=embeddings.BATCH):

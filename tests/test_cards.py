@@ -3,6 +3,7 @@
 import orjson
 
 from models import Article, Source, cards, db
+from models.changes import Change, DataVersion
 from schemas.articles import ARTICLE_FIELDS, CARD_FIELDS, ArticleSchema
 
 
@@ -87,5 +88,9 @@ def test_cards_are_rendered_again_when_the_schema_changes(dbconn, make_article, 
     assert not cards.refresh_if_stale()  # nothing changed since
     Article.update(card='{"title": "stale"}').where(Article.id == article.id).execute()
     monkeypatch.setattr(cards, "card_fingerprint", lambda: "another schema")
+    changes, version = Change.select().count(), DataVersion.current()
     assert cards.refresh_if_stale()
     assert orjson.loads(Article.get_by_id(article.id).card) == dumped(article.id)
+    # Clients that keep copies (/v1/changes) and validators (ETags) learn of it.
+    assert Change.select().order_by(Change.id.desc()).first().article_id == article.id
+    assert (Change.select().count(), DataVersion.current()) == (changes + 1, version + 1)

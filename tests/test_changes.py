@@ -88,6 +88,50 @@ def test_replay_across_writes_and_deletes(client, writer, source):
     assert empty == {"data": [], "has_more": False, "next_since": since}
 
 
+def test_what_cards_show_of_others_is_a_change(client, writer, make_key, source):
+    """A comment's count and a source's name show on its articles: delta sync reports them."""
+    commenter, admin = make_key("comment"), make_key("admin")
+    a = client.post("/v1/articles", json={**ARTICLE, "title": "A"}, headers=writer).json
+    draft = {**ARTICLE, "title": "B", "status": "draft"}
+    b = client.post("/v1/articles", json=draft, headers=writer).json
+    since, replica = replay(client)
+
+    def changes():
+        page = client.get("/v1/changes", query_string={"since": since}).json
+        return [(change["id"], change["op"], change["article"]) for change in page["data"]]
+
+    comment = client.post(
+        f"/v1/articles/{a['id']}/comments",
+        json={"author_name": "R", "body": "Hi"},
+        headers=commenter,
+    ).json
+    [(changed, op, article)] = changes()
+    assert (changed, op, article["comment_count"]) == (a["id"], "upsert", 1)
+    since, replica = replay(client, since, replica)
+
+    client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin)
+    assert [(i, article["comment_count"]) for i, _, article in changes()] == [(a["id"], 0)]
+    since, replica = replay(client, since, replica)
+
+    renamed = client.patch("/v1/sources/daily", json={"name": "The Morning"}, headers=writer)
+    assert renamed.status_code == 200
+    # The draft's card shows the new name too, but a draft is not in the feed.
+    assert [(i, article["source"]["name"]) for i, _, article in changes()] == [
+        (a["id"], "The Morning")
+    ]
+    assert client.get(f"/v1/articles/{b['id']}", headers=writer).json["source"]["name"] == (
+        "The Morning"
+    )
+    since, replica = replay(client, since, replica)
+    assert replica == {a["id"]: client.get(f"/v1/articles/{a['id']}").json}
+
+    # What no card shows changes no article.
+    etag = client.get(f"/v1/articles/{a['id']}").headers["ETag"]
+    client.patch("/v1/sources/daily", json={"country": "GB"}, headers=writer)
+    assert changes() == []
+    assert client.get(f"/v1/articles/{a['id']}").headers["ETag"] == etag
+
+
 def test_changes_fields(client, writer, source):
     client.post("/v1/articles", json={**ARTICLE, "title": "A"}, headers=writer)
     change = client.get("/v1/changes?fields=title,body_text").json["data"][0]
