@@ -364,6 +364,14 @@ def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
+def locked(query, of):
+    """``query`` with the rows of model ``of`` it reads locked until the transaction ends
+    (``FOR UPDATE OF``), so that what a write reads to compute what it stores is not changed
+    by another before it commits. On PostgreSQL; SQLite runs one write transaction at a time.
+    Order ``query`` by id, so that writers lock rows in one order."""
+    return query.for_update(of=of) if is_postgres() else query
+
+
 class StatementTimeout(Exception):
     """A statement ran past the time :func:`time_limit` allowed it, and was stopped."""
 

@@ -12,7 +12,7 @@ import orjson
 from schemas.articles import body_schema, card_fingerprint, card_schema
 
 from .articles import PUBLISHED, Article, ArticleTag, Source, Tag
-from .base import Setting, db, utcnow
+from .base import Setting, db, locked, utcnow
 from .changes import UPSERT, Change, DataVersion
 
 BATCH = 500
@@ -67,9 +67,9 @@ def refresh(ids=None, source_id=None):
     published = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        articles = attach_tags(
-            list(Article.select(Article, Source).join(Source).where(Article.id.in_(chunk)))
-        )
+        query = Article.select(Article, Source).join(Source).where(Article.id.in_(chunk))
+        # Locked, as a write locks the articles it stores: neither overwrites the other's work.
+        articles = attach_tags(list(locked(query.order_by(Article.id), Article)))
         now = utcnow()
         changed = []
         for article in articles:

@@ -22,7 +22,15 @@ from schemas.articles import ArticleInSchema
 
 from . import cards, stories, webhooks
 from .articles import PUBLISHED, Article, ArticleBody, ArticleTag, Source, Tag
-from .base import db, execute_many, insert_rows, is_postgres, utcnow, write_transaction
+from .base import (
+    db,
+    execute_many,
+    insert_rows,
+    is_postgres,
+    locked,
+    utcnow,
+    write_transaction,
+)
 from .changes import Change, DataVersion
 from .embeddings import EmbeddingQueue
 from .related import RelatedQueue
@@ -205,6 +213,7 @@ class _Batch:
     def __init__(self, writes):
         self.writes = list(writes)
         self.results = [None] * len(self.writes)
+        self.sources = {}
 
     def run(self, touched):
         self._load_sources()
@@ -232,7 +241,12 @@ class _Batch:
             query = query.orwhere(
                 Source.id.in_(Article.select(Article.source).where(Article.id.in_(list(ids))))
             )
-        self.sources = {source.slug: source for source in query}
+        self._add_sources(query)
+
+    def _add_sources(self, query):
+        # Locked: a source renamed meanwhile would leave its old name on the cards written here.
+        sources = locked(query.order_by(Source.id), Source)
+        self.sources.update((source.slug, source) for source in sources)
         self.sources_by_id = {source.id: source for source in self.sources.values()}
 
     def _load_stored(self):
@@ -253,7 +267,12 @@ class _Batch:
                     keys.add((source.id, data["external_id"]))
         if keys:
             by_id |= set(_ids_by_key(keys).values())
-        stored = list(Article.select().where(Article.id.in_(list(by_id)))) if by_id else []
+        # Locked: the version and card written here are computed from what is read here.
+        query = Article.select().where(Article.id.in_(list(by_id))).order_by(Article.id)
+        stored = list(locked(query, Article)) if by_id else []
+        moved = {article.source_id for article in stored} - set(self.sources_by_id)
+        if moved:  # moved to another source since the sources were read
+            self._add_sources(Source.select().where(Source.id.in_(list(moved))))
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
         ids = list(self.stored)

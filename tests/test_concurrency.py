@@ -1,9 +1,10 @@
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from api import tasks
-from models import Article, Change, db
+from models import Article, Change, cards, db, ingest
 
 THREADS, PER_THREAD = 8, 50
 
@@ -54,3 +55,95 @@ def test_concurrent_posts_store_each_article_exactly_once(app, writer, source, m
         assert Article.select().count() == THREADS * PER_THREAD
         assert Change.select().count() == changes
         assert Article.select().where(Article.version != 1).count() == 0
+
+
+def while_stored_is_read(monkeypatch, other):
+    """Run ``other`` in a thread once the next write has read the articles it replaces, until
+    ``other`` ends or waits for a lock the write holds; the write goes on from there."""
+    threads = []
+    load_stored = ingest._Batch._load_stored
+
+    def waiting_for_a_lock():
+        return db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+
+    def read_then_wait(batch):
+        load_stored(batch)
+        if not threads:
+            threads.append(threading.Thread(target=other))
+            threads[0].start()
+            while threads[0].is_alive() and not waiting_for_a_lock():
+                threads[0].join(0.01)
+
+    monkeypatch.setattr(ingest._Batch, "_load_stored", read_then_wait)
+    return threads
+
+
+def stored_card(article_id):
+    with db.connection_context():
+        article = cards.attach_tags([Article.get_by_id(article_id)])[0]
+        return article.card, cards.render(article)
+
+
+@pytest.fixture
+def postgres_only(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time: nothing to interleave")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ("post", "/v1/articles/{id}/comments", {"author_name": "R", "body": "Hi"}, "comment"),
+        ("patch", "/v1/sources/daily", {"name": "The Evening"}, "write"),
+    ],
+    ids=["comment", "source-rename"],
+)
+def test_a_card_changed_during_a_write_is_not_lost(
+    app, client, writer, make_key, source, postgres_only, monkeypatch, other
+):
+    method, path, body, scope = other
+    # Each changes the card of the article the write below replaces, and commits meanwhile
+    # (before the fix) or once the write has committed (waiting for its locks).
+    expected = (1, "The Daily") if scope == "comment" else (0, "The Evening")
+    created = {"source": "daily", "title": "Old", "body_text": "B."}
+    article = client.post("/v1/articles", json=created, headers=writer).json
+    path, headers = path.format(**article), make_key(scope)
+    answers = []
+    threads = while_stored_is_read(
+        monkeypatch,
+        lambda: answers.append(
+            getattr(app.test_client(), method)(path, json=body, headers=headers)
+        ),
+    )
+    patched = client.patch(f"/v1/articles/{article['id']}", json={"title": "New"}, headers=writer)
+    threads[0].join()
+    assert patched.status_code == 200 and answers[0].status_code in (200, 201)
+    final = client.get(f"/v1/articles/{article['id']}").json
+    assert final["title"] == "New"
+    assert (final["comment_count"], final["source"]["name"]) == expected
+    stored, rendered = stored_card(article["id"])
+    assert stored == rendered
+
+
+def test_two_writes_with_one_if_match_one_wins(
+    app, client, writer, source, postgres_only, monkeypatch
+):
+    created = {"source": "daily", "title": "Old", "body_text": "B."}
+    article = client.post("/v1/articles", json=created, headers=writer).json
+    url = f"/v1/articles/{article['id']}"
+    etag = client.get(url).headers["ETag"]
+    answers = []
+    threads = while_stored_is_read(
+        monkeypatch,
+        lambda: answers.append(
+            app.test_client().patch(
+                url, json={"byline": "Ann"}, headers={**writer, "If-Match": etag}
+            )
+        ),
+    )
+    first = client.patch(url, json={"title": "New"}, headers={**writer, "If-Match": etag})
+    threads[0].join()
+    assert (first.status_code, answers[0].status_code) == (200, 412)
+    final = client.get(url)
+    assert (final.json["title"], final.json["byline"]) == ("New", None)
+    assert final.headers["ETag"] == first.headers["ETag"] != etag
