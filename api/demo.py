@@ -11,6 +11,7 @@ import random
 from models import cards
 from models.articles import PUBLISHED, Article, ArticleBody, ArticleTag, Relation, Source, Tag
 from models.base import db
+from models.changes import DataVersion
 from models.comments import Comment
 from models.embeddings import EmbeddingQueue
 from models.search import index_articles
@@ -452,6 +453,7 @@ def load_demo(articles=1000, seed=42):
         ).on_conflict_ignore().execute()
         tags = [(slug, name) for slug, name, _ in TOPICS] + EXTRA_TAGS
         Tag.insert_many([{"slug": s, "name": n} for s, n in tags]).on_conflict_ignore().execute()
+        DataVersion.bump()  # every transaction that changes answers changes their ETags
     sources = {s.slug: s for s in Source.select().where(Source.slug.in_([s[0] for s in SOURCES]))}
     tag_ids = {t.slug: t.id for t in Tag.select(Tag.id, Tag.slug)}
 
@@ -464,6 +466,7 @@ def load_demo(articles=1000, seed=42):
     with db.atomic():
         Source.refresh_counts()
         Tag.refresh_counts()
+        DataVersion.bump()
     return created
 
 
@@ -527,6 +530,7 @@ def _insert_batch(rng, rows, tag_ids):
             Comment.insert_many(comments).execute()
             Comment.recount({c["article"] for c in comments})
         cards.publish(sorted(new_ids))
+        DataVersion.bump()
         if new_ids:
             # The worker embeds them, gathers them into stories and relates them by meaning.
             EmbeddingQueue.add(sorted(new_ids), bulk=True)

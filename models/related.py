@@ -703,6 +703,7 @@ def rebuild(on_article=None, batch=200, database_url=None, processes=1):
             with write_transaction():
                 for article_id, related in computed:
                     store(article_id, related, neighbours=False)
+                DataVersion.bump()
             if on_article is not None:
                 on_article(len(computed))
     # What was queued before the rebuild began is done; what was queued since stays queued.

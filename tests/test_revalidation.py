@@ -2,6 +2,9 @@
 
 import pytest
 
+from api.demo import load_demo
+from models import related
+
 SECURITY = {
     "X-Content-Type-Options",
     "X-Frame-Options",
@@ -84,3 +87,21 @@ def test_etags_that_were_never_given_are_not_304(client, make_article):
     made_up = '"' + "0" * 32 + '"'
     assert revalidate(client, "/v1/articles/999999", made_up).status_code == 404
     assert revalidate(client, "/v1/nothing-here", made_up).status_code == 404
+
+
+def test_writes_outside_requests_make_etags_stale(client, dbconn, make_article):
+    """`newsdesk related rebuild` and `newsdesk demo` change answers, and so their ETags."""
+    body = "Harbour ferries resume their winter timetable on Monday after the storm."
+    article = make_article(title="Harbour ferries resume", body=body, tags=["ferries"])
+    make_article(title="Harbour ferries winter timetable", body=body, tags=["ferries"])
+    path = f"/v1/articles/{article.id}/related"
+    before = client.get(path)
+    assert before.json["data"] == []
+    assert related.rebuild() == 2  # no vectors: every list is computed from keywords
+    assert client.get(path).json["data"] != []
+    assert revalidate(client, path, before.headers["ETag"]).status_code == 200
+
+    lists = {path: client.get(path) for path in ("/v1/articles", "/v1/changes", "/v1/tags")}
+    assert load_demo(articles=5) == 5
+    for path, answer in lists.items():
+        assert revalidate(client, path, answer.headers["ETag"]).status_code == 200, path
