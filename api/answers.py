@@ -58,5 +58,5 @@ class ArticleKeyPoints(MethodView):
         """The article's main points: its sentences nearest what it is about, verbatim, in
         article order (early sentences and those stating figures preferred)."""
         article = found(Article.lookup(key), key)
-        chosen = answers.key_points(article, limit)
-        return Sentences(article, chosen), {"Last-Modified": http_date(article.last_modified)}
+        chosen, as_of = answers.key_points(article, limit)
+        return Sentences(article, chosen), {"Last-Modified": http_date(as_of)}

@@ -141,16 +141,18 @@ def answers(article, question, limit=3):
 
 
 def key_points(article, limit=3):
-    """The article's ``limit`` main points: ``[(position, sentence, score)]`` in its order.
+    """The article's ``limit`` main points, ``[(position, sentence, score)]`` in its order, and
+    when what they were chosen by last changed (the article, or its vector).
 
     A sentence's score is how near its vector is to the article's (its title and lead, or the
     mean of its sentences before the article is embedded), raised for coming early and for
     naming a figure, which is where news states its facts (:data:`KEY_POINT_WEIGHTS`).
     """
+    own = embeddings.vectors_of([article.id]).get(article.id)
+    as_of = article.last_modified if own is None else max(article.last_modified, own[2])
     sentences, vectors = sentence_vectors(article)
     if not sentences:
-        return []
-    own = embeddings.vectors_of([article.id]).get(article.id)
+        return [], as_of
     centre = own[0] if own is not None else embeddings.normalise(vectors.mean(axis=0)[None])[0]
     position = np.array([1 / (1 + i) ** 0.5 for i in range(len(sentences))], dtype=np.float32)
     scores = (
@@ -159,4 +161,4 @@ def key_points(article, limit=3):
         + KEY_POINT_WEIGHTS["figure"] * _figures(sentences)
     )
     best = sorted(np.argsort(-scores, kind="stable")[:limit].tolist())
-    return [(i, sentences[i], round(float(scores[i]), 4)) for i in best]
+    return [(i, sentences[i], round(float(scores[i]), 4)) for i in best], as_of

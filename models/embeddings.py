@@ -288,15 +288,18 @@ def due_ids(everything=False):
 
 
 def vectors_of(ids):
-    """``{id: (vector, anchors)}`` of the articles ``ids`` that have a vector of the current
-    model."""
+    """``{id: (vector, anchors, embedded_at)}`` of the articles ``ids`` that have a vector of
+    the current model."""
     ids = list(ids)
     if not ids:
         return {}
     rows = ArticleEmbedding.select(
-        ArticleEmbedding.article, ArticleEmbedding.vector, ArticleEmbedding.anchors
+        ArticleEmbedding.article,
+        ArticleEmbedding.vector,
+        ArticleEmbedding.anchors,
+        ArticleEmbedding.embedded_at,
     ).where(ArticleEmbedding.article.in_(ids) & (ArticleEmbedding.model == embedder().name))
-    return {i: (from_blob(blob), numbers) for i, blob, numbers in rows.tuples()}
+    return {i: (from_blob(blob), numbers, at) for i, blob, numbers, at in rows.tuples()}
 
 
 def window(start, end):

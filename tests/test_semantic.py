@@ -6,6 +6,7 @@ import datetime
 
 import numpy as np
 import pytest
+from werkzeug.http import http_date, parse_date
 
 from api import tasks
 from models import (
@@ -432,6 +433,21 @@ def test_sentence_vectors_are_kept_per_article_version(client, writer, source):
     again = client.get(path).json
     assert again["article_version"] > first.json["article_version"]
     assert [s["sentence"] for s in again["sentences"]] == ["One sentence only here."]
+
+
+def test_key_points_are_modified_when_their_article_is_embedded(client, dbconn, make_article):
+    # Before its vector they are chosen by the mean of its sentences; after, by its vector.
+    article = make_article(title="Ferries every twenty minutes", body=BODY)
+    path = f"/v1/articles/{article.id}/key-points?limit=2"
+    before = client.get(path)
+    embeddings.embed_articles([article.id])
+    after = client.get(path)
+    assert after.json["sentences"] != before.json["sentences"]
+    embedded_at = ArticleEmbedding.get_by_id(article.id).embedded_at
+    assert after.headers["Last-Modified"] == http_date(embedded_at)
+    assert parse_date(before.headers["Last-Modified"]) < parse_date(after.headers["Last-Modified"])
+    since = {"If-Modified-Since": before.headers["Last-Modified"]}
+    assert client.get(path, headers=since).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,7 @@ def key_points(ids, method, count=5):
         if method == "keyword":
             points = summarize(body, count)
         else:
-            points = [sentence for _, sentence, _ in answers.key_points(article, count)]
+            points = [sentence for _, sentence, _ in answers.key_points(article, count)[0]]
         sentences = answers.sentences_of(body)
         positions = [sentences.index(p) if p in sentences else -1 for p in points]
         sane += (
