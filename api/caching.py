@@ -16,6 +16,7 @@ the request accepts, and a 304 carries the tag it matched.
 import collections
 import hashlib
 import threading
+import time
 
 import peewee
 from flask import current_app, g, request
@@ -233,7 +234,10 @@ class Caching:
     def revalidate(self):
         """before_request: answer a read of stored data whose If-None-Match still matches with a
         304, or with the answer kept for it, before the view runs."""
-        if request.method not in ("GET", "HEAD") or request.url_rule is None:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        g.began = int(time.time())  # before the view reads: see finish
+        if request.url_rule is None:
             return None
         environ = request.environ
         path = environ["PATH_INFO"]
@@ -280,6 +284,11 @@ class Caching:
                 headers["ETag"] = f'"{tag}"'
         if tag is None:
             tag, _ = response.get_etag()
+        if response.last_modified and response.last_modified.timestamp() >= g.get("began", 0):
+            # A date within the second the request began: a change later in that second would
+            # have the same one, and If-Modified-Since would call it unmodified. Only the ETag
+            # tells; a request a second later gets the date.
+            del headers["Last-Modified"]
         answer_key = g.get("answer_key")
         if answer_key is not None:
             kept = [item for item in headers.items() if item[0] != "Content-Length"]

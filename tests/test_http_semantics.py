@@ -2,9 +2,12 @@
 validators, conditional writes, errors that caches must not keep."""
 
 import datetime
+import types
 
 import pytest
+from werkzeug.http import http_date
 
+from api import caching
 from models import Article, Source
 
 
@@ -234,7 +237,23 @@ def test_last_modified_moves_with_everything_an_answer_shows(
         change()
         after = client.get(path).headers
         assert after["ETag"] != before["ETag"]
-        assert not still_fresh(path, before) and still_fresh(path, after)
+        assert not still_fresh(path, before)
+
+
+def test_no_last_modified_within_the_second_of_a_change(client, dbconn, make_article, monkeypatch):
+    """A second change within the same second would have the same date: until that second has
+    passed, an answer has no Last-Modified, and If-Modified-Since is not compared."""
+    article = make_article()
+    changed = datetime.datetime(2026, 12, 1, 9, 30, 15)
+    Article.update(modified_at=changed).where(Article.id == article.id).execute()
+    path, date = f"/v1/articles/{article.id}", http_date(changed)
+    at = changed.replace(tzinfo=datetime.UTC).timestamp()
+    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + 0.5))
+    within = client.get(path, headers={"If-Modified-Since": date})
+    assert within.status_code == 200 and "Last-Modified" not in within.headers
+    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + 1))
+    assert client.get(path, headers={"If-Modified-Since": date}).status_code == 304
+    assert client.get(path).headers["Last-Modified"] == date
 
 
 def test_if_match_on_a_missing_article_is_404(client, writer):

@@ -441,11 +441,12 @@ def test_key_points_are_modified_when_their_article_is_embedded(client, dbconn, 
     path = f"/v1/articles/{article.id}/key-points?limit=2"
     before = client.get(path)
     embeddings.embed_articles([article.id])
+    embedded_at = datetime.datetime(2026, 11, 2)  # after the article's time, before now
+    ArticleEmbedding.update(embedded_at=embedded_at).execute()
     after = client.get(path)
     assert after.json["sentences"] != before.json["sentences"]
-    embedded_at = ArticleEmbedding.get_by_id(article.id).embedded_at
     assert after.headers["Last-Modified"] == http_date(embedded_at)
-    assert parse_date(before.headers["Last-Modified"]) < parse_date(after.headers["Last-Modified"])
+    assert parse_date(before.headers["Last-Modified"]) < embedded_at.replace(tzinfo=datetime.UTC)
     since = {"If-Modified-Since": before.headers["Last-Modified"]}
     assert client.get(path, headers=since).status_code == 200
 

@@ -1,3 +1,8 @@
+import datetime
+
+from models import Source
+
+
 def test_sources_by_name_with_counts(client, make_source, make_article):
     zeta = make_source(slug="zeta", name="Zeta News", country="DE", language="de")
     alpha = make_source(slug="alpha", name="Alpha Times")
@@ -36,10 +41,11 @@ def test_sources_cursor_walk(client, make_source):
 
 
 def test_source_detail_and_404(client, make_source):
-    make_source(slug="daily", name="Daily")
+    source = make_source(slug="daily", name="Daily")
+    Source.update(modified_at=datetime.datetime(2026, 1, 1)).where(Source.id == source.id).execute()
     response = client.get("/v1/sources/daily")
     assert response.status_code == 200 and response.json["name"] == "Daily"
-    assert "Last-Modified" in response.headers
+    assert response.headers["Last-Modified"] == "Thu, 01 Jan 2026 00:00:00 GMT"
     missing = client.get("/v1/sources/nobody")
     assert missing.status_code == 404
     assert missing.content_type == "application/problem+json"
