@@ -112,7 +112,7 @@ class Article(BaseModel):
     #: (its comment count, its source, its story). The answer's Last-Modified; NULL (rows
     #: written before version 13, or by a process of version 12 during an upgrade):
     #: ``updated_at``.
-    modified_at = peewee.DateTimeField(null=True)
+    modified_at = peewee.DateTimeField(null=True, index=True)
     #: No longer read (a write is unchanged when what it would store equals what is stored:
     #: ``models.ingest``), and written empty: processes of version 12, which may still run
     #: beside this one during an upgrade, take a matching hash for an unchanged re-post.

@@ -429,20 +429,22 @@ class VectorIndex:
             )
             if self.seen is not None:
                 query = query.where(ArticleEmbedding.embedded_at >= self.seen - self.OVERLAP)
-                changed = (
-                    Article.select(
-                        Article.id,
-                        Article.published_at,
-                        Article.status,
-                        Article.language,
-                        Article.source,
-                    )
-                    .where(
-                        Article.status.in_([PUBLISHED, "draft"])
-                        & (Article.updated_at >= self.seen - self.OVERLAP)
-                    )
-                    .tuples()
+                since = self.seen - self.OVERLAP
+                columns = (
+                    Article.id,
+                    Article.published_at,
+                    Article.status,
+                    Article.language,
+                    Article.source,
                 )
+                # Written since: modified_at, which every write raises (updated_at may be the
+                # older time a feed gave); updated_at for rows written by an older version.
+                changed = (
+                    Article.select(*columns).where(Article.modified_at >= since)
+                    | Article.select(*columns).where(
+                        Article.status.in_([PUBLISHED, "draft"]) & (Article.updated_at >= since)
+                    )
+                ).tuples()
                 for article_id, *about in changed:
                     slot = self.slots.get(article_id)
                     if slot is not None:

@@ -222,6 +222,42 @@ def test_the_numpy_index_reads_only_what_changed(client, writer, source):
     assert index.live[:2].tolist() == [False, True]
 
 
+def test_the_numpy_index_reads_what_a_feed_changed_at_an_older_time(app, database_url, tmp_path):
+    """A feed's entry keeps the time the feed gives as its ``updated_at``, often long past: the
+    index still learns what the import changed (here its published time)."""
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    feed = tmp_path / "valley.atom"
+
+    def import_feed(published):
+        feed.write_text(
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley Times</title>'
+            "<entry><title>Bridge opens</title><id>urn:valley:1</id>"
+            '<link href="https://valley.example/1"/>'
+            f"<published>{published}</published><updated>2026-11-05T10:00:00Z</updated>"
+            "<content>The bridge over the valley opened to traffic.</content></entry></feed>"
+        )
+        env = {"NEWSDESK_DATABASE_URL": database_url}
+        result = CliRunner().invoke(main, ["import", str(feed)], env=env)
+        assert result.exit_code == 0, result.output
+
+    import_feed("2026-11-05T09:00:00Z")
+    [article_id] = in_db(lambda: [a.id for a in Article.select(Article.id)])
+    in_db(lambda: embeddings.embed_articles([article_id]))
+    embedded_long_ago = datetime.datetime(2026, 11, 5, 11)  # not read again at each refresh
+    in_db(lambda: ArticleEmbedding.update(embedded_at=embedded_long_ago).execute())
+    index = embeddings.VectorIndex()
+    in_db(index.refresh)
+    slot = index.slots[article_id]
+    import_feed("2026-11-05T08:00:00Z")
+    in_db(index.refresh)
+    assert (
+        index.published[slot] == datetime.datetime(2026, 11, 5, 8, tzinfo=datetime.UTC).timestamp()
+    )
+
+
 def test_the_numpy_index_narrows_by_codes_without_losing_the_nearest():
     """With more vectors than it scores exactly, the index first keeps those whose codes are
     nearest the query's (ties included); the nearest vectors survive that, in score order,

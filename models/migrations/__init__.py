@@ -31,6 +31,7 @@ from . import (
     v0011_embeddings_and_stories,
     v0012_bulk_queue_rows,
     v0013_modified_at,
+    v0014_article_modified_at_index,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -48,6 +49,7 @@ STEPS = [
     v0011_embeddings_and_stories,
     v0012_bulk_queue_rows,
     v0013_modified_at,
+    v0014_article_modified_at_index,
 ]
 
 LATEST_VERSION = len(STEPS)
