@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Source, cards, seek, utcnow, webhooks
+from models import Source, cards, seek, stories, utcnow, webhooks
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
@@ -86,6 +86,8 @@ class SourceDetail(MethodView):
                 Source.id == source.id
             ).execute()
             cards.publish(source_id=source.id)
+            if data.get("slug", slug) != slug:
+                stories.refresh_source_stories(source.id)
             updated = Source.get_by_id(source.id)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
         return updated, caching.tagged("source", updated)

@@ -606,7 +606,8 @@ class _Batch:
 
     def _queue_embeddings(self, saved, bulk):
         """Queue for the worker's embedding (and story placing) the articles that are new or
-        whose title, excerpt, body or status changed: one statement, or none."""
+        whose title, excerpt, body or status changed, or what their story shows of them and
+        places them by (time, language, source): one statement, or none."""
         due = []
         for _, model, body, article in saved:
             before = self.stored_bodies.get(article.id) if article is not None else None
@@ -614,6 +615,8 @@ class _Batch:
                 (article.title, article.excerpt, article.status)
                 != (model.title, model.excerpt, model.status)
                 or (before.body_text if before else "") != body[1]
+                or (article.published_at, article.language, article.source_id)
+                != (model.published_at, model.language, model.source_id)
             ):
                 due.append(model.id)
         if due:

@@ -182,12 +182,14 @@ def place(article_ids):
                     changed.add(partner)
                     touched.add(story_id)
                 around.note(article.id, story_id, duplicate_of)
+                # Its story shows its time, language and source: brought up to date even when
+                # the article stays in it.
+                touched.update(s for s in (story_id, article.story_id) if s is not None)
                 if (story_id, duplicate_of) != (article.story_id, article.duplicate_of_id):
                     Article.update(story=story_id, duplicate_of=duplicate_of).where(
                         Article.id == article.id
                     ).execute()
                     changed.add(article.id)
-                    touched.update(s for s in (story_id, article.story_id) if s is not None)
         changed |= refresh_stories(touched)
         publish_changes(changed)
     return changed
@@ -249,6 +251,15 @@ def refresh_stories(story_ids):
             (Article.story == story_id) & (Article.status != PUBLISHED)
         ).execute()
     return released
+
+
+def refresh_source_stories(source_id):
+    """Bring up to date the stories with articles of a source (their ``sources`` list its
+    slug, which changed)."""
+    query = Article.select(Article.story).where(
+        (Article.source == source_id) & Article.story.is_null(False)
+    )
+    refresh_stories(story_id for (story_id,) in query.distinct().tuples())
 
 
 def publish_changes(article_ids):

@@ -337,6 +337,23 @@ def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articl
     assert in_db(lambda: Story.select().count()) == 0
 
 
+def test_a_story_shows_its_articles_as_they_are_now(client, writer, story_articles):
+    """What a story lists of its articles (sources, languages, times) follows their writes."""
+    posted, _ = story_articles
+    story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
+    renamed = client.patch("/v1/sources/daily", json={"slug": "daily-news"}, headers=writer)
+    assert renamed.status_code == 200
+    later = {"published_at": "2026-11-01T20:00:00Z", "language": "de"}
+    assert (
+        client.patch(f"/v1/articles/{posted[2]['id']}", json=later, headers=writer).status_code
+        == 200
+    )
+    story = client.get(f"/v1/stories/{story_id}").json
+    assert story["sources"] == ["daily-news"]
+    assert story["languages"] == ["de", "en"]
+    assert story["last_published_at"] == "2026-11-01T20:00:00Z"
+
+
 def test_stories_are_paged_newest_activity_first(client, writer, source):
     for day in range(3):
         for n, (title, body) in enumerate(STORY[:2]):
