@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
 
 from models import DataVersion, db, end_request, reading
+from models.changes import etag_epoch
 from models.ingest import WriteError
 
 from . import compression, limits
@@ -52,6 +53,7 @@ class Validators:
         self.key = key
 
     def _tag(self, material):
+        material = f"{etag_epoch()}|{material}"  # the database's name: see models.changes
         return hashlib.blake2b(material.encode(), key=self.key, digest_size=16).hexdigest()
 
     def collection(self, version, environ, caller):

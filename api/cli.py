@@ -27,6 +27,7 @@ from models import (
     stories,
     utcnow,
 )
+from models.changes import name_for_etags
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
@@ -107,6 +108,7 @@ def upgrade():
     from . import tasks
 
     versions = init_db()
+    name_for_etags()
     tasks.create_queue()
     if cards.refresh_if_stale():
         click.echo("rendered the stored article cards", err=True)
@@ -126,10 +128,19 @@ def db_group():
 
 
 @db_group.command("init")
-def db_init():
+@click.option(
+    "--new-etags",
+    is_flag=True,
+    help="Give the database a new name in ETags: after restoring a backup, so that no tag given"
+    " since the backup matches (restart the servers after).",
+)
+def db_init(new_etags):
     """Create or upgrade the schema (safe to run again)."""
     with connected(create=True, current=False):
         before, after = upgrade()
+        if new_etags:
+            name_for_etags(renew=True)
+            click.echo("the database has a new name in ETags", err=True)
     if before is None:
         click.echo(f"created schema version {after}")
     elif before == after:

@@ -1,14 +1,19 @@
 """The change log behind delta sync: one row per article upsert or delete, in commit order."""
 
+import secrets
+
 import peewee
 from peewee import fn
 
-from .base import BaseModel, db, is_postgres, utcnow
+from .base import BaseModel, Setting, binding, db, is_postgres, utcnow
 
 UPSERT = "upsert"
 DELETE = "delete"
 #: Advisory lock key serializing change-log writers on PostgreSQL ("NDCH").
 CHANGE_LOG_LOCK = 0x4E444348
+#: The setting naming the database in ETags.
+ETAG_EPOCH = "etag_epoch"
+_epochs = {}
 
 
 class Change(BaseModel):
@@ -86,3 +91,28 @@ class DataVersion(BaseModel):
     @classmethod
     def ensure(cls):
         cls.insert(id=1, value=0).on_conflict_ignore().execute()
+
+
+def etag_epoch():
+    """A random name of the database, part of every ETag: a database made again (or given a new
+    one after a backup was restored) counts versions and ids from the start again, and its
+    answers must not match the tags the one before gave. Read once per process."""
+    key = binding()
+    if key not in _epochs:
+        _epochs.clear()
+        _epochs[key] = Setting.get_value(ETAG_EPOCH, "")
+    return _epochs[key]
+
+
+def name_for_etags(renew=False):
+    """Give the database its name for ETags when it has none (``newsdesk db init``), or a new
+    one with ``renew``; returns whether it did."""
+    name = secrets.token_hex(8)
+    if renew:
+        Setting.set_value(ETAG_EPOCH, name)
+    elif Setting.get_value(ETAG_EPOCH):
+        return False
+    else:  # several processes may run db init at once: the first name stays
+        Setting.insert(name=ETAG_EPOCH, value=name).on_conflict_ignore().execute()
+    _epochs.clear()
+    return True
