@@ -364,11 +364,39 @@ def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
+def run_again_on_conflict(transaction, attempts=3):
+    """``transaction()``, run again when it lost a race to a concurrent writer: on a unique key
+    (PostgreSQL raises then; the next run sees the other row), or in a deadlock PostgreSQL
+    broke by ending it (SQLSTATE 40P01; 40001 for a serialization failure)."""
+    for attempt in range(attempts):
+        try:
+            return transaction()
+        except (peewee.IntegrityError, peewee.OperationalError) as error:
+            lost = isinstance(error, peewee.IntegrityError) or _sqlstate(error) in LOST_RACE
+            if not lost or attempt == attempts - 1:
+                raise
+
+
+#: PostgreSQL's SQLSTATEs for a transaction it ended so that another could go on: a deadlock,
+#: a serialization failure.
+LOST_RACE = ("40P01", "40001")
+
+
+def _sqlstate(error):
+    """The SQLSTATE of the driver's error behind ``error`` (PostgreSQL's), or None."""
+    for cause in (error.__cause__, error.__context__, *error.args):
+        if getattr(cause, "pgcode", None):
+            return cause.pgcode
+    return None
+
+
 def locked(query, of):
     """``query`` with the rows of model ``of`` it reads locked until the transaction ends
     (``FOR UPDATE OF``), so that what a write reads to compute what it stores is not changed
     by another before it commits. On PostgreSQL; SQLite runs one write transaction at a time.
-    Order ``query`` by id, so that writers lock rows in one order."""
+
+    Every writer takes its locks in one order, so that none waits for another that waits for
+    it: sources, then articles (each by id: order ``query`` so), then the change log's."""
     return query.for_update(of=of) if is_postgres() else query
 
 

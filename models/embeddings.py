@@ -31,6 +31,7 @@ from .base import (
     db,
     epoch_seconds,
     is_postgres,
+    run_again_on_conflict,
     utcnow_exact,
     write_transaction,
 )
@@ -235,7 +236,12 @@ def embed_articles(ids, force=False):
 
 def store_vectors(rows):
     """Store ``(article_id, model, text_hash, vector, anchors)`` rows in one transaction, and in
-    the pgvector table where there is one."""
+    the pgvector table where there is one (run again when it lost a race to a writer: an
+    article deleted meanwhile, a deadlock)."""
+    run_again_on_conflict(lambda: _store_vectors(rows))
+
+
+def _store_vectors(rows):
     now = utcnow_exact()
     with write_transaction():
         alive = {

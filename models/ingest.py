@@ -16,8 +16,6 @@ import dataclasses
 import datetime
 import logging
 
-import peewee
-
 from schemas.articles import ArticleInSchema
 
 from . import cards, stories, webhooks
@@ -28,6 +26,7 @@ from .base import (
     insert_rows,
     is_postgres,
     locked,
+    run_again_on_conflict,
     utcnow,
     write_transaction,
 )
@@ -651,24 +650,19 @@ def _ids_by_key(keys):
     }
 
 
-def save(data, article_id=None, partial=False, check=None, attempts=3):
-    """Store one article from validated input in a transaction of its own; returns
-    :class:`Saved` or raises :class:`WriteError`.
-
-    Retried when a concurrent writer wins a race on a unique key (PostgreSQL raises then; the
-    retry sees the other row and updates it).
-    """
+def save(data, article_id=None, partial=False, check=None):
+    """Store one article from validated input in a transaction of its own (run again when it
+    lost a race to a concurrent writer); returns :class:`Saved` or raises :class:`WriteError`."""
     prepared = prepare(data)
-    for attempt in range(attempts):
-        try:
-            with writing() as touched:
-                (result,) = store([Write(prepared, article_id, partial, check)], touched)
-                if isinstance(result, WriteError):
-                    raise result
-                return result
-        except peewee.IntegrityError:
-            if attempt == attempts - 1:
-                raise
+
+    def transaction():
+        with writing() as touched:
+            (result,) = store([Write(prepared, article_id, partial, check)], touched)
+            if isinstance(result, WriteError):
+                raise result
+            return result
+
+    return run_again_on_conflict(transaction)
 
 
 def delete_article(article, touched):
@@ -696,10 +690,18 @@ def delete_article(article, touched):
 
 
 def delete(article_id, check=None):
-    """Delete the article ``article_id`` in a transaction of its own; ``check`` as for
-    :class:`Write`. Raises WriteError(404) when it is gone already."""
+    """Delete the article ``article_id`` in a transaction of its own (run again when it lost a
+    race to a concurrent writer); ``check`` as for :class:`Write`. Raises WriteError(404) when
+    it is gone already."""
+    run_again_on_conflict(lambda: _delete(article_id, check))
+
+
+def _delete(article_id, check):
     with writing() as touched:
         article = Article.get_or_none(Article.id == article_id)
+        if article is not None:  # locked as a write locks them: its source first, then it
+            list(locked(Source.select(Source.id).where(Source.id == article.source_id), Source))
+            article = locked(Article.select().where(Article.id == article_id), Article).first()
         if article is None:
             raise WriteError(404, {"id": ["The article no longer exists."]})
         if check is not None:

@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from api import tasks
-from models import Article, Change, cards, db, ingest
+from models import Article, Change, Source, cards, db, ingest
+from models.base import run_again_on_conflict
 
 THREADS, PER_THREAD = 8, 50
 
@@ -147,3 +148,34 @@ def test_two_writes_with_one_if_match_one_wins(
     final = client.get(url)
     assert (final.json["title"], final.json["byline"]) == ("New", None)
     assert final.headers["ETag"] == first.headers["ETag"] != etag
+
+
+def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres_only):
+    """Two writers that each hold the row the other needs: PostgreSQL ends one, which runs
+    again once the other has committed."""
+    a, b = make_source(slug="a"), make_source(slug="b")
+    db.close()
+    both_hold_one = threading.Barrier(2)
+    runs = []
+
+    def write(first, second):
+        def transaction():
+            runs.append(first.slug)
+            with db.connection_context(), db.atomic():
+                for number, source in enumerate((first, second)):
+                    Source.update(article_count=Source.article_count + 1).where(
+                        Source.id == source.id
+                    ).execute()
+                    if number == 0 and runs.count(first.slug) == 1:
+                        both_hold_one.wait()
+
+        run_again_on_conflict(transaction)
+
+    threads = [threading.Thread(target=write, args=pair) for pair in ((a, b), (b, a))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them ran twice
+    with db.connection_context():
+        assert [s.article_count for s in Source.select().order_by(Source.slug)] == [2, 2]
