@@ -1,6 +1,8 @@
+import orjson
+import peewee
 import pytest
 
-from models import Article, ArticleBody, Change, Relation, Source, Tag
+from models import Article, ArticleBody, Change, Relation, Source, Tag, db
 
 ARTICLE = {
     "title": "Storm hits the coast",
@@ -147,6 +149,37 @@ def test_slugs_are_unique_and_never_all_digits(client, writer, source):
     assert conflict.status_code == 409
     assert conflict.content_type == "application/problem+json"
     assert list(conflict.json["errors"]) == ["slug"]
+
+
+@pytest.fixture
+def punctuation_blind_slugs(database_url, dbconn):
+    """On PostgreSQL, article slugs compared as en_US.UTF-8 compares them (punctuation ignored
+    at first): the default collation of most clusters, not of the test's."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite compares slugs as bytes")
+    try:
+        with db.atomic():
+            db.execute_sql(
+                "CREATE COLLATION IF NOT EXISTS newsdesk_blind"
+                " (provider = icu, locale = 'und-u-ka-shifted')"
+            )
+    except peewee.ProgrammingError as error:
+        pytest.skip(f"this PostgreSQL has no ICU collations: {error}")
+    db.execute_sql("ALTER TABLE article ALTER COLUMN slug TYPE varchar(200) COLLATE newsdesk_blind")
+    yield
+    db.execute_sql('ALTER TABLE article ALTER COLUMN slug TYPE varchar(200) COLLATE "default"')
+
+
+def test_a_title_seen_twice_before_gets_a_slug_of_its_own(
+    client, writer, source, punctuation_blind_slugs
+):
+    weather = {"source": "daily", "title": "Weather", "body_text": "Rain."}
+    slugs = [post(client, writer, weather, external_id=f"w-{n}").json["slug"] for n in range(3)]
+    line = orjson.dumps({**weather, "external_id": "w-4"})
+    ndjson = "application/x-ndjson"
+    imported = client.post("/v1/import", data=line, content_type=ndjson, headers=writer)
+    assert (imported.json["created"], imported.json["rejected"]) == (1, 0)
+    assert slugs == ["weather", "weather-2", "weather-3"]
 
 
 def test_body_html_is_sanitized(client, writer, source):

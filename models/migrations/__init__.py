@@ -32,6 +32,7 @@ from . import (
     v0012_bulk_queue_rows,
     v0013_modified_at,
     v0014_article_modified_at_index,
+    v0015_slug_bytes_index,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -50,6 +51,7 @@ STEPS = [
     v0012_bulk_queue_rows,
     v0013_modified_at,
     v0014_article_modified_at_index,
+    v0015_slug_bytes_index,
 ]
 
 LATEST_VERSION = len(STEPS)
