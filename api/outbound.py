@@ -44,7 +44,8 @@ def is_public(address):
         ip = ip.sixtofour
     elif ip.version == 6 and ip in NAT64:
         ip = ipaddress.ip_address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global and not ip.is_multicast
+    # is_global alone passes some reserved IPv6 forms of IPv4 addresses (64:ff9b:1::/48).
+    return ip.is_global and not ip.is_reserved and not ip.is_multicast
 
 
 def resolve(host, port, allow_private=False):
@@ -159,6 +160,8 @@ def post(url, body, headers, timeout, allow_private=False):
         status = response.status
         retry_after = response.getheader("Retry-After")
         location = response.getheader("Location")
+    except UnicodeError as error:  # a URL stored before such URLs were refused
+        return Outcome(None, spent(), f"Refused: the URL is not ASCII ({error}).")
     except (OSError, http.client.HTTPException) as error:
         if connection.aborted or isinstance(error, TimeoutError):
             return Outcome(None, spent(), f"Timed out after {timeout:g} s.")

@@ -26,6 +26,7 @@ from .common import (
     Rendered,
     Text,
     Timestamp,
+    Url,
     not_blank,
 )
 from .html import MAX_ATTRIBUTES, MAX_DEPTH, MAX_LENGTH, MAX_TAGS, TOO_LONG, check_html
@@ -314,8 +315,8 @@ class ArticleInSchema(InputSchema):
         ),
         metadata={"description": "Default: now. In the years 1000 to 8999"},
     )
-    url = fields.URL(schemes={"http", "https"}, allow_none=True)
-    image_url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    url = Url(schemes={"http", "https"}, allow_none=True)
+    image_url = Url(schemes={"http", "https"}, allow_none=True)
     byline = Text(allow_none=True, validate=validate.Length(max=300))
     language = Text(
         validate=[

@@ -11,6 +11,7 @@ from .common import (
     PageSchema,
     Text,
     Timestamp,
+    Url,
     not_blank,
 )
 
@@ -55,8 +56,8 @@ class SourceInSchema(InputSchema):
         validate=[validate.Length(max=100), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
     )
     name = Text(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
-    homepage_url = fields.URL(schemes={"http", "https"}, allow_none=True)
-    logo_url = fields.URL(schemes={"http", "https"}, allow_none=True)
+    homepage_url = Url(schemes={"http", "https"}, allow_none=True)
+    logo_url = Url(schemes={"http", "https"}, allow_none=True)
     language = Text(
         load_default="en",
         validate=[

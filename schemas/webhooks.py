@@ -8,7 +8,7 @@ a removed article.
 
 from marshmallow import Schema, fields, validate
 
-from .common import InputSchema, PageArgs, PageSchema, Text, Timestamp, not_blank
+from .common import InputSchema, PageArgs, PageSchema, Text, Timestamp, Url, not_blank
 
 ARTICLE_PUBLISHED = "article.published"
 ARTICLE_UPDATED = "article.updated"
@@ -74,8 +74,9 @@ class WebhookPageSchema(PageSchema):
 class WebhookInSchema(InputSchema):
     """A subscription as clients write it (POST; PATCH takes any subset)."""
 
-    url = fields.URL(
+    url = Url(
         required=True,
+        ascii=True,
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=2000),

@@ -81,6 +81,23 @@ def test_import_counts_and_reasons(client, writer, source):
     assert Source.get(Source.slug == "daily").article_count == 2
 
 
+def test_a_url_with_a_control_character_is_rejected_alone(client, writer, source):
+    # PostgreSQL cannot store a NUL in text: the line is refused, not the import.
+    body = ndjson(
+        line(external_id="a", title="Before"),
+        line(external_id="b", url="https://example.org/a\u0000b"),
+        line(external_id="c", image_url="https://example.org/\u0007.jpg"),
+        line(external_id="d", title="After", url="https://example.org/m\u00e4rkte"),
+    )
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 200, response.json
+    assert (response.json["created"], response.json["rejected"]) == (2, 2)
+    reasons = {r["line"]: r["errors"] for r in response.json["rejections"]}
+    assert reasons == {2: {"url": ["Not a valid URL."]}, 3: {"image_url": ["Not a valid URL."]}}
+    assert sorted(a.title for a in Article.select()) == ["After", "Before"]
+    assert Article.get(Article.title == "After").url == "https://example.org/m\u00e4rkte"
+
+
 def test_import_twice_changes_nothing(client, writer, source):
     body = ndjson(*(line(external_id=str(n), title=f"Story {n}", tags=["t"]) for n in range(30)))
     first = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer).json

@@ -171,6 +171,9 @@ class TestSafety:
             "https://[fe80::1]/hook",
             "https://[64:ff9b::a00:1]/hook",
             "https://[2002:7f00:1::]/hook",
+            "https://[64:ff9b:1::a9fe:a9fe]/hook",
+            "https://[::ffff:0:a9fe:a9fe]/hook",
+            "https://[::a9fe:a9fe]/hook",
         ],
     )
     def test_private_addresses_are_refused(self, client, admin, url):
@@ -184,6 +187,22 @@ class TestSafety:
         # The URL validator of the schema refuses this spelling already; the check holds anyway.
         problem = outbound.endpoint_problem("https://[::ffff:127.0.0.1]/hook", False)
         assert "::ffff:127.0.0.1, which is not a public address" in problem
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            (
+                "https://93.184.216.34/caf\u00e9",
+                "Not a valid URL: percent-encode characters outside ASCII.",
+            ),
+            ("https://93.184.216.34/a\u0000b", "Not a valid URL."),
+        ],
+    )
+    def test_a_url_requests_cannot_carry_is_refused(self, client, admin, url, message):
+        body = {"url": url, "events": ["article.published"]}
+        response = client.post("/v1/webhooks", json=body, headers=admin)
+        assert response.status_code == 422
+        assert response.json["errors"] == {"url": [message]}
 
     def test_https_is_required(self, client, admin):
         response = client.post(
@@ -620,6 +639,18 @@ def test_connection_errors_are_retried(client, writer, admin, source, subscribe)
     (logged,) = deliveries(client, admin, hook)
     assert logged["status"] == "pending" and logged["next_retry_at"] is not None
     assert logged["error"].startswith("Connection failed:")
+
+
+def test_a_url_requests_cannot_carry_fails_its_attempts(
+    client, dbconn, writer, admin, source, subscribe
+):
+    # Stored before such URLs were refused: each attempt fails, and is logged and retried.
+    hook = subscribe(url="http://127.0.0.1:9/nobody-listens")
+    Webhook.update(url="http://127.0.0.1:9/caf\u00e9").where(Webhook.id == hook["id"]).execute()
+    client.post("/v1/articles", json=article(source), headers=writer)
+    (logged,) = deliveries(client, admin, hook)
+    assert logged["status"] == "pending" and logged["next_retry_at"] is not None
+    assert logged["error"].startswith("Refused: the URL is not ASCII")
 
 
 def test_rotation_signs_with_both_secrets_for_the_grace_period(
