@@ -92,6 +92,8 @@ class CommentDetail(MethodView):
         with writing() as touched:
             comment = get_comment_or_404(comment_id)
             caching.check_if_match("comment", comment)
+            if comment.status == data["status"]:
+                return comment, caching.tagged("comment", comment)  # no new version, no event
             Comment.update(status=data["status"], version=Comment.version + 1).where(
                 Comment.id == comment.id
             ).execute()

@@ -79,6 +79,8 @@ class SourceDetail(MethodView):
         with writing() as touched:
             source = get_source_or_404(slug)
             caching.check_if_match("source", source)
+            if all(getattr(source, name) == value for name, value in data.items()):
+                return source, caching.tagged("source", source)  # no new version, no event
             if data.get("slug", slug) != slug:
                 ensure_slug_free(data["slug"])
             now = utcnow()

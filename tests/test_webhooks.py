@@ -363,7 +363,10 @@ def test_comment_and_source_events(client, writer, admin, make_key, subscribe, r
     source = client.post(
         "/v1/sources", json={"slug": "harbour", "name": "Harbour News"}, headers=writer
     ).json
-    client.patch("/v1/sources/harbour", json={"name": "Harbour Times"}, headers=writer)
+    renamed = client.patch("/v1/sources/harbour", json={"name": "Harbour Times"}, headers=writer)
+    # A write that changes nothing: no new version, no event.
+    again = client.patch("/v1/sources/harbour", json={"name": "Harbour Times"}, headers=writer)
+    assert again.status_code == 200 and again.headers["ETag"] == renamed.headers["ETag"]
     post = client.post("/v1/articles", json=article("harbour"), headers=writer).json
     comment = client.post(
         f"/v1/articles/{post['id']}/comments",
@@ -371,8 +374,11 @@ def test_comment_and_source_events(client, writer, admin, make_key, subscribe, r
         headers=make_key("comment"),
     ).json
     hidden = client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin)
+    again = client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin)
+    assert again.status_code == 200 and again.headers["ETag"] == hidden.headers["ETag"]
     client.delete(f"/v1/comments/{comment['id']}", headers=admin)
     payloads = [verified(r, secret) for r in receiver.wait_for(5)]
+    assert len(receiver.received) == 5
     assert [(p["type"], p.get("action")) for p in payloads] == [
         ("source.created", None),
         ("source.updated", None),
