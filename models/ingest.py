@@ -586,24 +586,29 @@ class _Batch:
         changes, reported = [], []
         for index, model, body, article in saved:
             was_published = article is not None and article.status == PUBLISHED
+            before = None
+            if was_published:  # an endpoint filtered on what it leaves hears of it
+                before = (article.source_id, [slug for _, slug in self.stored_tags[article.id]])
             if model.status == PUBLISHED:
                 changes.append((model.id, "upsert", None))
-                reported.append((model, body, was_published))
+                reported.append((model, body, was_published, before))
             elif was_published:
                 changes.append((model.id, "delete", "unpublished"))
-                reported.append((model, None, True))
+                reported.append((model, None, True, before))
             self.results[index] = Saved("created" if article is None else "updated", model, *body)
         change_ids = Change.record_many(changes)
-        for model, body, was_published in reported:
+        for model, body, was_published, before in reported:
             change_id = change_ids[model.id]
             if body is None:
                 tags = [tag.slug for tag in model.tag_list]
                 touched.events.append(
-                    webhooks.article_gone(model.id, "unpublished", model.source_id, tags, change_id)
+                    webhooks.article_gone(
+                        model.id, "unpublished", model.source_id, tags, change_id, before
+                    )
                 )
             else:
                 touched.events.append(
-                    webhooks.article_written(model, body, change_id, was_published)
+                    webhooks.article_written(model, body, change_id, was_published, before)
                 )
 
     def _queue_embeddings(self, saved, bulk):

@@ -171,7 +171,7 @@ class Webhook(BaseModel):
         if event.type not in self.event_list or event.version <= self.since_version:
             return False
         sources = self.source_id_list
-        if sources and event.source_id not in sources:
+        if sources and not {event.source_id, event.previous_source_id} & set(sources):
             return False
         tags = self.tag_list
         return not tags or bool(set(tags) & set(_split(event.tags)))
@@ -202,8 +202,10 @@ class WebhookEvent(BaseModel):
     #: What the event is about (``article:42``, ``source:3``): events of one subject reach an
     #: endpoint in order. None: no order (pings).
     subject = peewee.CharField(max_length=40, null=True)
-    #: For the subscriptions' filters, as they were when the change was made.
+    #: For the subscriptions' filters, as they were when the change was made: the source, the
+    #: one an article left by the change, and the tags it had before or after.
     source_id = peewee.IntegerField(null=True)
+    previous_source_id = peewee.IntegerField(null=True)
     tags = peewee.TextField(default="")
     #: The data version the write committed at (see ``Webhook.since_version``).
     version = peewee.BigIntegerField()
@@ -311,7 +313,7 @@ class WebhookAttempt(BaseModel):
 class Event:
     """A change to report, collected while a write runs (``Touched.events``) and written to
     the outbox when it is about to commit. ``render(with_body)`` gives the payload's ``data``;
-    ``filters()`` the source id and tag slugs the subscriptions' filters see."""
+    ``filters()`` the source ids and tag slugs the subscriptions' filters see."""
 
     type: str
     subject: str | None
@@ -342,10 +344,19 @@ class Event:
 def _article_filters(article_id):
     source_id = Article.select(Article.source).where(Article.id == article_id).scalar()
     tags = Tag.select(Tag.slug).join(ArticleTag).where(ArticleTag.article == article_id).tuples()
-    return source_id, [slug for (slug,) in tags]
+    return [source_id], [slug for (slug,) in tags]
 
 
-def article_written(article, body, change_id, was_published):
+def _before_and_after(source_id, tags, before):
+    """What a change of an article passes the filters as: its source and tags after it, and
+    before it (``before``: ``(source_id, tags)``, None for a new article), so that an endpoint
+    filtered on what the article leaves hears of the change by which it leaves."""
+    if before is None:
+        return [source_id], list(tags)
+    return list(dict.fromkeys([source_id, before[0]])), sorted({*tags, *before[1]})
+
+
+def article_written(article, body, change_id, was_published, before=None):
     """``article.published`` or ``article.updated`` for an Article just stored (with its card,
     ``source_id`` and ``tag_list``); ``body`` is ``(html, text)``."""
     tags = [tag.slug for tag in article.tag_list]
@@ -353,20 +364,20 @@ def article_written(article, body, change_id, was_published):
         ARTICLE_UPDATED if was_published else ARTICLE_PUBLISHED,
         f"article:{article.id}",
         lambda with_body: cards.document(article.card, body if with_body else None),
-        lambda: (article.source_id, tags),
+        lambda: _before_and_after(article.source_id, tags, before),
         change_id=change_id,
         has_body=True,
     )
 
 
-def article_gone(article_id, reason, source_id, tags, change_id):
+def article_gone(article_id, reason, source_id, tags, change_id, before=None):
     """``article.deleted``: the article was deleted or unpublished (``reason``)."""
     data = ArticleGoneSchema().dump({"id": article_id, "reason": reason})
     return Event(
         ARTICLE_DELETED,
         f"article:{article_id}",
         lambda with_body: data,
-        lambda: (source_id, list(tags)),
+        lambda: _before_and_after(source_id, tags, before),
         change_id=change_id,
     )
 
@@ -387,7 +398,9 @@ def comment_event(event_type, comment, action=None):
 def source_event(event_type, source):
     """A source event; the source as ``SourceSchema`` dumps it now."""
     data = SourceSchema().dump(source)
-    return Event(event_type, f"source:{source.id}", lambda with_body: data, lambda: (source.id, []))
+    return Event(
+        event_type, f"source:{source.id}", lambda with_body: data, lambda: ([source.id], [])
+    )
 
 
 def subscribed_types():
@@ -414,12 +427,13 @@ def record(events, version):
     at = utcnow()
     rows = []
     for event in chosen:
-        source_id, tags = event.filters()
+        source_ids, tags = event.filters()
         rows.append(
             {
                 "type": event.type,
                 "subject": event.subject,
-                "source_id": source_id,
+                "source_id": source_ids[0],
+                "previous_source_id": source_ids[1] if len(source_ids) > 1 else None,
                 "tags": _csv(tags),
                 "version": version,
                 "payload": event.payload(at),
@@ -461,6 +475,7 @@ def fan_out(limit=500):
                 WebhookEvent.type,
                 WebhookEvent.subject,
                 WebhookEvent.source_id,
+                WebhookEvent.previous_source_id,
                 WebhookEvent.tags,
                 WebhookEvent.version,
             )

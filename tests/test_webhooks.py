@@ -356,6 +356,29 @@ def test_events_follow_type_source_and_tag_filters(
     assert [hook["tag"] for hook in hooks] == [[], ["climate"], []]
 
 
+def test_an_endpoint_hears_of_the_change_by_which_an_article_leaves_its_filter(
+    client, writer, make_source, subscribe, receiver
+):
+    daily, weekly = make_source(slug="daily"), make_source(slug="weekly")
+    subscribe(tag=["transport"], url=receiver.url + "?f=tag")
+    subscribe(source=["daily"], url=receiver.url + "?f=source")
+    ferry = client.post("/v1/articles", json=article(daily, tags=["transport"]), headers=writer)
+    path = f"/v1/articles/{ferry.json['id']}"
+    client.patch(path, json={"tags": ["sport"]}, headers=writer)  # leaves the tag
+    client.put(path, json=article(weekly, status="draft"), headers=writer)  # leaves the source
+    client.patch(path, json={"status": "published"}, headers=writer)  # neither hears of it
+    client.delete(path, headers=writer)
+    got = [(r.path.split("=")[1], json.loads(r.body)["type"]) for r in receiver.wait_for(5)]
+    assert sorted(got) == [
+        ("source", "article.deleted"),  # unpublished, by the move to weekly
+        ("source", "article.published"),
+        ("source", "article.updated"),
+        ("tag", "article.published"),
+        ("tag", "article.updated"),  # retagged to sport
+    ]
+    assert len(receiver.received) == 5
+
+
 def test_comment_and_source_events(client, writer, admin, make_key, subscribe, receiver):
     secret = subscribe(
         events=["comment.created", "comment.moderated", "source.created", "source.updated"]

@@ -33,6 +33,7 @@ from . import (
     v0013_modified_at,
     v0014_article_modified_at_index,
     v0015_slug_bytes_index,
+    v0016_event_previous_source,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -52,6 +53,7 @@ STEPS = [
     v0013_modified_at,
     v0014_article_modified_at_index,
     v0015_slug_bytes_index,
+    v0016_event_previous_source,
 ]
 
 LATEST_VERSION = len(STEPS)
