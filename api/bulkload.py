@@ -404,7 +404,7 @@ class Importer:
         """Inside a batch's transaction: record the job's progress up to ``last_number``."""
         if self.job is None:
             return
-        imports.checkpoint(self.job.id, self.state, last_number + 1, self.changed)
+        imports.checkpoint(self.job, self.state, last_number + 1, self.changed)
         self.changed = [self.open] if self.open is not None else []
 
     def _checkpoint_alone(self, entries):

@@ -181,11 +181,14 @@ def run_import(job_id):
             return
         try:
             import_items(ndjson_items(imports.lines_from(job), settings().max_body_bytes), job=job)
+        except imports.LeaseLost:
+            log.warning("import job %d: another run took it over; this one stopped", job_id)
+            return
         except Exception:
             log.exception("import job %d stopped", job_id)
-            imports.release(job_id, "The import stopped on an error in the server; retried.")
+            imports.release(job, "The import stopped on an error in the server; retried.")
             return
-        imports.finish(job_id, imports.SUCCEEDED)
+        imports.finish(job, imports.SUCCEEDED)
     refresh_articles()
     wake_webhooks()
 

@@ -183,50 +183,71 @@ def ranges(job):
     return [list(row) for row in query]
 
 
-def checkpoint(job_id, state, next_line, changed_ranges):
+class LeaseLost(Exception):
+    """Another run took the job (this one outlived its lease): this one stops, and what it was
+    storing is rolled back with the checkpoint that found out."""
+
+
+def _held(job):
+    """SQL: ``job`` (as a run claimed it) is still that run's: its claim is the latest."""
+    return (
+        (ImportJob.id == job.id)
+        & (ImportJob.status == RUNNING)
+        & (ImportJob.attempts == job.attempts)
+    )
+
+
+def checkpoint(job, state, next_line, changed_ranges):
     """Record a job's progress, inside the transaction of the batch that made it (the caller's):
-    its counts, first rejections, and the ranges that changed since the last checkpoint."""
+    its counts, first rejections, and the ranges that changed since the last checkpoint.
+    Raises :class:`LeaseLost` (so the batch is not stored) when another run took the job."""
     now = utcnow()
-    ImportJob.update(
-        lines=state["lines"],
-        next_line=next_line,
-        created=state["created"],
-        updated=state["updated"],
-        unchanged=state["unchanged"],
-        rejected=state["rejected"],
-        rejections=json.dumps(state["rejections"]),
-        rejected_by_code=json.dumps(state["rejected_by_code"]),
-        last_item_stored=state["last_item_stored"],
-        lease_until=now + LEASE,
-    ).where(ImportJob.id == job_id).execute()
+    held = (
+        ImportJob.update(
+            lines=state["lines"],
+            next_line=next_line,
+            created=state["created"],
+            updated=state["updated"],
+            unchanged=state["unchanged"],
+            rejected=state["rejected"],
+            rejections=json.dumps(state["rejections"]),
+            rejected_by_code=json.dumps(state["rejected_by_code"]),
+            last_item_stored=state["last_item_stored"],
+            lease_until=now + LEASE,
+        )
+        .where(_held(job))
+        .execute()
+    )
+    if not held:
+        raise LeaseLost(f"import job {job.id}: another run took it")
     for first, last in changed_ranges:
-        ImportRange.insert(job=job_id, first_line=first, last_line=last).on_conflict(
+        ImportRange.insert(job=job.id, first_line=first, last_line=last).on_conflict(
             conflict_target=[ImportRange.job, ImportRange.first_line],
             update={ImportRange.last_line: last},
         ).execute()
 
 
-def finish(job_id, status, error=None):
-    """The job ended (its body is no longer needed: its chunks are removed)."""
+def finish(job, status, error=None):
+    """The run that holds ``job`` ended it (its body is no longer needed: its chunks are
+    removed); nothing when another run took it meanwhile."""
     with write_transaction():
-        ImportJob.update(status=status, finished_at=utcnow(), lease_until=None, error=error).where(
-            ImportJob.id == job_id
-        ).execute()
-        ImportChunk.delete().where(ImportChunk.job == job_id).execute()
+        ended = (
+            ImportJob.update(status=status, finished_at=utcnow(), lease_until=None, error=error)
+            .where(_held(job))
+            .execute()
+        )
+        if ended:
+            ImportChunk.delete().where(ImportChunk.job == job.id).execute()
 
 
-def release(job_id, error):
-    """A run failed: let another attempt take the job, or fail it after the last attempt."""
-    job = ImportJob.get_or_none(ImportJob.id == job_id)
-    if job is None:
-        return
+def release(job, error):
+    """The run that holds ``job`` failed: let another attempt take it, or fail it after the
+    last attempt; nothing when another run took it meanwhile."""
     if job.attempts >= MAX_ATTEMPTS:
-        finish(job_id, FAILED, error)
+        finish(job, FAILED, error)
         return
     with write_transaction():
-        ImportJob.update(status=QUEUED, lease_until=None, error=error).where(
-            ImportJob.id == job_id
-        ).execute()
+        ImportJob.update(status=QUEUED, lease_until=None, error=error).where(_held(job)).execute()
 
 
 def clean_up():

@@ -430,3 +430,35 @@ def test_cli_imports_a_feed_with_references_to_no_character(app, database_url, t
     with db.connection_context():
         second = Article.get(Article.external_id == "https://harbour.example/2")
         assert second.bodies.get().body_text == "Body \ufffd two."
+
+
+def test_a_run_that_outlives_its_lease_stops_and_stores_nothing_twice(
+    app, writer, source, monkeypatch
+):
+    from api import bulkload, tasks
+    from api.bulkload import import_items, ndjson_items
+    from models import imports
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 10)
+    body = ndjson(*(line(title=f"No external id {n}") for n in range(1, 31))).encode()
+    with app.app_context():
+        db.connect(reuse_if_open=True)
+        job = imports.create_job(None)
+        imports.add_chunk(job, 0, 1, body)
+        imports.queue_job(job, len(body))
+        slow = imports.claim(job.id)
+
+        def overtaken(lines):
+            for number, item in lines:
+                if number == 15:  # this run is slow: its lease runs out, another takes the job
+                    lapsed = imports.utcnow() - datetime.timedelta(seconds=1)
+                    imports.ImportJob.update(lease_until=lapsed).execute()
+                    tasks.run_import.call_local(job.id)
+                yield number, item
+
+        with pytest.raises(imports.LeaseLost):
+            import_items(overtaken(ndjson_items(imports.lines_from(slow), 10_000)), job=slow)
+        done = imports.ImportJob.get_by_id(job.id)
+        assert (done.status, done.created, done.lines) == ("succeeded", 30, 30)
+        assert Article.select().count() == 30
+        db.close()
