@@ -229,12 +229,13 @@ def _content_key(entry, body_html):
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def import_items(items, on_item=None, job=None):
+def import_items(items, on_item=None, job=None, on_rejection=None):
     """Write every item; returns the counts, the first rejections with their numbers and
     reasons (:data:`MAX_REJECTIONS`), the rejections counted by code, and the ranges of the
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
-    progress is recorded in the transaction of each batch, and resumed from."""
-    importer = Importer(job)
+    progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
+    is called with every rejection, in line order, once its batch is accounted for good."""
+    importer = Importer(job, on_rejection)
     for number, payload in items:
         if on_item is not None:
             on_item()
@@ -250,8 +251,11 @@ class Importer:
     numbers: that is what makes the ranges of stored items exact.
     """
 
-    def __init__(self, job=None):
+    def __init__(self, job=None, on_rejection=None):
         self.job = job
+        self.on_rejection = on_rejection
+        #: Rejections not handed to ``on_rejection`` yet (a batch refused is accounted again).
+        self.unreported = []
         if job is None:
             self.state = {
                 "lines": 0,
@@ -306,7 +310,15 @@ class Importer:
         return result
 
     def flush(self):
-        """Store the window's batch, then account for every item of the window in order."""
+        """Store the window's batch, account for every item of the window in order, and hand
+        its rejections to ``on_rejection``."""
+        self._store_window()
+        if self.on_rejection is not None:
+            for rejection in self.unreported:
+                self.on_rejection(rejection)
+        self.unreported = []
+
+    def _store_window(self):
         window, batch = self.window, self.batch
         self.window, self.batch, self.keys = [], [], set()
         if not window:
@@ -375,11 +387,13 @@ class Importer:
         state["rejected_by_code"][code] = state["rejected_by_code"].get(code, 0) + 1
         state["last_item_stored"] = False
         self.open = None
+        rejection = {"line": number, "code": code, "reason": reason}
+        if errors:
+            rejection["errors"] = errors
         if len(state["rejections"]) < MAX_REJECTIONS:
-            rejection = {"line": number, "code": code, "reason": reason}
-            if errors:
-                rejection["errors"] = errors
             state["rejections"].append(rejection)
+        if self.on_rejection is not None:
+            self.unreported.append(rejection)
 
     def _save(self):
         return (
@@ -387,12 +401,14 @@ class Importer:
             None if self.open is None else list(self.open),
             None if self.ranges is None else len(self.ranges),
             list(self.changed),
+            len(self.unreported),
         )
 
     def _restore(self, saved):
         """Undo the accounting of a batch the database refused (the open range is the last of
         the ranges and of the changed ones, when there is one)."""
-        self.state, self.open, count, self.changed = saved
+        self.state, self.open, count, self.changed, unreported = saved
+        del self.unreported[unreported:]
         if self.ranges is not None:
             del self.ranges[count:]
         if self.open is not None:

@@ -1,6 +1,7 @@
 """The ``newsdesk`` command."""
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -246,39 +247,34 @@ def import_command(files):
     max_line = Config.from_env().max_body_bytes
     with connected():
         for path in files:
+            show = functools.partial(_show_rejection, path)
             with open(path, "rb") as handle:
                 if is_feed(handle.read(4096)):
                     handle.seek(0)
-                    items = feed_items(handle.read())
-                    result = import_items(items)
+                    result = import_items(feed_items(handle.read()), on_rejection=show)
                 else:
                     handle.seek(0)
                     with click.progressbar(
                         length=os.path.getsize(path), label=path, file=sys.stderr, show_pos=True
                     ) as bar:
                         lines = _counted(split_lines(read_blocks(handle), max_line), bar)
-                        result = import_items(ndjson_items(lines, max_line))
+                        result = import_items(ndjson_items(lines, max_line), on_rejection=show)
             click.echo(
                 f"{path}: {result['created']} created, {result['updated']} updated, "
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"
             )
-            for rejection in result["rejections"]:
-                detail = "; ".join(
-                    f"{field}: {' '.join(messages)}"
-                    for field, messages in rejection.get("errors", {}).items()
-                )
-                click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
-            if result["rejections_omitted"]:
-                counts = ", ".join(
-                    f"{count} {code}" for code, count in sorted(result["rejected_by_code"].items())
-                )
-                click.echo(
-                    f"  ... and {result['rejections_omitted']} more rejections (by code: {counts})"
-                )
             total_rejected += result["rejected"]
     tasks.wake_webhooks()
     if total_rejected:
         sys.exit(1)
+
+
+def _show_rejection(path, rejection):
+    """Print a rejected item of ``path`` (every one, as its batch is accounted)."""
+    detail = "; ".join(
+        f"{field}: {' '.join(messages)}" for field, messages in rejection.get("errors", {}).items()
+    )
+    click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
 
 
 def _counted(lines, bar):

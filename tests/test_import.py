@@ -409,15 +409,21 @@ def test_a_job_cut_short_resumes_after_its_last_committed_batch(
     assert titles == [f"No external id {n}" for n in range(1, count + 1)]
 
 
-def test_cli_lists_the_first_rejections_and_counts_the_rest(app, database_url, tmp_path, source):
+def test_cli_prints_every_rejection(app, database_url, tmp_path, source, monkeypatch):
+    from api import bulkload
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 10)  # rejections of several batches, in order
     path = tmp_path / "many.ndjson"
-    path.write_text(ndjson(*(["not json"] * 105), line(external_id="kept")))
+    lines = ["not json"] * 105 + [line(external_id="kept"), line(title="")]
+    path.write_text(ndjson(*lines))
     result = invoke(database_url, str(path))
     assert result.exit_code == 1
-    assert f"{path}: 1 created, 0 updated, 0 unchanged, 105 rejected" in result.output
-    assert f"{path}:100: Line is not valid JSON" in result.output
-    assert f"{path}:101:" not in result.output
-    assert "... and 5 more rejections (by code: 105 not_json)" in result.output
+    printed = [row for row in result.output.splitlines() if row.startswith(f"  {path}:")]
+    not_json = "Line is not valid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)."
+    assert printed == [f"  {path}:{n}: {not_json}" for n in range(1, 106)] + [
+        f"  {path}:107: Invalid: title. title: Must not be empty."
+    ]
+    assert f"{path}: 1 created, 0 updated, 0 unchanged, 106 rejected" in result.output
 
 
 @pytest.mark.parametrize("reference", ["&#xD800;", "&#57343;", "&#x110000;", "&#99999999999;"])
