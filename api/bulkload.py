@@ -19,7 +19,7 @@ import peewee
 from marshmallow import ValidationError
 
 from models import Source, imports, utcnow, webhooks
-from models.base import write_transaction
+from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
@@ -334,10 +334,12 @@ class Importer:
                 self._account(window, dict(zip(batch, outcomes, strict=True)))
                 self._checkpoint(window[-1][0])
             return
-        except peewee.IntegrityError:
+        except (peewee.IntegrityError, peewee.OperationalError) as error:
+            if not lost_race(error):
+                raise
             self._restore(saved)
-        # The database refused the batch as a whole (a unique key taken by a concurrent
-        # writer): store its items one by one.
+        # The database refused the batch as a whole for a concurrent writer (a unique key it
+        # took, a deadlock): store its items one by one.
         done = 0
         for i in batch:
             try:

@@ -365,15 +365,13 @@ def is_postgres():
 
 
 def run_again_on_conflict(transaction, attempts=3):
-    """``transaction()``, run again when it lost a race to a concurrent writer: on a unique key
-    (PostgreSQL raises then; the next run sees the other row), or in a deadlock PostgreSQL
-    broke by ending it (SQLSTATE 40P01; 40001 for a serialization failure)."""
+    """``transaction()``, run again when it lost a race to a concurrent writer
+    (:func:`lost_race`)."""
     for attempt in range(attempts):
         try:
             return transaction()
         except (peewee.IntegrityError, peewee.OperationalError) as error:
-            lost = isinstance(error, peewee.IntegrityError) or _sqlstate(error) in LOST_RACE
-            if not lost or attempt == attempts - 1:
+            if not lost_race(error) or attempt == attempts - 1:
                 raise
 
 
@@ -382,12 +380,16 @@ def run_again_on_conflict(transaction, attempts=3):
 LOST_RACE = ("40P01", "40001")
 
 
-def _sqlstate(error):
-    """The SQLSTATE of the driver's error behind ``error`` (PostgreSQL's), or None."""
+def lost_race(error):
+    """Whether a transaction failed on ``error`` for a concurrent writer, so that running it
+    again is right: a unique key taken meanwhile (PostgreSQL raises then; the next run sees
+    the other row), or a deadlock PostgreSQL broke by ending it."""
+    if isinstance(error, peewee.IntegrityError):
+        return True
     for cause in (error.__cause__, error.__context__, *error.args):
-        if getattr(cause, "pgcode", None):
-            return cause.pgcode
-    return None
+        if getattr(cause, "pgcode", None) in LOST_RACE:
+            return True
+    return False
 
 
 def locked(query, of):

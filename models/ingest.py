@@ -270,7 +270,8 @@ class _Batch:
         query = Article.select().where(Article.id.in_(list(by_id))).order_by(Article.id)
         stored = list(locked(query, Article)) if by_id else []
         moved = {article.source_id for article in stored} - set(self.sources_by_id)
-        if moved:  # moved to another source since the sources were read
+        if moved:  # moved to another source since the sources were read (locked after the
+            # article, out of order: a deadlock this may meet ends the write, run again)
             self._add_sources(Source.select().where(Source.id.in_(list(moved))))
         self.stored = {article.id: article for article in stored}
         self.stored_by_key = {(a.source_id, a.external_id): a for a in stored if a.external_id}
