@@ -70,8 +70,8 @@ def sentence_vectors(article):
     kept = SentenceEmbedding.get_or_none(SentenceEmbedding.article == article.id)
     if kept and kept.article_version == article.version and kept.model == model.name:
         sentences = json.loads(kept.sentences)
-        vectors = np.frombuffer(bytes(kept.vectors), dtype="<f4").reshape(len(sentences), -1)
-        return sentences, vectors
+        vectors = np.frombuffer(bytes(kept.vectors), dtype="<f4")
+        return sentences, vectors.reshape(len(sentences), model.dimensions)
     body = ArticleBody.get_or_none(ArticleBody.article == article.id)
     sentences = sentences_of(body.body_text if body else "")
     vectors = model.embed(sentences)

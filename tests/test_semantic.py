@@ -471,6 +471,14 @@ def test_answers_are_the_articles_own_sentences_in_order(client, writer, source)
     assert [s["sentence"] for s in one["sentences"]] == ["Residents asked for a new ferry service."]
 
 
+def test_an_article_without_sentences_has_no_answers_every_time(client, writer, source):
+    article = post(client, writer, source, "Harbour at dawn", "Photo: Reuters")
+    for _ in range(2):  # the second reads the (empty) sentences kept by the first
+        for path in ("key-points", "answers?q=where"):
+            response = client.get(f"/v1/articles/{article['id']}/{path}")
+            assert response.status_code == 200 and response.json["sentences"] == []
+
+
 def test_sentence_vectors_are_kept_per_article_version(client, writer, source):
     article = post(client, writer, source, "Council approves harbour repairs", BODY)
     path = f"/v1/articles/{article['id']}/key-points?limit=2"
