@@ -26,6 +26,8 @@ from .errors import bad_request
 from .responses import location, rendered
 
 blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="News articles")
+#: Related items a relation's POST answers with (the first page of the list).
+RELATIONS_SHOWN = 50
 
 
 def article_filters(args):
@@ -201,21 +203,25 @@ class RelatedArticles(MethodView):
 
         Each item carries `relation` with its kind, origin, score and reasons.
         """
-        fields = fieldset(field_names)
         drafts = drafts_shown()
         article_id = article_id_or_404(key, include_drafts=drafts)
-        after = (
-            paging.decode_cursor(cursor, "related", (paging.string, paging.number, paging.integer))
-            if cursor
-            else None
-        )
-        rows, next_cursor = paging.paginate(
-            reading.related(article_id, limit + 1, drafts, after),
-            limit,
-            "related",
-            lambda row: row.sort_key,
-        )
-        return paging.page(related_items(rows, fields), next_cursor)
+        return related_page(article_id, limit, drafts, cursor, fieldset(field_names))
+
+
+def related_page(article_id, limit, drafts, cursor=None, fields=None):
+    """A page of an article's related list, as :func:`paging.page` gives it."""
+    after = (
+        paging.decode_cursor(cursor, "related", (paging.string, paging.number, paging.integer))
+        if cursor
+        else None
+    )
+    rows, next_cursor = paging.paginate(
+        reading.related(article_id, limit + 1, drafts, after),
+        limit,
+        "related",
+        lambda row: row.sort_key,
+    )
+    return paging.page(related_items(rows, fields), next_cursor)
 
 
 @blp.route("/<key>/relations")
@@ -247,8 +253,10 @@ class Relations(MethodView):
             )
             if not updated:
                 Relation.insert(article=article_id, related=other_id, **values).execute()
-        items = related_items(reading.related(article_id, 50, include_drafts=True), None)
-        return {"data": items}, 200 if updated else 201
+        # The list's first page, as GET .../related shows it to this key (its next_cursor
+        # goes there: no Link, which would name this URL).
+        body, _ = related_page(article_id, RELATIONS_SHOWN, drafts=True)
+        return body, 200 if updated else 201
 
 
 @blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")
