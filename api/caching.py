@@ -65,8 +65,11 @@ class Validators:
 
     def resource(self, kind, resource_id, version, query=""):
         """The tag of the answer about one resource (``kind``: article, source, comment) at
-        ``version`` (``query``: a sparse fieldset asked for, if any)."""
-        return self._tag(f"{kind}:{resource_id}:{version}|{query}")
+        ``version``; for a request with a ``query`` (a sparse fieldset, say), that tag, ``-``
+        and a mark of the query: the first part names the version for ``If-Match``
+        (:func:`if_match_holds`), the whole the answer for ``If-None-Match``."""
+        tag = self._tag(f"{kind}:{resource_id}:{version}")
+        return f"{tag}-{self._tag(query)[:8]}" if query else tag
 
 
 def matching_tag(header, tag, accept_encoding):
@@ -97,7 +100,8 @@ def if_match_holds(header, tag):
             return True
         if candidate.startswith("W/"):
             continue  # strong comparison (RFC 9110 13.1.1)
-        if candidate.strip('"').partition(":")[0] == tag:
+        # The version's tag, whatever the variant (a query, a coding) the client's answer was.
+        if candidate.strip('"').partition(":")[0].partition("-")[0] == tag:
             return True
     return False
 

@@ -133,7 +133,11 @@ def test_a_stale_if_match_is_412_and_changes_nothing(client, writer, make_articl
     article = make_article(title="Original")
     path = f"/v1/articles/{article.id}"
     stale = client.get(path).headers["ETag"]
+    stale_fieldset = client.get(f"{path}?fields=id,title").headers["ETag"]
+    assert stale_fieldset != stale  # another answer: If-None-Match tells them apart
     assert client.patch(path, json={"title": "Edited elsewhere"}, headers=writer).status_code == 200
+    headers = {**writer, "If-Match": stale_fieldset}
+    assert client.patch(path, json={"title": "Mine"}, headers=headers).status_code == 412
     body = (
         {"source": "default-source", "title": "Mine", "body_text": "B"}
         if method != "delete"
@@ -147,10 +151,12 @@ def test_a_stale_if_match_is_412_and_changes_nothing(client, writer, make_articl
 
 @pytest.mark.parametrize("method", ["patch", "delete"])
 def test_a_current_or_star_if_match_lets_the_write_through(client, writer, make_article, method):
-    for given in ("current", "*", "compressed"):
+    for given in ("current", "*", "compressed", "fieldset"):
         article = make_article()
         path = f"/v1/articles/{article.id}"
         etag = client.get(path, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+        if given == "fieldset":  # another answer about the same version of the article
+            etag = client.get(f"{path}?fields=id,title").headers["ETag"]
         if given == "current":
             etag = etag.replace(':gzip"', '"')
         elif given == "*":
