@@ -78,23 +78,25 @@ def too_slow(seconds):
     )
 
 
-def flatten_messages(messages, prefix=""):
+def flatten_messages(messages, prefix="", query=False):
     """webargs/marshmallow messages as ``{"name": [messages]}``, one key per bad input.
 
-    The location level (``query``, ``json``) is dropped; nested fields are joined with dots;
-    what concerns the whole body (marshmallow's ``_schema``: not an object, say) is ``body``.
+    The location level (``query``, ``json``) is dropped; nested fields are joined with dots
+    (``tags.1``: the second tag of a body); a query parameter's items are its own (``facets``,
+    not ``facets.1``: the name is the parameter's); what concerns the whole body
+    (marshmallow's ``_schema``: not an object, say) is ``body``.
     """
     flat = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
             if not prefix and key in ("query", "json", "path", "headers", "form", "files"):
-                name = ""
-            elif key == "_schema":  # marshmallow's key for errors of the whole input
+                name, query = "", key == "query"
+            elif key == "_schema" or (query and isinstance(key, int)):
                 name = prefix
             else:
                 name = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, dict):
-                flat.update(flatten_messages(value, name))
+                flat.update(flatten_messages(value, name, query))
             else:
                 flat.setdefault(name or "body", []).extend(
                     value if isinstance(value, list) else [str(value)]

@@ -136,6 +136,8 @@ def test_facets_count_the_whole_result(client, corpus):
     assert facets["language"] == [{"value": "en", "count": 2}, {"value": "de", "count": 1}]
     assert facets["tag"] == [{"value": "weather", "count": 2}, {"value": "business", "count": 1}]
     assert "facets" not in search(client, "coast").json
+    bad = client.get("/v1/search?q=coast&facets=source,bogus")  # named by the parameter
+    assert bad.status_code == 422 and list(bad.json["errors"]) == ["facets"]
 
 
 def test_drafts_are_not_found(client, corpus):
