@@ -87,14 +87,15 @@ class RateLimiter:
         return response
 
     def count(self, caller, writes=False):
-        """Count one request of ``caller``; the state of the limit nearest exhaustion (exceeded
-        when any limit is)."""
+        """Count one request of ``caller``; the state of the limit it exceeds (the one that
+        resets last, when both), else of the limit nearest exhaustion."""
         state = self._hit(self.default, caller)
         if writes:
-            other = self._hit(self.writes, caller, "writes")
-            exceeded = state["exceeded"] or other["exceeded"]
-            state = min(state, other, key=lambda s: s["remaining"])
-            state["exceeded"] = exceeded
+            states = [state, self._hit(self.writes, caller, "writes")]
+            exceeded = [s for s in states if s["exceeded"]]
+            if exceeded:
+                return max(exceeded, key=lambda s: s["reset"])
+            return min(states, key=lambda s: s["remaining"])
         return state
 
     def problems(self):

@@ -54,7 +54,11 @@ def test_wrong_keys_count_against_the_client_address(client):
 
 
 @pytest.mark.parametrize(
-    "app_config", [{"rate_limit": "100/minute", "write_rate_limit": "2/minute"}]
+    "app_config",
+    [
+        {"rate_limit": "100/minute", "write_rate_limit": "2/minute"},
+        {"rate_limit": "3/minute", "write_rate_limit": "2/minute"},  # both spent at once
+    ],
 )
 def test_writes_have_a_stricter_limit(client, make_key):
     headers = make_key("write")
@@ -66,7 +70,9 @@ def test_writes_have_a_stricter_limit(client, make_key):
     refused = client.post("/v1/sources", json={"slug": "s9", "name": "S"}, headers=headers)
     assert refused.status_code == 429
     assert "Retry-After" in refused.headers
-    assert client.get("/v1/sources", headers=headers).status_code == 200
+    # The limit spent is the one named, not the other one nearest it.
+    assert refused.headers["RateLimit-Limit"] == "2"
+    assert refused.json["detail"].startswith("Rate limit of 2 ")
 
 
 @pytest.mark.xdist_group("processes")
