@@ -584,6 +584,15 @@ class _Batch:
         insert_rows(ArticleTag, links)
         index_rows(index_rows_, replaced)
         self._queue_embeddings(saved, touched.bulk)
+        # A story no longer shows an article unpublished (its count, headline), from now on;
+        # the worker places the article again later.
+        unpublished = [
+            article.story_id
+            for _, model, _, article in saved
+            if article is not None and article.story_id is not None and model.status != PUBLISHED
+        ]
+        if unpublished:
+            stories.publish_changes(stories.refresh_stories(unpublished))
         changes, reported = [], []
         for index, model, body, article in saved:
             was_published = article is not None and article.status == PUBLISHED

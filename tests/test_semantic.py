@@ -337,6 +337,18 @@ def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articl
     assert in_db(lambda: Story.select().count()) == 0
 
 
+def test_a_story_drops_an_article_unpublished_at_once(client, writer, story_articles, monkeypatch):
+    posted, _ = story_articles
+    story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker: the write alone
+    path = f"/v1/articles/{posted[0]['id']}"
+    assert client.patch(path, json={"status": "draft"}, headers=writer).status_code == 200
+    story = client.get(f"/v1/stories/{story_id}").json
+    assert story["article_count"] == 2
+    assert story["headline"]["id"] != posted[0]["id"]
+    assert posted[0]["id"] not in [a["id"] for a in story["articles"]]
+
+
 def test_a_story_shows_its_articles_as_they_are_now(client, writer, story_articles):
     """What a story lists of its articles (sources, languages, times) follows their writes."""
     posted, _ = story_articles
