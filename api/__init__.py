@@ -152,7 +152,13 @@ def create_app(config=None):
     app.url_map.converters["default"] = converters.TextConverter
     # `/v1//articles` is no resource: a 404, not werkzeug's redirect (an HTML page).
     app.url_map.merge_slashes = False
-    api = errors.Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name)})
+    api = errors.Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name),
+            "extra_plugins": [errors.CommonAnswers()],
+        },
+    )
     api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)
     api.register_field(fields.URL, "string", "uri")
     errors.document_problems(api.spec)

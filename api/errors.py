@@ -1,6 +1,7 @@
 """Every error, on every path and method, as RFC 9457 ``application/problem+json``."""
 
 import contextlib
+import copy
 import http
 import logging
 import time
@@ -8,6 +9,7 @@ import time
 import flask_smorest
 import orjson
 import peewee
+from apispec import BasePlugin
 from flask import current_app, request
 from flask_smorest import abort
 from playhouse.pool import MaxConnectionsExceeded
@@ -151,6 +153,34 @@ def document_problems(spec):
     spec.components.response(
         "DEFAULT_ERROR", _problem_response("Default error response"), lazy=True
     )
+
+
+class CommonAnswers(BasePlugin):
+    """apispec plugin: what the request pipeline may answer on any operation of the API,
+    whatever the view (``create_app`` lists that pipeline), documented on each: 401 (an unknown
+    key; any read, when reads are private), 429 (a rate limit spent), on reads 304 (a validator
+    still matches) and a key taken optionally, on writes with a JSON body 400 (not JSON),
+    413 (too large) and 415 (not ``application/json``)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not path.startswith(("/v1/", "/feeds/")):
+            return
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            answers = ["UNAUTHORIZED", "TOO_MANY_REQUESTS"]
+            if method in ("get", "head"):
+                # Copies: a node shared in the spec would be a YAML anchor in openapi.yaml.
+                responses.setdefault(304, copy.deepcopy(NOT_MODIFIED))
+                operation.setdefault("security", copy.deepcopy(OPTIONAL_KEY))
+            elif "application/json" in operation.get("requestBody", {}).get("content", {}):
+                answers += ["BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
+            for name in answers:
+                responses.setdefault(http.HTTPStatus[name].value, name)
+
+
+NOT_MODIFIED = {"description": "Not Modified: the validator sent (If-None-Match) still matches."}
+#: Reads are public unless NEWSDESK_PUBLIC_READ=false; a key shows more (drafts, for one).
+OPTIONAL_KEY = [{}, {"bearerAuth": []}, {"apiKeyHeader": []}]
 
 
 def _problem_response(description):

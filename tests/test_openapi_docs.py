@@ -44,6 +44,27 @@ def test_spec_documents_errors_as_problem_json():
     }
 
 
+def test_every_operation_documents_what_the_pipeline_may_answer():
+    """401 and 429 anywhere; 304 and an optional key on reads; 400, 413 and 415 on JSON writes:
+    answers the request pipeline gives before or after any view."""
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        if path.startswith(("/v1/", "/feeds/"))
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(operations) > 40
+    for path, method, operation in operations:
+        statuses = set(operation["responses"])
+        assert {"401", "429"} <= statuses, (method, path)
+        if method == "get":
+            assert "304" in statuses and operation["security"], path  # optional, or required
+        elif "application/json" in operation.get("requestBody", {}).get("content", {}):
+            assert {"400", "413", "415"} <= statuses, (method, path)
+
+
 def test_docs_page_uses_no_cdn():
     app = create_app({"database_url": "sqlite:///unused.db"})
     client = app.test_client()
