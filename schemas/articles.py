@@ -294,7 +294,8 @@ class ArticleInSchema(InputSchema):
         validate=check_html,
         metadata={
             "description": (
-                "HTML; sanitized with an allow-list. body_text is derived from it. At most"
+                "HTML; sanitized with an allow-list. body_text is derived from it. A create"
+                " or PUT needs body_html or body_text. At most"
                 f" {MAX_LENGTH:,} characters and {MAX_TAGS:,} tags (start and end tags,"
                 f" comments); elements nest at most {MAX_DEPTH} levels deep and carry at most"
                 f" {MAX_ATTRIBUTES} attributes each"
@@ -304,7 +305,10 @@ class ArticleInSchema(InputSchema):
     )
     body_text = Text(
         validate=validate.Length(max=MAX_LENGTH, error=TOO_LONG),
-        metadata={"description": "Plain text, paragraphs separated by blank lines"},
+        metadata={
+            "description": "Plain text, paragraphs separated by blank lines. A create or PUT"
+            " needs body_html or body_text"
+        },
     )
     published_at = Timestamp(
         validate=validate.Range(
