@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
 
 from models import DataVersion, db, end_request, reading
+from models.base import COMMIT_LAG
 from models.changes import etag_epoch
 from models.ingest import WriteError
 
@@ -242,7 +243,8 @@ class Caching:
         304, or with the answer kept for it, before the view runs."""
         if request.method not in ("GET", "HEAD"):
             return None
-        g.began = int(time.time())  # before the view reads: see finish
+        # Before the view reads: the seconds before this one are final (see finish).
+        g.settled = int(time.time() - COMMIT_LAG.total_seconds())
         if request.url_rule is None:
             return None
         environ = request.environ
@@ -290,10 +292,10 @@ class Caching:
                 headers["ETag"] = f'"{tag}"'
         if tag is None:
             tag, _ = response.get_etag()
-        if response.last_modified and response.last_modified.timestamp() >= g.get("began", 0):
-            # A date within the second the request began: a change later in that second would
-            # have the same one, and If-Modified-Since would call it unmodified. Only the ETag
-            # tells; a request a second later gets the date.
+        if response.last_modified and response.last_modified.timestamp() >= g.get("settled", 0):
+            # A change may still commit with a time in this date's second (a write stamps its
+            # time before it commits), and If-Modified-Since would call it unmodified: until
+            # that cannot be, only the ETag tells.
             del headers["Last-Modified"]
         answer_key = g.get("answer_key")
         if answer_key is not None:

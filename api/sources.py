@@ -81,15 +81,16 @@ class SourceDetail(MethodView):
             caching.check_if_match("source", source)
             if all(getattr(source, name) == value for name, value in data.items()):
                 return source, caching.tagged("source", source)  # no new version, no event
-            if data.get("slug", slug) != slug:
+            renamed = data.get("slug", slug) != slug
+            if renamed:
                 ensure_slug_free(data["slug"])
             now = utcnow()
             Source.update(Source.new_version(now), **data, updated_at=now).where(
                 Source.id == source.id
             ).execute()
             cards.publish(source_id=source.id)
-            if data.get("slug", slug) != slug:
-                stories.refresh_source_stories(source.id)
+            if renamed:
+                cards.publish(sorted(stories.refresh_source_stories(source.id)))
             updated = Source.get_by_id(source.id)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
         return updated, caching.tagged("source", updated)

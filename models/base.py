@@ -364,6 +364,12 @@ def is_postgres():
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
+#: How long after the time it stamps (``updated_at``, ``modified_at``, ``embedded_at``: taken
+#: inside its transaction) a write may commit: who reads what changed since a time, or relies on
+#: nothing more changing within a second, looks back this far.
+COMMIT_LAG = datetime.timedelta(seconds=60)
+
+
 def run_again_on_conflict(transaction, attempts=3):
     """``transaction()``, run again when it lost a race to a concurrent writer
     (:func:`lost_race`)."""

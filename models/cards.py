@@ -12,7 +12,7 @@ import orjson
 from schemas.articles import body_schema, card_fingerprint, card_schema
 
 from .articles import PUBLISHED, Article, ArticleTag, Source, Tag
-from .base import Setting, db, locked, utcnow
+from .base import Setting, locked, utcnow, write_transaction
 from .changes import UPSERT, Change, DataVersion
 
 BATCH = 500
@@ -103,10 +103,14 @@ def refresh_if_stale():
     fingerprint = card_fingerprint()
     stale = Setting.get_value(FINGERPRINT) != fingerprint or _unrendered()
     rendered = stale and Article.select().exists()
-    if rendered:
-        with db.atomic():
-            publish()
-            DataVersion.bump()
+    if rendered:  # a transaction a batch: writers running meanwhile wait for one batch only
+        ids = [
+            article_id for (article_id,) in Article.select(Article.id).order_by(Article.id).tuples()
+        ]
+        for start in range(0, len(ids), BATCH):
+            with write_transaction():
+                publish(ids[start : start + BATCH])
+                DataVersion.bump()
     if stale:
         Setting.set_value(FINGERPRINT, fingerprint)
     return rendered

@@ -14,7 +14,6 @@ start-up where the extension is installed, :func:`ensure_vector_index`), elsewhe
 :class:`VectorIndex` kept in each process and brought up to date when the data version moves.
 """
 
-import datetime
 import functools
 import hashlib
 import re
@@ -26,6 +25,7 @@ import peewee
 
 from .articles import PUBLISHED, Article, ArticleBody, ArticleQueue, Source
 from .base import (
+    COMMIT_LAG,
     BaseModel,
     binding,
     db,
@@ -387,7 +387,7 @@ class VectorIndex:
 
     #: Vectors stored up to this long before the last refresh are read again (commits land a
     #: little after the time they stamp).
-    OVERLAP = datetime.timedelta(seconds=60)
+    OVERLAP = COMMIT_LAG
 
     def __init__(self):
         self.lock = threading.Lock()

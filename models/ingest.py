@@ -537,7 +537,8 @@ class _Batch:
                     version=article.version + 1,
                     comment_count=article.comment_count,
                     created_at=article.created_at,
-                    story=article.story_id,
+                    # An article not published is in no story.
+                    story=article.story_id if row["status"] == PUBLISHED else None,
                     duplicate_of=article.duplicate_of_id,
                     **row,
                 )
@@ -551,6 +552,7 @@ class _Batch:
             model.card = cards.render(model)
             if article is not None:
                 values = {**row, "version": model.version, "card": model.card}
+                values["story"] = model.story_id
                 Article.update(values).where(Article.id == article.id).execute()
             links += [
                 {"article": model.id, "tag": tag_ids[slug], "published_at": row["published_at"]}
@@ -584,15 +586,13 @@ class _Batch:
         insert_rows(ArticleTag, links)
         index_rows(index_rows_, replaced)
         self._queue_embeddings(saved, touched.bulk)
-        # A story no longer shows an article unpublished (its count, headline), from now on;
-        # the worker places the article again later.
-        unpublished = [
+        left = [
             article.story_id
             for _, model, _, article in saved
-            if article is not None and article.story_id is not None and model.status != PUBLISHED
+            if article is not None and article.story_id is not None and model.story_id is None
         ]
-        if unpublished:
-            stories.publish_changes(stories.refresh_stories(unpublished))
+        if left:  # the stories an unpublished article left show it no more, from now on
+            cards.publish(sorted(stories.refresh_stories(left)))
         changes, reported = [], []
         for index, model, body, article in saved:
             was_published = article is not None and article.status == PUBLISHED
@@ -697,7 +697,7 @@ def delete_article(article, touched):
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
     if article.story_id is not None:
-        stories.publish_changes(stories.refresh_stories([article.story_id]))
+        cards.publish(sorted(stories.refresh_stories([article.story_id])))
     if article.status == PUBLISHED:
         change_ids = Change.record_many([(article.id, "delete", "deleted")])
         touched.events.append(

@@ -197,7 +197,9 @@ def _place(article_ids):
                     ).execute()
                     changed.add(article.id)
         changed |= refresh_stories(touched)
-        publish_changes(changed)
+        cards.publish(sorted(changed))
+        if changed or touched:  # answers changed: of the stories, if not of their articles
+            DataVersion.bump()
     return changed
 
 
@@ -261,19 +263,11 @@ def refresh_stories(story_ids):
 
 def refresh_source_stories(source_id):
     """Bring up to date the stories with articles of a source (their ``sources`` list its
-    slug, which changed)."""
+    slug, which changed); returns the ids of the articles that lost their story."""
     query = Article.select(Article.story).where(
         (Article.source == source_id) & Article.story.is_null(False)
     )
-    refresh_stories(story_id for (story_id,) in query.distinct().tuples())
-
-
-def publish_changes(article_ids):
-    """What answers show of ``article_ids`` changed (their ``story``): render their cards again,
-    log the change for delta sync and raise the data version."""
-    if article_ids:
-        cards.publish(sorted(article_ids))
-        DataVersion.bump()
+    return refresh_stories(story_id for (story_id,) in query.distinct().tuples())
 
 
 def refresh_queued(limit=embeddings.BATCH):

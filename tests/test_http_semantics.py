@@ -9,6 +9,7 @@ from werkzeug.http import http_date
 
 from api import caching
 from models import Article, Source
+from models.base import COMMIT_LAG
 
 
 def long_articles(make_article, count=6):
@@ -246,18 +247,21 @@ def test_last_modified_moves_with_everything_an_answer_shows(
         assert not still_fresh(path, before)
 
 
-def test_no_last_modified_within_the_second_of_a_change(client, dbconn, make_article, monkeypatch):
-    """A second change within the same second would have the same date: until that second has
-    passed, an answer has no Last-Modified, and If-Modified-Since is not compared."""
+def test_no_last_modified_until_no_change_can_share_it(client, dbconn, make_article, monkeypatch):
+    """A second change stamped within the same second would have the same date, and a write
+    stamps its time before it commits: until no such change can still commit (COMMIT_LAG), an
+    answer has no Last-Modified, and If-Modified-Since is not compared."""
     article = make_article()
     changed = datetime.datetime(2026, 12, 1, 9, 30, 15)
     Article.update(modified_at=changed).where(Article.id == article.id).execute()
     path, date = f"/v1/articles/{article.id}", http_date(changed)
     at = changed.replace(tzinfo=datetime.UTC).timestamp()
-    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + 0.5))
-    within = client.get(path, headers={"If-Modified-Since": date})
-    assert within.status_code == 200 and "Last-Modified" not in within.headers
-    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + 1))
+    lag = COMMIT_LAG.total_seconds()
+    for now in (at + 0.5, at + lag):
+        monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda now=now: now))
+        answer = client.get(path, headers={"If-Modified-Since": date})
+        assert answer.status_code == 200 and "Last-Modified" not in answer.headers
+    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + lag + 1))
     assert client.get(path, headers={"If-Modified-Since": date}).status_code == 304
     assert client.get(path).headers["Last-Modified"] == date
 

@@ -17,6 +17,7 @@ from models import (
     Story,
     db,
     embeddings,
+    stories,
 )
 
 from .conftest import BASE_TIME, VECTOR_BACKENDS, backend_url, with_vector_index
@@ -342,11 +343,27 @@ def test_a_story_drops_an_article_unpublished_at_once(client, writer, story_arti
     story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
     monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker: the write alone
     path = f"/v1/articles/{posted[0]['id']}"
-    assert client.patch(path, json={"status": "draft"}, headers=writer).status_code == 200
+    patched = client.patch(path, json={"status": "draft"}, headers=writer)
+    assert patched.status_code == 200 and patched.json["story"] is None
+    assert patched.headers["ETag"] == client.get(path, headers=writer).headers["ETag"]
     story = client.get(f"/v1/stories/{story_id}").json
     assert story["article_count"] == 2
     assert story["headline"]["id"] != posted[0]["id"]
     assert posted[0]["id"] not in [a["id"] for a in story["articles"]]
+
+
+def test_a_story_the_worker_refreshes_has_a_new_etag(client, writer, story_articles, monkeypatch):
+    posted, _ = story_articles
+    path = f"/v1/articles/{posted[2]['id']}"
+    story_path = f"/v1/stories/{client.get(path).json['story']}"
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # the worker runs after the read below
+    later = {"published_at": "2026-11-01T20:00:00Z"}
+    client.patch(path, json=later, headers=writer)
+    before = client.get(story_path)
+    in_db(stories.refresh_queued)  # places it again: same story, a new last_published_at
+    after = client.get(story_path, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert after.json["last_published_at"] == "2026-11-01T20:00:00Z"
 
 
 def test_a_story_shows_its_articles_as_they_are_now(client, writer, story_articles):
