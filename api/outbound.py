@@ -19,6 +19,7 @@ import time
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook as Signer
+from werkzeug.urls import iri_to_uri
 
 from models.webhooks import Outcome, SecretUnreadable
 
@@ -143,7 +144,7 @@ def post(url, body, headers, timeout, allow_private=False):
     def spent():
         return int((time.monotonic() - started) * 1000)
 
-    parts = urlsplit(url)
+    parts = urlsplit(iri_to_uri(url))  # what the wire carries: IDNA host, %-encoded path
     try:
         address = resolve(parts.hostname, _port(parts), allow_private)[0]
     except (Refused, ValueError) as error:
@@ -160,8 +161,6 @@ def post(url, body, headers, timeout, allow_private=False):
         status = response.status
         retry_after = response.getheader("Retry-After")
         location = response.getheader("Location")
-    except UnicodeError as error:  # a URL stored before such URLs were refused
-        return Outcome(None, spent(), f"Refused: the URL is not ASCII ({error}).")
     except (OSError, http.client.HTTPException) as error:
         if connection.aborted or isinstance(error, TimeoutError):
             return Outcome(None, spent(), f"Timed out after {timeout:g} s.")

@@ -45,21 +45,12 @@ class Text(fields.String):
 
 class Url(fields.URL):
     """A URL without control characters (marshmallow's URL takes a NUL, which PostgreSQL cannot
-    store in text); with ``ascii``, also without characters outside ASCII (a URL Newsdesk sends
-    requests to, whose path goes on the wire as it is: such characters go percent-encoded)."""
-
-    default_error_messages = {"ascii": "Not a valid URL: percent-encode characters outside ASCII."}
-
-    def __init__(self, *, ascii=False, **kwargs):
-        super().__init__(**kwargs)
-        self.ascii = ascii
+    store in text)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         url = super()._deserialize(value, attr, data, **kwargs)
         if CONTROL_CHARACTERS.search(url):
             raise self.make_error("invalid")
-        if self.ascii and not url.isascii():
-            raise self.make_error("ascii")
         return url
 
 

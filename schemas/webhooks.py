@@ -76,7 +76,6 @@ class WebhookInSchema(InputSchema):
 
     url = Url(
         required=True,
-        ascii=True,
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=2000),
