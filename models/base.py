@@ -370,15 +370,20 @@ def is_postgres():
 COMMIT_LAG = datetime.timedelta(seconds=60)
 
 
-def run_again_on_conflict(transaction, attempts=3):
-    """``transaction()``, run again when it lost a race to a concurrent writer
-    (:func:`lost_race`)."""
-    for attempt in range(attempts):
-        try:
-            return transaction()
-        except (peewee.IntegrityError, peewee.OperationalError) as error:
-            if not lost_race(error) or attempt == attempts - 1:
-                raise
+def runs_again_on_conflict(transaction):
+    """Decorator: the function ``transaction`` (one transaction) runs again when it lost a race
+    to a concurrent writer (:func:`lost_race`), three times at most."""
+
+    @functools.wraps(transaction)
+    def run(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return transaction(*args, **kwargs)
+            except (peewee.IntegrityError, peewee.OperationalError) as error:
+                if not lost_race(error) or attempt == 2:
+                    raise
+
+    return run
 
 
 #: PostgreSQL's SQLSTATEs for a transaction it ended so that another could go on: a deadlock,
@@ -403,8 +408,10 @@ def locked(query, of):
     (``FOR UPDATE OF``), so that what a write reads to compute what it stores is not changed
     by another before it commits. On PostgreSQL; SQLite runs one write transaction at a time.
 
-    Every writer takes its locks in one order, so that none waits for another that waits for
-    it: sources, then articles (each by id: order ``query`` so), then the change log's."""
+    Writes, deletes and card renders take their locks in one order: sources, then articles (by
+    id: order ``query`` so), then the change log's. Where that order cannot be kept (the story
+    worker, a rare source moved meanwhile), PostgreSQL may end one of two writers to break a
+    deadlock, and :func:`runs_again_on_conflict` runs it again."""
     return query.for_update(of=of) if is_postgres() else query
 
 

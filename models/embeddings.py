@@ -31,7 +31,7 @@ from .base import (
     db,
     epoch_seconds,
     is_postgres,
-    run_again_on_conflict,
+    runs_again_on_conflict,
     utcnow_exact,
     write_transaction,
 )
@@ -234,14 +234,10 @@ def embed_articles(ids, force=False):
     return [article_id for article_id, *_ in due]
 
 
+@runs_again_on_conflict  # an article deleted meanwhile, a deadlock
 def store_vectors(rows):
     """Store ``(article_id, model, text_hash, vector, anchors)`` rows in one transaction, and in
-    the pgvector table where there is one (run again when it lost a race to a writer: an
-    article deleted meanwhile, a deadlock)."""
-    run_again_on_conflict(lambda: _store_vectors(rows))
-
-
-def _store_vectors(rows):
+    the pgvector table where there is one."""
     now = utcnow_exact()
     with write_transaction():
         alive = {

@@ -26,7 +26,7 @@ from .base import (
     insert_rows,
     is_postgres,
     locked,
-    run_again_on_conflict,
+    runs_again_on_conflict,
     utcnow,
     write_transaction,
 )
@@ -671,16 +671,16 @@ def _ids_by_key(keys):
 def save(data, article_id=None, partial=False, check=None):
     """Store one article from validated input in a transaction of its own (run again when it
     lost a race to a concurrent writer); returns :class:`Saved` or raises :class:`WriteError`."""
-    prepared = prepare(data)
+    return _store_one(Write(prepare(data), article_id, partial, check))
 
-    def transaction():
-        with writing() as touched:
-            (result,) = store([Write(prepared, article_id, partial, check)], touched)
-            if isinstance(result, WriteError):
-                raise result
-            return result
 
-    return run_again_on_conflict(transaction)
+@runs_again_on_conflict
+def _store_one(write):
+    with writing() as touched:
+        (result,) = store([write], touched)
+        if isinstance(result, WriteError):
+            raise result  # and the transaction is rolled back
+        return result
 
 
 def delete_article(article, touched):
@@ -707,19 +707,16 @@ def delete_article(article, touched):
         )
 
 
+@runs_again_on_conflict
 def delete(article_id, check=None):
     """Delete the article ``article_id`` in a transaction of its own (run again when it lost a
     race to a concurrent writer); ``check`` as for :class:`Write`. Raises WriteError(404) when
     it is gone already."""
-    run_again_on_conflict(lambda: _delete(article_id, check))
-
-
-def _delete(article_id, check):
     with writing() as touched:
-        article = Article.get_or_none(Article.id == article_id)
-        if article is not None:  # locked as a write locks them: its source first, then it
-            list(locked(Source.select(Source.id).where(Source.id == article.source_id), Source))
-            article = locked(Article.select().where(Article.id == article_id), Article).first()
+        # Locked as a write locks them: its source first, then it.
+        of_article = Article.select(Article.source).where(Article.id == article_id)
+        list(locked(Source.select(Source.id).where(Source.id.in_(of_article)), Source))
+        article = locked(Article.select().where(Article.id == article_id), Article).first()
         if article is None:
             raise WriteError(404, {"id": ["The article no longer exists."]})
         if check is not None:

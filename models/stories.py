@@ -25,7 +25,7 @@ from .base import (
     each_apart,
     epoch_seconds,
     is_postgres,
-    run_again_on_conflict,
+    runs_again_on_conflict,
     shifted,
     utcnow,
     write_transaction,
@@ -147,14 +147,10 @@ def _groups(articles):
     return groups
 
 
+@runs_again_on_conflict
 def place(article_ids):
     """Place the articles ``article_ids`` (in publication order) in their stories, in one
-    transaction (run again when it lost a race to a writer); returns the ids of the articles
-    whose story or copy mark changed."""
-    return run_again_on_conflict(lambda: _place(article_ids))
-
-
-def _place(article_ids):
+    transaction; returns the ids of the articles whose story or copy mark changed."""
     changed, touched = set(), set()
     span = datetime.timedelta(days=WINDOW_DAYS)
     with write_transaction():

@@ -5,7 +5,7 @@ import pytest
 
 from api import tasks
 from models import Article, Change, Source, cards, db, ingest
-from models.base import run_again_on_conflict
+from models.base import runs_again_on_conflict
 
 THREADS, PER_THREAD = 8, 50
 
@@ -159,6 +159,7 @@ def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres
     runs = []
 
     def write(first, second):
+        @runs_again_on_conflict
         def transaction():
             runs.append(first.slug)
             with db.connection_context(), db.atomic():
@@ -169,7 +170,7 @@ def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres
                     if number == 0 and runs.count(first.slug) == 1:
                         both_hold_one.wait()
 
-        run_again_on_conflict(transaction)
+        transaction()
 
     threads = [threading.Thread(target=write, args=pair) for pair in ((a, b), (b, a))]
     for thread in threads:
