@@ -103,13 +103,15 @@ def connected(config=None, create=False, current=True):
             db.close()
 
 
-def upgrade():
+def upgrade(new_etags=False):
     """Create or upgrade the schema and the task queue's, then render stored cards again if
-    their schema changed."""
+    their schema changed; give the database its name in ETags (a new one with ``new_etags``)."""
     from . import tasks
 
     versions = init_db()
-    name_for_etags()
+    name_for_etags(renew=new_etags)
+    if new_etags:
+        click.echo("the database has a new name in ETags", err=True)
     tasks.create_queue()
     if cards.refresh_if_stale():
         click.echo("rendered the stored article cards", err=True)
@@ -138,10 +140,7 @@ def db_group():
 def db_init(new_etags):
     """Create or upgrade the schema (safe to run again)."""
     with connected(create=True, current=False):
-        before, after = upgrade()
-        if new_etags:
-            name_for_etags(renew=True)
-            click.echo("the database has a new name in ETags", err=True)
+        before, after = upgrade(new_etags)
     if before is None:
         click.echo(f"created schema version {after}")
     elif before == after:

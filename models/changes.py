@@ -1,5 +1,6 @@
 """The change log behind delta sync: one row per article upsert or delete, in commit order."""
 
+import functools
 import secrets
 
 import peewee
@@ -13,7 +14,6 @@ DELETE = "delete"
 CHANGE_LOG_LOCK = 0x4E444348
 #: The setting naming the database in ETags.
 ETAG_EPOCH = "etag_epoch"
-_epochs = {}
 
 
 class Change(BaseModel):
@@ -96,23 +96,21 @@ class DataVersion(BaseModel):
 def etag_epoch():
     """A random name of the database, part of every ETag: a database made again (or given a new
     one after a backup was restored) counts versions and ids from the start again, and its
-    answers must not match the tags the one before gave. Read once per process."""
-    key = binding()
-    if key not in _epochs:
-        _epochs.clear()
-        _epochs[key] = Setting.get_value(ETAG_EPOCH, "")
-    return _epochs[key]
+    answers must not match the tags the one before gave. Read once per process and database."""
+    return _epoch(binding())
+
+
+@functools.lru_cache(maxsize=1)
+def _epoch(bound):
+    return Setting.get_value(ETAG_EPOCH, "")
 
 
 def name_for_etags(renew=False):
     """Give the database its name for ETags when it has none (``newsdesk db init``), or a new
-    one with ``renew``; returns whether it did."""
+    one with ``renew``."""
     name = secrets.token_hex(8)
     if renew:
         Setting.set_value(ETAG_EPOCH, name)
-    elif Setting.get_value(ETAG_EPOCH):
-        return False
     else:  # several processes may run db init at once: the first name stays
         Setting.insert(name=ETAG_EPOCH, value=name).on_conflict_ignore().execute()
-    _epochs.clear()
-    return True
+    _epoch.cache_clear()
