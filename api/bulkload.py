@@ -327,19 +327,23 @@ class Importer:
             self._account(window, {})
             self._checkpoint_alone(window)
             return
-        saved = self._save()
-        try:
-            with writing(bulk=True) as touched:
-                outcomes = store([Write(window[i][1]) for i in batch], touched)
-                self._account(window, dict(zip(batch, outcomes, strict=True)))
-                self._checkpoint(window[-1][0])
-            return
-        except (peewee.IntegrityError, peewee.OperationalError) as error:
-            if not lost_race(error):
-                raise
-            self._restore(saved)
-        # The database refused the batch as a whole for a concurrent writer (a unique key it
-        # took, a deadlock): store its items one by one.
+        for attempt in range(3):
+            saved = self._save()
+            try:
+                with writing(bulk=True) as touched:
+                    outcomes = store([Write(window[i][1]) for i in batch], touched)
+                    self._account(window, dict(zip(batch, outcomes, strict=True)))
+                    self._checkpoint(window[-1][0])
+                return
+            except peewee.IntegrityError:
+                self._restore(saved)
+                break  # a unique key one of its items names, taken by a concurrent writer
+            except peewee.OperationalError as error:
+                self._restore(saved)
+                if not lost_race(error) or attempt == 2:
+                    raise
+                # PostgreSQL ended it to break a deadlock: the batch again.
+        # Store the batch's items one by one: the one whose key was taken is told so.
         done = 0
         for i in batch:
             try:
