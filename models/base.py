@@ -163,16 +163,26 @@ def is_disk_full(error):
     """Whether a database error (peewee's, or what it wraps) says the disk is full: SQLite's
     ``SQLITE_FULL`` ("database or disk is full", also at ``max_page_count``) or PostgreSQL's
     ``53100 disk_full``."""
+    return any(
+        getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or getattr(cause, "pgcode", None) == PG_DISK_FULL
+        for cause in _driver_errors(error)
+    )
+
+
+def sqlstate(error):
+    """The SQLSTATE of the PostgreSQL error behind a database error (peewee's), or None."""
+    return next((c.pgcode for c in _driver_errors(error) if getattr(c, "pgcode", None)), None)
+
+
+def _driver_errors(error):
+    """``error`` and the errors it wraps: what peewee raised over the driver's."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return True
-        if getattr(error, "pgcode", None) == PG_DISK_FULL:
-            return True
+        yield error
         inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
         error = inner or error.__cause__ or error.__context__
-    return False
 
 
 def disk_space_problem(min_free_bytes):
@@ -392,15 +402,13 @@ LOST_RACE = ("40P01", "40001")
 
 
 def lost_race(error):
-    """Whether a transaction failed on ``error`` for a concurrent writer, so that running it
-    again is right: a unique key taken meanwhile (PostgreSQL raises then; the next run sees
-    the other row), or a deadlock PostgreSQL broke by ending it."""
+    """Whether a transaction that failed on ``error`` may have lost a race to a concurrent
+    writer, so that running it again is right: an integrity error (a unique key taken
+    meanwhile: the next run sees the other row; any other fails again, and is raised then), or
+    a deadlock PostgreSQL broke by ending it."""
     if isinstance(error, peewee.IntegrityError):
         return True
-    for cause in (error.__cause__, error.__context__, *error.args):
-        if getattr(cause, "pgcode", None) in LOST_RACE:
-            return True
-    return False
+    return sqlstate(error) in LOST_RACE
 
 
 def locked(query, of):
@@ -448,8 +456,7 @@ def time_limit(milliseconds):
             try:
                 yield
             except peewee.OperationalError as error:
-                cause = error.__cause__ or error.__context__
-                if getattr(cause, "pgcode", None) == _QUERY_CANCELED:
+                if sqlstate(error) == _QUERY_CANCELED:
                     raise StatementTimeout(milliseconds) from error
                 raise
         return
