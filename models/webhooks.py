@@ -313,7 +313,8 @@ class WebhookAttempt(BaseModel):
 class Event:
     """A change to report, collected while a write runs (``Touched.events``) and written to
     the outbox when it is about to commit. ``render(with_body)`` gives the payload's ``data``;
-    ``filters()`` the source ids and tag slugs the subscriptions' filters see."""
+    ``filters()`` what the subscriptions' filters see: the source id, the one an article left
+    (or None), and the tag slugs."""
 
     type: str
     subject: str | None
@@ -344,7 +345,7 @@ class Event:
 def _article_filters(article_id):
     source_id = Article.select(Article.source).where(Article.id == article_id).scalar()
     tags = Tag.select(Tag.slug).join(ArticleTag).where(ArticleTag.article == article_id).tuples()
-    return [source_id], [slug for (slug,) in tags]
+    return source_id, None, [slug for (slug,) in tags]
 
 
 def _before_and_after(source_id, tags, before):
@@ -352,8 +353,9 @@ def _before_and_after(source_id, tags, before):
     before it (``before``: ``(source_id, tags)``, None for a new article), so that an endpoint
     filtered on what the article leaves hears of the change by which it leaves."""
     if before is None:
-        return [source_id], list(tags)
-    return list(dict.fromkeys([source_id, before[0]])), sorted({*tags, *before[1]})
+        return source_id, None, list(tags)
+    left = before[0] if before[0] != source_id else None
+    return source_id, left, sorted({*tags, *before[1]})
 
 
 def article_written(article, body, change_id, was_published, before=None):
@@ -399,7 +401,7 @@ def source_event(event_type, source):
     """A source event; the source as ``SourceSchema`` dumps it now."""
     data = SourceSchema().dump(source)
     return Event(
-        event_type, f"source:{source.id}", lambda with_body: data, lambda: ([source.id], [])
+        event_type, f"source:{source.id}", lambda with_body: data, lambda: (source.id, None, [])
     )
 
 
@@ -427,13 +429,13 @@ def record(events, version):
     at = utcnow()
     rows = []
     for event in chosen:
-        source_ids, tags = event.filters()
+        source_id, previous_source_id, tags = event.filters()
         rows.append(
             {
                 "type": event.type,
                 "subject": event.subject,
-                "source_id": source_ids[0],
-                "previous_source_id": source_ids[1] if len(source_ids) > 1 else None,
+                "source_id": source_id,
+                "previous_source_id": previous_source_id,
                 "tags": _csv(tags),
                 "version": version,
                 "payload": event.payload(at),
