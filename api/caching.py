@@ -92,8 +92,9 @@ def matching_tag(header, tag, accept_encoding):
 def if_match_holds(header, tag):
     """Whether an ``If-Match`` header allows a write to a resource whose tag is ``tag``.
 
-    ``*`` holds for any existing resource. A compressed variant's tag names the same resource
-    state as its identity form, so either holds.
+    ``*`` holds for any existing resource. The tag of any answer about the resource's state
+    holds: a compressed variant's (``tag:coding``) or one asked with a query, such as a sparse
+    fieldset (``tag-mark``, :meth:`Validators.resource`).
     """
     for candidate in header.split(","):
         candidate = candidate.strip()

@@ -153,6 +153,11 @@ def document_problems(spec):
     spec.components.response(
         "DEFAULT_ERROR", _problem_response("Default error response"), lazy=True
     )
+    spec.components.response(
+        "NOT_MODIFIED",
+        {"description": "Not Modified: the validator sent (If-None-Match) still matches."},
+        lazy=True,
+    )
 
 
 class CommonAnswers(BasePlugin):
@@ -169,8 +174,8 @@ class CommonAnswers(BasePlugin):
             responses = operation.setdefault("responses", {})
             answers = ["UNAUTHORIZED", "TOO_MANY_REQUESTS"]
             if method in ("get", "head"):
-                # Copies: a node shared in the spec would be a YAML anchor in openapi.yaml.
-                responses.setdefault(304, copy.deepcopy(NOT_MODIFIED))
+                responses.setdefault(304, "NOT_MODIFIED")
+                # A copy: a node shared in the spec would be a YAML anchor in openapi.yaml.
                 operation.setdefault("security", copy.deepcopy(OPTIONAL_KEY))
             elif "application/json" in operation.get("requestBody", {}).get("content", {}):
                 answers += ["BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
@@ -178,7 +183,6 @@ class CommonAnswers(BasePlugin):
                 responses.setdefault(http.HTTPStatus[name].value, name)
 
 
-NOT_MODIFIED = {"description": "Not Modified: the validator sent (If-None-Match) still matches."}
 #: Reads are public unless NEWSDESK_PUBLIC_READ=false; a key shows more (drafts, for one).
 OPTIONAL_KEY = [{}, {"bearerAuth": []}, {"apiKeyHeader": []}]
 

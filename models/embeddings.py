@@ -417,33 +417,21 @@ class VectorIndex:
             if model.name != self.model:
                 self._reset(model.name)
             started = utcnow_exact()
+            about = (Article.published_at, Article.status, Article.language, Article.source)
             query = (
-                ArticleEmbedding.select(
-                    ArticleEmbedding.article,
-                    ArticleEmbedding.vector,
-                    Article.published_at,
-                    Article.status,
-                    Article.language,
-                    Article.source,
-                )
+                ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.vector, *about)
                 .join(Article, on=(Article.id == ArticleEmbedding.article))
                 .where(ArticleEmbedding.model == model.name)
             )
             if self.seen is not None:
-                query = query.where(ArticleEmbedding.embedded_at >= self.seen - self.OVERLAP)
                 since = self.seen - self.OVERLAP
-                columns = (
-                    Article.id,
-                    Article.published_at,
-                    Article.status,
-                    Article.language,
-                    Article.source,
-                )
-                # Written since: modified_at, which every write raises (updated_at may be the
-                # older time a feed gave); updated_at for rows written by an older version.
+                query = query.where(ArticleEmbedding.embedded_at >= since)
+                # Written since: by modified_at, which every write raises (updated_at may be the
+                # older time a feed gave), and by updated_at for rows written by an older
+                # version (the status condition lets the (status, updated_at) index serve).
                 changed = (
-                    Article.select(*columns).where(Article.modified_at >= since)
-                    | Article.select(*columns).where(
+                    Article.select(Article.id, *about).where(Article.modified_at >= since)
+                    | Article.select(Article.id, *about).where(
                         Article.status.in_([PUBLISHED, "draft"]) & (Article.updated_at >= since)
                     )
                 ).tuples()
