@@ -296,6 +296,10 @@ class _Batch:
             for article_id, tag_id, slug in query:
                 self.stored_tags[article_id].append((tag_id, slug))
 
+    def _stored_slugs(self, article_id):
+        """The slugs of a stored article's tags, in slug order."""
+        return [slug for _, slug in self.stored_tags[article_id]]
+
     def _stored_content(self, article):
         """What a client sent for a stored ``article``, as stored (what a partial update keeps)."""
         body = self.stored_bodies.get(article.id)
@@ -306,7 +310,7 @@ class _Batch:
             "body_text": body.body_text if body else "",
             "published_at": article.published_at,
             "language": article.language,
-            "tags": [slug for _, slug in self.stored_tags[article.id]],
+            "tags": self._stored_slugs(article.id),
             "excerpt": article.excerpt,
             "slug": article.slug,
             "status": article.status,
@@ -598,7 +602,7 @@ class _Batch:
             was_published = article is not None and article.status == PUBLISHED
             before = None
             if was_published:  # an endpoint filtered on what it leaves hears of it
-                before = (article.source_id, [slug for _, slug in self.stored_tags[article.id]])
+                before = (article.source_id, self._stored_slugs(article.id))
             if model.status == PUBLISHED:
                 changes.append((model.id, "upsert", None))
                 reported.append((model, body, was_published, before))
