@@ -156,7 +156,7 @@ def create_app(config=None):
         app,
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name),
-            "extra_plugins": [errors.CommonAnswers()],
+            "extra_plugins": [errors.CommonAnswers(auth.SECURITY)],
         },
     )
     api.register_converter(converters.TextConverter, converters.TextConverter.to_openapi)

@@ -164,8 +164,12 @@ class CommonAnswers(BasePlugin):
     """apispec plugin: what the request pipeline may answer on any operation of the API,
     whatever the view (``create_app`` lists that pipeline), documented on each: 401 (an unknown
     key; any read, when reads are private), 429 (a rate limit spent), on reads 304 (a validator
-    still matches) and a key taken optionally, on writes with a JSON body 400 (not JSON),
-    413 (too large) and 415 (not ``application/json``)."""
+    still matches) and a key taken optionally (``security``: the ways a key is sent, as
+    ``api.auth.SECURITY`` lists them), on writes with a JSON body 400 (not JSON), 413 (too
+    large) and 415 (not ``application/json``)."""
+
+    def __init__(self, security):
+        self.optional_key = [{}, *security]  # {}: no key, public reads
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         if not path.startswith(("/v1/", "/feeds/")):
@@ -176,15 +180,11 @@ class CommonAnswers(BasePlugin):
             if method in ("get", "head"):
                 responses.setdefault(304, "NOT_MODIFIED")
                 # A copy: a node shared in the spec would be a YAML anchor in openapi.yaml.
-                operation.setdefault("security", copy.deepcopy(OPTIONAL_KEY))
+                operation.setdefault("security", copy.deepcopy(self.optional_key))
             elif "application/json" in operation.get("requestBody", {}).get("content", {}):
                 answers += ["BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
             for name in answers:
                 responses.setdefault(http.HTTPStatus[name].value, name)
-
-
-#: Reads are public unless NEWSDESK_PUBLIC_READ=false; a key shows more (drafts, for one).
-OPTIONAL_KEY = [{}, {"bearerAuth": []}, {"apiKeyHeader": []}]
 
 
 def _problem_response(description):
