@@ -264,14 +264,19 @@ class RelationDetail(MethodView):
     @requires(blp, "write")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, key, other_id):
-        """Remove the relation from this article to another."""
+        """Remove the relation from this article to another.
+
+        A relation has no answer of its own, so no ETag: `If-Match: *` removes it only if it
+        exists (412 if not), any other `If-Match` fails (412).
+        """
         article_id = article_id_or_404(key)
+        pair = (Relation.article == article_id) & (Relation.related == other_id)
         with writing():
-            removed = (
-                Relation.delete()
-                .where((Relation.article == article_id) & (Relation.related == other_id))
-                .execute()
+            caching.check_if_match(
+                "relation", Relation.select().where(pair).first(), tag_of=lambda _: None
             )
+            removed = Relation.delete().where(pair).execute()
         if not removed:
             abort(404, message=f"Article {article_id} has no relation to {other_id}.")

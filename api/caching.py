@@ -14,6 +14,7 @@ the request accepts, and a 304 carries the tag it matched.
 """
 
 import collections
+import functools
 import hashlib
 import threading
 import time
@@ -120,11 +121,16 @@ def tagged(kind, resource, query=""):
     return {"ETag": f'"{tag}"'}
 
 
-def if_match_check(kind):
+def if_match_check(kind, tag_of=None):
     """The check a write makes of the stored resource (None when there is none yet) inside its
     transaction when the request sends ``If-Match`` (412 unless it names the resource's current
     ETag, and when there is no resource) or ``If-None-Match: *`` (412 when the resource
-    exists), or None."""
+    exists), or None.
+
+    ``tag_of(resource)`` gives the current ETag (default: :func:`resource_tag`, from the
+    version); None for a resource that has no answer of its own, which only ``*`` matches."""
+    if tag_of is None:
+        tag_of = functools.partial(resource_tag, kind)
     header = request.headers.get("If-Match")
     absent_only = request.headers.get("If-None-Match", "").strip() == "*"
     if header is None and not absent_only:
@@ -137,16 +143,17 @@ def if_match_check(kind):
             return
         if resource is None:
             raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
-        if not if_match_holds(header, resource_tag(kind, resource)):
+        if not if_match_holds(header, tag_of(resource)):
             raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
 
     return check
 
 
-def check_if_match(kind, resource):
-    """Inside a write, of the stored ``resource``: 412 when the request sends ``If-Match`` and it
-    does not name the resource's current ETag."""
-    check = if_match_check(kind)
+def check_if_match(kind, resource, tag_of=None):
+    """Inside a write, of the stored ``resource`` (None when there is none): 412 when the
+    request sends ``If-Match`` and it does not name the resource's current ETag (``tag_of``:
+    see :func:`if_match_check`)."""
+    check = if_match_check(kind, tag_of)
     if check is not None:
         check(resource)
 

@@ -4,6 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import PUBLISHED, Article, Comment, webhooks
+from models.base import locked
 from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
@@ -90,7 +91,7 @@ class CommentDetail(MethodView):
         With `If-Match`, only if the comment still has that ETag.
         """
         with writing() as touched:
-            comment = get_comment_or_404(comment_id)
+            comment = get_comment_or_404(comment_id, for_update=True)
             caching.check_if_match("comment", comment)
             if comment.status == data["status"]:
                 return comment, caching.tagged("comment", comment)  # no new version, no event
@@ -114,7 +115,7 @@ class CommentDetail(MethodView):
         With `If-Match`, only if the comment still has that ETag.
         """
         with writing() as touched:
-            comment = get_comment_or_404(comment_id)
+            comment = get_comment_or_404(comment_id, for_update=True)
             caching.check_if_match("comment", comment)
             # Its replies lose their parent_id (ON DELETE SET NULL): their answers change.
             Comment.update(version=Comment.version + 1).where(
@@ -127,8 +128,11 @@ class CommentDetail(MethodView):
             )
 
 
-def get_comment_or_404(comment_id):
-    """A comment of a published article; hidden ones only for admins."""
+def get_comment_or_404(comment_id, for_update=False):
+    """A comment of a published article; hidden ones only for admins. ``for_update``: its
+    article and then it locked until the write ends (the order in which an article's delete
+    takes them), so that no other write changes it between its ``If-Match`` check and the
+    update."""
     caller = current_key()
     query = (
         Comment.select(Comment)
@@ -138,6 +142,9 @@ def get_comment_or_404(comment_id):
     if caller is None or not caller.grants("admin"):
         query = query.where(Comment.status == VISIBLE)
     comment = query.first()
+    if comment is not None and for_update:
+        locked(Article.select(Article.id).where(Article.id == comment.article_id), Article).first()
+        comment = locked(query, Comment).first()
     if comment is None:
         abort(404, message=f"No comment {comment_id}.")
     return comment

@@ -5,6 +5,7 @@ from flask_smorest import abort
 from werkzeug.http import http_date
 
 from models import Source, cards, seek, stories, utcnow, webhooks
+from models.base import locked
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
 from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
@@ -77,7 +78,7 @@ class SourceDetail(MethodView):
         With `If-Match`, only if the source still has that ETag.
         """
         with writing() as touched:
-            source = get_source_or_404(slug)
+            source = get_source_or_404(slug, for_update=True)
             caching.check_if_match("source", source)
             if all(getattr(source, name) == value for name, value in data.items()):
                 return source, caching.tagged("source", source)  # no new version, no event
@@ -96,8 +97,11 @@ class SourceDetail(MethodView):
         return updated, caching.tagged("source", updated)
 
 
-def get_source_or_404(slug):
-    source = Source.get_or_none(Source.slug == slug)
+def get_source_or_404(slug, for_update=False):
+    """The source ``slug``; ``for_update``: locked until the write ends, so that no other
+    write changes it between its ``If-Match`` check and the update."""
+    query = Source.select().where(Source.slug == slug)
+    source = (locked(query, Source) if for_update else query).first()
     if source is None:
         abort(404, message=f"No source with slug {slug!r}.")
     return source

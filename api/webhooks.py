@@ -12,6 +12,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import DataVersion, Source, Webhook, WebhookDelivery, seek, utcnow, webhooks
+from models.base import locked
 from models.ingest import writing
 from models.text import tag_slug
 from schemas.common import PageArgs
@@ -26,12 +27,12 @@ from schemas.webhooks import (
     WebhookSecretSchema,
 )
 
-from . import guards, paging
+from . import caching, guards, paging
 from .arguments import Blueprint
 from .auth import requires
 from .errors import bad_request
 from .outbound import endpoint_problem
-from .responses import location
+from .responses import location, rendered
 
 blp = Blueprint(
     "webhooks",
@@ -60,8 +61,10 @@ def _secret_key():
     return _config().key_for("webhook-secrets")
 
 
-def get_webhook_or_404(webhook_id):
-    hook = Webhook.get_or_none(Webhook.id == webhook_id)
+def get_webhook_or_404(webhook_id, for_update=False):
+    """The webhook; ``for_update``: locked until the write ends (see :func:`checked`)."""
+    query = Webhook.select().where(Webhook.id == webhook_id)
+    hook = (locked(query, Webhook) if for_update else query).first()
     if hook is None:
         abort(404, message=f"No webhook {webhook_id}.")
     return hook
@@ -71,6 +74,21 @@ def shown(hook, secret=None):
     """A webhook ready for its schema: its source filter as slugs, and a new secret if any."""
     Webhook.attach_source_slugs([hook])
     hook.new_secret = secret
+    return hook
+
+
+def answered(hook):
+    """The answer showing a webhook, with the ETag a GET of it answers (hashed from the body)."""
+    response = rendered(WebhookSchema().dump(shown(hook)))
+    response.add_etag()
+    return response
+
+
+def checked(webhook_id):
+    """Inside a write: the webhook, locked, after ``If-Match`` named the ETag of its answer as
+    it is now (412 otherwise; 404 when there is none)."""
+    hook = get_webhook_or_404(webhook_id, for_update=True)
+    caching.check_if_match("webhook", hook, lambda hook: answered(hook).get_etag()[0])
     return hook
 
 
@@ -165,29 +183,34 @@ class WebhookDetail(MethodView):
     @blp.arguments(WebhookInSchema(partial=True))
     @blp.response(200, WebhookSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, data, webhook_id):
         """Change a webhook; `enabled: true` re-enables a disabled one, `false` pauses it.
 
         Enabled again, it receives the events of changes committed from then on, and the
-        deliveries queued before it was disabled are sent at once.
+        deliveries queued before it was disabled are sent at once. With `If-Match`, only if
+        the webhook still has that ETag (it changes with every field shown, such as
+        `last_success_at`).
         """
         if "url" in data:
             check_url(data["url"])
         with writing():
-            hook = get_webhook_or_404(webhook_id)
+            hook = checked(webhook_id)
             values = {**_filters(data), "updated_at": utcnow()}
             Webhook.update(values).where(Webhook.id == hook.id).execute()
             if data.get("enabled") is not None and data["enabled"] != hook.enabled:
                 webhooks.set_enabled(hook.id, data["enabled"], "Disabled by an admin.")
-        return shown(Webhook.get_by_id(hook.id))
+        return answered(Webhook.get_by_id(hook.id))
 
     @requires(blp, "admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, webhook_id):
-        """Delete a webhook, with its queued deliveries and their log."""
+        """Delete a webhook, with its queued deliveries and their log; with `If-Match`, only
+        if it still has that ETag."""
         with writing():
-            hook = get_webhook_or_404(webhook_id)
+            hook = checked(webhook_id)
             Webhook.delete().where(Webhook.id == hook.id).execute()
 
 

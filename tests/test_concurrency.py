@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from api import tasks
+from api import caching, tasks
 from models import Article, Change, Source, cards, db, ingest
 from models.base import runs_again_on_conflict
 
@@ -58,25 +58,32 @@ def test_concurrent_posts_store_each_article_exactly_once(app, writer, source, m
         assert Article.select().where(Article.version != 1).count() == 0
 
 
-def while_stored_is_read(monkeypatch, other):
-    """Run ``other`` in a thread once the next write has read the articles it replaces, until
-    ``other`` ends or waits for a lock the write holds; the write goes on from there."""
+def after_the_call_of(monkeypatch, owner, name, other):
+    """Run ``other`` in a thread once the next call of ``owner.name`` has returned, until
+    ``other`` ends or waits for a lock the caller holds; the caller goes on from there."""
     threads = []
-    load_stored = ingest._Batch._load_stored
+    original = getattr(owner, name)
 
     def waiting_for_a_lock():
         return db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
 
-    def read_then_wait(batch):
-        load_stored(batch)
+    def call_then_wait(*args, **kwargs):
+        result = original(*args, **kwargs)
         if not threads:
             threads.append(threading.Thread(target=other))
             threads[0].start()
             while threads[0].is_alive() and not waiting_for_a_lock():
                 threads[0].join(0.01)
+        return result
 
-    monkeypatch.setattr(ingest._Batch, "_load_stored", read_then_wait)
+    monkeypatch.setattr(owner, name, call_then_wait)
     return threads
+
+
+def while_stored_is_read(monkeypatch, other):
+    """Run ``other`` once the next write has read the articles it replaces (see
+    :func:`after_the_call_of`)."""
+    return after_the_call_of(monkeypatch, ingest._Batch, "_load_stored", other)
 
 
 def stored_card(article_id):
@@ -148,6 +155,43 @@ def test_two_writes_with_one_if_match_one_wins(
     final = client.get(url)
     assert (final.json["title"], final.json["byline"]) == ("New", None)
     assert final.headers["ETag"] == first.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+@pytest.mark.parametrize("resource", ["source", "comment", "webhook"])
+def test_two_patches_of_a_resource_with_one_if_match_one_wins(
+    app, client, make_key, make_article, source, postgres_only, monkeypatch, resource
+):
+    admin = make_key("admin,comment")
+    first, second = "First", "Second"
+    if resource == "source":
+        path, field = f"/v1/sources/{source.slug}", "name"
+    elif resource == "comment":
+        comment = {"author_name": "A", "body": "Hi"}
+        posted = client.post(
+            f"/v1/articles/{make_article().id}/comments", json=comment, headers=admin
+        )
+        path, field = f"/v1/comments/{posted.json['id']}", "status"
+        first = second = "hidden"
+    else:
+        hook = {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}
+        path = f"/v1/webhooks/{client.post('/v1/webhooks', json=hook, headers=admin).json['id']}"
+        field = "description"
+    etag = client.get(path, headers=admin).headers["ETag"]
+    conditional = {**admin, "If-Match": etag}
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        caching,
+        "check_if_match",
+        lambda: answers.append(
+            app.test_client().patch(path, json={field: second}, headers=conditional)
+        ),
+    )
+    answer = client.patch(path, json={field: first}, headers=conditional)
+    threads[0].join()
+    assert (answer.status_code, answers[0].status_code) == (200, 412)
+    assert client.get(path, headers=admin).json[field] == first
 
 
 def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres_only):

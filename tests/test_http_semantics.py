@@ -395,3 +395,51 @@ def test_deleted_ids_are_never_given_again(client, writer, source, make_key):
         f"/v1/articles/{second}/comments", json={"author_name": "A", "body": "B"}, headers=admin
     ).json["id"]
     assert again > comment
+
+
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+def test_webhooks_take_if_match_on_the_etag_of_their_answer(client, make_key):
+    admin = make_key("admin")
+    body = {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}
+    created = client.post("/v1/webhooks", json=body, headers=admin).json
+    path = f"/v1/webhooks/{created['id']}"
+    stale = client.get(path, headers=admin).headers["ETag"]
+    patched = client.patch(path, json={"description": "First"}, headers=admin)
+    assert patched.status_code == 200
+    assert patched.headers["ETag"] == client.get(path, headers=admin).headers["ETag"] != stale
+
+    refused = client.patch(path, json={"description": "Lost"}, headers={**admin, "If-Match": stale})
+    assert refused.status_code == 412
+    assert refused.json["errors"] == {"If-Match": ["The webhook has changed since this ETag."]}
+    assert client.delete(path, headers={**admin, "If-Match": stale}).status_code == 412
+    assert client.get(path, headers=admin).json["description"] == "First"
+
+    current = patched.headers["ETag"]
+    again = client.patch(
+        path, json={"description": "Second"}, headers={**admin, "If-Match": current}
+    )
+    assert again.status_code == 200 and again.json["description"] == "Second"
+    assert (
+        client.delete(path, headers={**admin, "If-Match": again.headers["ETag"]}).status_code == 204
+    )
+    gone = client.delete(path, headers={**admin, "If-Match": "*"})
+    assert gone.status_code == 404
+
+
+def test_a_relation_delete_takes_if_match_star_only(client, writer, make_article):
+    article, other = make_article(), make_article()
+    path = f"/v1/articles/{article.id}/relations"
+    relation = {"article_id": other.id, "kind": "follow_up"}
+    assert client.post(path, json=relation, headers=writer).status_code == 201
+    tag = client.get(f"/v1/articles/{article.id}/related").headers["ETag"]
+    refused = client.delete(f"{path}/{other.id}", headers={**writer, "If-Match": tag})
+    assert refused.status_code == 412
+    related = client.get(f"/v1/articles/{article.id}/related").json["data"]
+    assert [item["id"] for item in related] == [other.id]
+
+    star = {**writer, "If-Match": "*"}
+    assert client.delete(f"{path}/{other.id}", headers=star).status_code == 204
+    missing = client.delete(f"{path}/{other.id}", headers=star)
+    assert missing.status_code == 412
+    assert missing.json["errors"] == {"If-Match": ["No such relation exists."]}
+    assert client.delete(f"{path}/{other.id}", headers=writer).status_code == 404
