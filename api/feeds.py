@@ -92,6 +92,9 @@ def _response(body, mimetype):
 
 
 def _sub(parent, tag, text=None, **attributes):
+    """A child element, without the characters XML cannot hold in its text or attributes (a
+    self link's URL may carry them, escaped, in its query)."""
+    attributes = {name: NOT_XML.sub("", value) for name, value in attributes.items()}
     element = ElementTree.SubElement(parent, tag, attributes)
     if text is not None:
         element.text = NOT_XML.sub("", text)

@@ -8,7 +8,7 @@ import base64
 import datetime
 import hashlib
 import hmac
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import orjson
 from flask import current_app, request
@@ -121,7 +121,7 @@ def next_url(environ, host, cursor, name="cursor"):
     kept = [
         item
         for item in environ.get("QUERY_STRING", "").split("&")
-        if item and not item.startswith(f"{name}=")
+        if item and unquote_plus(item.partition("=")[0]) != name
     ]
     query = "&".join([*kept, f"{name}={cursor}"])
     path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))

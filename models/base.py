@@ -60,9 +60,15 @@ def epoch_seconds(moment):
     """Seconds since 1970 of a stored (naive, UTC) time, or of its ISO text as SQLite returns
     it in plain SQL. ``datetime.timestamp`` would read it as the machine's local time, and
     fails in the calendar's first year."""
+    return epoch_microseconds(moment) / 1_000_000
+
+
+def epoch_microseconds(moment):
+    """Whole microseconds since 1970 of a stored time (see :func:`epoch_seconds`): exact,
+    where a float of seconds is not in every year."""
     if isinstance(moment, str):
         moment = datetime.datetime.fromisoformat(moment)
-    return (moment - EPOCH).total_seconds()
+    return (moment - EPOCH) // datetime.timedelta(microseconds=1)
 
 
 def shifted(moment, delta):

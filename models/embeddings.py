@@ -29,7 +29,7 @@ from .base import (
     BaseModel,
     binding,
     db,
-    epoch_seconds,
+    epoch_microseconds,
     is_postgres,
     runs_again_on_conflict,
     utcnow_exact,
@@ -452,7 +452,7 @@ class VectorIndex:
         self.live[: self.size] &= np.isin(self.ids[: self.size], alive)
 
     def _describe(self, slot, published_at, status, language, source_id):
-        self.published[slot] = int(epoch_seconds(published_at))
+        self.published[slot] = epoch_microseconds(published_at)
         self.live[slot] = status == PUBLISHED
         self.language[slot] = self.codes_of.setdefault(language, len(self.codes_of))
         self.source[slot] = source_id
@@ -500,9 +500,9 @@ class VectorIndex:
         if sources:
             mask &= np.isin(self.source[:size], list(sources))
         if after is not None:
-            mask &= self.published[:size] >= int(epoch_seconds(after))
+            mask &= self.published[:size] >= epoch_microseconds(after)
         if before is not None:
-            mask &= self.published[:size] < int(epoch_seconds(before))
+            mask &= self.published[:size] < epoch_microseconds(before)
         slots = np.flatnonzero(mask)
         if not len(slots):  # nothing stored yet: the matrix has no columns to multiply
             return slots, np.zeros(0, dtype=np.float32)

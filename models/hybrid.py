@@ -107,7 +107,16 @@ def sort_key(hit, sort):
 
 
 def after(hits, sort, cursor_key):
-    """The hits past ``cursor_key`` (the sort key of the last hit of the previous page)."""
+    """The hits past ``cursor_key`` (the sort key of the last hit of the previous page).
+
+    By relevance, past that hit where it is still one: a hit written since the previous page
+    moves the ranks, so the fused scores, of those below it, which a page must neither repeat
+    nor skip."""
     if cursor_key is None:
         return hits
+    if sort == "relevance":
+        last = cursor_key[-1]
+        for position, hit in enumerate(hits):
+            if hit.id == last:
+                return hits[position + 1 :]
     return [hit for hit in hits if sort_key(hit, sort) < tuple(cursor_key)]

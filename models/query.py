@@ -30,9 +30,12 @@ class QueryError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Term:
-    """One word, or a phrase of several words that must appear in order."""
+    """One word, or a phrase of several words that must appear in order; ``text``: what the
+    client wrote of it, which PostgreSQL's parser reads as it read the documents (``covid-19``,
+    ``3.5``, ``node.js``: one lexeme there, several words here)."""
 
     words: tuple
+    text: str | None = None
 
     @property
     def is_phrase(self):
@@ -66,10 +69,11 @@ def parse_query(text):
             join_next = bool(clauses)
             continue
         negative = bool(minus) or (bare is not None and bare.startswith("-") and len(bare) > 1)
-        words = _words(phrase if phrase is not None else bare)
+        written = phrase if phrase is not None else bare.lstrip("-")
+        words = _words(written)
         if not words:
             continue
-        term = Term(words)
+        term = Term(words, written)
         if negative:
             excluded.append(term)
         elif join_next:

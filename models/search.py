@@ -176,7 +176,7 @@ def _fts_expression(parsed):
 
 
 def _pg_term(term):
-    return fn.phraseto_tsquery(PG_CONFIG, " ".join(term.words))
+    return fn.phraseto_tsquery(PG_CONFIG, term.text or " ".join(term.words))
 
 
 def _pg_any(terms):
@@ -275,6 +275,13 @@ def search(parsed, *, sort="relevance", after=None, **filters):
             parsed, ArticleSearch.rowid, score.alias("score"), peewee.Value(None), **filters
         )
         keys = (score, ArticleSearch.rowid)
+        if after is not None:
+            # BM25 weighs words by the whole index, so every write moves every score: the
+            # page goes on below the last hit's score as it is now (where it is still a hit),
+            # not as the cursor recorded it, or a write between pages would skip or repeat
+            # most of the remaining hits.
+            now = query.where(ArticleSearch.rowid == after[1]).tuples().first()
+            after = after if now is None else (now[1], after[1])
     else:
         query = _fts_hits(
             parsed,

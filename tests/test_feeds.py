@@ -279,3 +279,11 @@ def test_entries_without_id_or_link_import_once(app, dbconn):
 def test_metrics_name_their_charset_once(client):
     content_type = client.get("/metrics").headers["Content-Type"]
     assert content_type.count("charset") == 1
+
+
+@pytest.mark.parametrize("kind", ["atom", "rss"])
+def test_a_feed_stays_well_formed_xml_whatever_its_query_holds(client, make_article, kind):
+    make_article()
+    response = client.get(f"/feeds/articles.{kind}?x=%EF%BF%BE%EF%BF%BF")
+    assert response.status_code == 200
+    ElementTree.fromstring(response.data)

@@ -443,3 +443,13 @@ def test_a_relation_delete_takes_if_match_star_only(client, writer, make_article
     assert missing.status_code == 412
     assert missing.json["errors"] == {"If-Match": ["No such relation exists."]}
     assert client.delete(f"{path}/{other.id}", headers=writer).status_code == 404
+
+
+def test_the_next_link_replaces_a_cursor_whose_name_was_percent_encoded(client, make_article):
+    for _ in range(5):
+        make_article()
+    first = client.get("/v1/articles?limit=2").json["next_cursor"]
+    link = client.get(f"/v1/articles?limit=2&%63ursor={first}").headers["Link"]
+    assert link.count("cursor=") == 1 and "%63ursor" not in link
+    url = link[1 : link.index(">")].replace("http://localhost", "")
+    assert client.get(url).status_code == 200

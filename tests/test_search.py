@@ -1,3 +1,5 @@
+import datetime
+
 import pytest
 
 from .conftest import BASE_TIME
@@ -244,3 +246,86 @@ def test_queries_with_nothing_to_find_are_400(client, query):
 def test_nul_in_query_is_400(client):
     response = client.get("/v1/search?q=storm%00")
     assert response.status_code == 400
+
+
+def post_article(client, writer, title, body, hours=0, **fields):
+    published = BASE_TIME + datetime.timedelta(hours=hours)
+    article = {"source": "daily", "title": title, "body_text": body, **fields}
+    article.setdefault("published_at", published.isoformat() + "Z")
+    response = client.post("/v1/articles", json=article, headers=writer)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def hit_ids(response):
+    assert response.status_code == 200, response.json
+    return [item["id"] for item in response.json["data"]]
+
+
+@pytest.mark.parametrize(
+    ("title", "q"),
+    [
+        ("COVID-19 cases fall", "covid-19"),
+        ("F-35 order signed", "F-35"),
+        ("9/11 memorial", "9/11"),
+        ("Inflation hits 3.5% in the U.S.", "3.5"),
+        ("Inflation hits 3.5% in the U.S.", "U.S."),
+        ("Node.js 22 released", '"node.js 22"'),
+    ],
+)
+def test_a_word_with_punctuation_finds_its_article(client, writer, source, title, q):
+    """PostgreSQL's parser reads ``covid-19`` or ``3.5`` as one lexeme in a document: the
+    query's term goes to it as written, not as the words SQLite's index splits it into."""
+    expected = post_article(client, writer, title, "Body text.")
+    post_article(client, writer, "Other news", "Nothing of the kind.")
+    assert hit_ids(client.get("/v1/search", query_string={"q": q, "mode": "keyword"})) == [expected]
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_relevance_pages_neither_skip_nor_repeat_while_articles_arrive(
+    client, writer, source, mode
+):
+    for number in range(12):
+        words = ["tide"] * (1 + number % 7) + ["other words here"] * (number % 5)
+        post_article(client, writer, f"Report {number}", " ".join(words), hours=number)
+
+    def walk(between_pages=None):
+        seen, cursor = [], None
+        while True:
+            query = {
+                "q": "tide",
+                "mode": mode,
+                "limit": 4,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            response = client.get("/v1/search", query_string=query)
+            seen += hit_ids(response)
+            if between_pages and len(seen) == 4:
+                between_pages()
+            cursor = response.json["next_cursor"]
+            if not cursor:
+                return seen
+
+    before = walk()
+
+    def arrive():  # moves every BM25 score, and the ranks the hybrid fusion scores
+        post_article(client, writer, "Tide tide tide", "tide " * 8, hours=100)
+        for number in range(5):
+            post_article(client, writer, f"Other {number}", "Calm seas. " * (number + 1))
+
+    during = walk(arrive)
+    assert len(during) == len(set(during))
+    assert set(before) <= set(during)
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_published_bounds_keep_fractions_of_a_second_in_every_mode(client, writer, source, mode):
+    published = "2026-11-01T10:00:00.250Z"
+    expected = post_article(
+        client, writer, "Harbour ferry strike", "The ferry strike goes on.", published_at=published
+    )
+    search = {"q": "ferry", "mode": mode}
+    after = {**search, "published_after": "2026-11-01T10:00:00.5Z"}
+    before = {**search, "published_before": "2026-11-01T10:00:00.5Z"}
+    assert hit_ids(client.get("/v1/search", query_string=after)) == []
+    assert hit_ids(client.get("/v1/search", query_string=before)) == [expected]
