@@ -21,6 +21,7 @@ import time
 
 import peewee
 from flask import current_app, g, request
+from playhouse.pool import MaxConnectionsExceeded
 from prometheus_client import Counter
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
@@ -390,8 +391,8 @@ class EarlyRevalidation:
             return None
         try:
             tag = self._current_tag(rule.endpoint, args, environ)
-        except (peewee.OperationalError, peewee.InterfaceError):
-            return None
+        except (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded):
+            return None  # the app answers it (a 503 problem when the database is away or busy)
         if tag is None:
             return None
         matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))

@@ -3,6 +3,7 @@ import os
 import shutil
 
 import pytest
+from playhouse.pool import MaxConnectionsExceeded
 
 from api import create_app
 from api.config import Config, ConfigError
@@ -394,3 +395,22 @@ def test_writes_are_refused_while_the_sqlite_file_is_not_at_its_path(
     assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
     titles = [item["title"] for item in client.get("/v1/articles").json["data"]]
     assert titles == ["Harbour opens"] * (written + 1)
+
+
+def test_a_revalidation_while_every_connection_is_in_use_is_a_503_problem(
+    client, make_article, monkeypatch
+):
+    """The early revalidation, outside Flask, hands a busy pool to the app (it answered
+    gunicorn's HTML 500 before)."""
+    make_article()
+    etag = client.get("/v1/articles").headers["ETag"]
+
+    def busy(*args, **kwargs):
+        raise MaxConnectionsExceeded("Exceeded maximum connections.")
+
+    monkeypatch.setattr(db.obj, "connect", busy)
+    for headers in ({}, {"If-None-Match": etag}):
+        response = client.get("/v1/articles", headers=headers)
+        assert response.status_code == 503
+        assert response.content_type == "application/problem+json"
+        assert response.headers["Retry-After"] == "1"
