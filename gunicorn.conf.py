@@ -70,6 +70,10 @@ max_requests_jitter = 2000
 limit_request_line = 8190
 limit_request_field_size = MAX_HEADERS_BYTES + 2
 limit_request_fields = 200
+# Forwarded headers are believed by the app alone (NEWSDESK_TRUSTED_PROXIES, api/proxies.py):
+# gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1, so that behind a local proxy
+# a client could turn the scheme of every Link and Location to https, or back.
+forwarded_allow_ips = ""
 # The app is imported once, in the master; a worker (also one replacing a recycled or dead
 # worker) is a fork of it, ready at once instead of after a second of imports. No database
 # connection is opened before the fork: each request connects in its worker.

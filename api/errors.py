@@ -12,6 +12,7 @@ import peewee
 from apispec import BasePlugin
 from flask import current_app, request
 from flask_smorest import abort
+from gunicorn.http.errors import NoMoreData, ParseException
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import InternalServerError
 
@@ -202,6 +203,9 @@ def init_app(app):
     app.register_error_handler(MaxConnectionsExceeded, _handle_pool_exhausted)
     app.register_error_handler(StatementTimeout, _handle_statement_timeout)
     app.register_error_handler(WorkerTimeout, _handle_worker_timeout)
+    # What gunicorn's reader of a chunked body raises, read by a view: the client's fault.
+    app.register_error_handler(ParseException, _handle_malformed_body)
+    app.register_error_handler(NoMoreData, _handle_malformed_body)
 
 
 def _handle_write_error(error):
@@ -267,6 +271,10 @@ def _handle_worker_timeout(error):
         " try again later.",
         headers={"Retry-After": "5"},
     )
+
+
+def _handle_malformed_body(error):
+    return problem(400, f"The request body is malformed: {error}.")
 
 
 def _handle_pool_exhausted(error):

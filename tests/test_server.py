@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -252,3 +253,43 @@ def test_a_worker_timeout_answers_problem_json(app, database_url, tmp_path, work
             "The request ran past the server's limit of 2 s and was stopped; try again later."
         )
         assert call(base + "/v1/tags")[0] == 200  # the worker that timed out is replaced
+
+
+def raw_request(base, head, body=b""):
+    """The status line and the rest of the answer to a request sent byte for byte."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head.replace(b"\n", b"\r\n") + b"\r\n" + body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    return status, rest
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "sync"])
+def test_what_gunicorn_reads_of_a_request_the_app_answers(
+    app, database_url, tmp_path, write_key, make_source, worker_class
+):
+    """A malformed chunked body is the client's fault (a 400 problem, not a 500 with a
+    traceback logged), and gunicorn believes no forwarded header: the app alone does, as
+    NEWSDESK_TRUSTED_PROXIES says (none by default)."""
+    with server(
+        database_url, tmp_path, workers=1, environment={"NEWSDESK_WORKER_CLASS": worker_class}
+    ) as (_, base):
+        head = (
+            b"POST /v1/sources HTTP/1.1\nHost: localhost\nConnection: close\n"
+            b"Content-Type: application/json\nTransfer-Encoding: chunked\n"
+            b"X-API-Key: " + write_key["X-API-Key"].encode() + b"\n"
+        )
+        status, rest = raw_request(base, head, b"zz\r\n")
+        assert status.upper() == b"HTTP/1.1 400 BAD REQUEST"
+        assert b"Content-Type: application/problem+json" in rest
+        assert b"The request body is malformed: Invalid chunk size" in rest
+
+        make_source(slug="first")
+        make_source(slug="second")
+        status, headers, _ = call(
+            base + "/v1/sources?limit=1", headers={"X-Forwarded-Proto": "https"}
+        )
+        assert status == 200 and headers["Link"].startswith("<http://127.0.0.1:")
