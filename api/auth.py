@@ -8,13 +8,17 @@ anonymous.
 
 import datetime
 import functools
+import logging
 
+import peewee
 from flask import current_app, g, request
 from flask_smorest import abort
 
 from models import ApiKey, utcnow
 
 from .database import NO_DATABASE
+
+log = logging.getLogger(__name__)
 
 CHALLENGE = 'Bearer realm="newsdesk"'
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
@@ -58,7 +62,12 @@ def identify():
     g.api_key = key
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
-        ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
+        # Best effort: a read must not fail on a database that takes no writes (a full disk,
+        # a read-only replica); the time is written at a later request.
+        try:
+            ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
+        except peewee.DatabaseError as error:
+            log.debug("the key's last use was not written: %s", error)
         key.last_used_at = now
 
 

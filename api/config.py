@@ -308,9 +308,10 @@ class Config:
         return hmac.new(self.secret().encode(), purpose.encode(), hashlib.sha256).digest()
 
     def legacy_api_key_peppers(self):
-        """What versions before per-purpose keys hashed API keys with: the secret itself, or
-        the constant they used when NEWSDESK_SECRET_KEY was not set."""
-        return (self.secret().encode(), LEGACY_SECRET)
+        """What versions before per-purpose keys hashed API keys with: the secret itself, or,
+        while NEWSDESK_SECRET_KEY is still not set, the constant they used then (setting one,
+        after a leak say, ends the keys of that constant too)."""
+        return (self.secret().encode(),) if self.secret_key else (LEGACY_SECRET,)
 
     @property
     def worker_timeout(self):

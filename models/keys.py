@@ -1,5 +1,6 @@
 """API keys. Only a keyed hash of each key is stored; the key itself is shown once."""
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -75,7 +76,10 @@ class ApiKey(BaseModel):
             for legacy in legacy_peppers:
                 key = cls.get_or_none(cls.key_hash == hash_key(token, legacy))
                 if key is not None:
-                    cls.update(key_hash=digest).where(cls.id == key.id).execute()
+                    # Best effort, as a read must work where nothing can be written: the key
+                    # is stored again at a later request.
+                    with contextlib.suppress(peewee.DatabaseError):
+                        cls.update(key_hash=digest).where(cls.id == key.id).execute()
                     key.key_hash = digest
                     break
         if key is None or key.revoked_at is not None:

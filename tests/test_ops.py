@@ -414,3 +414,24 @@ def test_a_revalidation_while_every_connection_is_in_use_is_a_503_problem(
         assert response.status_code == 503
         assert response.content_type == "application/problem+json"
         assert response.headers["Retry-After"] == "1"
+
+
+def test_keyed_reads_work_where_nothing_can_be_written(client, dbconn, make_key, make_article):
+    """A key's last use is written as it is read, at most once a minute: on a database that
+    takes no writes (a full disk, a read-only replica) that write is left for later, and the
+    read answered."""
+    make_article(title="Kept")
+    reader = make_key("read")
+    if is_postgres():
+        db.execute_sql("SET default_transaction_read_only = on")
+    else:
+        db.execute_sql("PRAGMA query_only = ON")
+    try:
+        listed = client.get("/v1/articles", headers=reader)
+        assert listed.status_code == 200 and listed.json["data"][0]["title"] == "Kept"
+        assert client.get("/v1/me", headers=reader).status_code == 200
+    finally:
+        if is_postgres():
+            db.execute_sql("SET default_transaction_read_only = off")
+        else:
+            db.execute_sql("PRAGMA query_only = OFF")

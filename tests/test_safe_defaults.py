@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from api import create_app
 from api.cli import main
-from api.config import Config, ConfigError
+from api.config import LEGACY_SECRET, Config, ConfigError
 from models import ApiKey, Article, db
 from models.keys import hash_key
 
@@ -65,13 +65,27 @@ def test_postgresql_without_a_secret_refuses_to_start():
 def test_keys_of_earlier_versions_still_work_and_are_stored_again(app, client, dbconn):
     config = app.config["NEWSDESK"]
     token = "nd_" + "k" * 43
-    legacy = hash_key(token, b"newsdesk-cursor-integrity")  # before NEWSDESK_SECRET_KEY was set
+    legacy = hash_key(token, config.secret().encode())  # before per-purpose keys
     key = ApiKey.create(name="old", prefix=token[:10], key_hash=legacy, scopes="read")
     dbconn.close()
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with db.connection_context():
         assert ApiKey.get_by_id(key.id).key_hash == hash_key(token, config.key_for("api-keys"))
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_keys_of_the_built_in_secret_work_only_until_a_secret_is_set(app, client, dbconn, tmp_path):
+    """Versions without NEWSDESK_SECRET_KEY hashed keys with a constant: such a key works where
+    the variable is still unset, and no longer once it is (a secret set after a leak ends
+    every key)."""
+    token = "nd_" + "c" * 43
+    ApiKey.create(
+        name="old", prefix=token[:10], key_hash=hash_key(token, LEGACY_SECRET), scopes="read"
+    )
+    dbconn.close()
+    assert client.get("/v1/me", headers={"X-API-Key": token}).status_code == 401
+    unset = Config.from_env({}, database_url="sqlite:///x.db", instance_path=str(tmp_path))
+    assert unset.legacy_api_key_peppers() == (LEGACY_SECRET,)
 
 
 @pytest.mark.parametrize(
