@@ -53,6 +53,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+import limits
+
 _TRUE = {"1", "true", "yes", "on"}
 #: gunicorn worker classes: gevent serves many slow clients at once; sync, one request at a time
 #: per process, only behind a proxy that buffers requests (nginx).
@@ -138,6 +140,19 @@ def _seconds(name, value):
 def _schedule(name, value):
     """A comma list of delays in seconds, at least one."""
     return tuple(_seconds(name, part.strip()) for part in value.split(","))
+
+
+def _rate(name, value):
+    """One rate limit in the ``limits`` package's notation: ``600/minute``, ``10/second``."""
+    try:
+        parsed = limits.parse_many(value)
+    except ValueError:
+        parsed = []
+    if len(parsed) != 1:
+        raise ConfigError(
+            f"{name} must be one limit such as 600/minute or 10/second, not {value!r}"
+        )
+    return value.strip()
 
 
 def _int(name, value, minimum=0):
@@ -239,8 +254,8 @@ class Config:
             "max_body_bytes": lambda n, v: _int(n, v, minimum=1),
             "max_import_bytes": lambda n, v: _int(n, v, minimum=1),
             "import_sync_bytes": lambda n, v: _int(n, v, minimum=0),
-            "rate_limit": str,
-            "write_rate_limit": str,
+            "rate_limit": _rate,
+            "write_rate_limit": _rate,
             "secret_key": str,
             "public_base_url": str,
             "bind": str,

@@ -47,6 +47,9 @@ def test_config_defaults_are_safe():
         ("NEWSDESK_PUBLIC_READ", "maybe"),
         ("NEWSDESK_WORKERS", "0"),
         ("NEWSDESK_CACHE_MAX_AGE", "soon"),
+        ("NEWSDESK_RATE_LIMIT", "abc"),
+        # Two limits, of which only the first would hold.
+        ("NEWSDESK_WRITE_RATE_LIMIT", "10/second;600/minute"),
     ],
 )
 def test_config_rejects_bad_values(name, value):

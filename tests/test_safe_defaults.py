@@ -154,3 +154,9 @@ def test_serve_writes_no_demo_data_into_an_empty_database(tmp_path):
     app = create_app({"database_url": url, "testing": True})
     with app.app_context(), db.connection_context():
         assert Article.select().count() == 0
+
+
+def test_a_bad_rate_limit_stops_a_command_with_a_message_naming_it(tmp_path):
+    result = cli("keys", "list", NEWSDESK_RATE_LIMIT="abc", NEWSDESK_INSTANCE_PATH=str(tmp_path))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "NEWSDESK_RATE_LIMIT must be one limit such as 600/minute" in result.output
