@@ -174,11 +174,15 @@ def versioned(path):
     )
 
 
-def not_modified_headers(tag, cache_control, path):
-    """The headers of a 304 (before the rate-limit, request-id and security headers)."""
+def not_modified_headers(tag, cache_control, path, vary_origin=False):
+    """The headers of a 304 (before the rate-limit, request-id and security headers);
+    ``vary_origin``: see :attr:`Caching.vary_origin`."""
     headers = [("ETag", f'"{tag}"'), ("Cache-Control", cache_control)]
-    if path.startswith("/v1/"):
-        headers.append(("Vary", VARY))
+    vary = [VARY] if path.startswith("/v1/") else []
+    if vary_origin:
+        vary.append("Origin")
+    if vary:
+        headers.append(("Vary", ", ".join(vary)))
     return headers
 
 
@@ -232,6 +236,11 @@ class Caching:
         self.config = config
         self.validators = Validators(config.key_for("etag"))
         self.public = public_cache_control(config)
+        #: Whether answers vary by the request's Origin: with CORS on, the answer to an allowed
+        #: origin names it in Access-Control-Allow-Origin, the others' do not, and a shared
+        #: cache must not give one's to another (flask-cors says so only when several origins
+        #: are allowed, and never on the answers to the others).
+        self.vary_origin = bool(config.cors_origins)
         self.answers = None
         self.forget()
 
@@ -267,7 +276,9 @@ class Caching:
         if given:
             matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
             if matched is not None:
-                headers = not_modified_headers(matched, self.cache_control(key), path)
+                headers = not_modified_headers(
+                    matched, self.cache_control(key), path, self.vary_origin
+                )
                 return current_app.response_class(status=304, headers=headers)
         if self.answers is not None and request.endpoint in KEPT_ENDPOINTS:
             g.answer_key = answer_key = f"{tag}|{request.host_url}"
@@ -286,6 +297,8 @@ class Caching:
         headers = response.headers
         if path.startswith("/v1/") and "Vary" not in headers:
             headers["Vary"] = VARY  # a key can see more (drafts, hidden comments)
+        if self.vary_origin:
+            response.vary.add("Origin")
         if "Cache-Control" not in headers:
             ok = response.status_code < 400
             headers["Cache-Control"] = self.cache_control(g.get("api_key")) if ok else "no-store"
@@ -402,7 +415,9 @@ class EarlyRevalidation:
         if state["exceeded"]:
             return None
         environ["newsdesk.route"] = rule.rule
-        return not_modified_headers(matched, self.caching.public, path) + limits.header_items(state)
+        return not_modified_headers(
+            matched, self.caching.public, path, self.caching.vary_origin
+        ) + limits.header_items(state)
 
     def _current_tag(self, endpoint, args, environ):
         opened = db.connect(reuse_if_open=True)

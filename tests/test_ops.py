@@ -144,6 +144,15 @@ def test_cors_when_configured(client):
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     other = client.get("/v1/articles", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    # Public answers that differ by Origin: a shared cache must keep them apart, also the
+    # answer to no Origin and a 304 (one answered before Flask, one by the app).
+    none = client.get("/v1/articles")
+    revalidated = client.get("/v1/articles", headers={"If-None-Match": none.headers["ETag"]})
+    feed = client.get("/feeds/articles.atom", headers={"Origin": "https://evil.example"})
+    assert revalidated.status_code == 304
+    for answer in (allowed, other, none, revalidated, feed):
+        assert "Origin" in answer.vary, answer.headers
+    assert {"Authorization", "X-API-Key", "Accept-Encoding"} <= set(none.vary)
 
 
 def test_url_too_long_is_414(client):
