@@ -8,7 +8,9 @@ in a SQLite file shared by a host's workers (``NEWSDESK_RATE_LIMIT_FILE``, which
 its timeout is left alone for :data:`RETRY_SECONDS`, then tried again.
 """
 
+import contextlib
 import functools
+import ipaddress
 import logging
 import os
 import sqlite3
@@ -320,8 +322,14 @@ class WorkerCounters:
 
 
 def anonymous(environ):
-    """The rate-limit identity of a caller without a key: its address."""
-    return f"ip:{environ.get('REMOTE_ADDR')}"
+    """The rate-limit identity of a caller without a key: its address, or for IPv6 its /64
+    network (one host is given a whole /64, and could send each request from a new address)."""
+    address = environ.get("REMOTE_ADDR")
+    if address and ":" in address:
+        with contextlib.suppress(ValueError):
+            parsed = ipaddress.IPv6Address(address)
+            address = str(parsed.ipv4_mapped or ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return f"ip:{address}"
 
 
 def header_items(state):

@@ -47,6 +47,17 @@ def test_each_key_has_its_own_budget(client, make_key):
 
 
 @pytest.mark.parametrize("app_config", [{"rate_limit": "2/minute"}])
+def test_an_ipv6_host_has_one_budget_for_its_64_network(client):
+    def status(address):
+        return client.get("/v1/tags", environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [status(f"2001:db8:0:1::{n}") for n in range(1, 4)] == [200, 200, 429]
+    assert status("2001:db8:0:2::1") == 200  # another network
+    # IPv4 clients seen through an IPv6 socket keep an address each.
+    assert [status(f"::ffff:192.0.2.{n}") for n in range(1, 4)] == [200, 200, 200]
+
+
+@pytest.mark.parametrize("app_config", [{"rate_limit": "2/minute"}])
 def test_wrong_keys_count_against_the_client_address(client):
     for _ in range(2):
         assert client.get("/v1/tags", headers={"X-API-Key": "nd_guess"}).status_code == 401
