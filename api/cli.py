@@ -193,6 +193,9 @@ def keys_create(name, scopes):
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
     if has_surrogate(name):  # bytes that are not UTF-8, as Python reads them from argv
         raise click.BadParameter("Not valid UTF-8 text.", param_hint="--name")
+    longest = ApiKey.name.max_length
+    if not name.strip() or len(name) > longest:
+        raise click.BadParameter(f"Give 1 to {longest} characters.", param_hint="--name")
     with connected() as app:
         try:
             key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))

@@ -152,6 +152,14 @@ def test_keys_create_rejects_unknown_scopes(app, database_url):
     assert "scopes must be some of" in result.output
 
 
+@pytest.mark.parametrize("name", ["n" * 101, "  "])
+def test_keys_create_rejects_a_name_it_cannot_store(app, database_url, name):
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["keys", "create", "--name", name], env=env)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for --name: Give 1 to 100 characters." in result.output
+
+
 def test_answers_to_keyed_requests_are_private(client, make_key, make_article):
     make_article()
     public = client.get("/v1/articles")
