@@ -3,7 +3,7 @@
 import peewee
 from peewee import fn
 
-from .base import BaseModel, execute_many, insert_rows, utcnow, utcnow_exact
+from .base import BaseModel, execute_many, insert_rows, is_postgres, utcnow, utcnow_exact
 
 PUBLISHED = "published"
 DRAFT = "draft"
@@ -26,8 +26,15 @@ def seek(query, keys, after, descending):
     """Keyset paging: keep the rows strictly past ``after`` in the order of ``keys``.
 
     ``keys`` are the sort columns, the last one unique (the id), so the order is total and a
-    cursor taken from one page never skips or repeats a row while new rows arrive.
+    cursor taken from one page never skips or repeats a row while new rows arrive. Text is
+    ordered byte by byte (SQLite's own order; PostgreSQL's "C" collation, not the database's
+    locale), so that both databases list alike.
     """
+    if is_postgres():
+        keys = [
+            key.collate('"C"') if isinstance(key, peewee.CharField | peewee.TextField) else key
+            for key in keys
+        ]
     if after is not None:
         row, bound = peewee.Tuple(*keys), peewee.Tuple(*after)
         query = query.where(row < bound if descending else row > bound)

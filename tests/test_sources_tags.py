@@ -1,6 +1,9 @@
 import datetime
 
-from models import Source
+import peewee
+import pytest
+
+from models import Source, db
 
 
 def test_sources_by_name_with_counts(client, make_source, make_article):
@@ -116,3 +119,61 @@ def test_tag_detail_and_404(client, make_article):
         },
     }
     assert client.get("/v1/tags/nothing").status_code == 404
+
+
+@pytest.fixture
+def locale_ordered_text(database_url, dbconn):
+    """On PostgreSQL, source names and tag slugs compared as a locale compares them (case and
+    punctuation weighed last), as most clusters' default collation does, not the test's."""
+    if not database_url.startswith("postgresql"):
+        yield  # SQLite compares text as bytes
+        return
+    try:
+        with db.atomic():
+            db.execute_sql(
+                "CREATE COLLATION IF NOT EXISTS newsdesk_locale"
+                " (provider = icu, locale = 'und-u-ka-shifted')"
+            )
+    except peewee.ProgrammingError as error:
+        pytest.skip(f"this PostgreSQL has no ICU collations: {error}")
+    columns = [("source", "name", 200), ("tag", "slug", 100)]
+    for table, column, length in columns:
+        db.execute_sql(
+            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length})"
+            " COLLATE newsdesk_locale"
+        )
+    yield
+    for table, column, length in columns:
+        db.execute_sql(
+            f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length}) COLLATE "default"'
+        )
+
+
+def test_sources_and_tags_are_listed_in_the_same_order_on_every_database(
+    client, make_source, make_article, locale_ordered_text
+):
+    names = ["alpha daily", "Zeta Post", "Émile Journal", "A-B Wire", "AB News", "Beta Times"]
+    for number, name in enumerate(names):
+        make_source(slug=f"s{number}", name=name)
+    for slug in ["ab", "a-c", "a-b", "b"]:
+        make_article(tags=[slug])
+
+    def walk(path):
+        page, seen = client.get(f"{path}limit=2").json, []
+        while True:
+            seen += page["data"]
+            if not page["has_more"]:
+                return seen
+            page = client.get(f"{path}limit=2&cursor={page['next_cursor']}").json
+
+    listed = [source["name"] for source in walk("/v1/sources?")]
+    assert listed == [
+        "A-B Wire",
+        "AB News",
+        "Beta Times",
+        "Default",  # make_article's source
+        "Zeta Post",
+        "alpha daily",
+        "Émile Journal",
+    ]
+    assert [tag["slug"] for tag in walk("/v1/tags?sort=slug&")] == ["a-b", "a-c", "ab", "b"]
