@@ -2,7 +2,7 @@
 
 SQLite uses an FTS5 table (``article_search``) and BM25; PostgreSQL a weighted ``tsvector``
 (``article_document``) with a GIN index and ``ts_rank``. Both weight the title over the excerpt
-over the body, stem English words, and are kept in step with article writes by
+over the body, stem English words, fold accents and keep stop words, and are kept in step with article writes by
 :func:`index_articles` and :func:`unindex_article`. Besides the text, each document carries a
 token naming its publication week, so related-article lookups can stay within a time window
 through the same index.
@@ -34,7 +34,9 @@ from .query import Term
 #: BM25 weights of title, excerpt, body and the period token (not searched by users).
 FTS_WEIGHTS = (10.0, 4.0, 1.0, 0.0)
 TEXT_COLUMNS = "{title excerpt body}"
-PG_CONFIG = "english"
+#: PostgreSQL's text search configuration: English stems, accents folded, no stop words, as
+#: FTS5's tokenizer reads words (migration 17 makes it).
+PG_CONFIG = "newsdesk"
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 

@@ -20,6 +20,7 @@ from api.cli import main
 from models import (
     LATEST_VERSION,
     Article,
+    ArticleBody,
     EmbeddingQueue,
     RelatedQueue,
     Source,
@@ -32,6 +33,7 @@ from models import (
     migrations,
 )
 from models.migrations import SchemaVersion, v0001_initial
+from models.search import period_token
 
 from .conftest import BACKENDS, POSTGRES_URL
 
@@ -253,6 +255,42 @@ def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_data
                 (article.id, when),
             )
         assert queue.due(10) == [(article.id, when, False)]
+    disconnect()
+
+
+def test_upgrade_to_version_17_reads_stop_words_and_accents_on_postgresql(empty_database):
+    url = empty_database()
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite's index read them so from the start")
+    connect(url)
+    apply_steps(1, 16)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    week = period_token(when)
+    with db.atomic():
+        SchemaVersion.create_table()
+        SchemaVersion.create(version=16)
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        article = Article.create(
+            slug="who", source=source, title="The Who at the Café", published_at=when
+        )
+        ArticleBody.create(article=article, body_text="They played.")
+        db.execute_sql(  # as version 16 indexed it, with PostgreSQL's english configuration
+            "INSERT INTO article_document (article_id, document) VALUES (%s,"
+            " setweight(to_tsvector('english', %s), 'A')"
+            " || setweight(to_tsvector('simple', %s), 'D'))",
+            (article.id, article.title, week),
+        )
+
+    def found(tsquery, *args):
+        sql = f"SELECT count(*) FROM article_document WHERE document @@ {tsquery}"
+        return db.execute_sql(sql, args).fetchone()[0]
+
+    assert found("phraseto_tsquery('english', 'the who')") == 0
+    assert init_db() == (16, LATEST_VERSION)
+    assert found("phraseto_tsquery('newsdesk', 'the who')") == 1
+    assert found("phraseto_tsquery('newsdesk', 'cafe')") == 1
+    assert found("phraseto_tsquery('newsdesk', 'played')") == 1
+    assert found("to_tsquery('simple', %s)", week) == 1  # the week token is kept
     disconnect()
 
 

@@ -329,3 +329,25 @@ def test_published_bounds_keep_fractions_of_a_second_in_every_mode(client, write
     before = {**search, "published_before": "2026-11-01T10:00:00.5Z"}
     assert hit_ids(client.get("/v1/search", query_string=after)) == []
     assert hit_ids(client.get("/v1/search", query_string=before)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("title", "q"),
+    [
+        ("The Who reunite", "the who"),
+        ("Why we don't fly", "don't"),
+        ("Café opens on the harbour", "cafe"),
+        ("Cafe opens on the harbour", "café"),
+    ],
+)
+def test_both_engines_keep_stop_words_and_fold_accents(client, writer, source, title, q):
+    expected = post_article(client, writer, title, "Body text.")
+    post_article(client, writer, "Other news", "Nothing of the kind.")
+    assert hit_ids(client.get("/v1/search", query_string={"q": q, "mode": "keyword"})) == [expected]
+
+
+def test_excluding_a_common_word_excludes_the_articles_that_have_it(client, writer, source):
+    post_article(client, writer, "Ferry returns", "The ferry is back.")
+    kept = post_article(client, writer, "Ferry timetable", "Ferries run hourly.")
+    query = {"q": "ferry -the", "mode": "keyword"}
+    assert hit_ids(client.get("/v1/search", query_string=query)) == [kept]

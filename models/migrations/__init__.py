@@ -34,6 +34,7 @@ from . import (
     v0014_article_modified_at_index,
     v0015_slug_bytes_index,
     v0016_event_previous_source,
+    v0017_search_config,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -54,6 +55,7 @@ STEPS = [
     v0014_article_modified_at_index,
     v0015_slug_bytes_index,
     v0016_event_previous_source,
+    v0017_search_config,
 ]
 
 LATEST_VERSION = len(STEPS)
