@@ -4,6 +4,7 @@ import collections
 import functools
 import html
 import re
+import unicodedata
 
 _WORD = re.compile(r"\w+")
 _SUFFIXES = (
@@ -26,8 +27,11 @@ _SUFFIXES = (
 @functools.lru_cache(maxsize=100_000)
 def stem(word):
     """A light English stem, so a search for ``storm`` marks ``storms`` and ``stormed`` too, and
-    ``collapse``, ``collapses`` and ``collapsed`` share one."""
-    word = word.lower()
+    ``collapse``, ``collapses`` and ``collapsed`` share one; accents folded, as the search
+    indexes fold them (``cafe`` marks ``café``)."""
+    word = "".join(
+        c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c)
+    )
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= (3 if len(suffix) < 3 else 4):
             word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")

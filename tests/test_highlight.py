@@ -75,3 +75,9 @@ def test_same_as_reading_every_word():
                 terms,
                 window,
             )
+
+
+def test_accents_are_folded_as_the_indexes_fold_them():
+    terms = [Term(("cafe",)), Term(("muller",))]
+    assert highlight("Café Müller opens", terms) == "<mark>Café</mark> <mark>Müller</mark> opens"
+    assert highlight("Cafe opens", [Term(("café",))]) == "<mark>Cafe</mark> opens"
