@@ -13,6 +13,7 @@ import hashlib
 import html
 import io
 import re
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import peewee
@@ -161,25 +162,8 @@ def feed_items(raw):
         return [
             (1, Rejected("not_feed", f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))
         ]
-    title = feed.feed.get("title") or feed.feed.get("link") or "Imported feed"
-    slug = slugify(title)[:100] or "imported-feed"
-    language = (feed.feed.get("language") or "en").split("-")[0].lower()[:3] or "en"
-    with writing() as touched:
-        created = (
-            Source.insert(
-                slug=slug,
-                name=title[:200],
-                homepage_url=feed.feed.get("link"),
-                language=language,
-            )
-            .on_conflict_ignore()
-            .returning(Source.id)
-            .tuples()
-            .execute()
-        )
-        for (source_id,) in created:
-            source = Source.get_by_id(source_id)
-            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
+    slug = _feed_source(feed)
+    link = _absolute(feed.feed.get("link"))
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
     text = html.unescape if feed.version.startswith("rss") else str
@@ -193,7 +177,9 @@ def feed_items(raw):
             "external_id": entry.get("id") or entry.get("link") or _content_key(entry, body_html),
             "title": title,
             "body_html": body_html or title,
-            "url": entry.get("link"),
+            # A relative link is the feed's; a guid that is no URL (feedparser gives it as the
+            # link of an entry with none) is the entry's id alone.
+            "url": _absolute(entry.get("link"), base=None if entry.get("guidislink") else link),
             "byline": text(entry["author"]) if entry.get("author") else None,
             "language": _entry_language(entry),
             "tags": [text(tag["term"]) for tag in entry.get("tags", []) if tag.get("term")],
@@ -208,10 +194,71 @@ def feed_items(raw):
     return items
 
 
+def _feed_source(feed):
+    """The slug of a feed's source: the source whose homepage is the feed's link, else one made
+    from its title (or its link's host), with a number when another publisher's source has
+    that slug: two feeds of one title, or of titles with no Latin letter, are two sources."""
+    link = _absolute(feed.feed.get("link"))
+    if link is not None:
+        found = Source.select(Source.slug).where(Source.homepage_url == link).order_by(Source.id)
+        if found.exists():
+            return found.first().slug
+    title = feed.feed.get("title") or link or "Imported feed"
+    base = (
+        slugify(title, 90)
+        or slugify(urlsplit(link or "").hostname or "", 90)
+        or "feed-" + hashlib.sha256(title.encode()).hexdigest()[:8]
+    )
+    if base.isdigit():
+        base = f"feed-{base}"
+    taken = dict(
+        Source.select(Source.slug, Source.homepage_url)
+        .where((Source.slug == base) | Source.slug.startswith(f"{base}-"))
+        .tuples()
+    )
+    slug, number = base, 1
+    # A source of the slug made without a homepage is the feed's (made for it by hand, say).
+    while slug in taken and taken[slug] not in (None, link):
+        number += 1
+        slug = f"{base}-{number}"
+    if slug in taken:
+        return slug
+    with writing() as touched:
+        created = (
+            Source.insert(
+                slug=slug,
+                name=title[:200],
+                homepage_url=link,
+                language=_language(feed.feed.get("language")) or "en",
+            )
+            .on_conflict_ignore()  # made by a concurrent import of the same feed
+            .returning(Source.id)
+            .tuples()
+            .execute()
+        )
+        for (source_id,) in created:
+            source = Source.get_by_id(source_id)
+            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
+    return slug
+
+
+def _absolute(url, base=None):
+    """``url`` made absolute against ``base`` when relative, if it is then an http(s) URL."""
+    if not url:
+        return None
+    url = urljoin(base or "", url.strip())
+    return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
+
+
+def _language(tag):
+    """The primary language of a feed's tag (``en-US``, ``en_US``: ``en``), or None."""
+    primary = re.split(r"[-_]", (tag or "").strip(), maxsplit=1)[0].lower()
+    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+
+
 def _entry_language(entry):
     """An entry's own language: ``dc:language`` (RSS) or ``xml:lang`` (Atom), or None."""
-    language = entry.get("language") or (entry.get("title_detail") or {}).get("language")
-    return language.split("-")[0].lower()[:3] if language else None
+    return _language(entry.get("language") or (entry.get("title_detail") or {}).get("language"))
 
 
 def _updated(entry):

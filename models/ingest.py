@@ -72,6 +72,8 @@ RESET_ON_REPLACE = {
     "tags": [],
     "status": PUBLISHED,
 }
+#: The fields of an article's body: either one, not empty, makes the other.
+BODY_FIELDS = ("body_html", "body_text")
 #: Past the last character of a slug ([a-z0-9-]): slugs starting with ``base`` sort below
 #: ``base + SLUG_END``.
 SLUG_END = "~"
@@ -296,6 +298,13 @@ class _Batch:
             for article_id, tag_id, slug in query:
                 self.stored_tags[article_id].append((tag_id, slug))
 
+    def _own_excerpt(self, article):
+        """Whether the stored ``article``'s excerpt is one its client wrote, not the one derived
+        from its body (a PATCH of the body alone keeps it)."""
+        body = self.stored_bodies.get(article.id)
+        derived = make_excerpt(body.body_text if body else "")
+        return bool(article.excerpt) and article.excerpt != derived
+
     def _stored_slugs(self, article_id):
         """The slugs of a stored article's tags, in slug order."""
         return [slug for _, slug in self.stored_tags[article_id]]
@@ -359,15 +368,15 @@ class _Batch:
             content.update(data)
             if prepared.body_text is not None:
                 content["body_html"], content["body_text"] = prepared.body_html, prepared.body_text
-                if "excerpt" not in data:
-                    content["excerpt"] = None
-            if not content.get("body_text"):
+                if "excerpt" not in data and not (partial and self._own_excerpt(article)):
+                    content["excerpt"] = None  # derived from the new body
+            # A body field sent empty (a PATCH of "body_html": "") changes no body: refused,
+            # as a write with no body at all is.
+            empty = [name for name in BODY_FIELDS if name in data and prepared.body_text is None]
+            if not content.get("body_text") or empty:
+                message = "The article needs a non-empty body_html or body_text."
                 self._fail(
-                    index,
-                    WriteError(
-                        422,
-                        {"body_text": ["The article needs a non-empty body_html or body_text."]},
-                    ),
+                    index, WriteError(422, {key: [message] for key in empty or ["body_text"]})
                 )
                 continue
             if content["source"] not in self.sources:

@@ -1,8 +1,8 @@
 """An allow-list HTML sanitizer for article bodies (nh3, the Rust ammonia library)."""
 
-import re
-
 import nh3
+
+from schemas.common import CONTROL_CHARACTERS
 
 TAGS = {
     "a",
@@ -50,20 +50,21 @@ ATTRIBUTES = {
     "blockquote": {"cite"},
     "q": {"cite"},
 }
-#: Control characters other than tab, newline and carriage return: never part of stored text,
-#: of a URL the API answers, or of anything a client sends.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_html(html):
-    """``html`` with only allow-listed tags, attributes and http(s)/mailto links."""
-    return nh3.clean(
-        strip_control(html),
-        tags=TAGS,
-        attributes=ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
+    """``html`` with only allow-listed tags, attributes and http(s)/mailto links, and none of
+    the :data:`~schemas.common.CONTROL_CHARACTERS`: taken out of nh3's output, which writes the
+    characters of references such as ``&#1;`` as they are."""
+    return strip_control(
+        nh3.clean(
+            html,
+            tags=TAGS,
+            attributes=ATTRIBUTES,
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer nofollow",
+            strip_comments=True,
+        )
     ).strip()
 
 

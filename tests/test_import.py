@@ -205,6 +205,74 @@ def test_cli_imports_rss_and_atom_by_content(app, database_url, tmp_path):
     assert snapshot() == (sources, articles, links)
 
 
+def rss(title, link, language="en", items=""):
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>{link}</link><language>{language}</language>{items}"
+        "</channel></rss>"
+    )
+
+
+def rss_item(title, guid="1", link=None):
+    link = f"<link>{link}</link>" if link else ""
+    return (
+        f'<item><title>{title}</title>{link}<guid isPermaLink="false">{guid}</guid>'
+        f"<description>{title}, the body.</description></item>"
+    )
+
+
+def test_feeds_of_other_publishers_are_other_sources_whatever_their_titles(
+    app, database_url, tmp_path
+):
+    """A feed's source is the one with its link; two publishers' feeds never share one, even
+    with titles that make no slug (no Latin letter) or the same one."""
+    feeds = [
+        ("Новости", "https://ru.example/", "Первая новость"),
+        ("日本経済新聞", "https://jp.example/", "最初のニュース"),
+        ("News", "https://one.example/", "One"),
+        ("News", "https://two.example/", "Two"),
+        ("2024", "https://year.example/", "Year"),
+    ]
+    for number, (title, link, item) in enumerate(feeds):
+        path = tmp_path / f"{number}.xml"
+        path.write_text(rss(title, link, items=rss_item(item)))
+        assert "1 created" in invoke(database_url, str(path)).output
+    again = tmp_path / "again.xml"
+    again.write_text(rss("Новости", "https://ru.example/", items=rss_item("Вторая", guid="2")))
+    assert "1 created" in invoke(database_url, str(again)).output
+    with db.connection_context():
+        by_source = {
+            slug: sorted(
+                title
+                for (title,) in Article.select(Article.title)
+                .where(Article.source == source_id)
+                .tuples()
+            )
+            for source_id, slug in Source.select(Source.id, Source.slug).tuples()
+        }
+    assert by_source == {
+        "ru-example": ["Вторая", "Первая новость"],
+        "jp-example": ["最初のニュース"],
+        "news": ["One"],
+        "news-2": ["Two"],
+        "feed-2024": ["Year"],
+    }
+
+
+def test_feed_entries_keep_what_can_be_kept_of_links_and_languages(app, database_url, tmp_path):
+    items = rss_item("Relative", guid="1", link="/news/1") + (
+        "<item><title>Guid only</title><guid>item-2</guid><description>Two.</description></item>"
+    )
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", language="en_US", items=items))
+    assert "2 created, 0 updated, 0 unchanged, 0 rejected" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert Source.get(Source.slug == "harbour").language == "en"
+        stored = dict(Article.select(Article.external_id, Article.url).tuples())
+        assert stored == {"1": "https://h.example/news/1", "item-2": None}
+        assert {article.language for article in Article.select()} == {"en"}
+
+
 def test_cli_imports_ndjson_and_reports_rejections(app, database_url, tmp_path, source):
     path = tmp_path / "batch.ndjson"
     path.write_text(ndjson(line(external_id="1"), "not json", line(external_id="2", url="ftp://x")))

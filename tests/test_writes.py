@@ -182,6 +182,40 @@ def test_a_title_seen_twice_before_gets_a_slug_of_its_own(
     assert slugs == ["weather", "weather-2", "weather-3"]
 
 
+def test_no_stored_text_holds_control_characters_or_noncharacters(client, writer, source):
+    """Not even those nh3 writes out of character references such as ``&#1;``."""
+    html = "<p>a\ufffeb &#1; &#x7f; &#xFFFF; c</p>"
+    payload = {key: value for key, value in ARTICLE.items() if key != "body_text"}
+    created = post(client, writer, payload, body_html=html)
+    assert created.status_code == 201, created.json
+    with db.connection_context():
+        stored = ArticleBody.get(ArticleBody.article == created.json["id"])
+    assert (stored.body_html, stored.body_text) == ("<p>ab    c</p>", "ab c")
+
+
+@pytest.mark.parametrize("field", ["body_html", "body_text"])
+def test_a_patch_of_an_empty_body_is_refused_and_changes_nothing(client, writer, source, field):
+    created = post(client, writer).json
+    path = f"/v1/articles/{created['id']}"
+    refused = client.patch(path, json={field: ""}, headers=writer)
+    assert refused.status_code == 422
+    assert list(refused.json["errors"]) == [field]
+    stored = client.get(path).json
+    assert (stored["body_html"], stored["body_text"]) == (
+        created["body_html"],
+        created["body_text"],
+    )
+
+
+def test_a_patch_of_the_body_keeps_an_excerpt_the_client_wrote(client, writer, source):
+    own = post(client, writer, excerpt="The editor's excerpt.").json
+    derived = post(client, writer, external_id="ext-2").json
+    new_body = {"body_text": "A new body entirely."}
+    kept = client.patch(f"/v1/articles/{own['id']}", json=new_body, headers=writer).json
+    made = client.patch(f"/v1/articles/{derived['id']}", json=new_body, headers=writer).json
+    assert (kept["excerpt"], made["excerpt"]) == ("The editor's excerpt.", "A new body entirely.")
+
+
 def test_body_html_is_sanitized(client, writer, source):
     html = (
         '<p onclick="x()">Hello <script>alert(1)</script><b>world</b></p>'
