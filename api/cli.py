@@ -29,6 +29,7 @@ from models import (
     utcnow,
 )
 from models.changes import name_for_etags
+from models.migrations import upgrading
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
@@ -108,15 +109,16 @@ def upgrade(new_etags=False):
     their schema changed; give the database its name in ETags (a new one with ``new_etags``)."""
     from . import tasks
 
-    versions = init_db()
-    name_for_etags(renew=new_etags)
-    if new_etags:
-        click.echo("the database has a new name in ETags", err=True)
-    tasks.create_queue()
-    if cards.refresh_if_stale():
-        click.echo("rendered the stored article cards", err=True)
-    if embeddings.ensure_vector_index():
-        click.echo("vectors searched through pgvector's HNSW index", err=True)
+    with upgrading():  # several processes may run `db init` at once
+        versions = init_db()
+        name_for_etags(renew=new_etags)
+        if new_etags:
+            click.echo("the database has a new name in ETags", err=True)
+        tasks.create_queue()
+        if cards.refresh_if_stale():
+            click.echo("rendered the stored article cards", err=True)
+        if embeddings.ensure_vector_index():
+            click.echo("vectors searched through pgvector's HNSW index", err=True)
     return versions
 
 

@@ -39,15 +39,14 @@ from .conftest import BACKENDS, POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Binds the database of argv[1], connects, says "ready", waits for a line, runs init_db.
+#: Imports the command line (with its task queue on NEWSDESK_DATABASE_URL), says "ready",
+#: waits for a line, runs `newsdesk db init`.
 INIT_WHEN_TOLD = """
 import sys
-from models import bind_database, db, init_db
-bind_database(sys.argv[1])
-db.connect()
+from api.cli import main
 print("ready", flush=True)
 sys.stdin.readline()
-print(init_db(), flush=True)
+main(["db", "init"])
 """
 
 
@@ -141,15 +140,20 @@ def failing_step(*statements):
 
 @pytest.mark.xdist_group("processes")
 def test_concurrent_init_of_an_empty_database(empty_database):
+    """Every step of `db init` (the schema's, the task queue's tables, ...) runs one process at
+    a time: each run succeeds, and one made the schema that the others found current."""
     url = empty_database()
+    # The task queue in the database (or beside it), not run at once as the tests run it.
+    env = {**os.environ, "NEWSDESK_DATABASE_URL": url, "NEWSDESK_TASKS_IMMEDIATE": "false"}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", INIT_WHEN_TOLD, url],
+            [sys.executable, "-c", INIT_WHEN_TOLD],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,  # python -c imports from its working directory first: this project's code
+            env=env,
         )
         for _ in range(3)
     ]
@@ -158,16 +162,36 @@ def test_concurrent_init_of_an_empty_database(empty_database):
     for run in runs:
         run.stdin.write("go\n")
         run.stdin.flush()
+    outputs = []
     for run in runs:
         output, errors = run.communicate(timeout=120)
         assert run.returncode == 0, errors
-        assert output.strip().endswith(f", {LATEST_VERSION})")
+        outputs.append(output.strip())
+    created, *others = sorted(outputs)
+    assert created == f"created schema version {LATEST_VERSION}"
+    # PostgreSQL runs the whole of `db init` one process at a time; SQLite each step, so a run
+    # may apply the steps left after another's.
+    assert all(
+        other == f"schema is current (version {LATEST_VERSION})"
+        or (url.startswith("sqlite") and other.endswith(f" to {LATEST_VERSION}"))
+        for other in others
+    ), outputs
 
     connect(url)
     assert versions() == list(range(1, LATEST_VERSION + 1))
     concurrent = schema()
-    connect(empty_database())
-    assert init_db() == (None, LATEST_VERSION)
+    alone = empty_database()
+    init = subprocess.run(
+        [sys.executable, "-c", INIT_WHEN_TOLD],
+        input="go\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "NEWSDESK_DATABASE_URL": alone},
+        check=True,
+    )
+    assert init.stdout.endswith(f"created schema version {LATEST_VERSION}\n")
+    connect(alone)
     assert schema() == concurrent
 
 

@@ -92,21 +92,39 @@ def _migration_lock():
         yield
 
 
+@contextlib.contextmanager
+def upgrading():
+    """The block holds the right to change the schema: on PostgreSQL, this session's advisory
+    lock on the key each step takes (they stack), so that what an upgrade does besides its
+    steps (the task queue's tables, the cards rendered again) runs one process at a time too.
+    SQLite: each step takes the write lock, and its other statements may run side by side."""
+    if not is_postgres():
+        yield
+        return
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        yield
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
 def _apply_next_step(migrator):
     """Under the migration lock, apply the step after the version found there, if any, and
-    stamp it in the same transaction. Returns the version then."""
+    stamp it in the same transaction. Returns the version found (None: no schema) and the
+    version then."""
     with _migration_lock():
         # Under the lock: two CREATE TABLE IF NOT EXISTS at once collide in PostgreSQL's
         # catalog (duplicate pg_type key).
         SchemaVersion.create_table()
-        version = current_version() or 0
+        found = current_version()
+        version = found or 0
         if version < LATEST_VERSION:
             version += 1
             STEPS[version - 1].upgrade(migrator)
             if not is_postgres():
                 _check_foreign_keys()
             SchemaVersion.create(version=version)
-        return version
+        return found, version
 
 
 @contextlib.contextmanager
@@ -139,10 +157,12 @@ def init_db():
     The version is read again under the lock before each step: a step another process applied
     meanwhile is not applied twice.
     """
-    before = current_version()
+    before = after = current_version()
     migrator = SchemaMigrator.from_database(db)
-    after = before
     with _foreign_keys_off():
+        first = True
         while after is None or after < LATEST_VERSION:
-            after = _apply_next_step(migrator)
+            found, after = _apply_next_step(migrator)
+            if first:  # read under the lock: another process may have applied steps since
+                before, first = found, False
     return before, after
