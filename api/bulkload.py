@@ -162,6 +162,10 @@ def feed_items(raw):
         return [
             (1, Rejected("not_feed", f"Not a readable RSS or Atom feed: {feed.bozo_exception}."))
         ]
+    if not feed.version:  # XML of another kind: a sitemap, OPML, a page
+        return [(1, Rejected("not_feed", "Not an RSS or Atom feed."))]
+    if not feed.entries:
+        return []  # nothing to store: no source made for it either
     slug = _feed_source(feed)
     link = _absolute(feed.feed.get("link"))
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this

@@ -283,11 +283,31 @@ def test_cli_imports_ndjson_and_reports_rejections(app, database_url, tmp_path, 
     assert f"{path}:3: Invalid: url." in result.output
 
 
-def test_cli_rejects_a_file_that_is_no_feed(app, database_url, tmp_path):
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<html><body>not a feed",
+        '<?xml version="1.0"?><config><item>not a feed</item></config>',
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<url><loc>https://x.example/</loc></url></urlset>",
+    ],
+    ids=["html", "other-xml", "sitemap"],
+)
+def test_cli_rejects_a_file_that_is_no_feed(app, database_url, tmp_path, text):
     path = tmp_path / "junk.xml"
-    path.write_text("<html><body>not a feed")
+    path.write_text(text)
     result = invoke(database_url, str(path))
-    assert "rejected" in result.output and result.exit_code == 1
+    assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert "Not a" in result.output and result.exit_code == 1
+    assert snapshot() == ([], [], 0)  # no source, no article
+
+
+def test_an_empty_feed_stores_nothing(app, database_url, tmp_path):
+    path = tmp_path / "empty.xml"
+    path.write_text(rss("Harbour", "https://h.example/"))
+    result = invoke(database_url, str(path))
+    assert "0 created, 0 updated, 0 unchanged, 0 rejected" in result.output
+    assert result.exit_code == 0 and snapshot() == ([], [], 0)
 
 
 def test_import_answer_is_bounded_and_says_which_lines_were_stored(client, writer, source):
