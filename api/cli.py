@@ -94,6 +94,7 @@ def connected(config=None, create=False, current=True):
         try:
             if current:
                 version = current_version()
+                refuse_newer(version)
                 if version != LATEST_VERSION:
                     raise click.ClickException(
                         f"the database has schema version {version}, this code needs"
@@ -104,12 +105,22 @@ def connected(config=None, create=False, current=True):
             db.close()
 
 
+def refuse_newer(version):
+    """Stop a command on a database that a newer version of the code has upgraded."""
+    if version is not None and version > LATEST_VERSION:
+        raise click.ClickException(
+            f"the database has schema version {version}, newer than this code's"
+            f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it"
+        )
+
+
 def upgrade(new_etags=False):
     """Create or upgrade the schema and the task queue's, then render stored cards again if
     their schema changed; give the database its name in ETags (a new one with ``new_etags``)."""
     from . import tasks
 
     with upgrading():  # several processes may run `db init` at once
+        refuse_newer(current_version())
         versions = init_db()
         name_for_etags(renew=new_etags)
         if new_etags:

@@ -75,9 +75,14 @@ class Ready(MethodView):
             abort(503, message=gone, headers={"Retry-After": "60"})
         version = current_version()
         if version != LATEST_VERSION:
+            remedy = (
+                "run the newer version of Newsdesk that upgraded it"
+                if version is not None and version > LATEST_VERSION
+                else "run `newsdesk db init`"
+            )
             abort(
                 503,
-                message=f"Schema version {version}, expected {LATEST_VERSION}: run `newsdesk db init`.",
+                message=f"Schema version {version}, expected {LATEST_VERSION}: {remedy}.",
                 headers={"Retry-After": "5"},
             )
         config = current_app.config["NEWSDESK"]

@@ -318,6 +318,22 @@ def test_upgrade_to_version_17_reads_stop_words_and_accents_on_postgresql(empty_
     disconnect()
 
 
+def test_commands_refuse_a_database_newer_than_the_code(empty_database):
+    url = empty_database()
+    connect(url)
+    assert init_db() == (None, LATEST_VERSION)
+    SchemaVersion.create(version=LATEST_VERSION + 1)  # as a newer release would leave it
+    disconnect()
+    env = {"NEWSDESK_DATABASE_URL": url}
+    newer = (
+        f"the database has schema version {LATEST_VERSION + 1}, newer than this code's"
+        f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it"
+    )
+    for command in (["db", "init"], ["keys", "list"]):
+        result = CliRunner().invoke(main, command, env=env)
+        assert result.exit_code == 1 and newer in result.output, result.output
+
+
 def test_db_init_command_upgrades_a_version_1_database(empty_database):
     # A database made by version 1's code, with an article in it, upgraded by the command.
     url = empty_database()

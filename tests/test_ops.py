@@ -37,6 +37,17 @@ def test_readyz_with_an_old_schema_is_503(client, dbconn):
     SchemaVersion.create(version=LATEST_VERSION)
 
 
+def test_readyz_with_a_newer_schema_says_to_run_the_newer_code(client, dbconn):
+    newer = SchemaVersion.create(version=LATEST_VERSION + 1)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["detail"] == (
+        f"Schema version {LATEST_VERSION + 1}, expected {LATEST_VERSION}:"
+        " run the newer version of Newsdesk that upgraded it."
+    )
+    newer.delete_instance()
+
+
 def test_readyz_without_a_database_is_503(tmp_path):
     (tmp_path / "db").mkdir()
     app = create_app({"database_url": f"sqlite:///{tmp_path}/db", "testing": True})
