@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 
 import click
 import peewee
+import redis
 
 from models import (
     LATEST_VERSION,
@@ -47,6 +49,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (ConfigError, DatabaseFileGone) as error:
             raise click.ClickException(str(error)) from error
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise click.ClickException(
+                f"Redis did not answer ({error}). Is it running, and is NEWSDESK_REDIS_URL right?"
+            ) from error
         except (peewee.OperationalError, peewee.InterfaceError) as error:
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -70,9 +76,12 @@ class Group(click.Group):
 
 
 def shown(url):
-    """A database URL without its password, as commands name it."""
-    password = urlparse(url).password
-    return url.replace(f":{password}@", ":***@", 1) if password else url
+    """A database URL without its password (in its user part, or its ``password`` parameter,
+    which peewee reads too), as commands name it."""
+    parts = urlparse(url)
+    if parts.password:
+        url = url.replace(f":{parts.password}@", ":***@", 1)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
 
 
 @contextlib.contextmanager
@@ -238,7 +247,7 @@ def keys_list():
 
 
 @keys.command("revoke")
-@click.argument("key_id", type=int)
+@click.argument("key_id", type=click.IntRange(1, 2**63 - 1))
 def keys_revoke(key_id):
     """Revoke a key; it is refused from the next request on."""
     with connected():
@@ -354,8 +363,13 @@ def worker(workers):
     # the consumer's threads start: each thread connects on its own. (Binding again as a thread
     # starts, in a Huey startup hook, took the database from under a transaction another thread
     # was running, and on SQLite left its write lock held.)
-    with connected():
+    with connected() as app:
         pass  # the database answers and its schema is current
+    if app.config["NEWSDESK"].tasks_immediate:
+        raise click.ClickException(
+            "NEWSDESK_TASKS_IMMEDIATE is true: tasks run within the requests that make them,"
+            " and there is no queue for a worker to consume"
+        )
     # Whatever was left pending when a worker last stopped is taken up at once.
     tasks.deliver_webhooks()
     tasks.make_consumer(tasks.huey, workers).run()
@@ -370,7 +384,11 @@ def openapi():
 
 @main.command()
 @click.option("--bind", help="HOST:PORT (default NEWSDESK_BIND, else 127.0.0.1:8000).")
-@click.option("--workers", type=int, help="Worker processes (default NEWSDESK_WORKERS, else 2).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes (default NEWSDESK_WORKERS, else 2).",
+)
 @click.option(
     "--worker-class",
     type=click.Choice(WORKER_CLASSES),

@@ -47,6 +47,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -263,7 +264,7 @@ class Config:
             "worker_class": _worker_class,
             "request_timeout": lambda n, v: _int(n, v, minimum=1),
             "import_timeout": lambda n, v: _int(n, v, minimum=1),
-            "log_level": str,
+            "log_level": _choice("debug", "info", "warning", "error", "critical"),
             "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
             "instance_path": str,
@@ -294,12 +295,23 @@ class Config:
         values["instance_path"] = instance
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{instance}/newsdesk.db"
-        scheme = values["database_url"].partition("://")[0]
+        url = values["database_url"]
+        scheme = url.partition("://")[0]
         if scheme not in ("sqlite", "postgres", "postgresql"):
             raise ConfigError(
                 f"NEWSDESK_DATABASE_URL must be sqlite:///path/to/file.db or"
                 f" postgresql://user:password@host:5432/database, not a {scheme!r} URL"
             )
+        if scheme == "sqlite" and not re.fullmatch(r"sqlite:///(:memory:|.*[^/])", url):
+            raise ConfigError(
+                f"NEWSDESK_DATABASE_URL must name a file, as sqlite:///path/to/file.db, not {url!r}"
+            )
+        try:
+            urlparse(url).port  # noqa: B018 - parsing the host and port is the check
+        except ValueError as error:
+            raise ConfigError(
+                f"NEWSDESK_DATABASE_URL is not a URL that can be read: {error}"
+            ) from None
         return cls(**values)
 
     def secret(self):

@@ -25,6 +25,7 @@ from limits.storage import Storage, storage_from_string
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .config import ConfigError
 from .database import NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,9 +57,14 @@ class RateLimiter:
             name = f"Redis at {where.hostname}:{where.port or 6379}"
             self.tiers.append(Tier(name, redis, f"{config.redis_timeout_ms} ms"))
         if config.rate_limit_file:
-            host = storage_from_string(
-                f"{HostCounters.STORAGE_SCHEME[0]}://{config.rate_limit_file}"
-            )
+            try:
+                host = storage_from_string(
+                    f"{HostCounters.STORAGE_SCHEME[0]}://{config.rate_limit_file}"
+                )
+            except sqlite3.Error as error:
+                raise ConfigError(
+                    f"NEWSDESK_RATE_LIMIT_FILE {config.rate_limit_file} cannot be used: {error}"
+                ) from None
             self.tiers.append(Tier("the host's counter file", host, "a second"))
 
     def check(self):

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from api import create_app
-from api.cli import main
+from api.cli import main, shown
 from api.config import LEGACY_SECRET, Config, ConfigError
 from models import ApiKey, Article, db
 from models.keys import hash_key
@@ -160,3 +160,53 @@ def test_a_bad_rate_limit_stops_a_command_with_a_message_naming_it(tmp_path):
     result = cli("keys", "list", NEWSDESK_RATE_LIMIT="abc", NEWSDESK_INSTANCE_PATH=str(tmp_path))
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "NEWSDESK_RATE_LIMIT must be one limit such as 600/minute" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEWSDESK_LOG_LEVEL", "verbose"),
+        ("NEWSDESK_DATABASE_URL", "sqlite:///"),
+        ("NEWSDESK_DATABASE_URL", "sqlite://newsdesk.db"),
+        ("NEWSDESK_DATABASE_URL", "postgresql://[::1"),
+        ("NEWSDESK_RATE_LIMIT_FILE", "/proc/no-such-folder/counters.sqlite"),
+    ],
+)
+def test_a_bad_setting_stops_a_command_with_a_message_naming_it(tmp_path, variable, value):
+    env = {
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{tmp_path}/newsdesk.db",
+        "NEWSDESK_INSTANCE_PATH": str(tmp_path),
+        variable: value,
+    }
+    result = cli("keys", "list", **env)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Error: {variable}" in result.output
+
+
+def test_commands_name_a_database_without_its_password():
+    assert shown("postgresql://ann:s3cret@db:5432/news") == "postgresql://ann:***@db:5432/news"
+    assert shown("postgresql://ann@db/news?password=s3cret&sslmode=require") == (
+        "postgresql://ann@db/news?password=***&sslmode=require"
+    )
+
+
+def test_commands_refuse_what_they_cannot_do_in_one_line(app, database_url):
+    env = {"NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_SECRET_KEY": "test-secret"}
+    revoke = cli("keys", "revoke", str(2**70), **env)
+    assert revoke.exit_code == 2 and "is not in the range" in revoke.output
+    serve = cli("serve", "--workers", "0", **env)
+    assert serve.exit_code == 2 and "is not in the range x>=1" in serve.output
+    immediate = cli("worker", **env)  # cli() runs tasks at once, as NEWSDESK_TASKS_IMMEDIATE
+    assert immediate.exit_code == 1
+    assert "Error: NEWSDESK_TASKS_IMMEDIATE is true" in immediate.output
+    # The queue is made as the process starts: a process of its own.
+    queue = {"NEWSDESK_TASKS_IMMEDIATE": "false", "NEWSDESK_REDIS_URL": "redis://127.0.0.1:1/0"}
+    unreachable = subprocess.run(
+        [Path(sys.executable).parent / "newsdesk", "worker"],
+        env={**os.environ, **env, **queue},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    assert "Error: Redis did not answer" in unreachable.stderr
