@@ -4,7 +4,7 @@ import datetime
 import email.utils
 import html
 import re
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
 
 from flask import current_app, request
@@ -47,6 +47,12 @@ def base_url():
     """Where links point: NEWSDESK_PUBLIC_BASE_URL, or the host the request came to."""
     configured = current_app.config["NEWSDESK"].public_base_url
     return (configured or request.host_url).rstrip("/")
+
+
+def self_url():
+    """This feed's own URL, at NEWSDESK_PUBLIC_BASE_URL when it is set (as every link in it)."""
+    query = request.query_string.decode("latin-1")
+    return f"{base_url()}{quote(request.path)}" + (f"?{query}" if query else "")
 
 
 def feed_links(**filters):
@@ -111,14 +117,14 @@ class AtomFeed(MethodView):
         articles = _newest(**filters)
         # Unqualified names under a default namespace declared on the root: plain Atom markup.
         feed = ElementTree.Element("feed", xmlns=ATOM)
-        _sub(feed, "id", request.url)
+        _sub(feed, "id", self_url())
         _sub(feed, "title", _title(filters))
         _sub(
             feed,
             "updated",
             max((a["updated_at"] for a in articles), default="2000-01-01T00:00:00Z"),
         )
-        _sub(feed, "link", rel="self", href=request.url, type="application/atom+xml")
+        _sub(feed, "link", rel="self", href=self_url(), type="application/atom+xml")
         _sub(feed, "link", rel="alternate", href=f"{base_url()}/v1/articles")
         author = _sub(feed, "author")
         _sub(author, "name", "Newsdesk")
@@ -152,7 +158,7 @@ class RssFeed(MethodView):
         _sub(channel, "title", _title(filters))
         _sub(channel, "link", f"{base_url()}/v1/articles")
         _sub(channel, "description", "The newest articles on Newsdesk.")
-        _sub(channel, f"{{{ATOM}}}link", rel="self", href=request.url, type="application/rss+xml")
+        _sub(channel, f"{{{ATOM}}}link", rel="self", href=self_url(), type="application/rss+xml")
         if articles:
             newest = max(_moment(a["updated_at"]) for a in articles)
             _sub(channel, "lastBuildDate", email.utils.format_datetime(newest))
@@ -187,7 +193,7 @@ class JsonFeed(MethodView):
             "version": "https://jsonfeed.org/version/1.1",
             "title": _title(filters),
             "home_page_url": f"{base_url()}/v1/articles",
-            "feed_url": request.url,
+            "feed_url": self_url(),
             "language": (filters.get("language") or [None])[0],
             "items": [
                 {

@@ -109,8 +109,15 @@ def test_feeds_filtered_by_time_name_the_filter_in_their_title(client, articles)
 
 @pytest.mark.parametrize("app_config", [{"public_base_url": "https://news.example.org"}])
 def test_links_use_the_configured_base_url(client, articles):
-    feed = feedparser.parse(client.get("/feeds/articles.atom").data)
+    feed = feedparser.parse(client.get("/feeds/articles.atom?tag=culture").data)
     assert feed.entries[0].id.startswith("https://news.example.org/v1/articles/")
+    own = "https://news.example.org/feeds/articles.{}?tag=culture"
+    assert feed.feed.id == own.format("atom")
+    assert [link.href for link in feed.feed.links if link.rel == "self"] == [own.format("atom")]
+    rss = feedparser.parse(client.get("/feeds/articles.rss?tag=culture").data)
+    assert [link.href for link in rss.feed.links if link.rel == "self"] == [own.format("rss")]
+    json_feed = client.get("/feeds/articles.json?tag=culture").json
+    assert json_feed["feed_url"] == own.format("json")
     assert (
         client.get("/v1/sources/wire").json["feeds"]["rss"]
         == "https://news.example.org/feeds/articles.rss?source=wire"
