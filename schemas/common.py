@@ -4,7 +4,7 @@ import datetime
 import re
 
 import orjson
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 from webargs.fields import DelimitedList
 
 MAX_LIMIT = 100
@@ -82,17 +82,26 @@ NOT_BLANK = {"minLength": 1}
 
 
 class InputSchema(Schema):
-    """Base of request bodies: unknown fields are errors, server-owned ones say so."""
+    """Base of request bodies: unknown fields are errors, server-owned ones say so, each
+    with every other error of the body."""
+
+    def _server_owned(self, data):
+        return sorted(SERVER_OWNED & set(data) - set(self.load_fields))
 
     @pre_load
-    def reject_server_owned(self, data, **kwargs):
-        if isinstance(data, dict):
-            owned = sorted(SERVER_OWNED & set(data) - set(self.load_fields))
-            if owned:
-                raise ValidationError(
-                    {name: ["Set by the server; leave it out."] for name in owned}
-                )
+    def set_aside_server_owned(self, data, **kwargs):
+        """Fields the server sets are left out of the load (or each would be an unknown field)
+        and named by :meth:`reject_server_owned`."""
+        if isinstance(data, dict) and self._server_owned(data):
+            owned = self._server_owned(data)
+            return {name: value for name, value in data.items() if name not in owned}
         return data
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def reject_server_owned(self, data, original_data, **kwargs):
+        if isinstance(original_data, dict) and self._server_owned(original_data):
+            owned = self._server_owned(original_data)
+            raise ValidationError({name: ["Set by the server; leave it out."] for name in owned})
 
 
 def rfc3339(value):

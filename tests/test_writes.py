@@ -416,3 +416,15 @@ def test_editorial_relation_beats_computed(client, writer, make_article, make_re
     client.post(f"/v1/articles/{a.id}/relations", json={"article_id": c.id}, headers=writer)
     related = client.get(f"/v1/articles/{a.id}/related").json["data"]
     assert [r["id"] for r in related] == [c.id, b.id]
+
+
+def test_every_bad_field_is_named_at_once(client, writer, source):
+    body = {**ARTICLE, "title": "", "foo": 1, "id": 3, "word_count": 9}
+    refused = post(client, writer, body)
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {
+        "id": ["Set by the server; leave it out."],
+        "word_count": ["Set by the server; leave it out."],
+        "foo": ["Unknown field."],
+        "title": ["Must not be empty."],
+    }
