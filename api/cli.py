@@ -37,6 +37,7 @@ from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
 from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
+from .guards import RAW_CONTROL_CHARACTERS
 from .jsonbody import has_surrogate
 
 
@@ -218,6 +219,8 @@ def keys_create(name, scopes):
     longest = ApiKey.name.max_length
     if not name.strip() or len(name) > longest:
         raise click.BadParameter(f"Give 1 to {longest} characters.", param_hint="--name")
+    if RAW_CONTROL_CHARACTERS.search(name):  # a line of `keys list` each
+        raise click.BadParameter("No control characters.", param_hint="--name")
     with connected() as app:
         try:
             key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))

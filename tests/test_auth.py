@@ -152,12 +152,20 @@ def test_keys_create_rejects_unknown_scopes(app, database_url):
     assert "scopes must be some of" in result.output
 
 
-@pytest.mark.parametrize("name", ["n" * 101, "  "])
-def test_keys_create_rejects_a_name_it_cannot_store(app, database_url, name):
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("n" * 101, "Give 1 to 100 characters."),
+        ("  ", "Give 1 to 100 characters."),
+        ("ci\nbot", "No control characters."),
+        ("ci\x1b[31mbot", "No control characters."),
+    ],
+)
+def test_keys_create_rejects_a_name_it_cannot_store_or_list(app, database_url, name, message):
     env = {"NEWSDESK_DATABASE_URL": database_url}
     result = CliRunner().invoke(main, ["keys", "create", "--name", name], env=env)
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "Invalid value for --name: Give 1 to 100 characters." in result.output
+    assert f"Invalid value for --name: {message}" in result.output
 
 
 def test_answers_to_keyed_requests_are_private(client, make_key, make_article):
