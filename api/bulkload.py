@@ -190,7 +190,7 @@ def feed_items(raw):
         }
         published = _feed_time(entry)
         if published is not None:
-            payload["published_at"] = published.strftime("%Y-%m-%dT%H:%M:%SZ")
+            payload["published_at"] = published.isoformat() + "Z"  # 0900-..., not 900-...
         if entry.get("summary") and content:
             payload["excerpt"] = html_to_text(entry["summary"])[:2000]
         payload = {key: value for key, value in payload.items() if value is not None}

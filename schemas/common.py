@@ -114,13 +114,16 @@ def rfc3339(value):
 class Timestamp(fields.DateTime):
     """RFC 3339 in UTC with a ``Z`` (``2026-11-28T09:55:56Z``); naive UTC inside.
 
-    On input any RFC 3339 offset is accepted and converted to UTC; a date alone means midnight UTC.
+    On input any RFC 3339 offset is accepted and converted to UTC (``t`` and ``z`` as RFC 3339
+    allows them, in lowercase too); a date alone means midnight UTC.
     """
 
     def _serialize(self, value, attr, obj, **kwargs):
         return rfc3339(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.upper()
         if isinstance(value, str) and len(value) == 10:
             try:
                 return datetime.datetime.strptime(value, "%Y-%m-%d")

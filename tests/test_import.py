@@ -5,6 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from api.bulkload import feed_items, import_items
 from api.cli import main
 from models import Article, ArticleTag, Source, Tag, db
 
@@ -271,6 +272,24 @@ def test_feed_entries_keep_what_can_be_kept_of_links_and_languages(app, database
         stored = dict(Article.select(Article.external_id, Article.url).tuples())
         assert stored == {"1": "https://h.example/news/1", "item-2": None}
         assert {article.language for article in Article.select()} == {"en"}
+
+
+def test_a_feed_entry_of_an_early_year_is_told_which_years_are_taken(app, database_url, tmp_path):
+    item = (
+        "<item><title>Old</title><guid>old-1</guid>"
+        "<pubDate>Tue, 01 Jan 0900 00:00:00 GMT</pubDate><description>Long ago.</description></item>"
+    )
+    path = tmp_path / "old.xml"
+    path.write_text(rss("Archive", "https://archive.example/", items=item))
+    result = invoke(database_url, str(path))
+    assert f"{path}:1: Invalid: published_at." in result.output
+    with app.app_context(), db.connection_context():
+        ((_, entry),) = feed_items(path.read_bytes())
+        answer = import_items([(1, entry)])
+    # The years' rule, not "Not a valid datetime." for a year written 900-01-01.
+    assert answer["rejections"][0]["errors"] == {
+        "published_at": ["Must be in the years 1000 to 8999."]
+    }
 
 
 def test_cli_imports_ndjson_and_reports_rejections(app, database_url, tmp_path, source):

@@ -428,3 +428,9 @@ def test_every_bad_field_is_named_at_once(client, writer, source):
         "foo": ["Unknown field."],
         "title": ["Must not be empty."],
     }
+
+
+def test_times_may_be_written_in_lowercase_as_rfc_3339_allows(client, writer, source):
+    created = post(client, writer, published_at="2026-01-02t03:04:05z")
+    assert created.status_code == 201, created.json
+    assert created.json["published_at"] == "2026-01-02T03:04:05Z"
