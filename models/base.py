@@ -212,6 +212,11 @@ def disk_space_problem(min_free_bytes):
 _request = threading.local()
 
 
+def current_deadline():
+    """This thread's deadline (:func:`set_deadline`), or None."""
+    return getattr(_request, "deadline", None)
+
+
 def set_deadline(deadline):
     """SQLite: the connection's statements fail (``peewee.OperationalError``, "interrupted")
     once ``time.monotonic()`` passes ``deadline``; None lifts it. PostgreSQL's statements are
@@ -467,7 +472,7 @@ def time_limit(milliseconds):
                 raise
         return
     deadline = time.monotonic() + milliseconds / 1000
-    request_deadline = getattr(_request, "deadline", None)
+    request_deadline = current_deadline()
     stopped = []
 
     def past_deadline():
