@@ -7,7 +7,6 @@ the good ones.
 """
 
 import codecs
-import concurrent.futures
 import copy
 import datetime
 import hashlib
@@ -20,8 +19,8 @@ import feedparser
 import peewee
 from marshmallow import ValidationError
 
-from models import Source, db, imports, utcnow, webhooks
-from models.base import current_deadline, lost_race, set_deadline, write_transaction
+from models import Source, imports, utcnow, webhooks
+from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
@@ -287,12 +286,12 @@ def import_items(items, on_item=None, job=None, on_rejection=None):
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
     progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
     is called with every rejection, in line order, once its batch is accounted for good."""
-    with Importer(job, on_rejection) as importer:
-        for number, payload in items:
-            if on_item is not None:
-                on_item()
-            importer.add(number, payload)
-        return importer.finish()
+    importer = Importer(job, on_rejection)
+    for number, payload in items:
+        if on_item is not None:
+            on_item()
+        importer.add(number, payload)
+    return importer.finish()
 
 
 class Importer:
@@ -301,12 +300,6 @@ class Importer:
     Items wait in a window (at most :data:`BATCH_SIZE` to store, :data:`WINDOW` in all) so that
     their outcomes, rejected on reading or on storing, are accounted in the order of their
     numbers: that is what makes the ranges of stored items exact.
-
-    A window is stored on a thread of its own, the storer, with a connection of its own, while
-    the next window is read and prepared: the database's work on one batch (PostgreSQL's, in
-    another process; SQLite's, which releases the GIL) overlaps the reading and validating of
-    the next. One window is stored at a time, in order, and accounted before the next is
-    handed over. Use it as a context manager: leaving it ends the storer.
     """
 
     def __init__(self, job=None, on_rejection=None):
@@ -334,33 +327,6 @@ class Importer:
         #: Ranges changed since the last checkpoint (the open one, and those closed after).
         self.changed = [] if self.open is None else [self.open]
         self.window, self.batch, self.keys = [], [], set()
-        #: The storer thread (made with the first window), and the store it has under way.
-        self.storer, self.storing = None, None
-        #: The caller's deadline (a request's), which the storer's statements keep too.
-        self.deadline = current_deadline()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        if self.storer is None:
-            return
-        try:
-            if self.storing is not None:
-                concurrent.futures.wait([self.storing])  # its outcome is the caller's already
-        finally:
-            self.storer.submit(self._stop_storing).result()
-            self.storer.shutdown()
-
-    def _start_storing(self):
-        """The storer thread's start: a connection of its own, under the caller's deadline.
-        (What it runs is the models' alone: it needs no app context.)"""
-        db.connect(reuse_if_open=True)
-        set_deadline(self.deadline)
-
-    def _stop_storing(self):
-        set_deadline(None)
-        db.close()
 
     def add(self, number, payload):
         if isinstance(payload, Rejected):
@@ -388,7 +354,6 @@ class Importer:
 
     def finish(self):
         self.flush()
-        self._stored()
         result = {key: value for key, value in self.state.items() if key != "last_item_stored"}
         result["rejections_omitted"] = self.state["rejected"] - len(self.state["rejections"])
         if self.ranges is not None:
@@ -396,38 +361,19 @@ class Importer:
         return result
 
     def flush(self):
-        """Hand the window to the storer, once the window before it is stored and accounted."""
-        window, batch = self.window, self.batch
-        self.window, self.batch, self.keys = [], [], set()
-        self._stored()
-        if not window:
-            return
-        if self.storer is None:
-            self.storer = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="import-storer", initializer=self._start_storing
-            )
-        self.storing = self.storer.submit(self._store_window, window, batch)
-
-    def _stored(self):
-        """Wait until the window under way is stored and accounted (raising what its store
-        raised), and hand its rejections to ``on_rejection``."""
-        if self.storing is None:
-            return
-        storing, self.storing = self.storing, None
-        if storing.result():
-            webhooks.mark_queued()  # the caller wakes the worker (after_write)
+        """Store the window's batch, account for every item of the window in order, and hand
+        its rejections to ``on_rejection``."""
+        self._store_window()
         if self.on_rejection is not None:
             for rejection in self.unreported:
                 self.on_rejection(rejection)
         self.unreported = []
 
-    def _store_window(self, window, batch):
-        """On the storer: store ``batch`` (indexes of ``window``), and account for every item of
-        the window in order. Returns whether webhook deliveries were queued."""
-        self._store(window, batch)
-        return webhooks.take_queued()
-
-    def _store(self, window, batch):
+    def _store_window(self):
+        window, batch = self.window, self.batch
+        self.window, self.batch, self.keys = [], [], set()
+        if not window:
+            return
         if not batch:
             self._account(window, {})
             self._checkpoint_alone(window)

@@ -212,11 +212,6 @@ def disk_space_problem(min_free_bytes):
 _request = threading.local()
 
 
-def current_deadline():
-    """This thread's deadline (:func:`set_deadline`), or None."""
-    return getattr(_request, "deadline", None)
-
-
 def set_deadline(deadline):
     """SQLite: the connection's statements fail (``peewee.OperationalError``, "interrupted")
     once ``time.monotonic()`` passes ``deadline``; None lifts it. PostgreSQL's statements are
@@ -472,7 +467,7 @@ def time_limit(milliseconds):
                 raise
         return
     deadline = time.monotonic() + milliseconds / 1000
-    request_deadline = current_deadline()
+    request_deadline = getattr(_request, "deadline", None)
     stopped = []
 
     def past_deadline():

@@ -81,12 +81,6 @@ def take_queued():
     return queued
 
 
-def mark_queued():
-    """Say that deliveries were queued for this context: by work it handed to a thread of its
-    own (an import's storer), whose context ``take_queued`` does not see."""
-    _queued.set(True)
-
-
 def _csv(values):
     return ",".join(str(value) for value in values)
 
