@@ -166,8 +166,8 @@ def feed_items(raw):
         return [(1, Rejected("not_feed", "Not an RSS or Atom feed."))]
     if not feed.entries:
         return []  # nothing to store: no source made for it either
-    slug = _feed_source(feed)
     link = _absolute(feed.feed.get("link"))
+    slug = _feed_source(feed, link)
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
     text = html.unescape if feed.version.startswith("rss") else str
@@ -198,15 +198,19 @@ def feed_items(raw):
     return items
 
 
-def _feed_source(feed):
-    """The slug of a feed's source: the source whose homepage is the feed's link, else one made
-    from its title (or its link's host), with a number when another publisher's source has
+def _feed_source(feed, link):
+    """The slug of a feed's source: the source whose homepage is the feed's ``link``, else one
+    made from its title (or its link's host), with a number when another publisher's source has
     that slug: two feeds of one title, or of titles with no Latin letter, are two sources."""
-    link = _absolute(feed.feed.get("link"))
     if link is not None:
-        found = Source.select(Source.slug).where(Source.homepage_url == link).order_by(Source.id)
-        if found.exists():
-            return found.first().slug
+        found = (
+            Source.select(Source.slug)
+            .where(Source.homepage_url == link)
+            .order_by(Source.id)
+            .first()
+        )
+        if found is not None:
+            return found.slug
     title = feed.feed.get("title") or link or "Imported feed"
     base = (
         slugify(title, 90)
@@ -215,35 +219,34 @@ def _feed_source(feed):
     )
     if base.isdigit():
         base = f"feed-{base}"
-    taken = dict(
-        Source.select(Source.slug, Source.homepage_url)
-        .where((Source.slug == base) | Source.slug.startswith(f"{base}-"))
-        .tuples()
-    )
+    language = _language(feed.feed.get("language")) or "en"
     slug, number = base, 1
-    # A source of the slug made without a homepage is the feed's (made for it by hand, say).
-    while slug in taken and taken[slug] not in (None, link):
+    while not _create_source(slug, title[:200], link, language):
+        # Taken (maybe by a concurrent import): the feed's when it has the feed's link, or
+        # none (a source made for it by hand, say); another publisher's otherwise.
+        owner = Source.get_or_none(Source.slug == slug)
+        if owner is not None and owner.homepage_url in (None, link):
+            break
         number += 1
         slug = f"{base}-{number}"
-    if slug in taken:
-        return slug
+    return slug
+
+
+def _create_source(slug, name, homepage_url, language):
+    """Make the source ``slug`` unless one has that slug; whether it was made."""
     with writing() as touched:
         created = (
-            Source.insert(
-                slug=slug,
-                name=title[:200],
-                homepage_url=link,
-                language=_language(feed.feed.get("language")) or "en",
-            )
-            .on_conflict_ignore()  # made by a concurrent import of the same feed
+            Source.insert(slug=slug, name=name, homepage_url=homepage_url, language=language)
+            .on_conflict_ignore()
             .returning(Source.id)
             .tuples()
             .execute()
         )
         for (source_id,) in created:
-            source = Source.get_by_id(source_id)
-            touched.events.append(webhooks.source_event(SOURCE_CREATED, source))
-    return slug
+            touched.events.append(
+                webhooks.source_event(SOURCE_CREATED, Source.get_by_id(source_id))
+            )
+    return bool(created)
 
 
 def _absolute(url, base=None):

@@ -35,6 +35,7 @@ from . import (
     v0015_slug_bytes_index,
     v0016_event_previous_source,
     v0017_search_config,
+    v0018_name_and_slug_bytes_indexes,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -56,6 +57,7 @@ STEPS = [
     v0015_slug_bytes_index,
     v0016_event_previous_source,
     v0017_search_config,
+    v0018_name_and_slug_bytes_indexes,
 ]
 
 LATEST_VERSION = len(STEPS)

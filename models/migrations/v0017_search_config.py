@@ -9,6 +9,8 @@ stemmer with no stop-word list. Every article's document is made again with it (
 token, weight D, kept as it is); at 100,000 articles this takes a few minutes.
 """
 
+import logging
+
 import peewee
 
 CONFIG = "newsdesk"
@@ -23,8 +25,13 @@ def upgrade(migrator):
         with database.atomic():  # a savepoint: the step goes on without it
             database.execute_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
         dictionaries = "unaccent, newsdesk_stem"
-    except peewee.DatabaseError:
+    except peewee.DatabaseError as error:
         dictionaries = "newsdesk_stem"
+        logging.getLogger(__name__).warning(
+            "the unaccent extension could not be installed (%s): searches on this database"
+            " do not fold accents (cafe does not find café)",
+            str(error).strip(),
+        )
     database.execute_sql(
         "CREATE TEXT SEARCH DICTIONARY newsdesk_stem (TEMPLATE = snowball, Language = english)"
     )
