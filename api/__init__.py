@@ -111,6 +111,7 @@ def create_app(config=None):
         CORS(
             app,
             origins=list(config.cors_origins),
+            vary_header=False,  # every answer varies by Origin: api.caching says so itself
             allow_headers=[
                 "Authorization",
                 "X-API-Key",

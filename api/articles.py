@@ -273,10 +273,10 @@ class RelationDetail(MethodView):
         """
         article_id = article_id_or_404(key)
         pair = (Relation.article == article_id) & (Relation.related == other_id)
+        check = caching.if_match_check("relation", tag_of=lambda _: None)
         with writing():
-            caching.check_if_match(
-                "relation", Relation.select().where(pair).first(), tag_of=lambda _: None
-            )
+            if check is not None:
+                check(Relation.select().where(pair).first())
             removed = Relation.delete().where(pair).execute()
         if not removed:
             abort(404, message=f"Article {article_id} has no relation to {other_id}.")

@@ -31,7 +31,7 @@ from models import (
     utcnow,
 )
 from models.changes import name_for_etags
-from models.migrations import upgrading
+from models.migrations import schema_problem, upgrading
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
@@ -102,26 +102,12 @@ def connected(config=None, create=False, current=True):
     with app.app_context():
         db.connect(reuse_if_open=True)
         try:
-            if current:
-                version = current_version()
-                refuse_newer(version)
-                if version != LATEST_VERSION:
-                    raise click.ClickException(
-                        f"the database has schema version {version}, this code needs"
-                        f" {LATEST_VERSION}: run `newsdesk db init`"
-                    )
+            problem = schema_problem(current_version()) if current else None
+            if problem:
+                raise click.ClickException(problem)
             yield app
         finally:
             db.close()
-
-
-def refuse_newer(version):
-    """Stop a command on a database that a newer version of the code has upgraded."""
-    if version is not None and version > LATEST_VERSION:
-        raise click.ClickException(
-            f"the database has schema version {version}, newer than this code's"
-            f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it"
-        )
 
 
 def upgrade(new_etags=False):
@@ -130,7 +116,9 @@ def upgrade(new_etags=False):
     from . import tasks
 
     with upgrading():  # several processes may run `db init` at once
-        refuse_newer(current_version())
+        version = current_version()
+        if version is not None and version > LATEST_VERSION:  # no step can help: say so
+            raise click.ClickException(schema_problem(version))
         versions = init_db()
         name_for_etags(renew=new_etags)
         if new_etags:

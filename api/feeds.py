@@ -98,8 +98,9 @@ def _response(body, mimetype):
 
 
 def _sub(parent, tag, text=None, **attributes):
-    """A child element, without the characters XML cannot hold in its text or attributes (a
-    self link's URL may carry them, escaped, in its query)."""
+    """A child element, without the characters XML cannot hold in its text or attributes (none
+    should reach them: stored text and URLs refuse them, and a feed's own URL keeps its query
+    percent-encoded; a feed must stay XML all the same)."""
     attributes = {name: NOT_XML.sub("", value) for name, value in attributes.items()}
     element = ElementTree.SubElement(parent, tag, attributes)
     if text is not None:

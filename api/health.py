@@ -16,7 +16,6 @@ from prometheus_client import (
 )
 
 from models import (
-    LATEST_VERSION,
     ApiKey,
     current_version,
     database_file_problem,
@@ -24,6 +23,7 @@ from models import (
     disk_space_problem,
     end_request,
 )
+from models.migrations import schema_problem
 
 from . import errors
 from .arguments import Blueprint
@@ -74,17 +74,9 @@ class Ready(MethodView):
         if gone:
             abort(503, message=gone, headers={"Retry-After": "60"})
         version = current_version()
-        if version != LATEST_VERSION:
-            remedy = (
-                "run the newer version of Newsdesk that upgraded it"
-                if version is not None and version > LATEST_VERSION
-                else "run `newsdesk db init`"
-            )
-            abort(
-                503,
-                message=f"Schema version {version}, expected {LATEST_VERSION}: {remedy}.",
-                headers={"Retry-After": "5"},
-            )
+        problem = schema_problem(version)
+        if problem:
+            abort(503, message=f"{problem[0].upper()}{problem[1:]}.", headers={"Retry-After": "5"})
         config = current_app.config["NEWSDESK"]
         problems = current_app.extensions["newsdesk"]["limiter"].problems()
         disk = disk_space_problem(config.min_free_disk_mb * 2**20)

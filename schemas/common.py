@@ -92,15 +92,15 @@ class InputSchema(Schema):
     def set_aside_server_owned(self, data, **kwargs):
         """Fields the server sets are left out of the load (or each would be an unknown field)
         and named by :meth:`reject_server_owned`."""
-        if isinstance(data, dict) and self._server_owned(data):
-            owned = self._server_owned(data)
+        owned = self._server_owned(data) if isinstance(data, dict) else None
+        if owned:
             return {name: value for name, value in data.items() if name not in owned}
         return data
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def reject_server_owned(self, data, original_data, **kwargs):
-        if isinstance(original_data, dict) and self._server_owned(original_data):
-            owned = self._server_owned(original_data)
+        owned = self._server_owned(original_data) if isinstance(original_data, dict) else None
+        if owned:
             raise ValidationError({name: ["Set by the server; leave it out."] for name in owned})
 
 

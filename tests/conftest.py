@@ -187,6 +187,40 @@ def empty_postgres_tables():
 
 
 @pytest.fixture
+def locale_ordered(database_url, dbconn):
+    """``locale_ordered((table, column, varchar length), ...)``: on PostgreSQL, those columns
+    compared as a locale compares them (punctuation and case weighed last: ICU's
+    ``und-u-ka-shifted``), as the default collation of most clusters does, not the test
+    cluster's; put back after the test. Skips where the server has no ICU collations. SQLite
+    compares bytes: nothing changes there."""
+    changed = []
+
+    def collate(*columns):
+        if not database_url.startswith("postgresql"):
+            return
+        try:
+            with db.atomic():
+                db.execute_sql(
+                    "CREATE COLLATION IF NOT EXISTS newsdesk_locale"
+                    " (provider = icu, locale = 'und-u-ka-shifted')"
+                )
+        except peewee.ProgrammingError as error:
+            pytest.skip(f"this PostgreSQL has no ICU collations: {error}")
+        for table, column, length in columns:
+            db.execute_sql(
+                f"ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length})"
+                " COLLATE newsdesk_locale"
+            )
+            changed.append((table, column, length))
+
+    yield collate
+    for table, column, length in changed:
+        db.execute_sql(
+            f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length}) COLLATE "default"'
+        )
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

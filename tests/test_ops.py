@@ -42,8 +42,8 @@ def test_readyz_with_a_newer_schema_says_to_run_the_newer_code(client, dbconn):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json["detail"] == (
-        f"Schema version {LATEST_VERSION + 1}, expected {LATEST_VERSION}:"
-        " run the newer version of Newsdesk that upgraded it."
+        f"The database has schema version {LATEST_VERSION + 1}, newer than this code's"
+        f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it."
     )
     newer.delete_instance()
 

@@ -1,9 +1,6 @@
 import datetime
 
-import peewee
-import pytest
-
-from models import Source, db
+from models import Source
 
 
 def test_sources_by_name_with_counts(client, make_source, make_article):
@@ -121,37 +118,10 @@ def test_tag_detail_and_404(client, make_article):
     assert client.get("/v1/tags/nothing").status_code == 404
 
 
-@pytest.fixture
-def locale_ordered_text(database_url, dbconn):
-    """On PostgreSQL, source names and tag slugs compared as a locale compares them (case and
-    punctuation weighed last), as most clusters' default collation does, not the test's."""
-    if not database_url.startswith("postgresql"):
-        yield  # SQLite compares text as bytes
-        return
-    try:
-        with db.atomic():
-            db.execute_sql(
-                "CREATE COLLATION IF NOT EXISTS newsdesk_locale"
-                " (provider = icu, locale = 'und-u-ka-shifted')"
-            )
-    except peewee.ProgrammingError as error:
-        pytest.skip(f"this PostgreSQL has no ICU collations: {error}")
-    columns = [("source", "name", 200), ("tag", "slug", 100)]
-    for table, column, length in columns:
-        db.execute_sql(
-            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length})"
-            " COLLATE newsdesk_locale"
-        )
-    yield
-    for table, column, length in columns:
-        db.execute_sql(
-            f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length}) COLLATE "default"'
-        )
-
-
 def test_sources_and_tags_are_listed_in_the_same_order_on_every_database(
-    client, make_source, make_article, locale_ordered_text
+    client, make_source, make_article, locale_ordered
 ):
+    locale_ordered(("source", "name", 200), ("tag", "slug", 100))
     names = ["alpha daily", "Zeta Post", "Émile Journal", "A-B Wire", "AB News", "Beta Times"]
     for number, name in enumerate(names):
         make_source(slug=f"s{number}", name=name)

@@ -73,6 +73,22 @@ class SchemaVersion(BaseModel):
     applied_at = peewee.DateTimeField(default=utcnow)
 
 
+def schema_problem(version):
+    """What keeps this code from a database of schema ``version`` (None: no schema), and what
+    to do, as a sentence to show; None when the schema is this code's."""
+    if version == LATEST_VERSION:
+        return None
+    if version is not None and version > LATEST_VERSION:
+        return (
+            f"the database has schema version {version}, newer than this code's"
+            f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it"
+        )
+    return (
+        f"the database has schema version {version}, this code needs {LATEST_VERSION}:"
+        " run `newsdesk db init`"
+    )
+
+
 def current_version():
     """The schema version of the connected database, or None when it has none."""
     if not db.table_exists(SchemaVersion._meta.table_name):
