@@ -240,7 +240,16 @@ def refresh_stories(story_ids):
             Article.update(story=None).where(Article.story == story_id).execute()
             Story.delete().where(Story.id == story_id).execute()
             continue
-        headline = next((row for row in published if row.duplicate_of_id is None), published[0])
+        # A copy of an article no longer published in the story (unpublished, or rewritten
+        # and placed elsewhere) is a copy of nothing the story shows.
+        kept = {row.id for row in published}
+        orphans = {row.id for row in published if row.duplicate_of_id not in (None, *kept)}
+        if orphans:
+            Article.update(duplicate_of=None).where(Article.id.in_(sorted(orphans))).execute()
+        headline = next(
+            (row for row in published if row.duplicate_of_id is None or row.id in orphans),
+            published[0],
+        )
         Story.update(
             headline=headline.id,
             article_count=len(published),

@@ -324,6 +324,26 @@ def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, mak
     assert client.get(f"/v1/stories/{story_id}").json["sources"] == ["daily", "wire"]
 
 
+def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
+    client, writer, source, make_source
+):
+    wire = make_source(slug="wire")
+    original = post(client, writer, source, *STORY[0])
+    copy = post(client, writer, wire, STORY[0][0], STORY[0][1] + " Reporting by the wire.", 1)
+    third = post(client, writer, source, *STORY[1], hours=2)
+    story_id = client.get(f"/v1/articles/{copy['id']}").json["story"]
+    draft = {"status": "draft"}
+    path = f"/v1/articles/{original['id']}"
+    assert client.patch(path, json=draft, headers=writer).status_code == 200
+    detail = client.get(f"/v1/stories/{story_id}").json
+    # No member names the draft, and the copy, a copy of nothing shown, is the headline.
+    assert [(a["id"], a["duplicate_of"]) for a in detail["articles"]] == [
+        (copy["id"], None),
+        (third["id"], None),
+    ]
+    assert detail["headline"]["id"] == copy["id"]
+
+
 def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articles):
     posted, _ = story_articles
     story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
