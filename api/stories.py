@@ -19,6 +19,18 @@ blp = Blueprint(
 )
 
 
+#: Each order of the list: its cursors' tag, its sort columns (descending, the last unique)
+#: and how a cursor's values are read.
+ORDERS = {
+    "-last_published_at": (
+        "stories",
+        (Story.last_published_at, Story.id),
+        (paging.timestamp, paging.integer),
+    ),
+    "-id": ("stories-id", (Story.id,), (paging.integer,)),
+}
+
+
 def _with_headlines(stories, fields):
     """The stories, ready for their schema: each with its headline's card (or fieldset of it)."""
     shown = bodies([story.headline_id for story in stories], fields)
@@ -34,24 +46,20 @@ class StoryList(MethodView):
     @blp.arguments(StoryQueryArgs(), location="query", as_kwargs=True)
     @blp.response(200, StoryPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
-    def get(self, limit, cursor=None, field_names=None):
-        """List stories, newest activity first (the time of their latest article).
+    def get(self, limit, sort, cursor=None, field_names=None):
+        """List stories, newest activity first (the time of their latest article), or newest
+        story first (`sort=-id`, which pages through every story once while articles arrive).
 
         A story gathers the articles about the same event from every source and language;
         `headline` is its first article that is not a copy of another. `fields` narrows the
         headline's article fields.
         """
         fields = fieldset(field_names)
-        after = (
-            paging.decode_cursor(cursor, "stories", (paging.timestamp, paging.integer))
-            if cursor
-            else None
-        )
-        query = seek(
-            stories.newest(), (Story.last_published_at, Story.id), after, descending=True
-        ).limit(limit + 1)
+        tag, keys, types = ORDERS[sort]
+        after = paging.decode_cursor(cursor, tag, types) if cursor else None
+        query = seek(stories.listed(), keys, after, descending=True).limit(limit + 1)
         rows, next_cursor = paging.paginate(
-            query, limit, "stories", lambda story: (story.last_published_at, story.id)
+            query, limit, tag, lambda story: tuple(getattr(story, key.name) for key in keys)
         )
         return paging.page(_with_headlines(rows, fields), next_cursor)
 
@@ -69,7 +77,7 @@ class StoryDetail(MethodView):
         near-identical copy of (a wire story run by another source), or null.
         """
         fields = fieldset(field_names)
-        story = stories.newest().where(Story.id == story_id).first()
+        story = stories.listed().where(Story.id == story_id).first()
         if story is None:
             abort(404, message=f"No story with id {story_id}.")
         members = stories.members(story_id)

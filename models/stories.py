@@ -332,10 +332,9 @@ def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
             on_batch(len(chunk))
 
 
-def newest():
-    """Stories, newest activity first (the last article published); page with ``seek`` on
-    ``(last_published_at, id)`` descending. Each row carries its headline's card as
-    ``headline_card``."""
+def listed():
+    """Stories, each with its headline's card as ``headline_card``, for ``seek`` to order and
+    page (by the last article published, or by id: ``api.stories.ORDERS``)."""
     return (
         Story.select(Story, Article.card.alias("headline_card"))
         .join(Article, peewee.JOIN.LEFT_OUTER, on=(Article.id == Story.headline))

@@ -415,6 +415,33 @@ def test_stories_are_paged_newest_activity_first(client, writer, source):
     assert len(times) == 3 and times == sorted(times, reverse=True)
 
 
+def test_stories_newest_first_are_each_seen_once_while_articles_arrive(client, writer, source):
+    """By newest activity, a story an article joins moves ahead of a cursor; by id, it does
+    not."""
+    older = [post(client, writer, source, t, b, hours=n) for n, (t, b) in enumerate(STORY[:2])]
+    for n, extra in enumerate(["", " Pickers came early."]):
+        post(client, writer, source, OTHER[0], OTHER[1] + extra, hours=10 + n)
+    older_story = client.get(f"/v1/articles/{older[0]['id']}").json["story"]
+
+    def walk(sort):
+        page = client.get(f"/v1/stories?limit=1&sort={sort}").json
+        seen = [story["id"] for story in page["data"]]
+        post(client, writer, source, *STORY[2], hours=20)  # joins the older story
+        while page["has_more"]:
+            page = client.get(f"/v1/stories?limit=1&sort={sort}&cursor={page['next_cursor']}")
+            page = page.json
+            seen += [story["id"] for story in page["data"]]
+        return seen
+
+    by_id = walk("-id")
+    assert sorted(by_id, reverse=True) == by_id and older_story in by_id and len(by_id) == 2
+    mixed = client.get(
+        f"/v1/stories?sort=-id&cursor={client.get('/v1/stories?limit=1').json['next_cursor']}"
+    )
+    assert mixed.status_code == 400 and list(mixed.json["errors"]) == ["cursor"]
+    assert client.get("/v1/stories?sort=title").status_code == 422
+
+
 def test_story_fields_narrow_the_articles(client, story_articles):
     story_id = client.get(f"/v1/articles/{story_articles[0][0]['id']}").json["story"]
     listing = client.get("/v1/stories?fields=id,title").json["data"][0]
