@@ -24,6 +24,7 @@ from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
+from schemas.common import LANGUAGE_PATTERN
 from schemas.webhooks import SOURCE_CREATED
 
 from . import jsonbody
@@ -260,7 +261,7 @@ def _absolute(url, base=None):
 def _language(tag):
     """The primary language of a feed's tag (``en-US``, ``en_US``: ``en``), or None."""
     primary = re.split(r"[-_]", (tag or "").strip(), maxsplit=1)[0].lower()
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+    return primary if re.fullmatch(LANGUAGE_PATTERN, primary) else None
 
 
 def _entry_language(entry):

@@ -28,6 +28,7 @@ from .common import (
     Timestamp,
     Url,
     not_blank,
+    sort_field,
 )
 from .html import MAX_ATTRIBUTES, MAX_DEPTH, MAX_LENGTH, MAX_TAGS, TOO_LONG, check_html
 from .sources import SourceRefSchema
@@ -211,10 +212,7 @@ class ArticleFilterArgs(Schema):
 
 
 class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
-    sort = fields.String(
-        load_default="-published_at",
-        validate=validate.OneOf(["-published_at", "published_at", "-updated_at"]),
-    )
+    sort = sort_field(["-published_at", "published_at", "-updated_at"])
     status = fields.String(
         load_default="published",
         validate=validate.OneOf(["published", "draft"]),
@@ -243,9 +241,7 @@ class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
             )
         },
     )
-    sort = fields.String(
-        load_default="relevance", validate=validate.OneOf(["relevance", "-published_at"])
-    )
+    sort = sort_field(["relevance", "-published_at"])
     mode = fields.String(
         load_default="hybrid",
         validate=validate.OneOf(["hybrid", "keyword", "semantic"]),

@@ -177,6 +177,12 @@ class ProblemSchema(Schema):
     )
 
 
+def sort_field(orders, description=None):
+    """A list's ``sort`` parameter: one of ``orders``, the first when absent."""
+    metadata = {"description": description} if description else {}
+    return fields.String(load_default=orders[0], validate=validate.OneOf(orders), metadata=metadata)
+
+
 class PageArgs(Schema):
     """Cursor paging of a list."""
 

@@ -1,9 +1,9 @@
 """Story clusters: articles about the same story, across sources and languages."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from .articles import ArticleSchema, FieldsArgs
-from .common import PageArgs, PageSchema, Rendered, Timestamp
+from .common import PageArgs, PageSchema, Rendered, Timestamp, sort_field
 
 
 class StoryArticleSchema(ArticleSchema):
@@ -48,12 +48,9 @@ class StoryPageSchema(PageSchema):
 class StoryQueryArgs(PageArgs, FieldsArgs):
     """Paging, the order, and the article fields shown of each headline (``fields``)."""
 
-    sort = fields.String(
-        load_default="-last_published_at",
-        validate=validate.OneOf(["-last_published_at", "-id"]),
-        metadata={
-            "description": "`-last_published_at` (newest activity first; a story an article"
-            " joins while you page moves ahead of your cursor and is not seen again) or `-id`"
-            " (newest story first: every story once, while articles arrive)"
-        },
+    sort = sort_field(
+        ["-last_published_at", "-id"],
+        "`-last_published_at` (newest activity first; a story an article joins while you page"
+        " moves ahead of your cursor and is not seen again) or `-id` (newest story first: every"
+        " story once, while articles arrive)",
     )

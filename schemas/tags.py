@@ -1,19 +1,15 @@
 """Topics."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-from .common import PageArgs, PageSchema
+from .common import PageArgs, PageSchema, sort_field
 
 
 class TagListArgs(PageArgs):
-    sort = fields.String(
-        load_default="-article_count",
-        validate=validate.OneOf(["-article_count", "slug"]),
-        metadata={
-            "description": "`-article_count` (most used first; a tag whose count passes the"
-            " cursor while you page is not seen again) or `slug` (every tag once, while"
-            " articles arrive)"
-        },
+    sort = sort_field(
+        ["-article_count", "slug"],
+        "`-article_count` (most used first; a tag whose count passes the cursor while you page"
+        " is not seen again) or `slug` (every tag once, while articles arrive)",
     )
 
 
