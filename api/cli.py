@@ -361,8 +361,7 @@ def worker(workers):
             "NEWSDESK_TASKS_IMMEDIATE is true: tasks run within the requests that make them,"
             " and there is no queue for a worker to consume"
         )
-    # Whatever was left pending when a worker last stopped is taken up at once.
-    tasks.deliver_webhooks()
+    tasks.take_up()
     tasks.make_consumer(tasks.huey, workers).run()
 
 

@@ -245,6 +245,15 @@ def _wake_at(due):
     deliver_webhooks.schedule(delay=delay)
 
 
+def take_up():
+    """What a worker does as it starts: forget the wake-up a killed worker may have taken with
+    it (out of the queue, not yet in the schedule: while it is remembered, no other is
+    scheduled before it, and the sweep's next round did what it was for), then take up at once
+    whatever was left pending."""
+    huey.delete(WAKE_KEY)
+    deliver_webhooks()
+
+
 def wake_webhooks():
     """Wake the worker when this context queued webhook deliveries."""
     if webhooks.take_queued():

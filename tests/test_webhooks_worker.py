@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook as Verifier
 
-from models import ApiKey, Change, WebhookAttempt, WebhookDelivery
+from api import tasks
+from api.config import Config
+from models import ApiKey, Change, WebhookAttempt, WebhookDelivery, webhooks
 
 from .servers import answers, free_port, gunicorn_command
 from .webhook_receiver import Receiver
@@ -276,6 +278,31 @@ def test_a_worker_killed_mid_delivery_is_taken_over(app, dbconn, processes, head
     assert oldest["message_id"] == stalled.id and oldest["status"] == "succeeded"
     assert [a["number"] for a in oldest["attempts"]] == [1, 2]
     assert oldest["attempts"][0]["error"].startswith("Interrupted:")
+
+
+def test_a_worker_starting_forgets_the_wake_up_a_killed_worker_took_with_it(
+    app, dbconn, env, processes, headers, receiver
+):
+    processes.env["NEWSDESK_WEBHOOK_TIMEOUT"] = "3"  # a lease of 7 s
+    _, base = processes.server()
+    subscribe(base, headers, receiver.url)
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    body = {"source": "wire", "title": "First", "body_text": "Text."}
+    assert call("POST", base + "/v1/articles", body, headers)[0] == 201
+    # What a worker killed mid-attempt can leave: the delivery it held, under a lease of a few
+    # seconds, and the wake-up it had scheduled taken out of the queue with it, yet remembered.
+    while webhooks.fan_out():
+        pass
+    config = Config.from_env(processes.env)
+    held = webhooks.claim(config.webhook_lease)
+    queue = tasks.make_huey(config)
+    queue.put(tasks.WAKE_KEY, time.time() + 5)
+    queue.storage.close()
+
+    processes.worker()
+    # Sent again once the lease runs out, not a minute later at the sweep's next round.
+    (received,) = receiver.wait_for(1, timeout=15)
+    assert received.id == held.message_id
 
 
 def test_several_workers_send_each_delivery_once(app, dbconn, processes, headers, receiver):
