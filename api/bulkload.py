@@ -172,14 +172,20 @@ def feed_items(raw):
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
     text = html.unescape if feed.version.startswith("rss") else str
-    items = []
+    items, first_of = [], {}
     for number, entry in enumerate(feed.entries, start=1):
         content = entry.get("content") or []
         body_html = content[0].get("value") if content else entry.get("summary", "")
         title = text(entry.get("title") or "(untitled)")
+        key = entry.get("id") or entry.get("link") or _content_key(entry, body_html)
+        if key in first_of:  # stored, it would overwrite the first at every import of the feed
+            reason = f"Repeats the id of entry {first_of[key]} ({key!r}), which is kept."
+            items.append((number, Rejected("duplicate", reason)))
+            continue
+        first_of[key] = number
         payload = {
             "source": slug,
-            "external_id": entry.get("id") or entry.get("link") or _content_key(entry, body_html),
+            "external_id": key,
             "title": title,
             "body_html": body_html or title,
             # A relative link is the feed's; a guid that is no URL (feedparser gives it as the

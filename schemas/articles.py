@@ -372,6 +372,7 @@ IMPORT_REJECTION_CODES = (
     "not_json",
     "not_object",
     "not_feed",
+    "duplicate",
     "invalid",
     "conflict",
 )

@@ -274,6 +274,19 @@ def test_feed_entries_keep_what_can_be_kept_of_links_and_languages(app, database
         assert {article.language for article in Article.select()} == {"en"}
 
 
+def test_a_feed_repeating_an_entry_id_keeps_the_first_and_says_so(app, database_url, tmp_path):
+    items = rss_item("First", guid="1") + rss_item("Second", guid="2") + rss_item("Again", guid="1")
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=items))
+    result = invoke(database_url, str(path))
+    assert "2 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert f"{path}:3: Repeats the id of entry 1 ('1'), which is kept." in result.output
+    # Imported again, nothing changes: the entries do not overwrite each other in turn.
+    assert "0 created, 0 updated, 2 unchanged, 1 rejected" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert sorted(Article.select(Article.title).tuples()) == [("First",), ("Second",)]
+
+
 def test_a_feed_entry_of_an_early_year_is_told_which_years_are_taken(app, database_url, tmp_path):
     item = (
         "<item><title>Old</title><guid>old-1</guid>"
