@@ -178,7 +178,8 @@ def not_modified_headers(tag, cache_control, path, vary_origin=False):
     """The headers of a 304 (before the rate-limit, request-id and security headers);
     ``vary_origin``: see :attr:`Caching.vary_origin`."""
     headers = [("ETag", f'"{tag}"'), ("Cache-Control", cache_control)]
-    vary = [VARY] if path.startswith("/v1/") else []
+    # Under /feeds/ (the other versioned answers), by compression alone.
+    vary = [VARY] if path.startswith("/v1/") else ["Accept-Encoding"]
     if vary_origin:
         vary.append("Origin")
     if vary:
@@ -332,17 +333,26 @@ class Caching:
                 else matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
             )
             if matched is not None:
-                return self._not_modified(response, tag if matched == "*" else matched)
+                return self._not_modified(response, None if matched == "*" else matched)
         elif (
             response.last_modified is not None
             and "HTTP_IF_MODIFIED_SINCE" in environ
             and not is_resource_modified(environ, last_modified=response.last_modified)
         ):
-            return self._not_modified(response, tag)
+            return self._not_modified(response)
         return response
 
     @staticmethod
-    def _not_modified(response, tag):
+    def _not_modified(response, tag=None):
+        """Make ``response`` a 304 with the validators its 200 would carry: ``tag``, the one
+        If-None-Match named, or else (``*``, If-Modified-Since) the 200's own in the coding
+        it would be sent in; and its ``Vary``."""
+        if tag is None:
+            tag, _ = response.get_etag()
+            coding = compression.coding_for(response)
+            if coding is not None:
+                tag = f"{tag}:{coding}"
+        compression.vary(response)
         response.status_code = 304
         response.set_data(b"")
         response.headers["ETag"] = f'"{tag}"'

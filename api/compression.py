@@ -21,6 +21,7 @@ COMPRESSIBLE = {
     "application/atom+xml",
     "application/rss+xml",
     "application/javascript",
+    "text/javascript",
     "text/css",
     "text/html",
     "text/plain",
@@ -39,20 +40,32 @@ def chosen_coding(header):
     return accepted(header).best_match(CODINGS) if header else None
 
 
-def compress(response):
-    """after_request: compress a successful answer worth compressing, and say so in ``Vary``."""
-    if response.mimetype not in COMPRESSIBLE:
-        return response
-    response.vary.add("Accept-Encoding")
-    coding = chosen_coding(request.headers.get("Accept-Encoding"))
+def coding_for(response):
+    """The coding :func:`compress` gives ``response`` in this request, or None."""
     if (
-        coding is None
+        response.mimetype not in COMPRESSIBLE
         or response.status_code != 200
         or response.direct_passthrough
         or response.is_streamed
         or "Content-Encoding" in response.headers
         or (response.content_length or 0) < MIN_SIZE
     ):
+        return None
+    return chosen_coding(request.headers.get("Accept-Encoding"))
+
+
+def vary(response):
+    """Say in ``Vary`` that ``response`` depends on ``Accept-Encoding`` when it can be
+    compressed (a 304 says it too, as its 200 would)."""
+    if response.mimetype in COMPRESSIBLE:
+        response.vary.add("Accept-Encoding")
+
+
+def compress(response):
+    """after_request: compress a successful answer worth compressing, and say so in ``Vary``."""
+    vary(response)
+    coding = coding_for(response)
+    if coding is None:
         return response
     body = response.get_data()
     if coding == "br":

@@ -60,6 +60,28 @@ def test_a_304_carries_the_etag_of_the_variant_it_confirms(client, make_article)
         assert again.headers["ETag"] == br.headers["ETag"]
 
 
+@pytest.mark.parametrize("path", ["/v1/articles", "/v1/articles/{id}", "/openapi.json"])
+def test_a_304_to_a_star_carries_the_etag_and_vary_of_its_200(client, make_article, path):
+    path = path.format(id=long_articles(make_article)[0].id)
+    full = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert full.headers["ETag"].endswith(':gzip"')
+    star = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": "*"})
+    assert star.status_code == 304
+    assert star.headers["ETag"] == full.headers["ETag"]
+    assert star.headers["Vary"] == full.headers["Vary"]
+
+
+@pytest.mark.parametrize("path", ["/feeds/articles.atom", "/openapi.json"])
+def test_a_304_outside_v1_varies_as_its_200(client, make_article, path):
+    long_articles(make_article)
+    full = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert full.headers["Vary"] == "Accept-Encoding"
+    again = client.get(
+        path, headers={"Accept-Encoding": "gzip", "If-None-Match": full.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.headers["Vary"] == "Accept-Encoding"
+
+
 def test_one_variants_etag_does_not_validate_another(client, make_article):
     long_articles(make_article)
     gzip = client.get("/v1/articles", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
