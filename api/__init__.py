@@ -118,6 +118,8 @@ def create_app(config=None):
                 "Content-Type",
                 "If-None-Match",
                 "If-Match",
+                "If-Modified-Since",
+                "Prefer",
                 "X-Request-ID",
             ],
             expose_headers=[

@@ -256,7 +256,10 @@ class Relations(MethodView):
         # The list's first page, as GET .../related shows it to this key (its next_cursor
         # goes there: no Link, which would name this URL).
         body, _ = related_page(article_id, RELATIONS_SHOWN, drafts=True)
-        return body, 200 if updated else 201
+        if updated:
+            return body, 200
+        # What names the relation created (what removes it: it has no answer of its own).
+        return body, 201, location("articles.RelationDetail", key=article_id, other_id=other_id)
 
 
 @blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")

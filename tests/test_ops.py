@@ -153,6 +153,18 @@ def test_cors_when_configured(client):
     )
     assert preflight.status_code == 200
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    # Every request header the API reads: an async import, a conditional read.
+    asked = "Prefer, If-Modified-Since, If-None-Match, If-Match, X-API-Key, X-Request-ID"
+    preflight = client.options(
+        "/v1/import",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+    allowed_headers = preflight.headers["Access-Control-Allow-Headers"].lower().split(", ")
+    assert sorted(allowed_headers) == sorted(asked.lower().split(", "))
     other = client.get("/v1/articles", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
     # Public answers that differ by Origin: a shared cache must keep them apart, also the

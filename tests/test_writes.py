@@ -375,6 +375,7 @@ def test_editorial_relations(client, writer, source, make_article):
     url = f"/v1/articles/{a.id}/relations"
     created = client.post(url, json={"article_id": b.id, "kind": "follow_up"}, headers=writer)
     assert created.status_code == 201
+    assert created.headers["Location"] == f"{url}/{b.id}"
     assert created.json["data"][0]["relation"]["kind"] == "follow_up"
     assert (created.json["has_more"], created.json["next_cursor"]) == (False, None)
     again = client.post(url, json={"article_id": b.id, "kind": "background"}, headers=writer)
