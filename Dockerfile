@@ -4,8 +4,10 @@
 # NEWSDESK_WORKER_CLASS=sync serves with sync workers.
 #
 # The background worker (webhook deliveries, related articles) is a second container from this
-# same image, with the same environment (database, NEWSDESK_SECRET_KEY, webhook settings):
-#   docker run -d -e NEWSDESK_DATABASE_URL=postgresql://... newsdesk newsdesk worker
+# same image, with the same environment (database, NEWSDESK_SECRET_KEY, webhook settings) and
+# without the health check, which asks the server it does not run:
+#   docker run -d --no-healthcheck -e NEWSDESK_DATABASE_URL=postgresql://... \
+#       -e NEWSDESK_SECRET_KEY="$NEWSDESK_SECRET_KEY" newsdesk newsdesk worker
 # (on SQLite, mount the same volume on /app/instance). See README.md, "Running the worker".
 FROM python:3.11-slim
 
@@ -28,6 +30,9 @@ COPY api ./api
 COPY models ./models
 COPY schemas ./schemas
 RUN pip install --no-deps . && mkdir -p instance && chown newsdesk instance
+# The SQLite database, its task queue and the generated secret key: kept apart from the
+# container, so that removing it loses none of them (a named volume unless one is mounted).
+VOLUME /app/instance
 
 USER newsdesk
 EXPOSE 8000

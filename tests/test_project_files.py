@@ -190,3 +190,12 @@ def test_docker_healthcheck_asks_the_bound_port(health_server):
     assert check(f"0.0.0.0:{health_server}").returncode == 0
     assert check(f"127.0.0.1:{health_server}").returncode == 0
     assert check(f"0.0.0.0:{free_port()}").returncode != 0
+
+
+def test_docker_keeps_the_instance_folder_in_a_volume_and_the_worker_unchecked():
+    assert ("VOLUME", "/app/instance") in docker_instructions()
+    readme = (ROOT / "README.md").read_text()
+    worker = readme[readme.index("### Running the worker") :]
+    assert "docker run -d --name newsdesk-worker --no-healthcheck" in worker
+    compose_worker = worker[worker.index("  worker:") :]
+    assert "healthcheck: {disable: true}" in compose_worker.split("\n\n")[0]
