@@ -9,7 +9,7 @@ from werkzeug.http import http_date
 
 from api import caching
 from models import Article, Source
-from models.base import COMMIT_LAG
+from models.base import COMMIT_LAG, is_postgres
 
 
 def long_articles(make_article, count=6):
@@ -417,6 +417,25 @@ def test_deleted_ids_are_never_given_again(client, writer, source, make_key):
         f"/v1/articles/{second}/comments", json={"author_name": "A", "body": "B"}, headers=admin
     ).json["id"]
     assert again > comment
+
+
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+def test_a_deleted_webhooks_id_is_never_given_again(client, make_key):
+    admin = make_key("admin")
+    body = {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}
+    first = client.post("/v1/webhooks", json=body, headers=admin).json["id"]
+    assert client.delete(f"/v1/webhooks/{first}", headers=admin).status_code == 204
+    assert client.post("/v1/webhooks", json=body, headers=admin).json["id"] > first
+
+
+def test_every_id_in_a_url_is_never_reused_on_sqlite(app, dbconn):
+    if is_postgres():
+        pytest.skip("PostgreSQL sequences never hand out an id twice")
+    tables = {"source", "article", "comment", "webhook_subscription", "webhook_message"}
+    tables |= {"import_job", "story"}
+    rows = dbconn.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    made = {name: sql for name, sql in rows if name in tables}
+    assert {name for name, sql in made.items() if "AUTOINCREMENT" in sql} == tables
 
 
 @pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])

@@ -36,6 +36,7 @@ from . import (
     v0016_event_previous_source,
     v0017_search_config,
     v0018_name_and_slug_bytes_indexes,
+    v0019_more_ids_never_reused,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -58,6 +59,7 @@ STEPS = [
     v0016_event_previous_source,
     v0017_search_config,
     v0018_name_and_slug_bytes_indexes,
+    v0019_more_ids_never_reused,
 ]
 
 LATEST_VERSION = len(STEPS)
