@@ -33,6 +33,7 @@ from models.ingest import WriteError
 
 from . import compression, limits
 from .database import NO_DATABASE
+from .errors import problem
 from .guards import has_control_characters, headers_too_large, url_too_long
 
 #: What answers under /v1/ vary by: the key (a key can see more) and the compression.
@@ -91,8 +92,9 @@ def matching_tag(header, tag, accept_encoding):
     return None
 
 
-def if_match_holds(header, tag):
-    """Whether an ``If-Match`` header allows a write to a resource whose tag is ``tag``.
+def if_match_holds(header, tag, weak=False):
+    """Whether an ``If-Match`` header allows a write to a resource whose tag is ``tag`` (with
+    ``weak``: whether an ``If-None-Match`` header names it).
 
     ``*`` holds for any existing resource. The tag of any answer about the resource's state
     holds: a compressed variant's (``tag:coding``) or one asked with a query, such as a sparse
@@ -103,7 +105,9 @@ def if_match_holds(header, tag):
         if candidate == "*":
             return True
         if candidate.startswith("W/"):
-            continue  # strong comparison (RFC 9110 13.1.1)
+            if not weak:
+                continue  # strong comparison (RFC 9110 13.1.1)
+            candidate = candidate[2:]
         # The version's tag, whatever the variant (a query, a coding) the client's answer was.
         if candidate.strip('"').partition(":")[0].partition("-")[0] == tag:
             return True
@@ -133,19 +137,21 @@ def if_match_check(kind, tag_of=None):
     if tag_of is None:
         tag_of = functools.partial(resource_tag, kind)
     header = request.headers.get("If-Match")
-    absent_only = request.headers.get("If-None-Match", "").strip() == "*"
-    if header is None and not absent_only:
+    none_match = request.headers.get("If-None-Match")
+    if header is None and none_match is None:
         return None
 
     def check(resource):
-        if absent_only:
-            if resource is not None:
+        if header is not None:
+            if resource is None:
+                raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
+            if not if_match_holds(header, tag_of(resource)):
+                raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
+        if none_match is not None and resource is not None:
+            if none_match.strip() == "*":
                 raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
-            return
-        if resource is None:
-            raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
-        if not if_match_holds(header, tag_of(resource)):
-            raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
+            if if_match_holds(none_match, tag_of(resource), weak=True):
+                raise WriteError(412, {"If-None-Match": [f"The {kind} has this ETag still."]})
 
     return check
 
@@ -274,7 +280,7 @@ class Caching:
         caller = "public" if key is None else f"key:{key.id}"
         tag = g.etag = self.validators.collection(DataVersion.current(), environ, caller)
         given = environ.get("HTTP_IF_NONE_MATCH")
-        if given:
+        if given and "HTTP_IF_MATCH" not in environ:  # If-Match first: see finish
             matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
             if matched is not None:
                 headers = not_modified_headers(
@@ -325,6 +331,12 @@ class Caching:
             kept = [item for item in headers.items() if item[0] != "Content-Length"]
             self.answers.put(answer_key, response.get_data(), kept)
         environ = request.environ
+        if_match = environ.get("HTTP_IF_MATCH")
+        # RFC 9110 13.2.2; any variant's tag names the version (Validators.resource)
+        if if_match is not None and not if_match_holds(if_match, tag.partition("-")[0]):
+            refused = problem(412, errors={"If-Match": ["The answer has changed since this ETag."]})
+            refused.headers["Cache-Control"] = "no-store"
+            return refused
         given = environ.get("HTTP_IF_NONE_MATCH")
         if given:
             matched = (
@@ -396,6 +408,7 @@ class EarlyRevalidation:
             "HTTP_AUTHORIZATION" in environ
             or "HTTP_X_API_KEY" in environ
             or "HTTP_ORIGIN" in environ
+            or "HTTP_IF_MATCH" in environ  # evaluated before If-None-Match: by the app
         ):
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")

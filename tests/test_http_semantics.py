@@ -402,6 +402,30 @@ def test_a_source_etag_changes_when_its_article_count_does(client, writer, sourc
     )
 
 
+def test_if_match_on_reads_and_if_none_match_on_writes_are_preconditions(
+    client, writer, make_article
+):
+    article = make_article()
+    path = f"/v1/articles/{article.id}"
+    etag = client.get(path).headers["ETag"]
+    # A read with If-Match has its answer only while the answer has that tag (RFC 9110 13.1.1),
+    # whatever its If-None-Match says.
+    assert client.get(path, headers={"If-Match": etag}).status_code == 200
+    for read in (path, f"{path}?fields=title", "/v1/articles"):
+        refused = client.get(read, headers={"If-Match": '"0123"', "If-None-Match": etag})
+        assert refused.status_code == 412, read
+        assert refused.content_type == "application/problem+json"
+        assert refused.headers["Cache-Control"] == "no-store"
+    # A write with If-None-Match naming the current tag is not done (RFC 9110 13.1.2).
+    unchanged = {**writer, "If-None-Match": f'"other", W/{etag}'}
+    refused = client.patch(path, json={"byline": "X"}, headers=unchanged)
+    assert refused.status_code == 412
+    assert refused.json["errors"] == {"If-None-Match": ["The article has this ETag still."]}
+    assert client.get(path).json["byline"] != "X"
+    changed = {**writer, "If-None-Match": '"other"'}
+    assert client.patch(path, json={"byline": "X"}, headers=changed).status_code == 200
+
+
 def test_deleted_ids_are_never_given_again(client, writer, source, make_key):
     admin = make_key("admin,comment")
     body = {"source": source.slug, "title": "Gone", "body_text": "Text."}
