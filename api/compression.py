@@ -61,18 +61,20 @@ def vary(response):
         response.vary.add("Accept-Encoding")
 
 
+def encode(body, coding):
+    """``body`` compressed with ``coding`` (one of :data:`CODINGS`)."""
+    if coding == "br":
+        return brotli.compress(body, quality=4)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
 def compress(response):
     """after_request: compress a successful answer worth compressing, and say so in ``Vary``."""
     vary(response)
     coding = coding_for(response)
     if coding is None:
         return response
-    body = response.get_data()
-    if coding == "br":
-        body = brotli.compress(body, quality=4)
-    else:
-        body = gzip.compress(body, compresslevel=6, mtime=0)
-    response.set_data(body)
+    response.set_data(encode(response.get_data(), coding))
     response.headers["Content-Encoding"] = coding
     etag, weak = response.get_etag()
     if etag and not weak:

@@ -1,5 +1,7 @@
+import gzip
 from pathlib import Path
 
+import brotli
 import yaml
 
 from api import create_app, openapi_yaml
@@ -83,3 +85,23 @@ def test_docs_page_uses_no_cdn():
         assert response.status_code == 200, asset
         assert len(response.data) > 100
         response.close()
+
+
+def test_docs_assets_are_compressed_and_revalidated():
+    client = create_app({"database_url": "sqlite:///unused.db"}).test_client()
+    asset = "/docs/assets/swagger-ui-bundle.js"
+    plain = client.get(asset)
+    assert plain.mimetype == "text/javascript" and "Content-Encoding" not in plain.headers
+    assert plain.headers["Cache-Control"] == "public, max-age=86400"
+    for coding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        coded = client.get(asset, headers={"Accept-Encoding": coding})
+        assert coded.headers["Content-Encoding"] == coding
+        assert coded.headers["Vary"] == "Accept-Encoding"
+        assert decode(coded.data) == plain.data
+        assert coded.headers["ETag"] == plain.headers["ETag"][:-1] + f':{coding}"'
+        again = client.get(
+            asset, headers={"Accept-Encoding": coding, "If-None-Match": coded.headers["ETag"]}
+        )
+        assert again.status_code == 304 and again.headers["Vary"] == "Accept-Encoding"
+    assert client.get("/docs/assets/../../api/__init__.py").status_code == 404
+    assert client.get("/docs/assets/missing.js").status_code == 404
