@@ -105,11 +105,15 @@ def create_queue():
 
 def task_lock(queue, name):
     """Huey's lock ``name`` on ``queue``: it expires after 10 minutes where the storage can
-    (Redis, memory). Huey's SQLite and PostgreSQL storages refuse an expiry (every run of a
-    task asking for one failed there), so there the lock has none, and a lock left by a
-    killed worker is cleared when a consumer starts (``flush_locks``)."""
-    ttl = 600 if isinstance(queue.storage, RedisStorage | MemoryStorage) else None
-    return queue.lock_task(name, ttl=ttl)
+    (memory, and Redis 7.4 and later). Huey's other storages refuse an expiry (every run of a
+    task asking for one failed there: SQLite, PostgreSQL, and Redis before 7.4, which has no
+    expiry of a hash field), so there the lock has none, and a lock left by a killed worker is
+    cleared when a consumer starts (``flush_locks``)."""
+    storage = queue.storage
+    expires = isinstance(storage, MemoryStorage) or (
+        isinstance(storage, RedisStorage) and storage.supports_hash_ttl
+    )
+    return queue.lock_task(name, ttl=600 if expires else None)
 
 
 #: Huey's locks that keep one run of a task at a time (:func:`_drain`).
@@ -263,9 +267,22 @@ def wake_webhooks():
 @huey.periodic_task(crontab(minute="*"))
 def sweep():
     """Once a minute, what a lost wake-up left undone (embeddings, stories and related lists,
-    webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten."""
-    refresh_articles.call_local()
-    deliver_webhooks.call_local()
+    webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten.
+    Each part runs whatever became of those before it (one that failed is logged)."""
+    parts = {
+        "embeddings, stories and related lists": refresh_articles.call_local,
+        "webhook deliveries": deliver_webhooks.call_local,
+        "clean-up and import jobs": _clean_up_and_resume,
+    }
+    for name, part in parts.items():
+        try:
+            part()
+        except Exception:
+            log.exception("the sweep's part '%s' failed; the next sweep runs it again", name)
+
+
+def _clean_up_and_resume():
+    """Old deliveries and jobs forgotten; import jobs whose worker died taken up again."""
     with connected():
         webhooks.clean_up()
         imports.clean_up()

@@ -750,14 +750,21 @@ def next_due():
     """
     if WebhookEvent.select().where(~WebhookEvent.dispatched).exists():
         return now()
+    # Of enabled endpoints only, as claim() takes: a disabled one's lease run out made the
+    # worker wake itself at once, again and again.
+    of_enabled = WebhookDelivery.webhook.in_(Webhook.select(Webhook.id).where(Webhook.enabled))
     pending = (
         WebhookDelivery.select(fn.MIN(WebhookDelivery.next_attempt_at))
-        .where((WebhookDelivery.status == PENDING) & (WebhookDelivery.next_attempt_at > now()))
+        .where(
+            (WebhookDelivery.status == PENDING)
+            & (WebhookDelivery.next_attempt_at > now())
+            & of_enabled
+        )
         .scalar()
     )
     leased = (
         WebhookDelivery.select(fn.MIN(WebhookDelivery.lease_until))
-        .where(WebhookDelivery.status == DELIVERING)
+        .where((WebhookDelivery.status == DELIVERING) & of_enabled)
         .scalar()
     )
     times = [_datetime(value) for value in (pending, leased) if value is not None]

@@ -799,6 +799,28 @@ def test_a_claim_is_held_by_one_worker_and_a_lost_one_is_taken_again(
         assert WebhookDelivery.get().status == "succeeded"
 
 
+def test_a_disabled_endpoints_lost_claim_is_nothing_to_wake_for(
+    app, client, writer, admin, source, subscribe, monkeypatch
+):
+    hook = subscribe(url="http://127.0.0.1:9/hook")
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # the test plays the worker
+    client.post("/v1/articles", json=article(source), headers=writer)
+    with app.app_context():
+        webhooks.fan_out()
+        assert webhooks.claim(lease_seconds=30) is not None  # then the worker is killed
+    path = f"/v1/webhooks/{hook['id']}"
+    assert client.patch(path, json={"enabled": False}, headers=admin).status_code == 200
+    with app.app_context():
+        WebhookDelivery.update(lease_until=webhooks.now()).execute()  # the lease ran out
+        assert webhooks.claim(lease_seconds=30) is None
+        # Not due now: a worker waking for it finds nothing, and would wake again at once.
+        assert webhooks.next_due() is None
+    assert client.patch(path, json={"enabled": True}, headers=admin).status_code == 200
+    with app.app_context():
+        assert webhooks.next_due() <= webhooks.now()
+        assert webhooks.claim(lease_seconds=30).attempt == 2
+
+
 def test_the_sweep_delivers_what_no_wake_up_announced(app, source, subscribe, receiver):
     secret = subscribe()["secret"]
     with app.app_context():
@@ -809,6 +831,25 @@ def test_the_sweep_delivers_what_no_wake_up_announced(app, source, subscribe, re
         tasks.sweep.call_local()
     (got,) = receiver.wait_for(1)
     assert verified(got, secret)["type"] == "article.published"
+
+
+def test_a_part_of_the_sweep_that_fails_leaves_the_others_to_run(
+    app, source, subscribe, receiver, monkeypatch, caplog
+):
+    secret = subscribe()["secret"]
+    with app.app_context():
+        save(article(source, "Written by a process that died before waking the worker"))
+        webhooks.take_queued()
+
+    def broken(*args, **kwargs):  # as the Redis storage of a server before 7.4 was
+        raise NotImplementedError("ttl requires hash-field TTL support")
+
+    monkeypatch.setattr(tasks, "task_lock", broken)
+    with app.app_context():
+        tasks.sweep.call_local()
+    (got,) = receiver.wait_for(1)
+    assert verified(got, secret)["type"] == "article.published"
+    assert "the sweep's part 'embeddings, stories and related lists' failed" in caplog.text
 
 
 def test_old_deliveries_are_forgotten(app, client, admin, subscribe, receiver):
