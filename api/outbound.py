@@ -45,8 +45,10 @@ def is_public(address):
         ip = ip.sixtofour
     elif ip.version == 6 and ip in NAT64:
         ip = ipaddress.ip_address(int(ip) & 0xFFFFFFFF)
-    # is_global alone passes some reserved IPv6 forms of IPv4 addresses (64:ff9b:1::/48).
-    return ip.is_global and not ip.is_reserved and not ip.is_multicast
+    # is_global alone passes some reserved IPv6 forms of IPv4 addresses (64:ff9b:1::/48), and
+    # IPv6's deprecated site-local addresses (fec0::/10), which old networks still route inside.
+    site_local = ip.version == 6 and ip.is_site_local
+    return ip.is_global and not ip.is_reserved and not ip.is_multicast and not site_local
 
 
 def resolve(host, port, allow_private=False):

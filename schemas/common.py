@@ -15,6 +15,9 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
 #: U+FFFE and U+FFFF: never part of stored text, of a URL the API answers, or of anything a
 #: client sends (XML, which feeds are, cannot hold any of them).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+#: The longest URL stored (a link, an image, a homepage, an endpoint): longer than any real
+#: one, and an article's webhook payload stays within its cap (models.webhooks).
+MAX_STORED_URL = 2048
 #: Fields the server sets; a client sending one is told so instead of being ignored.
 SERVER_OWNED = {
     "id",
@@ -45,7 +48,12 @@ class Text(fields.String):
 
 class Url(fields.URL):
     """A URL without control characters (marshmallow's URL takes a NUL, which PostgreSQL cannot
-    store in text)."""
+    store in text), of at most :data:`MAX_STORED_URL` characters."""
+
+    def __init__(self, **kwargs):
+        given = kwargs.pop("validate", None)
+        given = [] if given is None else [given] if callable(given) else list(given)
+        super().__init__(validate=[validate.Length(max=MAX_STORED_URL), *given], **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         url = super()._deserialize(value, attr, data, **kwargs)

@@ -168,6 +168,7 @@ class TestSafety:
             "https://2130706433/hook",
             "https://[::1]/hook",
             "https://[fd00:ec2::254]/hook",
+            "https://[fec0::1]/hook",
             "https://[fe80::1]/hook",
             "https://[64:ff9b::a00:1]/hook",
             "https://[2002:7f00:1::]/hook",

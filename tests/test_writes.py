@@ -225,6 +225,7 @@ def test_body_html_is_sanitized(client, writer, source):
         ({"source": "nobody"}, "source"),
         ({"body_text": ""}, "body_text"),
         ({"url": "javascript:alert(1)"}, "url"),
+        ({"image_url": "https://example.org/" + "a" * 2030}, "image_url"),
         ({"published_at": "yesterday"}, "published_at"),
         ({"tags": "not-a-list"}, "tags"),
         ({"tags": ["weather", "😀"]}, "tags.1"),
