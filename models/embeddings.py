@@ -304,11 +304,20 @@ def vectors_of(ids):
     return {i: (from_blob(blob), numbers, at) for i, blob, numbers, at in rows.tuples()}
 
 
+def _in_window(query, start, end):
+    return query.join(Article, on=(Article.id == ArticleEmbedding.article)).where(
+        (Article.status == PUBLISHED)
+        & (Article.published_at >= start)
+        & (Article.published_at <= end)
+        & (ArticleEmbedding.model == embedder().name)
+    )
+
+
 def window(start, end):
     """Published articles with a vector of the current model, published from ``start`` to
     ``end``: ``(ids, matrix, rows)`` where ``rows[k]`` is the list ``[published_at, story_id,
     language, source_id, duplicate_of_id, anchors]`` of ``ids[k]``."""
-    query = (
+    query = _in_window(
         ArticleEmbedding.select(
             ArticleEmbedding.article,
             ArticleEmbedding.vector,
@@ -318,14 +327,9 @@ def window(start, end):
             Article.source,
             Article.duplicate_of,
             ArticleEmbedding.anchors,
-        )
-        .join(Article, on=(Article.id == ArticleEmbedding.article))
-        .where(
-            (Article.status == PUBLISHED)
-            & (Article.published_at >= start)
-            & (Article.published_at <= end)
-            & (ArticleEmbedding.model == embedder().name)
-        )
+        ),
+        start,
+        end,
     )
     ids, vectors, rows = [], [], []
     for article_id, blob, *rest in query.tuples():
@@ -334,6 +338,17 @@ def window(start, end):
         rows.append(list(rest))
     matrix = np.vstack(vectors) if vectors else np.zeros((0, embedder().dimensions), np.float32)
     return ids, matrix, rows
+
+
+def window_stories(start, end):
+    """``{id: (story_id, duplicate_of_id)}`` of the articles :func:`window` reads, as they are
+    now (without their vectors: cheap to read again)."""
+    query = _in_window(
+        ArticleEmbedding.select(ArticleEmbedding.article, Article.story, Article.duplicate_of),
+        start,
+        end,
+    )
+    return {article_id: (story_id, copied) for article_id, story_id, copied in query.tuples()}
 
 
 # --- nearest neighbours ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ A near-identical copy (a wire story run by another source: the same language and
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story.
 """
 
+import collections
 import datetime
 
 import numpy as np
@@ -75,54 +76,91 @@ class Story(BaseModel):
         return [code for code in self.languages.split(",") if code]
 
 
-def scores(vector, numbers, matrix, rows_numbers):
-    """How alike an article is to each row of ``matrix``: cosine similarity plus
-    :data:`ANCHOR_BONUS` per number both name (up to :data:`MAX_ANCHORS`)."""
-    cosine = matrix @ vector
-    own = set(numbers.split())
-    if not own:
-        return cosine, cosine
-    shared = np.array(
-        [min(len(own.intersection(other.split())), MAX_ANCHORS) for other in rows_numbers],
-        dtype=np.float32,
-    )
-    return cosine, cosine + ANCHOR_BONUS * shared
-
-
 class _Window:
-    """The published articles with a vector around a group of articles being placed, kept up
-    to date as each is placed (a later one sees where the earlier ones went)."""
+    """The published articles with a vector around a group of articles being placed.
+
+    Read before the write transaction (thousands of vectors in a busy window: reading them under
+    the write lock held every web write up for seconds), then inside it brought up to date with
+    their stories and copy marks as they are now (:meth:`refresh`), and kept so as each article
+    of the group is placed (a later one sees where the earlier ones went)."""
 
     def __init__(self, start, end):
+        self.start, self.end = start, end
         self.ids, self.matrix, self.rows = embeddings.window(start, end)
         self.position = {article_id: k for k, article_id in enumerate(self.ids)}
         self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
+        self.alive = np.ones(len(self.ids), dtype=bool)
+        #: ``{article id: (embedded_at, cosine, score)}`` worked out by :meth:`score`.
+        self.scored = {}
+        #: The articles naming each number (anchors): the numbers shared with all of them at once.
+        self.naming = collections.defaultdict(list)
+        for k, row in enumerate(self.rows):
+            for number in set(row[5].split()):
+                self.naming[number].append(k)
+
+    def covers(self, start, end):
+        return self.start <= start and end <= self.end
+
+    def refresh(self):
+        """Inside the write transaction: each article's story and copy mark as they are now;
+        one no longer published in the window is no candidate."""
+        current = embeddings.window_stories(self.start, self.end)
+        for k, article_id in enumerate(self.ids):
+            state = current.get(article_id)
+            self.alive[k] = state is not None
+            if state is not None:
+                self.rows[k][1], self.rows[k][4] = state
+
+    def score(self, vectors):
+        """Work out, before the write transaction, how alike each of the articles ``vectors``
+        (``{id: (vector, anchors, embedded_at)}``, those this window's group places) is to each
+        of the window's: one product of matrices for them all."""
+        if not vectors or not self.ids:
+            return
+        cosines = self.matrix @ np.stack([vector for vector, _, _ in vectors.values()]).T
+        for j, (article_id, own) in enumerate(vectors.items()):
+            self.scored[article_id] = (own[2], *self._with_anchors(cosines[:, j], own[1]))
+
+    def scores(self, article_id, own):
+        """How alike the article ``article_id`` (its vector, anchors and time embedded
+        ``own``) is to each of the window's: cosine similarity, and that plus
+        :data:`ANCHOR_BONUS` per number both name (up to :data:`MAX_ANCHORS`)."""
+        scored = self.scored.pop(article_id, None)
+        if scored is not None and scored[0] == own[2]:  # not embedded again since
+            return scored[1:]
+        return self._with_anchors(self.matrix @ own[0], own[1])
+
+    def _with_anchors(self, cosine, numbers):
+        shared = np.zeros(len(self.ids), dtype=np.float32)
+        for number in set(numbers.split()):
+            shared[self.naming.get(number, [])] += 1
+        return cosine, cosine + ANCHOR_BONUS * np.minimum(shared, MAX_ANCHORS)
 
     def placement(self, article, own):
         """``(story id or None, duplicate_of id or None, id of an article to start a story
         with)`` for a published ``article`` whose vector and anchors are ``own``."""
-        near = np.abs(self.times - epoch_seconds(article.published_at)) <= WINDOW_DAYS * 86400
+        near = self.alive & (
+            np.abs(self.times - epoch_seconds(article.published_at)) <= WINDOW_DAYS * 86400
+        )
         itself = self.position.get(article.id)
         if itself is not None:
             near[itself] = False
         candidates = np.flatnonzero(near)
         if not len(candidates):
             return None, None, None
-        rows = [self.rows[k] for k in candidates]
-        cosine, score = scores(own[0], own[1], self.matrix[candidates], [row[5] for row in rows])
+        cosine, score = (values[candidates] for values in self.scores(article.id, own))
         duplicate_of = None
-        for k in np.argsort(-cosine, kind="stable"):
-            if cosine[k] < DUPLICATE_COSINE:
-                break
-            row, other = rows[k], self.ids[candidates[k]]
+        alike = np.flatnonzero(cosine >= DUPLICATE_COSINE)
+        for k in candidates[alike[np.argsort(-cosine[alike], kind="stable")]]:
+            row, other = self.rows[k], self.ids[k]
             if row[2] == article.language and (row[0], other) < (article.published_at, article.id):
                 duplicate_of = row[4] or other
                 break
-        best = int(np.argmax(score))
-        if score[best] < JOIN_SCORE:
+        best = candidates[int(np.argmax(score))]
+        if score[int(np.argmax(score))] < JOIN_SCORE:
             return None, duplicate_of, None
-        story_id = rows[best][1]
-        return story_id, duplicate_of, None if story_id is not None else self.ids[candidates[best]]
+        story_id = self.rows[best][1]
+        return story_id, duplicate_of, None if story_id is not None else self.ids[best]
 
     def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
         """Remember where an article went."""
@@ -147,39 +185,58 @@ def _groups(articles):
     return groups
 
 
+def _span(group):
+    """The window of published times that the articles of ``group`` are compared within."""
+    span = datetime.timedelta(days=WINDOW_DAYS)
+    return shifted(group[0].published_at, -span), shifted(group[-1].published_at, span)
+
+
+def _placed(article_ids):
+    """The articles ``article_ids`` as placing reads them, in publication order."""
+    return list(
+        Article.select(
+            Article.id,
+            Article.published_at,
+            Article.status,
+            Article.language,
+            Article.story,
+            Article.duplicate_of,
+        )
+        .where(Article.id.in_(list(article_ids)))
+        .order_by(Article.published_at, Article.id)
+    )
+
+
 @runs_again_on_conflict
 def place(article_ids):
     """Place the articles ``article_ids`` (in publication order) in their stories, in one
     transaction; returns the ids of the articles whose story or copy mark changed."""
+    article_ids = list(article_ids)
     changed, touched = set(), set()
-    span = datetime.timedelta(days=WINDOW_DAYS)
+    windows = []
+    vectors = embeddings.vectors_of(article_ids)
+    for group in _groups(_placed(article_ids)):
+        window = _Window(*_span(group))
+        window.score({a.id: vectors[a.id] for a in group if a.id in vectors})
+        windows.append(window)
     with write_transaction():
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
-        articles = list(
-            Article.select(
-                Article.id,
-                Article.published_at,
-                Article.status,
-                Article.language,
-                Article.story,
-                Article.duplicate_of,
-            )
-            .where(Article.id.in_(list(article_ids)))
-            .order_by(Article.published_at, Article.id)
-        )
+        articles = _placed(article_ids)  # again: one may have changed meanwhile
         vectors = embeddings.vectors_of(article.id for article in articles)
         for group in _groups(articles):
-            around = _Window(
-                shifted(group[0].published_at, -span), shifted(group[-1].published_at, span)
-            )
+            start, end = _span(group)
+            around = next((w for w in windows if w.covers(start, end)), None)
+            if around is None:  # published at another time since the windows were read
+                around = _Window(start, end)
+            around.refresh()
             for article in group:
                 own = vectors.get(article.id)
                 story_id, duplicate_of, partner = None, None, None
                 if article.status == PUBLISHED and own is not None:
                     story_id, duplicate_of, partner = around.placement(article, own)
                 if partner is not None:
-                    story_id = _start_story(partner)
+                    story_id = _start_story(partner, around.rows[around.position[partner]][0])
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
@@ -199,9 +256,8 @@ def place(article_ids):
     return changed
 
 
-def _start_story(article_id):
-    """A new story holding the article ``article_id``; its id."""
-    published_at = Article.get_by_id(article_id).published_at
+def _start_story(article_id, published_at):
+    """A new story holding the article ``article_id`` (published at ``published_at``); its id."""
     story = Story.create(first_published_at=published_at, last_published_at=published_at)
     Article.update(story=story.id).where(Article.id == article_id).execute()
     return story.id

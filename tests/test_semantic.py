@@ -344,6 +344,24 @@ def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
     assert detail["headline"]["id"] == copy["id"]
 
 
+def test_placing_reads_vectors_before_the_write_lock_and_stories_again_under_it(
+    client, writer, story_articles
+):
+    """The window of articles an article is compared with is read before the write transaction
+    (its vectors: seconds under the lock in a busy window); under the lock its stories and copy
+    marks are read again, and an article unpublished meanwhile is no candidate."""
+    posted, _ = story_articles
+    first, second = posted[0]["id"], posted[1]["id"]
+    window = in_db(lambda: stories._Window(*stories._span(stories._placed([second]))))
+    k = window.position[first]
+    assert window.alive[k] and window.rows[k][1] is not None
+    assert client.patch(f"/v1/articles/{first}", json={"status": "draft"}, headers=writer).json
+    in_db(window.refresh)
+    assert not window.alive[k]
+    story = client.get(f"/v1/articles/{second}").json["story"]
+    assert window.rows[window.position[second]][1] == story
+
+
 def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articles):
     posted, _ = story_articles
     story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
