@@ -8,6 +8,7 @@ from marshmallow import fields
 
 from models import bind_database, embeddings
 from models import webhooks as outbox
+from models.changes import etag_epoch
 
 from . import (
     answers,
@@ -187,7 +188,9 @@ def configure_process(config):
     bind_database(config.database_url, greenlets=config.worker_class == "gevent")
     embeddings.configure(config.embedder)
     cursor_key = config.key_for("cursors")
-    outbox.configure(lambda change_id: paging.encode_cursor("changes", [change_id], cursor_key))
+    outbox.configure(
+        lambda change_id: paging.encode_cursor("changes", [change_id, etag_epoch()], cursor_key)
+    )
 
 
 def schema_name(schema):

@@ -1,13 +1,21 @@
 """``GET /v1/changes``: delta sync for offline apps."""
 
 from flask.views import MethodView
+from flask_smorest import abort
 
 from models import Article, Change, reading
+from models.changes import etag_epoch
 from schemas.articles import ChangeArgs, ChangePageSchema
 
 from . import paging
 from .arguments import Blueprint
 from .documents import document, fieldset, shows_body
+
+#: Why a token of another database names nothing here.
+GONE = (
+    "This token is of another database (this one was restored from a backup, or made again):"
+    " the changes since it cannot be told. Sync again from the start, without since."
+)
 
 blp = Blueprint("changes", __name__, url_prefix="/v1", description="Delta sync")
 
@@ -17,18 +25,25 @@ class Changes(MethodView):
     @blp.arguments(ChangeArgs(), location="query", as_kwargs=True)
     @blp.response(200, ChangePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(410, response="GONE")
     def get(self, limit, since=None, field_names=None):
         """Changes to articles since a token, oldest first: upserts carry the article.
 
         Start without `since` and keep passing back `next_since`. Replaying the feed from the
-        start leaves a client with exactly the server's published articles.
+        start leaves a client with exactly the server's published articles. A token of another
+        database (this one restored from a backup, or made again) is a 410: the changes since
+        it are not this database's to tell; start again without `since`.
         """
         fields = fieldset(field_names)
-        after = (
-            paging.decode_cursor(since, "changes", (paging.integer,), name="since")[0]
+        after, database = (
+            paging.decode_cursor(
+                since, "changes", (paging.integer, paging.string), name="since", optional=1
+            )
             if since
-            else 0
+            else (0, None)
         )
+        if database is not None and database != etag_epoch():
+            abort(410, message=GONE)
         changes = list(Change.feed(after).limit(limit + 1))
         has_more = len(changes) > limit
         changes = changes[:limit]
@@ -44,7 +59,7 @@ class Changes(MethodView):
                     change.reason = "unpublished" if _exists(change.article_id) else "deleted"
                 change.op, change.article = "delete", None
         last = changes[-1].id if changes else after
-        next_since = paging.encode_cursor("changes", [last])
+        next_since = paging.encode_cursor("changes", [last, etag_epoch()])
         body = {"data": changes, "has_more": has_more, "next_since": next_since}
         return body, paging.next_link(next_since if has_more else None, name="since")
 

@@ -71,8 +71,9 @@ def string(value):
     return value
 
 
-def decode_cursor(token, tag, types, name="cursor"):
-    """The sort key inside ``token``, checked against ``tag`` and converted by ``types``.
+def decode_cursor(token, tag, types, name="cursor", optional=0):
+    """The sort key inside ``token``, checked against ``tag`` and converted by ``types``; the
+    last ``optional`` values may be missing (tokens made before they were added): None.
 
     A token that was altered or made for another list is a 400 naming the parameter ``name``.
     """
@@ -82,9 +83,14 @@ def decode_cursor(token, tag, types, name="cursor"):
         if not hmac.compare_digest(_unb64(mac), _mac(raw)):
             raise ValueError("altered")
         payload = orjson.loads(raw)
-        if not isinstance(payload, list) or len(payload) != len(types) + 1 or payload[0] != tag:
+        if (
+            not isinstance(payload, list)
+            or not len(types) - optional < len(payload) <= len(types) + 1
+            or payload[0] != tag
+        ):
             raise ValueError("made for another list")
-        return tuple(convert(value) for convert, value in zip(types, payload[1:], strict=True))
+        values = [convert(value) for convert, value in zip(types, payload[1:], strict=False)]
+        return (*values, *[None] * (len(types) - len(values)))
     except (ValueError, TypeError, UnicodeError):
         bad_request(name, BAD_TOKEN.format(name=name))
 
