@@ -224,3 +224,40 @@ def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres
     assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them ran twice
     with db.connection_context():
         assert [s.article_count for s in Source.select().order_by(Source.slug)] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
+def test_comments_posted_while_their_source_is_renamed_all_succeed(
+    app, postgres_only, make_key, make_article, monkeypatch
+):
+    """A source's write locked it against references too (FOR UPDATE): a comment's write, whose
+    article row it had changed already, waited for the source to check the article's key, while
+    the source's write waited for that article's card: PostgreSQL broke the deadlock by failing
+    one of them (a 503)."""
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    articles = [make_article().id for _ in range(4)]
+    admin = make_key("admin,comment")
+    db.close()  # the threads open their own connections
+
+    def rename(_):
+        client = app.test_client()
+        return [
+            client.patch("/v1/sources/default-source", json={"name": f"Name {n}"}, headers=admin)
+            for n in range(30)
+        ]
+
+    def comment(thread):
+        client = app.test_client()
+        body = {"author_name": f"Reader {thread}", "body": "Well put."}
+        return [
+            client.post(f"/v1/articles/{articles[n % 4]}/comments", json=body, headers=admin)
+            for n in range(30)
+        ]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(rename, 0), pool.submit(comment, 1), pool.submit(comment, 2)]
+        answers = [answer for future in futures for answer in future.result()]
+    failed = [(a.status_code, a.json) for a in answers if a.status_code not in (200, 201)]
+    assert failed == []
