@@ -147,6 +147,9 @@ class Webhook(BaseModel):
     #: Events of writes that committed at a data version above this one are delivered to it
     #: (the version when it was created or last enabled).
     since_version = peewee.BigIntegerField(default=0)
+    #: Disabled: the events of writes committed up to this data version (while it was enabled)
+    #: are still its own, fanned out to it and set aside until it is enabled again.
+    until_version = peewee.BigIntegerField(null=True)
     last_success_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
@@ -169,6 +172,8 @@ class Webhook(BaseModel):
     def wants(self, event):
         """Whether ``event`` (a WebhookEvent) is one this subscription receives."""
         if event.type not in self.event_list or event.version <= self.since_version:
+            return False
+        if not self.enabled and (self.until_version is None or event.version > self.until_version):
             return False
         sources = self.source_id_list
         if sources and not {event.source_id, event.previous_source_id} & set(sources):
@@ -487,7 +492,7 @@ def fan_out(limit=500):
         )
         if not events:
             return 0
-        hooks = list(Webhook.select().where(Webhook.enabled))
+        hooks = list(Webhook.select().where(Webhook.enabled | Webhook.until_version.is_null(False)))
         at = now()
         rows = [
             {
@@ -496,7 +501,7 @@ def fan_out(limit=500):
                 "message_id": _message_id(),
                 "subject": event.subject,
                 "status": PENDING,
-                "next_attempt_at": at,
+                "next_attempt_at": at if hook.enabled else None,  # set aside while disabled
                 "created_at": at,
                 "updated_at": at,
             }
@@ -709,20 +714,29 @@ def set_enabled(webhook_id, enabled, reason=None):
     """Enable a webhook, or disable it saying why, inside the caller's write transaction.
 
     It receives the events of changes committed while it is enabled, no others. So the data
-    version is raised first (on PostgreSQL, writes that record events now wait for this one),
-    and a disable first fans out every event committed before it. Disabled, its pending
-    deliveries are set aside (no next attempt: claims never walk over them); enabled again,
-    they are due at once.
+    version is raised first (on PostgreSQL, writes that record events now wait for this one).
+    Disabled, its pending deliveries are set aside (no next attempt: claims never walk over
+    them), and the events committed before it was disabled are fanned out to it as to the
+    others, by the worker, set aside too (``until_version``: fanning a backlog of them out here
+    took seconds, or past the request's deadline). Enabled again, what is left of those is
+    fanned out first, and its deliveries are due at once.
     """
+    if is_postgres():  # fan-outs running meanwhile see it either enabled or disabled
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (FAN_OUT_LOCK,))
     version = DataVersion.bump()
     at = now()
     pending = (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.status == PENDING)
     if enabled:
+        until = Webhook.select(Webhook.until_version).where(Webhook.id == webhook_id).scalar()
+        oldest = WebhookEvent.select(fn.MIN(WebhookEvent.version)).where(~WebhookEvent.dispatched)
+        while until is not None and (first := oldest.scalar()) is not None and first <= until:
+            fan_out()
         Webhook.update(
             enabled=True,
             disabled_reason=None,
             disabled_at=None,
             since_version=version,
+            until_version=None,
             updated_at=at,
         ).where((Webhook.id == webhook_id) & ~Webhook.enabled).execute()
         resumed = (
@@ -733,10 +747,12 @@ def set_enabled(webhook_id, enabled, reason=None):
         if resumed:
             _queued.set(True)
     else:
-        while fan_out():
-            pass
         Webhook.update(
-            enabled=False, disabled_reason=reason[:1000], disabled_at=at, updated_at=at
+            enabled=False,
+            disabled_reason=reason[:1000],
+            disabled_at=at,
+            until_version=version,
+            updated_at=at,
         ).where((Webhook.id == webhook_id) & Webhook.enabled).execute()
         WebhookDelivery.update(next_attempt_at=None).where(pending).execute()
 

@@ -623,6 +623,30 @@ def test_an_endpoint_gets_the_events_of_the_time_it_was_enabled(
     assert titles == ["While enabled", "Enabled again"]
 
 
+def test_disabling_leaves_the_backlog_to_the_worker_and_keeps_it_aside(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    hook = subscribe()
+    path = f"/v1/webhooks/{hook['id']}"
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker runs meanwhile
+    client.post("/v1/articles", json=article(source, "While enabled"), headers=writer)
+    assert client.patch(path, json={"enabled": False}, headers=admin).status_code == 200
+    with app.app_context():
+        # Not fanned out by the request that disabled it (a backlog took it seconds)...
+        assert WebhookEvent.select().where(~WebhookEvent.dispatched).count() == 1
+    client.post("/v1/articles", json=article(source, "While disabled"), headers=writer)
+    with app.app_context():
+        while webhooks.fan_out():  # ...but by the worker, which keeps it aside
+            pass
+    (waiting,) = deliveries(client, admin, hook)
+    assert (waiting["status"], waiting["next_retry_at"]) == ("pending", None)
+    assert client.patch(path, json={"enabled": True}, headers=admin).status_code == 200
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    run_worker(app, lambda: len(receiver.received) == 1)
+    assert [json.loads(r.body)["data"]["title"] for r in receiver.received] == ["While enabled"]
+    assert receiver.received[0].id == waiting["message_id"]
+
+
 def test_redirects_are_not_followed(app, client, writer, admin, source, subscribe, receiver):
     hook = subscribe()
     receiver.answers = [(307, {"Location": receiver.url + "/elsewhere"})]
