@@ -151,10 +151,11 @@ def undecodable(path, query):
 
 
 def _refuse_control_characters():
+    # Those has_control_characters refuses in a query (tab and line ends too), decoded.
     bad = [
         key or "query"
         for key, value in request.args.items(multi=True)
-        if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value)
+        if RAW_CONTROL_CHARACTERS.search(key) or RAW_CONTROL_CHARACTERS.search(value)
     ]
     if CONTROL_CHARACTERS.search(request.path):
         bad.append("path")

@@ -243,9 +243,11 @@ def test_queries_with_nothing_to_find_are_400(client, query):
     assert "q" in response.json["errors"]
 
 
-def test_nul_in_query_is_400(client):
-    response = client.get("/v1/search?q=storm%00")
+@pytest.mark.parametrize("character", ["%00", "%07", "%09", "%0A", "%0D", "%7F"])
+def test_a_control_character_in_a_query_is_400_naming_it(client, character):
+    response = client.get(f"/v1/search?q=storm{character}flood&limit=5")
     assert response.status_code == 400
+    assert response.json["errors"] == {"q": ["Contains control characters."]}
 
 
 def post_article(client, writer, title, body, hours=0, **fields):
