@@ -46,6 +46,16 @@ class Text(fields.String):
         return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
 
 
+class Flag(fields.Boolean):
+    """JSON's ``true`` or ``false``, nothing else (marshmallow's Boolean also takes ``"off"``,
+    ``0``, ``"yes"``...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class Url(fields.URL):
     """A URL without control characters (marshmallow's URL takes a NUL, which PostgreSQL cannot
     store in text), of at most :data:`MAX_STORED_URL` characters."""

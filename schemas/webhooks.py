@@ -8,7 +8,17 @@ a removed article.
 
 from marshmallow import Schema, fields, validate
 
-from .common import InputSchema, PageArgs, PageSchema, Text, Timestamp, Url, not_blank
+from .common import (
+    NOT_BLANK,
+    Flag,
+    InputSchema,
+    PageArgs,
+    PageSchema,
+    Text,
+    Timestamp,
+    Url,
+    not_blank,
+)
 
 ARTICLE_PUBLISHED = "article.published"
 ARTICLE_UPDATED = "article.updated"
@@ -88,19 +98,17 @@ class WebhookInSchema(InputSchema):
         metadata={"description": _EVENTS_HELP},
     )
     source = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)]),
+        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
         validate=validate.Length(max=50),
         metadata={"description": _SOURCE_HELP},
     )
     tag = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)]),
+        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
         validate=validate.Length(max=50),
         metadata={"description": _TAG_HELP},
     )
     description = Text(allow_none=True, validate=validate.Length(max=500))
-    enabled = fields.Boolean(
-        metadata={"description": "true re-enables a disabled endpoint; false pauses it"}
-    )
+    enabled = Flag(metadata={"description": "true re-enables a disabled endpoint; false pauses it"})
 
 
 class AttemptSchema(Schema):

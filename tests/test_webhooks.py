@@ -138,6 +138,11 @@ def test_webhooks_need_the_admin_scope(client, writer, receiver):
         ({"url": "https://example.org/x", "events": ["source.created"], "id": 3}, "id"),
         ({"url": "https://example.org/x", "events": ["source.created"], "secret": "s"}, "secret"),
         ({"url": "https://u:p@example.org/x", "events": ["source.created"]}, "url"),
+        (
+            {"url": "https://example.org/x", "events": ["source.created"], "enabled": "off"},
+            "enabled",
+        ),
+        ({"url": "https://example.org/x", "events": ["source.created"], "enabled": 0}, "enabled"),
     ],
 )
 def test_invalid_webhook_is_422(client, admin, body, field):
