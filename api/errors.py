@@ -4,6 +4,7 @@ import contextlib
 import copy
 import http
 import logging
+import re
 import time
 
 import flask_smorest
@@ -145,12 +146,47 @@ class Api(flask_smorest.Api):
         return problem(error.code, detail, errors, headers)
 
 
+#: The response headers the API sends, documented once (components) and referenced.
+HEADERS = {
+    "ETag": "The answer's validator: send it back as If-None-Match (reads) or If-Match (writes)",
+    "Link": '`<URL of the next page>; rel="next"`, when there is a next page',
+    "Location": "The URL of what was created",
+    "RateLimit-Limit": "Requests allowed in the window of the limit nearest exhaustion",
+    "RateLimit-Remaining": "Requests left in that window",
+    "RateLimit-Reset": "Seconds until that window resets",
+    "Retry-After": "Seconds to wait before trying again",
+    "WWW-Authenticate": "How to authenticate (a Bearer key)",
+}
+#: What each error answer carries besides its problem: 401 says how to authenticate, 429 and
+#: 503 when to try again.
+ERROR_HEADERS = {
+    "UNAUTHORIZED": ["WWW-Authenticate"],
+    "TOO_MANY_REQUESTS": [
+        "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    ],
+    "SERVICE_UNAVAILABLE": ["Retry-After"],
+}
+
+
+def _header_refs(names):
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
 def document_problems(spec):
     """Document every error answer as problem+json: the response components flask-smorest
-    references (``NOT_FOUND``, ...) registered again, lazily, with that content type."""
+    references (``NOT_FOUND``, ...) registered again, lazily, with that content type; and the
+    response headers (:data:`HEADERS`)."""
+    for name, description in HEADERS.items():
+        spec.components.header(name, {"description": description, "schema": {"type": "string"}})
     for status in http.HTTPStatus:
         if status >= 400:
-            spec.components.response(status.name, _problem_response(status.phrase), lazy=True)
+            response = _problem_response(status.phrase)
+            if status.name in ERROR_HEADERS:
+                response["headers"] = _header_refs(ERROR_HEADERS[status.name])
+            spec.components.response(status.name, response, lazy=True)
     spec.components.response(
         "DEFAULT_ERROR", _problem_response("Default error response"), lazy=True
     )
@@ -161,13 +197,23 @@ def document_problems(spec):
     )
 
 
+#: The writes that answer with the ETag of what they wrote: an article, a source, a comment.
+WRITES_WITH_ETAG = re.compile(
+    r"^/v1/(articles(/\{key\})?|articles/\{key\}/comments|sources(/\{slug\})?"
+    r"|comments/\{comment_id\})$"
+)
+
+
 class CommonAnswers(BasePlugin):
     """apispec plugin: what the request pipeline may answer on any operation of the API,
-    whatever the view (``create_app`` lists that pipeline), documented on each: 401 (an unknown
-    key; any read, when reads are private), 429 (a rate limit spent), on reads 304 (a validator
-    still matches) and a key taken optionally (``security``: the ways a key is sent, as
-    ``api.auth.SECURITY`` lists them), on writes with a JSON body 400 (not JSON), 413 (too
-    large) and 415 (not ``application/json``)."""
+    whatever the view (``create_app`` lists that pipeline), documented on each: 400 (a URL the
+    guards refuse, a parameter given twice), 401 (an unknown key; any read, when reads are
+    private), 429 (a rate limit spent), on reads 304 (a validator still matches), 412 (an
+    If-Match that no longer holds) and a key taken optionally (``security``: the ways a key is
+    sent, as ``api.auth.SECURITY`` lists them), on writes with a JSON body 413 (too large) and
+    415 (not ``application/json``). And the headers of its successful answers: the rate limit's
+    on each, the ETag of a read (and of a write of an article, source or comment), the Link of
+    a paged list and the Location of what a 201 created."""
 
     def __init__(self, security):
         self.optional_key = [{}, *security]  # {}: no key, public reads
@@ -177,15 +223,32 @@ class CommonAnswers(BasePlugin):
             return
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            answers = ["UNAUTHORIZED", "TOO_MANY_REQUESTS"]
+            answers = ["BAD_REQUEST", "UNAUTHORIZED", "TOO_MANY_REQUESTS"]
             if method in ("get", "head"):
                 responses.setdefault(304, "NOT_MODIFIED")
+                answers.append("PRECONDITION_FAILED")
                 # A copy: a node shared in the spec would be a YAML anchor in openapi.yaml.
                 operation.setdefault("security", copy.deepcopy(self.optional_key))
             elif "application/json" in operation.get("requestBody", {}).get("content", {}):
-                answers += ["BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
+                answers += ["REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
             for name in answers:
                 responses.setdefault(http.HTTPStatus[name].value, name)
+            for status, response in responses.items():
+                if isinstance(response, dict) and str(status).startswith("2"):
+                    names = self._success_headers(path, method, str(status), operation)
+                    response.setdefault("headers", {}).update(_header_refs(names))
+
+    @staticmethod
+    def _success_headers(path, method, status, operation):
+        names = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+        if method == "get" or (status in ("200", "201") and WRITES_WITH_ETAG.match(path)):
+            names.append("ETag")
+        parameters = {parameter.get("name") for parameter in operation.get("parameters", [])}
+        if method == "get" and parameters & {"cursor", "since"}:
+            names.append("Link")
+        if status == "201" or (status == "202" and path == "/v1/import"):
+            names.append("Location")
+        return names
 
 
 def _problem_response(description):

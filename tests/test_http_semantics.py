@@ -3,8 +3,10 @@ validators, conditional writes, errors that caches must not keep."""
 
 import datetime
 import types
+from pathlib import Path
 
 import pytest
+import yaml
 from werkzeug.http import http_date
 
 from api import caching
@@ -518,3 +520,73 @@ def test_the_next_link_replaces_a_cursor_whose_name_was_percent_encoded(client, 
     assert link.count("cursor=") == 1 and "%63ursor" not in link
     url = link[1 : link.index(">")].replace("http://localhost", "")
     assert client.get(url).status_code == 200
+
+
+# --- the headers the OpenAPI document promises -----------------------------------------------
+
+
+DOCUMENT = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
+
+
+def documented_headers(path, method, status):
+    response = DOCUMENT["paths"][path][method]["responses"][str(status)]
+    if "$ref" in response:
+        response = DOCUMENT["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return set(response.get("headers", {}))
+
+
+def test_answers_carry_the_headers_the_document_names(client, writer, make_key, make_article):
+    article, other = make_article(), make_article()
+    admin = make_key("admin,comment")
+    comment = {"author_name": "Ann", "body": "Well put."}
+    ndjson = {**writer, "Content-Type": "application/x-ndjson", "Prefer": "respond-async"}
+    line = b'{"source": "default-source", "title": "T", "body_text": "B."}\n'
+    calls = [
+        ("/v1/articles", "get", 200, lambda: client.get("/v1/articles?limit=1", headers=writer)),
+        (
+            "/v1/articles",
+            "post",
+            201,
+            lambda: client.post(
+                "/v1/articles",
+                json={"source": "default-source", "title": "New", "body_text": "Body."},
+                headers=writer,
+            ),
+        ),
+        (
+            "/v1/sources/{slug}",
+            "patch",
+            200,
+            lambda: client.patch("/v1/sources/default-source", json={"name": "D"}, headers=admin),
+        ),
+        (
+            "/v1/articles/{key}/comments",
+            "post",
+            201,
+            lambda: client.post(f"/v1/articles/{article.id}/comments", json=comment, headers=admin),
+        ),
+        (
+            "/v1/articles/{key}/relations",
+            "post",
+            201,
+            lambda: client.post(
+                f"/v1/articles/{article.id}/relations", json={"article_id": other.id}, headers=admin
+            ),
+        ),
+        ("/v1/import", "post", 202, lambda: client.post("/v1/import", data=line, headers=ndjson)),
+        ("/v1/me", "get", 401, lambda: client.get("/v1/me", headers={"X-API-Key": "nd_unknown"})),
+    ]
+    for path, method, status, call in calls:
+        response = call()
+        assert response.status_code == status, (path, method, response.json)
+        # Every header named, the Link of a list too: the first page of two articles has a next.
+        missing = documented_headers(path, method, status) - set(response.headers.keys())
+        assert not missing, (path, method, missing)
+
+
+@pytest.mark.parametrize("app_config", [{"rate_limit": "1/minute"}])
+def test_a_429_carries_the_headers_the_document_names(client):
+    assert client.get("/v1/tags").status_code == 200
+    limited = client.get("/v1/tags")
+    assert limited.status_code == 429
+    assert documented_headers("/v1/tags", "get", 429) <= set(limited.headers.keys())
