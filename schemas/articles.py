@@ -60,7 +60,10 @@ class ArticleSchema(Schema):
     language = fields.String()
     source = fields.Nested(SourceRefSchema)
     tags = fields.List(fields.Nested(TagRefSchema), attribute="tag_list")
-    status = fields.String(metadata={"description": "`published` or `draft`"})
+    status = fields.String(
+        validate=validate.OneOf(["published", "draft"]),
+        metadata={"description": "`published` or `draft`"},
+    )
     published_at = Timestamp()
     updated_at = Timestamp(dump_only=True)
     word_count = fields.Integer(dump_only=True)
@@ -97,9 +100,19 @@ def unknown_fields(names):
     return sorted(set(names) - set(ARTICLE_FIELDS))
 
 
+#: What an article is to another it relates to.
+RELATION_KINDS = ("related", "follow_up", "background", "same_story")
+
+
 class RelationSchema(Schema):
-    kind = fields.String(metadata={"description": "related, follow_up, background or same_story"})
-    origin = fields.String(metadata={"description": "`editorial` (by hand) or `computed`"})
+    kind = fields.String(
+        validate=validate.OneOf(RELATION_KINDS),
+        metadata={"description": "related, follow_up, background or same_story"},
+    )
+    origin = fields.String(
+        validate=validate.OneOf(["editorial", "computed"]),
+        metadata={"description": "`editorial` (by hand) or `computed`"},
+    )
     score = fields.Float()
     reasons = fields.List(
         fields.String(),
@@ -171,11 +184,16 @@ class SearchPageSchema(PageSchema):
 
 
 class ChangeSchema(Schema):
-    op = fields.String(metadata={"description": "`upsert` or `delete`"})
+    op = fields.String(
+        validate=validate.OneOf(["upsert", "delete"]),
+        metadata={"description": "`upsert` or `delete`"},
+    )
     id = fields.Integer(attribute="article_id", metadata={"description": "The article's id"})
     at = Timestamp(attribute="created_at")
     reason = fields.String(
-        allow_none=True, metadata={"description": "For deletes: `deleted` or `unpublished`"}
+        allow_none=True,
+        validate=validate.OneOf(["deleted", "unpublished", None]),
+        metadata={"description": "For deletes: `deleted` or `unpublished`"},
     )
     article = Rendered(ArticleSchema, allow_none=True, metadata={"description": "For upserts"})
 
@@ -361,7 +379,7 @@ class RelationInSchema(InputSchema):
     )
     kind = fields.String(
         load_default="related",
-        validate=validate.OneOf(["related", "follow_up", "background", "same_story"]),
+        validate=validate.OneOf(RELATION_KINDS),
     )
 
 

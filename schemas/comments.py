@@ -11,7 +11,10 @@ class CommentSchema(Schema):
     parent_id = fields.Integer(allow_none=True, metadata={"description": "The comment replied to"})
     author_name = fields.String()
     body = fields.String(metadata={"description": "Plain text, never HTML"})
-    status = fields.String(metadata={"description": "`visible` or `hidden`"})
+    status = fields.String(
+        validate=validate.OneOf(["visible", "hidden"]),
+        metadata={"description": "`visible` or `hidden`"},
+    )
     created_at = Timestamp(dump_only=True)
 
 

@@ -184,10 +184,16 @@ class Rendered(fields.Nested):
 class ProblemSchema(Schema):
     """An RFC 9457 problem detail (``application/problem+json``)."""
 
-    type = fields.String(metadata={"description": "A URI naming the kind of problem"})
-    title = fields.String(metadata={"description": "Short summary of the kind of problem"})
-    status = fields.Integer(metadata={"description": "The HTTP status code"})
-    detail = fields.String(metadata={"description": "What went wrong in this request"})
+    type = fields.String(
+        required=True, metadata={"description": "A URI naming the kind of problem"}
+    )
+    title = fields.String(
+        required=True, metadata={"description": "Short summary of the kind of problem"}
+    )
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status code"})
+    detail = fields.String(
+        required=True, metadata={"description": "What went wrong in this request"}
+    )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
@@ -219,6 +225,7 @@ class PageSchema(Schema):
 
     has_more = fields.Boolean(required=True)
     next_cursor = fields.String(
+        required=True,
         allow_none=True,
         metadata={"description": "Pass as `cursor` for the next page; null on the last page"},
     )

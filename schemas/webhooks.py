@@ -126,7 +126,10 @@ class DeliverySchema(Schema):
     )
     event_id = fields.Integer()
     event = fields.String(attribute="event_type", metadata={"description": "The event type"})
-    status = fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
+    status = fields.String(
+        validate=validate.OneOf(DELIVERY_STATUSES),
+        metadata={"description": ", ".join(DELIVERY_STATUSES)},
+    )
     attempt = fields.Integer(attribute="attempts", metadata={"description": "Attempts made so far"})
     response_code = fields.Integer(allow_none=True, metadata={"description": "Of the last attempt"})
     duration_ms = fields.Integer(allow_none=True, metadata={"description": "Of the last attempt"})
@@ -158,7 +161,10 @@ class ArticleGoneSchema(Schema):
     """The ``data`` of ``article.deleted``."""
 
     id = fields.Integer()
-    reason = fields.String(metadata={"description": "`deleted` or `unpublished`"})
+    reason = fields.String(
+        validate=validate.OneOf(["deleted", "unpublished"]),
+        metadata={"description": "`deleted` or `unpublished`"},
+    )
 
 
 class PingSchema(Schema):
