@@ -32,6 +32,7 @@ from . import (
     observe,
     paging,
     proxies,
+    responses,
     search,
     sources,
     stories,
@@ -145,6 +146,7 @@ def create_app(config=None):
         cache.finish,  # Cache-Control, Vary, ETag; 304 on a match; keep the answer
         compression.compress,  # brotli or gzip, and the variant's ETag
         limiter.add_headers,  # RateLimit-* and Retry-After
+        responses.untyped_when_empty,  # no Content-Type without a body (204, OPTIONS)
         observe.describe,  # the route and key id, for the log line
         tasks.after_write,  # wake the worker for what a write queued
     )

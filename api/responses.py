@@ -1,7 +1,7 @@
 """JSON answers: Flask's JSON through orjson, and answers rendered by a schema already."""
 
 import orjson
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from flask.json.provider import JSONProvider
 
 
@@ -36,3 +36,14 @@ def rendered(document, status=200, headers=None):
 def location(endpoint, **values):
     """The ``Location`` header of a created resource."""
     return {"Location": url_for(endpoint, **values)}
+
+
+def untyped_when_empty(response):
+    """after_request: an answer that has no body (a 204; Flask's own answer to OPTIONS) names
+    no content type, which Flask gives every answer."""
+    empty = response.status_code == 204 or (
+        request.method == "OPTIONS" and not response.is_streamed and not response.get_data()
+    )
+    if empty:
+        del response.headers["Content-Type"]
+    return response

@@ -590,3 +590,11 @@ def test_a_429_carries_the_headers_the_document_names(client):
     limited = client.get("/v1/tags")
     assert limited.status_code == 429
     assert documented_headers("/v1/tags", "get", 429) <= set(limited.headers.keys())
+
+
+def test_answers_without_a_body_name_no_content_type(client, writer, make_article):
+    options = client.options("/v1/articles")
+    assert options.status_code == 200 and "GET" in options.headers["Allow"]
+    assert options.data == b"" and "Content-Type" not in options.headers
+    deleted = client.delete(f"/v1/articles/{make_article().id}", headers=writer)
+    assert deleted.status_code == 204 and "Content-Type" not in deleted.headers
