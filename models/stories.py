@@ -9,7 +9,9 @@ article has no story yet, the two start one. An article placed again (its text o
 changed) may move; a story left with fewer than two published articles is dissolved.
 
 A near-identical copy (a wire story run by another source: the same language and nearly the
-same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story.
+same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
+an original placed after its copies (older news imported late, an article published again)
+takes them over.
 """
 
 import collections
@@ -138,7 +140,8 @@ class _Window:
 
     def placement(self, article, own):
         """``(story id or None, duplicate_of id or None, id of an article to start a story
-        with)`` for a published ``article`` whose vector and anchors are ``own``."""
+        with, positions of the later articles that copy it)`` for a published ``article``
+        whose vector and anchors are ``own``."""
         near = self.alive & (
             np.abs(self.times - epoch_seconds(article.published_at)) <= WINDOW_DAYS * 86400
         )
@@ -147,20 +150,43 @@ class _Window:
             near[itself] = False
         candidates = np.flatnonzero(near)
         if not len(candidates):
-            return None, None, None
+            return None, None, None, []
         cosine, score = (values[candidates] for values in self.scores(article.id, own))
-        duplicate_of = None
+        duplicate_of, copies = None, []
         alike = np.flatnonzero(cosine >= DUPLICATE_COSINE)
         for k in candidates[alike[np.argsort(-cosine[alike], kind="stable")]]:
             row, other = self.rows[k], self.ids[k]
-            if row[2] == article.language and (row[0], other) < (article.published_at, article.id):
+            if row[2] != article.language:
+                continue
+            if (row[0], other) > (article.published_at, article.id):
+                copies.append(k)
+            elif duplicate_of is None:  # the most alike before it
                 duplicate_of = row[4] or other
-                break
         best = candidates[int(np.argmax(score))]
         if score[int(np.argmax(score))] < JOIN_SCORE:
-            return None, duplicate_of, None
+            return None, duplicate_of, None, copies
         story_id = self.rows[best][1]
-        return story_id, duplicate_of, None if story_id is not None else self.ids[best]
+        partner = None if story_id is not None else self.ids[best]
+        return story_id, duplicate_of, partner, copies
+
+    def copying(self, copies, article, story_id, original):
+        """The ids of the articles at positions ``copies`` (later copies of ``article``) that
+        copy ``original`` (``article``, or what it copies) now: those in its story ``story_id``
+        marked a copy of nothing or of a later article (placed before ``article`` came, or
+        came back: an import of older news, an article published again)."""
+        marked = []
+        for k in copies:
+            row = self.rows[k]
+            if story_id is None or row[1] != story_id or row[4] == original:
+                continue
+            current = self.position.get(row[4])
+            if row[4] is None or (
+                current is not None
+                and (self.rows[current][0], row[4]) > (article.published_at, article.id)
+            ):
+                row[4] = original
+                marked.append(self.ids[k])
+        return marked
 
     def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
         """Remember where an article went."""
@@ -232,15 +258,20 @@ def place(article_ids):
             around.refresh()
             for article in group:
                 own = vectors.get(article.id)
-                story_id, duplicate_of, partner = None, None, None
+                story_id, duplicate_of, partner, copies = None, None, None, []
                 if article.status == PUBLISHED and own is not None:
-                    story_id, duplicate_of, partner = around.placement(article, own)
+                    story_id, duplicate_of, partner, copies = around.placement(article, own)
                 if partner is not None:
                     story_id = _start_story(partner, around.rows[around.position[partner]][0])
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
                 around.note(article.id, story_id, duplicate_of)
+                original = duplicate_of or article.id
+                marked = around.copying(copies, article, story_id, original)
+                if marked:
+                    Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
+                    changed.update(marked)
                 # Its story shows its time, language and source: brought up to date even when
                 # the article stays in it.
                 touched.update(s for s in (story_id, article.story_id) if s is not None)

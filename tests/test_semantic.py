@@ -344,6 +344,30 @@ def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
     assert detail["headline"]["id"] == copy["id"]
 
 
+def test_an_original_placed_after_its_copies_takes_them_over(client, writer, source, make_source):
+    """An import of older news brings an original after the copies the wire ran later; an
+    article published again comes back after its copies were freed."""
+    wire = make_source(slug="wire")
+    copy = post(client, writer, wire, STORY[0][0], STORY[0][1] + " Reporting by the wire.", 2)
+    original = post(client, writer, source, *STORY[0], hours=1)
+    story_id = client.get(f"/v1/articles/{copy['id']}").json["story"]
+    detail = client.get(f"/v1/stories/{story_id}").json
+    assert [(a["id"], a["duplicate_of"]) for a in detail["articles"]] == [
+        (original["id"], None),
+        (copy["id"], original["id"]),
+    ]
+    assert detail["headline"]["id"] == original["id"]
+    path = f"/v1/articles/{original['id']}"
+    assert client.patch(path, json={"status": "draft"}, headers=writer).status_code == 200
+    assert client.patch(path, json={"status": "published"}, headers=writer).status_code == 200
+    story_id = client.get(f"/v1/articles/{copy['id']}").json["story"]  # the first, dissolved
+    detail = client.get(f"/v1/stories/{story_id}").json
+    assert [(a["id"], a["duplicate_of"]) for a in detail["articles"]] == [
+        (original["id"], None),
+        (copy["id"], original["id"]),
+    ]
+
+
 def test_placing_reads_vectors_before_the_write_lock_and_stories_again_under_it(
     client, writer, story_articles
 ):
