@@ -115,7 +115,7 @@ class CommentDetail(MethodView):
         With `If-Match`, only if the comment still has that ETag.
         """
         with writing() as touched:
-            comment = get_comment_or_404(comment_id, for_update=True)
+            comment = get_comment_or_404(comment_id, for_update=True, deleting=True)
             caching.check_if_match("comment", comment)
             # Its replies lose their parent_id (ON DELETE SET NULL): their answers change.
             Comment.update(version=Comment.version + 1).where(
@@ -128,11 +128,11 @@ class CommentDetail(MethodView):
             )
 
 
-def get_comment_or_404(comment_id, for_update=False):
+def get_comment_or_404(comment_id, for_update=False, deleting=False):
     """A comment of a published article; hidden ones only for admins. ``for_update``: its
     article and then it locked until the write ends (the order in which an article's delete
     takes them), so that no other write changes it between its ``If-Match`` check and the
-    update."""
+    update (or the delete: ``deleting``, see :func:`models.base.locked`)."""
     caller = current_key()
     query = (
         Comment.select(Comment)
@@ -144,7 +144,7 @@ def get_comment_or_404(comment_id, for_update=False):
     comment = query.first()
     if comment is not None and for_update:
         locked(Article.select(Article.id).where(Article.id == comment.article_id), Article).first()
-        comment = locked(query, Comment).first()
+        comment = locked(query, Comment, deleting=deleting).first()
     if comment is None:
         abort(404, message=f"No comment {comment_id}.")
     return comment

@@ -417,20 +417,24 @@ def lost_race(error):
     return sqlstate(error) in LOST_RACE
 
 
-def locked(query, of):
+def locked(query, of, deleting=False):
     """``query`` with the rows of model ``of`` it reads locked until the transaction ends
     against other writers (``FOR NO KEY UPDATE OF``), so that what a write reads to compute what
     it stores is not changed by another before it commits. Not against rows referring to them:
     ``FOR UPDATE`` also held up the check of a foreign key (a comment's write, once it had
     changed its article, checks the article's source), and a writer holding a source waiting
-    for a writer holding one of its articles made a deadlock. On PostgreSQL; SQLite runs one
-    write transaction at a time.
+    for a writer holding one of its articles made a deadlock. Rows the write is ``deleting``
+    are locked against those too (``FOR UPDATE``), from the start: the delete would wait for a
+    reference checked meanwhile, whose writer may wait for this one. On PostgreSQL; SQLite runs
+    one write transaction at a time.
 
     Writes, deletes and card renders take their locks in one order: sources, then articles (by
     id: order ``query`` so), then the change log's. Where that order cannot be kept (the story
     worker, a rare source moved meanwhile), PostgreSQL may end one of two writers to break a
     deadlock, and :func:`runs_again_on_conflict` runs it again."""
-    return query.for_update("FOR NO KEY UPDATE", of=of) if is_postgres() else query
+    if not is_postgres():
+        return query
+    return query.for_update("FOR UPDATE" if deleting else "FOR NO KEY UPDATE", of=of)
 
 
 class StatementTimeout(Exception):

@@ -729,7 +729,8 @@ def delete(article_id, check=None):
         # Locked as a write locks them: its source first, then it.
         of_article = Article.select(Article.source).where(Article.id == article_id)
         list(locked(Source.select(Source.id).where(Source.id.in_(of_article)), Source))
-        article = locked(Article.select().where(Article.id == article_id), Article).first()
+        query = Article.select().where(Article.id == article_id)
+        article = locked(query, Article, deleting=True).first()
         if article is None:
             raise WriteError(404, {"id": ["The article no longer exists."]})
         if check is not None:

@@ -261,3 +261,48 @@ def test_comments_posted_while_their_source_is_renamed_all_succeed(
         answers = [answer for future in futures for answer in future.result()]
     failed = [(a.status_code, a.json) for a in answers if a.status_code not in (200, 201)]
     assert failed == []
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
+def test_articles_and_comments_deleted_while_comments_arrive_all_answer(
+    app, postgres_only, make_key, make_article, monkeypatch
+):
+    """A row about to be deleted is locked against rows referring to it too: locked against
+    writers only, a comment arriving (its reference checked) and then recounting its article
+    waited for the delete, which waited for that check: a deadlock, and a 503."""
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    articles = [make_article().id for _ in range(40)]
+    admin = make_key("admin,comment")
+    db.close()  # the threads open their own connections
+    body = {"author_name": "Reader", "body": "Well put."}
+
+    def comment(thread):
+        client = app.test_client()
+        answers = []
+        for article_id in articles:
+            posted = client.post(f"/v1/articles/{article_id}/comments", json=body, headers=admin)
+            answers.append(posted)
+            if posted.status_code == 201 and thread == 0:  # a reply, while the other deletes
+                reply = {**body, "parent_id": posted.json["id"]}
+                answers.append(
+                    client.post(f"/v1/articles/{article_id}/comments", json=reply, headers=admin)
+                )
+        return answers
+
+    def delete(_):
+        client = app.test_client()
+        answers = []
+        for article_id in articles:
+            listed = client.get(f"/v1/articles/{article_id}/comments", headers=admin).json
+            for item in listed.get("data", [])[:1]:
+                answers.append(client.delete(f"/v1/comments/{item['id']}", headers=admin))
+            answers.append(client.delete(f"/v1/articles/{article_id}", headers=admin))
+        return answers
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(comment, 0), pool.submit(comment, 1), pool.submit(delete, 2)]
+        answers = [answer for future in futures for answer in future.result()]
+    failed = [(a.status_code, a.json) for a in answers if a.status_code >= 500]
+    assert failed == []
