@@ -6,6 +6,7 @@ with NEWSDESK_WORKER_CLASS, not --worker-class: this file prepares the process f
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 
@@ -113,6 +114,13 @@ if worker_class == "gevent":
             gevent.idle()
         else:
             gevent.sleep(0.0001)
+
+
+def post_worker_init(worker):
+    """A worker ignores SIGINT. Ctrl-C in a terminal signals every process of the group: the
+    master stops the workers (SIGQUIT) when it gets it, and a worker that quit on its own SIGINT
+    too quit twice, the second time printing a traceback of SystemExit under gevent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_abort(worker):

@@ -661,3 +661,15 @@ def test_query_vectors_are_kept_per_text_and_read_only():
     assert embeddings.embed_query("harbour ferry reopens") is not first
     with pytest.raises(ValueError, match="read-only"):
         first[0] = 1.0
+
+
+def test_a_search_by_meaning_loads_the_model_before_its_time_limit(dbconn, monkeypatch):
+    """The production model loads its weights when first used (1.5 s here): inside the search's
+    time limit, the first search by meaning of a server process could be a 503. Searches
+    prepare the model with the vector index, before the limit starts."""
+    monkeypatch.setattr(embeddings, "_instances", {})  # a process that has not loaded it yet
+    monkeypatch.setattr(embeddings, "_active", [])
+    model = embeddings.configure("use")
+    assert not model.loaded
+    embeddings.prepare_index()
+    assert model.loaded

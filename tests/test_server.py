@@ -293,3 +293,32 @@ def test_what_gunicorn_reads_of_a_request_the_app_answers(
             base + "/v1/sources?limit=1", headers={"X-Forwarded-Proto": "https"}
         )
         assert status == 200 and headers["Link"].startswith("<http://127.0.0.1:")
+
+
+def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
+    """Ctrl-C in a terminal (`make run`) signals every process of the group: the master stops
+    its workers, and a gevent worker that also quit on its own SIGINT printed a traceback."""
+    port = free_port()
+    env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_LOG_LEVEL": "info"}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            gunicorn_command(port),
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert answers(f"http://127.0.0.1:{port}/healthz", process, 60), log.read_text()
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = log.read_text()
+    assert "Shutting down: Master" in text and "Traceback" not in text, text
