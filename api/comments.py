@@ -63,6 +63,13 @@ class ArticleComments(MethodView):
             if parent.status != VISIBLE:
                 bad_request("parent_id", "The comment is hidden: it takes no replies.", status=422)
         with writing() as touched:
+            # Locked first: comments posted at once on it are counted one after the other (each
+            # count, read in a statement of its own, could miss the other's comment).
+            query = Article.select(Article.id).where(
+                (Article.id == article.id) & (Article.status == PUBLISHED)
+            )
+            if locked(query, Article).first() is None:
+                abort(404, message=f"No published article with id or slug {key!r}.")
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
             touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))

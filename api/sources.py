@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Source, cards, seek, stories, utcnow, webhooks
+from models import Article, Source, cards, seek, stories, utcnow, webhooks
 from models.base import locked
 from models.ingest import WriteError, writing
 from schemas.common import PageArgs
@@ -85,6 +85,11 @@ class SourceDetail(MethodView):
             renamed = data.get("slug", slug) != slug
             if renamed:
                 ensure_slug_free(data["slug"])
+                # A new slug (a unique key) locks the source against references too: its
+                # articles are locked first, in id order, so that a comment's write holding one
+                # (whose key check waits for the source) is not waited for in turn: a deadlock.
+                of_source = Article.select(Article.id).where(Article.source == source.id)
+                list(locked(of_source.order_by(Article.id), Article).tuples())
             now = utcnow()
             Source.update(Source.new_version(now), **data, updated_at=now).where(
                 Source.id == source.id

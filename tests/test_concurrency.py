@@ -306,3 +306,42 @@ def test_articles_and_comments_deleted_while_comments_arrive_all_answer(
         answers = [answer for future in futures for answer in future.result()]
     failed = [(a.status_code, a.json) for a in answers if a.status_code >= 500]
     assert failed == []
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
+def test_comments_posted_at_once_are_all_counted_and_a_slug_rename_waits(
+    app, postgres_only, make_key, make_article, monkeypatch
+):
+    """Two comments posted at once on one article recounted it each in a statement whose count
+    could miss the other (READ COMMITTED): comment_count lost comments. And a source's slug
+    renamed (its unique key: the row locked against references too) while comments arrived
+    deadlocked with them."""
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    articles = [make_article().id for _ in range(2)]
+    admin = make_key("admin,comment")
+    db.close()  # the threads open their own connections
+    body = {"author_name": "Reader", "body": "Well put."}
+
+    def comment(thread):
+        client = app.test_client()
+        path = f"/v1/articles/{articles[thread % 2]}/comments"
+        return [client.post(path, json=body, headers=admin) for _ in range(25)]
+
+    def rename(_):
+        client = app.test_client()
+        answers = []
+        for n in range(10):
+            slug = "default-source" if n % 2 else "renamed-source"
+            old = "renamed-source" if n % 2 else "default-source"
+            answers.append(client.patch(f"/v1/sources/{old}", json={"slug": slug}, headers=admin))
+        return answers
+
+    with ThreadPoolExecutor(5) as pool:
+        futures = [pool.submit(comment, n) for n in range(4)] + [pool.submit(rename, 0)]
+        answers = [answer for future in futures for answer in future.result()]
+    assert [(a.status_code, a.json) for a in answers if a.status_code >= 300] == []
+    with db.connection_context():
+        counts = [Article.get_by_id(article_id).comment_count for article_id in articles]
+    assert counts == [50, 50]
