@@ -153,18 +153,15 @@ class Touched:
     def __init__(self, bulk=False):
         #: A bulk write (an import): the worker serves what it queues after single writes.
         self.bulk = bulk
-        #: Sources and tags to recount (a delete), and the differences article writes made
-        #: to the counts of others: recounting every article of a tag at each batch of an
-        #: import made the import slower the larger the database.
-        self.sources, self.tags, self.articles = set(), set(), set()
+        #: The differences article writes made to the counts of sources and tags: recounting
+        #: every article of a tag at each batch of an import made the import slower the larger
+        #: the database, and a recount (its own statement) could miss an article another
+        #: write committed meanwhile, on PostgreSQL.
+        self.articles = set()
         self.source_counts, self.tag_counts = collections.Counter(), collections.Counter()
         self.events = []
 
     def refresh(self):
-        if self.sources:
-            Source.refresh_counts(self.sources)
-        if self.tags:
-            Tag.refresh_counts(self.tags)
         # In id order, so that concurrent writers lock rows in one order (PostgreSQL).
         now = utcnow()
         execute_many(
@@ -173,7 +170,7 @@ class Touched:
             [
                 (change, now, source_id)
                 for source_id, change in sorted(self.source_counts.items())
-                if change and source_id not in self.sources
+                if change
             ],
         )
         execute_many(
@@ -181,7 +178,7 @@ class Touched:
             [
                 (change, tag_id)
                 for tag_id, change in sorted(self.tag_counts.items())
-                if change and tag_id not in self.tags
+                if change
             ],
         )
         if self.articles:
@@ -705,8 +702,9 @@ def delete_article(article, touched):
         .where(ArticleTag.article == article.id)
         .tuples()
     )
-    touched.tags |= set(tags)
-    touched.sources.add(article.source_id)
+    if article.status == PUBLISHED:  # counted no more
+        touched.source_counts[article.source_id] -= 1
+        touched.tag_counts.update({tag_id: -1 for tag_id in tags})
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
     if article.story_id is not None:

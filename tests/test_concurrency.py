@@ -345,3 +345,44 @@ def test_comments_posted_at_once_are_all_counted_and_a_slug_rename_waits(
     with db.connection_context():
         counts = [Article.get_by_id(article_id).comment_count for article_id in articles]
     assert counts == [50, 50]
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"write_rate_limit": "100000/minute", "rate_limit": "100000/minute"}]
+)
+def test_counts_hold_while_articles_are_written_and_deleted_at_once(
+    app, postgres_only, writer, make_source, monkeypatch
+):
+    """A delete recounted its source's and tags' articles in a statement of its own, which
+    could miss an article another write committed meanwhile (READ COMMITTED): a tag's count
+    one short, its articles being of several sources (a source's writes take turns on it).
+    Deletes count by difference, as writes do."""
+    sources = [make_source(slug=f"source-{n}").slug for n in range(4)]
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    db.close()  # the threads open their own connections
+
+    def write(thread):
+        client = app.test_client()
+        answers = []
+        for n in range(30):
+            body = {"source": sources[thread], "title": f"T{thread}-{n}", "body_text": "B."}
+            body["tags"] = ["x"]
+            posted = client.post("/v1/articles", json=body, headers=writer)
+            answers.append(posted)
+            if thread == 0 and posted.status_code == 201:
+                answers.append(client.delete(f"/v1/articles/{posted.json['id']}", headers=writer))
+        return answers
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [answer for answers in pool.map(write, range(4)) for answer in answers]
+    assert [a.status_code for a in answers if a.status_code >= 300] == []
+    with db.connection_context():
+        published = Article.select().where(Article.status == "published").count()
+        assert published == 90
+        counts = [Source.get(Source.slug == slug).article_count for slug in sources]
+        assert counts == [0, 30, 30, 30]
+        assert client_tag_count(app) == published
+
+
+def client_tag_count(app):
+    return app.test_client().get("/v1/tags/x").json["article_count"]
