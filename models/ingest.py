@@ -175,11 +175,7 @@ class Touched:
         )
         execute_many(
             'UPDATE "tag" SET "article_count" = "article_count" + {0} WHERE "id" = {0}',
-            [
-                (change, tag_id)
-                for tag_id, change in sorted(self.tag_counts.items())
-                if change
-            ],
+            [(change, tag_id) for tag_id, change in sorted(self.tag_counts.items()) if change],
         )
         if self.articles:
             RelatedQueue.add(self.articles, bulk=self.bulk)
