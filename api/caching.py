@@ -129,8 +129,8 @@ def tagged(kind, resource, query=""):
 def if_match_check(kind, tag_of=None):
     """The check a write makes of the stored resource (None when there is none yet) inside its
     transaction when the request sends ``If-Match`` (412 unless it names the resource's current
-    ETag, and when there is no resource) or ``If-None-Match: *`` (412 when the resource
-    exists), or None.
+    ETag, and when there is no resource) or ``If-None-Match`` (412 when the resource exists and
+    it is ``*`` or names the resource's current ETag, weak tags too), or None.
 
     ``tag_of(resource)`` gives the current ETag (default: :func:`resource_tag`, from the
     version); None for a resource that has no answer of its own, which only ``*`` matches."""
@@ -158,8 +158,8 @@ def if_match_check(kind, tag_of=None):
 
 def check_if_match(kind, resource, tag_of=None):
     """Inside a write, of the stored ``resource`` (None when there is none): 412 when the
-    request sends ``If-Match`` and it does not name the resource's current ETag (``tag_of``:
-    see :func:`if_match_check`)."""
+    request's ``If-Match`` or ``If-None-Match`` does not hold (``tag_of``: see
+    :func:`if_match_check`)."""
     check = if_match_check(kind, tag_of)
     if check is not None:
         check(resource)

@@ -719,7 +719,8 @@ def set_enabled(webhook_id, enabled, reason=None):
     them), and the events committed before it was disabled are fanned out to it as to the
     others, by the worker, set aside too (``until_version``: fanning a backlog of them out here
     took seconds, or past the request's deadline). Enabled again, what is left of those is
-    fanned out first, and its deliveries are due at once.
+    fanned out first, here (nothing, unless the worker is behind: then as long as that backlog
+    takes), and its deliveries are due at once.
     """
     if is_postgres():  # fan-outs running meanwhile see it either enabled or disabled
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (FAN_OUT_LOCK,))

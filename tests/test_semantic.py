@@ -369,13 +369,28 @@ def test_an_original_placed_after_its_copies_takes_them_over(client, writer, sou
 
 
 def test_placing_reads_vectors_before_the_write_lock_and_stories_again_under_it(
-    client, writer, story_articles
+    client, writer, story_articles, monkeypatch
 ):
     """The window of articles an article is compared with is read before the write transaction
     (its vectors: seconds under the lock in a busy window); under the lock its stories and copy
     marks are read again, and an article unpublished meanwhile is no candidate."""
     posted, _ = story_articles
     first, second = posted[0]["id"], posted[1]["id"]
+    reads = []
+
+    def spying(name):
+        read = getattr(embeddings, name)
+
+        def spy(*args):
+            reads.append((name, db.in_transaction()))
+            return read(*args)
+
+        return spy
+
+    for name in ("window", "window_stories"):
+        monkeypatch.setattr(embeddings, name, spying(name))
+    in_db(lambda: stories.place([second]))
+    assert reads == [("window", False), ("window_stories", True)]
     window = in_db(lambda: stories._Window(*stories._span(stories._placed([second]))))
     k = window.position[first]
     assert window.alive[k] and window.rows[k][1] is not None
