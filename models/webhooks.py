@@ -147,9 +147,11 @@ class Webhook(BaseModel):
     #: Events of writes that committed at a data version above this one are delivered to it
     #: (the version when it was created or last enabled).
     since_version = peewee.BigIntegerField(default=0)
-    #: Disabled: the events of writes committed up to this data version (while it was enabled)
-    #: are still its own, fanned out to it and set aside until it is enabled again.
-    until_version = peewee.BigIntegerField(null=True)
+    #: The data versions it was last disabled between (``paused_to`` empty while it is): the
+    #: events of writes committed then are not its own. Those of before are, disabled or not:
+    #: the worker fans them out to it (set aside while it is disabled).
+    paused_from = peewee.BigIntegerField(null=True)
+    paused_to = peewee.BigIntegerField(null=True)
     last_success_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
@@ -173,7 +175,8 @@ class Webhook(BaseModel):
         """Whether ``event`` (a WebhookEvent) is one this subscription receives."""
         if event.type not in self.event_list or event.version <= self.since_version:
             return False
-        if not self.enabled and (self.until_version is None or event.version > self.until_version):
+        paused = self.paused_from is not None and event.version > self.paused_from
+        if paused and (self.paused_to is None or event.version <= self.paused_to):
             return False
         sources = self.source_id_list
         if sources and not {event.source_id, event.previous_source_id} & set(sources):
@@ -492,7 +495,7 @@ def fan_out(limit=500):
         )
         if not events:
             return 0
-        hooks = list(Webhook.select().where(Webhook.enabled | Webhook.until_version.is_null(False)))
+        hooks = list(Webhook.select())
         at = now()
         rows = [
             {
@@ -717,10 +720,11 @@ def set_enabled(webhook_id, enabled, reason=None):
     version is raised first (on PostgreSQL, writes that record events now wait for this one).
     Disabled, its pending deliveries are set aside (no next attempt: claims never walk over
     them), and the events committed before it was disabled are fanned out to it as to the
-    others, by the worker, set aside too (``until_version``: fanning a backlog of them out here
-    took seconds, or past the request's deadline). Enabled again, what is left of those is
-    fanned out first, here (nothing, unless the worker is behind: then as long as that backlog
-    takes), and its deliveries are due at once.
+    others, by the worker, set aside too; enabled again, its deliveries are due at once. The
+    versions it was disabled between say which events are not its own (``paused_from``,
+    ``paused_to``): fanning the outbox's backlog out here instead took seconds, or past the
+    request's deadline. One such pause is kept: disabled again, the events up to the end of
+    the last are fanned out first, here (none are left unless the worker is far behind).
     """
     if is_postgres():  # fan-outs running meanwhile see it either enabled or disabled
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (FAN_OUT_LOCK,))
@@ -728,16 +732,11 @@ def set_enabled(webhook_id, enabled, reason=None):
     at = now()
     pending = (WebhookDelivery.webhook == webhook_id) & (WebhookDelivery.status == PENDING)
     if enabled:
-        until = Webhook.select(Webhook.until_version).where(Webhook.id == webhook_id).scalar()
-        oldest = WebhookEvent.select(fn.MIN(WebhookEvent.version)).where(~WebhookEvent.dispatched)
-        while until is not None and (first := oldest.scalar()) is not None and first <= until:
-            fan_out()
         Webhook.update(
             enabled=True,
             disabled_reason=None,
             disabled_at=None,
-            since_version=version,
-            until_version=None,
+            paused_to=version,
             updated_at=at,
         ).where((Webhook.id == webhook_id) & ~Webhook.enabled).execute()
         resumed = (
@@ -748,12 +747,23 @@ def set_enabled(webhook_id, enabled, reason=None):
         if resumed:
             _queued.set(True)
     else:
+        paused_to = Webhook.select(Webhook.paused_to).where(Webhook.id == webhook_id).scalar()
+        since = {}
+        if paused_to is not None:  # the last pause gives way: its events are not left to want
+            oldest = WebhookEvent.select(fn.MIN(WebhookEvent.version)).where(
+                ~WebhookEvent.dispatched
+            )
+            while (first := oldest.scalar()) is not None and first <= paused_to:
+                fan_out()
+            since = {"since_version": paused_to}
         Webhook.update(
             enabled=False,
             disabled_reason=reason[:1000],
             disabled_at=at,
-            until_version=version,
+            paused_from=version,
+            paused_to=None,
             updated_at=at,
+            **since,
         ).where((Webhook.id == webhook_id) & Webhook.enabled).execute()
         WebhookDelivery.update(next_attempt_at=None).where(pending).execute()
 

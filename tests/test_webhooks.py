@@ -652,6 +652,43 @@ def test_disabling_leaves_the_backlog_to_the_worker_and_keeps_it_aside(
     assert receiver.received[0].id == waiting["message_id"]
 
 
+def test_enabling_and_disabling_leave_the_backlog_to_the_worker(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    """Neither the disable nor the enable fans the outbox out in the request: the versions the
+    endpoint was disabled between say which events are not its own, whenever the worker fans
+    them out. A second pause first fans out what the first's end leaves (none, unless the
+    worker is behind)."""
+    hook = subscribe()
+    path = f"/v1/webhooks/{hook['id']}"
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker runs meanwhile
+
+    def undispatched():
+        with app.app_context():
+            return WebhookEvent.select().where(~WebhookEvent.dispatched).count()
+
+    def toggle(enabled):
+        answer = client.patch(path, json={"enabled": enabled}, headers=admin)
+        assert answer.status_code == 200
+
+    client.post("/v1/articles", json=article(source, "Before the first pause"), headers=writer)
+    toggle(False)
+    client.post("/v1/articles", json=article(source, "In the first pause"), headers=writer)
+    toggle(True)
+    assert undispatched() == 1  # (no enabled endpoint wanted the pause's: none was recorded)
+    client.post("/v1/articles", json=article(source, "Between the pauses"), headers=writer)
+    toggle(False)  # the first pause's events are fanned out now: it gives way to this one
+    assert undispatched() == 0
+    client.post("/v1/articles", json=article(source, "In the second pause"), headers=writer)
+    toggle(True)
+    client.post("/v1/articles", json=article(source, "After"), headers=writer)
+    assert undispatched() == 1
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    run_worker(app, lambda: len(receiver.received) == 3)
+    titles = [json.loads(r.body)["data"]["title"] for r in receiver.received]
+    assert titles == ["Before the first pause", "Between the pauses", "After"]
+
+
 def test_redirects_are_not_followed(app, client, writer, admin, source, subscribe, receiver):
     hook = subscribe()
     receiver.answers = [(307, {"Location": receiver.url + "/elsewhere"})]

@@ -37,7 +37,7 @@ from . import (
     v0017_search_config,
     v0018_name_and_slug_bytes_indexes,
     v0019_more_ids_never_reused,
-    v0020_webhook_until_version,
+    v0020_webhook_paused_versions,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -61,7 +61,7 @@ STEPS = [
     v0017_search_config,
     v0018_name_and_slug_bytes_indexes,
     v0019_more_ids_never_reused,
-    v0020_webhook_until_version,
+    v0020_webhook_paused_versions,
 ]
 
 LATEST_VERSION = len(STEPS)
