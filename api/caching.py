@@ -188,8 +188,7 @@ def not_modified_headers(tag, cache_control, path, vary_origin=False):
     vary = [VARY] if path.startswith("/v1/") else ["Accept-Encoding"]
     if vary_origin:
         vary.append("Origin")
-    if vary:
-        headers.append(("Vary", ", ".join(vary)))
+    headers.append(("Vary", ", ".join(vary)))
     return headers
 
 

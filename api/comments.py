@@ -65,10 +65,8 @@ class ArticleComments(MethodView):
         with writing() as touched:
             # Locked first: comments posted at once on it are counted one after the other (each
             # count, read in a statement of its own, could miss the other's comment).
-            query = Article.select(Article.id).where(
-                (Article.id == article.id) & (Article.status == PUBLISHED)
-            )
-            if locked(query, Article).first() is None:
+            locked_article = lock_article(article.id)
+            if locked_article is None or locked_article.status != PUBLISHED:
                 abort(404, message=f"No published article with id or slug {key!r}.")
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
@@ -150,8 +148,15 @@ def get_comment_or_404(comment_id, for_update=False, deleting=False):
         query = query.where(Comment.status == VISIBLE)
     comment = query.first()
     if comment is not None and for_update:
-        locked(Article.select(Article.id).where(Article.id == comment.article_id), Article).first()
+        lock_article(comment.article_id)
         comment = locked(query, Comment, deleting=deleting).first()
     if comment is None:
         abort(404, message=f"No comment {comment_id}.")
     return comment
+
+
+def lock_article(article_id):
+    """Inside a write: the article ``article_id`` (its id and status), locked until the write
+    ends, or None when it is gone. Comment writes take it first, as an article's delete does."""
+    query = Article.select(Article.id, Article.status).where(Article.id == article_id)
+    return locked(query, Article).first()

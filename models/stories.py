@@ -92,7 +92,7 @@ class _Window:
         self.position = {article_id: k for k, article_id in enumerate(self.ids)}
         self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
         self.alive = np.ones(len(self.ids), dtype=bool)
-        #: ``{article id: (embedded_at, cosine, score)}`` worked out by :meth:`score`.
+        #: ``{article id: (cosine, score)}`` worked out by :meth:`score`.
         self.scored = {}
         #: The articles naming each number (anchors): the numbers shared with all of them at once.
         self.naming = collections.defaultdict(list)
@@ -121,15 +121,15 @@ class _Window:
             return
         cosines = self.matrix @ np.stack([vector for vector, _, _ in vectors.values()]).T
         for j, (article_id, own) in enumerate(vectors.items()):
-            self.scored[article_id] = (own[2], *self._with_anchors(cosines[:, j], own[1]))
+            self.scored[article_id] = self._with_anchors(cosines[:, j], own[1])
 
     def scores(self, article_id, own):
-        """How alike the article ``article_id`` (its vector, anchors and time embedded
-        ``own``) is to each of the window's: cosine similarity, and that plus
-        :data:`ANCHOR_BONUS` per number both name (up to :data:`MAX_ANCHORS`)."""
+        """How alike the article ``article_id`` (its vector and anchors ``own``) is to each of
+        the window's: cosine similarity, and that plus :data:`ANCHOR_BONUS` per number both
+        name (up to :data:`MAX_ANCHORS`)."""
         scored = self.scored.pop(article_id, None)
-        if scored is not None and scored[0] == own[2]:  # not embedded again since
-            return scored[1:]
+        if scored is not None:
+            return scored
         return self._with_anchors(self.matrix @ own[0], own[1])
 
     def _with_anchors(self, cosine, numbers):
@@ -162,9 +162,10 @@ class _Window:
                 copies.append(k)
             elif duplicate_of is None:  # the most alike before it
                 duplicate_of = row[4] or other
-        best = candidates[int(np.argmax(score))]
-        if score[int(np.argmax(score))] < JOIN_SCORE:
+        nearest = int(np.argmax(score))
+        if score[nearest] < JOIN_SCORE:
             return None, duplicate_of, None, copies
+        best = candidates[nearest]
         story_id = self.rows[best][1]
         partner = None if story_id is not None else self.ids[best]
         return story_id, duplicate_of, partner, copies
@@ -248,8 +249,9 @@ def place(article_ids):
     with write_transaction():
         if is_postgres():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
-        articles = _placed(article_ids)  # again: one may have changed meanwhile
-        vectors = embeddings.vectors_of(article.id for article in articles)
+        # Again: one may have changed meanwhile. Their vectors are those read before: one
+        # embedded again since is placed again by what embedded it.
+        articles = _placed(article_ids)
         for group in _groups(articles):
             start, end = _span(group)
             around = next((w for w in windows if w.covers(start, end)), None)
