@@ -588,3 +588,61 @@ def test_a_run_that_outlives_its_lease_stops_and_stores_nothing_twice(
         assert (done.status, done.created, done.lines) == ("succeeded", 30, 30)
         assert Article.select().count() == 30
         db.close()
+
+
+def test_a_pool_of_processes_reads_items_past_the_first_as_this_process_would(monkeypatch):
+    """Past ``POOL_AFTER`` items, other processes read them: the same items come back, in
+    order, and the pool is gone when the input is."""
+    import multiprocessing
+
+    from api import bulkload
+
+    monkeypatch.setattr(bulkload, "POOL_AFTER", 3)
+    monkeypatch.setattr(bulkload, "READ_CHUNK", 2)
+    items = [
+        (n, {"source": "daily", "title": f"T{n}", "body_html": f"<p>Body {n}<script>x</script>"})
+        for n in range(1, 12)
+    ]
+    items[4] = (5, {"source": "daily", "title": ""})
+    items[6] = (7, bulkload.Rejected("not_json", "Line is not valid JSON."))
+
+    def outcome(item):
+        return vars(item) if isinstance(item, bulkload.Rejected) else item
+
+    alone = [(n, outcome(item)) for n, item in bulkload.read_items(items)]
+    pooled, children = [], []
+    for number, item in bulkload.read_items(items, processes=1):
+        pooled.append((number, outcome(item)))
+        children.append(len(multiprocessing.active_children()))
+    assert pooled == alone
+    assert [n for n, _ in pooled] == list(range(1, 12))
+    assert alone[0][1].body_html == "<p>Body 1</p>"
+    assert alone[4][1]["errors"]["title"] == ["Must not be empty."]
+    assert children[:3] == [0, 0, 0] and children[3:] == [1] * 8
+    assert multiprocessing.active_children() == []
+
+
+def test_cli_imports_a_long_file_with_a_pool_of_processes(
+    app, database_url, tmp_path, source, monkeypatch
+):
+    from api import bulkload
+
+    monkeypatch.setattr(bulkload, "POOL_AFTER", 2)
+    monkeypatch.setattr(bulkload, "READ_CHUNK", 3)
+    lines = [line(external_id=str(n), title=f"Title {n}") for n in range(1, 11)]
+    lines[3] = "not json"
+    lines[5] = line(external_id="2", title="Title 2 again")
+    lines[8] = line(title="")
+    path = tmp_path / "long.ndjson"
+    path.write_text(ndjson(*lines))
+    result = invoke(database_url, "--processes", "1", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"{path}: 7 created, 1 updated, 0 unchanged, 2 rejected" in result.output
+    printed = [row for row in result.output.splitlines() if row.startswith(f"  {path}:")]
+    assert [row.split(":")[1] for row in printed] == ["4", "9"]
+    with db.connection_context():
+        stored = dict(Article.select(Article.external_id, Article.title).tuples())
+    assert stored == {
+        **{str(n): f"Title {n}" for n in (1, 3, 5, 7, 8, 10)},
+        "2": "Title 2 again",
+    }
