@@ -40,6 +40,7 @@ from .text import (
     reading_time_minutes,
     sanitized_html_to_text,
     slugify,
+    tag_name_key,
     tag_slug,
     text_to_html,
     word_count,
@@ -214,6 +215,7 @@ class _Batch:
         self._load_stored()
         contents = self._merge()
         self._check_external_ids(contents)
+        self._check_tags(contents)
         self._assign_slugs(contents)
         rows = self._rows(contents)
         if rows:
@@ -290,6 +292,35 @@ class _Batch:
             )
             for article_id, tag_id, slug in query:
                 self.stored_tags[article_id].append((tag_id, slug))
+
+    def _check_tags(self, contents):
+        """Fail a write that names a tag by a name its slug shares with another tag's ("C#"
+        where "C++" is the tag ``c``; "中国 2031" where "Россия 2031" is ``2031``): the slug
+        would tag it with the other. Names that differ only in case, accents and separators
+        name one tag (:func:`models.text.tag_name_key`); a name that is the slug always does."""
+        wanted = {
+            index: [(position, name, tag_slug(name)) for position, name in enumerate(tags)]
+            for index, (_, content) in contents.items()
+            if (tags := content.get("tags"))
+        }
+        slugs = {slug for names in wanted.values() for *_, slug in names}
+        if not slugs:
+            return
+        names = dict(Tag.select(Tag.slug, Tag.name).where(Tag.slug.in_(list(slugs))).tuples())
+        for index, tags in wanted.items():
+            errors, seen = {}, {}
+            for position, name, slug in tags:
+                other = names.get(slug) or seen.setdefault(slug, name)
+                if name != slug and tag_name_key(name) != tag_name_key(other):
+                    errors[f"tags.{position}"] = [
+                        f"Its slug would be {slug!r}, the tag {other!r}: give {slug!r} to use "
+                        "that tag, or a name that makes another slug."
+                    ]
+            if errors:
+                self._fail(index, WriteError(422, errors))
+                del contents[index]
+            else:  # the batch's later writes see the names of its earlier ones
+                names.update((slug, name) for _, name, slug in tags if slug not in names)
 
     def _own_excerpt(self, article):
         """Whether the stored ``article``'s excerpt is one its client wrote, not the one derived

@@ -42,6 +42,24 @@ def tag_slug(name, max_length=80):
     return re.sub("-+", "-", kept).strip("-")[:max_length].rstrip("-")
 
 
+#: Characters besides letters and digits that tell tag names apart ("C++" and "C#"), though
+#: slugs drop them.
+_TELLING_SYMBOLS = frozenset("+#@%")
+
+
+def tag_name_key(name):
+    """What two names of one tag share: their letters (in any script, without accents, case
+    folded), digits and the symbols ``+ # @ %``, in order. "Local News", "local-news" and
+    "LOCAL NEWS" share one; "C++" and "C#", "Łódź" and "Odz" do not, though their slugs are
+    the same."""
+    kept = (
+        c
+        for c in unicodedata.normalize("NFKD", name.casefold())
+        if unicodedata.category(c)[0] in "LN" or c in _TELLING_SYMBOLS
+    )
+    return "".join(kept)
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)

@@ -53,12 +53,57 @@ def test_tags_in_any_script_are_kept(client, writer, source):
 
 
 def test_a_tag_seen_before_keeps_its_name(client, writer, source):
-    first = post(client, writer, tags=["Omega++"], external_id="one").json
-    assert first["tags"] == [{"slug": "omega", "name": "Omega++"}]
-    second = post(client, writer, tags=["OMEGA"], external_id="two")
-    assert second.json["tags"] == [{"slug": "omega", "name": "Omega++"}]
-    shown = client.get(f"/v1/articles/{second.json['id']}")
-    assert shown.json["tags"] == [{"slug": "omega", "name": "Omega++"}]
+    first = post(client, writer, tags=["Local News"], external_id="one").json
+    assert first["tags"] == [{"slug": "local-news", "name": "Local News"}]
+    for number, name in enumerate(["LOCAL  NEWS", "local-news", "Locàl_News"]):
+        again = post(client, writer, tags=[name], external_id=f"again-{number}")
+        assert again.json["tags"] == [{"slug": "local-news", "name": "Local News"}], name
+    assert Tag.select().count() == 1
+
+
+@pytest.mark.parametrize(
+    "first, second, slug",
+    [
+        ("C++", "C#", "c"),
+        ("Omega++", "OMEGA", "omega"),
+        ("Россия 2031", "中国 2031", "2031"),
+        ("Łódź", "Odz", "odz"),
+        ("Straße", "Strae", "strae"),
+    ],
+)
+def test_a_name_whose_slug_is_another_tags_is_422_not_that_tag(
+    client, writer, source, first, second, slug
+):
+    """Slugs drop symbols and letters with no ASCII form: a name that would land on the tag of
+    another name is refused, naming it, and nothing is stored; the slug itself takes that tag."""
+    stored = post(client, writer, tags=[first], external_id="first").json
+    assert stored["tags"] == [{"slug": slug, "name": first}]
+    refused = post(client, writer, tags=["weather", second], external_id="second")
+    assert refused.status_code == 422
+    assert list(refused.json["errors"]) == ["tags.1"]
+    assert repr(slug) in refused.json["errors"]["tags.1"][0]
+    assert Article.select().count() == 1 and Tag.select().count() == 1
+    by_slug = post(client, writer, tags=[slug], external_id="third")
+    assert by_slug.json["tags"] == [{"slug": slug, "name": first}]
+    both = post(client, writer, tags=[f"{first} Zeta", f"{second} Zeta"], external_id="fourth")
+    assert both.status_code == 422 and list(both.json["errors"]) == ["tags.1"]
+
+
+def test_an_import_refuses_the_later_of_two_names_of_one_slug(client, writer, source):
+    lines = [
+        orjson.dumps({**ARTICLE, "external_id": str(n), "tags": [tag]}).decode()
+        for n, tag in enumerate(["C++", "C#", "c"])
+    ]
+    answer = client.post(
+        "/v1/import",
+        data="\n".join(lines) + "\n",
+        content_type="application/x-ndjson",
+        headers=writer,
+    ).json
+    assert (answer["created"], answer["rejected"]) == (2, 1)
+    assert answer["rejections"][0]["line"] == 2
+    assert list(answer["rejections"][0]["errors"]) == ["tags.0"]
+    assert Tag.get(Tag.slug == "c").article_count == 2
 
 
 def test_repost_same_external_id_updates_the_same_article(client, writer, source):
