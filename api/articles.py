@@ -210,16 +210,11 @@ class RelatedArticles(MethodView):
 
 def related_page(article_id, limit, drafts, cursor=None, fields=None):
     """A page of an article's related list, as :func:`paging.page` gives it."""
-    after = (
-        paging.decode_cursor(cursor, "related", (paging.string, paging.number, paging.integer))
-        if cursor
-        else None
-    )
+    tag = f"related:{article_id}"  # a cursor of one article's list is no other's
+    types = (paging.string, paging.number, paging.integer)
+    after = paging.decode_cursor(cursor, tag, types) if cursor else None
     rows, next_cursor = paging.paginate(
-        reading.related(article_id, limit + 1, drafts, after),
-        limit,
-        "related",
-        lambda row: row.sort_key,
+        reading.related(article_id, limit + 1, drafts, after), limit, tag, lambda row: row.sort_key
     )
     return paging.page(related_items(rows, fields), next_cursor)
 

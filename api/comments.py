@@ -35,14 +35,12 @@ class ArticleComments(MethodView):
     def get(self, key, limit, cursor=None):
         """List the visible comments of an article, oldest first."""
         article = found(Article.lookup(key), key)
-        after = (
-            paging.decode_cursor(cursor, "comments", (paging.timestamp, paging.integer))
-            if cursor
-            else None
-        )
+        tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
+        types = (paging.timestamp, paging.integer)
+        after = paging.decode_cursor(cursor, tag, types) if cursor else None
         query = Comment.visible_for(article.id, after)
         comments, next_cursor = paging.paginate(
-            query.limit(limit + 1), limit, "comments", lambda c: (c.created_at, c.id)
+            query.limit(limit + 1), limit, tag, lambda c: (c.created_at, c.id)
         )
         return paging.page(comments, next_cursor)
 
@@ -56,18 +54,24 @@ class ArticleComments(MethodView):
         if article is None:
             abort(404, message=f"No published article with id or slug {key!r}.")
         parent_id = data.get("parent_id")
-        if parent_id is not None:
-            parent = Comment.get_or_none(Comment.id == parent_id)
-            if parent is None or parent.article_id != article.id:
-                bad_request("parent_id", "Not a comment of this article.", status=422)
-            if parent.status != VISIBLE:
-                bad_request("parent_id", "The comment is hidden: it takes no replies.", status=422)
         with writing() as touched:
             # Locked first: comments posted at once on it are counted one after the other (each
-            # count, read in a statement of its own, could miss the other's comment).
+            # count, read in a statement of its own, could miss the other's comment), and its
+            # comments are not deleted or hidden meanwhile (their writes lock it first too).
             locked_article = lock_article(article.id)
             if locked_article is None or locked_article.status != PUBLISHED:
                 abort(404, message=f"No published article with id or slug {key!r}.")
+            if parent_id is not None and not (
+                Comment.select()
+                .where(
+                    (Comment.id == parent_id)
+                    & (Comment.article == article.id)
+                    & (Comment.status == VISIBLE)
+                )
+                .exists()
+            ):
+                # Hidden ones too: whether a comment is hidden is for admins to know.
+                bad_request("parent_id", "No visible comment of this article has this id.", 422)
             comment = Comment.create(article=article.id, api_key=current_key(), **data)
             Comment.refresh_counts([article.id])
             touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))
@@ -134,18 +138,14 @@ class CommentDetail(MethodView):
 
 
 def get_comment_or_404(comment_id, for_update=False, deleting=False):
-    """A comment of a published article; hidden ones only for admins. ``for_update``: its
+    """A visible comment of a published article; any comment for admins. ``for_update``: its
     article and then it locked until the write ends (the order in which an article's delete
     takes them), so that no other write changes it between its ``If-Match`` check and the
     update (or the delete: ``deleting``, see :func:`models.base.locked`)."""
     caller = current_key()
-    query = (
-        Comment.select(Comment)
-        .join(Article)
-        .where((Comment.id == comment_id) & (Article.status == PUBLISHED))
-    )
+    query = Comment.select(Comment).join(Article).where(Comment.id == comment_id)
     if caller is None or not caller.grants("admin"):
-        query = query.where(Comment.status == VISIBLE)
+        query = query.where((Comment.status == VISIBLE) & (Article.status == PUBLISHED))
     comment = query.first()
     if comment is not None and for_update:
         lock_article(comment.article_id)

@@ -264,13 +264,14 @@ class Deliveries(MethodView):
     def get(self, webhook_id, limit, cursor=None, status=None):
         """The delivery log of a webhook, newest first: each delivery's state and attempts."""
         get_webhook_or_404(webhook_id)
-        after = paging.decode_cursor(cursor, "deliveries", (paging.integer,)) if cursor else None
+        tag = f"deliveries:{webhook_id}"  # a cursor of one webhook's log is no other's
+        after = paging.decode_cursor(cursor, tag, (paging.integer,)) if cursor else None
         query = WebhookDelivery.logged(webhook_id)
         if status is not None:
             query = query.where(WebhookDelivery.status == status)
         query = seek(query, (WebhookDelivery.id,), after, descending=True)
         deliveries, next_cursor = paging.paginate(
-            query.limit(limit + 1), limit, "deliveries", lambda d: (d.id,)
+            query.limit(limit + 1), limit, tag, lambda d: (d.id,)
         )
         return paging.page(WebhookDelivery.attach_attempts(deliveries), next_cursor)
 

@@ -104,30 +104,24 @@ def test_longest_comment_is_accepted(client, article, commenter):
     assert response.status_code == 201
 
 
-def test_parent_must_be_a_comment_of_the_same_article(
+def test_a_reply_needs_a_visible_comment_of_the_same_article_and_says_no_more(
     client, article, commenter, make_article, make_comment
 ):
+    """A comment elsewhere, a missing one and a hidden one get one answer: whether a comment
+    is hidden is for admins to know."""
     elsewhere = make_comment(make_article())
-    for parent_id in (elsewhere.id, 999):
+    hidden = make_comment(article, status="hidden")
+    for parent_id in (elsewhere.id, 999, hidden.id):
         response = client.post(
             comment_url(article),
             json={"author_name": "A", "body": "Hi", "parent_id": parent_id},
             headers=commenter,
         )
         assert response.status_code == 422
-        assert list(response.json["errors"]) == ["parent_id"]
-
-
-def test_a_hidden_comment_takes_no_replies(client, article, commenter, make_comment):
-    hidden = make_comment(article, status="hidden")
-    response = client.post(
-        comment_url(article),
-        json={"author_name": "A", "body": "Hi", "parent_id": hidden.id},
-        headers=commenter,
-    )
-    assert response.status_code == 422
-    assert response.json["errors"] == {"parent_id": ["The comment is hidden: it takes no replies."]}
-    assert Comment.select().count() == 1
+        assert response.json["errors"] == {
+            "parent_id": ["No visible comment of this article has this id."]
+        }
+    assert Comment.select().count() == 2
 
 
 def test_comment_on_a_missing_or_draft_article_is_404(client, commenter, make_article):
@@ -171,3 +165,31 @@ def test_delete_comment(client, article, commenter, make_key, posted):
     assert client.delete(url, headers=admin).status_code == 204
     assert client.delete(url, headers=admin).status_code == 404
     assert client.get(f"/v1/articles/{article.id}").json["comment_count"] == 0
+
+
+def test_admins_moderate_the_comments_of_an_unpublished_article(
+    client, article, commenter, make_key, posted
+):
+    admin, writer = make_key("admin"), make_key("write")
+    patch = client.patch(f"/v1/articles/{article.id}", json={"status": "draft"}, headers=writer)
+    assert patch.status_code == 200
+    assert client.get(posted).status_code == 404
+    assert client.get(posted, headers=commenter).status_code == 404
+    assert client.get(posted, headers=admin).status_code == 200
+    hidden = client.patch(posted, json={"status": "hidden"}, headers=admin)
+    assert hidden.status_code == 200 and hidden.json["status"] == "hidden"
+    assert client.delete(posted, headers=admin).status_code == 204
+    assert Comment.select().count() == 0
+
+
+def test_a_cursor_of_one_articles_comments_is_400_on_anothers(client, commenter, make_article):
+    first, second = make_article(), make_article()
+    for article in (first, second):
+        for n in range(2):
+            client.post(
+                comment_url(article), json={"author_name": "A", "body": f"{n}"}, headers=commenter
+            )
+    cursor = client.get(comment_url(first) + "?limit=1").json["next_cursor"]
+    assert client.get(comment_url(first) + f"?limit=1&cursor={cursor}").status_code == 200
+    other = client.get(comment_url(second) + f"?limit=1&cursor={cursor}")
+    assert other.status_code == 400 and list(other.json["errors"]) == ["cursor"]

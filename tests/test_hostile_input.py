@@ -279,10 +279,10 @@ PAGED = [
     ("/v1/search?q=body&sort=-published_at&cursor={}", "cursor", "search-published_at", [TIME]),
     ("/v1/sources?cursor={}", "cursor", "sources", ['"daily"']),
     ("/v1/tags?cursor={}", "cursor", "tags", ["1"]),
-    ("/v1/articles/story/comments?cursor={}", "cursor", "comments", [TIME]),
+    ("/v1/articles/story/comments?cursor={}", "cursor", "comments:{article}", [TIME]),
     ("/v1/changes?since={}", "since", "changes", []),
     ("/v1/webhooks?cursor={}", "cursor", "webhooks", []),
-    ("/v1/webhooks/{webhook}/deliveries?cursor={}", "cursor", "deliveries", []),
+    ("/v1/webhooks/{webhook}/deliveries?cursor={}", "cursor", "deliveries:{webhook}", []),
 ]
 
 
@@ -291,6 +291,9 @@ PAGED = [
 def test_forged_token_with_id_past_64_bits_or_negative_is_400(
     app, client, admin, world, url, name, tag, values, bad
 ):
+    tag = tag.replace("{article}", str(world["article"])).replace(
+        "{webhook}", str(world["webhook"])
+    )
     token = forged(app, tag, *values, bad)
     response = client.get(
         url.replace("{webhook}", str(world["webhook"])).format(token), headers=admin

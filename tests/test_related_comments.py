@@ -94,9 +94,16 @@ def test_related_pages_by_cursor_in_the_same_order(client, make_article, make_re
         page = client.get(f"{path}?limit=2&cursor={cursor}")
     assert walked == [item["id"] for item in whole["data"]]
     comments_cursor = client.get(f"/v1/articles/{article.id}/comments?limit=1").json
+    other = make_article()
+    make_relation(other, make_article())
+    make_relation(other, make_article())
+    first_page = client.get(f"{path}?limit=2").json["next_cursor"]
     for bad in ("nonsense", comments_cursor["next_cursor"] or "x.y"):
         refused = client.get(f"{path}?cursor={bad}")
         assert refused.status_code == 400 and list(refused.json["errors"]) == ["cursor"]
+    # Another article's list: the cursor is no place in it.
+    refused = client.get(f"/v1/articles/{other.id}/related?cursor={first_page}")
+    assert refused.status_code == 400 and list(refused.json["errors"]) == ["cursor"]
 
 
 @pytest.mark.parametrize("url", ["/v1/articles/404/related", "/v1/articles/404/comments"])
