@@ -25,12 +25,15 @@ from limits.storage import Storage, storage_from_string
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .auth import presented_key
 from .config import ConfigError
 from .database import NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Endpoints that are never limited: health checks, metrics and the docs.
+#: Endpoints that are not limited: health checks, metrics and the docs...
 EXEMPT = NO_DATABASE | {"health.Ready"}
+#: ...but for these when a key is presented: they look it up, and wrong keys count.
+COUNTED_WITH_A_KEY = frozenset({"health.Metrics"})
 #: Seconds a shared storage that failed is left alone before it is tried again.
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -73,7 +76,9 @@ class RateLimiter:
 
         The limit nearest exhaustion is kept as ``g.rate_limit`` for its headers and ``/v1/me``.
         """
-        if request.endpoint in EXEMPT:
+        if request.endpoint in EXEMPT and not (
+            request.endpoint in COUNTED_WITH_A_KEY and presented_key(request.environ)
+        ):
             return
         key = g.api_key
         caller = f"key:{key.id}" if key is not None else anonymous(request.environ)

@@ -70,6 +70,10 @@ def get_webhook_or_404(webhook_id, for_update=False):
     return hook
 
 
+#: An answer that shows a secret is kept by no cache, not even the client's.
+SECRET_SHOWN = {"Cache-Control": "private, no-store"}
+
+
 def shown(hook, secret=None):
     """A webhook ready for its schema: its source filter as slugs, and a new secret if any."""
     Webhook.attach_source_slugs([hook])
@@ -167,7 +171,8 @@ class WebhookList(MethodView):
                 created_at=now,
                 updated_at=now,
             )
-        return shown(hook, secret), location("webhooks.WebhookDetail", webhook_id=hook.id)
+        headers = location("webhooks.WebhookDetail", webhook_id=hook.id)
+        return shown(hook, secret), {**headers, **SECRET_SHOWN}
 
 
 @blp.route(f"/{ID}")
@@ -236,7 +241,7 @@ class RotateSecret(MethodView):
                 previous_secret_expires_at=now + grace,
                 updated_at=now,
             ).where(Webhook.id == hook.id).execute()
-        return shown(Webhook.get_by_id(hook.id), secret)
+        return shown(Webhook.get_by_id(hook.id), secret), SECRET_SHOWN
 
 
 @blp.route(f"/{ID}/ping")

@@ -60,6 +60,7 @@ def subscribe(client, admin, receiver):
         body = {"url": url or receiver.url, "events": events, **fields}
         response = client.post("/v1/webhooks", json=body, headers=admin)
         assert response.status_code == 201, response.json
+        assert response.headers["Cache-Control"] == "private, no-store"  # it shows the secret
         return response.json
 
     return make
@@ -746,6 +747,7 @@ def test_rotation_signs_with_both_secrets_for_the_grace_period(
     old = hook["secret"]
     rotated = client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=admin)
     assert rotated.status_code == 200
+    assert rotated.headers["Cache-Control"] == "private, no-store"
     new = rotated.json["secret"]
     assert new.startswith("whsec_") and new != old
     expires = datetime.datetime.fromisoformat(rotated.json["previous_secret_expires_at"][:-1])
