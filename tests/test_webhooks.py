@@ -18,6 +18,7 @@ from api import outbound, tasks
 from api.config import Config, ConfigError
 from models import (
     Change,
+    DataVersion,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -651,6 +652,26 @@ def test_disabling_leaves_the_backlog_to_the_worker_and_keeps_it_aside(
     run_worker(app, lambda: len(receiver.received) == 1)
     assert [json.loads(r.body)["data"]["title"] for r in receiver.received] == ["While enabled"]
     assert receiver.received[0].id == waiting["message_id"]
+
+
+def test_an_endpoint_enabled_by_the_code_before_pauses_gets_events_again(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    """A server of schema step 19, still running while step 20 is rolled out, enables an
+    endpoint by raising ``since_version`` alone: the pause the new code opened is over."""
+    hook = subscribe()
+    path = f"/v1/webhooks/{hook['id']}"
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker runs meanwhile
+    assert client.patch(path, json={"enabled": False}, headers=admin).status_code == 200
+    client.post("/v1/articles", json=article(source, "While disabled"), headers=writer)
+    with app.app_context():  # what step 19's enable wrote
+        Webhook.update(enabled=True, since_version=DataVersion.bump()).where(
+            Webhook.id == hook["id"]
+        ).execute()
+    client.post("/v1/articles", json=article(source, "Enabled again"), headers=writer)
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    run_worker(app, lambda: len(receiver.received) == 1)
+    assert [json.loads(r.body)["data"]["title"] for r in receiver.received] == ["Enabled again"]
 
 
 def test_enabling_and_disabling_leave_the_backlog_to_the_worker(
