@@ -11,6 +11,7 @@ package may hold only their latest); the version is the highest.
 """
 
 import contextlib
+import fcntl
 
 import peewee
 from peewee import fn
@@ -116,12 +117,19 @@ def _migration_lock():
 
 @contextlib.contextmanager
 def upgrading():
-    """The block holds the right to change the schema: on PostgreSQL, this session's advisory
-    lock on the key each step takes (they stack), so that what an upgrade does besides its
-    steps (the task queue's tables, the cards rendered again) runs one process at a time too.
-    SQLite: each step takes the write lock, and its other statements may run side by side."""
+    """The block holds the right to change the schema, so that what an upgrade does besides
+    its steps (the task queue's tables, the cards rendered again) runs one process at a time
+    too, and the others wait for it however long it takes: on PostgreSQL, this session's
+    advisory lock on the key each step takes (they stack); on SQLite, a lock on the file
+    ``<database>.upgrade-lock`` beside it (SQLite's own write lock is waited for only as long
+    as its busy timeout, seconds, which a step of a large database outlasts)."""
     if not is_postgres():
-        yield
+        if db.obj.database == ":memory:":
+            yield
+            return
+        with open(f"{db.obj.database}.upgrade-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
         return
     db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
