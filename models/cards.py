@@ -7,12 +7,16 @@ cards are rendered again by ``newsdesk db init`` when the schema's fingerprint c
 card that changed is a change of the article for delta sync too (:func:`publish`).
 """
 
-import orjson
+import functools
+import operator
 
-from schemas.articles import body_schema, card_fingerprint, card_schema
+import orjson
+from peewee import SQL, fn
+
+from schemas.articles import CARD_FIELDS, body_schema, card_fingerprint, card_schema
 
 from .articles import PUBLISHED, Article, ArticleTag, Source, Tag
-from .base import Setting, locked, utcnow, write_transaction
+from .base import Setting, is_postgres, locked, utcnow, write_transaction
 from .changes import UPSERT, Change, DataVersion
 
 BATCH = 500
@@ -117,4 +121,14 @@ def refresh_if_stale():
 
 
 def _unrendered():
-    return Article.select().where(Article.card.is_null()).exists()
+    """Whether some article has no card, or one without a field of today's (written by the
+    code of an older card schema: a server of a version before, still running after the
+    upgrade)."""
+    if is_postgres():
+        lacking = ~SQL("card::jsonb ?& %s", (list(CARD_FIELDS),))
+    else:
+        lacking = functools.reduce(
+            operator.or_,
+            [fn.json_type(Article.card, f"$.{name}").is_null() for name in CARD_FIELDS],
+        )
+    return Article.select().where(Article.card.is_null() | lacking).exists()
