@@ -21,6 +21,8 @@ from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqlit
 db = peewee.DatabaseProxy()
 
 log = logging.getLogger(__name__)
+#: The statements :func:`execute_many` runs, each logged once as peewee logs its own.
+sql_log = logging.getLogger("models.sql")
 
 SQLITE_PRAGMAS = {
     # WAL lets readers in several gunicorn workers go on while one worker writes.
@@ -307,6 +309,7 @@ def execute_many(sql, params):
     the database's own work for a batch of inserts."""
     if not params:
         return
+    sql_log.debug("%s -- run for %d rows", sql, len(params))
     cursor = db.cursor()
     try:
         if is_postgres():  # many statements a round trip (psycopg2's executemany sends each alone)

@@ -252,15 +252,18 @@ class QueryCounter(logging.Handler):
 
 @pytest.fixture
 def count_queries():
-    """Collects the SQL peewee runs while the test goes on: ``counter.queries``."""
+    """Collects the SQL run while the test goes on: ``counter.queries``, each statement peewee
+    runs and each that ``models.base.execute_many`` runs for a batch of rows."""
     counter = QueryCounter()
-    logger = logging.getLogger("peewee")
-    level = logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
+    loggers = [logging.getLogger("peewee"), logging.getLogger("models.sql")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(counter)
+        logger.setLevel(logging.DEBUG)
     yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(counter)
+        logger.setLevel(level)
 
 
 BASE_TIME = datetime.datetime(2026, 11, 1, 12, 0, 0)
