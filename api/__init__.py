@@ -92,7 +92,20 @@ def create_app(config=None):
        past it), :class:`caching.EarlyRevalidation` (anonymous 304s answered before Flask),
        then Flask itself.
     2. ``before_request`` hooks, in the order registered below, then the view.
-    3. ``after_request`` hooks, in the order listed below, then ``teardown_request``.
+    3. ``after_request`` hooks, in the order listed below (then flask-cors's, when CORS is
+       on: registered first, it runs last), then ``teardown_request``.
+
+    What the steps hand on, and who writes and reads it:
+
+    - ``g.opened_database`` (:func:`database.connect`; :func:`database.close`);
+    - ``g.api_key``, ``g.bad_key`` (:func:`auth.identify`; the limiter, :func:`auth.authenticate`,
+      the views, the caching, the log line);
+    - ``g.rate_limit`` (:meth:`limits.RateLimiter.check`; its headers, ``/v1/me``);
+    - ``g.settled``, ``g.etag``, ``g.answer_key`` (:meth:`caching.Caching.revalidate` and the
+      views' :func:`caching.tagged`; :meth:`caching.Caching.finish`);
+    - WSGI environ keys: ``errors.DEADLINE`` (:class:`deadline.Deadline`; the database's
+      statement timeouts), ``observe.ROUTE`` and ``observe.KEY_ID`` (:func:`observe.describe`
+      or the early 304; :class:`observe.RequestLog`).
     """
     if not isinstance(config, Config):
         config = Config.from_env(**(config or {}))
@@ -109,7 +122,7 @@ def create_app(config=None):
     limiter = limits.RateLimiter(config, WRITE_BLUEPRINTS)
     cache = caching.Caching(config)
 
-    if config.cors_origins:  # registers its own after_request hook, first of all
+    if config.cors_origins:  # registers its after_request hook first: it runs last
         CORS(
             app,
             origins=list(config.cors_origins),

@@ -31,7 +31,7 @@ from models.base import COMMIT_LAG
 from models.changes import etag_epoch
 from models.ingest import WriteError
 
-from . import compression, limits
+from . import compression, limits, observe
 from .database import NO_DATABASE
 from .errors import problem
 from .guards import has_control_characters, headers_too_large, url_too_long
@@ -436,7 +436,7 @@ class EarlyRevalidation:
         state = self.limiter.count(limits.anonymous(environ))
         if state["exceeded"]:
             return None
-        environ["newsdesk.route"] = rule.rule
+        environ[observe.ROUTE] = rule.rule
         return not_modified_headers(
             matched, self.caching.public, path, self.caching.vary_origin
         ) + limits.header_items(state)

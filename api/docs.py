@@ -57,7 +57,7 @@ def assets(filename):
 @functools.lru_cache(maxsize=32)
 def _asset(filename, coding):
     """A Swagger UI file's bytes in ``coding`` (None: as stored), and their ETag. Read and
-    compressed once by each worker: compressing its megabyte of script takes 40 ms."""
+    compressed once by each worker: compressing its megabyte of script is not a request's work."""
     path = safe_join(str(swagger_ui_path), filename)
     if path is None or not os.path.isfile(path):
         raise NotFound()

@@ -5,11 +5,19 @@ from flask_smorest import abort
 
 from models import Story, seek, stories
 from schemas.articles import FieldsArgs
-from schemas.stories import StoryDetailSchema, StoryPageSchema, StoryQueryArgs
+from schemas.stories import (
+    StoryArticleSchema,
+    StoryDetailSchema,
+    StoryPageSchema,
+    StoryQueryArgs,
+)
 
 from . import paging
 from .arguments import Blueprint
 from .documents import bodies, document, fieldset, list_item
+
+#: What a story adds to each of its articles' documents, dumped by the story's article schema.
+_copy_part = StoryArticleSchema(only=("duplicate_of",))
 
 blp = Blueprint(
     "stories",
@@ -83,7 +91,10 @@ class StoryDetail(MethodView):
         members = stories.members(story_id)
         shown = bodies([article_id for article_id, _, _ in members], fields)
         story.article_items = [
-            {**document(card, shown.get(article_id), fields), "duplicate_of": duplicate_of}
+            {
+                **document(card, shown.get(article_id), fields),
+                **_copy_part.dump({"duplicate_of": duplicate_of}),
+            }
             for article_id, card, duplicate_of in members
         ]
         return _with_headlines([story], fields)[0]

@@ -68,7 +68,7 @@ class QueueConnection(sqlite3.Connection):
     """A connection to the queue's SQLite file that commits as the database's do (WAL with
     ``synchronous=NORMAL``): safe when a process is killed, and it may lose the last commits,
     never the file, when the machine loses power. The SQLite library's default (FULL, which
-    Huey keeps) syncs the disk at every enqueue, about 1 ms of each write's answer; and a lost
+    Huey keeps) syncs the disk at every enqueue, inside each write's answer; and a lost
     task loses nothing here (see the module's docstring). Huey passes its storage's extra
     arguments to ``sqlite3.connect``, whose ``factory`` this is."""
 

@@ -369,7 +369,7 @@ def prepare_index():
     """Bring this process's :class:`VectorIndex` up to date where :func:`nearest` uses it (not
     on PostgreSQL with pgvector), and its model ready to embed a query. Searches call it before
     their statement time limit starts: the first refresh in a process reads every vector
-    (seconds at 100k), and the model's first use loads it (1.6 s on a busy machine), which is
+    (seconds at 100k), and the model's first use loads it (a second or more), which is
     the process's start-up, not the search's cost."""
     embedder().warm()
     if not has_pgvector():
