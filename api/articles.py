@@ -54,7 +54,7 @@ def article_id_or_404(key, include_drafts=True):
     return found(reading.version(key, include_drafts=include_drafts), key)[0]
 
 
-def written(saved, created=False):
+def write_answer(saved, created=False):
     """The answer to a write: the article as stored, with its new ETag (and ``Location`` when
     created)."""
     article = saved.article
@@ -111,7 +111,7 @@ class ArticleList(MethodView):
         only created (412 when it exists).
         """
         saved = ingest.save(data, check=caching.if_match_check("article"))
-        return written(saved, created=saved.outcome == "created")
+        return write_answer(saved, created=saved.outcome == "created")
 
 
 @blp.route("/<key>")
@@ -141,7 +141,7 @@ class ArticleDetail(MethodView):
         With `If-Match`, only if the article still has that ETag.
         """
         article_id = article_id_or_404(key)
-        return written(
+        return write_answer(
             ingest.save(data, article_id=article_id, check=caching.if_match_check("article"))
         )
 
@@ -157,7 +157,7 @@ class ArticleDetail(MethodView):
         saved = ingest.save(
             data, article_id=article_id, partial=True, check=caching.if_match_check("article")
         )
-        return written(saved)
+        return write_answer(saved)
 
     @requires(blp, "write")
     @blp.response(204)
@@ -177,19 +177,10 @@ def related_items(rows, fields):
     return [
         {
             **document(row.card, shown.get(row.id), fields),
-            **relation_part_schema.dump(_Related(row)),
+            **relation_part_schema.dump({"relation": row}),
         }
         for row in rows
     ]
-
-
-class _Related:
-    """What the relation part of a related item is dumped from."""
-
-    __slots__ = ("relation",)
-
-    def __init__(self, relation):
-        self.relation = relation
 
 
 @blp.route("/<key>/related")
