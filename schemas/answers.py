@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import Text
+from .common import Count, Text
 
 
 class AnswerArgs(Schema):
@@ -11,7 +11,7 @@ class AnswerArgs(Schema):
         validate=validate.Length(min=1, max=500),
         metadata={"description": "The question, in any of the model's languages"},
     )
-    limit = fields.Integer(
+    limit = Count(
         load_default=3,
         validate=validate.Range(1, 10),
         metadata={"description": "How many sentences, 1-10"},
@@ -19,7 +19,7 @@ class AnswerArgs(Schema):
 
 
 class KeyPointArgs(Schema):
-    limit = fields.Integer(
+    limit = Count(
         load_default=3,
         validate=validate.Range(1, 10),
         metadata={"description": "How many sentences, 1-10"},

@@ -20,6 +20,7 @@ from .common import (
     SLUG_MESSAGE,
     SLUG_PATTERN,
     CommaList,
+    Count,
     InputSchema,
     PageArgs,
     PageSchema,
@@ -239,7 +240,7 @@ class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
 
 
 class RelatedArgs(PageArgs, FieldsArgs):
-    limit = fields.Integer(
+    limit = Count(
         load_default=5,
         validate=validate.Range(1, 50),
         metadata={"description": "Items per page, 1-50"},
@@ -286,7 +287,7 @@ class ChangeArgs(FieldsArgs):
     since = fields.String(
         metadata={"description": "`next_since` of the previous call; leave out to start over"}
     )
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = Count(load_default=100, validate=validate.Range(1, 1000))
 
 
 def has_slug(name):

@@ -46,6 +46,19 @@ class Text(fields.String):
         return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
 
 
+class Count(fields.Integer):
+    """A whole number of a query string, written in the digits 0-9 and nothing else (Python's
+    ``int``, which marshmallow's Integer uses, also reads ``3_0``, ``+3``, `` 3`` and digits of
+    other scripts)."""
+
+    default_error_messages = {"invalid": "Not a whole number written in the digits 0-9."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Flag(fields.Boolean):
     """JSON's ``true`` or ``false``, nothing else (marshmallow's Boolean also takes ``"off"``,
     ``0``, ``"yes"``...)."""
@@ -213,7 +226,7 @@ class PageArgs(Schema):
     cursor = fields.String(
         metadata={"description": "Opaque cursor from the previous page's `next_cursor`"}
     )
-    limit = fields.Integer(
+    limit = Count(
         load_default=20,
         validate=validate.Range(1, MAX_LIMIT),
         metadata={"description": f"Items per page, 1-{MAX_LIMIT}"},

@@ -2,11 +2,11 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import Timestamp
+from .common import Count, Timestamp
 
 
 class SummaryArgs(Schema):
-    sentences = fields.Integer(
+    sentences = Count(
         load_default=3,
         validate=validate.Range(1, 10),
         metadata={"description": "How many sentences, 1-10"},

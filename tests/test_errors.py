@@ -44,6 +44,12 @@ def test_wrong_method_is_405_with_allow(client):
         ("limit=0", {"limit"}),
         ("limit=101", {"limit"}),
         ("limit=ten", {"limit"}),
+        ("limit=3_0", {"limit"}),
+        ("limit=%2B3", {"limit"}),
+        ("limit=%203", {"limit"}),
+        ("limit=%D9%A3", {"limit"}),  # ٣, ARABIC-INDIC DIGIT THREE
+        ("limit=%EF%BC%93", {"limit"}),  # ３, FULLWIDTH DIGIT THREE
+        ("limit=3.0", {"limit"}),
         ("sort=title", {"sort"}),
         ("published_after=yesterday", {"published_after"}),
         ("limit=0&sort=x&updated_since=2026-13-45", {"limit", "sort", "updated_since"}),
@@ -53,6 +59,19 @@ def test_bad_query_parameters_are_named(client, query, bad):
     body = assert_problem(client.get(f"/v1/articles?{query}"), 422)
     assert set(body["errors"]) == bad
     assert all(isinstance(messages, list) and messages for messages in body["errors"].values())
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/tags", "/v1/changes", "/v1/stories", "/v1/articles/{id}/summary?q=x"]
+)
+def test_counts_in_a_query_are_digits_only(client, make_article, path):
+    article = make_article()
+    name = "sentences" if "summary" in path else "limit"
+    url = path.format(id=article.id)
+    joiner = "&" if "?" in url else "?"
+    assert client.get(f"{url}{joiner}{name}=3").status_code == 200
+    body = assert_problem(client.get(f"{url}{joiner}{name}=3_0"), 422)
+    assert body["errors"] == {name: ["Not a whole number written in the digits 0-9."]}
 
 
 @pytest.mark.parametrize(
