@@ -20,9 +20,12 @@ from . import embeddings
 from .articles import Article, ArticleBody
 from .base import BaseModel, write_transaction
 from .highlight import stem
-from .summarize import _CJK, _WORD, is_boilerplate, split_sentences
+from .summarize import _CJK, _WORD, content_sentences
 
 METHOD = "embedding-v1"
+#: How a body is split into the sentences kept with their vectors: kept ones made another way
+#: are made again (a brief of short sentences once kept none).
+SENTENCES = "sentences-v2"
 #: Sentences of an article considered (the first ones).
 MAX_SENTENCES = 200
 #: Added to the similarity of vectors: the share of the question's words a sentence uses, and
@@ -59,16 +62,16 @@ class SentenceEmbedding(BaseModel):
 def sentences_of(body_text):
     """The sentences an answer or a key point may be: the body's, without captions, credits
     and repeats, verbatim and in order."""
-    kept = [s for s in split_sentences(body_text) if not is_boilerplate(s)]
-    return list(dict.fromkeys(kept))[:MAX_SENTENCES]
+    return content_sentences(body_text)[:MAX_SENTENCES]
 
 
 def sentence_vectors(article):
     """``(sentences, vectors)`` of ``article`` (an Article with ``id`` and ``version``), made
     now when none are kept for this version and model."""
     model = embeddings.embedder()
+    made_by = f"{model.name} {SENTENCES}"
     kept = SentenceEmbedding.get_or_none(SentenceEmbedding.article == article.id)
-    if kept and kept.article_version == article.version and kept.model == model.name:
+    if kept and kept.article_version == article.version and kept.model == made_by:
         sentences = json.loads(kept.sentences)
         vectors = np.frombuffer(bytes(kept.vectors), dtype="<f4")
         return sentences, vectors.reshape(len(sentences), model.dimensions)
@@ -78,7 +81,7 @@ def sentence_vectors(article):
     row = {
         "article": article.id,
         "article_version": article.version,
-        "model": model.name,
+        "model": made_by,
         "sentences": json.dumps(sentences, ensure_ascii=False),
         "vectors": vectors.astype("<f4").tobytes(),
     }

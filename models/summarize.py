@@ -9,7 +9,7 @@ import re
 
 from .highlight import stem
 
-METHOD = "textrank-v1"
+METHOD = "textrank-v2"
 MAX_SENTENCES = 300
 DAMPING = 0.85
 #: Weights of the centrality score (TextRank), the position prior and the length prior.
@@ -186,14 +186,29 @@ def _is_abbreviation(before):
 
 
 def is_boilerplate(sentence):
-    """Captions, credits and calls to action, which never belong in a summary."""
-    words = _WORD.findall(sentence)
+    """Captions, credits and calls to action, which never belong in a summary; and sentences
+    of fewer than four words, which belong in one only when nothing longer does
+    (:func:`content_sentences`)."""
+    return _is_marked(sentence) or (not _CJK.search(sentence) and len(_WORD.findall(sentence)) < 4)
+
+
+def _is_marked(sentence):
+    """A caption, credit or call to action by its words, or a shouted line."""
     if _BOILERPLATE.search(sentence.strip()):
-        return True
-    if not _CJK.search(sentence) and len(words) < 4:
         return True
     letters = [c for c in sentence if c.isalpha()]
     return len(letters) > 8 and all(c.isupper() for c in letters)
+
+
+def content_sentences(text):
+    """The sentences of ``text`` that a summary, an answer or a key point may be, verbatim, in
+    order, each once: not boilerplate (:func:`is_boilerplate`); a brief whose sentences are
+    all short keeps them, less what is marked as a caption, credit or call to action."""
+    sentences = split_sentences(text)
+    kept = [s for s in sentences if not is_boilerplate(s)] or [
+        s for s in sentences if not _is_marked(s) and _WORD.search(s)
+    ]
+    return list(dict.fromkeys(kept))
 
 
 def _tokens(sentence):
@@ -231,9 +246,7 @@ def _pagerank(weights):
 
 def summarize(text, count=3):
     """The ``count`` most central sentences of ``text``, in their original order."""
-    sentences = [s for s in split_sentences(text) if not is_boilerplate(s)]
-    # A sentence said twice is offered once.
-    sentences = list(dict.fromkeys(sentences))[:MAX_SENTENCES]
+    sentences = content_sentences(text)[:MAX_SENTENCES]
     if len(sentences) <= count:
         return sentences
     tokens = [_tokens(s) for s in sentences]

@@ -54,7 +54,7 @@ def test_summary_answer_and_cache(client, make_article, writer, source):
     first = client.get(f"/v1/articles/{article.id}/summary")
     assert first.status_code == 200
     body = first.json
-    assert body["article_id"] == article.id and body["method"] == "textrank-v1"
+    assert body["article_id"] == article.id and body["method"] == "textrank-v2"
     assert body["article_version"] == 1 and len(body["sentences"]) == 3
     etag = first.headers["ETag"]
     assert (
@@ -155,3 +155,16 @@ def test_boilerplate_lines(line):
 
 def test_story_sentences_are_not_boilerplate():
     assert not is_boilerplate("The river rose 2.5 metres overnight, the agency said.")
+
+
+BRIEF = "Ferry cancelled today.\n\nStorm warning issued.\n\nPhoto: The harbour."
+
+
+def test_a_brief_of_short_sentences_has_a_summary_key_points_and_answers(client, make_article):
+    article = make_article(body=BRIEF)
+    expected = ["Ferry cancelled today.", "Storm warning issued."]
+    assert client.get(f"/v1/articles/{article.id}/summary").json["sentences"] == expected
+    points = client.get(f"/v1/articles/{article.id}/key-points").json["sentences"]
+    assert [point["sentence"] for point in points] == expected
+    answers = client.get(f"/v1/articles/{article.id}/answers?q=ferry").json["sentences"]
+    assert answers and {a["sentence"] for a in answers} <= set(expected)
