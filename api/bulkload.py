@@ -7,16 +7,11 @@ the good ones.
 """
 
 import codecs
-import collections
-import concurrent.futures
 import copy
 import datetime
 import hashlib
 import html
 import io
-import itertools
-import multiprocessing
-import os
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -40,13 +35,6 @@ BATCH_SIZE = 200
 WINDOW = 5000
 #: An answer lists this many rejections, the first; every rejection is counted by its code.
 MAX_REJECTIONS = 100
-#: Processes beside the storing one that read a large import's items (:func:`read_items`):
-#: the storing is most of the rest of the work, so more than one helps little.
-IMPORT_PROCESSES = min(1, (os.cpu_count() or 1) - 1)
-#: Items a process of an import's pool reads at a time.
-READ_CHUNK = 200
-#: Items an import reads in its own process before it starts a pool for the rest.
-POOL_AFTER = 5000
 _schema = ArticleInSchema()
 #: A numeric character reference, decimal or hexadecimal.
 _CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
@@ -302,67 +290,18 @@ def _content_key(entry, body_html):
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def import_items(items, job=None, on_rejection=None, processes=0):
+def import_items(items, on_item=None, job=None, on_rejection=None):
     """Write every item; returns the counts, the first rejections with their numbers and
     reasons (:data:`MAX_REJECTIONS`), the rejections counted by code, and the ranges of the
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
     progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
-    is called with every rejection, in line order, once its batch is accounted for good.
-    With ``processes``, that many other processes validate and prepare the items (see
-    :func:`read_items`) while this one stores them."""
+    is called with every rejection, in line order, once its batch is accounted for good."""
     importer = Importer(job, on_rejection)
-    for number, item in read_items(items, processes):
-        importer.add(number, item)
+    for number, payload in items:
+        if on_item is not None:
+            on_item()
+        importer.add(number, payload)
     return importer.finish()
-
-
-def read(payload):
-    """An item as the store takes it: :class:`Rejected`, or the input validated by the
-    article schema and prepared (:func:`models.ingest.prepare`). Needs no database."""
-    if isinstance(payload, Rejected):
-        return payload
-    updated_at = None
-    if isinstance(payload, FeedEntry):
-        payload, updated_at = payload.payload, payload.updated_at
-    try:
-        data = _schema.load(payload)
-    except ValidationError as error:
-        errors = flatten_messages(error.messages)
-        return Rejected("invalid", "Invalid: " + ", ".join(sorted(errors)) + ".", errors)
-    return prepare(data, updated_at=updated_at)
-
-
-def read_chunk(chunk):
-    """:func:`read` over a list of ``(number, payload)``: what a process of the pool runs."""
-    return [(number, read(payload)) for number, payload in chunk]
-
-
-def read_items(items, processes=0):
-    """``(number, read item)`` for each of ``items``, in order (:func:`read`).
-
-    With ``processes``, an input longer than :data:`POOL_AFTER` items is read, past those, by
-    a pool of that many processes (a bulk import's validation and sanitizing, most of its
-    work outside the database), :data:`READ_CHUNK` items a task, at most two tasks a process
-    ahead of the one storing: items are taken as they are needed, never all at once. The
-    processes start fresh (``spawn``): this one may hold database connections and threads,
-    which a fork would copy; starting them costs about a second, which a short input does not
-    repay."""
-    items = iter(items)
-    for number, payload in itertools.islice(items, POOL_AFTER) if processes else items:
-        yield number, read(payload)
-    following = next(items, None)
-    if following is None:
-        return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-        pending = collections.deque()
-        items = itertools.chain([following], items)
-        chunks = iter(lambda: list(itertools.islice(items, READ_CHUNK)), [])
-        for chunk in itertools.chain(chunks, [None]):
-            if chunk is not None:
-                pending.append(pool.submit(read_chunk, chunk))
-            while pending and (chunk is None or len(pending) > 2 * processes):
-                yield from pending.popleft().result()
 
 
 class Importer:
@@ -399,19 +338,27 @@ class Importer:
         self.changed = [] if self.open is None else [self.open]
         self.window, self.batch, self.keys = [], [], set()
 
-    def add(self, number, item):
-        """Take the next item, read (:func:`read`): a rejection, or a Prepared input."""
-        if isinstance(item, Rejected):
-            self.window.append((number, item))
+    def add(self, number, payload):
+        if isinstance(payload, Rejected):
+            self.window.append((number, payload))
         else:
-            data = item.data
-            key = (data["source"], data.get("external_id")) if data.get("external_id") else None
-            if key is not None and key in self.keys:  # one batch names an article once
-                self.flush()
-            self.window.append((number, item))
-            self.batch.append(len(self.window) - 1)
-            if key is not None:
-                self.keys.add(key)
+            updated_at = None
+            if isinstance(payload, FeedEntry):
+                payload, updated_at = payload.payload, payload.updated_at
+            try:
+                data = _schema.load(payload)
+            except ValidationError as error:
+                errors = flatten_messages(error.messages)
+                reason = "Invalid: " + ", ".join(sorted(errors)) + "."
+                self.window.append((number, Rejected("invalid", reason, errors)))
+            else:
+                key = (data["source"], data.get("external_id")) if data.get("external_id") else None
+                if key is not None and key in self.keys:  # one batch names an article once
+                    self.flush()
+                self.window.append((number, prepare(data, updated_at=updated_at)))
+                self.batch.append(len(self.window) - 1)
+                if key is not None:
+                    self.keys.add(key)
         if len(self.batch) >= BATCH_SIZE or len(self.window) >= WINDOW:
             self.flush()
 

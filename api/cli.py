@@ -34,15 +34,7 @@ from models.changes import name_for_etags
 from models.migrations import schema_problem, upgrading
 
 from . import create_app, openapi_yaml
-from .bulkload import (
-    IMPORT_PROCESSES,
-    feed_items,
-    import_items,
-    is_feed,
-    ndjson_items,
-    read_blocks,
-    split_lines,
-)
+from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
 from .config import WORKER_CLASSES, Config, ConfigError
 from .demo import load_demo
 from .guards import RAW_CONTROL_CHARACTERS
@@ -262,15 +254,7 @@ def keys_revoke(key_id):
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--processes",
-    type=click.IntRange(0, 64),
-    default=IMPORT_PROCESSES,
-    show_default=True,
-    help="Other processes that validate and sanitize NDJSON lines while this one stores them "
-    "(0: this one does everything).",
-)
-def import_command(files, processes):
+def import_command(files):
     """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
     from . import tasks
 
@@ -289,9 +273,7 @@ def import_command(files, processes):
                         length=os.path.getsize(path), label=path, file=sys.stderr, show_pos=True
                     ) as bar:
                         lines = _counted(split_lines(read_blocks(handle), max_line), bar)
-                        result = import_items(
-                            ndjson_items(lines, max_line), on_rejection=show, processes=processes
-                        )
+                        result = import_items(ndjson_items(lines, max_line), on_rejection=show)
             click.echo(
                 f"{path}: {result['created']} created, {result['updated']} updated, "
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"

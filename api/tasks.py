@@ -28,7 +28,7 @@ from redis.retry import Retry
 from models import connected, imports, related, stories, webhooks
 
 from . import outbound
-from .bulkload import IMPORT_PROCESSES, import_items, ndjson_items
+from .bulkload import import_items, ndjson_items
 from .config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -184,11 +184,7 @@ def run_import(job_id):
         if job is None:
             return
         try:
-            lines = imports.lines_from(job)
-            items = ndjson_items(lines, settings().max_body_bytes)
-            # No pool of processes for a run inside a request (immediate mode).
-            processes = 0 if huey.immediate else IMPORT_PROCESSES
-            import_items(items, job=job, processes=processes)
+            import_items(ndjson_items(imports.lines_from(job), settings().max_body_bytes), job=job)
         except imports.LeaseLost:
             log.warning("import job %d: another run took it over; this one stopped", job_id)
             return
