@@ -28,7 +28,7 @@ from schemas.common import LANGUAGE_PATTERN
 from schemas.webhooks import SOURCE_CREATED
 
 from . import jsonbody
-from .errors import flatten_messages
+from .errors import flatten_messages, named
 
 BATCH_SIZE = 200
 #: Items waiting to be accounted, at most (rejected ones between stored ones included).
@@ -349,7 +349,7 @@ class Importer:
                 data = _schema.load(payload)
             except ValidationError as error:
                 errors = flatten_messages(error.messages)
-                reason = "Invalid: " + ", ".join(sorted(errors)) + "."
+                reason = f"Invalid: {named(errors)}."
                 self.window.append((number, Rejected("invalid", reason, errors)))
             else:
                 key = (data["source"], data.get("external_id")) if data.get("external_id") else None

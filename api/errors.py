@@ -22,6 +22,8 @@ from models.base import StatementTimeout
 from models.ingest import WriteError
 from schemas.common import ProblemSchema
 
+from .jsonbody import WHOLE_BODY
+
 PROBLEM_JSON = "application/problem+json"
 #: Headers of werkzeug's own error response that a problem response keeps (Allow on 405, ...).
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
@@ -82,13 +84,19 @@ def too_slow(seconds):
     )
 
 
+def named(errors):
+    """The fields of a problem's ``errors``, in words: ``title, tags.1``; "the body" for the
+    whole of it."""
+    return ", ".join("the body" if name == WHOLE_BODY else name for name in sorted(errors))
+
+
 def flatten_messages(messages, prefix="", query=False):
     """webargs/marshmallow messages as ``{"name": [messages]}``, one key per bad input.
 
     The location level (``query``, ``json``) is dropped; nested fields are joined with dots
     (``tags.1``: the second tag of a body); a query parameter's items are its own (``facets``,
     not ``facets.1``: the name is the parameter's); what concerns the whole body
-    (marshmallow's ``_schema``: not an object, say) is ``body``.
+    (marshmallow's ``_schema``: not an object, say) is ``$`` (:data:`jsonbody.WHOLE_BODY`).
     """
     flat = {}
     if isinstance(messages, dict):
@@ -102,11 +110,11 @@ def flatten_messages(messages, prefix="", query=False):
             if isinstance(value, dict):
                 flat.update(flatten_messages(value, name, query))
             else:
-                flat.setdefault(name or "body", []).extend(
+                flat.setdefault(name or WHOLE_BODY, []).extend(
                     value if isinstance(value, list) else [str(value)]
                 )
     else:
-        flat[prefix or "body"] = messages if isinstance(messages, list) else [str(messages)]
+        flat[prefix or WHOLE_BODY] = messages if isinstance(messages, list) else [str(messages)]
     return flat
 
 
@@ -138,9 +146,9 @@ class Api(flask_smorest.Api):
             errors = flatten_messages(data["messages"])
         detail = data.get("message")
         if detail is None and error.code == 422 and errors:
-            detail = "Invalid: " + ", ".join(sorted(errors)) + "."
+            detail = f"Invalid: {named(errors)}."
         if detail is None and error.code == 400 and errors:
-            detail = "Bad request: " + ", ".join(sorted(errors)) + "."
+            detail = f"Bad request: {named(errors)}."
         if detail is None and error.code not in _DETAILS:
             detail = error.description
         return problem(error.code, detail, errors, headers)

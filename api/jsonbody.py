@@ -10,6 +10,10 @@ import json
 
 import orjson
 
+#: What a problem's ``errors`` name the whole body by (a string member of a body's own may be
+#: called ``body``, as a comment's is).
+WHOLE_BODY = "$"
+
 #: Deepest nesting of arrays and objects read (orjson's own limit).
 MAX_DEPTH = 1024
 
@@ -43,7 +47,7 @@ def loads(raw):
         reason = str(error)
         if "depth" in reason or "recursion" in reason:
             reason = f"nested deeper than {MAX_DEPTH} levels of arrays and objects"
-        raise BadJSON("body", f"Not valid JSON: {reason}.", reason=reason) from None
+        raise BadJSON(WHOLE_BODY, f"Not valid JSON: {reason}.", reason=reason) from None
 
 
 def surrogate_field(raw):
@@ -56,12 +60,12 @@ def surrogate_field(raw):
     try:
         return _find_surrogate(value, "")
     except RecursionError:
-        return "body"
+        return WHOLE_BODY
 
 
 def _find_surrogate(value, path):
     if isinstance(value, str):
-        return (path or "body") if has_surrogate(value) else None
+        return (path or WHOLE_BODY) if has_surrogate(value) else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):

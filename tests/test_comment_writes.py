@@ -193,3 +193,19 @@ def test_a_cursor_of_one_articles_comments_is_400_on_anothers(client, commenter,
     assert client.get(comment_url(first) + f"?limit=1&cursor={cursor}").status_code == 200
     other = client.get(comment_url(second) + f"?limit=1&cursor={cursor}")
     assert other.status_code == 400 and list(other.json["errors"]) == ["cursor"]
+
+
+@pytest.mark.parametrize("raw", ["[]", "null", '"text"'])
+def test_a_body_that_is_no_object_is_told_apart_from_a_bad_comment_body(
+    client, article, commenter, raw
+):
+    """The whole body is ``$`` in a problem's errors; ``body`` is the comment's own field."""
+    whole = client.post(
+        comment_url(article), data=raw, content_type="application/json", headers=commenter
+    )
+    assert whole.status_code == 422 and list(whole.json["errors"]) == ["$"]
+    assert whole.json["detail"] == "Invalid: the body."
+    field = client.post(
+        comment_url(article), json={"author_name": "A", "body": ""}, headers=commenter
+    )
+    assert field.status_code == 422 and list(field.json["errors"]) == ["body"]

@@ -164,7 +164,7 @@ def test_lone_surrogate_in_a_member_name_is_422_naming_it(
 def test_json_nested_without_end_is_400(client, admin, world, method, path, body, fields, nesting):
     response = client.open(path.format(**world), method=method, data=nesting, headers=admin)
     problem = assert_problem(response, 400)
-    assert problem["errors"] == {"body": [problem["detail"]]}
+    assert problem["errors"] == {"$": [problem["detail"]]}
     assert "nested deeper than 1024 levels" in problem["detail"]
 
 

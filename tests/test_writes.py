@@ -310,8 +310,8 @@ def test_malformed_json_is_400(client, writer, source):
 def test_json_that_is_not_an_object_is_422(client, writer, source, path):
     response = client.post(path, json=["a"], headers=writer)
     assert response.status_code == 422
-    assert response.json["errors"] == {"body": ["Invalid input type."]}
-    assert response.json["detail"] == "Invalid: body."
+    assert response.json["errors"] == {"$": ["Invalid input type."]}
+    assert response.json["detail"] == "Invalid: the body."
 
 
 def test_body_that_is_not_json_is_415(client, writer, source):
