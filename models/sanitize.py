@@ -1,5 +1,7 @@
 """An allow-list HTML sanitizer for article bodies (nh3, the Rust ammonia library)."""
 
+import re
+
 import nh3
 
 from schemas.common import CONTROL_CHARACTERS
@@ -52,20 +54,45 @@ ATTRIBUTES = {
 }
 
 
+#: The schemes a link, an image or a quotation's source may have.
+URL_SCHEMES = {"http", "https", "mailto"}
+#: Attributes that hold a URL.
+URL_ATTRIBUTES = {"href", "src", "cite"}
+#: A URL's scheme, as a browser finds it (once it has dropped tabs and newlines, and leading
+#: and trailing controls and spaces).
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+_TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
+
+
 def clean_html(html):
-    """``html`` with only allow-listed tags, attributes and http(s)/mailto links, and none of
-    the :data:`~schemas.common.CONTROL_CHARACTERS`: taken out of nh3's output, which writes the
-    characters of references such as ``&#1;`` as they are."""
+    """``html`` with only allow-listed tags and attributes, links, images and quotations'
+    sources of the :data:`URL_SCHEMES` or relative, and none of the
+    :data:`~schemas.common.CONTROL_CHARACTERS` (nh3 writes the characters of references such as
+    ``&#1;`` as they are: taken out of its output)."""
     return strip_control(
         nh3.clean(
             html,
             tags=TAGS,
             attributes=ATTRIBUTES,
-            url_schemes={"http", "https", "mailto"},
+            attribute_filter=_checked_attribute,
+            url_schemes=URL_SCHEMES,
             link_rel="noopener noreferrer nofollow",
             strip_comments=True,
         )
     ).strip()
+
+
+def _checked_attribute(tag, name, value):
+    """An attribute's value without control characters; None (dropped) for a URL whose scheme,
+    once they are gone, is not one of :data:`URL_SCHEMES`. nh3 checks a URL as it finds it:
+    ``java&#1;script:`` has no scheme it knows, so it was kept as a relative URL, and became
+    ``javascript:`` when the character was taken out. And it checks no ``cite``."""
+    value = strip_control(value)
+    if name in URL_ATTRIBUTES:
+        scheme = _SCHEME.match(_TABS_AND_NEWLINES.sub("", value).strip(" \x00"))
+        if scheme is not None and scheme.group(1).lower() not in URL_SCHEMES:
+            return None
+    return value
 
 
 def strip_control(text):

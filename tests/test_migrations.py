@@ -387,3 +387,37 @@ def test_a_failed_first_step_leaves_no_schema(empty_database, monkeypatch):
     assert not db.table_exists("schema_version") and not db.table_exists("half_done")
     monkeypatch.undo()
     assert init_db() == (None, LATEST_VERSION)
+
+
+def test_upgrade_to_version_21_takes_unsafe_urls_out_of_stored_bodies(empty_database):
+    """What the sanitizer of version 20 let through: ``javascript:`` made by a control
+    character taken out after it checked, and any ``cite``."""
+    connect(empty_database())
+    assert init_db() == (None, LATEST_VERSION)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    unsafe = (
+        '<p><a href="javascript:alert(1)" rel="noopener">a</a> <img src="vbscript:x">'
+        '<blockquote cite="data:text/html,x">q</blockquote>'
+        '<a href="https://example.org/" rel="noopener">b</a></p>'
+    )
+    with db.atomic():
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        bad = Article.create(slug="bad", source=source, title="Bad", published_at=when)
+        good = Article.create(slug="good", source=source, title="Good", published_at=when)
+        ArticleBody.create(article=bad, body_html=unsafe, body_text="a q b")
+        ArticleBody.create(article=good, body_html='<p><a href="/x">c</a></p>', body_text="c")
+        versions = {a.id: a.version for a in Article.select()}
+        data_version = db.execute_sql("SELECT value FROM data_version").fetchone()[0]
+        db.execute_sql("DELETE FROM schema_version WHERE version = 21")
+    assert init_db() == (20, 21)
+    assert ArticleBody.get(ArticleBody.article == bad.id).body_html == (
+        '<p><a rel="noopener">a</a> <img><blockquote>q</blockquote>'
+        '<a href="https://example.org/" rel="noopener">b</a></p>'
+    )
+    assert ArticleBody.get(ArticleBody.article == good.id).body_html == '<p><a href="/x">c</a></p>'
+    assert Article.get_by_id(bad.id).version == versions[bad.id] + 1
+    assert Article.get_by_id(good.id).version == versions[good.id]
+    changed = db.execute_sql("SELECT article_id, op FROM change ORDER BY id").fetchall()
+    assert changed[-1] == (bad.id, "upsert")
+    assert db.execute_sql("SELECT value FROM data_version").fetchone()[0] == data_version + 1
+    disconnect()

@@ -263,6 +263,48 @@ def test_body_html_is_sanitized(client, writer, source):
 
 
 @pytest.mark.parametrize(
+    "markup",
+    [
+        '<a href="java&#1;script:alert(1)">x</a>',
+        '<a href="java\u0001script:alert(1)">x</a>',
+        '<a href="JAVA&#x7f;SCRIPT:alert(1)">x</a>',
+        '<a href=" &#1;java&#x9;script:alert(1)">x</a>',
+        '<a href="vb&#1;script:x">x</a>',
+        '<a href="da&#1;ta:text/html,x">x</a>',
+        '<img src="java&#2;script:alert(1)">x',
+        '<blockquote cite="javascript:alert(1)">x</blockquote>',
+        '<q cite="data:text/html,x">x</q>',
+    ],
+)
+def test_no_url_of_another_scheme_gets_through_a_character_taken_out(
+    client, writer, source, markup
+):
+    """nh3 checks a URL as it is sent: one with a control character in its scheme had no
+    scheme it knew, and became ``javascript:`` when the character was taken out after."""
+    payload = {k: v for k, v in ARTICLE.items() if k != "body_text"}
+    stored = post(client, writer, payload, body_html=f"<p>Text {markup}</p>").json["body_html"]
+    assert not any(a in stored for a in ("href=", "src=", "cite=")), stored
+    assert "x" in stored
+
+
+def test_links_of_the_allowed_schemes_and_relative_ones_stay(client, writer, source):
+    links = [
+        "https://example.org/a:b",
+        "http://example.org/",
+        "mailto:desk@example.org",
+        "/relative",
+        "#part",
+    ]
+    markup = "".join(f'<a href="{href}">x</a>' for href in links)
+    markup += '<blockquote cite="https://example.org/q">q</blockquote>'
+    payload = {k: v for k, v in ARTICLE.items() if k != "body_text"}
+    stored = post(client, writer, payload, body_html=f"<p>{markup}</p>").json["body_html"]
+    for href in links:
+        assert f'href="{href}"' in stored
+    assert 'cite="https://example.org/q"' in stored
+
+
+@pytest.mark.parametrize(
     "changes, field",
     [
         ({"title": ""}, "title"),

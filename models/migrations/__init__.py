@@ -39,6 +39,7 @@ from . import (
     v0018_name_and_slug_bytes_indexes,
     v0019_more_ids_never_reused,
     v0020_webhook_paused_versions,
+    v0021_unsafe_urls_out_of_bodies,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -63,6 +64,7 @@ STEPS = [
     v0018_name_and_slug_bytes_indexes,
     v0019_more_ids_never_reused,
     v0020_webhook_paused_versions,
+    v0021_unsafe_urls_out_of_bodies,
 ]
 
 LATEST_VERSION = len(STEPS)
