@@ -21,7 +21,7 @@ MAX_EXCLUDED = 16
 #: Words in one phrase.
 MAX_PHRASE_WORDS = 8
 _TOKEN = re.compile(r'(-?)"([^"]*)(?:"|$)|(\S+)')
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: both engines part words at "_"
 
 
 class QueryError(ValueError):

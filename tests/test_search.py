@@ -235,7 +235,7 @@ def test_bad_search_parameters_are_named(client, params):
     assert response.json["errors"]
 
 
-@pytest.mark.parametrize("query", ["-storm", '-"a b"', "***"])
+@pytest.mark.parametrize("query", ["-storm", '-"a b"', "***", "_", "__ ___"])
 def test_queries_with_nothing_to_find_are_400(client, query):
     response = client.get("/v1/search", query_string={"q": query})
     assert response.status_code == 400
@@ -353,3 +353,12 @@ def test_excluding_a_common_word_excludes_the_articles_that_have_it(client, writ
     kept = post_article(client, writer, "Ferry timetable", "Ferries run hourly.")
     query = {"q": "ferry -the", "mode": "keyword"}
     assert hit_ids(client.get("/v1/search", query_string=query)) == [kept]
+
+
+def test_an_underscore_parts_words_as_both_engines_do(client, writer, source):
+    """``_`` is no letter: a query word of underscores alone is no word (PostgreSQL found every
+    article for ``storm _``, SQLite none)."""
+    found = post_article(client, writer, "Storm hits", "The storm_front arrived.")
+    for query in ("storm _", "storm ___", "front", "storm_front"):
+        hits = client.get("/v1/search", query_string={"q": query, "mode": "keyword"}).json
+        assert [hit["id"] for hit in hits["data"]] == [found], query
