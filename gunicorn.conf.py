@@ -79,6 +79,9 @@ forwarded_allow_ips = ""
 # worker) is a fork of it, ready at once instead of after a second of imports. No database
 # connection is opened before the fork: each request connects in its worker.
 preload_app = True
+# gunicorn's control socket (for gunicornc) is one path per user, ~/.gunicorn/gunicorn.ctl, which
+# every server on the host would take from the one before: none is made.
+control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _config.log_level

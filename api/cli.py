@@ -347,7 +347,8 @@ def embed(everything):
     "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
 )
 def worker(workers):
-    """Run the background task consumer (related articles; webhook deliveries)."""
+    """Run the background worker: webhook deliveries, embeddings, stories, related lists,
+    background imports, and the minute's sweep."""
     from . import tasks
 
     # The app binds the database (and the embedding model) for the whole process, once, before

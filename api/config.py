@@ -323,7 +323,7 @@ class Config:
         if self.is_postgres:
             raise ConfigError(
                 "NEWSDESK_SECRET_KEY is not set. Every host of a PostgreSQL deployment needs the same"
-                " secret: make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                " secret: make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
                 " and set it in the environment."
             )
         return instance_secret(Path(self.instance_path) / SECRET_FILE)
