@@ -35,6 +35,8 @@ class Changes(MethodView):
         it are not this database's to tell; start again without `since`.
         """
         fields = fieldset(field_names)
+        if since and paging.signed_before_cursor_keys(since):
+            abort(410, message=GONE)  # a token of a version long gone: its ids may not hold
         after, database = (
             paging.decode_cursor(
                 since, "changes", (paging.integer, paging.string), name="since", optional=1

@@ -35,6 +35,19 @@ def _plain(value):
     return value.isoformat() if isinstance(value, datetime.datetime) else value
 
 
+def signed_before_cursor_keys(token):
+    """Whether ``token`` is checked by the key cursors had before they got one of their own
+    (the secret itself, as API keys were hashed then: ``Config.legacy_api_key_peppers``): a
+    token of a version that old, which a client may have kept since."""
+    try:
+        body, mac = token.split(".")
+        raw, mac = _unb64(body), _unb64(mac)
+    except (ValueError, TypeError, UnicodeError):
+        return False
+    keys = current_app.config["NEWSDESK"].legacy_api_key_peppers()
+    return any(hmac.compare_digest(mac, _mac(raw, key[:64])) for key in keys)
+
+
 def encode_cursor(tag, values, key=None):
     """The cursor for the row whose sort key is ``values`` under the ordering ``tag``, checked
     with ``key`` (default: the app's cursor key, ``Config.key_for("cursors")``)."""

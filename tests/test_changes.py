@@ -181,6 +181,19 @@ def test_a_token_of_another_database_is_410_and_sync_starts_again(
     assert sorted(a["title"] for a in replica.values()) == ["One", "Two"]
 
 
+def test_a_token_of_a_version_before_cursor_keys_is_410(app, client, writer, source):
+    """Tokens were once checked with the secret itself: a client that kept one through the
+    upgrades is told to sync again, not that its token is wrong."""
+    client.post("/v1/articles", json=ARTICLE, headers=writer)
+    (old_key,) = app.config["NEWSDESK"].legacy_api_key_peppers()
+    kept = paging.encode_cursor("changes", [1], old_key[:64])
+    gone = client.get("/v1/changes", query_string={"since": kept})
+    assert gone.status_code == 410
+    assert "Sync again from the start, without since." in gone.json["detail"]
+    forged = paging.encode_cursor("changes", [1], b"not a key of this server")
+    assert client.get("/v1/changes", query_string={"since": forged}).status_code == 400
+
+
 def test_a_cursor_is_not_a_since_token(client, make_article):
     for _ in range(3):
         make_article()
