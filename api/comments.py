@@ -9,17 +9,17 @@ from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
     CommentInSchema,
+    CommentListArgs,
     CommentModerationSchema,
     CommentPageSchema,
     CommentSchema,
 )
-from schemas.common import PageArgs
 from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
 
 from . import caching, paging
 from .arguments import Blueprint
 from .articles import found
-from .auth import current_key, requires
+from .auth import check_scope, current_key, requires
 from .errors import bad_request
 from .responses import location
 
@@ -28,17 +28,25 @@ blp = Blueprint("comments", __name__, url_prefix="/v1", description="Readers' co
 
 @blp.route("/articles/<key>/comments")
 class ArticleComments(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(CommentListArgs(), location="query", as_kwargs=True)
     @blp.response(200, CommentPageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, key, limit, cursor=None):
-        """List the visible comments of an article, oldest first."""
-        article = found(Article.lookup(key), key)
+    def get(self, key, limit, status, cursor=None):
+        """List the comments of an article, oldest first.
+
+        The visible ones; with an admin key, the hidden ones (`status=hidden`) or all
+        (`status=all`), for moderation.
+        """
+        if status != VISIBLE:
+            check_scope("admin")
+        article = found(Article.lookup(key, include_drafts=status != VISIBLE), key)
         tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
         types = (paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
-        query = Comment.visible_for(article.id, after)
+        query = Comment.visible_for(article.id, after, None if status == "all" else status)
         comments, next_cursor = paging.paginate(
             query.limit(limit + 1), limit, tag, lambda c: (c.created_at, c.id)
         )

@@ -36,9 +36,12 @@ class Comment(BaseModel):
         indexes = ((("article", "status", "created_at", "id"), False),)
 
     @classmethod
-    def visible_for(cls, article_id, after=None):
-        """Visible comments of an article, oldest first, paged on ``(created_at, id)``."""
-        query = cls.select().where((cls.article == article_id) & (cls.status == VISIBLE))
+    def visible_for(cls, article_id, after=None, status=VISIBLE):
+        """An article's comments of ``status`` (None: all), oldest first, paged on
+        ``(created_at, id)``."""
+        query = cls.select().where(cls.article == article_id)
+        if status is not None:
+            query = query.where(cls.status == status)
         return seek(query, (cls.created_at, cls.id), after, descending=False)
 
     @classmethod

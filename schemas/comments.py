@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import NOT_BLANK, InputSchema, PageSchema, Text, Timestamp, not_blank
+from .common import NOT_BLANK, InputSchema, PageArgs, PageSchema, Text, Timestamp, not_blank
 
 
 class CommentSchema(Schema):
@@ -16,6 +16,17 @@ class CommentSchema(Schema):
         metadata={"description": "`visible` or `hidden`"},
     )
     created_at = Timestamp(dump_only=True)
+
+
+class CommentListArgs(PageArgs):
+    status = fields.String(
+        load_default="visible",
+        validate=validate.OneOf(["visible", "hidden", "all"]),
+        metadata={
+            "description": "Which comments: `visible` (the default); `hidden` or `all` with an "
+            "admin key, for moderation"
+        },
+    )
 
 
 class CommentPageSchema(PageSchema):

@@ -209,3 +209,23 @@ def test_a_body_that_is_no_object_is_told_apart_from_a_bad_comment_body(
         comment_url(article), json={"author_name": "A", "body": ""}, headers=commenter
     )
     assert field.status_code == 422 and list(field.json["errors"]) == ["body"]
+
+
+def test_admins_list_hidden_comments_others_only_visible_ones(
+    client, article, commenter, make_key, make_comment
+):
+    admin, reader = make_key("admin"), make_key("read")
+    shown = make_comment(article)
+    hidden = make_comment(article, status="hidden")
+    url = comment_url(article)
+
+    def ids(answer):
+        assert answer.status_code == 200, answer.json
+        return [comment["id"] for comment in answer.json["data"]]
+
+    assert ids(client.get(url)) == [shown.id]
+    assert ids(client.get(f"{url}?status=hidden", headers=admin)) == [hidden.id]
+    assert ids(client.get(f"{url}?status=all", headers=admin)) == [shown.id, hidden.id]
+    assert client.get(f"{url}?status=hidden").status_code == 401
+    assert client.get(f"{url}?status=all", headers=reader).status_code == 403
+    assert client.get(f"{url}?status=gone", headers=admin).status_code == 422
