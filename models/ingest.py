@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import string
 
 from schemas.articles import ArticleInSchema
 
@@ -532,7 +533,11 @@ class _Batch:
             tags = {}
             for name in content.get("tags") or []:
                 slug = tag_slug(name)
-                tags.setdefault(slug, name if slug != name else slug.replace("-", " ").title())
+                # A slug's name: its words, each with a capital (not after a digit: "G7 summit",
+                # not str.title's "G7Summit").
+                tags.setdefault(
+                    slug, name if slug != name else string.capwords(slug, "-").replace("-", " ")
+                )
             if article is not None and self._unchanged(article, row, body, tags):
                 self.results[index] = Saved("unchanged", article, *body)
                 continue

@@ -61,6 +61,15 @@ def test_a_tag_seen_before_keeps_its_name(client, writer, source):
     assert Tag.select().count() == 1
 
 
+def test_a_tag_given_by_slug_is_named_by_its_words(client, writer, source):
+    response = post(client, writer, tags=["g7-summit", "5g-networks", "climate-change"])
+    assert response.json["tags"] == [
+        {"slug": "5g-networks", "name": "5g Networks"},
+        {"slug": "climate-change", "name": "Climate Change"},
+        {"slug": "g7-summit", "name": "G7 Summit"},
+    ]
+
+
 @pytest.mark.parametrize(
     "first, second, slug",
     [
