@@ -7,8 +7,7 @@ from werkzeug.http import http_date
 from models import Article, Source, cards, seek, stories, utcnow, webhooks
 from models.base import locked
 from models.ingest import WriteError, writing
-from schemas.common import PageArgs
-from schemas.sources import SourceInSchema, SourcePageSchema, SourceSchema
+from schemas.sources import SourceInSchema, SourceListArgs, SourcePageSchema, SourceSchema
 from schemas.webhooks import SOURCE_CREATED, SOURCE_UPDATED
 
 from . import caching, paging
@@ -17,24 +16,30 @@ from .auth import requires
 from .feeds import feed_links
 from .responses import location
 
+#: The orders of the list: its cursors' tag, the columns sorted on and the cursor's types.
+ORDERS = {
+    "name": ("sources", (Source.name, Source.id), (paging.string, paging.integer)),
+    "id": ("sources-id", (Source.id,), (paging.integer,)),
+}
+
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
 
 
 @blp.route("")
 class SourceList(MethodView):
-    @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @blp.arguments(SourceListArgs(), location="query", as_kwargs=True)
     @blp.response(200, SourcePageSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
-    def get(self, limit, cursor=None):
-        """List sources by name."""
-        after = (
-            paging.decode_cursor(cursor, "sources", (paging.string, paging.integer))
-            if cursor
-            else None
-        )
-        query = seek(Source.by_name(), (Source.name, Source.id), after, descending=False)
+    def get(self, limit, sort, cursor=None):
+        """List sources by name (or by id)."""
+        kind, columns, types = ORDERS[sort]
+        after = paging.decode_cursor(cursor, kind, types) if cursor else None
+        query = seek(Source.select(), columns, after, descending=False)
         sources, next_cursor = paging.paginate(
-            query.limit(limit + 1), limit, "sources", lambda s: (s.name, s.id)
+            query.limit(limit + 1),
+            limit,
+            kind,
+            lambda source: tuple(getattr(source, column.name) for column in columns),
         )
         return paging.page(sources, next_cursor)
 

@@ -70,11 +70,6 @@ class Source(BaseModel):
         return {cls.version: cls.version + 1, cls.modified_at: now or utcnow()}
 
     @classmethod
-    def by_name(cls):
-        """Every source, in name order, ready for :func:`seek` on ``(name, id)``."""
-        return cls.select()
-
-    @classmethod
     def refresh_counts(cls, ids=None):
         """Recount the published articles of the given sources (all when ``ids`` is None); a
         source whose count changed has a new version."""

@@ -8,11 +8,13 @@ from .common import (
     SLUG_MESSAGE,
     SLUG_PATTERN,
     InputSchema,
+    PageArgs,
     PageSchema,
     Text,
     Timestamp,
     Url,
     not_blank,
+    sort_field,
 )
 
 
@@ -32,6 +34,14 @@ class SourceSchema(Schema):
         values=fields.String(),
         dump_only=True,
         metadata={"description": "Atom, RSS and JSON Feed URLs of its articles (detail only)"},
+    )
+
+
+class SourceListArgs(PageArgs):
+    sort = sort_field(
+        ["name", "id"],
+        "`name` (a source renamed while you page may move past your cursor) or `id` (every "
+        "source once, oldest first, while sources are renamed or added)",
     )
 
 

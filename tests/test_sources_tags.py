@@ -147,3 +147,22 @@ def test_sources_and_tags_are_listed_in_the_same_order_on_every_database(
         "Émile Journal",
     ]
     assert [tag["slug"] for tag in walk("/v1/tags?sort=slug&")] == ["a-b", "a-c", "ab", "b"]
+
+
+def test_sources_by_id_walk_every_source_once_while_one_is_renamed(client, writer, make_source):
+    made = [make_source(slug=f"s{n}", name=f"Name {n}") for n in range(5)]
+    first = client.get("/v1/sources?sort=id&limit=2").json
+    assert [s["id"] for s in first["data"]] == [made[0].id, made[1].id]
+    # Renamed to sort first by name: by name it would now be behind the cursor.
+    renamed = client.patch(f"/v1/sources/{made[4].slug}", json={"name": "Aaa"}, headers=writer)
+    assert renamed.status_code == 200
+    walked = [s["id"] for s in first["data"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.get(f"/v1/sources?sort=id&limit=2&cursor={cursor}").json
+        walked += [s["id"] for s in page["data"]]
+        cursor = page["next_cursor"]
+    assert walked == [s.id for s in made]
+    by_name = client.get("/v1/sources?limit=2").json["next_cursor"]
+    refused = client.get(f"/v1/sources?sort=id&cursor={by_name}")
+    assert refused.status_code == 400 and list(refused.json["errors"]) == ["cursor"]
