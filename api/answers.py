@@ -8,6 +8,7 @@ from schemas.answers import AnswerArgs, AnswersSchema, KeyPointArgs, SentencesSc
 
 from .arguments import Blueprint
 from .articles import found
+from .auth import drafts_shown
 
 blp = Blueprint(
     "answers",
@@ -44,7 +45,7 @@ class ArticleAnswers(MethodView):
         article (any of the embedding model's sixteen). Sentences and their vectors are kept
         per article version.
         """
-        article = found(Article.lookup(key), key)
+        article = found(Article.lookup(key, include_drafts=drafts_shown()), key)
         chosen = answers.answers(article, q, limit)
         return Sentences(article, chosen, q), {"Last-Modified": http_date(article.last_modified)}
 
@@ -57,6 +58,6 @@ class ArticleKeyPoints(MethodView):
     def get(self, key, limit):
         """The article's main points: its sentences nearest what it is about, verbatim, in
         article order (early sentences and those stating figures preferred)."""
-        article = found(Article.lookup(key), key)
+        article = found(Article.lookup(key, include_drafts=drafts_shown()), key)
         chosen, as_of = answers.key_points(article, limit)
         return Sentences(article, chosen), {"Last-Modified": http_date(as_of)}

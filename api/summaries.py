@@ -8,6 +8,7 @@ from schemas.summaries import SummaryArgs, SummarySchema
 
 from .arguments import Blueprint
 from .articles import found
+from .auth import drafts_shown
 
 blp = Blueprint("summaries", __name__, url_prefix="/v1/articles", description="AI summaries")
 
@@ -23,7 +24,7 @@ class ArticleSummary(MethodView):
         Made by TextRank over sentence similarity with position and length priors; cached per
         article version and length, and made again when the article changes.
         """
-        article = found(Article.lookup(key), key)
+        article = found(Article.lookup(key, include_drafts=drafts_shown()), key)
         return Summary.for_article(article, sentences), {
             "Last-Modified": http_date(article.last_modified)
         }

@@ -168,3 +168,20 @@ def test_a_brief_of_short_sentences_has_a_summary_key_points_and_answers(client,
     assert [point["sentence"] for point in points] == expected
     answers = client.get(f"/v1/articles/{article.id}/answers?q=ferry").json["sentences"]
     assert answers and {a["sentence"] for a in answers} <= set(expected)
+
+
+def test_keys_that_may_write_read_a_drafts_summary_key_points_and_answers(
+    client, make_article, make_key
+):
+    draft = make_article(body=FLOOD, status="draft")
+    writer, reader = make_key("write"), make_key("read")
+    for path in ("summary", "key-points", "answers?q=how+many+people"):
+        url = f"/v1/articles/{draft.id}/{path}"
+        shown = client.get(url, headers=writer)
+        assert shown.status_code == 200 and shown.json["sentences"], path
+        assert "private" in shown.headers["Cache-Control"]
+        assert client.get(url).status_code == 404
+        assert client.get(url, headers=reader).status_code == 404
+        # The writer's ETag is no way in for others, nor the early 304 path.
+        tag = shown.headers["ETag"]
+        assert client.get(url, headers={"If-None-Match": tag}).status_code == 404
