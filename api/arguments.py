@@ -6,7 +6,7 @@ from flask_smorest import abort
 from marshmallow import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from .jsonbody import BadJSON, loads
+from .jsonbody import WHOLE_BODY, BadJSON, loads
 
 
 class ArgumentParser(FlaskParser):
@@ -25,8 +25,9 @@ class ArgumentParser(FlaskParser):
         if not is_json_request(req):
             return missing
         raw = req.get_data(cache=True)
-        if not raw:
-            return missing
+        if not raw.strip():  # every JSON body of the API is an object: an empty one says {}
+            message = "The body is empty: send a JSON object."
+            abort(400, message=message, errors={WHOLE_BODY: [message]})
         try:
             return loads(raw)
         except BadJSON as error:

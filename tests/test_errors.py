@@ -124,3 +124,13 @@ def test_database_unreachable_is_503(tmp_path):
     assert_problem(response, 503)
     assert response.headers["Retry-After"] == "1"
     assert app.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/v1/sources"), ("PATCH", "/v1/articles/1")])
+def test_an_empty_json_body_is_400(client, make_article, make_key, method, path):
+    make_article()
+    response = client.open(
+        path, method=method, data=" ", content_type="application/json", headers=make_key("write")
+    )
+    body = assert_problem(response, 400)
+    assert body["errors"] == {"$": ["The body is empty: send a JSON object."]}
