@@ -10,10 +10,15 @@ import re
 
 #: The schemes a link, an image or a quotation's source may have.
 SCHEMES = {"http", "https", "mailto"}
-#: A URL attribute as the sanitizer writes it (double quotes, the value escaped).
+#: A start tag as the sanitizer writes it: lowercase names, values in double quotes with ``"``
+#: escaped; text holds no ``<`` (escaped), so a match is always a tag, never text.
+TAG = re.compile(r'<[a-z][a-z0-9]*(?: [a-z-]+="[^"]*")*\s*/?>')
+#: A URL attribute inside such a tag.
 ATTRIBUTE = re.compile(r' (href|src|cite)="([^"]*)"')
 SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
-IGNORED = re.compile(r"[\x00-\x20\x7f]")
+#: What a browser drops from a URL: controls and spaces at its ends, tabs and newlines anywhere.
+ENDS = "".join(map(chr, range(0x21)))
+TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
 BATCH = 500
 
 
@@ -32,7 +37,7 @@ def upgrade(migrator):
             break
         last = rows[-1][0]
         for article_id, body in rows:
-            safe = ATTRIBUTE.sub(_safe, body or "")
+            safe = TAG.sub(_safe_tag, body or "")
             if safe != (body or ""):
                 database.execute_sql(
                     f"UPDATE article_body SET body_html = {mark} WHERE article_id = {mark}",
@@ -56,9 +61,13 @@ def upgrade(migrator):
         database.execute_sql("UPDATE data_version SET value = value + 1")
 
 
-def _safe(match):
-    """The attribute as it is, or nothing when its URL has a scheme not in :data:`SCHEMES`
-    (as a browser reads it: without controls, spaces, tabs and newlines)."""
-    url = IGNORED.sub("", html.unescape(match.group(2)))
+def _safe_tag(match):
+    return ATTRIBUTE.sub(_safe_attribute, match.group(0))
+
+
+def _safe_attribute(match):
+    """The attribute as it is, or nothing when its URL has a scheme not in :data:`SCHEMES`, as
+    a browser reads the URL."""
+    url = TABS_AND_NEWLINES.sub("", html.unescape(match.group(2))).strip(ENDS)
     scheme = SCHEME.match(url)
     return "" if scheme is not None and scheme.group(1).lower() not in SCHEMES else match.group(0)
