@@ -297,31 +297,41 @@ class _Batch:
     def _check_tags(self, contents):
         """Fail a write that names a tag by a name its slug shares with another tag's ("C#"
         where "C++" is the tag ``c``; "中国 2031" where "Россия 2031" is ``2031``): the slug
-        would tag it with the other. Names that differ only in case, accents and separators
-        name one tag (:func:`models.text.tag_name_key`); a name that is the slug always does."""
-        wanted = {
-            index: [(position, name, tag_slug(name)) for position, name in enumerate(tags)]
-            for index, (_, content) in contents.items()
-            if (tags := content.get("tags"))
-        }
-        slugs = {slug for names in wanted.values() for *_, slug in names}
-        if not slugs:
-            return
+        would tag it with the other. Names that differ only in case, accents, separators and
+        such marks as a leading ``#`` name one tag (:func:`models.text.tag_name_key`); a name
+        that is the slug always does, and so does a tag the article has already."""
+        self.sent_tags = {}
+        for index, (article, content) in contents.items():
+            has = {slug for _, slug in self.stored_tags.get(article.id, [])} if article else set()
+            self.sent_tags[index] = [
+                (position, name, slug)
+                for position, name in enumerate(content.get("tags") or [])
+                if (slug := tag_slug(name)) != name and slug not in has
+            ]
+        slugs = {slug for names in self.sent_tags.values() for *_, slug in names}
         names = dict(Tag.select(Tag.slug, Tag.name).where(Tag.slug.in_(list(slugs))).tuples())
-        for index, tags in wanted.items():
-            errors, seen = {}, {}
-            for position, name, slug in tags:
-                other = names.get(slug) or seen.setdefault(slug, name)
-                if name != slug and tag_name_key(name) != tag_name_key(other):
-                    errors[f"tags.{position}"] = [
-                        f"Its slug would be {slug!r}, the tag {other!r}: give {slug!r} to use "
-                        "that tag, or a name that makes another slug."
-                    ]
+        for index, sent in self.sent_tags.items():
+            first = {}  # a tag not stored yet is named by its first name
+            for _, name, slug in sent:
+                first.setdefault(slug, names.get(slug, name))
+            errors = _clashes(sent, first.__getitem__)
             if errors:
                 self._fail(index, WriteError(422, errors))
                 del contents[index]
             else:  # the batch's later writes see the names of its earlier ones
-                names.update((slug, name) for _, name, slug in tags if slug not in names)
+                names.update((slug, name) for _, name, slug in sent if slug not in names)
+
+    def _tags_taken_meanwhile(self, rows, stored_tags):
+        """``rows`` less those that name a tag by a name another write gave its slug between
+        :meth:`_check_tags` and the tags' insert (PostgreSQL: the insert waited for it)."""
+        kept = []
+        for row in rows:
+            errors = _clashes(self.sent_tags.get(row[0], []), lambda s: stored_tags[s].name)
+            if errors:
+                self._fail(row[0], WriteError(422, errors))
+            else:
+                kept.append(row)
+        return kept
 
     def _own_excerpt(self, article):
         """Whether the stored ``article``'s excerpt is one its client wrote, not the one derived
@@ -556,7 +566,14 @@ class _Batch:
         )
 
     def _write(self, rows, touched):
-        stored_tags = self._tags({slug: name for *_, tags in rows for slug, name in tags.items()})
+        wanted = {}  # a tag new to the batch is named as the first write that names it names it
+        for *_, tags in rows:
+            for slug, name in tags.items():
+                wanted.setdefault(slug, name)
+        stored_tags = self._tags(wanted)
+        rows = self._tags_taken_meanwhile(rows, stored_tags)
+        if not rows:
+            return
         tag_ids = {slug: tag.id for slug, tag in stored_tags.items()}
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
@@ -694,6 +711,20 @@ class _Batch:
             tag.slug: tag
             for tag in Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(list(wanted)))
         }
+
+
+def _clashes(sent, name_of):
+    """The errors of ``sent`` tags (``(position, name, slug)``) whose name is not one of the
+    tag's whose name ``name_of(slug)`` gives, by field."""
+    errors = {}
+    for position, name, slug in sent:
+        other = name_of(slug)
+        if other != slug and tag_name_key(name) != tag_name_key(other):
+            errors[f"tags.{position}"] = [
+                f"Its slug would be {slug!r}, the tag {other!r}: give {slug!r} to use that tag,"
+                " or a name that makes another slug."
+            ]
+    return errors
 
 
 def _ids_by_key(keys):

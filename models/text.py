@@ -42,22 +42,25 @@ def tag_slug(name, max_length=80):
     return re.sub("-+", "-", kept).strip("-")[:max_length].rstrip("-")
 
 
-#: Characters besides letters and digits that tell tag names apart ("C++" and "C#"), though
-#: slugs drop them.
-_TELLING_SYMBOLS = frozenset("+#@%")
+#: Names whose letters and digits are this short keep the ``+`` and ``#`` that follow them
+#: ("C++", "C#", "F#"): there they make another name; after a word ("LGBTQ+") they do not.
+SHORT_BASE = 2
 
 
 def tag_name_key(name):
-    """What two names of one tag share: their letters (in any script, without accents, case
-    folded), digits and the symbols ``+ # @ %``, in order. "Local News", "local-news" and
-    "LOCAL NEWS" share one; "C++" and "C#", "Łódź" and "Odz" do not, though their slugs are
-    the same."""
-    kept = (
-        c
-        for c in unicodedata.normalize("NFKD", name.casefold())
-        if unicodedata.category(c)[0] in "LN" or c in _TELLING_SYMBOLS
+    """What two names of one tag share: their letters (in any script, without accents and
+    modifier letters such as the ʻokina, case folded) and digits, in order, and the ``+`` or
+    ``#`` that end a name of at most :data:`SHORT_BASE` of them. "Local News", "local-news",
+    "#LocalNews" and "LOCAL NEWS" share one; "C++" and "C#", "Łódź" and "Odz" do not, though
+    their slugs are the same."""
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    key = "".join(
+        c for c in folded if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo") or c.isdigit()
     )
-    return "".join(kept)
+    suffix = re.search(r"[+#]+$", name.strip())
+    if suffix and len(key) <= SHORT_BASE:
+        key += suffix.group(0)
+    return key
 
 
 class _TextExtractor(HTMLParser):

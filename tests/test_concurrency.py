@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from api import caching, tasks
-from models import Article, Change, Source, cards, db, ingest
+from models import Article, Change, Source, Tag, cards, db, ingest
 from models.base import runs_again_on_conflict
 
 THREADS, PER_THREAD = 8, 50
@@ -386,3 +386,34 @@ def test_counts_hold_while_articles_are_written_and_deleted_at_once(
 
 def client_tag_count(app):
     return app.test_client().get("/v1/tags/x").json["article_count"]
+
+
+def test_a_tag_another_write_names_meanwhile_is_checked_again(
+    app, client, writer, make_source, postgres_only, monkeypatch
+):
+    """A write that found no tag ``c`` before another write made it ("C++", committed while
+    the first went on) is refused for its "C#", not silently given that tag."""
+    make_source(slug="first"), make_source(slug="other")
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        ingest._Batch,
+        "_check_tags",
+        lambda: answers.append(
+            app.test_client().post(
+                "/v1/articles",
+                json={"source": "other", "title": "Other", "body_text": "B.", "tags": ["C++"]},
+                headers=writer,
+            )
+        ),
+    )
+    first = client.post(
+        "/v1/articles",
+        json={"source": "first", "title": "First", "body_text": "B.", "tags": ["C#"]},
+        headers=writer,
+    )
+    threads[0].join()
+    assert answers[0].status_code == 201
+    assert first.status_code == 422 and list(first.json["errors"]) == ["tags.0"]
+    with db.connection_context():
+        assert [(t.slug, t.name) for t in Tag.select()] == [("c", "C++")]
