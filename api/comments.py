@@ -42,7 +42,9 @@ class ArticleComments(MethodView):
         """
         if status != VISIBLE:
             check_scope("admin")
-        article = found(Article.lookup(key, include_drafts=status != VISIBLE), key)
+        caller = current_key()
+        admin = caller is not None and caller.grants("admin")
+        article = found(Article.lookup(key, include_drafts=admin), key)
         tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
         types = (paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
@@ -117,9 +119,10 @@ class CommentDetail(MethodView):
             ).execute()
             Comment.refresh_counts([comment.article_id])
             moderated = Comment.get_by_id(comment.id)
-            touched.events.append(
-                webhooks.comment_event(COMMENT_MODERATED, moderated, action=data["status"])
-            )
+            if comment.on_published:  # a draft's activity is no subscriber's to hear of
+                touched.events.append(
+                    webhooks.comment_event(COMMENT_MODERATED, moderated, action=data["status"])
+                )
         return moderated, caching.tagged("comment", moderated)
 
     @requires(blp, "admin")
@@ -140,24 +143,28 @@ class CommentDetail(MethodView):
             ).execute()
             Comment.delete().where(Comment.id == comment.id).execute()
             Comment.refresh_counts([comment.article_id])
-            touched.events.append(
-                webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
-            )
+            if comment.on_published:
+                touched.events.append(
+                    webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
+                )
 
 
 def get_comment_or_404(comment_id, for_update=False, deleting=False):
     """A visible comment of a published article; any comment for admins. ``for_update``: its
     article and then it locked until the write ends (the order in which an article's delete
     takes them), so that no other write changes it between its ``If-Match`` check and the
-    update (or the delete: ``deleting``, see :func:`models.base.locked`)."""
+    update (or the delete: ``deleting``, see :func:`models.base.locked`), and ``on_published``
+    saying whether its article is published."""
     caller = current_key()
     query = Comment.select(Comment).join(Article).where(Comment.id == comment_id)
     if caller is None or not caller.grants("admin"):
         query = query.where((Comment.status == VISIBLE) & (Article.status == PUBLISHED))
     comment = query.first()
     if comment is not None and for_update:
-        lock_article(comment.article_id)
+        article = lock_article(comment.article_id)
         comment = locked(query, Comment, deleting=deleting).first()
+        if comment is not None:
+            comment.on_published = article is not None and article.status == PUBLISHED
     if comment is None:
         abort(404, message=f"No comment {comment_id}.")
     return comment

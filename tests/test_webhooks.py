@@ -377,6 +377,27 @@ def test_an_endpoint_hears_of_the_change_by_which_an_article_leaves_its_filter(
     assert len(receiver.received) == 5
 
 
+def test_moderating_a_drafts_comments_sends_no_event(
+    client, writer, admin, make_key, source, subscribe, receiver
+):
+    """A draft's activity is no subscriber's to hear of, as the draft itself is not."""
+    secret = subscribe(events=["comment.moderated", "comment.created"])["secret"]
+    post = client.post("/v1/articles", json=article(source), headers=writer).json
+    comment = client.post(
+        f"/v1/articles/{post['id']}/comments",
+        json={"author_name": "Ann", "body": "At last."},
+        headers=make_key("comment"),
+    ).json
+    patch = client.patch(f"/v1/articles/{post['id']}", json={"status": "draft"}, headers=writer)
+    assert patch.status_code == 200
+    url = f"/v1/comments/{comment['id']}"
+    assert client.patch(url, json={"status": "hidden"}, headers=admin).status_code == 200
+    assert client.delete(url, headers=admin).status_code == 204
+    client.post(f"/v1/webhooks/{subscribed_id(client, admin)}/ping", headers=admin)
+    payloads = [verified(r, secret) for r in receiver.wait_for(2)]
+    assert [p["type"] for p in payloads] == ["comment.created", "ping"]
+
+
 def test_comment_and_source_events(client, writer, admin, make_key, subscribe, receiver):
     secret = subscribe(
         events=["comment.created", "comment.moderated", "source.created", "source.updated"]
@@ -999,3 +1020,9 @@ def test_webhook_settings_from_the_environment():
     ]:
         with pytest.raises(ConfigError, match=name):
             Config.from_env({name: value})
+
+
+def subscribed_id(client, admin):
+    """The id of the only webhook."""
+    (hook,) = client.get("/v1/webhooks", headers=admin).json["data"]
+    return hook["id"]
