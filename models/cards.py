@@ -101,29 +101,26 @@ def publish(ids=None, source_id=None):
 
 
 def refresh_if_stale():
-    """Render every card again when the card schema changed since they were rendered (a
-    change of each article whose card changed, and of the data version); returns whether it
-    did."""
+    """Render every card again when the card schema changed since they were rendered, and
+    the cards that lack a field of today's otherwise (a change of each article whose card
+    changed, and of the data version); returns whether it did."""
     fingerprint = card_fingerprint()
-    stale = Setting.get_value(FINGERPRINT) != fingerprint or _unrendered()
-    rendered = stale and Article.select().exists()
-    if rendered:  # a transaction a batch: writers running meanwhile wait for one batch only
-        ids = [
-            article_id for (article_id,) in Article.select(Article.id).order_by(Article.id).tuples()
-        ]
-        for start in range(0, len(ids), BATCH):
-            with write_transaction():
-                publish(ids[start : start + BATCH])
-                DataVersion.bump()
-    if stale:
-        Setting.set_value(FINGERPRINT, fingerprint)
-    return rendered
+    if Setting.get_value(FINGERPRINT) != fingerprint:
+        ids = [i for (i,) in Article.select(Article.id).order_by(Article.id).tuples()]
+    else:
+        ids = _unrendered()
+    for start in range(0, len(ids), BATCH):  # a transaction a batch: writers wait for one only
+        with write_transaction():
+            publish(ids[start : start + BATCH])
+            DataVersion.bump()
+    Setting.set_value(FINGERPRINT, fingerprint)
+    return bool(ids)
 
 
 def _unrendered():
-    """Whether some article has no card, or one without a field of today's (written by the
-    code of an older card schema: a server of a version before, still running after the
-    upgrade)."""
+    """The ids of the articles that have no card, or one without a field of today's (written
+    by the code of an older card schema: a server of a version before, still running after
+    the upgrade)."""
     if is_postgres():
         lacking = ~SQL("card::jsonb ?& %s", (list(CARD_FIELDS),))
     else:
@@ -131,4 +128,5 @@ def _unrendered():
             operator.or_,
             [fn.json_type(Article.card, f"$.{name}").is_null() for name in CARD_FIELDS],
         )
-    return Article.select().where(Article.card.is_null() | lacking).exists()
+    query = Article.select(Article.id).where(Article.card.is_null() | lacking)
+    return [i for (i,) in query.order_by(Article.id).tuples()]

@@ -328,7 +328,6 @@ def test_writes_run_a_fixed_number_of_queries_however_many_tags(
         assert patch.status_code == 200
         counts.append((created, replaced, len(count_queries.queries) - before))
     assert counts[0] == counts[1], counts
-    print("statements of a POST, a PUT and a PATCH:", counts[0])
     assert max(counts[0]) <= 25, counts
 
 

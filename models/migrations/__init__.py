@@ -124,7 +124,8 @@ def upgrading():
     too, and the others wait for it however long it takes: on PostgreSQL, this session's
     advisory lock on the key each step takes (they stack); on SQLite, a lock on the file
     ``<database>.upgrade-lock`` beside it (SQLite's own write lock is waited for only as long
-    as its busy timeout, seconds, which a step of a large database outlasts)."""
+    as its busy timeout, seconds, which a step of a large database outlasts). Not to be
+    nested: a second lock of the file in the same process would wait for the first."""
     if not is_postgres():
         if db.obj.database == ":memory:":
             yield
