@@ -112,7 +112,7 @@ def ndjson_items(lines, max_line):
         except jsonbody.BadJSON as error:
             if error.reason is None:  # JSON holding text no column can store
                 errors = {error.field: [error.message]}
-                yield number, Rejected("invalid", f"Invalid: {error.field}.", errors)
+                yield number, Rejected("invalid", f"Invalid: {named(errors)}.", errors)
             else:
                 yield number, Rejected("not_json", f"Line is not valid JSON: {error.reason}.")
             continue

@@ -19,7 +19,7 @@ MAX_DEPTH = 1024
 
 
 class BadJSON(ValueError):
-    """JSON that cannot be read: ``field`` names where (``body`` for the whole of it),
+    """JSON that cannot be read: ``field`` names where (:data:`WHOLE_BODY` for all of it),
     ``message`` says why, ``status`` is 400 (not JSON: ``reason`` is the parser's) or 422
     (JSON holding text that no column can store)."""
 

@@ -210,7 +210,10 @@ class ProblemSchema(Schema):
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
-        metadata={"description": "For 400/422: each bad field or parameter and its messages"},
+        metadata={
+            "description": "For 400/422: each bad field or parameter and its messages; a list's "
+            "item by its place (`tags.1`), the whole body by `$`"
+        },
     )
 
 

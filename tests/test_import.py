@@ -588,3 +588,11 @@ def test_a_run_that_outlives_its_lease_stops_and_stores_nothing_twice(
         assert (done.status, done.created, done.lines) == ("succeeded", 30, 30)
         assert Article.select().count() == 30
         db.close()
+
+
+def test_a_line_holding_a_lone_surrogate_names_it_in_words(client, writer, source):
+    body = '"\\ud800"\n{"source": "daily", "title": "T", "body_text": "\\ud800 text"}\n'
+    answer = client.post("/v1/import", data=body.encode(), content_type=NDJSON, headers=writer)
+    first, second = answer.json["rejections"]
+    assert (first["reason"], list(first["errors"])) == ("Invalid: the body.", ["$"])
+    assert (second["reason"], list(second["errors"])) == ("Invalid: body_text.", ["body_text"])
