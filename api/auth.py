@@ -96,10 +96,15 @@ def current_key():
     return g.get("api_key")
 
 
+def caller_may(scope):
+    """Whether this request's key grants ``scope`` (False when anonymous)."""
+    caller = current_key()
+    return caller is not None and caller.grants(scope)
+
+
 def drafts_shown():
     """Drafts (and what only they use) are shown to callers whose key may write."""
-    caller = current_key()
-    return caller is not None and caller.grants("write")
+    return caller_may("write")
 
 
 def check_scope(scope):

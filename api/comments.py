@@ -19,7 +19,7 @@ from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
 from . import caching, paging
 from .arguments import Blueprint
 from .articles import found
-from .auth import check_scope, current_key, requires
+from .auth import caller_may, check_scope, current_key, requires
 from .errors import bad_request
 from .responses import location
 
@@ -42,9 +42,7 @@ class ArticleComments(MethodView):
         """
         if status != VISIBLE:
             check_scope("admin")
-        caller = current_key()
-        admin = caller is not None and caller.grants("admin")
-        article = found(Article.lookup(key, include_drafts=admin), key)
+        article = found(Article.lookup(key, include_drafts=caller_may("admin")), key)
         tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
         types = (paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
@@ -155,9 +153,8 @@ def get_comment_or_404(comment_id, for_update=False, deleting=False):
     takes them), so that no other write changes it between its ``If-Match`` check and the
     update (or the delete: ``deleting``, see :func:`models.base.locked`), and ``on_published``
     saying whether its article is published."""
-    caller = current_key()
     query = Comment.select(Comment).join(Article).where(Comment.id == comment_id)
-    if caller is None or not caller.grants("admin"):
+    if not caller_may("admin"):
         query = query.where((Comment.status == VISIBLE) & (Article.status == PUBLISHED))
     comment = query.first()
     if comment is not None and for_update:

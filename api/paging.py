@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote_plus
 import orjson
 from flask import current_app, request
 
+from models import seek
+
 from .config import LEGACY_SECRET
 from .errors import bad_request
 
@@ -119,6 +121,20 @@ def paginate(rows, limit, tag, key):
         return rows, None
     rows = rows[:limit]
     return rows, encode_cursor(tag, key(rows[-1]))
+
+
+def ordered_page(query, order, limit, cursor=None):
+    """A page of ``query`` in ``order``: ``(cursor tag, sort columns (the last unique), the
+    cursor's types, descending)``, as :func:`page` gives it."""
+    tag, columns, types, descending = order
+    after = decode_cursor(cursor, tag, types) if cursor else None
+    rows, next_cursor = paginate(
+        seek(query, columns, after, descending).limit(limit + 1),
+        limit,
+        tag,
+        lambda row: tuple(getattr(row, column.name) for column in columns),
+    )
+    return page(rows, next_cursor)
 
 
 def page(data, next_cursor, **extra):

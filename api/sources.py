@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import http_date
 
-from models import Article, Source, cards, seek, stories, utcnow, webhooks
+from models import Article, Source, cards, stories, utcnow, webhooks
 from models.base import locked
 from models.ingest import WriteError, writing
 from schemas.sources import SourceInSchema, SourceListArgs, SourcePageSchema, SourceSchema
@@ -16,10 +16,10 @@ from .auth import requires
 from .feeds import feed_links
 from .responses import location
 
-#: The orders of the list: its cursors' tag, the columns sorted on and the cursor's types.
+#: Each order of the list, as :func:`paging.ordered_page` takes it.
 ORDERS = {
-    "name": ("sources", (Source.name, Source.id), (paging.string, paging.integer)),
-    "id": ("sources-id", (Source.id,), (paging.integer,)),
+    "name": ("sources", (Source.name, Source.id), (paging.string, paging.integer), False),
+    "id": ("sources-id", (Source.id,), (paging.integer,), False),
 }
 
 blp = Blueprint("sources", __name__, url_prefix="/v1/sources", description="Publishers")
@@ -32,16 +32,7 @@ class SourceList(MethodView):
     @blp.alt_response(400, response="BAD_REQUEST")
     def get(self, limit, sort, cursor=None):
         """List sources by name (or by id)."""
-        kind, columns, types = ORDERS[sort]
-        after = paging.decode_cursor(cursor, kind, types) if cursor else None
-        query = seek(Source.select(), columns, after, descending=False)
-        sources, next_cursor = paging.paginate(
-            query.limit(limit + 1),
-            limit,
-            kind,
-            lambda source: tuple(getattr(source, column.name) for column in columns),
-        )
-        return paging.page(sources, next_cursor)
+        return paging.ordered_page(Source.select(), ORDERS[sort], limit, cursor)
 
     @requires(blp, "write")
     @blp.arguments(SourceInSchema())

@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import Tag, seek
+from models import Tag
 from schemas.tags import TagListArgs, TagPageSchema, TagSchema
 
 from . import paging
@@ -31,16 +31,7 @@ class TagList(MethodView):
 
         Keys that may write (and so see drafts) see the tags of no published article too.
         """
-        kind, columns, types, descending = ORDERS[sort]
-        after = paging.decode_cursor(cursor, kind, types) if cursor else None
-        query = seek(Tag.listed(unused=drafts_shown()), columns, after, descending)
-        tags, next_cursor = paging.paginate(
-            query.limit(limit + 1),
-            limit,
-            kind,
-            lambda tag: tuple(getattr(tag, column.name) for column in columns),
-        )
-        return paging.page(tags, next_cursor)
+        return paging.ordered_page(Tag.listed(unused=drafts_shown()), ORDERS[sort], limit, cursor)
 
 
 @blp.route("/<slug>")

@@ -105,7 +105,8 @@ def refresh_if_stale():
     the cards that lack a field of today's otherwise (a change of each article whose card
     changed, and of the data version); returns whether it did."""
     fingerprint = card_fingerprint()
-    if Setting.get_value(FINGERPRINT) != fingerprint:
+    changed = Setting.get_value(FINGERPRINT) != fingerprint
+    if changed:
         ids = [i for (i,) in Article.select(Article.id).order_by(Article.id).tuples()]
     else:
         ids = _unrendered()
@@ -113,7 +114,8 @@ def refresh_if_stale():
         with write_transaction():
             publish(ids[start : start + BATCH])
             DataVersion.bump()
-    Setting.set_value(FINGERPRINT, fingerprint)
+    if changed:
+        Setting.set_value(FINGERPRINT, fingerprint)
     return bool(ids)
 
 

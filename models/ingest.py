@@ -300,13 +300,17 @@ class _Batch:
         would tag it with the other. Names that differ only in case, accents, separators and
         such marks as a leading ``#`` name one tag (:func:`models.text.tag_name_key`); a name
         that is the slug always does, and so does a tag the article has already."""
-        self.sent_tags = {}
+        #: Each write's tags as ``(name, slug)`` (what :meth:`_rows` stores), and those
+        #: checked here as ``(position, name, slug)``.
+        self.tag_slugs, self.sent_tags = {}, {}
         for index, (article, content) in contents.items():
+            tags = [(name, tag_slug(name)) for name in content.get("tags") or []]
             has = {slug for _, slug in self.stored_tags.get(article.id, [])} if article else set()
+            self.tag_slugs[index] = tags
             self.sent_tags[index] = [
                 (position, name, slug)
-                for position, name in enumerate(content.get("tags") or [])
-                if (slug := tag_slug(name)) != name and slug not in has
+                for position, (name, slug) in enumerate(tags)
+                if slug != name and slug not in has
             ]
         slugs = {slug for names in self.sent_tags.values() for *_, slug in names}
         names = dict(Tag.select(Tag.slug, Tag.name).where(Tag.slug.in_(list(slugs))).tuples())
@@ -541,8 +545,7 @@ class _Batch:
                 "content_hash": "",  # see Article.content_hash
             }
             tags = {}
-            for name in content.get("tags") or []:
-                slug = tag_slug(name)
+            for name, slug in self.tag_slugs[index]:
                 # A slug's name: its words, each with a capital (not after a digit: "G7 summit",
                 # not str.title's "G7Summit").
                 tags.setdefault(

@@ -381,7 +381,7 @@ def test_moderating_a_drafts_comments_sends_no_event(
     client, writer, admin, make_key, source, subscribe, receiver
 ):
     """A draft's activity is no subscriber's to hear of, as the draft itself is not."""
-    secret = subscribe(events=["comment.moderated", "comment.created"])["secret"]
+    hook = subscribe(events=["comment.moderated", "comment.created"])
     post = client.post("/v1/articles", json=article(source), headers=writer).json
     comment = client.post(
         f"/v1/articles/{post['id']}/comments",
@@ -393,8 +393,8 @@ def test_moderating_a_drafts_comments_sends_no_event(
     url = f"/v1/comments/{comment['id']}"
     assert client.patch(url, json={"status": "hidden"}, headers=admin).status_code == 200
     assert client.delete(url, headers=admin).status_code == 204
-    client.post(f"/v1/webhooks/{subscribed_id(client, admin)}/ping", headers=admin)
-    payloads = [verified(r, secret) for r in receiver.wait_for(2)]
+    client.post(f"/v1/webhooks/{hook['id']}/ping", headers=admin)
+    payloads = [verified(r, hook["secret"]) for r in receiver.wait_for(2)]
     assert [p["type"] for p in payloads] == ["comment.created", "ping"]
 
 
@@ -1020,9 +1020,3 @@ def test_webhook_settings_from_the_environment():
     ]:
         with pytest.raises(ConfigError, match=name):
             Config.from_env({name: value})
-
-
-def subscribed_id(client, admin):
-    """The id of the only webhook."""
-    (hook,) = client.get("/v1/webhooks", headers=admin).json["data"]
-    return hook["id"]
