@@ -1,5 +1,6 @@
 """The Newsdesk HTTP API: ``create_app`` builds the Flask application."""
 
+import yaml
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
@@ -216,6 +217,14 @@ def schema_name(schema):
     return name
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a node the spec holds in several places out in full each time, not as a YAML
+    anchor and aliases, which some OpenAPI tools do not follow."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def openapi_yaml(app):
     """The app's OpenAPI document as YAML, as ``newsdesk openapi`` prints it."""
-    return app.extensions["newsdesk"]["api"].spec.to_yaml()
+    return app.extensions["newsdesk"]["api"].spec.to_yaml({"Dumper": _NoAliases})

@@ -1,7 +1,6 @@
 """Every error, on every path and method, as RFC 9457 ``application/problem+json``."""
 
 import contextlib
-import copy
 import http
 import logging
 import re
@@ -235,8 +234,7 @@ class CommonAnswers(BasePlugin):
             if method in ("get", "head"):
                 responses.setdefault(304, "NOT_MODIFIED")
                 answers.append("PRECONDITION_FAILED")
-                # A copy: a node shared in the spec would be a YAML anchor in openapi.yaml.
-                operation.setdefault("security", copy.deepcopy(self.optional_key))
+                operation.setdefault("security", self.optional_key)
             elif "application/json" in operation.get("requestBody", {}).get("content", {}):
                 answers += ["REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"]
             for name in answers:

@@ -215,7 +215,9 @@ _FIELDS_HELP = (
 
 class FieldsArgs(Schema):
     field_names = CommaList(
-        fields.String(), data_key="fields", metadata={"description": _FIELDS_HELP}
+        fields.String(metadata={"enum": list(ARTICLE_FIELDS)}),
+        data_key="fields",
+        metadata={"description": _FIELDS_HELP},
     )
 
 
