@@ -65,7 +65,12 @@ def after_the_call_of(monkeypatch, owner, name, other):
     original = getattr(owner, name)
 
     def waiting_for_a_lock():
-        return db.execute_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+        # For a lock this connection (the caller's) holds: other tests' sessions on the same
+        # cluster wait for locks of their own.
+        return db.execute_sql(
+            "SELECT count(*) FROM pg_locks"
+            " WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        ).fetchone()[0]
 
     def call_then_wait(*args, **kwargs):
         result = original(*args, **kwargs)
