@@ -41,12 +41,14 @@ _CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 class FeedEntry:
-    """A feed entry's article payload, and when the feed says the entry last changed (which
-    a client's NDJSON line may not set: ``updated_at`` is the server's own there)."""
+    """A feed entry's article payload, when the feed says the entry last changed (which a
+    client's NDJSON line may not set: ``updated_at`` is the server's own there), and the URL
+    its body's relative links are relative to (``base``)."""
 
-    def __init__(self, payload, updated_at):
+    def __init__(self, payload, updated_at, base=None):
         self.payload = payload
         self.updated_at = updated_at
+        self.base = base
 
 
 class Rejected:
@@ -129,14 +131,31 @@ def is_feed(raw):
 
 def _character_or_replacement(match):
     """A character reference to a code point that is no character (a surrogate, or past
-    U+10FFFF) becomes U+FFFD, as HTML parsers read it; feedparser would raise on it."""
+    U+10FFFF) becomes U+FFFD, as HTML parsers read it (feedparser would raise on it); one to
+    a control character XML cannot hold goes, as stored text never holds one (XML's parser
+    would refuse the whole feed for it)."""
     hexadecimal, decimal = match.groups()
     if len((hexadecimal or decimal).lstrip(b"0")) > 8:  # past U+10FFFF in either base
         return b"&#xFFFD;"
     code = int(hexadecimal, 16) if hexadecimal else int(decimal)
     if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
         return b"&#xFFFD;"
+    if (code < 0x20 and code not in (0x9, 0xA, 0xD)) or code in (0xFFFE, 0xFFFF):
+        return b""
     return match.group()
+
+
+def _not_well_formed(feed):
+    """What makes a parsed feed no XML (feedparser then reads it leniently, and a cut file
+    gives half an entry), or None. Feedparser's notices of an encoding or content type it
+    corrected are not that."""
+    error = feed.get("bozo_exception") if feed.bozo else None
+    if error is None or isinstance(error, feedparser.ThingsNobodyCaresAboutButMe):
+        return None
+    where = ""
+    if hasattr(error, "getLineNumber"):
+        where = f" (line {error.getLineNumber()}, column {error.getColumnNumber()})"
+    return f"Not well-formed XML{where}: {getattr(error, 'getMessage', lambda: error)()}."
 
 
 def _feed_time(entry):
@@ -165,9 +184,19 @@ def feed_items(raw):
         ]
     if not feed.version:  # XML of another kind: a sitemap, OPML, a page
         return [(1, Rejected("not_feed", "Not an RSS or Atom feed."))]
+    problem = _not_well_formed(feed)
+    if problem is not None:
+        return [(1, Rejected("not_feed", problem + " Nothing of the feed was imported."))]
     if not feed.entries:
         return []  # nothing to store: no source made for it either
     link = _absolute(feed.feed.get("link"))
+    if link is None:
+        reason = (
+            "The feed has no link to its site (RSS 2.0 requires one in its channel): its"
+            " articles could not be told from those of another feed of its title."
+            " Nothing of the feed was imported."
+        )
+        return [(1, Rejected("no_link", reason))]
     slug = _feed_source(feed, link)
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
@@ -176,21 +205,22 @@ def feed_items(raw):
     for number, entry in enumerate(feed.entries, start=1):
         content = entry.get("content") or []
         body_html = content[0].get("value") if content else entry.get("summary", "")
-        title = text(entry.get("title") or "(untitled)")
+        title = _text(entry, "title", text) or "(untitled)"
         key = entry.get("id") or entry.get("link") or _content_key(entry, body_html)
         if key in first_of:  # stored, it would overwrite the first at every import of the feed
             reason = f"Repeats the id of entry {first_of[key]} ({key!r}), which is kept."
             items.append((number, Rejected("duplicate", reason)))
             continue
         first_of[key] = number
+        # A relative link is the feed's; a guid that is no URL (feedparser gives it as the
+        # link of an entry with none) is the entry's id alone.
+        url = _absolute(entry.get("link"), base=None if entry.get("guidislink") else link)
         payload = {
             "source": slug,
             "external_id": key,
             "title": title,
             "body_html": body_html or title,
-            # A relative link is the feed's; a guid that is no URL (feedparser gives it as the
-            # link of an entry with none) is the entry's id alone.
-            "url": _absolute(entry.get("link"), base=None if entry.get("guidislink") else link),
+            "url": url,
             "byline": text(entry["author"]) if entry.get("author") else None,
             "language": _entry_language(entry),
             "tags": [text(tag["term"]) for tag in entry.get("tags", []) if tag.get("term")],
@@ -201,8 +231,20 @@ def feed_items(raw):
         if entry.get("summary") and content:
             payload["excerpt"] = html_to_text(entry["summary"])[:2000]
         payload = {key: value for key, value in payload.items() if value is not None}
-        items.append((number, FeedEntry(payload, _updated(entry))))
+        items.append((number, FeedEntry(payload, _updated(entry), base=url or link)))
     return items
+
+
+def _text(entry, name, plain):
+    """An entry's text element ``name`` as plain text: Atom says whether it holds HTML
+    (``type="html"``, as WordPress's titles do); RSS does not (``plain`` reads it)."""
+    value = entry.get(name)
+    if not value:
+        return value
+    kind = (entry.get(f"{name}_detail") or {}).get("type", "")
+    if kind in ("text/html", "application/xhtml+xml") and plain is str:
+        return html_to_text(value)
+    return plain(value)
 
 
 def _feed_source(feed, link):
@@ -218,7 +260,8 @@ def _feed_source(feed, link):
         )
         if found is not None:
             return found.slug
-    title = feed.feed.get("title") or link or "Imported feed"
+    title = _text(feed.feed, "title", html.unescape if feed.version.startswith("rss") else str)
+    title = title or link
     base = (
         slugify(title, 90)
         or slugify(urlsplit(link or "").hostname or "", 90)
@@ -232,7 +275,7 @@ def _feed_source(feed, link):
         # Taken (maybe by a concurrent import): the feed's when it has the feed's link, or
         # none (a source made for it by hand, say); another publisher's otherwise.
         owner = Source.get_or_none(Source.slug == slug)
-        if owner is not None and owner.homepage_url in (None, link):
+        if owner is not None and owner.homepage_url in (None, link):  # link is never None
             break
         number += 1
         slug = f"{base}-{number}"
@@ -342,11 +385,10 @@ class Importer:
         if isinstance(payload, Rejected):
             self.window.append((number, payload))
         else:
-            updated_at = None
-            if isinstance(payload, FeedEntry):
-                payload, updated_at = payload.payload, payload.updated_at
+            feed = isinstance(payload, FeedEntry)
+            entry = payload if feed else FeedEntry(payload, None)
             try:
-                data = _schema.load(payload)
+                data = _schema.load(entry.payload)
             except ValidationError as error:
                 errors = flatten_messages(error.messages)
                 reason = f"Invalid: {named(errors)}."
@@ -355,7 +397,8 @@ class Importer:
                 key = (data["source"], data.get("external_id")) if data.get("external_id") else None
                 if key is not None and key in self.keys:  # one batch names an article once
                     self.flush()
-                self.window.append((number, prepare(data, updated_at=updated_at)))
+                prepared = prepare(data, entry.updated_at, from_feed=feed, base=entry.base)
+                self.window.append((number, prepared))
                 self.batch.append(len(self.window) - 1)
                 if key is not None:
                     self.keys.add(key)

@@ -50,8 +50,11 @@ def base_url():
 
 
 def self_url():
-    """This feed's own URL, at NEWSDESK_PUBLIC_BASE_URL when it is set (as every link in it)."""
-    query = request.query_string.decode("latin-1")
+    """This feed's own URL, at NEWSDESK_PUBLIC_BASE_URL when it is set (as every link in it),
+    with its parameters in one order (the URL is the Atom feed's id: ``?a=1&b=2`` and
+    ``?b=2&a=1`` are one feed)."""
+    pairs = sorted(request.query_string.decode("latin-1").split("&"), key=lambda p: p.split("=")[0])
+    query = "&".join(pair for pair in pairs if pair)
     return f"{base_url()}{quote(request.path)}" + (f"?{query}" if query else "")
 
 
@@ -82,6 +85,12 @@ def _shown(value):
     if isinstance(value, datetime.datetime):
         return rfc3339(value)
     return str(value)
+
+
+def _one_language(articles):
+    """The language of a feed whose articles share one, or None."""
+    languages = {article["language"] for article in articles}
+    return languages.pop() if len(languages) == 1 else None
 
 
 def _article_url(article):
@@ -156,7 +165,7 @@ class RssFeed(MethodView):
         articles = _newest(**filters)
         rss = ElementTree.Element("rss", version="2.0")
         channel = _sub(rss, "channel")
-        _sub(channel, "title", _title(filters))
+        _sub(channel, "title", html.escape(_title(filters)))
         _sub(channel, "link", f"{base_url()}/v1/articles")
         _sub(channel, "description", "The newest articles on Newsdesk.")
         _sub(channel, f"{{{ATOM}}}link", rel="self", href=self_url(), type="application/rss+xml")
@@ -195,7 +204,7 @@ class JsonFeed(MethodView):
             "title": _title(filters),
             "home_page_url": f"{base_url()}/v1/articles",
             "feed_url": self_url(),
-            "language": (filters.get("language") or [None])[0],
+            "language": _one_language(articles),
             "items": [
                 {
                     "id": str(article["id"]),

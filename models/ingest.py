@@ -103,13 +103,19 @@ class Prepared:
     #: When the article last changed, where its source says so (an imported feed entry);
     #: otherwise the write's own time.
     updated_at: datetime.datetime | None = None
+    #: An imported feed entry: it updates what the feed says of an article, never the status
+    #: an editor gave it, nor an article changed since the entry last was (an older copy of
+    #: the feed imported again, or an edit made here).
+    from_feed: bool = False
 
 
-def prepare(data, updated_at=None):
-    """Sanitize and derive what a write of ``data`` needs from its body, outside any transaction."""
-    prepared = Prepared(data, updated_at=updated_at)
+def prepare(data, updated_at=None, from_feed=False, base=None):
+    """Sanitize and derive what a write of ``data`` needs from its body, outside any
+    transaction. Relative links of the body are made absolute against ``base`` when given
+    (a feed entry's link)."""
+    prepared = Prepared(data, updated_at=updated_at, from_feed=from_feed)
     if data.get("body_html"):
-        prepared.body_html = clean_html(data["body_html"])
+        prepared.body_html = clean_html(data["body_html"], base)
         prepared.body_text = (
             strip_control(data["body_text"]).strip()
             if data.get("body_text")
@@ -551,6 +557,14 @@ class _Batch:
                 tags.setdefault(
                     slug, name if slug != name else string.capwords(slug, "-").replace("-", " ")
                 )
+            if article is not None and prepared.from_feed:
+                row["status"] = article.status
+                if prepared.updated_at is not None and prepared.updated_at < article.updated_at:
+                    stored = self._stored_content(article)
+                    self.results[index] = Saved(
+                        "unchanged", article, stored["body_html"], stored["body_text"]
+                    )
+                    continue
             if article is not None and self._unchanged(article, row, body, tags):
                 self.results[index] = Saved("unchanged", article, *body)
                 continue

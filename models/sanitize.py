@@ -64,11 +64,11 @@ _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
 _TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
 
 
-def clean_html(html):
+def clean_html(html, base=None):
     """``html`` with only allow-listed tags and attributes, links, images and quotations'
-    sources of the :data:`URL_SCHEMES` or relative, and none of the
-    :data:`~schemas.common.CONTROL_CHARACTERS` (nh3 writes the characters of references such as
-    ``&#1;`` as they are: taken out of its output)."""
+    sources of the :data:`URL_SCHEMES` or relative (made absolute against ``base`` when it is
+    given), and none of the :data:`~schemas.common.CONTROL_CHARACTERS` (nh3 writes the
+    characters of references such as ``&#1;`` as they are: taken out of its output)."""
     return strip_control(
         nh3.clean(
             html,
@@ -76,6 +76,7 @@ def clean_html(html):
             attributes=ATTRIBUTES,
             attribute_filter=_checked_attribute,
             url_schemes=URL_SCHEMES,
+            url_relative=None if base is None else ("rewrite_with_base", base),
             link_rel="noopener noreferrer nofollow",
             strip_comments=True,
         )

@@ -276,7 +276,7 @@ def test_entries_without_id_or_link_import_once(app, dbconn):
     from models import Article
 
     rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Bare</title>
-    <item><title>One</title><description>First text.</description></item>
+    <link>https://bare.example/</link><item><title>One</title><description>First text.</description></item>
     <item><title>Two</title><description>Second text.</description></item></channel></rss>"""
     assert import_items(feed_items(rss))["created"] == 2
     assert import_items(feed_items(rss))["unchanged"] == 2
@@ -294,3 +294,29 @@ def test_a_feed_stays_well_formed_xml_whatever_its_query_holds(client, make_arti
     response = client.get(f"/feeds/articles.{kind}?x=%EF%BF%BE%EF%BF%BF")
     assert response.status_code == 200
     ElementTree.fromstring(response.data)
+
+
+def test_a_feeds_id_does_not_depend_on_the_order_of_its_parameters(client, articles):
+    ids = {
+        ElementTree.fromstring(client.get(f"/feeds/articles.atom?{query}").data)
+        .find("{http://www.w3.org/2005/Atom}id")
+        .text
+        for query in ("limit=2&tag=culture&source=daily", "source=daily&limit=2&tag=culture")
+    }
+    assert ids == {"http://localhost/feeds/articles.atom?limit=2&source=daily&tag=culture"}
+
+
+def test_an_rss_channel_title_is_escaped_as_its_items_titles_are(client, articles):
+    raw = client.get("/feeds/articles.rss?source=%3Cb%3Ebold%3C/b%3E").data
+    title = ElementTree.fromstring(raw).find("channel/title").text
+    assert "<b>" not in title and html.unescape(title).endswith("(source <b>bold</b>)")
+
+
+def test_a_json_feed_names_a_language_only_when_its_items_share_one(client, articles):
+    def language(query):
+        return json.loads(client.get(f"/feeds/articles.json?{query}").data).get("language")
+
+    assert language("language=de") == "de"
+    assert language("language=de,en") is None  # both are in it
+    assert language("language=xx-yy-zz") is None  # no item: no language to name
+    assert language("source=wire") == "de"

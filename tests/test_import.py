@@ -596,3 +596,127 @@ def test_a_line_holding_a_lone_surrogate_names_it_in_words(client, writer, sourc
     first, second = answer.json["rejections"]
     assert (first["reason"], list(first["errors"])) == ("Invalid: the body.", ["$"])
     assert (second["reason"], list(second["errors"])) == ("Invalid: body_text.", ["body_text"])
+
+
+def test_a_feed_without_a_link_is_refused_whole(app, database_url, tmp_path):
+    """Two feeds of one title and no link could not be told apart: the second's entries
+    overwrote the first's, in one source."""
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.xml"
+        path.write_text(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>'
+            + rss_item(f"Feed {name} story", guid="1")
+            + "</channel></rss>"
+        )
+        result = invoke(database_url, str(path))
+        assert result.exit_code == 1
+        assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+        assert f"{path}:1: The feed has no link to its site" in result.output
+    assert snapshot() == ([], [], 0)
+
+
+def atom_entry(title, updated, entry_id="urn:a:1", body="The body."):
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        '<title>Valley</title><link href="https://valley.example/"/><id>urn:valley</id>'
+        f"<updated>{updated}</updated><entry><title>{title}</title><id>{entry_id}</id>"
+        f'<updated>{updated}</updated><content type="html">{body}</content></entry></feed>'
+    )
+
+
+def test_an_older_copy_of_a_feed_changes_neither_a_newer_entry_nor_an_edit(
+    client, writer, database_url, tmp_path
+):
+    old, new = tmp_path / "old.xml", tmp_path / "new.xml"
+    old.write_text(atom_entry("First title", "2026-11-10T10:00:00Z"))
+    new.write_text(atom_entry("Second title", "2026-11-15T10:00:00Z"))
+    assert "1 created" in invoke(database_url, str(old)).output
+    assert "0 created, 1 updated" in invoke(database_url, str(new)).output
+    assert "0 created, 0 updated, 1 unchanged" in invoke(database_url, str(old)).output
+    (article,) = client.get("/v1/articles").json["data"]
+    assert (article["title"], article["updated_at"]) == ("Second title", "2026-11-15T10:00:00Z")
+    edited = client.patch(
+        f"/v1/articles/{article['id']}", json={"title": "Edited here"}, headers=writer
+    )
+    assert edited.status_code == 200
+    for path in (old, new):
+        assert "0 created, 0 updated, 1 unchanged" in invoke(database_url, str(path)).output
+    after = client.get(f"/v1/articles/{article['id']}").json
+    assert (after["title"], after["updated_at"]) == ("Edited here", edited.json["updated_at"])
+    newer = tmp_path / "newer.xml"
+    newer.write_text(atom_entry("Third title", "2099-01-01T00:00:00Z"))  # later than now: now
+    assert "0 created, 1 updated" in invoke(database_url, str(newer)).output
+    assert client.get(f"/v1/articles/{article['id']}").json["title"] == "Third title"
+
+
+def test_a_feed_imported_again_keeps_the_status_an_editor_gave(
+    client, writer, database_url, tmp_path
+):
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=rss_item("Story", guid="1")))
+    assert "1 created" in invoke(database_url, str(path)).output
+    (article,) = client.get("/v1/articles").json["data"]
+    response = client.patch(
+        f"/v1/articles/{article['id']}", json={"status": "draft"}, headers=writer
+    )
+    assert response.status_code == 200
+    # The entry has no date: its new text is stored, the article stays a draft.
+    path.write_text(rss("Harbour", "https://h.example/", items=rss_item("Story, v2", guid="1")))
+    assert "0 created, 1 updated" in invoke(database_url, str(path)).output
+    stored = client.get(f"/v1/articles/{article['id']}?status=draft", headers=writer).json
+    assert (stored["title"], stored["status"]) == ("Story, v2", "draft")
+    assert client.get("/v1/articles").json["data"] == []
+    assert b"Story" not in client.get("/feeds/articles.rss").data
+
+
+def test_a_feed_that_is_not_well_formed_xml_is_refused_whole(app, database_url, tmp_path):
+    """Read leniently, a cut file gave an article made of half an entry."""
+    cut = tmp_path / "cut.xml"
+    cut.write_text(RSS[: RSS.index("<pubDate>Wed")])
+    result = invoke(database_url, str(cut))
+    assert result.exit_code == 1
+    assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert f"{cut}:1: Not well-formed XML (line " in result.output
+    assert "Nothing of the feed was imported." in result.output
+    assert snapshot() == ([], [], 0)
+
+
+def test_a_reference_to_a_control_character_leaves_a_feed_readable(app, database_url, tmp_path):
+    path = tmp_path / "odd.xml"
+    path.write_text(RSS.replace("<title>Second</title>", "<title>Sec&#x1;ond &#8;</title>"))
+    result = invoke(database_url, str(path))
+    assert "2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
+    assert [a[1] for a in snapshot()[1]] == ["Ferry & port <reopen>", "Second"]
+
+
+def test_atom_text_of_type_html_is_stored_as_the_text_it_shows(app, database_url, tmp_path):
+    path = tmp_path / "a.xml"
+    path.write_text(
+        atom_entry("x", "2026-11-10T10:00:00Z")
+        .replace(
+            "<title>x</title>", '<title type="html">Fish &amp;amp; Chips &amp;lt;b&amp;gt;</title>'
+        )
+        .replace("<title>Valley</title>", '<title type="html">Atom &amp;amp; Co</title>')
+    )
+    assert "1 created" in invoke(database_url, str(path)).output
+    ((_, name, _),), ((_, title, _, _),), _ = snapshot()
+    assert (name, title) == ("Atom & Co", "Fish & Chips <b>")
+
+
+def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_path):
+    body = (
+        '&lt;p&gt;&lt;a href="/rel/link"&gt;a&lt;/a&gt; &lt;img src="img/x.png"&gt;'
+        ' &lt;a href="https://other.example/x"&gt;b&lt;/a&gt;&lt;/p&gt;'
+    )
+    item = (
+        "<item><title>T</title><link>https://h.example/story/2</link><guid>g</guid>"
+        f"<description>{body}</description></item>"
+    )
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=item))
+    assert "1 created" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        stored = Article.get().bodies.get().body_html
+    assert 'href="https://h.example/rel/link"' in stored
+    assert 'src="https://h.example/story/img/x.png"' in stored
+    assert 'href="https://other.example/x"' in stored
