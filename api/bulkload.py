@@ -125,7 +125,10 @@ def ndjson_items(lines, max_line):
 
 
 def is_feed(raw):
-    """Feeds are XML; NDJSON starts with ``{``. Told apart by content, not by file name."""
+    """Feeds are XML; NDJSON starts with ``{``. Told apart by content (its start), not by file
+    name; XML may be in UTF-16, with its byte order mark."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raw = raw[:256].decode("utf-16", errors="ignore").encode()
     return raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 

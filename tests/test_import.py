@@ -720,3 +720,15 @@ def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_pat
     assert 'href="https://h.example/rel/link"' in stored
     assert 'src="https://h.example/story/img/x.png"' in stored
     assert 'href="https://other.example/x"' in stored
+
+
+def test_a_feed_in_utf_16_is_read_as_a_feed(app, database_url, tmp_path):
+    path = tmp_path / "wide.xml"
+    path.write_bytes(
+        RSS.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-16"?>').encode(
+            "utf-16"
+        )
+    )
+    result = invoke(database_url, str(path))
+    assert f"{path}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
+    assert [a[1] for a in snapshot()[1]] == ["Ferry & port <reopen>", "Second"]
