@@ -192,12 +192,12 @@ def feed_items(raw):
         return [(1, Rejected("not_feed", problem + " Nothing of the feed was imported."))]
     if not feed.entries:
         return []  # nothing to store: no source made for it either
-    link = _absolute(feed.feed.get("link"))
+    link = _absolute(feed.feed.get("link")) or _absolute(_self_link(feed.feed))
     if link is None:
         reason = (
-            "The feed has no link to its site (RSS 2.0 requires one in its channel): its"
-            " articles could not be told from those of another feed of its title."
-            " Nothing of the feed was imported."
+            "The feed has no link to its site (RSS 2.0 requires one in its channel; Atom, an"
+            " alternate or a self link): its articles could not be told from those of another"
+            " feed of its title. Nothing of the feed was imported."
         )
         return [(1, Rejected("no_link", reason))]
     slug = _feed_source(feed, link)
@@ -236,6 +236,13 @@ def feed_items(raw):
         payload = {key: value for key, value in payload.items() if value is not None}
         items.append((number, FeedEntry(payload, _updated(entry), base=url or link)))
     return items
+
+
+def _self_link(feed):
+    """The URL an Atom feed gives as its own (``rel="self"``), or None."""
+    return next(
+        (link.get("href") for link in feed.get("links", []) if link.get("rel") == "self"), None
+    )
 
 
 def _text(entry, name, plain):

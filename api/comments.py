@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import PUBLISHED, Article, Comment, webhooks
-from models.base import locked
+from models.base import locked, runs_again_on_conflict
 from models.comments import VISIBLE
 from models.ingest import writing
 from schemas.comments import (
@@ -56,6 +56,7 @@ class ArticleComments(MethodView):
     @blp.arguments(CommentInSchema())
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @runs_again_on_conflict  # a deadlock PostgreSQL broke: the write again
     def post(self, data, key):
         """Post a comment (plain text) on a published article, or a reply to one of its comments."""
         article = Article.lookup(key)
@@ -102,6 +103,7 @@ class CommentDetail(MethodView):
     @blp.response(200, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @runs_again_on_conflict  # a deadlock PostgreSQL broke: the write again
     def patch(self, data, comment_id):
         """Moderate a comment: `hidden` removes it from lists and counts, `visible` restores it.
 
@@ -127,6 +129,7 @@ class CommentDetail(MethodView):
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @runs_again_on_conflict  # a deadlock PostgreSQL broke: the write again
     def delete(self, comment_id):
         """Delete a comment for good (its replies stay, no longer marked as replies).
 

@@ -5,7 +5,7 @@ from flask_smorest import abort
 from werkzeug.http import http_date
 
 from models import Article, Source, cards, stories, utcnow, webhooks
-from models.base import locked
+from models.base import locked, runs_again_on_conflict
 from models.ingest import WriteError, writing
 from schemas.sources import SourceInSchema, SourceListArgs, SourcePageSchema, SourceSchema
 from schemas.webhooks import SOURCE_CREATED, SOURCE_UPDATED
@@ -38,6 +38,7 @@ class SourceList(MethodView):
     @blp.arguments(SourceInSchema())
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @runs_again_on_conflict  # a slug taken meanwhile (said as a 409 then), a deadlock
     def post(self, data):
         """Add a source."""
         with writing() as touched:
@@ -68,6 +69,7 @@ class SourceDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @runs_again_on_conflict  # a deadlock PostgreSQL broke: the write again
     def patch(self, data, slug):
         """Update some fields of a source (the cards of its articles show the change at once).
 
@@ -90,9 +92,12 @@ class SourceDetail(MethodView):
             Source.update(Source.new_version(now), **data, updated_at=now).where(
                 Source.id == source.id
             ).execute()
+            # Row locks first (the stories, and other sources' articles in them), the change
+            # log's lock last (cards.publish), as every other write takes them: the other way
+            # round, a comment or an unpublish of an article in one of its stories deadlocked.
+            in_stories = sorted(stories.refresh_source_stories(source.id)) if renamed else []
             cards.publish(source_id=source.id)
-            if renamed:
-                cards.publish(sorted(stories.refresh_source_stories(source.id)))
+            cards.publish(in_stories)
             updated = Source.get_by_id(source.id)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
         return updated, caching.tagged("source", updated)

@@ -28,6 +28,7 @@ from .base import (
     each_apart,
     epoch_seconds,
     is_postgres,
+    locked,
     runs_again_on_conflict,
     shifted,
     utcnow,
@@ -304,6 +305,10 @@ def refresh_stories(story_ids):
     story_ids = sorted(set(story_ids))
     if not story_ids:
         return released
+    # Locked before their articles are read: two writes refreshing one story take turns, the
+    # second reading them once the first has committed (read before, its update could write
+    # over the first's with what it read before the first committed: a slug renamed, undone).
+    list(locked(Story.select(Story.id).where(Story.id.in_(story_ids)).order_by(Story.id), Story))
     members = (
         Article.select(
             Article.id,

@@ -1,3 +1,4 @@
+import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -427,3 +428,71 @@ def test_a_tag_another_write_names_meanwhile_is_checked_again(
     assert list(refused.json["errors"]) == ["tags.0"]
     with db.connection_context():
         assert [(t.slug, t.name) for t in Tag.select()] == [("c", name)]
+
+
+def test_a_slug_rename_and_an_unpublish_in_one_of_its_stories_both_succeed(
+    app, client, postgres_only, make_key, make_source, make_article, monkeypatch
+):
+    """The rename took the change log's lock and then its stories' rows; an unpublish of
+    another source's article in one of them takes the story's row and then the change log's
+    lock: each waited for the other, and PostgreSQL failed one of them (a 503)."""
+    from models import stories
+    from models.stories import Story, refresh_stories
+
+    renamed, other = make_source(slug="renamed"), make_source(slug="other")
+    ids = [
+        make_article(source=renamed).id,
+        make_article(source=other).id,
+        make_article(source=other).id,
+    ]
+    with db.atomic():
+        at = datetime.datetime(2026, 11, 1)
+        story = Story.create(first_published_at=at, last_published_at=at)
+        Article.update(story=story.id).where(Article.id.in_(ids)).execute()
+        refresh_stories([story.id])
+    writer = make_key("write")
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # placing the draft would refresh too
+    db.close()  # the thread opens its own connection
+    refreshes = []
+    original = stories.refresh_stories
+    monkeypatch.setattr(
+        stories, "refresh_stories", lambda ids: refreshes.append(1) or original(ids)
+    )
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        cards,
+        "publish",
+        lambda: answers.append(
+            app.test_client().patch(
+                f"/v1/articles/{ids[1]}", json={"status": "draft"}, headers=writer
+            )
+        ),
+    )
+    response = client.patch("/v1/sources/renamed", json={"slug": "renamed-2"}, headers=writer)
+    threads[0].join()
+    assert (response.status_code, answers[0].status_code) == (200, 200), response.json
+    assert len(refreshes) == 2  # one each: neither ran again after a deadlock
+    with db.connection_context():
+        assert Story.get_by_id(story.id).sources == "other,renamed-2"
+        assert Article.get_by_id(ids[1]).status == "draft"
+
+
+def test_a_source_slug_taken_between_the_check_and_the_insert_is_a_409_naming_it(
+    app, client, writer, postgres_only, monkeypatch
+):
+    from api import sources
+
+    body = {"slug": "raced", "name": "Raced"}
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        sources,
+        "ensure_slug_free",
+        lambda: answers.append(app.test_client().post("/v1/sources", json=body, headers=writer)),
+    )
+    response = client.post("/v1/sources", json=body, headers=writer)
+    threads[0].join()
+    assert answers[0].status_code == 201
+    assert response.status_code == 409
+    assert response.json["errors"] == {"slug": ["A source with slug 'raced' exists."]}

@@ -732,3 +732,15 @@ def test_a_feed_in_utf_16_is_read_as_a_feed(app, database_url, tmp_path):
     result = invoke(database_url, str(path))
     assert f"{path}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
     assert [a[1] for a in snapshot()[1]] == ["Ferry & port <reopen>", "Second"]
+
+
+def test_an_atom_feed_with_a_self_link_alone_is_that_links(app, database_url, tmp_path):
+    path = tmp_path / "self.xml"
+    path.write_text(
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley</title><id>urn:v</id>'
+        '<link rel="self" href="https://valley.example/feed.atom"/>'
+        "<entry><id>urn:v:1</id><title>Bridge</title><content>Open.</content></entry></feed>"
+    )
+    assert "1 created" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert Source.get().homepage_url == "https://valley.example/feed.atom"

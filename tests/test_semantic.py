@@ -235,6 +235,7 @@ def test_the_numpy_index_reads_what_a_feed_changed_at_an_older_time(app, databas
     def import_feed(published):
         feed.write_text(
             '<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley Times</title>'
+            '<link href="https://valley.example/"/>'
             "<entry><title>Bridge opens</title><id>urn:valley:1</id>"
             '<link href="https://valley.example/1"/>'
             f"<published>{published}</published><updated>2026-11-05T10:00:00Z</updated>"
