@@ -279,7 +279,7 @@ def import_command(files):
                 f"{result['unchanged']} unchanged, {result['rejected']} rejected"
             )
             total_rejected += result["rejected"]
-    tasks.wake_webhooks()
+    tasks.wake(tasks.wake_webhooks)
     if total_rejected:
         sys.exit(1)
 

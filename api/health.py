@@ -25,7 +25,7 @@ from models import (
 )
 from models.migrations import schema_problem
 
-from . import errors
+from . import errors, tasks
 from .arguments import Blueprint
 from .auth import presented_key, unauthorized
 
@@ -68,7 +68,8 @@ class Ready(MethodView):
         the one the server opened (503 otherwise).
 
         Degraded (still 200; `problems` says why and what is done instead) while the rate-limit
-        storage does not answer or the database's disk is full or nearly so.
+        storage or the task queue's Redis does not answer, or the database's disk is full or
+        nearly so.
         """
         gone = database_file_problem()
         if gone:
@@ -79,6 +80,9 @@ class Ready(MethodView):
             abort(503, message=f"{problem[0].upper()}{problem[1:]}.", headers={"Retry-After": "5"})
         config = current_app.config["NEWSDESK"]
         problems = current_app.extensions["newsdesk"]["limiter"].problems()
+        queue = tasks.queue_problem()
+        if queue:
+            problems.append(queue)
         disk = disk_space_problem(config.min_free_disk_mb * 2**20)
         if disk:
             problems.append(disk)

@@ -134,7 +134,7 @@ class Import(MethodView):
             else:
                 return import_items(ndjson_items(head, max_line))
         job = receive(lines)
-        tasks.run_import(job.id)
+        tasks.wake(lambda: tasks.run_import(job.id))
         job = imports.ImportJob.get_by_id(job.id)
         headers = location("import.ImportJobDetail", job_id=job.id)
         return rendered(_job_schema.dump(imports.describe(job)), 202, headers)

@@ -12,20 +12,24 @@ known times: the worker schedules a wake-up for the next one (within a minute; l
 the sweep's).
 """
 
+import contextlib
 import datetime
+import fcntl
 import logging
 import sqlite3
+import zlib
 from pathlib import Path
 
+import peewee
 import redis
 from flask import current_app, has_app_context, request
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey, crontab
-from huey.exceptions import TaskLockedException
-from huey.storage import MemoryStorage, RedisStorage
+from huey.storage import RedisStorage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models import connected, imports, related, stories, webhooks
+from models.base import db, is_postgres
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -103,49 +107,62 @@ def create_queue():
         huey.storage.initialize_schema()
 
 
-def task_lock(queue, name):
-    """Huey's lock ``name`` on ``queue``: it expires after 10 minutes where the storage can
-    (memory, and Redis 7.4 and later). Huey's other storages refuse an expiry (every run of a
-    task asking for one failed there: SQLite, PostgreSQL, and Redis before 7.4, which has no
-    expiry of a hash field), so there the lock has none, and a lock left by a killed worker is
-    cleared when a consumer starts (``flush_locks``)."""
-    storage = queue.storage
-    expires = isinstance(storage, MemoryStorage) or (
-        isinstance(storage, RedisStorage) and storage.supports_hash_ttl
-    )
-    return queue.lock_task(name, ttl=600 if expires else None)
+#: The key space of :func:`run_lock`'s advisory locks on PostgreSQL ("NR", two-int keys: a
+#: space apart from the one-key locks of migrations and the change log).
+RUN_LOCKS = 0x4E52
 
 
-#: Huey's locks that keep one run of a task at a time (:func:`_drain`).
+@contextlib.contextmanager
+def run_lock(name):
+    """Inside ``connected()``: whether this run holds the right to do the work ``name``, one run
+    at a time across every worker thread, process and host. PostgreSQL: an advisory lock of the
+    connection's session; SQLite (one host): a lock on the file ``<database>.<name>.lock``.
+    Either is held by a connection or an open file, so it goes with the process however it
+    ends: a worker killed in a run holds nothing up. (Huey's lock, kept in the queue's storage,
+    stayed held there when the storage could not expire it, SQLite's, PostgreSQL's and Redis's
+    before 7.4, until a worker started: the other workers skipped the work meanwhile.)"""
+    if is_postgres():
+        key = zlib.crc32(name.encode()) - 2**31
+        held = db.execute_sql("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCKS, key)).fetchone()
+        try:
+            yield held[0]
+        finally:
+            if held[0]:
+                try:
+                    db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCKS, key))
+                except peewee.DatabaseError:  # not back to the pool holding it: closed
+                    db.obj.manual_close()
+        return
+    if db.obj.database == ":memory:":
+        yield True
+        return
+    with open(f"{db.obj.database}.{name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True  # released when the file is closed
+
+
+#: The work one run at a time does (:func:`_drain`).
 RELATED_RUN, EMBEDDINGS_RUN = "refresh-related", "refresh-embeddings"
-LOCKS = (RELATED_RUN, EMBEDDINGS_RUN)
 
 
 def make_consumer(queue, workers):
-    """The worker's consumer of ``queue``, with ``workers`` threads. It clears the locks a
-    killed worker left: Huey's own flush clears only the locks its process has taken, and a
-    process starting has taken none (a lock left held stopped its task for good). An idle
-    thread looks for new tasks at least every second (Huey's default backs off to 10)."""
-    return queue.create_consumer(
-        workers=workers,
-        worker_type="thread",
-        flush_locks=True,
-        extra_locks=",".join(LOCKS),
-        max_delay=1.0,
-    )
+    """The worker's consumer of ``queue``, with ``workers`` threads. An idle thread looks for
+    new tasks at least every second (Huey's default backs off to 10)."""
+    return queue.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
 
 
 def _drain(lock_name, refresh_queued):
     """Call ``refresh_queued`` (one batch of a queue, returning how many it took) until the
     queue is empty, one run at a time under Huey's lock ``lock_name`` (a run in progress takes
     what is queued meanwhile); how many in all, 0 when another run holds the lock."""
-    try:
-        with task_lock(huey, lock_name), connected():
-            total = 0
-            while done := refresh_queued():
-                total += done
-    except TaskLockedException:
-        return 0
+    with connected(), run_lock(lock_name) as held:
+        total = 0
+        while held and (done := refresh_queued()):
+            total += done
     return total
 
 
@@ -291,13 +308,37 @@ def _clean_up_and_resume():
         run_import(job_id)
 
 
+def queue_problem():
+    """Why the task queue takes no task, as ``/readyz`` says it, or None. Only a queue in Redis
+    can be away while the database answers (the others are in it, or in a file beside it)."""
+    if not isinstance(huey.storage, RedisStorage):
+        return None
+    try:
+        huey.storage.conn.ping()
+    except redis.RedisError as error:
+        return (
+            f"Task queue: Redis does not answer ({error}); webhook deliveries, embeddings,"
+            " related lists and background imports wait until it does (they are recorded in"
+            " the database: none is lost)."
+        )
+    return None
+
+
+def wake(*calls):
+    """Make each of ``calls`` (enqueuing tasks: waking the worker), logging instead of raising
+    when the queue does not take them (Redis down): what they start is recorded in the database
+    already (queued articles, the outbox, an import job), and the worker's sweep does it within
+    a minute of the queue's return. A committed write's answer stands."""
+    try:
+        for call in calls:
+            call()
+    except Exception:
+        log.warning("could not wake the worker; its sweep will, within a minute", exc_info=True)
+
+
 def after_write(response):
     """after_request: a successful write may have queued embeddings, related lists and webhook
     events: wake the worker."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
-        try:
-            refresh_articles()
-            wake_webhooks()
-        except Exception:  # the write is committed: its answer stands, the sweep wakes them
-            log.warning("could not wake the worker; its sweep will, within a minute", exc_info=True)
+        wake(refresh_articles, wake_webhooks)
     return response

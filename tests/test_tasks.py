@@ -3,10 +3,12 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
-from huey import MemoryHuey, RedisHuey, SqliteHuey
-from huey.exceptions import TaskLockedException
 
 from api import tasks
 from api.config import Config
@@ -17,8 +19,11 @@ from models import (
     RelatedQueue,
     Relation,
     Source,
+    WebhookEvent,
+    connected,
     db,
     embeddings,
+    imports,
 )
 from models import related as related_lists
 from models.base import write_transaction
@@ -28,26 +33,55 @@ REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 HUEY_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "memory", "redis"])
-def test_task_locks_hold_on_each_storage(tmp_path, storage):
-    """Huey's SQLite storage refuses a lock with an expiry, and so does its Redis storage on a
-    server older than 7.4 (Debian's is 7.0): every run of the related-lists task failed there
-    before the lock asked for one only where it is kept."""
-    if storage == "sqlite":
-        queue = SqliteHuey("locks", filename=str(tmp_path / "tasks.db"))
-    elif storage == "memory":
-        queue = MemoryHuey("locks")
-    elif REDIS_URL:
-        queue = RedisHuey(f"locks-{tmp_path.name}", url=REDIS_URL)
-    else:
-        pytest.skip("NEWSDESK_TEST_REDIS_URL is not set")
-    with tasks.task_lock(queue, "refresh-related"):
-        second = tasks.task_lock(queue, "refresh-related")
-        with pytest.raises(TaskLockedException):
-            second.acquire()
-    with tasks.task_lock(queue, "refresh-related"):
-        pass
-    queue.flush()
+def test_one_run_at_a_time_does_the_work(app, dbconn):
+    """Another run (a thread, with a connection of its own) is refused the work while one
+    holds it, and gets it once that one is done."""
+
+    def elsewhere():
+        answers = []
+
+        def run():
+            with connected(), tasks.run_lock(tasks.RELATED_RUN) as held:
+                answers.append(held)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        return answers[0]
+
+    with tasks.run_lock(tasks.RELATED_RUN) as held:
+        assert held
+        assert not elsewhere()
+        with tasks.run_lock(tasks.EMBEDDINGS_RUN) as other_work:
+            assert other_work
+    assert elsewhere()
+
+
+@pytest.mark.xdist_group("processes")
+def test_a_worker_killed_in_a_run_holds_no_work_up(app, dbconn, database_url):
+    """Huey's lock stayed held in the queue's storage when a worker was killed in a run
+    (SQLite's, PostgreSQL's, Redis's before 7.4 keep no expiry), and the other workers skipped
+    the work until one started."""
+    script = (
+        "import os, signal, sys\n"
+        "from api import tasks\n"
+        "from models import bind_database, connected\n"
+        "bind_database(sys.argv[1])\n"
+        "with connected(), tasks.run_lock(tasks.RELATED_RUN) as held:\n"
+        "    print(held, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, database_url], stdout=subprocess.PIPE, text=True
+    ) as worker:
+        assert worker.stdout.readline() == "True\n"
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+    deadline = time.monotonic() + 10  # PostgreSQL ends the session once it sees it closed
+    while True:
+        with tasks.run_lock(tasks.RELATED_RUN) as held:
+            if held or time.monotonic() > deadline:
+                break
+    assert held
 
 
 def test_the_queue_file_syncs_as_the_database_does(tmp_path):
@@ -63,17 +97,6 @@ def test_the_queue_file_syncs_as_the_database_does(tmp_path):
     with queue.storage.db() as cursor:
         assert cursor.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert cursor.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
-
-
-def test_a_worker_starting_clears_the_locks_a_killed_one_left(tmp_path):
-    killed = SqliteHuey("newsdesk", filename=str(tmp_path / "tasks.db"))
-    for name in tasks.LOCKS:
-        tasks.task_lock(killed, name).acquire()  # killed inside a run: never released
-    assert all(killed.is_locked(name) for name in tasks.LOCKS)
-    # A new process, which has taken no lock (asking it whether one is held would register it).
-    starting = SqliteHuey("newsdesk", filename=str(tmp_path / "tasks.db"))
-    tasks.make_consumer(starting, workers=1)
-    assert not any(killed.is_locked(name) for name in tasks.LOCKS)
 
 
 def test_worker_threads_starting_leave_other_threads_transactions_alone(app, dbconn, source):
@@ -229,3 +252,66 @@ def test_single_writes_are_served_before_an_import(client, writer, source, monke
         tasks.refresh_articles.call_local()
         assert EmbeddingQueue.select().count() == RelatedQueue.select().count() == 0
         assert ArticleEmbedding.select().count() == 4
+
+
+@pytest.fixture
+def queue_down(monkeypatch):
+    """The task queue unreachable: a Redis queue on a port where nothing answers (a Redis
+    that is down)."""
+    from huey.storage import RedisStorage
+
+    from .servers import free_port
+
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setattr(tasks.huey, "storage", RedisStorage("newsdesk", url=url))
+
+
+def test_an_import_for_the_worker_is_accepted_while_the_queue_is_down(
+    client, writer, source, queue_down
+):
+    """The job was stored, then enqueuing its task failed: a 500, and a client sending it
+    again started a second import of the same body."""
+    body = json.dumps({"source": source.slug, "title": "T", "body_text": "B."}) + "\n"
+    response = client.post(
+        "/v1/import",
+        data=body,
+        content_type="application/x-ndjson",
+        headers={**writer, "Prefer": "respond-async"},
+    )
+    assert response.status_code == 202, response.json
+    assert response.json["status"] == "queued"
+    with connected():
+        assert imports.runnable() == [response.json["id"]]  # the sweep takes it up
+
+
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+def test_a_cli_import_succeeds_while_the_queue_is_down(
+    app, client, database_url, make_key, source, tmp_path, queue_down
+):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    hook = {"url": "http://127.0.0.1:9/", "events": ["article.published"]}
+    assert client.post("/v1/webhooks", json=hook, headers=make_key("admin")).status_code == 201
+    path = tmp_path / "one.ndjson"
+    path.write_text(json.dumps({"source": source.slug, "title": "T", "body_text": "B."}) + "\n")
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["import", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{path}: 1 created" in result.output
+    with connected():
+        assert WebhookEvent.select().count() == 1  # in the outbox: the sweep delivers it
+
+
+def test_readiness_says_when_the_task_queue_does_not_answer(client, queue_down):
+    answer = client.get("/readyz").json
+    assert answer["status"] == "degraded"
+    (problem,) = answer["problems"]
+    assert problem.startswith("Task queue: Redis does not answer (")
+    assert problem.endswith("wait until it does (they are recorded in the database: none is lost).")
+
+
+def test_readiness_of_a_queue_that_answers_says_nothing_of_it(client):
+    assert client.get("/readyz").json["problems"] == []

@@ -952,10 +952,10 @@ def test_a_part_of_the_sweep_that_fails_leaves_the_others_to_run(
         save(article(source, "Written by a process that died before waking the worker"))
         webhooks.take_queued()
 
-    def broken(*args, **kwargs):  # as the Redis storage of a server before 7.4 was
+    def broken(*args, **kwargs):  # as Huey's lock on the Redis storage of a server before 7.4 was
         raise NotImplementedError("ttl requires hash-field TTL support")
 
-    monkeypatch.setattr(tasks, "task_lock", broken)
+    monkeypatch.setattr(tasks, "run_lock", broken)
     with app.app_context():
         tasks.sweep.call_local()
     (got,) = receiver.wait_for(1)
