@@ -13,6 +13,7 @@ import hashlib
 import html
 import io
 import re
+import xml.sax
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -155,10 +156,10 @@ def _not_well_formed(feed):
     error = feed.get("bozo_exception") if feed.bozo else None
     if error is None or isinstance(error, feedparser.ThingsNobodyCaresAboutButMe):
         return None
-    where = ""
-    if hasattr(error, "getLineNumber"):
-        where = f" (line {error.getLineNumber()}, column {error.getColumnNumber()})"
-    return f"Not well-formed XML{where}: {getattr(error, 'getMessage', lambda: error)()}."
+    if isinstance(error, xml.sax.SAXParseException):
+        where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
+        return f"Not well-formed XML ({where}): {error.getMessage()}."
+    return f"Not well-formed XML: {error}."
 
 
 def _feed_time(entry):
@@ -274,7 +275,7 @@ def _feed_source(feed, link):
     title = title or link
     base = (
         slugify(title, 90)
-        or slugify(urlsplit(link or "").hostname or "", 90)
+        or slugify(urlsplit(link).hostname or "", 90)
         or "feed-" + hashlib.sha256(title.encode()).hexdigest()[:8]
     )
     if base.isdigit():
@@ -285,7 +286,7 @@ def _feed_source(feed, link):
         # Taken (maybe by a concurrent import): the feed's when it has the feed's link, or
         # none (a source made for it by hand, say); another publisher's otherwise.
         owner = Source.get_or_none(Source.slug == slug)
-        if owner is not None and owner.homepage_url in (None, link):  # link is never None
+        if owner is not None and owner.homepage_url in (None, link):
             break
         number += 1
         slug = f"{base}-{number}"

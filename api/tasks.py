@@ -157,7 +157,7 @@ def make_consumer(queue, workers):
 
 def _drain(lock_name, refresh_queued):
     """Call ``refresh_queued`` (one batch of a queue, returning how many it took) until the
-    queue is empty, one run at a time under Huey's lock ``lock_name`` (a run in progress takes
+    queue is empty, one run at a time (:func:`run_lock` ``lock_name``: a run in progress takes
     what is queued meanwhile); how many in all, 0 when another run holds the lock."""
     with connected(), run_lock(lock_name) as held:
         total = 0
