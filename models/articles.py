@@ -300,7 +300,7 @@ class ArticleQueue(BaseModel):
         table = cls._meta.table_name
         insert_rows(
             cls,
-            [{"article": i, "queued_at": now, "bulk": bulk} for i in article_ids],
+            [{"article": i, "queued_at": now, "bulk": bulk} for i in sorted(article_ids)],
             ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at",'
             f' "bulk" = "{table}"."bulk" AND excluded."bulk"',
         )
@@ -319,11 +319,14 @@ class ArticleQueue(BaseModel):
     @classmethod
     def take_off(cls, rows):
         """Inside a write transaction: take the queued ``rows`` (as :meth:`due` read them) off
-        the queue, except articles queued again since. One prepared statement for them all."""
+        the queue, except articles queued again since. One prepared statement for them all, in
+        the order of the articles' ids, as :meth:`add` queues them: the worker's delete and a
+        write queueing some of them again lock their rows in one order (in the order they
+        were queued, the two deadlocked on PostgreSQL)."""
         execute_many(
             f'DELETE FROM "{cls._meta.table_name}" WHERE "article_id" = {{0}}'
             ' AND "queued_at" <= {0}',
-            [(article_id, queued_at) for article_id, queued_at, _ in rows],
+            sorted((article_id, queued_at) for article_id, queued_at, _ in rows),
         )
 
 
