@@ -282,7 +282,7 @@ def store_vectors(rows):
                 ArticleEmbedding.embedded_at,
             ],
         ).execute()
-        if has_pgvector():
+        if has_pgvector(fresh=True):
             _store_pgvector([(row[0], row[3]) for row in rows])
         DataVersion.bump()
 
@@ -609,13 +609,15 @@ def process_index():
 _pgvector = {}
 
 
-def has_pgvector():
+def has_pgvector(fresh=False):
     """Whether the bound database is PostgreSQL with the ``article_vector`` table of the
-    current model (checked once per process and database)."""
+    current model. Once it has, it is known for the process; a ``fresh`` answer asks the
+    database again until then (the worker, storing vectors, must see a table ``db init`` made
+    while it ran: it stored none there before)."""
     if not is_postgres():
         return False
     key = (binding(), embedder().name)
-    if key not in _pgvector:
+    if key not in _pgvector or (fresh and not _pgvector[key]):
         rows = db.execute_sql(
             "SELECT obj_description(to_regclass('article_vector'), 'pg_class')"
         ).fetchall()
@@ -631,38 +633,47 @@ def pgvector_installed():
 
 def ensure_vector_index():
     """On PostgreSQL with pgvector installed: make ``article_vector`` (the vectors of the
-    current model in a ``vector`` column, HNSW-indexed for cosine distance) and fill it from
-    ``article_embedding``. Returns whether the database has one. Part of ``newsdesk db init``.
+    current model in a ``vector`` column, HNSW-indexed for cosine distance), and fill it with
+    the vectors of ``article_embedding`` it lacks (all, when it is new; those a worker stored
+    without it, having looked for it just before it was made). Returns whether the database
+    has one. Part of ``newsdesk db init``.
     """
     if not is_postgres() or not pgvector_installed():
         return False
     model = embedder()
     _pgvector.clear()
-    if has_pgvector():
-        return True
     with write_transaction():
-        db.execute_sql("CREATE EXTENSION IF NOT EXISTS vector")
-        db.execute_sql("DROP TABLE IF EXISTS article_vector")
-        db.execute_sql(
-            "CREATE TABLE article_vector (article_id INTEGER PRIMARY KEY"
-            " REFERENCES article (id) ON DELETE CASCADE,"
-            f" embedding vector({model.dimensions}) NOT NULL)"
-        )
-        rows = ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.vector).where(
-            ArticleEmbedding.model == model.name
+        made = not has_pgvector()
+        if made:
+            db.execute_sql("CREATE EXTENSION IF NOT EXISTS vector")
+            db.execute_sql("DROP TABLE IF EXISTS article_vector")
+            db.execute_sql(
+                "CREATE TABLE article_vector (article_id INTEGER PRIMARY KEY"
+                " REFERENCES article (id) ON DELETE CASCADE,"
+                f" embedding vector({model.dimensions}) NOT NULL)"
+            )
+        stored = peewee.Table("article_vector", ("article_id",))
+        lacking = ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.vector).where(
+            (ArticleEmbedding.model == model.name)
+            & ~peewee.fn.EXISTS(
+                stored.select(stored.article_id).where(
+                    stored.article_id == ArticleEmbedding.article
+                )
+            )
         )
         batch = []
-        for article_id, blob in rows.tuples():
+        for article_id, blob in lacking.tuples():
             batch.append((article_id, from_blob(blob)))
             if len(batch) == 1000:
                 _store_pgvector(batch)
                 batch = []
         _store_pgvector(batch)
-        db.execute_sql(
-            "CREATE INDEX article_vector_hnsw ON article_vector"
-            " USING hnsw (embedding vector_cosine_ops)"
-        )
-        db.execute_sql("COMMENT ON TABLE article_vector IS %s", (model.name,))
+        if made:
+            db.execute_sql(
+                "CREATE INDEX article_vector_hnsw ON article_vector"
+                " USING hnsw (embedding vector_cosine_ops)"
+            )
+            db.execute_sql("COMMENT ON TABLE article_vector IS %s", (model.name,))
     _pgvector.clear()
     return True
 
@@ -684,8 +695,8 @@ def _store_pgvector(rows):
 
 
 def _nearest_pgvector(vector, limit, exclude, filters):
-    """HNSW candidates, filtered in the same statement; when filters leave too few of the
-    index's candidates, the exact distance over the articles that pass them."""
+    """HNSW candidates, filtered in the same statement; when the filters (a status too) leave
+    too few of the index's candidates, the exact distance over the articles that pass them."""
     literal = _pg_literal(vector)
     matching = Article.filtered(
         Article.select(Article.id).where(Article.status == PUBLISHED), **filters
@@ -700,7 +711,9 @@ def _nearest_pgvector(vector, limit, exclude, filters):
     with db.atomic():
         db.execute_sql("SET LOCAL hnsw.ef_search = %s", (max(40, 2 * limit),))
         found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
-        if len(found) < limit and any(filters.values()):
+        # The index's candidates are filtered after it found them: drafts and unpublished
+        # articles among them (the table holds every article's vector) leave fewer, or none.
+        if len(found) < limit:
             db.execute_sql("SET LOCAL enable_indexscan = off")
             found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
     return [(article_id, float(score)) for article_id, score in found]

@@ -15,6 +15,7 @@ from models import (
     EmbeddingQueue,
     SentenceEmbedding,
     Story,
+    connected,
     db,
     embeddings,
     stories,
@@ -689,3 +690,52 @@ def test_a_search_by_meaning_loads_the_model_before_its_time_limit(dbconn, monke
     assert not model.loaded
     embeddings.prepare_index()
     assert model.loaded
+
+
+def pgvector_only(database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL with pgvector only")
+    with connected():
+        if not embeddings.has_pgvector():
+            pytest.skip("PostgreSQL with pgvector only")
+
+
+def test_drafts_nearest_a_query_leave_the_published_hits_found(app, make_article, database_url):
+    """The index's candidates were filtered after it found them, and without a filter there
+    was no exact scan to fall back on: 60 drafts nearer the query than anything published
+    left a search by meaning with no hit."""
+    pgvector_only(database_url)
+    published = [make_article(title=f"Orchard report {n}", body=OTHER[1]).id for n in range(20)]
+    drafts = [
+        make_article(title=f"{STORY[1][0]} {n}", body=STORY[1][1], status="draft")
+        for n in range(60)
+    ]
+    embeddings.embed_articles([*published, *(draft.id for draft in drafts)])
+    # The plan of a large table (the index), not the exact scan a small one gets.
+    db.execute_sql("SET enable_seqscan = off")
+    db.execute_sql("SET enable_sort = off")
+    try:
+        hits = embeddings.nearest(embeddings.embed_query(STORY[1][0]), 5)
+    finally:
+        db.execute_sql("RESET enable_seqscan")
+        db.execute_sql("RESET enable_sort")
+    assert len(hits) == 5 and {article_id for article_id, _ in hits} <= set(published)
+
+
+def test_vectors_a_worker_stored_without_the_pgvector_table_reach_it(
+    app, client, writer, source, database_url
+):
+    """A process that looked for the table before ``db init`` made it never wrote to it, and
+    ``db init`` filled a new table only."""
+    pgvector_only(database_url)
+    first = post(client, writer, source, *STORY[0])["id"]
+    key = (embeddings.binding(), embeddings.embedder().name)
+    embeddings._pgvector[key] = False  # as a worker that looked before the table was made
+    second = post(client, writer, source, *STORY[1], hours=1)["id"]
+    with db.connection_context():
+        stored = {i for (i,) in db.execute_sql("SELECT article_id FROM article_vector")}
+        assert stored == {first, second}
+        db.execute_sql("DELETE FROM article_vector WHERE article_id = %s", (first,))  # missed
+        assert embeddings.ensure_vector_index()
+        stored = {i for (i,) in db.execute_sql("SELECT article_id FROM article_vector")}
+    assert stored == {first, second}
