@@ -7,6 +7,7 @@ with NEWSDESK_WORKER_CLASS, not --worker-class: this file prepares the process f
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 
@@ -44,11 +45,14 @@ if (os.environ.get("NEWSDESK_WORKER_CLASS") or "gevent").strip().lower() == "gev
 
     green.patch_psycopg2()
 
-from api.config import Config
+from api.config import Config, ConfigError
 from api.errors import WorkerTimeout
 from api.guards import MAX_HEADERS_BYTES
 
-_config = Config.from_env()
+try:
+    _config = Config.from_env()
+except ConfigError as error:  # one line naming the variable, not gunicorn's traceback
+    sys.exit(f"newsdesk: {error}")
 
 bind = _config.bind
 workers = _config.workers

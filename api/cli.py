@@ -4,7 +4,6 @@ import contextlib
 import functools
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -35,7 +34,7 @@ from models.migrations import schema_problem, upgrading
 
 from . import create_app, openapi_yaml
 from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
-from .config import WORKER_CLASSES, Config, ConfigError
+from .config import WORKER_CLASSES, Config, ConfigError, bind_address
 from .demo import load_demo
 from .guards import RAW_CONTROL_CHARACTERS
 from .jsonbody import has_surrogate
@@ -161,7 +160,13 @@ def db_init(new_etags):
 
 
 @main.command()
-@click.option("--articles", default=1000, show_default=True, help="How many articles.")
+@click.option(
+    "--articles",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="How many articles.",
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no articles.")
 @click.option(
@@ -226,7 +231,7 @@ def keys_list():
     with connected():
         rows = list(ApiKey.select().order_by(ApiKey.id))
     click.echo(
-        f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20} {'last used':<20} status"
+        f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20}  {'last used':<20} status"
     )
     for key in rows:
         click.echo(
@@ -307,7 +312,7 @@ def related_group():
 @related_group.command("rebuild")
 @click.option(
     "--processes",
-    type=int,
+    type=click.IntRange(1, 64),
     default=os.cpu_count() or 1,
     show_default=True,
     help="Processes computing in parallel.",
@@ -387,15 +392,21 @@ def openapi():
 )
 def serve(bind, workers, worker_class):
     """Serve the API with gunicorn (the schema must be current: `newsdesk db init`)."""
+    if bind is not None:
+        try:
+            bind_address("--bind", bind)
+        except ConfigError as error:
+            message = str(error).removeprefix("--bind ")
+            raise click.BadParameter(message, param_hint="--bind") from None
     config = Config.from_env()
     with connected(config):
         pass  # the database answers and its schema is current; nothing is written
     if worker_class:  # gunicorn.conf.py reads it, and prepares the process for it
         os.environ["NEWSDESK_WORKER_CLASS"] = worker_class
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-    args = [gunicorn, "--config", str(_gunicorn_config())]
+    # gunicorn of this interpreter, found whether or not its script is beside it.
+    args = [sys.executable, "-m", "gunicorn", "--config", str(_gunicorn_config())]
     args += ["--bind", bind or config.bind, "--workers", str(workers or config.workers)]
-    os.execv(gunicorn, [*args, "api.wsgi:app"])
+    os.execv(sys.executable, [*args, "api.wsgi:app"])
 
 
 def _gunicorn_config():
@@ -403,3 +414,7 @@ def _gunicorn_config():
         if (folder / "gunicorn.conf.py").is_file():
             return folder / "gunicorn.conf.py"
     raise click.ClickException("gunicorn.conf.py not found in this folder or the project's")
+
+
+if __name__ == "__main__":  # python -m api.cli, as the newsdesk script
+    main()

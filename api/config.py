@@ -114,8 +114,50 @@ def _bool(name, value):
 
 
 def _redis_url(name, value):
-    if urlparse(value).scheme not in ("redis", "rediss", "unix"):
+    """A ``redis://`` or ``rediss://`` URL with a host (the rate limiter takes no other)."""
+    url = urlparse(value)
+    try:
+        url.port  # noqa: B018 (raises on a port that is no number, or out of range)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("redis", "rediss") or not url.hostname:
         raise ConfigError(f"{name} must be a redis://host:6379/0 URL, not {value!r}")
+    return value
+
+
+def _base_url(name, value):
+    """An http(s) URL with a host and nothing after its path (links are made by adding to it),
+    without its last ``/``."""
+    url = urlparse(value.strip())
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://x.org, not {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _origins(name, value):
+    """A comma list of origins as browsers send them: ``scheme://host[:port]``."""
+    origins = []
+    for part in value.split(","):
+        origin = part.strip().rstrip("/")
+        url = urlparse(origin)
+        if not origin:
+            continue
+        if url.scheme not in ("http", "https") or not url.hostname or url.path or url.query:
+            raise ConfigError(
+                f"{name} must be a comma list of origins such as https://app.example.org,"
+                f" not {part.strip()!r}"
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
+def bind_address(name, value):
+    """``HOST:PORT`` (a port 0-65535) or ``unix:PATH``, as gunicorn binds."""
+    if value.startswith("unix:") and len(value) > 5:
+        return value
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{name} must be HOST:PORT (a port 0-65535) or unix:PATH, not {value!r}")
     return value
 
 
@@ -128,13 +170,20 @@ def _choice(*allowed):
     return read
 
 
-def _seconds(name, value):
+#: The longest time a setting may name, in seconds: longer ones are mistakes, and past
+#: what dates and timers hold they failed requests and tasks, not the start.
+YEAR = 365 * 24 * 3600
+
+
+def _seconds(name, value, maximum=YEAR):
     try:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not 0 < number < float("inf"):
-        raise ConfigError(f"{name} must be more than 0 seconds, not {value!r}")
+    if not 0 < number <= maximum:
+        raise ConfigError(
+            f"{name} must be more than 0 and at most {maximum} seconds, not {value!r}"
+        )
     return number
 
 
@@ -149,21 +198,31 @@ def _rate(name, value):
         parsed = limits.parse_many(value)
     except ValueError:
         parsed = []
-    if len(parsed) != 1:
+    if len(parsed) != 1 or parsed[0].amount < 1:
         raise ConfigError(
             f"{name} must be one limit such as 600/minute or 10/second, not {value!r}"
         )
     return value.strip()
 
 
-def _int(name, value, minimum=0):
+def _int(name, value, minimum=0, maximum=2**31 - 1):
+    """A whole number from ``minimum`` to ``maximum`` (by default what PostgreSQL's integer
+    holds: its statement timeout, a count)."""
     try:
         number = int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {number}")
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{name} must be from {minimum} to {maximum}, not {number}")
     return number
+
+
+def _bytes(name, value, minimum=0):
+    return _int(name, value, minimum, maximum=2**40)
+
+
+def _whole_seconds(name, value, minimum=0):
+    return _int(name, value, minimum, maximum=YEAR)
 
 
 def _networks(name, value):
@@ -249,32 +308,32 @@ class Config:
             "database_url": str,
             "redis_url": _redis_url,
             "public_read": _bool,
-            "cache_max_age": _int,
-            "cache_stale": _int,
-            "answer_cache_bytes": _int,
-            "max_body_bytes": lambda n, v: _int(n, v, minimum=1),
-            "max_import_bytes": lambda n, v: _int(n, v, minimum=1),
-            "import_sync_bytes": lambda n, v: _int(n, v, minimum=0),
+            "cache_max_age": _whole_seconds,
+            "cache_stale": _whole_seconds,
+            "answer_cache_bytes": _bytes,
+            "max_body_bytes": lambda n, v: _bytes(n, v, minimum=1),
+            "max_import_bytes": lambda n, v: _bytes(n, v, minimum=1),
+            "import_sync_bytes": _bytes,
             "rate_limit": _rate,
             "write_rate_limit": _rate,
             "secret_key": str,
-            "public_base_url": str,
-            "bind": str,
-            "workers": lambda n, v: _int(n, v, minimum=1),
+            "public_base_url": _base_url,
+            "bind": bind_address,
+            "workers": lambda n, v: _int(n, v, minimum=1, maximum=1024),
             "worker_class": _worker_class,
-            "request_timeout": lambda n, v: _int(n, v, minimum=1),
-            "import_timeout": lambda n, v: _int(n, v, minimum=1),
+            "request_timeout": lambda n, v: _int(n, v, minimum=1, maximum=24 * 3600),
+            "import_timeout": lambda n, v: _int(n, v, minimum=1, maximum=24 * 3600),
             "log_level": _choice("debug", "info", "warning", "error", "critical"),
             "log_format": _choice("json", "text"),
             "tasks_immediate": _bool,
             "instance_path": str,
             "webhook_timeout": _seconds,
             "webhook_retry_schedule": _schedule,
-            "webhook_secret_grace": _int,
+            "webhook_secret_grace": _whole_seconds,
             "webhook_allow_private": _bool,
             "embedder": _choice("use", "hashed"),
             "statement_timeout_ms": _int,
-            "redis_timeout_ms": lambda n, v: _int(n, v, minimum=1),
+            "redis_timeout_ms": lambda n, v: _int(n, v, minimum=1, maximum=60_000),
             "rate_limit_file": str,
             "trusted_proxies": _proxies,
             "metrics_allow": _networks,
@@ -287,8 +346,9 @@ class Config:
             if raw is None or raw == "":
                 continue
             values[field] = raw if read is str else read(name, raw)
-        origins = environ.get("NEWSDESK_CORS_ORIGINS", "")
-        values["cors_origins"] = tuple(o.strip() for o in origins.split(",") if o.strip())
+        values["cors_origins"] = _origins(
+            "NEWSDESK_CORS_ORIGINS", environ.get("NEWSDESK_CORS_ORIGINS", "")
+        )
         values["metrics_dir"] = environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         values.update(overrides)
         instance = values.get("instance_path") or str(default_instance_path())

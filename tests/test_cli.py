@@ -177,3 +177,53 @@ def test_related_rebuild_in_parallel(app, database_url):
     assert "rebuilt computed relations of 200 articles" in output
     with db.connection_context():
         assert Relation.select().where(Relation.origin == "computed").count() > 100
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--bind", "127.0.0.1:99999"], "must be HOST:PORT (a port 0-65535) or unix:PATH"),
+        (["demo", "--articles", "-5"], "-5 is not in the range x>=0"),
+        (["related", "rebuild", "--processes", "0"], "0 is not in the range 1<=x<=64"),
+    ],
+)
+def test_arguments_out_of_range_are_refused_by_name(tmp_path, args, message):
+    env = {"NEWSDESK_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "api.cli", "keys", "list"],
+        ["-m", "gunicorn", "--config", "gunicorn.conf.py", "--check-config", "api.wsgi:app"],
+    ],
+    ids=["python-m", "gunicorn"],
+)
+def test_a_bad_redis_url_is_one_line_wherever_the_app_starts(tmp_path, command):
+    """The queue is made as ``api`` is imported: a port that is no number was a traceback."""
+    env = {
+        **os.environ,
+        "NEWSDESK_REDIS_URL": "redis://127.0.0.1:abc/0",
+        "NEWSDESK_DATABASE_URL": "",
+        "NEWSDESK_INSTANCE_PATH": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "NEWSDESK_REDIS_URL must be a redis://host:6379/0 URL, not 'redis://127.0.0.1:abc/0'"
+        )
+    )
+    assert "Traceback" not in done.stderr

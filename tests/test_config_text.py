@@ -50,11 +50,48 @@ def test_config_defaults_are_safe():
         ("NEWSDESK_RATE_LIMIT", "abc"),
         # Two limits, of which only the first would hold.
         ("NEWSDESK_WRITE_RATE_LIMIT", "10/second;600/minute"),
+        # Accepted at the start, each failed requests or tasks later: past what dates, timers
+        # or PostgreSQL's integers hold, or a limit nothing passes.
+        ("NEWSDESK_WEBHOOK_SECRET_GRACE", "10000000000000"),
+        ("NEWSDESK_STATEMENT_TIMEOUT_MS", "2147483648"),
+        ("NEWSDESK_REDIS_TIMEOUT_MS", "99999999999999999999999"),
+        ("NEWSDESK_WEBHOOK_TIMEOUT", "1e300"),
+        ("NEWSDESK_WEBHOOK_RETRY_SCHEDULE", "5,1e12"),
+        ("NEWSDESK_REQUEST_TIMEOUT", "99999999999999999999999"),
+        ("NEWSDESK_WORKERS", "99999999999999999999999"),
+        ("NEWSDESK_RATE_LIMIT", "0/minute"),
+        # Tracebacks at the start, or accepted and wrong.
+        ("NEWSDESK_REDIS_URL", "redis://127.0.0.1:abc/0"),
+        ("NEWSDESK_REDIS_URL", "redis://127.0.0.1:99999/0"),
+        ("NEWSDESK_REDIS_URL", "unix:///tmp/redis.sock"),
+        ("NEWSDESK_REDIS_URL", "redis://"),
+        ("NEWSDESK_BIND", "127.0.0.1:99999"),
+        ("NEWSDESK_BIND", "garbage"),
+        ("NEWSDESK_PUBLIC_BASE_URL", "not a url"),
+        ("NEWSDESK_PUBLIC_BASE_URL", "ftp://x.org"),
+        ("NEWSDESK_CORS_ORIGINS", "https://a.org,a.org"),
+        ("NEWSDESK_CORS_ORIGINS", "https://a.org/app"),
     ],
 )
 def test_config_rejects_bad_values(name, value):
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: value})
+
+
+def test_config_takes_what_a_user_means_by_urls_and_binds():
+    config = Config.from_env(
+        {
+            "NEWSDESK_PUBLIC_BASE_URL": "https://news.example.org/",
+            "NEWSDESK_CORS_ORIGINS": "https://a.org/, http://localhost:3000",
+            "NEWSDESK_BIND": "[::1]:9000",
+            "NEWSDESK_REDIS_URL": "rediss://cache.internal:6380/2",
+            "NEWSDESK_STATEMENT_TIMEOUT_MS": "2147483647",
+        }
+    )
+    assert config.public_base_url == "https://news.example.org"
+    assert config.cors_origins == ("https://a.org", "http://localhost:3000")
+    assert config.bind == "[::1]:9000"
+    assert Config.from_env({"NEWSDESK_BIND": "unix:/run/newsdesk.sock"}).bind.startswith("unix:")
 
 
 @pytest.mark.parametrize(

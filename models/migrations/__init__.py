@@ -90,6 +90,8 @@ def schema_problem(version):
             f"the database has schema version {version}, newer than this code's"
             f" {LATEST_VERSION}: run the newer version of Newsdesk that upgraded it"
         )
+    if version is None:
+        return "the database has no Newsdesk schema: run `newsdesk db init`"
     return (
         f"the database has schema version {version}, this code needs {LATEST_VERSION}:"
         " run `newsdesk db init`"
