@@ -368,7 +368,9 @@ def worker(workers):
             " and there is no queue for a worker to consume"
         )
     tasks.take_up()
-    tasks.make_consumer(tasks.huey, workers).run()
+    consumer = tasks.make_consumer(tasks.huey, workers)
+    click.echo(f"worker: {workers} threads; Ctrl-C stops it after the batch at hand", err=True)
+    consumer.run()
 
 
 @main.command()

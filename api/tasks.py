@@ -17,6 +17,7 @@ import datetime
 import fcntl
 import logging
 import sqlite3
+import threading
 import zlib
 from pathlib import Path
 
@@ -149,10 +150,18 @@ def run_lock(name):
 RELATED_RUN, EMBEDDINGS_RUN = "refresh-related", "refresh-embeddings"
 
 
+#: Set once the worker is stopping (its consumer's stop flag): a run takes no next batch. (A
+#: Ctrl-C waited for the whole of a queue: 50 minutes of embeddings after a large import.)
+stopping = threading.Event()
+
+
 def make_consumer(queue, workers):
     """The worker's consumer of ``queue``, with ``workers`` threads. An idle thread looks for
     new tasks at least every second (Huey's default backs off to 10)."""
-    return queue.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
+    global stopping
+    consumer = queue.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
+    stopping = consumer.stop_flag
+    return consumer
 
 
 def _drain(lock_name, refresh_queued):
@@ -161,7 +170,7 @@ def _drain(lock_name, refresh_queued):
     what is queued meanwhile); how many in all, 0 when another run holds the lock."""
     with connected(), run_lock(lock_name) as held:
         total = 0
-        while held and (done := refresh_queued()):
+        while held and not stopping.is_set() and (done := refresh_queued()):
             total += done
     return total
 

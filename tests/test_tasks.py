@@ -315,3 +315,18 @@ def test_readiness_says_when_the_task_queue_does_not_answer(client, queue_down):
 
 def test_readiness_of_a_queue_that_answers_says_nothing_of_it(client):
     assert client.get("/readyz").json["problems"] == []
+
+
+def test_a_worker_stopping_takes_no_next_batch(app, dbconn, monkeypatch):
+    batches = []
+
+    def batch():
+        batches.append(1)
+        return 0 if len(batches) == 3 else 5
+
+    assert tasks._drain(tasks.RELATED_RUN, batch) == 10  # until the queue is empty
+    stopping = tasks.threading.Event()
+    monkeypatch.setattr(tasks, "stopping", stopping)
+    stopping.set()
+    batches.clear()
+    assert tasks._drain(tasks.RELATED_RUN, batch) == 0 and batches == []
