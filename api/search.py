@@ -51,7 +51,9 @@ class Search(MethodView):
         # Keyword cursors keep the tag they had before there were modes.
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
-        after = paging.decode_cursor(cursor, tag, types) if cursor else None
+        if mode != "keyword":  # and how many hits the pages before held (see hybrid.after)
+            types += (paging.integer,)
+        after = paging.decode_cursor(cursor, tag, types, optional=1) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":
             embeddings.prepare_index()
@@ -64,17 +66,27 @@ class Search(MethodView):
                 hits = [hybrid.Hit(*row, "keyword") for row in rows.limit(limit + 1)]
                 if facets:
                     extra["facets"] = search_index.facets(parsed, dict.fromkeys(facets), **criteria)
+                seen = None
             else:
                 every = hybrid.ranked(parsed, mode, sort, **criteria)
-                hits = hybrid.after(every, sort, after)[: limit + 1]
+                rest = hybrid.after(every, sort, after)
+                hits = rest[: limit + 1]
                 if facets:
                     ids = [hit.id for hit in every]
                     extra["facets"] = search_index.facets_among(ids, dict.fromkeys(facets))
+                seen = len(every) - len(rest) + limit  # hits up to this page's last
             hits, next_cursor = paging.paginate(
-                hits, limit, tag, lambda hit: hybrid.sort_key(hit, sort)
+                hits, limit, tag, lambda hit: _cursor_key(hit, sort, seen)
             )
             items = _items(hits, parsed, fields)
         return paging.page(items, next_cursor, **extra)
+
+
+def _cursor_key(hit, sort, seen):
+    """What a cursor after ``hit`` holds: its sort key, and in hybrid and semantic modes how
+    many hits the pages up to it held (``seen``)."""
+    key = hybrid.sort_key(hit, sort)
+    return key if seen is None else (*key, seen)
 
 
 def _items(hits, parsed, fields):

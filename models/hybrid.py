@@ -107,16 +107,25 @@ def sort_key(hit, sort):
 
 
 def after(hits, sort, cursor_key):
-    """The hits past ``cursor_key`` (the sort key of the last hit of the previous page).
+    """The hits past ``cursor_key``: the sort key of the last hit of the previous page, and
+    how many hits the pages up to it held (None in cursors made before it was kept).
 
     By relevance, past that hit where it is still one: a hit written since the previous page
     moves the ranks, so the fused scores, of those below it, which a page must neither repeat
-    nor skip."""
+    nor skip. Where it is gone (deleted, unpublished), every hit below it moved up a rank, and
+    its score with it: the next page starts at the first hit below its key, or at the rank it
+    left, whichever is first (by score alone, the hit that took its rank, at its score, was
+    skipped when its id was the larger)."""
     if cursor_key is None:
         return hits
+    key, seen = tuple(cursor_key[:2]), cursor_key[2] if len(cursor_key) > 2 else None
     if sort == "relevance":
-        last = cursor_key[-1]
+        last = key[-1]
         for position, hit in enumerate(hits):
             if hit.id == last:
                 return hits[position + 1 :]
-    return [hit for hit in hits if sort_key(hit, sort) < tuple(cursor_key)]
+        below = next((i for i, hit in enumerate(hits) if sort_key(hit, sort) < key), len(hits))
+        if seen is not None:
+            below = min(below, max(seen - 1, 0))
+        return hits[below:]
+    return [hit for hit in hits if sort_key(hit, sort) < key]

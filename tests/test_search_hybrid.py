@@ -252,3 +252,18 @@ def test_the_keyword_ranking_of_hybrid_ranks_the_newest_matches(app, corpus):
             [corpus["collapse"]],
             [corpus["divers"]],
         )
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_the_last_hit_of_a_page_gone_the_next_page_skips_nothing(client, corpus, writer, mode):
+    """Each hit below a hit that is gone moves up a rank, and its fused score with it: the hit
+    that took the rank of a page's last hit had that hit's score, and was skipped when its id
+    was the larger."""
+    whole = [hit["id"] for hit in search(client, "Riverton bridge", mode=mode, limit=50)["data"]]
+    assert len(whole) >= 4
+    first = search(client, "Riverton bridge", mode=mode, limit=2)
+    assert [hit["id"] for hit in first["data"]] == whole[:2]
+    response = client.delete(f"/v1/articles/{whole[1]}", headers=writer)
+    assert response.status_code == 204
+    rest = search(client, "Riverton bridge", mode=mode, limit=50, cursor=first["next_cursor"])
+    assert [hit["id"] for hit in rest["data"]] == whole[2:]
