@@ -211,7 +211,9 @@ class EmbeddingQueue(ArticleQueue):
 
 def embed_articles(ids, force=False):
     """Embed the articles ``ids`` whose stored vector is missing, of another model or of
-    another text (all of them with ``force``) and store the vectors; returns the ids embedded.
+    another text (all of them with ``force``) and store the vectors, and store again with
+    their new figures (:func:`anchors`) those whose body alone named others; returns the ids
+    stored.
 
     The model runs outside any transaction; the vectors are stored in one short one.
     """
@@ -222,27 +224,38 @@ def embed_articles(ids, force=False):
         .where(Article.id.in_(list(ids)))
         .tuples()
     )
-    stored = dict(
-        ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.text_hash)
+    stored = {
+        article_id: (digest, numbers, vector)
+        for article_id, digest, numbers, vector in ArticleEmbedding.select(
+            ArticleEmbedding.article,
+            ArticleEmbedding.text_hash,
+            ArticleEmbedding.anchors,
+            ArticleEmbedding.vector,
+        )
         .where(ArticleEmbedding.article.in_([row[0] for row in rows]))
         .tuples()
-    )
-    due = []
+    }
+    due, refigured = [], []
     for article_id, title, excerpt, body in rows:
         text = article_text(title, excerpt)
         digest = text_hash(model.name, text)
-        if force or stored.get(article_id) != digest:
-            due.append((article_id, text, digest, anchors(title, excerpt, body or "")))
-    if not due:
+        numbers = anchors(title, excerpt, body or "")
+        kept = stored.get(article_id)
+        if force or kept is None or kept[0] != digest:
+            due.append((article_id, text, digest, numbers))
+        elif kept[1] != numbers:  # the body's figures changed, not the text embedded
+            refigured.append((article_id, model.name, digest, from_blob(kept[2]), numbers))
+    if not due and not refigured:
         return []
-    vectors = model.embed([text for _, text, _, _ in due])
+    vectors = model.embed([text for _, text, _, _ in due]) if due else []
     store_vectors(
         [
             (article_id, model.name, digest, vector, numbers)
             for (article_id, _, digest, numbers), vector in zip(due, vectors, strict=True)
         ]
+        + refigured
     )
-    return [article_id for article_id, *_ in due]
+    return [article_id for article_id, *_ in due + refigured]
 
 
 @runs_again_on_conflict  # an article deleted meanwhile, a deadlock

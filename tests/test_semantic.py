@@ -739,3 +739,19 @@ def test_vectors_a_worker_stored_without_the_pgvector_table_reach_it(
         assert embeddings.ensure_vector_index()
         stored = {i for (i,) in db.execute_sql("SELECT article_id FROM article_vector")}
     assert stored == {first, second}
+
+
+def test_figures_a_new_body_names_are_stored_without_embedding_again(client, writer, source):
+    """The vector embeds the title and excerpt; the figures that place an article in its
+    story come from the body too, and stayed those of the first body."""
+    posted = post(client, writer, source, *STORY[0], excerpt="Commuters were stranded.")
+    before = in_db(lambda: ArticleEmbedding.get_by_id(posted["id"]))
+    assert "4200" in before.anchors
+    body = "New body. The council said 4,321 goats and 55,555 sheep were counted."
+    response = client.patch(
+        f"/v1/articles/{posted['id']}", json={"body_text": body}, headers=writer
+    )
+    assert response.status_code == 200
+    after = in_db(lambda: ArticleEmbedding.get_by_id(posted["id"]))
+    assert after.anchors == "4321 55555"
+    assert after.vector == before.vector and after.text_hash == before.text_hash
