@@ -1,14 +1,26 @@
 """Asking an article: the sentences that answer a question, and its key points."""
 
-from marshmallow import Schema, fields, validate
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from .common import Count, Text
+
+#: A letter or digit of any script.
+WORD = re.compile(r"[^\W_]")
+
+
+def has_a_word(text):
+    """A question says something: a word in some script, not only punctuation or symbols
+    (whose answers were every sentence, each scored 0)."""
+    if not WORD.search(text):
+        raise ValidationError("Has no word to ask with.")
 
 
 class AnswerArgs(Schema):
     q = Text(
         required=True,
-        validate=validate.Length(min=1, max=500),
+        validate=[validate.Length(min=1, max=500), has_a_word],
         metadata={"description": "The question, in any of the model's languages"},
     )
     limit = Count(

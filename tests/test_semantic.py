@@ -755,3 +755,13 @@ def test_figures_a_new_body_names_are_stored_without_embedding_again(client, wri
     after = in_db(lambda: ArticleEmbedding.get_by_id(posted["id"]))
     assert after.anchors == "4321 55555"
     assert after.vector == before.vector and after.text_hash == before.text_hash
+
+
+@pytest.mark.parametrize("question", ["!!!", "?", "_ _", "…"])
+def test_a_question_without_a_word_is_a_422_naming_q(client, writer, source, question):
+    posted = post(client, writer, source, *STORY[0])
+    response = client.get(f"/v1/articles/{posted['id']}/answers", query_string={"q": question})
+    assert response.status_code == 422  # as every query parameter the schema refuses
+    assert response.json["errors"] == {"q": ["Has no word to ask with."]}
+    asked = client.get(f"/v1/articles/{posted['id']}/answers", query_string={"q": "橋は?"})
+    assert asked.status_code == 200
