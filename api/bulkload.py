@@ -149,17 +149,20 @@ def _character_or_replacement(match):
     return match.group()
 
 
-def _not_well_formed(feed):
-    """What makes a parsed feed no XML (feedparser then reads it leniently, and a cut file
-    gives half an entry), or None. Feedparser's notices of an encoding or content type it
-    corrected are not that."""
+#: What XML's parser says of a document that ends before its elements do.
+_CUT_SHORT = ("no element found", "unclosed token")
+
+
+def _cut_short(feed):
+    """Why a feed is taken to be cut short (its XML ends inside an element: read leniently, the
+    last entry is half of one), or None. Other faults of XML that real feeds have, an HTML
+    entity, a bare ``&``, a prefix never declared, feedparser's lenient reading reads as
+    meant."""
     error = feed.get("bozo_exception") if feed.bozo else None
-    if error is None or isinstance(error, feedparser.ThingsNobodyCaresAboutButMe):
+    if not isinstance(error, xml.sax.SAXParseException) or error.getMessage() not in _CUT_SHORT:
         return None
-    if isinstance(error, xml.sax.SAXParseException):
-        where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
-        return f"Not well-formed XML ({where}): {error.getMessage()}."
-    return f"Not well-formed XML: {error}."
+    where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
+    return f"The feed ends before its XML does ({where}: {error.getMessage()})."
 
 
 def _feed_time(entry):
@@ -188,7 +191,7 @@ def feed_items(raw):
         ]
     if not feed.version:  # XML of another kind: a sitemap, OPML, a page
         return [(1, Rejected("not_feed", "Not an RSS or Atom feed."))]
-    problem = _not_well_formed(feed)
+    problem = _cut_short(feed)
     if problem is not None:
         return [(1, Rejected("not_feed", problem + " Nothing of the feed was imported."))]
     if not feed.entries:
@@ -202,14 +205,15 @@ def feed_items(raw):
         )
         return [(1, Rejected("no_link", reason))]
     slug = _feed_source(feed, link)
+    rss = feed.version.startswith("rss")
     # RSS gives no type to its text elements, and readers render them as HTML: feeds (this
     # one's among them) escape plain text there, which reads back as the text it was.
-    text = html.unescape if feed.version.startswith("rss") else str
+    text = html.unescape if rss else str
     items, first_of = [], {}
     for number, entry in enumerate(feed.entries, start=1):
         content = entry.get("content") or []
         body_html = content[0].get("value") if content else entry.get("summary", "")
-        title = _text(entry, "title", text) or "(untitled)"
+        title = _text(entry, "title", rss) or "(untitled)"
         key = entry.get("id") or entry.get("link") or _content_key(entry, body_html)
         if key in first_of:  # stored, it would overwrite the first at every import of the feed
             reason = f"Repeats the id of entry {first_of[key]} ({key!r}), which is kept."
@@ -246,16 +250,17 @@ def _self_link(feed):
     )
 
 
-def _text(entry, name, plain):
-    """An entry's text element ``name`` as plain text: Atom says whether it holds HTML
-    (``type="html"``, as WordPress's titles do); RSS does not (``plain`` reads it)."""
+def _text(entry, name, rss):
+    """An entry's (or a feed's) text element ``name`` as plain text. Atom says whether it
+    holds HTML (``type="html"``, as WordPress's titles do); RSS does not, and its text is read
+    as readers read it (see :func:`feed_items`)."""
     value = entry.get(name)
     if not value:
         return value
+    if rss:
+        return html.unescape(value)
     kind = (entry.get(f"{name}_detail") or {}).get("type", "")
-    if kind in ("text/html", "application/xhtml+xml") and plain is str:
-        return html_to_text(value)
-    return plain(value)
+    return html_to_text(value) if kind in ("text/html", "application/xhtml+xml") else value
 
 
 def _feed_source(feed, link):
@@ -271,7 +276,7 @@ def _feed_source(feed, link):
         )
         if found is not None:
             return found.slug
-    title = _text(feed.feed, "title", html.unescape if feed.version.startswith("rss") else str)
+    title = _text(feed.feed, "title", feed.version.startswith("rss"))
     title = title or link
     base = (
         slugify(title, 90)

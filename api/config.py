@@ -113,14 +113,19 @@ def _bool(name, value):
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
-def _redis_url(name, value):
-    """A ``redis://`` or ``rediss://`` URL with a host (the rate limiter takes no other)."""
-    url = urlparse(value)
+def _has_a_port_or_none(url):
+    """Whether a parsed URL's port, if it has one, is a port (a number up to 65535)."""
     try:
         url.port  # noqa: B018 (raises on a port that is no number, or out of range)
     except ValueError:
-        url = None
-    if url is None or url.scheme not in ("redis", "rediss") or not url.hostname:
+        return False
+    return True
+
+
+def _redis_url(name, value):
+    """A ``redis://`` or ``rediss://`` URL with a host (the rate limiter takes no other)."""
+    url = urlparse(value)
+    if url.scheme not in ("redis", "rediss") or not url.hostname or not _has_a_port_or_none(url):
         raise ConfigError(f"{name} must be a redis://host:6379/0 URL, not {value!r}")
     return value
 
@@ -135,14 +140,23 @@ def _base_url(name, value):
 
 
 def _origins(name, value):
-    """A comma list of origins as browsers send them: ``scheme://host[:port]``."""
+    """A comma list of origins as browsers send them, ``scheme://host[:port]``, or ``*`` for
+    every origin."""
+    if value.strip() == "*":
+        return ("*",)
     origins = []
     for part in value.split(","):
         origin = part.strip().rstrip("/")
         url = urlparse(origin)
         if not origin:
             continue
-        if url.scheme not in ("http", "https") or not url.hostname or url.path or url.query:
+        if (
+            url.scheme not in ("http", "https")
+            or not url.hostname
+            or not _has_a_port_or_none(url)
+            or url.path
+            or url.query
+        ):
             raise ConfigError(
                 f"{name} must be a comma list of origins such as https://app.example.org,"
                 f" not {part.strip()!r}"

@@ -51,9 +51,10 @@ class Search(MethodView):
         # Keyword cursors keep the tag they had before there were modes.
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
+        optional = 0
         if mode != "keyword":  # and how many hits the pages before held (see hybrid.after)
-            types += (paging.integer,)
-        after = paging.decode_cursor(cursor, tag, types, optional=1) if cursor else None
+            types, optional = (*types, paging.integer), 1
+        after = paging.decode_cursor(cursor, tag, types, optional=optional) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":
             embeddings.prepare_index()

@@ -131,7 +131,7 @@ def run_lock(name):
             if held[0]:
                 try:
                     db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCKS, key))
-                except peewee.DatabaseError:  # not back to the pool holding it: closed
+                except peewee.PeeweeException:  # not back to the pool holding it: closed
                     db.obj.manual_close()
         return
     if db.obj.database == ":memory:":

@@ -71,6 +71,7 @@ def test_config_defaults_are_safe():
         ("NEWSDESK_PUBLIC_BASE_URL", "ftp://x.org"),
         ("NEWSDESK_CORS_ORIGINS", "https://a.org,a.org"),
         ("NEWSDESK_CORS_ORIGINS", "https://a.org/app"),
+        ("NEWSDESK_CORS_ORIGINS", "https://a.org:99999"),
     ],
 )
 def test_config_rejects_bad_values(name, value):
@@ -92,6 +93,7 @@ def test_config_takes_what_a_user_means_by_urls_and_binds():
     assert config.cors_origins == ("https://a.org", "http://localhost:3000")
     assert config.bind == "[::1]:9000"
     assert Config.from_env({"NEWSDESK_BIND": "unix:/run/newsdesk.sock"}).bind.startswith("unix:")
+    assert Config.from_env({"NEWSDESK_CORS_ORIGINS": "*"}).cors_origins == ("*",)
 
 
 @pytest.mark.parametrize(

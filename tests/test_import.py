@@ -669,16 +669,30 @@ def test_a_feed_imported_again_keeps_the_status_an_editor_gave(
     assert b"Story" not in client.get("/feeds/articles.rss").data
 
 
-def test_a_feed_that_is_not_well_formed_xml_is_refused_whole(app, database_url, tmp_path):
+def test_a_feed_cut_short_is_refused_whole(app, database_url, tmp_path):
     """Read leniently, a cut file gave an article made of half an entry."""
     cut = tmp_path / "cut.xml"
     cut.write_text(RSS[: RSS.index("<pubDate>Wed")])
     result = invoke(database_url, str(cut))
     assert result.exit_code == 1
     assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
-    assert f"{cut}:1: Not well-formed XML (line " in result.output
+    assert f"{cut}:1: The feed ends before its XML does (line " in result.output
     assert "Nothing of the feed was imported." in result.output
     assert snapshot() == ([], [], 0)
+
+
+def test_faults_of_xml_real_feeds_have_are_read_as_meant(app, database_url, tmp_path):
+    """An HTML entity and a prefix never declared: XML's parser refuses them, feedparser's
+    lenient reading reads them as meant."""
+    path = tmp_path / "loose.xml"
+    path.write_text(
+        RSS.replace("<title>Second</title>", "<title>Caf&eacute; &amp; bar reopen</title>").replace(
+            "<description>Body two.", "<media:thumbnail url='x'/><description>Body two."
+        )
+    )
+    result = invoke(database_url, str(path))
+    assert f"{path}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
+    assert [a[1] for a in snapshot()[1]] == ["Ferry & port <reopen>", "Café & bar reopen"]
 
 
 def test_a_reference_to_a_control_character_leaves_a_feed_readable(app, database_url, tmp_path):
