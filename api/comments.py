@@ -46,7 +46,7 @@ class ArticleComments(MethodView):
         tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
         types = (paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
-        query = Comment.visible_for(article.id, after, None if status == "all" else status)
+        query = Comment.of_article(article.id, after, None if status == "all" else status)
         comments, next_cursor = paging.paginate(
             query.limit(limit + 1), limit, tag, lambda c: (c.created_at, c.id)
         )

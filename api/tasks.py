@@ -14,7 +14,6 @@ the sweep's).
 
 import contextlib
 import datetime
-import fcntl
 import logging
 import sqlite3
 import threading
@@ -30,7 +29,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models import connected, imports, related, stories, webhooks
-from models.base import db, is_postgres
+from models.base import db, file_lock, is_postgres
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -134,16 +133,8 @@ def run_lock(name):
                 except peewee.PeeweeException:  # not back to the pool holding it: closed
                     db.obj.manual_close()
         return
-    if db.obj.database == ":memory:":
-        yield True
-        return
-    with open(f"{db.obj.database}.{name}.lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-        else:
-            yield True  # released when the file is closed
+    with file_lock(f"{name}.lock", wait=False) as held:
+        yield held
 
 
 #: The work one run at a time does (:func:`_drain`).

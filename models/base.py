@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime
+import fcntl
 import functools
 import itertools
 import logging
@@ -150,6 +151,26 @@ def close_all():
         db.close_all()
     else:
         drop_connection()
+
+
+def file_lock(name, wait=True):
+    """SQLite: a lock on the file ``<database>.<name>`` beside the database, held until the
+    block ends, or its process does however it ends; yields whether it is held (without
+    ``wait``, False when another holds it). A database in memory has one process: held."""
+    if db.obj.database == ":memory:":
+        return contextlib.nullcontext(True)
+    return _file_lock(f"{db.obj.database}.{name}", wait)
+
+
+@contextlib.contextmanager
+def _file_lock(path, wait):
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True  # released when the file is closed
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ class Comment(BaseModel):
         indexes = ((("article", "status", "created_at", "id"), False),)
 
     @classmethod
-    def visible_for(cls, article_id, after=None, status=VISIBLE):
+    def of_article(cls, article_id, after=None, status=VISIBLE):
         """An article's comments of ``status`` (None: all), oldest first, paged on
         ``(created_at, id)``."""
         query = cls.select().where(cls.article == article_id)

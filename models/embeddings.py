@@ -225,37 +225,37 @@ def embed_articles(ids, force=False):
         .tuples()
     )
     stored = {
-        article_id: (digest, numbers, vector)
-        for article_id, digest, numbers, vector in ArticleEmbedding.select(
-            ArticleEmbedding.article,
-            ArticleEmbedding.text_hash,
-            ArticleEmbedding.anchors,
-            ArticleEmbedding.vector,
+        article_id: (digest, numbers)
+        for article_id, digest, numbers in ArticleEmbedding.select(
+            ArticleEmbedding.article, ArticleEmbedding.text_hash, ArticleEmbedding.anchors
         )
         .where(ArticleEmbedding.article.in_([row[0] for row in rows]))
         .tuples()
     }
-    due, refigured = [], []
+    due, refigured = [], {}
     for article_id, title, excerpt, body in rows:
         text = article_text(title, excerpt)
         digest = text_hash(model.name, text)
         numbers = anchors(title, excerpt, body or "")
-        kept = stored.get(article_id)
-        if force or kept is None or kept[0] != digest:
+        if force or stored.get(article_id, (None,))[0] != digest:
             due.append((article_id, text, digest, numbers))
-        elif kept[1] != numbers:  # the body's figures changed, not the text embedded
-            refigured.append((article_id, model.name, digest, from_blob(kept[2]), numbers))
-    if not due and not refigured:
-        return []
+        elif stored[article_id][1] != numbers:  # the body's figures changed, not the text
+            refigured[article_id] = (digest, numbers)
     vectors = model.embed([text for _, text, _, _ in due]) if due else []
-    store_vectors(
-        [
-            (article_id, model.name, digest, vector, numbers)
-            for (article_id, _, digest, numbers), vector in zip(due, vectors, strict=True)
-        ]
-        + refigured
-    )
-    return [article_id for article_id, *_ in due + refigured]
+    new = [
+        (article_id, model.name, digest, vector, numbers)
+        for (article_id, _, digest, numbers), vector in zip(due, vectors, strict=True)
+    ]
+    if refigured:  # stored again with the vector they have, read for them alone
+        kept = ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.vector).where(
+            ArticleEmbedding.article.in_(list(refigured))
+        )
+        for article_id, blob in kept.tuples():
+            digest, numbers = refigured[article_id]
+            new.append((article_id, model.name, digest, from_blob(blob), numbers))
+    if new:
+        store_vectors(new)
+    return [article_id for article_id, *_ in new]
 
 
 @runs_again_on_conflict  # an article deleted meanwhile, a deadlock

@@ -67,6 +67,15 @@ def subscribe(client, admin, receiver):
     return make
 
 
+def comment_on(client, make_key, article_id):
+    """Ann's comment on the article ``article_id``, as posted."""
+    body = {"author_name": "Ann", "body": "At last."}
+    response = client.post(
+        f"/v1/articles/{article_id}/comments", json=body, headers=make_key("comment")
+    )
+    return response.json
+
+
 def article(source, title="Ferry returns", **fields):
     """An article's JSON in ``source`` (a Source or a slug)."""
     slug = getattr(source, "slug", source)
@@ -383,11 +392,7 @@ def test_moderating_a_drafts_comments_sends_no_event(
     """A draft's activity is no subscriber's to hear of, as the draft itself is not."""
     hook = subscribe(events=["comment.moderated", "comment.created"])
     post = client.post("/v1/articles", json=article(source), headers=writer).json
-    comment = client.post(
-        f"/v1/articles/{post['id']}/comments",
-        json={"author_name": "Ann", "body": "At last."},
-        headers=make_key("comment"),
-    ).json
+    comment = comment_on(client, make_key, post["id"])
     patch = client.patch(f"/v1/articles/{post['id']}", json={"status": "draft"}, headers=writer)
     assert patch.status_code == 200
     url = f"/v1/comments/{comment['id']}"
@@ -410,11 +415,7 @@ def test_comment_and_source_events(client, writer, admin, make_key, subscribe, r
     again = client.patch("/v1/sources/harbour", json={"name": "Harbour Times"}, headers=writer)
     assert again.status_code == 200 and again.headers["ETag"] == renamed.headers["ETag"]
     post = client.post("/v1/articles", json=article("harbour"), headers=writer).json
-    comment = client.post(
-        f"/v1/articles/{post['id']}/comments",
-        json={"author_name": "Ann", "body": "At last."},
-        headers=make_key("comment"),
-    ).json
+    comment = comment_on(client, make_key, post["id"])
     hidden = client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin)
     again = client.patch(f"/v1/comments/{comment['id']}", json={"status": "hidden"}, headers=admin)
     assert again.status_code == 200 and again.headers["ETag"] == hidden.headers["ETag"]

@@ -11,13 +11,12 @@ package may hold only their latest); the version is the highest.
 """
 
 import contextlib
-import fcntl
 
 import peewee
 from peewee import fn
 from playhouse.migrate import SchemaMigrator
 
-from ..base import BaseModel, db, is_postgres, utcnow, write_transaction
+from ..base import BaseModel, db, file_lock, is_postgres, utcnow, write_transaction
 from . import (
     v0001_initial,
     v0002_search_index,
@@ -129,11 +128,7 @@ def upgrading():
     as its busy timeout, seconds, which a step of a large database outlasts). Not to be
     nested: a second lock of the file in the same process would wait for the first."""
     if not is_postgres():
-        if db.obj.database == ":memory:":
-            yield
-            return
-        with open(f"{db.obj.database}.upgrade-lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        with file_lock("upgrade-lock"):
             yield
         return
     db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
