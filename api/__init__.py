@@ -4,7 +4,6 @@ import yaml
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
-from flask_cors import CORS
 from marshmallow import fields
 
 from models import bind_database, embeddings
@@ -20,6 +19,7 @@ from . import (
     comments,
     compression,
     converters,
+    cors,
     database,
     deadline,
     docs,
@@ -93,8 +93,9 @@ def create_app(config=None):
        past it), :class:`caching.EarlyRevalidation` (anonymous 304s answered before Flask),
        then Flask itself.
     2. ``before_request`` hooks, in the order registered below, then the view.
-    3. ``after_request`` hooks, in the order listed below (then flask-cors's, when CORS is
-       on: registered first, it runs last), then ``teardown_request``.
+    3. ``after_request`` hooks, in the order listed below (then flask-cors's and
+       :func:`cors.allow_the_routes_methods`, when CORS is on: registered first, they run
+       last), then ``teardown_request``.
 
     What the steps hand on, and who writes and reads it:
 
@@ -123,34 +124,10 @@ def create_app(config=None):
     limiter = limits.RateLimiter(config, WRITE_BLUEPRINTS)
     cache = caching.Caching(config)
 
-    if config.cors_origins:  # registers its after_request hook first: it runs last
-        CORS(
-            app,
-            origins=list(config.cors_origins),
-            vary_header=False,  # every answer varies by Origin: api.caching says so itself
-            allow_headers=[
-                "Authorization",
-                "X-API-Key",
-                "Content-Type",
-                "If-None-Match",
-                "If-Match",
-                "If-Modified-Since",
-                "Prefer",
-                "X-Request-ID",
-            ],
-            expose_headers=[
-                "ETag",
-                "Link",
-                "Location",
-                "Retry-After",
-                "X-Request-ID",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-            max_age=600,
-        )
+    if config.cors_origins:  # registers its after_request hooks first: they run last
+        cors.init_app(app, config.cors_origins)
     app.before_request(guards.check_request)  # URL and header sizes, control characters, bodies
+    app.before_request(cors.answer_options)  # OPTIONS: from the routes alone
     app.before_request(database.connect)  # a connection for the request
     app.before_request(auth.identify)  # g.api_key: the key presented, if known
     app.before_request(limiter.check)  # count the request against its key or address; 429

@@ -204,10 +204,11 @@ def document_problems(spec):
     )
 
 
-#: The writes that answer with the ETag of what they wrote: an article, a source, a comment.
+#: The writes that answer with the ETag of what they wrote: an article, a source, a comment,
+#: a webhook.
 WRITES_WITH_ETAG = re.compile(
     r"^/v1/(articles(/\{key\})?|articles/\{key\}/comments|sources(/\{slug\})?"
-    r"|comments/\{comment_id\})$"
+    r"|comments/\{comment_id\}|webhooks(/\{webhook_id\}(/rotate-secret)?)?)$"
 )
 
 

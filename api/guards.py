@@ -27,13 +27,17 @@ def check_request():
     """Refuse a URL over :data:`MAX_URL_LENGTH` (414), headers over :data:`MAX_HEADER_BYTES`
     or :data:`MAX_HEADERS_BYTES` (431), a URL holding control characters (400; no slug, filter
     or cursor holds one, and PostgreSQL cannot even compare a string with NUL), and a write
-    whose body is compressed or is not JSON where JSON is expected (415).
+    whose body is compressed, or is not JSON in UTF-8 where JSON is expected (415).
 
     A JSON body is read here, before the request takes a database connection: a client that
     sends its body slowly then holds no connection while it does.
     """
     environ = request.environ
     path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if path.startswith("//"):
+        # werkzeug's routing drops leading slashes, but the rest of the app reads the path as
+        # sent: `//v1/articles`, like `/v1//articles`, is no resource.
+        abort(404, message="There is nothing at this URL.")
     if url_too_long(path, query):
         abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
     if headers_too_large(environ):
@@ -69,6 +73,13 @@ def check_request():
     ):
         if not is_json(request.mimetype):
             abort(415, message="Send the body as application/json.")
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            abort(
+                415,
+                message=f"JSON is read as UTF-8 (RFC 8259), not {charset}: send it as UTF-8.",
+                errors={"Content-Type": ["charset=utf-8 or none."]},
+            )
         read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
 
 

@@ -29,6 +29,10 @@ READ_LIMIT = 64 * 1024
 LOGGED_BODY = 200
 #: NAT64 embeds an IPv4 address in IPv6; the embedded one is what is reached.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: Not globally reachable (IANA's special-purpose registry), where the ``ipaddress`` of some
+#: Python versions says they are: the IETF protocol assignments (192.0.0.0/24, of which only
+#: two anycast services are global, none a webhook receiver) and the 6to4 relay anycast block.
+NOT_GLOBAL = [ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("192.88.99.0/24")]
 
 
 class Refused(Exception):
@@ -48,7 +52,14 @@ def is_public(address):
     # is_global alone passes some reserved IPv6 forms of IPv4 addresses (64:ff9b:1::/48), and
     # IPv6's deprecated site-local addresses (fec0::/10), which old networks still route inside.
     site_local = ip.version == 6 and ip.is_site_local
-    return ip.is_global and not ip.is_reserved and not ip.is_multicast and not site_local
+    not_global = any(ip in network for network in NOT_GLOBAL if network.version == ip.version)
+    return (
+        ip.is_global
+        and not ip.is_reserved
+        and not ip.is_multicast
+        and not site_local
+        and not not_global
+    )
 
 
 def resolve(host, port, allow_private=False):
@@ -72,7 +83,9 @@ def resolve(host, port, allow_private=False):
 
 
 def _port(parts):
-    return parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.port is not None:
+        return parts.port
+    return 443 if parts.scheme == "https" else 80
 
 
 def endpoint_problem(url, allow_private):
@@ -86,6 +99,8 @@ def endpoint_problem(url, allow_private):
     try:
         port = _port(parts)
     except ValueError:
+        port = 0
+    if not port:
         return "Not a valid port."
     if allow_private:
         return None
@@ -105,6 +120,8 @@ class PinnedConnection(http.client.HTTPConnection):
 
     def __init__(self, host, port, address, timeout, tls=None):
         super().__init__(host, port, timeout=timeout)
+        if tls is not None:  # the Host header names no port of https's own
+            self.default_port = http.client.HTTPS_PORT
         self.address = address
         self.tls = tls
         self.aborted = False
@@ -127,7 +144,7 @@ def _retry_after(value):
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit takes "²" too
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
@@ -147,6 +164,8 @@ def post(url, body, headers, timeout, allow_private=False):
         return int((time.monotonic() - started) * 1000)
 
     parts = urlsplit(iri_to_uri(url))  # what the wire carries: IDNA host, %-encoded path
+    if parts.scheme != "https" and not allow_private:  # written while private ones were allowed
+        return Outcome(None, spent(), "Refused: use https.")
     try:
         address = resolve(parts.hostname, _port(parts), allow_private)[0]
     except (Refused, ValueError) as error:
@@ -159,8 +178,10 @@ def post(url, body, headers, timeout, allow_private=False):
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
-        answer = response.read(READ_LIMIT)
         status = response.status
+        # Of a success, only the status counts: a body sent slowly ran the attempt past its
+        # deadline, and a delivery that had succeeded was sent again as timed out.
+        answer = b"" if 200 <= status < 300 else response.read(READ_LIMIT)
         retry_after = response.getheader("Retry-After")
         location = response.getheader("Location")
     except (OSError, http.client.HTTPException) as error:

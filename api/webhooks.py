@@ -88,6 +88,13 @@ def answered(hook):
     return response
 
 
+def with_secret(hook, secret, headers=None):
+    """The answer showing a webhook and its new ``secret``, with the ETag a GET of the webhook
+    answers (which never shows the secret)."""
+    tag = answered(hook).headers["ETag"]
+    return shown(hook, secret), {**(headers or {}), **SECRET_SHOWN, "ETag": tag}
+
+
 def checked(webhook_id):
     """Inside a write: the webhook, locked, after ``If-Match`` named the ETag of its answer as
     it is now (412 otherwise; 404 when there is none)."""
@@ -161,18 +168,20 @@ class WebhookList(MethodView):
         now = utcnow()
         enabled = data.get("enabled", True)
         with writing():
+            since = DataVersion.current()
             hook = Webhook.create(
                 **_filters({"source": [], "tag": [], **data}),
                 enabled=enabled,
                 disabled_reason=None if enabled else "Created disabled.",
                 disabled_at=None if enabled else now,
+                # Created disabled, it is paused from the start, as if disabled then.
+                paused_from=None if enabled else since,
                 secret=webhooks.seal(secret, _secret_key()),
-                since_version=DataVersion.current(),
+                since_version=since,
                 created_at=now,
                 updated_at=now,
             )
-        headers = location("webhooks.WebhookDetail", webhook_id=hook.id)
-        return shown(hook, secret), {**headers, **SECRET_SHOWN}
+        return with_secret(hook, secret, location("webhooks.WebhookDetail", webhook_id=hook.id))
 
 
 @blp.route(f"/{ID}")
@@ -201,8 +210,9 @@ class WebhookDetail(MethodView):
             check_url(data["url"])
         with writing():
             hook = checked(webhook_id)
-            values = {**_filters(data), "updated_at": utcnow()}
-            Webhook.update(values).where(Webhook.id == hook.id).execute()
+            values = _filters(data)
+            if values:
+                Webhook.update(values, updated_at=utcnow()).where(Webhook.id == hook.id).execute()
             if data.get("enabled") is not None and data["enabled"] != hook.enabled:
                 webhooks.set_enabled(hook.id, data["enabled"], "Disabled by an admin.")
         return answered(Webhook.get_by_id(hook.id))
@@ -234,14 +244,15 @@ class RotateSecret(MethodView):
         now = utcnow()
         grace = datetime.timedelta(seconds=_config().webhook_secret_grace)
         with writing():
-            hook = get_webhook_or_404(webhook_id)
+            # Locked: a rotation at the same time keeps this secret as its previous one.
+            hook = get_webhook_or_404(webhook_id, for_update=True)
             Webhook.update(
                 secret=webhooks.seal(secret, _secret_key()),
                 previous_secret=hook.secret,
                 previous_secret_expires_at=now + grace,
                 updated_at=now,
             ).where(Webhook.id == hook.id).execute()
-        return shown(Webhook.get_by_id(hook.id), secret), SECRET_SHOWN
+        return with_secret(Webhook.get_by_id(hook.id), secret)
 
 
 @blp.route(f"/{ID}/ping")

@@ -2,6 +2,7 @@
 validators, conditional writes, errors that caches must not keep."""
 
 import datetime
+import json
 import types
 from pathlib import Path
 
@@ -472,9 +473,16 @@ def test_every_id_in_a_url_is_never_reused_on_sqlite(app, dbconn):
 def test_webhooks_take_if_match_on_the_etag_of_their_answer(client, make_key):
     admin = make_key("admin")
     body = {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}
-    created = client.post("/v1/webhooks", json=body, headers=admin).json
+    answer = client.post("/v1/webhooks", json=body, headers=admin)
+    created = answer.json
     path = f"/v1/webhooks/{created['id']}"
     stale = client.get(path, headers=admin).headers["ETag"]
+    assert answer.headers["ETag"] == stale  # the webhook's, not that of the answer's secret
+    unchanged = client.patch(path, json={}, headers=admin)
+    assert unchanged.status_code == 200 and unchanged.headers["ETag"] == stale
+    rotated = client.post(f"{path}/rotate-secret", headers=admin)
+    assert rotated.headers["ETag"] == client.get(path, headers=admin).headers["ETag"] != stale
+    stale = rotated.headers["ETag"]
     patched = client.patch(path, json={"description": "First"}, headers=admin)
     assert patched.status_code == 200
     assert patched.headers["ETag"] == client.get(path, headers=admin).headers["ETag"] != stale
@@ -602,3 +610,26 @@ def test_answers_without_a_body_name_no_content_type(client, writer, make_articl
     assert options.data == b"" and "Content-Type" not in options.headers
     deleted = client.delete(f"/v1/articles/{make_article().id}", headers=writer)
     assert deleted.status_code == 204 and "Content-Type" not in deleted.headers
+
+
+@pytest.mark.parametrize("path", ["//v1/articles", "///feeds/articles.json", "//healthz"])
+def test_a_path_starting_with_two_slashes_is_no_resource(client, make_article, path):
+    # Routing drops the leading slashes, but caching read the path as sent: such answers were
+    # served with a body-hashed ETag and without Vary: Authorization.
+    make_article()
+    response = client.get("/", environ_overrides={"PATH_INFO": path})
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("charset, status", [("latin-1", 415), ("utf-16", 415), ("UTF-8", 201)])
+def test_a_json_body_is_read_as_utf_8_alone(client, writer, source, charset, status):
+    body = {"source": source.slug, "title": "Caf\u00e9", "body_text": "Open."}
+    response = client.post(
+        "/v1/articles",
+        data=json.dumps(body, ensure_ascii=False).encode(),
+        headers={**writer, "Content-Type": f"application/json; charset={charset}"},
+    )
+    assert response.status_code == status, response.json
+    if status == 415:
+        assert response.json["errors"] == {"Content-Type": ["charset=utf-8 or none."]}

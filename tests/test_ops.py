@@ -178,6 +178,38 @@ def test_cors_when_configured(client):
     assert {"Authorization", "X-API-Key", "Accept-Encoding"} <= set(none.vary)
 
 
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"cors_origins": ("https://app.example",), "rate_limit": "2/minute"}]
+)
+def test_a_preflight_is_answered_whatever_the_rate_limit_left(client):
+    for _ in range(2):
+        assert client.get("/v1/articles").status_code == 200
+    assert client.get("/v1/articles").status_code == 429
+    preflight = client.options("/v1/articles", headers=PREFLIGHT)
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "RateLimit-Remaining" not in preflight.headers
+    assert "Cache-Control" not in preflight.headers  # answers to OPTIONS are not cached
+
+
+@pytest.mark.parametrize("app_config", [{"cors_origins": ("https://app.example",)}])
+def test_a_preflight_allows_the_methods_of_its_route_alone(client, make_article):
+    url = f"/v1/articles/{make_article().id}"
+    allowed = client.options(url, headers={**PREFLIGHT, "Access-Control-Request-Method": "PATCH"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    methods = allowed.headers["Access-Control-Allow-Methods"]
+    assert methods == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    assert set(allowed.headers["Allow"].split(", ")) == set(methods.split(", "))
+    for path, method in ((url, "POST"), ("/v1/search", "DELETE"), ("/v1/import", "GET")):
+        asked = {**PREFLIGHT, "Access-Control-Request-Method": method}
+        refused = client.options(path, headers=asked)
+        assert refused.status_code == 200  # the OPTIONS answer; the browser sends nothing
+        assert not [n for n, _ in refused.headers.items() if n.startswith("Access-Control")]
+
+
 def test_url_too_long_is_414(client):
     response = client.get("/v1/articles?source=" + "a" * 5000)
     assert response.status_code == 414

@@ -233,9 +233,25 @@ class TestSafety:
 
     def test_the_address_is_checked_again_at_delivery(self, receiver):
         # What resolves to a private address now is refused, whatever it was when created.
-        outcome = outbound.post(receiver.url, b"{}", {}, timeout=2, allow_private=False)
-        assert outcome.status is None and outcome.error.startswith("Refused:")
+        url = receiver.url.replace("http:", "https:")
+        outcome = outbound.post(url, b"{}", {}, timeout=2, allow_private=False)
+        assert outcome.status is None
+        assert outcome.error == (
+            "Refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address"
+            " (loopback, private, link-local and metadata addresses are refused)."
+        )
         assert receiver.received == []
+
+    def test_https_is_required_at_delivery(self, receiver):
+        # A webhook written while private addresses (and plain http) were allowed.
+        outcome = outbound.post(receiver.url, b"{}", {}, timeout=2, allow_private=False)
+        assert outcome.error == "Refused: use https."
+        assert receiver.received == []
+
+    @pytest.mark.parametrize("allow_private", [False, True])
+    def test_port_0_is_refused(self, allow_private):
+        problem = outbound.endpoint_problem("https://93.184.216.34:0/hook", allow_private)
+        assert problem == "Not a valid port."
 
 
 @pytest.mark.parametrize(
@@ -256,6 +272,8 @@ class TestSafety:
         ("2002:a9fe:a9fe::1", False),
         ("2002:5db8:d822::1", True),
         ("fe80::1%eth0", False),
+        ("192.0.0.8", False),  # IETF protocol assignments: some Pythons call them global
+        ("192.88.99.1", False),
     ],
 )
 def test_public_addresses(address, public):
@@ -540,6 +558,22 @@ def test_retry_after_is_honoured(app, client, writer, source, subscribe, receive
     assert 30 <= wait < 31
 
 
+def test_a_retry_after_that_is_no_number_leaves_the_schedule_to_say(
+    app, client, writer, source, subscribe, receiver
+):
+    # "²" is a digit to str.isdigit, not to float: the attempt raised, and the delivery was
+    # sent again every lease, for good, holding up the article's later events.
+    subscribe()
+    receiver.answers = [(429, {"Retry-After": "\u00b2"})]
+    client.post("/v1/articles", json=article(source), headers=writer)
+    receiver.wait_for(1)
+    with app.app_context():
+        delivery = WebhookDelivery.get()
+        assert delivery.status == "pending" and delivery.response_code == 429
+        wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
+    assert wait < 1  # the schedule's 0.1 s, with jitter
+
+
 def test_later_events_of_an_article_wait_for_earlier_ones(
     app, client, writer, admin, source, subscribe, receiver
 ):
@@ -652,6 +686,25 @@ def test_an_endpoint_gets_the_events_of_the_time_it_was_enabled(
     assert titles == ["While enabled", "Enabled again"]
 
 
+def test_an_endpoint_created_disabled_gets_the_events_of_the_time_it_was_enabled(
+    app, client, writer, admin, source, subscribe, receiver, monkeypatch
+):
+    # Another endpoint wants the events, so they are in the outbox while this one is disabled.
+    subscribe(url=receiver.url + "/other")
+    hook = subscribe(url=receiver.url + "/paused", enabled=False)
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # no worker runs meanwhile
+    client.post("/v1/articles", json=article(source, "While disabled"), headers=writer)
+    enabled = client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": True}, headers=admin)
+    assert enabled.status_code == 200
+    client.post("/v1/articles", json=article(source, "Enabled"), headers=writer)
+    monkeypatch.setattr(tasks.huey, "immediate", True)
+    run_worker(app, lambda: len(receiver.received) == 3)
+    titles = [
+        json.loads(r.body)["data"]["title"] for r in receiver.received if r.path == "/hook/paused"
+    ]
+    assert titles == ["Enabled"]
+
+
 def test_disabling_leaves_the_backlog_to_the_worker_and_keeps_it_aside(
     app, client, writer, admin, source, subscribe, receiver, monkeypatch
 ):
@@ -761,6 +814,16 @@ class TestTimeout:
         assert logged["status"] == "pending" and logged["response_code"] is None
         assert logged["error"] == "Timed out after 0.5 s."
         assert 400 <= logged["duration_ms"] < 3000
+
+    def test_a_success_whose_body_comes_slowly_is_a_success(
+        self, client, writer, admin, source, subscribe, receiver
+    ):
+        hook = subscribe()
+        receiver.answers = ["trickle"]
+        client.post("/v1/articles", json=article(source), headers=writer)
+        (logged,) = deliveries(client, admin, hook)
+        assert logged["status"] == "succeeded" and logged["response_code"] == 200
+        assert logged["error"] is None and logged["duration_ms"] < 400
 
 
 def test_connection_errors_are_retried(client, writer, admin, source, subscribe):

@@ -21,9 +21,9 @@ class Received:
 
 
 class Receiver:
-    """Answers each POST with the next of ``answers`` (``(status, headers)``, or ``"stall"``:
-    hold the request until ``release`` is set), then with what ``answer_for(received)`` says
-    (204 by default)."""
+    """Answers each POST with the next of ``answers`` (``(status, headers)``; ``"stall"``:
+    hold the request until ``release`` is set; ``"trickle"``: a 200 whose body starts and
+    then stalls so), then with what ``answer_for(received)`` says (204 by default)."""
 
     def __init__(self):
         self.received = []
@@ -47,6 +47,14 @@ class Receiver:
                 if answer is None:
                     answer = receiver.answer_for(got)
                 if answer == "stall":
+                    receiver.release.wait(30)
+                    return
+                if answer == "trickle":
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"2\r\nok\r\n")
+                    self.wfile.flush()
                     receiver.release.wait(30)
                     return
                 status, extra = answer
