@@ -349,13 +349,14 @@ def _content_key(entry, body_html):
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def import_items(items, on_item=None, job=None, on_rejection=None):
+def import_items(items, on_item=None, job=None, on_rejection=None, after_batch=None):
     """Write every item; returns the counts, the first rejections with their numbers and
     reasons (:data:`MAX_REJECTIONS`), the rejections counted by code, and the ranges of the
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
     progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
-    is called with every rejection, in line order, once its batch is accounted for good."""
-    importer = Importer(job, on_rejection)
+    is called with every rejection, in line order, once its batch is accounted for good;
+    ``after_batch`` after each batch is stored and accounted (it may raise to stop there)."""
+    importer = Importer(job, on_rejection, after_batch)
     for number, payload in items:
         if on_item is not None:
             on_item()
@@ -371,9 +372,10 @@ class Importer:
     numbers: that is what makes the ranges of stored items exact.
     """
 
-    def __init__(self, job=None, on_rejection=None):
+    def __init__(self, job=None, on_rejection=None, after_batch=None):
         self.job = job
         self.on_rejection = on_rejection
+        self.after_batch = after_batch
         #: Rejections not handed to ``on_rejection`` yet (a batch refused is accounted again).
         self.unreported = []
         if job is None:
@@ -432,11 +434,14 @@ class Importer:
     def flush(self):
         """Store the window's batch, account for every item of the window in order, and hand
         its rejections to ``on_rejection``."""
+        stored = bool(self.window)
         self._store_window()
         if self.on_rejection is not None:
             for rejection in self.unreported:
                 self.on_rejection(rejection)
         self.unreported = []
+        if stored and self.after_batch is not None:
+            self.after_batch()
 
     def _store_window(self):
         window, batch = self.window, self.batch

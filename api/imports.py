@@ -1,14 +1,16 @@
 """``POST /v1/import``: many articles in one NDJSON body; ``GET /v1/imports/{id}``: a
 background import's progress.
 
-The body is read as it arrives, in blocks, never whole. A body of at most
-``NEWSDESK_IMPORT_SYNC_BYTES`` is imported within the request (200). A larger one, one whose
-size is not known before it ends (chunked) and outgrows that, or a request with
-``Prefer: respond-async`` is stored in the database first (so a restart of the worker loses
-nothing) and imported by the worker: 202 with ``Location: /v1/imports/{id}``.
+The body is read as it arrives, in blocks, never whole, and stored in the database as a job
+before any line is imported (so a restart of the worker loses nothing). A body of at most
+``NEWSDESK_IMPORT_SYNC_BYTES`` is imported within the request (200), unless that outlives half
+the request's deadline: then the worker goes on with it (202). A larger one, one whose size is
+not known before it ends (chunked) and outgrows that, or a request with ``Prefer:
+respond-async`` is imported by the worker: 202 with ``Location: /v1/imports/{id}``.
 """
 
 import itertools
+import time
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -22,6 +24,7 @@ from . import tasks
 from .arguments import Blueprint
 from .auth import current_key, requires
 from .bulkload import import_items, ndjson_items, read_blocks, split_lines
+from .errors import DEADLINE
 from .guards import body_over_limit
 from .responses import location, rendered
 
@@ -34,6 +37,9 @@ NDJSON_TYPES = {
 }
 #: A stored job body is cut into chunks of whole lines of about this size.
 CHUNK_BYTES = 1024 * 1024
+#: An import within the request hands over to the worker, between two batches, once this share
+#: of the request's deadline is spent: the batch after must end before the deadline does.
+HAND_OVER_AT = 0.5
 _job_schema = ImportJobSchema()
 
 
@@ -46,24 +52,36 @@ def prefers_async():
     return False
 
 
+def _key_id():
+    key = current_key()
+    return key.id if key is not None else None
+
+
+def chunks(lines):
+    """The whole lines of ``lines`` in pieces of about :data:`CHUNK_BYTES`: ``(number of the
+    first line, bytes)``."""
+    pending, pending_bytes, first = [], 0, 1
+    for number, line in lines:
+        if not pending:
+            first = number
+        pending.append(line)
+        pending_bytes += len(line) + 1
+        if pending_bytes >= CHUNK_BYTES:
+            yield first, b"\n".join(pending)
+            pending, pending_bytes = [], 0
+    if pending:
+        yield first, b"\n".join(pending)
+
+
 def receive(lines):
     """Store ``lines`` as a queued job's body, chunk by chunk; returns the job. A body that
     cannot be received whole (too large, the client gone, the deadline past) leaves no job."""
-    key = current_key()
-    job = imports.create_job(key.id if key is not None else None)
+    job = imports.create_job(_key_id())
     try:
-        seq, size, pending, pending_bytes, first = 0, 0, [], 0, 1
-        for number, line in lines:
-            if not pending:
-                first = number
-            pending.append(line)
-            pending_bytes += len(line) + 1
-            size += len(line) + 1
-            if pending_bytes >= CHUNK_BYTES:
-                imports.add_chunk(job, seq, first, b"\n".join(pending))
-                seq, pending, pending_bytes = seq + 1, [], 0
-        if pending:
-            imports.add_chunk(job, seq, first, b"\n".join(pending))
+        size = 0
+        for seq, (first, data) in enumerate(chunks(lines)):
+            imports.add_chunk(job, seq, first, data)
+            size += len(data) + 1
         imports.queue_job(job, size)
     except BaseException:
         imports.drop_job(job.id)
@@ -101,8 +119,9 @@ class Import(MethodView):
         202,
         schema=ImportJobSchema,
         description=(
-            "A large body (or `Prefer: respond-async`): stored and imported in the background; "
-            "`Location` is the job, `GET /v1/imports/{id}`"
+            "A large body (or `Prefer: respond-async`), or one still importing at half the "
+            "import deadline: imported in the background; `Location` is the job, "
+            "`GET /v1/imports/{id}`"
         ),
         success=True,
     )
@@ -114,7 +133,8 @@ class Import(MethodView):
         Lines are written in batches; the answer counts created, updated, unchanged and rejected
         lines, lists the first 100 rejections (line number, code, reason), counts every rejection
         by code, and gives the ranges of the lines stored. Bad lines never stop good ones. A body
-        over `NEWSDESK_IMPORT_SYNC_BYTES` (4 MiB) is imported in the background: 202 and its job.
+        over `NEWSDESK_IMPORT_SYNC_BYTES` (4 MiB) is imported in the background: 202 and its job;
+        so is the rest of one still importing when half of `NEWSDESK_IMPORT_TIMEOUT` is spent.
         """
         if request.mimetype not in NDJSON_TYPES:
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
@@ -132,12 +152,46 @@ class Import(MethodView):
                     lines = itertools.chain(head, lines)
                     break
             else:
-                return import_items(ndjson_items(head, max_line))
-        job = receive(lines)
-        tasks.wake(lambda: tasks.run_import(job.id))
-        job = imports.ImportJob.get_by_id(job.id)
-        headers = location("import.ImportJobDetail", job_id=job.id)
-        return rendered(_job_schema.dump(imports.describe(job)), 202, headers)
+                return import_in_request(head, max_line)
+        return accepted(receive(lines))
+
+
+class HandedOver(Exception):
+    """An import within the request outlived its share of the deadline."""
+
+
+def import_in_request(lines, max_line):
+    """Import ``lines`` (a list) as a job this request runs: its result (200), or, once
+    :data:`HAND_OVER_AT` of the deadline is spent, the job left to the worker from the next
+    batch on (202). A deadline that struck between batches already stored answered a 503
+    "try again", and the lines stored were stored twice; the client learns here which were."""
+    job = imports.start_job(_key_id(), chunks(lines))
+    deadline, seconds = request.environ[DEADLINE]
+    hand_over = deadline - seconds * (1 - HAND_OVER_AT)
+
+    def after_batch():
+        if time.monotonic() > hand_over:
+            raise HandedOver
+
+    try:
+        result = import_items(ndjson_items(lines, max_line), job=job, after_batch=after_batch)
+    except HandedOver:
+        imports.release(job, None)
+        return accepted(job)
+    except BaseException:  # the request ends here: what was stored stays, the rest is its to send
+        imports.drop_job(job.id)
+        raise
+    result["stored_lines"] = imports.ranges(job)
+    imports.drop_job(job.id)
+    return result
+
+
+def accepted(job):
+    """The 202 of a job left to the worker, which is woken."""
+    tasks.wake(lambda: tasks.run_import(job.id))
+    job = imports.ImportJob.get_by_id(job.id)
+    headers = location("import.ImportJobDetail", job_id=job.id)
+    return rendered(_job_schema.dump(imports.describe(job)), 202, headers)
 
 
 def _within_limit(blocks):

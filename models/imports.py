@@ -107,6 +107,26 @@ def drop_job(job_id):
         ImportJob.delete().where(ImportJob.id == job_id).execute()
 
 
+def start_job(key_id, chunks):
+    """A job for a body held whole (``chunks``: ``(number of the first line, bytes)``), running
+    already, claimed by the caller: one transaction."""
+    now = utcnow()
+    chunks = list(chunks)
+    with write_transaction():
+        job = ImportJob.create(
+            key_id=key_id,
+            created_at=now,
+            status=RUNNING,
+            bytes=sum(len(data) + 1 for _, data in chunks),
+            attempts=1,
+            lease_until=now + LEASE,
+            started_at=now,
+        )
+        for seq, (first, data) in enumerate(chunks):
+            ImportChunk.insert(job=job.id, seq=seq, first_line=first, data=data).execute()
+    return job
+
+
 def claim(job_id):
     """Take the job ``job_id`` to run it, if it is queued or its runner's lease ran out;
     returns the job or None."""
@@ -241,8 +261,8 @@ def finish(job, status, error=None):
 
 
 def release(job, error):
-    """The run that holds ``job`` failed: let another attempt take it, or fail it after the
-    last attempt; nothing when another run took it meanwhile."""
+    """The run that holds ``job`` failed (``error``) or stopped (None): let another attempt take
+    it, or fail it after the last attempt; nothing when another run took it meanwhile."""
     if job.attempts >= MAX_ATTEMPTS:
         finish(job, FAILED, error)
         return

@@ -472,6 +472,41 @@ def test_prefer_respond_async_sends_a_small_import_to_the_background(client, wri
     assert response.json["stored_lines"] == [[1, 2]]
 
 
+def test_an_import_past_half_its_deadline_goes_on_in_the_worker(
+    app, client, writer, source, monkeypatch
+):
+    # Cut off by its deadline, an import answered 503 "try again" with batches stored: sent
+    # again, lines without an external_id were stored twice.
+    from api import bulkload
+    from api import imports as import_api
+    from models import imports
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 20)
+    monkeypatch.setattr(import_api, "HAND_OVER_AT", 0)  # spent once the first batch is stored
+    body = ndjson(*(line(title=f"No external id {n}") for n in range(1, 51)))
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"/v1/imports/{response.json['id']}"
+    # The worker (run where it is called, in the tests) went on from line 21.
+    assert response.json["status"] == "succeeded"
+    assert response.json["created"] == 50 and response.json["stored_lines"] == [[1, 50]]
+    with app.app_context():
+        assert Article.select().count() == 50
+        assert imports.ImportJob.get_by_id(response.json["id"]).attempts == 2
+
+
+def test_an_import_answered_in_the_request_leaves_no_job(app, client, writer, source):
+    from models import imports
+
+    body = ndjson(line(external_id="a"), "{", line(external_id="b"))
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 200
+    assert response.json["stored_lines"] == [[1, 1], [3, 3]]
+    with app.app_context():
+        assert imports.ImportJob.select().count() == 0
+        assert imports.ImportChunk.select().count() == 0
+
+
 def test_a_job_cut_short_resumes_after_its_last_committed_batch(
     app, client, writer, source, monkeypatch
 ):
