@@ -417,7 +417,7 @@ class _Batch:
                     content["excerpt"] = None  # derived from the new body
             # A body field sent empty (a PATCH of "body_html": "") changes no body: refused,
             # as a write with no body at all is.
-            empty = [name for name in BODY_FIELDS if name in data and prepared.body_text is None]
+            empty = [name for name in BODY_FIELDS if name in data and not prepared.body_text]
             if not content.get("body_text") or empty:
                 message = "The article needs a non-empty body_html or body_text."
                 self._fail(

@@ -2,6 +2,8 @@
 
 import datetime
 import re
+import unicodedata
+from urllib.parse import urlsplit
 
 import orjson
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -43,7 +45,11 @@ class Text(fields.String):
         for validator in self.validators:
             if isinstance(validator, validate.Length) and validator.max is not None:
                 validator(text)
-        return CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
+        text = CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
+        # Only format characters (a zero-width space, say) show nothing either: as blank.
+        if all(unicodedata.category(c) == "Cf" or c.isspace() for c in text):
+            return ""
+        return text
 
 
 class Count(fields.Integer):
@@ -71,7 +77,13 @@ class Flag(fields.Boolean):
 
 class Url(fields.URL):
     """A URL without control characters (marshmallow's URL takes a NUL, which PostgreSQL cannot
-    store in text), of at most :data:`MAX_STORED_URL` characters."""
+    store in text), credentials or a port past 65535, of at most :data:`MAX_STORED_URL`
+    characters."""
+
+    default_error_messages = {
+        "credentials": "Leave credentials out of the URL.",
+        "port": "Not a valid port.",
+    }
 
     def __init__(self, **kwargs):
         given = kwargs.pop("validate", None)
@@ -82,6 +94,15 @@ class Url(fields.URL):
         url = super()._deserialize(value, attr, data, **kwargs)
         if CONTROL_CHARACTERS.search(url):
             raise self.make_error("invalid")
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise self.make_error("credentials")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise self.make_error("port")
         return url
 
 

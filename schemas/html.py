@@ -48,7 +48,8 @@ _UNSURE_TOKEN = re.compile(
     rf"""(<!\[CDATA\[)|<[!?][^>]*>?|</([A-Za-z][^{_SPACE}/>]*)[^>]*>?|</[^>]*>?|{_START_TAG}""",
     re.DOTALL,
 )
-_QUOTED_VALUE = re.compile(rf"""=[{_SPACE}]*(?:"[^"]*"|'[^']*')""")
+#: An attribute's value, quoted or not (what is left of the tag names the attributes).
+_VALUE = re.compile(rf"""=[{_SPACE}]*(?:"[^"]*"|'[^']*'|[^{_SPACE}"'=<>`]+)""")
 _ATTRIBUTE = re.compile(rf"[^{_SPACE}/=]+")
 VOID = frozenset(
     [
@@ -167,7 +168,7 @@ def shape(html):
         elif name is not None:
             name = name.lower()
             if attrs:
-                count = len(_ATTRIBUTE.findall(_QUOTED_VALUE.sub("=", attrs)))
+                count = len(_ATTRIBUTE.findall(_VALUE.sub("=", attrs)))
                 attributes = max(attributes, count)
             if attributes > MAX_ATTRIBUTES:
                 break

@@ -88,7 +88,6 @@ class WebhookInSchema(InputSchema):
         required=True,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=2000),
         metadata={"description": "https; no loopback, private, link-local or metadata address"},
     )
     events = fields.List(

@@ -432,6 +432,49 @@ def test_html_with_too_many_attributes_is_422(client, writer, source):
     }
 
 
+def test_attributes_with_unquoted_values_count_once(client, writer, source):
+    # `a0=1` was counted as two attributes: 33 of them were "more than 64".
+    for count, status in ((64, 201), (65, 422)):
+        attributes = " ".join(f"a{n}=1" for n in range(count))
+        body = {"source": "daily", "title": "Wide", "body_html": f"<p {attributes}>x</p>"}
+        response = client.post("/v1/articles", json=body, headers=writer)
+        assert response.status_code == status, response.json
+
+
+@pytest.mark.parametrize("body_html", ["<p> </p>", "<script>alert(1)</script>"])
+def test_a_body_html_with_nothing_left_is_422_naming_it(client, writer, source, body_html):
+    body = {"source": "daily", "title": "Empty", "body_html": body_html}
+    problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
+    assert problem["errors"] == {
+        "body_html": ["The article needs a non-empty body_html or body_text."]
+    }
+
+
+def test_text_of_format_characters_alone_is_empty(client, writer, source):
+    body = {"source": "daily", "title": "\u200b\u2060\ufeff", "body_text": "Words."}
+    problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
+    assert list(problem["errors"]) == ["title"]
+    body["title"] = "\u200bZero-width inside\u200b"
+    assert client.post("/v1/articles", json=body, headers=writer).json["title"] == (
+        "\u200bZero-width inside\u200b"
+    )
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("https://e.example:99999/a", "Not a valid port."),
+        ("https://e.example:0/a", "Not a valid port."),
+        ("https://user:pass@e.example/a", "Leave credentials out of the URL."),
+        ("https://bank.example@e.example/a", "Leave credentials out of the URL."),
+    ],
+)
+def test_article_urls_name_a_port_and_no_credentials(client, writer, source, url, message):
+    body = {"source": "daily", "title": "Linked", "body_text": "Words.", "url": url}
+    problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
+    assert problem["errors"] == {"url": [message]}
+
+
 def test_html_nested_too_deep_is_refused_by_patch_and_import(client, writer, world):
     body_html = nested("div", 101)
     response = client.patch(
