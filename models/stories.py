@@ -93,6 +93,7 @@ class _Window:
         self.position = {article_id: k for k, article_id in enumerate(self.ids)}
         self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
         self.alive = np.ones(len(self.ids), dtype=bool)
+        self.present = np.ones(len(self.ids), dtype=bool)
         #: ``{article id: (cosine, score)}`` worked out by :meth:`score`.
         self.scored = {}
         #: The articles naming each number (anchors): the numbers shared with all of them at once.
@@ -104,13 +105,17 @@ class _Window:
     def covers(self, start, end):
         return self.start <= start and end <= self.end
 
-    def refresh(self):
+    def refresh(self, unplaced=()):
         """Inside the write transaction: each article's story and copy mark as they are now;
-        one no longer published in the window is no candidate."""
+        one no longer published in the window is no candidate, nor yet one of ``unplaced``
+        (the articles being placed that are still to come: one at a time, they had not come;
+        seen, an article was placed with one, then moved to the next, and left its story)."""
         current = embeddings.window_stories(self.start, self.end)
+        self.present = np.zeros(len(self.ids), dtype=bool)
         for k, article_id in enumerate(self.ids):
             state = current.get(article_id)
-            self.alive[k] = state is not None
+            self.present[k] = state is not None
+            self.alive[k] = state is not None and article_id not in unplaced
             if state is not None:
                 self.rows[k][1], self.rows[k][4] = state
 
@@ -191,9 +196,10 @@ class _Window:
         return marked
 
     def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
-        """Remember where an article went."""
+        """Remember where an article went; placed, it is a candidate for those after it."""
         k = self.position.get(article_id)
         if k is not None:
+            self.alive[k] = self.present[k]
             self.rows[k][1] = story_id
             if not partner:
                 self.rows[k][4] = duplicate_of
@@ -253,12 +259,13 @@ def place(article_ids):
         # Again: one may have changed meanwhile. Their vectors are those read before: one
         # embedded again since is placed again by what embedded it.
         articles = _placed(article_ids)
+        unplaced = {article.id for article in articles}
         for group in _groups(articles):
             start, end = _span(group)
             around = next((w for w in windows if w.covers(start, end)), None)
             if around is None:  # published at another time since the windows were read
                 around = _Window(start, end)
-            around.refresh()
+            around.refresh(unplaced)
             for article in group:
                 own = vectors.get(article.id)
                 story_id, duplicate_of, partner, copies = None, None, None, []
@@ -270,6 +277,7 @@ def place(article_ids):
                     changed.add(partner)
                     touched.add(story_id)
                 around.note(article.id, story_id, duplicate_of)
+                unplaced.discard(article.id)
                 original = duplicate_of or article.id
                 marked = around.copying(copies, article, story_id, original)
                 if marked:

@@ -12,7 +12,18 @@ import collections
 import datetime
 import math
 
-from models import Article, Source, answers, hybrid, ingest, reading, related, search, stories
+from models import (
+    Article,
+    Source,
+    answers,
+    embeddings,
+    hybrid,
+    ingest,
+    reading,
+    related,
+    search,
+    stories,
+)
 from models.embeddings import EmbeddingQueue
 from models.query import QueryError, parse_query
 from models.related import RelatedQueue
@@ -23,9 +34,10 @@ from .dataset import SOURCES, articles, questions, search_queries
 FIELDS = ("source", "language", "title", "excerpt", "body_text", "tags")
 
 
-def load():
-    """Write the evaluation set into the bound database, as clients and the worker would;
-    returns ``{key: article id}``."""
+def load(at_once=False):
+    """Write the evaluation set into the bound database, as clients and the worker would (the
+    worker taking each article as it comes, or, ``at_once``, all of them in one batch, as
+    after an import); returns ``{key: article id}``."""
     for slug, language in SOURCES.items():
         Source.create(slug=slug, name=slug, language=language)
     ids = {}
@@ -34,12 +46,28 @@ def load():
         data["external_id"] = item["key"]
         data["published_at"] = datetime.datetime.fromisoformat(item["published_at"][:-1])
         ids[item["key"]] = ingest.save(data).article.id
-        while stories.refresh_queued():
-            pass
-        while related.refresh_queued():
-            pass
+        if not at_once:
+            _work()
+    _work(len(ids))
     assert not EmbeddingQueue.select().exists() and not RelatedQueue.select().exists()
     return ids
+
+
+def _work(batch=embeddings.BATCH):
+    while stories.refresh_queued(batch):
+        pass
+    while related.refresh_queued():
+        pass
+
+
+def stories_of(ids):
+    """The stories the articles ``ids`` (``{key: id}``) are in, as sets of keys."""
+    key_of = {article_id: key for key, article_id in ids.items()}
+    found = collections.defaultdict(set)
+    for article_id, story_id in Article.select(Article.id, Article.story).tuples():
+        if story_id is not None:
+            found[story_id].add(key_of[article_id])
+    return {frozenset(keys) for keys in found.values()}
 
 
 def _story_of(item):
