@@ -21,7 +21,7 @@ import numpy as np
 import peewee
 
 from . import cards, embeddings
-from .articles import PUBLISHED, Article, Source
+from .articles import COMPUTED, PUBLISHED, Article, Relation, Source
 from .base import (
     BaseModel,
     db,
@@ -397,8 +397,9 @@ def _dequeue(article_id):
 
 def process(article_ids, force=False):
     """Embed the articles ``article_ids`` (those whose text changed, or all with ``force``),
-    place them in their stories, queue their related lists and take them off the embedding
-    queue (an article queued again meanwhile stays queued)."""
+    place them in their stories, queue their related lists and those these changes left
+    stale, and take them off the embedding queue (an article queued again meanwhile stays
+    queued)."""
     article_ids = list(article_ids)
     queue = embeddings.EmbeddingQueue
     queued = list(
@@ -406,8 +407,8 @@ def process(article_ids, force=False):
         .where(queue.article.in_(article_ids))
         .tuples()
     )
-    embeddings.embed_articles(article_ids, force=force)
-    place(article_ids)
+    embedded = embeddings.embed_articles(article_ids, force=force)
+    moved = place(article_ids)
     with write_transaction():
         alive = [
             i
@@ -420,6 +421,21 @@ def process(article_ids, force=False):
         urgent = {article_id for article_id, _, bulk in queued if not bulk}
         RelatedQueue.add([i for i in alive if i in urgent])
         RelatedQueue.add([i for i in alive if i not in urgent], bulk=True)
+        # Lists left stale: of the articles whose story changed with these (`same_story` ends
+        # when a story breaks up), and the lists that name one embedded again, by what it said
+        # before (with ``force``, a new model: every list is computed again anyway).
+        stale = set(moved)
+        if embedded and not force:
+            naming = Relation.select(Relation.article).where(
+                Relation.related.in_(embedded) & (Relation.origin == COMPUTED)
+            )
+            stale.update(i for (i,) in naming.tuples())
+        stale.difference_update(alive)
+        if stale:
+            published = Article.select(Article.id).where(
+                Article.id.in_(sorted(stale)) & (Article.status == PUBLISHED)
+            )
+            RelatedQueue.add([i for (i,) in published.tuples()], bulk=True)
         queue.take_off(queued)
 
 

@@ -18,6 +18,7 @@ from models import (
     connected,
     db,
     embeddings,
+    related,
     stories,
 )
 
@@ -414,6 +415,29 @@ def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articl
     assert client.get(f"/v1/stories/{story_id}").status_code == 404
     assert client.get(f"/v1/articles/{posted[2]['id']}").json["story"] is None
     assert in_db(lambda: Story.select().count()) == 0
+
+
+def test_related_lists_follow_an_article_rewritten_out_of_their_story(
+    client, writer, story_articles
+):
+    # The lists of its story's other articles kept it first, as `same_story`, with the score
+    # of what it said before: only its own list was computed again.
+    posted, _ = story_articles
+    first, second, rewritten = (a["id"] for a in posted)
+    before = client.get(f"/v1/articles/{first}/related").json["data"]
+    assert rewritten in [item["id"] for item in before]
+    recipe = {
+        "title": "Slow-cooked lamb stew with rosemary",
+        "body_text": "Brown the lamb, add onions and rosemary, and simmer for three hours.",
+    }
+    assert client.patch(f"/v1/articles/{rewritten}", json=recipe, headers=writer).status_code == 200
+    assert client.get(f"/v1/articles/{rewritten}").json["story"] is None
+    for article_id in (first, second):
+        shown = client.get(f"/v1/articles/{article_id}/related").json["data"]
+        fresh = in_db(lambda article_id=article_id: related.compute(article_id))
+        assert [(i["id"], i["relation"]["reasons"]) for i in shown] == [
+            (related_id, reasons) for related_id, _, reasons in fresh
+        ]
 
 
 def test_a_story_drops_an_article_unpublished_at_once(client, writer, story_articles, monkeypatch):
