@@ -12,6 +12,7 @@ import datetime
 import functools
 import math
 import operator
+import time
 
 import peewee
 from peewee import fn
@@ -486,9 +487,15 @@ def similar(words, around, weeks, limit=50):
     return list(query.order_by(score.desc(), Article.id).limit(limit).tuples())
 
 
+#: Counts of articles (all, and with a word) are kept per process this long: they change
+#: slowly, but a worker started on a small database scored by its first counts for good.
+COUNTS_KEPT = 3600
+
+
 @functools.lru_cache(maxsize=65536)
-def _frequency(bound, word):
-    """How many articles have ``word``, in the database ``bound`` names (``binding()``)."""
+def _frequency(bound, word, period):
+    """How many articles have ``word``, in the database ``bound`` names (``binding()``), as
+    counted in the :data:`COUNTS_KEPT` ``period`` asked first."""
     if is_postgres():
         tsquery = fn.plainto_tsquery(PG_CONFIG, word)
         query = ArticleDocument.select().where(
@@ -500,12 +507,19 @@ def _frequency(bound, word):
 
 
 @functools.lru_cache(maxsize=64)
-def _size(bound):
-    """How many articles the database ``bound`` names holds (at least 1)."""
+def _size(bound, period):
+    """How many articles the database ``bound`` names holds (at least 1), as counted in the
+    ``period`` asked first."""
     return max(1, Article.select().count())
 
 
+def counting_period():
+    return int(time.monotonic() // COUNTS_KEPT)
+
+
 def inverse_frequency(word):
-    """How rare ``word`` is among all articles (IDF), cached per process: it changes slowly."""
-    documents = _size(binding())
-    return math.log(1 + documents / (1 + _frequency(binding(), word)))
+    """How rare ``word`` is among all articles (IDF), counted again every :data:`COUNTS_KEPT`
+    seconds in each process: it changes slowly."""
+    period = counting_period()
+    documents = _size(binding(), period)
+    return math.log(1 + documents / (1 + _frequency(binding(), word, period)))

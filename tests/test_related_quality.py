@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from api.demo import load_demo
-from models import COMPUTED, EDITORIAL, Article, Relation, related
+from models import COMPUTED, EDITORIAL, Article, Relation, related, search
 
 from .conftest import BASE_TIME
 
@@ -280,3 +280,16 @@ def test_a_stored_list_is_offered_to_its_neighbours_where_it_makes_their_top(mak
     assert (updated.kind, updated.reasons) == ("related", "shared_tags")
     editorial = Relation.get((Relation.article == edited) & (Relation.related == new))
     assert (editorial.origin, editorial.score) == (EDITORIAL, 1.0)
+
+
+def test_how_rare_a_word_is_is_counted_again_as_articles_arrive(make_article, monkeypatch):
+    # Kept per process for good, the counts of a worker started on a small database scored
+    # every list after a large import by the words of the first few articles.
+    make_article(title="Harbour ferry returns", body="The harbour ferry sails again.")
+    rare = search.inverse_frequency("ferry")
+    for n in range(20):
+        make_article(title=f"Orchard report {n}", body="Apples and pears.")
+    assert search.inverse_frequency("ferry") == rare  # within one counting period
+    later = search.counting_period() + 1
+    monkeypatch.setattr(search, "counting_period", lambda: later)
+    assert search.inverse_frequency("ferry") > rare
