@@ -45,9 +45,17 @@ if (os.environ.get("NEWSDESK_WORKER_CLASS") or "gevent").strip().lower() == "gev
 
     green.patch_psycopg2()
 
+import gunicorn.util
+
 from api.config import Config, ConfigError
-from api.errors import WorkerTimeout
+from api.errors import WorkerTimeout, write_unreadable_request_error
 from api.guards import MAX_HEADERS_BYTES
+
+# A request gunicorn cannot read (a malformed request line or header, raw UTF-8 in a URL as
+# curl sends what is typed) is answered by gunicorn, not the app, with an HTML page written by
+# this one function: problem+json instead, from here on and in the workers this master forks.
+# gunicorn offers no setting for it; tests/test_server.py fails if this stops holding.
+gunicorn.util.write_error = write_unreadable_request_error
 
 try:
     _config = Config.from_env()

@@ -7,6 +7,7 @@ import re
 import time
 
 import flask_smorest
+import gunicorn.util
 import orjson
 import peewee
 from apispec import BasePlugin
@@ -67,6 +68,25 @@ class WorkerTimeout(Exception):
     def __init__(self, seconds):
         super().__init__(f"past gunicorn's worker timeout of {seconds} s")
         self.seconds = seconds
+
+
+def write_unreadable_request_error(sock, status_int, reason, mesg):
+    """gunicorn's answer to a request it cannot read (a malformed request line or header, raw
+    UTF-8 in a URL as curl sends what is typed, too many headers), as problem+json: gunicorn's
+    own is an HTML page, and the contract says problem+json whatever the input.
+    ``gunicorn.conf.py`` puts it in place of ``gunicorn.util.write_error``, with which gunicorn
+    writes those pages (the signature is that function's); tests/test_server.py checks it."""
+    body = orjson.dumps(
+        {"type": "about:blank", "title": reason, "status": status_int, "detail": mesg[:500]}
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        f"Content-Type: {PROBLEM_JSON}\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 #: Where the app keeps the monotonic time of its last write refused for a full disk (for

@@ -295,6 +295,21 @@ def test_what_gunicorn_reads_of_a_request_the_app_answers(
         assert status == 200 and headers["Link"].startswith("<http://127.0.0.1:")
 
 
+def test_what_gunicorn_cannot_read_is_answered_problem_json(app, database_url, tmp_path):
+    """Requests gunicorn refuses before the app sees them were answered with its HTML page."""
+    with server(database_url, tmp_path, workers=1) as (_, base):
+        unencoded = b"GET /v1/search?q=caf\xc3\xa9 HTTP/1.1\nHost: localhost\n"
+        many = b"GET /v1/tags HTTP/1.1\nHost: localhost\n" + b"X-A: 1\n" * 201
+        for head, status in ((unencoded, 400), (many, 431)):
+            line, rest = raw_request(base, head)
+            assert line.startswith(f"HTTP/1.1 {status} ".encode()), line
+            headers, _, body = rest.partition(b"\r\n\r\n")
+            assert b"Content-Type: application/problem+json" in headers
+            assert b"Cache-Control: no-store" in headers
+            problem = json.loads(body)
+            assert problem["status"] == status and problem["detail"]
+
+
 def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
     """Ctrl-C in a terminal (`make run`) signals every process of the group: the master stops
     its workers, and a gevent worker that also quit on its own SIGINT printed a traceback."""
