@@ -48,10 +48,11 @@ def identify():
     g.api_key, g.bad_key = None, None
     if request.endpoint in KEYLESS:
         return
+    if bearer_token(request.environ) == "":  # whatever else is sent: an unset $KEY is a bug
+        g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
+        return
     token = presented_key(request.environ)
     if token is None:
-        if bearer_token(request.environ) == "":
-            g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return
     other = request.environ.get("HTTP_X_API_KEY", "").strip()
     if other and other != token:

@@ -59,11 +59,15 @@ def test_unknown_key_is_refused_on_reads_too(client):
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Bearer ", "bearer   "])
-def test_bearer_without_a_key_is_401_not_anonymous(client, header):
+def test_bearer_without_a_key_is_401_not_anonymous(client, make_key, header):
     # curl -H "Authorization: Bearer $KEY" with KEY unset sends this.
     response = client.get("/v1/articles", headers={"Authorization": header})
     assert response.status_code == 401 and "WWW-Authenticate" in response.headers
     assert response.json["detail"] == "Authorization: Bearer carries no key (an empty variable?)."
+    # Beside a key in X-API-Key too (that key was used, and the empty variable went unseen).
+    beside = client.get("/v1/me", headers={"Authorization": header, **make_key("read", header="x")})
+    assert beside.status_code == 401
+    assert beside.json["detail"] == response.json["detail"]
     # Another scheme (a proxy's Basic credentials, say) is not Newsdesk's: anonymous.
     assert (
         client.get("/v1/articles", headers={"Authorization": "Basic dXNlcjpwdw=="}).status_code
