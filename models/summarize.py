@@ -70,7 +70,11 @@ ABBREVIATIONS = {
     "u.n",
     "e.u",
 }
-_TERMINATOR = re.compile(r'([.!?]+["”’\')\]]*|[。！？]+[」』”’）)]*)')
+#: Marks that end a sentence: Latin ones, Arabic's question mark and Urdu's full stop, the
+#: dandas of Devanagari, then CJK's (which need no space after them).
+_TERMINATOR = re.compile(r'([.!?\u061f\u06d4\u0964\u0965]+["”’\')\]]*|[。！？]+[」』”’）)]*)')
+#: Initials joined by full stops (``J.P``, ``e.g``), before a last one.
+_INITIALS = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 #: Lines that are not part of the story: captions, credits, calls to action.
@@ -162,9 +166,9 @@ def split_sentences(text):
             cjk = mark[0] in "。！？"
             if not cjk and following and not following.isspace():
                 continue  # "3.5", "U.S.A", "example.com"
-            if mark[0] == "." and _is_abbreviation(paragraph[start : match.start()]):
-                continue
             rest = paragraph[end:].lstrip()
+            if mark[0] == "." and _is_abbreviation(paragraph[start : match.start()], rest):
+                continue
             if not cjk and rest and rest[0].islower():
                 continue  # "the U.S. economy": the next word goes on
             sentence = paragraph[start:end].strip()
@@ -177,12 +181,21 @@ def split_sentences(text):
     return sentences
 
 
-def _is_abbreviation(before):
+def _is_abbreviation(before, after):
+    """Whether the word ending ``before`` (a full stop follows it, then ``after``) is an
+    abbreviation: a known one, an initial, initials joined by stops (``J.P.``); ``No.`` only
+    before a number (``No. 5``), else it is the word "no" ending a sentence."""
     word = re.search(r"([\w.]+)$", before)
     if not word:
         return False
     token = word.group(1).lower().rstrip(".")
-    return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+    if token == "no":
+        return after[:1].isdigit()
+    return (
+        token in ABBREVIATIONS
+        or (len(token) == 1 and token.isalpha())
+        or bool(_INITIALS.match(token))
+    )
 
 
 def is_boilerplate(sentence):

@@ -107,6 +107,26 @@ def test_splitting_handles_abbreviations_numbers_and_quotes():
     ]
 
 
+def test_splitting_initials_no_and_marks_of_other_scripts():
+    assert split_sentences("Analysts at J.P. Morgan expect a cut. Others do not.") == [
+        "Analysts at J.P. Morgan expect a cut.",
+        "Others do not.",
+    ]
+    assert split_sentences("He said no. Then he left. Room No. 5 was empty.") == [
+        "He said no.",
+        "Then he left.",
+        "Room No. 5 was empty.",
+    ]
+    assert split_sentences("هل انتهى الإضراب؟ لم ينته بعد.") == [
+        "هل انتهى الإضراب؟",
+        "لم ينته بعد.",
+    ]
+    assert split_sentences("हड़ताल जारी है। रेलगाड़ियाँ बंद हैं।") == [
+        "हड़ताल जारी है।",
+        "रेलगाड़ियाँ बंद हैं।",
+    ]
+
+
 def test_splitting_japanese_and_chinese():
     assert split_sentences("東京で地震があった。けが人はいない！本当か？") == [
         "東京で地震があった。",
