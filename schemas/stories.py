@@ -51,6 +51,7 @@ class StoryQueryArgs(PageArgs, FieldsArgs):
     sort = sort_field(
         ["-last_published_at", "-id"],
         "`-last_published_at` (newest activity first; a story an article joins while you page"
-        " moves ahead of your cursor and is not seen again) or `-id` (newest story first: every"
-        " story once, while articles arrive)",
+        " moves ahead of your cursor and is not seen again, and one whose latest article is"
+        " unpublished or deleted moves back and may be seen twice) or `-id` (newest story first:"
+        " every story once, while articles arrive)",
     )
