@@ -6,7 +6,7 @@ import pytest
 
 from api import caching, tasks
 from models import Article, Change, Source, Tag, cards, db, ingest
-from models.base import runs_again_on_conflict
+from models.base import runs_again_on_conflict, utcnow
 
 THREADS, PER_THREAD = 8, 50
 
@@ -496,3 +496,34 @@ def test_a_source_slug_taken_between_the_check_and_the_insert_is_a_409_naming_it
     assert answers[0].status_code == 201
     assert response.status_code == 409
     assert response.json["errors"] == {"slug": ["A source with slug 'raced' exists."]}
+
+
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+def test_two_rotations_of_a_webhooks_secret_at_once_each_hand_out_one_that_signs(
+    app, client, postgres_only, make_key, monkeypatch
+):
+    # Both read the secret before either wrote: each kept the first secret as the previous
+    # one, and the secret the first handed out never signed anything.
+    from api import webhooks as webhooks_api
+    from models import Webhook
+
+    admin = make_key("admin")
+    body = {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}
+    hook = client.post("/v1/webhooks", json=body, headers=admin).json
+    path = f"/v1/webhooks/{hook['id']}/rotate-secret"
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        webhooks_api,
+        "get_webhook_or_404",
+        lambda: answers.append(app.test_client().post(path, headers=admin)),
+    )
+    first = client.post(path, headers=admin)
+    threads[0].join()
+    assert first.status_code == answers[0].status_code == 200
+    handed_out = {first.json["secret"], answers[0].json["secret"]}
+    with db.connection_context():
+        stored = Webhook.get_by_id(hook["id"])
+        key = app.config["NEWSDESK"].key_for("webhook-secrets")
+        signing = set(stored.signing_secrets(key, utcnow()))
+    assert signing == handed_out
