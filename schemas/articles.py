@@ -21,6 +21,7 @@ from .common import (
     SLUG_PATTERN,
     CommaList,
     Count,
+    Identifier,
     InputSchema,
     PageArgs,
     PageSchema,
@@ -352,7 +353,7 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Tag slugs or names; tags are created on first use"},
     )
     excerpt = Text(allow_none=True, validate=validate.Length(max=2000))
-    external_id = Text(
+    external_id = Identifier(
         allow_none=True,
         validate=validate.Length(min=1, max=500),
         metadata={"description": "The publisher's id; re-posting the same one updates"},

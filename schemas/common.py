@@ -52,6 +52,18 @@ class Text(fields.String):
         return text
 
 
+class Identifier(Text):
+    """A client's own identifier: a :class:`Text` that holds no control character (stripped,
+    ``a\x00b`` named the article ``ab``, and took its place)."""
+
+    default_error_messages = {"control": "Must not hold control characters."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            raise self.make_error("control")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Count(fields.Integer):
     """A whole number of a query string, written in the digits 0-9 and nothing else (Python's
     ``int``, which marshmallow's Integer uses, also reads ``3_0``, ``+3``, `` 3`` and digits of

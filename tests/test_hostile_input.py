@@ -475,6 +475,17 @@ def test_article_urls_name_a_port_and_no_credentials(client, writer, source, url
     assert problem["errors"] == {"url": [message]}
 
 
+def test_an_external_id_with_a_control_character_is_422_not_another_id(client, writer, source):
+    # Stripped, "a\x00b" named the article "ab", and a PATCH with it conflicted with that one.
+    body = {"source": "daily", "title": "One", "body_text": "Words.", "external_id": "ab"}
+    assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
+    problem = assert_problem(
+        client.post("/v1/articles", json={**body, "external_id": "a\u0000b"}, headers=writer),
+        422,
+    )
+    assert problem["errors"] == {"external_id": ["Must not hold control characters."]}
+
+
 def test_html_nested_too_deep_is_refused_by_patch_and_import(client, writer, world):
     body_html = nested("div", 101)
     response = client.patch(
