@@ -209,8 +209,9 @@ class ChangePageSchema(Schema):
 
 
 _FIELDS_HELP = (
-    "Comma-separated article fields to return (sparse fieldset). "
-    "Lists leave out body_html and body_text unless asked."
+    "Comma-separated article fields to return (sparse fieldset); empty items are skipped, and "
+    "an empty value asks for the default fields. Lists leave out body_html and body_text unless"
+    " asked."
 )
 
 
