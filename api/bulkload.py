@@ -424,6 +424,7 @@ class Importer:
             self.flush()
 
     def finish(self):
+        self.after_batch = None  # nothing is left to stop before
         self.flush()
         result = {key: value for key, value in self.state.items() if key != "last_item_stored"}
         result["rejections_omitted"] = self.state["rejected"] - len(self.state["rejections"])

@@ -9,9 +9,11 @@ not known before it ends (chunked) and outgrows that, or a request with ``Prefer
 respond-async`` is imported by the worker: 202 with ``Location: /v1/imports/{id}``.
 """
 
+import contextlib
 import itertools
 import time
 
+import peewee
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -20,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from models import imports
 from schemas.articles import ImportJobSchema, ImportResultSchema
 
-from . import tasks
+from . import bulkload, tasks
 from .arguments import Blueprint
 from .auth import current_key, requires
 from .bulkload import import_items, ndjson_items, read_blocks, split_lines
@@ -164,7 +166,14 @@ def import_in_request(lines, max_line):
     """Import ``lines`` (a list) as a job this request runs: its result (200), or, once
     :data:`HAND_OVER_AT` of the deadline is spent, the job left to the worker from the next
     batch on (202). A deadline that struck between batches already stored answered a 503
-    "try again", and the lines stored were stored twice; the client learns here which were."""
+    "try again", and the lines stored were stored twice; the client learns here which were.
+
+    A request that ends otherwise (its deadline struck inside a batch, its server killed)
+    leaves its job to no worker: its client, told nothing or to try again, sends the body
+    again. Lines of one batch at most are imported without a job: nothing can be handed over
+    between batches, and a deadline rolls their one transaction back."""
+    if len(lines) <= bulkload.BATCH_SIZE:
+        return import_items(ndjson_items(lines, max_line))
     job = imports.start_job(_key_id(), chunks(lines))
     deadline, seconds = request.environ[DEADLINE]
     hand_over = deadline - seconds * (1 - HAND_OVER_AT)
@@ -179,7 +188,8 @@ def import_in_request(lines, max_line):
         imports.release(job, None)
         return accepted(job)
     except BaseException:  # the request ends here: what was stored stays, the rest is its to send
-        imports.drop_job(job.id)
+        with contextlib.suppress(peewee.DatabaseError):  # else left to imports.clean_up
+            imports.drop_job(job.id)
         raise
     result["stored_lines"] = imports.ranges(job)
     imports.drop_job(job.id)
@@ -220,7 +230,8 @@ class ImportJobDetail(MethodView):
         Visible to the key that started it, and to admin keys. Kept 7 days after it ends.
         """
         job = imports.ImportJob.get_or_none(
-            (imports.ImportJob.id == job_id) & (imports.ImportJob.status != imports.RECEIVING)
+            (imports.ImportJob.id == job_id)
+            & imports.ImportJob.status.not_in([imports.RECEIVING, imports.IN_REQUEST])
         )
         key = current_key()
         if job is None or (job.key_id != key.id and not key.grants("admin")):

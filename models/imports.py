@@ -5,6 +5,10 @@ request is answered, so a worker restart loses nothing. The worker claims a job 
 imports its lines in batches and records its progress (counts, the first rejections, the ranges
 of stored lines, the next line to read) in the transaction of each batch: a worker that dies
 mid-job leaves a job that the next one resumes at the line after the last committed batch.
+
+A small ``POST /v1/import`` is a job too, run by the request itself (``in_request``): no worker
+takes it unless the request hands it over (``queued``); one whose request ended otherwise (its
+deadline, its server killed) is left alone, its client told to send it again, and removed.
 """
 
 import datetime
@@ -14,8 +18,9 @@ import peewee
 
 from .base import BaseModel, utcnow, write_transaction
 
-RECEIVING, QUEUED, RUNNING, SUCCEEDED, FAILED = (
+RECEIVING, IN_REQUEST, QUEUED, RUNNING, SUCCEEDED, FAILED = (
     "receiving",
+    "in_request",
     "queued",
     "running",
     "succeeded",
@@ -25,6 +30,9 @@ RECEIVING, QUEUED, RUNNING, SUCCEEDED, FAILED = (
 LEASE = datetime.timedelta(seconds=60)
 #: A job whose body stopped arriving (the client went away mid-upload) is removed after this.
 ABANDONED = datetime.timedelta(hours=1)
+#: A job its request never ended (its server killed) is removed after this: longer than the
+#: longest request deadline (NEWSDESK_IMPORT_TIMEOUT, at most a day).
+ABANDONED_IN_REQUEST = datetime.timedelta(days=1, hours=1)
 #: Attempts before a job that keeps failing is marked failed.
 MAX_ATTEMPTS = 3
 #: Finished jobs (and their stored bodies' outcomes) are kept this long.
@@ -108,18 +116,17 @@ def drop_job(job_id):
 
 
 def start_job(key_id, chunks):
-    """A job for a body held whole (``chunks``: ``(number of the first line, bytes)``), running
-    already, claimed by the caller: one transaction."""
+    """A job for a body held whole (``chunks``: ``(number of the first line, bytes)``), run by
+    the caller's request (``in_request``: no worker takes it unless :func:`release` hands it
+    over): one transaction."""
     now = utcnow()
     chunks = list(chunks)
     with write_transaction():
         job = ImportJob.create(
             key_id=key_id,
             created_at=now,
-            status=RUNNING,
+            status=IN_REQUEST,
             bytes=sum(len(data) + 1 for _, data in chunks),
-            attempts=1,
-            lease_until=now + LEASE,
             started_at=now,
         )
         for seq, (first, data) in enumerate(chunks):
@@ -209,10 +216,11 @@ class LeaseLost(Exception):
 
 
 def _held(job):
-    """SQL: ``job`` (as a run claimed it) is still that run's: its claim is the latest."""
+    """SQL: ``job`` (as a run claimed it, or a request started it) is still that run's: its
+    claim is the latest."""
     return (
         (ImportJob.id == job.id)
-        & (ImportJob.status == RUNNING)
+        & (ImportJob.status == job.status)
         & (ImportJob.attempts == job.attempts)
     )
 
@@ -276,6 +284,10 @@ def clean_up():
     with write_transaction():
         ImportJob.delete().where(
             ((ImportJob.status == RECEIVING) & (ImportJob.created_at < now - ABANDONED))
+            | (
+                (ImportJob.status == IN_REQUEST)
+                & (ImportJob.created_at < now - ABANDONED_IN_REQUEST)
+            )
             | (ImportJob.status.in_([SUCCEEDED, FAILED]) & (ImportJob.finished_at < now - KEEP))
         ).execute()
 
