@@ -29,7 +29,7 @@ COPY README.md LICENSE gunicorn.conf.py openapi.yaml ./
 COPY api ./api
 COPY models ./models
 COPY schemas ./schemas
-RUN pip install --no-deps . && mkdir -p instance && chown newsdesk instance
+RUN pip install --no-deps . && rm -rf build *.egg-info && mkdir -p instance && chown newsdesk instance
 # The SQLite database, its task queue and the generated secret key: kept apart from the
 # container, so that removing it loses none of them (a named volume unless one is mounted).
 VOLUME /app/instance

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import click
 import peewee
 import redis
+from psycopg2 import errorcodes
 
 from models import (
     LATEST_VERSION,
@@ -60,6 +61,17 @@ class Group(click.Group):
             raise click.ClickException(
                 f"the database did not answer ({reason}). Is it running, and is"
                 " NEWSDESK_DATABASE_URL right?"
+            ) from error
+        except peewee.ProgrammingError as error:
+            if getattr(getattr(error, "orig", None), "pgcode", None) != (
+                errorcodes.INSUFFICIENT_PRIVILEGE
+            ):
+                raise
+            # A database (or a restore) owned by another role than the one in the URL.
+            raise click.ClickException(
+                f"the database refused: {str(error).strip().splitlines()[0]}. The role of"
+                " NEWSDESK_DATABASE_URL must own the database and its tables (CREATE DATABASE"
+                " ... OWNER it; pg_restore --role=it)."
             ) from error
         except peewee.DatabaseError as error:
             if type(error) is not peewee.DatabaseError:  # a constraint, a value: not the file's

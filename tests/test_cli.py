@@ -2,7 +2,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
+import psycopg2
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -227,3 +229,28 @@ def test_a_bad_redis_url_is_one_line_wherever_the_app_starts(tmp_path, command):
         )
     )
     assert "Traceback" not in done.stderr
+
+
+def test_a_role_that_may_not_use_the_database_is_one_line(postgres_url):
+    # A database (or a restore) owned by another role than the app's: 69 lines of traceback.
+    role = f"newsdesk_cli_{os.getpid()}"
+    admin = psycopg2.connect(postgres_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        parts = urlparse(postgres_url)
+        url = urlunparse(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+        env = {"NEWSDESK_DATABASE_URL": url, "NEWSDESK_SECRET_KEY": "s" * 40}
+        result = CliRunner().invoke(main, ["db", "init"], env=env)
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert (
+            result.output.strip()
+            .splitlines()[-1]
+            .startswith("Error: the database refused: permission denied for")
+        )
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP ROLE {role}")
+        admin.close()
