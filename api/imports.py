@@ -1,12 +1,13 @@
 """``POST /v1/import``: many articles in one NDJSON body; ``GET /v1/imports/{id}``: a
 background import's progress.
 
-The body is read as it arrives, in blocks, never whole, and stored in the database as a job
-before any line is imported (so a restart of the worker loses nothing). A body of at most
-``NEWSDESK_IMPORT_SYNC_BYTES`` is imported within the request (200), unless that outlives half
-the request's deadline: then the worker goes on with it (202). A larger one, one whose size is
-not known before it ends (chunked) and outgrows that, or a request with ``Prefer:
-respond-async`` is imported by the worker: 202 with ``Location: /v1/imports/{id}``.
+The body is read as it arrives, in blocks, never whole. A body of at most
+``NEWSDESK_IMPORT_SYNC_BYTES`` is imported within the request (200); one of more than a batch
+is first stored as a job the request runs, and handed to the worker if it outlives half the
+request's deadline (202). A larger one, one whose size is not known before it ends (chunked)
+and outgrows that, or a request with ``Prefer: respond-async`` is stored in the database first
+(so a restart of the worker loses nothing) and imported by the worker: 202 with
+``Location: /v1/imports/{id}``.
 """
 
 import contextlib
