@@ -355,7 +355,8 @@ def import_items(items, on_item=None, job=None, on_rejection=None, after_batch=N
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
     progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
     is called with every rejection, in line order, once its batch is accounted for good;
-    ``after_batch`` after each batch is stored and accounted (it may raise to stop there)."""
+    ``after_batch(number)`` after each batch is stored and accounted, with the number of its
+    last item (it may raise to stop there)."""
     importer = Importer(job, on_rejection, after_batch)
     for number, payload in items:
         if on_item is not None:
@@ -424,7 +425,6 @@ class Importer:
             self.flush()
 
     def finish(self):
-        self.after_batch = None  # nothing is left to stop before
         self.flush()
         result = {key: value for key, value in self.state.items() if key != "last_item_stored"}
         result["rejections_omitted"] = self.state["rejected"] - len(self.state["rejections"])
@@ -435,14 +435,14 @@ class Importer:
     def flush(self):
         """Store the window's batch, account for every item of the window in order, and hand
         its rejections to ``on_rejection``."""
-        stored = bool(self.window)
+        last = self.window[-1][0] if self.window else None
         self._store_window()
         if self.on_rejection is not None:
             for rejection in self.unreported:
                 self.on_rejection(rejection)
         self.unreported = []
-        if stored and self.after_batch is not None:
-            self.after_batch()
+        if last is not None and self.after_batch is not None:
+            self.after_batch(last)
 
     def _store_window(self):
         window, batch = self.window, self.batch

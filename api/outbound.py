@@ -93,21 +93,13 @@ def endpoint_problem(url, allow_private):
 
     Without ``allow_private``: https only, and its host must resolve to public addresses.
     """
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        return "Leave credentials out of the URL; put a token in its path or query instead."
-    try:
-        port = _port(parts)
-    except ValueError:
-        port = 0
-    if not port:
-        return "Not a valid port."
+    parts = urlsplit(url)  # no credentials, a valid port: the schema's Url field checked
     if allow_private:
         return None
     if parts.scheme != "https":
         return "Use https."
     try:
-        resolve(parts.hostname, port)
+        resolve(parts.hostname, _port(parts))
     except Refused as error:
         return str(error)
     return None

@@ -514,6 +514,7 @@ def _size(bound, period):
 
 
 def counting_period():
+    """The number of the :data:`COUNTS_KEPT` period this process is in."""
     return int(time.monotonic() // COUNTS_KEPT)
 
 

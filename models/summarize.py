@@ -75,6 +75,50 @@ ABBREVIATIONS = {
 _TERMINATOR = re.compile(r'([.!?\u061f\u06d4\u0964\u0965]+["”’\')\]]*|[。！？]+[」』”’）)]*)')
 #: Initials joined by full stops (``J.P``, ``e.g``), before a last one.
 _INITIALS = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
+#: Words that open sentences far more often than they follow initials: after ``D.C.`` one of
+#: them starts the next sentence (``J.P. Morgan`` goes on).
+_OPENERS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "for",
+        "he",
+        "her",
+        "his",
+        "i",
+        "if",
+        "in",
+        "it",
+        "its",
+        "on",
+        "our",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "we",
+        "what",
+        "when",
+        "where",
+        "while",
+        "who",
+        "why",
+        "you",
+    ]
+)
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 #: Lines that are not part of the story: captions, credits, calls to action.
@@ -191,11 +235,10 @@ def _is_abbreviation(before, after):
     token = word.group(1).lower().rstrip(".")
     if token == "no":
         return after[:1].isdigit()
-    return (
-        token in ABBREVIATIONS
-        or (len(token) == 1 and token.isalpha())
-        or bool(_INITIALS.match(token))
-    )
+    if _INITIALS.match(token) and token not in ABBREVIATIONS:
+        following = re.match(r"\w+", after)
+        return not (following and following.group(0).lower() in _OPENERS)
+    return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha())
 
 
 def is_boilerplate(sentence):

@@ -93,7 +93,7 @@ class Url(fields.URL):
     characters."""
 
     default_error_messages = {
-        "credentials": "Leave credentials out of the URL.",
+        "credentials": "Leave credentials out of the URL (a token goes in its path or query).",
         "port": "Not a valid port.",
     }
 

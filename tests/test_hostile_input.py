@@ -460,13 +460,16 @@ def test_text_of_format_characters_alone_is_empty(client, writer, source):
     )
 
 
+CREDENTIALS = "Leave credentials out of the URL (a token goes in its path or query)."
+
+
 @pytest.mark.parametrize(
     "url, message",
     [
         ("https://e.example:99999/a", "Not a valid port."),
         ("https://e.example:0/a", "Not a valid port."),
-        ("https://user:pass@e.example/a", "Leave credentials out of the URL."),
-        ("https://bank.example@e.example/a", "Leave credentials out of the URL."),
+        ("https://user:pass@e.example/a", CREDENTIALS),
+        ("https://bank.example@e.example/a", CREDENTIALS),
     ],
 )
 def test_article_urls_name_a_port_and_no_credentials(client, writer, source, url, message):

@@ -496,6 +496,22 @@ def test_an_import_past_half_its_deadline_goes_on_in_the_worker(
         assert imports.ImportJob.get_by_id(response.json["id"]).attempts == 1
 
 
+def test_an_import_whose_last_batch_is_stored_is_answered_whatever_the_time(
+    app, client, writer, source, monkeypatch
+):
+    # Its last batch stored when a batch filled (before the blank line after it), the request
+    # handed the worker a job with nothing left to do: a 202 to poll for a finished import.
+    from api import bulkload
+    from api import imports as import_api
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 20)
+    monkeypatch.setattr(import_api, "HAND_OVER_AT", 0)  # spent at every check
+    body = ndjson(*(line(title=f"Line {n}") for n in range(1, 21))) + "\n"
+    response = client.post("/v1/import", data=body, content_type=NDJSON, headers=writer)
+    assert response.status_code == 200
+    assert response.json["created"] == 20 and response.json["stored_lines"] == [[1, 20]]
+
+
 def test_a_job_its_request_never_ended_is_left_to_no_worker(app, source):
     # Cut off by its deadline inside a batch, or its server killed, the request left its job
     # running under a lease: the sweep finished it, and the client, told to try again (or

@@ -285,11 +285,12 @@ def test_a_stored_list_is_offered_to_its_neighbours_where_it_makes_their_top(mak
 def test_how_rare_a_word_is_is_counted_again_as_articles_arrive(make_article, monkeypatch):
     # Kept per process for good, the counts of a worker started on a small database scored
     # every list after a large import by the words of the first few articles.
+    now = search.counting_period()
+    monkeypatch.setattr(search, "counting_period", lambda: now)  # no hour ends mid-test
     make_article(title="Harbour ferry returns", body="The harbour ferry sails again.")
     rare = search.inverse_frequency("ferry")
     for n in range(20):
         make_article(title=f"Orchard report {n}", body="Apples and pears.")
     assert search.inverse_frequency("ferry") == rare  # within one counting period
-    later = search.counting_period() + 1
-    monkeypatch.setattr(search, "counting_period", lambda: later)
+    monkeypatch.setattr(search, "counting_period", lambda: now + 1)
     assert search.inverse_frequency("ferry") > rare

@@ -112,6 +112,10 @@ def test_splitting_initials_no_and_marks_of_other_scripts():
         "Analysts at J.P. Morgan expect a cut.",
         "Others do not.",
     ]
+    assert split_sentences("It was shipped from Washington D.C. The crate arrived.") == [
+        "It was shipped from Washington D.C.",
+        "The crate arrived.",
+    ]
     assert split_sentences("He said no. Then he left. Room No. 5 was empty.") == [
         "He said no.",
         "Then he left.",

@@ -248,10 +248,21 @@ class TestSafety:
         assert outcome.error == "Refused: use https."
         assert receiver.received == []
 
-    @pytest.mark.parametrize("allow_private", [False, True])
-    def test_port_0_is_refused(self, allow_private):
-        problem = outbound.endpoint_problem("https://93.184.216.34:0/hook", allow_private)
-        assert problem == "Not a valid port."
+    @pytest.mark.parametrize(
+        "url, message",
+        [
+            ("https://93.184.216.34:0/hook", "Not a valid port."),
+            (
+                "https://user:pw@93.184.216.34/hook",
+                "Leave credentials out of the URL (a token goes in its path or query).",
+            ),
+        ],
+    )
+    def test_port_0_and_credentials_are_refused(self, client, admin, url, message):
+        body = {"url": url, "events": ["article.published"]}
+        response = client.post("/v1/webhooks", json=body, headers=admin)
+        assert response.status_code == 422
+        assert response.json["errors"] == {"url": [message]}
 
 
 @pytest.mark.parametrize(
