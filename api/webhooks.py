@@ -91,8 +91,9 @@ def answered(hook):
 def with_secret(hook, secret, headers=None):
     """The answer showing a webhook and its new ``secret``, with the ETag a GET of the webhook
     answers (which never shows the secret)."""
-    tag = answered(hook).headers["ETag"]
-    return shown(hook, secret), {**(headers or {}), **SECRET_SHOWN, "ETag": tag}
+    tag = answered(hook).headers["ETag"]  # shown: its source slugs attached, once
+    hook.new_secret = secret
+    return hook, {**(headers or {}), **SECRET_SHOWN, "ETag": tag}
 
 
 def checked(webhook_id):

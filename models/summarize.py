@@ -8,6 +8,7 @@ import math
 import re
 
 from .highlight import stem
+from .text import STOPWORDS
 
 METHOD = "textrank-v2"
 MAX_SENTENCES = 300
@@ -75,50 +76,6 @@ ABBREVIATIONS = {
 _TERMINATOR = re.compile(r'([.!?\u061f\u06d4\u0964\u0965]+["”’\')\]]*|[。！？]+[」』”’）)]*)')
 #: Initials joined by full stops (``J.P``, ``e.g``), before a last one.
 _INITIALS = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
-#: Words that open sentences far more often than they follow initials: after ``D.C.`` one of
-#: them starts the next sentence (``J.P. Morgan`` goes on).
-_OPENERS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "as",
-        "at",
-        "but",
-        "by",
-        "for",
-        "he",
-        "her",
-        "his",
-        "i",
-        "if",
-        "in",
-        "it",
-        "its",
-        "on",
-        "our",
-        "she",
-        "so",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "to",
-        "we",
-        "what",
-        "when",
-        "where",
-        "while",
-        "who",
-        "why",
-        "you",
-    ]
-)
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 #: Lines that are not part of the story: captions, credits, calls to action.
@@ -237,7 +194,8 @@ def _is_abbreviation(before, after):
         return after[:1].isdigit()
     if _INITIALS.match(token) and token not in ABBREVIATIONS:
         following = re.match(r"\w+", after)
-        return not (following and following.group(0).lower() in _OPENERS)
+        # A function word after them opens the next sentence (``D.C. The``; ``J.P. Morgan``).
+        return not (following and following.group(0).lower() in STOPWORDS)
     return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha())
 
 
