@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import DRAFT, EDITORIAL, Article, Relation, ingest, reading
+from models.base import locked, runs_again_on_conflict
 from models.ingest import writing
 from schemas.articles import (
     ArticleInSchema,
@@ -219,33 +220,49 @@ class Relations(MethodView):
         200, schema=RelatedPageSchema, description="The relation existed: updated", success=True
     )
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @runs_again_on_conflict  # the pair related meanwhile (PostgreSQL): the next run updates it
     def post(self, data, key):
         """Relate another article to this one by hand (editorial relations come first).
 
-        Relating the same pair again updates the kind (200); there is never a second row.
+        Relating the same pair again updates the kind (200); there is never a second row. A
+        computed relation of the pair becomes this one (201). A relation has no answer of its
+        own, so no ETag: `If-None-Match: *` relates the pair only if it has no editorial
+        relation yet, `If-Match: *` only if it has one (412 otherwise; any other `If-Match`
+        fails).
         """
         article_id = article_id_or_404(key)
         other_id = data["article_id"]
         if other_id == article_id:
             bad_request("article_id", "An article cannot relate to itself.", status=422)
+        pair = (Relation.article == article_id) & (Relation.related == other_id)
+        check = caching.if_match_check("relation", tag_of=lambda _: None)
         with writing():
             if not Article.select().where(Article.id == other_id).exists():
                 bad_request("article_id", f"No article with id {other_id}.", status=422)
+            stored = stored_relation(pair)
+            existed = stored is not None and stored.origin == EDITORIAL
+            if check is not None:
+                check(stored if existed else None)
             values = {"kind": data["kind"], "origin": EDITORIAL, "score": 1.0, "reasons": ""}
-            updated = (
-                Relation.update(**values)
-                .where((Relation.article == article_id) & (Relation.related == other_id))
-                .execute()
-            )
-            if not updated:
+            if stored is None:
                 Relation.insert(article=article_id, related=other_id, **values).execute()
+            else:
+                Relation.update(**values).where(pair).execute()
         # The list's first page, as GET .../related shows it to this key (its next_cursor
         # goes there: no Link, which would name this URL).
         body, _ = related_page(article_id, RELATIONS_SHOWN, drafts=True)
-        if updated:
+        if existed:
             return body, 200
         # What names the relation created (what removes it: it has no answer of its own).
         return body, 201, location("articles.RelationDetail", key=article_id, other_id=other_id)
+
+
+def stored_relation(pair):
+    """The relation of ``pair`` (a condition on both its articles), editorial or computed,
+    locked until the write ends (a computed one is not replaced by the worker meanwhile), or
+    None."""
+    return locked(Relation.select(Relation.id, Relation.origin).where(pair), Relation).first()
 
 
 @blp.route("/<key>/relations/<int(max=9223372036854775807):other_id>")
@@ -255,17 +272,25 @@ class RelationDetail(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, key, other_id):
-        """Remove the relation from this article to another.
+        """Remove the editorial relation from this article to another (404 when it has none:
+        computed relations are the worker's, which works the article's list out again, where
+        the other article may come back as a computed one).
 
         A relation has no answer of its own, so no ETag: `If-Match: *` removes it only if it
         exists (412 if not), any other `If-Match` fails (412).
         """
         article_id = article_id_or_404(key)
-        pair = (Relation.article == article_id) & (Relation.related == other_id)
+        pair = (
+            (Relation.article == article_id)
+            & (Relation.related == other_id)
+            & (Relation.origin == EDITORIAL)
+        )
         check = caching.if_match_check("relation", tag_of=lambda _: None)
-        with writing():
+        with writing() as touched:
             if check is not None:
                 check(Relation.select().where(pair).first())
             removed = Relation.delete().where(pair).execute()
+            if removed:
+                touched.articles.add(article_id)  # its computed list, without the editor's
         if not removed:
-            abort(404, message=f"Article {article_id} has no relation to {other_id}.")
+            abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from api import caching, tasks
-from models import Article, Change, Source, Tag, cards, db, ingest
+from models import Article, Change, Relation, Source, Tag, cards, db, ingest
 from models.base import runs_again_on_conflict, utcnow
 
 THREADS, PER_THREAD = 8, 50
@@ -527,3 +527,32 @@ def test_two_rotations_of_a_webhooks_secret_at_once_each_hand_out_one_that_signs
         key = app.config["NEWSDESK"].key_for("webhook-secrets")
         signing = set(stored.signing_secrets(key, utcnow()))
     assert signing == handed_out
+
+
+def test_the_same_pair_related_twice_at_once_is_created_once_then_updated(
+    app, client, writer, make_article, postgres_only, monkeypatch
+):
+    # Both read that the pair had no relation and both inserted one: the second was a 409.
+    from api import articles as articles_api
+
+    article, other = make_article(), make_article()
+    path = f"/v1/articles/{article.id}/relations"
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        articles_api,
+        "stored_relation",
+        lambda: answers.append(
+            app.test_client().post(
+                path, json={"article_id": other.id, "kind": "background"}, headers=writer
+            )
+        ),
+    )
+    response = client.post(path, json={"article_id": other.id, "kind": "follow_up"}, headers=writer)
+    threads[0].join()
+    assert (answers[0].status_code, response.status_code) == (201, 200), response.json
+    with db.connection_context():
+        stored = Relation.select().where(Relation.article == article.id)
+        assert [(r.related_id, r.kind, r.origin) for r in stored] == [
+            (other.id, "follow_up", "editorial")
+        ]

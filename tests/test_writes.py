@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from models import Article, ArticleBody, Change, Relation, Source, Tag, db
+from models import Article, ArticleBody, Change, RelatedQueue, Relation, Source, Tag, db
 
 ARTICLE = {
     "title": "Storm hits the coast",
@@ -517,7 +517,9 @@ def test_editorial_relations(client, writer, source, make_article):
     )
     assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 204
     assert client.delete(f"{url}/{b.id}", headers=writer).status_code == 404
-    assert client.get(f"/v1/articles/{a.id}/related").json["data"] == []
+    # The list is worked out again without the editor's relation: b comes back, computed.
+    related = client.get(f"/v1/articles/{a.id}/related").json["data"]
+    assert [(r["id"], r["relation"]["origin"]) for r in related] == [(b.id, "computed")]
 
 
 def test_editorial_relation_beats_computed(client, writer, make_article, make_relation):
@@ -526,6 +528,59 @@ def test_editorial_relation_beats_computed(client, writer, make_article, make_re
     client.post(f"/v1/articles/{a.id}/relations", json={"article_id": c.id}, headers=writer)
     related = client.get(f"/v1/articles/{a.id}/related").json["data"]
     assert [r["id"] for r in related] == [c.id, b.id]
+
+
+def test_an_editor_relates_a_computed_pair_and_removes_only_their_own(client, writer, source):
+    # The relation endpoints matched a pair's row whatever its origin: relating a computed
+    # pair answered 200 "existed", removing it dropped the computed relation for good, and a
+    # DELETE removed a relation only the worker had made.
+    a = post(client, writer, external_id="a").json
+    b = post(client, writer, external_id="b", title="Storm hits the coast again").json
+    url = f"/v1/articles/{a['id']}/relations"
+    computed = client.get(f"/v1/articles/{a['id']}/related").json["data"]
+    assert [(r["id"], r["relation"]["origin"]) for r in computed] == [(b["id"], "computed")]
+
+    refused = client.delete(f"{url}/{b['id']}", headers=writer)
+    assert refused.status_code == 404
+    assert refused.json["detail"] == f"Article {a['id']} has no editorial relation to {b['id']}."
+    created = client.post(url, json={"article_id": b["id"], "kind": "follow_up"}, headers=writer)
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"{url}/{b['id']}"
+    shown = [
+        (r["id"], r["relation"]["origin"], r["relation"]["kind"]) for r in created.json["data"]
+    ]
+    assert shown == [(b["id"], "editorial", "follow_up")]
+
+    assert client.delete(f"{url}/{b['id']}", headers=writer).status_code == 204
+    # The article's list is worked out again (the worker runs at once here): the other
+    # article is back, computed.
+    assert client.get(f"/v1/articles/{a['id']}/related").json["data"] == computed
+    assert RelatedQueue.select().count() == 0
+
+
+def test_a_relation_is_created_only_or_replaced_only_as_its_preconditions_say(
+    client, writer, make_article
+):
+    article, other = make_article(), make_article()
+    url = f"/v1/articles/{article.id}/relations"
+    relation = {"article_id": other.id, "kind": "follow_up"}
+    missing = client.post(url, json=relation, headers={**writer, "If-Match": "*"})
+    assert missing.status_code == 412
+    assert missing.json["errors"] == {"If-Match": ["No such relation exists."]}
+    created = client.post(url, json=relation, headers={**writer, "If-None-Match": "*"})
+    assert created.status_code == 201
+
+    background = {**relation, "kind": "background"}
+    exists = client.post(url, json=background, headers={**writer, "If-None-Match": "*"})
+    assert exists.status_code == 412
+    assert exists.json["errors"] == {"If-None-Match": ["The relation exists."]}
+    tag = client.get(f"/v1/articles/{article.id}/related").headers["ETag"]
+    assert client.post(url, json=background, headers={**writer, "If-Match": tag}).status_code == 412
+    related = client.get(f"/v1/articles/{article.id}/related").json["data"]
+    assert [r["relation"]["kind"] for r in related] == ["follow_up"]
+    replaced = client.post(url, json=background, headers={**writer, "If-Match": "*"})
+    assert replaced.status_code == 200
+    assert replaced.json["data"][0]["relation"]["kind"] == "background"
 
 
 def test_every_bad_field_is_named_at_once(client, writer, source):
