@@ -253,10 +253,15 @@ def _networks(name, value):
         raise ConfigError(f"{name} must be a comma list of addresses or CIDRs: {error}") from None
 
 
+#: The most proxies ``NEWSDESK_TRUSTED_PROXIES`` counts in front: more hops than any request
+#: makes is a mistake, which start-up names.
+MAX_PROXIES = 64
+
+
 def _proxies(name, value):
     """How many proxies stand in front (a whole number), or the networks they are in."""
     if value.strip().isdigit():
-        return int(value)
+        return _int(name, value, maximum=MAX_PROXIES)
     return _networks(name, value)
 
 

@@ -437,22 +437,28 @@ def load_demo(articles=1000, seed=42):
     nothing. Returns the number of articles the call created.
     """
     rng = random.Random(seed)
+    # Only rows not there yet are inserted: an insert that is then ignored uses up an id.
     with db.atomic():
-        Source.insert_many(
-            [
-                {
-                    "slug": slug,
-                    "name": name,
-                    "language": language,
-                    "country": country,
-                    "homepage_url": f"https://{slug}.example.com/",
-                    "logo_url": f"https://{slug}.example.com/logo.png",
-                }
-                for slug, name, language, country in SOURCES
-            ]
-        ).on_conflict_ignore().execute()
+        stored = {slug for (slug,) in Source.select(Source.slug).tuples()}
+        sources = [
+            {
+                "slug": slug,
+                "name": name,
+                "language": language,
+                "country": country,
+                "homepage_url": f"https://{slug}.example.com/",
+                "logo_url": f"https://{slug}.example.com/logo.png",
+            }
+            for slug, name, language, country in SOURCES
+            if slug not in stored
+        ]
+        if sources:
+            Source.insert_many(sources).on_conflict_ignore().execute()
+        stored = {slug for (slug,) in Tag.select(Tag.slug).tuples()}
         tags = [(slug, name) for slug, name, _ in TOPICS] + EXTRA_TAGS
-        Tag.insert_many([{"slug": s, "name": n} for s, n in tags]).on_conflict_ignore().execute()
+        tags = [{"slug": s, "name": n} for s, n in tags if s not in stored]
+        if tags:
+            Tag.insert_many(tags).on_conflict_ignore().execute()
         DataVersion.bump()  # every transaction that changes answers changes their ETags
     sources = {s.slug: s for s in Source.select().where(Source.slug.in_([s[0] for s in SOURCES]))}
     tag_ids = {t.slug: t.id for t in Tag.select(Tag.id, Tag.slug)}
@@ -476,8 +482,11 @@ def _insert_batch(rng, rows, tag_ids):
         known = Article.select(Article.external_id, Article.id).where(
             Article.external_id.in_(external_ids)
         )
-        existing = set(dict(known.tuples()).values())
-        Article.insert_many([row["article"] for row in rows]).on_conflict_ignore().execute()
+        stored = dict(known.tuples())
+        existing = set(stored.values())
+        fresh = [row["article"] for row in rows if row["article"]["external_id"] not in stored]
+        if fresh:
+            Article.insert_many(fresh).on_conflict_ignore().execute()
         ids = dict(known.tuples())
         new_ids = set(ids.values()) - existing
         bodies, links, relations, comments = [], [], [], []
@@ -501,7 +510,7 @@ def _insert_batch(rng, rows, tag_ids):
                 )
             if row["part"] == 0:
                 first_of_story[row["story"]] = article_id
-            elif row["story"] in first_of_story:
+            elif row["story"] in first_of_story and article_id in new_ids:
                 lead = first_of_story[row["story"]]
                 kind = "same_story" if row["part"] == 1 else "follow_up"
                 relations.append({"article": lead, "related": article_id, "kind": kind})

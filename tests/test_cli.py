@@ -23,6 +23,7 @@ from models import (
     Tag,
     db,
 )
+from models.base import is_postgres
 
 
 def run(database_url, *args):
@@ -55,14 +56,31 @@ def counts():
     )
 
 
+def last_ids():
+    """The last id each table with ids handed out."""
+    tables = ("source", "tag", "article", "relation", "comment")
+
+    def read():
+        if is_postgres():
+            sql = " UNION ALL ".join(f"SELECT last_value FROM {table}_id_seq" for table in tables)
+        else:
+            names = ", ".join(f"'{table}'" for table in tables)
+            sql = f"SELECT name, seq FROM sqlite_sequence WHERE name IN ({names}) ORDER BY name"
+        return db.execute_sql(sql).fetchall()
+
+    return query(read)
+
+
 def test_demo_is_deterministic_and_realistic(app, database_url):
     assert "loaded 300 demo articles" in run(
         database_url, "demo", "--articles", "300", "--seed", "7"
     )
     first = counts()
     titles = query(lambda: list(Article.select(Article.title).order_by(Article.id).tuples()))
+    ids_used = last_ids()
     assert "loaded 0 demo articles" in run(database_url, "demo", "--articles", "300", "--seed", "7")
     assert counts() == first
+    assert last_ids() == ids_used  # no insert ignored, which would use an id up
     assert "database has articles" in run(database_url, "demo", "--if-empty")
     sources, _, articles, _, relations, comments = first
     assert sources == 8 and articles == 300 and relations > 20 and comments > 5

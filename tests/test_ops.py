@@ -360,6 +360,9 @@ def test_metrics_allow_star_and_bad_values():
         Config.from_env({"NEWSDESK_METRICS_ALLOW": "10.0.0.0/33"})
     with pytest.raises(ConfigError, match="NEWSDESK_TRUSTED_PROXIES"):
         Config.from_env({"NEWSDESK_TRUSTED_PROXIES": "proxy.internal"})
+    assert Config.from_env({"NEWSDESK_TRUSTED_PROXIES": "64"}).trusted_proxies == 64
+    with pytest.raises(ConfigError, match="NEWSDESK_TRUSTED_PROXIES must be from 0 to 64"):
+        Config.from_env({"NEWSDESK_TRUSTED_PROXIES": "99999999999999999999999"})
 
 
 @pytest.mark.parametrize("app_config", [{"min_free_disk_mb": 2**40}])
