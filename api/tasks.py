@@ -17,6 +17,7 @@ import datetime
 import logging
 import sqlite3
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -155,15 +156,31 @@ def make_consumer(queue, workers):
     return consumer
 
 
+#: Seconds a run of queued work goes on before it gives its thread back, asking for another
+#: run behind the tasks queued meanwhile: webhook deliveries, the sweep and an import to resume
+#: wait that long at most, not for the whole of a large import's embeddings and related lists.
+RUN_SECONDS = 10
+
+
+def _out_of_time(started):
+    """Whether a run started at ``started`` (monotonic) has had its time (never in immediate
+    mode, where the run asked for would run at once, inside this one)."""
+    return not huey.immediate and time.monotonic() - started >= RUN_SECONDS
+
+
 def _drain(lock_name, refresh_queued):
     """Call ``refresh_queued`` (one batch of a queue, returning how many it took) until the
-    queue is empty, one run at a time (:func:`run_lock` ``lock_name``: a run in progress takes
-    what is queued meanwhile); how many in all, 0 when another run holds the lock."""
+    queue is empty or the run has had its time (:data:`RUN_SECONDS`), one run at a time
+    (:func:`run_lock` ``lock_name``: a run in progress takes what is queued meanwhile).
+    Returns how many in all (0 when another run holds the lock) and whether any is left."""
+    started = time.monotonic()
+    total = 0
     with connected(), run_lock(lock_name) as held:
-        total = 0
         while held and not stopping.is_set() and (done := refresh_queued()):
             total += done
-    return total
+            if _out_of_time(started):
+                return total, True
+    return total, False
 
 
 @huey.task()
@@ -173,13 +190,17 @@ def refresh_articles():
     time (a run in progress takes what is queued meanwhile). One task, so a write wakes the
     worker with one enqueue. Single writes go first in both queues, and their related lists
     are computed after each batch of embeddings: an article written during a large import is
-    related within seconds, not after the import's work."""
-    embedded = _drain(EMBEDDINGS_RUN, _embed_batch)
+    related within seconds, not after the import's work. A run that has had its time asks
+    for another and ends."""
+    embedded, left = _drain(EMBEDDINGS_RUN, _embed_batch)
     if embedded:
         log.info("embedded and placed %d articles", embedded)
-    related_lists = _drain(RELATED_RUN, related.refresh_queued)
-    if related_lists:
-        log.info("computed the related lists of %d articles", related_lists)
+    if not left:
+        related_lists, left = _drain(RELATED_RUN, related.refresh_queued)
+        if related_lists:
+            log.info("computed the related lists of %d articles", related_lists)
+    if left:
+        refresh_articles()
 
 
 def _embed_batch():
@@ -232,8 +253,10 @@ def deliver_webhooks():
     """Fan new outbox events out to their subscriptions, then send every due delivery, one
     claimed attempt at a time (several threads and processes may run this at once: a claim is
     theirs alone). A run that finds work asks for one more run, so a backlog spreads over the
-    worker's threads. Returns nothing: Huey keeps no result of it."""
+    worker's threads, and ends once it has had its time (that run goes on). Returns nothing:
+    Huey keeps no result of it."""
     current = settings()
+    started = time.monotonic()
     attempts = 0
     with connected():
         while webhooks.fan_out():
@@ -243,6 +266,8 @@ def deliver_webhooks():
                 deliver_webhooks()
             webhooks.finish(held, outbound.deliver(held, current), current.webhook_retry_schedule)
             attempts += 1
+            if _out_of_time(started):
+                break
         due = webhooks.next_due()
     _wake_at(due)
     if attempts:
@@ -286,10 +311,10 @@ def sweep():
     """Once a minute, what a lost wake-up left undone (embeddings, stories and related lists,
     webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten.
     Each part runs whatever became of those before it (one that failed is logged)."""
-    parts = {
-        "embeddings, stories and related lists": refresh_articles.call_local,
-        "webhook deliveries": deliver_webhooks.call_local,
+    parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
         "clean-up and import jobs": _clean_up_and_resume,
+        "webhook deliveries": deliver_webhooks.call_local,
+        "embeddings, stories and related lists": refresh_articles.call_local,
     }
     for name, part in parts.items():
         try:

@@ -1,4 +1,5 @@
 import datetime
+import functools
 import json
 import logging
 import os
@@ -155,6 +156,37 @@ def test_one_article_that_fails_does_not_hold_up_the_queues(app, make_article, r
         assert embedded == {a.id for a in ordinary}
         related = {i for (i,) in Relation.select(Relation.article).tuples()}
         assert {a.id for a in ordinary} <= related
+
+
+def run_pending():
+    """Run the tasks the queue holds, and those they queue, until none is left; how many."""
+    runs = 0
+    while (task := tasks.huey.dequeue()) is not None:
+        tasks.huey.execute(task)
+        runs += 1
+    return runs
+
+
+def test_a_run_of_queued_work_gives_its_thread_back_and_asks_for_another(
+    app, make_article, monkeypatch
+):
+    # A large import's related lists held the worker's threads for hours: webhook deliveries,
+    # the sweep and imports to resume, queued behind them, waited for the whole backlog.
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    monkeypatch.setattr(tasks, "RUN_SECONDS", 0)  # out of time after each batch
+    one_at_a_time = functools.partial(related_lists.refresh_queued, 1)
+    monkeypatch.setattr(related_lists, "refresh_queued", one_at_a_time)
+    tasks.huey.flush()
+    with app.app_context():
+        ids = [make_article(body=f"Harbour ferries resume, report {n}.").id for n in range(3)]
+        with write_transaction():
+            RelatedQueue.add(ids)
+        tasks.refresh_articles.call_local()
+        assert RelatedQueue.select().count() == 2
+        assert [task.name for task in tasks.huey.pending()] == ["refresh_articles"]
+        assert run_pending() >= 2
+        assert RelatedQueue.select().count() == 0
+        assert {i for (i,) in Relation.select(Relation.article).tuples()} == set(ids)
 
 
 @pytest.mark.parametrize("year", [1, 9999])
@@ -324,9 +356,9 @@ def test_a_worker_stopping_takes_no_next_batch(app, dbconn, monkeypatch):
         batches.append(1)
         return 0 if len(batches) == 3 else 5
 
-    assert tasks._drain(tasks.RELATED_RUN, batch) == 10  # until the queue is empty
+    assert tasks._drain(tasks.RELATED_RUN, batch) == (10, False)  # until the queue is empty
     stopping = tasks.threading.Event()
     monkeypatch.setattr(tasks, "stopping", stopping)
     stopping.set()
     batches.clear()
-    assert tasks._drain(tasks.RELATED_RUN, batch) == 0 and batches == []
+    assert tasks._drain(tasks.RELATED_RUN, batch) == (0, False) and batches == []

@@ -845,6 +845,28 @@ def test_connection_errors_are_retried(client, writer, admin, source, subscribe)
     assert logged["error"].startswith("Connection failed:")
 
 
+def test_a_run_of_deliveries_gives_its_thread_back_once_it_has_had_its_time(
+    app, client, admin, source, subscribe, monkeypatch
+):
+    # A backlog to an endpoint slow to answer held the worker's threads: the sweep and the
+    # imports to resume waited behind it.
+    hook = subscribe(url="http://127.0.0.1:9/nobody-listens")
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    monkeypatch.setattr(tasks, "RUN_SECONDS", 0)  # out of time after each attempt
+    tasks.huey.flush()
+    with app.app_context():
+        for n in range(2):
+            save(article(source, f"Ferry returns, part {n}"))
+        tasks.deliver_webhooks.call_local()
+    logged = deliveries(client, admin, hook)
+    assert sorted(len(d["attempts"]) for d in logged) == [0, 1]
+    assert "deliver_webhooks" in {task.name for task in tasks.huey.pending()}
+    with app.app_context():
+        while (task := tasks.huey.dequeue()) is not None:
+            tasks.huey.execute(task)
+    assert [len(d["attempts"]) for d in deliveries(client, admin, hook)] == [1, 1]
+
+
 def test_a_url_outside_ascii_is_sent_as_the_wire_carries_it(
     client, writer, source, subscribe, receiver
 ):
