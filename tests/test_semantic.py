@@ -313,6 +313,28 @@ def test_articles_about_one_story_form_a_story(client, story_articles):
     assert cards == {**dict.fromkeys(ids, story_id), other["id"]: None}
 
 
+def test_a_story_does_not_grow_link_by_link_into_other_subjects(client, writer, source):
+    # Each article was joined to the story of its nearest one alone: A, then B (like A), then
+    # C (like B, nothing like A) made one story, and a chain of them one of hundreds.
+    groups = [
+        "alpine glacier meltwater",
+        "hydropower turbine reservoir spillway",
+        "electricity tariff households",
+        "consumer protection ombudsman",
+    ]
+    texts = [f"{groups[n]} {groups[n + 1]}" for n in range(3)]
+    model = embeddings.HashedNgrams()
+    a, b, c = model.embed([embeddings.article_text(t, t) for t in texts])
+    assert min(a @ b, b @ c) >= stories.JOIN_SCORE  # each like the one before it
+    assert (a @ c + b @ c) / 2 < stories.STORY_SCORE  # C alike the story of A and B: not enough
+    posted = [
+        post(client, writer, source, text, text + ".", hours=n) for n, text in enumerate(texts)
+    ]
+    story_of = [client.get(f"/v1/articles/{p['id']}").json["story"] for p in posted]
+    assert story_of[0] == story_of[1] is not None
+    assert story_of[2] is None
+
+
 def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, make_source):
     wire = make_source(slug="wire")
     original = post(client, writer, source, *STORY[0])
