@@ -100,6 +100,8 @@ class _Window:
         self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
         self.alive = np.ones(len(self.ids), dtype=bool)
         self.present = np.ones(len(self.ids), dtype=bool)
+        #: Each article's story id (0: none), as its row holds it.
+        self.story = np.array([row[1] or 0 for row in self.rows], dtype=np.int64)
         #: ``{article id: (cosine, score)}`` worked out by :meth:`score`.
         self.scored = {}
         #: The articles naming each number (anchors): the numbers shared with all of them at once.
@@ -124,6 +126,7 @@ class _Window:
             self.alive[k] = state is not None and article_id not in unplaced
             if state is not None:
                 self.rows[k][1], self.rows[k][4] = state
+                self.story[k] = state[0] or 0
 
     def score(self, vectors):
         """Work out, before the write transaction, how alike each of the articles ``vectors``
@@ -174,15 +177,17 @@ class _Window:
                 copies.append(k)
             elif duplicate_of is None:  # the most alike before it
                 duplicate_of = row[4] or other
-        # The nearest article whose story (if it has one) is alike enough on average.
-        stories = np.array([self.rows[k][1] or 0 for k in candidates])
+        # The nearest article whose story (if it has one) is alike enough on average; a copy
+        # goes with what it copies.
+        stories = self.story[candidates]
         for nearest in np.argsort(-score, kind="stable"):
             if score[nearest] < JOIN_SCORE:
                 break
             story_id = self.rows[candidates[nearest]][1]
             if story_id is None:  # a story starts with it
                 return None, duplicate_of, self.ids[candidates[nearest]], copies
-            if score[stories == story_id].mean() >= STORY_SCORE:
+            alike = score[stories == story_id].mean() >= STORY_SCORE
+            if alike or cosine[nearest] >= DUPLICATE_COSINE:
                 return story_id, duplicate_of, None, copies
         return None, duplicate_of, None, copies
 
@@ -211,6 +216,7 @@ class _Window:
         if k is not None:
             self.alive[k] = self.present[k]
             self.rows[k][1] = story_id
+            self.story[k] = story_id or 0
             if not partner:
                 self.rows[k][4] = duplicate_of
 
