@@ -45,6 +45,10 @@ KEPT_ENDPOINTS = frozenset({"search.Search", "feeds.AtomFeed", "feeds.RssFeed", 
 RESOURCE_ENDPOINTS = frozenset(
     {"articles.ArticleDetail", "sources.SourceDetail", "comments.CommentDetail"}
 )
+#: The endpoints a client polls with the same URL for what is new (a delta sync caught up asks
+#: with the token it was given): a cache asks every time, cheaply, by ETag; kept for a minute
+#: (and served stale for five), they hid new changes that long.
+POLLED_ENDPOINTS = frozenset({"changes.Changes"})
 #: Of those, the one the early revalidation answers itself: the article, polled the most.
 ARTICLE_ENDPOINT = "articles.ArticleDetail"
 ANSWER_LOOKUPS = Counter("newsdesk_answer_cache_total", "Answer cache lookups", ["result"])
@@ -257,9 +261,9 @@ class Caching:
 
     def cache_control(self, api_key):
         """What a successful answer may be cached as: public, unless the caller has a key (a key
-        can see more) or reads need one."""
+        can see more) or reads need one; revalidated every time where clients poll."""
         if api_key is None and self.config.public_read:
-            return self.public
+            return "public, no-cache" if request.endpoint in POLLED_ENDPOINTS else self.public
         return "private, no-cache"
 
     def revalidate(self):

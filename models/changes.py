@@ -14,6 +14,8 @@ DELETE = "delete"
 CHANGE_LOG_LOCK = 0x4E444348
 #: The setting naming the database in ETags.
 ETAG_EPOCH = "etag_epoch"
+#: The setting holding the name the database had first (see :func:`unnamed_tokens_hold`).
+FIRST_ETAG_EPOCH = "etag_epoch_first"
 
 
 class Change(BaseModel):
@@ -107,10 +109,25 @@ def _epoch(bound):
 
 def name_for_etags(renew=False):
     """Give the database its name for ETags when it has none (``newsdesk db init``), or a new
-    one with ``renew``."""
-    name = secrets.token_hex(8)
+    one with ``renew``; the name it had first is kept."""
+    if not renew:  # several processes may run db init at once: the first name stays
+        Setting.insert(name=ETAG_EPOCH, value=secrets.token_hex(8)).on_conflict_ignore().execute()
+    first = Setting.get_value(ETAG_EPOCH, "")  # (named before the first was kept: its name now)
+    Setting.insert(name=FIRST_ETAG_EPOCH, value=first).on_conflict_ignore().execute()
     if renew:
-        Setting.set_value(ETAG_EPOCH, name)
-    else:  # several processes may run db init at once: the first name stays
-        Setting.insert(name=ETAG_EPOCH, value=name).on_conflict_ignore().execute()
+        Setting.set_value(ETAG_EPOCH, secrets.token_hex(8))
     _epoch.cache_clear()
+    _first_epoch.cache_clear()
+
+
+def unnamed_tokens_hold():
+    """Whether ``/v1/changes`` tokens given before they named their database still follow this
+    one's history: while it has the name it had first, not once a backup restored was named
+    again (nor where the first name was never kept: as before it was). Read once per process."""
+    first = _first_epoch(binding())
+    return first is None or first == etag_epoch()
+
+
+@functools.lru_cache(maxsize=1)
+def _first_epoch(bound):
+    return Setting.get_value(FIRST_ETAG_EPOCH, None)

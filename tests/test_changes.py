@@ -175,9 +175,10 @@ def test_a_token_of_another_database_is_410_and_sync_starts_again(
     # A backup restored, and given a new name (`newsdesk db init --new-etags`, as the README
     # says): its ids and changes are another history than the one the token followed.
     name_for_etags(renew=True)
-    gone = client.get("/v1/changes", query_string={"since": token})
-    assert gone.status_code == 410 and gone.content_type == "application/problem+json"
-    assert "Sync again from the start, without since." in gone.json["detail"]
+    for old in (token, legacy):  # a token made before tokens named it too
+        gone = client.get("/v1/changes", query_string={"since": old})
+        assert gone.status_code == 410 and gone.content_type == "application/problem+json"
+        assert "Sync again from the start, without since." in gone.json["detail"]
     _, replica = replay(client)
     assert sorted(a["title"] for a in replica.values()) == ["One", "Two"]
 
@@ -237,3 +238,20 @@ def test_replay_while_writers_commit_concurrently(app, client, writer, source):
     with db.connection_context():
         assert Article.select().count() == 4 * 15 - 4 * 4
     assert {k: v["title"] for k, v in replica.items()} == server_set(client)
+
+
+def test_a_sync_caught_up_is_asked_again_every_time_not_kept(client, writer, source):
+    # A client caught up polls the same URL (its token again): cached for a minute, and served
+    # stale for five more, the page hid new changes that long.
+    client.post("/v1/articles", json=ARTICLE, headers=writer)
+    token = client.get("/v1/changes").json["next_since"]
+    caught_up = client.get("/v1/changes", query_string={"since": token})
+    assert caught_up.json["data"] == []
+    assert caught_up.headers["Cache-Control"] == "public, no-cache"
+    again = client.get(
+        "/v1/changes",
+        query_string={"since": token},
+        headers={"If-None-Match": caught_up.headers["ETag"]},
+    )
+    assert again.status_code == 304 and again.headers["Cache-Control"] == "public, no-cache"
+    assert client.get("/v1/articles").headers["Cache-Control"].startswith("public, max-age=")
