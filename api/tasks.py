@@ -183,24 +183,68 @@ def _drain(lock_name, refresh_queued):
     return total, False
 
 
+#: Huey's key-value store holds these while a run of their task is queued and has not started:
+#: who would queue another (a write waking the worker, a run out of time) leaves it to that
+#: one, so that the queue holds at most one of each waiting, and the sweep and the imports
+#: queued behind them wait for those alone. A run forgets its key as it starts, the sweep's
+#: too (so a key a queue away kept holds no wake-up back past the next sweep), and so does a
+#: worker starting (:func:`take_up`).
+EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED = "embed-asked", "relate-asked", "deliveries-asked"
+
+
+def _ask(task, key):
+    """Queue a run of ``task`` unless one is queued already and has not started (``key``)."""
+    if huey.immediate or huey.put_if_empty(key, 1):
+        task()
+
+
+def ask_refresh():
+    """Wake the worker for queued embeddings and stories, and related lists: a run of each,
+    which the worker's threads take at once."""
+    _ask(embed_queued, EMBED_ASKED)
+    _ask(relate_queued, RELATE_ASKED)
+
+
+def ask_deliveries():
+    """Wake the worker for webhook events and deliveries."""
+    _ask(deliver_webhooks, DELIVERIES_ASKED)
+
+
 @huey.task()
 def refresh_articles():
     """Embed every article queued for it and place it in its story (which queues its related
-    list), then compute the queued related lists, which use the vectors: one run of each at a
-    time (a run in progress takes what is queued meanwhile). One task, so a write wakes the
-    worker with one enqueue. Single writes go first in both queues, and their related lists
-    are computed after each batch of embeddings: an article written during a large import is
-    related within seconds, not after the import's work. A run that has had its time asks
-    for another and ends."""
+    list), and compute the queued related lists: asks for a run of each (in immediate mode,
+    runs them, in that order). Also the name of the wake-up writes queued before there were
+    two."""
+    ask_refresh()
+
+
+@huey.task()
+def embed_queued():
+    """Embed the articles queued for it and place them in their stories (which queues their
+    related lists): one run at a time (a run in progress takes what is queued meanwhile),
+    single writes first, whose related lists are computed after each batch (an article written
+    during a large import is related within seconds, not after the import's work). Asks for the
+    related lists, and for another run when it has had its time with articles left."""
+    huey.delete(EMBED_ASKED)  # started: what is queued from now on needs another run
     embedded, left = _drain(EMBEDDINGS_RUN, _embed_batch)
     if embedded:
         log.info("embedded and placed %d articles", embedded)
-    if not left:
-        related_lists, left = _drain(RELATED_RUN, related.refresh_queued)
-        if related_lists:
-            log.info("computed the related lists of %d articles", related_lists)
+        _ask(relate_queued, RELATE_ASKED)
     if left:
-        refresh_articles()
+        _ask(embed_queued, EMBED_ASKED)
+
+
+@huey.task()
+def relate_queued():
+    """Compute the queued related lists (they use the vectors), one run at a time; asks for
+    another run when it has had its time with lists left."""
+    huey.delete(RELATE_ASKED)  # started: what is queued from now on needs another run
+    related_lists, left = _drain(RELATED_RUN, related.refresh_queued)
+    if related_lists:
+        log.info("computed the related lists of %d articles", related_lists)
+    if left:
+        _ask(relate_queued, RELATE_ASKED)
 
 
 def _embed_batch():
@@ -231,7 +275,7 @@ def run_import(job_id):
             imports.release(job, "The import stopped on an error in the server; retried.")
             return
         imports.finish(job, imports.SUCCEEDED)
-    refresh_articles()
+    ask_refresh()
     wake_webhooks()
 
 
@@ -255,6 +299,7 @@ def deliver_webhooks():
     theirs alone). A run that finds work asks for one more run, so a backlog spreads over the
     worker's threads, and ends once it has had its time (that run goes on). Returns nothing:
     Huey keeps no result of it."""
+    huey.delete(DELIVERIES_ASKED)  # started: what is queued from now on needs another run
     current = settings()
     started = time.monotonic()
     attempts = 0
@@ -263,7 +308,7 @@ def deliver_webhooks():
             pass
         while (held := webhooks.claim(current.webhook_lease)) is not None:
             if not attempts and not huey.immediate:
-                deliver_webhooks()
+                ask_deliveries()
             webhooks.finish(held, outbound.deliver(held, current), current.webhook_retry_schedule)
             attempts += 1
             if _out_of_time(started):
@@ -296,14 +341,15 @@ def take_up():
     it (out of the queue, not yet in the schedule: while it is remembered, no other is
     scheduled before it, and the sweep's next round did what it was for), then take up at once
     whatever was left pending."""
-    huey.delete(WAKE_KEY)
-    deliver_webhooks()
+    for key in (WAKE_KEY, EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED):
+        huey.delete(key)
+    ask_deliveries()
 
 
 def wake_webhooks():
     """Wake the worker when this context queued webhook deliveries."""
     if webhooks.take_queued():
-        deliver_webhooks()
+        ask_deliveries()
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -314,7 +360,8 @@ def sweep():
     parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
         "clean-up and import jobs": _clean_up_and_resume,
         "webhook deliveries": deliver_webhooks.call_local,
-        "embeddings, stories and related lists": refresh_articles.call_local,
+        "embeddings and stories": embed_queued.call_local,
+        "related lists": relate_queued.call_local,
     }
     for name, part in parts.items():
         try:
@@ -365,5 +412,5 @@ def after_write(response):
     """after_request: a successful write may have queued embeddings, related lists and webhook
     events: wake the worker."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
-        wake(refresh_articles, wake_webhooks)
+        wake(ask_refresh, wake_webhooks)
     return response

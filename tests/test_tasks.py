@@ -181,12 +181,29 @@ def test_a_run_of_queued_work_gives_its_thread_back_and_asks_for_another(
         ids = [make_article(body=f"Harbour ferries resume, report {n}.").id for n in range(3)]
         with write_transaction():
             RelatedQueue.add(ids)
-        tasks.refresh_articles.call_local()
+        tasks.relate_queued.call_local()
         assert RelatedQueue.select().count() == 2
-        assert [task.name for task in tasks.huey.pending()] == ["refresh_articles"]
+        assert [task.name for task in tasks.huey.pending()] == ["relate_queued"]
         assert run_pending() >= 2
         assert RelatedQueue.select().count() == 0
         assert {i for (i,) in Relation.select(Relation.article).tuples()} == set(ids)
+
+
+def test_writes_waking_the_worker_queue_one_run_of_each_until_it_starts(app, monkeypatch):
+    # Every write queued a run, and every run out of time one more: the queue grew while a
+    # backlog lasted, and the sweep and the imports behind it waited minutes.
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    tasks.huey.flush()
+    for _ in range(3):
+        tasks.ask_refresh()
+        tasks.ask_deliveries()
+    pending = sorted(task.name for task in tasks.huey.pending())
+    assert pending == ["deliver_webhooks", "embed_queued", "relate_queued"]
+    with app.app_context():
+        assert run_pending() == 3
+        tasks.ask_refresh()  # the runs started: a write now queues another
+    assert sorted(task.name for task in tasks.huey.pending()) == ["embed_queued", "relate_queued"]
+    tasks.huey.flush()
 
 
 @pytest.mark.parametrize("year", [1, 9999])
@@ -281,7 +298,8 @@ def test_single_writes_are_served_before_an_import(client, writer, source, monke
     assert queued(EmbeddingQueue) == queued(RelatedQueue) == again
 
     with db.connection_context():
-        tasks.refresh_articles.call_local()
+        tasks.refresh_articles.call_local()  # asks for a run of each: the worker's
+        run_pending()
         assert EmbeddingQueue.select().count() == RelatedQueue.select().count() == 0
         assert ArticleEmbedding.select().count() == 4
 
