@@ -263,8 +263,12 @@ class Caching:
         """What a successful answer may be cached as: public, unless the caller has a key (a key
         can see more) or reads need one; revalidated every time where clients poll."""
         if api_key is None and self.config.public_read:
-            return "public, no-cache" if request.endpoint in POLLED_ENDPOINTS else self.public
+            return self.public_control(request.endpoint)
         return "private, no-cache"
+
+    def public_control(self, endpoint):
+        """What a public answer of ``endpoint`` may be cached as."""
+        return "public, no-cache" if endpoint in POLLED_ENDPOINTS else self.public
 
     def revalidate(self):
         """before_request: answer a read of stored data whose If-None-Match still matches with a
@@ -442,7 +446,7 @@ class EarlyRevalidation:
             return None
         environ[observe.ROUTE] = rule.rule
         return not_modified_headers(
-            matched, self.caching.public, path, self.caching.vary_origin
+            matched, self.caching.public_control(rule.endpoint), path, self.caching.vary_origin
         ) + limits.header_items(state)
 
     def _current_tag(self, endpoint, args, environ):
