@@ -426,6 +426,10 @@ def process(article_ids, force=False):
     embedded = embeddings.embed_articles(article_ids, force=force)
     moved = place(article_ids)
     with write_transaction():
+        # Off the embedding queue first, then onto the related one: the order a write queues
+        # them in (an import writing these articles meanwhile deadlocked with the other order,
+        # on PostgreSQL).
+        queue.take_off(queued)
         alive = [
             i
             for (i,) in Article.select(Article.id)
@@ -452,7 +456,6 @@ def process(article_ids, force=False):
                 Article.id.in_(sorted(stale)) & (Article.status == PUBLISHED)
             )
             RelatedQueue.add([i for (i,) in published.tuples()], bulk=True)
-        queue.take_off(queued)
 
 
 def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
