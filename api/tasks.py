@@ -183,19 +183,39 @@ def _drain(lock_name, refresh_queued):
     return total, False
 
 
-#: Huey's key-value store holds these while a run of their task is queued and has not started:
-#: who would queue another (a write waking the worker, a run out of time) leaves it to that
-#: one, so that the queue holds at most one of each waiting, and the sweep and the imports
-#: queued behind them wait for those alone. A run forgets its key as it starts, the sweep's
-#: too (so a key a queue away kept holds no wake-up back past the next sweep), and so does a
-#: worker starting (:func:`take_up`).
+#: Huey's key-value store holds the id of the run of each kind queued and not yet started:
+#: who would queue another (a write waking the worker, a run out of time) leaves the work to
+#: that one, so that the queue holds at most one run of each kind waiting, and the sweep and
+#: the imports queued behind them wait for those alone. The run named deletes it as it
+#: starts; a run not asked for so (the sweep's, a scheduled delivery) leaves it; the sweep and
+#: a starting worker delete one whose run is no longer queued (:func:`_forget_lost_asks`).
 EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED = "embed-asked", "relate-asked", "deliveries-asked"
 
 
 def _ask(task, key):
     """Queue a run of ``task`` unless one is queued already and has not started (``key``)."""
-    if huey.immediate or huey.put_if_empty(key, 1):
+    if huey.immediate:
         task()
+        return
+    run = task.s()
+    if huey.put_if_empty(key, run.id):
+        huey.enqueue(run)
+
+
+def _started(key, task):
+    """The run ``task`` starts: when it is the one ``key`` names, the next ask queues another."""
+    if task is not None and huey.get(key, peek=True) == task.id:
+        huey.delete(key)
+
+
+def _forget_lost_asks():
+    """Delete each key naming a run no longer queued (queued by a process that failed before
+    enqueuing it, or taken by a worker killed before it started): asks queue runs again."""
+    queued = {task.id for task in huey.pending()}
+    for key in (EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED):
+        asked = huey.get(key, peek=True)
+        if asked is not None and asked not in queued:
+            huey.delete(key)
 
 
 def ask_refresh():
@@ -219,14 +239,19 @@ def refresh_articles():
     ask_refresh()
 
 
-@huey.task()
-def embed_queued():
+@huey.task(context=True)
+def embed_queued(task=None):
+    """A run of :func:`embed_some`."""
+    _started(EMBED_ASKED, task)
+    embed_some()
+
+
+def embed_some():
     """Embed the articles queued for it and place them in their stories (which queues their
     related lists): one run at a time (a run in progress takes what is queued meanwhile),
     single writes first, whose related lists are computed after each batch (an article written
     during a large import is related within seconds, not after the import's work). Asks for the
     related lists, and for another run when it has had its time with articles left."""
-    huey.delete(EMBED_ASKED)  # started: what is queued from now on needs another run
     embedded, left = _drain(EMBEDDINGS_RUN, _embed_batch)
     if embedded:
         log.info("embedded and placed %d articles", embedded)
@@ -235,11 +260,16 @@ def embed_queued():
         _ask(embed_queued, EMBED_ASKED)
 
 
-@huey.task()
-def relate_queued():
+@huey.task(context=True)
+def relate_queued(task=None):
+    """A run of :func:`relate_some`."""
+    _started(RELATE_ASKED, task)
+    relate_some()
+
+
+def relate_some():
     """Compute the queued related lists (they use the vectors), one run at a time; asks for
     another run when it has had its time with lists left."""
-    huey.delete(RELATE_ASKED)  # started: what is queued from now on needs another run
     related_lists, left = _drain(RELATED_RUN, related.refresh_queued)
     if related_lists:
         log.info("computed the related lists of %d articles", related_lists)
@@ -292,14 +322,19 @@ def settings():
     return current_app.config["NEWSDESK"] if has_app_context() else config
 
 
-@huey.task()
-def deliver_webhooks():
+@huey.task(context=True)
+def deliver_webhooks(task=None):
+    """A run of :func:`deliver_some`."""
+    _started(DELIVERIES_ASKED, task)
+    deliver_some()
+
+
+def deliver_some():
     """Fan new outbox events out to their subscriptions, then send every due delivery, one
     claimed attempt at a time (several threads and processes may run this at once: a claim is
     theirs alone). A run that finds work asks for one more run, so a backlog spreads over the
     worker's threads, and ends once it has had its time (that run goes on). Returns nothing:
     Huey keeps no result of it."""
-    huey.delete(DELIVERIES_ASKED)  # started: what is queued from now on needs another run
     current = settings()
     started = time.monotonic()
     attempts = 0
@@ -341,8 +376,8 @@ def take_up():
     it (out of the queue, not yet in the schedule: while it is remembered, no other is
     scheduled before it, and the sweep's next round did what it was for), then take up at once
     whatever was left pending."""
-    for key in (WAKE_KEY, EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED):
-        huey.delete(key)
+    huey.delete(WAKE_KEY)
+    _forget_lost_asks()
     ask_deliveries()
 
 
@@ -359,9 +394,9 @@ def sweep():
     Each part runs whatever became of those before it (one that failed is logged)."""
     parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
         "clean-up and import jobs": _clean_up_and_resume,
-        "webhook deliveries": deliver_webhooks.call_local,
-        "embeddings and stories": embed_queued.call_local,
-        "related lists": relate_queued.call_local,
+        "webhook deliveries": deliver_some,
+        "embeddings and stories": embed_some,
+        "related lists": relate_some,
     }
     for name, part in parts.items():
         try:
@@ -371,7 +406,9 @@ def sweep():
 
 
 def _clean_up_and_resume():
-    """Old deliveries and jobs forgotten; import jobs whose worker died taken up again."""
+    """Old deliveries and jobs forgotten; import jobs whose worker died taken up again; asks
+    whose run was lost forgotten."""
+    _forget_lost_asks()
     with connected():
         webhooks.clean_up()
         imports.clean_up()

@@ -206,6 +206,28 @@ def test_writes_waking_the_worker_queue_one_run_of_each_until_it_starts(app, mon
     tasks.huey.flush()
 
 
+def test_a_run_not_asked_for_leaves_the_ask_and_a_lost_run_is_asked_again(app, monkeypatch):
+    # The sweep's runs forgot the ask of the run still waiting: each sweep added a run of each
+    # kind to the queue, for as long as a backlog lasted.
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    tasks.huey.flush()
+    tasks.ask_refresh()
+    with app.app_context():
+        tasks.sweep.call_local()
+    tasks.ask_refresh()
+    assert sorted(task.name for task in tasks.huey.pending()) == ["embed_queued", "relate_queued"]
+    # Taken by a worker killed before they started: the sweep forgets their asks.
+    while tasks.huey.dequeue() is not None:
+        pass
+    tasks.ask_refresh()
+    assert tasks.huey.pending() == []
+    with app.app_context():
+        tasks.sweep.call_local()
+    tasks.ask_refresh()
+    assert sorted(task.name for task in tasks.huey.pending()) == ["embed_queued", "relate_queued"]
+    tasks.huey.flush()
+
+
 @pytest.mark.parametrize("year", [1, 9999])
 def test_articles_at_the_ends_of_the_calendar_are_processed(app, make_article, caplog, year):
     """Rows stored before times were bounded (to the years 1000-8999) may lie at the calendar's
