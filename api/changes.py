@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import Article, Change, reading
-from models.changes import etag_epoch, unnamed_tokens_hold
+from models.changes import etag_epoch, token_holds
 from schemas.articles import ChangeArgs, ChangePageSchema
 
 from . import paging
@@ -44,11 +44,7 @@ class Changes(MethodView):
             if since
             else (0, None)
         )
-        if (
-            since
-            and database != etag_epoch()
-            and (database is not None or not unnamed_tokens_hold())
-        ):
+        if since and not token_holds(database):
             abort(410, message=GONE)
         changes = list(Change.feed(after).limit(limit + 1))
         has_more = len(changes) > limit

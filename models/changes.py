@@ -14,7 +14,7 @@ DELETE = "delete"
 CHANGE_LOG_LOCK = 0x4E444348
 #: The setting naming the database in ETags.
 ETAG_EPOCH = "etag_epoch"
-#: The setting holding the name the database had first (see :func:`unnamed_tokens_hold`).
+#: The setting holding the name the database had first (see :func:`token_holds`).
 FIRST_ETAG_EPOCH = "etag_epoch_first"
 
 
@@ -120,10 +120,13 @@ def name_for_etags(renew=False):
     _first_epoch.cache_clear()
 
 
-def unnamed_tokens_hold():
-    """Whether ``/v1/changes`` tokens given before they named their database still follow this
-    one's history: while it has the name it had first, not once a backup restored was named
-    again (nor where the first name was never kept: as before it was). Read once per process."""
+def token_holds(database):
+    """Whether a ``/v1/changes`` token of the database named ``database`` follows this one's
+    history: one of this name; one given before tokens named their database (None) while this
+    one has the name it had first, not once a backup restored was named again (nor where the
+    first name was never kept: as before it was). The names are read once per process."""
+    if database is not None:
+        return database == etag_epoch()
     first = _first_epoch(binding())
     return first is None or first == etag_epoch()
 

@@ -100,8 +100,6 @@ class _Window:
         self.times = np.array([epoch_seconds(row[0]) for row in self.rows], dtype=np.float64)
         self.alive = np.ones(len(self.ids), dtype=bool)
         self.present = np.ones(len(self.ids), dtype=bool)
-        #: Each article's story id (0: none), as its row holds it.
-        self.story = np.array([row[1] or 0 for row in self.rows], dtype=np.int64)
         #: ``{article id: (cosine, score)}`` worked out by :meth:`score`.
         self.scored = {}
         #: The articles naming each number (anchors): the numbers shared with all of them at once.
@@ -126,7 +124,6 @@ class _Window:
             self.alive[k] = state is not None and article_id not in unplaced
             if state is not None:
                 self.rows[k][1], self.rows[k][4] = state
-                self.story[k] = state[0] or 0
 
     def score(self, vectors):
         """Work out, before the write transaction, how alike each of the articles ``vectors``
@@ -179,7 +176,7 @@ class _Window:
                 duplicate_of = row[4] or other
         # The nearest article whose story (if it has one) is alike enough on average; a copy
         # goes with what it copies.
-        stories = self.story[candidates]
+        stories = np.array([self.rows[k][1] or 0 for k in candidates])
         for nearest in np.argsort(-score, kind="stable"):
             if score[nearest] < JOIN_SCORE:
                 break
@@ -216,7 +213,6 @@ class _Window:
         if k is not None:
             self.alive[k] = self.present[k]
             self.rows[k][1] = story_id
-            self.story[k] = story_id or 0
             if not partner:
                 self.rows[k][4] = duplicate_of
 
