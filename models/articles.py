@@ -306,11 +306,21 @@ class ArticleQueue(BaseModel):
         )
 
     @classmethod
+    def ready(cls):
+        """The condition of the queued rows the worker may take now: all of them here."""
+        return peewee.SQL("1 = 1")
+
+    @classmethod
     def due(cls, limit, bulk=True):
         """The ``(article_id, queued_at, bulk)`` of up to ``limit`` articles single writes
         queued, oldest first, or when there are none (and ``bulk``), of those bulk writes
-        queued: a batch of the worker is never held up by an import's articles in it."""
-        query = cls.select(cls.article, cls.queued_at, cls.bulk).order_by(cls.queued_at)
+        queued: a batch of the worker is never held up by an import's articles in it. Only
+        rows :meth:`ready` to be taken."""
+        query = (
+            cls.select(cls.article, cls.queued_at, cls.bulk)
+            .where(cls.ready())
+            .order_by(cls.queued_at)
+        )
         rows = list(query.where(cls.bulk == False).limit(limit).tuples())  # noqa: E712 (SQL)
         if rows or not bulk:
             return rows

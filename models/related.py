@@ -75,6 +75,16 @@ _WORD = re.compile(r"\w+")
 class RelatedQueue(ArticleQueue):
     """Articles written since their computed related lists were last computed."""
 
+    @classmethod
+    def ready(cls):
+        """Articles not waiting to be embedded: embedding them queues their lists again (with
+        their vectors, the lists differ), so a list computed before would be computed twice.
+        After a large import that was half the worker's related work."""
+        waiting = embeddings.EmbeddingQueue.select(peewee.SQL("1")).where(
+            embeddings.EmbeddingQueue.article == cls.article
+        )
+        return ~peewee.fn.EXISTS(waiting)
+
 
 def refresh_queued(limit=BATCH, bulk=True):
     """Compute and store the related lists of up to ``limit`` queued articles (single writes'

@@ -25,6 +25,7 @@ from models import (
     db,
     embeddings,
     imports,
+    stories,
 )
 from models import related as related_lists
 from models.base import write_transaction
@@ -402,3 +403,46 @@ def test_a_worker_stopping_takes_no_next_batch(app, dbconn, monkeypatch):
     stopping.set()
     batches.clear()
     assert tasks._drain(tasks.RELATED_RUN, batch) == (0, False) and batches == []
+
+
+def test_related_lists_wait_for_their_articles_to_be_embedded(client, writer, source, monkeypatch):
+    """An imported article's related list was computed by its words while it waited to be
+    embedded, then again once embedded (which queues it again): after a large import, half
+    the worker's related work was thrown away."""
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # the worker does not run meanwhile
+    lines = (
+        {
+            "source": source.slug,
+            "external_id": f"dam-{n}",
+            "title": f"Dam repairs, day {n}",
+            "body_text": "Crews shored up the dam.",
+        }
+        for n in range(3)
+    )
+    answer = client.post(
+        "/v1/import",
+        data="\n".join(json.dumps(line) for line in lines),
+        content_type="application/x-ndjson",
+        headers=writer,
+    )
+    assert answer.status_code == 200 and answer.json["created"] == 3, answer.json
+    single = client.post(
+        "/v1/articles",
+        json={"source": source.slug, "title": "Dam repairs begin", "body_text": "Crews at work."},
+        headers=writer,
+    ).json["id"]
+    waiting = queued(RelatedQueue)
+    assert len(waiting) == 4 and (single, False) in waiting
+
+    with db.connection_context():
+        assert related_lists.refresh_queued() == 0
+        assert queued(RelatedQueue) == waiting
+        assert not Relation.select().exists()
+
+        assert stories.refresh_queued() == 1  # the single write's, first
+        assert related_lists.refresh_queued() == 1
+        assert Relation.select().where(Relation.article == single).exists()
+        assert stories.refresh_queued() == 3
+        # Theirs, and the single write's again: it names them, now embedded.
+        assert related_lists.refresh_queued() == 4
+        assert RelatedQueue.select().count() == 0
