@@ -10,19 +10,24 @@ import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-# Workers share Prometheus metrics through files in one directory (emptied in on_starting).
-# prometheus_client decides when it is imported whether it works that way, and importing
-# api below imports it: the directory is named first.
+#: The temporary directories this server made, removed when it exits (on_exit).
+_made = []
+
+# Workers share Prometheus metrics through files in one directory (its metric files removed in
+# on_starting). prometheus_client decides when it is imported whether it works that way, and
+# importing api below imports it: the directory is named first.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="newsdesk-metrics-")
+    _made.append(tempfile.mkdtemp(prefix="newsdesk-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made[-1]
 
 # The workers of this server share rate-limit counters in one SQLite file (api/limits.py), so
 # a limit holds for the host, not for each worker, and a recycled worker forgets nothing. Named
 # before the app is imported (in the master, below), which creates the file.
 if not os.environ.get("NEWSDESK_RATE_LIMIT_FILE"):
-    _counters = tempfile.mkdtemp(prefix="newsdesk-rate-limits-")
-    os.environ["NEWSDESK_RATE_LIMIT_FILE"] = os.path.join(_counters, "counters.sqlite")
+    _made.append(tempfile.mkdtemp(prefix="newsdesk-rate-limits-"))
+    os.environ["NEWSDESK_RATE_LIMIT_FILE"] = os.path.join(_made[-1], "counters.sqlite")
 
 # One BLAS thread per worker (read when numpy is first imported, so named before the app is):
 # a worker computes for one request at a time (sync, or gevent's greenlets in one thread), and
@@ -45,8 +50,10 @@ if (os.environ.get("NEWSDESK_WORKER_CLASS") or "gevent").strip().lower() == "gev
 
     green.patch_psycopg2()
 
+import gunicorn.glogging
 import gunicorn.util
 
+from api import observe
 from api.config import Config, ConfigError
 from api.errors import WorkerTimeout, write_unreadable_request_error
 from api.guards import MAX_HEADERS_BYTES
@@ -97,14 +104,42 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _config.log_level
+
+
+class Logger(gunicorn.glogging.Logger):
+    """gunicorn's own lines (start, stop, a worker replaced) in the app's format
+    (NEWSDESK_LOG_FORMAT): a log collector reading JSON read gunicorn's as lines it could not
+    parse."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(observe.formatter(_config.log_format))
+
+
+logger_class = Logger
 wsgi_app = "api.wsgi:app"
 
 
+#: The files prometheus_client's multiprocess mode writes: ``counter_<pid>.db``,
+#: ``gauge_<mode>_<pid>.db`` and so on (its documentation: the directory holds those alone).
+METRIC_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
+
+
 def on_starting(server):
-    """The metrics directory starts empty: counts of an earlier run would add up with ours."""
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
+    """The metrics directory holds no metric files: counts of an earlier run would add up with
+    ours. Only those go: a directory given may hold other files (an operator's data)."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for pattern in METRIC_FILES:
+        for stale in directory.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
+def on_exit(server):
+    """The temporary directories this server made go with it."""
+    for directory in _made:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if worker_class == "gevent":

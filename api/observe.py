@@ -1,15 +1,19 @@
 """What every request leaves behind: a request id, a log line, Prometheus metrics, and
 security headers on its answer."""
 
+import contextvars
 import functools
 import json
 import logging
 import random
 import re
 import time
+import urllib.parse
 
-from flask import g, request
+import orjson
+from flask import current_app, g, request
 from prometheus_client import Counter, Histogram
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 REQUESTS = Counter(
     "newsdesk_requests_total", "HTTP requests answered", ["method", "endpoint", "status"]
@@ -31,7 +35,44 @@ SECURITY_HEADERS = (
 ROUTE = "newsdesk.route"
 KEY_ID = "newsdesk.key_id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The methods counted by name in the metrics; any other is counted as ``OTHER`` (each method
+#: a client makes up was a series more, without end).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: What a path and query string keep unescaped in the log: the rest (control characters, a line
+#: break that would start a forged line, bytes beyond ASCII) is percent-encoded.
+_LOGGED_AS_IS = "/:@!$&'()*+,;=-._~%?"
 access_log = logging.getLogger("newsdesk.request")
+log = logging.getLogger(__name__)
+#: The id of the request being answered, for every record logged meanwhile (:class:`RequestIds`).
+current_request_id = contextvars.ContextVar("newsdesk_request_id", default=None)
+
+
+class RequestIds(logging.Filter):
+    """Gives each record logged while a request is answered that request's id, so that a
+    traceback is found beside its request's line (``request_id``; none outside requests)."""
+
+    def filter(self, record):
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id.get()
+        return True
+
+
+class Repeats(logging.Filter):
+    """Lets a message through once a minute: a loop that fails on each turn (Huey's consumer
+    reading a queue that is down: a traceback twice a second) says so once, not a line a turn."""
+
+    def __init__(self, seconds=60):
+        super().__init__()
+        self.seconds = seconds
+        self.last = {}
+
+    def filter(self, record):
+        key = (record.name, record.msg if isinstance(record.msg, str) else id(record.msg))
+        now = time.monotonic()
+        if now - self.last.get(key, -self.seconds) < self.seconds:
+            return False
+        self.last[key] = now
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,6 +88,8 @@ class JsonFormatter(logging.Formatter):
             entry.update(record.msg)
         else:
             entry["message"] = record.getMessage()
+            if getattr(record, "request_id", None) is not None:
+                entry["request_id"] = record.request_id
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -67,6 +110,8 @@ class TextFormatter(logging.Formatter):
                 line += f" key={entry['key_id']}"
         else:
             line = f"{record.name}: {record.getMessage()}"
+            if getattr(record, "request_id", None) is not None:
+                line += f" rid={record.request_id}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return f"{stamp} {record.levelname.lower():<7} {line}"
@@ -75,28 +120,45 @@ class TextFormatter(logging.Formatter):
 FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
 
 
+def formatter(style):
+    """The formatter of log lines in ``style`` (``json`` or ``text``), in UTC."""
+    made = FORMATTERS[style]()
+    made.converter = time.gmtime
+    return made
+
+
 def configure_logging(level, style="json"):
-    """Lines on stderr for the request log and the app's own loggers: JSON (for log
-    collectors) or text (for a terminal)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(FORMATTERS[style]())
-    handler.formatter.converter = time.gmtime
-    for name in ("newsdesk.request", "api", "models"):
-        logger = logging.getLogger(name)
-        for old in [
-            h for h in logger.handlers if isinstance(h.formatter, tuple(FORMATTERS.values()))
-        ]:
-            logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(level.upper())
-        logger.propagate = False
+    """Lines on stderr for the request log, the app's own loggers and Huey's (the worker):
+    JSON (for log collectors) or text (for a terminal), each with the id of the request it was
+    logged in. Huey's from warnings up (its info is a line for each task it runs), once a
+    minute at most for one message. (gunicorn's own lines: ``gunicorn.conf.py``.)"""
+    app_level = logging.getLevelName(level.upper())
+    for names, least, *filters in (
+        (("newsdesk.request", "api", "models"), app_level, RequestIds()),
+        (("huey",), max(app_level, logging.WARNING), RequestIds(), Repeats()),
+    ):
+        handler = logging.StreamHandler()
+        handler.setFormatter(formatter(style))
+        for each in filters:
+            handler.addFilter(each)
+        for name in names:
+            logger = logging.getLogger(name)
+            for old in [
+                h for h in logger.handlers if isinstance(h.formatter, tuple(FORMATTERS.values()))
+            ]:
+                logger.removeHandler(old)
+            logger.addHandler(handler)
+            logger.setLevel(least)
+            logger.propagate = False
 
 
 class RequestLog:
     """WSGI middleware around everything: each request gets an id (``X-Request-ID``, the
-    client's when it is a sane one), its answer the security headers unless it sets its own,
-    and once answered it is counted in the metrics and logged, by the route the app left in
-    ``environ[ROUTE]`` (``unmatched`` when none)."""
+    client's when it is a sane one; every record logged meanwhile carries it), its answer the
+    security headers unless it sets its own, and once answered it is counted in the metrics and
+    logged, by the route the app left in ``environ[ROUTE]`` (``unmatched`` when none). An error
+    that reaches it (raised before Flask, which answers its own) is logged and answered with a
+    500 problem."""
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
@@ -113,11 +175,25 @@ class RequestLog:
             statuses.append(status)
             return start_response(status, headers, exc_info)
 
+        token = current_request_id.set(rid)
         try:
             return self.wsgi_app(environ, start)
+        except Exception:
+            log.exception("Error answering %s %s", environ.get("REQUEST_METHOD"), _path(environ))
+            if statuses:  # the answer has begun: the server closes the connection
+                raise
+            body = orjson.dumps(
+                {"type": "about:blank", "title": "Internal Server Error", "status": 500}
+            )
+            start(
+                "500 INTERNAL SERVER ERROR",
+                [("Content-Type", "application/problem+json"), ("Cache-Control", "no-store")],
+            )
+            return [body]
         finally:
             status = int(statuses[-1].split(None, 1)[0]) if statuses else 500
             record(environ, status, time.perf_counter() - started, rid)
+            current_request_id.reset(token)
 
 
 @functools.cache
@@ -136,14 +212,15 @@ def request_id(environ):
 def record(environ, status, duration, request_id):
     """Count an answered request in the metrics, and log it (when info is logged)."""
     method = environ["REQUEST_METHOD"]
-    requests, latency = _metrics(method, environ.get(ROUTE, "unmatched"), status)
+    counted = method if method in METHODS else "OTHER"
+    requests, latency = _metrics(counted, environ.get(ROUTE, "unmatched"), status)
     requests.inc()
     latency.observe(duration)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
             {
                 "request_id": request_id,
-                "method": method,
+                "method": _escaped(method),
                 "path": _path(environ),
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),
@@ -154,9 +231,14 @@ def record(environ, status, duration, request_id):
 
 
 def _path(environ):
-    """The path the request asked for, with its query string."""
+    """The path the request asked for, with its query string, as the client sent it (WSGI
+    gives each byte as one character), percent-encoded where it is not printable ASCII."""
     query = environ.get("QUERY_STRING")
-    return environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+    return _escaped(environ.get("PATH_INFO", "") + (f"?{query}" if query else ""))
+
+
+def _escaped(text):
+    return urllib.parse.quote(text.encode("latin-1", "replace"), safe=_LOGGED_AS_IS)
 
 
 def describe(response):
@@ -164,6 +246,17 @@ def describe(response):
     environ = request.environ
     if request.url_rule is not None:
         environ[ROUTE] = request.url_rule.rule
+    elif isinstance(request.routing_exception, MethodNotAllowed):
+        # The route the path names, asked with a method it does not take: counted as its 405s.
+        adapter = current_app.url_map.bind_to_environ(environ)
+        try:
+            rule, _ = adapter.match(
+                method=request.routing_exception.valid_methods[0], return_rule=True
+            )
+        except (HTTPException, IndexError, TypeError):
+            pass
+        else:
+            environ[ROUTE] = rule.rule
     key = g.get("api_key")
     if key is not None:
         environ[KEY_ID] = key.id

@@ -502,3 +502,162 @@ def test_keyed_reads_work_where_nothing_can_be_written(client, dbconn, make_key,
             db.execute_sql("SET default_transaction_read_only = off")
         else:
             db.execute_sql("PRAGMA query_only = OFF")
+
+
+def _count(text, **labels):
+    """The sum of newsdesk_requests_total's samples whose labels include ``labels``."""
+    wanted = [f'{name}="{value}"' for name, value in labels.items()]
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("newsdesk_requests_total{") and all(w in line for w in wanted)
+    )
+
+
+def test_made_up_methods_are_counted_as_one_and_405s_by_their_route(client):
+    """Each method a client made up was a series more in the metrics (5,000 of them made a
+    scrape take 10 s), and a known path asked with a wrong method was counted as unmatched."""
+    before = client.get("/metrics").get_data(as_text=True)
+    for method in ("BREW", "X00001", "X00002"):
+        assert client.open("/v1/articles", method=method).status_code == 405
+    assert client.delete("/v1/tags").status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    other = {"method": "OTHER", "endpoint": "/v1/articles", "status": "405"}
+    assert _count(text, **other) - _count(before, **other) == 3
+    wrong = {"method": "DELETE", "endpoint": "/v1/tags", "status": "405"}
+    assert _count(text, **wrong) - _count(before, **wrong) == 1
+    assert 'method="BREW"' not in text and 'method="X00001"' not in text
+
+
+@pytest.fixture
+def app_logging():
+    """The loggers create_app configures, put back as they were after the test."""
+    names = ("newsdesk.request", "api", "models", "huey")
+    kept = {
+        name: (list(logger.handlers), logger.level, logger.propagate)
+        for name, logger in ((n, logging.getLogger(n)) for n in names)
+    }
+    yield
+    for name, (handlers, level, propagate) in kept.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def _json_lines(text):
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_every_line_logged_for_a_request_carries_its_id(database_url, app_logging, capsys):
+    """A 500's traceback was logged without the request's id: it could be matched with its
+    request only by the time."""
+    app = create_app({"database_url": database_url})  # logs JSON on stderr, as deployed
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    response = app.test_client().get("/boom", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500 and response.headers["X-Request-ID"] == "boom-1"
+    lines = _json_lines(capsys.readouterr().err)
+    (failure,) = [line for line in lines if "error" in line]
+    assert failure["request_id"] == "boom-1" and "RuntimeError: boom" in failure["error"]
+    (request_line,) = [line for line in lines if line["logger"] == "newsdesk.request"]
+    assert request_line["request_id"] == "boom-1" and request_line["status"] == 500
+    logging.getLogger("api").warning("outside any request")
+    (outside,) = _json_lines(capsys.readouterr().err)
+    assert "request_id" not in outside
+
+
+def test_logged_paths_cannot_forge_lines(client):
+    """A line break in a path (%0A) started a forged line in the text log; a path in UTF-8
+    was logged as Latin-1 (cafÃ©)."""
+    from api.observe import TextFormatter
+
+    capture = Capture()
+    capture.setFormatter(TextFormatter())
+    logger = logging.getLogger("newsdesk.request")
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    try:
+        client.get("/v1/articles%0A2026-12-02T12:00:00.000Z%20error%20GET%20/admin%20200")
+        client.get("/v1/tags/caf%C3%A9?q=%E2%9C%93")
+    finally:
+        logger.removeHandler(capture)
+    forged, accented = capture.lines
+    assert "\n" not in forged
+    assert "GET /v1/articles%0A2026-12-02T12:00:00.000Z%20error%20GET%20/admin%20200 404" in forged
+    assert "GET /v1/tags/caf%C3%A9?q=%E2%9C%93 404 " in accented
+
+
+def test_an_error_before_flask_is_answered_as_a_problem_with_its_id(app_logging, capsys):
+    """An error raised outside Flask (in a middleware before it) reached gunicorn, which
+    answered a bare 500 without the request id or security headers and logged its traceback
+    in its own format."""
+    from werkzeug.test import Client
+
+    from api.observe import RequestLog, configure_logging
+
+    configure_logging("info")
+
+    def failing(environ, start_response):
+        raise RuntimeError("before flask")
+
+    response = Client(RequestLog(failing)).get("/v1/articles", headers={"X-Request-ID": "pre-1"})
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["X-Request-ID"] == "pre-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.json["status"] == 500
+    lines = _json_lines(capsys.readouterr().err)
+    (failure,) = [line for line in lines if "error" in line]
+    assert failure["request_id"] == "pre-1" and "RuntimeError: before flask" in failure["error"]
+
+
+def test_the_early_304_leaves_an_unexpected_database_error_to_the_app(
+    database_url, app_logging, make_article
+):
+    """A database error other than the database being away (here, a column renamed under the
+    server) escaped the early 304 as gunicorn's bare 500 (PostgreSQL raises ProgrammingError)."""
+    article = make_article()
+    app = create_app({"database_url": database_url})
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    etag = client.get(f"/v1/articles/{article.id}").headers["ETag"]
+    with db.connection_context():
+        db.execute_sql('ALTER TABLE "article" RENAME COLUMN "version" TO "version_x"')
+    try:
+        response = client.get(
+            f"/v1/articles/{article.id}",
+            headers={"If-None-Match": etag, "X-Request-ID": "early-1"},
+        )
+    finally:
+        with db.connection_context():
+            db.execute_sql('ALTER TABLE "article" RENAME COLUMN "version_x" TO "version"')
+    # What the app answers such errors with: SQLite's is an OperationalError (503, as when the
+    # database is away), PostgreSQL's a ProgrammingError.
+    assert response.status_code == (500 if database_url.startswith("postgres") else 503)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["X-Request-ID"] == "early-1"
+
+
+def test_a_message_huey_repeats_is_logged_once_a_minute():
+    """Huey's consumer logged 'Error reading from queue' with its traceback twice a second
+    while Redis was down (10 KB/s of log)."""
+    from api.observe import Repeats
+
+    capture = Capture()
+    capture.addFilter(Repeats(seconds=60))
+    logger = logging.getLogger("huey.consumer.test")
+    logger.addHandler(capture)
+    try:
+        for _ in range(5):
+            logger.error("Error reading from queue")
+        logger.error("Something else")
+    finally:
+        logger.removeHandler(capture)
+    assert [line.count("Error reading") for line in capture.lines] == [1, 0]

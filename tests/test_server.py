@@ -51,6 +51,7 @@ def server(
     wsgi_app=None,
     environment=None,
     options=(),
+    stderr=subprocess.DEVNULL,
 ):
     """gunicorn with gunicorn.conf.py and ``options``, serving ``wsgi_app`` (the file's:
     ``api.wsgi:app``), with ``environment`` added to the test's."""
@@ -77,7 +78,7 @@ def server(
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     # A loaded machine starts gevent workers slowly.
@@ -114,6 +115,55 @@ def test_metrics_add_up_across_workers(app, database_url, tmp_path, metrics_dir)
         and 'status="200"' in line
     )
     assert counted == 40
+
+
+def test_a_metrics_directory_given_loses_only_old_metric_files(app, database_url, tmp_path):
+    """gunicorn.conf.py emptied the directory PROMETHEUS_MULTIPROC_DIR names by removing it:
+    pointed at a directory holding a SQLite database, it removed the database."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "notes.txt").write_text("keep")
+    (directory / "counter_999999.db").write_bytes(b"an earlier run's counts")
+    with server(database_url, tmp_path) as (_, base):
+        assert call(base + "/v1/tags")[0] == 200
+        text = call(base + "/metrics")[2].decode()
+    assert (directory / "notes.txt").read_text() == "keep"
+    assert not (directory / "counter_999999.db").exists()
+    assert 'endpoint="/v1/tags",method="GET",status="200"} 1.0' in text
+
+
+def test_the_temporary_directories_a_server_made_go_with_it(app, database_url, tmp_path):
+    """Each server left its metrics and rate-limit directories behind in /tmp."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with server(
+        database_url, tmp_path, metrics_dir=False, environment={"TMPDIR": str(temporary)}
+    ) as (_, base):
+        assert call(base + "/v1/tags")[0] == 200
+        made = sorted(path.name.rsplit("-", 1)[0] for path in temporary.iterdir())
+        assert made == ["newsdesk-metrics", "newsdesk-rate-limits"]
+    assert list(temporary.iterdir()) == []
+
+
+def test_gunicorns_own_lines_are_in_the_apps_format(app, database_url, tmp_path):
+    """A log collector reading JSON met gunicorn's own lines (start, workers booted, stop) in
+    gunicorn's text format."""
+    log = tmp_path / "server.log"
+    with (
+        log.open("wb") as stderr,
+        server(
+            database_url,
+            tmp_path,
+            environment={"NEWSDESK_LOG_FORMAT": "json", "NEWSDESK_LOG_LEVEL": "info"},
+            stderr=stderr,
+        ) as (_, base),
+    ):
+        assert call(base + "/v1/tags", headers={"X-Request-ID": "json-1"})[0] == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(
+        line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines
+    )
+    assert any(line.get("request_id") == "json-1" and line["status"] == 200 for line in lines)
 
 
 def test_a_killed_worker_is_replaced_and_nothing_fails(
