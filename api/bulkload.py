@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 
 from models import Source, imports, utcnow, webhooks
 from models.base import lost_race, write_transaction
-from models.ingest import Write, WriteError, prepare, store, writing
+from models.ingest import Write, WriteError, changed, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
 from schemas.common import LANGUAGE_PATTERN
@@ -458,6 +458,7 @@ class Importer:
             try:
                 with writing(bulk=True) as touched:
                     outcomes = store([Write(window[i][1]) for i in batch], touched)
+                    touched.changed = any(map(changed, outcomes))
                     self._account(window, dict(zip(batch, outcomes, strict=True)))
                     self._checkpoint(window[-1][0])
                 return
@@ -475,6 +476,7 @@ class Importer:
             try:
                 with writing(bulk=True) as touched:
                     (outcome,) = store([Write(window[i][1])], touched)
+                    touched.changed = changed(outcome)
                     self._account(window[done : i + 1], {i - done: outcome})
                     self._checkpoint(window[i][0])
             except peewee.IntegrityError:

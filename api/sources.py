@@ -79,7 +79,8 @@ class SourceDetail(MethodView):
             source = get_source_or_404(slug, for_update=True)
             caching.check_if_match("source", source)
             if all(getattr(source, name) == value for name, value in data.items()):
-                return source, caching.tagged("source", source)  # no new version, no event
+                touched.changed = False  # no new version, no event
+                return source, caching.tagged("source", source)
             renamed = data.get("slug", slug) != slug
             if renamed:
                 ensure_slug_free(data["slug"])

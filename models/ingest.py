@@ -154,6 +154,11 @@ class Saved:
     body_text: str
 
 
+def changed(result):
+    """Whether a result of :func:`store` changed what is stored (created or updated)."""
+    return isinstance(result, Saved) and result.outcome != "unchanged"
+
+
 class Touched:
     """What a transaction's writes changed, for the counts and queues kept in step at commit,
     and the webhook events they made (``events``, :class:`models.webhooks.Event`)."""
@@ -168,6 +173,11 @@ class Touched:
         self.articles = set()
         self.source_counts, self.tag_counts = collections.Counter(), collections.Counter()
         self.events = []
+        #: Whether the transaction changed anything answers show: the data version behind
+        #: ETags is raised at commit only then. A write that finds what it was asked to store
+        #: stored already says not (every list's, feed's and search's ETag changed when an
+        #: ingester re-posted unchanged items).
+        self.changed = True
 
     def refresh(self):
         # In id order, so that concurrent writers lock rows in one order (PostgreSQL).
@@ -199,7 +209,8 @@ def writing(bulk=False):
     with write_transaction():
         yield touched
         touched.refresh()
-        webhooks.record(touched.events, DataVersion.bump())
+        if touched.changed or touched.events:
+            webhooks.record(touched.events, DataVersion.bump())
 
 
 def store(writes, touched):
@@ -770,6 +781,7 @@ def _store_one(write):
         (result,) = store([write], touched)
         if isinstance(result, WriteError):
             raise result  # and the transaction is rolled back
+        touched.changed = changed(result)
         return result
 
 

@@ -599,3 +599,53 @@ def test_times_may_be_written_in_lowercase_as_rfc_3339_allows(client, writer, so
     created = post(client, writer, published_at="2026-01-02t03:04:05z")
     assert created.status_code == 201, created.json
     assert created.json["published_at"] == "2026-01-02T03:04:05Z"
+
+
+def test_a_write_that_changes_nothing_changes_no_etag(client, writer, source):
+    """A write storing what was stored already raised the data version: every list's, feed's,
+    search's and /v1/changes's ETag changed (an ingester re-posting its items every minute
+    defeated every 304), though the README says such a write changes nothing."""
+    item = {
+        "source": source.slug,
+        "external_id": "tide-1",
+        "title": "Spring tides",
+        "body_text": "High.",
+    }
+    assert client.post("/v1/articles", json=item, headers=writer).status_code == 201
+    line = orjson.dumps({**item, "external_id": "tide-2", "title": "Neap tides"}).decode()
+    imported = client.post(
+        "/v1/import", data=line, content_type="application/x-ndjson", headers=writer
+    )
+    assert imported.json["created"] == 1, imported.json
+    urls = [
+        "/v1/articles?limit=5",
+        "/v1/sources",
+        "/v1/tags",
+        "/v1/search?q=tides",
+        "/feeds/articles.atom",
+        "/v1/changes",
+    ]
+    etags = {url: client.get(url).headers["ETag"] for url in urls}
+
+    again = client.post("/v1/articles", json=item, headers=writer)
+    assert again.status_code == 200, again.json
+    imported = client.post(
+        "/v1/import", data=line, content_type="application/x-ndjson", headers=writer
+    )
+    assert imported.json["unchanged"] == 1, imported.json
+    same_name = client.patch(
+        f"/v1/sources/{source.slug}", json={"name": source.name}, headers=writer
+    )
+    assert same_name.status_code == 200, same_name.json
+    for url, etag in etags.items():
+        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304, url
+
+    # A write that changes something still does.
+    renamed = client.patch(
+        f"/v1/sources/{source.slug}", json={"name": "The Evening Daily"}, headers=writer
+    )
+    assert renamed.status_code == 200, renamed.json
+    assert (
+        client.get("/v1/sources", headers={"If-None-Match": etags["/v1/sources"]}).status_code
+        == 200
+    )
