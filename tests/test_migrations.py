@@ -266,7 +266,8 @@ def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_data
             )
 
     assert init_db() == (11, LATEST_VERSION)
-    for queue in (RelatedQueue, EmbeddingQueue):
+    # The embedding queue first: a related list waits for its article's embedding.
+    for queue in (EmbeddingQueue, RelatedQueue):
         assert queue.due(10) == [(article.id, when, False)]
         # The code of version 11, still running while a deployment upgrades, queues as before.
         table = queue._meta.table_name
@@ -277,6 +278,58 @@ def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_data
                 (article.id, when),
             )
         assert queue.due(10) == [(article.id, when, False)]
+        if queue is EmbeddingQueue:
+            with db.atomic():
+                db.execute_sql("DELETE FROM embedding_queue")
+    disconnect()
+
+
+def test_upgrade_to_version_22_finishes_what_older_upgrades_left(empty_database):
+    """An audit upgraded copies of older releases holding data: articles from before
+    embeddings were never embedded (no stories, no meaning search), an endpoint disabled
+    before step 20 received its disabled time's events once enabled, and a link with a
+    control character inside its scheme stayed in a body."""
+    url = empty_database()
+    connect(url)
+    apply_steps(1, 21)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    with db.atomic():
+        SchemaVersion.create_table()
+        SchemaVersion.create(version=21)
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        old = Article.create(slug="ferry", source=source, title="Ferry", published_at=when)
+        ArticleBody.create(
+            article=old,
+            body_text="Sails.",
+            body_html='<p><a href="java\x01script:alert(1)">x</a> <a href="https://a.example/">y</a></p>',
+        )
+        queued = Article.create(slug="quay", source=source, title="Quay", published_at=when)
+        db.execute_sql(
+            f"INSERT INTO embedding_queue (article_id, queued_at, bulk) VALUES ({db.param}, {db.param}, {db.param})",
+            (queued.id, when, False),
+        )
+        for enabled in (True, False):
+            db.execute_sql(
+                "INSERT INTO webhook_subscription (url, events, secret, enabled, since_version,"
+                f" source_ids, tags, created_at, updated_at) VALUES ({db.param}, {db.param},"
+                f" {db.param}, {db.param}, 7, '', '', {db.param}, {db.param})",
+                ("https://hooks.example/", "article.published", "sealed", enabled, when, when),
+            )
+
+    assert init_db() == (21, LATEST_VERSION)
+    queued_rows = db.execute_sql(
+        "SELECT article_id, bulk FROM embedding_queue ORDER BY article_id"
+    ).fetchall()
+    assert [(i, bool(bulk)) for i, bulk in queued_rows] == [(old.id, True), (queued.id, False)]
+    paused = db.execute_sql(
+        "SELECT enabled, paused_from FROM webhook_subscription ORDER BY id"
+    ).fetchall()
+    assert [(bool(enabled), start) for enabled, start in paused] == [(True, None), (False, 7)]
+    body = db.execute_sql(
+        f"SELECT body_html FROM article_body WHERE article_id = {db.param}", (old.id,)
+    ).fetchone()[0]
+    assert body == '<p><a>x</a> <a href="https://a.example/">y</a></p>'
+    assert Article.get_by_id(old.id).version == old.version + 1
     disconnect()
 
 

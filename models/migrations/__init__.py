@@ -39,6 +39,7 @@ from . import (
     v0019_more_ids_never_reused,
     v0020_webhook_paused_versions,
     v0021_unsafe_urls_out_of_bodies,
+    v0022_what_older_upgrades_left,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -64,6 +65,7 @@ STEPS = [
     v0019_more_ids_never_reused,
     v0020_webhook_paused_versions,
     v0021_unsafe_urls_out_of_bodies,
+    v0022_what_older_upgrades_left,
 ]
 
 LATEST_VERSION = len(STEPS)

@@ -23,7 +23,13 @@ BATCH = 500
 
 
 def upgrade(migrator):
-    database = migrator.database
+    clean_bodies(migrator.database, _safe_attribute)
+
+
+def clean_bodies(database, safe_attribute):
+    """Pass the URL attributes of every stored body through ``safe_attribute`` (a match of
+    :data:`ATTRIBUTE`: the attribute to keep, or ``""``); an article whose body changed gets a
+    new version and a change, and the data version is raised."""
     mark = database.param
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     changed, last = [], 0
@@ -37,7 +43,7 @@ def upgrade(migrator):
             break
         last = rows[-1][0]
         for article_id, body in rows:
-            safe = TAG.sub(_safe_tag, body or "")
+            safe = TAG.sub(lambda tag: ATTRIBUTE.sub(safe_attribute, tag.group(0)), body or "")
             if safe != (body or ""):
                 database.execute_sql(
                     f"UPDATE article_body SET body_html = {mark} WHERE article_id = {mark}",
@@ -59,10 +65,6 @@ def upgrade(migrator):
             )
     if changed:
         database.execute_sql("UPDATE data_version SET value = value + 1")
-
-
-def _safe_tag(match):
-    return ATTRIBUTE.sub(_safe_attribute, match.group(0))
 
 
 def _safe_attribute(match):
