@@ -16,6 +16,11 @@ GONE = (
     "This token is of another database (this one was restored from a backup, or made again):"
     " the changes since it cannot be told. Sync again from the start, without since."
 )
+#: Why a token of a release long gone names nothing here.
+TOO_OLD = (
+    "This token was given by a release of Newsdesk too old to go on from: the changes since"
+    " it cannot be told. Sync again from the start, without since."
+)
 
 blp = Blueprint("changes", __name__, url_prefix="/v1", description="Delta sync")
 
@@ -36,7 +41,7 @@ class Changes(MethodView):
         """
         fields = fieldset(field_names)
         if since and paging.signed_before_cursor_keys(since):
-            abort(410, message=GONE)  # a token of a version long gone: its ids may not hold
+            abort(410, message=TOO_OLD)  # its ids may not hold
         after, database = (
             paging.decode_cursor(
                 since, "changes", (paging.integer, paging.string), name="since", optional=1
