@@ -84,11 +84,12 @@ class SourceDetail(MethodView):
             renamed = data.get("slug", slug) != slug
             if renamed:
                 ensure_slug_free(data["slug"])
-                # A new slug (a unique key) locks the source against references too: its
-                # articles are locked first, in id order, so that a comment's write holding one
-                # (whose key check waits for the source) is not waited for in turn: a deadlock.
-                of_source = Article.select(Article.id).where(Article.source == source.id)
-                list(locked(of_source.order_by(Article.id), Article).tuples())
+            # Its articles are locked first, in id order, as writes lock them (their cards
+            # change below). And a new slug (a unique key) locks the source against references
+            # too: a comment's write holding one of them (whose key check waits for the
+            # source) is not waited for in turn: a deadlock.
+            of_source = Article.select(Article.id).where(Article.source == source.id)
+            list(locked(of_source.order_by(Article.id), Article).tuples())
             now = utcnow()
             Source.update(Source.new_version(now), **data, updated_at=now).where(
                 Source.id == source.id
@@ -97,9 +98,9 @@ class SourceDetail(MethodView):
             # log's lock last (cards.publish), as every other write takes them: the other way
             # round, a comment or an unpublish of an article in one of its stories deadlocked.
             in_stories = sorted(stories.refresh_source_stories(source.id)) if renamed else []
-            cards.publish(source_id=source.id)
-            cards.publish(in_stories)
             updated = Source.get_by_id(source.id)
+            cards.publish_source(source, updated)
+            cards.publish(in_stories)
             touched.events.append(webhooks.source_event(SOURCE_UPDATED, updated))
         return updated, caching.tagged("source", updated)
 

@@ -63,6 +63,17 @@ class Change(BaseModel):
         ).returning(cls.article_id, cls.id)
         return dict(inserted.tuples().execute())
 
+    @classmethod
+    def record_upserts(cls, article_ids):
+        """Log an upsert of each article the query ``article_ids`` selects (their ids, in id
+        order), in one statement, as :meth:`record_many` logs them (its lock included)."""
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
+        query = article_ids.select_extend(
+            peewee.Value(UPSERT), peewee.Value(None), peewee.Value(utcnow())
+        )
+        cls.insert_from(query, [cls.article_id, cls.op, cls.reason, cls.created_at]).execute()
+
 
 class DataVersion(BaseModel):
     """One row counting every write: the ETag of any public answer derives from it.

@@ -373,10 +373,12 @@ def refresh_stories(story_ids):
             last_published_at=published[-1].published_at,
             updated_at=now,
         ).where(Story.id == story_id).execute()
-        released.update(row.id for row in rows if row.status != PUBLISHED)
-        Article.update(story=None).where(
-            (Article.story == story_id) & (Article.status != PUBLISHED)
-        ).execute()
+        unpublished = [row.id for row in rows if row.status != PUBLISHED]
+        if unpublished:
+            released.update(unpublished)
+            Article.update(story=None).where(
+                (Article.story == story_id) & (Article.status != PUBLISHED)
+            ).execute()
     return released
 
 
