@@ -3,6 +3,7 @@
 import ipaddress
 import time
 
+import peewee
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -14,14 +15,17 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 from models import (
     ApiKey,
+    backlog,
     current_version,
     database_file_problem,
     db,
     disk_space_problem,
     end_request,
+    utcnow,
 )
 from models.migrations import schema_problem
 
@@ -34,6 +38,9 @@ blp = Blueprint("health", __name__, description="Operations")
 NOT_STORED = {"Cache-Control": "no-store"}
 #: Seconds after a write failed on a full disk that /readyz still reports it.
 DISK_FULL_MEMORY = 60
+#: Seconds work may wait without the worker sweeping (it sweeps every minute) before /readyz
+#: says that no worker runs.
+WORKER_SILENCE = 180
 
 
 class HealthSchema(Schema):
@@ -68,8 +75,8 @@ class Ready(MethodView):
         the one the server opened (503 otherwise).
 
         Degraded (still 200; `problems` says why and what is done instead) while the rate-limit
-        storage or the task queue's Redis does not answer, or the database's disk is full or
-        nearly so.
+        storage or the task queue's Redis does not answer, the database's disk is full or
+        nearly so, or work waits for the background worker and none has swept for 3 minutes.
         """
         gone = database_file_problem()
         if gone:
@@ -86,6 +93,10 @@ class Ready(MethodView):
         disk = disk_space_problem(config.min_free_disk_mb * 2**20)
         if disk:
             problems.append(disk)
+        if not config.tasks_immediate:
+            worker = worker_problem()
+            if worker:
+                problems.append(worker)
         refused_at = current_app.extensions["newsdesk"].get(errors.DISK_FULL_AT)
         if refused_at is not None and time.monotonic() - refused_at < DISK_FULL_MEMORY:
             ago = int(time.monotonic() - refused_at)
@@ -118,8 +129,70 @@ class Metrics(MethodView):
         if directory:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)
+        # The worker's backlog, read from the database as it is now (the same from any worker).
+        now = CollectorRegistry()
+        now.register(Backlog())
         return current_app.response_class(
-            generate_latest(registry), content_type=CONTENT_TYPE_LATEST, headers=NOT_STORED
+            generate_latest(registry) + generate_latest(now),
+            content_type=CONTENT_TYPE_LATEST,
+            headers=NOT_STORED,
+        )
+
+
+def worker_problem():
+    """What /readyz says when work has waited longer than :data:`WORKER_SILENCE` and no worker
+    has swept for as long, or None."""
+    now = utcnow()
+    swept = backlog.last_sweep()
+    silent = None if swept is None else (now - swept).total_seconds()
+    if silent is not None and silent < WORKER_SILENCE:
+        return None  # the backlog is measured only then: load balancers ask often
+    waiting = {name: oldest for name, (items, oldest) in backlog.measure().items() if items}
+    if not waiting:
+        return None
+    oldest = (now - min(waiting.values())).total_seconds()
+    if oldest < WORKER_SILENCE:
+        return None
+    since = (
+        "no worker has swept yet" if silent is None else f"no worker has swept for {int(silent)} s"
+    )
+    return (
+        f"Background work waits ({', '.join(sorted(waiting))}, the oldest for {int(oldest)} s)"
+        f" and {since}: run `newsdesk worker` (it is all recorded: none is lost)."
+    )
+
+
+class Backlog:
+    """A Prometheus collector of the worker's backlog (:func:`models.backlog.measure`) and of
+    the time since its last sweep; nothing when the database does not answer."""
+
+    def collect(self):
+        try:
+            opened = db.connect(reuse_if_open=True)  # /metrics has no connection of its own
+            try:
+                measured, swept = backlog.measure(), backlog.last_sweep()
+            finally:
+                end_request(opened)
+        except peewee.PeeweeException:
+            return
+        now = utcnow()
+        items = GaugeMetricFamily(
+            "newsdesk_backlog_items", "Items waiting for the background worker", labels=["queue"]
+        )
+        age = GaugeMetricFamily(
+            "newsdesk_backlog_oldest_seconds",
+            "How long the oldest item waiting has waited (0: none waits)",
+            labels=["queue"],
+        )
+        for name, (count, oldest) in measured.items():
+            items.add_metric([name], count)
+            age.add_metric([name], (now - oldest).total_seconds() if oldest else 0)
+        yield items
+        yield age
+        yield GaugeMetricFamily(
+            "newsdesk_worker_last_sweep_seconds",
+            "Seconds since the worker's last sweep (it sweeps every minute; -1: none recorded)",
+            value=(now - swept).total_seconds() if swept else -1,
         )
 
 

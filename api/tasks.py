@@ -29,7 +29,7 @@ from huey.storage import RedisStorage
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from models import connected, imports, related, stories, webhooks
+from models import backlog, connected, imports, related, stories, webhooks
 from models.base import db, file_lock, is_postgres
 
 from . import outbound
@@ -392,6 +392,11 @@ def sweep():
     """Once a minute, what a lost wake-up left undone (embeddings, stories and related lists,
     webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten.
     Each part runs whatever became of those before it (one that failed is logged)."""
+    try:
+        with connected():
+            backlog.mark_sweep()  # for /readyz and /metrics: the worker is alive
+    except Exception:
+        log.exception("could not record the sweep")
     parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
         "clean-up and import jobs": _clean_up_and_resume,
         "webhook deliveries": deliver_some,

@@ -1,6 +1,17 @@
 """Peewee models and the queries on them. No Flask here."""
 
-from . import answers, cards, embeddings, hybrid, imports, reading, related, stories, webhooks
+from . import (
+    answers,
+    backlog,
+    cards,
+    embeddings,
+    hybrid,
+    imports,
+    reading,
+    related,
+    stories,
+    webhooks,
+)
 from .answers import SentenceEmbedding
 from .articles import (
     ARTICLE_SORTS,
@@ -113,6 +124,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEvent",
     "answers",
+    "backlog",
     "bind_database",
     "cards",
     "close_all",

@@ -1,5 +1,7 @@
+import datetime
 import logging
 import os
+import re
 import shutil
 
 import pytest
@@ -661,3 +663,51 @@ def test_a_message_huey_repeats_is_logged_once_a_minute():
     finally:
         logger.removeHandler(capture)
     assert [line.count("Error reading") for line in capture.lines] == [1, 0]
+
+
+def test_readiness_and_metrics_say_when_no_worker_does_the_work_waiting(database_url, make_article):
+    """Work waited for a worker that was not running (31 writes' embeddings, related lists and
+    webhook events) and /readyz said ready, /metrics nothing of it."""
+    from api import tasks
+    from models import EmbeddingQueue, RelatedQueue, Setting, backlog, utcnow
+
+    article = make_article()
+    app = create_app({"database_url": database_url, "testing": True, "tasks_immediate": False})
+    client = app.test_client()
+    long_ago = utcnow() - datetime.timedelta(minutes=10)
+    with db.connection_context():
+        EmbeddingQueue.create(article=article, queued_at=long_ago)
+        RelatedQueue.create(article=article, queued_at=utcnow())
+
+    # Times are to the second: a test crossing one reads a second more.
+    ready = client.get("/readyz").json
+    assert ready["status"] == "degraded"
+    (problem,) = ready["problems"]
+    assert re.fullmatch(
+        r"Background work waits \(embeddings, related_lists, the oldest for 60[012] s\) and no"
+        r" worker has swept yet: run `newsdesk worker` \(it is all recorded: none is lost\)\.",
+        problem,
+    ), problem
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'newsdesk_backlog_items{queue="embeddings"} 1.0' in metrics
+    assert 'newsdesk_backlog_items{queue="webhook_deliveries"} 0.0' in metrics
+    assert "newsdesk_worker_last_sweep_seconds -1.0" in metrics
+
+    tasks.sweep.call_local()  # a worker's sweep: it does the work, and says it ran
+    with db.connection_context():
+        assert backlog.last_sweep() is not None
+        assert EmbeddingQueue.select().count() == RelatedQueue.select().count() == 0
+        EmbeddingQueue.create(article=article, queued_at=long_ago)
+    assert client.get("/readyz").json["problems"] == []  # behind, but a worker runs
+
+    with db.connection_context():
+        Setting.set_value(backlog.SWEPT_AT, (utcnow() - datetime.timedelta(minutes=5)).isoformat())
+    (problem,) = client.get("/readyz").json["problems"]
+    assert re.search(
+        r"\(embeddings, the oldest for 60[012] s\) and no worker has swept for 30[012] s", problem
+    ), problem
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r"^newsdesk_worker_last_sweep_seconds 30[012]\.0$", metrics, re.M)
+    assert re.search(
+        r'^newsdesk_backlog_oldest_seconds\{queue="embeddings"\} 60[012]\.0$', metrics, re.M
+    )

@@ -1,0 +1,50 @@
+"""What the background worker has yet to do, and when it last swept: for ``/metrics`` and
+``/readyz``. Everything the worker does is recorded in the database first (the queues of
+articles, the webhook outbox and deliveries, import jobs), so the database says how far
+behind it is, whichever host it runs on."""
+
+import datetime
+
+from peewee import fn
+
+from .base import Setting, utcnow, write_transaction
+from .embeddings import EmbeddingQueue
+from .imports import QUEUED, RUNNING, ImportJob
+from .related import RelatedQueue
+from .webhooks import PENDING, WebhookDelivery, WebhookEvent
+
+#: The setting holding when the worker's sweep last ran (ISO 8601, UTC).
+SWEPT_AT = "worker_swept_at"
+
+
+def measure():
+    """``{queue: (items, oldest)}``: how many items wait in each queue and since when the
+    oldest has (None when none waits). Deliveries count those due, not those waiting for a
+    retry's time."""
+    now = utcnow()
+    queries = {
+        "embeddings": EmbeddingQueue.select(fn.COUNT(1), fn.MIN(EmbeddingQueue.queued_at)),
+        "related_lists": RelatedQueue.select(fn.COUNT(1), fn.MIN(RelatedQueue.queued_at)),
+        "webhook_events": WebhookEvent.select(fn.COUNT(1), fn.MIN(WebhookEvent.created_at)).where(
+            WebhookEvent.dispatched == False  # noqa: E712 (SQL)
+        ),
+        "webhook_deliveries": WebhookDelivery.select(
+            fn.COUNT(1), fn.MIN(WebhookDelivery.next_attempt_at)
+        ).where((WebhookDelivery.status == PENDING) & (WebhookDelivery.next_attempt_at <= now)),
+        "imports": ImportJob.select(fn.COUNT(1), fn.MIN(ImportJob.created_at)).where(
+            ImportJob.status.in_([QUEUED, RUNNING])
+        ),
+    }
+    return {name: query.tuples().get() for name, query in queries.items()}
+
+
+def mark_sweep():
+    """Record that the worker's sweep runs now."""
+    with write_transaction():
+        Setting.set_value(SWEPT_AT, utcnow().isoformat())
+
+
+def last_sweep():
+    """When the worker's sweep last ran, or None when no sweep is recorded."""
+    value = Setting.get_value(SWEPT_AT)
+    return None if value is None else datetime.datetime.fromisoformat(value)
