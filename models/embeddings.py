@@ -727,6 +727,10 @@ def _nearest_pgvector(vector, limit, exclude, filters):
         # The index's candidates are filtered after it found them: drafts and unpublished
         # articles among them (the table holds every article's vector) leave fewer, or none.
         if len(found) < limit:
+            # The exact plan: no index scan, and a scan and a sort allowed whatever the
+            # session says (all three off, the planner could take the index again).
             db.execute_sql("SET LOCAL enable_indexscan = off")
+            db.execute_sql("SET LOCAL enable_seqscan = on")
+            db.execute_sql("SET LOCAL enable_sort = on")
             found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
     return [(article_id, float(score)) for article_id, score in found]
