@@ -303,6 +303,13 @@ def test_upgrade_to_version_22_finishes_what_older_upgrades_left(empty_database)
             body_text="Sails.",
             body_html='<p><a href="java\x01script:alert(1)">x</a> <a href="https://a.example/">y</a></p>',
         )
+        wrapped = Article.create(slug="pier", source=source, title="Pier", published_at=when)
+        # As today's sanitizer stores a feed's wrapped link: tabs and line breaks stay.
+        kept = (
+            '<p><a href="https://example.com/report?\n  page=2">the report</a>'
+            ' <img src="https://example.com/a\tb.png" alt="chart"></p>'
+        )
+        ArticleBody.create(article=wrapped, body_text="Pier.", body_html=kept)
         queued = Article.create(slug="quay", source=source, title="Quay", published_at=when)
         db.execute_sql(
             f"INSERT INTO embedding_queue (article_id, queued_at, bulk) VALUES ({db.param}, {db.param}, {db.param})",
@@ -320,7 +327,11 @@ def test_upgrade_to_version_22_finishes_what_older_upgrades_left(empty_database)
     queued_rows = db.execute_sql(
         "SELECT article_id, bulk FROM embedding_queue ORDER BY article_id"
     ).fetchall()
-    assert [(i, bool(bulk)) for i, bulk in queued_rows] == [(old.id, True), (queued.id, False)]
+    assert [(i, bool(bulk)) for i, bulk in queued_rows] == [
+        (old.id, True),
+        (wrapped.id, True),
+        (queued.id, False),
+    ]
     paused = db.execute_sql(
         "SELECT enabled, paused_from FROM webhook_subscription ORDER BY id"
     ).fetchall()
@@ -330,6 +341,8 @@ def test_upgrade_to_version_22_finishes_what_older_upgrades_left(empty_database)
     ).fetchone()[0]
     assert body == '<p><a>x</a> <a href="https://a.example/">y</a></p>'
     assert Article.get_by_id(old.id).version == old.version + 1
+    kept_now = ArticleBody.get(ArticleBody.article == wrapped.id).body_html
+    assert kept_now == kept and Article.get_by_id(wrapped.id).version == wrapped.version
     disconnect()
 
 
