@@ -34,7 +34,7 @@ from models.ingest import WriteError
 
 from . import compression, limits, observe
 from .database import NO_DATABASE
-from .errors import problem
+from .errors import WorkerTimeout, problem
 from .guards import has_control_characters, headers_too_large, url_too_long
 
 #: What answers under /v1/ vary by: the key (a key can see more) and the compression.
@@ -439,6 +439,8 @@ class EarlyRevalidation:
             tag = self._current_tag(rule.endpoint, args, environ)
         except (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded):
             return None  # the app answers it (a 503 problem when the database is away or busy)
+        except WorkerTimeout:
+            raise  # the request's time is up (gunicorn's worker_abort): no app to go on to
         except Exception:
             # Anything else (a schema that is not what the code expects): the app answers, as
             # a problem, in its request's log; this layer answered a bare 500 before.

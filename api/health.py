@@ -3,7 +3,6 @@
 import ipaddress
 import time
 
-import peewee
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -25,7 +24,7 @@ from models import (
     db,
     disk_space_problem,
     end_request,
-    utcnow,
+    utcnow_exact,
 )
 from models.migrations import schema_problem
 
@@ -142,7 +141,7 @@ class Metrics(MethodView):
 def worker_problem():
     """What /readyz says when work has waited longer than :data:`WORKER_SILENCE` and no worker
     has swept for as long, or None."""
-    now = utcnow()
+    now = utcnow_exact()
     swept = backlog.last_sweep()
     silent = None if swept is None else (now - swept).total_seconds()
     if silent is not None and silent < WORKER_SILENCE:
@@ -163,37 +162,40 @@ def worker_problem():
 
 
 class Backlog:
-    """A Prometheus collector of the worker's backlog (:func:`models.backlog.measure`) and of
-    the time since its last sweep; nothing when the database does not answer."""
+    """A Prometheus collector of the worker's backlog as its last sweep measured it
+    (:func:`api.tasks.last_backlog`: from Huey's store, not the database, whose pool a busy
+    server may have spent), and of the time since that sweep; nothing when the store does not
+    answer."""
 
     def collect(self):
         try:
-            opened = db.connect(reuse_if_open=True)  # /metrics has no connection of its own
-            try:
-                measured, swept = backlog.measure(), backlog.last_sweep()
-            finally:
-                end_request(opened)
-        except peewee.PeeweeException:
+            measured = tasks.last_backlog()
+        except Exception:  # the queue's Redis away: /readyz says so
             return
-        now = utcnow()
+        now = utcnow_exact()
+        swept = GaugeMetricFamily(
+            "newsdesk_worker_last_sweep_seconds",
+            "Seconds since the worker's last sweep (it sweeps every minute; -1: none recorded)",
+        )
+        swept.add_metric([], (now - measured["at"]).total_seconds() if measured else -1)
+        yield swept
+        if not measured:
+            return
         items = GaugeMetricFamily(
-            "newsdesk_backlog_items", "Items waiting for the background worker", labels=["queue"]
+            "newsdesk_backlog_items",
+            "Items waiting for the background worker, at its last sweep",
+            labels=["queue"],
         )
         age = GaugeMetricFamily(
             "newsdesk_backlog_oldest_seconds",
-            "How long the oldest item waiting has waited (0: none waits)",
+            "How long the oldest item waiting at the last sweep has waited (0: none waited)",
             labels=["queue"],
         )
-        for name, (count, oldest) in measured.items():
+        for name, (count, oldest) in measured["queues"].items():
             items.add_metric([name], count)
             age.add_metric([name], (now - oldest).total_seconds() if oldest else 0)
         yield items
         yield age
-        yield GaugeMetricFamily(
-            "newsdesk_worker_last_sweep_seconds",
-            "Seconds since the worker's last sweep (it sweeps every minute; -1: none recorded)",
-            value=(now - swept).total_seconds() if swept else -1,
-        )
 
 
 def check_metrics_access(config):

@@ -15,6 +15,8 @@ from flask import current_app, g, request
 from prometheus_client import Counter, Histogram
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from . import errors
+
 REQUESTS = Counter(
     "newsdesk_requests_total", "HTTP requests answered", ["method", "endpoint", "status"]
 )
@@ -67,7 +69,10 @@ class Repeats(logging.Filter):
         self.last = {}
 
     def filter(self, record):
-        key = (record.name, record.msg if isinstance(record.msg, str) else id(record.msg))
+        # The message as written out, and the error's kind: one template (Huey's 'Unhandled
+        # exception in task %s.') says different things of different tasks.
+        failure = record.exc_info[0] if record.exc_info else None
+        key = (record.name, record.getMessage(), failure)
         now = time.monotonic()
         if now - self.last.get(key, -self.seconds) < self.seconds:
             return False
@@ -178,6 +183,8 @@ class RequestLog:
         token = current_request_id.set(rid)
         try:
             return self.wsgi_app(environ, start)
+        except errors.WorkerTimeout:
+            raise  # gunicorn's worker_abort: the worker is ending, and says so (errors.py)
         except Exception:
             log.exception("Error answering %s %s", environ.get("REQUEST_METHOD"), _path(environ))
             if statuses:  # the answer has begun: the server closes the connection
@@ -231,10 +238,17 @@ def record(environ, status, duration, request_id):
 
 
 def _path(environ):
-    """The path the request asked for, with its query string, as the client sent it (WSGI
-    gives each byte as one character), percent-encoded where it is not printable ASCII."""
-    query = environ.get("QUERY_STRING")
-    return _escaped(environ.get("PATH_INFO", "") + (f"?{query}" if query else ""))
+    """The path the request asked for, with its query string, as the client sent it (the
+    server's ``RAW_URI``; WSGI gives each byte as one character), percent-encoded where it is
+    not printable ASCII. Without ``RAW_URI``, the decoded path with its ``%`` encoded too (a
+    ``%0A`` sent as ``%250A`` is not logged as an escaped line break)."""
+    raw, query = environ.get("RAW_URI"), environ.get("QUERY_STRING")
+    if raw:
+        return _escaped(raw if "?" in raw or not query else f"{raw}?{query}")
+    path = urllib.parse.quote(
+        environ.get("PATH_INFO", "").encode("latin-1", "replace"), safe=_LOGGED_AS_IS.strip("%?")
+    )
+    return path + (f"?{_escaped(query)}" if query else "")
 
 
 def _escaped(text):

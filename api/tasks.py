@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models import backlog, connected, imports, related, stories, webhooks
-from models.base import db, file_lock, is_postgres
+from models.base import db, file_lock, is_postgres, utcnow_exact
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -394,7 +394,7 @@ def sweep():
     Each part runs whatever became of those before it (one that failed is logged)."""
     try:
         with connected():
-            backlog.mark_sweep()  # for /readyz and /metrics: the worker is alive
+            backlog.mark_sweep()  # for /readyz: a worker is alive
     except Exception:
         log.exception("could not record the sweep")
     parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
@@ -408,6 +408,28 @@ def sweep():
             part()
         except Exception:
             log.exception("the sweep's part '%s' failed; the next sweep runs it again", name)
+    try:
+        record_backlog()
+    except Exception:
+        log.exception("could not record the backlog")
+
+
+#: The key in Huey's store of what the last sweep measured of the backlog (/metrics reads it
+#: there: it needs no connection of the database's pool, which a busy server may have spent).
+BACKLOG = "backlog"
+
+
+def record_backlog():
+    """Record what waits for the worker, as a sweep leaves it, in Huey's store (for /metrics)."""
+    with connected():
+        measured = backlog.measure()
+    huey.put(BACKLOG, {"at": utcnow_exact(), "queues": measured})
+
+
+def last_backlog():
+    """What the last sweep measured: ``{"at": when, "queues": {name: (items, oldest)}}``, or
+    None before the first."""
+    return huey.get(BACKLOG, peek=True)
 
 
 def _clean_up_and_resume():

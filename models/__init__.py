@@ -46,6 +46,7 @@ from .base import (
     make_database,
     set_deadline,
     utcnow,
+    utcnow_exact,
 )
 from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
@@ -149,5 +150,6 @@ __all__ = [
     "set_deadline",
     "stories",
     "utcnow",
+    "utcnow_exact",
     "webhooks",
 ]

@@ -7,7 +7,7 @@ import datetime
 
 from peewee import fn
 
-from .base import Setting, utcnow, write_transaction
+from .base import Setting, utcnow_exact, write_transaction
 from .embeddings import EmbeddingQueue
 from .imports import QUEUED, RUNNING, ImportJob
 from .related import RelatedQueue
@@ -21,7 +21,7 @@ def measure():
     """``{queue: (items, oldest)}``: how many items wait in each queue and since when the
     oldest has (None when none waits). Deliveries count those due, not those waiting for a
     retry's time."""
-    now = utcnow()
+    now = utcnow_exact()  # queue times are to the microsecond
     queries = {
         "embeddings": EmbeddingQueue.select(fn.COUNT(1), fn.MIN(EmbeddingQueue.queued_at)),
         "related_lists": RelatedQueue.select(fn.COUNT(1), fn.MIN(RelatedQueue.queued_at)),
@@ -41,7 +41,7 @@ def measure():
 def mark_sweep():
     """Record that the worker's sweep runs now."""
     with write_transaction():
-        Setting.set_value(SWEPT_AT, utcnow().isoformat())
+        Setting.set_value(SWEPT_AT, utcnow_exact().isoformat())
 
 
 def last_sweep():
