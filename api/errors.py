@@ -70,15 +70,22 @@ class WorkerTimeout(Exception):
         self.seconds = seconds
 
 
+def problem_body(status, title, detail=None):
+    """The bytes of a problem+json body, for answers made outside Flask (:func:`problem` is
+    Flask's)."""
+    document = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        document["detail"] = detail
+    return orjson.dumps(document)
+
+
 def write_unreadable_request_error(sock, status_int, reason, mesg):
     """gunicorn's answer to a request it cannot read (a malformed request line or header, raw
     UTF-8 in a URL as curl sends what is typed, too many headers), as problem+json: gunicorn's
     own is an HTML page, and the contract says problem+json whatever the input.
     ``gunicorn.conf.py`` puts it in place of ``gunicorn.util.write_error``, with which gunicorn
     writes those pages (the signature is that function's); tests/test_server.py checks it."""
-    body = orjson.dumps(
-        {"type": "about:blank", "title": reason, "status": status_int, "detail": mesg[:500]}
-    )
+    body = problem_body(status_int, reason, mesg[:500])
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"

@@ -128,7 +128,7 @@ class Metrics(MethodView):
         if directory:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)
-        # The worker's backlog, read from the database as it is now (the same from any worker).
+        # The worker's backlog as its last sweep left it (the same from any worker).
         now = CollectorRegistry()
         now.register(Backlog())
         return current_app.response_class(
@@ -141,9 +141,12 @@ class Metrics(MethodView):
 def worker_problem():
     """What /readyz says when work has waited longer than :data:`WORKER_SILENCE` and no worker
     has swept for as long, or None."""
+    try:
+        swept = tasks.last_backlog()
+    except Exception:  # the queue's Redis away: tasks.queue_problem says so
+        return None
     now = utcnow_exact()
-    swept = backlog.last_sweep()
-    silent = None if swept is None else (now - swept).total_seconds()
+    silent = None if swept is None else (now - swept["at"]).total_seconds()
     if silent is not None and silent < WORKER_SILENCE:
         return None  # the backlog is measured only then: load balancers ask often
     waiting = {name: oldest for name, (items, oldest) in backlog.measure().items() if items}

@@ -10,7 +10,6 @@ import re
 import time
 import urllib.parse
 
-import orjson
 from flask import current_app, g, request
 from prometheus_client import Counter, Histogram
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -189,14 +188,11 @@ class RequestLog:
             log.exception("Error answering %s %s", environ.get("REQUEST_METHOD"), _path(environ))
             if statuses:  # the answer has begun: the server closes the connection
                 raise
-            body = orjson.dumps(
-                {"type": "about:blank", "title": "Internal Server Error", "status": 500}
-            )
             start(
                 "500 INTERNAL SERVER ERROR",
-                [("Content-Type", "application/problem+json"), ("Cache-Control", "no-store")],
+                [("Content-Type", errors.PROBLEM_JSON), ("Cache-Control", "no-store")],
             )
-            return [body]
+            return [errors.problem_body(500, "Internal Server Error")]
         finally:
             status = int(statuses[-1].split(None, 1)[0]) if statuses else 500
             record(environ, status, time.perf_counter() - started, rid)

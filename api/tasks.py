@@ -392,11 +392,6 @@ def sweep():
     """Once a minute, what a lost wake-up left undone (embeddings, stories and related lists,
     webhook deliveries, import jobs whose worker died), and old deliveries and jobs forgotten.
     Each part runs whatever became of those before it (one that failed is logged)."""
-    try:
-        with connected():
-            backlog.mark_sweep()  # for /readyz: a worker is alive
-    except Exception:
-        log.exception("could not record the sweep")
     parts = {  # each part has its time at most (RUN_SECONDS): the next is not held up
         "clean-up and import jobs": _clean_up_and_resume,
         "webhook deliveries": deliver_some,
@@ -414,21 +409,22 @@ def sweep():
         log.exception("could not record the backlog")
 
 
-#: The key in Huey's store of what the last sweep measured of the backlog (/metrics reads it
-#: there: it needs no connection of the database's pool, which a busy server may have spent).
+#: The key in Huey's store of when the last sweep ended and what it left waiting: /readyz
+#: tells by it whether a worker runs, and /metrics reads the backlog there (it needs no
+#: connection of the database's pool, which a busy server may have spent).
 BACKLOG = "backlog"
 
 
 def record_backlog():
-    """Record what waits for the worker, as a sweep leaves it, in Huey's store (for /metrics)."""
+    """Record that a sweep ran, and what it left waiting for the worker, in Huey's store."""
     with connected():
         measured = backlog.measure()
     huey.put(BACKLOG, {"at": utcnow_exact(), "queues": measured})
 
 
 def last_backlog():
-    """What the last sweep measured: ``{"at": when, "queues": {name: (items, oldest)}}``, or
-    None before the first."""
+    """When the last sweep ended and what it left: ``{"at": when, "queues": {name: (items,
+    oldest)}}``, or None before the first."""
     return huey.get(BACKLOG, peek=True)
 
 

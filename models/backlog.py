@@ -1,20 +1,15 @@
-"""What the background worker has yet to do, and when it last swept: for ``/metrics`` and
-``/readyz``. Everything the worker does is recorded in the database first (the queues of
-articles, the webhook outbox and deliveries, import jobs), so the database says how far
-behind it is, whichever host it runs on."""
-
-import datetime
+"""What the background worker has yet to do: for ``/metrics`` and ``/readyz``. Everything the
+worker does is recorded in the database first (the queues of articles, the webhook outbox and
+deliveries, import jobs), so the database says how far behind it is, whichever host it runs
+on."""
 
 from peewee import fn
 
-from .base import Setting, utcnow_exact, write_transaction
+from .base import utcnow_exact
 from .embeddings import EmbeddingQueue
 from .imports import QUEUED, RUNNING, ImportJob
 from .related import RelatedQueue
 from .webhooks import PENDING, WebhookDelivery, WebhookEvent
-
-#: The setting holding when the worker's sweep last ran (ISO 8601, UTC).
-SWEPT_AT = "worker_swept_at"
 
 
 def measure():
@@ -36,15 +31,3 @@ def measure():
         ),
     }
     return {name: query.tuples().get() for name, query in queries.items()}
-
-
-def mark_sweep():
-    """Record that the worker's sweep runs now."""
-    with write_transaction():
-        Setting.set_value(SWEPT_AT, utcnow_exact().isoformat())
-
-
-def last_sweep():
-    """When the worker's sweep last ran, or None when no sweep is recorded."""
-    value = Setting.get_value(SWEPT_AT)
-    return None if value is None else datetime.datetime.fromisoformat(value)

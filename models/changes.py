@@ -52,8 +52,7 @@ class Change(BaseModel):
         """
         if not changes:
             return {}
-        if is_postgres():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
+        _in_commit_order()
         now = utcnow()
         inserted = cls.insert_many(
             [
@@ -67,12 +66,19 @@ class Change(BaseModel):
     def record_upserts(cls, article_ids):
         """Log an upsert of each article the query ``article_ids`` selects (their ids, in id
         order), in one statement, as :meth:`record_many` logs them (its lock included)."""
-        if is_postgres():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
+        _in_commit_order()
         query = article_ids.select_extend(
             peewee.Value(UPSERT), peewee.Value(None), peewee.Value(utcnow())
         )
         cls.insert_from(query, [cls.article_id, cls.op, cls.reason, cls.created_at]).execute()
+
+
+def _in_commit_order():
+    """Inside a write transaction logging changes: on PostgreSQL, take the change log's lock,
+    so that change-log writers commit one at a time and ids become visible in order
+    (:meth:`Change.record_many`)."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
 
 
 class DataVersion(BaseModel):

@@ -127,6 +127,15 @@ def apply_steps(first, last):
             step.upgrade(migrator)
 
 
+def stamped_at(version):
+    """Carry the connected empty database to ``version`` by the steps, and stamp it with it, as
+    a release of that version left it."""
+    apply_steps(1, version)
+    with db.atomic():
+        SchemaVersion.create_table()
+        SchemaVersion.create(version=version)
+
+
 def failing_step(*statements):
     """A step that runs ``statements``, then fails."""
 
@@ -251,11 +260,9 @@ def test_upgrade_from_version_4_keeps_rows(empty_database):
 
 def test_upgrade_to_version_12_keeps_queued_articles_as_single_writes(empty_database):
     connect(empty_database())
-    apply_steps(1, 11)
+    stamped_at(11)
     when = datetime.datetime(2026, 11, 1, 12, 0, 0)
     with db.atomic():
-        SchemaVersion.create_table()
-        SchemaVersion.create(version=11)
         # The article and source tables are as version 12 has them: today's models can write.
         source = Source.create(slug="harbour-news", name="Harbour News")
         article = Article.create(slug="ferry", source=source, title="Ferry", published_at=when)
@@ -291,11 +298,9 @@ def test_upgrade_to_version_22_finishes_what_older_upgrades_left(empty_database)
     control character inside its scheme stayed in a body."""
     url = empty_database()
     connect(url)
-    apply_steps(1, 21)
+    stamped_at(21)
     when = datetime.datetime(2026, 11, 1, 12, 0, 0)
     with db.atomic():
-        SchemaVersion.create_table()
-        SchemaVersion.create(version=21)
         source = Source.create(slug="harbour-news", name="Harbour News")
         old = Article.create(slug="ferry", source=source, title="Ferry", published_at=when)
         ArticleBody.create(
@@ -351,12 +356,10 @@ def test_upgrade_to_version_17_reads_stop_words_and_accents_on_postgresql(empty_
     if not url.startswith("postgresql"):
         pytest.skip("SQLite's index read them so from the start")
     connect(url)
-    apply_steps(1, 16)
+    stamped_at(16)
     when = datetime.datetime(2026, 11, 1, 12, 0, 0)
     week = period_token(when)
     with db.atomic():
-        SchemaVersion.create_table()
-        SchemaVersion.create(version=16)
         source = Source.create(slug="harbour-news", name="Harbour News")
         article = Article.create(
             slug="who", source=source, title="The Who at the Café", published_at=when

@@ -678,7 +678,7 @@ def test_readiness_and_metrics_say_when_no_worker_does_the_work_waiting(database
     """Work waited for a worker that was not running (31 writes' embeddings, related lists and
     webhook events) and /readyz said ready, /metrics nothing of it."""
     from api import tasks
-    from models import EmbeddingQueue, RelatedQueue, Setting, backlog, utcnow
+    from models import EmbeddingQueue, RelatedQueue, utcnow
 
     tasks.huey.delete(tasks.BACKLOG)  # no sweep measured it yet
     article = make_article()
@@ -704,7 +704,7 @@ def test_readiness_and_metrics_say_when_no_worker_does_the_work_waiting(database
 
     tasks.sweep.call_local()  # a worker's sweep: it does the work, says it ran, measures
     with db.connection_context():
-        assert backlog.last_sweep() is not None
+        assert tasks.last_backlog() is not None
         assert EmbeddingQueue.select().count() == RelatedQueue.select().count() == 0
         EmbeddingQueue.create(article=article, queued_at=long_ago)
     assert client.get("/readyz").json["problems"] == []  # behind, but a worker runs
@@ -720,8 +720,8 @@ def test_readiness_and_metrics_say_when_no_worker_does_the_work_waiting(database
         r'^newsdesk_backlog_oldest_seconds\{queue="embeddings"\} 60[012]\.\d+$', metrics, re.M
     )
 
-    with db.connection_context():
-        Setting.set_value(backlog.SWEPT_AT, (utcnow() - datetime.timedelta(minutes=5)).isoformat())
+    swept = tasks.last_backlog()
+    tasks.huey.put(tasks.BACKLOG, {**swept, "at": swept["at"] - datetime.timedelta(minutes=5)})
     (problem,) = client.get("/readyz").json["problems"]
     assert re.search(
         r"\(embeddings, the oldest for 60[012] s\) and no worker has swept for 30[012] s", problem
