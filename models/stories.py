@@ -342,10 +342,11 @@ def refresh_stories(story_ids):
         .join(Source)
         .where(Article.story.in_(story_ids))
         .order_by(Article.story, Article.published_at, Article.id)
+        .namedtuples()  # a story can hold thousands: model instances cost more than the reads
     )
     by_story = {story_id: [] for story_id in story_ids}
     for member in members:
-        by_story[member.story_id].append(member)
+        by_story[member.story].append(member)
     now = utcnow()
     for story_id, rows in by_story.items():
         published = [row for row in rows if row.status == PUBLISHED]
@@ -357,17 +358,17 @@ def refresh_stories(story_ids):
         # A copy of an article no longer published in the story (unpublished, or rewritten
         # and placed elsewhere) is a copy of nothing the story shows.
         kept = {row.id for row in published}
-        orphans = {row.id for row in published if row.duplicate_of_id not in (None, *kept)}
+        orphans = {row.id for row in published if row.duplicate_of not in (None, *kept)}
         if orphans:
             Article.update(duplicate_of=None).where(Article.id.in_(sorted(orphans))).execute()
         headline = next(
-            (row for row in published if row.duplicate_of_id is None or row.id in orphans),
+            (row for row in published if row.duplicate_of is None or row.id in orphans),
             published[0],
         )
         Story.update(
             headline=headline.id,
             article_count=len(published),
-            sources=",".join(sorted({row.source.slug for row in published})),
+            sources=",".join(sorted({row.slug for row in published})),
             languages=",".join(sorted({row.language for row in published})),
             first_published_at=published[0].published_at,
             last_published_at=published[-1].published_at,
