@@ -64,21 +64,25 @@ def _snippet(text, stems, window):
     """``(start, end)`` of ``window`` words of ``text``: a third of them before its first
     match, or from its start when nothing matches.
 
-    Words are read up to the end of the snippet only: a search hit's body runs to thousands
-    of words, and marking a 30-word snippet of it by reading them all took most of the time of
-    a search's highlights.
+    Words are read one by one up to the end of the snippet only: a search hit's body runs to
+    thousands of words, and marking a 30-word snippet of it by reading them all took most of
+    the time of a search's highlights.
     """
     lead = window // 3
+    # The text's words that match, each distinct word stemmed once: a text without one (most
+    # hits found by meaning alone) is not read word by word.
+    matching = {word for word in set(_WORD.findall(text)) if stem(word) in stems}
     words = _WORD.finditer(text)
     kept = collections.deque(maxlen=lead + 1)  # the first match and the words before it
     seen = 0
-    for word in words:
-        kept.append(word)
-        seen += 1
-        if stem(word.group()) in stems:
-            break
-    else:  # no match
-        words, kept, seen = _WORD.finditer(text), [], 0
+    if matching:
+        for word in words:
+            kept.append(word)
+            seen += 1
+            if word.group() in matching:
+                break
+    else:
+        kept = []
     start = kept[0].start() if seen > len(kept) else 0
     last = kept[-1] if kept else None
     wanted = window - len(kept)
