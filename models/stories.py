@@ -5,8 +5,9 @@ Articles are placed as they arrive, by the worker, right after they are embedded
 within a few days of it, when the two are similar enough. Similarity is the cosine of their
 vectors, raised for each number both texts name (``models.embeddings.anchors``: a figure is
 written alike in every language, and two stories rarely share one). When the most similar
-article has no story yet, the two start one. An article placed again (its text or status
-changed) may move; a story left with fewer than two published articles is dissolved.
+article has no story yet, the two start one. A story covers at most a week (:data:`MAX_SPAN`):
+a later article starts another. An article placed again (its text or status changed) may move;
+a story left with fewer than two published articles is dissolved.
 
 A near-identical copy (a wire story run by another source: the same language and nearly the
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
@@ -47,6 +48,11 @@ JOIN_SCORE = 0.48
 #: from the evaluation set (bench/semantic_eval.py): its stories stay whole up to 0.5; the
 #: demo's largest story went from 215 articles to 47.
 STORY_SCORE = 0.45
+#: The longest time one story covers, from its first article to its last (copies aside): the
+#: check above keeps a story on its subject, but a subject that comes back every few days (a
+#: market report, a minister's week) grew into one story of months: 2,403 articles over 16
+#: months in the 100k bench corpus. A later article starts a story of its own.
+MAX_SPAN = datetime.timedelta(days=7)
 #: Added to the cosine similarity for each number two articles both name, up to MAX_ANCHORS.
 ANCHOR_BONUS = 0.08
 MAX_ANCHORS = 3
@@ -150,10 +156,11 @@ class _Window:
             shared[self.naming.get(number, [])] += 1
         return cosine, cosine + ANCHOR_BONUS * np.minimum(shared, MAX_ANCHORS)
 
-    def placement(self, article, own):
+    def placement(self, article, own, spans):
         """``(story id or None, duplicate_of id or None, id of an article to start a story
         with, positions of the later articles that copy it)`` for a published ``article``
-        whose vector and anchors are ``own``."""
+        whose vector and anchors are ``own``; it joins no story that would then cover more
+        than :data:`MAX_SPAN` (``spans``, a :class:`_Spans`)."""
         near = self.alive & (
             np.abs(self.times - epoch_seconds(article.published_at)) <= WINDOW_DAYS * 86400
         )
@@ -183,8 +190,10 @@ class _Window:
             story_id = self.rows[candidates[nearest]][1]
             if story_id is None:  # a story starts with it
                 return None, duplicate_of, self.ids[candidates[nearest]], copies
+            if cosine[nearest] >= DUPLICATE_COSINE:
+                return story_id, duplicate_of, None, copies
             alike = score[stories == story_id].mean() >= STORY_SCORE
-            if alike or cosine[nearest] >= DUPLICATE_COSINE:
+            if alike and spans.fits(story_id, article.published_at):
                 return story_id, duplicate_of, None, copies
         return None, duplicate_of, None, copies
 
@@ -215,6 +224,34 @@ class _Window:
             self.rows[k][1] = story_id
             if not partner:
                 self.rows[k][4] = duplicate_of
+
+
+class _Spans(dict):
+    """``{story id: [first, last]}``: the published times a story covers as this placing leaves
+    it, read from the story when first asked, then stretched by each article placed in it."""
+
+    def __missing__(self, story_id):
+        span = (
+            Story.select(Story.first_published_at, Story.last_published_at)
+            .where(Story.id == story_id)
+            .tuples()
+            .first()
+        )
+        self[story_id] = span = list(span) if span else None
+        return span
+
+    def fits(self, story_id, moment):
+        """Whether the story ``story_id`` would cover at most :data:`MAX_SPAN` with an article
+        published at ``moment``."""
+        span = self[story_id]
+        return span is None or max(span[1], moment) - min(span[0], moment) <= MAX_SPAN
+
+    def stretch(self, story_id, moment):
+        span = self[story_id]
+        if span is None:
+            self[story_id] = [moment, moment]
+        else:
+            span[:] = min(span[0], moment), max(span[1], moment)
 
 
 def _groups(articles):
@@ -272,6 +309,7 @@ def place(article_ids):
         # embedded again since is placed again by what embedded it.
         articles = _placed(article_ids)
         unplaced = {article.id for article in articles}
+        spans = _Spans()
         for group in _groups(articles):
             start, end = _span(group)
             around = next((w for w in windows if w.covers(start, end)), None)
@@ -282,12 +320,16 @@ def place(article_ids):
                 own = vectors.get(article.id)
                 story_id, duplicate_of, partner, copies = None, None, None, []
                 if article.status == PUBLISHED and own is not None:
-                    story_id, duplicate_of, partner, copies = around.placement(article, own)
+                    story_id, duplicate_of, partner, copies = around.placement(article, own, spans)
                 if partner is not None:
-                    story_id = _start_story(partner, around.rows[around.position[partner]][0])
+                    started = around.rows[around.position[partner]][0]
+                    story_id = _start_story(partner, started)
+                    spans.stretch(story_id, started)
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
+                if story_id is not None:
+                    spans.stretch(story_id, article.published_at)
                 around.note(article.id, story_id, duplicate_of)
                 unplaced.discard(article.id)
                 original = duplicate_of or article.id

@@ -335,6 +335,28 @@ def test_a_story_does_not_grow_link_by_link_into_other_subjects(client, writer, 
     assert story_of[2] is None
 
 
+def test_a_story_covers_at_most_a_week(client, writer, source):
+    # Every 60 hours another telling of the story: each within three days of the one before
+    # and like it, so without a limit all five made one story of ten days.
+    tellings = [*STORY, STORY[0], STORY[1]]
+    posted = [
+        post(client, writer, source, title, body, hours=60 * n)
+        for n, (title, body) in enumerate(tellings)
+    ]
+    story_of = [client.get(f"/v1/articles/{p['id']}").json["story"] for p in posted]
+    # The fourth, 7.5 days after the first, would stretch their story past a week: it joins
+    # none, and the fifth starts a story with it.
+    assert story_of[0] == story_of[1] == story_of[2] is not None
+    assert story_of[3] == story_of[4] is not None
+    assert story_of[3] != story_of[0]
+    first = client.get(f"/v1/stories/{story_of[0]}").json
+    assert (first["article_count"], first["first_published_at"], first["last_published_at"]) == (
+        3,
+        posted[0]["published_at"],
+        posted[2]["published_at"],
+    )
+
+
 def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, make_source):
     wire = make_source(slug="wire")
     original = post(client, writer, source, *STORY[0])
