@@ -64,25 +64,26 @@ def _snippet(text, stems, window):
     """``(start, end)`` of ``window`` words of ``text``: a third of them before its first
     match, or from its start when nothing matches.
 
-    Words are read one by one up to the end of the snippet only: a search hit's body runs to
-    thousands of words, and marking a 30-word snippet of it by reading them all took most of
-    the time of a search's highlights.
+    Words are read one by one up to the first match, and up to the end of the snippet: a
+    search hit's body runs to thousands of words. Where none of the first ``window`` words
+    matches, the rest's distinct words are stemmed once instead, and a text without a match
+    (as most hits found by meaning alone are) is not read word by word at all.
     """
     lead = window // 3
-    # The text's words that match, each distinct word stemmed once: a text without one (most
-    # hits found by meaning alone) is not read word by word.
-    matching = {word for word in set(_WORD.findall(text)) if stem(word) in stems}
     words = _WORD.finditer(text)
     kept = collections.deque(maxlen=lead + 1)  # the first match and the words before it
-    seen = 0
-    if matching:
-        for word in words:
-            kept.append(word)
-            seen += 1
-            if word.group() in matching:
+    matched, rest = False, None
+    for seen, word in enumerate(words, start=1):
+        kept.append(word)
+        if (stem(word.group()) in stems) if rest is None else (word.group() in rest):
+            matched = True
+            break
+        if seen == window:
+            rest = {other for other in set(_WORD.findall(text, word.end())) if stem(other) in stems}
+            if not rest:
                 break
-    else:
-        kept = []
+    if not matched:
+        words, kept, seen = _WORD.finditer(text), [], 0
     start = kept[0].start() if seen > len(kept) else 0
     last = kept[-1] if kept else None
     wanted = window - len(kept)

@@ -328,12 +328,16 @@ def compute(article_id):
 
 
 def _story_neighbours(article):
-    """The ids of the published articles of ``article``'s story published nearest it: up to
-    :data:`STORY_NEIGHBOURS` before it and after it (two walks of the story's index). Every
-    article of the story was scored: a list in a story of 300 articles read and scored 300
-    rows."""
+    """The ids of the published articles of ``article``'s story with a vector published
+    nearest it (those a list can score, as a rebuild counts them): up to
+    :data:`STORY_NEIGHBOURS` before it and after it (two walks of the story's index)."""
     story, at = Article.story == article.story_id, Article.published_at
-    story &= Article.status == PUBLISHED
+    story &= (Article.status == PUBLISHED) & peewee.fn.EXISTS(
+        embeddings.ArticleEmbedding.select(embeddings.ArticleEmbedding.article).where(
+            (embeddings.ArticleEmbedding.article == Article.id)
+            & (embeddings.ArticleEmbedding.model == embeddings.embedder().name)
+        )
+    )
     earlier = (at < article.published_at) | (
         (at == article.published_at) & (Article.id < article.id)
     )
@@ -566,8 +570,8 @@ class _Corpus:
         story = self.stories[k]
         if story is not None:
             # The story's articles published nearest it, as the worker's _story_neighbours
-            # takes them (members are in publication order): every member, in a story of
-            # 2,000 articles, made a rebuild of 100k four times slower.
+            # takes them (members are in publication order), not every member: stories run to
+            # thousands of articles (bench/README.md).
             members = self.members[story]
             at = bisect.bisect_left(members, k)
             near = members[max(0, at - STORY_NEIGHBOURS) : at]

@@ -48,10 +48,10 @@ JOIN_SCORE = 0.48
 #: from the evaluation set (bench/semantic_eval.py): its stories stay whole up to 0.5; the
 #: demo's largest story went from 215 articles to 47.
 STORY_SCORE = 0.45
-#: The longest time one story covers, from its first article to its last (copies aside): the
-#: check above keeps a story on its subject, but a subject that comes back every few days (a
-#: market report, a minister's week) grew into one story of months: 2,403 articles over 16
-#: months in the 100k bench corpus. A later article starts a story of its own.
+#: The longest time one story's articles (copies aside) cover, from the first to the last: the
+#: check above keeps a story on its subject, but not one that comes back every day or two (a
+#: daily market report), which grew into one story of months (bench/README.md). A later
+#: article starts a story of its own.
 MAX_SPAN = datetime.timedelta(days=7)
 #: Added to the cosine similarity for each number two articles both name, up to MAX_ANCHORS.
 ANCHOR_BONUS = 0.08
@@ -227,17 +227,28 @@ class _Window:
 
 
 class _Spans(dict):
-    """``{story id: [first, last]}``: the published times a story covers as this placing leaves
-    it, read from the story when first asked, then stretched by each article placed in it."""
+    """``{story id: [first, last]}``: the published times a story's articles other than copies
+    cover as this placing leaves them. Read from the articles when first asked, leaving out
+    ``placing`` (the articles being placed: their stored times may be the ones they leave),
+    then stretched by each of them placed in the story."""
+
+    def __init__(self, placing):
+        super().__init__()
+        self.placing = sorted(placing)
 
     def __missing__(self, story_id):
-        span = (
-            Story.select(Story.first_published_at, Story.last_published_at)
-            .where(Story.id == story_id)
+        first, last = (
+            Article.select(peewee.fn.MIN(Article.published_at), peewee.fn.MAX(Article.published_at))
+            .where(
+                (Article.story == story_id)
+                & (Article.status == PUBLISHED)
+                & Article.duplicate_of.is_null()
+                & Article.id.not_in(self.placing)
+            )
             .tuples()
-            .first()
+            .get()
         )
-        self[story_id] = span = list(span) if span else None
+        self[story_id] = span = None if first is None else [first, last]
         return span
 
     def fits(self, story_id, moment):
@@ -247,6 +258,7 @@ class _Spans(dict):
         return span is None or max(span[1], moment) - min(span[0], moment) <= MAX_SPAN
 
     def stretch(self, story_id, moment):
+        """Count an article published at ``moment`` placed in the story ``story_id``."""
         span = self[story_id]
         if span is None:
             self[story_id] = [moment, moment]
@@ -309,7 +321,7 @@ def place(article_ids):
         # embedded again since is placed again by what embedded it.
         articles = _placed(article_ids)
         unplaced = {article.id for article in articles}
-        spans = _Spans()
+        spans = _Spans(unplaced)
         for group in _groups(articles):
             start, end = _span(group)
             around = next((w for w in windows if w.covers(start, end)), None)
@@ -322,13 +334,14 @@ def place(article_ids):
                 if article.status == PUBLISHED and own is not None:
                     story_id, duplicate_of, partner, copies = around.placement(article, own, spans)
                 if partner is not None:
-                    started = around.rows[around.position[partner]][0]
+                    started, copied = (around.rows[around.position[partner]][i] for i in (0, 4))
                     story_id = _start_story(partner, started)
-                    spans.stretch(story_id, started)
+                    if copied is None:
+                        spans.stretch(story_id, started)
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
-                if story_id is not None:
+                if story_id is not None and duplicate_of is None:
                     spans.stretch(story_id, article.published_at)
                 around.note(article.id, story_id, duplicate_of)
                 unplaced.discard(article.id)
