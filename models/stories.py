@@ -334,7 +334,8 @@ def place(article_ids):
                 if article.status == PUBLISHED and own is not None:
                     story_id, duplicate_of, partner, copies = around.placement(article, own, spans)
                 if partner is not None:
-                    started, copied = (around.rows[around.position[partner]][i] for i in (0, 4))
+                    row = around.rows[around.position[partner]]
+                    started, copied = row[0], row[4]
                     story_id = _start_story(partner, started)
                     if copied is None:
                         spans.stretch(story_id, started)

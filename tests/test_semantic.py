@@ -685,16 +685,11 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
         for k, (title, body) in enumerate(STORY)
     ]
     ids = [article["id"] for article in written]
-    with app.app_context(), db.connection_context():
-        assert len({Article.get_by_id(i).story_id for i in ids}) == 1
-        # One candidate by meaning and one story neighbour on each side: a list has at most
-        # three articles, where the whole story would give five. (The worker's lists made by
-        # words, for too few by meaning, are not the rebuild's to match.)
-        monkeypatch.setattr(related, "NEAREST", 1)
-        monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1)
-        monkeypatch.setattr(related, "compute_keywords", lambda article_id: [])
+
+    def lists(ids):
+        """Each article's list as the worker computes it, and as a rebuild stores it."""
         worker = {i: [r for r, _, _ in related.compute(i)] for i in ids}
-        assert related.rebuild() == len(ids)
+        assert related.rebuild() == len(written)
         rebuilt = {
             i: [
                 r.related_id
@@ -704,6 +699,17 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
             ]
             for i in ids
         }
+        return worker, rebuilt
+
+    with app.app_context(), db.connection_context():
+        assert len({Article.get_by_id(i).story_id for i in ids}) == 1
+        # One candidate by meaning and one story neighbour on each side: a list has at most
+        # three articles, where the whole story would give five. (The worker's lists made by
+        # words, for too few by meaning, are not the rebuild's to match.)
+        monkeypatch.setattr(related, "NEAREST", 1)
+        monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1)
+        monkeypatch.setattr(related, "compute_keywords", lambda article_id: [])
+        worker, rebuilt = lists(ids)
     # The same articles in the same order (scores differ a little: a rebuild weighs words by
     # the whole corpus, the worker by the weeks around the article).
     assert max(len(items) for items in worker.values()) == 3
@@ -714,18 +720,7 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
     with app.app_context(), db.connection_context():
         ArticleEmbedding.delete().where(ArticleEmbedding.article == ids[2]).execute()
         embeddings._process_index.clear()  # as a process started since has it
-        worker = {i: [r for r, _, _ in related.compute(i)] for i in ids if i != ids[2]}
-        related.rebuild()
-        rebuilt = {
-            i: [
-                r.related_id
-                for r in Relation.select()
-                .where(Relation.article == i)
-                .order_by(Relation.score.desc(), Relation.related)
-            ]
-            for i in ids
-            if i != ids[2]
-        }
+        worker, rebuilt = lists([i for i in ids if i != ids[2]])
     assert rebuilt == worker
 
 
