@@ -16,8 +16,14 @@ PG_HOST=$1
 PG_PORT=$2
 
 free_port() {
+    # Free when it can be bound. Nothing answering is not enough: the port may be the local end
+    # of a client's connection (the kernel hands out ports of this range to those), and a
+    # server cannot bind it then (a CI run failed so, the README's server on 58400).
     local port=$1
-    while (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    until python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
+        "$port" 2>/dev/null; do
+        port=$((port + 1))
+    done
     echo "$port"
 }
 
