@@ -103,8 +103,9 @@ def create_app(config=None):
     - ``g.api_key``, ``g.bad_key`` (:func:`auth.identify`; the limiter, :func:`auth.authenticate`,
       the views, the caching, the log line);
     - ``g.rate_limit`` (:meth:`limits.RateLimiter.check`; its headers, ``/v1/me``);
-    - ``g.settled``, ``g.etag``, ``g.answer_key`` (:meth:`caching.Caching.revalidate` and the
-      views' :func:`caching.tagged`; :meth:`caching.Caching.finish`);
+    - ``g.settled``, ``g.etag``, ``g.answer_key``, ``g.data_changed``
+      (:meth:`caching.Caching.revalidate` and the views' :func:`caching.tagged`;
+      :meth:`caching.Caching.finish`);
     - WSGI environ keys: ``errors.DEADLINE`` (:class:`deadline.Deadline`; the database's
       statement timeouts), ``observe.ROUTE`` and ``observe.KEY_ID`` (:func:`observe.describe`
       or the early 304; :class:`observe.RequestLog`).

@@ -14,6 +14,7 @@ the request accepts, and a 304 carries the tag it matched.
 """
 
 import collections
+import datetime
 import functools
 import hashlib
 import logging
@@ -288,7 +289,10 @@ class Caching:
             return None  # the view sets the tag, from the resource's version
         key = g.api_key
         caller = "public" if key is None else f"key:{key.id}"
-        tag = g.etag = self.validators.collection(DataVersion.current(), environ, caller)
+        version, changed_at = DataVersion.state()
+        tag = g.etag = self.validators.collection(version, environ, caller)
+        if changed_at is not None:  # the answer's Last-Modified: the last write's time
+            g.data_changed = datetime.datetime.fromtimestamp(changed_at, datetime.UTC)
         given = environ.get("HTTP_IF_NONE_MATCH")
         if given and "HTTP_IF_MATCH" not in environ:  # If-Match first: see finish
             matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
@@ -331,6 +335,8 @@ class Caching:
                 headers["ETag"] = f'"{tag}"'
         if tag is None:
             tag, _ = response.get_etag()
+        if response.last_modified is None and g.get("data_changed") is not None:
+            response.last_modified = g.data_changed  # (what a kept answer had not, settled now)
         if response.last_modified and response.last_modified.timestamp() >= g.get("settled", 0):
             # A change may still commit with a time in this date's second (a write stamps its
             # time before it commits), and If-Modified-Since would call it unmodified: until

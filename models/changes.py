@@ -2,6 +2,7 @@
 
 import functools
 import secrets
+import time
 
 import peewee
 from peewee import fn
@@ -90,20 +91,32 @@ class DataVersion(BaseModel):
 
     id = peewee.IntegerField(primary_key=True, default=1)
     value = peewee.BigIntegerField(default=0)
+    #: When the version was last raised, in whole seconds since the epoch (the write's time,
+    #: stamped before it commits); NULL until a write after the upgrade that added it.
+    changed_at = peewee.BigIntegerField(null=True)
 
     @classmethod
     def current(cls):
+        return cls.state()[0]
+
+    @classmethod
+    def state(cls):
+        """The version, and when it was raised (seconds since the epoch, or None)."""
         # Plain SQL: this runs on every revalidation, where building the query costs more than
         # running it. fetchall, not fetchone: a statement left open holds SQLite's read snapshot.
-        rows = db.execute_sql("SELECT value FROM data_version WHERE id = 1").fetchall()
-        return rows[0][0] if rows else 0
+        rows = db.execute_sql("SELECT value, changed_at FROM data_version WHERE id = 1").fetchall()
+        return tuple(rows[0]) if rows else (0, None)
 
     @classmethod
     def bump(cls):
         """Raise the version inside the caller's write transaction; returns the new one. On
         PostgreSQL the row stays locked until the transaction ends, so writers that raise it
         commit one at a time from here on, in the order of their versions."""
-        raised = cls.update(value=cls.value + 1).where(cls.id == 1).returning(cls.value)
+        raised = (
+            cls.update(value=cls.value + 1, changed_at=int(time.time()))
+            .where(cls.id == 1)
+            .returning(cls.value)
+        )
         rows = list(raised.tuples().execute())
         return rows[0][0] if rows else 0
 
@@ -133,6 +146,8 @@ def name_for_etags(renew=False):
     Setting.insert(name=FIRST_ETAG_EPOCH, value=first).on_conflict_ignore().execute()
     if renew:
         Setting.set_value(ETAG_EPOCH, secrets.token_hex(8))
+        # and a Last-Modified later than any a client was given before
+        DataVersion.update(changed_at=int(time.time())).where(DataVersion.id == 1).execute()
     _epoch.cache_clear()
     _first_epoch.cache_clear()
 

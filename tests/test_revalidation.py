@@ -1,11 +1,13 @@
 """Anonymous revalidations are answered before Flask: the same 304 the app would give."""
 
+import datetime
+
 import pytest
 from click.testing import CliRunner
 
 from api.cli import main
 from api.demo import load_demo
-from models import related
+from models import DataVersion, related
 
 SECURITY = {
     "X-Content-Type-Options",
@@ -127,3 +129,47 @@ def test_etags_name_the_database(client, database_url, make_article):
     assert [revalidate(client, path, tag).status_code for path, tag in tags.items()] == [304] * 3
     newsdesk("db", "init", "--new-etags")
     assert [revalidate(client, path, tag).status_code for path, tag in tags.items()] == [200] * 3
+
+
+def test_answers_of_many_rows_are_last_modified_at_the_last_write(
+    client, database_url, make_article, writer
+):
+    """Lists, searches, feeds and the change log carry the time of the last write anywhere
+    (what their ETag comes from): If-Modified-Since is 304 until any write, a delete too."""
+    kept, deleted = make_article(title="Harbour kept"), make_article(title="Harbour deleted")
+    paths = (
+        "/v1/articles",
+        "/v1/search?q=harbour",
+        "/v1/changes",
+        "/feeds/articles.atom",
+        "/feeds/articles.rss",
+        "/feeds/articles.json",
+        f"/v1/articles/{kept.id}/related",
+    )
+    long_ago = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)  # no later write can share it
+    DataVersion.update(changed_at=int(long_ago.timestamp())).execute()
+    since = {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"}
+    for path in paths:
+        first = client.get(path)
+        assert (
+            first.status_code == 200
+            and first.headers["Last-Modified"] == since["If-Modified-Since"]
+        ), path
+        fresh = client.get(path, headers=since)
+        assert fresh.status_code == 304 and fresh.headers["ETag"] == first.headers["ETag"], path
+        earlier = {"If-Modified-Since": "Wed, 31 Dec 2025 23:59:59 GMT"}
+        assert client.get(path, headers=earlier).status_code == 200, path
+    # The feed's articles keep their times: only the write's time shows the delete.
+    assert client.delete(f"/v1/articles/{deleted.id}", headers=writer).status_code == 204
+    for path in paths:
+        answer = client.get(path, headers=since)
+        assert answer.status_code == 200, path
+        assert "Last-Modified" not in answer.headers  # the write is too recent: see README
+    # A restored backup given a new name: later than any date given before.
+    DataVersion.update(changed_at=int(long_ago.timestamp())).execute()
+    assert client.get("/v1/articles", headers=since).status_code == 304
+    result = CliRunner().invoke(
+        main, ["db", "init", "--new-etags"], env={"NEWSDESK_DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 0, result.output
+    assert client.get("/v1/articles", headers=since).status_code == 200

@@ -40,6 +40,7 @@ from . import (
     v0020_webhook_paused_versions,
     v0021_unsafe_urls_out_of_bodies,
     v0022_what_older_upgrades_left,
+    v0023_data_version_time,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -66,6 +67,7 @@ STEPS = [
     v0020_webhook_paused_versions,
     v0021_unsafe_urls_out_of_bodies,
     v0022_what_older_upgrades_left,
+    v0023_data_version_time,
 ]
 
 LATEST_VERSION = len(STEPS)
