@@ -255,9 +255,43 @@ _SANITIZED_BLOCK_TAG = re.compile(
 _SANITIZED_TAG = re.compile(rf"</?[a-z][a-z0-9]*{_ATTRIBUTES}>")
 
 
+#: Latin letters that Unicode does not decompose into an ASCII letter and marks, as they are
+#: written without them: German ß, Danish and Norwegian æ and ø, French œ, Polish ł, Croatian
+#: đ, Icelandic ð and þ, Turkish ı, Maltese ħ, Sámi ŧ and ŋ.
+LATIN_LETTERS = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "TH",
+        "ı": "i",
+        "ħ": "h",
+        "Ħ": "H",
+        "ŧ": "t",
+        "Ŧ": "T",
+        "ŋ": "ng",
+        "Ŋ": "NG",
+    }
+)
+
+
 def slugify(text, max_length=80):
-    """A lowercase ASCII slug of ``text`` (``"Hello, World!"`` -> ``"hello-world"``), maybe empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    """A lowercase ASCII slug of ``text`` (``"Hello, World!"`` -> ``"hello-world"``,
+    ``"Straße in Łódź"`` -> ``"strasse-in-lodz"``), maybe empty."""
+    latin = unicodedata.normalize("NFKD", text.translate(LATIN_LETTERS))
+    ascii_text = latin.encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:max_length].rstrip("-")
 
@@ -286,8 +320,8 @@ def tag_name_key(name):
     """What two names of one tag share: their letters (in any script, without accents and
     modifier letters such as the ʻokina, case folded) and digits, in order, and the ``+`` or
     ``#`` that end a name of at most :data:`SHORT_BASE` of them. "Local News", "local-news",
-    "#LocalNews" and "LOCAL NEWS" share one; "C++" and "C#", "Łódź" and "Odz" do not, though
-    their slugs are the same."""
+    "#LocalNews" and "LOCAL NEWS" share one, as "Straße" and "Strasse" do; "C++" and "C#",
+    "Łódź" and "Lodz" do not, though their slugs are the same."""
     folded = unicodedata.normalize("NFKD", name.casefold())
     key = "".join(
         c for c in folded if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo") or c.isdigit()

@@ -21,9 +21,12 @@ from models import (
     LATEST_VERSION,
     Article,
     ArticleBody,
+    ArticleTag,
+    Change,
     EmbeddingQueue,
     RelatedQueue,
     Source,
+    Tag,
     bind_database,
     cards,
     close_all,
@@ -494,4 +497,81 @@ def test_upgrade_to_version_21_takes_unsafe_urls_out_of_stored_bodies(empty_data
     changed = db.execute_sql("SELECT article_id, op FROM change ORDER BY id").fetchall()
     assert changed[-1] == (bad.id, "upsert")
     assert db.execute_sql("SELECT value FROM data_version").fetchone()[0] == data_version + 1
+    disconnect()
+
+
+def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_database):
+    """Slugs made before dropped the letters Unicode does not decompose ("Straße" was strae):
+    the upgrade spells them out, merges a tag into one of the same name that holds its new
+    slug, keeps the slug a tag of another name holds, and the cards, webhook filters and the
+    outbox follow."""
+    url = empty_database()
+    connect(url)
+    stamped_at(23)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    with db.atomic():
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        one, two, three = (
+            Article.create(slug=slug, source=source, title=slug, published_at=when)
+            for slug in ("one", "two", "three")
+        )
+        holding = {
+            ("strae", "Straße"): (one, two),
+            ("strasse", "STRASSE"): (two, three),
+            ("odz", "Łódź"): (one,),
+            ("r", "Ærø"): (three,),
+            ("aero", "Aero"): (three,),
+        }
+        for (slug, name), articles in holding.items():
+            tag = Tag.create(slug=slug, name=name, article_count=len(articles))
+            for article in articles:
+                ArticleTag.create(article=article, tag=tag, published_at=when)
+        cards.refresh_if_stale()  # the cards as that release rendered them
+        db.execute_sql(
+            "INSERT INTO webhook_subscription (url, events, secret, enabled, since_version,"
+            f" source_ids, tags, created_at, updated_at) VALUES ({db.param}, {db.param},"
+            f" {db.param}, {db.param}, 0, '', {db.param}, {db.param}, {db.param})",
+            (
+                "https://hooks.example/",
+                "article.published",
+                "sealed",
+                True,
+                "strae,odz,r,strasse",
+                when,
+                when,
+            ),
+        )
+        db.execute_sql(
+            "INSERT INTO webhook_event (type, subject, tags, version, payload, dispatched,"
+            f" created_at) VALUES ('article.updated', 'article:1', {db.param}, 1, '{{}}',"
+            f" {db.param}, {db.param})",
+            ("odz,strae", False, when),
+        )
+    versions_before = {a.id: a.version for a in Article.select()}
+    changes_before = Change.select().count()
+    disconnect()
+
+    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    connect(url)
+    assert {t.slug: (t.name, t.article_count) for t in Tag.select()} == {
+        "strasse": ("STRASSE", 3),
+        "lodz": ("Łódź", 1),
+        "r": ("Ærø", 1),  # aero is another name's tag
+        "aero": ("Aero", 1),
+    }
+    shown = {a.slug: [t["slug"] for t in json.loads(a.card)["tags"]] for a in Article.select()}
+    assert shown == {
+        "one": ["lodz", "strasse"],
+        "two": ["strasse"],
+        "three": ["aero", "r", "strasse"],
+    }
+    changed = [
+        a.id for a in Article.select().order_by(Article.id) if a.version != versions_before[a.id]
+    ]
+    assert changed == [one.id, two.id]
+    assert Change.select().count() == changes_before + 2
+    filters = db.execute_sql("SELECT tags FROM webhook_subscription").fetchall()
+    assert filters == [("strasse,lodz,r",)]
+    assert db.execute_sql("SELECT tags FROM webhook_event").fetchall() == [("lodz,strasse",)]
     disconnect()

@@ -41,6 +41,7 @@ from . import (
     v0021_unsafe_urls_out_of_bodies,
     v0022_what_older_upgrades_left,
     v0023_data_version_time,
+    v0024_tag_slugs_with_every_latin_letter,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -68,6 +69,7 @@ STEPS = [
     v0021_unsafe_urls_out_of_bodies,
     v0022_what_older_upgrades_left,
     v0023_data_version_time,
+    v0024_tag_slugs_with_every_latin_letter,
 ]
 
 LATEST_VERSION = len(STEPS)
