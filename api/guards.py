@@ -84,7 +84,8 @@ def check_request():
 
 
 def read_body(cache=True):
-    """The request body, up to ``request.max_content_length``: 413 past it.
+    """The request body, up to ``request.max_content_length``: 413 past it, 400 when it ends
+    before its ``Content-Length`` (:func:`check_whole`).
 
     werkzeug stops reading a body sent without ``Content-Length`` (chunked) at the limit and
     hands back what it read; one more byte left in the WSGI input means there was more.
@@ -95,7 +96,22 @@ def read_body(cache=True):
             413,
             message=f"The request body is larger than the {request.max_content_length} bytes allowed.",
         )
+    check_whole(len(data))
     return data
+
+
+def check_whole(read):
+    """400 when the body ended after ``read`` bytes, before its ``Content-Length``: the client
+    went away mid-upload, and what arrived must not be taken for the whole (RFC 9112 8).
+    gunicorn hands the app its input as terminated (it reads chunked bodies), and werkzeug
+    then reads it to its end, however short, without comparing."""
+    length = request.content_length
+    if length is not None and read < length:
+        abort(
+            400,
+            message=f"The request body ended after {read} of the {length} bytes its"
+            " Content-Length announced: nothing was stored; send it again, whole.",
+        )
 
 
 def body_over_limit(read):

@@ -28,7 +28,7 @@ from .arguments import Blueprint
 from .auth import current_key, requires
 from .bulkload import import_items, ndjson_items, read_blocks, split_lines
 from .errors import DEADLINE
-from .guards import body_over_limit
+from .guards import body_over_limit, check_whole
 from .responses import location, rendered
 
 blp = Blueprint("import", __name__, url_prefix="/v1", description="Bulk import")
@@ -207,7 +207,8 @@ def accepted(job):
 
 
 def _within_limit(blocks):
-    """The body's blocks, then a 413 if it went on past the import limit (chunked bodies)."""
+    """The body's blocks, then a 413 if it went on past the import limit (chunked bodies), or
+    a 400 if it ended before its Content-Length (:func:`guards.check_whole`)."""
     limit = request.max_content_length
     too_large = f"The request body is larger than the {limit} bytes allowed."
     read = 0
@@ -219,6 +220,7 @@ def _within_limit(blocks):
         abort(413, message=too_large)
     if body_over_limit(read):
         abort(413, message=too_large)
+    check_whole(read)
 
 
 @blp.route("/imports/<int(max=2147483647):job_id>")  # an integer column

@@ -8,6 +8,7 @@ import http.client
 import io
 import json
 import random
+import socket
 import time
 
 import nh3
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 
 from api import paging
 from api.cli import main
-from models import ApiKey, Article, Comment, Source, Webhook
+from models import ApiKey, Article, Comment, ImportJob, Source, Webhook
 from models.sanitize import clean_html
 from models.text import html_to_text, sanitized_html_to_text
 from schemas.html import shape as html_shape
@@ -636,6 +637,63 @@ def test_through_gunicorn_chunked_over_the_limit_is_413_and_bad_urls_400(
             status, content_type, answer = send("GET", path)
             assert (status, content_type) == (400, PROBLEM)
             assert list(json.loads(answer)["errors"]) == [name]
+
+
+@pytest.mark.xdist_group("processes")
+def test_through_gunicorn_a_body_cut_short_is_400_and_nothing_is_stored(
+    app, database_url, tmp_path, make_key, make_article
+):
+    """A client whose connection drops mid-upload: gunicorn ends the body where the bytes
+    ended, and what arrived was stored as if whole (an import's first lines, a PATCH)."""
+    article = make_article(title="Kept")
+    key = make_key("write", header="x-api-key")["X-API-Key"].encode()
+    environment = {"NEWSDESK_IMPORT_SYNC_BYTES": "1000"}  # past it, the import is a job
+    line = b'{"source": "%s", "title": "Cut %d", "body_text": "Text.", "external_id": "cut-%d"}\n'
+    lines = b"".join(line % (article.source.slug.encode(), n, n) for n in range(3))
+    with server(database_url, tmp_path, workers=1, environment=environment) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+
+        def cut_short(method, path, content_type, body, missing):
+            head = (
+                (
+                    f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body) + missing}\r\n"
+                ).encode()
+                + b"X-API-Key: "
+                + key
+                + b"\r\n\r\n"
+            )
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                connection.sendall(head + body)
+                connection.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := connection.recv(65536):
+                    answer += chunk
+            status, _, rest = answer.partition(b"\r\n")
+            headers, _, problem = rest.partition(b"\r\n\r\n")
+            return status, headers, json.loads(problem)
+
+        for method, path, content_type, body, missing in [
+            (
+                "POST",
+                "/v1/articles",
+                "application/json",
+                line % (article.source.slug.encode(), 9, 9),
+                100,
+            ),
+            ("PATCH", f"/v1/articles/{article.id}", "application/json", b'{"title": "Cut"}', 100),
+            ("POST", "/v1/import", "application/x-ndjson", lines + lines[:40], 100),
+            ("POST", "/v1/import", "application/x-ndjson", lines + lines[:40], 5000),
+        ]:
+            status, headers, problem = cut_short(method, path, content_type, body, missing)
+            assert status == b"HTTP/1.1 400 BAD REQUEST", (path, missing)
+            assert f"Content-Type: {PROBLEM}".encode() in headers
+            assert problem["detail"] == (
+                f"The request body ended after {len(body)} of the {len(body) + missing} bytes"
+                " its Content-Length announced: nothing was stored; send it again, whole."
+            )
+    assert [a.title for a in Article.select()] == ["Kept"]
+    assert ImportJob.select().count() == 0
 
 
 SOUP_TAGS = [
