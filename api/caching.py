@@ -320,8 +320,8 @@ class Caching:
             headers["Vary"] = VARY  # a key can see more (drafts, hidden comments)
         if self.vary_origin:
             response.vary.add("Origin")
-        if "Cache-Control" not in headers and request.method != "OPTIONS":  # never cached
-            ok = response.status_code < 400
+        ok = response.status_code < 400
+        if "Cache-Control" not in headers and (request.method != "OPTIONS" or not ok):
             headers["Cache-Control"] = self.cache_control(g.get("api_key")) if ok else "no-store"
         if request.method not in ("GET", "HEAD") or response.status_code != 200:
             return response

@@ -47,9 +47,11 @@ def answer_options():
     the routes, as Flask would, before a database connection or a rate limit is taken. A
     preflight carries no key: counted, it spent its address's budget, and its 429 reads as a
     CORS failure in the browser, which never sends the request the key would have allowed."""
-    if request.method == "OPTIONS" and request.routing_exception is None:
-        return current_app.make_default_options_response()
-    return None
+    if request.method != "OPTIONS":
+        return None
+    if request.routing_exception is not None:
+        raise request.routing_exception  # no such route: its 404 problem, uncounted too
+    return current_app.make_default_options_response()
 
 
 def allow_the_routes_methods(response):

@@ -9,11 +9,11 @@ from xml.etree import ElementTree
 
 from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import fields, validate
+from marshmallow import validate
 
 from models import reading
 from schemas.articles import ArticleFilterArgs
-from schemas.common import rfc3339
+from schemas.common import Count, rfc3339
 
 from .arguments import Blueprint
 from .articles import article_filters
@@ -31,7 +31,7 @@ ElementTree.register_namespace("dc", DC)
 
 
 class FeedArgs(ArticleFilterArgs):
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = Count(load_default=20, validate=validate.Range(1, 100))
 
 
 def feed_response(mimetype):

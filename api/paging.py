@@ -19,6 +19,9 @@ from .config import LEGACY_SECRET
 from .errors import bad_request
 
 BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
+#: What a query may hold as it is (RFC 3986: its sub-delimiters, ``:``, ``@``, ``/``, ``?``, and
+#: ``%``, so that escapes stay as sent); ``quote`` keeps letters, digits and ``-._~`` too.
+QUERY_SAFE = "%!$&'()*+,;=:@/?"
 
 
 def _mac(raw, key=None):
@@ -154,10 +157,11 @@ def next_link(cursor, name="cursor"):
 
 def next_url(environ, host, cursor, name="cursor"):
     """This request's URL with ``cursor`` in place of any it had in the query parameter
-    ``name`` (the query otherwise kept as the client wrote it: a cursor is URL-safe as it
-    is)."""
+    ``name`` (a cursor is URL-safe as it is). The rest of the query is kept as the client
+    wrote it, but for the characters a URI cannot hold, percent-encoded: a ``<``, ``>`` or
+    ``"`` sent as it is would end the URL in a ``Link`` header and start another link."""
     kept = [
-        item
+        quote(item, safe=QUERY_SAFE)
         for item in environ.get("QUERY_STRING", "").split("&")
         if item and unquote_plus(item.partition("=")[0]) != name
     ]

@@ -111,6 +111,21 @@ def test_list_link_header_points_to_next_page(client, make_article):
     assert link.endswith('>; rel="next"')
 
 
+def test_the_link_header_holds_one_link_whatever_the_query(client, make_article):
+    """What a client sent in the query unencoded is percent-encoded in the next page's URL: a
+    ``>`` ended the URL there, and what followed it was a link of its own, to any host."""
+    for _ in range(2):
+        make_article()
+    query = 'limit=1&x=>;rel="prev",<http://evil.example/next&y=a b%41'
+    response = client.get("/v1/articles", environ_overrides={"QUERY_STRING": query})
+    cursor = response.json["next_cursor"]
+    assert response.headers["Link"] == (
+        "<http://localhost/v1/articles?limit=1&x=%3E;rel=%22prev%22,%3Chttp://evil.example/next"
+        f'&y=a%20b%41&cursor={cursor}>; rel="next"'
+    )
+    assert client.get(response.headers["Link"][1:].split(">")[0]).status_code == 200
+
+
 @pytest.mark.parametrize("sort", ["-published_at", "published_at", "-updated_at"])
 def test_cursor_walk_sees_every_article_once(client, make_article, sort):
     made = [make_article(tags=["news"]) for _ in range(23)]

@@ -62,7 +62,15 @@ def test_bad_query_parameters_are_named(client, query, bad):
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/tags", "/v1/changes", "/v1/stories", "/v1/articles/{id}/summary?q=x"]
+    "path",
+    [
+        "/v1/tags",
+        "/v1/changes",
+        "/v1/stories",
+        "/v1/articles/{id}/summary?q=x",
+        "/feeds/articles.atom",
+        "/feeds/articles.json",
+    ],
 )
 def test_counts_in_a_query_are_digits_only(client, make_article, path):
     article = make_article()

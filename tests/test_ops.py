@@ -197,6 +197,17 @@ def test_a_preflight_is_answered_whatever_the_rate_limit_left(client):
     assert "Cache-Control" not in preflight.headers  # answers to OPTIONS are not cached
 
 
+@pytest.mark.parametrize("app_config", [{"rate_limit": "2/minute"}])
+def test_options_to_no_route_is_a_404_problem_that_spends_no_budget(client):
+    for _ in range(3):
+        missing = client.options("/v1/nope")
+        assert missing.status_code == 404
+        assert missing.content_type == "application/problem+json"
+        assert missing.headers["Cache-Control"] == "no-store"
+        assert "RateLimit-Remaining" not in missing.headers
+    assert client.get("/v1/articles").headers["RateLimit-Remaining"] == "1"
+
+
 @pytest.mark.parametrize("app_config", [{"cors_origins": ("https://app.example",)}])
 def test_a_preflight_allows_the_methods_of_its_route_alone(client, make_article):
     url = f"/v1/articles/{make_article().id}"

@@ -913,7 +913,7 @@ def test_figures_a_new_body_names_are_stored_without_embedding_again(client, wri
     assert after.vector == before.vector and after.text_hash == before.text_hash
 
 
-@pytest.mark.parametrize("question", ["!!!", "?", "_ _", "…"])
+@pytest.mark.parametrize("question", ["!!!", "?", "_ _", "…", "   "])
 def test_a_question_without_a_word_is_a_422_naming_q(client, writer, source, question):
     posted = post(client, writer, source, *STORY[0])
     response = client.get(f"/v1/articles/{posted['id']}/answers", query_string={"q": question})
