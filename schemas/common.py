@@ -182,6 +182,9 @@ class Timestamp(fields.DateTime):
     allows them, in lowercase too); a date alone means midnight UTC.
     """
 
+    #: One message for what is no time, whatever its form.
+    default_error_messages = {"invalid": "Not a valid date or RFC 3339 timestamp."}
+
     def _serialize(self, value, attr, obj, **kwargs):
         return rfc3339(value)
 

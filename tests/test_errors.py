@@ -38,6 +38,12 @@ def test_wrong_method_is_405_with_allow(client):
     assert set(allow.split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
 
 
+@pytest.mark.parametrize("value", ["", "bad", "2026-13-01", "2026-11-01T25:00:00Z"])
+def test_a_time_that_is_no_time_has_one_message_whatever_its_form(client, value):
+    body = assert_problem(client.get("/v1/articles", query_string={"published_after": value}), 422)
+    assert body["errors"] == {"published_after": ["Not a valid date or RFC 3339 timestamp."]}
+
+
 @pytest.mark.parametrize(
     "query, bad",
     [
