@@ -153,6 +153,10 @@ def _character_or_replacement(match):
 _CUT_SHORT = ("no element found", "unclosed token")
 
 
+#: The codes of what refuses a feed whole (told as its entry 1).
+WHOLE_FEED = frozenset({"not_feed", "no_link"})
+
+
 def _cut_short(feed):
     """Why a feed is taken to be cut short (its XML ends inside an element: read leniently, the
     last entry is half of one), or None. Other faults of XML that real feeds have, an HTML

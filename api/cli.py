@@ -34,7 +34,15 @@ from models.changes import name_for_etags
 from models.migrations import schema_problem, upgrading
 
 from . import create_app, openapi_yaml
-from .bulkload import feed_items, import_items, is_feed, ndjson_items, read_blocks, split_lines
+from .bulkload import (
+    WHOLE_FEED,
+    feed_items,
+    import_items,
+    is_feed,
+    ndjson_items,
+    read_blocks,
+    split_lines,
+)
 from .config import WORKER_CLASSES, Config, ConfigError, bind_address
 from .demo import load_demo
 from .guards import RAW_CONTROL_CHARACTERS
@@ -283,6 +291,7 @@ def import_command(files):
             with open(path, "rb") as handle:
                 if is_feed(handle.read(4096)):
                     handle.seek(0)
+                    show = functools.partial(_show_rejection, path, feed=True)
                     result = import_items(feed_items(handle.read()), on_rejection=show)
                 else:
                     handle.seek(0)
@@ -301,12 +310,20 @@ def import_command(files):
         sys.exit(1)
 
 
-def _show_rejection(path, rejection):
-    """Print a rejected item of ``path`` (every one, as its batch is accounted)."""
+def _show_rejection(path, rejection, feed=False):
+    """Print a rejected item of ``path`` (every one, as its batch is accounted): a line of
+    NDJSON as ``path:line``, an entry of a feed as ``path entry N``, and what refused a
+    whole feed under the file's name alone."""
     detail = "; ".join(
         f"{field}: {' '.join(messages)}" for field, messages in rejection.get("errors", {}).items()
     )
-    click.echo(f"  {path}:{rejection['line']}: {rejection['reason']} {detail}".rstrip())
+    if not feed:
+        where = f"{path}:{rejection['line']}"
+    elif rejection["code"] in WHOLE_FEED:
+        where = path
+    else:
+        where = f"{path} entry {rejection['line']}"
+    click.echo(f"  {where}: {rejection['reason']} {detail}".rstrip())
 
 
 def _counted(lines, bar):
@@ -361,7 +378,11 @@ def embed(everything):
 
 @main.command()
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Worker threads (1 to 64).",
 )
 def worker(workers):
     """Run the background worker: webhook deliveries, embeddings, stories, related lists,
@@ -396,7 +417,7 @@ def openapi():
 @click.option("--bind", help="HOST:PORT (default NEWSDESK_BIND, else 127.0.0.1:8000).")
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),  # as NEWSDESK_WORKERS
     help="Worker processes (default NEWSDESK_WORKERS, else 2).",
 )
 @click.option(

@@ -85,7 +85,7 @@ def write_unreadable_request_error(sock, status_int, reason, mesg):
     own is an HTML page, and the contract says problem+json whatever the input.
     ``gunicorn.conf.py`` puts it in place of ``gunicorn.util.write_error``, with which gunicorn
     writes those pages (the signature is that function's); tests/test_server.py checks it."""
-    body = problem_body(status_int, reason, mesg[:500])
+    body = problem_body(status_int, reason, _unreadable_detail(mesg)[:500])
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
@@ -94,6 +94,17 @@ def write_unreadable_request_error(sock, status_int, reason, mesg):
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def _unreadable_detail(mesg):
+    """gunicorn's message about a request it cannot read, with the request's bytes it quotes
+    as the UTF-8 they are (gunicorn decodes them as Latin-1: ``café`` read ``cafÃ©``), and
+    what to do when they are not ASCII."""
+    with contextlib.suppress(UnicodeError):  # bytes not UTF-8 either: as gunicorn read them
+        mesg = mesg.encode("latin-1").decode("utf-8")
+    if mesg.isascii():
+        return mesg
+    return f"{mesg}. A URL holds ASCII alone: percent-encode the rest (curl -G --data-urlencode)."
 
 
 #: Where the app keeps the monotonic time of its last write refused for a full disk (for

@@ -280,7 +280,7 @@ def test_a_feed_repeating_an_entry_id_keeps_the_first_and_says_so(app, database_
     path.write_text(rss("Harbour", "https://h.example/", items=items))
     result = invoke(database_url, str(path))
     assert "2 created, 0 updated, 0 unchanged, 1 rejected" in result.output
-    assert f"{path}:3: Repeats the id of entry 1 ('1'), which is kept." in result.output
+    assert f"{path} entry 3: Repeats the id of entry 1 ('1'), which is kept." in result.output
     # Imported again, nothing changes: the entries do not overwrite each other in turn.
     assert "0 created, 0 updated, 2 unchanged, 1 rejected" in invoke(database_url, str(path)).output
     with db.connection_context():
@@ -749,7 +749,7 @@ def test_a_feed_cut_short_is_refused_whole(app, database_url, tmp_path):
     result = invoke(database_url, str(cut))
     assert result.exit_code == 1
     assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
-    assert f"{cut}:1: The feed ends before its XML does (line " in result.output
+    assert f"  {cut}: The feed ends before its XML does (line " in result.output
     assert "Nothing of the feed was imported." in result.output
     assert snapshot() == ([], [], 0)
 

@@ -169,16 +169,18 @@ def test_a_bad_rate_limit_stops_a_command_with_a_message_naming_it(tmp_path):
         ("NEWSDESK_DATABASE_URL", "sqlite:///"),
         ("NEWSDESK_DATABASE_URL", "sqlite://newsdesk.db"),
         ("NEWSDESK_DATABASE_URL", "postgresql://[::1"),
+        ("NEWSDESK_DATABASE_URL", "sqlite:///{tmp_path}"),  # a folder
         ("NEWSDESK_RATE_LIMIT_FILE", "/proc/no-such-folder/counters.sqlite"),
     ],
 )
-def test_a_bad_setting_stops_a_command_with_a_message_naming_it(tmp_path, variable, value):
+@pytest.mark.parametrize("command", [("keys", "list"), ("db", "init")])
+def test_a_bad_setting_stops_a_command_with_a_message_naming_it(tmp_path, variable, value, command):
     env = {
         "NEWSDESK_DATABASE_URL": f"sqlite:///{tmp_path}/newsdesk.db",
         "NEWSDESK_INSTANCE_PATH": str(tmp_path),
-        variable: value,
+        variable: value.format(tmp_path=tmp_path),
     }
-    result = cli("keys", "list", **env)
+    result = cli(*command, **env)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"Error: {variable}" in result.output
 
@@ -194,8 +196,14 @@ def test_commands_refuse_what_they_cannot_do_in_one_line(app, database_url):
     env = {"NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_SECRET_KEY": "test-secret"}
     revoke = cli("keys", "revoke", str(2**70), **env)
     assert revoke.exit_code == 2 and "is not in the range" in revoke.output
-    serve = cli("serve", "--workers", "0", **env)
-    assert serve.exit_code == 2 and "is not in the range x>=1" in serve.output
+    for command, workers, limits in [
+        ("serve", "0", "1<=x<=1024"),
+        ("serve", "5000", "1<=x<=1024"),  # as NEWSDESK_WORKERS: not 5,000 processes forked
+        ("worker", "0", "1<=x<=64"),
+        ("worker", "100000", "1<=x<=64"),
+    ]:
+        refused = cli(command, "--workers", workers, **env)
+        assert refused.exit_code == 2 and f"is not in the range {limits}" in refused.output
     immediate = cli("worker", **env)  # cli() runs tasks at once, as NEWSDESK_TASKS_IMMEDIATE
     assert immediate.exit_code == 1
     assert "Error: NEWSDESK_TASKS_IMMEDIATE is true" in immediate.output

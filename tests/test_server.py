@@ -358,6 +358,8 @@ def test_what_gunicorn_cannot_read_is_answered_problem_json(app, database_url, t
             assert b"Cache-Control: no-store" in headers
             problem = json.loads(body)
             assert problem["status"] == status and problem["detail"]
+        detail = json.loads(raw_request(base, unencoded)[1].partition(b"\r\n\r\n")[2])["detail"]
+        assert "/v1/search?q=café " in detail and "percent-encode" in detail
 
 
 def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
