@@ -24,22 +24,36 @@ class Change(BaseModel):
 
     id = peewee.BigAutoField()
     #: Not a foreign key: a delete's tombstone outlives its article.
-    article_id = peewee.BigIntegerField(index=True)
+    article_id = peewee.BigIntegerField()
     op = peewee.CharField(max_length=10, constraints=[peewee.Check("op IN ('upsert', 'delete')")])
     #: For deletes: ``deleted`` or ``unpublished``.
     reason = peewee.CharField(max_length=20, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    #: The article has a later change (set by the writer of that one).
+    superseded = peewee.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("article_id", "id"), False),)
+        # and "change_latest", of the ids of the changes not superseded (schema step 25)
 
     @classmethod
     def feed(cls, since=0):
         """The latest change of each article changed after change ``since``, in log order.
 
         An article changed again later shows up again later, at its new position, so a client
-        that follows the feed never misses a change and never keeps an outdated copy.
+        that follows the feed never misses a change and never keeps an outdated copy. The
+        changes not superseded are read in one range of their index; each is checked to be its
+        article's latest all the same (one step of the ``(article_id, id)`` index), so that a
+        change a server of an earlier release logged, which marks none superseded, is never
+        shown beside the later one.
         """
         newer = cls.alias()
         latest = newer.select(fn.MAX(newer.id)).where(newer.article_id == cls.article_id)
-        return cls.select().where((cls.id > since) & (cls.id == latest)).order_by(cls.id)
+        return (
+            cls.select()
+            .where((cls.id > since) & ~cls.superseded & (cls.id == latest))
+            .order_by(cls.id)
+        )
 
     @classmethod
     def record_many(cls, changes):
@@ -54,6 +68,7 @@ class Change(BaseModel):
         if not changes:
             return {}
         _in_commit_order()
+        logged = cls.select(fn.MAX(cls.id)).scalar() or 0
         now = utcnow()
         inserted = cls.insert_many(
             [
@@ -61,17 +76,31 @@ class Change(BaseModel):
                 for i, op, reason in changes
             ]
         ).returning(cls.article_id, cls.id)
-        return dict(inserted.tuples().execute())
+        ids = dict(inserted.tuples().execute())
+        cls._supersede(logged, list(ids))
+        return ids
 
     @classmethod
     def record_upserts(cls, article_ids):
         """Log an upsert of each article the query ``article_ids`` selects (their ids, in id
         order), in one statement, as :meth:`record_many` logs them (its lock included)."""
         _in_commit_order()
+        logged = cls.select(fn.MAX(cls.id)).scalar() or 0
         query = article_ids.select_extend(
-            peewee.Value(UPSERT), peewee.Value(None), peewee.Value(utcnow())
+            peewee.Value(UPSERT), peewee.Value(None), peewee.Value(utcnow()), peewee.Value(False)
         )
-        cls.insert_from(query, [cls.article_id, cls.op, cls.reason, cls.created_at]).execute()
+        fields = [cls.article_id, cls.op, cls.reason, cls.created_at, cls.superseded]
+        cls.insert_from(query, fields).execute()
+        cls._supersede(logged, article_ids)
+
+    @classmethod
+    def _supersede(cls, logged, article_ids):
+        """Mark superseded the changes up to ``logged`` (the last id before the caller's) of
+        the articles ``article_ids`` (ids, or a query of them) just changed again. The change
+        log's lock (or SQLite's write lock) keeps other writers out between the two."""
+        cls.update(superseded=True).where(
+            (cls.id <= logged) & ~cls.superseded & cls.article_id.in_(article_ids)
+        ).execute()
 
 
 def _in_commit_order():

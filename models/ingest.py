@@ -732,8 +732,10 @@ class _Batch:
         before (a tag seen before keeps its name)."""
         if not wanted:
             return {}
+        # In slug order: two writers adding the same new tags wait for each other in one order
+        # (on PostgreSQL, in opposite orders each would wait for the other's: a deadlock).
         Tag.insert_many(
-            [{"slug": s, "name": n} for s, n in wanted.items()]
+            [{"slug": s, "name": n} for s, n in sorted(wanted.items())]
         ).on_conflict_ignore().execute()
         return {
             tag.slug: tag

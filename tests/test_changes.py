@@ -4,8 +4,10 @@ import pytest
 
 from api import paging
 from api.config import LEGACY_SECRET
-from models import Article, db
+from models import Article, Change, db
 from models.changes import name_for_etags
+
+from .conftest import BASE_TIME
 
 ARTICLE = {"source": "daily", "body_text": "Body."}
 
@@ -258,3 +260,33 @@ def test_a_sync_caught_up_is_asked_again_every_time_not_kept(client, writer, sou
     )
     assert again.status_code == 304 and again.headers["Cache-Control"] == "public, no-cache"
     assert client.get("/v1/articles").headers["Cache-Control"].startswith("public, max-age=")
+
+
+def test_only_each_articles_latest_change_is_read(client, writer, source, dbconn):
+    """A change is marked superseded by the writer of its article's next one (a write, a
+    comment count, a source renamed), and the feed reads the changes that are not; a change
+    logged without the mark, as a server of the release before logs them through an upgrade,
+    still shows its article once."""
+    ids = [
+        client.post("/v1/articles", json={**ARTICLE, "title": f"T{n}"}, headers=writer).json["id"]
+        for n in range(3)
+    ]
+    client.patch(f"/v1/articles/{ids[0]}", json={"title": "Again"}, headers=writer)
+    client.patch("/v1/sources/daily", json={"name": "The Morning"}, headers=writer)
+
+    def latest():
+        rows = Change.select(Change.article_id).where(~Change.superseded).tuples()
+        return sorted(i for (i,) in rows)
+
+    assert Change.select().count() > 5 and latest() == ids  # (the rename logged 3)
+    Change.insert(article_id=ids[1], op="upsert", created_at=BASE_TIME).execute()
+    db.execute_sql(
+        "INSERT INTO change (article_id, op, created_at) VALUES (?, 'upsert', ?)".replace(
+            "?", db.param
+        ),
+        (ids[2], BASE_TIME),
+    )  # as the release before logs it: the column's default
+    assert latest() == [ids[0], ids[1], ids[1], ids[2], ids[2]]
+    page = client.get("/v1/changes").json["data"]
+    assert [change["id"] for change in page] == [ids[0], ids[1], ids[2]]
+    assert page[0]["article"]["title"] == "Again"

@@ -42,6 +42,7 @@ from . import (
     v0022_what_older_upgrades_left,
     v0023_data_version_time,
     v0024_tag_slugs_with_every_latin_letter,
+    v0025_latest_changes,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -70,6 +71,7 @@ STEPS = [
     v0022_what_older_upgrades_left,
     v0023_data_version_time,
     v0024_tag_slugs_with_every_latin_letter,
+    v0025_latest_changes,
 ]
 
 LATEST_VERSION = len(STEPS)
