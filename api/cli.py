@@ -114,9 +114,14 @@ def connected(config=None, create=False, current=True):
     app = create_app(config)
     url = app.config["NEWSDESK"].database_url
     click.echo(f"database: {shown(url)}", err=True)
-    if url.startswith("sqlite:///") and not create:
+    if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
+        if path.is_dir():  # (a server answers 503: its database cannot be opened)
+            raise click.ClickException(
+                f"NEWSDESK_DATABASE_URL names the folder {path}: name a file in it, as"
+                " sqlite:///path/to/file.db"
+            )
+        if not path.is_file() and not create:
             raise click.ClickException(f"no database at {path}: run `newsdesk db init` first")
     with app.app_context():
         db.connect(reuse_if_open=True)

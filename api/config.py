@@ -381,10 +381,7 @@ class Config:
                 f"NEWSDESK_DATABASE_URL must be sqlite:///path/to/file.db or"
                 f" postgresql://user:password@host:5432/database, not a {scheme!r} URL"
             )
-        if scheme == "sqlite" and (
-            not re.fullmatch(r"sqlite:///(:memory:|.*[^/])", url)
-            or Path(url.removeprefix("sqlite:///")).is_dir()  # a folder
-        ):
+        if scheme == "sqlite" and not re.fullmatch(r"sqlite:///(:memory:|.*[^/])", url):
             raise ConfigError(
                 f"NEWSDESK_DATABASE_URL must name a file, as sqlite:///path/to/file.db, not {url!r}"
             )

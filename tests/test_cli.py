@@ -136,7 +136,7 @@ def test_demo_if_empty_loads_an_empty_database(tmp_path):
 
 def test_worker_needs_a_thread(tmp_path):
     result = CliRunner().invoke(main, ["worker", "--workers", "0"])
-    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output
+    assert result.exit_code == 2 and "0 is not in the range 1<=x<=64" in result.output
 
 
 def test_openapi_prints_yaml(tmp_path):

@@ -295,7 +295,7 @@ def test_a_feed_entry_of_an_early_year_is_told_which_years_are_taken(app, databa
     path = tmp_path / "old.xml"
     path.write_text(rss("Archive", "https://archive.example/", items=item))
     result = invoke(database_url, str(path))
-    assert f"{path}:1: Invalid: published_at." in result.output
+    assert f"{path} entry 1: Invalid: published_at." in result.output
     with app.app_context(), db.connection_context():
         ((_, entry),) = feed_items(path.read_bytes())
         answer = import_items([(1, entry)])
@@ -684,7 +684,7 @@ def test_a_feed_without_a_link_is_refused_whole(app, database_url, tmp_path):
         result = invoke(database_url, str(path))
         assert result.exit_code == 1
         assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
-        assert f"{path}:1: The feed has no link to its site" in result.output
+        assert f"  {path}: The feed has no link to its site" in result.output
     assert snapshot() == ([], [], 0)
 
 
