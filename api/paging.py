@@ -161,7 +161,7 @@ def next_url(environ, host, cursor, name="cursor"):
     wrote it, but for the characters a URI cannot hold, percent-encoded: a ``<``, ``>`` or
     ``"`` sent as it is would end the URL in a ``Link`` header and start another link."""
     kept = [
-        quote(item, safe=QUERY_SAFE)
+        quote(item, safe=QUERY_SAFE, encoding="latin-1")  # WSGI: the bytes as Latin-1
         for item in environ.get("QUERY_STRING", "").split("&")
         if item and unquote_plus(item.partition("=")[0]) != name
     ]

@@ -48,10 +48,10 @@ class Change(BaseModel):
         shown beside the later one.
         """
         newer = cls.alias()
-        latest = newer.select(fn.MAX(newer.id)).where(newer.article_id == cls.article_id)
+        later = newer.select().where((newer.article_id == cls.article_id) & (newer.id > cls.id))
         return (
             cls.select()
-            .where((cls.id > since) & ~cls.superseded & (cls.id == latest))
+            .where((cls.id > since) & ~cls.superseded & ~fn.EXISTS(later))
             .order_by(cls.id)
         )
 

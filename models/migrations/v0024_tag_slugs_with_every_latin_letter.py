@@ -3,8 +3,9 @@
 "Straße" was ``strae``, and is ``strasse``. Slugs made before dropped those letters.
 
 A tag whose new slug another tag holds already is merged into it when their names are the
-same case folded ("Straße" and "STRASSE"), and keeps its slug otherwise. Webhook filters and the outbox's events naming an old slug name the new one. The
-cards of the articles holding such a tag are rendered again by ``newsdesk db init`` right
+same case folded ("Straße" and "STRASSE"), and keeps its slug otherwise. Webhook filters and
+the outbox's events naming an old slug name the new one. Servers of an earlier release must be
+stopped first: they would make a tag of the old slug again. The cards of the articles holding such a tag are rendered again by ``newsdesk db init`` right
 after this step (the card fingerprint is dropped): each with a new version and a change for
 delta sync."""
 
