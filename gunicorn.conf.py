@@ -169,8 +169,19 @@ if worker_class == "gevent":
 def post_worker_init(worker):
     """A worker ignores SIGINT. Ctrl-C in a terminal signals every process of the group: the
     master stops the workers (SIGQUIT) when it gets it, and a worker that quit on its own SIGINT
-    too quit twice, the second time printing a traceback of SystemExit under gevent."""
+    too quit twice, the second time printing a traceback of SystemExit under gevent.
+
+    And it forgets the asks for background work that a killed server process may have left
+    noted but never queued (``api.tasks.forget_lost_asks``): while one is noted, writes queue
+    no run, and a server back from a crash woke the worker only at its sweep, up to a minute
+    later."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from api import tasks
+
+    try:
+        tasks.forget_lost_asks()
+    except Exception:  # the queue does not answer (Redis away): the worker's sweep does it
+        worker.log.warning("could not read the task queue to forget lost asks", exc_info=True)
 
 
 def worker_abort(worker):

@@ -188,7 +188,8 @@ def _drain(lock_name, refresh_queued):
 #: that one, so that the queue holds at most one run of each kind waiting, and the sweep and
 #: the imports queued behind them wait for those alone. The run named deletes it as it
 #: starts; a run not asked for so (the sweep's, a scheduled delivery) leaves it; the sweep and
-#: a starting worker delete one whose run is no longer queued (:func:`_forget_lost_asks`).
+#: a starting worker or server process delete one whose run is no longer queued
+#: (:func:`forget_lost_asks`).
 EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED = "embed-asked", "relate-asked", "deliveries-asked"
 
 
@@ -208,9 +209,12 @@ def _started(key, task):
         huey.delete(key)
 
 
-def _forget_lost_asks():
+def forget_lost_asks():
     """Delete each key naming a run no longer queued (queued by a process that failed before
-    enqueuing it, or taken by a worker killed before it started): asks queue runs again."""
+    enqueuing it, or taken by a worker killed before it started): asks queue runs again.
+
+    A deleted key whose run was being queued or taken at that moment costs one run more,
+    which finds its work done."""
     queued = {task.id for task in huey.pending()}
     for key in (EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED):
         asked = huey.get(key, peek=True)
@@ -377,7 +381,7 @@ def take_up():
     scheduled before it, and the sweep's next round did what it was for), then take up at once
     whatever was left pending."""
     huey.delete(WAKE_KEY)
-    _forget_lost_asks()
+    forget_lost_asks()
     ask_deliveries()
 
 
@@ -431,7 +435,7 @@ def last_backlog():
 def _clean_up_and_resume():
     """Old deliveries and jobs forgotten; import jobs whose worker died taken up again; asks
     whose run was lost forgotten."""
-    _forget_lost_asks()
+    forget_lost_asks()
     with connected():
         webhooks.clean_up()
         imports.clean_up()

@@ -163,10 +163,29 @@ def change_id(token):
 
 
 def until(condition, timeout=40, what="the deliveries"):
+    """Wait for ``condition``; past ``timeout``, fail saying ``what`` (or what it returns) did
+    not come about."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"{what} did not come about in time"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what() if callable(what) else what} did not come about in time")
         time.sleep(0.05)
+
+
+def undelivered(committed, delivered):
+    """What a test waiting for ``committed`` changes to be delivered still misses: each missing
+    change and the deliveries of its article, with their state and last error."""
+    lines = []
+    for change_id in sorted(set(committed) - delivered)[:10]:
+        change = committed[change_id]
+        lines.append(f"change {change_id} ({change.op} of article {change.article_id}):")
+        subject = f"article:{change.article_id}"
+        for held in WebhookDelivery.select().where(WebhookDelivery.subject == subject):
+            lines.append(
+                f"  delivery {held.id}: {held.status}, {held.attempts} attempts,"
+                f" next {held.next_attempt_at}, error {held.error!r}"
+            )
+    return "the deliveries of every committed change; missing:\n" + "\n".join(lines)
 
 
 def test_every_committed_change_is_delivered_when_the_server_is_killed(
@@ -234,7 +253,7 @@ def test_every_committed_change_is_delivered_when_the_server_is_killed(
     def delivered():
         return {change_id(json.loads(r.body)["changes_since"]) for r in receiver.received}
 
-    until(lambda: delivered() >= set(committed))
+    until(lambda: delivered() >= set(committed), what=lambda: undelivered(committed, delivered()))
     assert delivered() == set(committed)  # every committed change, and nothing else
     for got in receiver.received:
         payload = Verifier(secret).verify(got.body, got.headers)
@@ -308,6 +327,26 @@ def test_a_worker_starting_forgets_the_wake_up_a_killed_worker_took_with_it(
     (received,) = receiver.wait_for(1, timeout=config.webhook_lease + 10)
     assert received.id == held.message_id
     assert time.monotonic() - lease_ends < 6
+
+
+def test_a_server_starting_forgets_the_ask_a_killed_server_left(app, dbconn, processes, headers):
+    # What a server killed between noting that it asks for a run of deliveries and queuing it
+    # leaves: the note of a run that is not queued, which stops every later write asking (no
+    # worker runs here, so nothing else could forget it).
+    queue = tasks.make_huey(Config.from_env(processes.env))
+    queue.put(tasks.DELIVERIES_ASKED, "a run never queued")
+
+    _, base = processes.server()
+    assert queue.get(tasks.DELIVERIES_ASKED, peek=True) is None
+    subscribe(base, headers, "http://127.0.0.1:9/hook")
+    assert call("POST", base + "/v1/sources", {"slug": "wire", "name": "Wire"}, headers)[0] == 201
+    body = {"source": "wire", "title": "First", "body_text": "Text."}
+    assert call("POST", base + "/v1/articles", body, headers)[0] == 201
+    # The write asked for a run, and it is queued (read as messages: this process's queue
+    # has not the server's tasks to make of them).
+    queued = [queue.serializer.deserialize(item) for item in queue.storage.enqueued_items()]
+    assert queue.get(tasks.DELIVERIES_ASKED, peek=True) in {message.id for message in queued}
+    queue.storage.close()
 
 
 def test_several_workers_send_each_delivery_once(app, dbconn, processes, headers, receiver):
