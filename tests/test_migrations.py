@@ -575,3 +575,38 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
     assert filters == [("strasse,lodz,r",)]
     assert db.execute_sql("SELECT tags FROM webhook_event").fetchall() == [("lodz,strasse",)]
     disconnect()
+
+
+def test_upgrade_to_version_25_marks_superseded_every_change_but_each_articles_latest(
+    empty_database,
+):
+    url = empty_database()
+    connect(url)
+    stamped_at(24)
+    logged = [(7, "upsert"), (8, "upsert"), (7, "upsert"), (9, "upsert"), (7, "delete")]
+    for article_id, op in logged:
+        db.execute_sql(
+            f"INSERT INTO change (article_id, op, created_at) VALUES ({db.param}, {db.param},"
+            f" {db.param})",
+            (article_id, op, datetime.datetime(2026, 11, 1)),
+        )
+    disconnect()
+
+    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    connect(url)
+    rows = Change.select().order_by(Change.id)
+    assert [(c.article_id, c.op, c.superseded) for c in rows] == [
+        (7, "upsert", True),
+        (8, "upsert", False),
+        (7, "upsert", True),
+        (9, "upsert", False),
+        (7, "delete", False),
+    ]
+    # A change logged by a server of the release before, without the column.
+    db.execute_sql(
+        f"INSERT INTO change (article_id, op, created_at) VALUES (10, 'upsert', {db.param})",
+        (datetime.datetime(2026, 11, 2),),
+    )
+    assert Change.select().where(Change.article_id == 10).get().superseded is False
+    disconnect()
