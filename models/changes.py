@@ -123,6 +123,10 @@ class DataVersion(BaseModel):
     #: When the version was last raised, in whole seconds since the epoch (the write's time,
     #: stamped before it commits); NULL until a write after the upgrade that added it.
     changed_at = peewee.BigIntegerField(null=True)
+    #: The version ``changed_at`` is the time of. A server of a release before it, running
+    #: through an upgrade, raises the version alone: until the next write stamps both, there
+    #: is no time of the last write to give (a stale one would answer 304 for what changed).
+    changed_version = peewee.BigIntegerField(null=True)
 
     @classmethod
     def current(cls):
@@ -130,10 +134,14 @@ class DataVersion(BaseModel):
 
     @classmethod
     def state(cls):
-        """The version, and when it was raised (seconds since the epoch, or None)."""
+        """The version, and when it was raised (seconds since the epoch, or None when that is
+        not known: see ``changed_version``)."""
         # Plain SQL: this runs on every revalidation, where building the query costs more than
         # running it. fetchall, not fetchone: a statement left open holds SQLite's read snapshot.
-        rows = db.execute_sql("SELECT value, changed_at FROM data_version WHERE id = 1").fetchall()
+        rows = db.execute_sql(
+            "SELECT value, CASE WHEN changed_version = value THEN changed_at END"
+            " FROM data_version WHERE id = 1"
+        ).fetchall()
         return tuple(rows[0]) if rows else (0, None)
 
     @classmethod
@@ -142,7 +150,11 @@ class DataVersion(BaseModel):
         PostgreSQL the row stays locked until the transaction ends, so writers that raise it
         commit one at a time from here on, in the order of their versions."""
         raised = (
-            cls.update(value=cls.value + 1, changed_at=int(time.time()))
+            cls.update(
+                value=cls.value + 1,
+                changed_at=int(time.time()),
+                changed_version=cls.value + 1,
+            )
             .where(cls.id == 1)
             .returning(cls.value)
         )
@@ -176,7 +188,9 @@ def name_for_etags(renew=False):
     if renew:
         Setting.set_value(ETAG_EPOCH, secrets.token_hex(8))
         # and a Last-Modified later than any a client was given before
-        DataVersion.update(changed_at=int(time.time())).where(DataVersion.id == 1).execute()
+        DataVersion.update(changed_at=int(time.time()), changed_version=DataVersion.value).where(
+            DataVersion.id == 1
+        ).execute()
     _epoch.cache_clear()
     _first_epoch.cache_clear()
 

@@ -43,6 +43,7 @@ from . import (
     v0023_data_version_time,
     v0024_tag_slugs_with_every_latin_letter,
     v0025_latest_changes,
+    v0026_data_version_time_of_which,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -72,6 +73,7 @@ STEPS = [
     v0023_data_version_time,
     v0024_tag_slugs_with_every_latin_letter,
     v0025_latest_changes,
+    v0026_data_version_time_of_which,
 ]
 
 LATEST_VERSION = len(STEPS)
