@@ -501,8 +501,8 @@ def test_upgrade_to_version_21_takes_unsafe_urls_out_of_stored_bodies(empty_data
 
 def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_database):
     """Slugs made before dropped the letters Unicode does not decompose ("Straße" was strae):
-    the upgrade spells them out, merges a tag into one of the same name that holds its new
-    slug, keeps the slug a tag of another name holds, and the cards, webhook filters and the
+    the upgrade spells them out, merges a tag into one of the same name (by the name rule)
+    that holds its new slug, keeps the slug a tag of another name holds, and the cards, webhook filters and the
     outbox follow."""
     url = empty_database()
     connect(url)
@@ -520,6 +520,8 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
             ("odz", "Łódź"): (one,),
             ("r", "Ærø"): (three,),
             ("aero", "Aero"): (three,),
+            ("fuball", "Fußball"): (two,),  # one tag's names: not only by case
+            ("fussball", "#Fussball"): (one,),
         }
         for (slug, name), articles in holding.items():
             tag = Tag.create(slug=slug, name=name, article_count=len(articles))
@@ -559,11 +561,12 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
         "lodz": ("Łódź", 1),
         "r": ("Ærø", 1),  # aero is another name's tag
         "aero": ("Aero", 1),
+        "fussball": ("#Fussball", 2),
     }
     shown = {a.slug: [t["slug"] for t in json.loads(a.card)["tags"]] for a in Article.select()}
     assert shown == {
-        "one": ["lodz", "strasse"],
-        "two": ["strasse"],
+        "one": ["fussball", "lodz", "strasse"],
+        "two": ["fussball", "strasse"],
         "three": ["aero", "r", "strasse"],
     }
     changed = [

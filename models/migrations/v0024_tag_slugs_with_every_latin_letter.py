@@ -2,8 +2,10 @@
 (ß, æ, ø, œ, ł, đ, ð, þ, ı, ħ, ŧ, ŋ) spell them as they are written without them: the slug of
 "Straße" was ``strae``, and is ``strasse``. Slugs made before dropped those letters.
 
-A tag whose new slug another tag holds already is merged into it when their names are the
-same case folded ("Straße" and "STRASSE"), and keeps its slug otherwise. Webhook filters and
+A tag whose new slug another tag holds already is merged into it when their names are one
+tag's names by the rule of ``models.text.tag_name_key`` ("Straße", "STRASSE" and "#Strasse"),
+and keeps its slug otherwise ("Ærø" beside "Aero": a writer can give it by that slug, not by its
+name, which is another tag's by the rule). Webhook filters and
 the outbox's events naming an old slug name the new one. Servers of an earlier release must be
 stopped first: they would make a tag of the old slug again. The cards of the articles holding such a tag are rendered again by ``newsdesk db init`` right
 after this step (the card fingerprint is dropped): each with a new version and a change for
@@ -56,7 +58,7 @@ def upgrade(migrator):
         if new not in holders:
             database.execute_sql(f"UPDATE tag SET slug = {mark} WHERE id = {mark}", (new, tag_id))
             holders[new] = holders.pop(slug)
-        elif holders[new][1].casefold() == name.casefold():
+        elif _name_key(holders[new][1]) == _name_key(name):
             _merge(database, tag_id, holders[new][0])
             del holders[slug]
         else:
@@ -99,3 +101,17 @@ def _slug(name, max_length=80):
     latin = unicodedata.normalize("NFKD", name.translate(LETTERS))
     slug = re.sub(r"[^a-z0-9]+", "-", latin.encode("ascii", "ignore").decode("ascii").lower())
     return slug.strip("-")[:max_length].rstrip("-")
+
+
+def _name_key(name):
+    """What two names of one tag share, as models.text.tag_name_key read them at this version:
+    letters (without accents, case folded) and digits, and the ``+`` or ``#`` ending a name of
+    at most two of them."""
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    key = "".join(
+        c for c in folded if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo") or c.isdigit()
+    )
+    suffix = re.search(r"[+#]+$", name.strip())
+    if suffix and len(key) <= 2:
+        key += suffix.group(0)
+    return key
