@@ -99,12 +99,16 @@ def write_unreadable_request_error(sock, status_int, reason, mesg):
 def _unreadable_detail(mesg):
     """gunicorn's message about a request it cannot read, with the request's bytes it quotes
     as the UTF-8 they are (gunicorn decodes them as Latin-1: ``café`` read ``cafÃ©``), and
-    what to do when they are not ASCII."""
+    what to do about a URL that is not ASCII or a header's name."""
     with contextlib.suppress(UnicodeError):  # bytes not UTF-8 either: as gunicorn read them
         mesg = mesg.encode("latin-1").decode("utf-8")
-    if mesg.isascii():
+    if "Invalid HTTP request line" in mesg and not mesg.isascii():
+        advice = "A URL holds ASCII alone: percent-encode the rest (curl -G --data-urlencode)."
+    elif "Invalid HTTP header name" in mesg:
+        advice = "A header's name holds ASCII letters, digits and !#$%&'*+-.^_`|~ alone."
+    else:
         return mesg
-    return f"{mesg}. A URL holds ASCII alone: percent-encode the rest (curl -G --data-urlencode)."
+    return f"{mesg}. {advice}"
 
 
 #: Where the app keeps the monotonic time of its last write refused for a full disk (for

@@ -360,6 +360,11 @@ def test_what_gunicorn_cannot_read_is_answered_problem_json(app, database_url, t
             assert problem["status"] == status and problem["detail"]
         detail = json.loads(raw_request(base, unencoded)[1].partition(b"\r\n\r\n")[2])["detail"]
         assert "/v1/search?q=café " in detail and "percent-encode" in detail
+        # A header's name is not a URL: the advice is about names.
+        named = b"GET /v1/tags HTTP/1.1\nHost: localhost\nCaf\xc3\xa9: 1\n"
+        detail = json.loads(raw_request(base, named)[1].partition(b"\r\n\r\n")[2])["detail"]
+        assert "'Café'" in detail and "A header's name holds ASCII letters" in detail
+        assert "percent-encode" not in detail
 
 
 def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
