@@ -21,10 +21,14 @@ import logging
 import threading
 import time
 
+import orjson
 import peewee
+import redis
 from flask import current_app, g, request
 from playhouse.pool import MaxConnectionsExceeded
 from prometheus_client import Counter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
 
@@ -221,16 +225,25 @@ class AnswerCache:
         self.lock = threading.Lock()
 
     def get(self, key):
+        entry = self.lookup(key)
+        ANSWER_LOOKUPS.labels("miss" if entry is None else "hit").inc()
+        return entry
+
+    def lookup(self, key):
+        """The entry kept under ``key``, or None (not counted in the metrics)."""
         with self.lock:
             entry = self.entries.get(key)
             if entry is not None:
                 self.entries.move_to_end(key)
-        ANSWER_LOOKUPS.labels("miss" if entry is None else "hit").inc()
         return entry
+
+    def keeps(self, body):
+        """Whether an answer of this ``body`` is kept: none crowds out the rest."""
+        return len(body) + self.OVERHEAD <= self.max_bytes // 8
 
     def put(self, key, body, headers):
         cost = len(body) + self.OVERHEAD
-        if cost > self.max_bytes // 8:  # no answer crowds out the rest
+        if not self.keeps(body):
             return
         with self.lock:
             if key in self.entries:
@@ -240,6 +253,88 @@ class AnswerCache:
             while self.size > self.max_bytes:
                 _, (old, _) = self.entries.popitem(last=False)
                 self.size -= len(old) + self.OVERHEAD
+
+
+class SharedAnswers:
+    """The answer cache with ``NEWSDESK_REDIS_URL``: each worker's own (:class:`AnswerCache`)
+    in front of Redis, which every worker and host shares, so that a search or feed one of
+    them ran the others answer from it. Keys name the data version as the worker's do: nothing
+    is served stale; an entry lives :data:`TTL` seconds. A Redis that does not answer within
+    ``NEWSDESK_REDIS_TIMEOUT_MS`` (or failed within the last :data:`RETRY_SECONDS`) is passed
+    over: the answer is computed, as without it.
+
+    The Redis holds the task queue and the rate limits too, and a client can ask for as many
+    different searches as it likes: the entries stored in Redis take at most
+    ``NEWSDESK_SHARED_ANSWER_BYTES``. Each minute may store a share of it (the entries of the
+    last :data:`TTL` seconds were stored within ``TTL / 60 + 1`` minutes), counted in Redis
+    for every worker and host; an answer past the minute's share is kept by its worker alone.
+    """
+
+    PREFIX = "newsdesk:answer:"
+    TTL = 600
+    RETRY_SECONDS = 1.0
+    #: Bytes counted for each entry beyond its key and value: what Redis keeps of a key.
+    OVERHEAD = 100
+
+    def __init__(self, config, local):
+        self.minute_bytes = config.shared_answer_bytes // (self.TTL // 60 + 1)
+        seconds = config.redis_timeout_ms / 1000
+        self.redis = redis.Redis.from_url(
+            config.redis_url,
+            socket_timeout=seconds,
+            socket_connect_timeout=seconds,
+            retry=Retry(NoBackoff(), 0),  # a timeout is an answer: compute it instead
+        )
+        self.local = local
+        self.failed_at = None
+
+    def get(self, key):
+        entry = self.local.lookup(key)
+        if entry is not None:
+            ANSWER_LOOKUPS.labels("hit").inc()
+            return entry
+        kept = self._call(self.redis.get, self._name(key))
+        if kept is None:
+            ANSWER_LOOKUPS.labels("miss").inc()
+            return None
+        headers, _, body = kept.partition(b"\n")
+        entry = body, [tuple(header) for header in orjson.loads(headers)]
+        self.local.put(key, *entry)
+        ANSWER_LOOKUPS.labels("shared").inc()
+        return entry
+
+    def put(self, key, body, headers):
+        self.local.put(key, body, headers)
+        if self.local.keeps(body):
+            name, kept = self._name(key), orjson.dumps(headers) + b"\n" + body
+            if self._spend(len(name) + len(kept) + self.OVERHEAD):
+                self._call(self.redis.set, name, kept, ex=self.TTL, nx=True)
+
+    def _spend(self, cost):
+        """Count ``cost`` bytes against this minute's share; whether they fit in it."""
+        minute = f"{self.PREFIX}spent:{int(time.time() // 60)}"
+        counted = self.redis.pipeline()
+        counted.incrby(minute, cost)
+        counted.expire(minute, 120)
+        spent = self._call(counted.execute)
+        return spent is not None and spent[0] <= self.minute_bytes
+
+    def _name(self, key):
+        return self.PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+    def _call(self, method, *args, **kwargs):
+        """``method``'s result, or None when Redis fails (and is then left alone a while)."""
+        if self.failed_at is not None and time.monotonic() - self.failed_at < self.RETRY_SECONDS:
+            return None
+        try:
+            result = method(*args, **kwargs)
+        except redis.RedisError as error:
+            if self.failed_at is None:
+                log.warning("the shared answer cache does not answer: %s", error)
+            self.failed_at = time.monotonic()
+            return None
+        self.failed_at = None
+        return result
 
 
 class Caching:
@@ -262,6 +357,8 @@ class Caching:
         """Drop every answer kept (the tests, reusing an app on a new database)."""
         if self.config.answer_cache_bytes:
             self.answers = AnswerCache(self.config.answer_cache_bytes)
+            if self.config.redis_url and self.config.shared_answer_bytes:
+                self.answers = SharedAnswers(self.config, self.answers)
 
     def cache_control(self, api_key):
         """What a successful answer may be cached as: public, unless the caller has a key (a key

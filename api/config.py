@@ -8,6 +8,7 @@
 | NEWSDESK_CACHE_MAX_AGE           | 60                               | Cache-Control max-age of public reads (s)    |
 | NEWSDESK_CACHE_STALE             | 300                              | stale-while-revalidate of public reads (s)   |
 | NEWSDESK_ANSWER_CACHE_BYTES      | 33554432                         | searches and feeds kept per worker (0: off)  |
+| NEWSDESK_SHARED_ANSWER_BYTES     | 67108864                         | searches and feeds kept in Redis (0: off)    |
 | NEWSDESK_MAX_BODY_BYTES          | 1048576                          | largest JSON request body                    |
 | NEWSDESK_MAX_IMPORT_BYTES        | 52428800                         | largest NDJSON import body                   |
 | NEWSDESK_IMPORT_SYNC_BYTES       | 4194304                          | larger import bodies go to the background    |
@@ -282,6 +283,8 @@ class Config:
     cache_max_age: int = 60
     cache_stale: int = 300
     answer_cache_bytes: int = 32 * 1024 * 1024
+    #: At most this many bytes of answers in Redis, for every worker and host (with redis_url).
+    shared_answer_bytes: int = 64 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 50 * 1024 * 1024
     import_sync_bytes: int = 4 * 1024 * 1024
@@ -330,6 +333,7 @@ class Config:
             "cache_max_age": _whole_seconds,
             "cache_stale": _whole_seconds,
             "answer_cache_bytes": _bytes,
+            "shared_answer_bytes": _bytes,
             "max_body_bytes": lambda n, v: _bytes(n, v, minimum=1),
             "max_import_bytes": lambda n, v: _bytes(n, v, minimum=1),
             "import_sync_bytes": _bytes,

@@ -2,12 +2,17 @@
 write changes: never stale, and never one caller's answer to another."""
 
 import gzip
+import os
+from urllib.parse import urlparse, urlunparse
 
 import pytest
+import redis
 
-from api.caching import AnswerCache
+from api import create_app
+from api.caching import AnswerCache, SharedAnswers
 
 OVERHEAD = AnswerCache.OVERHEAD
+REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 
 
 def search_queries(queries):
@@ -118,3 +123,52 @@ def test_the_least_recently_used_answers_go_first_within_the_size():
     assert cache.size <= cache.max_bytes
     cache.put("huge", b"x" * cache.max_bytes, [])
     assert cache.get("huge") is None
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
+def test_workers_share_answers_through_redis(
+    app, database_url, make_article, make_key, count_queries
+):
+    """Two apps stand for two workers (or hosts): a search one ran, the other answers from
+    Redis without running it; after a write, it runs afresh."""
+    article = make_article(title="Storm over the harbour", body="The storm moved east. " * 40)
+    writer, source = make_key("write"), article.source.slug
+    config = {"database_url": database_url, "redis_url": REDIS_URL, "testing": True}
+    one, two = (create_app(config).test_client() for _ in range(2))
+    first = one.get("/v1/search?q=storm")
+    assert first.status_code == 200 and search_queries(count_queries.queries)
+    count_queries.queries.clear()
+    shared = two.get("/v1/search?q=storm")
+    assert search_queries(count_queries.queries) == []
+    assert shared.status_code == 200 and shared.get_data() == first.get_data()
+    for name in ("Content-Type", "ETag", "Cache-Control", "Vary"):
+        assert shared.headers[name] == first.headers[name], name
+    assert 'newsdesk_answer_cache_total{result="shared"}' in two.get("/metrics").get_data(True)
+    again = {"source": source, "title": "Storm again", "body_text": "Another storm. " * 40}
+    assert one.post("/v1/articles", json=again, headers=writer).status_code == 201
+    fresh = two.get("/v1/search?q=storm")
+    assert search_queries(count_queries.queries)
+    assert [hit["title"] for hit in fresh.json["data"]] == ["Storm again", "Storm over the harbour"]
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
+def test_answers_kept_in_redis_stay_within_their_bytes(app, database_url, make_article):
+    """However many different searches clients ask for, Redis (which holds the task queue and
+    the rate limits too) keeps at most NEWSDESK_SHARED_ANSWER_BYTES of answers: a minute's
+    share of it, here 10,000 bytes, the others kept by their worker alone."""
+    for number in range(30):
+        make_article(title=f"Storm {number} over the harbour", body="The storm moved east. " * 20)
+    own = urlunparse(urlparse(REDIS_URL)._replace(path="/15"))  # a database of this test's own
+    redis.Redis.from_url(own).flushdb()
+    config = {"database_url": database_url, "redis_url": own, "testing": True}
+    config["shared_answer_bytes"] = 11 * 10_000  # the entries of 11 minutes at most
+    client = create_app(config).test_client()
+    for limit in range(1, 41):
+        assert client.get(f"/v1/search?q=storm&limit={limit}").status_code == 200
+
+    kept = redis.Redis.from_url(own)
+    entries = [name for name in kept.scan_iter("newsdesk:answer:*") if b":spent:" not in name]
+    size = sum(len(name) + kept.strlen(name) + SharedAnswers.OVERHEAD for name in entries)
+    assert 0 < len(entries) < 40
+    assert size <= 2 * 10_000  # the test may span two minutes
+    kept.flushdb()
