@@ -60,7 +60,12 @@ def make_huey(config):
         )
         return RedisHuey("newsdesk", connection_pool=pool, read_timeout=QUEUE_WAIT)
     if config.is_postgres:
-        return PostgresHuey("newsdesk", dsn=config.database_url, create_tables=False)
+        # As the app's own connections (models.base): a database host that does not answer
+        # fails a call in seconds, not after the system's TCP timeout of minutes (a server
+        # process reads the queue as it starts, see gunicorn.conf.py).
+        return PostgresHuey(
+            "newsdesk", dsn=config.database_url, create_tables=False, connect_timeout=3
+        )
     return SqliteHuey(
         "newsdesk",
         filename=str(tasks_file(config.database_url)),
