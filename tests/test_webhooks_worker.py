@@ -247,7 +247,8 @@ def test_every_committed_change_is_delivered_when_the_server_is_killed(
     # The server comes back; its next write wakes the worker (so would the minute's sweep).
     _, base = processes.server()
     body = {"source": "wire", "title": "After the restart", "body_text": uuid.uuid4().hex}
-    assert call("POST", base + "/v1/articles", body, headers)[0] == 201
+    status, answer = call("POST", base + "/v1/articles", body, headers)
+    assert status == 201, answer
     committed = {change.id: change for change in Change.select()}
 
     def delivered():
