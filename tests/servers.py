@@ -20,15 +20,29 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def gunicorn_command(port, workers=2, *options):
-    """gunicorn with gunicorn.conf.py on 127.0.0.1:``port``, then ``options`` (and the app, if
-    one is named: else the file's ``api.wsgi:app``)."""
+def listening_socket():
+    """A socket listening on a free port of 127.0.0.1, for the server started next to inherit
+    (:func:`gunicorn_command`, and ``pass_fds``): a port chosen free, closed, then bound by the
+    server could be taken by another process in between, whose answers a test would then read
+    as its server's."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
+
+
+def gunicorn_command(bind, workers=2, *options):
+    """gunicorn with gunicorn.conf.py on ``bind`` (a port of 127.0.0.1, or a socket of
+    :func:`listening_socket` it inherits), then ``options`` (and the app, if one is named: else
+    the file's ``api.wsgi:app``)."""
+    address = f"127.0.0.1:{bind}" if isinstance(bind, int) else f"fd://{bind.fileno()}"
     return [
         str(BIN / "gunicorn"),
         "--config",
         str(ROOT / "gunicorn.conf.py"),
         "--bind",
-        f"127.0.0.1:{port}",
+        address,
         "--workers",
         str(workers),
         *options,

@@ -18,7 +18,7 @@ import pytest
 
 from models import ApiKey
 
-from .servers import Proxy, answers, free_port, gunicorn_command
+from .servers import Proxy, answers, gunicorn_command, listening_socket
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("processes")
@@ -55,7 +55,8 @@ def server(
 ):
     """gunicorn with gunicorn.conf.py and ``options``, serving ``wsgi_app`` (the file's:
     ``api.wsgi:app``), with ``environment`` added to the test's."""
-    port = free_port()
+    listener = listening_socket()
+    port = listener.getsockname()[1]
     env = {
         **os.environ,
         "NEWSDESK_DATABASE_URL": database_url,
@@ -71,15 +72,22 @@ def server(
         del env["PROMETHEUS_MULTIPROC_DIR"]
     # As a deployment does before serving: the schema is the fixture's, the task queue is new.
     subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
-    process = subprocess.Popen(
-        gunicorn_command(
-            port, workers, "--graceful-timeout", "20", *options, *([wsgi_app] if wsgi_app else [])
-        ),
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
+    with listener:
+        process = subprocess.Popen(
+            gunicorn_command(
+                listener,
+                workers,
+                "--graceful-timeout",
+                "20",
+                *options,
+                *([wsgi_app] if wsgi_app else []),
+            ),
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            pass_fds=(listener.fileno(),),
+        )
     base = f"http://127.0.0.1:{port}"
     # A loaded machine starts gevent workers slowly.
     if not answers(base + "/healthz", process, 60):
@@ -370,19 +378,21 @@ def test_what_gunicorn_cannot_read_is_answered_problem_json(app, database_url, t
 def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
     """Ctrl-C in a terminal (`make run`) signals every process of the group: the master stops
     its workers, and a gevent worker that also quit on its own SIGINT printed a traceback."""
-    port = free_port()
+    listener = listening_socket()
+    port = listener.getsockname()[1]
     env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_LOG_LEVEL": "info"}
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
     subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     log = tmp_path / "server.log"
-    with log.open("wb") as output:
+    with log.open("wb") as output, listener:
         process = subprocess.Popen(
-            gunicorn_command(port),
+            gunicorn_command(listener),
             env=env,
             cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=(listener.fileno(),),
         )
     try:
         assert answers(f"http://127.0.0.1:{port}/healthz", process, 60), log.read_text()

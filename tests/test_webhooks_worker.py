@@ -25,7 +25,7 @@ from api import tasks
 from api.config import Config
 from models import ApiKey, Change, WebhookAttempt, WebhookDelivery, webhooks
 
-from .servers import answers, free_port, gunicorn_command
+from .servers import answers, gunicorn_command, listening_socket
 from .webhook_receiver import Receiver
 
 # Servers and workers of their own: run one at a time (make test's --dist loadgroup).
@@ -91,7 +91,7 @@ class Processes:
         self.log_dir = log_dir
         self.started = []
 
-    def start(self, *args):
+    def start(self, *args, pass_fds=()):
         log = self.log_dir / f"{len(self.started)}-{Path(args[0]).name}-{args[1]}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -101,6 +101,7 @@ class Processes:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
         process.log = log
         self.started.append(process)
@@ -111,9 +112,9 @@ class Processes:
 
     def server(self):
         """A gunicorn server with two workers; returns ``(process, base URL)`` once it answers."""
-        port = free_port()
-        process = self.start(*gunicorn_command(port))
-        base = f"http://127.0.0.1:{port}"
+        with listening_socket() as listener:
+            process = self.start(*gunicorn_command(listener), pass_fds=(listener.fileno(),))
+            base = f"http://127.0.0.1:{listener.getsockname()[1]}"
         if not answers(base + "/healthz", process, 20):
             pytest.fail("gunicorn did not start")
         return process, base
