@@ -12,6 +12,7 @@ from schemas.comments import (
     CommentListArgs,
     CommentModerationSchema,
     CommentPageSchema,
+    CommentPostHeaders,
     CommentSchema,
 )
 from schemas.webhooks import COMMENT_CREATED, COMMENT_MODERATED
@@ -54,10 +55,11 @@ class ArticleComments(MethodView):
 
     @requires(blp, "comment")
     @blp.arguments(CommentInSchema())
+    @blp.arguments(CommentPostHeaders(), location="headers", as_kwargs=True)
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @runs_again_on_conflict  # a deadlock PostgreSQL broke: the write again
-    def post(self, data, key):
+    @runs_again_on_conflict  # a deadlock PostgreSQL broke, or a post of the same key: again
+    def post(self, data, key, idempotency_key=None):
         """Post a comment (plain text) on a published article, or a reply to one of its comments."""
         article = Article.lookup(key)
         if article is None:
@@ -70,6 +72,13 @@ class ArticleComments(MethodView):
             locked_article = lock_article(article.id)
             if locked_article is None or locked_article.status != PUBLISHED:
                 abort(404, message=f"No published article with id or slug {key!r}.")
+            if idempotency_key is not None:
+                posted = Comment.get_or_none(
+                    (Comment.api_key == current_key())
+                    & (Comment.idempotency_key == idempotency_key)
+                )
+                if posted is not None:
+                    return replayed(posted, article.id, data)
             if parent_id is not None and not (
                 Comment.select()
                 .where(
@@ -81,7 +90,9 @@ class ArticleComments(MethodView):
             ):
                 # Hidden ones too: whether a comment is hidden is for admins to know.
                 bad_request("parent_id", "No visible comment of this article has this id.", 422)
-            comment = Comment.create(article=article.id, api_key=current_key(), **data)
+            comment = Comment.create(
+                article=article.id, api_key=current_key(), idempotency_key=idempotency_key, **data
+            )
             Comment.refresh_counts([article.id])
             touched.events.append(webhooks.comment_event(COMMENT_CREATED, comment))
         headers = location("comments.CommentDetail", comment_id=comment.id)
@@ -148,6 +159,22 @@ class CommentDetail(MethodView):
                 touched.events.append(
                     webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
                 )
+
+
+def replayed(posted, article_id, data):
+    """The answer to a post whose Idempotency-Key made the comment ``posted`` already, when the
+    post is the same: the first post's answer again, the comment as it was posted (visible, its
+    first version: a moderation since is for admins to know); else a 422, nothing stored."""
+    if not posted.posted_as(article_id, data):
+        bad_request(
+            "Idempotency-Key",
+            f"This key posted another comment (id {posted.id}): send a new key with a new comment.",
+            422,
+        )
+    posted.status, posted.version = VISIBLE, 1  # not saved
+    headers = location("comments.CommentDetail", comment_id=posted.id)
+    headers["Idempotent-Replayed"] = "true"
+    return posted, 201, {**headers, **caching.tagged("comment", posted)}
 
 
 def get_comment_or_404(comment_id, for_update=False, deleting=False):

@@ -31,9 +31,24 @@ class Comment(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     #: Raised by each moderation (the comment's ETag comes from it).
     version = peewee.IntegerField(default=1)
+    #: The post's Idempotency-Key, if it had one: one comment per key and value.
+    idempotency_key = peewee.CharField(max_length=255, null=True)
 
     class Meta:
-        indexes = ((("article", "status", "created_at", "id"), False),)
+        indexes = (
+            (("article", "status", "created_at", "id"), False),
+            (("api_key", "idempotency_key"), True),
+        )
+
+    def posted_as(self, article_id, data):
+        """Whether this comment is what posting ``data`` (a CommentInSchema load) on the
+        article ``article_id`` makes."""
+        return (self.article_id, self.parent_id, self.author_name, self.body) == (
+            article_id,
+            data.get("parent_id"),
+            data["author_name"],
+            data["body"],
+        )
 
     @classmethod
     def of_article(cls, article_id, after=None, status=VISIBLE):

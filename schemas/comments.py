@@ -1,6 +1,6 @@
 """Readers' comments."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from .common import NOT_BLANK, InputSchema, PageArgs, PageSchema, Text, Timestamp, not_blank
 
@@ -55,3 +55,25 @@ class CommentInSchema(InputSchema):
 
 class CommentModerationSchema(InputSchema):
     status = fields.String(required=True, validate=validate.OneOf(["visible", "hidden"]))
+
+
+class CommentPostHeaders(Schema):
+    """The headers a comment's post reads (others are not its business)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{1,255}$",
+            error="Use 1-255 printable ASCII characters, without spaces (a UUID, say).",
+        ),
+        metadata={
+            "description": "Any unique value of the client's, sent again with a retry of the"
+            " same post: a post this key (the API key's) already made is not made twice, and"
+            " its answer is given again, the comment as it was posted, with"
+            " `Idempotent-Replayed: true`; sent with another comment, it is a 422. It holds"
+            " while that comment exists."
+        },
+    )

@@ -229,3 +229,52 @@ def test_admins_list_hidden_comments_others_only_visible_ones(
     assert client.get(f"{url}?status=hidden").status_code == 401
     assert client.get(f"{url}?status=all", headers=reader).status_code == 403
     assert client.get(f"{url}?status=gone", headers=admin).status_code == 422
+
+
+def test_a_post_sent_again_with_its_idempotency_key_makes_one_comment(
+    client, article, commenter, make_key, make_article
+):
+    sent = {"author_name": "Ann", "body": "Posted once"}
+    once = {**commenter, "Idempotency-Key": "7c1e7b2a-retry"}
+    first = client.post(comment_url(article), json=sent, headers=once)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    admin = make_key("admin")  # hidden meanwhile: for admins to know, not the retry
+    hidden = client.patch(first.headers["Location"], json={"status": "hidden"}, headers=admin)
+    assert hidden.status_code == 200
+
+    again = client.post(comment_url(article), json=sent, headers=once)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    for name in ("Location", "ETag"):
+        assert again.headers[name] == first.headers[name], name
+    assert Comment.select().count() == 1
+
+    # The value with another comment, or on another article: 422, and nothing stored.
+    for url, body in (
+        (comment_url(article), {**sent, "body": "Another"}),
+        (comment_url(make_article()), sent),
+    ):
+        other = client.post(url, json=body, headers=once)
+        assert other.status_code == 422
+        assert other.json["errors"] == {
+            "Idempotency-Key": [
+                f"This key posted another comment (id {first.json['id']}): send a new key"
+                " with a new comment."
+            ]
+        }
+    assert Comment.select().count() == 1
+    # Each API key has its own values; without one, each post is a comment.
+    theirs = {**make_key("comment"), "Idempotency-Key": once["Idempotency-Key"]}
+    assert client.post(comment_url(article), json=sent, headers=theirs).status_code == 201
+    assert client.post(comment_url(article), json=sent, headers=commenter).status_code == 201
+    assert Comment.select().count() == 3
+
+
+@pytest.mark.parametrize("value", ["", "two words", "café", "x" * 256])
+def test_an_idempotency_key_that_is_no_token_is_422(client, article, commenter, value):
+    headers = {**commenter, "Idempotency-Key": value.encode().decode("latin-1")}
+    sent = {"author_name": "Ann", "body": "Posted once"}
+    refused = client.post(comment_url(article), json=sent, headers=headers)
+    assert refused.status_code == 422
+    assert list(refused.json["errors"]) == ["Idempotency-Key"]
+    assert Comment.select().count() == 0

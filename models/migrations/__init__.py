@@ -44,6 +44,7 @@ from . import (
     v0024_tag_slugs_with_every_latin_letter,
     v0025_latest_changes,
     v0026_data_version_time_of_which,
+    v0027_comment_idempotency_keys,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -74,6 +75,7 @@ STEPS = [
     v0024_tag_slugs_with_every_latin_letter,
     v0025_latest_changes,
     v0026_data_version_time_of_which,
+    v0027_comment_idempotency_keys,
 ]
 
 LATEST_VERSION = len(STEPS)
