@@ -13,6 +13,7 @@ ALLOWED_HEADERS = [
     "If-Match",
     "If-Modified-Since",
     "Prefer",
+    "Idempotency-Key",
     "X-Request-ID",
 ]
 #: Answer headers a browser's script may read.
@@ -25,6 +26,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
+    "Idempotent-Replayed",
 ]
 
 
