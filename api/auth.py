@@ -32,8 +32,8 @@ TOUCH_EVERY = datetime.timedelta(minutes=1)
 def bearer_token(environ):
     """The token of a request's ``Authorization: Bearer`` header ("" when it has none), or
     None without one (another scheme is not Newsdesk's)."""
-    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+    scheme, *token = environ.get("HTTP_AUTHORIZATION", "").split(maxsplit=1) or [""]
+    return "".join(token).strip() if scheme.lower() == "bearer" else None  # after a space or tab
 
 
 def presented_key(environ):
@@ -57,6 +57,9 @@ def identify():
     other = request.environ.get("HTTP_X_API_KEY", "").strip()
     if other and other != token:
         g.bad_key = "Two different API keys were sent, in Authorization and X-API-Key: send one."
+        return
+    if "," in token:  # no key holds one: the header came twice, and the server joined them
+        g.bad_key = "The API key was sent more than once: send it in one header, once."
         return
     config = current_app.config["NEWSDESK"]
     key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())

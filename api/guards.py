@@ -21,6 +21,21 @@ ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
 MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
+#: Query parameters in which clients put API keys (no route reads a parameter of these names).
+#: Servers, proxies and caches log and keep URLs, and a page's Link names its query again: a
+#: request carrying one is refused, and the request log shows ``REDACTED`` for its value.
+CREDENTIAL_PARAMETERS = frozenset(
+    ("api_key", "apikey", "api-key", "key", "access_token", "token", "x-api-key")
+)
+
+
+def credentials_in(query):
+    """The names of the query's parameters that carry a credential (:data:`CREDENTIAL_PARAMETERS`),
+    as sent."""
+    names = (part.partition("=")[0] for part in query.split("&"))
+    return [
+        name for name in names if unquote(name.replace("+", " ")).lower() in CREDENTIAL_PARAMETERS
+    ]
 
 
 def check_request():
@@ -50,6 +65,13 @@ def check_request():
         )
     if has_control_characters(path, query):
         _refuse_control_characters()
+    sent_key = credentials_in(query)
+    if sent_key:
+        message = (
+            "An API key goes in the X-API-Key or Authorization header, never in the URL, which"
+            " servers, proxies and caches log and keep."
+        )
+        abort(400, message=f"{message} Nothing was done.", errors={sent_key[0]: [message]})
     not_utf8 = undecodable(path, query)
     if not_utf8:
         message = "Not valid UTF-8 once percent-decoded."

@@ -14,7 +14,7 @@ from flask import current_app, g, request
 from prometheus_client import Counter, Histogram
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from . import errors
+from . import errors, guards
 
 REQUESTS = Counter(
     "newsdesk_requests_total", "HTTP requests answered", ["method", "endpoint", "status"]
@@ -240,11 +240,28 @@ def _path(environ):
     ``%0A`` sent as ``%250A`` is not logged as an escaped line break)."""
     raw, query = environ.get("RAW_URI"), environ.get("QUERY_STRING")
     if raw:
-        return _escaped(raw if "?" in raw or not query else f"{raw}?{query}")
-    path = urllib.parse.quote(
-        environ.get("PATH_INFO", "").encode("latin-1", "replace"), safe=_LOGGED_AS_IS.strip("%?")
-    )
-    return path + (f"?{_escaped(query)}" if query else "")
+        raw, _, sent = raw.partition("?")
+        query = sent or query
+    else:
+        raw = urllib.parse.quote(
+            environ.get("PATH_INFO", "").encode("latin-1", "replace"),
+            safe=_LOGGED_AS_IS.strip("%?"),
+        )
+    return _escaped(raw) + (f"?{_escaped(_redacted(query))}" if query else "")
+
+
+def _redacted(query):
+    """``query`` with the value of each parameter that carries a key (which the request is
+    refused for) replaced by ``REDACTED``: the log keeps no key."""
+    credentials = guards.credentials_in(query)
+    if not credentials:
+        return query
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, equals, _ = part.partition("=")
+        if name in credentials and equals:
+            parts[index] = f"{name}=REDACTED"
+    return "&".join(parts)
 
 
 def _escaped(text):

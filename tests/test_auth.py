@@ -58,7 +58,19 @@ def test_unknown_key_is_refused_on_reads_too(client):
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "bearer   "])
+def test_a_key_after_a_tab_is_a_key_and_one_sent_twice_is_told_so(client, make_key):
+    token = make_key("write")["Authorization"].removeprefix("Bearer ")
+    tab = {"Authorization": f"Bearer\t{token}"}
+    assert client.post("/v1/sources", json=NEW_SOURCE, headers=tab).status_code == 201
+    for name, value in (("X-API-Key", token), ("Authorization", f"Bearer {token}")):
+        twice = client.get("/v1/me", headers=[(name, value), (name, value)])
+        assert twice.status_code == 401, name
+        assert twice.json["detail"] == (
+            "The API key was sent more than once: send it in one header, once."
+        )
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "bearer   ", "Bearer\t"])
 def test_bearer_without_a_key_is_401_not_anonymous(client, make_key, header):
     # curl -H "Authorization: Bearer $KEY" with KEY unset sends this.
     response = client.get("/v1/articles", headers={"Authorization": header})

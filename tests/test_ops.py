@@ -1,4 +1,5 @@
 import datetime
+import json
 import logging
 import os
 import re
@@ -126,6 +127,31 @@ def test_one_json_log_line_per_request_without_keys(client, make_key):
     assert entry["path"] == "/v1/sources" and entry["status"] == 201
     assert entry["duration_ms"] >= 0 and entry["key_id"] == 1
     assert all(token not in line for line in capture.lines)
+
+
+def test_a_key_in_the_url_is_refused_and_never_logged(client, make_key):
+    """A key sent in the query was ignored (the request served as anonymous), written to the
+    request log, and named again in the public answer's Link."""
+    token = make_key("write")["Authorization"].split()[1]
+    capture = Capture()
+    logger = logging.getLogger("newsdesk.request")
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    try:
+        for name in ("api_key", "key", "access_token", "API%5FKEY", "token"):
+            refused = client.get(f"/v1/articles?limit=1&{name}={token}")
+            assert refused.status_code == 400, name
+            assert refused.content_type == "application/problem+json"
+            assert list(refused.json["errors"]) == [name]
+            assert "Link" not in refused.headers and token not in refused.get_data(as_text=True)
+        # A post with its key in the URL stores nothing.
+        sent = client.post(f"/v1/sources?apikey={token}", json={"slug": "s", "name": "S"})
+        assert sent.status_code == 400
+    finally:
+        logger.removeHandler(capture)
+    assert client.get("/v1/sources/s").status_code == 404
+    assert len(capture.lines) == 6 and all(token not in line for line in capture.lines)
+    assert json.loads(capture.lines[0])["path"] == "/v1/articles?limit=1&api_key=REDACTED"
 
 
 @pytest.mark.parametrize("url", ["/v1/articles", "/nope", "/v1/articles?limit=0", "/docs"])
