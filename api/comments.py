@@ -58,9 +58,12 @@ class ArticleComments(MethodView):
     @blp.arguments(CommentPostHeaders(), location="headers", as_kwargs=True)
     @blp.response(201, CommentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     @runs_again_on_conflict  # a deadlock PostgreSQL broke, or a post of the same key: again
     def post(self, data, key, idempotency_key=None):
-        """Post a comment (plain text) on a published article, or a reply to one of its comments."""
+        """Post a comment (plain text) on a published article, or a reply to one of its comments
+        (`If-Match` names no comment yet: 412)."""
+        caching.check_if_match("comment", None)
         article = Article.lookup(key)
         if article is None:
             abort(404, message=f"No published article with id or slug {key!r}.")

@@ -38,9 +38,11 @@ class SourceList(MethodView):
     @blp.arguments(SourceInSchema())
     @blp.response(201, SourceSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     @runs_again_on_conflict  # a slug taken meanwhile (said as a 409 then), a deadlock
     def post(self, data):
-        """Add a source."""
+        """Add a source (`If-Match` names no source yet: 412)."""
+        caching.check_if_match("source", None)
         with writing() as touched:
             ensure_slug_free(data["slug"])
             source = Source.create(**data)

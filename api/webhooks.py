@@ -159,11 +159,14 @@ class WebhookList(MethodView):
     @requires(blp, "admin")
     @blp.arguments(WebhookInSchema())
     @blp.response(201, WebhookSecretSchema)
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
     def post(self, data):
         """Subscribe an endpoint to events; the answer shows the signing secret, this once.
 
-        The endpoint receives the events of every change committed from now on.
+        The endpoint receives the events of every change committed from now on. (`If-Match`
+        names no subscription yet: 412.)
         """
+        caching.check_if_match("webhook", None)
         check_url(data["url"])
         secret = webhooks.new_secret()
         now = utcnow()

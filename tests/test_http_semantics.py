@@ -398,6 +398,32 @@ def test_sources_and_comments_take_if_match_too(client, writer, make_key, make_a
     assert client.delete(comment_path, headers={**admin, "If-Match": fresh}).status_code == 204
 
 
+@pytest.mark.parametrize("app_config", [{"webhook_allow_private": True}])
+def test_a_post_that_creates_is_412_with_if_match_and_stores_nothing(
+    client, make_key, make_article, source
+):
+    """If-Match names a resource that exists: the one a comment, source or webhook post would
+    make does not yet (RFC 9110 13.1.1: a false condition, the method not performed)."""
+    admin = make_key("admin")
+    article = make_article(source=source)
+    posts = (
+        (f"/v1/articles/{article.id}/comments", {"author_name": "A", "body": "Hi"}),
+        ("/v1/sources", {"slug": "wire", "name": "Wire"}),
+        ("/v1/webhooks", {"url": "http://127.0.0.1:9/in", "events": ["article.published"]}),
+    )
+    for path, body in posts:
+        for condition in ('"abc"', "*"):
+            refused = client.post(path, json=body, headers={**admin, "If-Match": condition})
+            assert refused.status_code == 412, (path, condition)
+            assert list(refused.json["errors"]) == ["If-Match"]
+    assert client.get(f"/v1/articles/{article.id}/comments").json["data"] == []
+    assert client.get("/v1/sources/wire").status_code == 404
+    assert client.get("/v1/webhooks", headers=admin).json["data"] == []
+    for path, body in posts:  # If-None-Match: * holds for what does not exist yet
+        created = client.post(path, json=body, headers={**admin, "If-None-Match": "*"})
+        assert created.status_code == 201, path
+
+
 def test_a_source_etag_changes_when_its_article_count_does(client, writer, source):
     path = f"/v1/sources/{source.slug}"
     before = client.get(path)
