@@ -51,7 +51,7 @@ class ArticleComments(MethodView):
         comments, next_cursor = paging.paginate(
             query.limit(limit + 1), limit, tag, lambda c: (c.created_at, c.id)
         )
-        return paging.page(comments, next_cursor)
+        return paging.page(as_shown(comments), next_cursor)
 
     @requires(blp, "comment")
     @blp.arguments(CommentInSchema())
@@ -110,7 +110,7 @@ class CommentDetail(MethodView):
         """Get one comment (hidden ones only with an admin key)."""
         comment = get_comment_or_404(comment_id)
         caching.tagged("comment", comment)
-        return comment
+        return as_shown([comment])[0]
 
     @requires(blp, "admin")
     @blp.arguments(CommentModerationSchema())
@@ -162,6 +162,23 @@ class CommentDetail(MethodView):
                 touched.events.append(
                     webhooks.comment_event(COMMENT_MODERATED, comment, action="deleted")
                 )
+
+
+def as_shown(comments):
+    """``comments`` as the caller may see them: a reply to a hidden comment shows no
+    ``parent_id`` but to admins (whether a comment is hidden is for admins to know; a reply to a
+    deleted one shows none to anyone)."""
+    parents = {c.parent_id for c in comments if c.parent_id is not None}
+    if parents and not caller_may("admin"):
+        hidden = set(
+            Comment.select(Comment.id)
+            .where(Comment.id.in_(sorted(parents)) & (Comment.status != VISIBLE))
+            .tuples()
+        )
+        for comment in comments:
+            if (comment.parent_id,) in hidden:
+                comment.parent_id = None  # not saved
+    return comments
 
 
 def replayed(posted, article_id, data):

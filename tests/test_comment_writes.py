@@ -278,3 +278,24 @@ def test_an_idempotency_key_that_is_no_token_is_422(client, article, commenter, 
     assert refused.status_code == 422
     assert list(refused.json["errors"]) == ["Idempotency-Key"]
     assert Comment.select().count() == 0
+
+
+def test_a_reply_to_a_hidden_comment_names_its_parent_to_admins_alone(
+    client, article, commenter, make_key
+):
+    admin = make_key("admin")
+    parent, reply = post_thread(client, article, commenter)
+    parent_url = f"/v1/comments/{parent['id']}"
+    reply_url = reply.headers["Location"]
+    assert client.patch(parent_url, json={"status": "hidden"}, headers=admin).status_code == 200
+
+    listed = client.get(comment_url(article)).json["data"]
+    assert [(c["id"], c["parent_id"]) for c in listed] == [(reply.json["id"], None)]
+    assert client.get(reply_url).json["parent_id"] is None
+    assert client.get(reply_url, headers=commenter).json["parent_id"] is None
+    assert client.get(reply_url, headers=admin).json["parent_id"] == parent["id"]
+    everything = client.get(comment_url(article) + "?status=all", headers=admin).json["data"]
+    assert [c["parent_id"] for c in everything] == [None, parent["id"]]
+
+    assert client.patch(parent_url, json={"status": "visible"}, headers=admin).status_code == 200
+    assert client.get(reply_url).json["parent_id"] == parent["id"]
