@@ -100,6 +100,9 @@ def _unreadable_detail(mesg):
     """gunicorn's message about a request it cannot read, with the request's bytes it quotes
     as the UTF-8 they are (gunicorn decodes them as Latin-1: ``café`` read ``cafÃ©``), and
     what to do about a URL that is not ASCII or a header's name."""
+    # gunicorn quotes with repr, which escapes the bytes 0x80-0x9f (as in the UTF-8 of É):
+    # those back as the characters they stand for first.
+    mesg = re.sub(r"(?<!\\)\\x([89][0-9a-f])", lambda m: chr(int(m.group(1), 16)), mesg)
     with contextlib.suppress(UnicodeError):  # bytes not UTF-8 either: as gunicorn read them
         mesg = mesg.encode("latin-1").decode("utf-8")
     if "Invalid HTTP request line" in mesg and not mesg.isascii():
