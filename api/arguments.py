@@ -29,7 +29,7 @@ class ArgumentParser(FlaskParser):
             message = "The body is empty: send a JSON object."
             abort(400, message=message, errors={WHOLE_BODY: [message]})
         try:
-            return loads(raw)
+            return loads(raw, unique_names=True)
         except BadJSON as error:
             abort(error.status, message=error.message, errors={error.field: [error.message]})
 

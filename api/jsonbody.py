@@ -31,10 +31,13 @@ class BadJSON(ValueError):
         self.reason = reason
 
 
-def loads(raw):
-    """The JSON value of ``raw`` bytes; raises :class:`BadJSON`."""
+def loads(raw, unique_names=False):
+    """The JSON value of ``raw`` bytes; raises :class:`BadJSON`. With ``unique_names``, an
+    object that names a member twice is refused too: orjson keeps the last value, and the
+    first would be dropped without a word (read a second time, by the standard library's
+    parser, which says where: about 35 us for an article of 2 KB)."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         field = surrogate_field(raw)
         if field is not None:
@@ -48,6 +51,29 @@ def loads(raw):
         if "depth" in reason or "recursion" in reason:
             reason = f"nested deeper than {MAX_DEPTH} levels of arrays and objects"
         raise BadJSON(WHOLE_BODY, f"Not valid JSON: {reason}.", reason=reason) from None
+    if unique_names and isinstance(value, dict | list):
+        try:
+            json.loads(raw, object_pairs_hook=_named_once)
+        except _NamedTwice as error:
+            raise BadJSON(
+                printable(error.name),
+                "This member is given twice in one object: send it once.",
+                status=422,
+            ) from None
+    return value
+
+
+class _NamedTwice(ValueError):
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+
+def _named_once(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) < len(names):
+        raise _NamedTwice(next(name for name in names if names.count(name) > 1))
+    return dict(pairs)
 
 
 def surrogate_field(raw):

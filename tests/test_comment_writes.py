@@ -299,3 +299,22 @@ def test_a_reply_to_a_hidden_comment_names_its_parent_to_admins_alone(
 
     assert client.patch(parent_url, json={"status": "visible"}, headers=admin).status_code == 200
     assert client.get(reply_url).json["parent_id"] == parent["id"]
+
+
+def test_a_member_given_twice_is_422_not_the_last_taken(client, article, commenter, make_key):
+    twice = b'{"author_name": "Ann", "body": "first", "body": "second"}'
+    headers = {**commenter, "Content-Type": "application/json"}
+    refused = client.post(comment_url(article), data=twice, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {
+        "body": ["This member is given twice in one object: send it once."]
+    }
+    assert Comment.select().count() == 0
+    posted = client.post(
+        comment_url(article), json={"author_name": "A", "body": "B"}, headers=headers
+    )
+    admin = {**make_key("admin"), "Content-Type": "application/json"}
+    moderation = b'{"status": "hidden", "status": "visible"}'
+    url = posted.headers["Location"]
+    assert client.patch(url, data=moderation, headers=admin).status_code == 422
+    assert client.get(url, headers=admin).json["status"] == "visible"
