@@ -2,7 +2,16 @@
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from .common import NOT_BLANK, InputSchema, PageArgs, PageSchema, Text, Timestamp, not_blank
+from .common import (
+    NOT_BLANK,
+    InputSchema,
+    Line,
+    PageArgs,
+    PageSchema,
+    Text,
+    Timestamp,
+    not_blank,
+)
 
 
 class CommentSchema(Schema):
@@ -34,7 +43,7 @@ class CommentPageSchema(PageSchema):
 
 
 class CommentInSchema(InputSchema):
-    author_name = Text(
+    author_name = Line(
         required=True, validate=[not_blank, validate.Length(max=80)], metadata=NOT_BLANK
     )
     body = Text(

@@ -17,6 +17,9 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
 #: U+FFFE and U+FFFF: never part of stored text, of a URL the API answers, or of anything a
 #: client sends (XML, which feeds are, cannot hold any of them).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+#: What a one-line text (:class:`Line`) may not hold: line breaks and tabs, Unicode's line and
+#: paragraph separators, and the bidirectional embeddings, overrides and isolates.
+LAYOUT_CHARACTERS = re.compile(r"[\t\n\r\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: The longest URL stored (a link, an image, a homepage, an endpoint): longer than any real
 #: one, and an article's webhook payload stays within its cap (models.webhooks).
 MAX_STORED_URL = 2048
@@ -50,6 +53,21 @@ class Text(fields.String):
         if all(unicodedata.category(c) == "Cf" or c.isspace() for c in text):
             return ""
         return text
+
+
+class Line(Text):
+    """A :class:`Text` that is one line, as a name is: no line break or tab, nor a character
+    that reorders the text around it where it is shown (the bidirectional controls, such as
+    U+202E, which turns what follows it right to left)."""
+
+    default_error_messages = {
+        "line": "Must be one line, without line breaks, tabs or characters that reorder text."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and LAYOUT_CHARACTERS.search(value.strip()):
+            raise self.make_error("line")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Identifier(Text):

@@ -8,6 +8,7 @@ from .common import (
     SLUG_MESSAGE,
     SLUG_PATTERN,
     InputSchema,
+    Line,
     PageArgs,
     PageSchema,
     Text,
@@ -65,7 +66,7 @@ class SourceInSchema(InputSchema):
         required=True,
         validate=[validate.Length(max=100), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
     )
-    name = Text(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
+    name = Line(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
     homepage_url = Url(schemes={"http", "https"}, allow_none=True)
     logo_url = Url(schemes={"http", "https"}, allow_none=True)
     language = Text(

@@ -318,3 +318,25 @@ def test_a_member_given_twice_is_422_not_the_last_taken(client, article, comment
     url = posted.headers["Location"]
     assert client.patch(url, data=moderation, headers=admin).status_code == 422
     assert client.get(url, headers=admin).json["status"] == "visible"
+
+
+@pytest.mark.parametrize("name", ["Ann\nEditor", "Ann\tEditor", "Ann\u202eEditor", "A\u2028B"])
+def test_a_name_is_one_line_without_characters_that_reorder_it(
+    client, article, commenter, make_key, name
+):
+    refused = client.post(
+        comment_url(article), json={"author_name": name, "body": "Hi"}, headers=commenter
+    )
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {
+        "author_name": [
+            "Must be one line, without line breaks, tabs or characters that reorder text."
+        ]
+    }
+    source = {"slug": "wire", "name": name}
+    assert client.post("/v1/sources", json=source, headers=make_key("write")).status_code == 422
+    assert Comment.select().count() == 0
+    # White space around a name is trimmed, as before.
+    trimmed = {"author_name": " Ann \n", "body": "Hi"}
+    posted = client.post(comment_url(article), json=trimmed, headers=commenter)
+    assert posted.status_code == 201 and posted.json["author_name"] == "Ann"
