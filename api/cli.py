@@ -255,12 +255,14 @@ def keys_list():
     """List keys: id, name, scopes, prefix, created and last used."""
     with connected():
         rows = list(ApiKey.select().order_by(ApiKey.id))
+    wide = max([24, *(len(key.name) for key in rows)])  # names whole: two may differ at the end
     click.echo(
-        f"{'id':>4}  {'name':<24} {'scopes':<28} {'prefix':<12} {'created':<20}  {'last used':<20} status"
+        f"{'id':>4}  {'name':<{wide}} {'scopes':<28} {'prefix':<12} {'created':<20}  "
+        f"{'last used':<20} status"
     )
     for key in rows:
         click.echo(
-            f"{key.id:>4}  {key.name[:24]:<24} {key.scopes:<28} {key.prefix:<12} "
+            f"{key.id:>4}  {key.name:<{wide}} {key.scopes:<28} {key.prefix:<12} "
             f"{key.created_at:%Y-%m-%dT%H:%M:%SZ}  "
             f"{(key.last_used_at.strftime('%Y-%m-%dT%H:%M:%SZ') if key.last_used_at else '-'):<20} "
             f"{'revoked' if key.revoked_at else 'active'}"

@@ -152,6 +152,15 @@ def test_keys_commands_store_only_a_hash(app, database_url):
     listed = CliRunner().invoke(main, ["keys", "list"], env=env)
     assert "ci" in listed.output and "read,write" in listed.output and token not in listed.output
     assert "active" in listed.output
+    # Names are listed whole, however long: two may differ at the end alone.
+    for name in (
+        "nightly import of the harbour wire, one",
+        "nightly import of the harbour wire, two",
+    ):
+        made = CliRunner().invoke(main, ["keys", "create", "--name", name], env=env)
+        assert made.exit_code == 0, made.output
+    listed = CliRunner().invoke(main, ["keys", "list"], env=env).output
+    assert "wire, one " in listed and "wire, two " in listed
     revoked = CliRunner().invoke(main, ["keys", "revoke", "1"], env=env)
     assert revoked.exit_code == 0
     assert "revoked" in CliRunner().invoke(main, ["keys", "list"], env=env).output
