@@ -85,7 +85,15 @@ class RateLimiter:
         writes = request.method in WRITE_METHODS and request.blueprint in self.write_blueprints
         g.rate_limit = state = self.count(caller, writes)
         if state["exceeded"]:
-            abort(429, message=f"Rate limit of {state['limit']} exceeded; retry later.")
+            counted = "writes" if state["writes"] else "requests"
+            by = "this key" if key is not None else "this address"
+            abort(
+                429,
+                message=(
+                    f"Rate limit of {state['limit']} {counted} per {state['window']} s spent by"
+                    f" {by}; retry in {state['reset']} s."
+                ),
+            )
 
     def forget(self):
         """Drop the counts this process kept (the tests, reusing an app on a new database)."""
@@ -150,6 +158,8 @@ class RateLimiter:
             "remaining": max(0, limit.amount - count),
             "reset": max(0, int(reset_at - time.time())),
             "exceeded": count > limit.amount,
+            "window": limit.get_expiry(),
+            "writes": "writes" in identifiers,
         }
 
 

@@ -101,7 +101,10 @@ def test_writes_have_a_stricter_limit(client, make_key):
     assert "Retry-After" in refused.headers
     # The limit spent is the one named, not the other one nearest it.
     assert refused.headers["RateLimit-Limit"] == "2"
-    assert refused.json["detail"].startswith("Rate limit of 2 ")
+    assert refused.json["detail"] == (
+        "Rate limit of 2 writes per 60 s spent by this key; retry in"
+        f" {refused.headers['RateLimit-Reset']} s."
+    )
 
 
 @pytest.mark.xdist_group("processes")
