@@ -109,8 +109,12 @@ class CommentDetail(MethodView):
     def get(self, comment_id):
         """Get one comment (hidden ones only with an admin key)."""
         comment = get_comment_or_404(comment_id)
-        caching.tagged("comment", comment)
-        return as_shown([comment])[0]
+        parent_id = comment.parent_id
+        as_shown([comment])
+        # Its parent hidden (or shown again) changes what the comment shows, not its version:
+        # an ETag of the same version, of another variant.
+        caching.tagged("comment", comment, "" if comment.parent_id == parent_id else "no-parent")
+        return comment
 
     @requires(blp, "admin")
     @blp.arguments(CommentModerationSchema())

@@ -287,7 +287,10 @@ def test_a_reply_to_a_hidden_comment_names_its_parent_to_admins_alone(
     parent, reply = post_thread(client, article, commenter)
     parent_url = f"/v1/comments/{parent['id']}"
     reply_url = reply.headers["Location"]
+    before = client.get(reply_url).headers["ETag"]
     assert client.patch(parent_url, json={"status": "hidden"}, headers=admin).status_code == 200
+    revalidated = client.get(reply_url, headers={"If-None-Match": before})
+    assert revalidated.status_code == 200 and revalidated.json["parent_id"] is None
 
     listed = client.get(comment_url(article)).json["data"]
     assert [(c["id"], c["parent_id"]) for c in listed] == [(reply.json["id"], None)]
