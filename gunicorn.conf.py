@@ -109,12 +109,13 @@ loglevel = _config.log_level
 class Logger(gunicorn.glogging.Logger):
     """gunicorn's own lines (start, stop, a worker replaced) in the app's format
     (NEWSDESK_LOG_FORMAT): a log collector reading JSON read gunicorn's as lines it could not
-    parse."""
+    parse. An API key in a URL they quote shows as REDACTED."""
 
     def setup(self, cfg):
         super().setup(cfg)
         for handler in self.error_log.handlers:
             handler.setFormatter(observe.formatter(_config.log_format))
+            handler.addFilter(observe.KeysOut())  # a request line it quotes holds no key
 
 
 logger_class = Logger

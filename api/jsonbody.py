@@ -55,11 +55,10 @@ def loads(raw, unique_names=False):
         try:
             json.loads(raw, object_pairs_hook=_named_once)
         except _NamedTwice as error:
-            raise BadJSON(
-                printable(error.name),
-                "This member is given twice in one object: send it once.",
-                status=422,
-            ) from None
+            message = f"An object of the body names {printable(error.name)!r} twice: send it once."
+            raise BadJSON(WHOLE_BODY, message, status=422) from None
+        except RecursionError:
+            pass  # deeper than the second parser goes (orjson read it): no body the API takes
     return value
 
 
@@ -70,9 +69,12 @@ class _NamedTwice(ValueError):
 
 
 def _named_once(pairs):
-    names = [name for name, _ in pairs]
-    if len(set(names)) < len(names):
-        raise _NamedTwice(next(name for name in names if names.count(name) > 1))
+    """object_pairs_hook: the object, unless it names a member twice."""
+    seen = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise _NamedTwice(name)
+        seen.add(name)
     return dict(pairs)
 
 

@@ -253,15 +253,36 @@ def _path(environ):
 def _redacted(query):
     """``query`` with the value of each parameter that carries a key (which the request is
     refused for) replaced by ``REDACTED``: the log keeps no key."""
-    credentials = guards.credentials_in(query)
-    if not credentials:
-        return query
-    parts = query.split("&")
-    for index, part in enumerate(parts):
-        name, equals, _ = part.partition("=")
-        if name in credentials and equals:
-            parts[index] = f"{name}=REDACTED"
-    return "&".join(parts)
+    return without_keys("?" + query)[1:]
+
+
+#: A query parameter in a text, as in a URL: ``?name=value`` or ``&name=value``.
+_PARAMETER = re.compile(r"([?&])([^=&\s'\"]+)=([^&\s'\"]*)")
+
+
+def without_keys(text):
+    """``text`` with the value of each query parameter in it that carries a key
+    (:data:`guards.CREDENTIAL_PARAMETERS`, its name percent-encoded or not) as ``REDACTED``."""
+
+    def redact(parameter):
+        mark, name, _ = parameter.groups()
+        if guards.credentials_in(name):
+            return f"{mark}{name}=REDACTED"
+        return parameter.group(0)
+
+    return _PARAMETER.sub(redact, text)
+
+
+class KeysOut(logging.Filter):
+    """A log filter: a key in a URL that a line quotes shows as ``REDACTED`` (gunicorn's own
+    lines about a request it could not read, or failed on, quote its request line)."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        cleaned = without_keys(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
 
 
 def _escaped(text):

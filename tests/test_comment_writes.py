@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from models import Comment
@@ -310,9 +312,17 @@ def test_a_member_given_twice_is_422_not_the_last_taken(client, article, comment
     refused = client.post(comment_url(article), data=twice, headers=headers)
     assert refused.status_code == 422
     assert refused.json["errors"] == {
-        "body": ["This member is given twice in one object: send it once."]
+        "$": ["An object of the body names 'body' twice: send it once."]
     }
     assert Comment.select().count() == 0
+    # However many members an object has (a quadratic look for the repeated one took a worker
+    # two minutes), and however deep (past the second parser's depth: read as it is).
+    many = "{" + ",".join(f'"{n:x}": 0' for n in range(50_000)) + ', "0": 1}'
+    started = time.monotonic()
+    assert client.post(comment_url(article), data=many, headers=headers).status_code == 422
+    assert time.monotonic() - started < 5
+    deep = "[" * 1000 + "]" * 1000
+    assert client.post(comment_url(article), data=deep, headers=headers).status_code == 422
     posted = client.post(
         comment_url(article), json={"author_name": "A", "body": "B"}, headers=headers
     )

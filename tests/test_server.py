@@ -174,6 +174,25 @@ def test_gunicorns_own_lines_are_in_the_apps_format(app, database_url, tmp_path)
     assert any(line.get("request_id") == "json-1" and line["status"] == 200 for line in lines)
 
 
+def test_no_log_line_holds_a_key_sent_in_a_url(app, database_url, tmp_path):
+    """The app refuses a key in the URL and logs it REDACTED; gunicorn's own line about a
+    request line it cannot read quoted the key as sent."""
+    log = tmp_path / "server.log"
+    info = {"NEWSDESK_LOG_LEVEL": "info"}  # the request log's lines too
+    with (
+        log.open("wb") as stderr,
+        server(database_url, tmp_path, environment=info, stderr=stderr) as (_, base),
+    ):
+        for head in (
+            b"GET /v1/articles?api_key=SECRET-ONE&q=caf\xc3\xa9 HTTP/1.1\nHost: localhost\n",
+            b"GET /v1/articles?token=SECRET-TWO HTTP/1.1\nHost: localhost\n",
+        ):
+            assert raw_request(base, head)[0].startswith(b"HTTP/1.1 400 ")
+    text = log.read_text()
+    assert "api_key=REDACTED" in text and "token=REDACTED" in text
+    assert "SECRET" not in text
+
+
 def test_a_killed_worker_is_replaced_and_nothing_fails(
     app, database_url, tmp_path, write_key, source
 ):
