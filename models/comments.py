@@ -42,10 +42,16 @@ class Comment(BaseModel):
 
     def posted_as(self, article_id, data):
         """Whether this comment is what posting ``data`` (a CommentInSchema load) on the
-        article ``article_id`` makes."""
+        article ``article_id`` makes (a reply whose parent was deleted since, which set its
+        ``parent_id`` to null, was posted with the parent's id)."""
+        parent_id = data.get("parent_id")
+        if self.parent_id is None and parent_id is not None:
+            if Comment.select().where(Comment.id == parent_id).exists():
+                return False
+            parent_id = None  # gone
         return (self.article_id, self.parent_id, self.author_name, self.body) == (
             article_id,
-            data.get("parent_id"),
+            parent_id,
             data["author_name"],
             data["body"],
         )

@@ -75,8 +75,11 @@ class CommentPostHeaders(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         validate=validate.Regexp(
-            r"^[\x21-\x7e]{1,255}$",
-            error="Use 1-255 printable ASCII characters, without spaces (a UUID, say).",
+            r"^[\x21-\x2b\x2d-\x7e]{1,255}$",
+            error=(
+                "Use 1-255 printable ASCII characters, without spaces or commas (a UUID, say),"
+                " in one header."
+            ),
         ),
         metadata={
             "description": "Any unique value of the client's, sent again with a retry of the"

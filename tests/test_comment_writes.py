@@ -272,7 +272,24 @@ def test_a_post_sent_again_with_its_idempotency_key_makes_one_comment(
     assert Comment.select().count() == 3
 
 
-@pytest.mark.parametrize("value", ["", "two words", "café", "x" * 256])
+def test_a_reply_sent_again_after_its_parent_was_deleted_is_the_same_reply(
+    client, article, commenter, make_key
+):
+    parent = client.post(
+        comment_url(article), json={"author_name": "A", "body": "First"}, headers=commenter
+    ).json
+    reply = {"author_name": "B", "body": "Reply", "parent_id": parent["id"]}
+    once = {**commenter, "Idempotency-Key": "reply-1"}
+    first = client.post(comment_url(article), json=reply, headers=once)
+    assert first.status_code == 201
+    deleted = client.delete(f"/v1/comments/{parent['id']}", headers=make_key("admin"))
+    assert deleted.status_code == 204
+    again = client.post(comment_url(article), json=reply, headers=once)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["id"] == first.json["id"] and Comment.select().count() == 1
+
+
+@pytest.mark.parametrize("value", ["", "two words", "café", "x" * 256, "k1, k1"])
 def test_an_idempotency_key_that_is_no_token_is_422(client, article, commenter, value):
     headers = {**commenter, "Idempotency-Key": value.encode().decode("latin-1")}
     sent = {"author_name": "Ann", "body": "Posted once"}
