@@ -59,7 +59,7 @@ def identify():
         g.bad_key = "Two different API keys were sent, in Authorization and X-API-Key: send one."
         return
     if "," in token:  # no key holds one: the header came twice, and the server joined them
-        g.bad_key = "The API key was sent more than once: send it in one header, once."
+        g.bad_key = "The API key header was sent more than once: send one key, once."
         return
     config = current_app.config["NEWSDESK"]
     key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())

@@ -25,7 +25,7 @@ from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, changed, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
-from schemas.common import LANGUAGE_PATTERN
+from schemas.common import LANGUAGE_PATTERN, one_line
 from schemas.webhooks import SOURCE_CREATED
 
 from . import jsonbody
@@ -280,7 +280,7 @@ def _feed_source(feed, link):
         )
         if found is not None:
             return found.slug
-    title = _text(feed.feed, "title", feed.version.startswith("rss"))
+    title = one_line(_text(feed.feed, "title", feed.version.startswith("rss")) or "")
     title = title or link
     base = (
         slugify(title, 90)

@@ -61,8 +61,9 @@ class ArticleComments(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @runs_again_on_conflict  # a deadlock PostgreSQL broke, or a post of the same key: again
     def post(self, data, key, idempotency_key=None):
-        """Post a comment (plain text) on a published article, or a reply to one of its comments
-        (`If-Match` names no comment yet: 412)."""
+        """Post a comment (plain text) on a published article, or a reply to one of its comments.
+
+        `If-Match` names no comment yet: 412."""
         caching.check_if_match("comment", None)
         article = Article.lookup(key)
         if article is None:

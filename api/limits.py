@@ -91,7 +91,7 @@ class RateLimiter:
                 429,
                 message=(
                     f"Rate limit of {state['limit']} {counted} per {state['window']} s spent by"
-                    f" {by}; retry in {state['reset']} s."
+                    f" {by}; retry in {max(1, state['reset'])} s."
                 ),
             )
 

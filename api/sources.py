@@ -41,7 +41,9 @@ class SourceList(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @runs_again_on_conflict  # a slug taken meanwhile (said as a 409 then), a deadlock
     def post(self, data):
-        """Add a source (`If-Match` names no source yet: 412)."""
+        """Add a source.
+
+        `If-Match` names no source yet: 412."""
         caching.check_if_match("source", None)
         with writing() as touched:
             ensure_slug_free(data["slug"])

@@ -163,8 +163,8 @@ class WebhookList(MethodView):
     def post(self, data):
         """Subscribe an endpoint to events; the answer shows the signing secret, this once.
 
-        The endpoint receives the events of every change committed from now on. (`If-Match`
-        names no subscription yet: 412.)
+        The endpoint receives the events of every change committed from now on. `If-Match`
+        names no subscription yet: 412.
         """
         caching.check_if_match("webhook", None)
         check_url(data["url"])

@@ -18,8 +18,19 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
 #: client sends (XML, which feeds are, cannot hold any of them).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 #: What a one-line text (:class:`Line`) may not hold: line breaks and tabs, Unicode's line and
-#: paragraph separators, and the bidirectional embeddings, overrides and isolates.
+#: paragraph separators, and the bidirectional embeddings, overrides and isolates, which reorder
+#: the text after them. (The marks, such as U+200F, only place the characters beside them, as
+#: names written right to left need: they stay.)
 LAYOUT_CHARACTERS = re.compile(r"[\t\n\r\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text):
+    """``text`` made what a :class:`Line` takes, for a name read from elsewhere (a feed's title):
+    control characters dropped, each run of line breaks, tabs and bidirectional controls one
+    space."""
+    return " ".join(LAYOUT_CHARACTERS.sub(" ", CONTROL_CHARACTERS.sub("", text)).split())
+
+
 #: The longest URL stored (a link, an image, a homepage, an endpoint): longer than any real
 #: one, and an article's webhook payload stays within its cap (models.webhooks).
 MAX_STORED_URL = 2048

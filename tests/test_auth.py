@@ -66,7 +66,7 @@ def test_a_key_after_a_tab_is_a_key_and_one_sent_twice_is_told_so(client, make_k
         twice = client.get("/v1/me", headers=[(name, value), (name, value)])
         assert twice.status_code == 401, name
         assert twice.json["detail"] == (
-            "The API key was sent more than once: send it in one header, once."
+            "The API key header was sent more than once: send one key, once."
         )
 
 

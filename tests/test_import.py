@@ -222,6 +222,17 @@ def rss_item(title, guid="1", link=None):
     )
 
 
+def test_a_feeds_title_makes_a_source_name_of_one_line(app, database_url, tmp_path):
+    """A name a source could not be given through the API (a tab, a line break, a character
+    that turns the text after it right to left) was stored from a feed's title as it came."""
+    path = tmp_path / "feed.xml"
+    title = "Evil&#x202E;txt.exe\tTabbed&#10;News"
+    path.write_text(rss(title, "https://evil.example/", items=rss_item("One")))
+    assert "1 created" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert [s.name for s in Source.select()] == ["Evil txt.exe Tabbed News"]
+
+
 def test_feeds_of_other_publishers_are_other_sources_whatever_their_titles(
     app, database_url, tmp_path
 ):

@@ -103,7 +103,7 @@ def test_writes_have_a_stricter_limit(client, make_key):
     assert refused.headers["RateLimit-Limit"] == "2"
     assert refused.json["detail"] == (
         "Rate limit of 2 writes per 60 s spent by this key; retry in"
-        f" {refused.headers['RateLimit-Reset']} s."
+        f" {refused.headers['Retry-After']} s."
     )
 
 
