@@ -29,13 +29,16 @@ CREDENTIAL_PARAMETERS = frozenset(
 )
 
 
+def is_credential(name):
+    """Whether a query parameter of this ``name``, as sent (percent-encoded or not), carries
+    a credential (:data:`CREDENTIAL_PARAMETERS`)."""
+    return unquote(name.replace("+", " ")).lower() in CREDENTIAL_PARAMETERS
+
+
 def credentials_in(query):
-    """The names of the query's parameters that carry a credential (:data:`CREDENTIAL_PARAMETERS`),
-    as sent."""
+    """The names of the query's parameters that carry a credential, as sent."""
     names = (part.partition("=")[0] for part in query.split("&"))
-    return [
-        name for name in names if unquote(name.replace("+", " ")).lower() in CREDENTIAL_PARAMETERS
-    ]
+    return [name for name in names if is_credential(name)]
 
 
 def check_request():

@@ -110,9 +110,9 @@ class RateLimiter:
     def count(self, caller, writes=False):
         """Count one request of ``caller``; the state of the limit it exceeds (the one that
         resets last, when both), else of the limit nearest exhaustion."""
-        state = self._hit(self.default, caller)
+        state = {**self._hit(self.default, caller), "writes": False}
         if writes:
-            states = [state, self._hit(self.writes, caller, "writes")]
+            states = [state, {**self._hit(self.writes, caller, "writes"), "writes": True}]
             exceeded = [s for s in states if s["exceeded"]]
             if exceeded:
                 return max(exceeded, key=lambda s: s["reset"])
@@ -159,7 +159,6 @@ class RateLimiter:
             "reset": max(0, int(reset_at - time.time())),
             "exceeded": count > limit.amount,
             "window": limit.get_expiry(),
-            "writes": "writes" in identifiers,
         }
 
 

@@ -266,9 +266,7 @@ def without_keys(text):
 
     def redact(parameter):
         mark, name, _ = parameter.groups()
-        if guards.credentials_in(name):
-            return f"{mark}{name}=REDACTED"
-        return parameter.group(0)
+        return f"{mark}{name}=REDACTED" if guards.is_credential(name) else parameter.group(0)
 
     return _PARAMETER.sub(redact, text)
 

@@ -2,14 +2,14 @@
 (ß, æ, ø, œ, ł, đ, ð, þ, ı, ħ, ŧ, ŋ) spell them as they are written without them: the slug of
 "Straße" was ``strae``, and is ``strasse``. Slugs made before dropped those letters.
 
-A tag whose new slug another tag holds already is merged into it when their names are one
-tag's names by the rule of ``models.text.tag_name_key`` ("Straße", "STRASSE" and "#Strasse"),
-and keeps its slug otherwise ("Ærø" beside "Aero": a writer can give it by that slug, not by its
-name, which is another tag's by the rule). Webhook filters and
-the outbox's events naming an old slug name the new one. Servers of an earlier release must be
-stopped first: they would make a tag of the old slug again. The cards of the articles holding such a tag are rendered again by ``newsdesk db init`` right
-after this step (the card fingerprint is dropped): each with a new version and a change for
-delta sync."""
+A tag whose new slug another tag holds already is merged into it when their names are one tag's
+names by the rule of ``models.text.tag_name_key`` ("Straße", "STRASSE" and "#Strasse"), and
+keeps its slug otherwise ("Ærø" beside "Aero": a writer can give it by that slug, not by its
+name, which is another tag's by the rule). Webhook filters and the outbox's events naming an old
+slug name the new one. Servers of an earlier release must be stopped first: they would make a
+tag of the old slug again. The cards of the articles holding such a tag are rendered again by
+``newsdesk db init`` right after this step (the card fingerprint is dropped): each with a new
+version and a change for delta sync."""
 
 import re
 import unicodedata
