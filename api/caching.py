@@ -17,9 +17,11 @@ import collections
 import datetime
 import functools
 import hashlib
+import importlib.util
 import logging
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import peewee
@@ -64,11 +66,29 @@ ANSWER_LOOKUPS = Counter("newsdesk_answer_cache_total", "Answer cache lookups", 
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def release():
+    """A digest of the code that makes the answers (the packages ``api``, ``models`` and
+    ``schemas``), part of every answer's ETag and so of every kept answer's key: after an
+    upgrade, a tag an older release gave no longer matches (its answer may have had another
+    shape), and an answer an older release kept in Redis (a host not yet upgraded, in a rolling
+    change) is not served by a newer one, nor one of a newer release by an older."""
+    digest = hashlib.blake2b(digest_size=8)
+    for package in ("api", "models", "schemas"):
+        root = Path(importlib.util.find_spec(package).origin).parent
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                name = f"{package}/{path.relative_to(root).as_posix()}"
+                digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 class Validators:
     """The ETags of answers."""
 
-    def __init__(self, key):
+    def __init__(self, key, release):
         self.key = key
+        self.release = release
 
     def _tag(self, material):
         material = f"{etag_epoch()}|{material}"  # the database's name: see models.changes
@@ -78,16 +98,18 @@ class Validators:
         """The tag of the answer to this URL for ``caller`` (``public`` or ``key:ID``) while the
         data version is ``version``."""
         return self._tag(
-            f"{version}|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
+            f"{self.release}|{version}"
+            f"|{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}|{caller}"
         )
 
     def resource(self, kind, resource_id, version, query=""):
         """The tag of the answer about one resource (``kind``: article, source, comment) at
-        ``version``; for a request with a ``query`` (a sparse fieldset, say), that tag, ``-``
-        and a mark of the query: the first part names the version for ``If-Match``
-        (:func:`if_match_holds`), the whole the answer for ``If-None-Match``."""
+        ``version``: the version's tag, ``-`` and a mark of the release and the ``query`` (a
+        sparse fieldset, say). The first part names the version for ``If-Match``
+        (:func:`if_match_holds`), so that a write a client read before an upgrade still holds;
+        the whole names the answer for ``If-None-Match``."""
         tag = self._tag(f"{kind}:{resource_id}:{version}")
-        return f"{tag}-{self._tag(query)[:8]}" if query else tag
+        return f"{tag}-{self._tag(f'{self.release}|{query}')[:8]}"
 
 
 def matching_tag(header, tag, accept_encoding):
@@ -111,8 +133,8 @@ def if_match_holds(header, tag, weak=False):
     ``weak``: whether an ``If-None-Match`` header names it).
 
     ``*`` holds for any existing resource. The tag of any answer about the resource's state
-    holds: a compressed variant's (``tag:coding``) or one asked with a query, such as a sparse
-    fieldset (``tag-mark``, :meth:`Validators.resource`).
+    holds: a compressed variant's (``tag:coding``), one asked with a query, such as a sparse
+    fieldset, or given by another release (``tag-mark``, :meth:`Validators.resource`).
     """
     for candidate in header.split(","):
         candidate = candidate.strip()
@@ -123,14 +145,14 @@ def if_match_holds(header, tag, weak=False):
                 continue  # strong comparison (RFC 9110 13.1.1)
             candidate = candidate[2:]
         # The version's tag, whatever the variant (a query, a coding) the client's answer was.
-        if candidate.strip('"').partition(":")[0].partition("-")[0] == tag:
+        if candidate.strip('"').partition(":")[0].partition("-")[0] == tag.partition("-")[0]:
             return True
     return False
 
 
 def resource_tag(kind, resource, query=""):
     """The ETag of the answer about ``resource`` (with ``id`` and ``version``), in a request."""
-    validators = Validators(current_app.config["NEWSDESK"].key_for("etag"))
+    validators = current_app.extensions["newsdesk"]["caching"].validators
     return validators.resource(kind, resource.id, resource.version, query)
 
 
@@ -347,7 +369,7 @@ class Caching:
 
     def __init__(self, config):
         self.config = config
-        self.validators = Validators(config.key_for("etag"))
+        self.validators = Validators(config.key_for("etag"), release())
         self.public = public_cache_control(config)
         #: Whether answers vary by the request's Origin: with CORS on, the answer to an allowed
         #: origin names it in Access-Control-Allow-Origin, the others' do not, and a shared
@@ -453,7 +475,7 @@ class Caching:
         environ = request.environ
         if_match = environ.get("HTTP_IF_MATCH")
         # RFC 9110 13.2.2; any variant's tag names the version (Validators.resource)
-        if if_match is not None and not if_match_holds(if_match, tag.partition("-")[0]):
+        if if_match is not None and not if_match_holds(if_match, tag):
             refused = problem(412, errors={"If-Match": ["The answer has changed since this ETag."]})
             refused.headers["Cache-Control"] = "no-store"
             return refused

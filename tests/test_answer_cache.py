@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from api import create_app
+from api import caching, create_app
 from api.caching import AnswerCache, SharedAnswers
 
 OVERHEAD = AnswerCache.OVERHEAD
@@ -168,6 +168,28 @@ def test_workers_share_answers_through_redis(
     fresh = two.get("/v1/search?q=storm")
     assert search_queries(count_queries.queries)
     assert [hit["title"] for hit in fresh.json["data"]] == ["Storm again", "Storm over the harbour"]
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
+def test_a_host_of_another_release_does_not_serve_what_this_one_kept(
+    app, database_url, make_article, count_queries, own_keys, monkeypatch
+):
+    """In a rolling upgrade, hosts of two releases share Redis: an answer one kept may have a
+    shape the other's does not, so each runs the search itself, and answers with its own tag."""
+    make_article(title="Storm over the harbour", body="The storm moved east. " * 40)
+    config = {"database_url": database_url, "redis_url": REDIS_URL, "testing": True}
+    old = create_app(config).test_client()
+    monkeypatch.setattr(caching, "release", lambda: "the next release")
+    new = create_app(config).test_client()
+    first = old.get("/v1/search?q=storm")
+    assert first.status_code == 200 and search_queries(count_queries.queries)
+    count_queries.queries.clear()
+    upgraded = new.get("/v1/search?q=storm")
+    assert upgraded.status_code == 200 and search_queries(count_queries.queries)
+    assert upgraded.headers["ETag"] != first.headers["ETag"]
+    count_queries.queries.clear()
+    assert new.get("/v1/search?q=storm").get_data() == upgraded.get_data()
+    assert search_queries(count_queries.queries) == []  # kept, under the new release's key
 
 
 @pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
