@@ -23,6 +23,7 @@ from models import (
     ArticleBody,
     ArticleTag,
     Change,
+    Comment,
     EmbeddingQueue,
     RelatedQueue,
     Setting,
@@ -577,6 +578,45 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
     filters = db.execute_sql("SELECT tags FROM webhook_subscription").fetchall()
     assert filters == [("strasse,lodz,r",)]
     assert db.execute_sql("SELECT tags FROM webhook_event").fetchall() == [("lodz,strasse",)]
+    disconnect()
+
+
+def test_upgrade_to_version_28_makes_one_line_of_names(empty_database):
+    """Names stored before the API refused tabs, line breaks and bidirectional controls in
+    them (a feed's title made a source's) are made one line, each with a new version; the cards
+    of a renamed source's articles show its new name, with a change for delta sync."""
+    url = empty_database()
+    connect(url)
+    stamped_at(27)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    with db.atomic():
+        renamed = Source.create(slug="harbour-news", name="Harbour\tNews\u202e")
+        kept = Source.create(slug="bay-times", name="Bay  Times\u200f")  # one line already
+        Source.create(slug="blank", name="\u202e\n")
+        one = Article.create(slug="one", source=renamed, title="One", published_at=when)
+        Article.create(slug="two", source=kept, title="Two", published_at=when)
+        Comment.create(article=one, author_name="Ann\r\nLee", body="A comment.")
+        Comment.create(article=one, author_name="Bo", body="Another.")
+        cards.refresh()  # the cards as that release rendered them
+        Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+    versions_before = {a.slug: a.version for a in Article.select()}
+    changes_before = Change.select().count()
+    disconnect()
+
+    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    connect(url)
+    assert {s.slug: (s.name, s.version) for s in Source.select()} == {
+        "harbour-news": ("Harbour News", 2),
+        "bay-times": ("Bay  Times\u200f", 1),
+        "blank": ("blank", 2),
+    }
+    comments = Comment.select().order_by(Comment.id)
+    assert [(c.author_name, c.version) for c in comments] == [("Ann Lee", 2), ("Bo", 1)]
+    assert json.loads(Article.get(slug="one").card)["source"]["name"] == "Harbour News"
+    changed = [a.slug for a in Article.select() if a.version != versions_before[a.slug]]
+    assert changed == ["one"]
+    assert Change.select().count() == changes_before + 1
     disconnect()
 
 

@@ -45,6 +45,7 @@ from . import (
     v0025_latest_changes,
     v0026_data_version_time_of_which,
     v0027_comment_idempotency_keys,
+    v0028_names_of_one_line,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -76,6 +77,7 @@ STEPS = [
     v0025_latest_changes,
     v0026_data_version_time_of_which,
     v0027_comment_idempotency_keys,
+    v0028_names_of_one_line,
 ]
 
 LATEST_VERSION = len(STEPS)
