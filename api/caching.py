@@ -136,6 +136,7 @@ def if_match_holds(header, tag, weak=False):
     holds: a compressed variant's (``tag:coding``), one asked with a query, such as a sparse
     fieldset, or given by another release (``tag-mark``, :meth:`Validators.resource`).
     """
+    version = None if tag is None else tag.partition("-")[0]  # None: only * holds
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate == "*":
@@ -145,7 +146,7 @@ def if_match_holds(header, tag, weak=False):
                 continue  # strong comparison (RFC 9110 13.1.1)
             candidate = candidate[2:]
         # The version's tag, whatever the variant (a query, a coding) the client's answer was.
-        if candidate.strip('"').partition(":")[0].partition("-")[0] == tag.partition("-")[0]:
+        if candidate.strip('"').partition(":")[0].partition("-")[0] == version:
             return True
     return False
 
