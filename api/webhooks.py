@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import DataVersion, Source, Webhook, WebhookDelivery, seek, utcnow, webhooks
-from models.base import locked
+from models.base import locked, runs_again_on_conflict
 from models.ingest import writing
 from models.text import tag_slug
 from schemas.common import PageArgs
@@ -23,13 +23,14 @@ from schemas.webhooks import (
     EventSchema,
     WebhookInSchema,
     WebhookPageSchema,
+    WebhookPostHeaders,
     WebhookSchema,
     WebhookSecretSchema,
 )
 
 from . import caching, guards, paging
 from .arguments import Blueprint
-from .auth import requires
+from .auth import current_key, requires
 from .errors import bad_request
 from .outbound import endpoint_problem
 from .responses import location, rendered
@@ -158,9 +159,11 @@ class WebhookList(MethodView):
 
     @requires(blp, "admin")
     @blp.arguments(WebhookInSchema())
+    @blp.arguments(WebhookPostHeaders(), location="headers", as_kwargs=True)
     @blp.response(201, WebhookSecretSchema)
     @blp.alt_response(412, response="PRECONDITION_FAILED")
-    def post(self, data):
+    @runs_again_on_conflict  # a creation of the same Idempotency-Key at once: again, found
+    def post(self, data, idempotency_key=None):
         """Subscribe an endpoint to events; the answer shows the signing secret, this once.
 
         The endpoint receives the events of every change committed from now on. `If-Match`
@@ -171,9 +174,19 @@ class WebhookList(MethodView):
         secret = webhooks.new_secret()
         now = utcnow()
         enabled = data.get("enabled", True)
+        key_id, digest = current_key().id, Webhook.digest(data)
         with writing():
+            if idempotency_key is not None:
+                created = Webhook.get_or_none(
+                    (Webhook.api_key_id == key_id) & (Webhook.idempotency_key == idempotency_key)
+                )
+                if created is not None:
+                    return replayed(created, digest, now)
             since = DataVersion.current()
             hook = Webhook.create(
+                api_key_id=key_id,
+                idempotency_key=idempotency_key,
+                request_digest=digest,
                 **_filters({"source": [], "tag": [], **data}),
                 enabled=enabled,
                 disabled_reason=None if enabled else "Created disabled.",
@@ -186,6 +199,33 @@ class WebhookList(MethodView):
                 updated_at=now,
             )
         return with_secret(hook, secret, location("webhooks.WebhookDetail", webhook_id=hook.id))
+
+
+#: How long a retry of a creation is answered as the first was (with the secret).
+REPLAYED_FOR = datetime.timedelta(hours=24)
+
+
+def replayed(created, digest, now):
+    """The answer to a creation whose Idempotency-Key made the webhook ``created`` already:
+    when the request is the same (``digest``) and came within :data:`REPLAYED_FOR`, the first
+    answer again, the webhook as it is now with the secret that signs its deliveries now; else
+    a 422, nothing stored."""
+    if created.request_digest != digest:
+        problem = f"This key created another webhook (id {created.id}): send a new key."
+    elif now - created.created_at > REPLAYED_FOR:
+        problem = (
+            f"This key created webhook {created.id} more than 24 hours ago; its secret is not"
+            " shown again (rotate it for a new one)."
+        )
+    else:
+        try:
+            secret = webhooks.unseal(created.secret, _secret_key())
+        except webhooks.SecretUnreadable as error:
+            problem = f"Webhook {created.id} was created with this key. {error}"
+        else:
+            headers = location("webhooks.WebhookDetail", webhook_id=created.id)
+            return with_secret(created, secret, {**headers, "Idempotent-Replayed": "true"})
+    bad_request("Idempotency-Key", problem, status=422)
 
 
 @blp.route(f"/{ID}")

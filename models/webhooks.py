@@ -14,6 +14,7 @@ import base64
 import contextvars
 import dataclasses
 import datetime
+import hashlib
 import os
 import random
 import secrets
@@ -155,9 +156,21 @@ class Webhook(BaseModel):
     last_success_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    #: The API key that created it (its id), and the ``Idempotency-Key`` it sent, if any, with
+    #: a digest of what it asked for: a retry finds this webhook (see :meth:`digest`).
+    api_key_id = peewee.BigIntegerField(null=True)
+    idempotency_key = peewee.CharField(max_length=255, null=True)
+    request_digest = peewee.CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "webhook_subscription"
+        indexes = ((("api_key_id", "idempotency_key"), True),)
+
+    @staticmethod
+    def digest(data):
+        """A digest of a creation's loaded body ``data``: equal for the same request."""
+        material = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(material, digest_size=16).hexdigest()
 
     @property
     def event_list(self):

@@ -10,6 +10,7 @@ from .common import (
     PageSchema,
     Text,
     Timestamp,
+    idempotency_key,
     not_blank,
 )
 
@@ -72,20 +73,9 @@ class CommentPostHeaders(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    idempotency_key = fields.String(
-        data_key="Idempotency-Key",
-        validate=validate.Regexp(
-            r"^[\x21-\x2b\x2d-\x7e]{1,255}$",
-            error=(
-                "Use 1-255 printable ASCII characters, without spaces or commas (a UUID, say),"
-                " in one header."
-            ),
-        ),
-        metadata={
-            "description": "Any unique value of the client's, sent again with a retry of the"
-            " same post: a post this key (the API key's) already made is not made twice, and"
-            " its answer is given again, the comment as it was posted, with"
-            " `Idempotent-Replayed: true`; sent with another comment, it is a 422. It holds"
-            " while that comment exists."
-        },
+    idempotency_key = idempotency_key(
+        "Any unique value of the client's, sent again with a retry of the same post: a post"
+        " this key (the API key's) already made is not made twice, and its answer is given"
+        " again, the comment as it was posted, with `Idempotent-Replayed: true`; sent with"
+        " another comment, it is a 422. It holds while that comment exists."
     )

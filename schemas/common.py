@@ -93,6 +93,22 @@ class Identifier(Text):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+def idempotency_key(description):
+    """The ``Idempotency-Key`` header of a POST that creates something (``description``: what a
+    retry with it gets)."""
+    return fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Regexp(
+            r"^[\x21-\x2b\x2d-\x7e]{1,255}$",
+            error=(
+                "Use 1-255 printable ASCII characters, without spaces or commas (a UUID, say),"
+                " in one header."
+            ),
+        ),
+        metadata={"description": description},
+    )
+
+
 class Count(fields.Integer):
     """A whole number of a query string, written in the digits 0-9 and nothing else (Python's
     ``int``, which marshmallow's Integer uses, also reads ``3_0``, ``+3``, `` 3`` and digits of

@@ -6,7 +6,7 @@
 a removed article.
 """
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from .common import (
     NOT_BLANK,
@@ -17,6 +17,7 @@ from .common import (
     Text,
     Timestamp,
     Url,
+    idempotency_key,
     not_blank,
 )
 
@@ -74,6 +75,21 @@ class WebhookSecretSchema(WebhookSchema):
     secret = fields.String(
         attribute="new_secret",
         metadata={"description": "The signing secret (`whsec_...`): shown this once, store it"},
+    )
+
+
+class WebhookPostHeaders(Schema):
+    """The headers a webhook's creation reads (others are not its business)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = idempotency_key(
+        "Any unique value of the client's, sent again with a retry of the same request: a"
+        " webhook this key (the API key's) already created is not created again (its endpoint"
+        " would receive every event twice); within 24 hours the retry is answered as the first"
+        " was, the webhook as it is now with its signing secret, and"
+        " `Idempotent-Replayed: true`. Sent with another request, or later, it is a 422."
     )
 
 

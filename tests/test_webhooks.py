@@ -126,6 +126,54 @@ def test_create_shows_the_secret_once_and_stores_it_sealed(app, client, admin, s
         webhooks.unseal(stored, other)
 
 
+def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
+    app, client, admin, make_key, writer, source, receiver
+):
+    """A client that did not hear the answer sends the creation again: the endpoint is not
+    subscribed twice (it would get every event twice); the retry gets the first answer, with
+    the secret that signs now. The key's value with another request, from another API key, or
+    a day later, is told apart."""
+    body = {"url": receiver.url, "events": ["article.published"], "description": "Index"}
+    once = {**admin, "Idempotency-Key": "3f1c5a4e-create-hook"}
+    first = client.post("/v1/webhooks", json=body, headers=once)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = client.post("/v1/webhooks", json=body, headers=once)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    for name in ("Location", "ETag", "Cache-Control"):
+        assert again.headers[name] == first.headers[name], name
+    hook_id = first.json["id"]
+    assert [hook["id"] for hook in client.get("/v1/webhooks", headers=admin).json["data"]] == [
+        hook_id
+    ]
+    client.post("/v1/articles", json=article(source), headers=writer)
+    (got,) = receiver.wait_for(1)
+    assert verified(got, again.json["secret"])["type"] == "article.published"
+    rotated = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", headers=admin).json
+    assert client.post("/v1/webhooks", json=body, headers=once).json["secret"] == rotated["secret"]
+
+    other = client.post("/v1/webhooks", json={**body, "description": "Other"}, headers=once)
+    assert other.status_code == 422
+    assert other.json["errors"] == {
+        "Idempotency-Key": [f"This key created another webhook (id {hook_id}): send a new key."]
+    }
+    colleague = {**make_key("admin"), "Idempotency-Key": once["Idempotency-Key"]}
+    theirs = client.post("/v1/webhooks", json=body, headers=colleague)
+    assert theirs.status_code == 201 and theirs.json["id"] != hook_id
+    with app.app_context():
+        day_ago = datetime.datetime.utcnow() - datetime.timedelta(hours=24, seconds=1)
+        Webhook.update(created_at=day_ago).where(Webhook.id == hook_id).execute()
+    late = client.post("/v1/webhooks", json=body, headers=once)
+    assert late.status_code == 422 and "whsec_" not in late.get_data(True)
+    assert late.json["errors"]["Idempotency-Key"] == [
+        f"This key created webhook {hook_id} more than 24 hours ago; its secret is not shown"
+        " again (rotate it for a new one)."
+    ]
+    assert len(client.get("/v1/webhooks", headers=admin).json["data"]) == 2
+    spaced = client.post("/v1/webhooks", json=body, headers={**admin, "Idempotency-Key": "a b"})
+    assert spaced.status_code == 422 and "Idempotency-Key" in spaced.json["errors"]
+
+
 def test_webhooks_need_the_admin_scope(client, writer, receiver):
     body = {"url": receiver.url, "events": ["article.published"]}
     assert client.post("/v1/webhooks", json=body).status_code == 401

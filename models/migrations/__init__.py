@@ -46,6 +46,7 @@ from . import (
     v0026_data_version_time_of_which,
     v0027_comment_idempotency_keys,
     v0028_names_of_one_line,
+    v0029_webhook_idempotency_keys,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -78,6 +79,7 @@ STEPS = [
     v0026_data_version_time_of_which,
     v0027_comment_idempotency_keys,
     v0028_names_of_one_line,
+    v0029_webhook_idempotency_keys,
 ]
 
 LATEST_VERSION = len(STEPS)
