@@ -7,11 +7,13 @@ the good ones.
 """
 
 import codecs
+import collections
 import copy
 import datetime
 import hashlib
 import html
 import io
+import itertools
 import re
 import xml.sax
 from urllib.parse import urljoin, urlsplit
@@ -353,20 +355,64 @@ def _content_key(entry, body_html):
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def import_items(items, on_item=None, job=None, on_rejection=None, after_batch=None):
+def import_items(items, on_item=None, job=None, on_rejection=None, after_batch=None, readers=None):
     """Write every item; returns the counts, the first rejections with their numbers and
     reasons (:data:`MAX_REJECTIONS`), the rejections counted by code, and the ranges of the
     numbers of the items stored. With ``job`` (an :class:`models.imports.ImportJob`), its
     progress is recorded in the transaction of each batch, and resumed from. ``on_rejection``
     is called with every rejection, in line order, once its batch is accounted for good;
     ``after_batch(number)`` after each batch is stored and accounted, with the number of its
-    last item (it may raise to stop there)."""
+    last item (it may raise to stop there). With ``readers`` (a ``multiprocessing`` pool),
+    items are read there (:func:`read`: validated and prepared, the most of an item's CPU
+    time after its storing) while this process stores those read before."""
     importer = Importer(job, on_rejection, after_batch)
-    for number, payload in items:
+    read_items = ((number, read(payload)) for number, payload in items)
+    if readers is not None:
+        read_items = read_ahead(readers, items)
+    for number, item in read_items:
         if on_item is not None:
             on_item()
-        importer.add(number, payload)
+        importer.add(number, item)
     return importer.finish()
+
+
+#: Items a reader process is given at once, and items read ahead of the storing, at most.
+READ_CHUNK = 50
+READ_AHEAD = 2000
+
+
+def read_ahead(readers, items):
+    """``(number, read(payload))`` of every item, in order, read by the pool ``readers`` a slab
+    of :data:`READ_AHEAD` items ahead of the caller (so at most two slabs are held)."""
+    pending = collections.deque()
+    while True:
+        slab = list(itertools.islice(items, READ_AHEAD))
+        if slab:
+            payloads = [payload for _, payload in slab]
+            running = readers.map_async(read, payloads, chunksize=READ_CHUNK)
+            pending.append(([number for number, _ in slab], running))
+        if len(pending) > 1 or (pending and not slab):
+            numbers, running = pending.popleft()
+            yield from zip(numbers, running.get(), strict=True)
+        if not slab and not pending:
+            return
+
+
+def read(payload):
+    """What an import makes of an item before storing it, in any process (it reads no
+    database): a :class:`Rejected`, or the key naming the article it writes (None without an
+    ``external_id``) and its :class:`models.ingest.Prepared` input."""
+    if isinstance(payload, Rejected):
+        return payload
+    feed = isinstance(payload, FeedEntry)
+    entry = payload if feed else FeedEntry(payload, None)
+    try:
+        data = _schema.load(entry.payload)
+    except ValidationError as error:
+        errors = flatten_messages(error.messages)
+        return Rejected("invalid", f"Invalid: {named(errors)}.", errors)
+    key = (data["source"], data["external_id"]) if data.get("external_id") else None
+    return key, prepare(data, entry.updated_at, from_feed=feed, base=entry.base)
 
 
 class Importer:
@@ -404,27 +450,18 @@ class Importer:
         self.changed = [] if self.open is None else [self.open]
         self.window, self.batch, self.keys = [], [], set()
 
-    def add(self, number, payload):
-        if isinstance(payload, Rejected):
-            self.window.append((number, payload))
+    def add(self, number, item):
+        """Take the item numbered ``number`` as :func:`read` made it."""
+        if isinstance(item, Rejected):
+            self.window.append((number, item))
         else:
-            feed = isinstance(payload, FeedEntry)
-            entry = payload if feed else FeedEntry(payload, None)
-            try:
-                data = _schema.load(entry.payload)
-            except ValidationError as error:
-                errors = flatten_messages(error.messages)
-                reason = f"Invalid: {named(errors)}."
-                self.window.append((number, Rejected("invalid", reason, errors)))
-            else:
-                key = (data["source"], data.get("external_id")) if data.get("external_id") else None
-                if key is not None and key in self.keys:  # one batch names an article once
-                    self.flush()
-                prepared = prepare(data, entry.updated_at, from_feed=feed, base=entry.base)
-                self.window.append((number, prepared))
-                self.batch.append(len(self.window) - 1)
-                if key is not None:
-                    self.keys.add(key)
+            key, prepared = item
+            if key is not None and key in self.keys:  # one batch names an article once
+                self.flush()
+            self.window.append((number, prepared))
+            self.batch.append(len(self.window) - 1)
+            if key is not None:
+                self.keys.add(key)
         if len(self.batch) >= BATCH_SIZE or len(self.window) >= WINDOW:
             self.flush()
 

@@ -8,7 +8,11 @@ people's work). Then checks that every article is in the search index, and optio
 `newsdesk related rebuild`.
 
     .venv/bin/python bench/import_speed.py [--articles 100000] [--via cli|http]
-        [--database postgresql://...] [--rebuild]
+        [--database postgresql://...] [--rebuild] [--readers N]
+
+Through the CLI, `--readers N` is `newsdesk import --readers N` (processes validating items
+while one stores them; the command's own default when not given); `--readers 0` measures one
+process doing all of it.
 
 Over HTTP the corpus goes in bodies of at most NEWSDESK_IMPORT_SYNC_BYTES (4 MiB), each
 imported within its request, one after the other, to a gunicorn server of the default
@@ -82,9 +86,10 @@ def indexed(env):
         return Article.select().count(), documents
 
 
-def via_cli(part, env):
+def via_cli(part, env, readers=None):
     cpu = children_cpu()
-    seconds = run.timed(env, "import", str(part))
+    options = [] if readers is None else ["--readers", str(readers)]
+    seconds = run.timed(env, "import", *options, str(part))
     return seconds, children_cpu() - cpu
 
 
@@ -124,6 +129,7 @@ def main():
     parser.add_argument("--via", choices=("cli", "http"), default="cli")
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in bench/out)")
     parser.add_argument("--rebuild", action="store_true", help="time `related rebuild` after")
+    parser.add_argument("--readers", type=int, help="newsdesk import --readers N (CLI only)")
     args = parser.parse_args()
     common.OUT.mkdir(parents=True, exist_ok=True)
     env = {
@@ -139,14 +145,17 @@ def main():
     fresh_database(env)
     engine = "postgresql" if env["NEWSDESK_DATABASE_URL"].startswith("postgres") else "sqlite"
     common.log(f"importing {args.articles:,} articles via {args.via} into {engine} ...")
-    seconds, cpu = (via_cli if args.via == "cli" else via_http)(part, env)
+    if args.via == "cli":
+        seconds, cpu = via_cli(part, env, args.readers)
+    else:
+        seconds, cpu = via_http(part, env)
     articles, documents = indexed(env)
     line = (
         f"{engine}, {args.via}: {articles:,} articles in {seconds:.1f} s = "
         f"{articles / seconds:,.0f} articles/s"
     )
     if cpu:
-        line += f" (importing process: {cpu:.1f} s CPU = {articles / cpu:,.0f} articles/s of CPU)"
+        line += f" (importing processes: {cpu:.1f} s CPU = {articles / cpu:,.0f} articles/s of CPU)"
     line += f"; {documents:,} in the search index"
     print(line, flush=True)
     if args.rebuild:

@@ -630,6 +630,40 @@ def test_cli_prints_every_rejection(app, database_url, tmp_path, source, monkeyp
     assert f"{path}: 1 created, 0 updated, 0 unchanged, 106 rejected" in result.output
 
 
+def test_cli_reading_in_other_processes_imports_as_one_process_does(
+    app, database_url, tmp_path, source, monkeypatch
+):
+    """With reader processes (`--readers`), items are read ahead in small slabs, here across
+    batches: every outcome is the one process's, rejections printed in line order, an article
+    named twice in a batch stored twice, one updated in a later batch updated."""
+    from api import bulkload
+
+    monkeypatch.setattr(bulkload, "BATCH_SIZE", 4)
+    monkeypatch.setattr(bulkload, "READ_AHEAD", 5)
+    monkeypatch.setattr(bulkload, "READ_CHUNK", 2)
+    lines = [line(external_id=f"n{number}", title=f"Story {number}") for number in range(1, 16)]
+    lines[4:4] = ["not json"]
+    lines[9:9] = [line(external_id="n8", title="Story 8 again")]  # n8 is in this batch
+    lines[12:12] = [line(title="")]
+    lines.append(line(external_id="n2", title="Story 2 again"))
+    path = tmp_path / "many.ndjson"
+    path.write_text(ndjson(*lines))
+    result = invoke(database_url, "--readers", "2", str(path))
+    assert result.exit_code == 1, result.output
+    printed = [row for row in result.output.splitlines() if row.startswith(f"  {path}:")]
+    not_json = "Line is not valid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)."
+    assert printed == [
+        f"  {path}:5: {not_json}",
+        f"  {path}:13: Invalid: title. title: Must not be empty.",
+    ]
+    assert f"{path}: 15 created, 2 updated, 0 unchanged, 2 rejected" in result.output
+    _, articles, _ = snapshot()
+    assert [(title, external_id, version) for _, title, external_id, version in articles] == [
+        (f"Story {n}{' again' if n in (2, 8) else ''}", f"n{n}", 2 if n in (2, 8) else 1)
+        for n in range(1, 16)
+    ]
+
+
 @pytest.mark.parametrize("reference", ["&#xD800;", "&#57343;", "&#x110000;", "&#99999999999;"])
 def test_cli_imports_a_feed_with_references_to_no_character(app, database_url, tmp_path, reference):
     path = tmp_path / "odd.xml"
