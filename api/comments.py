@@ -82,6 +82,7 @@ class ArticleComments(MethodView):
                     & (Comment.idempotency_key == idempotency_key)
                 )
                 if posted is not None:
+                    touched.changed = False  # a retry answered: no answer changed
                     return replayed(posted, article.id, data)
             if parent_id is not None and not (
                 Comment.select()

@@ -166,6 +166,9 @@ class WebhookList(MethodView):
     def post(self, data, idempotency_key=None):
         """Subscribe an endpoint to events; the answer shows the signing secret, this once.
 
+        Only a retry of the creation with its `Idempotency-Key` gets it again: the same
+        request within 24 hours, before any rotation.
+
         The endpoint receives the events of every change committed from now on. `If-Match`
         names no subscription yet: 412.
         """
@@ -175,12 +178,13 @@ class WebhookList(MethodView):
         now = utcnow()
         enabled = data.get("enabled", True)
         key_id, digest = current_key().id, Webhook.digest(data)
-        with writing():
+        with writing() as touched:
             if idempotency_key is not None:
                 created = Webhook.get_or_none(
                     (Webhook.api_key_id == key_id) & (Webhook.idempotency_key == idempotency_key)
                 )
                 if created is not None:
+                    touched.changed = False  # a retry answered: no answer changed
                     return replayed(created, digest, now)
             since = DataVersion.current()
             hook = Webhook.create(
@@ -207,11 +211,16 @@ REPLAYED_FOR = datetime.timedelta(hours=24)
 
 def replayed(created, digest, now):
     """The answer to a creation whose Idempotency-Key made the webhook ``created`` already:
-    when the request is the same (``digest``) and came within :data:`REPLAYED_FOR`, the first
-    answer again, the webhook as it is now with the secret that signs its deliveries now; else
-    a 422, nothing stored."""
+    when the request is the same (``digest``), came within :data:`REPLAYED_FOR` and the secret
+    was not rotated since, the first answer again, the webhook as it is now with its secret;
+    else a 422, nothing stored."""
     if created.request_digest != digest:
         problem = f"This key created another webhook (id {created.id}): send a new key."
+    elif created.previous_secret_expires_at is not None:
+        problem = (
+            f"This key created webhook {created.id}, whose secret was rotated since: the new"
+            " one was shown to the rotation."
+        )
     elif now - created.created_at > REPLAYED_FOR:
         problem = (
             f"This key created webhook {created.id} more than 24 hours ago; its secret is not"

@@ -74,7 +74,10 @@ class WebhookSchema(Schema):
 class WebhookSecretSchema(WebhookSchema):
     secret = fields.String(
         attribute="new_secret",
-        metadata={"description": "The signing secret (`whsec_...`): shown this once, store it"},
+        metadata={
+            "description": "The signing secret (`whsec_...`): shown this once (and to a retry"
+            " with the creation's Idempotency-Key), store it"
+        },
     )
 
 
@@ -87,9 +90,10 @@ class WebhookPostHeaders(Schema):
     idempotency_key = idempotency_key(
         "Any unique value of the client's, sent again with a retry of the same request: a"
         " webhook this key (the API key's) already created is not created again (its endpoint"
-        " would receive every event twice); within 24 hours the retry is answered as the first"
-        " was, the webhook as it is now with its signing secret, and"
-        " `Idempotent-Replayed: true`. Sent with another request, or later, it is a 422."
+        " would receive every event twice); within 24 hours, and before any rotation of its"
+        " secret, the retry is answered as the first was, the webhook as it is now with its"
+        " signing secret, and `Idempotent-Replayed: true`. Sent with another request, or"
+        " later, it is a 422."
     )
 
 

@@ -243,6 +243,7 @@ def test_a_post_sent_again_with_its_idempotency_key_makes_one_comment(
     admin = make_key("admin")  # hidden meanwhile: for admins to know, not the retry
     hidden = client.patch(first.headers["Location"], json={"status": "hidden"}, headers=admin)
     assert hidden.status_code == 200
+    listed = client.get("/v1/articles").headers["ETag"]
 
     again = client.post(comment_url(article), json=sent, headers=once)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
@@ -250,6 +251,8 @@ def test_a_post_sent_again_with_its_idempotency_key_makes_one_comment(
     for name in ("Location", "ETag"):
         assert again.headers[name] == first.headers[name], name
     assert Comment.select().count() == 1
+    # Nothing changed: no answer's ETag does.
+    assert client.get("/v1/articles", headers={"If-None-Match": listed}).status_code == 304
 
     # The value with another comment, or on another article: 422, and nothing stored.
     for url, body in (

@@ -130,18 +130,20 @@ def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
     app, client, admin, make_key, writer, source, receiver
 ):
     """A client that did not hear the answer sends the creation again: the endpoint is not
-    subscribed twice (it would get every event twice); the retry gets the first answer, with
-    the secret that signs now. The key's value with another request, from another API key, or
-    a day later, is told apart."""
+    subscribed twice (it would get every event twice); the retry gets the first answer, and
+    changes no other answer. The key's value with another request, from another API key, a
+    day later or after a rotation of the secret, is told apart."""
     body = {"url": receiver.url, "events": ["article.published"], "description": "Index"}
     once = {**admin, "Idempotency-Key": "3f1c5a4e-create-hook"}
     first = client.post("/v1/webhooks", json=body, headers=once)
     assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    listed = client.get("/v1/articles").headers["ETag"]
     again = client.post("/v1/webhooks", json=body, headers=once)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json == first.json
     for name in ("Location", "ETag", "Cache-Control"):
         assert again.headers[name] == first.headers[name], name
+    assert client.get("/v1/articles", headers={"If-None-Match": listed}).status_code == 304
     hook_id = first.json["id"]
     assert [hook["id"] for hook in client.get("/v1/webhooks", headers=admin).json["data"]] == [
         hook_id
@@ -149,8 +151,6 @@ def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
     client.post("/v1/articles", json=article(source), headers=writer)
     (got,) = receiver.wait_for(1)
     assert verified(got, again.json["secret"])["type"] == "article.published"
-    rotated = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", headers=admin).json
-    assert client.post("/v1/webhooks", json=body, headers=once).json["secret"] == rotated["secret"]
 
     other = client.post("/v1/webhooks", json={**body, "description": "Other"}, headers=once)
     assert other.status_code == 422
@@ -161,6 +161,7 @@ def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
     theirs = client.post("/v1/webhooks", json=body, headers=colleague)
     assert theirs.status_code == 201 and theirs.json["id"] != hook_id
     with app.app_context():
+        created_at = Webhook.get_by_id(hook_id).created_at
         day_ago = datetime.datetime.utcnow() - datetime.timedelta(hours=24, seconds=1)
         Webhook.update(created_at=day_ago).where(Webhook.id == hook_id).execute()
     late = client.post("/v1/webhooks", json=body, headers=once)
@@ -168,6 +169,16 @@ def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
     assert late.json["errors"]["Idempotency-Key"] == [
         f"This key created webhook {hook_id} more than 24 hours ago; its secret is not shown"
         " again (rotate it for a new one)."
+    ]
+    with app.app_context():
+        Webhook.update(created_at=created_at).where(Webhook.id == hook_id).execute()
+    assert client.post("/v1/webhooks", json=body, headers=once).status_code == 201
+    assert client.post(f"/v1/webhooks/{hook_id}/rotate-secret", headers=admin).status_code == 200
+    rotated = client.post("/v1/webhooks", json=body, headers=once)
+    assert rotated.status_code == 422 and "whsec_" not in rotated.get_data(True)
+    assert rotated.json["errors"]["Idempotency-Key"] == [
+        f"This key created webhook {hook_id}, whose secret was rotated since: the new one was"
+        " shown to the rotation."
     ]
     assert len(client.get("/v1/webhooks", headers=admin).json["data"]) == 2
     spaced = client.post("/v1/webhooks", json=body, headers={**admin, "Idempotency-Key": "a b"})
