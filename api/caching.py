@@ -17,8 +17,10 @@ import collections
 import datetime
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -69,11 +71,16 @@ log = logging.getLogger(__name__)
 @functools.cache
 def release():
     """A digest of the code that makes the answers (the packages ``api``, ``models`` and
-    ``schemas``), part of every answer's ETag and so of every kept answer's key: after an
-    upgrade, a tag an older release gave no longer matches (its answer may have had another
-    shape), and an answer an older release kept in Redis (a host not yet upgraded, in a rolling
-    change) is not served by a newer one, nor one of a newer release by an older."""
+    ``schemas``, and the versions of the distributions Newsdesk requires: a new marshmallow may
+    render a field otherwise), part of every answer's ETag and so of every kept answer's key:
+    after an upgrade, a tag an older release gave no longer matches (its answer may have had
+    another shape), and an answer an older release kept in Redis (a host not yet upgraded, in a
+    rolling change) is not served by a newer one, nor one of a newer release by an older."""
     digest = hashlib.blake2b(digest_size=8)
+    for requirement in importlib.metadata.requires("newsdesk") or ():
+        if "extra ==" not in requirement:  # the test extras' make no answer
+            name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+            digest.update(f"{name}=={importlib.metadata.version(name)}\0".encode())
     for package in ("api", "models", "schemas"):
         root = Path(importlib.util.find_spec(package).origin).parent
         for path in sorted(root.rglob("*")):

@@ -37,7 +37,7 @@ from models import (
     init_db,
     migrations,
 )
-from models.migrations import SchemaVersion, v0001_initial
+from models.migrations import SchemaVersion, v0001_initial, v0028_names_of_one_line
 from models.search import period_token
 
 from .conftest import BACKENDS, POSTGRES_URL
@@ -581,18 +581,20 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
     disconnect()
 
 
-def test_upgrade_to_version_28_makes_one_line_of_names(empty_database):
+def test_upgrade_to_version_28_makes_one_line_of_names(empty_database, monkeypatch):
     """Names stored before the API refused tabs, line breaks and bidirectional controls in
     them (a feed's title made a source's) are made one line, each with a new version; the cards
     of a renamed source's articles show its new name, with a change for delta sync."""
+    monkeypatch.setattr(v0028_names_of_one_line, "BATCH", 2)  # rows read in several batches
     url = empty_database()
     connect(url)
     stamped_at(27)
     when = datetime.datetime(2026, 11, 1, 12, 0, 0)
     with db.atomic():
-        renamed = Source.create(slug="harbour-news", name="Harbour\tNews\u202e")
-        kept = Source.create(slug="bay-times", name="Bay  Times\u200f")  # one line already
-        Source.create(slug="blank", name="\u202e\n")
+        created = {"created_at": when, "updated_at": when}
+        renamed = Source.create(slug="harbour-news", name="Harbour\tNews\u202e", **created)
+        kept = Source.create(slug="bay-times", name="Bay  Times\u200f", **created)  # one line
+        Source.create(slug="blank", name="\u202e\n", **created)
         one = Article.create(slug="one", source=renamed, title="One", published_at=when)
         Article.create(slug="two", source=kept, title="Two", published_at=when)
         Comment.create(article=one, author_name="Ann\r\nLee", body="A comment.")
@@ -606,10 +608,10 @@ def test_upgrade_to_version_28_makes_one_line_of_names(empty_database):
     result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
     connect(url)
-    assert {s.slug: (s.name, s.version) for s in Source.select()} == {
-        "harbour-news": ("Harbour News", 2),
-        "bay-times": ("Bay  Times\u200f", 1),
-        "blank": ("blank", 2),
+    assert {s.slug: (s.name, s.version, s.updated_at > when) for s in Source.select()} == {
+        "harbour-news": ("Harbour News", 2, True),
+        "bay-times": ("Bay  Times\u200f", 1, False),
+        "blank": ("blank", 2, True),
     }
     comments = Comment.select().order_by(Comment.id)
     assert [(c.author_name, c.version) for c in comments] == [("Ann Lee", 2), ("Bo", 1)]
