@@ -8,18 +8,20 @@ people's work). Then checks that every article is in the search index, and optio
 `newsdesk related rebuild`.
 
     .venv/bin/python bench/import_speed.py [--articles 100000] [--via cli|http]
-        [--database postgresql://...] [--rebuild] [--readers N]
+        [--database postgresql://...] [--rebuild] [--readers N] [--connections N]
 
 Through the CLI, `--readers N` is `newsdesk import --readers N` (processes validating items
 while one stores them; the command's own default when not given); `--readers 0` measures one
 process doing all of it.
 
 Over HTTP the corpus goes in bodies of at most NEWSDESK_IMPORT_SYNC_BYTES (4 MiB), each
-imported within its request, one after the other, to a gunicorn server of the default
-configuration.
+imported within its request, one after the other (or `--connections N` at once), to a gunicorn
+server of the default configuration.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -106,19 +108,30 @@ def bodies(part):
         yield b"".join(body)
 
 
-def via_http(part, env):
+def via_http(part, env, connections=1):
     key = common.create_key(env, "bench", "write")
+
+    def send(body):
+        request = urllib.request.Request(
+            f"{base}/v1/import",
+            data=body,
+            headers={"Content-Type": "application/x-ndjson", "X-API-Key": key},
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            result = json.load(response)
+        assert response.status == 200 and result["rejected"] == 0, result
+
     with common.gunicorn("api.wsgi:app", env, common.free_port()) as base:
         started = time.perf_counter()
-        for body in bodies(part):
-            request = urllib.request.Request(
-                f"{base}/v1/import",
-                data=body,
-                headers={"Content-Type": "application/x-ndjson", "X-API-Key": key},
-            )
-            with urllib.request.urlopen(request, timeout=600) as response:
-                result = json.load(response)
-            assert response.status == 200 and result["rejected"] == 0, result
+        with concurrent.futures.ThreadPoolExecutor(connections) as senders:
+            # At most two bodies a connection read ahead: the corpus is not held whole.
+            pending = collections.deque()
+            for body in bodies(part):
+                pending.append(senders.submit(send, body))
+                if len(pending) >= 2 * connections:
+                    pending.popleft().result()
+            for sent in pending:
+                sent.result()
         seconds = time.perf_counter() - started
     return seconds, None
 
@@ -130,6 +143,9 @@ def main():
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in bench/out)")
     parser.add_argument("--rebuild", action="store_true", help="time `related rebuild` after")
     parser.add_argument("--readers", type=int, help="newsdesk import --readers N (CLI only)")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="bodies sent at once (HTTP only)"
+    )
     args = parser.parse_args()
     common.OUT.mkdir(parents=True, exist_ok=True)
     env = {
@@ -148,7 +164,7 @@ def main():
     if args.via == "cli":
         seconds, cpu = via_cli(part, env, args.readers)
     else:
-        seconds, cpu = via_http(part, env)
+        seconds, cpu = via_http(part, env, args.connections)
     articles, documents = indexed(env)
     line = (
         f"{engine}, {args.via}: {articles:,} articles in {seconds:.1f} s = "
