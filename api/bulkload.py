@@ -384,7 +384,7 @@ READ_AHEAD = 2000
 def read_ahead(readers, items):
     """``(number, read(payload))`` of every item, in order, read by the pool ``readers`` a slab
     of :data:`READ_AHEAD` items ahead of the caller (so at most two slabs are held)."""
-    pending = collections.deque()
+    items, pending = iter(items), collections.deque()  # a feed's are a list
     while True:
         slab = list(itertools.islice(items, READ_AHEAD))
         if slab:

@@ -179,11 +179,12 @@ def snapshot():
         )
 
 
-def test_cli_imports_rss_and_atom_by_content(app, database_url, tmp_path):
+@pytest.mark.parametrize("readers", ["0", "1"])  # feed entries read in another process too
+def test_cli_imports_rss_and_atom_by_content(app, database_url, tmp_path, readers):
     rss, atom = tmp_path / "harbour.txt", tmp_path / "valley.data"
     rss.write_text(RSS)
     atom.write_text(ATOM)
-    result = invoke(database_url, str(rss), str(atom))
+    result = invoke(database_url, "--readers", readers, str(rss), str(atom))
     assert result.exit_code == 0, result.output
     assert f"{rss}: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.output
     assert f"{atom}: 1 created" in result.output
