@@ -363,8 +363,8 @@ def import_items(items, on_item=None, job=None, on_rejection=None, after_batch=N
     is called with every rejection, in line order, once its batch is accounted for good;
     ``after_batch(number)`` after each batch is stored and accounted, with the number of its
     last item (it may raise to stop there). With ``readers`` (a ``multiprocessing`` pool),
-    items are read there (:func:`read`: validated and prepared, the most of an item's CPU
-    time after its storing) while this process stores those read before."""
+    items are read there (:func:`read`: validated and prepared, the largest share of an
+    item's CPU time after its storing) while this process stores those read before."""
     importer = Importer(job, on_rejection, after_batch)
     read_items = ((number, read(payload)) for number, payload in items)
     if readers is not None:

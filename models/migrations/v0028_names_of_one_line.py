@@ -18,8 +18,6 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 LAYOUT = re.compile(r"[\t\n\r\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: Where cards.py keeps the fingerprint of the schema the stored cards were rendered with.
 CARD_FINGERPRINT = "card_fingerprint"
-
-
 #: Rows read at once.
 BATCH = 1000
 
