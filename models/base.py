@@ -372,11 +372,27 @@ def insert_rows(model, rows, suffix=""):
         for row in rows
     ]
     columns = ", ".join(f'"{field.column_name}"' for field in fields)
-    marks = ", ".join(["{0}"] * len(fields))
-    execute_many(
-        f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks}){suffix}',
-        [tuple(field.db_value(row[field.name]) for field in fields) for row in rows],
-    )
+    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
+    if not is_postgres():
+        marks = ", ".join(["{0}"] * len(fields))
+        execute_many(
+            f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks}){suffix}', values
+        )
+        return
+    # Many rows a statement: the server parses and plans one INSERT for each page, where
+    # execute_many's statements are each parsed and planned (half the time of an import's
+    # inserts). Rows are inserted in the order given; two of them must not share a key that
+    # ``suffix``'s ON CONFLICT ... DO UPDATE names (one statement cannot update a row twice).
+    sql_log.debug("INSERT INTO %s -- %d rows", model._meta.table_name, len(values))
+    try:
+        psycopg2.extras.execute_values(
+            db.cursor(),
+            f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES %s{suffix}',
+            values,
+            page_size=500,
+        )
+    except psycopg2.Error as error:
+        raise as_peewee_error(error) from error
 
 
 def each_apart(work, ids, give_up=lambda article_id: None):
