@@ -605,7 +605,11 @@ class _Batch:
         tag_ids = {slug: tag.id for slug, tag in stored_tags.items()}
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
         ids = {}
-        if new:
+        if new and is_postgres():
+            # Ids drawn from the table's sequence: each new article is inserted once, card and
+            # all, below (an UPDATE of each card cost as much as the inserts).
+            ids = dict(zip([index for index, _ in new], _next_ids(Article, len(new)), strict=True))
+        elif new:  # SQLite (AUTOINCREMENT) has no sequence to draw from: insert, then the cards
             insert_rows(Article, [{**row, "created_at": self.now} for _, row in new])
             slugs = [row["slug"] for _, row in new]
             by_slug = dict(
@@ -653,10 +657,20 @@ class _Batch:
                 touched.tag_counts.update({tag_ids[slug]: 1 for slug in tags})
             touched.articles.add(model.id)
             saved.append((index, model, body, article))
-        if ids:
+        created = [(index, model) for index, model, _, article in saved if article is None]
+        if created and is_postgres():
+            row_of = dict(new)
+            insert_rows(
+                Article,
+                [
+                    {**row_of[index], "id": model.id, "created_at": self.now, "card": model.card}
+                    for index, model in created
+                ],
+            )
+        elif created:
             execute_many(
                 'UPDATE "article" SET "card" = {0} WHERE "id" = {0}',
-                [(model.card, model.id) for _, model, _, article in saved if article is None],
+                [(model.card, model.id) for _, model in created],
             )
         insert_rows(
             ArticleBody,
@@ -741,6 +755,16 @@ class _Batch:
             tag.slug: tag
             for tag in Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(list(wanted)))
         }
+
+
+def _next_ids(model, count):
+    """PostgreSQL: ``count`` ids from the sequence of ``model``'s key, in ascending order."""
+    table = model._meta.table_name
+    cursor = db.execute_sql(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        (f'"{table}"', count),
+    )
+    return sorted(value for (value,) in cursor)
 
 
 def _clashes(sent, name_of):
