@@ -300,7 +300,7 @@ class ArticleQueue(BaseModel):
         table = cls._meta.table_name
         insert_rows(
             cls,
-            [{"article": i, "queued_at": now, "bulk": bulk} for i in sorted(article_ids)],
+            [{"article": i, "queued_at": now, "bulk": bulk} for i in sorted(set(article_ids))],
             ' ON CONFLICT ("article_id") DO UPDATE SET "queued_at" = excluded."queued_at",'
             f' "bulk" = "{table}"."bulk" AND excluded."bulk"',
         )

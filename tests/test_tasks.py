@@ -446,3 +446,13 @@ def test_related_lists_wait_for_their_articles_to_be_embedded(client, writer, so
         # Theirs, and the single write's again: it names them, now embedded.
         assert related_lists.refresh_queued() == 4
         assert RelatedQueue.select().count() == 0
+
+
+def test_an_article_queued_twice_in_one_call_is_queued_once(app, dbconn, make_article):
+    """On PostgreSQL the queue's rows go in one INSERT ... ON CONFLICT, which cannot update a
+    row twice: an id named twice is queued once, as each alone would queue it."""
+    article = make_article()
+    for queue in (RelatedQueue, EmbeddingQueue):
+        with write_transaction():
+            queue.add([article.id, article.id], bulk=True)
+        assert [row.article_id for row in queue.select()] == [article.id]
