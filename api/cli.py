@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -429,6 +430,9 @@ def worker(workers):
         )
     tasks.take_up()
     consumer = tasks.make_consumer(tasks.huey, workers)
+    threading.Thread(
+        target=tasks.checkpoint_every, args=(1.0, consumer.stop_flag), daemon=True
+    ).start()
     click.echo(f"worker: {workers} threads; Ctrl-C stops it after the batch at hand", err=True)
     consumer.run()
 

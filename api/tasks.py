@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models import backlog, connected, imports, related, stories, webhooks
-from models.base import db, file_lock, is_postgres, utcnow_exact
+from models.base import checkpoint, db, file_lock, is_postgres, utcnow_exact
 
 from . import outbound
 from .bulkload import import_items, ndjson_items
@@ -159,6 +159,19 @@ def make_consumer(queue, workers):
     consumer = queue.create_consumer(workers=workers, worker_type="thread", max_delay=1.0)
     stopping = consumer.stop_flag
     return consumer
+
+
+def checkpoint_every(seconds, stop):
+    """Checkpoint the SQLite WAL (:func:`models.base.checkpoint`) every ``seconds`` until
+    ``stop`` is set: the worker's thread that keeps the checkpoints out of served writes."""
+    while True:
+        try:
+            with connected():
+                checkpoint()
+        except Exception:
+            log.exception("the WAL checkpoint failed; the next one tries again")
+        if stop.wait(seconds):
+            return
 
 
 #: Seconds a run of queued work goes on before it gives its thread back, asking for another
