@@ -15,7 +15,7 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
    left of that work after the samples is printed too.
 
     .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20] [--no-worker]
-        [--backlog 2000] [--database postgresql://...]
+        [--backlog 2000] [--idle-worker] [--database postgresql://...]
 
 With --database, a PostgreSQL database that holds the corpus already (as bench/import_speed.py
 --database leaves it) is used as it is: the new articles stay in it, under external ids of
@@ -77,6 +77,12 @@ def main():
     parser.add_argument(
         "--backlog", type=int, default=0, help="articles imported just before the samples"
     )
+    parser.add_argument(
+        "--idle-worker",
+        action="store_true",
+        help="empty the embedding queue too (the corpus's articles stay without vectors): the"
+        " worker has only the new writes' work, not the import's embeddings",
+    )
     args = parser.parse_args()
     url = args.database
     if url is None:
@@ -123,6 +129,8 @@ def main():
     bind_database(env["NEWSDESK_DATABASE_URL"])
     with db.connection_context():  # the corpus's own lists are `related rebuild`'s work
         RelatedQueue.delete().execute()
+        if args.idle_worker:
+            EmbeddingQueue.delete().execute()
     worker = None
     if not args.no_worker:
         command = [str(common.BIN / "newsdesk"), "worker"]
