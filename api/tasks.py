@@ -163,7 +163,10 @@ def make_consumer(queue, workers):
 
 def checkpoint_every(seconds, stop):
     """Checkpoint the SQLite WAL (:func:`models.base.checkpoint`) every ``seconds`` until
-    ``stop`` is set: the worker's thread that keeps the checkpoints out of served writes."""
+    ``stop`` is set: the worker's thread that keeps the checkpoints out of served writes.
+    Nothing on PostgreSQL, which checkpoints on its own."""
+    if is_postgres():
+        return
     while True:
         try:
             with connected():
