@@ -367,9 +367,10 @@ def as_peewee_error(error):
 
 
 def insert_rows(model, rows, suffix=""):
-    """Insert ``rows`` (dicts with the same keys: field names) into ``model``'s table, one
-    prepared INSERT for all (``suffix``: an ON CONFLICT clause), values as the fields store them
-    and the fields' defaults for the others, as peewee's own inserts do."""
+    """Insert ``rows`` (dicts with the same keys: field names) into ``model``'s table, in the
+    order given (``suffix``: an ON CONFLICT clause), values as the fields store them and the
+    fields' defaults for the others, as peewee's own inserts do: on SQLite one prepared INSERT
+    run for each row, on PostgreSQL one INSERT of many rows for each page of 500."""
     if not rows:
         return
     fields = [model._meta.fields[name] for name in rows[0]]
