@@ -202,7 +202,12 @@ def test_two_patches_of_a_resource_with_one_if_match_one_wins(
 
 def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres_only):
     """Two writers that each hold the row the other needs: PostgreSQL ends one, which runs
-    again once the other has committed."""
+    again, and both commit once.
+
+    The run again may deadlock a second time: once the ended writer lets its row go, its next
+    run can lock that row before the waiting writer wakes to take it (a row lock freed is not
+    handed to a waiter), and the two hold each other's rows once more. So either writer may run
+    up to the decorator's three times; what holds is that each commits exactly once."""
     a, b = make_source(slug="a"), make_source(slug="b")
     db.close()
     both_hold_one = threading.Barrier(2)
@@ -227,7 +232,8 @@ def test_a_transaction_ended_by_a_deadlock_runs_again(app, make_source, postgres
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # one of them ran twice
+    assert len(runs) > 2  # a deadlock ended one, which ran again
+    assert max(runs.count("a"), runs.count("b")) <= 3
     with db.connection_context():
         assert [s.article_count for s in Source.select().order_by(Source.slug)] == [2, 2]
 
