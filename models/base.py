@@ -7,6 +7,7 @@ import functools
 import itertools
 import logging
 import os
+import random
 import shutil
 import sqlite3
 import threading
@@ -444,7 +445,12 @@ COMMIT_LAG = datetime.timedelta(seconds=60)
 
 def runs_again_on_conflict(transaction):
     """Decorator: the function ``transaction`` (one transaction) runs again when it lost a race
-    to a concurrent writer (:func:`lost_race`), three times at most."""
+    to a concurrent writer (:func:`lost_race`), three times at most.
+
+    After a deadlock it waits a few milliseconds first: the rows it let go are not handed to
+    the writer waiting for them, and run again at once it could lock them first and deadlock
+    with that writer once more (PostgreSQL's log showed it: the ended writer's next
+    transaction holding the row the other still waited for)."""
 
     @functools.wraps(transaction)
     def run(*args, **kwargs):
@@ -454,6 +460,8 @@ def runs_again_on_conflict(transaction):
             except (peewee.IntegrityError, peewee.OperationalError) as error:
                 if not lost_race(error) or attempt == 2:
                     raise
+                if sqlstate(error) in LOST_RACE:
+                    time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
 
     return run
 
