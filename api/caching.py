@@ -37,8 +37,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
 
 from models import DataVersion, db, end_request, reading
-from models.base import COMMIT_LAG
-from models.changes import etag_epoch
+from models.base import COMMIT_LAG, binding
+from models.changes import etag_epoch, release_served
 from models.ingest import WriteError
 
 from . import compression, limits, observe
@@ -388,11 +388,29 @@ class Caching:
         self.forget()
 
     def forget(self):
-        """Drop every answer kept (the tests, reusing an app on a new database)."""
+        """Drop every answer kept and when this release first served each database (the tests,
+        reusing an app on a new database)."""
+        #: ``{binding: datetime}``: when this release first served each database bound.
+        self.served = {}
         if self.config.answer_cache_bytes:
             self.answers = AnswerCache(self.config.answer_cache_bytes)
             if self.config.redis_url and self.config.shared_answer_bytes:
                 self.answers = SharedAnswers(self.config, self.answers)
+
+    def release_served(self):
+        """When this release first served the bound database (:func:`release_served`), read
+        once per database; the time now, not kept, when it cannot be read or stamped (the disk
+        full, say): later than any date an earlier release gave."""
+        bound = binding()
+        served = self.served.get(bound)
+        if served is None:
+            try:
+                stamp = release_served(self.validators.release)
+            except peewee.DatabaseError:
+                log.warning("when this release first served the database is unknown", exc_info=True)
+                return datetime.datetime.now(datetime.UTC)
+            served = self.served[bound] = datetime.datetime.fromtimestamp(stamp, datetime.UTC)
+        return served
 
     def cache_control(self, api_key):
         """What a successful answer may be cached as: public, unless the caller has a key (a key
@@ -468,6 +486,8 @@ class Caching:
             tag, _ = response.get_etag()
         if response.last_modified is None and g.get("data_changed") is not None:
             response.last_modified = g.data_changed  # (what a kept answer had not, settled now)
+        if response.last_modified is not None:  # an upgrade may have changed what it shows
+            response.last_modified = max(response.last_modified, self.release_served())
         if response.last_modified and response.last_modified.timestamp() >= g.get("settled", 0):
             # A change may still commit with a time in this date's second (a write stamps its
             # time before it commits), and If-Modified-Since would call it unmodified: until

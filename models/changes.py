@@ -17,6 +17,9 @@ CHANGE_LOG_LOCK = 0x4E444348
 ETAG_EPOCH = "etag_epoch"
 #: The setting holding the name the database had first (see :func:`token_holds`).
 FIRST_ETAG_EPOCH = "etag_epoch_first"
+#: The settings holding when each release of the code first served the database, by name:
+#: this and the release's digest (see :func:`release_served`).
+RELEASE_SERVED = "release_served:"
 
 
 class Change(BaseModel):
@@ -193,6 +196,23 @@ def name_for_etags(renew=False):
         ).execute()
     _epoch.cache_clear()
     _first_epoch.cache_clear()
+
+
+def release_served(release):
+    """When the release ``release`` (a digest of the code that makes the answers) first served
+    this database, in seconds since the epoch, stamped now if it had not: an upgrade may change
+    what every answer shows, and no answer of this release may carry a Last-Modified from
+    before it (If-Modified-Since would keep an earlier release's answer as current). 0 when
+    no release had served it before (a new database: nothing else was ever answered from it;
+    or one last served by a release before this record was kept)."""
+    name = RELEASE_SERVED + release
+    stamp = Setting.get_value(name)
+    if stamp is None:
+        earlier = Setting.select().where(Setting.name.startswith(RELEASE_SERVED)).exists()
+        stamp = int(time.time()) if earlier else 0
+        Setting.insert(name=name, value=str(stamp)).on_conflict_ignore().execute()
+        stamp = Setting.get_value(name, stamp)  # another process's, if it stamped first
+    return int(stamp)
 
 
 def token_holds(database):

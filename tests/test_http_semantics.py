@@ -3,6 +3,7 @@ validators, conditional writes, errors that caches must not keep."""
 
 import datetime
 import json
+import time
 import types
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import yaml
 from werkzeug.http import http_date
 
 from api import caching
-from models import Article, Source
-from models.base import COMMIT_LAG, is_postgres
+from models import Article, DataVersion, Source
+from models.base import COMMIT_LAG, Setting, is_postgres
+from models.changes import RELEASE_SERVED
 
 
 def long_articles(make_article, count=6):
@@ -289,6 +291,46 @@ def test_no_last_modified_until_no_change_can_share_it(client, dbconn, make_arti
     monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: at + lag + 1))
     assert client.get(path, headers={"If-Modified-Since": date}).status_code == 304
     assert client.get(path).headers["Last-Modified"] == date
+
+
+def test_an_upgrade_is_not_modified_since_a_date_an_earlier_release_gave(
+    app, client, dbconn, make_article, monkeypatch
+):
+    """An upgrade may change what every answer shows: no answer of a release carries a date
+    from before it first served the database, so If-Modified-Since with a date an earlier
+    release gave is not a 304. A database no release served before keeps its dates."""
+    article = make_article()
+    Article.update(modified_at=datetime.datetime(2026, 1, 1)).execute()
+    Source.update(modified_at=datetime.datetime(2026, 1, 1)).execute()
+    paths = (f"/v1/articles/{article.id}", "/v1/articles", f"/v1/sources/{article.source.slug}")
+    date = "Thu, 01 Jan 2026 00:00:00 GMT"
+    DataVersion.update(changed_at=1767225600, changed_version=DataVersion.value).execute()
+    for path in paths:  # the first release to serve it: the dates are the data's
+        assert client.get(path).headers["Last-Modified"] == date, path
+        assert client.get(path, headers={"If-Modified-Since": date}).status_code == 304, path
+    [(name, stamp)] = (
+        Setting.select(Setting.name, Setting.value)
+        .where(Setting.name.startswith(RELEASE_SERVED))
+        .tuples()
+    )
+    assert stamp == "0"
+
+    # The next release starts (a new digest; here the one before is renamed instead).
+    Setting.update(name=f"{RELEASE_SERVED}earlier").where(Setting.name == name).execute()
+    app.extensions["newsdesk"]["caching"].forget()  # what a new process knows
+    before = time.time()
+    for path in paths:  # stamped just now: no date until no change can share its second
+        answer = client.get(path, headers={"If-Modified-Since": date})
+        assert answer.status_code == 200 and "Last-Modified" not in answer.headers, path
+    served = int(Setting.get_value(name))
+    assert before - 1 <= served <= time.time()
+    later = served + COMMIT_LAG.total_seconds() + 1
+    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: later))
+    for path in paths:
+        assert client.get(path, headers={"If-Modified-Since": date}).status_code == 200, path
+        upgraded = client.get(path).headers["Last-Modified"]
+        assert upgraded == http_date(served), path
+        assert client.get(path, headers={"If-Modified-Since": upgraded}).status_code == 304, path
 
 
 def test_if_match_on_a_missing_article_is_404(client, writer):
