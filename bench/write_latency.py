@@ -15,7 +15,7 @@ articles; its related queue emptied, as `related rebuild` leaves it), serves New
    left of that work after the samples is printed too.
 
     .venv/bin/python bench/write_latency.py [--writes 500] [--samples 20] [--no-worker]
-        [--backlog 2000] [--idle-worker] [--database postgresql://...]
+        [--backlog 2000] [--idle-worker] [--worker-threads 2] [--database postgresql://...]
 
 With --database, a PostgreSQL database that holds the corpus already (as bench/import_speed.py
 --database leaves it) is used as it is: the new articles stay in it, under external ids of
@@ -83,6 +83,12 @@ def main():
         help="empty the embedding queue too (the corpus's articles stay without vectors): the"
         " worker has only the new writes' work, not the import's embeddings",
     )
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=2,
+        help="the worker's threads (`newsdesk worker --workers`; its default is 2)",
+    )
     args = parser.parse_args()
     url = args.database
     if url is None:
@@ -133,7 +139,7 @@ def main():
             EmbeddingQueue.delete().execute()
     worker = None
     if not args.no_worker:
-        command = [str(common.BIN / "newsdesk"), "worker"]
+        command = [str(common.BIN / "newsdesk"), "worker", "--workers", str(args.worker_threads)]
         worker = subprocess.Popen(command, env=env, cwd=common.ROOT)
     try:
         with common.gunicorn("api.wsgi:app", env, common.free_port()) as base:
