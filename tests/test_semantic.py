@@ -486,6 +486,39 @@ def test_placing_reads_vectors_before_the_write_lock_and_stories_again_under_it(
     assert window.rows[window.position[second]][1] == story
 
 
+def test_a_batch_is_placed_a_few_articles_to_a_transaction(
+    client, writer, source, make_source, monkeypatch
+):
+    """The worker's batch is placed at most PLACE_CHUNK articles to a write transaction (64 in
+    one held SQLite's write lock for over 50 ms, and web writes waited), each after the ones
+    published before it: copies of one wire story, placed in three transactions, are one
+    story whose every copy names the first."""
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # queued, then placed in one batch
+    wire = make_source(slug="wire")
+    title, body = STORY[0]
+    ids = [
+        post(client, writer, wire, title, f"{body} Reporting by the wire, {n}.", hours=n)["id"]
+        for n in range(2 * stories.PLACE_CHUNK + 4)
+    ]
+    placed = []
+    read = stories._placed
+
+    def spy(article_ids):
+        if db.in_transaction():
+            placed.append(len(list(article_ids)))
+        return read(article_ids)
+
+    monkeypatch.setattr(stories, "_placed", spy)
+    assert in_db(stories.refresh_queued) == len(ids)
+    assert placed == [stories.PLACE_CHUNK, stories.PLACE_CHUNK, 4]
+    story_id = client.get(f"/v1/articles/{ids[0]}").json["story"]
+    members = client.get(f"/v1/stories/{story_id}").json["articles"]
+    assert [(a["id"], a["duplicate_of"]) for a in members] == [
+        (ids[0], None),
+        *((i, ids[0]) for i in ids[1:]),
+    ]
+
+
 def test_a_story_left_with_one_article_is_dissolved(client, writer, story_articles):
     posted, _ = story_articles
     story_id = client.get(f"/v1/articles/{posted[0]['id']}").json["story"]
