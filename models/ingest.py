@@ -330,7 +330,11 @@ class _Batch:
                 if slug != name and slug not in has
             ]
         slugs = {slug for names in self.sent_tags.values() for *_, slug in names}
-        names = dict(Tag.select(Tag.slug, Tag.name).where(Tag.slug.in_(list(slugs))).tuples())
+        names = (  # none to read when every name is its slug: a write's usual tags
+            dict(Tag.select(Tag.slug, Tag.name).where(Tag.slug.in_(list(slugs))).tuples())
+            if slugs
+            else {}
+        )
         for index, sent in self.sent_tags.items():
             first = {}  # a tag not stored yet is named by its first name
             for _, name, slug in sent:
