@@ -406,7 +406,7 @@ class Caching:
         if served is None:
             try:
                 stamp = release_served(self.validators.release)
-            except peewee.DatabaseError:
+            except (peewee.DatabaseError, peewee.InterfaceError, MaxConnectionsExceeded):
                 log.warning("when this release first served the database is unknown", exc_info=True)
                 return datetime.datetime.now(datetime.UTC)
             served = self.served[bound] = datetime.datetime.fromtimestamp(stamp, datetime.UTC)

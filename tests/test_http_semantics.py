@@ -12,7 +12,7 @@ import yaml
 from werkzeug.http import http_date
 
 from api import caching
-from models import Article, DataVersion, Source
+from models import Article, DataVersion, Source, db
 from models.base import COMMIT_LAG, Setting, is_postgres
 from models.changes import RELEASE_SERVED
 
@@ -331,6 +331,46 @@ def test_an_upgrade_is_not_modified_since_a_date_an_earlier_release_gave(
         upgraded = client.get(path).headers["Last-Modified"]
         assert upgraded == http_date(served), path
         assert client.get(path, headers={"If-Modified-Since": upgraded}).status_code == 304, path
+
+
+def test_a_release_that_cannot_stamp_its_start_still_answers(
+    client, dbconn, make_article, monkeypatch
+):
+    """A database that takes no write (read only, or its disk full) still answers reads after
+    an upgrade: with no date until the release's first answer is stamped, not with an error."""
+    article = make_article()
+    Article.update(modified_at=datetime.datetime(2026, 1, 1)).execute()
+    Source.update(modified_at=datetime.datetime(2026, 1, 1)).execute()
+    Setting.insert(name=f"{RELEASE_SERVED}earlier", value="0").execute()  # an upgrade
+    path, date = f"/v1/articles/{article.id}", "Thu, 01 Jan 2026 00:00:00 GMT"
+    if is_postgres():
+        db.execute_sql(
+            "CREATE FUNCTION read_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction'"
+            " USING ERRCODE = 'read_only_sql_transaction'; END $$"
+        )
+        db.execute_sql(
+            "CREATE TRIGGER read_only BEFORE INSERT ON setting"
+            " FOR EACH ROW EXECUTE FUNCTION read_only()"
+        )
+    else:
+        db.execute_sql("PRAGMA query_only = ON")  # the connection the requests use
+    try:
+        for _ in range(2):  # not kept: each asks again
+            answer = client.get(path, headers={"If-Modified-Since": date})
+            assert answer.status_code == 200 and "Last-Modified" not in answer.headers
+    finally:
+        if is_postgres():
+            db.execute_sql("DROP TRIGGER read_only ON setting")
+            db.execute_sql("DROP FUNCTION read_only()")
+        else:
+            db.execute_sql("PRAGMA query_only = OFF")
+    assert Setting.select().where(Setting.name.startswith(RELEASE_SERVED)).count() == 1
+    later = time.time() + COMMIT_LAG.total_seconds() + 1
+    assert client.get(path).status_code == 200  # stamped now
+    assert Setting.select().where(Setting.name.startswith(RELEASE_SERVED)).count() == 2
+    monkeypatch.setattr(caching, "time", types.SimpleNamespace(time=lambda: later))
+    assert client.get(path, headers={"If-Modified-Since": date}).status_code == 200
 
 
 def test_if_match_on_a_missing_article_is_404(client, writer):
