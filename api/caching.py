@@ -37,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified
 
 from models import DataVersion, db, end_request, reading
-from models.base import COMMIT_LAG, binding
+from models.base import COMMIT_LAG
 from models.changes import etag_epoch, release_served
 from models.ingest import WriteError
 
@@ -388,29 +388,22 @@ class Caching:
         self.forget()
 
     def forget(self):
-        """Drop every answer kept and when this release first served each database (the tests,
-        reusing an app on a new database)."""
-        #: ``{binding: datetime}``: when this release first served each database bound.
-        self.served = {}
+        """Drop every answer kept (the tests, reusing an app on a new database)."""
         if self.config.answer_cache_bytes:
             self.answers = AnswerCache(self.config.answer_cache_bytes)
             if self.config.redis_url and self.config.shared_answer_bytes:
                 self.answers = SharedAnswers(self.config, self.answers)
 
     def release_served(self):
-        """When this release first served the bound database (:func:`release_served`), read
-        once per database; the time now, not kept, when it cannot be read or stamped (the disk
-        full, say): later than any date an earlier release gave."""
-        bound = binding()
-        served = self.served.get(bound)
-        if served is None:
-            try:
-                stamp = release_served(self.validators.release)
-            except (peewee.DatabaseError, peewee.InterfaceError, MaxConnectionsExceeded):
-                log.warning("when this release first served the database is unknown", exc_info=True)
-                return datetime.datetime.now(datetime.UTC)
-            served = self.served[bound] = datetime.datetime.fromtimestamp(stamp, datetime.UTC)
-        return served
+        """When this release first served the bound database (:func:`release_served`); the
+        time now when it cannot be read or stamped (the disk full, say): later than any date
+        an earlier release gave."""
+        try:
+            stamp = release_served(self.validators.release)
+        except (peewee.DatabaseError, peewee.InterfaceError, MaxConnectionsExceeded):
+            log.warning("when this release first served the database is unknown", exc_info=True)
+            return datetime.datetime.now(datetime.UTC)
+        return datetime.datetime.fromtimestamp(stamp, datetime.UTC)
 
     def cache_control(self, api_key):
         """What a successful answer may be cached as: public, unless the caller has a key (a key

@@ -209,7 +209,13 @@ def release_served(release):
     what every answer shows, and no answer of this release may carry a Last-Modified from
     before it (If-Modified-Since would keep an earlier release's answer as current). 0 when
     no release had served it before (a new database: nothing else was ever answered from it;
-    or one last served by a release before this record was kept)."""
+    or one last served by a release before this record was kept). Read once per process and
+    database."""
+    return _release_served(binding(), release)
+
+
+@functools.lru_cache(maxsize=1)
+def _release_served(bound, release):
     name = RELEASE_SERVED + release
     stamp = Setting.get_value(name)
     if stamp is None:
