@@ -71,7 +71,8 @@ class Change(BaseModel):
         if not changes:
             return {}
         _in_commit_order()
-        logged = cls.select(fn.MAX(cls.id)).scalar() or 0
+        article_ids = [article_id for article_id, _, _ in changes]
+        cls._supersede(article_ids)
         now = utcnow()
         # insert_rows, not insert_many: peewee built a batch of 200 changes in 13 ms, a sixth
         # of an import's storing (bench/README.md, twenty-first session).
@@ -82,32 +83,34 @@ class Change(BaseModel):
                 for i, op, reason in changes
             ],
         )
-        # Change-log writers take turns (the lock above; SQLite's write lock): every change
-        # after ``logged`` is this transaction's.
-        ids = dict(cls.select(cls.article_id, cls.id).where(cls.id > logged).tuples())
-        cls._supersede(logged, list(ids))
-        return ids
+        # Every earlier change of these articles is superseded now, and change-log writers
+        # take turns (the lock above; SQLite's write lock): their changes not superseded are
+        # this transaction's.
+        return dict(
+            cls.select(cls.article_id, cls.id)
+            .where(cls.article_id.in_(article_ids) & ~cls.superseded)
+            .tuples()
+        )
 
     @classmethod
     def record_upserts(cls, article_ids):
         """Log an upsert of each article the query ``article_ids`` selects (their ids, in id
         order), in one statement, as :meth:`record_many` logs them (its lock included)."""
         _in_commit_order()
-        logged = cls.select(fn.MAX(cls.id)).scalar() or 0
+        cls._supersede(article_ids)
         query = article_ids.select_extend(
             peewee.Value(UPSERT), peewee.Value(None), peewee.Value(utcnow()), peewee.Value(False)
         )
         fields = [cls.article_id, cls.op, cls.reason, cls.created_at, cls.superseded]
         cls.insert_from(query, fields).execute()
-        cls._supersede(logged, article_ids)
 
     @classmethod
-    def _supersede(cls, logged, article_ids):
-        """Mark superseded the changes up to ``logged`` (the last id before the caller's) of
-        the articles ``article_ids`` (ids, or a query of them) just changed again. The change
-        log's lock (or SQLite's write lock) keeps other writers out between the two."""
+    def _supersede(cls, article_ids):
+        """Mark superseded the changes of the articles ``article_ids`` (ids, or a query of
+        them), about to be logged again. The change log's lock (or SQLite's write lock) keeps
+        other writers out until the new changes are in."""
         cls.update(superseded=True).where(
-            (cls.id <= logged) & ~cls.superseded & cls.article_id.in_(article_ids)
+            ~cls.superseded & cls.article_id.in_(article_ids)
         ).execute()
 
 

@@ -750,15 +750,22 @@ class _Batch:
         before (a tag seen before keeps its name)."""
         if not wanted:
             return {}
-        # In slug order: two writers adding the same new tags wait for each other in one order
-        # (on PostgreSQL, in opposite orders each would wait for the other's: a deadlock).
-        Tag.insert_many(
-            [{"slug": s, "name": n} for s, n in sorted(wanted.items())]
-        ).on_conflict_ignore().execute()
-        return {
-            tag.slug: tag
-            for tag in Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(list(wanted)))
-        }
+        stored = _stored_tags(list(wanted))
+        if new := sorted(set(wanted) - set(stored)):
+            # In slug order: two writers adding the same new tags wait for each other in one
+            # order (on PostgreSQL, in opposite orders each would wait for the other's: a
+            # deadlock). A tag another writer added meanwhile is left as it is.
+            Tag.insert_many(
+                [{"slug": s, "name": wanted[s]} for s in new]
+            ).on_conflict_ignore().execute()
+            stored.update(_stored_tags(new))
+        return stored
+
+
+def _stored_tags(slugs):
+    """The stored tags of ``slugs``, by slug."""
+    query = Tag.select(Tag.id, Tag.slug, Tag.name).where(Tag.slug.in_(slugs))
+    return {tag.slug: tag for tag in query}
 
 
 def _next_ids(model, count):
