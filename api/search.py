@@ -50,11 +50,11 @@ class Search(MethodView):
             bad_request("q", str(error))
         # Keyword cursors keep the tag they had before there were modes.
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
+        # The last hit's sort key, and how many hits the pages up to it held (see hybrid.after;
+        # missing from cursors made before it was kept).
         types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
-        optional = 0
-        if mode != "keyword":  # and how many hits the pages before held (see hybrid.after)
-            types, optional = (*types, paging.integer), 1
-        after = paging.decode_cursor(cursor, tag, types, optional=optional) if cursor else None
+        types = (*types, paging.integer)
+        after = paging.decode_cursor(cursor, tag, types, optional=1) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":
             embeddings.prepare_index()
@@ -63,11 +63,14 @@ class Search(MethodView):
         with time_limit(current_app.config["NEWSDESK"].statement_timeout_ms):
             extra = {}
             if mode == "keyword":
-                rows = search_index.search(parsed, sort=sort, after=after, **criteria)
+                key, seen = (after[:2], after[2]) if after else (None, 0)
+                rows, start = search_index.search_page(
+                    parsed, sort=sort, after=key, seen=seen, **criteria
+                )
                 hits = [hybrid.Hit(*row, "keyword") for row in rows.limit(limit + 1)]
                 if facets:
                     extra["facets"] = search_index.facets(parsed, dict.fromkeys(facets), **criteria)
-                seen = None
+                seen = None if start is None else start + limit
             else:
                 every = hybrid.ranked(parsed, mode, sort, **criteria)
                 rest = hybrid.after(every, sort, after)
@@ -84,8 +87,8 @@ class Search(MethodView):
 
 
 def _cursor_key(hit, sort, seen):
-    """What a cursor after ``hit`` holds: its sort key, and in hybrid and semantic modes how
-    many hits the pages up to it held (``seen``)."""
+    """What a cursor after ``hit`` holds: its sort key, and how many hits the pages up to it
+    held (``seen``; None when a cursor made before it was kept did not say)."""
     key = hybrid.sort_key(hit, sort)
     return key if seen is None else (*key, seen)
 

@@ -298,6 +298,26 @@ def search(parsed, *, sort="relevance", after=None, **filters):
     return seek(query, keys, after, descending=True).tuples()
 
 
+def search_page(parsed, *, sort="relevance", after=None, seen=None, **filters):
+    """The hits of a page after the cursor key ``after``, as :func:`search` gives them, given
+    ``seen``, how many hits the pages up to ``after`` held (None: not known): ``(rows, seen)``,
+    ``seen`` now the rank the rows start at.
+
+    On SQLite by relevance, when the last hit ``after`` names is gone (deleted: out of the
+    index), every BM25 score moved with it (the words' weights and the average length are the
+    whole index's), so its key no longer falls between the same hits: the rows start at the
+    rank it left, where the hit below it moved up to.
+    """
+    rows = search(parsed, sort=sort, after=after, **filters)
+    if after is None or seen is None or sort != "relevance" or is_postgres():
+        return rows, seen
+    hit = _fts_hits(parsed, ArticleSearch.rowid, **filters).where(ArticleSearch.rowid == after[1])
+    if hit.exists():
+        return rows, seen
+    start = max(seen - 1, 0)
+    return search(parsed, sort=sort, **filters).offset(start), start
+
+
 def best_of_newest(parsed, limit, newest, **filters):
     """The ids of the ``limit`` best hits of ``parsed`` among its ``newest`` hits (the most
     recently stored: highest ids), best first.

@@ -320,6 +320,35 @@ def test_relevance_pages_neither_skip_nor_repeat_while_articles_arrive(
     assert set(before) <= set(during)
 
 
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_the_last_hit_of_a_page_deleted_the_next_page_goes_on_at_its_rank(
+    client, writer, source, mode
+):
+    """A delete takes the article out of the index, which moves every BM25 score on SQLite
+    (each word weighs more): going on below the score the cursor recorded, the next page
+    skipped most of the hits, which now score above it."""
+    for number in range(10):
+        post_article(client, writer, f"Report {number}", "ballot " * (1 + number % 4), hours=number)
+    for number in range(12):  # most articles without the word: it weighs more than nothing
+        post_article(client, writer, f"Other {number}", "Calm seas.", hours=number)
+    query = {"q": "ballot", "mode": mode}
+    whole = hit_ids(client.get("/v1/search", query_string={**query, "limit": 50}))
+    assert len(whole) >= 10  # hybrid finds the others too, by meaning
+    first = client.get("/v1/search", query_string={**query, "limit": 2})
+    assert hit_ids(first) == whole[:2]
+    assert client.delete(f"/v1/articles/{whole[1]}", headers=writer).status_code == 204
+    cursor = first.json["next_cursor"]
+    rest = hit_ids(client.get("/v1/search", query_string={**query, "limit": 3, "cursor": cursor}))
+    assert rest == whole[2:5]
+    cursor = client.get("/v1/search", query_string={**query, "limit": 3, "cursor": cursor})
+    last = hit_ids(
+        client.get(
+            "/v1/search", query_string={**query, "limit": 50, "cursor": cursor.json["next_cursor"]}
+        )
+    )
+    assert last == whole[5:]
+
+
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
 def test_published_bounds_keep_fractions_of_a_second_in_every_mode(client, writer, source, mode):
     published = "2026-11-01T10:00:00.250Z"
