@@ -51,6 +51,9 @@ def identify():
     if bearer_token(request.environ) == "":  # whatever else is sent: an unset $KEY is a bug
         g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return
+    if "HTTP_X_API_KEY" in request.environ and not request.environ["HTTP_X_API_KEY"].strip():
+        g.bad_key = "X-API-Key carries no key (an empty variable?)."
+        return
     token = presented_key(request.environ)
     if token is None:
         return

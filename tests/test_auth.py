@@ -87,6 +87,17 @@ def test_bearer_without_a_key_is_401_not_anonymous(client, make_key, header):
     )
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_x_api_key_is_401_not_anonymous(client, make_key, value):
+    # curl -H "X-API-Key: $KEY" with KEY unset sends this.
+    response = client.get("/v1/articles", headers={"X-API-Key": value})
+    assert response.status_code == 401 and "WWW-Authenticate" in response.headers
+    assert response.json["detail"] == "X-API-Key carries no key (an empty variable?)."
+    beside = client.get("/v1/me", headers={"X-API-Key": value, **make_key("read")})
+    assert beside.status_code == 401
+    assert beside.json["detail"] == response.json["detail"]
+
+
 def test_key_without_the_scope_is_403(client, make_key):
     response = client.post("/v1/sources", json=NEW_SOURCE, headers=make_key("read,comment"))
     assert response.status_code == 403
