@@ -91,21 +91,19 @@ def check_request():
             message=f"Content-Encoding {encoding} is not accepted: send the body uncompressed.",
             errors={"Content-Encoding": ["Only identity."]},
         )
-    if (
-        request.method in ("POST", "PUT", "PATCH")
-        and request.endpoint not in NON_JSON_BODIES
-        and request.url_rule is not None
-    ):
-        if not is_json(request.mimetype):
+    if request.method in ("POST", "PUT", "PATCH") and request.url_rule is not None:
+        json_body = request.endpoint not in NON_JSON_BODIES
+        if json_body and not is_json(request.mimetype):
             abort(415, message="Send the body as application/json.")
         charset = request.mimetype_params.get("charset", "utf-8").lower()
-        if charset not in ("utf-8", "utf8"):
+        if charset not in ("utf-8", "utf8"):  # NDJSON too: lines of JSON
             abort(
                 415,
                 message=f"JSON is read as UTF-8 (RFC 8259), not {charset}: send it as UTF-8.",
                 errors={"Content-Type": ["charset=utf-8 or none."]},
             )
-        read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
+        if json_body:
+            read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
 
 
 def read_body(cache=True):

@@ -741,3 +741,14 @@ def test_a_json_body_is_read_as_utf_8_alone(client, writer, source, charset, sta
     assert response.status_code == status, response.json
     if status == 415:
         assert response.json["errors"] == {"Content-Type": ["charset=utf-8 or none."]}
+    line = json.dumps({**body, "external_id": "cafe-1"}, ensure_ascii=False).encode() + b"\n"
+    imported = client.post(
+        "/v1/import",
+        data=line,
+        headers={**writer, "Content-Type": f"application/x-ndjson; charset={charset}"},
+    )
+    assert imported.status_code == (200 if status == 201 else status), imported.json
+    if status == 415:
+        assert imported.json["errors"] == {"Content-Type": ["charset=utf-8 or none."]}
+    else:
+        assert imported.json["created"] == 1
