@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import PUBLISHED, Article, Comment, webhooks
+from models import PUBLISHED, Article, Comment, SpentIdempotencyKey, webhooks
 from models.base import locked, runs_again_on_conflict
 from models.comments import VISIBLE
 from models.ingest import writing
@@ -84,6 +84,15 @@ class ArticleComments(MethodView):
                 if posted is not None:
                     touched.changed = False  # a retry answered: no answer changed
                     return replayed(posted, article.id, data)
+                if deleted := SpentIdempotencyKey.deleted(
+                    "comment", current_key().id, idempotency_key
+                ):
+                    bad_request(
+                        "Idempotency-Key",
+                        f"This key posted comment {deleted}, deleted since: send a new key to"
+                        " post again.",
+                        422,
+                    )
             if parent_id is not None and not (
                 Comment.select()
                 .where(
@@ -163,6 +172,7 @@ class CommentDetail(MethodView):
                 Comment.parent == comment.id
             ).execute()
             Comment.delete().where(Comment.id == comment.id).execute()
+            SpentIdempotencyKey.spend("comment", comment)  # a retry of its post makes no other
             Comment.refresh_counts([comment.article_id])
             if comment.on_published:
                 touched.events.append(

@@ -11,7 +11,16 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
-from models import DataVersion, Source, Webhook, WebhookDelivery, seek, utcnow, webhooks
+from models import (
+    DataVersion,
+    Source,
+    SpentIdempotencyKey,
+    Webhook,
+    WebhookDelivery,
+    seek,
+    utcnow,
+    webhooks,
+)
 from models.base import locked, runs_again_on_conflict
 from models.ingest import writing
 from models.text import tag_slug
@@ -186,6 +195,12 @@ class WebhookList(MethodView):
                 if created is not None:
                     touched.changed = False  # a retry answered: no answer changed
                     return replayed(created, digest, now)
+                if deleted := SpentIdempotencyKey.deleted("webhook", key_id, idempotency_key):
+                    bad_request(
+                        "Idempotency-Key",
+                        f"This key created webhook {deleted}, deleted since: send a new key.",
+                        status=422,
+                    )
             since = DataVersion.current()
             hook = Webhook.create(
                 api_key_id=key_id,
@@ -280,6 +295,7 @@ class WebhookDetail(MethodView):
         with writing():
             hook = checked(webhook_id)
             Webhook.delete().where(Webhook.id == hook.id).execute()
+            SpentIdempotencyKey.spend("webhook", hook)  # a retry of its creation makes no other
 
 
 @blp.route(f"/{ID}/rotate-secret")

@@ -52,7 +52,7 @@ from .changes import Change, DataVersion
 from .comments import COMMENT_STATUSES, Comment
 from .embeddings import ArticleEmbedding, EmbeddingQueue
 from .imports import ImportChunk, ImportJob, ImportRange
-from .keys import SCOPES, ApiKey
+from .keys import SCOPES, ApiKey, SpentIdempotencyKey
 from .migrations import LATEST_VERSION, current_version, init_db
 from .related import RelatedQueue
 from .stories import Story
@@ -68,6 +68,7 @@ MODELS = [
     ArticleTag,
     Relation,
     ApiKey,
+    SpentIdempotencyKey,
     Comment,
     Change,
     DataVersion,
@@ -117,6 +118,7 @@ __all__ = [
     "SentenceEmbedding",
     "Setting",
     "Source",
+    "SpentIdempotencyKey",
     "Story",
     "Summary",
     "Tag",

@@ -86,3 +86,43 @@ class ApiKey(BaseModel):
             return None
         # The lookup matched on the hash already; compare again in constant time regardless.
         return key if hmac.compare_digest(key.key_hash, digest) else None
+
+
+class SpentIdempotencyKey(BaseModel):
+    """The ``Idempotency-Key`` of a comment or webhook (``kind``) deleted since it was made
+    (``resource_id``), for the API key that sent it: a retry of its request must not make
+    another, as a retry while it lives gets the first answer."""
+
+    api_key_id = peewee.BigIntegerField()
+    kind = peewee.CharField(max_length=20)
+    idempotency_key = peewee.CharField(max_length=255)
+    resource_id = peewee.BigIntegerField()
+    deleted_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "spent_idempotency_key"
+        primary_key = peewee.CompositeKey("api_key_id", "kind", "idempotency_key")
+
+    @classmethod
+    def spend(cls, kind, deleted):
+        """Keep the key of ``deleted`` (a comment or webhook deleted in this transaction)."""
+        if deleted.idempotency_key is not None and deleted.api_key_id is not None:
+            cls.insert(
+                api_key_id=deleted.api_key_id,
+                kind=kind,
+                idempotency_key=deleted.idempotency_key,
+                resource_id=deleted.id,
+            ).on_conflict_ignore().execute()
+
+    @classmethod
+    def deleted(cls, kind, api_key_id, idempotency_key):
+        """The id of the ``kind`` the key made and was deleted since, or None."""
+        return (
+            cls.select(cls.resource_id)
+            .where(
+                (cls.api_key_id == api_key_id)
+                & (cls.kind == kind)
+                & (cls.idempotency_key == idempotency_key)
+            )
+            .scalar()
+        )

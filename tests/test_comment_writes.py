@@ -292,6 +292,31 @@ def test_a_reply_sent_again_after_its_parent_was_deleted_is_the_same_reply(
     assert again.json["id"] == first.json["id"] and Comment.select().count() == 1
 
 
+def test_a_post_sent_again_after_its_comment_was_deleted_makes_none(
+    client, article, commenter, make_key
+):
+    """The key lived on the comment it made: deleted with it, a retry made the comment a
+    moderator had deleted again."""
+    sent = {"author_name": "Ann", "body": "Deleted by a moderator"}
+    once = {**commenter, "Idempotency-Key": "deleted-then-retried"}
+    first = client.post(comment_url(article), json=sent, headers=once)
+    assert first.status_code == 201
+    deleted = client.delete(first.headers["Location"], headers=make_key("admin"))
+    assert deleted.status_code == 204
+    again = client.post(comment_url(article), json=sent, headers=once)
+    assert again.status_code == 422
+    assert again.json["errors"] == {
+        "Idempotency-Key": [
+            f"This key posted comment {first.json['id']}, deleted since: send a new key to post"
+            " again."
+        ]
+    }
+    assert Comment.select().count() == 0
+    assert client.get(comment_url(article)).json["data"] == []
+    renewed = {**commenter, "Idempotency-Key": "deleted-then-posted-anew"}
+    assert client.post(comment_url(article), json=sent, headers=renewed).status_code == 201
+
+
 @pytest.mark.parametrize("value", ["", "two words", "café", "x" * 256, "k1, k1"])
 def test_an_idempotency_key_that_is_no_token_is_422(client, article, commenter, value):
     headers = {**commenter, "Idempotency-Key": value.encode().decode("latin-1")}

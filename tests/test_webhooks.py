@@ -185,6 +185,26 @@ def test_a_creation_sent_again_with_its_idempotency_key_subscribes_once(
     assert spaced.status_code == 422 and "Idempotency-Key" in spaced.json["errors"]
 
 
+def test_a_creation_sent_again_after_its_webhook_was_deleted_subscribes_none(
+    client, admin, receiver
+):
+    """The key lived on the webhook it made: deleted with it, a retry subscribed the endpoint
+    an admin had removed again."""
+    body = {"url": receiver.url, "events": ["article.published"]}
+    once = {**admin, "Idempotency-Key": "hook-deleted-then-retried"}
+    first = client.post("/v1/webhooks", json=body, headers=once)
+    assert first.status_code == 201
+    assert client.delete(first.headers["Location"], headers=admin).status_code == 204
+    again = client.post("/v1/webhooks", json=body, headers=once)
+    assert again.status_code == 422 and "whsec_" not in again.get_data(True)
+    assert again.json["errors"] == {
+        "Idempotency-Key": [
+            f"This key created webhook {first.json['id']}, deleted since: send a new key."
+        ]
+    }
+    assert client.get("/v1/webhooks", headers=admin).json["data"] == []
+
+
 def test_webhooks_need_the_admin_scope(client, writer, receiver):
     body = {"url": receiver.url, "events": ["article.published"]}
     assert client.post("/v1/webhooks", json=body).status_code == 401

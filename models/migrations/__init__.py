@@ -47,6 +47,7 @@ from . import (
     v0027_comment_idempotency_keys,
     v0028_names_of_one_line,
     v0029_webhook_idempotency_keys,
+    v0030_spent_idempotency_keys,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -80,6 +81,7 @@ STEPS = [
     v0027_comment_idempotency_keys,
     v0028_names_of_one_line,
     v0029_webhook_idempotency_keys,
+    v0030_spent_idempotency_keys,
 ]
 
 LATEST_VERSION = len(STEPS)
