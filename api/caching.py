@@ -46,8 +46,11 @@ from .database import NO_DATABASE
 from .errors import WorkerTimeout, problem
 from .guards import has_control_characters, headers_too_large, url_too_long
 
-#: What answers under /v1/ vary by: the key (a key can see more) and the compression.
+#: What answers under /v1/ and /feeds/ vary by: the key (a key can see more, and its answers
+#: are private) and the compression.
 VARY = "Authorization, X-API-Key, Accept-Encoding"
+#: The paths whose answers vary by :data:`VARY`.
+KEYED_PATHS = ("/v1/", "/feeds/")
 #: The endpoints whose answers the answer cache keeps.
 KEPT_ENDPOINTS = frozenset({"search.Search", "feeds.AtomFeed", "feeds.RssFeed", "feeds.JsonFeed"})
 #: The endpoints answering one resource that can be written, whose ETag is that resource's own
@@ -229,7 +232,7 @@ def not_modified_headers(tag, cache_control, path, vary_origin=False):
     ``vary_origin``: see :attr:`Caching.vary_origin`."""
     headers = [("ETag", f'"{tag}"'), ("Cache-Control", cache_control)]
     # Under /feeds/ (the other versioned answers), by compression alone.
-    vary = [VARY] if path.startswith("/v1/") else ["Accept-Encoding"]
+    vary = [VARY] if path.startswith(KEYED_PATHS) else ["Accept-Encoding"]
     if vary_origin:
         vary.append("Origin")
     headers.append(("Vary", ", ".join(vary)))
@@ -458,7 +461,7 @@ class Caching:
         the answer kept when its endpoint's answers are."""
         path = request.environ["PATH_INFO"]
         headers = response.headers
-        if path.startswith("/v1/") and "Vary" not in headers:
+        if path.startswith(KEYED_PATHS) and "Vary" not in headers:
             headers["Vary"] = VARY  # a key can see more (drafts, hidden comments)
         if self.vary_origin:
             response.vary.add("Origin")

@@ -76,15 +76,25 @@ def test_a_304_to_a_star_carries_the_etag_and_vary_of_its_200(client, make_artic
     assert star.headers["Vary"] == full.headers["Vary"]
 
 
-@pytest.mark.parametrize("path", ["/feeds/articles.atom", "/openapi.json"])
-def test_a_304_outside_v1_varies_as_its_200(client, make_article, path):
+@pytest.mark.parametrize(
+    ("path", "vary"),
+    [
+        # A key's answer is private, with an ETag of its own (and the only 200 where reads
+        # are not public): the feeds vary by the key as /v1/ does.
+        ("/feeds/articles.atom", "Authorization, X-API-Key, Accept-Encoding"),
+        ("/openapi.json", "Accept-Encoding"),
+    ],
+)
+def test_a_304_outside_v1_varies_as_its_200(client, make_article, writer, path, vary):
     long_articles(make_article)
     full = client.get(path, headers={"Accept-Encoding": "gzip"})
-    assert full.headers["Vary"] == "Accept-Encoding"
+    assert full.headers["Vary"] == vary
     again = client.get(
         path, headers={"Accept-Encoding": "gzip", "If-None-Match": full.headers["ETag"]}
     )
-    assert again.status_code == 304 and again.headers["Vary"] == "Accept-Encoding"
+    assert again.status_code == 304 and again.headers["Vary"] == vary
+    keyed = client.get(path, headers={"Accept-Encoding": "gzip", **writer})
+    assert keyed.headers["Vary"] == vary
 
 
 def test_one_variants_etag_does_not_validate_another(client, make_article):
