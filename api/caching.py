@@ -44,7 +44,7 @@ from models.ingest import WriteError
 from . import compression, limits, observe
 from .database import NO_DATABASE
 from .errors import WorkerTimeout, problem
-from .guards import has_control_characters, headers_too_large, url_too_long
+from .guards import bad_host, has_control_characters, headers_too_large, url_too_long
 
 #: What answers under /v1/ and /feeds/ vary by: the key (a key can see more, and its answers
 #: are private) and the compression.
@@ -581,6 +581,7 @@ class EarlyRevalidation:
         if (
             not versioned(path)
             or url_too_long(path, query)
+            or bad_host(environ)
             or has_control_characters(path, query)
             or headers_too_large(environ)
         ):

@@ -21,6 +21,9 @@ ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
 MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
+#: A Host header's value (RFC 9110 7.2, RFC 3986 3.2.2): an IP literal, or a registered name
+#: (empty is no host of an http URI), and a port.
+VALID_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?")
 #: Query parameters in which clients put API keys (no route reads a parameter of these names).
 #: Servers, proxies and caches log and keep URLs, and a page's Link names its query again: a
 #: request carrying one is refused, and the request log shows ``REDACTED`` for its value.
@@ -58,6 +61,10 @@ def check_request():
         abort(404, message="There is nothing at this URL.")
     if url_too_long(path, query):
         abort(414, message=f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    if bad_host(environ):
+        # Links and feed ids are made of it (RFC 9112 3.2: a 400).
+        message = "The Host header is missing or holds no host name: send the server's name."
+        abort(400, message=message, errors={"Host": [message]})
     if headers_too_large(environ):
         abort(
             431,
@@ -151,6 +158,14 @@ def body_over_limit(read):
 
 def is_json(mimetype):
     return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def bad_host(environ):
+    """Whether an HTTP/1.1 request has no Host header, or one that names no host."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        return environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+    return VALID_HOST.fullmatch(host) is None
 
 
 def url_too_long(path, query):

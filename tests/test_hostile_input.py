@@ -792,3 +792,34 @@ def test_key_name_that_is_not_utf8_is_refused(app, database_url, dbconn):
     assert result.exit_code == 2
     assert "Invalid value for --name: Not valid UTF-8 text." in result.output
     assert ApiKey.select().count() == 0
+
+
+@pytest.mark.parametrize("host", ["a b", "", "exa mple.org:80", "<x>", "example.org:80:80"])
+def test_a_host_header_that_names_no_host_is_400(client, make_article, host):
+    """Links and feed ids are made of the Host header: one that names no host made
+    `http:///v1/articles?...` (RFC 9112 3.2: a 400)."""
+    article = make_article()
+    for path in ("/v1/articles", f"/v1/articles/{article.id}", "/feeds/articles.atom"):
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, path
+        assert response.content_type == "application/problem+json"
+        assert list(response.json["errors"]) == ["Host"]
+
+
+@pytest.mark.parametrize("host", ["example.org", "news.example.org:8080", "[::1]:8000", "10.0.0.1"])
+def test_a_host_header_with_a_host_name_is_served(client, make_article, host):
+    make_article(), make_article()
+    response = client.get("/v1/articles?limit=1", headers={"Host": host})
+    assert response.status_code == 200
+    assert response.headers["Link"].startswith(f"<http://{host}/v1/articles?")
+
+
+@pytest.mark.parametrize(("protocol", "status"), [("HTTP/1.1", 400), ("HTTP/1.0", 200)])
+def test_a_request_without_a_host_header(app, protocol, status):
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    environ = EnvironBuilder(path="/v1/articles").get_environ()
+    del environ["HTTP_HOST"]
+    environ["SERVER_PROTOCOL"] = protocol
+    _, answered, headers = run_wsgi_app(app, environ)
+    assert int(answered.split()[0]) == status
