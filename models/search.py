@@ -267,8 +267,9 @@ def _fts_hits(parsed, *columns, filtered=False, **filters):
 def search(parsed, *, sort="relevance", after=None, **filters):
     """Hits of ``parsed`` as ``(article id, score, published_at)`` rows, best first (or newest).
 
-    Page with ``after`` = ``(score, id)`` or ``(published_at, id)`` of the last hit seen.
-    ``published_at`` is None in the rows of a search by relevance on SQLite.
+    Keyset paging with ``after`` = ``(score, id)`` or ``(published_at, id)``: the rows past
+    it (:func:`search_page` pages by the hits as they rank now). ``published_at`` is None in
+    the rows of a search by relevance on SQLite.
     """
     if is_postgres():
         return _search_pg(parsed, sort, after, filters)
@@ -278,13 +279,6 @@ def search(parsed, *, sort="relevance", after=None, **filters):
             parsed, ArticleSearch.rowid, score.alias("score"), peewee.Value(None), **filters
         )
         keys = (score, ArticleSearch.rowid)
-        if after is not None:
-            # BM25 weighs words by the whole index, so every write moves every score: the
-            # page goes on below the last hit's score as it is now (where it is still a hit),
-            # not as the cursor recorded it, or a write between pages would skip or repeat
-            # most of the remaining hits.
-            now = query.where(ArticleSearch.rowid == after[1]).tuples().first()
-            after = after if now is None else (now[1], after[1])
     else:
         query = _fts_hits(
             parsed,
@@ -299,21 +293,25 @@ def search(parsed, *, sort="relevance", after=None, **filters):
 
 
 def search_page(parsed, *, sort="relevance", after=None, seen=None, **filters):
-    """The hits of a page after the cursor key ``after``, as :func:`search` gives them, given
-    ``seen``, how many hits the pages up to ``after`` held (None: not known): ``(rows, seen)``,
-    ``seen`` now the rank the rows start at.
+    """The hits past the last one a page showed, as :func:`search` gives them: ``(rows,
+    seen)``. ``after`` is that hit's sort key, and ``seen`` how many hits the pages up to it
+    held (None: not known); the ``seen`` returned is the rank the rows start at.
 
-    On SQLite by relevance, when the last hit ``after`` names is gone (deleted: out of the
-    index), every BM25 score moved with it (the words' weights and the average length are the
-    whole index's), so its key no longer falls between the same hits: the rows start at the
-    rank it left, where the hit below it moved up to.
+    On SQLite, BM25 weighs words by the whole index, so every write moves every score: by
+    relevance, the rows go on below the last hit's score as it is now, not as the cursor
+    recorded it, or a write between pages would skip or repeat most of the remaining hits.
+    When that hit is gone (deleted, unpublished), they start at the rank it left, where the
+    hit below it moved up to.
     """
-    rows = search(parsed, sort=sort, after=after, **filters)
-    if after is None or seen is None or sort != "relevance" or is_postgres():
-        return rows, seen
-    hit = _fts_hits(parsed, ArticleSearch.rowid, **filters).where(ArticleSearch.rowid == after[1])
-    if hit.exists():
-        return rows, seen
+    if after is None or sort != "relevance" or is_postgres():
+        return search(parsed, sort=sort, after=after, **filters), seen
+    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
+    hit = _fts_hits(parsed, score, **filters).where(ArticleSearch.rowid == after[1])
+    now = hit.scalar()
+    if now is not None:
+        return search(parsed, sort=sort, after=(now, after[1]), **filters), seen
+    if seen is None:  # a cursor made before it was kept
+        return search(parsed, sort=sort, after=after, **filters), seen
     start = max(seen - 1, 0)
     return search(parsed, sort=sort, **filters).offset(start), start
 
