@@ -501,6 +501,17 @@ def locked(query, of, deleting=False):
     return query.for_update("FOR UPDATE" if deleting else "FOR NO KEY UPDATE", of=of)
 
 
+def kept(query, of):
+    """``query`` with the rows of model ``of`` it reads kept from being deleted until the
+    transaction ends (``FOR KEY SHARE OF``, what a foreign key's check takes), so that a write
+    that will refer to them (a worker storing what it computed for articles it read as alive)
+    does not find one deleted meanwhile. Order ``query`` by id, as :func:`locked` says. On
+    PostgreSQL; SQLite runs one write transaction at a time."""
+    if not is_postgres():
+        return query
+    return query.for_update("FOR KEY SHARE", of=of)
+
+
 class StatementTimeout(Exception):
     """A statement ran past the time :func:`time_limit` allowed it, and was stopped."""
 

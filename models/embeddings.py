@@ -31,6 +31,7 @@ from .base import (
     db,
     epoch_microseconds,
     is_postgres,
+    kept,
     runs_again_on_conflict,
     utcnow_exact,
     write_transaction,
@@ -258,18 +259,14 @@ def embed_articles(ids, force=False):
     return [article_id for article_id, *_ in new]
 
 
-@runs_again_on_conflict  # an article deleted meanwhile, a deadlock
+@runs_again_on_conflict  # a deadlock with a delete
 def store_vectors(rows):
     """Store ``(article_id, model, text_hash, vector, anchors)`` rows in one transaction, and in
     the pgvector table where there is one."""
     now = utcnow_exact()
     with write_transaction():
-        alive = {
-            i
-            for (i,) in Article.select(Article.id)
-            .where(Article.id.in_([row[0] for row in rows]))
-            .tuples()
-        }
+        query = Article.select(Article.id).where(Article.id.in_([row[0] for row in rows]))
+        alive = {i for (i,) in kept(query.order_by(Article.id), Article).tuples()}
         rows = [row for row in rows if row[0] in alive]  # deleted while they were embedded
         if not rows:
             return

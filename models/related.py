@@ -39,6 +39,8 @@ from .base import (
     each_apart,
     epoch_seconds,
     is_postgres,
+    kept,
+    runs_again_on_conflict,
     shifted,
     utcnow_exact,
     write_transaction,
@@ -356,12 +358,8 @@ def store(article_id, related, neighbours=True):
     high enough there, so a new story shows up beside the older ones it relates to. Articles
     deleted since the computation are left out.
     """
-    alive = {
-        i
-        for (i,) in Article.select(Article.id)
-        .where(Article.id.in_([article_id, *(r[0] for r in related)]))
-        .tuples()
-    }
+    query = Article.select(Article.id).where(Article.id.in_([article_id, *(r[0] for r in related)]))
+    alive = {i for (i,) in kept(query.order_by(Article.id), Article).tuples()}
     if article_id not in alive:
         return
     related = [item for item in related if item[0] in alive]
@@ -450,20 +448,14 @@ def refresh_many(article_ids):
         _store_all(results[start : start + STORE_CHUNK])
 
 
+@runs_again_on_conflict  # a deadlock with a delete
 def _store_all(results):
-    for attempt in range(3):
-        try:
-            with write_transaction():
-                if is_postgres():
-                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
-                for article_id, related in results:
-                    store(article_id, related)
-                DataVersion.bump()  # related lists are answers: their ETags must change
-            return
-        except peewee.IntegrityError:
-            # An article deleted between the check in store() and the insert: check again.
-            if attempt == 2:
-                raise
+    with write_transaction():
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (RELATED_LOCK,))
+        for article_id, related in results:
+            store(article_id, related)
+        DataVersion.bump()  # related lists are answers: their ETags must change
 
 
 def _compute_chunk(chunk):

@@ -562,3 +562,53 @@ def test_the_same_pair_related_twice_at_once_is_created_once_then_updated(
         assert [(r.related_id, r.kind, r.origin) for r in stored] == [
             (other.id, "follow_up", "editorial")
         ]
+
+
+def test_articles_a_worker_read_as_alive_are_kept_until_it_stores(
+    app, make_article, postgres_only, monkeypatch
+):
+    """The worker reads which articles are still there, then stores what it computed for them
+    (a related list, a vector, a queue row), referring to them. An article deleted between
+    the two made the insert fail its foreign key (seen under a burst of deletes): the rows it
+    read are kept from deletion until it commits."""
+    import peewee
+
+    from models import related
+    from models.base import sqlstate
+
+    first, second = make_article(), make_article()
+    db.close()
+    held, go = threading.Event(), threading.Event()
+    keep = related.kept
+
+    def pausing(query, of):
+        query = keep(query, of)
+        list(query.tuples())  # the locks taken now, as store() will read them
+        held.set()
+        go.wait(timeout=30)
+        return query
+
+    monkeypatch.setattr(related, "kept", pausing)
+
+    def work():
+        with db.connection_context():
+            related._store_all([(first.id, [(second.id, 0.5, ["shared_tags"])])])
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert held.wait(timeout=30)
+        with (
+            db.connection_context(),
+            pytest.raises(peewee.OperationalError) as error,
+            db.atomic(),
+        ):
+            db.execute_sql("SET LOCAL lock_timeout = '200ms'")
+            Article.delete().where(Article.id == second.id).execute()
+        assert sqlstate(error.value) == "55P03"  # lock_not_available: kept
+    finally:
+        go.set()
+        worker.join()
+    with db.connection_context():
+        stored = sorted((r.article_id, r.related_id) for r in Relation.select())
+        assert stored == [(first.id, second.id), (second.id, first.id)]  # and the neighbour's

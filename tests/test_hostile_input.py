@@ -821,5 +821,5 @@ def test_a_request_without_a_host_header(app, protocol, status):
     environ = EnvironBuilder(path="/v1/articles").get_environ()
     del environ["HTTP_HOST"]
     environ["SERVER_PROTOCOL"] = protocol
-    _, answered, headers = run_wsgi_app(app, environ)
+    _, answered, _ = run_wsgi_app(app, environ)
     assert int(answered.split()[0]) == status
