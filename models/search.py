@@ -29,7 +29,7 @@ from .articles import (
     Tag,
     seek,
 )
-from .base import BaseModel, binding, db, execute_many, is_postgres
+from .base import BaseModel, binding, db, execute_many, is_postgres, sqlstate
 from .query import Term
 
 #: BM25 weights of title, excerpt, body and the period token (not searched by users).
@@ -104,34 +104,30 @@ def index_articles(ids):
     )
 
 
+#: PostgreSQL: the text (title, excerpt and body, in UTF-8) up to which a document is indexed
+#: with the others of its batch, in one statement. A tsvector holds at most 1 MiB of distinct
+#: words, which lower case can make up to half as long again as the text (``İ``, 2 bytes, is
+#: ``i̇``, 3); a document past this is indexed on its own, and cut if it must be
+#: (:func:`_index_large`).
+SAFE_DOCUMENT_BYTES = 512 * 1024
+#: PostgreSQL's SQLSTATE of a value past one of its limits (a tsvector over 1 MiB).
+PROGRAM_LIMIT_EXCEEDED = "54000"
+_PG_DOCUMENT = (
+    "setweight(to_tsvector(%s, %s), 'A') || setweight(to_tsvector(%s, %s), 'B') || "
+    "setweight(to_tsvector(%s, %s), 'C') || setweight(to_tsvector('simple', %s), 'D')"
+)
+
+
 def index_rows(rows, replaced=()):
     """Index ``(id, title, excerpt, body_text, published_at)`` rows in one statement, replacing
     what the articles ``replaced`` had in the index."""
     if not rows:
         return
     if is_postgres():
-        weighted = (
-            "setweight(to_tsvector(%s, %s), 'A') || setweight(to_tsvector(%s, %s), 'B') || "
-            "setweight(to_tsvector(%s, %s), 'C') || setweight(to_tsvector('simple', %s), 'D')"
-        )
-        values, params = [], []
-        for article_id, title, excerpt, body, published_at in rows:
-            values.append(f"(%s, {weighted})")
-            params += [
-                article_id,
-                PG_CONFIG,
-                title,
-                PG_CONFIG,
-                excerpt,
-                PG_CONFIG,
-                body,
-                period_token(published_at),
-            ]
-        db.execute_sql(
-            f"INSERT INTO article_document (article_id, document) VALUES {', '.join(values)}"
-            " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
-            params,
-        )
+        large = [row for row in rows if _text_bytes(row) > SAFE_DOCUMENT_BYTES]
+        _index_pg([row for row in rows if _text_bytes(row) <= SAFE_DOCUMENT_BYTES])
+        for row in large:
+            _index_large(row)
         return
     if replaced:
         ArticleSearch.delete().where(ArticleSearch.rowid.in_(list(replaced))).execute()
@@ -143,6 +139,49 @@ def index_rows(rows, replaced=()):
             for i, title, excerpt, body, published in rows
         ],
     )
+
+
+def _text_bytes(row):
+    return sum(len(text.encode()) for text in row[1:4])
+
+
+def _index_pg(rows):
+    if not rows:
+        return
+    values, params = [], []
+    for article_id, title, excerpt, body, published_at in rows:
+        values.append(f"(%s, {_PG_DOCUMENT})")
+        params += [
+            article_id,
+            PG_CONFIG,
+            title,
+            PG_CONFIG,
+            excerpt,
+            PG_CONFIG,
+            body,
+            period_token(published_at),
+        ]
+    db.execute_sql(
+        f"INSERT INTO article_document (article_id, document) VALUES {', '.join(values)}"
+        " ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document",
+        params,
+    )
+
+
+def _index_large(row):
+    """PostgreSQL: index a long document on its own; when its distinct words make more than a
+    tsvector holds (a body of about 1 MiB of them), index the first half of its body, and so
+    on: a body within the limits of a write is always stored, and found by its first words."""
+    *head, body, published_at = row
+    while True:
+        try:
+            with db.atomic():  # a savepoint: the statement that failed is undone alone
+                _index_pg([(*head, body, published_at)])
+            return
+        except peewee.OperationalError as error:
+            if sqlstate(error) != PROGRAM_LIMIT_EXCEEDED or not body:
+                raise
+            body = body[: len(body) // 2]
 
 
 def unindex_article(article_id):

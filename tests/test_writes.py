@@ -1,3 +1,6 @@
+import json
+import random
+
 import orjson
 import pytest
 
@@ -662,3 +665,50 @@ def test_a_write_that_changes_nothing_changes_no_etag(client, writer, source):
         client.get("/v1/sources", headers={"If-None-Match": etags["/v1/sources"]}).status_code
         == 200
     )
+
+
+def _distinct_long_words(characters):
+    """Text of ``characters`` characters: distinct words of 511 4-byte letters (CJK Extension
+    B), the longest word PostgreSQL's search index keeps, each a lexeme of its own."""
+    rng = random.Random(7)
+    words = (
+        "".join(chr(0x20000 + rng.randrange(40_000)) for _ in range(511))
+        for _ in range(characters // 512 + 1)
+    )
+    return " ".join(words)[:characters].rstrip()
+
+
+@pytest.mark.parametrize("app_config", [{"max_body_bytes": 2 * 1024 * 1024}])
+def test_a_body_whose_words_fill_a_search_vector_is_stored_and_found(client, writer, source):
+    """PostgreSQL's search vector holds at most 1 MiB of distinct words: past it, the write
+    failed, answered as a database unavailable (a 503 that no retry cures), and it failed the
+    whole batch of an import. The article is stored whole; the index holds its first part."""
+    body = "lemonade " + _distinct_long_words(262_000)
+    fields = {
+        "title": "Wombat " + _distinct_long_words(490),
+        "excerpt": _distinct_long_words(1_990),
+        "body_text": body,
+    }
+    response = post(client, writer, **fields, external_id="big")
+    assert response.status_code == 201, response.json
+    assert client.get(f"/v1/articles/{response.json['id']}").json["body_text"] == body
+    for q in ("wombat", "lemonade"):
+        found = client.get("/v1/search", query_string={"q": q, "mode": "keyword"})
+        assert [hit["id"] for hit in found.json["data"]] == [response.json["id"]], q
+    lines = [
+        {"source": source.slug, "external_id": f"line-{n}", **line}
+        for n, line in enumerate(
+            (
+                {"title": "Before", "body_text": "A short body."},
+                fields,
+                {"title": "After", "body_text": "Another."},
+            )
+        )
+    ]
+    imported = client.post(
+        "/v1/import",
+        data=b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n" for line in lines),
+        headers={**writer, "Content-Type": "application/x-ndjson"},
+    )
+    assert imported.status_code == 200, imported.json
+    assert (imported.json["created"], imported.json["rejected"]) == (3, 0)
