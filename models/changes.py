@@ -83,14 +83,10 @@ class Change(BaseModel):
                 for i, op, reason in changes
             ],
         )
-        # Every earlier change of these articles is superseded now, and change-log writers
-        # take turns (the lock above; SQLite's write lock): their changes not superseded are
-        # this transaction's.
-        return dict(
-            cls.select(cls.article_id, cls.id)
-            .where(cls.article_id.in_(article_ids) & ~cls.superseded)
-            .tuples()
-        )
+        # Change-log writers take turns (the lock above; SQLite's write lock): the newest
+        # changes are this transaction's.
+        newest = cls.select(cls.article_id, cls.id).order_by(cls.id.desc()).limit(len(changes))
+        return dict(newest.tuples())
 
     @classmethod
     def record_upserts(cls, article_ids):
