@@ -40,7 +40,15 @@ class KeyPointArgs(Schema):
 
 class SentenceSchema(Schema):
     sentence = fields.String(metadata={"description": "Verbatim from the body"})
-    position = fields.Integer(metadata={"description": "Its place among the body's sentences"})
+    position = fields.Integer(
+        metadata={
+            "description": (
+                "Its place, from 0, among the body's sentences an answer or key point may be"
+                " (short fragments, captions, credits and repeats are not counted): the order"
+                " to read them in, not an index into every sentence of the body"
+            )
+        }
+    )
     score = fields.Float(
         metadata={"description": "How well it answers (or sums up); higher is better"}
     )
