@@ -7,6 +7,8 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"\w+")
+#: A snippet's length at most, in characters, for each word of its window.
+SNIPPET_CHARACTERS_PER_WORD = 10
 _SUFFIXES = (
     "ations",
     "ation",
@@ -47,9 +49,13 @@ def highlight(text, terms, window=None):
     """
     stems = {stem(word) for term in terms for word in term.words}
     start, end = (0, len(text)) if window is None else _snippet(text, stems, window)
+    if window is not None and end - start > window * SNIPPET_CHARACTERS_PER_WORD:
+        end = _cut(text, start, start + window * SNIPPET_CHARACTERS_PER_WORD)
     parts = ["…" if start > 0 else ""]
     position = start
-    for word in _WORD.finditer(text, start, end):
+    for word in _WORD.finditer(text, start):
+        if word.end() > end:  # past the snippet, or a word it cuts: not marked
+            break
         if stem(word.group()) in stems:
             parts.append(html.escape(text[position : word.start()]))
             parts.append(f"<mark>{html.escape(word.group())}</mark>")
@@ -58,6 +64,14 @@ def highlight(text, terms, window=None):
     if end < len(text):
         parts.append("…")
     return "".join(parts)
+
+
+def _cut(text, start, limit):
+    """Where a snippet from ``start`` ends, at ``limit`` at most: after the last word that
+    ends by then, or at ``limit`` itself in a run of text without spaces (Japanese, Chinese:
+    a run is one word here, and a snippet of 30 of them was the whole body)."""
+    ends = [word.end() for word in _WORD.finditer(text, start, limit + 1) if word.end() <= limit]
+    return ends[-1] if ends and ends[-1] > start + (limit - start) // 2 else limit
 
 
 def _snippet(text, stems, window):

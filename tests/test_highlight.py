@@ -6,7 +6,8 @@ from models.query import Term
 
 
 def straightforward(text, terms, window=None):
-    """The highlight as first written: every word of the text listed, then the snippet cut."""
+    """The highlight as first written: every word of the text listed, then the snippet cut
+    (to 10 characters a word of the window at most)."""
     stems = {stem(word) for term in terms for word in term.words}
     words = list(_WORD.finditer(text))
     start, end = 0, len(text)
@@ -16,6 +17,10 @@ def straightforward(text, terms, window=None):
         hi = min(len(words), lo + window)
         start = words[lo].start() if lo > 0 else 0
         end = words[hi - 1].end() if hi < len(words) else len(text)
+        limit = start + window * 10  # at most 10 characters a word: cut after a word, or in one
+        if end > limit:
+            ends = [w.end() for w in words if start < w.end() <= limit]
+            end = ends[-1] if ends and ends[-1] > start + window * 5 else limit
     parts = ["…" if start > 0 else ""]
     position = start
     for word in words:
@@ -81,3 +86,13 @@ def test_accents_are_folded_as_the_indexes_fold_them():
     terms = [Term(("cafe",)), Term(("muller",))]
     assert highlight("Café Müller opens", terms) == "<mark>Café</mark> <mark>Müller</mark> opens"
     assert highlight("Cafe opens", [Term(("café",))]) == "<mark>Cafe</mark> opens"
+
+
+def test_a_snippet_of_text_without_spaces_is_cut_too():
+    """Japanese and Chinese runs between punctuation are one word each: a window of 30 words
+    showed a body of 600 characters whole."""
+    text = "東京都は大雨のため避難指示を出した" * 40  # one run of 680 characters
+    snippet = highlight(text, [Term(("flood",))], window=30)
+    assert snippet == text[:300] + "…"
+    words = " ".join(["Hochwasserschutzmaßnahmen"] * 30)  # 30 long words: cut after a word
+    assert highlight(words, [Term(("flood",))], window=30) == words[: 11 * 26 - 1] + "…"
