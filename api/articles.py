@@ -8,6 +8,7 @@ from models import DRAFT, EDITORIAL, Article, Relation, ingest, reading
 from models.base import locked, runs_again_on_conflict
 from models.ingest import writing
 from schemas.articles import (
+    RELATION_FIELDS,
     ArticleInSchema,
     ArticlePageSchema,
     ArticleQueryArgs,
@@ -197,7 +198,8 @@ class RelatedArticles(MethodView):
         """
         drafts = drafts_shown()
         article_id = article_id_or_404(key, include_drafts=drafts)
-        return related_page(article_id, limit, drafts, cursor, fieldset(field_names))
+        fields = fieldset(field_names, RELATION_FIELDS)
+        return related_page(article_id, limit, drafts, cursor, fields)
 
 
 def related_page(article_id, limit, drafts, cursor=None, fields=None):

@@ -9,9 +9,11 @@ from schemas.common import Stored
 from .errors import bad_request
 
 
-def fieldset(names):
-    """The fields asked for with ``fields=`` as a tuple in the order asked, or None when none
-    were; 400 naming ``fields`` when one is unknown."""
+def fieldset(names, always=()):
+    """The article fields asked for with ``fields=`` as a tuple in the order asked, or None
+    when none were; 400 naming ``fields`` when one is unknown. Names of ``always`` (what each
+    item carries whatever is asked: a hit's score) are accepted and left out."""
+    names = [name for name in names or () if name not in always]
     if not names:
         return None
     unknown = unknown_fields(names)

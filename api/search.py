@@ -8,7 +8,13 @@ from models import search as search_index
 from models.base import time_limit
 from models.highlight import highlight
 from models.query import QueryError, parse_query
-from schemas.articles import CARD_FIELDS, SearchArgs, SearchPageSchema, hit_part_schema
+from schemas.articles import (
+    CARD_FIELDS,
+    HIT_FIELDS,
+    SearchArgs,
+    SearchPageSchema,
+    hit_part_schema,
+)
 
 from . import paging
 from .arguments import Blueprint
@@ -43,7 +49,7 @@ class Search(MethodView):
         (`keyword`, `semantic` or `both`) and `highlights` of the title and a body snippet,
         with the query's words in `<mark>`.
         """
-        fields = fieldset(field_names)
+        fields = fieldset(field_names, HIT_FIELDS)
         try:
             parsed = parse_query(q)
         except QueryError as error:

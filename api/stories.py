@@ -4,10 +4,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from models import Story, seek, stories
-from schemas.articles import FieldsArgs
+from schemas.articles import COPY_FIELDS
 from schemas.stories import (
     StoryArticleSchema,
     StoryDetailSchema,
+    StoryFieldsArgs,
     StoryPageSchema,
     StoryQueryArgs,
 )
@@ -74,7 +75,7 @@ class StoryList(MethodView):
 
 @blp.route("/<int(max=9223372036854775807):story_id>")
 class StoryDetail(MethodView):
-    @blp.arguments(FieldsArgs(), location="query", as_kwargs=True)
+    @blp.arguments(StoryFieldsArgs(), location="query", as_kwargs=True)
     @blp.response(200, StoryDetailSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -84,7 +85,7 @@ class StoryDetail(MethodView):
         Each article carries `duplicate_of`: the earlier article of the story it is a
         near-identical copy of (a wire story run by another source), or null.
         """
-        fields = fieldset(field_names)
+        fields = fieldset(field_names, COPY_FIELDS)
         story = stories.listed().where(Story.id == story_id).first()
         if story is None:
             abort(404, message=f"No story with id {story_id}.")

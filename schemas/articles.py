@@ -215,12 +215,28 @@ _FIELDS_HELP = (
 )
 
 
-class FieldsArgs(Schema):
-    field_names = CommaList(
-        fields.String(metadata={"enum": list(ARTICLE_FIELDS)}),
+#: What each item of a search, a related list and a story adds to its article, whatever
+#: ``fields`` asks: these may be named in it too.
+HIT_FIELDS = ("score", "match", "highlights")
+RELATION_FIELDS = ("relation",)
+COPY_FIELDS = ("duplicate_of",)
+
+
+def field_names(always=()):
+    """The ``fields`` parameter: article fields, and the names of ``always`` (what each item
+    carries whatever is asked), which may be named too."""
+    help_text = _FIELDS_HELP
+    if always:
+        help_text += f" Each item has {', '.join(always)} always; naming them changes nothing."
+    return CommaList(
+        fields.String(metadata={"enum": [*ARTICLE_FIELDS, *always]}),
         data_key="fields",
-        metadata={"description": _FIELDS_HELP},
+        metadata={"description": help_text},
     )
+
+
+class FieldsArgs(Schema):
+    field_names = field_names()
 
 
 class ArticleFilterArgs(Schema):
@@ -244,6 +260,7 @@ class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
 
 
 class RelatedArgs(PageArgs, FieldsArgs):
+    field_names = field_names(RELATION_FIELDS)
     limit = Count(
         load_default=5,
         validate=validate.Range(1, 50),
@@ -252,6 +269,7 @@ class RelatedArgs(PageArgs, FieldsArgs):
 
 
 class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
+    field_names = field_names(HIT_FIELDS)
     q = fields.String(
         required=True,
         validate=validate.Length(min=1, max=500),

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from .articles import ArticleSchema, FieldsArgs
+from .articles import COPY_FIELDS, ArticleSchema, FieldsArgs, field_names
 from .common import PageArgs, PageSchema, Rendered, Timestamp, sort_field
 
 
@@ -43,6 +43,10 @@ class StoryDetailSchema(StorySchema):
 
 class StoryPageSchema(PageSchema):
     data = fields.List(fields.Nested(StorySchema), required=True)
+
+
+class StoryFieldsArgs(FieldsArgs):
+    field_names = field_names(COPY_FIELDS)
 
 
 class StoryQueryArgs(PageArgs, FieldsArgs):

@@ -422,3 +422,27 @@ def test_tag_listing_uses_the_copied_publication_time(dbconn, make_article):
     link = ArticleTag.get(ArticleTag.article == article.id)
     assert link.published_at == article.published_at
     assert db.is_closed() is False
+
+
+def test_what_every_item_carries_may_be_named_in_fields(client, make_article, writer):
+    """A hit's score, match and highlights, and a related item's relation, are on every item
+    whatever `fields` asks; naming them was a 400, as an unknown field."""
+    first = make_article(title="Harbour storm", body="The storm closed the harbour.")
+    other = make_article(title="Harbour ferries", body="Ferries left the harbour.")
+    related = {"article_id": other.id, "kind": "related"}
+    assert (
+        client.post(f"/v1/articles/{first.id}/relations", json=related, headers=writer).status_code
+        == 201
+    )
+    search = client.get("/v1/search?q=storm&mode=keyword&fields=id,score,match,highlights")
+    assert search.status_code == 200, search.json
+    assert [sorted(item) for item in search.json["data"]] == [
+        ["highlights", "id", "match", "score"]
+    ]
+    listed = client.get(f"/v1/articles/{first.id}/related?fields=id,relation")
+    assert listed.status_code == 200, listed.json
+    assert [sorted(item) for item in listed.json["data"]] == [["id", "relation"]]
+    for url in ("/v1/articles?fields=id,score", f"/v1/articles/{first.id}/related?fields=score"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.json["errors"] == {"fields": ["Unknown field(s): score."]}
