@@ -58,8 +58,8 @@ class Search(MethodView):
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
         # The last hit's sort key, and how many hits the pages up to it held (see hybrid.after;
         # missing from cursors made before it was kept).
-        types = (paging.number if sort == "relevance" else paging.timestamp, paging.integer)
-        types = (*types, paging.integer)
+        key_type = paging.number if sort == "relevance" else paging.timestamp
+        types = (key_type, paging.integer, paging.integer)
         after = paging.decode_cursor(cursor, tag, types, optional=1) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":

@@ -124,8 +124,10 @@ def index_rows(rows, replaced=()):
     if not rows:
         return
     if is_postgres():
-        large = [row for row in rows if _text_bytes(row) > SAFE_DOCUMENT_BYTES]
-        _index_pg([row for row in rows if _text_bytes(row) <= SAFE_DOCUMENT_BYTES])
+        small, large = [], []
+        for row in rows:
+            (large if _text_bytes(row) > SAFE_DOCUMENT_BYTES else small).append(row)
+        _index_pg(small)
         for row in large:
             _index_large(row)
         return
