@@ -312,6 +312,13 @@ def import_command(files, readers):
         if readers:  # spawned: a fork would copy the open database connection
             pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(readers))
         stack.enter_context(connected())
+        # The WAL copied into the database file by a thread of its own, as the worker does:
+        # SQLite's own checkpoints would run in the commits of the storing thread.
+        stop = threading.Event()
+        checkpoints = threading.Thread(target=tasks.checkpoint_every, args=(1.0, stop))
+        checkpoints.start()
+        stack.callback(checkpoints.join)
+        stack.callback(stop.set)
         for path in files:
             show = functools.partial(_show_rejection, path)
             with open(path, "rb") as handle:

@@ -608,18 +608,9 @@ class _Batch:
             return
         tag_ids = {slug: tag.id for slug, tag in stored_tags.items()}
         new = [(index, row) for index, article, row, _, _ in rows if article is None]
-        ids = {}
-        if new and is_postgres():
-            # Ids drawn from the table's sequence: each new article is inserted once, card and
-            # all, below (an UPDATE of each card cost as much as the inserts).
-            ids = dict(zip([index for index, _ in new], _next_ids(Article, len(new)), strict=True))
-        elif new:  # SQLite (AUTOINCREMENT) has no sequence to draw from: insert, then the cards
-            insert_rows(Article, [{**row, "created_at": self.now} for _, row in new])
-            slugs = [row["slug"] for _, row in new]
-            by_slug = dict(
-                Article.select(Article.slug, Article.id).where(Article.slug.in_(slugs)).tuples()
-            )
-            ids = {index: by_slug[row["slug"]] for index, row in new}
+        # Ids drawn first: each new article is inserted once, card and all, below (an UPDATE
+        # of each card cost as much as the inserts on PostgreSQL).
+        ids = dict(zip([index for index, _ in new], _next_ids(Article, len(new)), strict=True))
         saved, links, index_rows_ = [], [], []
         for index, article, row, body, tags in rows:
             if article is None:
@@ -662,20 +653,14 @@ class _Batch:
             touched.articles.add(model.id)
             saved.append((index, model, body, article))
         created = [(index, model) for index, model, _, article in saved if article is None]
-        if created and is_postgres():
-            row_of = dict(new)
-            insert_rows(
-                Article,
-                [
-                    {**row_of[index], "id": model.id, "created_at": self.now, "card": model.card}
-                    for index, model in created
-                ],
-            )
-        elif created:
-            execute_many(
-                'UPDATE "article" SET "card" = {0} WHERE "id" = {0}',
-                [(model.card, model.id) for _, model in created],
-            )
+        row_of = dict(new)
+        insert_rows(
+            Article,
+            [
+                {**row_of[index], "id": model.id, "created_at": self.now, "card": model.card}
+                for index, model in created
+            ],
+        )
         insert_rows(
             ArticleBody,
             [
@@ -769,8 +754,20 @@ def _stored_tags(slugs):
 
 
 def _next_ids(model, count):
-    """PostgreSQL: ``count`` ids from the sequence of ``model``'s key, in ascending order."""
+    """``count`` new ids for ``model``'s key, in ascending order, in a write transaction: from
+    the key's sequence on PostgreSQL; on SQLite, those after the largest id the table ever had
+    (as AUTOINCREMENT gives them: ``sqlite_sequence``, or the largest stored id), which no one
+    else takes while the transaction holds the write lock."""
+    if not count:
+        return []
     table = model._meta.table_name
+    if not is_postgres():
+        (last,) = db.execute_sql(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
+            f' COALESCE((SELECT MAX("id") FROM "{table}"), 0))',
+            (table,),
+        ).fetchone()
+        return list(range(last + 1, last + 1 + count))
     cursor = db.execute_sql(
         "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
         (f'"{table}"', count),

@@ -247,6 +247,23 @@ def test_slugs_are_unique_and_never_all_digits(client, writer, source):
     assert list(conflict.json["errors"]) == ["slug"]
 
 
+def test_the_id_of_a_deleted_article_is_never_given_again(client, writer, source):
+    """A cached URL or a receiver's stored id never names another article: new ids come after
+    the largest ever given, by a single write and by an import alike."""
+    ids = [post(client, writer, external_id=f"e-{n}").json["id"] for n in range(3)]
+    for article_id in ids[1:]:
+        assert client.delete(f"/v1/articles/{article_id}", headers=writer).status_code == 204
+    single = post(client, writer, external_id="e-3").json["id"]
+    lines = b"\n".join(orjson.dumps({**ARTICLE, "external_id": f"e-{n}"}) for n in (4, 5))
+    imported = client.post(
+        "/v1/import", data=lines, content_type="application/x-ndjson", headers=writer
+    )
+    assert (imported.json["created"], imported.json["rejected"]) == (2, 0)
+    assert single == ids[-1] + 1
+    stored = [article.id for article in Article.select(Article.id).order_by(Article.id)]
+    assert stored == [ids[0], single, single + 1, single + 2]
+
+
 def test_a_title_seen_twice_before_gets_a_slug_of_its_own(
     client, writer, source, database_url, locale_ordered
 ):
