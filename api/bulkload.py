@@ -97,8 +97,10 @@ def read_blocks(handle, size=64 * 1024):
 
 
 def ndjson_items(lines, max_line):
-    """``(line number, object or Rejected)`` for each non-blank line of ``lines``. A UTF-8 byte
-    order mark that starts the first line (editors on Windows write one) is not part of it."""
+    """``(line number, line or Rejected)`` for each non-blank line of ``lines``: its bytes,
+    which :func:`read` parses (in a reader process where the import has them), or why it is
+    refused unread. A UTF-8 byte order mark that starts the first line (editors on Windows
+    write one) is not part of it."""
     for number, line in lines:
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)
@@ -107,24 +109,25 @@ def ndjson_items(lines, max_line):
         if len(line) > max_line:
             yield number, Rejected("too_long", f"Line is longer than {max_line} bytes.")
             continue
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, Rejected("not_utf8", "Line is not valid UTF-8.")
-            continue
-        try:
-            payload = jsonbody.loads(line)
-        except jsonbody.BadJSON as error:
-            if error.reason is None:  # JSON holding text no column can store
-                errors = {error.field: [error.message]}
-                yield number, Rejected("invalid", f"Invalid: {named(errors)}.", errors)
-            else:
-                yield number, Rejected("not_json", f"Line is not valid JSON: {error.reason}.")
-            continue
-        if not isinstance(payload, dict):
-            yield number, Rejected("not_object", "Line is not a JSON object.")
-            continue
-        yield number, payload
+        yield number, line
+
+
+def parse_line(line):
+    """The object a line of NDJSON holds, or the :class:`Rejected` saying why it holds none."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejected("not_utf8", "Line is not valid UTF-8.")
+    try:
+        payload = jsonbody.loads(line)
+    except jsonbody.BadJSON as error:
+        if error.reason is None:  # JSON holding text no column can store
+            errors = {error.field: [error.message]}
+            return Rejected("invalid", f"Invalid: {named(errors)}.", errors)
+        return Rejected("not_json", f"Line is not valid JSON: {error.reason}.")
+    if not isinstance(payload, dict):
+        return Rejected("not_object", "Line is not a JSON object.")
+    return payload
 
 
 def is_feed(raw):
@@ -401,7 +404,10 @@ def read_ahead(readers, items):
 def read(payload):
     """What an import makes of an item before storing it, in any process (it reads no
     database): a :class:`Rejected`, or the key naming the article it writes (None without an
-    ``external_id``) and its :class:`models.ingest.Prepared` input."""
+    ``external_id``) and its :class:`models.ingest.Prepared` input. ``payload`` is an object,
+    a feed's entry or a line of NDJSON (bytes) to parse."""
+    if isinstance(payload, bytes):
+        payload = parse_line(payload)
     if isinstance(payload, Rejected):
         return payload
     feed = isinstance(payload, FeedEntry)

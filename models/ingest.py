@@ -696,7 +696,7 @@ class _Batch:
                 changes.append((model.id, "delete", "unpublished"))
                 reported.append((model, None, True, before))
             self.results[index] = Saved("created" if article is None else "updated", model, *body)
-        change_ids = Change.record_many(changes)
+        change_ids = Change.record_many(changes, new=[model.id for _, model in created])
         for model, body, was_published, before in reported:
             change_id = change_ids[model.id]
             if body is None:
