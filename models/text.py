@@ -287,12 +287,17 @@ LATIN_LETTERS = str.maketrans(
 )
 
 
+#: What a slug does not hold (a run of it becomes one ``-``), and a run of dashes.
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_DASHES = re.compile("-+")
+
+
 def slugify(text, max_length=80):
     """A lowercase ASCII slug of ``text`` (``"Hello, World!"`` -> ``"hello-world"``,
     ``"Straße in Łódź"`` -> ``"strasse-in-lodz"``), maybe empty."""
     latin = unicodedata.normalize("NFKD", text.translate(LATIN_LETTERS))
     ascii_text = latin.encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
     return slug[:max_length].rstrip("-")
 
 
@@ -308,7 +313,7 @@ def tag_slug(name, max_length=80):
         c if unicodedata.category(c)[0] in "LMN" else "-"
         for c in unicodedata.normalize("NFC", name).lower()
     )
-    return re.sub("-+", "-", kept).strip("-")[:max_length].rstrip("-")
+    return _DASHES.sub("-", kept).strip("-")[:max_length].rstrip("-")
 
 
 #: Names whose letters and digits are this short keep the ``+`` and ``#`` that follow them

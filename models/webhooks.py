@@ -386,12 +386,13 @@ def _before_and_after(source_id, tags, before):
 def article_written(article, body, change_id, was_published, before=None):
     """``article.published`` or ``article.updated`` for an Article just stored (with its card,
     ``source_id`` and ``tag_list``); ``body`` is ``(html, text)``."""
-    tags = [tag.slug for tag in article.tag_list]
     return Event(
         ARTICLE_UPDATED if was_published else ARTICLE_PUBLISHED,
         f"article:{article.id}",
         lambda with_body: cards.document(article.card, body if with_body else None),
-        lambda: _before_and_after(article.source_id, tags, before),
+        lambda: _before_and_after(
+            article.source_id, [tag.slug for tag in article.tag_list], before
+        ),
         change_id=change_id,
         has_body=True,
     )
