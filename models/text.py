@@ -1,5 +1,6 @@
 """Plain text work on articles: slugs, plain text from HTML, excerpts, word counts."""
 
+import functools
 import html
 import math
 import re
@@ -301,6 +302,7 @@ def slugify(text, max_length=80):
     return slug[:max_length].rstrip("-")
 
 
+@functools.lru_cache(maxsize=4096)  # a batch of 200 articles names the same few tags
 def tag_slug(name, max_length=80):
     """A tag's slug: the ASCII slug of its name (:func:`slugify`), or, for a name with no
     Latin letter or digit, its letters, marks and digits in their own script, lowercase,
