@@ -3,7 +3,7 @@
 import peewee
 from peewee import fn
 
-from .base import BaseModel, execute_many, insert_rows, is_postgres, utcnow, utcnow_exact
+from .base import BaseModel, execute_many, insert_rows, is_postgres, kept, utcnow, utcnow_exact
 
 PUBLISHED = "published"
 DRAFT = "draft"
@@ -198,6 +198,14 @@ class Article(BaseModel):
         if updated_since is not None:
             query = query.where(cls.updated_at >= updated_since)
         return query
+
+    @classmethod
+    def kept_ids(cls, condition):
+        """The ids of the articles ``condition`` selects, in id order, kept from being deleted
+        until the transaction ends (:func:`models.base.kept`): for a write that will refer to
+        them."""
+        query = cls.select(cls.id).where(condition).order_by(cls.id)
+        return [article_id for (article_id,) in kept(query, cls).tuples()]
 
 
 class ArticleBody(BaseModel):

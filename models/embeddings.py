@@ -31,7 +31,6 @@ from .base import (
     db,
     epoch_microseconds,
     is_postgres,
-    kept,
     runs_again_on_conflict,
     utcnow_exact,
     write_transaction,
@@ -265,8 +264,7 @@ def store_vectors(rows):
     the pgvector table where there is one."""
     now = utcnow_exact()
     with write_transaction():
-        query = Article.select(Article.id).where(Article.id.in_([row[0] for row in rows]))
-        alive = {i for (i,) in kept(query.order_by(Article.id), Article).tuples()}
+        alive = set(Article.kept_ids(Article.id.in_([row[0] for row in rows])))
         rows = [row for row in rows if row[0] in alive]  # deleted while they were embedded
         if not rows:
             return

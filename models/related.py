@@ -39,7 +39,6 @@ from .base import (
     each_apart,
     epoch_seconds,
     is_postgres,
-    kept,
     runs_again_on_conflict,
     shifted,
     utcnow_exact,
@@ -358,8 +357,7 @@ def store(article_id, related, neighbours=True):
     high enough there, so a new story shows up beside the older ones it relates to. Articles
     deleted since the computation are left out.
     """
-    query = Article.select(Article.id).where(Article.id.in_([article_id, *(r[0] for r in related)]))
-    alive = {i for (i,) in kept(query.order_by(Article.id), Article).tuples()}
+    alive = set(Article.kept_ids(Article.id.in_([article_id, *(r[0] for r in related)])))
     if article_id not in alive:
         return
     related = [item for item in related if item[0] in alive]

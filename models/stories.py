@@ -29,7 +29,6 @@ from .base import (
     each_apart,
     epoch_seconds,
     is_postgres,
-    kept,
     locked,
     runs_again_on_conflict,
     shifted,
@@ -508,10 +507,7 @@ def process(article_ids, force=False):
         # them in (an import writing these articles meanwhile deadlocked with the other order,
         # on PostgreSQL).
         queue.take_off(queued)
-        query = Article.select(Article.id).where(
-            Article.id.in_(article_ids) & (Article.status == PUBLISHED)
-        )
-        alive = [i for (i,) in kept(query.order_by(Article.id), Article).tuples()]
+        alive = Article.kept_ids(Article.id.in_(article_ids) & (Article.status == PUBLISHED))
         # A related list is queued as the embedding was: after single writes' when a bulk
         # write queued it, or nothing did (``embed --all``).
         urgent = {article_id for article_id, _, bulk in queued if not bulk}

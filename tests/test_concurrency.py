@@ -573,13 +573,14 @@ def test_articles_a_worker_read_as_alive_are_kept_until_it_stores(
     read are kept from deletion until it commits."""
     import peewee
 
+    import models.articles
     from models import related
     from models.base import sqlstate
 
     first, second = make_article(), make_article()
     db.close()
     held, go = threading.Event(), threading.Event()
-    keep = related.kept
+    keep = models.articles.kept
 
     def pausing(query, of):
         query = keep(query, of)
@@ -588,7 +589,7 @@ def test_articles_a_worker_read_as_alive_are_kept_until_it_stores(
         go.wait(timeout=30)
         return query
 
-    monkeypatch.setattr(related, "kept", pausing)
+    monkeypatch.setattr(models.articles, "kept", pausing)  # as Article.kept_ids reads them
 
     def work():
         with db.connection_context():
