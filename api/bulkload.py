@@ -328,8 +328,12 @@ def _absolute(url, base=None):
     """``url`` made absolute against ``base`` when relative, if it is then an http(s) URL."""
     if not url:
         return None
-    url = urljoin(base or "", url.strip())
-    return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
+    try:
+        url = urljoin(base or "", url.strip())
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced "[" or "]" in the host: no URL
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _language(tag):

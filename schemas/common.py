@@ -151,7 +151,10 @@ class Url(fields.URL):
         url = super()._deserialize(value, attr, data, **kwargs)
         if CONTROL_CHARACTERS.search(url):
             raise self.make_error("invalid")
-        parts = urlsplit(url)
+        try:  # before marshmallow's own URL check, which runs after this
+            parts = urlsplit(url)
+        except ValueError:  # an unbalanced "[" or "]" in the host
+            raise self.make_error("invalid") from None
         if parts.username is not None or parts.password is not None:
             raise self.make_error("credentials")
         try:

@@ -479,6 +479,60 @@ def test_article_urls_name_a_port_and_no_credentials(client, writer, source, url
     assert problem["errors"] == {"url": [message]}
 
 
+UNBALANCED_HOSTS = ["https://[::1", "https://a]b/", "https://[/", "https://example.com]/"]
+
+
+@pytest.mark.parametrize("url", UNBALANCED_HOSTS)
+def test_a_url_whose_host_has_an_unbalanced_bracket_is_422_in_every_url_field(
+    client, writer, admin, source, url
+):
+    # Python's URL parser raises on these; it answered 500 before the URL was checked.
+    for field in ("url", "image_url"):
+        body = {"source": "daily", "title": "Linked", "body_text": "Words.", field: url}
+        problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
+        assert problem["errors"] == {field: ["Not a valid URL."]}
+    for field in ("homepage_url", "logo_url"):
+        body = {"slug": "bracketed", "name": "Bracketed", "language": "en", field: url}
+        problem = assert_problem(client.post("/v1/sources", json=body, headers=admin), 422)
+        assert problem["errors"] == {field: ["Not a valid URL."]}
+        problem = assert_problem(
+            client.patch("/v1/sources/daily", json={field: url}, headers=admin), 422
+        )
+        assert problem["errors"] == {field: ["Not a valid URL."]}
+    body = {"url": url, "events": ["article.published"]}
+    problem = assert_problem(client.post("/v1/webhooks", json=body, headers=admin), 422)
+    assert problem["errors"] == {"url": ["Not a valid URL."]}
+    assert client.get("/v1/sources/bracketed").status_code == 404
+    assert client.get("/v1/sources/daily").json["homepage_url"] is None
+
+
+def test_an_import_line_with_an_unbalanced_bracket_in_a_url_is_rejected_alone(
+    client, writer, source
+):
+    # The whole import answered 500, and the lines after the last stored batch were lost.
+    lines = [
+        {"source": "daily", "external_id": f"line-{n}", "title": f"Line {n}", "body_text": "Words."}
+        for n in range(1, 6)
+    ]
+    lines[2]["url"] = "https://[::1"
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+    response = client.post(
+        "/v1/import", data=body, content_type="application/x-ndjson", headers=writer
+    )
+    assert response.status_code == 200, response.json
+    assert (response.json["created"], response.json["rejected"]) == (4, 1)
+    assert response.json["rejections"] == [
+        {
+            "line": 3,
+            "code": "invalid",
+            "reason": "Invalid: url.",
+            "errors": {"url": ["Not a valid URL."]},
+        }
+    ]
+    stored = sorted(a["external_id"] for a in client.get("/v1/articles").json["data"])
+    assert stored == ["line-1", "line-2", "line-4", "line-5"]
+
+
 def test_an_external_id_with_a_control_character_is_422_not_another_id(client, writer, source):
     # Stripped, "a\x00b" named the article "ab", and a PATCH with it conflicted with that one.
     body = {"source": "daily", "title": "One", "body_text": "Words.", "external_id": "ab"}

@@ -286,6 +286,19 @@ def test_feed_entries_keep_what_can_be_kept_of_links_and_languages(app, database
         assert {article.language for article in Article.select()} == {"en"}
 
 
+def test_a_feed_entry_link_with_an_unbalanced_bracket_is_no_link(app, database_url, tmp_path):
+    # Python's URL parser raises on it: the whole import failed.
+    items = rss_item("Bracketed", guid="1", link="https://[::1/news") + rss_item("Plain", guid="2")
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=items))
+    assert "2 created, 0 updated, 0 unchanged, 0 rejected" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert dict(Article.select(Article.external_id, Article.url).tuples()) == {
+            "1": None,
+            "2": None,
+        }
+
+
 def test_a_feed_repeating_an_entry_id_keeps_the_first_and_says_so(app, database_url, tmp_path):
     items = rss_item("First", guid="1") + rss_item("Second", guid="2") + rss_item("Again", guid="1")
     path = tmp_path / "h.xml"
