@@ -5,6 +5,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from flask import request
 from flask_smorest import abort
+from werkzeug.wsgi import host_is_trusted
 
 from schemas.common import CONTROL_CHARACTERS
 
@@ -21,9 +22,6 @@ ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
 MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
-#: A Host header's value (RFC 9110 7.2, RFC 3986 3.2.2): an IP literal, or a registered name
-#: (empty is no host of an http URI), and a port.
-VALID_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?")
 #: Query parameters in which clients put API keys (no route reads a parameter of these names).
 #: Servers, proxies and caches log and keep URLs, and a page's Link names its query again: a
 #: request carrying one is refused, and the request log shows ``REDACTED`` for its value.
@@ -161,11 +159,22 @@ def is_json(mimetype):
 
 
 def bad_host(environ):
-    """Whether an HTTP/1.1 request has no Host header, or one that names no host."""
+    """Whether an HTTP/1.1 request has no Host header, or one that names no host links can be
+    made of: werkzeug makes them of an empty host (``http:///v1/...``) for a port that is
+    empty or past 65535, or a name of other characters than letters, digits, dots and
+    hyphens."""
     host = environ.get("HTTP_HOST")
     if host is None:
         return environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
-    return VALID_HOST.fullmatch(host) is None
+    if not host_is_trusted(host):  # what werkzeug checks before it makes links of a host
+        return True
+    if host.startswith("["):  # an IPv6 address
+        return False
+    try:  # a name with an empty label (`a..b`): a link to it cannot be written
+        host.partition(":")[0].encode("idna")
+    except UnicodeError:
+        return True
+    return False
 
 
 def url_too_long(path, query):

@@ -892,7 +892,14 @@ def test_key_name_that_is_not_utf8_is_refused(app, database_url, dbconn):
     assert ApiKey.select().count() == 0
 
 
-@pytest.mark.parametrize("host", ["a b", "", "exa mple.org:80", "<x>", "example.org:80:80"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        *["a b", "", "exa mple.org:80", "<x>", "example.org:80:80"],
+        # Hosts werkzeug makes no links of: the links were `http:///v1/articles?...` too.
+        *["example.org:", "127.0.0.1:99999", "example.org:0", "exa%41mple.org", "a_b", "a..b"],
+    ],
+)
 def test_a_host_header_that_names_no_host_is_400(client, make_article, host):
     """Links and feed ids are made of the Host header: one that names no host made
     `http:///v1/articles?...` (RFC 9112 3.2: a 400)."""
