@@ -102,6 +102,7 @@ class ArticleList(MethodView):
     @blp.alt_response(
         200, schema=ArticleSchema, description="Same (source, external_id): updated", success=True
     )
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def post(self, data):
@@ -110,8 +111,17 @@ class ArticleList(MethodView):
         Re-posting the same content changes nothing and answers 200 with the stored article.
         With `If-Match`, the article is only updated, and only if it still has that ETag (412
         otherwise, and when there is no such article); with `If-None-Match: *`, the article is
-        only created (412 when it exists).
+        only created (412 when it exists). The `external_id` is what makes a retry safe: an
+        `Idempotency-Key` without one is a 400.
         """
+        if "Idempotency-Key" in request.headers and data.get("external_id") is None:
+            # Ignored, a retry of a post without one made a second article.
+            message = (
+                "An article is posted again safely by its external_id, not an Idempotency-Key:"
+                " send the publisher's id for it (or one of your own), and a retry updates the"
+                " article it made instead of making another."
+            )
+            abort(400, message=message, errors={"Idempotency-Key": [message]})
         saved = ingest.save(data, check=caching.if_match_check("article"))
         return write_answer(saved, created=saved.outcome == "created")
 

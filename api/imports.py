@@ -40,6 +40,8 @@ NDJSON_TYPES = {
 }
 #: A stored job body is cut into chunks of whole lines of about this size.
 CHUNK_BYTES = 1024 * 1024
+#: Conditional request headers, which apply to one resource.
+PRECONDITIONS = ("If-Match", "If-None-Match", "If-Unmodified-Since")
 #: An import within the request hands over to the worker, between two batches, once this share
 #: of the request's deadline is spent: the batch after must end before the deadline does.
 HAND_OVER_AT = 0.5
@@ -128,6 +130,7 @@ class Import(MethodView):
         ),
         success=True,
     )
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self):
@@ -141,6 +144,14 @@ class Import(MethodView):
         """
         if request.mimetype not in NDJSON_TYPES:
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
+        if conditions := [name for name in PRECONDITIONS if name in request.headers]:
+            # Ignored, they let an import overwrite what the same article's POST would not.
+            message = (
+                "An import takes no preconditions: each line creates an article, or updates"
+                " the one of its source and external_id. Send an article that must or must not"
+                " exist to POST /v1/articles, or PUT /v1/articles/{id}, with this header."
+            )
+            abort(400, message=message, errors={name: [message] for name in conditions})
         config = current_app.config["NEWSDESK"]
         request.max_content_length = config.max_import_bytes
         max_line = config.max_body_bytes

@@ -168,6 +168,45 @@ def test_repost_same_external_id_updates_the_same_article(client, writer, source
     assert Article.select().count() == 1
 
 
+def test_an_idempotency_key_without_an_external_id_is_400_and_makes_nothing(client, writer, source):
+    # Ignored, each retry of a post without an external_id made another article.
+    payload = {key: value for key, value in ARTICLE.items() if key != "external_id"}
+    keyed = {**writer, "Idempotency-Key": "retry-1"}
+    for _ in range(2):
+        response = client.post("/v1/articles", json=payload, headers=keyed)
+        assert response.status_code == 400
+        assert response.content_type == "application/problem+json"
+        assert list(response.json["errors"]) == ["Idempotency-Key"]
+    assert Article.select().count() == 0
+    # With an external_id, the retry updates the article the first post made.
+    ids = {post(client, keyed).json["id"] for _ in range(2)}
+    assert len(ids) == 1 and Article.select().count() == 1
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("If-None-Match", "*"),
+        ("If-Match", '"stale"'),
+        ("If-Unmodified-Since", "Sun, 01 Nov 2026 00:00:00 GMT"),
+    ],
+)
+def test_an_import_takes_no_preconditions(client, writer, source, header, value):
+    # Ignored, they let an import overwrite what the same POST /v1/articles refused (412).
+    first = post(client, writer).json
+    line = json.dumps({**ARTICLE, "title": "Overwritten"}) + "\n"
+    response = client.post(
+        "/v1/import",
+        data=line,
+        content_type="application/x-ndjson",
+        headers={**writer, header: value},
+    )
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert list(response.json["errors"]) == [header]
+    assert client.get(f"/v1/articles/{first['id']}").json["title"] == ARTICLE["title"]
+
+
 def test_identical_repost_changes_nothing(client, writer, source):
     first = post(client, writer).json
     version = Article.get_by_id(first["id"]).version
