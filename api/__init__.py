@@ -148,6 +148,7 @@ def create_app(config=None):
 
     # Path segments hold no control characters; URLs are documented as URIs (RFC 3986).
     app.url_map.converters["default"] = converters.TextConverter
+    app.url_map.converters["int"] = converters.DigitsConverter
     # `/v1//articles` is no resource: a 404, not werkzeug's redirect (an HTML page).
     app.url_map.merge_slashes = False
     api = errors.Api(

@@ -892,6 +892,39 @@ def test_key_name_that_is_not_utf8_is_refused(app, database_url, dbconn):
     assert ApiKey.select().count() == 0
 
 
+def in_other_digits(number):
+    """``number`` in Arabic-Indic and in full-width digits: what Python's int() also reads."""
+    return [
+        "".join(chr(0x0660 + int(d)) for d in str(number)),
+        "".join(chr(0xFF10 + int(d)) for d in str(number)),
+    ]
+
+
+def test_ids_in_a_path_are_read_in_the_digits_0_9_only(client, admin, make_article, make_comment):
+    # werkzeug's int converter read them: /v1/comments/١٨٢ was comment 182, where an article's
+    # id written so was no article.
+    article = make_article()
+    comment = make_comment(article)
+    webhook = client.post(
+        "/v1/webhooks",
+        json={"url": "https://93.184.216.34/hook", "events": ["article.published"]},
+        headers=admin,
+    ).json
+    assert client.get(f"/v1/comments/{comment.id}").status_code == 200
+    assert client.get(f"/v1/webhooks/{webhook['id']}", headers=admin).status_code == 200
+    paths = {
+        "/v1/comments/{}": comment.id,
+        "/v1/webhooks/{}": webhook["id"],
+        "/v1/stories/{}": 1,
+        "/v1/imports/{}": 1,
+    }
+    for path, number in paths.items():
+        for written in in_other_digits(number):
+            response = client.get(path.format(written), headers=admin)
+            assert response.status_code == 404, (path, written)
+            assert response.content_type == "application/problem+json"
+
+
 @pytest.mark.parametrize(
     "host",
     [
