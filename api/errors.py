@@ -85,6 +85,8 @@ def write_unreadable_request_error(sock, status_int, reason, mesg):
     own is an HTML page, and the contract says problem+json whatever the input.
     ``gunicorn.conf.py`` puts it in place of ``gunicorn.util.write_error``, with which gunicorn
     writes those pages (the signature is that function's); tests/test_server.py checks it."""
+    with contextlib.suppress(ValueError):  # gunicorn's 501 said "Bad Request"
+        reason = http.HTTPStatus(status_int).phrase
     body = problem_body(status_int, reason, _unreadable_detail(mesg)[:500])
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"

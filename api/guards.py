@@ -88,6 +88,12 @@ def check_request():
             message="The URL is not valid UTF-8: " + ", ".join(not_utf8) + ".",
             errors={name: [message] for name in not_utf8},
         )
+    codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",")]
+    if unknown := [coding for coding in codings if coding not in ("", "chunked", "identity")]:
+        # gunicorn passes gzip, deflate and compress before chunked on undecoded: the body was
+        # read as if none was applied (RFC 9112 6.1: a 501).
+        message = f"Transfer-Encoding {', '.join(unknown)} is not implemented: send it chunked."
+        abort(501, message=message, errors={"Transfer-Encoding": ["Only chunked."]})
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if request.method in ("POST", "PUT", "PATCH") and encoding not in ("", "identity"):
         # Read as it came, a compressed body was refused line by line as not UTF-8.

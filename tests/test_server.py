@@ -393,6 +393,33 @@ def test_what_gunicorn_cannot_read_is_answered_problem_json(app, database_url, t
         detail = json.loads(raw_request(base, named)[1].partition(b"\r\n\r\n")[2])["detail"]
         assert "'Étag'" in detail and "A header's name holds ASCII letters" in detail
         assert "percent-encode" not in detail
+        # A transfer coding gunicorn does not know: its status line and title said Bad Request.
+        unknown = b"POST /v1/tags HTTP/1.1\nHost: localhost\nTransfer-Encoding: xchunked\n"
+        line, rest = raw_request(base, unknown)
+        assert line == b"HTTP/1.1 501 Not Implemented"
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["title"] == "Not Implemented"
+
+
+def test_a_transfer_coding_gunicorn_passes_on_undecoded_is_501(
+    app, database_url, tmp_path, write_key, make_source
+):
+    """gunicorn takes gzip, deflate or compress before chunked and leaves them undecoded: the
+    body was read as if none was applied, and a plain one was stored."""
+    make_source(slug="daily")
+    body = json.dumps({"source": "daily", "title": "Coded", "body_text": "Words."}).encode()
+    with server(database_url, tmp_path, workers=1) as (_, base):
+        for coding in (b"gzip, chunked", b"deflate, chunked"):
+            head = (
+                b"POST /v1/articles HTTP/1.1\nHost: localhost\nConnection: close\n"
+                b"Content-Type: application/json\nTransfer-Encoding: " + coding + b"\n"
+                b"X-API-Key: " + write_key["X-API-Key"].encode() + b"\n"
+            )
+            chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+            line, rest = raw_request(base, head, chunked)
+            assert line.upper() == b"HTTP/1.1 501 NOT IMPLEMENTED", line
+            problem = json.loads(rest.partition(b"\r\n\r\n")[2])
+            assert list(problem["errors"]) == ["Transfer-Encoding"]
+        assert call(base + "/v1/articles")[2].count(b'"Coded"') == 0
 
 
 def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path):
