@@ -1,6 +1,7 @@
 """The search query language, parsed here and compiled by each search backend.
 
-Words are ANDed; ``"an exact phrase"``; ``a OR b``; ``-word`` or ``-"a phrase"`` excludes.
+Words are ANDed (``a AND b`` says the same); ``"an exact phrase"``; ``a OR b``; ``-word`` or
+``-"a phrase"`` excludes.
 Anything else is read as plain words: punctuation, ``*``, ``NEAR(``, quotes left open and SQL
 fragments never reach the engine as syntax, because only the words inside them are kept.
 
@@ -67,6 +68,8 @@ def parse_query(text):
         minus, phrase, bare = match.groups()
         if bare == "OR":
             join_next = bool(clauses)
+            continue
+        if bare == "AND":  # what words are anyway (it was a word the hits had to have)
             continue
         negative = bool(minus) or (bare is not None and bare.startswith("-") and len(bare) > 1)
         written = phrase if phrase is not None else bare.lstrip("-")

@@ -67,6 +67,15 @@ def test_phrase_or_and_exclusion(client, corpus):
     assert excluded == {corpus["storms_body"].id, corpus["coast_guard"].id}
 
 
+def test_and_between_words_says_what_words_say_anyway(client, corpus):
+    # It was a word the hits had to have: "storm AND coast" found only articles saying "and".
+    both = [corpus["storm"].id, corpus["storms_body"].id]
+    assert ids(search(client, "storm AND coast")) == both
+    assert ids(search(client, "storm AND sailors")) == []
+    assert ids(search(client, "storm and coast")) == []  # a word, as "or" is
+    assert set(ids(search(client, "election OR sailors AND rescued"))) == {corpus["coast_guard"].id}
+
+
 def test_hits_have_score_and_highlights(client, corpus):
     hit = search(client, "storm").json["data"][0]
     assert hit["score"] > 0
