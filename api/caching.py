@@ -34,7 +34,7 @@ from prometheus_client import Counter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import is_resource_modified
+from werkzeug.http import is_resource_modified, parse_date
 
 from models import DataVersion, db, end_request, reading
 from models.base import COMMIT_LAG
@@ -136,6 +136,13 @@ def matching_tag(header, tag, accept_encoding):
         if base == tag and coding and compression.accepted(accept_encoding)[coding] > 0:
             return candidate
     return None
+
+
+def in_the_future(date):
+    """Whether an HTTP date is later than now: such an If-Modified-Since is no date the client
+    had (RFC 7232 3.3), and would call the answer unmodified, 304, until that date came."""
+    parsed = parse_date(date)
+    return parsed is not None and parsed.timestamp() > time.time()
 
 
 def if_match_holds(header, tag, weak=False):
@@ -515,6 +522,7 @@ class Caching:
         elif (
             response.last_modified is not None
             and "HTTP_IF_MODIFIED_SINCE" in environ
+            and not in_the_future(environ["HTTP_IF_MODIFIED_SINCE"])
             and not is_resource_modified(environ, last_modified=response.last_modified)
         ):
             return self._not_modified(response)

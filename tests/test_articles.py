@@ -1,4 +1,5 @@
 import datetime
+import email.utils
 
 import pytest
 
@@ -350,6 +351,13 @@ def test_etag_and_304(client, make_article):
         f"/v1/articles/{article.id}", headers={"If-Modified-Since": "Sun, 01 Nov 2026 13:00:00 GMT"}
     )
     assert since.status_code == 304
+    # A date later than now is none the client had: it made every answer 304 until it came.
+    future = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1), usegmt=True
+    )
+    for date in (future, "Fri, 31 Dec 9999 23:59:59 GMT"):
+        answer = client.get(f"/v1/articles/{article.id}", headers={"If-Modified-Since": date})
+        assert answer.status_code == 200 and answer.json["id"] == article.id
 
 
 def test_etag_changes_when_the_article_does(client, make_article, writer, database_url):
