@@ -20,6 +20,16 @@ bp = Blueprint(
     static_url_path="/docs/static",
 )
 
+#: The files of the package that /docs loads (templates/docs.html); the rest (its demo page,
+#: which loads the Petstore's spec from the web, source maps) are not served.
+ASSETS = frozenset(
+    [
+        "swagger-ui.css",
+        "favicon-32x32.png",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ]
+)
 #: Seconds browsers may keep Swagger UI's files without asking again.
 ASSET_MAX_AGE = 86400
 #: No inline script or style, nothing from another origin.
@@ -40,6 +50,8 @@ def docs():
 @bp.route("/docs/assets/<path:filename>")
 def assets(filename):
     """Swagger UI's own files, from the Python package, compressed as answers are."""
+    if filename not in ASSETS:
+        raise NotFound()
     body, tag = _asset(filename, None)
     mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     response = current_app.response_class(body, mimetype=mimetype)

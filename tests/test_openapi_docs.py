@@ -125,3 +125,15 @@ def test_docs_assets_are_compressed_and_revalidated():
         assert again.status_code == 304 and again.headers["Vary"] == "Accept-Encoding"
     assert client.get("/docs/assets/../../api/__init__.py").status_code == 404
     assert client.get("/docs/assets/missing.js").status_code == 404
+
+
+def test_docs_serve_only_the_files_the_page_loads():
+    # The package's demo page loads the Petstore's spec from the web; its source maps are for
+    # debugging Swagger UI: neither is the API's.
+    client = create_app({"database_url": "sqlite:///unused.db"}).test_client()
+    html = client.get("/docs").get_data(as_text=True)
+    for name in ("index.html", "swagger-initializer.js", "swagger-ui-bundle.js.map"):
+        assert name not in html
+        response = client.get(f"/docs/assets/{name}")
+        assert response.status_code == 404, name
+        assert response.content_type == "application/problem+json"
