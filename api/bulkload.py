@@ -16,7 +16,7 @@ import io
 import itertools
 import re
 import xml.sax
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
 import peewee
@@ -277,14 +277,17 @@ def _feed_source(feed, link):
     made from its title (or its link's host), with a number when another publisher's source has
     that slug: two feeds of one title, or of titles with no Latin letter, are two sources."""
     if link is not None:
+        # The same URL written otherwise (`https://News.example` is `https://news.example/`)
+        # made another source, and every entry was stored again there.
+        same = same_url(link)
         found = (
-            Source.select(Source.slug)
-            .where(Source.homepage_url == link)
+            Source.select(Source.slug, Source.homepage_url)
+            .where(peewee.fn.LOWER(Source.homepage_url).in_(url_spellings(link)))
             .order_by(Source.id)
-            .first()
         )
-        if found is not None:
-            return found.slug
+        for source in found:
+            if same_url(source.homepage_url) == same:
+                return source.slug
     title = one_line(_text(feed.feed, "title", feed.version.startswith("rss")) or "")
     title = title or link
     base = (
@@ -300,11 +303,41 @@ def _feed_source(feed, link):
         # Taken (maybe by a concurrent import): the feed's when it has the feed's link, or
         # none (a source made for it by hand, say); another publisher's otherwise.
         owner = Source.get_or_none(Source.slug == slug)
-        if owner is not None and owner.homepage_url in (None, link):
+        if owner is not None and (
+            owner.homepage_url is None or same_url(owner.homepage_url) == same_url(link)
+        ):
             break
         number += 1
         slug = f"{base}-{number}"
     return slug
+
+
+#: The port a URL of each scheme names when it names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_url(url):
+    """``url`` as every spelling of it is (RFC 3986 6.2.2-6.2.3): scheme and host in lower
+    case, no default port, ``/`` for an empty path."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port past 65535: as it is
+        return url
+    if port == DEFAULT_PORTS.get(parts.scheme.lower()):
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def url_spellings(url):
+    """Lower-case spellings of ``url`` that :func:`same_url` may take as it (a homepage is
+    stored as it was sent): with and without the ``/`` of an empty path."""
+    lowered = url.lower()
+    return sorted({lowered, lowered.rstrip("/"), lowered.rstrip("/") + "/", same_url(url).lower()})
 
 
 def _create_source(slug, name, homepage_url, language):

@@ -272,6 +272,23 @@ def test_feeds_of_other_publishers_are_other_sources_whatever_their_titles(
     }
 
 
+@pytest.mark.parametrize(
+    "again", ["https://h.example", "HTTPS://H.Example/", "https://h.example:443/"]
+)
+def test_a_feed_whose_link_is_spelled_otherwise_is_the_same_source(
+    app, database_url, tmp_path, again
+):
+    # Matched by the exact string, it made another source, and stored every entry again.
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=rss_item("One")))
+    assert "1 created" in invoke(database_url, str(path)).output
+    path.write_text(rss("Harbour", again, items=rss_item("One") + rss_item("Two", guid="2")))
+    assert "1 created, 0 updated, 1 unchanged" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        assert [source.slug for source in Source.select()] == ["harbour"]
+        assert Article.select().count() == 2
+
+
 def test_feed_entries_keep_what_can_be_kept_of_links_and_languages(app, database_url, tmp_path):
     items = rss_item("Relative", guid="1", link="/news/1") + (
         "<item><title>Guid only</title><guid>item-2</guid><description>Two.</description></item>"
