@@ -4,7 +4,7 @@ import datetime
 import email.utils
 import html
 import re
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 from xml.etree import ElementTree
 
 from flask import current_app, request
@@ -49,12 +49,18 @@ def base_url():
     return (configured or request.host_url).rstrip("/")
 
 
+#: The query parameters a feed takes: the others (``utm_source``...) are no part of its URL.
+FEED_PARAMETERS = frozenset(field.data_key or name for name, field in FeedArgs().fields.items())
+
+
 def self_url():
     """This feed's own URL, at NEWSDESK_PUBLIC_BASE_URL when it is set (as every link in it),
-    with its parameters in one order (the URL is the Atom feed's id: ``?a=1&b=2`` and
-    ``?b=2&a=1`` are one feed)."""
+    with its parameters in one order and none it does not take (the URL is the Atom feed's id:
+    ``?a=1&b=2``, ``?b=2&a=1`` and ``?a=1&b=2&utm_source=x`` are one feed)."""
     pairs = sorted(request.query_string.decode("latin-1").split("&"), key=lambda p: p.split("=")[0])
-    query = "&".join(pair for pair in pairs if pair)
+    query = "&".join(
+        pair for pair in pairs if unquote_plus(pair.partition("=")[0]) in FEED_PARAMETERS
+    )
     return f"{base_url()}{quote(request.path)}" + (f"?{query}" if query else "")
 
 
