@@ -25,6 +25,7 @@ from schemas.html import (  # noqa: E402
     MAX_ATTRIBUTES,
     MAX_DEPTH,
     MAX_LENGTH,
+    MAX_REOPENED,
     MAX_TAGS,
     check_html,
 )
@@ -57,12 +58,21 @@ def bodies(size):
     yield "unclosed b", fill("<b>x", size)
     yield "one element, 30,000 attributes", "<a " + " ".join(f"a{i}" for i in range(30_000)) + ">"
     yield "script content", "<script>" + fill("<div>x</div>", size - 17) + "</script>"
+    formatting = "".join(f'<b title="{n}">' for n in range(deep - 2))
+    left_open = f"<div>{formatting}</div>"
+    yield (
+        "b of 98 titles left open, then paragraphs",
+        left_open + fill("<p>x", size - len(left_open)),
+    )
     yield "unclosed p, past the tag limit", fill("<p>x", size)
     yield "end tags, past the tag limit", fill("</p>", size)
     yield "text, past the length limit", "<p>" + fill("word ", 4 * size) + "</p>"
     yield f"div nested {deep} deep, repeated", at_limit(nested("div", deep, 1), 2 * deep, size)
     yield f"blockquote nested {deep} deep", at_limit(nested("blockquote", deep, 1), 2 * deep, size)
     yield f"b nested {deep} deep, repeated", at_limit(nested("b", deep, 1), 2 * deep, size)
+    # As many paragraphs as a parser may reopen the 98 in (MAX_REOPENED characters of tags).
+    reopened = left_open + "<p>x" * (MAX_REOPENED // len(formatting))
+    yield "b of 98 titles left open, then as many paragraphs as kept", reopened
     yield "unclosed p", at_limit("<p>x", 1, size)
     yield "unclosed li", "<ul>" + at_limit("<li>x", 1, size - 4)
     yield "end tags", at_limit("</p>", 1, size)
