@@ -81,7 +81,7 @@ class RateLimiter:
         ):
             return
         key = g.api_key
-        caller = f"key:{key.id}" if key is not None else anonymous(request.environ)
+        caller = key_caller(key) if key is not None else anonymous(request.environ)
         writes = request.method in WRITE_METHODS and request.blueprint in self.write_blueprints
         g.rate_limit = state = self.count(caller, writes)
         if state["exceeded"]:
@@ -94,6 +94,33 @@ class RateLimiter:
                     f" {by}; retry in {max(1, state['reset'])} s."
                 ),
             )
+
+    def write_state(self, key):
+        """``{limit, remaining, reset}`` of the write limit of the API ``key``, without counting
+        a request (``/v1/me`` shows it beside the limit the request counted against)."""
+        identifiers = (key_caller(key), "writes")
+        for tier in self.tiers:
+            if not tier.usable():
+                continue
+            try:
+                state = self._state(tier.storage, self.writes, identifiers)
+            except Exception as error:  # any failure of a storage: the next one answers
+                tier.failed(error)
+            else:
+                tier.answered()
+                return state
+        return self._state(self.memory, self.writes, identifiers)
+
+    @staticmethod
+    def _state(storage, limit, identifiers):
+        key = _storage_key(limit, identifiers)
+        count = storage.get(key)
+        reset_at = storage.get_expiry(key) if count else time.time()
+        return {
+            "limit": limit.amount,
+            "remaining": max(0, limit.amount - count),
+            "reset": max(0, int(reset_at - time.time())),
+        }
 
     def forget(self):
         """Drop the counts this process kept (the tests, reusing an app on a new database)."""
@@ -337,8 +364,17 @@ class WorkerCounters:
             self.windows[key] = (ends, count + amount)
             return count + amount
 
+    def get(self, key):
+        ends, count = self.windows.get(key, (0.0, 0))
+        return count if ends > time.time() else 0
+
     def get_expiry(self, key):
         return self.windows.get(key, (time.time(), 0))[0]
+
+
+def key_caller(key):
+    """The rate-limit identity of a caller with an API key."""
+    return f"key:{key.id}"
 
 
 def anonymous(environ):

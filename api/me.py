@@ -1,5 +1,6 @@
 """``/v1/me``: the calling API key."""
 
+from flask import current_app
 from flask.views import MethodView
 
 from schemas.keys import MeSchema
@@ -16,7 +17,9 @@ class Me(MethodView):
     @requires(blp, "read")
     @blp.response(200, MeSchema)
     def get(self):
-        """The calling key: name, scopes, and its rate limit with what is left of it."""
+        """The calling key: name, scopes, its rate limit with what is left of it, and its
+        write limit (writes count against both) with what is left of that."""
         key = current_key()
         key.rate_limit = limit_state()
+        key.write_rate_limit = current_app.extensions["newsdesk"]["limiter"].write_state(key)
         return key, {"Cache-Control": "private, no-store"}

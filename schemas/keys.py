@@ -19,3 +19,9 @@ class MeSchema(Schema):
     created_at = Timestamp()
     last_used_at = Timestamp(allow_none=True)
     rate_limit = fields.Nested(RateLimitSchema)
+    write_rate_limit = fields.Nested(
+        RateLimitSchema,
+        metadata={
+            "description": "The write limit (NEWSDESK_WRITE_RATE_LIMIT): writes count here too"
+        },
+    )

@@ -264,6 +264,27 @@ def test_workers_of_a_host_share_counters_in_a_file(app, database_url, tmp_path)
     assert create_app(config).test_client().get("/v1/tags").status_code == 429
 
 
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_me_shows_what_is_left_of_the_write_limit(app, database_url, tmp_path, make_key, where):
+    # It showed the limit /v1/me itself counted against alone: a client spent its writes
+    # with no way to see them go.
+    headers = make_key("write")
+    config = counted_in_a_file(database_url, tmp_path, "100/minute")
+    if where == "memory":
+        del config["rate_limit_file"]
+    client = create_app({**config, "write_rate_limit": "5/minute"}).test_client()
+    me = client.get("/v1/me", headers=headers).json
+    assert me["write_rate_limit"] == {"limit": 5, "remaining": 5, "reset": 0}
+    assert me["rate_limit"]["limit"] == 100
+    for number in range(2):
+        body = {"slug": f"s{number}", "name": "S"}
+        assert client.post("/v1/sources", json=body, headers=headers).status_code == 201
+    for _ in range(2):  # reading it spends none of it
+        state = client.get("/v1/me", headers=headers).json["write_rate_limit"]
+        assert (state["limit"], state["remaining"]) == (5, 3)
+        assert 55 <= state["reset"] <= 60
+
+
 def test_an_unusable_counter_file_falls_back_to_memory(app, database_url, tmp_path):
     client = create_app(counted_in_a_file(database_url, tmp_path, "2/minute")).test_client()
     assert client.get("/v1/tags").headers["RateLimit-Remaining"] == "1"
