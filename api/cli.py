@@ -45,7 +45,7 @@ from .bulkload import (
     read_blocks,
     split_lines,
 )
-from .config import WORKER_CLASSES, Config, ConfigError, bind_address
+from .config import SECRET_FILE, WORKER_CLASSES, Config, ConfigError, bind_address
 from .demo import load_demo
 from .guards import RAW_CONTROL_CHARACTERS
 from .jsonbody import has_surrogate
@@ -242,10 +242,19 @@ def keys_create(name, scopes):
     if RAW_CONTROL_CHARACTERS.search(name):  # a line of `keys list` each
         raise click.BadParameter("No control characters.", param_hint="--name")
     with connected() as app:
+        config = app.config["NEWSDESK"]
         try:
-            key, token = ApiKey.issue(name, wanted, app.config["NEWSDESK"].key_for("api-keys"))
+            key, token = ApiKey.issue(name, wanted, config.key_for("api-keys"))
         except ValueError as error:
             raise click.ClickException(str(error)) from error
+    # A key works only where the server has the same secret: one made without the variable the
+    # server was started with is refused (401), with nothing to say why.
+    where = (
+        "NEWSDESK_SECRET_KEY"
+        if config.secret_key
+        else str(Path(config.instance_path) / SECRET_FILE)
+    )
+    click.echo(f"secret: {where} (the server must have the same to accept the key)", err=True)
     click.echo(
         f"created key {key.id} ({key.name}) with scopes {key.scopes}; store it now, it is not shown again:"
     )

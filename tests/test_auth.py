@@ -179,6 +179,21 @@ def test_keys_commands_store_only_a_hash(app, database_url):
     assert again.exit_code != 0
 
 
+def test_keys_create_says_which_secret_the_key_needs(app, database_url, tmp_path):
+    # A key made without the NEWSDESK_SECRET_KEY the server had was refused (401), and nothing
+    # said why.
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    made = CliRunner().invoke(main, ["keys", "create", "--name", "ci"], env=env)
+    assert made.exit_code == 0, made.output
+    assert "secret: NEWSDESK_SECRET_KEY (the server must have the same" in made.output
+    assert made.output.strip().splitlines()[-1].startswith("nd_")
+    if database_url.startswith("sqlite"):
+        env.update(NEWSDESK_SECRET_KEY=None, NEWSDESK_INSTANCE_PATH=str(tmp_path))
+        made = CliRunner().invoke(main, ["keys", "create", "--name", "ci"], env=env)
+        assert made.exit_code == 0, made.output
+        assert f"secret: {tmp_path / 'secret_key'} (the server must have" in made.output
+
+
 def test_keys_create_rejects_unknown_scopes(app, database_url):
     env = {"NEWSDESK_DATABASE_URL": database_url}
     result = CliRunner().invoke(
