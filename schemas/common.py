@@ -61,9 +61,14 @@ class Text(fields.String):
                 validator(text)
         text = CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
         # Only format characters (a zero-width space, say) show nothing either: as blank.
-        if all(unicodedata.category(c) == "Cf" or c.isspace() for c in text):
+        if all(unicodedata.category(c) == "Cf" or c.isspace() or c in BLANK_LETTERS for c in text):
             return ""
         return text
+
+
+#: Characters that are letters to Unicode yet show nothing (the Hangul fillers, the blank
+#: Braille pattern): a title of them alone was kept as a title no one could see.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 class Line(Text):

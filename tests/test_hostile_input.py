@@ -451,11 +451,13 @@ def test_a_body_html_with_nothing_left_is_422_naming_it(client, writer, source, 
     }
 
 
-def test_text_of_format_characters_alone_is_empty(client, writer, source):
-    body = {"source": "daily", "title": "\u200b\u2060\ufeff", "body_text": "Words."}
+@pytest.mark.parametrize("title", ["\u200b\u2060\ufeff", "\u3164", "\u3164 \u2800", "\u115f\u1160"])
+def test_text_of_format_characters_alone_is_empty(client, writer, source, title):
+    # The Hangul fillers and the blank Braille pattern are letters that show nothing.
+    body = {"source": "daily", "title": title, "body_text": "Words.", "tags": ["\uffa0"]}
     problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
-    assert list(problem["errors"]) == ["title"]
-    body["title"] = "\u200bZero-width inside\u200b"
+    assert sorted(problem["errors"]) == ["tags.0", "title"]
+    body["title"], body["tags"] = "\u200bZero-width inside\u200b", ["filler\u3164inside"]
     assert client.post("/v1/articles", json=body, headers=writer).json["title"] == (
         "\u200bZero-width inside\u200b"
     )
