@@ -137,6 +137,12 @@ class Flag(fields.Boolean):
         return value
 
 
+#: Characters a URL never holds as they are (RFC 3986; a browser escapes them): a client that
+#: writes a link of one into an attribute without escaping it would close the attribute, and
+#: a backslash is a slash to a browser but not to a URL parser (``https://e.example\\@bank``).
+NEVER_IN_A_URL = re.compile(r'["<>\\`]')
+
+
 class Url(fields.URL):
     """A URL without control characters (marshmallow's URL takes a NUL, which PostgreSQL cannot
     store in text), credentials or a port past 65535, of at most :data:`MAX_STORED_URL`
@@ -154,7 +160,7 @@ class Url(fields.URL):
 
     def _deserialize(self, value, attr, data, **kwargs):
         url = super()._deserialize(value, attr, data, **kwargs)
-        if CONTROL_CHARACTERS.search(url):
+        if CONTROL_CHARACTERS.search(url) or NEVER_IN_A_URL.search(url):
             raise self.make_error("invalid")
         try:  # before marshmallow's own URL check, which runs after this
             parts = urlsplit(url)

@@ -473,6 +473,12 @@ CREDENTIALS = "Leave credentials out of the URL (a token goes in its path or que
         ("https://e.example:0/a", "Not a valid port."),
         ("https://user:pass@e.example/a", CREDENTIALS),
         ("https://bank.example@e.example/a", CREDENTIALS),
+        # Never in a URL as they are: kept, they closed the attribute of a client that wrote
+        # the link into one unescaped; a backslash is a slash to a browser alone.
+        ('https://e.example/x?a="><script>alert(5)</script>', "Not a valid URL."),
+        ("https://e.example/a<b>", "Not a valid URL."),
+        ("https://e.example\\@bank.example/", "Not a valid URL."),
+        ("https://e.example/a`b", "Not a valid URL."),
     ],
 )
 def test_article_urls_name_a_port_and_no_credentials(client, writer, source, url, message):
