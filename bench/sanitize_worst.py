@@ -75,6 +75,14 @@ def bodies(size):
     yield "b of 98 titles left open, then as many paragraphs as kept", reopened
     yield "unclosed p", at_limit("<p>x", 1, size)
     yield "unclosed li", "<ul>" + at_limit("<li>x", 1, size - 4)
+    yield "unclosed rt", "<ruby>" + at_limit("<rt>x", 1, size - 6)
+    yield "unclosed option", "<select>" + at_limit("<option>x", 1, size - 8)
+    head = "<select>" + "".join(f'<b title="{n}">' for n in range(50))
+    options = head + "<option>x" * (MAX_TAGS - 2 - 51)
+    yield (
+        "unclosed option, 50 b left open",
+        options + "<p>" + fill("word ", size - len(options) - 4),
+    )
     yield "end tags", at_limit("</p>", 1, size)
     yield "empty declarations", at_limit("<!>", 1, size)
     yield "empty end tags", at_limit("</>", 1, size)

@@ -187,7 +187,7 @@ def shape(html):
     # its element; ``stack`` above keeps them, to count depth on the safe side), each with a
     # number of its own: a formatting element is open while the element it was opened as, or
     # reopened in, is.
-    elements, numbering = [], itertools.count()
+    elements, numbering = _Elements(), itertools.count()
     # The formatting elements not closed by their own end tag: [name, start tag, number].
     active = []
     position = 0
@@ -246,6 +246,27 @@ def shape(html):
 BODY = -1
 
 
+class _Elements(list):
+    """The open elements, ``(name, number)``, innermost last, and the set of their numbers (a
+    start tag asks which formatting elements are still open: a set, not a walk of the list)."""
+
+    def __init__(self):
+        super().__init__()
+        self.numbers = {BODY}
+        #: Whether any closed since the active formatting elements were last looked at.
+        self.closed = False
+
+    def push(self, name, number):
+        self.append((name, number))
+        self.numbers.add(number)
+
+    def close_from(self, index):
+        for _, number in self[index:]:
+            self.numbers.discard(number)
+        del self[index:]
+        self.closed = True
+
+
 def _start(elements, active, name, tag, number):
     """A start tag, as a parser's open elements and active formatting elements take it: the
     characters of the formatting start tags it reopens (those a closed element closed before
@@ -257,20 +278,25 @@ def _start(elements, active, name, tag, number):
             _pop_through(elements, "p", SCOPE_OF["p"])
         if name in ("li", "dd", "dt"):
             _pop_through(elements, name, SCOPE_OF[name])
+        elif elements and elements[-1][0] in IMPLIED_END and elements[-1][0] in (name, "option"):
+            # Another of the same (`<rt>x<rt>y`), or an option before an option or optgroup:
+            # closed, as the depth's stack closes them (open, they grew the list without end).
+            elements.close_from(len(elements) - 1)
         inside = number
-    open_numbers = {element_number for _, element_number in elements} | {BODY}
     characters = 0
-    for element in active:
-        if element[2] not in open_numbers:
-            characters += len(element[1])
-            element[2] = inside
+    if elements.closed:  # else none can have been closed since they were last reopened
+        elements.closed = False
+        for element in active:
+            if element[2] not in elements.numbers:
+                characters += len(element[1])
+                element[2] = inside
     if name in FORMATTING:
         same = [index for index, element in enumerate(active) if element[:2] == [name, tag]]
         if len(same) >= IDENTICAL_FORMATTING:  # the parser's "Noah's Ark" clause
             del active[same[0]]
         active.append([name, tag, number])
     if name not in VOID:
-        elements.append((name, number))
+        elements.push(name, number)
     return characters
 
 
@@ -290,7 +316,7 @@ def _pop_through(elements, name, scope=SCOPE):
     element of ``scope`` is open inside it."""
     for index in range(len(elements) - 1, -1, -1):
         if elements[index][0] == name:
-            del elements[index:]
+            elements.close_from(index)
             return
         if elements[index][0] in scope:
             return
