@@ -357,10 +357,17 @@ def _create_source(slug, name, homepage_url, language):
     return bool(created)
 
 
+#: Characters of a feed's links escaped before they are stored.
+ESCAPED_IN_LINKS = str.maketrans({'"': "%22", "<": "%3C", ">": "%3E", "`": "%60"})
+
+
 def _absolute(url, base=None):
     """``url`` made absolute against ``base`` when relative, if it is then an http(s) URL."""
-    if not url:
+    if not url or "\\" in url:  # a slash to a browser, not to a URL parser: no link
         return None
+    # Escaped as a browser escapes them when it follows the link (RFC 3986 holds none of them
+    # as they are: a URL field refuses them, and the entry with it was refused).
+    url = url.translate(ESCAPED_IN_LINKS)
     try:
         url = urljoin(base or "", url.strip())
         parts = urlsplit(url)

@@ -316,6 +316,23 @@ def test_a_feed_entry_link_with_an_unbalanced_bracket_is_no_link(app, database_u
         }
 
 
+def test_feed_entry_links_are_escaped_as_a_browser_escapes_them(app, database_url, tmp_path):
+    # feedparser passes them on as they are, and the URL field refused the whole entry.
+    # As XML holds it: read back as https://h.example/search?q="storm"&t=<b>`x`
+    quoted = 'https://h.example/search?q="storm"&amp;t=&lt;b&gt;`x`'
+    items = rss_item("Quoted", guid="1", link=quoted)
+    items += rss_item("Backslash", guid="2", link="https://h.example\\@bank.example/")
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=items))
+    result = invoke(database_url, str(path))
+    assert "2 created, 0 updated, 0 unchanged, 0 rejected" in result.output, result.output
+    with db.connection_context():
+        assert dict(Article.select(Article.external_id, Article.url).tuples()) == {
+            "1": "https://h.example/search?q=%22storm%22&t=%3Cb%3E%60x%60",
+            "2": None,
+        }
+
+
 def test_a_feed_repeating_an_entry_id_keeps_the_first_and_says_so(app, database_url, tmp_path):
     items = rss_item("First", guid="1") + rss_item("Second", guid="2") + rss_item("Again", guid="1")
     path = tmp_path / "h.xml"
