@@ -234,12 +234,16 @@ def forget_lost_asks():
     """Delete each key naming a run no longer queued (queued by a process that failed before
     enqueuing it, or taken by a worker killed before it started): asks queue runs again.
 
-    A deleted key whose run was being queued or taken at that moment costs one run more,
-    which finds its work done."""
+    The keys are read before the queue: a run asked for and queued between the two reads is
+    then in the queue read (read the other way round, a server process starting beside
+    another that was serving writes forgot their asks). A key deleted whose run was between
+    its noting and its queuing at that moment costs one run more, which finds its work done."""
+    asked = {key: huey.get(key, peek=True) for key in (EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED)}
+    if not any(run is not None for run in asked.values()):
+        return
     queued = {task.id for task in huey.pending()}
-    for key in (EMBED_ASKED, RELATE_ASKED, DELIVERIES_ASKED):
-        asked = huey.get(key, peek=True)
-        if asked is not None and asked not in queued:
+    for key, run in asked.items():
+        if run is not None and run not in queued:
             huey.delete(key)
 
 

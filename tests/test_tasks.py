@@ -230,6 +230,29 @@ def test_a_run_not_asked_for_leaves_the_ask_and_a_lost_run_is_asked_again(app, m
     tasks.huey.flush()
 
 
+def test_forgetting_lost_asks_keeps_one_made_while_the_queue_is_read(app, monkeypatch):
+    # A gunicorn worker starting beside another serving a write read the queue (empty), then
+    # the ask the write had just made and queued: not in what it read, it forgot the ask.
+    monkeypatch.setattr(tasks.huey, "immediate", False)
+    tasks.huey.flush()
+    read_queue = tasks.huey.pending
+
+    def pending_then_a_write_asks():
+        queued = read_queue()
+        tasks.ask_deliveries()  # another process's write, between the two reads
+        return queued
+
+    monkeypatch.setattr(tasks.huey, "pending", pending_then_a_write_asks)
+    tasks.forget_lost_asks()  # no ask noted yet: the queue is not even read
+    tasks.ask_refresh()
+    tasks.forget_lost_asks()
+    monkeypatch.setattr(tasks.huey, "pending", read_queue)
+    queued = {task.id: task.name for task in tasks.huey.pending()}
+    assert sorted(queued.values()) == ["deliver_webhooks", "embed_queued", "relate_queued"]
+    assert queued[tasks.huey.get(tasks.DELIVERIES_ASKED, peek=True)] == "deliver_webhooks"
+    tasks.huey.flush()
+
+
 @pytest.mark.parametrize("year", [1, 9999])
 def test_articles_at_the_ends_of_the_calendar_are_processed(app, make_article, caplog, year):
     """Rows stored before times were bounded (to the years 1000-8999) may lie at the calendar's
