@@ -256,6 +256,16 @@ def reasons(meaning, text, same_story, tag_overlap, same_source, days):
         found.append("same_source")
     if days <= 2:
         found.append("recent")
+    if not {"same_story", "similar_meaning", "similar_text"} & set(found):
+        # Related by meaning or words below the thresholds that name them: the evidence that
+        # counted most is named (an item was listed with no reasons, or with tags and time
+        # alone, which raise evidence but are none).
+        meaning_counted = (
+            EVIDENCE["meaning"] * max(0.0, meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR)
+        )
+        found.insert(
+            0, "similar_meaning" if meaning_counted > EVIDENCE["text"] * text else "similar_text"
+        )
     return found
 
 

@@ -689,6 +689,24 @@ def test_related_articles_carry_meaning_story_and_language(client, story_article
     assert other["id"] not in [i["id"] for i in items[:2]]
 
 
+@pytest.mark.parametrize(
+    "signals, expected",
+    [
+        # Related by meaning below the cosine that names it (0.4), nothing else shared: a
+        # computed item was listed with no reasons, where API.md says `reasons` says which.
+        ((0.35, 0.0, False, 0.0, False, 30), ["similar_meaning"]),
+        ((0.1, 0.05, False, 0.0, False, 30), ["similar_text"]),
+        ((0.35, 0.05, False, 0.5, False, 1), ["similar_meaning", "shared_tags", "recent"]),
+        ((0.5, 0.2, True, 0.0, False, 30), ["same_story", "similar_meaning", "similar_text"]),
+    ],
+)
+def test_every_computed_relation_names_the_evidence_it_has(signals, expected):
+    from models import related
+
+    assert related.value(*signals) > 0
+    assert related.reasons(*signals) == expected
+
+
 def test_related_rebuild_by_meaning_matches_the_worker(client, story_articles, app):
     from models import related
 
