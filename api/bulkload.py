@@ -27,7 +27,7 @@ from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, changed, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
-from schemas.common import LANGUAGE_PATTERN, one_line
+from schemas.common import ESCAPED_BY_BROWSERS, LANGUAGE_PATTERN, one_line
 from schemas.webhooks import SOURCE_CREATED
 
 from . import jsonbody
@@ -357,8 +357,8 @@ def _create_source(slug, name, homepage_url, language):
     return bool(created)
 
 
-#: Characters of a feed's links escaped before they are stored.
-ESCAPED_IN_LINKS = str.maketrans({'"': "%22", "<": "%3C", ">": "%3E", "`": "%60"})
+#: A feed's links are stored with these escaped, as a browser escapes them.
+ESCAPED_IN_LINKS = str.maketrans({c: f"%{ord(c):02X}" for c in ESCAPED_BY_BROWSERS})
 
 
 def _absolute(url, base=None):

@@ -223,12 +223,13 @@ def value(meaning, text, same_story, tag_overlap, same_source, days):
     are the evidence that two articles are about the same thing; shared tags, the same source
     and closeness in time raise that evidence, but cannot stand in for it.
     """
-    evidence = (
-        EVIDENCE["meaning"] * max(0.0, (meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR))
-        + EVIDENCE["text"] * text
-        + EVIDENCE["story"] * same_story
-    )
+    evidence = _meaning_evidence(meaning) + EVIDENCE["text"] * text + EVIDENCE["story"] * same_story
     return evidence * _boost(tag_overlap, same_source, days) * _SCALE
+
+
+def _meaning_evidence(meaning):
+    """What a cosine similarity ``meaning`` adds to the evidence (nothing below the floor)."""
+    return EVIDENCE["meaning"] * max(0.0, (meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR))
 
 
 def _boost(tag_overlap, same_source, days):
@@ -260,12 +261,8 @@ def reasons(meaning, text, same_story, tag_overlap, same_source, days):
         # Related by meaning or words below the thresholds that name them: the evidence that
         # counted most is named (an item was listed with no reasons, or with tags and time
         # alone, which raise evidence but are none).
-        meaning_counted = (
-            EVIDENCE["meaning"] * max(0.0, meaning - MEANING_FLOOR) / (1 - MEANING_FLOOR)
-        )
-        found.insert(
-            0, "similar_meaning" if meaning_counted > EVIDENCE["text"] * text else "similar_text"
-        )
+        by_meaning = _meaning_evidence(meaning) > EVIDENCE["text"] * text
+        found.insert(0, "similar_meaning" if by_meaning else "similar_text")
     return found
 
 

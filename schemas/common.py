@@ -137,10 +137,12 @@ class Flag(fields.Boolean):
         return value
 
 
-#: Characters a URL never holds as they are (RFC 3986; a browser escapes them): a client that
-#: writes a link of one into an attribute without escaping it would close the attribute, and
-#: a backslash is a slash to a browser but not to a URL parser (``https://e.example\\@bank``).
-NEVER_IN_A_URL = re.compile(r'["<>\\`]')
+#: Characters a URL never holds as they are (RFC 3986), which a browser escapes: a client that
+#: writes a link of one into an attribute without escaping it would close the attribute.
+ESCAPED_BY_BROWSERS = '"<>`'
+#: Those, and the backslash, a slash to a browser but not to a URL parser
+#: (``https://e.example\\@bank``).
+NEVER_IN_A_URL = re.compile(f"[{re.escape(ESCAPED_BY_BROWSERS)}\\\\]")
 
 
 class Url(fields.URL):
