@@ -14,6 +14,7 @@ thousand paragraphs made a 41 KB body 19 MB once sanitized (4 s). The same pass 
 markup so reopened, and bodies past :data:`MAX_REOPENED` characters of it are refused.
 """
 
+import collections
 import itertools
 import re
 
@@ -247,22 +248,26 @@ BODY = -1
 
 
 class _Elements(list):
-    """The open elements, ``(name, number)``, innermost last, and the set of their numbers (a
-    start tag asks which formatting elements are still open: a set, not a walk of the list)."""
+    """The open elements, ``(name, number)``, innermost last, with the set of their numbers
+    and how many of each name are open: a start tag asks which formatting elements are still
+    open, and an end tag whether its element is, without walking the list."""
 
     def __init__(self):
         super().__init__()
         self.numbers = {BODY}
+        self.names = collections.Counter()
         #: Whether any closed since the active formatting elements were last looked at.
         self.closed = False
 
     def push(self, name, number):
         self.append((name, number))
         self.numbers.add(number)
+        self.names[name] += 1
 
     def close_from(self, index):
-        for _, number in self[index:]:
+        for name, number in self[index:]:
             self.numbers.discard(number)
+            self.names[name] -= 1
         del self[index:]
         self.closed = True
 
@@ -314,6 +319,8 @@ def _end(elements, active, name):
 def _pop_through(elements, name, scope=SCOPE):
     """Close the innermost open element ``name`` and every element open inside it, unless an
     element of ``scope`` is open inside it."""
+    if not elements.names[name]:
+        return
     for index in range(len(elements) - 1, -1, -1):
         if elements[index][0] == name:
             elements.close_from(index)
