@@ -88,8 +88,7 @@ def check_request():
             message="The URL is not valid UTF-8: " + ", ".join(not_utf8) + ".",
             errors={name: [message] for name in not_utf8},
         )
-    codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",")]
-    if unknown := [coding for coding in codings if coding not in ("", "chunked", "identity")]:
+    if unknown := unknown_codings(environ.get("HTTP_TRANSFER_ENCODING")):
         # gunicorn passes gzip, deflate and compress before chunked on undecoded: the body was
         # read as if none was applied (RFC 9112 6.1: a 501).
         message = f"Transfer-Encoding {', '.join(unknown)} is not implemented: send it chunked."
@@ -162,6 +161,15 @@ def body_over_limit(read):
 
 def is_json(mimetype):
     return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def unknown_codings(header):
+    """The transfer codings of a ``Transfer-Encoding`` header other than chunked (none when
+    there is no header)."""
+    if not header:
+        return []
+    codings = (coding.strip().lower() for coding in header.split(","))
+    return [coding for coding in codings if coding not in ("", "chunked", "identity")]
 
 
 def bad_host(environ):

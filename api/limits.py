@@ -99,28 +99,14 @@ class RateLimiter:
         """``{limit, remaining, reset}`` of the write limit of the API ``key``, without counting
         a request (``/v1/me`` shows it beside the limit the request counted against)."""
         identifiers = (key_caller(key), "writes")
-        for tier in self.tiers:
-            if not tier.usable():
-                continue
-            try:
-                state = self._state(tier.storage, self.writes, identifiers)
-            except Exception as error:  # any failure of a storage: the next one answers
-                tier.failed(error)
-            else:
-                tier.answered()
-                return state
-        return self._state(self.memory, self.writes, identifiers)
+        return self._first_answer(lambda storage: self._state(storage, self.writes, identifiers))
 
     @staticmethod
     def _state(storage, limit, identifiers):
+        """The window's state as it is, counting nothing."""
         key = _storage_key(limit, identifiers)
         count = storage.get(key)
-        reset_at = storage.get_expiry(key) if count else time.time()
-        return {
-            "limit": limit.amount,
-            "remaining": max(0, limit.amount - count),
-            "reset": max(0, int(reset_at - time.time())),
-        }
+        return _window(limit, count, storage.get_expiry(key) if count else time.time())
 
     def forget(self):
         """Drop the counts this process kept (the tests, reusing an app on a new database)."""
@@ -162,28 +148,30 @@ class RateLimiter:
         return found
 
     def _hit(self, limit, *identifiers):
+        return self._first_answer(lambda storage: self._count(storage, limit, identifiers))
+
+    def _first_answer(self, use):
+        """``use(storage)`` of the first shared storage that answers, else of this process's
+        memory (any failure of a storage: the next one counts)."""
         for tier in self.tiers:
             if not tier.usable():
                 continue
             try:
-                state = self._count(tier.storage, limit, identifiers)
-            except Exception as error:  # any failure of a storage: the next one counts
+                answer = use(tier.storage)
+            except Exception as error:
                 tier.failed(error)
             else:
                 tier.answered()
-                return state
-        return self._count(self.memory, limit, identifiers)
+                return answer
+        return use(self.memory)
 
     @staticmethod
     def _count(storage, limit, identifiers):
         """A fixed window: the first hit starts it, every hit counts, it ends after the period."""
         key = _storage_key(limit, identifiers)
         count = storage.incr(key, limit.get_expiry())
-        reset_at = storage.get_expiry(key)
         return {
-            "limit": limit.amount,
-            "remaining": max(0, limit.amount - count),
-            "reset": max(0, int(reset_at - time.time())),
+            **_window(limit, count, storage.get_expiry(key)),
             "exceeded": count > limit.amount,
             "window": limit.get_expiry(),
         }
@@ -370,6 +358,16 @@ class WorkerCounters:
 
     def get_expiry(self, key):
         return self.windows.get(key, (time.time(), 0))[0]
+
+
+def _window(limit, count, reset_at):
+    """``{limit, remaining, reset}`` of a window of ``limit`` with ``count`` hits, ending at
+    ``reset_at`` (a time)."""
+    return {
+        "limit": limit.amount,
+        "remaining": max(0, limit.amount - count),
+        "reset": max(0, int(reset_at - time.time())),
+    }
 
 
 def key_caller(key):
