@@ -51,6 +51,8 @@ from .guards import bad_host, has_control_characters, headers_too_large, url_too
 VARY = "Authorization, X-API-Key, Accept-Encoding"
 #: The paths whose answers vary by :data:`VARY`.
 KEYED_PATHS = ("/v1/", "/feeds/")
+#: The preconditions evaluated before If-None-Match (RFC 9110 13.2.2), as WSGI keys.
+PRECONDITIONS = frozenset({"HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE"})
 #: The endpoints whose answers the answer cache keeps.
 KEPT_ENDPOINTS = frozenset({"search.Search", "feeds.AtomFeed", "feeds.RssFeed", "feeds.JsonFeed"})
 #: The endpoints answering one resource that can be written, whose ETag is that resource's own
@@ -145,6 +147,19 @@ def in_the_future(date):
     return parsed is not None and parsed.timestamp() > time.time()
 
 
+def unmodified_since(header, modified):
+    """Whether a resource last modified at ``modified`` (a datetime, UTC when naive; None: it
+    has no such date) holds an ``If-Unmodified-Since`` header (RFC 9110 13.1.4): it has not
+    changed after that date, in whole seconds as its Last-Modified shows it. A date that cannot
+    be read is ignored, as the RFC says, and so is the header of a resource without a date."""
+    since = parse_date(header)
+    if since is None or modified is None:
+        return True
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=datetime.UTC)
+    return int(modified.timestamp()) <= since.timestamp()
+
+
 def if_match_holds(header, tag, weak=False):
     """Whether an ``If-Match`` header allows a write to a resource whose tag is ``tag`` (with
     ``weak``: whether an ``If-None-Match`` header names it).
@@ -183,8 +198,10 @@ def tagged(kind, resource, query=""):
 def if_match_check(kind, tag_of=None):
     """The check a write makes of the stored resource (None when there is none yet) inside its
     transaction when the request sends ``If-Match`` (412 unless it names the resource's current
-    ETag, and when there is no resource) or ``If-None-Match`` (412 when the resource exists and
-    it is ``*`` or names the resource's current ETag, weak tags too), or None.
+    ETag, and when there is no resource), ``If-Unmodified-Since`` without ``If-Match`` (412 when
+    the resource's ``last_modified`` is later: :func:`unmodified_since`) or ``If-None-Match``
+    (412 when the resource exists and it is ``*`` or names the resource's current ETag, weak
+    tags too), or None.
 
     ``tag_of(resource)`` gives the current ETag (default: :func:`resource_tag`, from the
     version); None for a resource that has no answer of its own, which only ``*`` matches."""
@@ -192,7 +209,8 @@ def if_match_check(kind, tag_of=None):
         tag_of = functools.partial(resource_tag, kind)
     header = request.headers.get("If-Match")
     none_match = request.headers.get("If-None-Match")
-    if header is None and none_match is None:
+    since = request.headers.get("If-Unmodified-Since") if header is None else None
+    if header is None and none_match is None and since is None:
         return None
 
     def check(resource):
@@ -201,6 +219,11 @@ def if_match_check(kind, tag_of=None):
                 raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
             if not if_match_holds(header, tag_of(resource)):
                 raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
+        if since is not None and resource is not None:
+            if not unmodified_since(since, getattr(resource, "last_modified", None)):
+                raise WriteError(
+                    412, {"If-Unmodified-Since": [f"The {kind} has changed since that date."]}
+                )
         if none_match is not None and resource is not None:
             if none_match.strip() == "*":
                 raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
@@ -446,7 +469,7 @@ class Caching:
         if changed_at is not None:  # the answer's Last-Modified: the last write's time
             g.data_changed = datetime.datetime.fromtimestamp(changed_at, datetime.UTC)
         given = environ.get("HTTP_IF_NONE_MATCH")
-        if given and "HTTP_IF_MATCH" not in environ:  # If-Match first: see finish
+        if given and not PRECONDITIONS.intersection(environ):  # those first: see finish
             matched = matching_tag(given, tag, environ.get("HTTP_ACCEPT_ENCODING"))
             if matched is not None:
                 headers = not_modified_headers(
@@ -491,6 +514,7 @@ class Caching:
             response.last_modified = g.data_changed  # (what a kept answer had not, settled now)
         if response.last_modified is not None:  # an upgrade may have changed what it shows
             response.last_modified = max(response.last_modified, self.release_served())
+        modified = response.last_modified  # (If-Unmodified-Since: even when not shown)
         if response.last_modified and response.last_modified.timestamp() >= g.get("settled", 0):
             # A change may still commit with a time in this date's second (a write stamps its
             # time before it commits), and If-Modified-Since would call it unmodified: until
@@ -508,6 +532,13 @@ class Caching:
         # RFC 9110 13.2.2; any variant's tag names the version (Validators.resource)
         if if_match is not None and not if_match_holds(if_match, tag):
             refused = problem(412, errors={"If-Match": ["The answer has changed since this ETag."]})
+            refused.headers["Cache-Control"] = "no-store"
+            return refused
+        since = environ.get("HTTP_IF_UNMODIFIED_SINCE")
+        if if_match is None and since is not None and not unmodified_since(since, modified):
+            refused = problem(
+                412, errors={"If-Unmodified-Since": ["The answer has changed since that date."]}
+            )
             refused.headers["Cache-Control"] = "no-store"
             return refused
         given = environ.get("HTTP_IF_NONE_MATCH")
@@ -582,7 +613,7 @@ class EarlyRevalidation:
             "HTTP_AUTHORIZATION" in environ
             or "HTTP_X_API_KEY" in environ
             or "HTTP_ORIGIN" in environ
-            or "HTTP_IF_MATCH" in environ  # evaluated before If-None-Match: by the app
+            or PRECONDITIONS.intersection(environ)  # evaluated before If-None-Match: by the app
         ):
             return None
         path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")

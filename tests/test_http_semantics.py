@@ -451,6 +451,78 @@ def test_the_spec_states_the_limits_the_server_enforces(client):
     assert key["schema"]["pattern"] == "^[^/\\u0000-\\u001f\\u007f]+$"
 
 
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_if_unmodified_since_is_a_precondition_of_writes(client, writer, make_article, method):
+    article = make_article(title="Original")
+    path = f"/v1/articles/{article.id}"
+    # Changed at 12:00:00.6; its Last-Modified shows whole seconds, 12:00:00.
+    changed = datetime.datetime(2026, 1, 1, 12, 0, 0, 600_000)
+    Article.update(modified_at=changed).where(Article.id == article.id).execute()
+    shown = http_date(changed.replace(microsecond=0, tzinfo=datetime.UTC))
+    body = {"source": "default-source", "title": "Mine", "body_text": "B"}
+    body = {"title": "Mine"} if method == "patch" else None if method == "delete" else body
+
+    def send(**headers):
+        return getattr(client, method)(path, json=body, headers={**writer, **headers})
+
+    earlier = http_date(changed - datetime.timedelta(seconds=1))
+    refused = send(**{"If-Unmodified-Since": earlier})
+    assert refused.status_code == 412
+    assert refused.content_type == "application/problem+json"
+    assert refused.json["errors"] == {
+        "If-Unmodified-Since": ["The article has changed since that date."]
+    }
+    assert client.get(path).json["title"] == "Original"
+    # If-Match, when sent, is the precondition (RFC 9110 13.1.4), and a date that cannot be
+    # read is ignored.
+    etag = client.get(path).headers["ETag"]
+    assert send(**{"If-Unmodified-Since": "yesterday"}).status_code in (200, 204)
+    if method != "delete":
+        assert client.get(path).json["title"] == "Mine"
+        etag = client.get(path).headers["ETag"]
+        assert send(**{"If-Unmodified-Since": shown}).status_code == 412  # changed since
+        both = {"If-Unmodified-Since": shown, "If-Match": etag}
+        assert send(**both).status_code == 200
+
+
+def test_if_unmodified_since_holds_for_the_second_last_modified_shows(
+    client, writer, make_article, source
+):
+    article = make_article(title="Original")
+    changed = datetime.datetime(2026, 1, 1, 12, 0, 0, 600_000)
+    Article.update(modified_at=changed).where(Article.id == article.id).execute()
+    Source.update(modified_at=changed).where(Source.id == source.id).execute()
+    shown = {"If-Unmodified-Since": "Thu, 01 Jan 2026 12:00:00 GMT"}
+    patched = client.patch(
+        f"/v1/articles/{article.id}", json={"title": "Mine"}, headers={**writer, **shown}
+    )
+    assert patched.status_code == 200 and patched.json["title"] == "Mine"
+    earlier = {"If-Unmodified-Since": "Thu, 01 Jan 2026 11:59:59 GMT"}
+    source_path = f"/v1/sources/{source.slug}"
+    refused = client.patch(source_path, json={"name": "Lost"}, headers={**writer, **earlier})
+    assert refused.status_code == 412
+    assert list(refused.json["errors"]) == ["If-Unmodified-Since"]
+    assert client.get(source_path).json["name"] != "Lost"
+    kept = client.patch(source_path, json={"name": "Kept"}, headers={**writer, **shown})
+    assert kept.status_code == 200 and client.get(source_path).json["name"] == "Kept"
+
+
+def test_if_unmodified_since_on_reads(client, writer, source):
+    body = {"source": source.slug, "title": "T", "body_text": "B"}
+    path = f"/v1/articles/{client.post('/v1/articles', json=body, headers=writer).json['id']}"
+    etag = client.get(path).headers["ETag"]
+    long_ago = {"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}
+    later = {"If-Unmodified-Since": http_date(time.time() + 86400)}
+    for read in (path, "/v1/articles"):
+        refused = client.get(read, headers={**long_ago, "If-None-Match": etag})
+        assert refused.status_code == 412, read
+        assert refused.headers["Cache-Control"] == "no-store"
+        assert list(refused.json["errors"]) == ["If-Unmodified-Since"]
+        assert client.get(read, headers=later).status_code == 200
+    # Before If-None-Match (RFC 9110 13.2.2): a 304 only when the date holds.
+    assert client.get(path, headers={**later, "If-None-Match": etag}).status_code == 304
+
+
 def test_sources_and_comments_take_if_match_too(client, writer, make_key, make_article, source):
     admin = make_key("admin,comment")
     path = f"/v1/sources/{source.slug}"
