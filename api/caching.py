@@ -219,11 +219,11 @@ def if_match_check(kind, tag_of=None):
                 raise WriteError(412, {"If-Match": [f"No such {kind} exists."]})
             if not if_match_holds(header, tag_of(resource)):
                 raise WriteError(412, {"If-Match": [f"The {kind} has changed since this ETag."]})
-        if since is not None and resource is not None:
-            if not unmodified_since(since, getattr(resource, "last_modified", None)):
-                raise WriteError(
-                    412, {"If-Unmodified-Since": [f"The {kind} has changed since that date."]}
-                )
+        modified = getattr(resource, "last_modified", None)  # None: no resource, or no date
+        if since is not None and not unmodified_since(since, modified):
+            raise WriteError(
+                412, {"If-Unmodified-Since": [f"The {kind} has changed since that date."]}
+            )
         if none_match is not None and resource is not None:
             if none_match.strip() == "*":
                 raise WriteError(412, {"If-None-Match": [f"The {kind} exists."]})
