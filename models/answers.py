@@ -85,11 +85,14 @@ def sentence_vectors(article):
         "sentences": json.dumps(sentences, ensure_ascii=False),
         "vectors": vectors.astype("<f4").tobytes(),
     }
-    with write_transaction():
-        SentenceEmbedding.insert(**row).on_conflict(
-            conflict_target=[SentenceEmbedding.article],
-            update={k: v for k, v in row.items() if k != "article"},
-        ).execute()
+    try:
+        with write_transaction():
+            SentenceEmbedding.insert(**row).on_conflict(
+                conflict_target=[SentenceEmbedding.article],
+                update={k: v for k, v in row.items() if k != "article"},
+            ).execute()
+    except peewee.IntegrityError:
+        pass  # the article was deleted as they were made (its foreign key): not kept
     return sentences, vectors
 
 

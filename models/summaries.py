@@ -40,11 +40,14 @@ class Summary(BaseModel):
             "content": json.dumps(sentences, ensure_ascii=False),
             "created_at": utcnow(),
         }
-        with write_transaction():
-            cls.insert(**row).on_conflict(
-                conflict_target=[cls.article, cls.sentences],
-                update={k: v for k, v in row.items() if k not in ("article", "sentences")},
-            ).execute()
+        try:
+            with write_transaction():
+                cls.insert(**row).on_conflict(
+                    conflict_target=[cls.article, cls.sentences],
+                    update={k: v for k, v in row.items() if k not in ("article", "sentences")},
+                ).execute()
+        except peewee.IntegrityError:
+            pass  # the article was deleted as this was made (its foreign key): not kept
         return cls(**row)
 
     @property

@@ -209,3 +209,23 @@ def test_keys_that_may_write_read_a_drafts_summary_key_points_and_answers(
         # The writer's ETag is no way in for others, nor the early 304 path.
         tag = shown.headers["ETag"]
         assert client.get(url, headers={"If-None-Match": tag}).status_code == 404
+
+
+def test_a_summary_or_answers_of_an_article_deleted_as_they_are_made_are_not_kept(
+    client, writer, make_article
+):
+    # A read that found the article, then made its summary and sentence vectors while a write
+    # deleted it: their rows cannot be kept (the article's foreign key), and the read answers
+    # what it found (it was a 409 "conflicts with data already stored").
+    from models import Article, answers
+    from models.answers import SentenceEmbedding
+    from models.summaries import Summary
+
+    article = make_article(body=FLOOD)
+    found = Article.get_by_id(article.id)
+    assert client.delete(f"/v1/articles/{article.id}", headers=writer).status_code == 204
+    summary = Summary.for_article(found, 3)
+    assert summary.sentence_list[0].startswith("Floodwater forced 3,000 people")
+    assert answers.key_points(found)[0] == []  # its body is gone too
+    assert not Summary.select().where(Summary.article == article.id).exists()
+    assert not SentenceEmbedding.select().where(SentenceEmbedding.article == article.id).exists()
