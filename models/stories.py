@@ -503,16 +503,6 @@ def process(article_ids, force=False):
     embedded = embeddings.embed_articles(article_ids, force=force)
     moved = place(article_ids)
     with write_transaction():
-        # Off the embedding queue first, then onto the related one: the order a write queues
-        # them in (an import writing these articles meanwhile deadlocked with the other order,
-        # on PostgreSQL).
-        queue.take_off(queued)
-        alive = Article.kept_ids(Article.id.in_(article_ids) & (Article.status == PUBLISHED))
-        # A related list is queued as the embedding was: after single writes' when a bulk
-        # write queued it, or nothing did (``embed --all``).
-        urgent = {article_id for article_id, _, bulk in queued if not bulk}
-        RelatedQueue.add([i for i in alive if i in urgent])
-        RelatedQueue.add([i for i in alive if i not in urgent], bulk=True)
         # Lists left stale: of the articles whose story changed with these (`same_story` ends
         # when a story breaks up), and the lists that name one embedded again, by what it said
         # before (with ``force``, a new model: every list is computed again anyway).
@@ -522,12 +512,22 @@ def process(article_ids, force=False):
                 Relation.related.in_(embedded) & (Relation.origin == COMPUTED)
             )
             stale.update(i for (i,) in naming.tuples())
-        stale.difference_update(alive)
-        if stale:
-            published = Article.select(Article.id).where(
-                Article.id.in_(sorted(stale)) & (Article.status == PUBLISHED)
-            )
-            RelatedQueue.add([i for (i,) in published.tuples()], bulk=True)
+        # The articles first, kept from deletion until this commits (queued below, they are
+        # referred to), as a write locks an article before its queue rows: with the queue's
+        # rows taken first, a delete of one of them (its rows in the queues go with it)
+        # deadlocked with this on PostgreSQL. Then off the embedding queue, then onto the
+        # related one: the order a write queues them in (an import writing these articles
+        # meanwhile deadlocked with the other order).
+        ids = set(article_ids)
+        kept = Article.kept_ids(Article.id.in_(sorted(stale | ids)) & (Article.status == PUBLISHED))
+        queue.take_off(queued)
+        alive = [i for i in kept if i in ids]
+        # A related list is queued as the embedding was: after single writes' when a bulk
+        # write queued it, or nothing did (``embed --all``).
+        urgent = {article_id for article_id, _, bulk in queued if not bulk}
+        RelatedQueue.add([i for i in alive if i in urgent])
+        RelatedQueue.add([i for i in alive if i not in urgent], bulk=True)
+        RelatedQueue.add([i for i in kept if i in stale and i not in alive], bulk=True)
 
 
 def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):

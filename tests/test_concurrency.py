@@ -613,3 +613,69 @@ def test_articles_a_worker_read_as_alive_are_kept_until_it_stores(
     with db.connection_context():
         stored = sorted((r.article_id, r.related_id) for r in Relation.select())
         assert stored == [(first.id, second.id), (second.id, first.id)]  # and the neighbour's
+
+
+def test_the_worker_and_a_delete_of_an_article_it_embeds_do_not_deadlock(
+    app, make_article, postgres_only, monkeypatch
+):
+    """The worker took the articles off the embedding queue, then locked them; a delete locks
+    the article, then its queue rows go with it. With the delete holding the article while
+    the worker held its queue row, PostgreSQL found a deadlock (seen under a burst of deletes).
+    The worker locks the articles first now: it waits for the delete, and both go through."""
+    import time
+
+    from models import embeddings, stories
+    from models.related import RelatedQueue
+
+    gone, staying = make_article(), make_article()
+    with db.connection_context(), db.atomic():
+        embeddings.EmbeddingQueue.add([gone.id, staying.id])
+    db.close()
+    placed, holding, go = (threading.Event() for _ in range(3))
+    errors = []
+    place = stories.place
+
+    def placing(article_ids):  # the worker's work outside its transaction done, the delete
+        moved = place(article_ids)  # holds the article as the transaction starts
+        placed.set()
+        holding.wait(timeout=30)
+        return moved
+
+    monkeypatch.setattr(stories, "place", placing)
+
+    def delete():
+        try:
+            with db.connection_context(), db.atomic():
+                db.execute_sql("SET LOCAL lock_timeout = '10s'")
+                query = Article.select(Article.id).where(Article.id == gone.id).for_update()
+                list(query.tuples())  # the article held, as a write holds it
+                holding.set()
+                go.wait(timeout=30)
+                Article.delete().where(Article.id == gone.id).execute()
+        except Exception as error:
+            errors.append(error)
+
+    def work():
+        try:
+            with db.connection_context():
+                stories.process([gone.id, staying.id])
+        except Exception as error:
+            errors.append(error)
+
+    worker, deleter = threading.Thread(target=work), threading.Thread(target=delete)
+    worker.start()
+    assert placed.wait(timeout=30)
+    deleter.start()
+    with db.connection_context():  # until the worker waits for the article the delete holds
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        deadline = time.monotonic() + 30
+        while db.execute_sql(waiting).fetchone()[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    go.set()
+    deleter.join()
+    worker.join()
+    assert errors == []
+    with db.connection_context():
+        assert not Article.select().where(Article.id == gone.id).exists()
+        assert not embeddings.EmbeddingQueue.select().exists()
+        assert [row.article_id for row in RelatedQueue.select()] == [staying.id]
