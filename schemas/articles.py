@@ -348,6 +348,7 @@ class ArticleInSchema(InputSchema):
         },
     )
     published_at = Timestamp(
+        stored=True,
         validate=validate.Range(
             EARLIEST,
             LATEST,

@@ -236,12 +236,26 @@ def rfc3339(value):
     return value.isoformat(timespec="seconds") + "Z"
 
 
+#: An RFC 3339 time (section 5.6; a space for the ``T``, as its note allows), in capitals, its
+#: offset optional (a time without one is UTC). Python's ``fromisoformat``, which marshmallow
+#: reads with, takes more of ISO 8601: week dates, offsets with seconds, a space before ``Z``.
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
 class Timestamp(fields.DateTime):
     """RFC 3339 in UTC with a ``Z`` (``2026-11-28T09:55:56Z``); naive UTC inside.
 
     On input any RFC 3339 offset is accepted and converted to UTC (``t`` and ``z`` as RFC 3339
-    allows them, in lowercase too); a date alone means midnight UTC.
+    allows them, in lowercase too); a date alone means midnight UTC. A time to store is read
+    to the second it is shown to (``stored=True``): a fraction kept unseen made the filters
+    disagree with what they showed. A filter's keeps its fraction.
     """
+
+    def __init__(self, *, stored=False, **kwargs):
+        super().__init__(**kwargs)
+        self.stored = stored
 
     #: One message for what is no time, whatever its form.
     default_error_messages = {"invalid": "Not a valid date or RFC 3339 timestamp."}
@@ -257,13 +271,15 @@ class Timestamp(fields.DateTime):
                 return datetime.datetime.strptime(value, "%Y-%m-%d")
             except ValueError:
                 raise ValidationError("Not a valid date or RFC 3339 timestamp.") from None
+        if isinstance(value, str) and not RFC3339.fullmatch(value):
+            raise self.make_error("invalid")
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is not None:
             try:
                 moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
             except OverflowError:  # 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
                 raise ValidationError("Not a time between the years 1 and 9999 in UTC.") from None
-        return moment
+        return moment.replace(microsecond=0) if self.stored else moment
 
 
 class Stored:

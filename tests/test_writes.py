@@ -673,6 +673,42 @@ def test_times_may_be_written_in_lowercase_as_rfc_3339_allows(client, writer, so
     assert created.json["published_at"] == "2026-01-02T03:04:05Z"
 
 
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2024-W01-1T00:00:00Z",  # ISO 8601 week dates
+        "2024-01-01T00:00:00+00:00:30",  # an offset with seconds
+        "2024-01-01T00:00:00 Z",
+        "2024-01-01T00:00Z",  # no seconds
+        "20240101T000000Z",  # ISO 8601's basic format
+        "2024-001T00:00:00Z",  # an ordinal date
+    ],
+)
+def test_times_that_are_no_rfc_3339_are_422(client, writer, source, moment):
+    refused = post(client, writer, published_at=moment)
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {"published_at": ["Not a valid date or RFC 3339 timestamp."]}
+    listed = client.get("/v1/articles", query_string={"published_after": moment})
+    assert listed.status_code == 422 and list(listed.json["errors"]) == ["published_after"]
+
+
+def test_a_time_is_stored_to_the_second_it_is_shown_to(client, writer, source):
+    created = post(client, writer, published_at="2025-05-05 10:00:00.9Z")
+    assert created.status_code == 201, created.json
+    assert created.json["published_at"] == "2025-05-05T10:00:00Z"
+
+    def ids(**filters):
+        return [
+            item["id"] for item in client.get("/v1/articles", query_string=filters).json["data"]
+        ]
+
+    # Shown at 10:00:00, it is before 10:00:00.5, not after it (as stored with its fraction,
+    # it was both).
+    assert ids(published_after="2025-05-05T10:00:00.5Z") == []
+    assert ids(published_before="2025-05-05T10:00:00.5Z") == [created.json["id"]]
+    assert ids(published_after="2025-05-05T10:00:00Z") == [created.json["id"]]
+
+
 def test_a_write_that_changes_nothing_changes_no_etag(client, writer, source):
     """A write storing what was stored already raised the data version: every list's, feed's,
     search's and /v1/changes's ETag changed (an ingester re-posting its items every minute
