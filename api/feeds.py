@@ -18,6 +18,7 @@ from schemas.common import Count, rfc3339
 from .arguments import Blueprint
 from .articles import article_filters
 from .documents import document
+from .paging import QUERY_SAFE
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -59,7 +60,11 @@ def self_url():
     ``?a=1&b=2``, ``?b=2&a=1`` and ``?a=1&b=2&utm_source=x`` are one feed)."""
     pairs = sorted(request.query_string.decode("latin-1").split("&"), key=lambda p: p.split("=")[0])
     query = "&".join(
-        pair for pair in pairs if unquote_plus(pair.partition("=")[0]) in FEED_PARAMETERS
+        # As a Link header's (paging.next_url): what a URI cannot hold percent-encoded, so
+        # that the id is an IRI (RFC 4287 4.2.6), escapes kept as they were sent.
+        quote(pair, safe=QUERY_SAFE, encoding="latin-1")
+        for pair in pairs
+        if unquote_plus(pair.partition("=")[0]) in FEED_PARAMETERS
     )
     return f"{base_url()}{quote(request.path)}" + (f"?{query}" if query else "")
 
@@ -112,6 +117,14 @@ def _response(body, mimetype):
     return current_app.response_class(body, mimetype=mimetype)
 
 
+def _xml(root):
+    """The document of ``root``, its text's carriage returns as references: XML parsers read
+    a raw one as a line feed (XML 1.0 2.11), and ElementTree writes it raw in text (in
+    attributes, escaped already: no raw one is left in the document but a text's)."""
+    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body.replace(b"\r", b"&#13;")
+
+
 def _sub(parent, tag, text=None, **attributes):
     """A child element, without the characters XML cannot hold in its text or attributes (none
     should reach them: stored text and URLs refuse them, and a feed's own URL keeps its query
@@ -157,8 +170,7 @@ class AtomFeed(MethodView):
             _sub(entry, "content", article["body_html"], type="html")
             for tag in article["tags"]:
                 _sub(entry, "category", term=tag["slug"], label=tag["name"])
-        body = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
-        return _response(body, "application/atom+xml")
+        return _response(_xml(feed), "application/atom+xml")
 
 
 @blp.route("/articles.rss")
@@ -180,7 +192,8 @@ class RssFeed(MethodView):
             _sub(channel, "lastBuildDate", email.utils.format_datetime(newest))
         for article in articles:
             # Readers render an RSS item's title and description as HTML: plain text goes in
-            # escaped, so that what looks like markup shows as the text it is.
+            # escaped, so that what looks like markup shows as the text it is. A creator and a
+            # category are plain text (escaped, feedparser showed "Q&amp;A" for "Q&A").
             item = _sub(channel, "item")
             _sub(item, "title", html.escape(article["title"]))
             _sub(item, "link", article["url"] or _article_url(article))
@@ -190,11 +203,10 @@ class RssFeed(MethodView):
             _sub(item, "description", html.escape(article["excerpt"]))
             _sub(item, f"{{{DC}}}language", article["language"])
             if article["byline"]:
-                _sub(item, f"{{{DC}}}creator", html.escape(article["byline"]))
+                _sub(item, f"{{{DC}}}creator", article["byline"])
             for tag in article["tags"]:
-                _sub(item, "category", html.escape(tag["name"]))
-        body = ElementTree.tostring(rss, encoding="utf-8", xml_declaration=True)
-        return _response(body, "application/rss+xml")
+                _sub(item, "category", tag["name"])
+        return _response(_xml(rss), "application/rss+xml")
 
 
 @blp.route("/articles.json")
