@@ -111,11 +111,12 @@ class Prepared:
 
 def prepare(data, updated_at=None, from_feed=False, base=None):
     """Sanitize and derive what a write of ``data`` needs from its body, outside any
-    transaction. Relative links of the body are made absolute against ``base`` when given
-    (a feed entry's link)."""
+    transaction. Relative links of the body are made absolute against ``base`` (a feed
+    entry's link), else the article's ``url``: its page at its publisher, which they were
+    written relative to (shown anywhere else, in a feed or an app, they led nowhere)."""
     prepared = Prepared(data, updated_at=updated_at, from_feed=from_feed)
     if data.get("body_html"):
-        prepared.body_html = clean_html(data["body_html"], base)
+        prepared.body_html = clean_html(data["body_html"], base or data.get("url"))
         prepared.body_text = (
             strip_control(data["body_text"]).strip()
             if data.get("body_text")
@@ -806,7 +807,10 @@ def _ids_by_key(keys):
 def save(data, article_id=None, partial=False, check=None):
     """Store one article from validated input in a transaction of its own (run again when it
     lost a race to a concurrent writer); returns :class:`Saved` or raises :class:`WriteError`."""
-    return _store_one(Write(prepare(data), article_id, partial, check))
+    base = None
+    if partial and data.get("body_html") and "url" not in data:  # the stored article's
+        base = Article.select(Article.url).where(Article.id == article_id).scalar()
+    return _store_one(Write(prepare(data, base=base), article_id, partial, check))
 
 
 @runs_again_on_conflict

@@ -804,3 +804,30 @@ def test_a_body_whose_words_fill_a_search_vector_is_stored_and_found(client, wri
     )
     assert imported.status_code == 200, imported.json
     assert (imported.json["created"], imported.json["rejected"]) == (3, 0)
+
+
+def test_a_bodys_relative_links_are_made_absolute_against_the_articles_url(client, writer, source):
+    html = '<p><a href="/rel">r</a> <img src="img.png" alt="i"></p>'
+    absolute = (
+        '<a href="https://pub.example/rel" rel="noopener noreferrer nofollow">r</a>'
+        ' <img src="https://pub.example/2026/img.png" alt="i">'
+    )
+    body = {"source": source.slug, "title": "T", "body_html": html}
+    created = post(client, writer, **body, url="https://pub.example/2026/story")
+    assert created.status_code == 201, created.json
+    assert absolute in created.json["body_html"]
+    path = f"/v1/articles/{created.json['id']}"
+    # A PATCH of the body alone: against the URL stored.
+    patched = client.patch(path, json={"body_html": html + "<p>More.</p>"}, headers=writer)
+    assert absolute in patched.json["body_html"] and "More." in patched.json["body_html"]
+    line = orjson.dumps({**body, "external_id": "rel-1", "url": "https://pub.example/2026/x"})
+    imported = client.post(
+        "/v1/import", data=line, content_type="application/x-ndjson", headers=writer
+    )
+    assert imported.json["created"] == 1, imported.json
+    stored = client.get("/v1/articles", query_string={"fields": "id,external_id"}).json["data"]
+    (new,) = [item["id"] for item in stored if item["external_id"] == "rel-1"]
+    assert absolute in client.get(f"/v1/articles/{new}").json["body_html"]
+    # Without a URL there is nothing they are relative to: kept as they are.
+    alone = post(client, writer, **body)
+    assert 'href="/rel"' in alone.json["body_html"] and 'src="img.png"' in alone.json["body_html"]
