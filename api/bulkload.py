@@ -162,16 +162,28 @@ _CUT_SHORT = ("no element found", "unclosed token")
 WHOLE_FEED = frozenset({"not_feed", "no_link"})
 
 
-def _cut_short(feed):
+#: A document's first element (after its prolog: ``<?`` and ``<!`` start no element), and
+#: what may follow its end: space, comments, processing instructions.
+_ROOT = re.compile(rb"<([A-Za-z_][^\s/>]*)")
+_COMMENTS = re.compile(rb"<!--.*?-->", re.DOTALL)
+_AFTER_ROOT = re.compile(rb"(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.DOTALL)
+
+
+def _cut_short(feed, raw):
     """Why a feed is taken to be cut short (its XML ends inside an element: read leniently, the
     last entry is half of one), or None. Other faults of XML that real feeds have, an HTML
     entity, a bare ``&``, a prefix never declared, feedparser's lenient reading reads as
-    meant."""
+    meant; XML's parser stops at the first, so the end of such a feed is looked at too."""
     error = feed.get("bozo_exception") if feed.bozo else None
-    if not isinstance(error, xml.sax.SAXParseException) or error.getMessage() not in _CUT_SHORT:
-        return None
-    where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
-    return f"The feed ends before its XML does ({where}: {error.getMessage()})."
+    if isinstance(error, xml.sax.SAXParseException) and error.getMessage() in _CUT_SHORT:
+        where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
+        return f"The feed ends before its XML does ({where}: {error.getMessage()})."
+    if error is not None and (root := _ROOT.search(_COMMENTS.sub(b"", raw))) is not None:
+        name = root.group(1)
+        end = _AFTER_ROOT.search(raw).start()
+        if not re.search(rb"</" + re.escape(name) + rb"\s*>\Z", raw[:end]):
+            return f"The feed ends before its XML does (no </{name.decode('latin-1')}> at its end)."
+    return None
 
 
 def _feed_time(entry):
@@ -200,7 +212,7 @@ def feed_items(raw):
         ]
     if not feed.version:  # XML of another kind: a sitemap, OPML, a page
         return [(1, Rejected("not_feed", "Not an RSS or Atom feed."))]
-    problem = _cut_short(feed)
+    problem = _cut_short(feed, raw)
     if problem is not None:
         return [(1, Rejected("not_feed", problem + " Nothing of the feed was imported."))]
     if not feed.entries:

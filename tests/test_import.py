@@ -924,3 +924,25 @@ def test_an_atom_feed_with_a_self_link_alone_is_that_links(app, database_url, tm
     assert "1 created" in invoke(database_url, str(path)).output
     with db.connection_context():
         assert Source.get().homepage_url == "https://valley.example/feed.atom"
+
+
+@pytest.mark.parametrize("end", ["<pubDate>Wed", "</item>\n", "</channel>"])
+def test_a_feed_cut_short_after_another_fault_of_xml_is_refused_whole(
+    app, database_url, tmp_path, end
+):
+    """XML's parser stops at a feed's first fault, an HTML entity here: the cut was not seen,
+    and the half entry stored."""
+    cut = tmp_path / "cut.xml"
+    loose = RSS.replace("Harbour Gazette", "Harbour Caf&eacute;")  # before any cut
+    cut.write_text(loose[: loose.index(end) + len(end)])
+    result = invoke(database_url, str(cut))
+    assert result.exit_code == 1
+    assert "0 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert f"  {cut}: The feed ends before its XML does (no </rss> at its end)." in result.output
+    assert snapshot() == ([], [], 0)
+    # Whole, with a comment after it: read as meant.
+    whole = tmp_path / "whole.xml"
+    whole.write_text(loose + "\n<!-- made by hand -->\n")
+    assert (
+        "2 created, 0 updated, 0 unchanged, 0 rejected" in invoke(database_url, str(whole)).output
+    )
