@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import itertools
 import multiprocessing
 import os
 import re
@@ -300,7 +301,9 @@ READERS_FROM_BYTES = 4 * 1024 * 1024
 
 
 @main.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option(
     "--readers",
     type=click.IntRange(0, 64),
@@ -308,13 +311,13 @@ READERS_FROM_BYTES = 4 * 1024 * 1024
     " default: one fewer than the CPUs, at most 4, for files of 4 MiB or more in all).",
 )
 def import_command(files, readers):
-    """Import NDJSON, RSS 2.0 or Atom files (told apart by content)."""
+    """Import NDJSON, RSS 2.0 or Atom files (told apart by content); - reads standard input."""
     from . import tasks
 
     total_rejected = 0
     max_line = Config.from_env().max_body_bytes
     if readers is None:  # starting one takes about a second: worth it from some 2,000 items
-        large = sum(map(os.path.getsize, files)) >= READERS_FROM_BYTES
+        large = sum(_size(path) or 0 for path in files) >= READERS_FROM_BYTES
         readers = min(4, (os.cpu_count() or 1) - 1) if large else 0
     with contextlib.ExitStack() as stack:
         pool = None
@@ -330,18 +333,21 @@ def import_command(files, readers):
         stack.callback(stop.set)
         for path in files:
             show = functools.partial(_show_rejection, path)
-            with open(path, "rb") as handle:
-                if is_feed(handle.read(4096)):
-                    handle.seek(0)
+            # Read on from its first block, not sought back to it: a pipe cannot be.
+            with click.open_file(path, "rb") as handle:
+                head = handle.read(4096)
+                if is_feed(head):
                     show = functools.partial(_show_rejection, path, feed=True)
-                    items = feed_items(handle.read())
+                    items = feed_items(head + handle.read())
                     result = import_items(items, on_rejection=show, readers=pool)
                 else:
-                    handle.seek(0)
+                    lines = split_lines(itertools.chain([head], read_blocks(handle)), max_line)
+                    size = _size(path)
                     with click.progressbar(
-                        length=os.path.getsize(path), label=path, file=sys.stderr, show_pos=True
+                        length=size or 0, label=path, file=sys.stderr, show_pos=True
                     ) as bar:
-                        lines = _counted(split_lines(read_blocks(handle), max_line), bar)
+                        if size is not None:  # a pipe's has no end to show
+                            lines = _counted(lines, bar)
                         items = ndjson_items(lines, max_line)
                         result = import_items(items, on_rejection=show, readers=pool)
             click.echo(
@@ -368,6 +374,13 @@ def _show_rejection(path, rejection, feed=False):
     else:
         where = f"{path} entry {rejection['line']}"
     click.echo(f"  {where}: {rejection['reason']} {detail}".rstrip())
+
+
+def _size(path):
+    """The size of the file ``path``, or None for what has none: standard input, a pipe."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    return os.path.getsize(path)
 
 
 def _counted(lines, bar):

@@ -946,3 +946,18 @@ def test_a_feed_cut_short_after_another_fault_of_xml_is_refused_whole(
     assert (
         "2 created, 0 updated, 0 unchanged, 0 rejected" in invoke(database_url, str(whole)).output
     )
+
+
+def test_import_reads_standard_input(app, database_url):
+    """``-`` is standard input, which cannot be sought back to its start: reading a pipe ended
+    in a traceback."""
+    env = {"NEWSDESK_DATABASE_URL": database_url}
+    fed = CliRunner().invoke(main, ["import", "-"], input=RSS, env=env)
+    assert fed.exit_code == 0, fed.output
+    assert "-: 2 created, 0 updated, 0 unchanged, 0 rejected" in fed.output
+    lines = '{"title": "No source", "body_text": "B."}\n[1]\n'
+    read = CliRunner().invoke(main, ["import", "-"], input=lines, env=env)
+    assert read.exit_code == 1 and isinstance(read.exception, SystemExit)  # no traceback
+    assert "-: 0 created, 0 updated, 0 unchanged, 2 rejected" in read.output
+    assert "  -:2: " in read.output
+    assert len(snapshot()[1]) == 2
