@@ -390,11 +390,17 @@ class Config:
                 f"NEWSDESK_DATABASE_URL must name a file, as sqlite:///path/to/file.db, not {url!r}"
             )
         try:
-            urlparse(url).port  # noqa: B018 - parsing the host and port is the check
+            parsed = urlparse(url)
+            parsed.port  # noqa: B018 - parsing the host and port is the check
         except ValueError as error:
             raise ConfigError(
                 f"NEWSDESK_DATABASE_URL is not a URL that can be read: {error}"
             ) from None
+        if scheme != "sqlite" and not parsed.path.strip("/"):
+            raise ConfigError(
+                "NEWSDESK_DATABASE_URL names no database: end it with /database, as"
+                " postgresql://user:password@host:5432/database"
+            )
         return cls(**values)
 
     def secret(self):

@@ -180,6 +180,12 @@ def test_a_bad_setting_is_one_line_even_as_the_package_is_imported(tmp_path):
         ({"NEWSDESK_REDIS_URL": "bogus"}, "NEWSDESK_REDIS_URL must be a redis://host:6379/0 URL"),
         ({"NEWSDESK_DATABASE_URL": "sqlite:///{tmp}/garbage.db"}, "could not be read"),
         ({"NEWSDESK_DATABASE_URL": "sqlite:///{tmp}/file/sub/x.db"}, "Not a directory"),
+        # It said the database did not answer ("must be initialized before opening").
+        (
+            {"NEWSDESK_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432"},
+            "NEWSDESK_DATABASE_URL names no database: end it with /database",
+        ),
+        ({"NEWSDESK_DATABASE_URL": "postgresql://127.0.0.1/"}, "names no database"),
     ],
 )
 def test_what_a_command_cannot_use_is_one_line(tmp_path, env, message):
