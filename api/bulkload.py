@@ -252,7 +252,9 @@ def feed_items(raw):
             "url": url,
             "byline": text(entry["author"]) if entry.get("author") else None,
             "language": _entry_language(entry),
-            "tags": [text(tag["term"]) for tag in entry.get("tags", []) if tag.get("term")],
+            "tags": [
+                one_line(text(tag["term"])) for tag in entry.get("tags", []) if tag.get("term")
+            ],
         }
         published = _feed_time(entry)
         if published is not None:

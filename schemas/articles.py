@@ -322,7 +322,7 @@ class ArticleInSchema(InputSchema):
     """An article as clients write it (POST, PUT; PATCH takes any subset)."""
 
     title = Text(required=True, validate=[not_blank, validate.Length(max=500)], metadata=NOT_BLANK)
-    source = Text(
+    source = Identifier(
         required=True,
         validate=not_blank,
         metadata={"description": "Slug of an existing source", **NOT_BLANK},
@@ -360,7 +360,7 @@ class ArticleInSchema(InputSchema):
     url = Url(schemes={"http", "https"}, allow_none=True)
     image_url = Url(schemes={"http", "https"}, allow_none=True)
     byline = Text(allow_none=True, validate=validate.Length(max=300))
-    language = Text(
+    language = Identifier(
         validate=[
             validate.Length(max=16),
             validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),
@@ -368,7 +368,7 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Default: the source's language"},
     )
     tags = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100), has_slug], metadata=NOT_BLANK),
+        Identifier(validate=[not_blank, validate.Length(max=100), has_slug], metadata=NOT_BLANK),
         validate=validate.Length(max=30),
         metadata={"description": "Tag slugs or names; tags are created on first use"},
     )
@@ -378,7 +378,7 @@ class ArticleInSchema(InputSchema):
         validate=validate.Length(min=1, max=500),
         metadata={"description": "The publisher's id; re-posting the same one updates"},
     )
-    slug = Text(
+    slug = Identifier(
         validate=[validate.Length(max=200), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
         metadata={"description": "Default: derived from the title, made unique"},
     )

@@ -7,6 +7,7 @@ from .common import (
     NOT_BLANK,
     SLUG_MESSAGE,
     SLUG_PATTERN,
+    Identifier,
     InputSchema,
     Line,
     PageArgs,
@@ -62,14 +63,14 @@ class SourceRefSchema(Schema):
 class SourceInSchema(InputSchema):
     """A source as clients write it (POST; PATCH takes any subset)."""
 
-    slug = Text(
+    slug = Identifier(
         required=True,
         validate=[validate.Length(max=100), validate.Regexp(SLUG_PATTERN, error=SLUG_MESSAGE)],
     )
     name = Line(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
     homepage_url = Url(schemes={"http", "https"}, allow_none=True)
     logo_url = Url(schemes={"http", "https"}, allow_none=True)
-    language = Text(
+    language = Identifier(
         load_default="en",
         validate=[
             validate.Length(max=16),

@@ -552,6 +552,29 @@ def test_an_external_id_with_a_control_character_is_422_not_another_id(client, w
     assert problem["errors"] == {"external_id": ["Must not hold control characters."]}
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("slug", "one\u0000two"),
+        ("source", "daily\u0000"),
+        ("language", "e\u0001n"),
+        ("tags", ["climate\u0000"]),
+    ],
+)
+def test_an_identifier_with_a_control_character_is_422(client, writer, source, field, value):
+    # Stripped, "daily\x00" was the source daily, and "climate\x00" the tag climate: what
+    # names something is refused as external_id is, not taken to name another thing.
+    body = {"source": "daily", "title": "One", "body_text": "Words.", field: value}
+    problem = assert_problem(client.post("/v1/articles", json=body, headers=writer), 422)
+    name = "tags.0" if field == "tags" else field
+    assert problem["errors"] == {name: ["Must not hold control characters."]}
+    assert client.get("/v1/articles").json["data"] == []
+    if field in ("slug", "language"):
+        sent = {"slug": "new", "name": "New", "language": "en", field: value}
+        refused = assert_problem(client.post("/v1/sources", json=sent, headers=writer), 422)
+        assert refused["errors"] == {field: ["Must not hold control characters."]}
+
+
 def test_html_nested_too_deep_is_refused_by_patch_and_import(client, writer, world):
     body_html = nested("div", 101)
     response = client.patch(
