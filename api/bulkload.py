@@ -162,11 +162,57 @@ _CUT_SHORT = ("no element found", "unclosed token")
 WHOLE_FEED = frozenset({"not_feed", "no_link"})
 
 
-#: A document's first element (after its prolog: ``<?`` and ``<!`` start no element), and
-#: what may follow its end: space, comments, processing instructions.
-_ROOT = re.compile(rb"<([A-Za-z_][^\s/>]*)")
-_COMMENTS = re.compile(rb"<!--.*?-->", re.DOTALL)
-_AFTER_ROOT = re.compile(rb"(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.DOTALL)
+#: An element's name, as a start tag's ``<`` is followed by it.
+_NAME = re.compile(rb"[A-Za-z_][^\s/>]*")
+
+
+def _root_name(raw):
+    """The name of the document ``raw``'s first element, past its prolog (the declaration,
+    comments, processing instructions, the document type and its internal subset), or None.
+    One pass, each part found by ``find``: no pattern that could backtrack."""
+    at = 0
+    while (at := raw.find(b"<", at)) >= 0:
+        if raw.startswith(b"<!--", at):
+            close = raw.find(b"-->", at + 4)
+            at = -1 if close < 0 else close + 3
+        elif raw.startswith(b"<?", at):
+            close = raw.find(b"?>", at + 2)
+            at = -1 if close < 0 else close + 2
+        elif raw.startswith(b"<!", at):  # the document type, its internal subset in brackets
+            close, bracket = raw.find(b">", at), raw.find(b"[", at)
+            if 0 <= bracket < close:
+                close = raw.find(b">", raw.find(b"]", bracket))
+            at = -1 if close < 0 else close + 1
+        else:
+            name = _NAME.match(raw, at + 1)
+            return name.group() if name else None
+        if at < 0:
+            return None
+    return None
+
+
+def _ends_its_root(raw):
+    """Whether the document ``raw`` ends with its root element's end tag, after which only
+    space, comments and processing instructions may come; None when its root cannot be told.
+    Read back from the end by index, each step linear."""
+    name = _root_name(raw)
+    if name is None:
+        return None
+    stop = len(raw.rstrip())
+    while True:
+        if raw.endswith(b"-->", 0, stop):
+            opening = raw.rfind(b"<!--", 0, stop)
+        elif raw.endswith(b"?>", 0, stop):
+            opening = raw.rfind(b"<?", 0, stop)
+        else:
+            break
+        if opening < 0:
+            break
+        stop = opening
+        while stop and raw[stop - 1 : stop].isspace():
+            stop -= 1
+    tail = raw[max(0, stop - len(name) - 256) : stop]
+    return re.search(rb"</" + re.escape(name) + rb"\s*>\Z", tail) is not None
 
 
 def _cut_short(feed, raw):
@@ -178,11 +224,8 @@ def _cut_short(feed, raw):
     if isinstance(error, xml.sax.SAXParseException) and error.getMessage() in _CUT_SHORT:
         where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
         return f"The feed ends before its XML does ({where}: {error.getMessage()})."
-    if error is not None and (root := _ROOT.search(_COMMENTS.sub(b"", raw))) is not None:
-        name = root.group(1)
-        end = _AFTER_ROOT.search(raw).start()
-        if not re.search(rb"</" + re.escape(name) + rb"\s*>\Z", raw[:end]):
-            return f"The feed ends before its XML does (no </{name.decode('latin-1')}> at its end)."
+    if error is not None and _ends_its_root(raw) is False:
+        return "The feed ends before its XML does (its root element is never closed)."
     return None
 
 
