@@ -12,7 +12,6 @@ of all when they are common words (bench/README.md, "Search in bounded time").
 
 import dataclasses
 import re
-import unicodedata
 
 #: Words in all, each word of a phrase counted, excluded ones too.
 MAX_WORDS = 32
@@ -62,11 +61,7 @@ def _words(text):
 
 
 def parse_query(text):
-    """Parse ``text``; raise :class:`QueryError` when nothing in it can be searched for.
-
-    Read in Unicode's compatibility form (NFKC): ``ﬂood`` (a ligature) and ``ｆｌｏｏｄ`` (full
-    width) are the word ``flood``, as PostgreSQL's parser took the first and SQLite's did not."""
-    text = unicodedata.normalize("NFKC", text)
+    """Parse ``text``; raise :class:`QueryError` when nothing in it can be searched for."""
     clauses, excluded = [], []
     join_next = False
     for match in _TOKEN.finditer(text):

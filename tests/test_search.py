@@ -76,15 +76,6 @@ def test_and_between_words_says_what_words_say_anyway(client, corpus):
     assert set(ids(search(client, "election OR sailors AND rescued"))) == {corpus["coast_guard"].id}
 
 
-def test_a_query_is_read_in_unicodes_compatibility_form(client, corpus):
-    # SQLite's tokenizer kept the ligature "ﬂ" and the full-width letters: no hit there,
-    # while PostgreSQL found them.
-    election = [corpus["election"].id]
-    assert ids(search(client, "Ofﬁcials")) == election  # U+FB01, the "fi" ligature
-    assert ids(search(client, "ｅｌｅｃｔｉｏｎ")) == election  # full width
-    assert ids(search(client, "＂counting would＂")) == election  # full-width quotes: a phrase
-
-
 def test_hits_have_score_and_highlights(client, corpus):
     hit = search(client, "storm").json["data"][0]
     assert hit["score"] > 0
