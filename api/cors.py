@@ -12,6 +12,7 @@ ALLOWED_HEADERS = [
     "If-None-Match",
     "If-Match",
     "If-Modified-Since",
+    "If-Unmodified-Since",
     "Prefer",
     "Idempotency-Key",
     "X-Request-ID",

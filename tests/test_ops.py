@@ -182,7 +182,10 @@ def test_cors_when_configured(client):
     assert preflight.status_code == 200
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     # Every request header the API reads: an async import, a conditional read, a retry.
-    asked = "Prefer, If-Modified-Since, If-None-Match, If-Match, X-API-Key, X-Request-ID, Idempotency-Key"
+    asked = (
+        "Prefer, If-Modified-Since, If-None-Match, If-Match, If-Unmodified-Since, X-API-Key,"
+        " X-Request-ID, Idempotency-Key"
+    )
     preflight = client.options(
         "/v1/import",
         headers={
