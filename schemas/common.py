@@ -237,10 +237,12 @@ def rfc3339(value):
 
 
 #: An RFC 3339 time (section 5.6; a space for the ``T``, as its note allows), in capitals, its
-#: offset optional (a time without one is UTC). Python's ``fromisoformat``, which marshmallow
-#: reads with, takes more of ISO 8601: week dates, offsets with seconds, a space before ``Z``.
+#: offset optional (a time without one is UTC) and its colon too (``+0000``, as PHP's and
+#: Java's ISO 8601 formats write it). Python's ``fromisoformat``, which marshmallow reads
+#: with, takes more of ISO 8601: week dates, offsets with seconds, a space before ``Z``.
 RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
 
 

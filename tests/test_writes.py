@@ -671,6 +671,10 @@ def test_times_may_be_written_in_lowercase_as_rfc_3339_allows(client, writer, so
     created = post(client, writer, published_at="2026-01-02t03:04:05z")
     assert created.status_code == 201, created.json
     assert created.json["published_at"] == "2026-01-02T03:04:05Z"
+    # And with an offset without its colon, as PHP's and Java's ISO 8601 formats write it.
+    created = post(client, writer, published_at="2026-01-02T05:04:05+0200", external_id="x-2")
+    assert created.status_code == 201, created.json
+    assert created.json["published_at"] == "2026-01-02T03:04:05Z"
 
 
 @pytest.mark.parametrize(
