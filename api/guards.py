@@ -22,18 +22,39 @@ ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
 MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
-#: Query parameters in which clients put API keys (no route reads a parameter of these names).
-#: Servers, proxies and caches log and keep URLs, and a page's Link names its query again: a
-#: request carrying one is refused, and the request log shows ``REDACTED`` for its value.
+#: Query parameters in which clients put API keys and other secrets (no route reads a parameter
+#: of these names), by their letters and digits alone: ``api_key``, ``apiKey``, ``api-key[]``
+#: are one name. Servers, proxies and caches log and keep URLs, and a page's Link names its
+#: query again: a request carrying one is refused, and the request log shows ``REDACTED``.
 CREDENTIAL_PARAMETERS = frozenset(
-    ("api_key", "apikey", "api-key", "key", "access_token", "token", "x-api-key")
+    (
+        "apikey",
+        "xapikey",
+        "key",
+        "token",
+        "accesstoken",
+        "authtoken",
+        "auth",
+        "authorization",
+        "bearer",
+        "bearertoken",
+        "idtoken",
+        "refreshtoken",
+        "clientsecret",
+        "secret",
+        "password",
+        "credentials",
+        "jwt",
+    )
 )
+_NOT_LETTERS_OR_DIGITS = re.compile(r"[\W_]+")
 
 
 def is_credential(name):
     """Whether a query parameter of this ``name``, as sent (percent-encoded or not), carries
     a credential (:data:`CREDENTIAL_PARAMETERS`)."""
-    return unquote(name.replace("+", " ")).lower() in CREDENTIAL_PARAMETERS
+    letters = _NOT_LETTERS_OR_DIGITS.sub("", unquote(name.replace("+", " ")))
+    return letters.lower() in CREDENTIAL_PARAMETERS
 
 
 def credentials_in(query):

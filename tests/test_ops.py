@@ -154,6 +154,30 @@ def test_a_key_in_the_url_is_refused_and_never_logged(client, make_key):
     assert json.loads(capture.lines[0])["path"] == "/v1/articles?limit=1&api_key=REDACTED"
 
 
+def test_a_key_under_any_spelling_of_its_names_is_refused_and_never_logged(client, make_key):
+    """Only seven spellings were: ``x-api-key`` was refused and ``x_api_key`` served as
+    anonymous, its key written whole to the request log."""
+    token = make_key("write")["Authorization"].split()[1]
+    capture = Capture()
+    logger = logging.getLogger("newsdesk.request")
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    names = ["x_api_key", "accessToken", "auth_token", "api_key[]", "%20api_key", "Authorization"]
+    names += ["client_secret", "password", "bearer", "jwt", "id_token"]
+    try:
+        for name in names:
+            refused = client.get(f"/v1/tags?{name}={token}")
+            assert refused.status_code == 400, name
+            assert list(refused.json["errors"]) == [name]
+        # Refused first for its control character: the log names the key no more.
+        assert client.get(f"/v1/tags?api_key%00={token}").status_code == 400
+    finally:
+        logger.removeHandler(capture)
+    assert len(capture.lines) == len(names) + 1
+    assert all(token not in line and "REDACTED" in line for line in capture.lines)
+    assert client.get("/v1/tags?keyword=x").status_code == 200  # a name, not a part of one
+
+
 @pytest.mark.parametrize("url", ["/v1/articles", "/nope", "/v1/articles?limit=0", "/docs"])
 def test_security_headers(client, url):
     response = client.get(url)
