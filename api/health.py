@@ -17,20 +17,17 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from models import (
-    ApiKey,
     backlog,
     current_version,
     database_file_problem,
-    db,
     disk_space_problem,
-    end_request,
     utcnow_exact,
 )
 from models.migrations import schema_problem
 
 from . import errors, tasks
 from .arguments import Blueprint
-from .auth import presented_key, unauthorized
+from .auth import current_key
 
 blp = Blueprint("health", __name__, description="Operations")
 #: Health checks say how things are now: no cache may answer them.
@@ -202,23 +199,17 @@ class Backlog:
 
 
 def check_metrics_access(config):
-    """403 (401 for an unknown key) unless the client's address is in
-    ``NEWSDESK_METRICS_ALLOW`` or it presents an admin key."""
+    """403 unless the client's address is in ``NEWSDESK_METRICS_ALLOW`` or it presents an
+    admin key (a key sent is looked up first, ``auth.KEYED_WHEN_SENT``: an unknown one is a
+    401 from any address)."""
     try:
         address = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:  # no IP address (a Unix socket): only a key will do
         address = None
     if address is not None and any(address in network for network in config.metrics_allow):
         return
-    token = presented_key(request.environ)
-    if token is None:
-        abort(403, message="Metrics are served to NEWSDESK_METRICS_ALLOW addresses or admin keys.")
-    opened = db.connect(reuse_if_open=True)  # this endpoint has no connection of its own
-    try:
-        key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())
-    finally:
-        end_request(opened)
+    key = current_key()
     if key is None:
-        unauthorized("The API key is unknown or revoked.")
+        abort(403, message="Metrics are served to NEWSDESK_METRICS_ALLOW addresses or admin keys.")
     if not key.grants("admin"):
         abort(403, message="This API key lacks the 'admin' scope.")

@@ -25,15 +25,16 @@ from limits.storage import Storage, storage_from_string
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .auth import presented_key
+from .auth import KEYED_WHEN_SENT, presented_key
 from .config import ConfigError
 from .database import NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Endpoints that are not limited: health checks, metrics and the docs...
 EXEMPT = NO_DATABASE | {"health.Ready"}
-#: ...but for these when a key is presented: they look it up, and wrong keys count.
-COUNTED_WITH_A_KEY = frozenset({"health.Metrics"})
+#: ...but for these when a key is presented: counted against it (a wrong one, against the
+#: address, as any wrong key is: guesses count).
+COUNTED_WITH_A_KEY = KEYED_WHEN_SENT
 #: Seconds a shared storage that failed is left alone before it is tried again.
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)

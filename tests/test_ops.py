@@ -401,6 +401,9 @@ def test_metrics_are_served_to_loopback_and_admin_keys_by_default(client, make_k
     assert unknown.status_code == 401 and "WWW-Authenticate" in unknown.headers
     no_address = client.get("/metrics", environ_base={"REMOTE_ADDR": ""})
     assert no_address.status_code == 403  # a Unix socket's peer has no address to allow
+    # A key sent is looked up from an allowed address too: a wrong one is never anonymous.
+    assert client.get("/metrics", headers={"X-API-Key": "nd_guess"}).status_code == 401
+    assert client.get("/metrics", headers=make_key("read")).status_code == 200
 
 
 @pytest.mark.parametrize(

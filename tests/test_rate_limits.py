@@ -67,7 +67,9 @@ def test_wrong_keys_count_against_the_client_address(client):
 @pytest.mark.parametrize("app_config", [{"rate_limit": "2/minute"}])
 def test_keys_tried_on_metrics_count_and_readiness_looks_no_key_up(client, make_key):
     """/readyz is never limited, so it answers a wrong key as any other request; /metrics
-    looks a key up for callers outside its addresses, so those tries count."""
+    looks a key up, so tries count against the address, and a right key counts against the
+    key (it counted against the address: anonymous requests from a scraper's address made the
+    admin key's scrape a 429)."""
     outside = {"REMOTE_ADDR": "198.51.100.7"}
     for _ in range(3):
         ready = client.get("/readyz", headers={"X-API-Key": "nd_guess"}, environ_base=outside)
@@ -75,8 +77,10 @@ def test_keys_tried_on_metrics_count_and_readiness_looks_no_key_up(client, make_
     for _ in range(2):
         guess = client.get("/metrics", headers={"X-API-Key": "nd_guess"}, environ_base=outside)
         assert guess.status_code == 401
-    refused = client.get("/metrics", headers=make_key("admin"), environ_base=outside)
+    refused = client.get("/metrics", headers={"X-API-Key": "nd_guess"}, environ_base=outside)
     assert refused.status_code == 429 and refused.content_type == "application/problem+json"
+    admin = client.get("/metrics", headers=make_key("admin"), environ_base=outside)
+    assert admin.status_code == 200 and admin.headers["RateLimit-Remaining"] == "1"
     assert client.get("/metrics").status_code == 200  # a listed address, no key: not counted
     assert client.get("/metrics").status_code == 200
     assert client.get("/metrics").status_code == 200
