@@ -134,7 +134,15 @@ def check_request():
                 errors={"Content-Type": ["charset=utf-8 or none."]},
             )
         if json_body:
-            read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
+            body = read_body()  # kept for the view; over MAX_CONTENT_LENGTH: 413
+            # JSON in UTF-16 or UTF-32 shows in its first bytes (RFC 4627 3): a byte order
+            # mark, or a NUL, which no JSON in UTF-8 starts with.
+            if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+                abort(
+                    415,
+                    message="JSON is read as UTF-8 (RFC 8259), not UTF-16 or UTF-32: send UTF-8.",
+                    errors={"Content-Type": ["charset=utf-8 or none."]},
+                )
 
 
 def read_body(cache=True):

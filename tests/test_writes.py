@@ -470,6 +470,18 @@ def test_body_that_is_not_json_is_415(client, writer, source):
     assert response.content_type == "application/problem+json"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_json_in_utf_16_or_32_is_415(client, writer, source, encoding):
+    # It was a 400 "str is not valid UTF-8: surrogates not allowed".
+    data = orjson.dumps({**ARTICLE, "source": source.slug}).decode().encode(encoding)
+    response = client.post(
+        "/v1/articles", data=data, content_type="application/json", headers=writer
+    )
+    assert response.status_code == 415
+    assert response.json["errors"] == {"Content-Type": ["charset=utf-8 or none."]}
+    assert Article.select().count() == 0
+
+
 @pytest.mark.parametrize("app_config", [{"max_body_bytes": 2000}])
 def test_body_over_the_limit_is_413(client, writer, source):
     response = post(client, writer, body_text="word " * 1000)
