@@ -18,7 +18,7 @@ import peewee
 
 from . import embeddings
 from .articles import Article, ArticleBody
-from .base import BaseModel, write_transaction
+from .base import BaseModel, broke_a_foreign_key, write_transaction
 from .highlight import stem
 from .summarize import _CJK, _WORD, content_sentences
 
@@ -91,8 +91,10 @@ def sentence_vectors(article):
                 conflict_target=[SentenceEmbedding.article],
                 update={k: v for k, v in row.items() if k != "article"},
             ).execute()
-    except peewee.IntegrityError:
-        pass  # the article was deleted as they were made (its foreign key): not kept
+    except peewee.IntegrityError as error:
+        if not broke_a_foreign_key(error):
+            raise
+        # the article was deleted as they were made: not kept
     return sentences, vectors
 
 

@@ -210,6 +210,11 @@ def sqlstate(error):
     return next((c.pgcode for c in _driver_errors(error) if getattr(c, "pgcode", None)), None)
 
 
+def broke_a_foreign_key(error):
+    """Whether an integrity error is a foreign key's: a row referring to one that is gone."""
+    return sqlstate(error) == "23503" or "FOREIGN KEY constraint failed" in str(error)
+
+
 def _driver_errors(error):
     """``error`` and the errors it wraps: what peewee raised over the driver's."""
     seen = set()

@@ -5,7 +5,7 @@ import json
 import peewee
 
 from .articles import Article, ArticleBody
-from .base import BaseModel, utcnow, write_transaction
+from .base import BaseModel, broke_a_foreign_key, utcnow, write_transaction
 from .summarize import METHOD, summarize
 
 
@@ -46,8 +46,10 @@ class Summary(BaseModel):
                     conflict_target=[cls.article, cls.sentences],
                     update={k: v for k, v in row.items() if k not in ("article", "sentences")},
                 ).execute()
-        except peewee.IntegrityError:
-            pass  # the article was deleted as this was made (its foreign key): not kept
+        except peewee.IntegrityError as error:
+            if not broke_a_foreign_key(error):
+                raise
+            # the article was deleted as this was made: not kept
         return cls(**row)
 
     @property
