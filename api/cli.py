@@ -317,7 +317,8 @@ def import_command(files, readers):
     total_rejected = 0
     max_line = Config.from_env().max_body_bytes
     if readers is None:  # starting one takes about a second: worth it from some 2,000 items
-        large = sum(_size(path) or 0 for path in files) >= READERS_FROM_BYTES
+        sizes = [_size(path) for path in files]  # None: a pipe, of no size told (maybe large)
+        large = None in sizes or sum(sizes) >= READERS_FROM_BYTES
         readers = min(4, (os.cpu_count() or 1) - 1) if large else 0
     with contextlib.ExitStack() as stack:
         pool = None
@@ -343,11 +344,12 @@ def import_command(files, readers):
                 else:
                     lines = split_lines(itertools.chain([head], read_blocks(handle)), max_line)
                     size = _size(path)
-                    with click.progressbar(
-                        length=size or 0, label=path, file=sys.stderr, show_pos=True
-                    ) as bar:
-                        if size is not None:  # a pipe's has no end to show
-                            lines = _counted(lines, bar)
+                    with contextlib.ExitStack() as shown:
+                        if size is not None:  # a pipe has no end for a bar to show
+                            bar = click.progressbar(
+                                length=size, label=path, file=sys.stderr, show_pos=True
+                            )
+                            lines = _counted(lines, shown.enter_context(bar))
                         items = ndjson_items(lines, max_line)
                         result = import_items(items, on_rejection=show, readers=pool)
             click.echo(
