@@ -18,7 +18,7 @@ from schemas.common import Count, rfc3339
 from .arguments import Blueprint
 from .articles import article_filters
 from .documents import document
-from .paging import QUERY_SAFE
+from .paging import query_item
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -60,9 +60,8 @@ def self_url():
     ``?a=1&b=2``, ``?b=2&a=1`` and ``?a=1&b=2&utm_source=x`` are one feed)."""
     pairs = sorted(request.query_string.decode("latin-1").split("&"), key=lambda p: p.split("=")[0])
     query = "&".join(
-        # As a Link header's (paging.next_url): what a URI cannot hold percent-encoded, so
-        # that the id is an IRI (RFC 4287 4.2.6), escapes kept as they were sent.
-        quote(pair, safe=QUERY_SAFE, encoding="latin-1")
+        # As a Link header's (paging.next_url): the id must be an IRI (RFC 4287 4.2.6).
+        query_item(pair)
         for pair in pairs
         if unquote_plus(pair.partition("=")[0]) in FEED_PARAMETERS
     )

@@ -8,6 +8,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import re
 from urllib.parse import quote, unquote_plus
 
 import orjson
@@ -22,6 +23,14 @@ BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 #: What a query may hold as it is (RFC 3986: its sub-delimiters, ``:``, ``@``, ``/``, ``?``, and
 #: ``%``, so that escapes stay as sent); ``quote`` keeps letters, digits and ``-._~`` too.
 QUERY_SAFE = "%!$&'()*+,;=:@/?"
+#: A ``%`` that starts no escape (``%zz``, a lone one): kept as it is, the URL would be none.
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def query_item(item):
+    """A query's ``name=value`` as a URI holds it: escapes kept as sent, what a URI cannot
+    hold percent-encoded (a WSGI string's characters are its bytes, as Latin-1)."""
+    return quote(_LONE_PERCENT.sub("%25", item), safe=QUERY_SAFE, encoding="latin-1")
 
 
 def _mac(raw, key=None):
@@ -161,7 +170,7 @@ def next_url(environ, host, cursor, name="cursor"):
     wrote it, but for the characters a URI cannot hold, percent-encoded: a ``<``, ``>`` or
     ``"`` sent as it is would end the URL in a ``Link`` header and start another link."""
     kept = [
-        quote(item, safe=QUERY_SAFE, encoding="latin-1")  # WSGI: the bytes as Latin-1
+        query_item(item)
         for item in environ.get("QUERY_STRING", "").split("&")
         if item and unquote_plus(item.partition("=")[0]) != name
     ]
