@@ -67,8 +67,8 @@ def test_sparse_fieldsets_list_the_article_fields_and_the_yaml_has_no_aliases():
 
 
 def test_every_operation_documents_what_the_pipeline_may_answer():
-    """401 and 429 anywhere; 304 and an optional key on reads; 400, 413 and 415 on JSON writes:
-    answers the request pipeline gives before or after any view."""
+    """401, 414, 429 and 431 anywhere; 304 and an optional key on reads; 400, 413 and 415 on
+    JSON writes: answers the request pipeline gives before or after any view."""
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     operations = [
         (path, method, operation)
@@ -80,7 +80,7 @@ def test_every_operation_documents_what_the_pipeline_may_answer():
     assert len(operations) > 40
     for path, method, operation in operations:
         statuses = set(operation["responses"])
-        assert {"401", "429"} <= statuses, (method, path)
+        assert {"401", "414", "429", "431"} <= statuses, (method, path)
         if method == "get":
             assert "304" in statuses and operation["security"], path  # optional, or required
         elif "application/json" in operation.get("requestBody", {}).get("content", {}):
