@@ -14,9 +14,9 @@ import peewee
 from flask import current_app, g, request
 from flask_smorest import abort
 
-from models import ApiKey, db, utcnow
+from models import ApiKey, utcnow
 
-from .database import NO_DATABASE
+from .database import KEYED_WHEN_SENT, NO_DATABASE
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,6 @@ SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 #: Endpoints that look no key up: those without a database connection, and readiness, which
 #: answers everyone alike (and is never rate limited, so it must not tell keys apart).
 KEYLESS = NO_DATABASE | {"health.Ready"}
-#: ...but for these when a key is sent (the metrics, served to admin keys): it is looked up on
-#: a connection opened for it, counted against (the limiter), and a 401 when it is wrong.
-KEYED_WHEN_SENT = frozenset({"health.Metrics"})
 #: last_used_at is written at most this often per key, not on every request.
 TOUCH_EVERY = datetime.timedelta(minutes=1)
 
@@ -49,10 +46,10 @@ def identify():
     for a key that is unknown or revoked, or two different keys, what ``g.bad_key`` says for
     :func:`authenticate`)."""
     g.api_key, g.bad_key = None, None
-    if request.endpoint in KEYLESS:
-        if request.endpoint not in KEYED_WHEN_SENT or presented_key(request.environ) is None:
-            return
-        g.opened_database = db.connect(reuse_if_open=True)  # handed back as database.close
+    if request.endpoint in KEYLESS and not (
+        request.endpoint in KEYED_WHEN_SENT and presented_key(request.environ)
+    ):
+        return
     if bearer_token(request.environ) == "":  # whatever else is sent: an unset $KEY is a bug
         g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return

@@ -18,15 +18,23 @@ NO_DATABASE = frozenset(
         "api-docs.openapi_json",
     }
 )
+#: ...but for these when a key is sent (the metrics, served to admin keys): it is looked up
+#: (``auth.identify``), counted against (the limiter), and a 401 when it is wrong.
+KEYED_WHEN_SENT = frozenset({"health.Metrics"})
+#: The headers a key is sent in.
+KEY_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_API_KEY")
 
 
 def connect():
     """before_request: connect (pooled on PostgreSQL and under gevent workers; otherwise
     SQLite's connection stays open in its thread), its statements bounded by the request's
     deadline."""
-    if request.endpoint not in NO_DATABASE:
+    environ = request.environ
+    if request.endpoint not in NO_DATABASE or (
+        request.endpoint in KEYED_WHEN_SENT and any(name in environ for name in KEY_HEADERS)
+    ):
         g.opened_database = db.connect(reuse_if_open=True)
-        deadline = request.environ.get(DEADLINE)
+        deadline = environ.get(DEADLINE)
         if deadline is not None:
             set_deadline(deadline[0])
 

@@ -262,8 +262,8 @@ WRITES_WITH_ETAG = re.compile(
 class CommonAnswers(BasePlugin):
     """apispec plugin: what the request pipeline may answer on any operation of the API,
     whatever the view (``create_app`` lists that pipeline), documented on each: 400 (a URL the
-    guards refuse, a parameter given twice), 414 and 431 (a URL or headers too long), 401 (an unknown key; any read, when reads are
-    private), 429 (a rate limit spent), on reads 304 (a validator still matches), 412 (an
+    guards refuse, a parameter given twice), 414 and 431 (a URL or headers too long), 401 (an
+    unknown key; any read, when reads are private), 429 (a rate limit spent), on reads 304 (a validator still matches), 412 (an
     If-Match that no longer holds) and a key taken optionally (``security``: the ways a key is
     sent, as ``api.auth.SECURITY`` lists them), on writes with a JSON body 413 (too large) and
     415 (not ``application/json``). And the headers of its successful answers: the rate limit's

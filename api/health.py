@@ -200,7 +200,7 @@ class Backlog:
 
 def check_metrics_access(config):
     """403 unless the client's address is in ``NEWSDESK_METRICS_ALLOW`` or it presents an
-    admin key (a key sent is looked up first, ``auth.KEYED_WHEN_SENT``: an unknown one is a
+    admin key (a key sent is looked up first, ``database.KEYED_WHEN_SENT``: an unknown one is a
     401 from any address)."""
     try:
         address = ipaddress.ip_address(request.remote_addr or "")

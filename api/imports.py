@@ -41,7 +41,7 @@ NDJSON_TYPES = {
 #: A stored job body is cut into chunks of whole lines of about this size.
 CHUNK_BYTES = 1024 * 1024
 #: Conditional request headers, which apply to one resource.
-PRECONDITIONS = ("If-Match", "If-None-Match", "If-Unmodified-Since")
+CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Unmodified-Since")
 #: An import within the request hands over to the worker, between two batches, once this share
 #: of the request's deadline is spent: the batch after must end before the deadline does.
 HAND_OVER_AT = 0.5
@@ -144,7 +144,7 @@ class Import(MethodView):
         """
         if request.mimetype not in NDJSON_TYPES:
             abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
-        if conditions := [name for name in PRECONDITIONS if name in request.headers]:
+        if conditions := [name for name in CONDITIONAL_HEADERS if name in request.headers]:
             # Ignored, they let an import overwrite what the same article's POST would not.
             message = (
                 "An import takes no preconditions: each line creates an article, or updates"

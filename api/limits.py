@@ -25,16 +25,14 @@ from limits.storage import Storage, storage_from_string
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .auth import KEYED_WHEN_SENT, presented_key
+from .auth import presented_key
 from .config import ConfigError
-from .database import NO_DATABASE
+from .database import KEYED_WHEN_SENT, NO_DATABASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Endpoints that are not limited: health checks, metrics and the docs...
+#: Endpoints that are not limited: health checks, metrics and the docs (but metrics asked with
+#: a key, ``database.KEYED_WHEN_SENT``: against it, a wrong one against the address).
 EXEMPT = NO_DATABASE | {"health.Ready"}
-#: ...but for these when a key is presented: counted against it (a wrong one, against the
-#: address, as any wrong key is: guesses count).
-COUNTED_WITH_A_KEY = KEYED_WHEN_SENT
 #: Seconds a shared storage that failed is left alone before it is tried again.
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -78,7 +76,7 @@ class RateLimiter:
         The limit nearest exhaustion is kept as ``g.rate_limit`` for its headers and ``/v1/me``.
         """
         if request.endpoint in EXEMPT and not (
-            request.endpoint in COUNTED_WITH_A_KEY and presented_key(request.environ)
+            request.endpoint in KEYED_WHEN_SENT and presented_key(request.environ)
         ):
             return
         key = g.api_key

@@ -18,7 +18,7 @@ import peewee
 
 from . import embeddings
 from .articles import Article, ArticleBody
-from .base import BaseModel, broke_a_foreign_key, write_transaction
+from .base import BaseModel, keep_unless_gone
 from .highlight import stem
 from .summarize import _CJK, _WORD, content_sentences
 
@@ -85,16 +85,12 @@ def sentence_vectors(article):
         "sentences": json.dumps(sentences, ensure_ascii=False),
         "vectors": vectors.astype("<f4").tobytes(),
     }
-    try:
-        with write_transaction():
-            SentenceEmbedding.insert(**row).on_conflict(
-                conflict_target=[SentenceEmbedding.article],
-                update={k: v for k, v in row.items() if k != "article"},
-            ).execute()
-    except peewee.IntegrityError as error:
-        if not broke_a_foreign_key(error):
-            raise
-        # the article was deleted as they were made: not kept
+    keep_unless_gone(
+        SentenceEmbedding.insert(**row).on_conflict(
+            conflict_target=[SentenceEmbedding.article],
+            update={k: v for k, v in row.items() if k != "article"},
+        )
+    )
     return sentences, vectors
 
 

@@ -215,6 +215,18 @@ def broke_a_foreign_key(error):
     return sqlstate(error) == "23503" or "FOREIGN KEY constraint failed" in str(error)
 
 
+def keep_unless_gone(query):
+    """Run ``query``, which keeps what a read computed of a row (an article's summary, say), in
+    a write transaction of its own; nothing is kept when that row was deleted meanwhile (its
+    foreign key broken): the read answers what it found."""
+    try:
+        with write_transaction():
+            query.execute()
+    except peewee.IntegrityError as error:
+        if not broke_a_foreign_key(error):
+            raise
+
+
 def _driver_errors(error):
     """``error`` and the errors it wraps: what peewee raised over the driver's."""
     seen = set()

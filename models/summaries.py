@@ -5,7 +5,7 @@ import json
 import peewee
 
 from .articles import Article, ArticleBody
-from .base import BaseModel, broke_a_foreign_key, utcnow, write_transaction
+from .base import BaseModel, keep_unless_gone, utcnow
 from .summarize import METHOD, summarize
 
 
@@ -40,16 +40,12 @@ class Summary(BaseModel):
             "content": json.dumps(sentences, ensure_ascii=False),
             "created_at": utcnow(),
         }
-        try:
-            with write_transaction():
-                cls.insert(**row).on_conflict(
-                    conflict_target=[cls.article, cls.sentences],
-                    update={k: v for k, v in row.items() if k not in ("article", "sentences")},
-                ).execute()
-        except peewee.IntegrityError as error:
-            if not broke_a_foreign_key(error):
-                raise
-            # the article was deleted as this was made: not kept
+        keep_unless_gone(
+            cls.insert(**row).on_conflict(
+                conflict_target=[cls.article, cls.sentences],
+                update={k: v for k, v in row.items() if k not in ("article", "sentences")},
+            )
+        )
         return cls(**row)
 
     @property
