@@ -13,6 +13,8 @@ of all when they are common words (bench/README.md, "Search in bounded time").
 import dataclasses
 import re
 
+from .text import search_form
+
 #: Words in all, each word of a phrase counted, excluded ones too.
 MAX_WORDS = 32
 #: Terms (words or phrases) joined by OR, all the query's alternatives together (``a OR b``: 2).
@@ -61,7 +63,11 @@ def _words(text):
 
 
 def parse_query(text):
-    """Parse ``text``; raise :class:`QueryError` when nothing in it can be searched for."""
+    """Parse ``text``; raise :class:`QueryError` when nothing in it can be searched for.
+
+    It is read in the form the search index holds (:func:`models.text.search_form`):
+    ``ｆｌｏｏｄ`` is the word ``flood``, and ``＂a phrase＂`` a phrase."""
+    text = search_form(text)
     clauses, excluded = [], []
     join_next = False
     for match in _TOKEN.finditer(text):

@@ -47,7 +47,7 @@ from .base import (
 from .changes import DataVersion
 from .highlight import stem
 from .search import inverse_frequency, similar
-from .text import STOPWORDS
+from .text import STOPWORDS, search_form
 
 #: Advisory lock key serializing writers of computed relations on PostgreSQL ("NDRL").
 RELATED_LOCK = 0x4E44524C
@@ -107,7 +107,9 @@ def refresh_queued(limit=BATCH, bulk=True):
 
 
 def _words(text):
-    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS]
+    """The words of ``text`` that can say what it is about, in the search index's form."""
+    words = _WORD.findall(search_form(text).lower())
+    return [w for w in words if len(w) > 2 and w not in STOPWORDS]
 
 
 def _lead_terms(title, lead, limit=16):

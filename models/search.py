@@ -31,6 +31,7 @@ from .articles import (
 )
 from .base import BaseModel, binding, db, execute_many, is_postgres, sqlstate
 from .query import Term
+from .text import search_form
 
 #: BM25 weights of title, excerpt, body and the period token (not searched by users).
 FTS_WEIGHTS = (10.0, 4.0, 1.0, 0.0)
@@ -120,9 +121,14 @@ _PG_DOCUMENT = (
 
 def index_rows(rows, replaced=()):
     """Index ``(id, title, excerpt, body_text, published_at)`` rows in one statement, replacing
-    what the articles ``replaced`` had in the index."""
+    what the articles ``replaced`` had in the index. The text is indexed in the form queries
+    are read in (:func:`models.text.search_form`)."""
     if not rows:
         return
+    rows = [
+        (i, *(text and search_form(text) for text in texts), published)
+        for i, *texts, published in rows
+    ]
     if is_postgres():
         small, large = [], []
         for row in rows:

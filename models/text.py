@@ -288,6 +288,15 @@ LATIN_LETTERS = str.maketrans(
 )
 
 
+def search_form(text):
+    """``text`` as the search indexes hold it and queries are read: Unicode's compatibility
+    form (NFKC). A ligature (``ﬂood``), full-width or half-width letters (``ＡＩ``, ``ﾃﾚﾋﾞ``),
+    circled and superscript digits are the plain letters and digits (``flood``, ``AI``,
+    ``テレビ``), so each spelling finds the other, on both databases: SQLite's tokenizer keeps
+    them as they are, and PostgreSQL's ``unaccent`` maps only some."""
+    return unicodedata.normalize("NFKC", text)
+
+
 #: What a slug does not hold (a run of it becomes one ``-``), and a run of dashes.
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _DASHES = re.compile("-+")

@@ -278,7 +278,8 @@ class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
                 'Words (ANDed), "exact phrases", a OR b, -excluded. At most 32 words (a'
                 " phrase's words and excluded ones included), 6 alternatives joined by OR, 16"
                 " exclusions and 8 words in a phrase: past these, a 400 naming q says what to"
-                " change."
+                " change. Read in Unicode's NFKC form, as articles are indexed: ﬂood and ｆｌｏｏｄ"
+                " are flood."
             )
         },
     )

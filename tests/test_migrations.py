@@ -37,7 +37,12 @@ from models import (
     init_db,
     migrations,
 )
-from models.migrations import SchemaVersion, v0001_initial, v0028_names_of_one_line
+from models.migrations import (
+    SchemaVersion,
+    v0001_initial,
+    v0028_names_of_one_line,
+    v0031_search_text_in_nfkc,
+)
 from models.search import period_token
 
 from .conftest import BACKENDS, POSTGRES_URL
@@ -619,6 +624,100 @@ def test_upgrade_to_version_28_makes_one_line_of_names(empty_database, monkeypat
     changed = [a.slug for a in Article.select() if a.version != versions_before[a.slug]]
     assert changed == ["one"]
     assert Change.select().count() == changes_before + 1
+    disconnect()
+
+
+def test_upgrade_to_version_31_indexes_text_again_in_nfkc(empty_database, monkeypatch):
+    """Text indexed as it was stored, with a ligature, full-width letters or half-width
+    katakana (SQLite's tokenizer kept them all, PostgreSQL's unaccent the katakana), is indexed
+    again in NFKC, as queries are now read; on PostgreSQL a document keeps its week; the stored
+    text and the versions a client reads do not change."""
+    monkeypatch.setattr(v0031_search_text_in_nfkc, "BATCH", 2)  # rows read in several batches
+    url = empty_database()
+    postgres = url.startswith("postgresql")
+    connect(url)
+    stamped_at(30)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    week = period_token(when)
+    texts = {
+        "plain": ("Rivers fell overnight", "The water went down."),
+        "ligature": ("Harbour ﬂood defences hold", "Water rose."),
+        "katakana": ("Ratings fall", "ﾃﾚﾋﾞ viewers moved online."),
+        "full-width": ("Ｔｏｋｙｏ markets open", "Shares rose."),
+    }
+    with db.atomic():
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        for slug, (title, body) in texts.items():
+            article = Article.create(
+                slug=slug, source=source, title=title, excerpt=body, published_at=when
+            )
+            ArticleBody.create(article=article, body_text=body, body_html=f"<p>{body}</p>")
+            if postgres:  # as version 30 indexed it: the text as stored
+                db.execute_sql(
+                    "INSERT INTO article_document (article_id, document) VALUES (%s,"
+                    " setweight(to_tsvector('newsdesk', %s), 'A')"
+                    " || setweight(to_tsvector('newsdesk', %s), 'B')"
+                    " || setweight(to_tsvector('newsdesk', %s), 'C')"
+                    " || setweight(to_tsvector('simple', %s), 'D'))",
+                    (article.id, title, body, body, week),
+                )
+            else:
+                db.execute_sql(
+                    "INSERT INTO article_search (rowid, title, excerpt, body, period)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (article.id, title, body, body, week),
+                )
+    before = {a.slug: (a.title, a.excerpt, a.version) for a in Article.select()}
+    slug_of = {a.id: a.slug for a in Article.select()}
+
+    def found(word, column="title, excerpt, body"):
+        if postgres:
+            config = "simple" if column == "period" else "newsdesk"
+            sql = "SELECT article_id FROM article_document WHERE document @@ plainto_tsquery("
+            rows = db.execute_sql(f"{sql}'{config}', %s) ORDER BY 1", (word,))
+        else:
+            sql = "SELECT rowid FROM article_search WHERE article_search MATCH ? ORDER BY 1"
+            rows = db.execute_sql(sql, (f'{{{column.replace(",", "")}}} : "{word}"',))
+        return [slug_of[article_id] for (article_id,) in rows]
+
+    assert found("テレビ") == []
+    assert init_db() == (30, LATEST_VERSION)
+    assert found("flood") == ["ligature"]
+    assert found("テレビ") == ["katakana"]
+    assert found("tokyo") == ["full-width"]
+    assert found("rivers") == ["plain"]
+    assert found(week, "period") == list(texts)
+    assert {a.slug: (a.title, a.excerpt, a.version) for a in Article.select()} == before
+    disconnect()
+
+
+def test_upgrade_to_version_31_keeps_a_document_it_cannot_index_again(empty_database, caplog):
+    """On PostgreSQL, a body of more distinct words than a search document holds was indexed
+    by its first half: indexed again whole, it is still too large, so it keeps the document it
+    had, and the upgrade goes on."""
+    url = empty_database()
+    if not url.startswith("postgresql"):
+        pytest.skip("an FTS5 index has no such limit")
+    connect(url)
+    stamped_at(30)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    words = [f"w{number:x}q" for number in range(140_000)]  # more than a document holds
+    body = "ﬂood " + " ".join(words)
+    with db.atomic():
+        source = Source.create(slug="harbour-news", name="Harbour News")
+        article = Article.create(slug="long", source=source, title="Long", published_at=when)
+        ArticleBody.create(article=article, body_text=body, body_html=f"<p>{body}</p>")
+        db.execute_sql(  # as version 30 indexed it: the first half of the body
+            "INSERT INTO article_document (article_id, document) VALUES (%s,"
+            " setweight(to_tsvector('newsdesk', 'Long'), 'A')"
+            " || setweight(to_tsvector('newsdesk', %s), 'C'))",
+            (article.id, body[: len(body) // 2]),
+        )
+    stored = db.execute_sql("SELECT document::text FROM article_document").fetchone()
+
+    assert init_db() == (30, LATEST_VERSION)
+    assert db.execute_sql("SELECT document::text FROM article_document").fetchone() == stored
+    assert f"article {article.id} is indexed as before" in caplog.text
     disconnect()
 
 

@@ -294,3 +294,15 @@ def test_how_rare_a_word_is_is_counted_again_as_articles_arrive(make_article, mo
     assert search.inverse_frequency("ferry") == rare  # within one counting period
     monkeypatch.setattr(search, "counting_period", lambda: now + 1)
     assert search.inverse_frequency("ferry") > rare
+
+
+def test_an_articles_words_are_looked_for_in_the_form_the_index_holds(make_article):
+    # The index holds text in NFKC: "ｆｅｒｒｙ" (full width) as written, the word a full-width
+    # article looked for its relations with, was in no document on SQLite, its own included.
+    plain = make_article(title="Harbour ferry returns", body="The harbour ferry sails again.")
+    body = "Ｆｅｒｒｙ tickets cost more."
+    wide = make_article(title="Ｆｅｒｒｙ fares rise", body=body)
+    (word, _), *_ = related.keywords(wide.title, wide.excerpt, body).values()
+    assert word == "ferry"
+    found = search.similar([word], wide.published_at, 2)
+    assert {article_id for article_id, _ in found} == {plain.id, wide.id}

@@ -76,6 +76,34 @@ def test_and_between_words_says_what_words_say_anyway(client, corpus):
     assert set(ids(search(client, "election OR sailors AND rescued"))) == {corpus["coast_guard"].id}
 
 
+def test_a_query_is_read_in_unicodes_compatibility_form(client, corpus):
+    # SQLite's tokenizer kept the ligature "ﬁ" and the full-width letters: no hit there,
+    # while PostgreSQL found them.
+    election = [corpus["election"].id]
+    assert ids(search(client, "Ofﬁcials")) == election  # U+FB01, the "fi" ligature
+    assert ids(search(client, "ｅｌｅｃｔｉｏｎ")) == election  # full width
+    assert ids(search(client, "＂counting would＂")) == election  # full-width quotes: a phrase
+
+
+def test_stored_text_is_found_by_each_spelling_of_its_words(client, make_article):
+    """The index holds text in NFKC, as queries are read: a ligature, full-width digits and
+    half-width katakana stored are found by the plain word (PostgreSQL's unaccent mapped the
+    first two, not the third; SQLite none), the text shown is the text stored, and the word
+    is marked as it is written."""
+    flood = make_article(title="Harbour ﬂood defences hold", body="Water rose to ２０２５ marks.")
+    television = make_article(title="ﾃﾚﾋﾞ ratings fall", body="Viewers moved online.")
+    warnings = make_article(title="Flood warnings lifted", body="Rivers fell overnight.")
+    for query in ("flood defences", "ﬂood defences", "ＦＬＯＯＤ defences", '"flood defences"'):
+        assert ids(search(client, query)) == [flood.id], query
+    assert ids(search(client, "2025")) == [flood.id]
+    for query in ("テレビ", "ﾃﾚﾋﾞ"):
+        assert ids(search(client, query)) == [television.id], query
+    (hit,) = search(client, "flood defences").json["data"]
+    assert hit["title"] == "Harbour ﬂood defences hold"
+    assert hit["highlights"]["title"] == "Harbour <mark>ﬂood</mark> <mark>defences</mark> hold"
+    assert set(ids(search(client, "flood"))) == {flood.id, warnings.id}
+
+
 def test_hits_have_score_and_highlights(client, corpus):
     hit = search(client, "storm").json["data"][0]
     assert hit["score"] > 0

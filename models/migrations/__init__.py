@@ -48,6 +48,7 @@ from . import (
     v0028_names_of_one_line,
     v0029_webhook_idempotency_keys,
     v0030_spent_idempotency_keys,
+    v0031_search_text_in_nfkc,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -82,6 +83,7 @@ STEPS = [
     v0028_names_of_one_line,
     v0029_webhook_idempotency_keys,
     v0030_spent_idempotency_keys,
+    v0031_search_text_in_nfkc,
 ]
 
 LATEST_VERSION = len(STEPS)
