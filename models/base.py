@@ -498,6 +498,19 @@ def lost_race(error):
     return sqlstate(error) in LOST_RACE
 
 
+#: PostgreSQL's SQLSTATE of a lock not taken within ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def waited_for_a_writer(error):
+    """Whether ``error`` ended a statement that waited for another writer: past SQLite's busy
+    timeout (``database is locked``), or ended by PostgreSQL to break a deadlock, for a
+    serialization failure or past a lock timeout. The same work later is likely to go on."""
+    if isinstance(error, peewee.OperationalError) and "database is locked" in str(error):
+        return True
+    return sqlstate(error) in (*LOST_RACE, LOCK_NOT_AVAILABLE)
+
+
 def locked(query, of, deleting=False):
     """``query`` with the rows of model ``of`` it reads locked until the transaction ends
     against other writers (``FOR NO KEY UPDATE OF``), so that what a write reads to compute what
