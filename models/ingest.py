@@ -211,7 +211,7 @@ def writing(bulk=False):
         yield touched
         touched.refresh()
         if touched.changed or touched.events:
-            webhooks.record(touched.events, DataVersion.bump())
+            webhooks.record(touched.events, DataVersion.bump(), bulk=touched.bulk)
 
 
 def store(writes, touched):

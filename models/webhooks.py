@@ -237,6 +237,8 @@ class WebhookEvent(BaseModel):
     #: The body every delivery of it sends, exactly (the signature covers these bytes).
     payload = peewee.TextField()
     dispatched = peewee.BooleanField(default=False)
+    #: Made by a bulk write (an import): its deliveries go after the others' (see claim).
+    bulk = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField()
 
     class Meta:
@@ -269,6 +271,8 @@ class WebhookDelivery(BaseModel):
     response_code = peewee.IntegerField(null=True)
     duration_ms = peewee.IntegerField(null=True)
     error = peewee.TextField(null=True)
+    #: Its event's: a bulk write's delivery is claimed after the others due (until redelivered).
+    bulk = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
 
@@ -276,7 +280,7 @@ class WebhookDelivery(BaseModel):
         table_name = "webhook_message"
         indexes = (
             (("webhook", "event"), True),
-            (("status", "next_attempt_at", "id"), False),
+            (("status", "bulk", "next_attempt_at", "id"), False),
             (("lease_until",), False),
             (("webhook", "subject", "event"), False),
             (("webhook", "id"), False),
@@ -437,10 +441,11 @@ def subscribed_types():
     return {event_type for (events,) in rows for event_type in _split(events)}
 
 
-def record(events, version):
+def record(events, version, bulk=False):
     """Write ``events`` to the outbox, inside the transaction of the write that made them and
     after it raised the data version to ``version``: one query for the subscriptions, one
-    insert for the events some subscription wants. Returns how many were written.
+    insert for the events some subscription wants. Returns how many were written. ``bulk``:
+    a bulk write (an import) made them, whose deliveries wait for the others'.
 
     On PostgreSQL the raised version keeps its row locked until commit, so writes get here one
     at a time in commit order: a subscription an earlier write created is seen, and outbox ids
@@ -465,6 +470,7 @@ def record(events, version):
                 "tags": _csv(tags),
                 "version": version,
                 "payload": event.payload(at),
+                "bulk": bulk,
                 "created_at": at,
             }
         )
@@ -506,6 +512,7 @@ def fan_out(limit=500):
                 WebhookEvent.previous_source_id,
                 WebhookEvent.tags,
                 WebhookEvent.version,
+                WebhookEvent.bulk,
             )
             .where(~WebhookEvent.dispatched)
             .order_by(WebhookEvent.id)
@@ -523,6 +530,7 @@ def fan_out(limit=500):
                 "subject": event.subject,
                 "status": PENDING,
                 "next_attempt_at": at if hook.enabled else None,  # set aside while disabled
+                "bulk": event.bulk,
                 "created_at": at,
                 "updated_at": at,
             }
@@ -569,9 +577,11 @@ def claim(lease_seconds):
     Due: held by a worker whose lease ran out (it died mid-attempt; the attempt is logged as
     interrupted), or pending and its time has come, but not while an earlier event of the same
     subject to the same endpoint is unfinished, so those arrive in order; never a disabled
-    endpoint's. On PostgreSQL the row is locked with SKIP LOCKED, on SQLite the claim holds
-    the write lock: two workers never hold the same delivery at once. Both lookups walk the
-    index on ``(status, next_attempt_at, id)`` from its start, however long the backlog.
+    endpoint's. A pending delivery of a bulk write (an import) is claimed only when no other is
+    due: a single write's event, a ping or a redelivery does not wait for a large import's
+    events. On PostgreSQL the row is locked with SKIP LOCKED, on SQLite the claim holds the
+    write lock: two workers never hold the same delivery at once. The lookups walk the index
+    on ``(status, bulk, next_attempt_at, id)`` from its start, however long the backlog.
     """
     at = now()
     Delivery = WebhookDelivery
@@ -588,9 +598,13 @@ def claim(lease_seconds):
         (Delivery.status == PENDING) & (Delivery.next_attempt_at <= at) & ~fn.EXISTS(blocked)
     )
     with write_transaction():
-        delivery = _first(lost.order_by(Delivery.lease_until, Delivery.id)) or _first(
-            pending.order_by(Delivery.next_attempt_at, Delivery.id)
-        )
+
+        def due(bulk):
+            query = pending.where(Delivery.bulk == bulk)
+            return _first(query.order_by(Delivery.next_attempt_at, Delivery.id))
+
+        lost_first = lost.order_by(Delivery.lease_until, Delivery.id)
+        delivery = _first(lost_first) or due(bulk=False) or due(bulk=True)
         if delivery is None:
             return None
         if delivery.status == DELIVERING:
@@ -873,6 +887,7 @@ def redeliver(delivery_id):
             next_attempt_at=at,
             failures=0,
             first_failed_at=None,
+            bulk=False,  # asked for by someone: it does not wait for an import's deliveries
             updated_at=at,
         )
         .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.status != DELIVERING))

@@ -29,6 +29,8 @@ from models import (
     Setting,
     Source,
     Tag,
+    WebhookDelivery,
+    WebhookEvent,
     bind_database,
     cards,
     close_all,
@@ -36,6 +38,7 @@ from models import (
     db,
     init_db,
     migrations,
+    webhooks,
 )
 from models.migrations import (
     SchemaVersion,
@@ -718,6 +721,45 @@ def test_upgrade_to_version_31_keeps_a_document_it_cannot_index_again(empty_data
     assert init_db() == (30, LATEST_VERSION)
     assert db.execute_sql("SELECT document::text FROM article_document").fetchone() == stored
     assert f"article {article.id} is indexed as before" in caplog.text
+    disconnect()
+
+
+def test_upgrade_to_version_32_keeps_queued_deliveries_as_single_writes(empty_database):
+    """Deliveries queued before are claimed as single writes' (before any import's), and so
+    are those the code of version 31, still running while a deployment upgrades, queues."""
+    connect(empty_database())
+    stamped_at(31)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    mark = db.param
+
+    def queue_delivery(number):  # as version 31 wrote an event and its delivery
+        db.execute_sql(
+            "INSERT INTO webhook_event (type, subject, tags, version, payload, dispatched,"
+            f" created_at) VALUES ('article.updated', {mark}, '', 1, '{{}}', {mark}, {mark})",
+            (f"article:{number}", True, when),
+        )
+        db.execute_sql(
+            "INSERT INTO webhook_message (webhook_id, event_id, message_id, subject, status,"
+            " attempts, failures, next_attempt_at, created_at, updated_at) SELECT 1, MAX(id),"
+            f" {mark}, {mark}, 'pending', 0, 0, {mark}, {mark}, {mark} FROM webhook_event",
+            (f"msg_{number}", f"article:{number}", when, when, when),
+        )
+
+    with db.atomic():
+        db.execute_sql(
+            "INSERT INTO webhook_subscription (url, events, secret, enabled, since_version,"
+            f" source_ids, tags, created_at, updated_at) VALUES ('https://hooks.example/',"
+            f" 'article.updated', 'sealed', {mark}, 0, '', '', {mark}, {mark})",
+            (True, when, when),
+        )
+        queue_delivery(1)
+    assert init_db() == (31, LATEST_VERSION)
+    with db.atomic():
+        queue_delivery(2)
+        WebhookDelivery.update(bulk=True).where(WebhookDelivery.message_id == "msg_1").execute()
+    assert [e.bulk for e in WebhookEvent.select().order_by(WebhookEvent.id)] == [False, False]
+    held = webhooks.claim(lease_seconds=30)
+    assert held.message_id == "msg_2"  # a single write's, before the one marked bulk
     disconnect()
 
 

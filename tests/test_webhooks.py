@@ -18,6 +18,7 @@ from standardwebhooks import WebhookVerificationError
 from api import outbound, tasks
 from api.config import Config, ConfigError
 from models import (
+    Article,
     Change,
     DataVersion,
     Webhook,
@@ -1092,6 +1093,49 @@ def test_a_claim_is_held_by_one_worker_and_a_lost_one_is_taken_again(
         assert [(a.number, a.response_code) for a in attempts] == [(1, None), (2, 204)]
         assert attempts[0].error.startswith("Interrupted:")
         assert WebhookDelivery.get().status == "succeeded"
+
+
+def test_single_writes_pings_and_redeliveries_go_before_an_imports_deliveries(
+    app, client, writer, admin, source, subscribe, monkeypatch
+):
+    """Behind a large import's deliveries, a single write's waited for every one of them (hours,
+    at the pace an endpoint takes them); it goes first now, as pings and redeliveries do. The
+    events of one article still go in order."""
+    hook = subscribe(url="http://127.0.0.1:9/hook")
+    monkeypatch.setattr(tasks.huey, "immediate", False)  # the test plays the worker
+
+    def import_titles(*titles):
+        lines = [json.dumps(article(source, title, external_id=title)) for title in titles]
+        response = client.post(
+            "/v1/import", data="\n".join(lines), content_type="application/x-ndjson", headers=writer
+        )
+        assert response.json["created"] == len(titles)
+
+    def sent_in_order():
+        sent = []
+        with app.app_context():
+            webhooks.fan_out()
+            while (held := webhooks.claim(lease_seconds=30)) is not None:
+                payload = json.loads(held.payload)
+                sent.append(payload["data"].get("title", payload["type"]))
+                webhooks.finish(held, webhooks.Outcome(204, 5), (0.1,))
+        return sent
+
+    import_titles("Imported 0", "Imported 1", "Imported 2")
+    client.post("/v1/articles", json=article(source, "Breaking"), headers=writer)
+    with app.app_context():
+        first = Article.get(Article.external_id == "Imported 0")
+    client.patch(f"/v1/articles/{first.id}", json={"title": "Corrected"}, headers=writer)
+    # The correction waits for the article's import event, then goes before the import's rest.
+    assert sent_in_order() == ["Breaking", "Imported 0", "Corrected", "Imported 1", "Imported 2"]
+
+    import_titles("Later 0", "Later 1")
+    log = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=admin).json["data"]
+    imported_2 = sorted(log, key=lambda delivery: delivery["event_id"])[2]  # an import's
+    path = f"/v1/webhooks/{hook['id']}/deliveries/{imported_2['id']}"
+    assert client.post(f"{path}/redeliver", headers=admin).status_code == 202
+    assert client.post(f"/v1/webhooks/{hook['id']}/ping", headers=admin).status_code == 202
+    assert sent_in_order() == ["Imported 2", "ping", "Later 0", "Later 1"]
 
 
 def test_a_disabled_endpoints_lost_claim_is_nothing_to_wake_for(

@@ -49,6 +49,7 @@ from . import (
     v0029_webhook_idempotency_keys,
     v0030_spent_idempotency_keys,
     v0031_search_text_in_nfkc,
+    v0032_single_writes_delivered_first,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -84,6 +85,7 @@ STEPS = [
     v0029_webhook_idempotency_keys,
     v0030_spent_idempotency_keys,
     v0031_search_text_in_nfkc,
+    v0032_single_writes_delivered_first,
 ]
 
 LATEST_VERSION = len(STEPS)
