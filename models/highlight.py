@@ -6,7 +6,11 @@ import html
 import re
 import unicodedata
 
+from .text import search_form
+
 _WORD = re.compile(r"\w+")
+#: A word as the search index and queries part them (models.query): letters and digits.
+_INDEX_WORD = re.compile(r"[^\W_]+")
 #: A snippet's length at most, in characters, for each word of its window.
 SNIPPET_CHARACTERS_PER_WORD = 10
 _SUFFIXES = (
@@ -32,13 +36,26 @@ def stem(word):
     ``collapse``, ``collapses`` and ``collapsed`` share one; accents folded, as the search
     indexes fold them (``cafe`` marks ``café``)."""
     word = "".join(
-        c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c)
+        c for c in unicodedata.normalize("NFKD", word).lower() if not unicodedata.combining(c)
     )
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= (3 if len(suffix) < 3 else 4):
             word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
             break
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+@functools.lru_cache(maxsize=100_000)
+def _stems_of(word):
+    """The stems of ``word`` as the search index reads it: its own, and where NFKC makes it
+    several words (``¼`` is ``1⁄4``, ``⑴`` is ``(1)``), each of theirs."""
+    if word.isascii():
+        return (stem(word),)
+    return (stem(word), *(stem(part) for part in _INDEX_WORD.findall(search_form(word))))
+
+
+def _marked(word, stems):
+    return any(each in stems for each in _stems_of(word))
 
 
 def highlight(text, terms, window=None):
@@ -56,7 +73,7 @@ def highlight(text, terms, window=None):
     for word in _WORD.finditer(text, start):
         if word.end() > end:  # past the snippet, or a word it cuts: not marked
             break
-        if stem(word.group()) in stems:
+        if _marked(word.group(), stems):
             parts.append(html.escape(text[position : word.start()]))
             parts.append(f"<mark>{html.escape(word.group())}</mark>")
             position = word.end()
@@ -89,11 +106,13 @@ def _snippet(text, stems, window):
     matched, rest = False, None
     for seen, word in enumerate(words, start=1):
         kept.append(word)
-        if (stem(word.group()) in stems) if rest is None else (word.group() in rest):
+        if _marked(word.group(), stems) if rest is None else (word.group() in rest):
             matched = True
             break
         if seen == window:
-            rest = {other for other in set(_WORD.findall(text, word.end())) if stem(other) in stems}
+            rest = {
+                other for other in set(_WORD.findall(text, word.end())) if _marked(other, stems)
+            }
             if not rest:
                 break
     if not matched:

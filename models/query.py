@@ -25,6 +25,10 @@ MAX_EXCLUDED = 16
 MAX_PHRASE_WORDS = 8
 _TOKEN = re.compile(r'(-?)"([^"]*)(?:"|$)|(\S+)')
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: both engines part words at "_"
+#: The full-width and small forms of the syntax's quote and minus, read as those before the
+#: query is cut into terms; each term is then read in NFKC alone, so a word that NFKC parts
+#: (``don´t`` is ``don ́t``) stays one term.
+_SYNTAX = str.maketrans({"\uff02": '"', "\ufe63": "-", "\uff0d": "-"})
 
 
 class QueryError(ValueError):
@@ -34,8 +38,8 @@ class QueryError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Term:
     """One word, or a phrase of several words that must appear in order; ``text``: what the
-    client wrote of it, which PostgreSQL's parser reads as it read the documents (``covid-19``,
-    ``3.5``, ``node.js``: one lexeme there, several words here)."""
+    client wrote of it (in NFKC), which PostgreSQL's parser reads as it read the documents
+    (``covid-19``, ``3.5``, ``node.js``: one lexeme there, several words here)."""
 
     words: tuple
     text: str | None = None
@@ -65,13 +69,12 @@ def _words(text):
 def parse_query(text):
     """Parse ``text``; raise :class:`QueryError` when nothing in it can be searched for.
 
-    It is read in the form the search index holds (:func:`models.text.search_form`):
-    ``ｆｌｏｏｄ`` is the word ``flood``, and ``＂a phrase＂`` a phrase."""
-    text = search_form(text)
+    Each term is read in the form the search index holds (:func:`models.text.search_form`):
+    ``ｆｌｏｏｄ`` is the word ``flood``, ``ＯＲ`` is ``OR``, and ``＂a phrase＂`` a phrase."""
     clauses, excluded = [], []
     join_next = False
-    for match in _TOKEN.finditer(text):
-        minus, phrase, bare = match.groups()
+    for match in _TOKEN.finditer(text.translate(_SYNTAX)):
+        minus, phrase, bare = (part and search_form(part) for part in match.groups())
         if bare == "OR":
             join_next = bool(clauses)
             continue

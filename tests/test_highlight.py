@@ -96,3 +96,15 @@ def test_a_snippet_of_text_without_spaces_is_cut_too():
     assert snippet == text[:300] + "…"
     words = " ".join(["Hochwasserschutzmaßnahmen"] * 30)  # 30 long words: cut after a word
     assert highlight(words, [Term(("flood",))], window=30) == words[: 11 * 26 - 1] + "…"
+
+
+def test_words_are_marked_as_the_index_reads_them():
+    # The index reads text in NFKC: "breaking" found "𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠" (mathematical bold) and
+    # "harbour" "ℌarbour", which were not marked (lowercased before NFKD, they kept their
+    # capitals); "¼" is the words "1" and "4" there.
+    terms = [Term(("breaking",)), Term(("harbour",)), Term(("1", "4"))]
+    assert highlight("𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠 news", terms) == "<mark>𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠</mark> news"
+    marked = highlight("Price ¼ off and ℌarbour.", terms)
+    assert marked == "Price <mark>¼</mark> off and <mark>ℌarbour</mark>."
+    snippet = highlight("Words before. " * 20 + "Then ¼ off.", terms, window=6)
+    assert "<mark>¼</mark>" in snippet

@@ -104,6 +104,18 @@ def test_stored_text_is_found_by_each_spelling_of_its_words(client, make_article
     assert set(ids(search(client, "flood"))) == {flood.id, warnings.id}
 
 
+def test_a_word_nfkc_parts_is_still_one_term(client, make_article):
+    # NFKC puts a space in some words ("don´t" is "don ́t"): with the query read in NFKC
+    # whole, "flood -don´t" excluded "don" and required a word "t".
+    dont = make_article(title="Why don´t rivers flood", body="Water rose.")
+    lifted = make_article(title="Flood warnings lifted", body="Rivers fell overnight.")
+    assert ids(search(client, "flood -don´t")) == [lifted.id]
+    assert ids(search(client, "ｆｌｏｏｄ －ｄｏｎ´ｔ")) == [lifted.id]  # full-width minus
+    assert ids(search(client, "don´t")) == [dont.id]
+    assert ids(search(client, "＂don´t rivers＂")) == [dont.id]
+    assert set(ids(search(client, "warnings ＯＲ don´t"))) == {dont.id, lifted.id}
+
+
 def test_hits_have_score_and_highlights(client, corpus):
     hit = search(client, "storm").json["data"][0]
     assert hit["score"] > 0
