@@ -446,7 +446,7 @@ def sweep():
                 "the sweep's part '%s' waited too long for another writer (%s); the next sweep"
                 " runs it again",
                 name,
-                str(error).strip(),
+                str(error).strip().splitlines()[0],  # PostgreSQL's DETAIL and HINT follow
             )
     try:
         record_backlog()

@@ -506,9 +506,11 @@ def waited_for_a_writer(error):
     """Whether ``error`` ended a statement that waited for another writer: past SQLite's busy
     timeout (``database is locked``), or ended by PostgreSQL to break a deadlock, for a
     serialization failure or past a lock timeout. The same work later is likely to go on."""
-    if isinstance(error, peewee.OperationalError) and "database is locked" in str(error):
-        return True
-    return sqlstate(error) in (*LOST_RACE, LOCK_NOT_AVAILABLE)
+    return any(
+        (getattr(cause, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
+        or getattr(cause, "pgcode", None) in (*LOST_RACE, LOCK_NOT_AVAILABLE)
+        for cause in _driver_errors(error)
+    )
 
 
 def locked(query, of, deleting=False):

@@ -4,13 +4,13 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import peewee
 import pytest
 
 from api import tasks
@@ -30,7 +30,7 @@ from models import (
     stories,
 )
 from models import related as related_lists
-from models.base import checkpoint, is_postgres, write_transaction
+from models.base import as_peewee_error, checkpoint, is_postgres, write_transaction
 
 REDIS_URL = os.environ.get("NEWSDESK_TEST_REDIS_URL")
 #: The signals a Huey consumer handles in the process that starts it.
@@ -518,11 +518,19 @@ def test_served_writes_leave_the_wal_checkpoint_to_the_worker(app, client, write
     assert in_wal < 100
 
 
-def test_a_sweep_part_that_waited_for_a_writer_is_a_warning_not_a_fault(app, monkeypatch, caplog):
+def test_a_sweep_part_that_waited_for_a_writer_is_a_warning_not_a_fault(
+    app, monkeypatch, caplog, tmp_path
+):
     # Under a heavy import on SQLite, a part that waited past the busy timeout logged a
     # traceback at error level, for a wait the next sweep gets past.
-    def busy():
-        raise peewee.OperationalError("database is locked")  # as sqlite3's error comes wrapped
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def busy():  # SQLite's own error, wrapped as the models raise it
+        try:
+            sqlite3.connect(tmp_path / "busy.db", timeout=0).execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise as_peewee_error(error) from error
 
     def broken():
         raise ValueError("a fault")
@@ -537,4 +545,5 @@ def test_a_sweep_part_that_waited_for_a_writer_is_a_warning_not_a_fault(app, mon
         if record.getMessage().startswith("the sweep's part")
     }
     assert parts == {"webhook deliveries": ("WARNING", False), "related lists": ("ERROR", True)}
+    holder.close()
     tasks.huey.flush()
