@@ -4,10 +4,10 @@ queries are read in: a ligature (``ﬂ``), full-width and half-width letters (``
 kept them as they were, so ``flood`` did not find ``ﬂood``; PostgreSQL's ``unaccent`` mapped
 some of them, not half-width katakana or circled digits. Each article whose title, excerpt or
 body text is not in that form is indexed again (the others are as they would be); on
-PostgreSQL, its document keeps the words of its publication period. Nothing a client reads
-changes, so no version, change or event is made."""
+PostgreSQL, its document keeps the words of its publication period, and a body too long for a
+document is indexed by as much of its start as fits, as a write indexes it. Nothing a client
+reads changes, so no version, change or event is made."""
 
-import logging
 import unicodedata
 
 import peewee
@@ -20,6 +20,9 @@ BATCH = 500
 CONFIG = "newsdesk"
 #: PostgreSQL's SQLSTATE of a value past one of its limits (a tsvector over 1 MiB).
 PROGRAM_LIMIT_EXCEEDED = "54000"
+#: PostgreSQL: the text (title, excerpt and body, in UTF-8) up to which a document is sure to
+#: fit (``models.search.SAFE_DOCUMENT_BYTES``, as this step was written).
+SAFE_DOCUMENT_BYTES = 512 * 1024
 
 
 def upgrade(migrator):
@@ -56,23 +59,30 @@ def _not_in_nfkc(database):
 
 
 def _index_postgresql(database, article_id, texts):
-    """Index an article's text again, in a savepoint: a document past a tsvector's limit once
-    in NFKC (it can grow) keeps the one it had, and the upgrade goes on."""
+    """Index an article's text again. A long one is indexed in a savepoint, and when its
+    distinct words are more than a search document holds (they can grow in NFKC), by the first
+    half of its body, and so on, as a write indexes it (``models.search._index_large``)."""
     title, excerpt, body = texts
-    try:
-        with database.atomic():
-            database.execute_sql(
-                f"UPDATE article_document SET document = setweight(to_tsvector('{CONFIG}', %s),"
-                f" 'A') || setweight(to_tsvector('{CONFIG}', %s), 'B')"
-                f" || setweight(to_tsvector('{CONFIG}', %s), 'C')"
-                " || ts_filter(document, '{d}') WHERE article_id = %s",
-                (title, excerpt, body, article_id),
-            )
-    except peewee.OperationalError as error:
-        if sqlstate(error) != PROGRAM_LIMIT_EXCEEDED:
-            raise
-        logging.getLogger(__name__).warning(
-            "article %d is indexed as before: its text in NFKC is past the limits of a"
-            " search document",
-            article_id,
-        )
+    if sum(len(text.encode()) for text in texts) <= SAFE_DOCUMENT_BYTES:
+        _update_document(database, article_id, title, excerpt, body)
+        return
+    while True:
+        try:
+            with database.atomic():
+                _update_document(database, article_id, title, excerpt, body)
+            return
+        except peewee.OperationalError as error:
+            if sqlstate(error) != PROGRAM_LIMIT_EXCEEDED or not body:
+                raise
+            body = body[: len(body) // 2]
+
+
+def _update_document(database, article_id, title, excerpt, body):
+    """The article's document from its text, with the words of its publication period kept."""
+    database.execute_sql(
+        f"UPDATE article_document SET document = setweight(to_tsvector('{CONFIG}', %s), 'A')"
+        f" || setweight(to_tsvector('{CONFIG}', %s), 'B')"
+        f" || setweight(to_tsvector('{CONFIG}', %s), 'C')"
+        " || ts_filter(document, '{d}') WHERE article_id = %s",
+        (title, excerpt, body, article_id),
+    )
