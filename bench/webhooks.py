@@ -15,6 +15,7 @@ event comes among the deliveries, and when, shows that it does not wait for the 
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,8 @@ def environment(database_url):
         "NEWSDESK_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
+        # PostgreSQL needs one (every host the same); a throwaway database, a throwaway secret.
+        "NEWSDESK_SECRET_KEY": os.environ.get("NEWSDESK_SECRET_KEY") or secrets.token_urlsafe(48),
     }
 
 
