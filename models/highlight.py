@@ -6,11 +6,10 @@ import html
 import re
 import unicodedata
 
+from .query import words_of
 from .text import search_form
 
 _WORD = re.compile(r"\w+")
-#: A word as the search index and queries part them (models.query): letters and digits.
-_INDEX_WORD = re.compile(r"[^\W_]+")
 #: A snippet's length at most, in characters, for each word of its window.
 SNIPPET_CHARACTERS_PER_WORD = 10
 _SUFFIXES = (
@@ -51,7 +50,7 @@ def _stems_of(word):
     several words (``¼`` is ``1⁄4``, ``⑴`` is ``(1)``), each of theirs."""
     if word.isascii():
         return (stem(word),)
-    return (stem(word), *(stem(part) for part in _INDEX_WORD.findall(search_form(word))))
+    return (stem(word), *(stem(part) for part in words_of(search_form(word))))
 
 
 def _marked(word, stems):

@@ -62,7 +62,9 @@ class ParsedQuery:
         return [term for clause in self.required for term in clause]
 
 
-def _words(text):
+def words_of(text):
+    """The words of ``text`` as queries and the search indexes part it: runs of letters and
+    digits, in lower case."""
     return tuple(word.lower() for word in _WORD.findall(text))
 
 
@@ -82,7 +84,7 @@ def parse_query(text):
             continue
         negative = bool(minus) or (bare is not None and bare.startswith("-") and len(bare) > 1)
         written = phrase if phrase is not None else bare.lstrip("-")
-        words = _words(written)
+        words = words_of(written)
         if not words:
             continue
         term = Term(words, written)
