@@ -3,12 +3,14 @@
 A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A request that presents
 an unknown or revoked key, two different keys, or ``Bearer`` with no key, is refused with 401
 on any endpoint (after it has counted against its address's rate limit); one without a key is
-anonymous.
+anonymous, and so is one whose ``Authorization`` has another scheme (a proxy's ``Basic``), but
+a 401 for a missing key then says that header was not read.
 """
 
 import datetime
 import functools
 import logging
+import re
 
 import peewee
 from flask import current_app, g, request
@@ -34,6 +36,26 @@ def bearer_token(environ):
     None without one (another scheme is not Newsdesk's)."""
     scheme, *token = environ.get("HTTP_AUTHORIZATION", "").split(maxsplit=1) or [""]
     return "".join(token).strip() if scheme.lower() == "bearer" else None  # after a space or tab
+
+
+#: What an ``Authorization`` scheme's name looks like (RFC 9110's token, short): ``Basic``,
+#: ``Token``. A value that is not one (a key sent without a scheme) is never repeated back.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9.+-]{0,19}")
+
+
+def unread_authorization(environ):
+    """Why a request's ``Authorization`` header gave no key, when it has one of another
+    scheme than ``Bearer`` (None otherwise): said when a key is needed, since a key sent as
+    ``Token <key>``, or with no scheme, was read as no key at all."""
+    value = environ.get("HTTP_AUTHORIZATION", "").strip()
+    if not value or bearer_token(environ) is not None:
+        return None
+    scheme, *credentials = value.split(maxsplit=1)
+    named = f"'{scheme}' scheme" if credentials and _SCHEME.fullmatch(scheme) else "value"
+    return (
+        f"The Authorization header's {named} is not read here: send the key as"
+        " 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+    )
 
 
 def presented_key(environ):
@@ -119,7 +141,9 @@ def drafts_shown():
 def check_scope(scope):
     key = current_key()
     if key is None:
-        unauthorized(f"This needs an API key with the '{scope}' scope.")
+        unread = unread_authorization(request.environ)
+        message = f"This needs an API key with the '{scope}' scope."
+        unauthorized(f"{message} {unread}" if unread else message)
     if not key.grants(scope):
         abort(403, message=f"This API key lacks the '{scope}' scope.")
 

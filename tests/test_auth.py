@@ -87,6 +87,38 @@ def test_bearer_without_a_key_is_401_not_anonymous(client, make_key, header):
     )
 
 
+@pytest.mark.parametrize(
+    ("authorization", "told"),
+    [
+        ("Token {token}", "'Token' scheme"),
+        ("Basic dXNlcjpwdw==", "'Basic' scheme"),
+        ("{token}", "value"),  # the key without a scheme: not repeated back
+        ("Token-{token} x", "value"),
+    ],
+)
+def test_a_401_says_when_the_authorization_header_was_not_read(
+    client, make_key, authorization, told
+):
+    token = make_key("write")["Authorization"].removeprefix("Bearer ")
+    headers = {"Authorization": authorization.format(token=token)}
+    assert client.get("/v1/articles", headers=headers).status_code == 200  # anonymous
+    response = client.post("/v1/sources", json=NEW_SOURCE, headers=headers)
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.json["detail"] == (
+        "This needs an API key with the 'write' scope. The Authorization header's"
+        f" {told} is not read here: send the key as 'Authorization: Bearer <key>' or"
+        " 'X-API-Key: <key>'."
+    )
+    assert token not in response.get_data(as_text=True)
+    # The key in X-API-Key beside a proxy's credentials is read, and no header says nothing.
+    beside = {**headers, "X-API-Key": token}
+    assert client.post("/v1/sources", json=NEW_SOURCE, headers=beside).status_code == 201
+    assert client.post("/v1/sources", json=NEW_SOURCE).json["detail"] == (
+        "This needs an API key with the 'write' scope."
+    )
+
+
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_x_api_key_is_401_not_anonymous(client, make_key, value):
     # curl -H "X-API-Key: $KEY" with KEY unset sends this.
