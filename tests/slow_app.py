@@ -1,9 +1,10 @@
 """A test-only blueprint of views that run too long, for tests of request deadlines: on a real
 server (``gunicorn ... 'tests.slow_app:make_app()'``) or on a test's own app (:func:`register`)."""
 
+import itertools
 import time
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from api import create_app
 from models import db, is_postgres
@@ -38,6 +39,20 @@ def slow_cpu():
     while time.monotonic() < ends:
         sum(range(1000))
     return {"finished": True}
+
+
+#: This process's count of the requests /test-slow/turn has answered.
+_turns = itertools.count(1)
+
+
+@blueprint.get("/turn")
+def turn():
+    """Its place among the requests this worker answers here, after computing for ``ms``
+    milliseconds (0 by default): what tests of the order of serving read."""
+    ends = time.monotonic() + request.args.get("ms", 0, type=int) / 1000
+    while time.monotonic() < ends:
+        sum(range(1000))
+    return {"turn": next(_turns)}
 
 
 def register(app):

@@ -332,6 +332,60 @@ def test_a_worker_timeout_answers_problem_json(app, database_url, tmp_path, work
         assert call(base + "/v1/tags")[0] == 200  # the worker that timed out is replaced
 
 
+def pipelined(base, paths):
+    """A connection on which the GET requests of ``paths`` are all sent at once (HTTP/1.1
+    pipelining: each next request is there before the one before is answered), and the file
+    its answers are read from."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=60)
+    connection.sendall(
+        b"".join(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for path in paths)
+    )
+    return connection, connection.makefile("rb")
+
+
+def turns(answers, count):
+    """The ``turn`` of each of the next ``count`` answers of /test-slow/turn read from
+    ``answers``."""
+    found = []
+    for _ in range(count):
+        assert answers.readline().startswith(b"HTTP/1.1 200")
+        length = None
+        while (line := answers.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        found.append(json.loads(answers.read(length))["turn"])
+    return found
+
+
+def test_a_long_request_waits_a_round_of_the_others_not_all_their_requests(
+    app, database_url, tmp_path
+):
+    # One gevent worker; four connections, each with 200 cheap requests sent at once, keep it
+    # busy without a pause. A connection whose request computed long (50 ms) has its next one
+    # answered after a round or two of theirs (each of the four answers the request it had
+    # begun, then one more), not after every request they have queued (before: 594 of them,
+    # on SQLite; on PostgreSQL each request waits on the database's socket, where the loop
+    # goes idle, and it held).
+    with server(database_url, tmp_path, workers=1, wsgi_app="tests.slow_app:make_app()") as (
+        _,
+        base,
+    ):
+        cheap = [pipelined(base, ["/test-slow/turn"] * 200) for _ in range(4)]
+        for _, answers in cheap:
+            turns(answers, 1)  # each is being served
+        long = pipelined(base, ["/test-slow/turn?ms=50", "/test-slow/turn"])
+        long_turn, next_turn = turns(long[1], 2)
+        left = [turns(answers, 199) for _, answers in cheap]
+        for connection, answers in [*cheap, long]:
+            answers.close()
+            connection.close()
+    assert max(turn for each in left for turn in each) == 4 * 200 + 2  # all were answered
+    assert max(turn for each in left for turn in each) - long_turn > 100  # they were queued
+    assert next_turn - long_turn <= 16
+
+
 def raw_request(base, head, body=b""):
     """The status line and the rest of the answer to a request sent byte for byte."""
     host, port = base.removeprefix("http://").split(":")
