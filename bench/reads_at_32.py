@@ -1,0 +1,79 @@
+"""Reads at 32 connections on one server: details, related, list pages and searches in turn.
+
+    .venv/bin/python bench/reads_at_32.py [--database bench/out/semantic.db]
+        [--scenarios detail related list search1] [--connections 32] [--duration 10]
+
+Serves a 100k corpus (bench/run.py's bench.db, or the embedded semantic.db) with
+gunicorn.conf.py's 2 workers, the answer cache off and no worker recycled during the runs
+(gunicorn's `--max-requests 0`: at some 2,000 requests a second a worker reached
+`max_requests` inside a run, and its replacement's first searches load the vector index), warms
+both workers up with searches, then loads each scenario of bench/wrk.lua with wrk on 127.0.0.1
+over every article id and the corpus's whole time span, one after the other on the same server.
+Searches use `mode=hybrid`. The tail of cheap reads served beside long ones is what it shows.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, ROOT, free_port, gunicorn, log
+from run import prepare_requests, wrk
+from search_modes import warm
+
+
+def corpus_bounds(url):
+    """The largest article id and the first and last publication times (epoch seconds)."""
+    from models import Article, bind_database, db
+
+    bind_database(url)
+    with db.connection_context():
+        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
+        times = Article.select(Article.published_at).order_by(Article.published_at)
+        oldest = times.first().published_at
+        newest = times.order_by(Article.published_at.desc()).first().published_at
+    return max_id, int(oldest.timestamp()), int(newest.timestamp())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", type=Path, default=OUT / "semantic.db")
+    parser.add_argument("--scenarios", nargs="+", default=["detail", "related", "list", "search1"])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warm", type=int, default=20, help="seconds of warm-up")
+    args = parser.parse_args()
+    url = f"sqlite:///{args.database.resolve()}"
+    max_id, oldest, newest = corpus_bounds(url)
+    env = {
+        **os.environ,
+        "NEWSDESK_DATABASE_URL": url,
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "NEWSDESK_ANSWER_CACHE_BYTES": "0",
+        "GUNICORN_CMD_ARGS": "--max-requests 0",
+        "BENCH_DATA": str(OUT),
+        "BENCH_MAX_ID": str(max_id),
+        "BENCH_T0": str(oldest),
+        "BENCH_T1": str(newest),
+        "BENCH_MODE": "hybrid",
+        "PYTHONPATH": str(ROOT),
+    }
+    with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
+        prepare_requests(base, max_id)
+        log(f"warming up for {args.warm} s")
+        warm(base, args.warm)
+        for scenario in args.scenarios:
+            result = wrk(base, scenario, args.connections, args.duration, env)
+            print(
+                f"{scenario:8} -c{args.connections:<3} {result['rate']:8.1f} req/s"
+                f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
+                f"  errors {result['errors']}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
