@@ -166,8 +166,9 @@ if worker_class == "gevent":
 
         While a greenlet waits so, every other one waits with it: the loop is never idle while
         other connections' cheap requests follow one another, each behind a short sleep, and
-        the connection that made a long request waited for seconds (p99 of 0.5-1.3 s for
-        details at 32 connections). Then each waits for one round of the ready connections."""
+        the connection that made a long request waited for seconds (a p99 up to 1.3 s for
+        details, related lists and list pages at 32 connections, bench/reads_at_32.py). Then
+        each waits for about a round of the ready connections."""
         global waiting_for_idle
         if waiting_for_idle or time.monotonic() - req.started >= LONG_REQUEST:
             waiting_for_idle += 1

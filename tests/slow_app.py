@@ -1,5 +1,6 @@
-"""A test-only blueprint of views that run too long, for tests of request deadlines: on a real
-server (``gunicorn ... 'tests.slow_app:make_app()'``) or on a test's own app (:func:`register`)."""
+"""A test-only blueprint of views that run too long, for tests of request deadlines, and one
+that tells the order requests are served in: on a real server (``gunicorn ...
+'tests.slow_app:make_app()'``) or on a test's own app (:func:`register`)."""
 
 import itertools
 import time
