@@ -20,21 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, ROOT, free_port, gunicorn, log
-from run import prepare_requests, wrk
+from run import corpus_bounds, prepare_requests, wrk
 from search_modes import warm
-
-
-def corpus_bounds(url):
-    """The largest article id and the first and last publication times (epoch seconds)."""
-    from models import Article, bind_database, db
-
-    bind_database(url)
-    with db.connection_context():
-        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
-        times = Article.select(Article.published_at).order_by(Article.published_at)
-        oldest = times.first().published_at
-        newest = times.order_by(Article.published_at.desc()).first().published_at
-    return max_id, int(oldest.timestamp()), int(newest.timestamp())
 
 
 def main():
@@ -45,22 +32,19 @@ def main():
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warm", type=int, default=20, help="seconds of warm-up")
     args = parser.parse_args()
-    url = f"sqlite:///{args.database.resolve()}"
-    max_id, oldest, newest = corpus_bounds(url)
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": url,
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database.resolve()}",
         "NEWSDESK_RATE_LIMIT": "100000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
         "NEWSDESK_ANSWER_CACHE_BYTES": "0",
         "GUNICORN_CMD_ARGS": "--max-requests 0",
         "BENCH_DATA": str(OUT),
-        "BENCH_MAX_ID": str(max_id),
-        "BENCH_T0": str(oldest),
-        "BENCH_T1": str(newest),
         "BENCH_MODE": "hybrid",
         "PYTHONPATH": str(ROOT),
     }
+    max_id = corpus_bounds(env)
+    OUT.mkdir(exist_ok=True)  # the request lists for wrk go there
     with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
         prepare_requests(base, max_id)
         log(f"warming up for {args.warm} s")

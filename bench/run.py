@@ -142,6 +142,24 @@ def related_on_write(database_url, samples=200):
     }
 
 
+def corpus_bounds(env):
+    """Tell bench/wrk.lua the corpus of ``env``'s database (its largest article id, and its
+    first and last publication times: the ids and times its requests pick from); returns the
+    largest id."""
+    sys.path.insert(0, str(ROOT))
+    from models import Article, bind_database, db
+
+    bind_database(env["NEWSDESK_DATABASE_URL"])
+    with db.connection_context():
+        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
+        oldest = Article.select(Article.published_at).order_by(Article.published_at).first()
+        newest = Article.select(Article.published_at).order_by(Article.published_at.desc()).first()
+    env["BENCH_MAX_ID"] = str(max_id)
+    env["BENCH_T0"] = str(int(oldest.published_at.timestamp()))
+    env["BENCH_T1"] = str(int(newest.published_at.timestamp()))
+    return max_id
+
+
 def prepare_requests(base, max_id):
     """Word lists, list filters and (path, ETag) pairs for the wrk script."""
     sys.path.insert(0, str(ROOT))
@@ -227,17 +245,7 @@ def main():
         timed(env, "db", "init")  # a corpus built by older code gets the current schema
     report["related_on_write_ms"] = related_on_write(env["NEWSDESK_DATABASE_URL"])
 
-    sys.path.insert(0, str(ROOT))
-    from models import Article, bind_database, db
-
-    bind_database(env["NEWSDESK_DATABASE_URL"])
-    with db.connection_context():
-        max_id = Article.select(Article.id).order_by(Article.id.desc()).first().id
-        oldest = Article.select(Article.published_at).order_by(Article.published_at).first()
-        newest = Article.select(Article.published_at).order_by(Article.published_at.desc()).first()
-    env["BENCH_MAX_ID"] = str(max_id)
-    env["BENCH_T0"] = str(int(oldest.published_at.timestamp()))
-    env["BENCH_T1"] = str(int(newest.published_at.timestamp()))
+    max_id = corpus_bounds(env)
 
     rows, references = {}, []
     uncached = {**env, "NEWSDESK_ANSWER_CACHE_BYTES": "0"}
