@@ -13,15 +13,14 @@ Searches use `mode=hybrid`. The tail of cheap reads served beside long ones is w
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, ROOT, free_port, gunicorn, log
+from common import OUT, free_port, gunicorn, log
 from run import corpus_bounds, prepare_requests, wrk
-from search_modes import warm
+from search_modes import uncached_env, warm
 
 
 def main():
@@ -33,15 +32,9 @@ def main():
     parser.add_argument("--warm", type=int, default=20, help="seconds of warm-up")
     args = parser.parse_args()
     env = {
-        **os.environ,
-        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database.resolve()}",
-        "NEWSDESK_RATE_LIMIT": "100000000/minute",
-        "NEWSDESK_LOG_LEVEL": "warning",
-        "NEWSDESK_ANSWER_CACHE_BYTES": "0",
+        **uncached_env(args.database),
         "GUNICORN_CMD_ARGS": "--max-requests 0",
-        "BENCH_DATA": str(OUT),
         "BENCH_MODE": "hybrid",
-        "PYTHONPATH": str(ROOT),
     }
     max_id = corpus_bounds(env)
     OUT.mkdir(exist_ok=True)  # the request lists for wrk go there

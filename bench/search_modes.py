@@ -44,6 +44,21 @@ def warm(base, seconds):
         list(pool.map(loop, range(4)))
 
 
+def uncached_env(database):
+    """The environment of a server of the SQLite file ``database`` with no answer cache and
+    no rate limit to speak of, and of wrk's script reading its request lists."""
+    return {
+        **os.environ,
+        # The server runs in bench/: a relative path is made absolute here, where it was given.
+        "NEWSDESK_DATABASE_URL": f"sqlite:///{database.resolve()}",
+        "NEWSDESK_RATE_LIMIT": "100000000/minute",
+        "NEWSDESK_LOG_LEVEL": "warning",
+        "NEWSDESK_ANSWER_CACHE_BYTES": "0",
+        "BENCH_DATA": str(OUT),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
@@ -54,16 +69,7 @@ def main():
         "--database", type=Path, default=OUT / "bench.db", help="the embedded corpus to serve"
     )
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        # The server runs in bench/: a relative path is made absolute here, where it was given.
-        "NEWSDESK_DATABASE_URL": f"sqlite:///{args.database.resolve()}",
-        "NEWSDESK_RATE_LIMIT": "100000000/minute",
-        "NEWSDESK_LOG_LEVEL": "warning",
-        "NEWSDESK_ANSWER_CACHE_BYTES": "0",
-        "BENCH_DATA": str(OUT),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = uncached_env(args.database)
     with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
         prepare_requests(base, 1000)
         log(f"warming up for {args.warm} s")
