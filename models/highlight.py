@@ -54,7 +54,7 @@ def _stems_of(word):
 
 
 def _marked(word, stems):
-    return any(each in stems for each in _stems_of(word))
+    return not stems.isdisjoint(_stems_of(word))
 
 
 def highlight(text, terms, window=None):
