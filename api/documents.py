@@ -12,10 +12,11 @@ from .errors import bad_request
 def fieldset(names, always=()):
     """The article fields asked for with ``fields=`` as a tuple in the order asked, or None
     when none were; 400 naming ``fields`` when one is unknown. Names of ``always`` (what each
-    item carries whatever is asked: a hit's score) are accepted and left out."""
-    names = [name for name in names or () if name not in always]
+    item carries whatever is asked: a hit's score) are accepted and left out, so that
+    ``fields=score`` is an empty fieldset: the hit's own fields alone."""
     if not names:
         return None
+    names = [name for name in names if name not in always]
     unknown = unknown_fields(names)
     if unknown:
         bad_request("fields", "Unknown field(s): " + ", ".join(unknown) + ".")

@@ -115,7 +115,7 @@ def _items(hits, parsed, fields):
             "title": highlight(full["title"], parsed.terms),
             "body": highlight(body[1], parsed.terms, window=30),
         }
-        doc = {name: full[name] for name in fields or CARD_FIELDS}
+        doc = {name: full[name] for name in (CARD_FIELDS if fields is None else fields)}
         part = Hit(round(hit.score, 6), hit.match, highlights)
         items.append({**doc, **hit_part_schema.dump(part)})
     return items

@@ -227,7 +227,10 @@ def field_names(always=()):
     carries whatever is asked), which may be named too."""
     help_text = _FIELDS_HELP
     if always:
-        help_text += f" Each item has {', '.join(always)} always; naming them changes nothing."
+        help_text += (
+            f" Each item has {', '.join(always)} whatever is asked; a value naming only"
+            " such fields gives them alone."
+        )
     return CommaList(
         fields.String(metadata={"enum": [*ARTICLE_FIELDS, *always]}),
         data_key="fields",

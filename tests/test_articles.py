@@ -454,3 +454,22 @@ def test_what_every_item_carries_may_be_named_in_fields(client, make_article, wr
         response = client.get(url)
         assert response.status_code == 400, url
         assert response.json["errors"] == {"fields": ["Unknown field(s): score."]}
+
+
+def test_fields_naming_only_what_every_item_carries_gives_that_alone(client, make_article, writer):
+    """`fields=score` asks for a hit's own fields: naming no article field gave the whole
+    card, as if `fields` had not been sent."""
+    first = make_article(title="Harbour storm", body="The storm closed the harbour.")
+    other = make_article(title="Harbour ferries", body="Ferries left the harbour.")
+    related = {"article_id": other.id, "kind": "related"}
+    assert (
+        client.post(f"/v1/articles/{first.id}/relations", json=related, headers=writer).status_code
+        == 201
+    )
+    search = client.get("/v1/search?q=storm&mode=keyword&fields=score")
+    assert search.status_code == 200, search.json
+    assert [sorted(item) for item in search.json["data"]] == [["highlights", "match", "score"]]
+    listed = client.get(f"/v1/articles/{first.id}/related?fields=relation")
+    assert listed.status_code == 200, listed.json
+    assert [sorted(item) for item in listed.json["data"]] == [["relation"]]
+    assert listed.json["data"][0]["relation"]["kind"] == "related"
