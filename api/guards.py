@@ -3,7 +3,7 @@
 import re
 from urllib.parse import unquote, unquote_to_bytes
 
-from flask import request
+from flask import current_app, request
 from flask_smorest import abort
 from werkzeug.wsgi import host_is_trusted
 
@@ -22,6 +22,14 @@ ESCAPED_CONTROL_CHARACTERS = re.compile(r"%(?:[01][0-9a-fA-F]|7[fF])")
 MAYBE_NOT_ASCII = re.compile(r"%[89a-fA-F]|[^\x00-\x7f]")
 #: Endpoints whose request body is not JSON.
 NON_JSON_BODIES = {"import.Import"}
+#: Endpoints whose request body is NDJSON, up to ``Config.max_import_bytes``; and its types.
+NDJSON_BODIES = {"import.Import"}
+NDJSON_TYPES = {
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/json-lines",
+}
 #: Query parameters in which clients put API keys and other secrets (no route reads a parameter
 #: of these names), by their letters and digits alone: ``api_key``, ``apiKey``, ``api-key[]``
 #: are one name. Servers, proxies and caches log and keep URLs, and a page's Link names its
@@ -66,8 +74,9 @@ def credentials_in(query):
 def check_request():
     """Refuse a URL over :data:`MAX_URL_LENGTH` (414), headers over :data:`MAX_HEADER_BYTES`
     or :data:`MAX_HEADERS_BYTES` (431), a URL holding control characters (400; no slug, filter
-    or cursor holds one, and PostgreSQL cannot even compare a string with NUL), and a write
-    whose body is compressed, or is not JSON in UTF-8 where JSON is expected (415).
+    or cursor holds one, and PostgreSQL cannot even compare a string with NUL), a write whose
+    body is compressed, or is not JSON in UTF-8 where JSON is expected (415), and an import
+    of another type (415) or too large by its ``Content-Length`` (413).
 
     A JSON body is read here, before the request takes a database connection: a client that
     sends its body slowly then holds no connection while it does.
@@ -126,6 +135,8 @@ def check_request():
         json_body = request.endpoint not in NON_JSON_BODIES
         if json_body and not is_json(request.mimetype):
             abort(415, message="Send the body as application/json.")
+        if request.endpoint in NDJSON_BODIES:
+            _check_ndjson()
         charset = request.mimetype_params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):  # NDJSON too: lines of JSON
             abort(
@@ -145,6 +156,20 @@ def check_request():
                 )
 
 
+def _check_ndjson():
+    """Refuse an NDJSON body of another type (415) or whose ``Content-Length`` is over the
+    import limit (413), which the view then reads to (a chunked body: line by line)."""
+    if request.mimetype not in NDJSON_TYPES:
+        abort(415, message="Send the body as application/x-ndjson, one JSON object per line.")
+    request.max_content_length = current_app.config["NEWSDESK"].max_import_bytes
+    if (request.content_length or 0) > request.max_content_length:
+        abort(413, message=too_large_message())
+
+
+def too_large_message():
+    return f"The request body is larger than the {request.max_content_length} bytes allowed."
+
+
 def read_body(cache=True):
     """The request body, up to ``request.max_content_length``: 413 past it, 400 when it ends
     before its ``Content-Length`` (:func:`check_whole`).
@@ -154,10 +179,7 @@ def read_body(cache=True):
     """
     data = request.get_data(cache=cache)
     if body_over_limit(len(data)):
-        abort(
-            413,
-            message=f"The request body is larger than the {request.max_content_length} bytes allowed.",
-        )
+        abort(413, message=too_large_message())
     check_whole(len(data))
     return data
 

@@ -111,6 +111,33 @@ def test_writes_have_a_stricter_limit(client, make_key):
     )
 
 
+@pytest.mark.parametrize(
+    "app_config",
+    [{"rate_limit": "2/minute", "write_rate_limit": "1/minute", "max_import_bytes": 100}],
+)
+def test_an_import_refused_for_its_type_or_size_is_not_counted(client, make_key):
+    """The guards refuse an import of another type (415) or a Content-Length over the import
+    limit (413) before the request is counted, as they do a JSON write's: the view refused
+    them, after both limits had counted them."""
+    headers = make_key("write")
+    refusals = [
+        ({"Content-Type": "text/plain"}, b"{}\n", 415),
+        ({"Content-Type": "application/x-ndjson"}, b"{}\n" * 40, 413),
+    ]
+    for extra, body, status in refusals * 2:
+        refused = client.post("/v1/import", data=body, headers={**headers, **extra})
+        assert refused.status_code == status, refused.json
+        assert refused.content_type == "application/problem+json"
+        assert "RateLimit-Limit" not in refused.headers
+    assert refused.json["detail"] == "The request body is larger than the 100 bytes allowed."
+    counted = client.post(
+        "/v1/import", data=b"", headers={**headers, "Content-Type": "application/x-ndjson"}
+    )
+    assert counted.status_code == 200, counted.json
+    assert counted.headers["RateLimit-Limit"] == "1"
+    assert counted.headers["RateLimit-Remaining"] == "0"
+
+
 @pytest.mark.xdist_group("processes")
 @pytest.mark.skipif(not REDIS_URL, reason="NEWSDESK_TEST_REDIS_URL is not set")
 def test_redis_shares_the_budget_between_workers(app, database_url):
