@@ -21,7 +21,8 @@ class Received:
 
 
 class Receiver:
-    """Answers each POST with the next of ``answers`` (``(status, headers)``; ``"stall"``:
+    """Answers each POST with the next of ``answers`` (``(status, headers)`` or ``(status,
+    headers, body)``; ``"stall"``:
     hold the request until ``release`` is set; ``"trickle"``: a 200 whose body starts and
     then stalls so), then with what ``answer_for(received)`` says (204 by default)."""
 
@@ -57,12 +58,14 @@ class Receiver:
                     self.wfile.flush()
                     receiver.release.wait(30)
                     return
-                status, extra = answer
+                status, extra, *body = answer
+                payload = body[0] if body else b""
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, *args):
                 pass
