@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from .common import (
     NOT_BLANK,
     Flag,
+    Identifier,
     InputSchema,
     PageArgs,
     PageSchema,
@@ -117,12 +118,12 @@ class WebhookInSchema(InputSchema):
         metadata={"description": _EVENTS_HELP},
     )
     source = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
+        Identifier(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
         validate=validate.Length(max=50),
         metadata={"description": _SOURCE_HELP},
     )
     tag = fields.List(
-        Text(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
+        Identifier(validate=[not_blank, validate.Length(max=100)], metadata=NOT_BLANK),
         validate=validate.Length(max=50),
         metadata={"description": _TAG_HELP},
     )

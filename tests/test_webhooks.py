@@ -292,6 +292,18 @@ class TestSafety:
         assert response.status_code == 422
         assert response.json["errors"] == {"url": ["Not a valid URL."]}
 
+    @pytest.mark.parametrize("name", ["source", "tag"])
+    def test_a_filter_with_a_control_character_is_refused(self, client, admin, name):
+        """It was stripped: a filter on `a\\x00b` filtered on `ab`."""
+        body = {
+            "url": "https://93.184.216.34/hook",
+            "events": ["article.published"],
+            name: ["ok", "a\u0000b"],
+        }
+        response = client.post("/v1/webhooks", json=body, headers=admin)
+        assert response.status_code == 422, response.json
+        assert response.json["errors"] == {f"{name}.1": ["Must not hold control characters."]}
+
     def test_https_is_required(self, client, admin):
         response = client.post(
             "/v1/webhooks",
