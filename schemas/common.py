@@ -210,8 +210,11 @@ class InputSchema(Schema):
     """Base of request bodies: unknown fields are errors, server-owned ones say so, each
     with every other error of the body."""
 
+    #: The fields the server sets in what this body writes (and its answer shows).
+    server_owned = SERVER_OWNED
+
     def _server_owned(self, data):
-        return sorted(SERVER_OWNED & set(data) - set(self.load_fields))
+        return sorted(self.server_owned & set(data) - set(self.load_fields))
 
     @pre_load
     def set_aside_server_owned(self, data, **kwargs):

@@ -10,6 +10,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from .common import (
     NOT_BLANK,
+    SERVER_OWNED,
     Flag,
     Identifier,
     InputSchema,
@@ -104,6 +105,14 @@ class WebhookPageSchema(PageSchema):
 
 class WebhookInSchema(InputSchema):
     """A subscription as clients write it (POST; PATCH takes any subset)."""
+
+    server_owned = SERVER_OWNED | {
+        "disabled_reason",
+        "disabled_at",
+        "previous_secret_expires_at",
+        "last_success_at",
+        "secret",
+    }
 
     url = Url(
         required=True,

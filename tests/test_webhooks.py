@@ -1083,6 +1083,22 @@ def test_update_and_delete(client, admin, subscribe, make_source):
     assert client.delete(path, headers=admin).status_code == 404
 
 
+def test_what_the_server_sets_is_named_so_in_a_write(client, admin, subscribe):
+    """A webhook's disabled_reason, disabled_at, secret... were unknown fields to a write,
+    while its id was "set by the server": each is now told so."""
+    hook = subscribe()
+    sent = {"disabled_reason": "x", "secret": "whsec_x", "last_success_at": None, "id": 5}
+    refused = client.patch(f"/v1/webhooks/{hook['id']}", json=sent, headers=admin)
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {key: ["Set by the server; leave it out."] for key in sent}
+    shown = client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json
+    assert (shown["id"], shown["disabled_reason"], shown["updated_at"]) == (
+        hook["id"],
+        None,
+        hook["updated_at"],
+    )
+
+
 def test_webhook_answers_revalidate(client, admin, subscribe):
     hook = subscribe()
     path = f"/v1/webhooks/{hook['id']}/deliveries"
