@@ -23,6 +23,7 @@ from .common import (
     Count,
     Identifier,
     InputSchema,
+    LanguageTag,
     PageArgs,
     PageSchema,
     Rendered,
@@ -247,7 +248,9 @@ class ArticleFilterArgs(Schema):
 
     source = CommaList(Text(), metadata={"description": "Source slugs (any of)"})
     tag = CommaList(Text(), metadata={"description": "Tag slugs (any of)"})
-    language = CommaList(Text(), metadata={"description": "Languages (any of)"})
+    language = CommaList(
+        LanguageTag(), metadata={"description": "Languages (any of; in any case: en-gb is en-GB)"}
+    )
     published_after = Timestamp(metadata={"description": "Published at or after (RFC 3339)"})
     published_before = Timestamp(metadata={"description": "Published before (RFC 3339)"})
     updated_since = Timestamp(metadata={"description": "Updated at or after (RFC 3339)"})
@@ -364,7 +367,7 @@ class ArticleInSchema(InputSchema):
     url = Url(schemes={"http", "https"}, allow_none=True)
     image_url = Url(schemes={"http", "https"}, allow_none=True)
     byline = Text(allow_none=True, validate=validate.Length(max=300))
-    language = Identifier(
+    language = LanguageTag(
         validate=[
             validate.Length(max=16),
             validate.Regexp(LANGUAGE_PATTERN, error="Not a language tag such as en or pt-BR."),

@@ -98,6 +98,31 @@ class Identifier(Text):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+def canonical_language(tag):
+    """A language tag in the case RFC 5646 (2.1.1) recommends, as tags are the same whatever
+    their case: ``EN-gb`` is ``en-GB``, ``zh-hant-tw`` ``zh-Hant-TW``. A region (two letters)
+    in capitals, a script (four letters) capitalized, the language and every other subtag in
+    lower case."""
+    first, *rest = tag.split("-")
+    subtags = [first.lower()]
+    for subtag in rest:
+        if len(subtag) == 2:
+            subtags.append(subtag.upper())
+        elif len(subtag) == 4 and subtag.isalpha():
+            subtags.append(subtag.capitalize())
+        else:
+            subtags.append(subtag.lower())
+    return "-".join(subtags)
+
+
+class LanguageTag(Identifier):
+    """A language tag, kept and compared in one case (:func:`canonical_language`): ``en-gb``
+    was stored as sent, and a filter on ``en-GB`` did not find it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return canonical_language(super()._deserialize(value, attr, data, **kwargs))
+
+
 def idempotency_key(description):
     """The ``Idempotency-Key`` header of a POST that creates something (``description``: what a
     retry with it gets)."""

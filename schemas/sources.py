@@ -9,6 +9,7 @@ from .common import (
     SLUG_PATTERN,
     Identifier,
     InputSchema,
+    LanguageTag,
     Line,
     PageArgs,
     PageSchema,
@@ -70,7 +71,7 @@ class SourceInSchema(InputSchema):
     name = Line(required=True, validate=[not_blank, validate.Length(max=200)], metadata=NOT_BLANK)
     homepage_url = Url(schemes={"http", "https"}, allow_none=True)
     logo_url = Url(schemes={"http", "https"}, allow_none=True)
-    language = Identifier(
+    language = LanguageTag(
         load_default="en",
         validate=[
             validate.Length(max=16),

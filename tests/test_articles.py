@@ -473,3 +473,35 @@ def test_fields_naming_only_what_every_item_carries_gives_that_alone(client, mak
     assert listed.status_code == 200, listed.json
     assert [sorted(item) for item in listed.json["data"]] == [["relation"]]
     assert listed.json["data"][0]["relation"]["kind"] == "related"
+
+
+def test_language_tags_are_kept_and_compared_in_one_case(client, writer, source):
+    """`en-gb` and `en-GB` are one tag (RFC 5646): each was stored as sent, a filter found only
+    its own spelling, facets counted the two apart, and `EN` was a 422."""
+    made = client.post(
+        "/v1/sources",
+        json={"slug": "london", "name": "London", "language": "EN-gb"},
+        headers=writer,
+    )
+    assert made.status_code == 201 and made.json["language"] == "en-GB"
+    sent = {"en-gb": "en-GB", "EN-GB": "en-GB", "EN": "en", "zh-hant-tw": "zh-Hant-TW"}
+    for number, (language, kept) in enumerate(sent.items()):
+        body = {
+            "source": "daily",
+            "title": f"Storm {number}",
+            "body_text": "Storm.",
+            "language": language,
+        }
+        response = client.post("/v1/articles", json=body, headers=writer)
+        assert response.status_code == 201, response.json
+        assert response.json["language"] == kept
+    listed = client.get("/v1/articles?language=en-gb")
+    assert sorted(a["title"] for a in listed.json["data"]) == ["Storm 0", "Storm 1"]
+    listed = client.get("/v1/articles?language=ZH-HANT-TW,En")
+    assert sorted(a["title"] for a in listed.json["data"]) == ["Storm 2", "Storm 3"]
+    faceted = client.get("/v1/search?q=storm&mode=keyword&facets=language")
+    assert faceted.json["facets"]["language"] == [
+        {"value": "en-GB", "count": 2},
+        {"value": "en", "count": 1},
+        {"value": "zh-Hant-TW", "count": 1},
+    ]

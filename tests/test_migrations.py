@@ -28,6 +28,7 @@ from models import (
     RelatedQueue,
     Setting,
     Source,
+    Story,
     Tag,
     WebhookDelivery,
     WebhookEvent,
@@ -45,6 +46,7 @@ from models.migrations import (
     v0001_initial,
     v0028_names_of_one_line,
     v0031_search_text_in_nfkc,
+    v0033_language_tags_in_one_case,
 )
 from models.search import period_token
 
@@ -627,6 +629,58 @@ def test_upgrade_to_version_28_makes_one_line_of_names(empty_database, monkeypat
     changed = [a.slug for a in Article.select() if a.version != versions_before[a.slug]]
     assert changed == ["one"]
     assert Change.select().count() == changes_before + 1
+    disconnect()
+
+
+def test_upgrade_to_version_33_stores_language_tags_in_one_case(empty_database, monkeypatch):
+    """Tags stored as sent (`en-gb`, `PT-br`) are given the case the API keeps now (`en-GB`,
+    `pt-BR`), of articles, sources and stories; the cards show it, each changed with a new
+    version and a change for delta sync."""
+    monkeypatch.setattr(v0033_language_tags_in_one_case, "BATCH", 2)  # several batches
+    url = empty_database()
+    connect(url)
+    stamped_at(32)
+    when = datetime.datetime(2026, 11, 1, 12, 0, 0)
+    with db.atomic():
+        created = {"created_at": when, "updated_at": when}
+        british = Source.create(
+            slug="london-daily", name="London Daily", language="EN-gb", **created
+        )
+        french = Source.create(slug="le-jour", name="Le Jour", language="fr", **created)
+        first = Article.create(
+            slug="one", source=british, title="One", language="en-gb", published_at=when
+        )
+        Article.create(slug="two", source=french, title="Two", language="fr", published_at=when)
+        Article.create(
+            slug="three", source=french, title="Three", language="PT-br", published_at=when
+        )
+        story = Story.create(
+            headline=first,
+            article_count=3,
+            languages="PT-br,en-gb,fr,pt-BR",
+            first_published_at=when,
+            last_published_at=when,
+            **created,
+        )
+        cards.refresh()  # the cards as that release rendered them
+        Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+    versions_before = {a.slug: a.version for a in Article.select()}
+    changes_before = Change.select().count()
+    disconnect()
+
+    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    connect(url)
+    assert {s.slug: (s.language, s.version) for s in Source.select()} == {
+        "london-daily": ("en-GB", 2),
+        "le-jour": ("fr", 1),
+    }
+    languages = {a.slug: (a.language, json.loads(a.card)["language"]) for a in Article.select()}
+    assert languages == {"one": ("en-GB",) * 2, "two": ("fr",) * 2, "three": ("pt-BR",) * 2}
+    changed = sorted(a.slug for a in Article.select() if a.version != versions_before[a.slug])
+    assert changed == ["one", "three"]
+    assert Change.select().count() == changes_before + 2
+    assert Story.get_by_id(story.id).languages == "en-GB,fr,pt-BR"
     disconnect()
 
 

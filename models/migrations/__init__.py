@@ -50,6 +50,7 @@ from . import (
     v0030_spent_idempotency_keys,
     v0031_search_text_in_nfkc,
     v0032_single_writes_delivered_first,
+    v0033_language_tags_in_one_case,
 )
 
 #: The steps in order: step ``n`` (from 1) upgrades a database to version ``n``.
@@ -86,6 +87,7 @@ STEPS = [
     v0030_spent_idempotency_keys,
     v0031_search_text_in_nfkc,
     v0032_single_writes_delivered_first,
+    v0033_language_tags_in_one_case,
 ]
 
 LATEST_VERSION = len(STEPS)
