@@ -505,3 +505,21 @@ def test_language_tags_are_kept_and_compared_in_one_case(client, writer, source)
         {"value": "en", "count": 1},
         {"value": "zh-Hant-TW", "count": 1},
     ]
+
+
+def test_a_body_text_given_with_body_html_is_kept_and_is_what_search_reads(client, writer, source):
+    body = {
+        "source": "daily",
+        "title": "Harbour",
+        "body_html": "<p>The <b>ferry</b> sailed.</p>",
+        "body_text": "The ferry sailed at dawn.",
+    }
+    made = client.post("/v1/articles", json=body, headers=writer)
+    assert made.status_code == 201, made.json
+    assert (made.json["body_html"], made.json["body_text"]) == (
+        "<p>The <b>ferry</b> sailed.</p>",
+        "The ferry sailed at dawn.",
+    )
+    assert made.json["excerpt"] == "The ferry sailed at dawn." and made.json["word_count"] == 5
+    found = client.get("/v1/search?q=dawn&mode=keyword").json["data"]
+    assert [item["id"] for item in found] == [made.json["id"]]
