@@ -50,6 +50,11 @@ def loads(raw, unique_names=False):
         reason = str(error)
         if "depth" in reason or "recursion" in reason:
             reason = f"nested deeper than {MAX_DEPTH} levels of arrays and objects"
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as undecodable:  # orjson says "str is not valid UTF-8:
+            # surrogates not allowed" of any byte that is not UTF-8
+            reason = f"not UTF-8 text (RFC 8259) at byte {undecodable.start}"
         raise BadJSON(WHOLE_BODY, f"Not valid JSON: {reason}.", reason=reason) from None
     if unique_names and isinstance(value, dict | list):
         try:

@@ -482,6 +482,18 @@ def test_json_in_utf_16_or_32_is_415(client, writer, source, encoding):
     assert Article.select().count() == 0
 
 
+@pytest.mark.parametrize("data", [b'{"title": "\xc0\xaf"}', b'{"title": "\xed\xa0\x80"}'])
+def test_json_that_is_not_utf_8_is_named_so(client, writer, source, data):
+    """It was a 400 "str is not valid UTF-8: surrogates not allowed", of any byte that is
+    not UTF-8 (an overlong form, an encoded surrogate)."""
+    response = client.post(
+        "/v1/articles", data=data, content_type="application/json", headers=writer
+    )
+    assert response.status_code == 400
+    assert response.json["detail"] == "Not valid JSON: not UTF-8 text (RFC 8259) at byte 11."
+    assert Article.select().count() == 0
+
+
 @pytest.mark.parametrize("app_config", [{"max_body_bytes": 2000}])
 def test_body_over_the_limit_is_413(client, writer, source):
     response = post(client, writer, body_text="word " * 1000)
