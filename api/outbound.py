@@ -22,7 +22,6 @@ from standardwebhooks import Webhook as Signer
 from werkzeug.urls import iri_to_uri
 
 from models.webhooks import Outcome, SecretUnreadable
-from schemas.common import one_line
 
 USER_AGENT = "Newsdesk-Webhooks/1.0"
 #: Of an answer, at most this much is read; of a failed one, this much is logged.
@@ -187,12 +186,10 @@ def post(url, body, headers, timeout, allow_private=False):
     outcome = Outcome(status, spent())
     if outcome.ok:
         return outcome
-    # What the endpoint sent is logged as one line without control characters: PostgreSQL
-    # stores no NUL, and the log is read in terminals.
     if 300 <= status < 400:
-        outcome.error = one_line(f"Answered {status}, a redirect (not followed) to {location}.")
+        outcome.error = f"Answered {status}, a redirect (not followed) to {location}."
     else:
-        text = one_line(answer[:LOGGED_BODY].decode("utf-8", "replace"))
+        text = answer[:LOGGED_BODY].decode("utf-8", "replace").strip()
         outcome.error = f"Answered {status}" + (f": {text}" if text else ".")
     if status in (429, 503):
         outcome.retry_after = _retry_after(retry_after)

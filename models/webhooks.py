@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from peewee import fn
 
 from schemas.comments import CommentSchema
+from schemas.common import one_line
 from schemas.sources import SourceSchema
 from schemas.webhooks import (
     ARTICLE_DELETED,
@@ -672,12 +673,16 @@ def finish(held, outcome, schedule):
     endpoint answered 410 (then the endpoint is disabled, and also when it failed throughout
     the schedule). A claim lost meanwhile (the lease ran out) records nothing."""
     at = now()
+    # What the endpoint sent (an answer's body, a status line it got wrong) is kept as one
+    # line without control characters: PostgreSQL stores no NUL, and the log is read in
+    # terminals.
+    error = outcome.error and one_line(outcome.error)
     values = {
         "lease_until": None,
         "claim": None,
         "response_code": outcome.status,
         "duration_ms": outcome.duration_ms,
-        "error": outcome.error,
+        "error": error,
         "updated_at": at,
     }
     disable = None
@@ -698,7 +703,7 @@ def finish(held, outcome, schedule):
             spent = (
                 f"Every attempt failed from {first_failed_at:%Y-%m-%dT%H:%M:%SZ} to "
                 f"{at:%Y-%m-%dT%H:%M:%SZ} ({held.attempt} attempts of message "
-                f"{held.message_id}); the last: {outcome.error}"
+                f"{held.message_id}); the last: {error}"
             )
     with write_transaction():
         kept = (
@@ -718,7 +723,7 @@ def finish(held, outcome, schedule):
             started_at=held.started_at,
             response_code=outcome.status,
             duration_ms=outcome.duration_ms,
-            error=outcome.error,
+            error=error,
         ).execute()
         if values["status"] == PENDING and held.subject is not None:
             # What waits behind it is not due before it: claims need not walk past it.

@@ -636,19 +636,33 @@ def test_failures_are_retried_on_the_schedule_with_the_same_id(
     assert gaps[0] >= 0.1 * 0.8 and gaps[1] >= 0.2 * 0.8
 
 
-def test_an_answer_body_is_logged_as_one_line_without_control_characters(
-    app, client, writer, admin, source, subscribe, receiver
+@pytest.mark.parametrize(
+    "answer, error",
+    [
+        (
+            (500, {}, b"bad\x00 gateway\r\n\x1b[31mupstream\x1b[0m down\n"),
+            "Answered 500: bad gateway [31mupstream[0m down",
+        ),
+        (
+            ("raw", b"HTTP/1.1 5\x0000 bad\x1b[2J\r\n\r\n"),
+            "Connection failed: HTTP/1.1 500 bad[2J .",
+        ),
+    ],
+)
+def test_what_an_endpoint_sent_is_logged_as_one_line_without_control_characters(
+    app, client, writer, admin, source, subscribe, receiver, answer, error
 ):
-    """An endpoint's error body with a NUL stopped the worker on PostgreSQL, which stores none,
-    before the attempt was recorded: the delivery was sent again and again past its schedule.
-    Control characters are dropped and line breaks made spaces, as in names."""
+    """An endpoint's error body or status line with a NUL stopped the worker on PostgreSQL,
+    which stores none, before the attempt was recorded: the delivery was sent again and again
+    past its schedule. Control characters are dropped and line breaks made spaces, as in
+    names."""
     hook = subscribe()
-    receiver.answers = [(500, {}, b"bad\x00 gateway\r\n\x1b[31mupstream\x1b[0m down\n")]
+    receiver.answers = [answer]
     client.post("/v1/articles", json=article(source), headers=writer)
     run_worker(app, lambda: len(receiver.received) == 2)
     (logged,) = deliveries(client, admin, hook)
     assert logged["status"] == "succeeded" and logged["attempt"] == 2
-    assert logged["attempts"][0]["error"] == "Answered 500: bad gateway [31mupstream[0m down"
+    assert logged["attempts"][0]["error"] == error
 
 
 def test_retry_delays_follow_the_schedule_with_jitter():

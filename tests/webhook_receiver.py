@@ -22,7 +22,7 @@ class Received:
 
 class Receiver:
     """Answers each POST with the next of ``answers`` (``(status, headers)`` or ``(status,
-    headers, body)``; ``"stall"``:
+    headers, body)``; ``("raw", bytes)``: those bytes as the whole answer; ``"stall"``:
     hold the request until ``release`` is set; ``"trickle"``: a 200 whose body starts and
     then stalls so), then with what ``answer_for(received)`` says (204 by default)."""
 
@@ -57,6 +57,10 @@ class Receiver:
                     self.wfile.write(b"2\r\nok\r\n")
                     self.wfile.flush()
                     receiver.release.wait(30)
+                    return
+                if answer[0] == "raw":
+                    self.wfile.write(answer[1])
+                    self.close_connection = True
                     return
                 status, extra, *body = answer
                 payload = body[0] if body else b""
