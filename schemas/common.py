@@ -12,7 +12,7 @@ from webargs.fields import DelimitedList
 MAX_LIMIT = 100
 SLUG_PATTERN = r"^(?![0-9]+$)[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_MESSAGE = "Use lowercase letters, digits and single hyphens (not digits alone)."
-LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
 #: Control characters other than tab, newline and carriage return, and the noncharacters
 #: U+FFFE and U+FFFF: never part of stored text, of a URL the API answers, or of anything a
 #: client sends (XML, which feeds are, cannot hold any of them).
@@ -102,7 +102,10 @@ def canonical_language(tag):
     """A language tag in the case RFC 5646 (2.1.1) recommends, as tags are the same whatever
     their case: ``EN-gb`` is ``en-GB``, ``zh-hant-tw`` ``zh-Hant-TW``. A region (two letters)
     in capitals, a script (four letters) capitalized, the language and every other subtag in
-    lower case."""
+    lower case. What is not such a tag (``\u212aa``, whose K is the Kelvin sign, is ``ka`` in
+    lower case) is left as it is, for :data:`LANGUAGE_PATTERN` to refuse."""
+    if not re.fullmatch(LANGUAGE_PATTERN, tag):
+        return tag
     first, *rest = tag.split("-")
     subtags = [first.lower()]
     for subtag in rest:

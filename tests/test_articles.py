@@ -495,6 +495,14 @@ def test_language_tags_are_kept_and_compared_in_one_case(client, writer, source)
         response = client.post("/v1/articles", json=body, headers=writer)
         assert response.status_code == 201, response.json
         assert response.json["language"] == kept
+    for odd in ("\u212aa", "en-\u017fe", "e1"):  # the Kelvin sign and long s are no ASCII
+        refused = client.post(
+            "/v1/articles",
+            json={"source": "daily", "title": "Odd", "body_text": "Odd.", "language": odd},
+            headers=writer,
+        )
+        assert refused.status_code == 422, odd
+        assert refused.json["errors"] == {"language": ["Not a language tag such as en or pt-BR."]}
     listed = client.get("/v1/articles?language=en-gb")
     assert sorted(a["title"] for a in listed.json["data"]) == ["Storm 0", "Storm 1"]
     listed = client.get("/v1/articles?language=ZH-HANT-TW,En")

@@ -671,9 +671,9 @@ def test_upgrade_to_version_33_stores_language_tags_in_one_case(empty_database, 
     result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
     connect(url)
-    assert {s.slug: (s.language, s.version) for s in Source.select()} == {
-        "london-daily": ("en-GB", 2),
-        "le-jour": ("fr", 1),
+    assert {s.slug: (s.language, s.version, s.updated_at > when) for s in Source.select()} == {
+        "london-daily": ("en-GB", 2, True),
+        "le-jour": ("fr", 1, False),
     }
     languages = {a.slug: (a.language, json.loads(a.card)["language"]) for a in Article.select()}
     assert languages == {"one": ("en-GB",) * 2, "two": ("fr",) * 2, "three": ("pt-BR",) * 2}

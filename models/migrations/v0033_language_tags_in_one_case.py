@@ -5,9 +5,11 @@ keeps the case RFC 5646 recommends; this step gives it to the tags stored before
 sources and stories. An article whose tag changed gets ``modified_at`` (the vector indexes of
 running servers read it again); ``newsdesk db init`` then renders the cards again right after
 this step (the card fingerprint is dropped), each card that changed with a new version and a
-change for delta sync. A source whose tag changed gets a new version, a story a new
-``updated_at``. No webhook event is sent:
-the upgrade is no write of a client's."""
+change for delta sync. A source whose tag changed gets a new version and ``updated_at``, a
+story a new ``updated_at``. No webhook event is sent: the upgrade is no write of a client's.
+A tag written after this step by a server of the release before (still running while a
+deployment upgrades) keeps the case it was sent in: the README's upgrade notes say to stop
+them first for this version."""
 
 import datetime
 
@@ -29,9 +31,9 @@ def upgrade(migrator):
     sources = _recased(database, "source", "language", canonical_language)
     for source_id, language in sources:
         database.execute_sql(
-            f"UPDATE source SET language = {mark}, version = version + 1, modified_at = {mark}"
-            f" WHERE id = {mark}",
-            (language, now, source_id),
+            f"UPDATE source SET language = {mark}, version = version + 1, updated_at = {mark},"
+            f" modified_at = {mark} WHERE id = {mark}",
+            (language, now, now, source_id),
         )
     stories = _recased(database, "story", "languages", _canonical_list)
     for story_id, languages in stories:
@@ -41,7 +43,7 @@ def upgrade(migrator):
         )
     if articles or sources or stories:
         database.execute_sql("UPDATE data_version SET value = value + 1")
-    if articles or sources:
+    if articles:  # a card shows its article's language, not its source's
         database.execute_sql(f"DELETE FROM setting WHERE name = {mark}", (CARD_FINGERPRINT,))
 
 
