@@ -167,6 +167,7 @@ def _check_ndjson():
 
 
 def too_large_message():
+    """The detail of a 413 for a body over ``request.max_content_length``."""
     return f"The request body is larger than the {request.max_content_length} bytes allowed."
 
 

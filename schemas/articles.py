@@ -339,8 +339,8 @@ class ArticleInSchema(InputSchema):
         metadata={
             "description": (
                 "HTML; sanitized with an allow-list. body_text is derived from it unless given"
-                " too (then both are kept as given: the text is what search, the excerpt and"
-                " the word count read). A create or PUT needs body_html or body_text. At most"
+                " too (then kept as given: the text is what search, the excerpt and the word"
+                " count read). A create or PUT needs body_html or body_text. At most"
                 f" {MAX_LENGTH:,} characters and {MAX_TAGS:,} tags (start and end tags,"
                 f" comments); elements nest at most {MAX_DEPTH} levels deep and carry at most"
                 f" {MAX_ATTRIBUTES} attributes each"

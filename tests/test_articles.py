@@ -519,13 +519,15 @@ def test_a_body_text_given_with_body_html_is_kept_and_is_what_search_reads(clien
     body = {
         "source": "daily",
         "title": "Harbour",
-        "body_html": "<p>The <b>ferry</b> sailed.</p>",
+        "url": "https://daily.example/news/harbour",
+        "body_html": '<p>The <a href="../ferries">ferry</a> sailed.<script>x()</script></p>',
         "body_text": "The ferry sailed at dawn.",
     }
     made = client.post("/v1/articles", json=body, headers=writer)
     assert made.status_code == 201, made.json
     assert (made.json["body_html"], made.json["body_text"]) == (
-        "<p>The <b>ferry</b> sailed.</p>",
+        '<p>The <a href="https://daily.example/ferries" rel="noopener noreferrer nofollow">ferry</a>'
+        " sailed.</p>",
         "The ferry sailed at dawn.",
     )
     assert made.json["excerpt"] == "The ferry sailed at dawn." and made.json["word_count"] == 5
