@@ -288,8 +288,9 @@ class RelationDetail(MethodView):
         computed relations are the worker's, which works the article's list out again, where
         the other article may come back as a computed one).
 
-        A relation has no answer of its own, so no ETag: `If-Match: *` removes it only if it
-        exists (412 if not), any other `If-Match` fails (412).
+        A relation has no answer of its own, so no ETag: `If-Match: *` removes it if it
+        exists, any other `If-Match` fails (412). A relation that does not exist is a 404
+        whatever the preconditions (RFC 9110 13.2.1), as an article is.
         """
         article_id = article_id_or_404(key)
         pair = (
@@ -299,10 +300,10 @@ class RelationDetail(MethodView):
         )
         check = caching.if_match_check("relation", tag_of=lambda _: None)
         with writing() as touched:
+            relation = Relation.select().where(pair).first()
+            if relation is None:
+                abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
             if check is not None:
-                check(Relation.select().where(pair).first())
-            removed = Relation.delete().where(pair).execute()
-            if removed:
-                touched.articles.add(article_id)  # its computed list, without the editor's
-        if not removed:
-            abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
+                check(relation)
+            Relation.delete().where(pair).execute()
+            touched.articles.add(article_id)  # its computed list, without the editor's
