@@ -432,9 +432,9 @@ def test_tag_listing_uses_the_copied_publication_time(dbconn, make_article):
     assert db.is_closed() is False
 
 
-def test_what_every_item_carries_may_be_named_in_fields(client, make_article, writer):
-    """A hit's score, match and highlights, and a related item's relation, are on every item
-    whatever `fields` asks; naming them was a 400, as an unknown field."""
+def storm_related_to_ferries(client, make_article, writer):
+    """An article on a harbour storm, with an editorial relation to one on its ferries: the
+    storm article."""
     first = make_article(title="Harbour storm", body="The storm closed the harbour.")
     other = make_article(title="Harbour ferries", body="Ferries left the harbour.")
     related = {"article_id": other.id, "kind": "related"}
@@ -442,6 +442,13 @@ def test_what_every_item_carries_may_be_named_in_fields(client, make_article, wr
         client.post(f"/v1/articles/{first.id}/relations", json=related, headers=writer).status_code
         == 201
     )
+    return first
+
+
+def test_what_every_item_carries_may_be_named_in_fields(client, make_article, writer):
+    """A hit's score, match and highlights, and a related item's relation, are on every item
+    whatever `fields` asks; naming them was a 400, as an unknown field."""
+    first = storm_related_to_ferries(client, make_article, writer)
     search = client.get("/v1/search?q=storm&mode=keyword&fields=id,score,match,highlights")
     assert search.status_code == 200, search.json
     assert [sorted(item) for item in search.json["data"]] == [
@@ -459,13 +466,7 @@ def test_what_every_item_carries_may_be_named_in_fields(client, make_article, wr
 def test_fields_naming_only_what_every_item_carries_gives_that_alone(client, make_article, writer):
     """`fields=score` asks for a hit's own fields: naming no article field gave the whole
     card, as if `fields` had not been sent."""
-    first = make_article(title="Harbour storm", body="The storm closed the harbour.")
-    other = make_article(title="Harbour ferries", body="Ferries left the harbour.")
-    related = {"article_id": other.id, "kind": "related"}
-    assert (
-        client.post(f"/v1/articles/{first.id}/relations", json=related, headers=writer).status_code
-        == 201
-    )
+    first = storm_related_to_ferries(client, make_article, writer)
     search = client.get("/v1/search?q=storm&mode=keyword&fields=score")
     assert search.status_code == 200, search.json
     assert [sorted(item) for item in search.json["data"]] == [["highlights", "match", "score"]]
