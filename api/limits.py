@@ -12,6 +12,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -57,7 +58,9 @@ class RateLimiter:
             )
             where = urlparse(config.redis_url)
             name = f"Redis at {where.hostname}:{where.port or 6379}"
-            self.tiers.append(Tier(name, redis, f"{config.redis_timeout_ms} ms"))
+            # Redis tells a key's time to live in whole seconds, rounded: its window may end
+            # half a second after the expiry the ``limits`` library makes of it.
+            self.tiers.append(Tier(name, redis, f"{config.redis_timeout_ms} ms", slack=0.5))
         if config.rate_limit_file:
             try:
                 host = storage_from_string(
@@ -98,14 +101,16 @@ class RateLimiter:
         """``{limit, remaining, reset}`` of the write limit of the API ``key``, without counting
         a request (``/v1/me`` shows it beside the limit the request counted against)."""
         identifiers = (key_caller(key), "writes")
-        return self._first_answer(lambda storage: self._state(storage, self.writes, identifiers))
+        return self._first_answer(
+            lambda storage, slack: self._state(storage, slack, self.writes, identifiers)
+        )
 
     @staticmethod
-    def _state(storage, limit, identifiers):
+    def _state(storage, slack, limit, identifiers):
         """The window's state as it is, counting nothing."""
         key = _storage_key(limit, identifiers)
         count = storage.get(key)
-        return _window(limit, count, storage.get_expiry(key) if count else time.time())
+        return _window(limit, count, storage.get_expiry(key) + slack if count else time.time())
 
     def forget(self):
         """Drop the counts this process kept (the tests, reusing an app on a new database)."""
@@ -147,30 +152,33 @@ class RateLimiter:
         return found
 
     def _hit(self, limit, *identifiers):
-        return self._first_answer(lambda storage: self._count(storage, limit, identifiers))
+        return self._first_answer(
+            lambda storage, slack: self._count(storage, slack, limit, identifiers)
+        )
 
     def _first_answer(self, use):
-        """``use(storage)`` of the first shared storage that answers, else of this process's
-        memory (any failure of a storage: the next one counts)."""
+        """``use(storage, slack)`` of the first shared storage that answers, else of this
+        process's memory (any failure of a storage: the next one counts); ``slack`` is how
+        much later than its ``get_expiry`` says a window of that storage may end."""
         for tier in self.tiers:
             if not tier.usable():
                 continue
             try:
-                answer = use(tier.storage)
+                answer = use(tier.storage, tier.slack)
             except Exception as error:
                 tier.failed(error)
             else:
                 tier.answered()
                 return answer
-        return use(self.memory)
+        return use(self.memory, 0)
 
     @staticmethod
-    def _count(storage, limit, identifiers):
+    def _count(storage, slack, limit, identifiers):
         """A fixed window: the first hit starts it, every hit counts, it ends after the period."""
         key = _storage_key(limit, identifiers)
         count = storage.incr(key, limit.get_expiry())
         return {
-            **_window(limit, count, storage.get_expiry(key)),
+            **_window(limit, count, storage.get_expiry(key) + slack),
             "exceeded": count > limit.amount,
             "window": limit.get_expiry(),
         }
@@ -181,10 +189,11 @@ class Tier:
     within its timeout) it is skipped for :data:`RETRY_SECONDS`, so a hung Redis costs one
     timeout a second per worker, not one per request; the first answer after that restores it."""
 
-    def __init__(self, name, storage, timeout):
+    def __init__(self, name, storage, timeout, slack=0.0):
         self.name = name
         self.storage = storage
         self.timeout = timeout
+        self.slack = slack
         self.problem = None
         self.retry_at = 0.0
 
@@ -361,11 +370,12 @@ class WorkerCounters:
 
 def _window(limit, count, reset_at):
     """``{limit, remaining, reset}`` of a window of ``limit`` with ``count`` hits, ending at
-    ``reset_at`` (a time)."""
+    ``reset_at`` (a time). The seconds to ``reset`` are rounded up: a client that waits as
+    long as ``Retry-After`` says finds the window over, not a second short of it."""
     return {
         "limit": limit.amount,
         "remaining": max(0, limit.amount - count),
-        "reset": max(0, int(reset_at - time.time())),
+        "reset": max(0, math.ceil(reset_at - time.time())),
     }
 
 

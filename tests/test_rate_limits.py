@@ -390,3 +390,27 @@ def test_the_task_queue_on_a_frozen_redis_fails_fast(redis_server):
     process.send_signal(signal.SIGCONT)
     echo(3)
     assert queue.pending_count() == 3  # the frozen call's push ran when Redis woke
+
+
+@pytest.mark.parametrize("where", ["memory", "file", "redis"])
+def test_a_client_that_waits_as_told_finds_the_window_over(app, database_url, tmp_path, where):
+    # The seconds were rounded down (and Redis's TTL is whole seconds, rounded): a client
+    # that waited as long as Retry-After said was refused again, up to 1.5 s short.
+    if where == "redis" and not REDIS_URL:
+        pytest.skip("NEWSDESK_TEST_REDIS_URL is not set")
+    config = counted_in_a_file(database_url, tmp_path, "2/minute")
+    if where != "file":
+        del config["rate_limit_file"]
+    if where == "redis":
+        config["redis_url"] = REDIS_URL
+    client = create_app(config).test_client()
+    address = {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.9"}
+    started = time.time()  # the window starts after this
+    first = client.get("/v1/tags", environ_base=address)
+    assert first.headers["RateLimit-Reset"] in (["60", "61"] if where == "redis" else ["60"])
+    assert client.get("/v1/tags", environ_base=address).status_code == 200
+    refused = client.get("/v1/tags", environ_base=address)
+    refused_at = time.time()
+    assert refused.status_code == 429
+    assert refused_at + int(refused.headers["Retry-After"]) >= started + 60
+    assert refused.headers["RateLimit-Reset"] == refused.headers["Retry-After"]
