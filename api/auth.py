@@ -38,6 +38,11 @@ def bearer_token(environ):
     return "".join(token).strip() if scheme.lower() == "bearer" else None  # after a space or tab
 
 
+#: A ``Bearer`` credential after a comma: the header came more than once (the server joins
+#: repeated headers with commas), and not first, as in ``Basic …, Bearer <key>``.
+_LATER_BEARER = re.compile(r",\s*bearer(?:\s|$)", re.IGNORECASE)
+SENT_TWICE = "The API key header was sent more than once: send one key, once."
+
 #: What an ``Authorization`` scheme's name looks like (RFC 9110's token, short): ``Basic``,
 #: ``Token``. A value that is not one (a key sent without a scheme) is never repeated back.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9.+-]{0,19}")
@@ -72,6 +77,9 @@ def identify():
         request.endpoint in KEYED_WHEN_SENT and presented_key(request.environ)
     ):
         return
+    if _LATER_BEARER.search(request.environ.get("HTTP_AUTHORIZATION", "")):
+        g.bad_key = SENT_TWICE  # whichever came first, never an anonymous request
+        return
     if bearer_token(request.environ) == "":  # whatever else is sent: an unset $KEY is a bug
         g.bad_key = "Authorization: Bearer carries no key (an empty variable?)."
         return
@@ -86,7 +94,7 @@ def identify():
         g.bad_key = "Two different API keys were sent, in Authorization and X-API-Key: send one."
         return
     if "," in token:  # no key holds one: the header came twice, and the server joined them
-        g.bad_key = "The API key header was sent more than once: send one key, once."
+        g.bad_key = SENT_TWICE
         return
     config = current_app.config["NEWSDESK"]
     key = ApiKey.find(token, config.key_for("api-keys"), config.legacy_api_key_peppers())

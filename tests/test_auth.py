@@ -70,6 +70,24 @@ def test_a_key_after_a_tab_is_a_key_and_one_sent_twice_is_told_so(client, make_k
         )
 
 
+@pytest.mark.parametrize("key", ["known", "unknown"])
+def test_a_bearer_key_after_another_authorization_header_is_a_401(client, make_key, key):
+    # Basic first, then Bearer: the joined value's scheme is Basic, and the read was served
+    # as anonymous, whatever the key (an unknown or revoked one too).
+    token = make_key("read")["Authorization"] if key == "known" else "Bearer nd_" + "A" * 43
+    for basic in ("Basic dXNlcjpwYXNz", 'Digest username="u", realm="r"'):
+        headers = [("Authorization", basic), ("Authorization", token)]
+        for method, path in (("GET", "/v1/articles?limit=1"), ("POST", "/v1/sources")):
+            response = client.open(path, method=method, headers=headers, json=NEW_SOURCE)
+            assert response.status_code == 401, (basic, path)
+            assert response.json["detail"] == (
+                "The API key header was sent more than once: send one key, once."
+            )
+    # One header of another scheme whose parameters hold commas is still read as no key.
+    digest = {"Authorization": 'Digest username="u", realm="bearer", nonce="n"'}
+    assert client.get("/v1/articles?limit=1", headers=digest).status_code == 200
+
+
 @pytest.mark.parametrize("header", ["Bearer", "Bearer ", "bearer   ", "Bearer\t"])
 def test_bearer_without_a_key_is_401_not_anonymous(client, make_key, header):
     # curl -H "Authorization: Bearer $KEY" with KEY unset sends this.
