@@ -36,8 +36,6 @@ NDJSON_TYPES = {
 #: query again: a request carrying one is refused, and the request log shows ``REDACTED``.
 CREDENTIAL_PARAMETERS = frozenset(
     (
-        "apikey",
-        "xapikey",
         "key",
         "token",
         "accesstoken",
@@ -48,27 +46,44 @@ CREDENTIAL_PARAMETERS = frozenset(
         "bearertoken",
         "idtoken",
         "refreshtoken",
-        "clientsecret",
-        "secret",
-        "password",
-        "credentials",
         "jwt",
+        "pwd",
     )
 )
+#: What a name holding one of these is a credential too: ``secret_key``, ``api_secret``,
+#: ``private_key``, ``myApiKey``, ``filter[api_key]``.
+CREDENTIAL_WORDS = (
+    "apikey",
+    "secret",
+    "password",
+    "passwd",
+    "accesskey",
+    "privatekey",
+    "credential",
+)
 _NOT_LETTERS_OR_DIGITS = re.compile(r"[\W_]+")
+#: A Newsdesk API key (``models.keys``: ``nd_`` and 32 random bytes, URL-safe base64), on its
+#: own: under any parameter name, it is refused and never logged.
+API_KEY = re.compile(r"(?<![A-Za-z0-9_-])nd_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 def is_credential(name):
     """Whether a query parameter of this ``name``, as sent (percent-encoded or not), carries
-    a credential (:data:`CREDENTIAL_PARAMETERS`)."""
-    letters = _NOT_LETTERS_OR_DIGITS.sub("", unquote(name.replace("+", " ")))
-    return letters.lower() in CREDENTIAL_PARAMETERS
+    a credential (:data:`CREDENTIAL_PARAMETERS`, :data:`CREDENTIAL_WORDS`)."""
+    letters = _NOT_LETTERS_OR_DIGITS.sub("", unquote(name.replace("+", " "))).lower()
+    return letters in CREDENTIAL_PARAMETERS or any(word in letters for word in CREDENTIAL_WORDS)
+
+
+def holds_key(value):
+    """Whether a query parameter's ``value``, as sent, holds a Newsdesk API key."""
+    return API_KEY.search(unquote(value.replace("+", " "))) is not None
 
 
 def credentials_in(query):
-    """The names of the query's parameters that carry a credential, as sent."""
-    names = (part.partition("=")[0] for part in query.split("&"))
-    return [name for name in names if is_credential(name)]
+    """The names of the query's parameters that carry a credential, as sent: by their name,
+    or a key in their value."""
+    parameters = (part.partition("=") for part in query.split("&"))
+    return [name for name, _, value in parameters if is_credential(name) or holds_key(value)]
 
 
 def check_request():

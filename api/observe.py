@@ -236,7 +236,7 @@ def record(environ, status, duration, request_id):
 def _path(environ):
     """The path the request asked for, with its query string, as the client sent it (the
     server's ``RAW_URI``; WSGI gives each byte as one character), percent-encoded where it is
-    not printable ASCII. Without ``RAW_URI``, the decoded path with its ``%`` encoded too (a
+    not printable ASCII, with any key in it ``REDACTED``. Without ``RAW_URI``, the decoded path with its ``%`` encoded too (a
     ``%0A`` sent as ``%250A`` is not logged as an escaped line break)."""
     raw, query = environ.get("RAW_URI"), environ.get("QUERY_STRING")
     if raw:
@@ -247,7 +247,8 @@ def _path(environ):
             environ.get("PATH_INFO", "").encode("latin-1", "replace"),
             safe=_LOGGED_AS_IS.strip("%?"),
         )
-    return _escaped(raw) + (f"?{_escaped(_redacted(query))}" if query else "")
+    path = guards.API_KEY.sub("REDACTED", _escaped(raw))  # a key sent as an id, say
+    return path + (f"?{_escaped(_redacted(query))}" if query else "")
 
 
 def _redacted(query):
@@ -262,13 +263,16 @@ _PARAMETER = re.compile(r"([?&])([^=&\s'\"]+)=([^&\s'\"]*)")
 
 def without_keys(text):
     """``text`` with the value of each query parameter in it that carries a key
-    (:data:`guards.CREDENTIAL_PARAMETERS`, its name percent-encoded or not) as ``REDACTED``."""
+    (:func:`guards.is_credential` of its name, percent-encoded or not, or a key in its value)
+    as ``REDACTED``, and any other API key in it too (one sent in a path, say)."""
 
     def redact(parameter):
-        mark, name, _ = parameter.groups()
-        return f"{mark}{name}=REDACTED" if guards.is_credential(name) else parameter.group(0)
+        mark, name, value = parameter.groups()
+        if guards.is_credential(name) or guards.holds_key(value):
+            return f"{mark}{name}=REDACTED"
+        return parameter.group(0)
 
-    return _PARAMETER.sub(redact, text)
+    return guards.API_KEY.sub("REDACTED", _PARAMETER.sub(redact, text))
 
 
 class KeysOut(logging.Filter):

@@ -164,16 +164,27 @@ def test_a_key_under_any_spelling_of_its_names_is_refused_and_never_logged(clien
     logger.setLevel(logging.INFO)
     names = ["x_api_key", "accessToken", "auth_token", "api_key[]", "%20api_key", "Authorization"]
     names += ["client_secret", "password", "bearer", "jwt", "id_token"]
+    # Names that hold one of the words (they were served, the key logged whole).
+    names += ["secret_key", "api_secret", "passwd", "pwd", "private_key", "access_key"]
+    names += ["myapikey", "filter[api_key]"]
+    # And any name whose value is a key, even percent-encoded.
+    values = {"q": token, "session": token, "since": token.replace("_", "%5F"), "x": f"a,{token}"}
     try:
         for name in names:
             refused = client.get(f"/v1/tags?{name}={token}")
             assert refused.status_code == 400, name
             assert list(refused.json["errors"]) == [name]
+        for name, value in values.items():
+            refused = client.get(f"/v1/articles?limit=1&{name}={value}")
+            assert refused.status_code == 400, name
+            assert list(refused.json["errors"]) == [name]
         # Refused first for its control character: the log names the key no more.
         assert client.get(f"/v1/tags?api_key%00={token}").status_code == 400
+        # A key in a path: a 404, and the log does not show it either.
+        assert client.get(f"/v1/articles/{token}").status_code == 404
     finally:
         logger.removeHandler(capture)
-    assert len(capture.lines) == len(names) + 1
+    assert len(capture.lines) == len(names) + len(values) + 2
     assert all(token not in line and "REDACTED" in line for line in capture.lines)
     assert client.get("/v1/tags?keyword=x").status_code == 200  # a name, not a part of one
 
