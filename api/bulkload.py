@@ -230,10 +230,18 @@ def _cut_short(feed, raw):
 
 
 def _feed_time(entry):
+    """When ``entry`` was published, as an article's ``published_at`` (RFC 3339 in UTC), or
+    None when the feed says no time."""
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
         return None
-    return datetime.datetime(*parsed[:6])
+    try:
+        return datetime.datetime(*parsed[:6]).isoformat() + "Z"  # 0900-..., not 900-...
+    except ValueError:
+        # Past the years Python holds (9999-12-31T23:59:59-05:00 is in the year 10000 in UTC;
+        # 0001-01-01T00:00:00+01:00 in the year 0): the nearest it holds, which the schema
+        # refuses, as any year outside those an article may have, with the years' rule.
+        return "9999-12-31T23:59:59Z" if parsed[0] > 9999 else "0001-01-01T00:00:00Z"
 
 
 def feed_items(raw):
@@ -301,7 +309,7 @@ def feed_items(raw):
         }
         published = _feed_time(entry)
         if published is not None:
-            payload["published_at"] = published.isoformat() + "Z"  # 0900-..., not 900-...
+            payload["published_at"] = published
         if entry.get("summary") and content:
             payload["excerpt"] = html_to_text(entry["summary"])[:2000]
         payload = {key: value for key, value in payload.items() if value is not None}
@@ -450,7 +458,10 @@ def _updated(entry):
     parsed = entry["updated_parsed"] if "updated_parsed" in entry else None  # noqa: SIM401
     if not parsed:
         return None
-    return min(datetime.datetime(*parsed[:6]), utcnow())
+    try:
+        return min(datetime.datetime(*parsed[:6]), utcnow())
+    except ValueError:  # past the years Python holds in UTC: the feed tells nothing usable
+        return None
 
 
 def _content_key(entry, body_html):

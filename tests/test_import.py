@@ -364,6 +364,45 @@ def test_a_feed_entry_of_an_early_year_is_told_which_years_are_taken(app, databa
     }
 
 
+@pytest.mark.parametrize(
+    "when",
+    [
+        "<updated>9999-12-31T23:59:59-05:00</updated>",  # the year 10000 in UTC
+        "<updated>0001-01-01T00:00:00+01:00</updated>",  # the year 0 in UTC
+        "<published>9999-12-31T23:00:00-05:00</published>",
+    ],
+)
+def test_a_feed_entry_past_the_years_python_holds_is_refused_alone(
+    app, database_url, tmp_path, when
+):
+    # The import stopped with a traceback: the good entry of the feed, and the files after it,
+    # were never imported, and the feed's source was left with no article.
+    entry = "<entry><title>{0}</title><id>urn:{0}</id><link href='https://f.example/{0}'/>{1}"
+    feed = (
+        "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+        "<title>Far</title><link href='https://f.example/'/><id>urn:f</id>"
+        "<updated>2026-11-30T10:00:00Z</updated>"
+        + entry.format("fine", "<updated>2026-11-30T10:00:00Z</updated>")
+        + "<content>ok</content></entry>"
+        + entry.format("far", when)
+        + "<content>x</content></entry></feed>"
+    )
+    path, after = tmp_path / "far.xml", tmp_path / "after.ndjson"
+    path.write_text(feed)
+    after.write_text(ndjson(line(source="far", external_id="after")))
+    result = invoke(database_url, str(path), str(after))
+    assert f"{path}: 1 created, 0 updated, 0 unchanged, 1 rejected" in result.output
+    assert f"{path} entry 2: Invalid: published_at." in result.output
+    assert f"{after}: 1 created" in result.output
+    with app.app_context(), db.connection_context():
+        assert sorted(Article.select(Article.title).tuples()) == [("Title",), ("fine",)]
+        ((_, _), (_, entry)) = feed_items(path.read_bytes())
+        answer = import_items([(2, entry)])
+    assert answer["rejections"][0]["errors"] == {
+        "published_at": ["Must be in the years 1000 to 8999."]
+    }
+
+
 def test_cli_imports_ndjson_and_reports_rejections(app, database_url, tmp_path, source):
     path = tmp_path / "batch.ndjson"
     path.write_text(ndjson(line(external_id="1"), "not json", line(external_id="2", url="ftp://x")))
