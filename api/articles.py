@@ -305,5 +305,6 @@ class RelationDetail(MethodView):
                 abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
             if check is not None:
                 check(relation)
-            Relation.delete().where(pair).execute()
+            if not Relation.delete().where(pair).execute():  # another removed it meanwhile
+                abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
             touched.articles.add(article_id)  # its computed list, without the editor's

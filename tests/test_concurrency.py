@@ -564,6 +564,31 @@ def test_the_same_pair_related_twice_at_once_is_created_once_then_updated(
         ]
 
 
+@pytest.mark.parametrize("if_match", [{}, {"If-Match": "*"}])
+def test_a_relation_removed_twice_at_once_is_removed_once(
+    app, client, writer, make_article, postgres_only, monkeypatch, if_match
+):
+    # Both read the relation, both deleted it, and both answered 204.
+    article, other = make_article(), make_article()
+    body = {"article_id": other.id, "kind": "follow_up"}
+    created = client.post(f"/v1/articles/{article.id}/relations", json=body, headers=writer)
+    assert created.status_code == 201
+    path = f"/v1/articles/{article.id}/relations/{other.id}"
+    answers = []
+    threads = after_the_call_of(
+        monkeypatch,
+        Relation,
+        "delete",  # the query made, not yet run: the other request reads and removes it first
+        lambda: answers.append(app.test_client().delete(path, headers={**writer, **if_match})),
+    )
+    response = client.delete(path, headers={**writer, **if_match})
+    threads[0].join()
+    assert (answers[0].status_code, response.status_code) == (204, 404)
+    assert response.json["detail"] == (
+        f"Article {article.id} has no editorial relation to {other.id}."
+    )
+
+
 def test_articles_a_worker_read_as_alive_are_kept_until_it_stores(
     app, make_article, postgres_only, monkeypatch
 ):
