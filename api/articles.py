@@ -23,7 +23,7 @@ from schemas.articles import (
 from . import caching, paging
 from .arguments import Blueprint
 from .auth import check_scope, drafts_shown, requires
-from .documents import bodies, document, fieldset, list_item
+from .documents import PAGE_BODY_BYTES, bodies, document, fieldset, list_item, shows_body
 from .errors import bad_request
 from .responses import location, rendered
 
@@ -90,7 +90,9 @@ class ArticleList(MethodView):
         rows = reading.list_cards(
             sort=sort, after=after, limit=limit + 1, status=status, **article_filters(filters)
         )
-        rows, next_cursor = paging.paginate(rows, limit, sort, lambda row: row[1])
+        if shows_body(fields):  # what fits PAGE_BODY_BYTES; the rest on the next page
+            limit = reading.bodies_that_fit([key[1] for _, key in rows[:limit]], PAGE_BODY_BYTES)
+        rows, next_cursor = paging.paginate(rows[: limit + 1], limit, sort, lambda row: row[1])
         shown = bodies([key[1] for _, key in rows], fields)
         return paging.page(
             [list_item(card, fields, shown.get(key[1])) for card, key in rows], next_cursor

@@ -9,7 +9,7 @@ from schemas.articles import ChangeArgs, ChangePageSchema
 
 from . import paging
 from .arguments import Blueprint
-from .documents import document, fieldset, shows_body
+from .documents import PAGE_BODY_BYTES, document, fieldset, shows_body
 
 #: Why a token of another database names nothing here.
 GONE = (
@@ -34,7 +34,8 @@ class Changes(MethodView):
     def get(self, limit, since=None, field_names=None):
         """Changes to articles since a token, oldest first: upserts carry the article.
 
-        Start without `since` and keep passing back `next_since`. Replaying the feed from the
+        Start without `since` and keep passing back `next_since`. A page with bodies ends
+        early, with `has_more`, once they pass 8 MiB. Replaying the feed from the
         start leaves a client with exactly the server's published articles. A token of another
         database (this one restored from a backup, or made again) is a 410: the changes since
         it are not this database's to tell; start again without `since`.
@@ -54,8 +55,13 @@ class Changes(MethodView):
         changes = list(Change.feed(after).limit(limit + 1))
         has_more = len(changes) > limit
         changes = changes[:limit]
+        with_bodies = fields is None or shows_body(fields)
+        if with_bodies:  # what fits PAGE_BODY_BYTES; the rest on the next page
+            upserts = [c.article_id if c.op == "upsert" else None for c in changes]
+            fit = reading.bodies_that_fit(upserts, PAGE_BODY_BYTES)
+            has_more, changes = has_more or fit < len(changes), changes[:fit]
         cards = reading.cards(c.article_id for c in changes if c.op == "upsert")
-        bodies = reading.bodies(cards) if fields is None or shows_body(fields) else {}
+        bodies = reading.bodies(cards) if with_bodies else {}
         for change in changes:
             card = cards.get(change.article_id)
             if change.op == "upsert" and card is not None:

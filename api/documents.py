@@ -23,6 +23,13 @@ def fieldset(names, always=()):
     return tuple(dict.fromkeys(names))
 
 
+#: The bytes of article bodies a list page holds at most: past them it ends early, with
+#: ``has_more`` (the next page goes on from its last item; a page holds one item at least).
+#: A body may be about a megabyte (``schemas.html.MAX_LENGTH`` characters, HTML and text), and
+#: a page of a thousand was one request's gigabyte.
+PAGE_BODY_BYTES = 8 * 1024 * 1024
+
+
 def shows_body(fields):
     """Whether a sparse fieldset shows a body field (None, the default of lists, does not)."""
     return fields is not None and any(name in BODY_FIELDS for name in fields)

@@ -17,7 +17,7 @@ from schemas.common import Count, rfc3339
 
 from .arguments import Blueprint
 from .articles import article_filters
-from .documents import document
+from .documents import PAGE_BODY_BYTES, document
 from .paging import query_item
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds", description="Atom, RSS and JSON feeds")
@@ -75,8 +75,10 @@ def feed_links(**filters):
 
 
 def _newest(limit=20, **filters):
-    """The newest articles under the list filters, as documents with their bodies."""
+    """The newest articles under the list filters, as documents with their bodies: as many
+    as fit ``PAGE_BODY_BYTES`` (one at least)."""
     rows = reading.list_cards(limit=limit, **article_filters(filters))
+    rows = rows[: reading.bodies_that_fit([key[1] for _, key in rows], PAGE_BODY_BYTES)]
     bodies = reading.bodies(key[1] for _, key in rows)
     return [document(card, bodies[key[1]]) for card, key in rows]
 

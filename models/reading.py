@@ -215,6 +215,30 @@ def bodies(ids):
     return {article_id: found.get(article_id, ("", "")) for article_id in ids}
 
 
+def bodies_that_fit(ids, budget):
+    """How many of the articles ``ids``, in their order, have bodies (HTML and text) of
+    ``budget`` bytes or less in all (in UTF-8); at least one, so a page always moves on. An id
+    of None stands for an item without a body. Only the lengths are read (PostgreSQL tells a
+    long body's without unpacking it)."""
+    ids = list(ids)
+    wanted = [article_id for article_id in ids if article_id is not None]
+    if not wanted:
+        return len(ids)
+    size = (
+        "octet_length(body_html) + octet_length(body_text)"
+        if is_postgres()
+        else "length(CAST(body_html AS BLOB)) + length(CAST(body_text AS BLOB))"
+    )
+    sql = f"SELECT article_id, {size} FROM article_body WHERE article_id IN ({_marks(wanted)})"
+    sizes = dict(_rows(sql, wanted))
+    total = 0
+    for count, article_id in enumerate(ids):
+        total += sizes.get(article_id) or 0
+        if total > budget:
+            return max(count, 1)
+    return len(ids)
+
+
 def related(article_id, limit, include_drafts=False, after=None):
     """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`;
     those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given."""

@@ -212,7 +212,7 @@ class ChangePageSchema(Schema):
 _FIELDS_HELP = (
     "Comma-separated article fields to return (sparse fieldset); empty items are skipped, and "
     "an empty value asks for the default fields. Lists leave out body_html and body_text unless"
-    " asked."
+    " asked; a page showing them ends early (has_more) once they pass 8 MiB."
 )
 
 

@@ -290,3 +290,41 @@ def test_only_each_articles_latest_change_is_read(client, writer, source, dbconn
     page = client.get("/v1/changes").json["data"]
     assert [change["id"] for change in page] == [ids[0], ids[1], ids[2]]
     assert page[0]["article"]["title"] == "Again"
+
+
+def test_pages_with_bodies_end_before_eight_mebibytes(client, writer, source):
+    # A page of a thousand changes of the longest bodies was a gigabyte in one request.
+    body = "語" * 262_144  # 768 KiB in UTF-8, and as much again as HTML: 1.5 MiB an article
+    ids = []
+    for number in range(6):
+        article = {**ARTICLE, "title": f"Long {number}", "body_text": body}
+        response = client.post("/v1/articles", json=article, headers=writer)
+        assert response.status_code == 201
+        ids.append(response.json["id"])
+    short = client.post("/v1/articles", json={**ARTICLE, "title": "Short"}, headers=writer)
+    ids.append(short.json["id"])
+
+    first = client.get("/v1/changes?limit=100")
+    assert [c["id"] for c in first.json["data"]] == ids[:5]
+    assert first.json["has_more"] is True and "Link" in first.headers
+    assert len(first.data) < 8 * 1024 * 1024
+    rest = client.get("/v1/changes", query_string={"since": first.json["next_since"]})
+    assert [c["id"] for c in rest.json["data"]] == ids[5:]
+    assert rest.json["has_more"] is False
+    # Without bodies, the page is whole.
+    cards = client.get("/v1/changes?limit=100&fields=id,title").json
+    assert ([c["id"] for c in cards["data"]], cards["has_more"]) == (ids, False)
+
+    # A list asking for a body field: newest first, the short one and five long ones, then
+    # the last after the cursor.
+    page = client.get("/v1/articles?limit=100&fields=id,body_text").json
+    assert [a["id"] for a in page["data"]] == ids[::-1][:6]
+    after = client.get("/v1/articles", query_string={"cursor": page["next_cursor"]}).json
+    assert [a["id"] for a in after["data"]] == ids[:1]
+    assert len(client.get("/v1/articles?limit=100").json["data"]) == 7
+
+    # A feed holds as many of the newest as fit.
+    feed = client.get("/feeds/articles.json?limit=100").json
+    assert [item["id"].rsplit("/", 1)[-1] for item in feed["items"]] == [
+        str(article_id) for article_id in ids[::-1][:6]
+    ]
