@@ -36,8 +36,11 @@ def accepted(header):
 
 
 def chosen_coding(header):
-    """The coding to compress an answer to this ``Accept-Encoding`` with, or None."""
-    return accepted(header).best_match(CODINGS) if header else None
+    """The coding to compress an answer to this ``Accept-Encoding`` with, or None: the one of
+    highest quality, compressed on a tie, and none when ``identity`` is preferred to each
+    (``identity, gzip;q=0.1``)."""
+    coding = accepted(header).best_match((*CODINGS, "identity")) if header else None
+    return None if coding == "identity" else coding
 
 
 def coding_for(response):

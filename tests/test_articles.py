@@ -401,6 +401,29 @@ def test_revalidation_with_a_compressed_etag(client, make_article):
     )
 
 
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [
+        ("identity, gzip;q=0.1", None),  # was gzip: identity's own quality was never read
+        ("identity;q=0.9, br;q=0.5, gzip;q=0.2", None),
+        ("gzip, identity", "gzip"),  # a tie: compressed
+        ("identity;q=0.5, gzip", "gzip"),
+        ("br;q=0.4, gzip;q=0.6, identity;q=0.5", "gzip"),
+        ("*", "br"),
+        ("identity;q=0, *;q=0", None),
+        ("gzip;q=0, br;q=0", None),
+    ],
+)
+def test_the_coding_of_highest_quality_is_chosen_identity_too(client, make_article, accept, coding):
+    for _ in range(6):
+        make_article(body="A long paragraph of text. " * 40)
+    response = client.get(
+        "/v1/articles?fields=id,title,excerpt", headers={"Accept-Encoding": accept}
+    )
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == coding
+
+
 def test_answers_vary_by_encoding_whatever_the_client_accepts(client, make_article):
     for _ in range(6):
         make_article(body="A long paragraph of text. " * 40)
