@@ -941,6 +941,26 @@ def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_pat
     assert 'href="https://other.example/x"' in stored
 
 
+def test_unsafe_links_of_a_feed_body_are_dropped_not_made_the_entrys(app, database_url, tmp_path):
+    # feedparser empties an unsafe href, and the empty one was made the entry's own URL.
+    body = (
+        '&lt;p&gt;&lt;a href="javascript:alert(1)"&gt;bad&lt;/a&gt;'
+        ' &lt;a href="data:text/html,x"&gt;d&lt;/a&gt; &lt;a href=""&gt;e&lt;/a&gt;'
+        ' &lt;img src="javascript:x" alt="i"&gt;&lt;/p&gt;'
+    )
+    item = (
+        "<item><title>T</title><link>https://h.example/story/2</link><guid>g</guid>"
+        f"<description>{body}</description></item>"
+    )
+    path = tmp_path / "h.xml"
+    path.write_text(rss("Harbour", "https://h.example/", items=item))
+    assert "1 created" in invoke(database_url, str(path)).output
+    with db.connection_context():
+        stored = Article.get().bodies.get().body_html
+    assert "https://h.example/story/2" not in stored and "href" not in stored, stored
+    assert stored.count('<a rel="noopener noreferrer nofollow">') == 3, stored
+
+
 def test_a_feed_in_utf_16_is_read_as_a_feed(app, database_url, tmp_path):
     path = tmp_path / "wide.xml"
     path.write_bytes(
