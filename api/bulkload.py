@@ -28,6 +28,7 @@ from models.ingest import Write, WriteError, changed, prepare, store, writing
 from models.text import html_to_text, slugify
 from schemas.articles import ArticleInSchema
 from schemas.common import ESCAPED_BY_BROWSERS, LANGUAGE_PATTERN, one_line
+from schemas.sources import SourceInSchema
 from schemas.webhooks import SOURCE_CREATED
 
 from . import jsonbody
@@ -406,7 +407,12 @@ def url_spellings(url):
 
 
 def _create_source(slug, name, homepage_url, language):
-    """Make the source ``slug`` unless one has that slug; whether it was made."""
+    """Make the source ``slug`` unless one has that slug; whether it was made. A homepage the
+    API would refuse (one over 2,048 characters, say) is left out: the source could not be
+    written back as it is."""
+    values = {"slug": slug, "name": name, "homepage_url": homepage_url, "language": language}
+    if "homepage_url" in SourceInSchema().validate(values):
+        homepage_url = None
     with writing() as touched:
         created = (
             Source.insert(slug=slug, name=name, homepage_url=homepage_url, language=language)

@@ -941,6 +941,22 @@ def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_pat
     assert 'href="https://other.example/x"' in stored
 
 
+def test_a_source_made_from_a_feed_has_no_homepage_the_api_would_refuse(
+    client, writer, database_url, tmp_path
+):
+    # Its 5,000-character link was stored, and a PATCH sending the source back was a 422.
+    link = "https://long.example/" + "a" * 5000
+    path = tmp_path / "long.xml"
+    path.write_text(rss("Long Link", link, items=rss_item("One")))
+    assert "1 created" in invoke(database_url, str(path)).output
+    source = client.get("/v1/sources/long-link").json
+    assert source["homepage_url"] is None
+    sent_back = {name: source[name] for name in ("name", "homepage_url", "language")}
+    assert client.patch("/v1/sources/long-link", json=sent_back, headers=writer).status_code == 200
+    # Imported again, its entries go to the same source.
+    assert "0 created, 0 updated, 1 unchanged" in invoke(database_url, str(path)).output
+
+
 def test_unsafe_links_of_a_feed_body_are_dropped_not_made_the_entrys(app, database_url, tmp_path):
     # feedparser empties an unsafe href, and the empty one was made the entry's own URL.
     body = (
