@@ -59,7 +59,8 @@ class Text(fields.String):
         for validator in self.validators:
             if isinstance(validator, validate.Length) and validator.max is not None:
                 validator(text)
-        text = CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n")).strip()
+        # Line breaks in one form: CRLF, and a lone CR (old Mac text), as LF.
+        text = CONTROL_CHARACTERS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
         # Only format characters (a zero-width space, say) show nothing either: as blank.
         if all(unicodedata.category(c) == "Cf" or c.isspace() or c in BLANK_LETTERS for c in text):
             return ""

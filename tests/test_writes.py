@@ -331,6 +331,16 @@ def test_no_stored_text_holds_control_characters_or_noncharacters(client, writer
     assert (stored.body_html, stored.body_text) == ("<p>ab    c</p>", "ab c")
 
 
+def test_line_breaks_are_stored_in_one_form(client, writer, source):
+    # CRLF became LF, but a lone CR was kept: text half in one form, half in another.
+    text = "Line one\r\nline two\rthree\n\rfour"
+    created = post(client, writer, title=text, body_text=text, excerpt=text)
+    assert created.status_code == 201, created.json
+    stored = client.get(f"/v1/articles/{created.json['id']}").json
+    one_form = "Line one\nline two\nthree\n\nfour"
+    assert (stored["title"], stored["excerpt"], stored["body_text"]) == (one_form,) * 3
+
+
 @pytest.mark.parametrize("field", ["body_html", "body_text"])
 def test_a_patch_of_an_empty_body_is_refused_and_changes_nothing(client, writer, source, field):
     created = post(client, writer).json
