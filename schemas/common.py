@@ -307,7 +307,17 @@ class Timestamp(fields.DateTime):
                 raise ValidationError("Not a valid date or RFC 3339 timestamp.") from None
         if isinstance(value, str) and not RFC3339.fullmatch(value):
             raise self.make_error("invalid")
+        # A leap second (23:59:60, RFC 3339 5.7), which Python's times cannot hold: the second
+        # after 23:59:59, as PostgreSQL reads it.
+        leap = isinstance(value, str) and value[17:19] == "60"
+        if leap:
+            value = f"{value[:17]}59{value[19:]}"
         moment = super()._deserialize(value, attr, data, **kwargs)
+        if leap:
+            try:
+                moment += datetime.timedelta(seconds=1)
+            except OverflowError:
+                raise ValidationError("Not a time between the years 1 and 9999 in UTC.") from None
         if moment.tzinfo is not None:
             try:
                 moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)

@@ -730,6 +730,26 @@ def test_times_that_are_no_rfc_3339_are_422(client, writer, source, moment):
     assert listed.status_code == 422 and list(listed.json["errors"]) == ["published_after"]
 
 
+@pytest.mark.parametrize(
+    ("moment", "stored"),
+    [
+        ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z"),
+        ("2016-12-31T18:59:60-05:00", "2017-01-01T00:00:00Z"),
+        ("2016-12-31t23:59:60z", "2017-01-01T00:00:00Z"),
+    ],
+)
+def test_a_leap_second_is_the_second_after_23_59_59(client, writer, source, moment, stored):
+    # RFC 3339 (5.7) allows 60 seconds; it was a 422 "Not a valid date".
+    created = post(client, writer, published_at=moment)
+    assert created.status_code == 201, created.json
+    assert created.json["published_at"] == stored
+    # The filters read it so too: from it, the article; before it, not.
+    listed = client.get("/v1/articles", query_string={"published_after": moment})
+    assert [item["id"] for item in listed.json["data"]] == [created.json["id"]]
+    listed = client.get("/v1/articles", query_string={"published_before": moment})
+    assert listed.status_code == 200 and listed.json["data"] == []
+
+
 def test_a_time_is_stored_to_the_second_it_is_shown_to(client, writer, source):
     created = post(client, writer, published_at="2025-05-05 10:00:00.9Z")
     assert created.status_code == 201, created.json
