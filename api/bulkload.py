@@ -26,7 +26,12 @@ from models import Source, imports, utcnow, webhooks
 from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, changed, prepare, store, writing
 from models.text import html_to_text, slugify
-from schemas.articles import ArticleInSchema
+from schemas.articles import (
+    MAX_ARTICLE_TAGS,
+    MAX_EXTERNAL_ID_LENGTH,
+    MAX_TAG_LENGTH,
+    ArticleInSchema,
+)
 from schemas.common import ESCAPED_BY_BROWSERS, LANGUAGE_PATTERN, one_line
 from schemas.sources import SourceInSchema
 from schemas.webhooks import SOURCE_CREATED
@@ -288,6 +293,8 @@ def feed_items(raw):
         body_html = content[0].get("value") if content else entry.get("summary", "")
         title = _text(entry, "title", rss) or "(untitled)"
         key = entry.get("id") or entry.get("link") or _content_key(entry, body_html)
+        if len(key) > MAX_EXTERNAL_ID_LENGTH:  # an id (or link) that long: kept as its hash
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:40]
         if key in first_of:  # stored, it would overwrite the first at every import of the feed
             reason = f"Repeats the id of entry {first_of[key]} ({key!r}), which is kept."
             items.append((number, Rejected("duplicate", reason)))
@@ -304,9 +311,7 @@ def feed_items(raw):
             "url": url,
             "byline": text(entry["author"]) if entry.get("author") else None,
             "language": _entry_language(entry),
-            "tags": [
-                one_line(text(tag["term"])) for tag in entry.get("tags", []) if tag.get("term")
-            ],
+            "tags": _tags(entry, text),
         }
         published = _feed_time(entry)
         if published is not None:
@@ -316,6 +321,14 @@ def feed_items(raw):
         payload = {key: value for key, value in payload.items() if value is not None}
         items.append((number, FeedEntry(payload, _updated(entry), base=url or link)))
     return items
+
+
+def _tags(entry, text):
+    """An entry's categories as its tags: the first of them an article may have, of a length
+    a tag may have (a WordPress feed gives dozens, and the entry was refused whole)."""
+    terms = (one_line(text(tag["term"])) for tag in entry.get("tags", []) if tag.get("term"))
+    fitting = (term for term in terms if term.strip() and len(term) <= MAX_TAG_LENGTH)
+    return list(dict.fromkeys(fitting))[:MAX_ARTICLE_TAGS]
 
 
 def _self_link(feed):

@@ -38,6 +38,8 @@ from .sources import SourceRefSchema
 from .tags import TagRefSchema
 
 BODY_FIELDS = ("body_html", "body_text")
+#: The most tags an article has, the longest a tag's name and an external id.
+MAX_ARTICLE_TAGS, MAX_TAG_LENGTH, MAX_EXTERNAL_ID_LENGTH = 30, 100, 500
 #: The span an article's ``published_at`` must fall in: far enough from the ends of what
 #: datetimes hold that the weeks around it, which related articles and stories look at, exist.
 EARLIEST = datetime.datetime(1000, 1, 1)
@@ -376,14 +378,17 @@ class ArticleInSchema(InputSchema):
         metadata={"description": "Default: the source's language"},
     )
     tags = fields.List(
-        Identifier(validate=[not_blank, validate.Length(max=100), has_slug], metadata=NOT_BLANK),
-        validate=validate.Length(max=30),
+        Identifier(
+            validate=[not_blank, validate.Length(max=MAX_TAG_LENGTH), has_slug],
+            metadata=NOT_BLANK,
+        ),
+        validate=validate.Length(max=MAX_ARTICLE_TAGS),
         metadata={"description": "Tag slugs or names; tags are created on first use"},
     )
     excerpt = Text(allow_none=True, validate=validate.Length(max=2000))
     external_id = Identifier(
         allow_none=True,
-        validate=validate.Length(min=1, max=500),
+        validate=validate.Length(min=1, max=MAX_EXTERNAL_ID_LENGTH),
         metadata={"description": "The publisher's id; re-posting the same one updates"},
     )
     slug = Identifier(

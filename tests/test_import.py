@@ -957,6 +957,26 @@ def test_a_source_made_from_a_feed_has_no_homepage_the_api_would_refuse(
     assert "0 created, 0 updated, 1 unchanged" in invoke(database_url, str(path)).output
 
 
+def test_a_feed_entry_of_many_categories_or_a_long_id_is_imported(client, database_url, tmp_path):
+    # Refused whole: over 30 categories, one over 100 characters, or an id over 500.
+    categories = [f"Topic {number}" for number in range(40)]
+    categories[1:1] = ["T" * 101, "Topic 0"]  # too long, and a repeat: left out
+    long_id = "urn:long:" + "x" * 600
+    item = (
+        f"<item><title>Many</title><guid isPermaLink='false'>{long_id}</guid>"
+        + "".join(f"<category>{name}</category>" for name in categories)
+        + "<description>The body.</description></item>"
+    )
+    path = tmp_path / "many.xml"
+    path.write_text(rss("Many", "https://many.example/", items=item))
+    assert "1 created, 0 updated, 0 unchanged, 0 rejected" in invoke(database_url, str(path)).output
+    article = client.get("/v1/articles?fields=id,external_id,tags").json["data"][0]
+    assert sorted(tag["name"] for tag in article["tags"]) == sorted(f"Topic {n}" for n in range(30))
+    assert article["external_id"].startswith("sha256:") and len(article["external_id"]) == 47
+    # The same id again is the same article.
+    assert "0 created, 0 updated, 1 unchanged" in invoke(database_url, str(path)).output
+
+
 def test_unsafe_links_of_a_feed_body_are_dropped_not_made_the_entrys(app, database_url, tmp_path):
     # feedparser empties an unsafe href, and the empty one was made the entry's own URL.
     body = (
