@@ -306,6 +306,12 @@ class Timestamp(fields.DateTime):
             except ValueError:
                 raise ValidationError("Not a valid date or RFC 3339 timestamp.") from None
         if isinstance(value, str) and not RFC3339.fullmatch(value):
+            if " " in value[19:] and RFC3339.fullmatch(value[:19] + value[19:].replace(" ", "+")):
+                # `+02:00` sent as it is in a URL's query, where a `+` reads as a space.
+                raise ValidationError(
+                    "Not a valid date or RFC 3339 timestamp: a '+' in a URL's query reads as"
+                    " a space; write it %2B."
+                )
             raise self.make_error("invalid")
         # A leap second (23:59:60, RFC 3339 5.7), which Python's times cannot hold: the second
         # after 23:59:59, as PostgreSQL reads it.

@@ -750,6 +750,19 @@ def test_a_leap_second_is_the_second_after_23_59_59(client, writer, source, mome
     assert listed.status_code == 200 and listed.json["data"] == []
 
 
+def test_an_offset_whose_plus_became_a_space_is_told_to_encode_it(client):
+    refused = client.get("/v1/articles?published_after=2026-11-01T15:30:00+01:00")
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {
+        "published_after": [
+            "Not a valid date or RFC 3339 timestamp: a '+' in a URL's query reads as a space;"
+            " write it %2B."
+        ]
+    }
+    encoded = client.get("/v1/articles?published_after=2026-11-01T15:30:00%2B01:00")
+    assert encoded.status_code == 200
+
+
 def test_a_time_is_stored_to_the_second_it_is_shown_to(client, writer, source):
     created = post(client, writer, published_at="2025-05-05 10:00:00.9Z")
     assert created.status_code == 201, created.json
