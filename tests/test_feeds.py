@@ -6,6 +6,8 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
+from .conftest import BASE_TIME
+
 DC = "http://purl.org/dc/elements/1.1/"
 
 TRICKY = "Tom & Jerry <b>\"live\"</b> at O'Brien's"
@@ -336,7 +338,10 @@ def test_a_json_feed_names_a_language_only_when_its_items_share_one(client, arti
     assert language("source=wire") == "de"
 
 
-def test_feeds_show_text_as_it_was_written(client, writer, source):
+def test_feeds_show_text_as_it_was_written(client, writer, source, make_article):
+    # A lone CR sent is stored as a line feed (schemas.common.Text); one stored before that,
+    # as this article's, stays one in the feeds.
+    make_article(title="Stored\rbefore", excerpt="Old\rtext", published_at=BASE_TIME)
     body = {
         "source": source.slug,
         "title": "Line\rbreak & more",
@@ -348,15 +353,19 @@ def test_feeds_show_text_as_it_was_written(client, writer, source):
     assert client.post("/v1/articles", json=body, headers=writer).status_code == 201
     rss = feedparser.parse(client.get("/feeds/articles.rss").data)
     assert not rss.bozo
-    (entry,) = rss.entries
+    entry, _ = rss.entries
     assert entry.author == "Q&A desk" and [tag.term for tag in entry.tags] == ["R&D"]
     atom = ElementTree.fromstring(client.get("/feeds/articles.atom").data)
     ns = {"a": "http://www.w3.org/2005/Atom"}
+    new, old = atom.findall("a:entry", ns)
+    assert new.find("a:title", ns).text == "Line\nbreak & more"
+    assert new.find("a:summary", ns).text == "One\ntwo"
     # A carriage return stays one (XML parsers read a raw one as a line feed).
-    assert atom.find("a:entry/a:title", ns).text == "Line\rbreak & more"
-    assert atom.find("a:entry/a:summary", ns).text == "One\rtwo"
+    assert old.find("a:title", ns).text == "Stored\rbefore"
+    assert old.find("a:summary", ns).text == "Old\rtext"
     rss = ElementTree.fromstring(client.get("/feeds/articles.rss").data)
-    assert rss.find("channel/item/title").text == html.escape("Line\rbreak & more")
+    titles = [item.find("title").text for item in rss.findall("channel/item")]
+    assert titles == [html.escape("Line\nbreak & more"), html.escape("Stored\rbefore")]
 
 
 def test_a_feeds_own_url_is_an_iri(client, make_article):
