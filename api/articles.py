@@ -301,12 +301,13 @@ class RelationDetail(MethodView):
             & (Relation.origin == EDITORIAL)
         )
         check = caching.if_match_check("relation", tag_of=lambda _: None)
+        missing = f"Article {article_id} has no editorial relation to {other_id}."
         with writing() as touched:
             relation = Relation.select().where(pair).first()
             if relation is None:
-                abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
+                abort(404, message=missing)
             if check is not None:
                 check(relation)
             if not Relation.delete().where(pair).execute():  # another removed it meanwhile
-                abort(404, message=f"Article {article_id} has no editorial relation to {other_id}.")
+                abort(404, message=missing)
             touched.articles.add(article_id)  # its computed list, without the editor's

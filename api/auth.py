@@ -38,14 +38,20 @@ def bearer_token(environ):
     return "".join(token).strip() if scheme.lower() == "bearer" else None  # after a space or tab
 
 
-#: A ``Bearer`` credential after a comma: the header came more than once (the server joins
-#: repeated headers with commas), and not first, as in ``Basic …, Bearer <key>``.
-_LATER_BEARER = re.compile(r",\s*bearer(?:\s|$)", re.IGNORECASE)
+#: The comma-separated parts of a header's value, a quoted string kept whole.
+_PARTS = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
 SENT_TWICE = "The API key header was sent more than once: send one key, once."
 
 #: What an ``Authorization`` scheme's name looks like (RFC 9110's token, short): ``Basic``,
 #: ``Token``. A value that is not one (a key sent without a scheme) is never repeated back.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9.+-]{0,19}")
+
+
+def _later_bearer(value):
+    """Whether an ``Authorization`` value holds a ``Bearer`` credential after a comma, outside
+    a quoted string: the header came more than once (the server joins repeated headers with
+    commas), and not first, as in ``Basic …, Bearer <key>``."""
+    return any(part.split()[:1] == ["bearer"] for part in _PARTS.findall(value.lower())[1:])
 
 
 def unread_authorization(environ):
@@ -77,7 +83,7 @@ def identify():
         request.endpoint in KEYED_WHEN_SENT and presented_key(request.environ)
     ):
         return
-    if _LATER_BEARER.search(request.environ.get("HTTP_AUTHORIZATION", "")):
+    if _later_bearer(request.environ.get("HTTP_AUTHORIZATION", "")):
         g.bad_key = SENT_TWICE  # whichever came first, never an anonymous request
         return
     if bearer_token(request.environ) == "":  # whatever else is sent: an unset $KEY is a bug

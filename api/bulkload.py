@@ -25,13 +25,8 @@ from marshmallow import ValidationError
 from models import Source, imports, utcnow, webhooks
 from models.base import lost_race, write_transaction
 from models.ingest import Write, WriteError, changed, prepare, store, writing
-from models.text import html_to_text, slugify
-from schemas.articles import (
-    MAX_ARTICLE_TAGS,
-    MAX_EXTERNAL_ID_LENGTH,
-    MAX_TAG_LENGTH,
-    ArticleInSchema,
-)
+from models.text import html_to_text, slugify, tag_slug
+from schemas.articles import MAX_ARTICLE_TAGS, MAX_EXTERNAL_ID_LENGTH, ArticleInSchema
 from schemas.common import ESCAPED_BY_BROWSERS, LANGUAGE_PATTERN, one_line
 from schemas.sources import SourceInSchema
 from schemas.webhooks import SOURCE_CREATED
@@ -323,12 +318,22 @@ def feed_items(raw):
     return items
 
 
+#: What a tag of an article may be (``ArticleInSchema``'s rules for one).
+_TAG = ArticleInSchema().fields["tags"].inner
+
+
 def _tags(entry, text):
-    """An entry's categories as its tags: the first of them an article may have, of a length
-    a tag may have (a WordPress feed gives dozens, and the entry was refused whole)."""
-    terms = (one_line(text(tag["term"])) for tag in entry.get("tags", []) if tag.get("term"))
-    fitting = (term for term in terms if term.strip() and len(term) <= MAX_TAG_LENGTH)
-    return list(dict.fromkeys(fitting))[:MAX_ARTICLE_TAGS]
+    """An entry's categories as its tags: the first as many as an article may have, of those a
+    tag may be, one a slug (a WordPress feed gives dozens, some of them no tag: one such
+    category refused the entry whole)."""
+    tags = {}
+    for term in (one_line(text(tag["term"])) for tag in entry.get("tags", []) if tag.get("term")):
+        try:
+            name = _TAG.deserialize(term)
+        except ValidationError:
+            continue
+        tags.setdefault(tag_slug(name), name)
+    return list(tags.values())[:MAX_ARTICLE_TAGS]
 
 
 def _self_link(feed):

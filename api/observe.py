@@ -236,8 +236,9 @@ def record(environ, status, duration, request_id):
 def _path(environ):
     """The path the request asked for, with its query string, as the client sent it (the
     server's ``RAW_URI``; WSGI gives each byte as one character), percent-encoded where it is
-    not printable ASCII, with any key in it ``REDACTED``. Without ``RAW_URI``, the decoded path with its ``%`` encoded too (a
-    ``%0A`` sent as ``%250A`` is not logged as an escaped line break)."""
+    not printable ASCII, with any key in it ``REDACTED``. Without ``RAW_URI``, the decoded
+    path with its ``%`` encoded too (a ``%0A`` sent as ``%250A`` is not logged as an escaped
+    line break)."""
     raw, query = environ.get("RAW_URI"), environ.get("QUERY_STRING")
     if raw:
         raw, _, sent = raw.partition("?")

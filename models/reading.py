@@ -218,8 +218,9 @@ def bodies(ids):
 def bodies_that_fit(ids, budget):
     """How many of the articles ``ids``, in their order, have bodies (HTML and text) of
     ``budget`` bytes or less in all (in UTF-8); at least one, so a page always moves on. An id
-    of None stands for an item without a body. Only the lengths are read (PostgreSQL tells a
-    long body's without unpacking it)."""
+    of None stands for an item without a body. PostgreSQL tells a long body's length without
+    unpacking it; SQLite reads the body for it. (Another write may change a body between this
+    and the page's read: the budget is a bound on what a page asks for, not an exact one.)"""
     ids = list(ids)
     wanted = [article_id for article_id in ids if article_id is not None]
     if not wanted:

@@ -85,9 +85,10 @@ def clean_html(html, base=None):
 
 def _checked_attribute(tag, name, value):
     """An attribute's value without control characters; None (dropped) for an empty URL, or
-    one whose scheme, once they are gone, is not one of :data:`URL_SCHEMES`. nh3 checks a URL as it finds it:
-    ``java&#1;script:`` has no scheme it knows, so it was kept as a relative URL, and became
-    ``javascript:`` when the character was taken out. And it checks no ``cite``."""
+    one whose scheme, once they are gone, is not one of :data:`URL_SCHEMES`. nh3 checks a URL
+    as it finds it: ``java&#1;script:`` has no scheme it knows, so it was kept as a relative
+    URL, and became ``javascript:`` when the character was taken out. And it checks no
+    ``cite``."""
     value = strip_control(value)
     if name in URL_ATTRIBUTES:
         if not value.strip():  # no link (what feedparser leaves of an unsafe one), not this page

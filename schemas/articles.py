@@ -214,7 +214,7 @@ class ChangePageSchema(Schema):
 _FIELDS_HELP = (
     "Comma-separated article fields to return (sparse fieldset); empty items are skipped, and "
     "an empty value asks for the default fields. Lists leave out body_html and body_text unless"
-    " asked; a page showing them ends early (has_more) once they pass 8 MiB."
+    " asked."
 )
 
 
@@ -225,10 +225,13 @@ RELATION_FIELDS = ("relation",)
 COPY_FIELDS = ("duplicate_of",)
 
 
-def field_names(always=()):
+def field_names(always=(), page_of_bodies=False):
     """The ``fields`` parameter: article fields, and the names of ``always`` (what each item
-    carries whatever is asked), which may be named too."""
+    carries whatever is asked), which may be named too; ``page_of_bodies`` where a page ends
+    early past ``api.documents.PAGE_BODY_BYTES`` of bodies."""
     help_text = _FIELDS_HELP
+    if page_of_bodies:
+        help_text += " A page showing bodies ends early (has_more) once they pass 8 MiB."
     if always:
         help_text += (
             f" Each item has {', '.join(always)} whatever is asked; a value naming only"
@@ -259,6 +262,7 @@ class ArticleFilterArgs(Schema):
 
 
 class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
+    field_names = field_names(page_of_bodies=True)
     sort = sort_field(["-published_at", "published_at", "-updated_at"])
     status = fields.String(
         load_default="published",
@@ -315,6 +319,7 @@ class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
 
 
 class ChangeArgs(FieldsArgs):
+    field_names = field_names(page_of_bodies=True)
     since = fields.String(
         metadata={"description": "`next_since` of the previous call; leave out to start over"}
     )

@@ -960,7 +960,8 @@ def test_a_source_made_from_a_feed_has_no_homepage_the_api_would_refuse(
 def test_a_feed_entry_of_many_categories_or_a_long_id_is_imported(client, database_url, tmp_path):
     # Refused whole: over 30 categories, one over 100 characters, or an id over 500.
     categories = [f"Topic {number}" for number in range(40)]
-    categories[1:1] = ["T" * 101, "Topic 0"]  # too long, and a repeat: left out
+    # Too long, a repeat, no letter or digit, blank, and a slug taken: left out.
+    categories[1:1] = ["T" * 101, "Topic 0", "★", "\u200b", "topic-0"]
     long_id = "urn:long:" + "x" * 600
     item = (
         f"<item><title>Many</title><guid isPermaLink='false'>{long_id}</guid>"
