@@ -219,9 +219,10 @@ def related_page(article_id, limit, drafts, cursor=None, fields=None):
     tag = f"related:{article_id}"  # a cursor of one article's list is no other's
     types = (paging.string, paging.number, paging.integer)
     after = paging.decode_cursor(cursor, tag, types) if cursor else None
-    rows, next_cursor = paging.paginate(
-        reading.related(article_id, limit + 1, drafts, after), limit, tag, lambda row: row.sort_key
-    )
+    rows = reading.related(article_id, limit + 1, drafts, after)
+    if shows_body(fields):  # what fits PAGE_BODY_BYTES; the rest on the next page
+        limit = reading.bodies_that_fit([row.id for row in rows[:limit]], PAGE_BODY_BYTES)
+    rows, next_cursor = paging.paginate(rows[: limit + 1], limit, tag, lambda row: row.sort_key)
     return paging.page(related_items(rows, fields), next_cursor)
 
 

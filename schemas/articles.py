@@ -272,7 +272,7 @@ class ArticleQueryArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
 
 
 class RelatedArgs(PageArgs, FieldsArgs):
-    field_names = field_names(RELATION_FIELDS)
+    field_names = field_names(RELATION_FIELDS, page_of_bodies=True)
     limit = Count(
         load_default=5,
         validate=validate.Range(1, 50),

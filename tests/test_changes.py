@@ -323,6 +323,19 @@ def test_pages_with_bodies_end_before_eight_mebibytes(client, writer, source):
     assert [a["id"] for a in after["data"]] == ids[:1]
     assert len(client.get("/v1/articles?limit=100").json["data"]) == 7
 
+    # A related list asking for a body field: the editor's order, five, then the last.
+    for article_id in ids[:6]:
+        relation = {"article_id": article_id, "kind": "background"}
+        made = client.post(f"/v1/articles/{ids[6]}/relations", json=relation, headers=writer)
+        assert made.status_code == 201
+    related = client.get(f"/v1/articles/{ids[6]}/related?limit=50&fields=id,body_html").json
+    first_ids = [item["id"] for item in related["data"]]
+    assert len(first_ids) == 5 and related["has_more"] is True
+    more = client.get(
+        f"/v1/articles/{ids[6]}/related", query_string={"cursor": related["next_cursor"]}
+    ).json
+    assert sorted(first_ids + [item["id"] for item in more["data"]]) == ids[:6]
+
     # A feed holds as many of the newest as fit.
     feed = client.get("/feeds/articles.json?limit=100").json
     assert [item["id"].rsplit("/", 1)[-1] for item in feed["items"]] == [
