@@ -922,11 +922,9 @@ def test_atom_text_of_type_html_is_stored_as_the_text_it_shows(app, database_url
     assert (name, title) == ("Atom & Co", "Fish & Chips <b>")
 
 
-def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_path):
-    body = (
-        '&lt;p&gt;&lt;a href="/rel/link"&gt;a&lt;/a&gt; &lt;img src="img/x.png"&gt;'
-        ' &lt;a href="https://other.example/x"&gt;b&lt;/a&gt;&lt;/p&gt;'
-    )
+def stored_body_of_an_rss_item(database_url, tmp_path, body):
+    """The body_html stored for an RSS item of ``body`` (escaped HTML) whose link is
+    https://h.example/story/2, imported with the CLI."""
     item = (
         "<item><title>T</title><link>https://h.example/story/2</link><guid>g</guid>"
         f"<description>{body}</description></item>"
@@ -935,7 +933,15 @@ def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_pat
     path.write_text(rss("Harbour", "https://h.example/", items=item))
     assert "1 created" in invoke(database_url, str(path)).output
     with db.connection_context():
-        stored = Article.get().bodies.get().body_html
+        return Article.get().bodies.get().body_html
+
+
+def test_relative_links_of_a_feed_body_are_the_entrys(app, database_url, tmp_path):
+    body = (
+        '&lt;p&gt;&lt;a href="/rel/link"&gt;a&lt;/a&gt; &lt;img src="img/x.png"&gt;'
+        ' &lt;a href="https://other.example/x"&gt;b&lt;/a&gt;&lt;/p&gt;'
+    )
+    stored = stored_body_of_an_rss_item(database_url, tmp_path, body)
     assert 'href="https://h.example/rel/link"' in stored
     assert 'src="https://h.example/story/img/x.png"' in stored
     assert 'href="https://other.example/x"' in stored
@@ -985,15 +991,7 @@ def test_unsafe_links_of_a_feed_body_are_dropped_not_made_the_entrys(app, databa
         ' &lt;a href="data:text/html,x"&gt;d&lt;/a&gt; &lt;a href=""&gt;e&lt;/a&gt;'
         ' &lt;img src="javascript:x" alt="i"&gt;&lt;/p&gt;'
     )
-    item = (
-        "<item><title>T</title><link>https://h.example/story/2</link><guid>g</guid>"
-        f"<description>{body}</description></item>"
-    )
-    path = tmp_path / "h.xml"
-    path.write_text(rss("Harbour", "https://h.example/", items=item))
-    assert "1 created" in invoke(database_url, str(path)).output
-    with db.connection_context():
-        stored = Article.get().bodies.get().body_html
+    stored = stored_body_of_an_rss_item(database_url, tmp_path, body)
     assert "https://h.example/story/2" not in stored and "href" not in stored, stored
     assert stored.count('<a rel="noopener noreferrer nofollow">') == 3, stored
 

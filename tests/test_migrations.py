@@ -142,6 +142,23 @@ def apply_steps(first, last):
             step.upgrade(migrator)
 
 
+def cards_as_that_release_rendered_them():
+    """Render the cards with the code of now, and note that they were (their fingerprint), as
+    a release of the stamped version left them: db init then renders only what an upgrade
+    step changes."""
+    cards.refresh()
+    Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+
+
+def upgraded_by_the_cli(url):
+    """Run ``newsdesk db init`` on ``url`` as another process would (this thread's connection
+    closed first), then connect again."""
+    disconnect()
+    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    connect(url)
+
+
 def stamped_at(version):
     """Carry the connected empty database to ``version`` by the steps, and stamp it with it, as
     a release of that version left it."""
@@ -538,8 +555,7 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
             tag = Tag.create(slug=slug, name=name, article_count=len(articles))
             for article in articles:
                 ArticleTag.create(article=article, tag=tag, published_at=when)
-        cards.refresh()  # the cards as that release rendered them
-        Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+        cards_as_that_release_rendered_them()
         db.execute_sql(
             "INSERT INTO webhook_subscription (url, events, secret, enabled, since_version,"
             f" source_ids, tags, created_at, updated_at) VALUES ({db.param}, {db.param},"
@@ -562,11 +578,8 @@ def test_upgrade_to_version_24_spells_out_every_latin_letter_in_tag_slugs(empty_
         )
     versions_before = {a.id: a.version for a in Article.select()}
     changes_before = Change.select().count()
-    disconnect()
 
-    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
-    assert result.exit_code == 0, result.output
-    connect(url)
+    upgraded_by_the_cli(url)
     assert {t.slug: (t.name, t.article_count) for t in Tag.select()} == {
         "strasse": ("STRASSE", 3),
         "lodz": ("Łódź", 1),
@@ -609,15 +622,11 @@ def test_upgrade_to_version_28_makes_one_line_of_names(empty_database, monkeypat
         Article.create(slug="two", source=kept, title="Two", published_at=when)
         Comment.create(article=one, author_name="Ann\r\nLee", body="A comment.")
         Comment.create(article=one, author_name="Bo", body="Another.")
-        cards.refresh()  # the cards as that release rendered them
-        Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+        cards_as_that_release_rendered_them()
     versions_before = {a.slug: a.version for a in Article.select()}
     changes_before = Change.select().count()
-    disconnect()
 
-    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
-    assert result.exit_code == 0, result.output
-    connect(url)
+    upgraded_by_the_cli(url)
     assert {s.slug: (s.name, s.version, s.updated_at > when) for s in Source.select()} == {
         "harbour-news": ("Harbour News", 2, True),
         "bay-times": ("Bay  Times\u200f", 1, False),
@@ -662,15 +671,11 @@ def test_upgrade_to_version_33_stores_language_tags_in_one_case(empty_database, 
             last_published_at=when,
             **created,
         )
-        cards.refresh()  # the cards as that release rendered them
-        Setting.set_value(cards.FINGERPRINT, cards.card_fingerprint())
+        cards_as_that_release_rendered_them()
     versions_before = {a.slug: a.version for a in Article.select()}
     changes_before = Change.select().count()
-    disconnect()
 
-    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
-    assert result.exit_code == 0, result.output
-    connect(url)
+    upgraded_by_the_cli(url)
     assert {s.slug: (s.language, s.version, s.updated_at > when) for s in Source.select()} == {
         "london-daily": ("en-GB", 2, True),
         "le-jour": ("fr", 1, False),
@@ -833,11 +838,8 @@ def test_upgrade_to_version_25_marks_superseded_every_change_but_each_articles_l
             f" {db.param})",
             (article_id, op, datetime.datetime(2026, 11, 1)),
         )
-    disconnect()
 
-    result = CliRunner().invoke(main, ["db", "init"], env={"NEWSDESK_DATABASE_URL": url})
-    assert result.exit_code == 0, result.output
-    connect(url)
+    upgraded_by_the_cli(url)
     rows = Change.select().order_by(Change.id)
     assert [(c.article_id, c.op, c.superseded) for c in rows] == [
         (7, "upsert", True),
