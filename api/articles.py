@@ -23,7 +23,7 @@ from schemas.articles import (
 from . import caching, paging
 from .arguments import Blueprint
 from .auth import check_scope, drafts_shown, requires
-from .documents import PAGE_BODY_BYTES, bodies, document, fieldset, list_item, shows_body
+from .documents import bodies, document, fieldset, list_item, page_limit
 from .errors import bad_request
 from .responses import location, rendered
 
@@ -90,8 +90,7 @@ class ArticleList(MethodView):
         rows = reading.list_cards(
             sort=sort, after=after, limit=limit + 1, status=status, **article_filters(filters)
         )
-        if shows_body(fields):  # what fits PAGE_BODY_BYTES; the rest on the next page
-            limit = reading.bodies_that_fit([key[1] for _, key in rows[:limit]], PAGE_BODY_BYTES)
+        limit = page_limit([key[1] for _, key in rows], limit, fields)
         rows, next_cursor = paging.paginate(rows[: limit + 1], limit, sort, lambda row: row[1])
         shown = bodies([key[1] for _, key in rows], fields)
         return paging.page(
@@ -220,8 +219,7 @@ def related_page(article_id, limit, drafts, cursor=None, fields=None):
     types = (paging.string, paging.number, paging.integer)
     after = paging.decode_cursor(cursor, tag, types) if cursor else None
     rows = reading.related(article_id, limit + 1, drafts, after)
-    if shows_body(fields):  # what fits PAGE_BODY_BYTES; the rest on the next page
-        limit = reading.bodies_that_fit([row.id for row in rows[:limit]], PAGE_BODY_BYTES)
+    limit = page_limit([row.id for row in rows], limit, fields)
     rows, next_cursor = paging.paginate(rows[: limit + 1], limit, tag, lambda row: row.sort_key)
     return paging.page(related_items(rows, fields), next_cursor)
 

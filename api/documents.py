@@ -35,6 +35,15 @@ def shows_body(fields):
     return fields is not None and any(name in BODY_FIELDS for name in fields)
 
 
+def page_limit(ids, limit, fields):
+    """How many items a page of ``limit`` holds whose articles are ``ids`` (in page order):
+    ``limit``, or fewer when ``fields`` shows a body field and their bodies pass
+    :data:`PAGE_BODY_BYTES` (the rest go on the next page)."""
+    if not shows_body(fields):
+        return limit
+    return reading.bodies_that_fit(ids[:limit], PAGE_BODY_BYTES)
+
+
 def bodies(ids, fields):
     """``{id: (body_html, body_text)}`` of the articles ``ids`` when ``fields`` shows a body
     field; else nothing is read and the mapping is empty."""
