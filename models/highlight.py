@@ -1,6 +1,5 @@
 """Highlights of search hits: matched words in ``<mark>``, everything else HTML-escaped."""
 
-import collections
 import functools
 import html
 import re
@@ -57,25 +56,104 @@ def _marked(word, stems):
     return not stems.isdisjoint(_stems_of(word))
 
 
+#: Words of a text outside ASCII read one by one before the rest's distinct words are
+#: stemmed (:func:`_marked_words`).
+_READ_ONE_BY_ONE = 30
+#: An ASCII word, or nothing.
+_ASCII_WORD = re.compile(r"\w*", re.ASCII)
+#: A run of characters outside ASCII.
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidates(stems):
+    """A pattern finding, in lowercase text whose words are all ASCII, the words that may have
+    one of ``stems`` (a frozenset): an ASCII word's stem is its lowercase cut after a suffix
+    (``ies`` becomes ``y``, a last ``e`` goes), so the stem less its last letter begins it;
+    a stem of other characters is no ASCII word's. A match may start inside a word, to be
+    skipped (a pattern that begins with literal letters is found fastest). None when no word
+    can have one of ``stems``."""
+    prefixes = sorted({s[:-1] for s in stems if _ASCII_WORD.fullmatch(s)}, key=len, reverse=True)
+    if not prefixes:
+        return None
+    if "" in prefixes:
+        return re.compile(r"\w+", re.ASCII)
+    return re.compile(rf"(?:{'|'.join(map(re.escape, prefixes))})\w*", re.ASCII)
+
+
+def _lowercase_of_ascii_words(text):
+    """``text`` in lowercase where every word of it is ASCII (English, whatever its
+    punctuation) and each character of the lowercase is where it is in ``text``; else None."""
+    if not text.isascii() and any(_WORD.search(run.group()) for run in _NON_ASCII.finditer(text)):
+        return None
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else None
+
+
+def _marked_words(text, stems, start=0, end=None):
+    """The words of ``text`` from ``start`` (a word's start) to ``end`` (None: its end) that
+    ``stems`` mark, in order, as matches of ``_WORD``; lazily, as a snippet needs only the
+    first and those near it. A word that ``end`` cuts is not one of them.
+
+    A search hit's body runs to thousands of words, and a page highlights twenty. Where every
+    word is ASCII, a pattern finds the few words that may be marked in the text's lowercase,
+    and only those are stemmed. Elsewhere words are read one by one for the first
+    :data:`_READ_ONE_BY_ONE`, then the rest's distinct words are stemmed once, and a text
+    without another match (as most hits found by meaning alone are) is not read further.
+    """
+    lowered = _lowercase_of_ascii_words(text)
+    if lowered is not None:
+        pattern = _candidates(stems)
+        if pattern is None:
+            return
+        for candidate in pattern.finditer(lowered, start):
+            at = candidate.start()
+            if at and (lowered[at - 1].isalnum() or lowered[at - 1] == "_"):
+                continue  # inside a word
+            word = _WORD.match(text, at)
+            if end is not None and word.end() > end:
+                return
+            if _marked(word.group(), stems):
+                yield word
+        return
+    words = _WORD.finditer(text, start)
+    for seen, word in enumerate(words, start=1):
+        if end is not None and word.end() > end:
+            return
+        if _marked(word.group(), stems):
+            yield word
+        if seen == _READ_ONE_BY_ONE:
+            break
+    else:
+        return
+    if end is not None and word.end() >= end:  # the next word is past the end
+        return
+    rest = {other for other in set(_WORD.findall(text, word.end())) if _marked(other, stems)}
+    if not rest:
+        return
+    for word in words:
+        if end is not None and word.end() > end:
+            return
+        if word.group() in rest:
+            yield word
+
+
 def highlight(text, terms, window=None):
     """``text`` escaped, with the words of ``terms`` marked.
 
     With ``window``, only about that many words around the first match (a snippet), with ``…``
     where text was cut; without a match, the start of the text.
     """
-    stems = {stem(word) for term in terms for word in term.words}
+    stems = frozenset(stem(word) for term in terms for word in term.words)
     start, end = (0, len(text)) if window is None else _snippet(text, stems, window)
     if window is not None and end - start > window * SNIPPET_CHARACTERS_PER_WORD:
         end = _cut(text, start, start + window * SNIPPET_CHARACTERS_PER_WORD)
     parts = ["…" if start > 0 else ""]
     position = start
-    for word in _WORD.finditer(text, start):
-        if word.end() > end:  # past the snippet, or a word it cuts: not marked
-            break
-        if _marked(word.group(), stems):
-            parts.append(html.escape(text[position : word.start()]))
-            parts.append(f"<mark>{html.escape(word.group())}</mark>")
-            position = word.end()
+    for word in _marked_words(text, stems, start, end):
+        parts.append(html.escape(text[position : word.start()]))
+        parts.append(f"<mark>{html.escape(word.group())}</mark>")
+        position = word.end()
     parts.append(html.escape(text[position:end]))
     if end < len(text):
         parts.append("…")
@@ -92,36 +170,39 @@ def _cut(text, start, limit):
 
 def _snippet(text, stems, window):
     """``(start, end)`` of ``window`` words of ``text``: a third of them before its first
-    match, or from its start when nothing matches.
-
-    Words are read one by one up to the first match, and up to the end of the snippet: a
-    search hit's body runs to thousands of words. Where none of the first ``window`` words
-    matches, the rest's distinct words are stemmed once instead, and a text without a match
-    (as most hits found by meaning alone are) is not read word by word at all.
-    """
+    match, or from its start when nothing matches."""
     lead = window // 3
-    words = _WORD.finditer(text)
-    kept = collections.deque(maxlen=lead + 1)  # the first match and the words before it
-    matched, rest = False, None
-    for seen, word in enumerate(words, start=1):
-        kept.append(word)
-        if _marked(word.group(), stems) if rest is None else (word.group() in rest):
-            matched = True
-            break
-        if seen == window:
-            rest = {
-                other for other in set(_WORD.findall(text, word.end())) if _marked(other, stems)
-            }
-            if not rest:
-                break
-    if not matched:
-        words, kept, seen = _WORD.finditer(text), [], 0
-    start = kept[0].start() if seen > len(kept) else 0
-    last = kept[-1] if kept else None
-    wanted = window - len(kept)
-    for word in words:
+    first = next(_marked_words(text, stems), None)
+    if first is None:
+        return 0, _end(text, 0, None, window)
+    start, before = _lead(text, first.start(), lead)
+    return start, _end(text, first.end(), first, window - before - 1)
+
+
+def _lead(text, position, lead):
+    """Where a snippet starts that shows ``lead`` words before ``position`` (a word's start),
+    and how many words before it it shows: from the text's start when no more precede.
+
+    The words are read back from ``position`` over a span that grows until it holds more than
+    ``lead`` of them or reaches the start (one word can be a long run of Japanese)."""
+    span = 16 * (lead + 1)
+    while True:
+        begin = max(0, position - span)
+        before = list(_WORD.finditer(text, begin, position))
+        if len(before) > lead:  # the first of them may be cut by the span: one more precedes
+            return (before[-lead].start() if lead else position), lead
+        if begin == 0:
+            return 0, len(before)
+        span *= 4
+
+
+def _end(text, position, last, wanted):
+    """Where a snippet ends that shows ``wanted`` more words from ``position`` after the word
+    ``last`` (None: none yet): after the last of them, or at the text's end when no word
+    follows it."""
+    for word in _WORD.finditer(text, position):
         if wanted == 0:  # a word after the snippet: it ends with the last one
-            return start, last.end()
+            return last.end()
         last = word
         wanted -= 1
-    return start, len(text)
+    return len(text)

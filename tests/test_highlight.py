@@ -67,6 +67,14 @@ def test_same_as_reading_every_word():
         "&",
         "élan",
         "x",
+        # English with punctuation outside ASCII, and words a stem begins but is not
+        "STORMS",
+        "brainstorm",
+        "storm1",
+        "’",
+        " — ",
+        "İstanbul",
+        "a" * 200,  # a long word: the words before a match are read back over a growing span
     ]
     for _ in range(3000):
         text = "".join(
