@@ -7,9 +7,10 @@ two rankings: an article at rank *r* of a ranking gains ``1 / (FUSION_K + r)`` f
 hits are ordered by the sum. Ranks, not scores, are merged, so BM25 and cosine similarity never
 need a common scale.
 
-Each ranking contributes its best :data:`WINDOW` hits, so a hybrid or semantic search has at
-most twice that many (a keyword search pages through every match). Both rankings take the same
-article filters; the query's exclusions (``-word``) also take out hits found by meaning.
+A hybrid or semantic search has at most :data:`HITS` hits (a keyword search pages through every
+match): a semantic search the nearest so many, a hybrid search the best half of that from each
+of its rankings. Both rankings take the same article filters; the query's exclusions
+(``-word``) also take out hits found by meaning.
 """
 
 import dataclasses
@@ -24,11 +25,14 @@ MODES = ("hybrid", "keyword", "semantic")
 #: Reciprocal rank fusion's constant (the value of Cormack, Clarke and Buettcher's paper): the
 #: larger it is, the less the first few ranks dominate.
 FUSION_K = 60
-#: Hits each ranking contributes to a hybrid or semantic search.
-WINDOW = 100
+#: Hits a hybrid or semantic search has at most: a full page at the largest ``limit``. A
+#: hybrid search's two rankings each contribute half (bench/README.md: at 32 connections on two
+#: cores, a search's CPU is its latency, and the vector index's candidates cost as many as
+#: the hits asked for).
+HITS = 100
 #: A hybrid search's keyword ranking ranks this many of the newest keyword matches (keyword
 #: mode ranks every match): see :func:`models.search.best_of_newest`.
-NEWEST = 1000
+NEWEST = 300
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,12 +51,12 @@ def query_text(parsed):
     return " ".join(" ".join(term.words) for term in parsed.terms)
 
 
-def keyword_ranking(parsed, limit=WINDOW, newest=NEWEST, **filters):
+def keyword_ranking(parsed, limit=HITS // 2, newest=NEWEST, **filters):
     """The ids of the best ``limit`` keyword hits among the ``newest`` ones, best first."""
     return keyword.best_of_newest(parsed, limit, newest, **filters)
 
 
-def semantic_ranking(parsed, limit=WINDOW, **filters):
+def semantic_ranking(parsed, limit=HITS, **filters):
     """The ids of the ``limit`` published articles nearest the query in meaning, nearest
     first, without those that have an excluded term."""
     vector = embeddings.embed_query(query_text(parsed))
@@ -77,8 +81,10 @@ def ranked(parsed, mode, sort="relevance", **filters):
     order: ``relevance`` (score, then id, descending) or ``-published_at`` (newest first)."""
     rankings = {}
     if mode == "hybrid":
-        rankings["keyword"] = keyword_ranking(parsed, **filters)
-    rankings["semantic"] = semantic_ranking(parsed, **filters)
+        rankings["keyword"] = keyword_ranking(parsed, HITS // 2, **filters)
+        rankings["semantic"] = semantic_ranking(parsed, HITS // 2, **filters)
+    else:
+        rankings["semantic"] = semantic_ranking(parsed, HITS, **filters)
     fused = fuse(rankings)
     published = {}
     if sort != "relevance" and fused:

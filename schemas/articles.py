@@ -304,9 +304,10 @@ class SearchArgs(PageArgs, FieldsArgs, ArticleFilterArgs):
                 "`keyword`: articles with the query's words, ranked by BM25 (SQLite) or"
                 " ts_rank (PostgreSQL), every match paged through. `semantic`: the 100"
                 " published articles nearest the query in meaning, in any language. `hybrid`"
-                " (default): both rankings' best 100 merged by reciprocal rank fusion, so a"
-                " query in one language also finds articles in others. The query's exclusions"
-                " and every filter apply in each mode."
+                " (default): the best 50 of each ranking merged by reciprocal rank fusion, so"
+                " a query in one language also finds articles in others; its keyword ranking"
+                " ranks the newest 300 matches. The query's exclusions and every filter apply"
+                " in each mode."
             )
         },
     )

@@ -238,8 +238,9 @@ def test_the_window_is_what_the_spec_says():
     from schemas.articles import SearchArgs
 
     description = SearchArgs().fields["mode"].metadata["description"]
-    assert f"the {hybrid.WINDOW} published articles" in description
-    assert f"best {hybrid.WINDOW} merged" in description
+    assert f"the {hybrid.HITS} published articles" in description
+    assert f"the best {hybrid.HITS // 2} of each ranking merged" in description
+    assert f"ranks the newest {hybrid.NEWEST} matches" in description
 
 
 def test_the_keyword_ranking_of_hybrid_ranks_the_newest_matches(app, corpus):
