@@ -486,6 +486,26 @@ def test_what_every_item_carries_may_be_named_in_fields(client, make_article, wr
         assert response.json["errors"] == {"fields": ["Unknown field(s): score."]}
 
 
+def test_a_search_hit_shows_its_body_when_fields_name_it(client, make_article):
+    """A hit's body text is read for its highlight whatever is shown; the body fields are on
+    the hit, as the article shows them, only when `fields` names them."""
+    article = make_article(title="Storm warning", body="The storm reached the coast.\n\nAll clear.")
+    shown = client.get("/v1/search?q=storm&mode=keyword&fields=id,body_html,body_text")
+    assert shown.status_code == 200, shown.json
+    detail = client.get(f"/v1/articles/{article.id}").json
+    [hit] = shown.json["data"]
+    assert (
+        hit["body_html"]
+        == detail["body_html"]
+        == "<p>The storm reached the coast.</p><p>All clear.</p>"
+    )
+    assert hit["body_text"] == detail["body_text"]
+    assert hit["highlights"]["body"] == "The <mark>storm</mark> reached the coast.\n\nAll clear."
+    [card] = client.get("/v1/search?q=storm&mode=keyword").json["data"]
+    assert "body_html" not in card and "body_text" not in card
+    assert card["highlights"] == hit["highlights"]
+
+
 def test_fields_naming_only_what_every_item_carries_gives_that_alone(client, make_article, writer):
     """`fields=score` asks for a hit's own fields: naming no article field gave the whole
     card, as if `fields` had not been sent."""
