@@ -73,7 +73,7 @@ def _candidates(stems):
     a stem of other characters is no ASCII word's. A match may start inside a word, to be
     skipped (a pattern that begins with literal letters is found fastest). None when no word
     can have one of ``stems``."""
-    prefixes = sorted({s[:-1] for s in stems if _ASCII_WORD.fullmatch(s)}, key=len, reverse=True)
+    prefixes = sorted({s[:-1] for s in stems if _ASCII_WORD.fullmatch(s)})
     if not prefixes:
         return None
     if "" in prefixes:
@@ -90,10 +90,11 @@ def _lowercase_of_ascii_words(text):
     return lowered if len(lowered) == len(text) else None
 
 
-def _marked_words(text, stems, start=0, end=None):
-    """The words of ``text`` from ``start`` (a word's start) to ``end`` (None: its end) that
-    ``stems`` mark, in order, as matches of ``_WORD``; lazily, as a snippet needs only the
-    first and those near it. A word that ``end`` cuts is not one of them.
+def _marked_words(text, lowered, stems, start, end):
+    """The words of ``text`` from ``start`` (a word's start) to ``end`` that ``stems`` mark, in
+    order, as matches of ``_WORD``; lazily, as a snippet needs only the first and those near
+    it. A word that ``end`` cuts is not one of them. ``lowered`` is
+    :func:`_lowercase_of_ascii_words` of ``text``.
 
     A search hit's body runs to thousands of words, and a page highlights twenty. Where every
     word is ASCII, a pattern finds the few words that may be marked in the text's lowercase,
@@ -101,7 +102,6 @@ def _marked_words(text, stems, start=0, end=None):
     :data:`_READ_ONE_BY_ONE`, then the rest's distinct words are stemmed once, and a text
     without another match (as most hits found by meaning alone are) is not read further.
     """
-    lowered = _lowercase_of_ascii_words(text)
     if lowered is not None:
         pattern = _candidates(stems)
         if pattern is None:
@@ -111,14 +111,14 @@ def _marked_words(text, stems, start=0, end=None):
             if at and (lowered[at - 1].isalnum() or lowered[at - 1] == "_"):
                 continue  # inside a word
             word = _WORD.match(text, at)
-            if end is not None and word.end() > end:
+            if word.end() > end:
                 return
             if _marked(word.group(), stems):
                 yield word
         return
     words = _WORD.finditer(text, start)
     for seen, word in enumerate(words, start=1):
-        if end is not None and word.end() > end:
+        if word.end() > end:
             return
         if _marked(word.group(), stems):
             yield word
@@ -126,13 +126,13 @@ def _marked_words(text, stems, start=0, end=None):
             break
     else:
         return
-    if end is not None and word.end() >= end:  # the next word is past the end
+    if word.end() >= end:  # the next word is past the end
         return
     rest = {other for other in set(_WORD.findall(text, word.end())) if _marked(other, stems)}
     if not rest:
         return
     for word in words:
-        if end is not None and word.end() > end:
+        if word.end() > end:
             return
         if word.group() in rest:
             yield word
@@ -145,12 +145,13 @@ def highlight(text, terms, window=None):
     where text was cut; without a match, the start of the text.
     """
     stems = frozenset(stem(word) for term in terms for word in term.words)
-    start, end = (0, len(text)) if window is None else _snippet(text, stems, window)
+    lowered = _lowercase_of_ascii_words(text)
+    start, end = (0, len(text)) if window is None else _snippet(text, lowered, stems, window)
     if window is not None and end - start > window * SNIPPET_CHARACTERS_PER_WORD:
         end = _cut(text, start, start + window * SNIPPET_CHARACTERS_PER_WORD)
     parts = ["…" if start > 0 else ""]
     position = start
-    for word in _marked_words(text, stems, start, end):
+    for word in _marked_words(text, lowered, stems, start, end):
         parts.append(html.escape(text[position : word.start()]))
         parts.append(f"<mark>{html.escape(word.group())}</mark>")
         position = word.end()
@@ -168,11 +169,11 @@ def _cut(text, start, limit):
     return ends[-1] if ends and ends[-1] > start + (limit - start) // 2 else limit
 
 
-def _snippet(text, stems, window):
+def _snippet(text, lowered, stems, window):
     """``(start, end)`` of ``window`` words of ``text``: a third of them before its first
     match, or from its start when nothing matches."""
     lead = window // 3
-    first = next(_marked_words(text, stems), None)
+    first = next(_marked_words(text, lowered, stems, 0, len(text)), None)
     if first is None:
         return 0, _end(text, 0, None, window)
     start, before = _lead(text, first.start(), lead)
