@@ -539,21 +539,18 @@ class VectorIndex:
             mask &= self.published[:size] >= epoch_microseconds(after)
         if before is not None:
             mask &= self.published[:size] < epoch_microseconds(before)
-        slots = np.flatnonzero(mask)
-        if not len(slots):  # nothing stored yet: the matrix has no columns to multiply
-            return slots, np.zeros(0, dtype=np.float32)
         wanted = count * RESCORE
-        if len(slots) > wanted:
+        if np.count_nonzero(mask) <= wanted:
+            slots = np.flatnonzero(mask)
+            if not len(slots):  # nothing stored yet: the matrix has no columns to multiply
+                return slots, np.zeros(0, dtype=np.float32)
+        else:
             code = _code(vector)
             distance = np.zeros(size, dtype=np.uint16)
             for word in range(len(code)):
                 distance += np.bitwise_count(self.codes[word, :size] ^ code[word])
             distance[~mask] = 64 * len(code) + 1  # farther than any code
-            # Every code within the distance that reaches `wanted` of them (ties included), in
-            # slot order: the vectors scored next are then read in memory order (counting
-            # the distances and reading in order took half the time of argpartition's slots).
-            within = np.searchsorted(np.cumsum(np.bincount(distance)), wanted)
-            slots = np.flatnonzero(distance <= within)
+            slots = _nearest_codes(distance, wanted)
         scores = self.vectors[slots] @ vector
         best = np.argsort(-scores, kind="stable")[:count]
         return slots[best], scores[best]
@@ -580,6 +577,27 @@ class VectorIndex:
             if len(found) >= limit or len(slots) < wanted:
                 return found[:limit]
             wanted *= 4
+
+
+#: One distance in this many is counted first, to find the few distances worth counting.
+SAMPLE_STEP = 16
+
+
+def _nearest_codes(distance, wanted):
+    """The slots of every code within the distance that reaches ``wanted`` of them (ties
+    included), in slot order: the vectors scored next are then read in memory order (counting
+    the distances and reading in order took half the time of argpartition's slots).
+
+    Counting every distance cost more than the rest of the selection: a sample's counts give
+    a distance about twice ``wanted`` codes are within, and only those are counted. Where
+    fewer are, every distance is."""
+    sample = distance[::SAMPLE_STEP]
+    guess = np.searchsorted(np.cumsum(np.bincount(sample)), 2 * wanted // SAMPLE_STEP)
+    near = np.flatnonzero(distance <= guess)
+    if len(near) < wanted:
+        near = np.arange(len(distance))
+    within = np.searchsorted(np.cumsum(np.bincount(distance[near])), wanted)
+    return near[distance[near] <= within]
 
 
 def _source_ids(slugs):
