@@ -180,6 +180,26 @@ if worker_class == "gevent":
             gevent.sleep(0.0001)
 
 
+def pre_fork(server, worker):
+    """Before it forks a worker the master loads the embedding model and brings its vector
+    index up to date (``models.embeddings.prepare_index``: all of it the first time, what
+    changed since after that), and the worker starts with both, sharing their memory with the
+    master and the other workers until it writes its own changes. Left to a worker's first
+    search by meaning, every connection that worker had taken waited while it read the index
+    (seconds at 100k articles), each time a worker was replaced (``max_requests``), and each
+    worker held a copy of its own (bench/README.md). A master that cannot read the database
+    forks the worker anyway; its first search reads the index."""
+    from models import close_all, db, embeddings
+
+    try:
+        with db.connection_context():
+            embeddings.prepare_index()
+    except Exception:  # the database does not answer (at most its connect timeout)
+        server.log.warning("could not prepare the vector index for a new worker", exc_info=True)
+    finally:
+        close_all()  # no connection of the master's goes to the worker
+
+
 def post_worker_init(worker):
     """A worker ignores SIGINT. Ctrl-C in a terminal signals every process of the group: the
     master stops the workers (SIGQUIT) when it gets it, and a worker that quit on its own SIGINT

@@ -49,11 +49,12 @@ def create_key(env, name, scopes):
 
 
 @contextlib.contextmanager
-def gunicorn(app, env, port, ready_path="/healthz", seconds=120):
+def gunicorn(app, env, port, ready_path="/healthz", seconds=120, options=()):
     """gunicorn.conf.py's server with 2 workers serving ``app`` (from bench/, where
-    ``reference:app`` is); yields its base URL once ``ready_path`` answers, within ``seconds``
-    (a busy machine starts workers slowly), and stops it with SIGTERM after."""
-    command = gunicorn_command(port, 2, "--log-level", "warning", app)
+    ``reference:app`` is), with gunicorn's command-line ``options``; yields its base URL once
+    ``ready_path`` answers, within ``seconds`` (a busy machine starts workers slowly), and stops
+    it with SIGTERM after."""
+    command = gunicorn_command(port, 2, "--log-level", "warning", *options, app)
     process = subprocess.Popen(command, env=env, cwd=ROOT / "bench")
     base = f"http://127.0.0.1:{port}"
     try:

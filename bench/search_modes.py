@@ -1,12 +1,16 @@
 """Cold one-word searches in each mode (keyword, semantic, hybrid) at 100k articles.
 
     .venv/bin/python bench/search_modes.py [--duration 10] [--connections 32 2]
+        [--max-requests N]
 
 Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk embed --all`)
 with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
-request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. Each
-worker loads the vector index and the model before it is measured (warm-up requests), so the
-figures are what a search costs once a worker is up, not its start.
+request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. The
+master reads the vector index and loads the model before it forks the workers
+(gunicorn.conf.py), and warm-up requests in every mode take what is left of each worker's
+first searches out of the figures: they are what a search costs once a worker is up, not its
+start. With ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
+``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
 
 import argparse
@@ -24,8 +28,8 @@ from run import prepare_requests, wrk
 
 
 def warm(base, seconds):
-    """Send searches in every mode for ``seconds`` from a few threads, so both workers load
-    the model and the index."""
+    """Send searches in every mode for ``seconds`` from a few threads, so both workers have
+    searched in every mode before they are measured."""
     import concurrent.futures
 
     deadline = time.monotonic() + seconds
@@ -68,9 +72,16 @@ def main():
     parser.add_argument(
         "--database", type=Path, default=OUT / "bench.db", help="the embedded corpus to serve"
     )
+    parser.add_argument(
+        "--max-requests", type=int, help="replace each worker after this many requests or so"
+    )
     args = parser.parse_args()
     env = uncached_env(args.database)
-    with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
+    options = ()
+    if args.max_requests:
+        jitter = args.max_requests // 4
+        options = ("--max-requests", str(args.max_requests), "--max-requests-jitter", str(jitter))
+    with gunicorn("api.wsgi:app", env, free_port(), "/healthz", options=options) as base:
         prepare_requests(base, 1000)
         log(f"warming up for {args.warm} s")
         warm(base, args.warm)

@@ -16,8 +16,10 @@ start-up where the extension is installed, :func:`ensure_vector_index`), elsewhe
 
 import functools
 import hashlib
+import logging
 import re
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -36,6 +38,8 @@ from .base import (
     write_transaction,
 )
 from .changes import DataVersion
+
+log = logging.getLogger(__name__)
 
 #: Characters of title and excerpt embedded: the lead says what a story is about, and the
 #: encoder's cost grows with every token (see bench/README.md).
@@ -452,7 +456,7 @@ class VectorIndex:
         with self.lock:
             if model.name != self.model:
                 self._reset(model.name)
-            started = utcnow_exact()
+            started, clock = utcnow_exact(), time.monotonic()
             about = (Article.published_at, Article.status, Article.language, Article.source)
             query = (
                 ArticleEmbedding.select(ArticleEmbedding.article, ArticleEmbedding.vector, *about)
@@ -478,6 +482,11 @@ class VectorIndex:
                 self._drop_deleted()
             for article_id, blob, *about in query.tuples():
                 self._put(article_id, from_blob(blob), *about)
+            if self.seen is None:  # the start-up cost of a process that searches by meaning
+                seconds = time.monotonic() - clock
+                log.info(
+                    "vector index: read %d vectors of %s in %.1f s", self.size, model.name, seconds
+                )
             self.seen, self.version = started, version
 
     def _drop_deleted(self):

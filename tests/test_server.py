@@ -231,6 +231,54 @@ def test_a_killed_worker_is_replaced_and_nothing_fails(
     assert statuses.count(201) == 60
 
 
+def test_workers_start_with_the_vector_index_the_master_read(
+    app, client, writer, source, database_url, tmp_path
+):
+    """The master reads the vector index before it forks the workers, and brings it up to date
+    before it forks a replacement: no worker reads it all for its first search by meaning (at
+    100k articles each one did, for seconds while its connections waited), and what was
+    written since the master read it is found all the same."""
+
+    def post(title, body):
+        article = {"source": source.slug, "title": title, "body_text": body}
+        response = client.post("/v1/articles", json=article, headers=writer)
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+    post("Harbour cranes idle", "The harbour cranes stood idle through the strike.")
+    post("Orchard frost", "A late frost hit the apple orchards in the valley.")
+    log = tmp_path / "server.log"
+
+    def full_reads():
+        lines = [json.loads(line).get("message", "") for line in log.read_text().splitlines()]
+        return [line for line in lines if line.startswith("vector index: read")]
+
+    with (
+        log.open("wb") as stderr,
+        server(
+            database_url,
+            tmp_path,
+            environment={"NEWSDESK_LOG_FORMAT": "json", "NEWSDESK_LOG_LEVEL": "info"},
+            stderr=stderr,
+        ) as (process, base),
+    ):
+        assert len(full_reads()) == 1 and " read 2 vectors " in full_reads()[0]
+        deadline = time.monotonic() + 20
+        while len(children(process.pid)) < 2 and time.monotonic() < deadline:
+            call(base + "/healthz")
+        victim = min(children(process.pid))
+        written = post("Glacier retreat measured", "The glacier retreated forty metres.")
+        os.kill(victim, signal.SIGKILL)
+        while len(children(process.pid) - {victim}) < 2 and time.monotonic() < deadline:
+            call(base + "/healthz")
+        assert len(children(process.pid) - {victim}) == 2
+        for _ in range(8):  # new connections: each worker, the replacement too, gets some
+            status, _, body = call(base + "/v1/search?q=glacier+retreat&mode=semantic")
+            assert status == 200
+            assert written in [hit["id"] for hit in json.loads(body)["data"]]
+    assert len(full_reads()) == 1
+
+
 def test_sigterm_drains_requests_in_flight(app, database_url, tmp_path, write_key, source, dbconn):
     from models import Article
 
