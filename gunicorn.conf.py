@@ -4,6 +4,7 @@
 with NEWSDESK_WORKER_CLASS, not --worker-class: this file prepares the process for it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -180,24 +181,54 @@ if worker_class == "gevent":
             gevent.sleep(0.0001)
 
 
+#: How long (seconds) the master waits for the database before it forks a worker without the
+#: vector index (that worker's first search by meaning reads it), and how long after such a wait
+#: it forks workers without trying: a database that is down or hangs holds up one replacement,
+#: not each of them, and gunicorn's master handles no signal while it waits.
+PREPARE_TIMEOUT = _config.request_timeout
+PREPARE_RETRY = 300
+#: Until when (``time.monotonic()``) the master does not try.
+_unprepared_until = 0.0
+
+
 def pre_fork(server, worker):
     """Before it forks a worker the master loads the embedding model and brings its vector
     index up to date (``models.embeddings.prepare_index``: all of it the first time, what
     changed since after that), and the worker starts with both, sharing their memory with the
     master and the other workers until it writes its own changes. Left to a worker's first
-    search by meaning, every connection that worker had taken waited while it read the index
-    (seconds at 100k articles), each time a worker was replaced (``max_requests``), and each
-    worker held a copy of its own (bench/README.md). A master that cannot read the database
-    forks the worker anyway; its first search reads the index."""
+    search by meaning, every connection that worker had taken waited while it read the index,
+    each time a worker was replaced (``max_requests``), and each worker held a copy of its own
+    (bench/README.md). It asks again whether the database has pgvector's table (``newsdesk db
+    init`` may have made it since): a worker uses it once it is there, as before."""
+    global _unprepared_until
+    if time.monotonic() < _unprepared_until:
+        return
     from models import close_all, db, embeddings
+    from models.base import time_limit
 
     try:
-        with db.connection_context():
+        with (
+            _bounded(PREPARE_TIMEOUT),
+            db.connection_context(),
+            time_limit(PREPARE_TIMEOUT * 1000),
+        ):
+            embeddings.has_pgvector(fresh=True)
             embeddings.prepare_index()
-    except Exception:  # the database does not answer (at most its connect timeout)
+    except Exception:  # down, hung, or more index than the master reads in PREPARE_TIMEOUT
+        _unprepared_until = time.monotonic() + PREPARE_RETRY
         server.log.warning("could not prepare the vector index for a new worker", exc_info=True)
     finally:
         close_all()  # no connection of the master's goes to the worker
+
+
+def _bounded(seconds):
+    """A wait on the database ends after ``seconds`` with TimeoutError. Under gevent a
+    connection is made through psycopg2's wait callback (``api.green``), where libpq's
+    ``connect_timeout`` does not apply; otherwise it does, and ``time_limit`` bounds the
+    statements."""
+    if worker_class == "gevent":
+        return gevent.Timeout(seconds, TimeoutError)
+    return contextlib.nullcontext()
 
 
 def post_worker_init(worker):

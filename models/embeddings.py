@@ -598,13 +598,15 @@ def _nearest_codes(distance, wanted):
     the distances and reading in order took half the time of argpartition's slots).
 
     Counting every distance cost more than the rest of the selection: a sample's counts give
-    a distance about twice ``wanted`` codes are within, and only those are counted. Where
-    fewer are, every distance is."""
+    a distance about twice ``wanted`` codes are within, and only those are counted. Every
+    distance is counted where fewer are within it (the sample misled), or where most are (few
+    live codes: nothing to save)."""
     sample = distance[::SAMPLE_STEP]
     guess = np.searchsorted(np.cumsum(np.bincount(sample)), 2 * wanted // SAMPLE_STEP)
-    near = np.flatnonzero(distance <= guess)
-    if len(near) < wanted:
-        near = np.arange(len(distance))
+    close = distance <= guess
+    if not wanted <= np.count_nonzero(close) <= len(distance) // 4:
+        return np.flatnonzero(distance <= np.searchsorted(np.cumsum(np.bincount(distance)), wanted))
+    near = np.flatnonzero(close)
     within = np.searchsorted(np.cumsum(np.bincount(distance[near])), wanted)
     return near[distance[near] <= within]
 

@@ -289,25 +289,28 @@ def test_the_numpy_index_narrows_by_codes_without_losing_the_nearest():
 def test_the_nearest_codes_are_those_counting_every_distance_finds():
     """The index counts a sample of the distances first and then only those below a guess:
     the codes it keeps are exactly those within the distance that reaches ``wanted`` (ties
-    included), also where the sample misleads it (the nearest codes all between sampled
-    slots, or all sampled, too few to reach ``wanted``) and where ``wanted`` is most of them."""
+    included), where the guess holds them (the nearest codes all between sampled slots), where
+    it holds too few (the nearest all sampled, fewer than ``wanted``), and where it holds most
+    codes (few live ones, the others at a distance past any code's)."""
     rng = np.random.default_rng(5)
 
     def by_counting_all(distance, wanted):
         within = np.searchsorted(np.cumsum(np.bincount(distance)), wanted)
         return np.flatnonzero(distance <= within)
 
+    step = embeddings.SAMPLE_STEP
     spread = rng.binomial(512, 0.5, size=20000).astype(np.uint16)
     hidden = spread.copy()
-    step = embeddings.SAMPLE_STEP
     hidden[1::step] = rng.integers(0, 40, size=len(hidden[1::step]))
     sampled = spread.copy()
     sampled[:: 2 * step] = 0
-    for distance in (spread, hidden, sampled):
-        for wanted in (1, 7, 100, 1000, 1250, 15000):
+    few = np.full(20000, 513, dtype=np.uint16)
+    few[rng.choice(20000, 300, replace=False)] = rng.binomial(512, 0.5, size=300)
+    for distance in (spread, hidden, sampled, few):
+        for wanted in (1, 7, 100, 200, 1000, 1250, 15000):
             kept = embeddings._nearest_codes(distance, wanted)
             assert np.array_equal(kept, by_counting_all(distance, wanted))
-            assert len(kept) >= wanted
+            assert len(kept) >= min(wanted, len(distance))
 
 
 # --- stories ------------------------------------------------------------------------------
