@@ -289,17 +289,24 @@ def test_workers_start_with_the_vector_index_the_master_read(
     assert len(full_reads()) == 1
 
 
+def proxied_postgres(database_url, why):
+    """A started :class:`Proxy` in front of the test's PostgreSQL database, and the database's
+    URL through it; on SQLite the test is skipped, ``why``."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip(why)
+    real_port = int(database_url.split("@127.0.0.1:")[1].split("/")[0])
+    proxy = Proxy(real_port)
+    proxy.start()
+    return proxy, database_url.replace(f":{real_port}/", f":{proxy.port}/")
+
+
+@pytest.mark.postgres
 def test_a_worker_is_forked_while_the_database_hangs(app, database_url, tmp_path):
     """Before it forks a worker the master reads the vector index: from a database that takes
     connections and never answers it gives up after its timeout (the request timeout), and
     forks the worker; under gevent libpq's connect timeout does not hold, and the master,
     which handles no signal meanwhile, waited for good."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("hangs a PostgreSQL connection")
-    real_port = int(database_url.split("@127.0.0.1:")[1].split("/")[0])
-    proxy = Proxy(real_port)
-    proxy.start()
-    proxied = database_url.replace(f":{real_port}/", f":{proxy.port}/")
+    proxy, proxied = proxied_postgres(database_url, "hangs a PostgreSQL connection")
     log = tmp_path / "server.log"
     environment = {"NEWSDESK_LOG_FORMAT": "json", "NEWSDESK_REQUEST_TIMEOUT": "2"}
     with (
@@ -366,12 +373,7 @@ def test_sigterm_drains_requests_in_flight(app, database_url, tmp_path, write_ke
 
 @pytest.mark.postgres
 def test_database_outage_gives_fast_503_and_recovery(app, database_url, tmp_path):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("cuts a PostgreSQL connection")
-    real_port = int(database_url.split("@127.0.0.1:")[1].split("/")[0])
-    proxy = Proxy(real_port)
-    proxy.start()
-    proxied = database_url.replace(f":{real_port}/", f":{proxy.port}/")
+    proxy, proxied = proxied_postgres(database_url, "cuts a PostgreSQL connection")
     with server(proxied, tmp_path) as (_, base):
         assert call(base + "/v1/tags")[0] == 200
         proxy.stop()
