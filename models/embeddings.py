@@ -601,14 +601,17 @@ def _nearest_codes(distance, wanted):
     a distance about twice ``wanted`` codes are within, and only those are counted. Every
     distance is counted where fewer are within it (the sample misled), or where most are (few
     live codes: nothing to save)."""
-    sample = distance[::SAMPLE_STEP]
-    guess = np.searchsorted(np.cumsum(np.bincount(sample)), 2 * wanted // SAMPLE_STEP)
-    close = distance <= guess
+    close = distance <= _reaching(distance[::SAMPLE_STEP], 2 * wanted // SAMPLE_STEP)
     if not wanted <= np.count_nonzero(close) <= len(distance) // 4:
-        return np.flatnonzero(distance <= np.searchsorted(np.cumsum(np.bincount(distance)), wanted))
+        return np.flatnonzero(distance <= _reaching(distance, wanted))
     near = np.flatnonzero(close)
-    within = np.searchsorted(np.cumsum(np.bincount(distance[near])), wanted)
-    return near[distance[near] <= within]
+    return near[distance[near] <= _reaching(distance[near], wanted)]
+
+
+def _reaching(distances, count):
+    """The least distance that ``count`` of ``distances`` are within (one past the largest
+    where fewer are)."""
+    return np.searchsorted(np.cumsum(np.bincount(distances)), count)
 
 
 def _source_ids(slugs):

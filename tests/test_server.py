@@ -231,6 +231,15 @@ def test_a_killed_worker_is_replaced_and_nothing_fails(
     assert statuses.count(201) == 60
 
 
+def forked_after(process, worker, seconds):
+    """The server's workers other than ``worker`` (killed), once there is one, within
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not children(process.pid) - {worker} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return children(process.pid) - {worker}
+
+
 def log_messages(path):
     """The messages of a JSON log so far (a line still being written is left out)."""
     messages = []
@@ -277,9 +286,7 @@ def test_workers_start_with_the_vector_index_the_master_read(
         [worker] = children(process.pid)
         written = post("Glacier retreat measured", "The glacier retreated forty metres.")
         os.kill(worker, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while not children(process.pid) - {worker} and time.monotonic() < deadline:
-            time.sleep(0.05)
+        forked_after(process, worker, 20)
         assert call(base + "/healthz")[0] == 200  # the replacement serves
         for _ in range(3):
             status, _, body = call(base + "/v1/search?q=glacier+retreat&mode=semantic")
@@ -324,10 +331,7 @@ def test_a_worker_is_forked_while_the_database_hangs(app, database_url, tmp_path
         hung.listen(16)
         with hung:
             os.kill(worker, signal.SIGKILL)
-            deadline = time.monotonic() + 15
-            while not children(process.pid) - {worker} and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert children(process.pid) - {worker}, "no worker forked within 15 s"
+            assert forked_after(process, worker, 15), "no worker forked within 15 s"
             assert call(base + "/healthz")[0] == 200
     assert "could not prepare the vector index for a new worker" in log_messages(log)
 
