@@ -286,6 +286,36 @@ def test_the_numpy_index_narrows_by_codes_without_losing_the_nearest():
     assert len(slots) == 10 and all(s >= 1000 and s % 10 for s in slots)
 
 
+def test_the_index_counts_the_distance_to_every_code_of_every_block(monkeypatch):
+    """The Hamming distances numkong counts over the packed blocks of codes are those of
+    every bit, in slot order: over several blocks and a last one part full, with dimensions
+    that fill no whole byte, and after writes a block's packing does not hold yet (a search
+    while the index refreshes) as after it is packed again."""
+    monkeypatch.setattr(embeddings, "CODE_BLOCK", 100)
+    rng = np.random.default_rng(3)
+    stored = rng.normal(size=(1050, 100)).astype(np.float32)
+    index = embeddings.VectorIndex()
+
+    def put(slots):
+        for slot in slots:
+            index._put(slot + 1, stored[slot], BASE_TIME, "published", "en", 1)
+
+    def by_every_bit(query):
+        signs = (stored > 0) != (query > 0)
+        return signs.sum(axis=1)
+
+    put(range(1050))
+    index._pack()
+    query = rng.normal(size=100).astype(np.float32)
+    code = embeddings._code(query)
+    assert np.array_equal(index._distances(code, 1050), by_every_bit(query))
+    stored[[5, 420, 1049]] = rng.normal(size=(3, 100))
+    put([5, 420, 1049])
+    assert np.array_equal(index._distances(code, 1050), by_every_bit(query))
+    index._pack()
+    assert np.array_equal(index._distances(code, 1050), by_every_bit(query))
+
+
 def test_the_nearest_codes_are_those_counting_every_distance_finds():
     """The index counts a sample of the distances first and then only those below a guess:
     the codes it keeps are exactly those within the distance that reaches ``wanted`` (ties
