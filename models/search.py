@@ -19,6 +19,7 @@ from peewee import fn
 from playhouse.postgres_ext import TSVectorField
 from playhouse.sqlite_ext import FTS5Model, SearchField
 
+from . import reading
 from .articles import (
     ARTICLE_STATUSES,
     PUBLISHED,
@@ -394,20 +395,10 @@ def best_of_newest(parsed, limit, newest, **filters):
             .with_cte(recent)
         )
         return [article_id for (article_id,) in query.tuples()]
-    score = ArticleSearch.bm25(*FTS_WEIGHTS) * -1
-    recent = (
-        _fts_hits(parsed, ArticleSearch.rowid.alias("id"), score.alias("score"), **filters)
-        .order_by(ArticleSearch.rowid.desc())
-        .limit(newest)
-        .alias("recent")
+    excluded = _fts_any(parsed.excluded) if parsed.excluded else None
+    return reading.best_of_newest_matches(
+        _fts_positive(parsed), excluded, FTS_WEIGHTS, limit, newest, filters
     )
-    query = (
-        peewee.Select([recent], [recent.c.id])
-        .order_by(recent.c.score.desc(), recent.c.id.desc())
-        .limit(limit)
-        .bind(db)
-    )
-    return [article_id for (article_id,) in query.tuples()]
 
 
 def _pg_matches(parsed, scored):
