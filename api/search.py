@@ -19,7 +19,7 @@ from schemas.articles import (
 from . import paging
 from .arguments import Blueprint
 from .articles import article_filters
-from .documents import document, fieldset
+from .documents import document, fieldset, shows_body
 from .errors import bad_request
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Search")
@@ -104,13 +104,14 @@ def _items(hits, parsed, fields):
     highlights."""
     cards = reading.cards([hit.id for hit in hits])
     bodies = reading.bodies(cards)
+    rendered = shows_body(fields)  # the body fields, else only the text the snippet reads
     items = []
     for hit in hits:
         card = cards.get(hit.id)
         if card is None:
             continue  # deleted or unpublished between the two queries
         body = bodies[hit.id]
-        full = document(card, body)
+        full = document(card, body if rendered else None)
         highlights = {
             "title": highlight(full["title"], parsed.terms),
             "body": highlight(body[1], parsed.terms, window=30),
