@@ -69,11 +69,14 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 def _candidates(stems):
     """A pattern finding, in lowercase text whose words are all ASCII, the words that may have
     one of ``stems`` (a frozenset): an ASCII word's stem is its lowercase cut after a suffix
-    (``ies`` becomes ``y``, a last ``e`` goes), so the stem less its last letter begins it;
-    a stem of other characters is no ASCII word's. A match may start inside a word, to be
-    skipped (a pattern that begins with literal letters is found fastest). None when no word
-    can have one of ``stems``."""
-    prefixes = sorted({s[:-1] for s in stems if _ASCII_WORD.fullmatch(s)})
+    (a last ``e`` goes), so the stem begins it, or where ``ies`` became ``y``, the stem less
+    its ``y``; a stem of other characters is no ASCII word's. A match may start inside a
+    word, to be skipped (a pattern that begins with literal letters is found fastest). None
+    when no word can have one of ``stems``.
+
+    The whole stem, not one letter less: a short stem's (``art``) less a letter matched most
+    words of a text (``are``, ``area``, ``army``), each then stemmed to be refused."""
+    prefixes = sorted({s[:-1] if s.endswith("y") else s for s in stems if _ASCII_WORD.fullmatch(s)})
     if not prefixes:
         return None
     if "" in prefixes:
