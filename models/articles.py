@@ -8,6 +8,8 @@ from .base import BaseModel, execute_many, insert_rows, is_postgres, kept, utcno
 PUBLISHED = "published"
 DRAFT = "draft"
 ARTICLE_STATUSES = (PUBLISHED, DRAFT)
+#: Every status but published: what searches take out of the index's matches.
+UNPUBLISHED = tuple(status for status in ARTICLE_STATUSES if status != PUBLISHED)
 RELATION_KINDS = ("related", "follow_up", "background", "same_story")
 EDITORIAL = "editorial"
 COMPUTED = "computed"
@@ -178,8 +180,9 @@ class Article(BaseModel):
     ):
         """``query`` narrowed by the article filters; comma lists match any of their values.
 
-        Search narrows its matches with this; lists are read in plain SQL by
-        :func:`models.pages.listing`, whose filters mean the same.
+        The statements written out in plain SQL (``models.reading``: lists, and on SQLite
+        hybrid search's keyword ranking) narrow by :func:`models.reading.article_conditions`,
+        whose filters mean the same: a filter added here is added there.
         """
         published = cls.published_at
         if tags:

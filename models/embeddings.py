@@ -487,9 +487,11 @@ class VectorIndex:
                     if slot is not None:
                         self._describe(slot, *about)
                 self._drop_deleted()
-            for article_id, blob, *about in query.tuples():
-                self._put(article_id, from_blob(blob), *about)
-            self._pack()
+            try:
+                for article_id, blob, *about in query.tuples():
+                    self._put(article_id, from_blob(blob), *about)
+            finally:  # what was put is searched, read again or not
+                self._pack()
             if self.seen is None:  # the start-up cost of a process that searches by meaning
                 seconds = time.monotonic() - clock
                 log.info(

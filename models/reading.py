@@ -1,7 +1,8 @@
 """The reads behind article answers, in plain SQL: list pages of stored cards, one article with
-its body, related articles, cards and bodies by id.
+its body, related articles, cards and bodies by id, and on SQLite the keyword ranking of a
+hybrid search.
 
-These run on every list, detail and related request, where building the statement with
+These run on every list, detail, related and search request, where building the statement with
 peewee's query builder cost several times what the database took to answer it, so they are
 written out (placeholders in the connected database's style, ``db.param``). What they read is
 rendered already: each article's card (``models.cards``). Writes and everything else use the
@@ -11,7 +12,7 @@ peewee models; the filters here mean what ``Article.filtered`` means there.
 import dataclasses
 import datetime
 
-from .articles import ARTICLE_SORTS, ARTICLE_STATUSES, MAX_ID, PUBLISHED
+from .articles import ARTICLE_SORTS, MAX_ID, PUBLISHED, UNPUBLISHED
 from .base import db, is_postgres
 
 PUBLISHED_ONLY = "a.status = 'published'"
@@ -78,21 +79,9 @@ def _timestamp(value):
     return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def list_cards(
-    *,
-    limit,
-    sort="-published_at",
-    after=None,
-    sources=(),
-    tags=(),
-    languages=(),
-    published_after=None,
-    published_before=None,
-    updated_since=None,
-    status=PUBLISHED,
-):
-    """Up to ``limit`` articles of ``status`` (published, or draft) under the list filters,
-    ordered by ``sort``: ``[(card, (sort value, id))]``.
+def list_cards(*, limit, sort="-published_at", after=None, status=PUBLISHED, **filters):
+    """Up to ``limit`` articles of ``status`` (published, or draft) under the list ``filters``
+    (:func:`article_conditions`), ordered by ``sort``: ``[(card, (sort value, id))]``.
 
     ``after`` is the ``(sort value, id)`` of the last row of the previous page; comma lists match
     any of their values. Published, with a single tag and a published_at sort, the query walks
@@ -102,21 +91,14 @@ def list_cards(
     column, descending = ARTICLE_SORTS[sort]
     key, tie, published = f"a.{column}", "a.id", "a.published_at"
     joins, where, params = "", ["a.status = ?"], [status]
+    tags = filters.get("tags") or ()
     if len(tags) == 1 and column == "published_at" and status == PUBLISHED:
         joins = " JOIN article_tag tagged ON tagged.article_id = a.id"
         where.append("tagged.tag_id = (SELECT id FROM tag WHERE slug = ?)")
         params.append(tags[0])
         key, tie = "tagged.published_at", "tagged.article_id"
-        published, tags = key, ()
-    conditions, values = article_conditions(
-        sources=sources,
-        tags=tags,
-        languages=languages,
-        published_after=published_after,
-        published_before=published_before,
-        updated_since=updated_since,
-        published=published,
-    )
+        published, filters = key, {**filters, "tags": ()}
+    conditions, values = article_conditions(**filters, published=published)
     where += conditions
     params += values
     order = "DESC" if descending else "ASC"
@@ -140,8 +122,8 @@ def article_conditions(
     updated_since=None,
     published="a.published_at",
 ):
-    """The article filters, as ``Article.filtered`` takes them, as SQL conditions on the
-    article ``a`` and their parameters: ``(conditions, params)``. ``published`` is the column
+    """The article filters, as ``Article.filtered`` takes them (and meaning the same), as SQL
+    conditions on the article ``a`` and their parameters: ``(conditions, params)``. ``published`` is the column
     the time filters compare (a list by tag reads article_tag's copy of it)."""
     where, params = [], []
     if tags:
@@ -192,17 +174,16 @@ def best_of_newest_matches(match, excluded, weights, limit, newest, filters):
         where += ["a.id = article_search.rowid", PUBLISHED_ONLY, *conditions]
         params += values
     else:
-        unpublished = [status for status in ARTICLE_STATUSES if status != PUBLISHED]
         where.append(
             "article_search.rowid NOT IN"
-            f" (SELECT a.id FROM article a WHERE a.status IN ({_marks(unpublished)}))"
+            f" (SELECT a.id FROM article a WHERE a.status IN ({_marks(UNPUBLISHED)}))"
         )
-        params += unpublished
+        params += UNPUBLISHED
     sql = (
         "SELECT id FROM (SELECT article_search.rowid AS id,"
-        f" bm25(article_search, {', '.join(map(str, weights))}) AS rank"
+        f" -bm25(article_search, {', '.join(map(str, weights))}) AS score"
         f" FROM article_search{joins} WHERE {' AND '.join(where)}"
-        " ORDER BY article_search.rowid DESC LIMIT ?) ORDER BY rank, id DESC LIMIT ?"
+        " ORDER BY article_search.rowid DESC LIMIT ?) ORDER BY score DESC, id DESC LIMIT ?"
     )
     return [article_id for (article_id,) in _rows(sql, [*params, newest, limit])]
 

@@ -21,8 +21,8 @@ from playhouse.sqlite_ext import FTS5Model, SearchField
 
 from . import reading
 from .articles import (
-    ARTICLE_STATUSES,
     PUBLISHED,
+    UNPUBLISHED,
     Article,
     ArticleBody,
     ArticleTag,
@@ -292,6 +292,7 @@ def _fts_hits(parsed, *columns, filtered=False, **filters):
     inside one expression), FTS5 evaluates the whole expression again for each row, which cost
     minutes on a large corpus. With ``filtered`` (or filters given) each match is joined to
     its article row (forced by SQLite's CROSS JOIN) and the filters are tested on it.
+    :func:`models.reading.best_of_newest_matches` writes the same statement out.
     """
     query = ArticleSearch.select(*columns).where(ArticleSearch.match(_fts_positive(parsed)))
     if parsed.excluded:
@@ -300,9 +301,7 @@ def _fts_hits(parsed, *columns, filtered=False, **filters):
         )
         query = query.where(ArticleSearch.rowid.not_in(excluded))
     if not (filtered or any(filters.values())):
-        unpublished = Article.select(Article.id).where(
-            Article.status.in_([status for status in ARTICLE_STATUSES if status != PUBLISHED])
-        )
+        unpublished = Article.select(Article.id).where(Article.status.in_(UNPUBLISHED))
         return query.where(ArticleSearch.rowid.not_in(unpublished))
     query = (
         query.join(Article, peewee.JOIN.CROSS)

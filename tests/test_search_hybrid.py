@@ -253,6 +253,29 @@ def test_the_keyword_ranking_of_hybrid_ranks_the_newest_matches(app, corpus):
             [corpus["collapse"]],
             [corpus["divers"]],
         )
+        excluding = parse_query("Riverton bridge -collapses")
+        assert hybrid.keyword_ranking(excluding) == []  # both say the bridge collapsed
+        excluding = parse_query("Riverton bridge -divers")
+        assert hybrid.keyword_ranking(excluding) == [corpus["collapse"]]
+        assert hybrid.keyword_ranking(excluding, sources=["daily"]) == [corpus["collapse"]]
+        assert hybrid.keyword_ranking(excluding, sources=["zeitung"]) == []
+        later = BASE_TIME + datetime.timedelta(minutes=30)
+        assert hybrid.keyword_ranking(parsed, published_after=later) == [corpus["divers"]]
+        assert hybrid.keyword_ranking(parsed, published_before=later) == [corpus["collapse"]]
+
+
+def test_the_keyword_ranking_of_hybrid_never_ranks_a_draft(app, client, corpus, writer):
+    """Without filters the ranking takes the drafts' ids out of the matches; with one, it
+    reads each match's article row: neither holds a draft."""
+    draft = client.patch(
+        f"/v1/articles/{corpus['divers']}", json={"status": "draft"}, headers=writer
+    )
+    assert draft.status_code == 200, draft.json
+    parsed = parse_query("Riverton bridge")
+    with app.app_context(), db.connection_context():
+        assert hybrid.keyword_ranking(parsed) == [corpus["collapse"]]
+        assert hybrid.keyword_ranking(parsed, tags=["transport"]) == [corpus["collapse"]]
+        assert hybrid.keyword_ranking(parsed, tags=["rescue"]) == []
 
 
 @pytest.mark.parametrize("mode", ["semantic"])

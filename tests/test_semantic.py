@@ -314,6 +314,9 @@ def test_the_index_counts_the_distance_to_every_code_of_every_block(monkeypatch)
     assert np.array_equal(index._distances(code, 1050), by_every_bit(query))
     index._pack()
     assert np.array_equal(index._distances(code, 1050), by_every_bit(query))
+    assert index._packed(0, 1050) is index.packed[0]  # kept, not packed again
+    # A search that read the size before a refresh grew the last block (its packing wider)
+    assert np.array_equal(index._distances(code, 1020), by_every_bit(query)[:1020])
 
 
 def test_the_nearest_codes_are_those_counting_every_distance_finds():
