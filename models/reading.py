@@ -123,8 +123,9 @@ def article_conditions(
     published="a.published_at",
 ):
     """The article filters, as ``Article.filtered`` takes them (and meaning the same), as SQL
-    conditions on the article ``a`` and their parameters: ``(conditions, params)``. ``published`` is the column
-    the time filters compare (a list by tag reads article_tag's copy of it)."""
+    conditions on the article ``a`` and their parameters: ``(conditions, params)``.
+    ``published`` is the column the time filters compare (a list by tag reads article_tag's
+    copy of it)."""
     where, params = [], []
     if tags:
         where.append(
