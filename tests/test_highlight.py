@@ -87,6 +87,15 @@ def test_same_as_reading_every_word():
         "created",
         "creating",
         "create",
+        # letters that fold to ASCII ones (French, German, Spanish), and some that do not
+        "Café",
+        "cafés",
+        "CAFÉ",
+        "naïve",
+        "x²",
+        "x2",
+        "Straße",
+        "ﬁre",
     ]
     for _ in range(3000):
         text = "".join(
@@ -106,6 +115,10 @@ def test_accents_are_folded_as_the_indexes_fold_them():
     terms = [Term(("cafe",)), Term(("muller",))]
     assert highlight("Café Müller opens", terms) == "<mark>Café</mark> <mark>Müller</mark> opens"
     assert highlight("Cafe opens", [Term(("café",))]) == "<mark>Cafe</mark> opens"
+    # Outside ASCII, a word is read in the parts the index reads: "Café_storm" is "café" and
+    # "storm" there.
+    marked = highlight("Café_storm and storms", [Term(("storm",))])
+    assert marked == "<mark>Café_storm</mark> and <mark>storms</mark>"
 
 
 def test_a_snippet_of_text_without_spaces_is_cut_too():
