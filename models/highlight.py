@@ -228,9 +228,9 @@ def _snippet(text, finder, stems, window):
     lead = window // 3
     first = next(_marked_words(text, finder, stems, 0, len(text)), None)
     if first is None:
-        return 0, _end(text, 0, None, window)
+        return 0, _end(text, 0, window)
     start, before = _lead(text, first.start(), lead)
-    return start, _end(text, first.end(), first, window - before - 1)
+    return start, _end(text, first.end(), window - before - 1)
 
 
 def _lead(text, position, lead):
@@ -250,13 +250,18 @@ def _lead(text, position, lead):
         span *= 4
 
 
-def _end(text, position, last, wanted):
-    """Where a snippet ends that shows ``wanted`` more words from ``position`` after the word
-    ``last`` (None: none yet): after the last of them, or at the text's end when no word
-    follows it."""
-    for word in _WORD.finditer(text, position):
-        if wanted == 0:  # a word after the snippet: it ends with the last one
-            return last.end()
-        last = word
-        wanted -= 1
-    return len(text)
+def _end(text, position, wanted):
+    """Where a snippet ends that shows ``wanted`` more words from ``position`` (a word's end,
+    or the text's start): after the last of them, or at the text's end when no word follows
+    it."""
+    words = _words_ahead(wanted).match(text, position)
+    if words is None or not _WORD.search(text, words.end()):
+        return len(text)
+    return words.end()
+
+
+@functools.lru_cache(maxsize=64)
+def _words_ahead(count):
+    """A pattern of ``count`` words and what precedes each (possessive: a word is never read
+    as two)."""
+    return re.compile(rf"(?:\W*+\w++){{{count}}}")
