@@ -3,7 +3,6 @@
 import functools
 import html
 import re
-import string
 import unicodedata
 
 from .query import words_of
@@ -71,30 +70,37 @@ _ASCII_WORD = re.compile(r"\w*", re.ASCII)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-def _folding_to_ascii():
-    """Each lowercase ASCII letter and digit, and the letters and digits that fold to it alone
-    (``é``, ``É`` and ``ê`` to ``e``, ``²`` to ``2``) and are one letter or digit in the index's
-    form (NFKC) too: a word of them has one stem, that of its fold (:func:`_stems_of`)."""
-    folding = {c: {c, c.upper()} for c in string.ascii_lowercase + string.digits}
-    for code in range(0x80, 0x3000):  # Latin, Greek, Cyrillic and the symbols' blocks
-        character, form = chr(code), unicodedata.normalize("NFKC", chr(code))
-        folded = _fold(character)
-        if folded in folding and character.isalnum() and len(form) == 1 and form.isalnum():
-            folding[folded].add(character)
-    return folding
+def _regular_characters():
+    """The characters outside ASCII, in the blocks of European text, that fold (:func:`_fold`)
+    to one character each: a letter or digit to an ASCII one (``é``, ``Ü``, ``²``; in these
+    blocks the index's form, NFKC, keeps it one letter too, so a word of them has one stem,
+    that of its fold: :func:`_stems_of`), any other to one that is no word's (``’``, ``«``,
+    ``—``, a no-break space); and the combining marks that folding drops from them."""
+    regular, marks = [], set()
+    for block in ((0x80, 0x250), (0x1E00, 0x1F00), (0x2000, 0x2070), (0x20A0, 0x20D0)):
+        for code in range(*block):
+            character = chr(code)
+            folded = _fold(character)
+            word = _WORD.match(character) is not None
+            if len(folded) != 1 or word != (_WORD.match(folded) is not None):
+                continue
+            if word and not folded.isascii():
+                continue
+            regular.append(character)
+            decomposed = unicodedata.normalize("NFKD", character)
+            marks.update(c for c in decomposed if unicodedata.combining(c))
+    return "".join(regular), "".join(sorted(marks))
 
 
-_FOLDING = _folding_to_ascii()
-#: Each ASCII letter and digit as a pattern of the characters that fold to it.
-_FOLDING_CLASS = {c: f"[{re.escape(''.join(sorted(s)))}]" for c, s in _FOLDING.items()}
-#: A word character outside ASCII that folds to no ASCII letter or digit alone.
-_UNFOLDED = re.compile(
-    rf"[^\W\x00-\x7f{re.escape(''.join(sorted(set().union(*_FOLDING.values()))))}]"
-)
+_REGULAR, _MARKS = _regular_characters()
+#: A character outside ASCII that folding would not leave in its place as one character (or
+#: that leaves a word outside ASCII).
+_IRREGULAR = re.compile(rf"[^\x00-\x7f{re.escape(_REGULAR)}]")
+_FOLDED_MARK = re.compile(f"[{re.escape(_MARKS)}]")
 
 
 @functools.lru_cache(maxsize=1024)
-def _candidates(stems, folded=False):
+def _candidates(stems):
     """A pattern finding, in lowercase text whose words are all ASCII, the words that may have
     one of ``stems`` (a frozenset): an ASCII word's stem is its lowercase cut after a suffix
     (a last ``e`` goes), so the stem begins it, or where ``ies`` became ``y``, the stem less
@@ -102,61 +108,46 @@ def _candidates(stems, folded=False):
     word, to be skipped (a pattern that begins with literal letters is found fastest). None
     when no word can have one of ``stems``.
 
-    ``folded``: in text whose words fold to ASCII letter by letter (:data:`_FOLDING`), each
-    letter of a stem is any that folds to it, in either case (``cafe`` finds ``Café``).
-
     The whole stem, not one letter less: a short stem's (``art``) less a letter matched most
     words of a text (``are``, ``area``, ``army``), each then stemmed to be refused."""
     prefixes = sorted({s[:-1] if s.endswith("y") else s for s in stems if _ASCII_WORD.fullmatch(s)})
     if not prefixes:
         return None
     if "" in prefixes:
-        return re.compile(r"\w+", 0 if folded else re.ASCII)
-    if folded:
-        letters = ("".join(_FOLDING_CLASS.get(c, re.escape(c)) for c in p) for p in prefixes)
-        return re.compile(rf"(?:{'|'.join(letters)})\w*")
+        return re.compile(r"\w+", re.ASCII)
     return re.compile(rf"(?:{'|'.join(map(re.escape, prefixes))})\w*", re.ASCII)
 
 
-def _finder(text, stems):
-    """How :func:`_marked_words` finds the words of ``text`` that may have one of ``stems``:
-    ``(pattern, haystack)``, a pattern of :func:`_candidates` (None: no word can) and the text
-    it reads, character for character ``text``'s: its lowercase where every word is ASCII,
-    itself where every word folds to ASCII letter by letter; else None, to read every word.
-
-    Outside ASCII, a word with ``_`` is read in the parts the index reads (``café_storm`` has
-    ``storm``'s stem): read word by word."""
-    lowered = _lowercase_of_ascii_words(text)
-    if lowered is not None:
-        return _candidates(stems), lowered
-    if "_" not in text and not _UNFOLDED.search(text):
-        return _candidates(stems, folded=True), text
-    return None
-
-
-def _lowercase_of_ascii_words(text):
-    """``text`` in lowercase where every word of it is ASCII (English, whatever its
-    punctuation) and each character of the lowercase is where it is in ``text``; else None."""
-    if not text.isascii() and any(_WORD.search(run.group()) for run in _NON_ASCII.finditer(text)):
+def _haystack(text):
+    """``text`` as :func:`stem` reads a word, each character where it is in ``text``, where
+    every word of it is then ASCII; else None. Its lowercase where every word is ASCII
+    (English, whatever its punctuation); folded too (``Café`` is ``cafe``) where every
+    character outside ASCII folds to one (:data:`_REGULAR`: French, Spanish, German without
+    ``ß``) and no ``_`` joins words (outside ASCII, ``café_storm`` is read in the parts the
+    index reads, and has ``storm``'s stem: read word by word)."""
+    if text.isascii() or not any(_WORD.search(run.group()) for run in _NON_ASCII.finditer(text)):
+        haystack = text.lower()
+    elif "_" in text or _IRREGULAR.search(text):
         return None
-    lowered = text.lower()
-    return lowered if len(lowered) == len(text) else None
+    else:
+        haystack = _FOLDED_MARK.sub("", unicodedata.normalize("NFKD", text)).lower()
+    return haystack if len(haystack) == len(text) else None
 
 
-def _marked_words(text, finder, stems, start, end):
+def _marked_words(text, haystack, stems, start, end):
     """The words of ``text`` from ``start`` (a word's start) to ``end`` that ``stems`` mark, in
     order, as matches of ``_WORD``; lazily, as a snippet needs only the first and those near
-    it. A word that ``end`` cuts is not one of them. ``finder`` is :func:`_finder`'s.
+    it. A word that ``end`` cuts is not one of them. ``haystack`` is :func:`_haystack`'s.
 
     A search hit's body runs to thousands of words, and a page highlights twenty. Where every
     word is ASCII, or folds to it (French, German without ``ß``, Spanish), a pattern finds the
-    few words that may be marked, and only those are stemmed. Elsewhere words are read one by
-    one for the first :data:`_READ_ONE_BY_ONE`, then the rest's distinct words are stemmed
-    once, and a text without another match (as most hits found by meaning alone are) is not
-    read further.
+    few words that may be marked in the haystack, and only those are stemmed. Elsewhere words
+    are read one by one for the first :data:`_READ_ONE_BY_ONE`, then the rest's distinct
+    words are stemmed once, and a text without another match (as most hits found by meaning
+    alone are) is not read further.
     """
-    if finder is not None:
-        pattern, haystack = finder
+    if haystack is not None:
+        pattern = _candidates(stems)
         if pattern is None:
             return
         for candidate in pattern.finditer(haystack, start):
@@ -198,13 +189,13 @@ def highlight(text, terms, window=None):
     where text was cut; without a match, the start of the text.
     """
     stems = frozenset(stem(word) for term in terms for word in term.words)
-    finder = _finder(text, stems)
-    start, end = (0, len(text)) if window is None else _snippet(text, finder, stems, window)
+    haystack = _haystack(text)
+    start, end = (0, len(text)) if window is None else _snippet(text, haystack, stems, window)
     if window is not None and end - start > window * SNIPPET_CHARACTERS_PER_WORD:
         end = _cut(text, start, start + window * SNIPPET_CHARACTERS_PER_WORD)
     parts = ["…" if start > 0 else ""]
     position = start
-    for word in _marked_words(text, finder, stems, start, end):
+    for word in _marked_words(text, haystack, stems, start, end):
         parts.append(html.escape(text[position : word.start()]))
         parts.append(f"<mark>{html.escape(word.group())}</mark>")
         position = word.end()
@@ -222,11 +213,11 @@ def _cut(text, start, limit):
     return ends[-1] if ends and ends[-1] > start + (limit - start) // 2 else limit
 
 
-def _snippet(text, finder, stems, window):
+def _snippet(text, haystack, stems, window):
     """``(start, end)`` of ``window`` words of ``text``: a third of them before its first
     match, or from its start when nothing matches."""
     lead = window // 3
-    first = next(_marked_words(text, finder, stems, 0, len(text)), None)
+    first = next(_marked_words(text, haystack, stems, 0, len(text)), None)
     if first is None:
         return 0, _end(text, 0, window)
     start, before = _lead(text, first.start(), lead)

@@ -1,7 +1,7 @@
 import html
 import random
 
-from models.highlight import _WORD, highlight, stem
+from models.highlight import _REGULAR, _WORD, _fold, _stems_of, highlight, stem
 from models.query import Term
 
 
@@ -119,6 +119,23 @@ def test_accents_are_folded_as_the_indexes_fold_them():
     # "storm" there.
     marked = highlight("Café_storm and storms", [Term(("storm",))])
     assert marked == "<mark>Café_storm</mark> and <mark>storms</mark>"
+
+
+def test_characters_folded_in_place_fold_to_one_each():
+    """Text whose words fold to ASCII is read folded, each character where it was: every
+    character folded in place folds to one, a word's to an ASCII letter or digit (and a word
+    of them has one stem), any other's to no word's."""
+    assert {"é", "É", "ü", "ñ", "ç", "²", "’", "«", "—", "\u00a0"} <= set(_REGULAR)
+    assert not {"ß", "ø", "ﬁ", "½", "…", "\u0301"} & set(_REGULAR)
+    for character in _REGULAR:
+        folded = _fold(character)
+        assert len(folded) == 1, character
+        if _WORD.match(character):
+            assert folded.isascii() and _WORD.match(folded), character
+            word = f"ab{character}cd"
+            assert set(_stems_of(word)) == {stem(word)}, character
+        else:
+            assert not _WORD.match(folded), character
 
 
 def test_a_snippet_of_text_without_spaces_is_cut_too():
