@@ -7,18 +7,15 @@ Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk e
 with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
 request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. The
 master reads the vector index and loads the model before it forks the workers
-(gunicorn.conf.py), and warm-up requests in every mode take what is left of each worker's
-first searches out of the figures: they are what a search costs once a worker is up, not its
-start. With ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
+(gunicorn.conf.py), and ``--warm`` seconds of the same searches in every mode take what is
+left of each worker's first searches out of the figures, its first search of each word
+included: they are what a search costs once a worker is up, not its start. With ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
 ``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
 
 import argparse
 import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,26 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, ROOT, free_port, gunicorn, log
 from run import prepare_requests, wrk
 
+MODES = ("keyword", "semantic", "hybrid")
 
-def warm(base, seconds):
-    """Send searches in every mode for ``seconds`` from a few threads, so both workers have
-    searched in every mode before they are measured."""
-    import concurrent.futures
 
-    deadline = time.monotonic() + seconds
-
-    def loop(n):
-        while time.monotonic() < deadline:
-            for mode in ("semantic", "hybrid", "keyword"):
-                url = f"{base}/v1/search?q=harbour{n}&mode={mode}"
-                try:
-                    with urllib.request.urlopen(url, timeout=120) as response:
-                        response.read()
-                except urllib.error.HTTPError as error:
-                    log(f"warm-up: {mode} answered {error.code}")
-
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        list(pool.map(loop, range(4)))
+def warm(base, seconds, env):
+    """Run the measured searches (wrk, the ``search1`` scenario) for ``seconds``, a third of
+    them in each mode, so that both workers have searched every word of the bench in every
+    mode before they are measured: a worker's first search of a word embeds it (its vector is
+    kept per process, as a server up for a while keeps its frequent words') and reads its
+    pages for the first time, about 2 ms more."""
+    if seconds <= 0:
+        return
+    for mode in MODES:
+        wrk(base, "search1", 32, max(1, seconds // len(MODES)), {**env, "BENCH_MODE": mode})
 
 
 def uncached_env(database):
@@ -67,7 +57,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, nargs="+", default=[32, 2])
-    parser.add_argument("--modes", nargs="+", default=["keyword", "semantic", "hybrid"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES))
     parser.add_argument("--warm", type=int, default=60, help="seconds of warm-up")
     parser.add_argument(
         "--database", type=Path, default=OUT / "bench.db", help="the embedded corpus to serve"
@@ -84,7 +74,7 @@ def main():
     with gunicorn("api.wsgi:app", env, free_port(), "/healthz", options=options) as base:
         prepare_requests(base, 1000)
         log(f"warming up for {args.warm} s")
-        warm(base, args.warm)
+        warm(base, args.warm, env)
         with open("/proc/loadavg") as file:
             log(f"load average before: {file.read().strip()}")
         for mode in args.modes:
