@@ -71,20 +71,18 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def _regular_characters():
-    """The characters outside ASCII, in the blocks of European text, that fold (:func:`_fold`)
-    to one character each: a letter or digit to an ASCII one (``é``, ``Ü``, ``²``; in these
-    blocks the index's form, NFKC, keeps it one letter too, so a word of them has one stem,
-    that of its fold: :func:`_stems_of`), any other to one that is no word's (``’``, ``«``,
-    ``—``, a no-break space); and the combining marks that folding drops from them."""
+    """The letters and digits outside ASCII, in the blocks of European text, that fold
+    (:func:`_fold`) to one ASCII letter or digit each (``é``, ``Ü``, ``²``) and are one word in
+    the index's form (NFKC) too, so a word of them has one stem, that of its fold
+    (:func:`_stems_of`); and the combining marks that folding drops from them."""
     regular, marks = [], set()
     for block in ((0x80, 0x250), (0x1E00, 0x1F00), (0x2000, 0x2070), (0x20A0, 0x20D0)):
         for code in range(*block):
             character = chr(code)
             folded = _fold(character)
-            word = _WORD.match(character) is not None
-            if len(folded) != 1 or word != (_WORD.match(folded) is not None):
+            if not (character.isalnum() and len(folded) == 1 and folded.isascii()):
                 continue
-            if word and not folded.isascii():
+            if not folded.isalnum() or len(words_of(search_form(character))) != 1:
                 continue
             regular.append(character)
             decomposed = unicodedata.normalize("NFKD", character)
@@ -92,11 +90,14 @@ def _regular_characters():
     return "".join(regular), "".join(sorted(marks))
 
 
+#: Letters and digits outside ASCII read folded in place (:func:`_haystack`), and the marks
+#: their decompositions hold.
 _REGULAR, _MARKS = _regular_characters()
-#: A character outside ASCII that folding would not leave in its place as one character (or
-#: that leaves a word outside ASCII).
-_IRREGULAR = re.compile(rf"[^\x00-\x7f{re.escape(_REGULAR)}]")
+#: A letter or digit outside ASCII that is not read folded in place.
+_IRREGULAR = re.compile(rf"[^\W\x00-\x7f{re.escape(_REGULAR)}]")
 _FOLDED_MARK = re.compile(f"[{re.escape(_MARKS)}]")
+#: A character outside ASCII that is no word's (punctuation, symbols, spaces, combining marks).
+_NON_WORD = re.compile(r"[^\x00-\x7f\w]")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -121,16 +122,18 @@ def _candidates(stems):
 def _haystack(text):
     """``text`` as :func:`stem` reads a word, each character where it is in ``text``, where
     every word of it is then ASCII; else None. Its lowercase where every word is ASCII
-    (English, whatever its punctuation); folded too (``Café`` is ``cafe``) where every
-    character outside ASCII folds to one (:data:`_REGULAR`: French, Spanish, German without
-    ``ß``) and no ``_`` joins words (outside ASCII, ``café_storm`` is read in the parts the
-    index reads, and has ``storm``'s stem: read word by word)."""
+    (English, whatever its punctuation); folded too (``Café`` is ``cafe``) where every letter
+    outside ASCII folds to one (:data:`_REGULAR`: the Latin letters of French, Spanish or
+    German, less ``œ``, ``æ``, ``ø`` and ``ß``), its other characters outside ASCII spaces, and
+    no ``_`` joins words (outside ASCII, ``café_storm`` is read in the parts the index reads,
+    and has ``storm``'s stem: read word by word)."""
     if text.isascii() or not any(_WORD.search(run.group()) for run in _NON_ASCII.finditer(text)):
         haystack = text.lower()
     elif "_" in text or _IRREGULAR.search(text):
         return None
     else:
-        haystack = _FOLDED_MARK.sub("", unicodedata.normalize("NFKD", text)).lower()
+        spaced = _NON_WORD.sub(" ", text)
+        haystack = _FOLDED_MARK.sub("", unicodedata.normalize("NFKD", spaced)).lower()
     return haystack if len(haystack) == len(text) else None
 
 
@@ -140,11 +143,11 @@ def _marked_words(text, haystack, stems, start, end):
     it. A word that ``end`` cuts is not one of them. ``haystack`` is :func:`_haystack`'s.
 
     A search hit's body runs to thousands of words, and a page highlights twenty. Where every
-    word is ASCII, or folds to it (French, German without ``ß``, Spanish), a pattern finds the
-    few words that may be marked in the haystack, and only those are stemmed. Elsewhere words
-    are read one by one for the first :data:`_READ_ONE_BY_ONE`, then the rest's distinct
-    words are stemmed once, and a text without another match (as most hits found by meaning
-    alone are) is not read further.
+    word is ASCII, or folds to it letter by letter, a pattern finds the few words that may be
+    marked in the haystack, and only those are stemmed. Elsewhere words are read one by one
+    for the first :data:`_READ_ONE_BY_ONE`, then the rest's distinct words are stemmed once,
+    and a text without another match (as most hits found by meaning alone are) is not read
+    further.
     """
     if haystack is not None:
         pattern = _candidates(stems)

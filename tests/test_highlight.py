@@ -1,7 +1,7 @@
 import html
 import random
 
-from models.highlight import _REGULAR, _WORD, _fold, _stems_of, highlight, stem
+from models.highlight import _REGULAR, _WORD, _fold, _haystack, _stems_of, highlight, stem
 from models.query import Term
 
 
@@ -96,6 +96,9 @@ def test_same_as_reading_every_word():
         "x2",
         "Straße",
         "ﬁre",
+        "œuvre",
+        "…",
+        "🙂",
     ]
     for _ in range(3000):
         text = "".join(
@@ -121,21 +124,25 @@ def test_accents_are_folded_as_the_indexes_fold_them():
     assert marked == "<mark>Café_storm</mark> and <mark>storms</mark>"
 
 
-def test_characters_folded_in_place_fold_to_one_each():
-    """Text whose words fold to ASCII is read folded, each character where it was: every
-    character folded in place folds to one, a word's to an ASCII letter or digit (and a word
-    of them has one stem), any other's to no word's."""
-    assert {"é", "É", "ü", "ñ", "ç", "²", "’", "«", "—", "\u00a0"} <= set(_REGULAR)
-    assert not {"ß", "ø", "ﬁ", "½", "…", "\u0301"} & set(_REGULAR)
+def test_letters_folded_in_place_fold_to_one_each():
+    """Text whose words fold to ASCII is read folded, each character where it was: every letter
+    or digit folded in place folds to one ASCII one, and a word of them has one stem."""
+    assert {"é", "É", "ü", "ñ", "ç", "²", "İ"} <= set(_REGULAR)
+    assert not {"ß", "ø", "œ", "ﬁ", "½", "’", "\u0301"} & set(_REGULAR)
     for character in _REGULAR:
         folded = _fold(character)
-        assert len(folded) == 1, character
-        if _WORD.match(character):
-            assert folded.isascii() and _WORD.match(folded), character
-            word = f"ab{character}cd"
-            assert set(_stems_of(word)) == {stem(word)}, character
-        else:
-            assert not _WORD.match(folded), character
+        assert len(folded) == 1 and folded.isascii() and folded.isalnum(), character
+        word = f"ab{character}cd"
+        assert set(_stems_of(word)) == {stem(word)}, character
+
+
+def test_text_is_read_folded_in_place_where_every_letter_folds_to_one():
+    assert _haystack("Café Müller, İstanbul") == "cafe muller, istanbul"
+    # Other characters outside ASCII (an ellipsis, quotes, an emoji) are spaces there.
+    assert _haystack("Déjà vu… « là » 🙂") == "deja vu    la    "
+    assert _haystack("Storm’s «end»") == "storm’s «end»"  # words all ASCII: lowercase only
+    for text in ("Straße", "cœur", "x ¼", "café_storm", "東京"):
+        assert _haystack(text) is None, text  # read word by word
 
 
 def test_a_snippet_of_text_without_spaces_is_cut_too():
