@@ -41,7 +41,7 @@ def main():
     with gunicorn("api.wsgi:app", env, free_port(), "/healthz") as base:
         prepare_requests(base, max_id)
         log(f"warming up for {args.warm} s")
-        warm(base, args.warm)
+        warm(base, args.warm, env)
         for scenario in args.scenarios:
             result = wrk(base, scenario, args.connections, args.duration, env)
             print(

@@ -1,4 +1,5 @@
-"""Cold one-word searches in each mode (keyword, semantic, hybrid) at 100k articles.
+"""Cold one-word searches (the answer cache off) in each mode (keyword, semantic, hybrid) at
+100k articles.
 
     .venv/bin/python bench/search_modes.py [--duration 10] [--connections 32 2]
         [--max-requests N]
@@ -9,7 +10,8 @@ request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mod
 master reads the vector index and loads the model before it forks the workers
 (gunicorn.conf.py), and ``--warm`` seconds of the same searches in every mode take what is
 left of each worker's first searches out of the figures, its first search of each word
-included: they are what a search costs once a worker is up, not its start. With ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
+included: they are what a search costs once a worker is up, not its start. With
+``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
 ``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
 
@@ -27,15 +29,18 @@ MODES = ("keyword", "semantic", "hybrid")
 
 
 def warm(base, seconds, env):
-    """Run the measured searches (wrk, the ``search1`` scenario) for ``seconds``, a third of
-    them in each mode, so that both workers have searched every word of the bench in every
-    mode before they are measured: a worker's first search of a word embeds it (its vector is
-    kept per process, as a server up for a while keeps its frequent words') and reads its
-    pages for the first time, about 2 ms more."""
+    """Run the measured searches (wrk, the ``search1`` scenario) for about ``seconds``, a
+    third of them in each mode, so that both workers have searched every word of the bench in
+    every mode before they are measured: a worker's first search of a word embeds it (its
+    vector is kept per process, as a server up for a while keeps its frequent words') and
+    reads its pages for the first time (bench/README.md, thirty-third session)."""
     if seconds <= 0:
         return
     for mode in MODES:
-        wrk(base, "search1", 32, max(1, seconds // len(MODES)), {**env, "BENCH_MODE": mode})
+        each = max(1, round(seconds / len(MODES)))
+        result = wrk(base, "search1", 32, each, {**env, "BENCH_MODE": mode})
+        if result["errors"]:
+            log(f"warm-up: {result['errors']} {mode} searches answered other than 2xx or 3xx")
 
 
 def uncached_env(database):
