@@ -36,8 +36,8 @@ def warm(base, seconds, env):
     reads its pages for the first time (bench/README.md, thirty-third session)."""
     if seconds <= 0:
         return
+    each = max(1, round(seconds / len(MODES)))
     for mode in MODES:
-        each = max(1, round(seconds / len(MODES)))
         result = wrk(base, "search1", 32, each, {**env, "BENCH_MODE": mode})
         if result["errors"]:
             log(f"warm-up: {result['errors']} {mode} searches answered other than 2xx or 3xx")

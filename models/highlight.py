@@ -66,8 +66,8 @@ def _marked(word, stems):
 _READ_ONE_BY_ONE = 30
 #: An ASCII word, or nothing.
 _ASCII_WORD = re.compile(r"\w*", re.ASCII)
-#: A run of characters outside ASCII.
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+#: A letter or digit outside ASCII.
+_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]")
 
 
 def _regular_characters():
@@ -127,7 +127,7 @@ def _haystack(text):
     German, less ``œ``, ``æ``, ``ø`` and ``ß``), its other characters outside ASCII spaces, and
     no ``_`` joins words (outside ASCII, ``café_storm`` is read in the parts the index reads,
     and has ``storm``'s stem: read word by word)."""
-    if text.isascii() or not any(_WORD.search(run.group()) for run in _NON_ASCII.finditer(text)):
+    if text.isascii() or not _NON_ASCII_WORD.search(text):
         haystack = text.lower()
     elif "_" in text or _IRREGULAR.search(text):
         return None
