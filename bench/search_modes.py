@@ -10,15 +10,24 @@ request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mod
 master reads the vector index and loads the model before it forks the workers
 (gunicorn.conf.py), and ``--warm`` seconds of the same searches in every mode take what is
 left of each worker's first searches out of the figures, its first search of each word
-included: they are what a search costs once a worker is up, not its start. With
+included: they are what a search costs once a worker is up, not its start. Each line gives
+how wrk's connections fell to the workers, as ``ss`` saw them halfway through the run: a
+keep-alive connection stays with the worker that accepted it, so at -c32 a p99 is the wait
+behind the busier worker's share (bench/README.md, thirty-fourth session). With
 ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
 ``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
 
 import argparse
+import collections
 import os
+import re
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -41,6 +50,53 @@ def warm(base, seconds, env):
         result = wrk(base, "search1", 32, each, {**env, "BENCH_MODE": mode})
         if result["errors"]:
             log(f"warm-up: {result['errors']} {mode} searches answered other than 2xx or 3xx")
+
+
+def server_sockets(port, *states):
+    """``ss -tnp``'s lines of the server's connections on ``port`` in ``states``; None where
+    ``ss`` cannot tell."""
+    filters = [word for state in states for word in ("state", state)]
+    try:
+        return subprocess.run(
+            ["ss", "-Htnp", *filters, f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def connections_per_worker(port):
+    """The established connections to ``port`` each process holds, fewest first; None where
+    ``ss`` cannot tell."""
+    lines = server_sockets(port, "established")
+    owners = collections.Counter(re.findall(r"pid=(\d+)", "\n".join(lines or ())))
+    return sorted(owners.values()) or None
+
+
+def drain(port, seconds=10):
+    """Wait until the workers have answered and closed every connection of the last wrk run
+    (within ``seconds``): wrk stops without reading its last answers, and a worker still
+    answering them would delay the next run's first requests."""
+    deadline = time.monotonic() + seconds
+    while server_sockets(port, "established", "close-wait") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def measure(base, mode, connections, duration, env):
+    """wrk's figures for ``connections`` connections of ``mode`` searches, once the last run's
+    are answered, with how its connections fell to the workers halfway through (``split``)."""
+    seen = []
+    port = urlparse(base).port
+    look = threading.Timer(duration / 2, lambda: seen.append(connections_per_worker(port)))
+    drain(port)
+    look.start()
+    try:
+        result = wrk(base, "search1", connections, duration, {**env, "BENCH_MODE": mode})
+    finally:
+        look.cancel()
+    return {**result, "split": seen[0] if seen else None}
 
 
 def uncached_env(database):
@@ -84,13 +140,12 @@ def main():
             log(f"load average before: {file.read().strip()}")
         for mode in args.modes:
             for connections in args.connections:
-                result = wrk(
-                    base, "search1", connections, args.duration, {**env, "BENCH_MODE": mode}
-                )
+                result = measure(base, mode, connections, args.duration, env)
+                split = "/".join(map(str, result["split"])) if result["split"] else "?"
                 print(
                     f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
                     f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
-                    f"  errors {result['errors']}",
+                    f"  errors {result['errors']}  connections per worker {split}",
                     flush=True,
                 )
         with open("/proc/loadavg") as file:
