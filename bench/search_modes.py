@@ -5,15 +5,17 @@
         [--max-requests N]
 
 Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk embed --all`)
-with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1: each
-request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. The
-master reads the vector index and loads the model before it forks the workers
-(gunicorn.conf.py), and ``--warm`` seconds of the same searches in every mode take what is
-left of each worker's first searches out of the figures, its first search of each word
-included: they are what a search costs once a worker is up, not its start. Each line gives
-how wrk's connections fell to the workers, as ``ss`` saw them halfway through the run: a
-keep-alive connection stays with the worker that accepted it, so at -c32 a p99 is the wait
-behind the busier worker's share (bench/README.md, thirty-fourth session). With
+with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1:
+each request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. Before
+each run the reference (bench/reference.py, a fixed small JSON object, served the same way) is
+measured at the same connections, and the run's req/s is given as a ratio of it too: this
+machine's speed drifts by a third within minutes. The master reads the vector index and loads
+the model before it forks the workers (gunicorn.conf.py), and ``--warm`` seconds of the same
+searches in every mode take what is left of each worker's first searches out of the figures, its
+first search of each word included: they are what a search costs once a worker is up, not its
+start. Each line gives how wrk's connections fell to the workers, as ``ss`` saw them halfway
+through the run: a keep-alive connection stays with the worker that accepted it, so at -c32 a
+p99 is the wait behind the busier worker's share (bench/README.md, thirty-fourth session). With
 ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
 ``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
@@ -132,18 +134,25 @@ def main():
     if args.max_requests:
         jitter = args.max_requests // 4
         options = ("--max-requests", str(args.max_requests), "--max-requests-jitter", str(jitter))
-    with gunicorn("api.wsgi:app", env, free_port(), "/healthz", options=options) as base:
+    with (
+        gunicorn("api.wsgi:app", env, free_port(), "/healthz", options=options) as base,
+        gunicorn("reference:app", env, free_port(), "/") as reference_base,
+    ):
         prepare_requests(base, 1000)
         log(f"warming up for {args.warm} s")
         warm(base, args.warm, env)
+        wrk(reference_base, "reference", 32, 3, env)
         with open("/proc/loadavg") as file:
             log(f"load average before: {file.read().strip()}")
         for mode in args.modes:
             for connections in args.connections:
+                beside = wrk(reference_base, "reference", connections, args.duration, env)
                 result = measure(base, mode, connections, args.duration, env)
                 split = "/".join(map(str, result["split"])) if result["split"] else "?"
                 print(
                     f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
+                    f" ({result['rate'] / beside['rate']:.3f} x the reference's"
+                    f" {beside['rate']:,.0f})"
                     f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
                     f"  errors {result['errors']}  connections per worker {split}",
                     flush=True,
