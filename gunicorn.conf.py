@@ -201,9 +201,23 @@ def pre_fork(server, worker):
     each time a worker was replaced (``max_requests``), and each worker held a copy of its own
     (bench/README.md). It asks again whether the database has pgvector's table (``newsdesk db
     init`` may have made it since): a worker uses it once it is there, as before."""
+    from models import db
+
+    # The database is not set up where the app served is not Newsdesk's (bench/reference.py).
+    if db.obj is not None and time.monotonic() >= _unprepared_until:
+        _prepare_index(server)
+    # What the master holds now is never collected in the worker: its collections would write
+    # to those objects (the app's and the model's, about a hundred thousand), and so copy their
+    # pages (the gc module's documentation; 45 of 825 MB at 100k articles, bench/README.md).
+    # Collected first: garbage frozen would stay in the master for good.
+    gc.collect()
+    gc.freeze()
+
+
+def _prepare_index(server):
+    """The embedding model loaded and the vector index brought up to date in the master, within
+    PREPARE_TIMEOUT; after a failure, no try for PREPARE_RETRY seconds."""
     global _unprepared_until
-    if time.monotonic() < _unprepared_until:
-        return
     from models import close_all, db, embeddings
     from models.base import time_limit
 
@@ -220,12 +234,6 @@ def pre_fork(server, worker):
         server.log.warning("could not prepare the vector index for a new worker", exc_info=True)
     finally:
         close_all()  # no connection of the master's goes to the worker
-    # What the master holds now is never collected in the worker: its collections would write
-    # to those objects (the app's and the model's, about a hundred thousand), and so copy their
-    # pages (the gc module's documentation; 45 of 825 MB at 100k articles, bench/README.md).
-    # Collected first: garbage frozen would stay in the master for good.
-    gc.collect()
-    gc.freeze()
 
 
 def _bounded(seconds):

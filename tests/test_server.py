@@ -153,6 +153,43 @@ def test_the_temporary_directories_a_server_made_go_with_it(app, database_url, t
     assert list(temporary.iterdir()) == []
 
 
+def test_the_servers_settings_serve_an_app_other_than_newsdesks(tmp_path):
+    """The benchmark serves its reference app (bench/reference.py) with gunicorn.conf.py: the
+    master, preparing a vector index before it forked a worker, failed on a database the app
+    never set up, and no worker started."""
+    log = tmp_path / "server.log"
+    listener = listening_socket()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "NEWSDESK_LOG_LEVEL": "warning",
+    }
+    with listener, log.open("wb") as stderr:
+        process = subprocess.Popen(
+            gunicorn_command(listener, 2, "reference:app"),
+            env=environment,
+            cwd=ROOT / "bench",
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            pass_fds=(listener.fileno(),),
+        )
+    try:
+        assert answers(base + "/", process, 60)
+        status, _, body = call(base + "/")
+        assert status == 200
+        assert json.loads(body) == {"service": "reference", "status": "ok"}
+        deadline = time.monotonic() + 30  # the master forks the second worker after the first
+        while len(children(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(children(process.pid)) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
+
+
 def test_gunicorns_own_lines_are_in_the_apps_format(app, database_url, tmp_path):
     """A log collector reading JSON met gunicorn's own lines (start, workers booted, stop) in
     gunicorn's text format."""
