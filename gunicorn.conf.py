@@ -201,10 +201,7 @@ def pre_fork(server, worker):
     each time a worker was replaced (``max_requests``), and each worker held a copy of its own
     (bench/README.md). It asks again whether the database has pgvector's table (``newsdesk db
     init`` may have made it since): a worker uses it once it is there, as before."""
-    from models import db
-
-    # The database is not set up where the app served is not Newsdesk's (bench/reference.py).
-    if db.obj is not None and time.monotonic() >= _unprepared_until:
+    if _serves_newsdesk() and time.monotonic() >= _unprepared_until:
         _prepare_index(server)
     # What the master holds now is never collected in the worker: its collections would write
     # to those objects (the app's and the model's, about a hundred thousand), and so copy their
@@ -212,6 +209,15 @@ def pre_fork(server, worker):
     # Collected first: garbage frozen would stay in the master for good.
     gc.collect()
     gc.freeze()
+
+
+def _serves_newsdesk():
+    """Whether the app served is Newsdesk's, which sets up the models' database as it is made
+    (``api.create_app``); the benchmark's reference app (bench/reference.py) has none, nor a
+    task queue."""
+    from models import db
+
+    return db.obj is not None
 
 
 def _prepare_index(server):
@@ -256,6 +262,8 @@ def post_worker_init(worker):
     no run, and a server back from a crash woke the worker only at its sweep, up to a minute
     later."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _serves_newsdesk():
+        return
     from api import tasks
 
     try:

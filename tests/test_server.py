@@ -52,14 +52,16 @@ def server(
     environment=None,
     options=(),
     stderr=subprocess.DEVNULL,
+    ready_path="/healthz",
 ):
     """gunicorn with gunicorn.conf.py and ``options``, serving ``wsgi_app`` (the file's:
-    ``api.wsgi:app``), with ``environment`` added to the test's."""
+    ``api.wsgi:app``), with ``environment`` added to the test's; ready once ``ready_path``
+    answers. No ``database_url``: an app without a database (no ``newsdesk db init``)."""
     listener = listening_socket()
     port = listener.getsockname()[1]
     env = {
         **os.environ,
-        "NEWSDESK_DATABASE_URL": database_url,
+        **({"NEWSDESK_DATABASE_URL": database_url} if database_url else {}),
         "NEWSDESK_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_WRITE_RATE_LIMIT": "1000000/minute",
         "NEWSDESK_LOG_LEVEL": "warning",
@@ -71,7 +73,8 @@ def server(
     if not metrics_dir:  # left to gunicorn.conf.py, as `make run` and `newsdesk serve` do
         del env["PROMETHEUS_MULTIPROC_DIR"]
     # As a deployment does before serving: the schema is the fixture's, the task queue is new.
-    subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
+    if database_url:
+        subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     with listener:
         process = subprocess.Popen(
             gunicorn_command(
@@ -90,7 +93,7 @@ def server(
         )
     base = f"http://127.0.0.1:{port}"
     # A loaded machine starts gevent workers slowly.
-    if not answers(base + "/healthz", process, 60):
+    if not answers(base + ready_path, process, 60):
         process.kill()
         pytest.fail("gunicorn did not start")
     try:
@@ -156,27 +159,20 @@ def test_the_temporary_directories_a_server_made_go_with_it(app, database_url, t
 def test_the_servers_settings_serve_an_app_other_than_newsdesks(tmp_path):
     """The benchmark serves its reference app (bench/reference.py) with gunicorn.conf.py: the
     master, preparing a vector index before it forked a worker, failed on a database the app
-    never set up, and no worker started."""
+    never set up, and no worker started; and each worker logged a traceback as it read a task
+    queue the app has not."""
     log = tmp_path / "server.log"
-    listener = listening_socket()
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "NEWSDESK_LOG_LEVEL": "warning",
-    }
-    with listener, log.open("wb") as stderr:
-        process = subprocess.Popen(
-            gunicorn_command(listener, 2, "reference:app"),
-            env=environment,
-            cwd=ROOT / "bench",
-            stdout=subprocess.DEVNULL,
+    with (
+        log.open("wb") as stderr,
+        server(
+            None,
+            tmp_path,
+            wsgi_app="reference:app",
+            environment={"PYTHONPATH": str(ROOT / "bench")},
             stderr=stderr,
-            pass_fds=(listener.fileno(),),
-        )
-    try:
-        assert answers(base + "/", process, 60)
+            ready_path="/",
+        ) as (process, base),
+    ):
         status, _, body = call(base + "/")
         assert status == 200
         assert json.loads(body) == {"service": "reference", "status": "ok"}
@@ -184,9 +180,6 @@ def test_the_servers_settings_serve_an_app_other_than_newsdesks(tmp_path):
         while len(children(process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(children(process.pid)) == 2
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
     assert "Traceback" not in log.read_text()
 
 
@@ -620,7 +613,8 @@ def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path
     port = listener.getsockname()[1]
     env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_LOG_LEVEL": "info"}
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
-    subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
+    if database_url:
+        subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     log = tmp_path / "server.log"
     with log.open("wb") as output, listener:
         process = subprocess.Popen(
