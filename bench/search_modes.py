@@ -8,14 +8,15 @@ Serves the corpus of bench/run.py (bench/out/bench.db, embedded with `newsdesk e
 with gunicorn.conf.py's 2 workers, the answer cache off, and loads it with wrk on 127.0.0.1:
 each request a random word of the corpus (bench/wrk.lua's search1 scenario) with `mode=`. Before
 each run the reference (bench/reference.py, a fixed small JSON object, served the same way) is
-measured at the same connections, and the run's req/s is given as a ratio of it too: this
-machine's speed drifts by a third within minutes. The master reads the vector index and loads
-the model before it forks the workers (gunicorn.conf.py), and ``--warm`` seconds of the same
-searches in every mode take what is left of each worker's first searches out of the figures, its
-first search of each word included: they are what a search costs once a worker is up, not its
-start. Each line gives how wrk's connections fell to the workers, as ``ss`` saw them halfway
-through the run: a keep-alive connection stays with the worker that accepted it, so at -c32 a
-p99 is the wait behind the busier worker's share (bench/README.md, thirty-fourth session). With
+measured at the same connections, and the run's req/s is given as a ratio of it too: the
+machine's speed drifts within minutes (bench/README.md). The master reads the vector index and
+loads the model before it forks the workers (gunicorn.conf.py), and ``--warm`` seconds of the
+same searches in every mode take what is left of each worker's first searches out of the
+figures, its first search of each word included: they are what a search costs once a worker is
+up, not its start. Each run starts once both servers have answered the last one's requests, and
+its line gives how wrk's connections fell to the workers, as ``ss`` saw them halfway through: a
+keep-alive connection stays with the worker that accepted it, so at -c32 a p99 is largely the
+wait behind the busier worker's share (bench/README.md, thirty-fourth session). With
 ``--max-requests N`` gunicorn replaces each worker after N to 1.25 N requests, as
 ``max_requests`` does every 20,000 or so: what a replacement's start costs the requests.
 """
@@ -37,6 +38,8 @@ from common import OUT, ROOT, free_port, gunicorn, log
 from run import prepare_requests, wrk
 
 MODES = ("keyword", "semantic", "hybrid")
+#: The workers of a server of bench/common.py's ``gunicorn``.
+WORKERS = 2
 
 
 def warm(base, seconds, env):
@@ -54,13 +57,13 @@ def warm(base, seconds, env):
             log(f"warm-up: {result['errors']} {mode} searches answered other than 2xx or 3xx")
 
 
-def server_sockets(port, *states):
-    """``ss -tnp``'s lines of the server's connections on ``port`` in ``states``; None where
-    ``ss`` cannot tell."""
+def server_sockets(port, *states, processes=False):
+    """``ss -tn``'s lines of the server's connections on ``port`` in ``states`` (with the
+    processes holding them when ``processes``); None where ``ss`` cannot tell."""
     filters = [word for state in states for word in ("state", state)]
     try:
         return subprocess.run(
-            ["ss", "-Htnp", *filters, f"( sport = :{port} )"],
+            ["ss", "-Htnp" if processes else "-Htn", *filters, f"( sport = :{port} )"],
             capture_output=True,
             text=True,
             check=True,
@@ -70,34 +73,47 @@ def server_sockets(port, *states):
 
 
 def connections_per_worker(port):
-    """The established connections to ``port`` each process holds, fewest first; None where
-    ``ss`` cannot tell."""
-    lines = server_sockets(port, "established")
-    owners = collections.Counter(re.findall(r"pid=(\d+)", "\n".join(lines or ())))
-    return sorted(owners.values()) or None
+    """The established connections to ``port`` each of the server's ``WORKERS`` holds, fewest
+    first (a worker without any counts 0); None where ``ss`` cannot tell."""
+    lines = server_sockets(port, "established", processes=True)
+    if lines is None:
+        return None
+    held = collections.Counter(re.findall(r"pid=(\d+)", "\n".join(lines))).values()
+    return sorted([*held, *[0] * (WORKERS - len(held))])
 
 
-def drain(port, seconds=10):
-    """Wait until the workers have answered and closed every connection of the last wrk run
-    (within ``seconds``): wrk stops without reading its last answers, and a worker still
-    answering them would delay the next run's first requests."""
+def drain(*bases, seconds=10):
+    """Wait until the servers at ``bases`` have answered and closed every connection of the
+    last wrk run (within ``seconds``): wrk stops without reading its last answers, and a worker
+    still answering them takes CPU from the next run and fewer of its connections. Logs when
+    it cannot tell or stops waiting."""
+    ports = [urlparse(base).port for base in bases]
     deadline = time.monotonic() + seconds
-    while server_sockets(port, "established", "close-wait") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while True:
+        still_open = [server_sockets(port, "established", "close-wait") for port in ports]
+        if None in still_open:
+            log("ss cannot list connections: runs start without waiting for the last one's")
+            return
+        if not any(still_open):
+            return
+        if time.monotonic() > deadline:
+            log(f"connections of the last run still open after {seconds} s")
+            return
+        time.sleep(0.05)
 
 
-def measure(base, mode, connections, duration, env):
-    """wrk's figures for ``connections`` connections of ``mode`` searches, once the last run's
-    are answered, with how its connections fell to the workers halfway through (``split``)."""
+def measure_run(base, mode, connections, duration, env):
+    """wrk's figures for ``connections`` connections of ``mode`` searches, with how its
+    connections fell to the workers halfway through (``split``)."""
     seen = []
     port = urlparse(base).port
     look = threading.Timer(duration / 2, lambda: seen.append(connections_per_worker(port)))
-    drain(port)
     look.start()
     try:
         result = wrk(base, "search1", connections, duration, {**env, "BENCH_MODE": mode})
     finally:
         look.cancel()
+        look.join()
     return {**result, "split": seen[0] if seen else None}
 
 
@@ -146,8 +162,10 @@ def main():
             log(f"load average before: {file.read().strip()}")
         for mode in args.modes:
             for connections in args.connections:
+                drain(base, reference_base)
                 beside = wrk(reference_base, "reference", connections, args.duration, env)
-                result = measure(base, mode, connections, args.duration, env)
+                drain(base, reference_base)
+                result = measure_run(base, mode, connections, args.duration, env)
                 split = "/".join(map(str, result["split"])) if result["split"] else "?"
                 print(
                     f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
