@@ -613,8 +613,7 @@ def test_ctrl_c_stops_the_server_without_a_traceback(app, database_url, tmp_path
     port = listener.getsockname()[1]
     env = {**os.environ, "NEWSDESK_DATABASE_URL": database_url, "NEWSDESK_LOG_LEVEL": "info"}
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
-    if database_url:
-        subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
+    subprocess.run([str(NEWSDESK), "db", "init"], env=env, check=True, capture_output=True)
     log = tmp_path / "server.log"
     with log.open("wb") as output, listener:
         process = subprocess.Popen(
