@@ -4,6 +4,7 @@
 with NEWSDESK_WORKER_CLASS, not --worker-class: this file prepares the process for it.
 """
 
+import collections
 import contextlib
 import gc
 import os
@@ -146,10 +147,15 @@ def on_exit(server):
 
 
 if worker_class == "gevent":
-    #: A request that computed this long (seconds) yields behind every connection that is ready.
+    import gevent.event
+
+    #: A request that computed this long (seconds) waits its turn behind every connection that
+    #: is ready. (2 ms, which more searches take, cost list pages and details 14-18% of their
+    #: throughput at 32 connections: bench/README.md, thirty-fifth session.)
     LONG_REQUEST = 0.005
-    #: The greenlets of this worker waiting in post_request for the event loop to be idle.
-    waiting_for_idle = 0
+    #: The greenlets of this worker waiting in post_request for their turn, in the order they
+    #: came: an event each, set in that order once the event loop has nothing else to run.
+    _turns = collections.deque()
 
     def pre_request(worker, req):
         """When the request started. (In place of gunicorn's default, a debug line of the method
@@ -161,25 +167,40 @@ if worker_class == "gevent":
         whose next request is already there would otherwise keep the worker to itself. A sleep
         longer than 0 waits for the event loop's next turn, which polls every socket first
         (gevent's docs: ``sleep(0)`` may resume the greenlet before the loop cycles). After a
-        long request (a search the cache has not seen) the greenlet waits until the loop has
-        nothing else to run: resumed as a timer, it could be served again ahead of connections
-        that waited through the whole request. ``idle`` after every request costs cheap reads
+        long request (a search the cache has not seen) the greenlet waits its turn
+        (:func:`_wait_turn`): resumed as a timer, it could be served again ahead of connections
+        that waited through the whole request. Waiting so after every request costs cheap reads
         throughput (figures in bench/README.md).
 
-        While a greenlet waits so, every other one waits with it: the loop is never idle while
-        other connections' cheap requests follow one another, each behind a short sleep, and
-        the connection that made a long request waited for seconds (a p99 up to 1.3 s for
-        details, related lists and list pages at 32 connections, bench/reads_at_32.py). Then
-        each waits for about a round of the ready connections."""
-        global waiting_for_idle
-        if waiting_for_idle or time.monotonic() - req.started >= LONG_REQUEST:
-            waiting_for_idle += 1
-            try:
-                gevent.idle()
-            finally:
-                waiting_for_idle -= 1
+        While one greenlet waits its turn, every other waits after its own request too: the
+        loop is never idle while other connections' cheap requests follow one another, each
+        behind a short sleep, and the connection that made a long request waited for seconds (a
+        p99 up to 1.3 s for details, related lists and list pages at 32 connections,
+        bench/reads_at_32.py)."""
+        if _turns or time.monotonic() - req.started >= LONG_REQUEST:
+            _wait_turn()
         else:
             gevent.sleep(0.0001)
+
+    def _wait_turn():
+        """Wait until the event loop has nothing else to run, and then until every greenlet that
+        came to wait before this one has gone on: connections are answered in rounds, one
+        request of each ready one a round. The first to come waits for the idle loop (one
+        ``gevent.idle()``), then lets each go in the order they came. (With a ``gevent.idle()``
+        each, the greenlets were resumed in an order that moved from round to round: about one
+        request in fifteen was its connection's second of the round, and most connections
+        waited one request more than a round, bench/search_rounds.py.)"""
+        turn = gevent.event.Event()
+        _turns.append(turn)
+        if len(_turns) == 1:
+            try:
+                gevent.idle()
+            finally:  # even when this greenlet is stopped, the others go on
+                ready = list(_turns)
+                _turns.clear()
+                for each in ready:
+                    each.set()
+        turn.wait()
 
 
 #: How long (seconds) the master waits for the database before it forks a worker without the

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -514,6 +515,25 @@ def test_a_long_request_waits_a_round_of_the_others_not_all_their_requests(
     assert max(turn for each in left for turn in each) == 4 * 200 + 2  # all were answered
     assert max(turn for each in left for turn in each) - long_turn > 100  # they were queued
     assert next_turn - long_turn <= 16
+
+
+def test_connections_of_long_requests_are_answered_in_rounds(app, database_url, tmp_path):
+    # One gevent worker; four connections, each with 30 requests that compute 6 ms sent at
+    # once. Once all four are being served, each is answered once a round: between two answers
+    # of one, one of each other (before: steps of 1 and 5, as a round answered one of them
+    # twice and the others waited a request more; bench/search_rounds.py).
+    with server(database_url, tmp_path, workers=1, wsgi_app="tests.slow_app:make_app()") as (
+        _,
+        base,
+    ):
+        connections = [pipelined(base, ["/test-slow/turn?ms=6"] * 30) for _ in range(4)]
+        answered = [turns(answers, 30) for _, answers in connections]
+        for connection, answers in connections:
+            answers.close()
+            connection.close()
+    assert sorted(turn for each in answered for turn in each) == list(range(1, 121))
+    steps = [later - earlier for each in answered for earlier, later in pairwise(each[2:-2])]
+    assert set(steps) == {4}, answered
 
 
 def raw_request(base, head, body=b""):
