@@ -149,9 +149,9 @@ def on_exit(server):
 if worker_class == "gevent":
     import gevent.event
 
-    #: A request that computed this long (seconds) waits its turn behind every connection that
-    #: is ready. (2 ms, which more searches take, cost list pages and details 14-18% of their
-    #: throughput at 32 connections: bench/README.md, thirty-fifth session.)
+    #: A request that took this long (seconds, from pre_request) waits its turn behind every
+    #: connection that is ready. (A lower one, which more searches reach, cost list pages and
+    #: details throughput: bench/README.md, thirty-fifth session.)
     LONG_REQUEST = 0.005
     #: The greenlets of this worker waiting in post_request for their turn, in the order they
     #: came: an event each, set in that order once the event loop has nothing else to run.
@@ -176,7 +176,9 @@ if worker_class == "gevent":
         loop is never idle while other connections' cheap requests follow one another, each
         behind a short sleep, and the connection that made a long request waited for seconds (a
         p99 up to 1.3 s for details, related lists and list pages at 32 connections,
-        bench/reads_at_32.py)."""
+        bench/reads_at_32.py). From the moment the waiting ones are let go until one waits
+        again, a greenlet after a cheap request only sleeps (before, every one waited until
+        the last waiting one had gone on)."""
         if _turns or time.monotonic() - req.started >= LONG_REQUEST:
             _wait_turn()
         else:
@@ -186,10 +188,11 @@ if worker_class == "gevent":
         """Wait until the event loop has nothing else to run, and then until every greenlet that
         came to wait before this one has gone on: connections are answered in rounds, one
         request of each ready one a round. The first to come waits for the idle loop (one
-        ``gevent.idle()``), then lets each go in the order they came. (With a ``gevent.idle()``
-        each, the greenlets were resumed in an order that moved from round to round: about one
-        request in fifteen was its connection's second of the round, and most connections
-        waited one request more than a round, bench/search_rounds.py.)"""
+        ``gevent.idle()``), then lets each go in the order they came: gevent resumes the
+        waiters of events in the order the events are set (tests/test_server.py holds it to
+        that). With a ``gevent.idle()`` each, the order moved from round to round: a connection
+        was answered twice in a round and others waited a request more (bench/README.md,
+        thirty-fifth session)."""
         turn = gevent.event.Event()
         _turns.append(turn)
         if len(_turns) == 1:
