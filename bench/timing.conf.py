@@ -1,30 +1,33 @@
 """gunicorn.conf.py's settings and hooks, and a line per request from each worker in a file of
 the directory BENCH_TIMINGS names (``<pid>.txt``; bench/search_rounds.py reads them): when the
 request started and ended (``time.monotonic()``, one clock for every process of the host), the
-CPU time the worker spent on it, and its client's port (the connection)."""
+worker's CPU time in between, and its client's port (the connection). The CPU time is the
+request's own where no other request of the worker ran meanwhile: on SQLite a request does not
+wait, on PostgreSQL its greenlet waits on the database's socket while others run."""
 
 import os
 import runpy
 import time
 from pathlib import Path
 
-globals().update(runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py")))
+_settings = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+globals().update({name: value for name, value in _settings.items() if not name.startswith("__")})
 
-_served = {
-    "pre_request": globals().get("pre_request"),
-    "post_request": globals().get("post_request"),
-}
+#: gunicorn.conf.py's own hooks, which these call after writing their line.
+_served = {name: _settings.get(name) for name in ("pre_request", "post_request", "worker_exit")}
 #: This worker's file, opened at its first answer.
 _timings = []
 
 
 def pre_request(worker, req):
+    """When the request started, by the clock and in CPU time."""
     req.timing = (time.monotonic(), time.process_time())
     if _served["pre_request"]:
         _served["pre_request"](worker, req)
 
 
 def post_request(worker, req, environ, resp):
+    """The request's line, written before gunicorn.conf.py's hook waits its turn."""
     started, cpu = req.timing
     ended, cpu = time.monotonic(), time.process_time() - cpu
     if not _timings:  # open for as long as the worker lives (closed in worker_exit)
@@ -36,5 +39,8 @@ def post_request(worker, req, environ, resp):
 
 
 def worker_exit(server, worker):
+    """The worker's file is complete."""
     if _timings:
         _timings[0].close()
+    if _served["worker_exit"]:
+        _served["worker_exit"](server, worker)
