@@ -117,6 +117,12 @@ def measure_run(base, mode, connections, duration, env):
     return {**result, "split": seen[0] if seen else None}
 
 
+def split_text(result):
+    """How a run's connections fell to the workers (``measure_run``'s ``split``), as a line
+    gives it: ``?`` where ``ss`` could not tell."""
+    return "/".join(map(str, result["split"])) if result["split"] else "?"
+
+
 def uncached_env(database):
     """The environment of a server of the SQLite file ``database`` with no answer cache and
     no rate limit to speak of, and of wrk's script reading its request lists."""
@@ -166,13 +172,12 @@ def main():
                 beside = wrk(reference_base, "reference", connections, args.duration, env)
                 drain(base, reference_base)
                 result = measure_run(base, mode, connections, args.duration, env)
-                split = "/".join(map(str, result["split"])) if result["split"] else "?"
                 print(
                     f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
                     f" ({result['rate'] / beside['rate']:.3f} x the reference's"
                     f" {beside['rate']:,.0f})"
                     f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
-                    f"  errors {result['errors']}  connections per worker {split}",
+                    f"  errors {result['errors']}  connections per worker {split_text(result)}",
                     flush=True,
                 )
         with open("/proc/loadavg") as file:

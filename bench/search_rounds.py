@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, ROOT, free_port, gunicorn, log
 from run import prepare_requests
-from search_modes import drain, measure_run, uncached_env, warm
+from search_modes import drain, measure_run, split_text, uncached_env, warm
 
 #: Seconds left out at the start and at the end of each run: wrk's connections being made
 #: and its last requests, which it stops without reading.
@@ -80,11 +80,10 @@ def main():
         # The server has stopped: each worker has closed its file (worker_exit).
         workers = [read_timings(path) for path in sorted(Path(timings).glob("*.txt"))]
     for started, ended, result in runs:
-        split = "/".join(map(str, result["split"])) if result["split"] else "?"
         print(
             f"{args.mode} -c{args.connections}: {result['rate']:.1f} req/s"
             f"  p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms"
-            f"  errors {result['errors']}  connections per worker {split}",
+            f"  errors {result['errors']}  connections per worker {split_text(result)}",
             flush=True,
         )
         served = [inside(requests, started + LEAD, ended - TAIL) for requests in workers]
