@@ -1,5 +1,6 @@
 """What the bench scripts share: where things are, the ``newsdesk`` command and an API key made
-with it, a gunicorn server that answers, and a throwaway PostgreSQL database. Free ports, the
+with it, a gunicorn server that answers, a throwaway PostgreSQL database and the percentile of a
+list of timings. Free ports, the
 gunicorn command line and the TCP proxy are the tests' (tests/servers.py)."""
 
 import contextlib
@@ -9,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -28,12 +31,20 @@ __all__ = [
     "gunicorn_command",
     "log",
     "newsdesk",
+    "percentile",
     "postgres_database",
 ]
 
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
+
+
+def percentile(values, share):
+    """The least of ``values`` that ``share`` of them (0.99 for a p99) are at or below: the
+    nearest rank, as numpy's ``inverted_cdf`` computes it. Every bench script's percentiles
+    but wrk's own (which it prints) are this one."""
+    return float(np.percentile(values, 100 * share, method="inverted_cdf"))
 
 
 def newsdesk(env, *args):

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, ROOT, free_port, gunicorn_command
+from common import BIN, ROOT, free_port, gunicorn_command, percentile
 
 
 def call(url):
@@ -68,11 +68,6 @@ def server(folder, environment):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def one_limit(folder, requests):

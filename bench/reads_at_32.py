@@ -8,8 +8,10 @@ gunicorn.conf.py's 2 workers, the answer cache off and no worker recycled during
 (gunicorn's `--max-requests 0`: at some 2,000 requests a second a worker reached
 `max_requests` inside a run, and its replacement's first searches load the vector index), warms
 both workers up with searches, then loads each scenario of bench/wrk.lua with wrk on 127.0.0.1
-over every article id and the corpus's whole time span, one after the other on the same server.
-Searches use `mode=hybrid`. The tail of cheap reads served beside long ones is what it shows.
+over every article id and the corpus's whole time span, one after the other on the same server,
+each once the workers have answered and closed the last one's connections (bench/search_modes.py's
+`drain`). Searches use `mode=hybrid`. The tail of cheap reads served beside long ones is what it
+shows; each line says how the run's connections fell to the two workers.
 """
 
 import argparse
@@ -19,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, free_port, gunicorn, log
-from run import corpus_bounds, prepare_requests, wrk
-from search_modes import uncached_env, warm
+from run import corpus_bounds, prepare_requests
+from search_modes import drain, measure_run, split_text, uncached_env, warm
 
 
 def main():
@@ -43,11 +45,12 @@ def main():
         log(f"warming up for {args.warm} s")
         warm(base, args.warm, env)
         for scenario in args.scenarios:
-            result = wrk(base, scenario, args.connections, args.duration, env)
+            drain(base)
+            result = measure_run(base, scenario, args.connections, args.duration, env)
             print(
                 f"{scenario:8} -c{args.connections:<3} {result['rate']:8.1f} req/s"
                 f"  p50 {result['p50']:8.2f} ms  p99 {result['p99']:8.2f} ms"
-                f"  errors {result['errors']}",
+                f"  errors {result['errors']}  connections per worker {split_text(result)}",
                 flush=True,
             )
 

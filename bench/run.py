@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, OUT, ROOT, free_port, gunicorn, log
+from common import BIN, OUT, ROOT, free_port, gunicorn, log, percentile
 
 #: (row, scenario of bench/wrk.lua, label, answer cache on). Searches repeat (175 words, 31
 #: phrases; two words make 30,625 pairs), so they are measured with the answer cache and, on a
@@ -134,10 +134,9 @@ def related_on_write(database_url, samples=200):
             started = time.perf_counter()
             related.refresh_many([article_id])
             timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
     return {
         "p50": statistics.median(timings),
-        "p99": timings[int(len(timings) * 0.99) - 1],
+        "p99": percentile(timings, 0.99),
         "mean": statistics.fmean(timings),
     }
 

@@ -102,15 +102,16 @@ def drain(*bases, seconds=10):
         time.sleep(0.05)
 
 
-def measure_run(base, mode, connections, duration, env):
-    """wrk's figures for ``connections`` connections of ``mode`` searches, with how its
-    connections fell to the workers halfway through (``split``)."""
+def measure_run(base, scenario, connections, duration, env):
+    """wrk's figures for ``connections`` connections of bench/wrk.lua's ``scenario`` (searches
+    in ``env``'s ``BENCH_MODE``), with how its connections fell to the workers halfway through
+    (``split``)."""
     seen = []
     port = urlparse(base).port
     look = threading.Timer(duration / 2, lambda: seen.append(connections_per_worker(port)))
     look.start()
     try:
-        result = wrk(base, "search1", connections, duration, {**env, "BENCH_MODE": mode})
+        result = wrk(base, scenario, connections, duration, env)
     finally:
         look.cancel()
         look.join()
@@ -171,7 +172,9 @@ def main():
                 drain(base, reference_base)
                 beside = wrk(reference_base, "reference", connections, args.duration, env)
                 drain(base, reference_base)
-                result = measure_run(base, mode, connections, args.duration, env)
+                result = measure_run(
+                    base, "search1", connections, args.duration, {**env, "BENCH_MODE": mode}
+                )
                 print(
                     f"{mode:8} -c{connections:<3} {result['rate']:8.1f} req/s"
                     f" ({result['rate'] / beside['rate']:.3f} x the reference's"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, ROOT, free_port, gunicorn, log
+from common import OUT, ROOT, free_port, gunicorn, log, percentile
 from run import prepare_requests
 from search_modes import drain, measure_run, split_text, uncached_env, warm
 
@@ -75,7 +75,13 @@ def main():
             for _ in range(args.runs):
                 drain(base)
                 started = time.monotonic()
-                result = measure_run(base, args.mode, args.connections, args.duration, env)
+                result = measure_run(
+                    base,
+                    "search1",
+                    args.connections,
+                    args.duration,
+                    {**env, "BENCH_MODE": args.mode},
+                )
                 runs.append((started, time.monotonic(), result))
         # The server has stopped: each worker has closed its file (worker_exit).
         workers = [read_timings(path) for path in sorted(Path(timings).glob("*.txt"))]
@@ -113,12 +119,6 @@ def read_timings(path):
 def inside(requests, start, end):
     """The requests that started between ``start`` and ``end``."""
     return [request for request in requests if start <= request.started <= end]
-
-
-def percentile(values, fraction):
-    """The value ``fraction`` of the way through ``values`` sorted (the nearest rank)."""
-    ordered = sorted(values)
-    return ordered[round(fraction * (len(ordered) - 1))]
 
 
 def describe(requests):

@@ -23,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import percentile  # noqa: E402
+
 from models import PUBLISHED, Article, bind_database, db, embeddings, reading  # noqa: E402
 
 
@@ -33,8 +35,7 @@ def timed(function, *args, **kwargs):
 
 
 def summary(timings):
-    timings = sorted(timings)
-    return f"p50 {statistics.median(timings):.2f}, p99 {timings[int(len(timings) * 0.99) - 1]:.2f}"
+    return f"p50 {statistics.median(timings):.2f}, p99 {percentile(timings, 0.99):.2f}"
 
 
 def exact(matrix, index, query, allowed, limit=10):

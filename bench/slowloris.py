@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, create_key, free_port, gunicorn, log, newsdesk
+from common import OUT, create_key, free_port, gunicorn, log, newsdesk, percentile
 
 COMMENT = json.dumps({"author_name": "Slow", "body": "A comment sent one byte at a time. " * 4})
 
@@ -163,8 +163,10 @@ def summary(results):
     errors = collections.Counter(status for status, _ in results if status != "200")
     line = f"{len(answered)} of {len(results)} answered 200"
     if answered:
-        p99 = answered[min(len(answered) - 1, int(len(answered) * 0.99))]
-        line += f"; p50 {statistics.median(answered):.1f} ms, p99 {p99:.1f} ms, max {answered[-1]:.1f} ms"
+        line += (
+            f"; p50 {statistics.median(answered):.1f} ms, p99 {percentile(answered, 0.99):.1f} ms,"
+            f" max {answered[-1]:.1f} ms"
+        )
     if errors:
         line += "; errors: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
     return line

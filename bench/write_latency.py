@@ -59,11 +59,6 @@ def post(base, key, article):
     return (time.perf_counter() - started) * 1000, body["id"]
 
 
-def percentile(values, share):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * share))]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=500)
@@ -148,7 +143,7 @@ def main():
             timings = [post(base, key, variation(n))[0] for n in range(args.writes)]
             print(
                 f"POST /v1/articles, {args.writes} one at a time: p50 "
-                f"{statistics.median(timings):.1f} ms, p99 {percentile(timings, 0.99):.1f} ms, "
+                f"{statistics.median(timings):.1f} ms, p99 {common.percentile(timings, 0.99):.1f} ms, "
                 f"max {max(timings):.1f} ms; failed: {len(FAILED)} {sorted(set(FAILED))}",
                 flush=True,
             )
