@@ -8,6 +8,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import itertools
 import re
 from urllib.parse import quote, unquote_plus
 
@@ -87,6 +88,24 @@ def integer(value):
     if type(value) is not int or not 0 <= value <= MAX_INTEGER:
         raise ValueError("not an id or count")
     return value
+
+
+def ids(value):
+    """Ids a cursor holds as :func:`id_gaps` gives them: the ids, ascending."""
+    if type(value) is not list:
+        raise ValueError("not a list of ids")
+    found = list(itertools.accumulate(integer(gap) for gap in value))
+    if found and (found[-1] > MAX_INTEGER or 0 in value[1:]):
+        raise ValueError("not a list of distinct ids")
+    return found
+
+
+def id_gaps(values):
+    """``values`` (ids) as a cursor holds them: the first of them ascending, then the gap
+    from each to the next (a quarter shorter than the ids themselves, for 99 ids among 100k:
+    a cursor of some 640 characters)."""
+    ordered = sorted(set(values))
+    return [b - a for a, b in zip([0, *ordered], ordered, strict=False)]
 
 
 def number(value):

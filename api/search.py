@@ -56,18 +56,22 @@ class Search(MethodView):
             bad_request("q", str(error))
         # Keyword cursors keep the tag they had before there were modes.
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
-        # The last hit's sort key, and how many hits the pages up to it held (see hybrid.after;
-        # missing from cursors made before it was kept).
+        # The last hit's sort key, how many hits the pages up to it held, and in hybrid and
+        # semantic modes by relevance their ids (see hybrid.after). Cursors made before the
+        # count or the ids were kept have neither.
         key_type = paging.number if sort == "relevance" else paging.timestamp
         types = (key_type, paging.integer, paging.integer)
-        after = paging.decode_cursor(cursor, tag, types, optional=1) if cursor else None
+        kept = mode != "keyword" and sort == "relevance"
+        if kept:
+            types += (paging.ids,)
+        after = paging.decode_cursor(cursor, tag, types, optional=1 + kept) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":
             embeddings.prepare_index()
         # The last guard of a bounded answer, after the limits on the query's shape: a
         # statement past it is stopped, and answered 503 (api/errors.py).
         with time_limit(current_app.config["NEWSDESK"].statement_timeout_ms):
-            extra = {}
+            extra, served = {}, None
             if mode == "keyword":
                 key, seen = (after[:2], after[2]) if after else (None, 0)
                 rows, start = search_index.search_page(
@@ -79,24 +83,32 @@ class Search(MethodView):
                 seen = None if start is None else start + limit
             else:
                 every = hybrid.ranked(parsed, mode, sort, **criteria)
-                rest = hybrid.after(every, sort, after)
+                rest, served = hybrid.after(every, sort, after)
                 hits = rest[: limit + 1]
                 if facets:
                     ids = [hit.id for hit in every]
                     extra["facets"] = search_index.facets_among(ids, dict.fromkeys(facets))
-                seen = len(every) - len(rest) + limit  # hits up to this page's last
+                # Hits up to this page's last, and by relevance their ids.
+                if served is None:
+                    seen = len(every) - len(rest) + limit
+                else:
+                    seen = len(served) + limit
+                    served = [*served, *(hit.id for hit in hits[:limit])]
             hits, next_cursor = paging.paginate(
-                hits, limit, tag, lambda hit: _cursor_key(hit, sort, seen)
+                hits, limit, tag, lambda hit: _cursor_key(hit, sort, seen, served)
             )
             items = _items(hits, parsed, fields)
         return paging.page(items, next_cursor, **extra)
 
 
-def _cursor_key(hit, sort, seen):
-    """What a cursor after ``hit`` holds: its sort key, and how many hits the pages up to it
-    held (``seen``; None when a cursor made before it was kept did not say)."""
+def _cursor_key(hit, sort, seen, served=None):
+    """What a cursor after ``hit`` holds: its sort key, how many hits the pages up to it held
+    (``seen``; None when a cursor made before it was kept did not say), and the ids of those
+    hits (``served``, by relevance in hybrid and semantic modes: see hybrid.after)."""
     key = hybrid.sort_key(hit, sort)
-    return key if seen is None else (*key, seen)
+    if seen is not None:
+        key = (*key, seen)
+    return key if served is None else (*key, paging.id_gaps(served))
 
 
 def _items(hits, parsed, fields):

@@ -113,25 +113,37 @@ def sort_key(hit, sort):
 
 
 def after(hits, sort, cursor_key):
-    """The hits past ``cursor_key``: the sort key of the last hit of the previous page, and
-    how many hits the pages up to it held (None in cursors made before it was kept).
+    """The hits a page after ``cursor_key`` starts from, and the ids of the hits the pages up
+    to it held (by relevance; None by time). ``cursor_key`` is what the previous page's cursor
+    holds (None for a first page): its last hit's sort key, how many hits the pages up to it
+    held, and by relevance their ids (where kept).
 
-    By relevance, past that hit where it is still one: a hit written since the previous page
-    moves the ranks, so the fused scores, of those below it, which a page must neither repeat
-    nor skip. Where it is gone (deleted, unpublished), every hit below it moved up a rank, and
-    its score with it: the next page starts at the first hit below its key, or at the rank it
-    left, whichever is first (by score alone, the hit that took its rank, at its score, was
-    skipped when its id was the larger)."""
+    By time, the hits older than the last one. By relevance, every hit no page has held yet,
+    but never more than :data:`HITS` over all the pages. A write between two pages can move a
+    hit up or down past the last hit of a page: an article written since, or one whose text
+    changed and was embedded again. Its rank changes and the fused scores of the hits around it
+    with it, so no rank or score says where the last page ended, and a page started from one
+    would repeat a hit or skip one.
+    """
     if cursor_key is None:
-        return hits
-    key, seen = tuple(cursor_key[:2]), cursor_key[2] if len(cursor_key) > 2 else None
-    if sort == "relevance":
-        last = key[-1]
-        for position, hit in enumerate(hits):
-            if hit.id == last:
-                return hits[position + 1 :]
-        below = next((i for i, hit in enumerate(hits) if sort_key(hit, sort) < key), len(hits))
-        if seen is not None:
-            below = min(below, max(seen - 1, 0))
-        return hits[below:]
-    return [hit for hit in hits if sort_key(hit, sort) < key]
+        return hits, [] if sort == "relevance" else None
+    key = tuple(cursor_key[:2])
+    if sort != "relevance":
+        return [hit for hit in hits if sort_key(hit, sort) < key], None
+    served = cursor_key[3] if len(cursor_key) > 3 else None
+    if served is None:  # a cursor made before they were kept
+        served = [hit.id for hit in hits[: _resumed_at(hits, key, cursor_key[2])]]
+    held = set(served)
+    rest = [hit for hit in hits if hit.id not in held]
+    return rest[: max(HITS - len(held), 0)], served
+
+
+def _resumed_at(hits, key, seen):
+    """Where a cursor that kept no ids resumes: past its last hit where that is still one;
+    where it is gone, at the first hit below its key or at the rank it left (``seen``, how many
+    hits the pages up to it held; None in cursors older still), whichever is first."""
+    for position, hit in enumerate(hits):
+        if hit.id == key[-1]:
+            return position + 1
+    below = next((i for i, hit in enumerate(hits) if sort_key(hit, "relevance") < key), len(hits))
+    return below if seen is None else min(below, max(seen - 1, 0))

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from api import paging
 from models import db, hybrid
 from models.query import parse_query
 
@@ -281,9 +282,9 @@ def test_the_keyword_ranking_of_hybrid_never_ranks_a_draft(app, client, corpus, 
 @pytest.mark.parametrize("mode", ["semantic"])
 def test_the_last_hit_of_a_page_gone_the_next_page_skips_nothing(client, corpus, writer, mode):
     """Each hit below a hit that is gone moves up a rank, and its fused score with it: the hit
-    that took the rank of a page's last hit had that hit's score, and was skipped when its id
-    was the larger. (Hybrid mode resumes by the same code; in this corpus the ids of its hits
-    fall so that it skipped none before.)"""
+    that took the rank of a page's last hit had that hit's score, and a page that went on past
+    that score skipped it when its id was the larger. (Hybrid mode pages by the same code; in
+    this corpus the ids of its hits fall so that it skipped none that way.)"""
     whole = [hit["id"] for hit in search(client, "Riverton bridge", mode=mode, limit=50)["data"]]
     assert len(whole) >= 4
     first = search(client, "Riverton bridge", mode=mode, limit=2)
@@ -292,3 +293,77 @@ def test_the_last_hit_of_a_page_gone_the_next_page_skips_nothing(client, corpus,
     assert response.status_code == 204
     rest = search(client, "Riverton bridge", mode=mode, limit=50, cursor=first["next_cursor"])
     assert [hit["id"] for hit in rest["data"]] == whole[2:]
+
+
+def ids(body):
+    return [hit["id"] for hit in body["data"]]
+
+
+def pages_after(client, query, first, **params):
+    """The ids of every page after ``first``, one list each, by its cursors."""
+    pages, cursor = [], first["next_cursor"]
+    while cursor:
+        page = search(client, query, cursor=cursor, **params)
+        pages.append(ids(page))
+        cursor = page["next_cursor"]
+    return pages
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+@pytest.mark.parametrize("moved", ["shown", "not shown"])
+def test_a_hit_moved_up_between_pages_is_neither_repeated_nor_skipped(
+    client, corpus, writer, mode, moved
+):
+    """A write between two pages takes a hit to the top: the first page's last one (the next
+    page went on past it, and held again the hits it had passed), or one no page had held (the
+    next page went on past the first page's last hit, below it, and skipped it)."""
+    query = "Riverton harbour bridge"
+    whole = ids(search(client, query, mode=mode, limit=50))
+    assert len(whole) >= 4
+    first = search(client, query, mode=mode, limit=2)
+    assert ids(first) == whole[:2]
+    moving = whole[1] if moved == "shown" else whole[3]
+    response = client.patch(
+        f"/v1/articles/{moving}", json={"title": query, "body_text": f"{query}."}, headers=writer
+    )
+    assert response.status_code == 200, response.json
+    assert ids(search(client, query, mode=mode, limit=1)) == [moving]
+    later = pages_after(client, query, first, mode=mode, limit=2)
+    shown = ids(first) + [article_id for page in later for article_id in page]
+    assert sorted(shown) == sorted(whole)
+    assert all(len(page) == 2 for page in later[:-1])
+
+
+def test_the_pages_of_a_search_by_meaning_hold_at_most_its_hits(
+    client, corpus, writer, monkeypatch
+):
+    """Articles that arrive between pages, nearer than those shown, come on the next pages,
+    up to the hits a search has (``HITS``) over all of them."""
+    monkeypatch.setattr(hybrid, "HITS", 4)
+    query = "Riverton harbour bridge"
+    first = search(client, query, mode="semantic", limit=2)
+    assert len(first["data"]) == 2 and first["has_more"]
+    arrived = []
+    for number in range(3):
+        response = client.post(
+            "/v1/articles",
+            json={"source": "daily", "title": f"{query} {number}", "body_text": f"{query}."},
+            headers=writer,
+        )
+        assert response.status_code == 201, response.json
+        arrived.append(response.json["id"])
+    assert set(ids(search(client, query, mode="semantic", limit=3))) == set(arrived)
+    later = pages_after(client, query, first, mode="semantic", limit=2)
+    assert len(later) == 1 and set(later[0]) < set(arrived)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_a_cursor_made_before_the_ids_were_kept_still_pages_on(app, client, corpus, mode):
+    query = "Riverton harbour bridge"
+    whole = search(client, query, mode=mode, limit=50)["data"]
+    last = whole[1]
+    key = app.config["NEWSDESK"].key_for("cursors")
+    for kept in ([last["score"], last["id"], 2], [last["score"], last["id"]]):
+        cursor = paging.encode_cursor(f"search{mode}relevance", kept, key)
+        rest = search(client, query, mode=mode, limit=50, cursor=cursor)
+        assert ids(rest) == [hit["id"] for hit in whole[2:]]
