@@ -12,7 +12,7 @@ peewee models; the filters here mean what ``Article.filtered`` means there.
 import dataclasses
 import datetime
 
-from .articles import ARTICLE_SORTS, MAX_ID, PUBLISHED, UNPUBLISHED
+from .articles import ARTICLE_SORTS, EDITORIAL, MAX_ID, PUBLISHED, UNPUBLISHED
 from .base import db, is_postgres
 
 PUBLISHED_ONLY = "a.status = 'published'"
@@ -291,8 +291,17 @@ def bodies_that_fit(ids, budget):
 
 def related(article_id, limit, include_drafts=False, after=None):
     """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`;
-    those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given."""
+    those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given.
+
+    A computed relation to a copy of the same text (the article's duplicate, the article it
+    duplicates, or another duplicate of that: ``duplicate_of``, which the stories' worker
+    marks after the relations may have been computed) is not read: a reader has the text
+    already. An editor's relation is read whatever it names."""
     condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    condition += (
+        f" AND (r.origin = '{EDITORIAL}'"
+        " OR COALESCE(a.duplicate_of_id, a.id) <> COALESCE(s.duplicate_of_id, s.id))"
+    )
     params = [article_id]
     if after is not None:
         origin, score, relation_id = after
@@ -306,6 +315,7 @@ def related(article_id, limit, include_drafts=False, after=None):
     sql = (
         "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language, r.id"
         " FROM relation r JOIN article a ON a.id = r.related_id"
+        " JOIN article s ON s.id = r.article_id"
         f" WHERE r.article_id = ?{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.
         " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"

@@ -472,6 +472,41 @@ def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, mak
     assert client.get(f"/v1/stories/{story_id}").json["sources"] == ["daily", "wire"]
 
 
+def test_copies_of_one_text_are_not_related_by_computation(client, writer, source, make_source):
+    """The related list of an article leaves out its copies, the article it copies and that
+    article's other copies; an editor's relation to a copy is kept."""
+    original = post(client, writer, source, *STORY[0])
+    copies = [
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+        for n, slug in enumerate(("wire", "agency"), start=1)
+    ]
+    telling = post(client, writer, source, *STORY[1], hours=3)
+    story_id = client.get(f"/v1/articles/{telling['id']}").json["story"]
+    members = client.get(f"/v1/stories/{story_id}").json["articles"]
+    assert [(a["id"], a["duplicate_of"]) for a in members] == [
+        (original["id"], None),
+        *[(copy["id"], original["id"]) for copy in copies],
+        (telling["id"], None),
+    ]
+
+    def related(article):
+        response = client.get(f"/v1/articles/{article['id']}/related?limit=20")
+        assert response.status_code == 200, response.json
+        return [item["id"] for item in response.json["data"]]
+
+    one_text = {original["id"], *(copy["id"] for copy in copies)}
+    for article in (original, *copies):
+        assert related(article) == [telling["id"]]
+    assert one_text <= set(related(telling))
+    response = client.post(
+        f"/v1/articles/{original['id']}/relations",
+        json={"article_id": copies[0]["id"], "kind": "same_story"},
+        headers=writer,
+    )
+    assert response.status_code == 201, response.json
+    assert related(original) == [copies[0]["id"], telling["id"]]
+
+
 def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
     client, writer, source, make_source
 ):
