@@ -641,7 +641,15 @@ def test_an_editor_relates_a_computed_pair_and_removes_only_their_own(client, wr
     # pair answered 200 "existed", removing it dropped the computed relation for good, and a
     # DELETE removed a relation only the worker had made.
     a = post(client, writer, external_id="a").json
-    b = post(client, writer, external_id="b", title="Storm hits the coast again").json
+    # Related (the same tags, words of the storm), not a copy of a's text, which a related
+    # list leaves out.
+    b = post(
+        client,
+        writer,
+        external_id="b",
+        title="Storm hits the coast again",
+        body_text="A second storm reached the coast overnight.\n\nRoads were closed.",
+    ).json
     url = f"/v1/articles/{a['id']}/relations"
     computed = client.get(f"/v1/articles/{a['id']}/related").json["data"]
     assert [(r["id"], r["relation"]["origin"]) for r in computed] == [(b["id"], "computed")]
