@@ -312,13 +312,17 @@ def compute(article_id):
         Article.source,
         Article.published_at,
         Article.story,
+        Article.duplicate_of,
     ).where(Article.id.in_(list(vectors)) & (Article.status == PUBLISHED))
     terms = keywords(article.title, article.excerpt, "")
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
     total = sum(mass.values())
     tags = _tags_of([article_id, *vectors])
     scored = []
+    text_of = article.duplicate_of_id or article.id
     for row in rows:
+        if (row.duplicate_of_id or row.id) == text_of:
+            continue  # a copy of its text (or what it copies): see reading.related
         value, reasons = score(
             meaning=float(vectors[row.id][0] @ own[0]),
             text=_text_share(mass, total, _stems(row.title, row.excerpt)),
@@ -524,7 +528,8 @@ class _Corpus:
         rows = [
             row
             for row in db.execute_sql(
-                "SELECT id, title, excerpt, source_id, published_at, story_id FROM article"
+                "SELECT id, title, excerpt, source_id, published_at, story_id, duplicate_of_id"
+                " FROM article"
                 " WHERE status = 'published' ORDER BY published_at, id"
             ).fetchall()
             if row[0] in blobs
@@ -532,6 +537,8 @@ class _Corpus:
         self.ids = [row[0] for row in rows]
         self.sources = [row[3] for row in rows]
         self.stories = [row[5] for row in rows]
+        #: The article whose text each one is: itself, or the one it copies.
+        self.texts = [row[6] or row[0] for row in rows]
         self.times = np.array(
             [epoch_seconds(t) for t in (row[4] for row in rows)],
             dtype=np.float64,
@@ -580,6 +587,7 @@ class _Corpus:
             if extra:
                 candidates = [*candidates, *extra]
                 meanings = [*meanings, *(self.matrix[extra] @ self.matrix[k]).tolist()]
+        text_of = self.texts[k]
         mass, total, tags, source, when = (
             self.mass[k],
             self.totals[k],
@@ -594,6 +602,8 @@ class _Corpus:
         per_tag, per_source, per_recency = BOOSTS["tags"], BOOSTS["source"], BOOSTS["recency"]
         scored = []
         for j, meaning in zip(candidates, meanings, strict=True):
+            if self.texts[j] == text_of:
+                continue  # a copy of its text (or what it copies): see reading.related
             # value(), written out: this loop runs some two million times in a rebuild.
             text = sum(map(share, keys & self.covered[j])) / total if total else 0.0
             same_story = story is not None and self.stories[j] == story

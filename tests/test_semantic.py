@@ -507,6 +507,36 @@ def test_copies_of_one_text_are_not_related_by_computation(client, writer, sourc
     assert related(original) == [copies[0]["id"], telling["id"]]
 
 
+def test_copies_take_no_place_in_a_related_list(
+    app, client, writer, source, make_source, monkeypatch
+):
+    """A list keeps its best ``KEEP``: copies of the article's text, the most alike of all,
+    would fill it and then be left out as it is read. Neither the worker nor a rebuild keeps
+    them."""
+    monkeypatch.setattr(related, "KEEP", 2)
+    original = post(client, writer, source, *STORY[0])
+    for n, slug in enumerate(("wire", "agency"), start=1):
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+    # The other tellings from another source too: the same source would raise them above the
+    # copies.
+    herald = make_source(slug="herald")
+    tellings = [
+        post(client, writer, herald, *telling, hours=n)
+        for n, telling in enumerate(STORY[1:], start=3)
+    ]
+    expected = sorted(telling["id"] for telling in tellings)
+
+    def listed():
+        response = client.get(f"/v1/articles/{original['id']}/related")
+        assert response.status_code == 200, response.json
+        return sorted(item["id"] for item in response.json["data"])
+
+    assert listed() == expected
+    with app.app_context(), db.connection_context():
+        related.rebuild()
+    assert listed() == expected
+
+
 def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
     client, writer, source, make_source
 ):
