@@ -1,7 +1,8 @@
 """Opaque, integrity-checked cursors and the list envelope with its ``Link`` header.
 
 A cursor is the sort key of the last item of a page: ``[tag, value..., id]`` as JSON, base64url,
-followed by a keyed BLAKE2b check. Anything altered, truncated or made for another sort is a 400.
+followed by a keyed BLAKE2b check; a search's adds how many hits its pages held, and in hybrid
+and semantic modes their ids. Anything altered, truncated or made for another sort is a 400.
 """
 
 import base64
@@ -90,9 +91,13 @@ def integer(value):
     return value
 
 
+#: Ids a cursor holds at most (a search's hits are 100 at most).
+MAX_IDS = 1000
+
+
 def ids(value):
     """Ids a cursor holds as :func:`id_gaps` gives them: the ids, ascending."""
-    if type(value) is not list:
+    if type(value) is not list or len(value) > MAX_IDS:
         raise ValueError("not a list of ids")
     found = list(itertools.accumulate(integer(gap) for gap in value))
     if found and (found[-1] > MAX_INTEGER or 0 in value[1:]):
@@ -102,8 +107,7 @@ def ids(value):
 
 def id_gaps(values):
     """``values`` (ids) as a cursor holds them: the first of them ascending, then the gap
-    from each to the next (a quarter shorter than the ids themselves, for 99 ids among 100k:
-    a cursor of some 640 characters)."""
+    from each to the next, which is shorter than the ids themselves."""
     ordered = sorted(set(values))
     return [b - a for a, b in zip([0, *ordered], ordered, strict=False)]
 

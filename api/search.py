@@ -58,13 +58,14 @@ class Search(MethodView):
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
         # The last hit's sort key, how many hits the pages up to it held, and in hybrid and
         # semantic modes by relevance their ids (see hybrid.after). Cursors made before the
-        # count or the ids were kept have neither.
+        # count or the ids were kept lack what was added after them.
         key_type = paging.number if sort == "relevance" else paging.timestamp
         types = (key_type, paging.integer, paging.integer)
         kept = mode != "keyword" and sort == "relevance"
         if kept:
             types += (paging.ids,)
-        after = paging.decode_cursor(cursor, tag, types, optional=1 + kept) if cursor else None
+        optional = 2 if kept else 1
+        after = paging.decode_cursor(cursor, tag, types, optional=optional) if cursor else None
         criteria = article_filters(filters)
         if mode != "keyword":
             embeddings.prepare_index()
@@ -89,11 +90,11 @@ class Search(MethodView):
                     ids = [hit.id for hit in every]
                     extra["facets"] = search_index.facets_among(ids, dict.fromkeys(facets))
                 # Hits up to this page's last, and by relevance their ids.
-                if served is None:
-                    seen = len(every) - len(rest) + limit
-                else:
+                if kept:
                     seen = len(served) + limit
                     served = [*served, *(hit.id for hit in hits[:limit])]
+                else:
+                    seen = len(every) - len(rest) + limit
             hits, next_cursor = paging.paginate(
                 hits, limit, tag, lambda hit: _cursor_key(hit, sort, seen, served)
             )

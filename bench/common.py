@@ -42,8 +42,8 @@ def log(message):
 
 def percentile(values, share):
     """The least of ``values`` that ``share`` of them (0.99 for a p99) are at or below: the
-    nearest rank, as numpy's ``inverted_cdf`` computes it. Every bench script's percentiles
-    but wrk's own (which it prints) are this one."""
+    nearest rank, as numpy's ``inverted_cdf`` computes it. Every bench script's p99 but wrk's
+    own (which it prints) is this one."""
     return float(np.percentile(values, 100 * share, method="inverted_cdf"))
 
 

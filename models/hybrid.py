@@ -113,17 +113,18 @@ def sort_key(hit, sort):
 
 
 def after(hits, sort, cursor_key):
-    """The hits a page after ``cursor_key`` starts from, and the ids of the hits the pages up
-    to it held (by relevance; None by time). ``cursor_key`` is what the previous page's cursor
-    holds (None for a first page): its last hit's sort key, how many hits the pages up to it
-    held, and by relevance their ids (where kept).
+    """The hits a page after ``cursor_key`` starts from, and, by relevance, the ids of those
+    of them that the pages up to it held (None by time). ``cursor_key`` is what the previous
+    page's cursor holds (None for a first page): its last hit's sort key, how many hits the
+    pages up to it held, and by relevance their ids (where kept).
 
-    By time, the hits older than the last one. By relevance, every hit no page has held yet,
-    but never more than :data:`HITS` over all the pages. A write between two pages can move a
-    hit up or down past the last hit of a page: an article written since, or one whose text
-    changed and was embedded again. Its rank changes and the fused scores of the hits around it
-    with it, so no rank or score says where the last page ended, and a page started from one
-    would repeat a hit or skip one.
+    By time, the hits older than the last one. By relevance, every hit no page has held. A
+    write between two pages can move a hit up or down past the last hit of a page: an article
+    written since, or one whose text changed and was embedded again. Its rank changes and the
+    fused scores of the hits around it with it, so no rank or score says where the last page
+    ended, and a page started from one would repeat a hit or skip one. Of the ids held, those
+    no longer among the hits are let go: a cursor holds :data:`HITS` ids at most, and a hit
+    that leaves the hits and comes back among them can be shown again.
     """
     if cursor_key is None:
         return hits, [] if sort == "relevance" else None
@@ -133,9 +134,10 @@ def after(hits, sort, cursor_key):
     served = cursor_key[3] if len(cursor_key) > 3 else None
     if served is None:  # a cursor made before they were kept
         served = [hit.id for hit in hits[: _resumed_at(hits, key, cursor_key[2])]]
-    held = set(served)
-    rest = [hit for hit in hits if hit.id not in held]
-    return rest[: max(HITS - len(held), 0)], served
+    ranked = {hit.id for hit in hits}
+    held = [article_id for article_id in served if article_id in ranked]
+    shown = set(held)
+    return [hit for hit in hits if hit.id not in shown], held
 
 
 def _resumed_at(hits, key, seen):

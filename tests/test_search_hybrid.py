@@ -334,11 +334,11 @@ def test_a_hit_moved_up_between_pages_is_neither_repeated_nor_skipped(
     assert all(len(page) == 2 for page in later[:-1])
 
 
-def test_the_pages_of_a_search_by_meaning_hold_at_most_its_hits(
+def test_articles_that_arrive_between_pages_come_on_the_next_ones_once(
     client, corpus, writer, monkeypatch
 ):
-    """Articles that arrive between pages, nearer than those shown, come on the next pages,
-    up to the hits a search has (``HITS``) over all of them."""
+    """Three articles nearer the query than any arrive after a first page of a search of four
+    hits (``HITS``): the next pages hold them, each once, and none of the first page's."""
     monkeypatch.setattr(hybrid, "HITS", 4)
     query = "Riverton harbour bridge"
     first = search(client, query, mode="semantic", limit=2)
@@ -354,7 +354,39 @@ def test_the_pages_of_a_search_by_meaning_hold_at_most_its_hits(
         arrived.append(response.json["id"])
     assert set(ids(search(client, query, mode="semantic", limit=3))) == set(arrived)
     later = pages_after(client, query, first, mode="semantic", limit=2)
-    assert len(later) == 1 and set(later[0]) < set(arrived)
+    assert [len(page) for page in later] == [2, 1]
+    assert sorted(article_id for page in later for article_id in page) == sorted(arrived)
+
+
+def test_a_hit_that_comes_among_the_hits_as_a_shown_one_goes_is_shown(
+    client, corpus, writer, monkeypatch
+):
+    """The first page's last hit deleted, the fifth nearest article becomes one of a search's
+    four hits (``HITS``): the next pages hold the three not shown."""
+    monkeypatch.setattr(hybrid, "HITS", 4)
+    query = "Riverton harbour bridge"
+    every = ids(search(client, query, mode="semantic", limit=50))
+    assert len(every) == 4
+    first = search(client, query, mode="semantic", limit=2)
+    assert client.delete(f"/v1/articles/{every[1]}", headers=writer).status_code == 204
+    now = ids(search(client, query, mode="semantic", limit=50))
+    assert len(now) == 4 and set(now) - set(every)
+    later = pages_after(client, query, first, mode="semantic", limit=2)
+    assert sorted(article_id for page in later for article_id in page) == sorted(now[1:])
+
+
+@pytest.mark.parametrize(
+    "held", [[1, 0], [-1], "x", [1.5], [True], [2**63 - 1, 1], None, [1] * (paging.MAX_IDS + 1)]
+)
+def test_a_cursor_whose_ids_are_not_ids_is_a_400(app, client, corpus, held):
+    key = app.config["NEWSDESK"].key_for("cursors")
+    cursor = paging.encode_cursor("searchsemanticrelevance", [0.5, corpus["apples"], 2, held], key)
+    response = client.get(
+        "/v1/search", query_string={"q": "bridge", "mode": "semantic", "cursor": cursor}
+    )
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert "cursor" in response.json["errors"]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic"])
