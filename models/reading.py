@@ -293,31 +293,37 @@ def related(article_id, limit, include_drafts=False, after=None):
     """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`;
     those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given.
 
-    A computed relation to a copy of the same text (the article's duplicate, the article it
-    duplicates, or another duplicate of that: ``duplicate_of``, which the stories' worker
-    marks after the relations may have been computed) is not read: a reader has the text
-    already. An editor's relation is read whatever it names."""
-    condition = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
-    condition += (
-        f" AND (r.origin = '{EDITORIAL}'"
-        " OR COALESCE(a.duplicate_of_id, a.id) <> COALESCE(s.duplicate_of_id, s.id))"
+    Computed relations name each text once: not the article's own (its copies, the article it
+    copies, that one's other copies: ``duplicate_of``), and of the copies of another text the
+    best alone. The stories' worker marks copies after the relations may have been computed,
+    so this is read, not stored. A reader has read a text once already. An editor's relation
+    is read whatever it names."""
+    text = "COALESCE(a.duplicate_of_id, a.id)"
+    published = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    listed = (
+        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language,"
+        " r.id AS relation_id, ROW_NUMBER() OVER ("
+        f"PARTITION BY r.origin, CASE WHEN r.origin = '{EDITORIAL}' THEN r.id ELSE {text} END"
+        " ORDER BY r.score DESC, r.id) AS nth"
+        " FROM relation r JOIN article a ON a.id = r.related_id"
+        " JOIN article s ON s.id = r.article_id"
+        f" WHERE r.article_id = ?{published}"
+        f" AND (r.origin = '{EDITORIAL}' OR {text} <> COALESCE(s.duplicate_of_id, s.id))"
     )
-    params = [article_id]
+    condition, params = "", [article_id]
     if after is not None:
         origin, score, relation_id = after
         # The order's directions differ, so no row comparison: each step spelled out. The
         # score is compared as the column's type (REAL: a float4 on PostgreSQL).
-        condition += (
-            " AND (r.origin < ? OR (r.origin = ? AND (r.score < CAST(? AS REAL)"
-            " OR (r.score = CAST(? AS REAL) AND r.id > ?))))"
+        condition = (
+            " AND (origin < ? OR (origin = ? AND (score < CAST(? AS REAL)"
+            " OR (score = CAST(? AS REAL) AND relation_id > ?))))"
         )
         params += [origin, origin, score, score, relation_id]
     sql = (
-        "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language, r.id"
-        " FROM relation r JOIN article a ON a.id = r.related_id"
-        " JOIN article s ON s.id = r.article_id"
-        f" WHERE r.article_id = ?{condition}"
+        "SELECT id, card, kind, origin, score, reasons, language, relation_id"
+        f" FROM ({listed}) listed WHERE nth = 1{condition}"
         # 'editorial' sorts after 'computed': descending puts editorial relations first.
-        " ORDER BY r.origin DESC, r.score DESC, r.id LIMIT ?"
+        " ORDER BY origin DESC, score DESC, relation_id LIMIT ?"
     )
     return [RelatedRow(*row) for row in _rows(sql, [*params, limit])]

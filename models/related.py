@@ -319,9 +319,9 @@ def compute(article_id):
     total = sum(mass.values())
     tags = _tags_of([article_id, *vectors])
     scored = []
-    text_of = article.duplicate_of_id or article.id
+    texts = {row.id: row.duplicate_of_id or row.id for row in rows}
     for row in rows:
-        if (row.duplicate_of_id or row.id) == text_of:
+        if texts[row.id] == (article.duplicate_of_id or article.id):
             continue  # a copy of its text (or what it copies): see reading.related
         value, reasons = score(
             meaning=float(vectors[row.id][0] @ own[0]),
@@ -338,7 +338,23 @@ def compute(article_id):
         # related by their words.
         scored += [item for item in compute_keywords(article_id) if item[0] not in vectors]
     scored.sort(key=lambda item: (-item[1], item[0]))
-    return scored[:KEEP]
+    return _best_texts(scored, lambda item: texts.get(item[0], item[0]))
+
+
+def _best_texts(scored, text_of):
+    """The items of ``scored`` (best first) of its best :data:`KEEP` texts (``text_of(item)``:
+    the article an article copies, or itself), with every copy of them among it. A list shows
+    one article a text (reading.related): copies, alike as they are, would fill its places.
+    Each copy is kept all the same, so that :func:`store` offers the article to every one."""
+    kept, texts = [], set()
+    for item in scored:
+        text = text_of(item)
+        if text not in texts:
+            if len(texts) == KEEP:
+                continue
+            texts.add(text)
+        kept.append(item)
+    return kept
 
 
 def _story_neighbours(article):
@@ -403,9 +419,10 @@ def store(article_id, related, neighbours=True):
 
 def _offer(article_id, rows):
     """Offer ``article_id`` to the computed list of each article ``rows`` relate it to, with
-    the row's score and reasons: it goes in where it makes the top ``KEEP`` (the lowest then
-    leaves), and where it is already computed its score is brought up to date. The lists are
-    read in one statement and changed in a few, not a few for each."""
+    the row's score and reasons: it goes in where its text makes the list's best ``KEEP`` texts
+    (a copy of a text listed goes in beside it; a new text takes the place of the lowest, whose
+    rows leave), and where it is already computed its score is brought up to date. The lists
+    are read in one statement and changed in a few, not a few for each."""
     offers = {
         row["related"]: {**row, "article": row["related"], "related": article_id} for row in rows
     }
@@ -421,19 +438,29 @@ def _offer(article_id, rows):
         if related_id == article_id:
             already[owner] = origin
         elif origin == COMPUTED:
-            lists[owner].append((-score, relation_id))
+            lists[owner].append((score, relation_id, related_id))
+    listed = {article_id, *(row[2] for rows in lists.values() for row in rows)}
+    copies = dict(
+        Article.select(Article.id, Article.duplicate_of)
+        .where(Article.id.in_(list(listed)) & Article.duplicate_of.is_null(False))
+        .tuples()
+    )
+    offered = copies.get(article_id, article_id)
     added, dropped = [], []
     for owner, offer in offers.items():
         if owner in already:
             if already[owner] == COMPUTED:
                 added.append(offer)  # its score and reasons updated, below
             continue
-        kept = sorted(lists[owner])
-        if len(kept) >= KEEP and -kept[-1][0] >= offer["score"]:
-            continue
+        texts = collections.defaultdict(list)  # the rows of each text listed, and its best
+        for score, relation_id, related_id in lists[owner]:
+            texts[copies.get(related_id, related_id)].append((score, relation_id))
+        if offered not in texts and len(texts) >= KEEP:
+            lowest = min(texts, key=lambda text: max(texts[text]))
+            if max(texts[lowest])[0] >= offer["score"]:
+                continue
+            dropped += [relation_id for _, relation_id in texts[lowest]]
         added.append(offer)
-        if len(kept) >= KEEP:
-            dropped.append(kept[-1][1])
     if dropped:
         Relation.delete().where(Relation.id.in_(dropped)).execute()
     if added:
@@ -624,9 +651,10 @@ class _Corpus:
             score_value = evidence * boost * _SCALE
             if score_value >= MIN_SCORE:
                 signals = (meaning, text, same_story, overlap, same_source, days)
-                scored.append((score_value, self.ids[j], signals))
+                scored.append((score_value, self.ids[j], signals, j))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        return [(i, round(v, 4), reasons(*signals)) for v, i, signals in scored[:KEEP]]
+        best = _best_texts(scored, lambda item: self.texts[item[3]])
+        return [(i, round(v, 4), reasons(*signals)) for v, i, signals, _ in best]
 
 
 #: The corpus a rebuild's forked processes score (they inherit it; nothing is copied).

@@ -474,7 +474,8 @@ def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, mak
 
 def test_copies_of_one_text_are_not_related_by_computation(client, writer, source, make_source):
     """The related list of an article leaves out its copies, the article it copies and that
-    article's other copies; an editor's relation to a copy is kept."""
+    article's other copies, and holds one of another text's copies; an editor's relation to a
+    copy is kept."""
     original = post(client, writer, source, *STORY[0])
     copies = [
         post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
@@ -497,7 +498,7 @@ def test_copies_of_one_text_are_not_related_by_computation(client, writer, sourc
     one_text = {original["id"], *(copy["id"] for copy in copies)}
     for article in (original, *copies):
         assert related(article) == [telling["id"]]
-    assert one_text <= set(related(telling))
+    assert len(one_text & set(related(telling))) == 1
     response = client.post(
         f"/v1/articles/{original['id']}/relations",
         json={"article_id": copies[0]["id"], "kind": "same_story"},
@@ -510,31 +511,37 @@ def test_copies_of_one_text_are_not_related_by_computation(client, writer, sourc
 def test_copies_take_no_place_in_a_related_list(
     app, client, writer, source, make_source, monkeypatch
 ):
-    """A list keeps its best ``KEEP``: copies of the article's text, the most alike of all,
-    would fill it and then be left out as it is read. Neither the worker nor a rebuild keeps
-    them."""
+    """A list keeps its best ``KEEP`` texts: copies, the most alike of all, would fill it and
+    then be left out as it is read (the article's own text), or shown once (another's).
+    Neither the worker nor a rebuild lets them."""
     monkeypatch.setattr(related, "KEEP", 2)
     original = post(client, writer, source, *STORY[0])
-    for n, slug in enumerate(("wire", "agency"), start=1):
+    copies = [
         post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
-    # The other tellings from another source too: the same source would raise them above the
-    # copies.
-    herald = make_source(slug="herald")
-    tellings = [
-        post(client, writer, herald, *telling, hours=n)
-        for n, telling in enumerate(STORY[1:], start=3)
+        for n, slug in enumerate(("wire", "agency"), start=1)
     ]
-    expected = sorted(telling["id"] for telling in tellings)
+    one_text = {original["id"], *(copy["id"] for copy in copies)}
+    # The other tellings each from a source of its own (the same source would raise them above
+    # the copies); the first is nearer the copies' text in meaning than the second.
+    tellings = [
+        post(client, writer, make_source(slug=slug), *STORY[k], hours=n)
+        for n, (slug, k) in enumerate((("herald", 2), ("courier", 1)), start=3)
+    ]
 
-    def listed():
-        response = client.get(f"/v1/articles/{original['id']}/related")
+    def listed(article):
+        response = client.get(f"/v1/articles/{article['id']}/related")
         assert response.status_code == 200, response.json
-        return sorted(item["id"] for item in response.json["data"])
+        return {item["id"] for item in response.json["data"]}
 
-    assert listed() == expected
+    def check():
+        assert listed(original) == {telling["id"] for telling in tellings}
+        shown = listed(tellings[0])
+        assert len(shown) == 2 and tellings[1]["id"] in shown and shown & one_text
+
+    check()
     with app.app_context(), db.connection_context():
         related.rebuild()
-    assert listed() == expected
+    check()
 
 
 def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
@@ -858,9 +865,11 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
 ):
     from models import Relation
 
+    # The story told twice, the second time as if in German (as the hashed embedder reads
+    # words, the same vectors): a copy is of the same language, and no list holds a copy.
     written = [
-        post(client, writer, source, f"{title} ({n})", body, hours=3 * n + k)
-        for n in range(2)
+        post(client, writer, source, f"{title} ({n})", body, hours=3 * n + k, language=language)
+        for n, language in enumerate(("en", "de"))
         for k, (title, body) in enumerate(STORY)
     ]
     ids = [article["id"] for article in written]

@@ -143,12 +143,19 @@ def refusing(monkeypatch):
     embeddings.configure("hashed")
 
 
+#: Three articles related, not copies of one text (which no related list holds).
+HARBOUR = [
+    f"Harbour ferries resume {when}, a report."
+    for when in ("after the storm", "their night crossings", "with fewer sailings")
+]
+
+
 def test_one_article_that_fails_does_not_hold_up_the_queues(app, make_article, refusing):
     """An article the worker cannot process is logged and left out; the articles queued with
     it are embedded, placed and related as usual."""
     with app.app_context():
         failing = make_article(body="An unembeddable report.")
-        ordinary = [make_article(body=f"Harbour ferries resume, report {n}.") for n in range(3)]
+        ordinary = [make_article(body=body) for body in HARBOUR]
         ids = [failing.id, *(a.id for a in ordinary)]
         with write_transaction():
             EmbeddingQueue.add(ids)
@@ -267,7 +274,7 @@ def test_articles_at_the_ends_of_the_calendar_are_processed(app, make_article, c
             if year == 1
             else datetime.datetime(year, 12, 31, 12),
         )
-        ordinary = [make_article(body=f"Harbour ferries resume, report {n}.") for n in range(3)]
+        ordinary = [make_article(body=body) for body in HARBOUR]
         ids = [far.id, *(a.id for a in ordinary)]
         with write_transaction():
             EmbeddingQueue.add(ids)
