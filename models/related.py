@@ -289,7 +289,7 @@ def compute(article_id):
         return []
     own = embeddings.vectors_of([article_id]).get(article_id)
     if own is None:
-        return compute_keywords(article_id)
+        return _by_text(article, compute_keywords(article_id))
     index = embeddings.process_index()
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
@@ -303,7 +303,7 @@ def compute(article_id):
     if article.story_id is not None:
         ids |= _story_neighbours(article)
     if not ids:
-        return compute_keywords(article_id)
+        return _by_text(article, compute_keywords(article_id))
     vectors = embeddings.vectors_of(ids)
     rows = Article.select(
         Article.id,
@@ -314,12 +314,12 @@ def compute(article_id):
         Article.story,
         Article.duplicate_of,
     ).where(Article.id.in_(list(vectors)) & (Article.status == PUBLISHED))
+    texts = {row.id: row.duplicate_of_id or row.id for row in rows}
     terms = keywords(article.title, article.excerpt, "")
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
     total = sum(mass.values())
     tags = _tags_of([article_id, *vectors])
     scored = []
-    texts = {row.id: row.duplicate_of_id or row.id for row in rows}
     for row in rows:
         if texts[row.id] == (article.duplicate_of_id or article.id):
             continue  # a copy of its text (or what it copies): see reading.related
@@ -337,6 +337,24 @@ def compute(article_id):
         # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
         # related by their words.
         scored += [item for item in compute_keywords(article_id) if item[0] not in vectors]
+    return _by_text(article, scored, texts)
+
+
+def _by_text(article, scored, texts=None):
+    """``scored`` (``[(id, score, reasons)]``) best first, without copies of ``article``'s text,
+    of its best :data:`KEEP` texts (:func:`_best_texts`); ``texts`` holds the texts known of
+    them (an article's own id, or the one it copies), the others are read."""
+    texts = dict(texts or {})
+    unknown = [item[0] for item in scored if item[0] not in texts]
+    if unknown:
+        texts.update(
+            (article_id, copied or article_id)
+            for article_id, copied in Article.select(Article.id, Article.duplicate_of)
+            .where(Article.id.in_(unknown))
+            .tuples()
+        )
+    own = article.duplicate_of_id or article.id
+    scored = [item for item in scored if texts.get(item[0], item[0]) != own]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return _best_texts(scored, lambda item: texts.get(item[0], item[0]))
 
@@ -439,7 +457,7 @@ def _offer(article_id, rows):
             already[owner] = origin
         elif origin == COMPUTED:
             lists[owner].append((score, relation_id, related_id))
-    listed = {article_id, *(row[2] for rows in lists.values() for row in rows)}
+    listed = {article_id, *offers, *(row[2] for rows in lists.values() for row in rows)}
     copies = dict(
         Article.select(Article.id, Article.duplicate_of)
         .where(Article.id.in_(list(listed)) & Article.duplicate_of.is_null(False))
@@ -448,16 +466,22 @@ def _offer(article_id, rows):
     offered = copies.get(article_id, article_id)
     added, dropped = [], []
     for owner, offer in offers.items():
+        own = copies.get(owner, owner)
+        if own == offered:
+            continue  # a copy of its text: no list holds one
         if owner in already:
             if already[owner] == COMPUTED:
                 added.append(offer)  # its score and reasons updated, below
             continue
-        texts = collections.defaultdict(list)  # the rows of each text listed, and its best
+        # The rows of each other text listed, in the order a list is read (best first).
+        texts = collections.defaultdict(list)
         for score, relation_id, related_id in lists[owner]:
-            texts[copies.get(related_id, related_id)].append((score, relation_id))
+            text = copies.get(related_id, related_id)
+            if text != own:
+                texts[text].append((-score, relation_id))
         if offered not in texts and len(texts) >= KEEP:
-            lowest = min(texts, key=lambda text: max(texts[text]))
-            if max(texts[lowest])[0] >= offer["score"]:
+            lowest = max(texts, key=lambda text: min(texts[text]))
+            if -min(texts[lowest])[0] >= offer["score"]:
                 continue
             dropped += [relation_id for _, relation_id in texts[lowest]]
         added.append(offer)

@@ -2,8 +2,10 @@
 PostgreSQL, with the deterministic hashed embedder (close for texts that share words or names,
 so an English query finds the German and French articles that name the same bridge)."""
 
+import base64
 import datetime
 
+import orjson
 import pytest
 
 from api import paging
@@ -335,7 +337,7 @@ def test_a_hit_moved_up_between_pages_is_neither_repeated_nor_skipped(
 
 
 def test_articles_that_arrive_between_pages_come_on_the_next_ones_once(
-    client, corpus, writer, monkeypatch
+    app, client, corpus, writer, monkeypatch
 ):
     """Three articles nearer the query than any arrive after a first page of a search of four
     hits (``HITS``): the next pages hold them, each once, and none of the first page's."""
@@ -356,6 +358,17 @@ def test_articles_that_arrive_between_pages_come_on_the_next_ones_once(
     later = pages_after(client, query, first, mode="semantic", limit=2)
     assert [len(page) for page in later] == [2, 1]
     assert sorted(article_id for page in later for article_id in page) == sorted(arrived)
+    # The cursor after the second page holds the ids of the hits shown that are still hits
+    # (a search has four), not those the arrivals pushed out.
+    second = search(client, query, mode="semantic", limit=2, cursor=first["next_cursor"])
+    key = app.config["NEWSDESK"].key_for("cursors")
+    body = second["next_cursor"].split(".")[0]
+    payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert paging.encode_cursor(payload[0], payload[1:], key) == second["next_cursor"]
+    hits = set(ids(search(client, query, mode="semantic", limit=50)))
+    shown = set(ids(first)) | set(ids(second))
+    assert len(shown - hits) == 1
+    assert set(paging.ids(payload[-1])) == shown & hits
 
 
 def test_a_hit_that_comes_among_the_hits_as_a_shown_one_goes_is_shown(

@@ -13,6 +13,7 @@ from models import (
     Article,
     ArticleEmbedding,
     EmbeddingQueue,
+    Relation,
     SentenceEmbedding,
     Story,
     connected,
@@ -522,11 +523,10 @@ def test_copies_take_no_place_in_a_related_list(
     ]
     one_text = {original["id"], *(copy["id"] for copy in copies)}
     # The other tellings each from a source of its own (the same source would raise them above
-    # the copies); the first is nearer the copies' text in meaning than the second.
-    tellings = [
-        post(client, writer, make_source(slug=slug), *STORY[k], hours=n)
-        for n, (slug, k) in enumerate((("herald", 2), ("courier", 1)), start=3)
-    ]
+    # the copies). The first is nearer the copies' text in meaning than the second, and written
+    # after it: its own list, not an offer from the second, must hold the second.
+    later = post(client, writer, make_source(slug="courier"), *STORY[1], hours=3)
+    tellings = [post(client, writer, make_source(slug="herald"), *STORY[2], hours=4), later]
 
     def listed(article):
         response = client.get(f"/v1/articles/{article['id']}/related")
@@ -542,6 +542,33 @@ def test_copies_take_no_place_in_a_related_list(
     with app.app_context(), db.connection_context():
         related.rebuild()
     check()
+
+
+def test_an_article_offered_to_a_list_takes_the_place_of_the_text_shown_last(
+    app, client, make_article, monkeypatch
+):
+    """Two texts at one score: the list shows the one of the lower relation first, and an
+    article offered that beats them takes the place of the other. A copy of the list's own
+    text is not offered a place."""
+    monkeypatch.setattr(related, "KEEP", 2)
+    with app.app_context():
+        owner, first, second, new, copy = (make_article() for _ in range(5))
+        Article.update(duplicate_of=owner.id).where(Article.id == copy.id).execute()
+        for other in (first, second):
+            Relation.create(
+                article=owner, related=other, origin="computed", score=0.5, reasons="similar_text"
+            )
+        offer = {"kind": "related", "origin": "computed", "reasons": "similar_text"}
+        with db.atomic():
+            related._offer(
+                new.id, [{**offer, "article": new.id, "related": owner.id, "score": 0.6}]
+            )
+            related._offer(
+                copy.id, [{**offer, "article": copy.id, "related": owner.id, "score": 0.9}]
+            )
+    response = client.get(f"/v1/articles/{owner.id}/related")
+    assert response.status_code == 200, response.json
+    assert [item["id"] for item in response.json["data"]] == [new.id, first.id]
 
 
 def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
@@ -863,8 +890,6 @@ def test_related_rebuild_by_meaning_matches_the_worker(client, story_articles, a
 def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
     client, writer, source, app, monkeypatch
 ):
-    from models import Relation
-
     # The story told twice, the second time as if in German (as the hashed embedder reads
     # words, the same vectors): a copy is of the same language, and no list holds a copy.
     written = [
