@@ -297,9 +297,15 @@ def related(article_id, limit, include_drafts=False, after=None):
     copies, that one's other copies: ``duplicate_of``), and of the copies of another text the
     best alone. The stories' worker marks copies after the relations may have been computed,
     so this is read, not stored. A reader has read a text once already. An editor's relation
-    is read whatever it names."""
+    is read whatever it names, and a computed relation to a text an editor's relation names is
+    left out."""
     text = "COALESCE(a.duplicate_of_id, a.id)"
     published = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    edited = (
+        "SELECT 1 FROM relation e JOIN article ea ON ea.id = e.related_id"
+        f" WHERE e.article_id = r.article_id AND e.origin = '{EDITORIAL}'"
+        f" AND COALESCE(ea.duplicate_of_id, ea.id) = {text}"
+    )
     listed = (
         "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language,"
         " r.id AS relation_id, ROW_NUMBER() OVER ("
@@ -308,7 +314,8 @@ def related(article_id, limit, include_drafts=False, after=None):
         " FROM relation r JOIN article a ON a.id = r.related_id"
         " JOIN article s ON s.id = r.article_id"
         f" WHERE r.article_id = ?{published}"
-        f" AND (r.origin = '{EDITORIAL}' OR {text} <> COALESCE(s.duplicate_of_id, s.id))"
+        f" AND (r.origin = '{EDITORIAL}'"
+        f" OR ({text} <> COALESCE(s.duplicate_of_id, s.id) AND NOT EXISTS ({edited})))"
     )
     condition, params = "", [article_id]
     if after is not None:

@@ -476,7 +476,7 @@ def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, mak
 def test_copies_of_one_text_are_not_related_by_computation(client, writer, source, make_source):
     """The related list of an article leaves out its copies, the article it copies and that
     article's other copies, and holds one of another text's copies; an editor's relation to a
-    copy is kept."""
+    copy is kept, and leaves out a computed relation to another copy of its text."""
     original = post(client, writer, source, *STORY[0])
     copies = [
         post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
@@ -507,6 +507,17 @@ def test_copies_of_one_text_are_not_related_by_computation(client, writer, sourc
     )
     assert response.status_code == 201, response.json
     assert related(original) == [copies[0]["id"], telling["id"]]
+    # An editor's relation to one copy of a text leaves out the computed one to another.
+    (computed,) = one_text & set(related(telling))
+    chosen = min(one_text - {computed})
+    response = client.post(
+        f"/v1/articles/{telling['id']}/relations",
+        json={"article_id": chosen, "kind": "same_story"},
+        headers=writer,
+    )
+    assert response.status_code == 201, response.json
+    assert one_text & set(related(telling)) == {chosen}
+    assert related(telling)[0] == chosen
 
 
 def test_copies_take_no_place_in_a_related_list(
