@@ -15,6 +15,7 @@ import bisect
 import collections
 import contextlib
 import datetime
+import itertools
 import math
 import multiprocessing
 import re
@@ -293,9 +294,13 @@ def compute(article_id):
     index = embeddings.process_index()
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
+    text = article.duplicate_of_id or article.id
+    # Its own text's articles (itself, its copies, what it copies), nearest of all in meaning,
+    # are never related to it: so many more are asked for.
+    alike = Article.select().where((Article.id == text) | (Article.duplicate_of == text)).count()
     slots, _ = index.candidates(
         own[0],
-        NEAREST + 1,
+        NEAREST + max(1, alike),
         shifted(article.published_at, -span),
         shifted(article.published_at, span),
     )
@@ -321,7 +326,7 @@ def compute(article_id):
     tags = _tags_of([article_id, *vectors])
     scored = []
     for row in rows:
-        if texts[row.id] == (article.duplicate_of_id or article.id):
+        if texts[row.id] == text:
             continue  # a copy of its text (or what it copies): see reading.related
         value, reasons = score(
             meaning=float(vectors[row.id][0] @ own[0]),
@@ -377,10 +382,13 @@ def _best_texts(scored, text_of):
 
 def _story_neighbours(article):
     """The ids of the published articles of ``article``'s story with a vector published
-    nearest it (those a list can score, as a rebuild counts them): up to
-    :data:`STORY_NEIGHBOURS` before it and after it (two walks of the story's index)."""
+    nearest it (those a list can score, as a rebuild counts them), copies of its own text
+    passed over: up to :data:`STORY_NEIGHBOURS` before it and after it (two walks of the
+    story's index)."""
     story, at = Article.story == article.story_id, Article.published_at
-    story &= (Article.status == PUBLISHED) & peewee.fn.EXISTS(
+    text = peewee.fn.COALESCE(Article.duplicate_of, Article.id)
+    story &= (Article.status == PUBLISHED) & (text != (article.duplicate_of_id or article.id))
+    story &= peewee.fn.EXISTS(
         embeddings.ArticleEmbedding.select(embeddings.ArticleEmbedding.article).where(
             (embeddings.ArticleEmbedding.article == Article.id)
             & (embeddings.ArticleEmbedding.model == embeddings.embedder().name)
@@ -619,26 +627,36 @@ class _Corpus:
         for k, story_id in enumerate(self.stories):
             if story_id is not None:
                 self.members[story_id].append(k)
+        #: The positions of each text's articles, for the texts copied.
+        self.copies = collections.defaultdict(list)
+        for k, text in enumerate(self.texts):
+            self.copies[text].append(k)
+        self.copies = {text: ks for text, ks in self.copies.items() if len(ks) > 1}
 
     def related(self, k, candidates, meanings):
         """The best related articles of the article at position ``k`` among the positions
         ``candidates`` (whose cosine similarities to it are ``meanings``), as :func:`compute`
         gives them: every candidate is scored, and the reasons of the best are told."""
-        story = self.stories[k]
+        story, text_of = self.stories[k], self.texts[k]
         if story is not None:
             # The story's articles published nearest it, as the worker's _story_neighbours
             # takes them (members are in publication order), not every member: stories run to
             # thousands of articles (bench/README.md).
             members = self.members[story]
             at = bisect.bisect_left(members, k)
-            near = members[max(0, at - STORY_NEIGHBOURS) : at]
-            near += members[at + 1 : at + 1 + STORY_NEIGHBOURS]
+            if text_of in self.copies:  # its own text's are passed over
+                near = []
+                for steps in (range(at - 1, -1, -1), range(at + 1, len(members))):
+                    others = (members[i] for i in steps if self.texts[members[i]] != text_of)
+                    near += itertools.islice(others, STORY_NEIGHBOURS)
+            else:
+                near = members[max(0, at - STORY_NEIGHBOURS) : at]
+                near += members[at + 1 : at + 1 + STORY_NEIGHBOURS]
             offered = set(candidates)
             extra = [j for j in near if j not in offered]
             if extra:
                 candidates = [*candidates, *extra]
                 meanings = [*meanings, *(self.matrix[extra] @ self.matrix[k]).tolist()]
-        text_of = self.texts[k]
         mass, total, tags, source, when = (
             self.mass[k],
             self.totals[k],
@@ -701,6 +719,9 @@ def _score_block(start, block=512):
     for k in range(start, end):
         row = similarity[k - start]
         row[k - lo] = -np.inf
+        for j in corpus.copies.get(corpus.texts[k], ()):  # its own text's, never related
+            if lo <= j < hi:
+                row[j - lo] = -np.inf
         count = min(NEAREST, len(row) - 1)
         top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
         top = top[np.isfinite(row[top])]

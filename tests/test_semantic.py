@@ -555,6 +555,28 @@ def test_copies_take_no_place_in_a_related_list(
     check()
 
 
+@pytest.mark.parametrize("found_by", ["meaning", "story"])
+def test_copies_of_its_own_text_take_no_candidate_place(
+    app, client, writer, source, make_source, monkeypatch, found_by
+):
+    """An article's own copies are never related to it, so they take none of its candidates'
+    places: neither among the nearest in meaning (as many more are asked for) nor among its
+    story's neighbours (the walk passes them), in the worker as in a rebuild."""
+    monkeypatch.setattr(related, "NEAREST", 1 if found_by == "meaning" else 0)
+    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1 if found_by == "story" else 0)
+    monkeypatch.setattr(related, "CANDIDATES", 0)  # no keyword candidates: they share words
+    original = post(client, writer, source, *STORY[0])
+    for n, slug in enumerate(("wire", "agency"), start=1):
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=3)
+    with app.app_context(), db.connection_context():
+        # Its list was computed before the copies came (and the telling offered to it since).
+        assert [item[0] for item in related.compute(original["id"])] == [telling["id"]]
+        related.rebuild()
+    response = client.get(f"/v1/articles/{original['id']}/related")
+    assert [item["id"] for item in response.json["data"]] == [telling["id"]]
+
+
 def test_an_article_offered_to_a_list_takes_the_place_of_the_text_shown_last(
     app, client, make_article, monkeypatch
 ):
