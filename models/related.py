@@ -164,7 +164,8 @@ def _tags_of(ids):
 
 def compute_keywords(article_id):
     """The best related articles of ``article_id`` by keywords alone (the method before
-    embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``.
+    embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``, of
+    its best texts as :func:`_by_text` keeps them.
 
     Candidates are the articles of the search index that share any of its keywords within a few
     weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
@@ -187,7 +188,12 @@ def compute_keywords(article_id):
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
     total = sum(mass.values()) or 1.0
     rows = Article.select(
-        Article.id, Article.title, Article.excerpt, Article.source, Article.published_at
+        Article.id,
+        Article.title,
+        Article.excerpt,
+        Article.source,
+        Article.published_at,
+        Article.duplicate_of,
     ).where(Article.id.in_(ids))
     tags = _tags_of([article_id, *ids])
     scored = []
@@ -205,8 +211,7 @@ def compute_keywords(article_id):
         same_story = text >= 0.4 and days <= 3
         why = reasons(0.0, text, same_story, tag_overlap, same_source, days)
         scored.append((row.id, round(by_words, 4), why))
-    scored.sort(key=lambda item: (-item[1], item[0]))
-    return scored[:KEEP]
+    return _by_text(article, scored, {row.id: row.duplicate_of_id or row.id for row in rows})
 
 
 def score(meaning, text, same_story, tag_overlap, same_source, days):
@@ -290,7 +295,7 @@ def compute(article_id):
         return []
     own = embeddings.vectors_of([article_id]).get(article_id)
     if own is None:
-        return _by_text(article, compute_keywords(article_id))
+        return compute_keywords(article_id)
     index = embeddings.process_index()
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
@@ -308,7 +313,7 @@ def compute(article_id):
     if article.story_id is not None:
         ids |= _story_neighbours(article)
     if not ids:
-        return _by_text(article, compute_keywords(article_id))
+        return compute_keywords(article_id)
     vectors = embeddings.vectors_of(ids)
     rows = Article.select(
         Article.id,

@@ -577,6 +577,23 @@ def test_copies_of_its_own_text_take_no_candidate_place(
     assert [item["id"] for item in response.json["data"]] == [telling["id"]]
 
 
+def test_the_keyword_method_keeps_its_places_for_other_texts(
+    app, client, writer, source, make_source, monkeypatch
+):
+    """Without vectors (a change of model under way), a rebuild relates by words, where an
+    article's own copies, sharing every word, rank first: they take none of its places."""
+    monkeypatch.setattr(related, "KEEP", 1)
+    original = post(client, writer, source, *STORY[0])
+    for n, slug in enumerate(("wire", "agency"), start=1):
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=3)
+    with app.app_context(), db.connection_context():
+        ArticleEmbedding.delete().execute()
+        related.rebuild()
+    response = client.get(f"/v1/articles/{original['id']}/related")
+    assert [item["id"] for item in response.json["data"]] == [telling["id"]]
+
+
 def test_an_article_offered_to_a_list_takes_the_place_of_the_text_shown_last(
     app, client, make_article, monkeypatch
 ):
