@@ -61,8 +61,11 @@ BATCH = 20
 WINDOW_WEEKS = 3
 CANDIDATE_TERMS = 6
 CANDIDATES = 40
-#: Candidates nearest in meaning scored per article (besides articles of its story).
+#: Texts nearest in meaning whose articles are scored per article (besides articles of its
+#: story): the copies of one text, alike as they are, count once.
 NEAREST = 20
+#: Articles nearest in meaning looked at, at most, to find those texts.
+NEAREST_AT_MOST = 16 * NEAREST
 #: Articles of its story scored per article: those published nearest it, this many on each
 #: side (a list keeps 10; those far off in time score low on recency).
 STORY_NEIGHBOURS = 20
@@ -300,16 +303,8 @@ def compute(article_id):
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
     text = article.duplicate_of_id or article.id
-    # Its own text's articles (itself, its copies, what it copies), nearest of all in meaning,
-    # are never related to it: so many more are asked for.
-    alike = Article.select().where((Article.id == text) | (Article.duplicate_of == text)).count()
-    slots, _ = index.candidates(
-        own[0],
-        NEAREST + max(1, alike),
-        shifted(article.published_at, -span),
-        shifted(article.published_at, span),
-    )
-    ids = {int(i) for i in index.ids[slots]} - {article_id}
+    window = shifted(article.published_at, -span), shifted(article.published_at, span)
+    ids = set(_nearest_texts(index, own[0], text, *window))
     if article.story_id is not None:
         ids |= _story_neighbours(article)
     if not ids:
@@ -369,16 +364,44 @@ def _by_text(article, scored, texts=None):
     return _best_texts(scored, lambda item: texts.get(item[0], item[0]))
 
 
-def _best_texts(scored, text_of):
-    """The items of ``scored`` (best first) of its best :data:`KEEP` texts (``text_of(item)``:
-    the article an article copies, or itself), with every copy of them among it. A list shows
-    one article a text (reading.related): copies, alike as they are, would fill its places.
-    Each copy is kept all the same, so that :func:`store` offers the article to every one."""
+def _nearest_texts(index, vector, own, after, before):
+    """The ids of the articles of the :data:`NEAREST` texts nearest ``vector`` in meaning,
+    published between ``after`` and ``before`` (``index`` finds them), as :func:`_best_texts`
+    keeps them; not those of the text ``own`` (the article's: itself, its copies, what it
+    copies), which are never related to it. More are looked at while copies fill the places."""
+    wanted = NEAREST + 1
+    while True:
+        slots, _ = index.candidates(vector, wanted, after, before)
+        found = [int(i) for i in index.ids[slots]]
+        texts = {i: i for i in found}  # deleted since the index read them: their own
+        texts.update(
+            Article.select(Article.id, peewee.fn.COALESCE(Article.duplicate_of, Article.id))
+            .where(Article.id.in_(found))
+            .tuples()
+        )
+        nearest = [i for i in found if texts[i] != own]
+        kept = _best_texts(nearest, texts.__getitem__, NEAREST)
+        if (
+            len({texts[i] for i in kept}) == NEAREST
+            or len(slots) < wanted
+            or wanted >= NEAREST_AT_MOST
+        ):
+            return kept
+        wanted = min(2 * wanted, NEAREST_AT_MOST)
+
+
+def _best_texts(scored, text_of, count=None):
+    """The items of ``scored`` (best first) of its best ``count`` texts (:data:`KEEP` unless
+    given; ``text_of(item)``: the article an article copies, or itself), with every copy of
+    them among it. A list shows one article a text (reading.related): copies, alike as they
+    are, would fill its places. Each copy is kept all the same, so that :func:`store` offers
+    the article to every one."""
+    count = KEEP if count is None else count
     kept, texts = [], set()
     for item in scored:
         text = text_of(item)
         if text not in texts:
-            if len(texts) == KEEP:
+            if len(texts) == count:
                 continue
             texts.add(text)
         kept.append(item)
@@ -637,6 +660,10 @@ class _Corpus:
         for k, text in enumerate(self.texts):
             self.copies[text].append(k)
         self.copies = {text: ks for text, ks in self.copies.items() if len(ks) > 1}
+        #: Whether each position's text is copied.
+        self.copied = np.zeros(len(rows), dtype=bool)
+        for ks in self.copies.values():
+            self.copied[ks] = True
 
     def related(self, k, candidates, meanings):
         """The best related articles of the article at position ``k`` among the positions
@@ -727,11 +754,27 @@ def _score_block(start, block=512):
         for j in corpus.copies.get(corpus.texts[k], ()):  # its own text's, never related
             if lo <= j < hi:
                 row[j - lo] = -np.inf
-        count = min(NEAREST, len(row) - 1)
-        top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
-        top = top[np.isfinite(row[top])]
+        top = _nearest_texts_of(corpus, row, lo)
         results.append((corpus.ids[k], corpus.related(k, (top + lo).tolist(), row[top].tolist())))
     return results
+
+
+def _nearest_texts_of(corpus, row, lo):
+    """The columns of ``row`` (similarities to the corpus's positions from ``lo``, -inf where
+    none may be related) of the :data:`NEAREST` texts nearest, as :func:`_nearest_texts` finds
+    them: more are looked at while copies fill the places."""
+    count = min(NEAREST, len(row) - 1)
+    while True:
+        top = np.argpartition(-row, count)[:count] if count > 0 else np.zeros(0, int)
+        top = top[np.isfinite(row[top])]
+        if not corpus.copied[top + lo].any():
+            return top  # as many texts as articles
+        top = top[np.argsort(-row[top], kind="stable")]
+        kept = _best_texts(top.tolist(), lambda j: corpus.texts[lo + j], NEAREST)
+        texts = {corpus.texts[lo + j] for j in kept}
+        if len(texts) == NEAREST or len(top) < count or count >= min(len(row) - 1, NEAREST_AT_MOST):
+            return np.array(kept, dtype=np.int64)
+        count = min(2 * count, len(row) - 1, NEAREST_AT_MOST)
 
 
 def _rebuild_by_meaning(on_article=None, processes=1, block=512, store_every=2000):

@@ -577,6 +577,32 @@ def test_copies_of_its_own_text_take_no_candidate_place(
     assert [item["id"] for item in response.json["data"]] == [telling["id"]]
 
 
+def test_copies_of_another_text_count_once_among_the_nearest(
+    app, client, writer, source, make_source, monkeypatch
+):
+    """Of the articles nearest in meaning, the copies of one text count as one: more are
+    looked at until the texts fill the places (the worker, then a rebuild)."""
+    monkeypatch.setattr(related, "NEAREST", 2)
+    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
+    monkeypatch.setattr(related, "CANDIDATES", 0)  # no keyword candidates: they share words
+    # The telling is nearer every copy of the first text than the far one.
+    telling = post(client, writer, make_source(slug="courier"), *STORY[2], hours=3)
+    copied = [post(client, writer, source, *STORY[0])] + [
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+        for n, slug in enumerate(("wire", "agency"), start=1)
+    ]
+    far = post(client, writer, make_source(slug="herald"), *STORY[1], hours=4)
+    one_text = {article["id"] for article in copied}
+
+    with app.app_context(), db.connection_context():
+        found = [item[0] for item in related.compute(telling["id"])]
+        assert far["id"] in found and one_text & set(found), found
+        related.rebuild()
+    response = client.get(f"/v1/articles/{telling['id']}/related")
+    shown = [item["id"] for item in response.json["data"]]
+    assert len(shown) == 2 and far["id"] in shown and one_text & set(shown), shown
+
+
 def test_the_keyword_method_keeps_its_places_for_other_texts(
     app, client, writer, source, make_source, monkeypatch
 ):
