@@ -340,8 +340,11 @@ def compute(article_id):
             scored.append((row.id, round(value, 4), reasons))
     if len(scored) < KEEP:
         # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
-        # related by their words.
-        scored += [item for item in compute_keywords(article_id) if item[0] not in vectors]
+        # related by their words. Those embedded were too far in meaning to be candidates, as
+        # in a rebuild: their words alone do not relate them.
+        by_words = compute_keywords(article_id)
+        embedded = embeddings.embedded([item[0] for item in by_words])
+        scored += [item for item in by_words if item[0] not in embedded]
     return _by_text(article, scored, texts)
 
 

@@ -603,6 +603,19 @@ def test_copies_of_another_text_count_once_among_the_nearest(
     assert len(shown) == 2 and far["id"] in shown and one_text & set(shown), shown
 
 
+def test_words_relate_only_articles_not_embedded_yet(app, client, writer, source, monkeypatch):
+    """Too few candidates by meaning: the keyword method adds articles without a vector, not
+    those embedded but too far in meaning to be candidates (a rebuild relates neither)."""
+    monkeypatch.setattr(related, "NEAREST", 1)
+    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
+    article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
+    with app.app_context(), db.connection_context():
+        assert [item[0] for item in related.compute(article["id"])] == [nearer["id"]]
+        ArticleEmbedding.delete().where(ArticleEmbedding.article == farther["id"]).execute()
+        found = {item[0] for item in related.compute(article["id"])}
+    assert found == {nearer["id"], farther["id"]}
+
+
 def test_the_keyword_method_keeps_its_places_for_other_texts(
     app, client, writer, source, make_source, monkeypatch
 ):
