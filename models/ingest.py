@@ -835,8 +835,11 @@ def delete_article(article, touched):
     if article.status == PUBLISHED:  # counted no more
         touched.source_counts[article.source_id] -= 1
         touched.tag_counts.update({tag_id: -1 for tag_id in tags})
+    copies = stories.copies_of(article.id)
     Article.delete().where(Article.id == article.id).execute()
     unindex_article(article.id)
+    if copies:  # unmarked by the database (ON DELETE SET NULL)
+        stories.hand_over(copies)
     if article.story_id is not None:
         cards.publish(sorted(stories.refresh_stories([article.story_id])))
     if article.status == PUBLISHED:

@@ -12,7 +12,8 @@ a story left with fewer than two published articles is dissolved.
 A near-identical copy (a wire story run by another source: the same language and nearly the
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
 an original placed after its copies (older news imported late, an article published again)
-takes them over.
+takes them over, and the copies of an article deleted, unpublished, rewritten or moved after
+them copy the first of them (:func:`hand_over`).
 """
 
 import collections
@@ -183,8 +184,9 @@ class _Window:
                 continue
             if (row[0], other) > (article.published_at, article.id):
                 copies.append(k)
-            elif duplicate_of is None:  # the most alike before it
-                duplicate_of = row[4] or other
+            elif duplicate_of is None:  # the most alike before it (what that one copies,
+                # unless that is this one: it was moved after its copies)
+                duplicate_of = row[4] if row[4] not in (None, article.id) else other
         # The nearest article whose story (if it has one) is alike enough on average; a copy
         # goes with what it copies.
         stories = np.array([self.rows[k][1] or 0 for k in candidates])
@@ -219,6 +221,13 @@ class _Window:
                 row[4] = original
                 marked.append(self.ids[k])
         return marked
+
+    def mark(self, article_ids, duplicate_of):
+        """Remember that the articles ``article_ids`` copy ``duplicate_of`` now."""
+        for article_id in article_ids:
+            k = self.position.get(article_id)
+            if k is not None:
+                self.rows[k][4] = duplicate_of
 
     def note(self, article_id, story_id=None, duplicate_of=None, partner=False):
         """Remember where an article went; placed, it is a candidate for those after it."""
@@ -364,6 +373,8 @@ def _place_chunk(article_ids, later, windows, vectors):
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
+                remarked, duplicate_of = _copies_placed_again(around, article, copies, duplicate_of)
+                changed.update(remarked)
                 if story_id is not None and duplicate_of is None:
                     spans.stretch(story_id, article.published_at)
                 around.note(article.id, story_id, duplicate_of)
@@ -388,11 +399,57 @@ def _place_chunk(article_ids, later, windows, vectors):
     return changed
 
 
+def _copies_placed_again(around, article, copies, duplicate_of):
+    """Bring up to date the marks of the articles that copied ``article``, placed again with
+    the later copies ``copies`` (positions in ``around``) and as a copy of ``duplicate_of``:
+    those it no longer has (its text rewritten, it moved after them, or it is no longer
+    published) copy the first of them now, and so does the article if it copies one of them;
+    the others copy what the article copies, if it is a copy now. Returns ``(ids of the
+    articles marked again, what the article copies)``."""
+    alike = {around.ids[k] for k in copies}
+    before = copies_of(article.id)
+    stale = [i for i in before if i not in alike]
+    if stale:
+        first = hand_over(stale)
+        around.mark([first], None)
+        around.mark(stale[1:], first)
+        if duplicate_of in stale:
+            duplicate_of = first
+    original = duplicate_of or article.id
+    still = [i for i in before if i in alike and original != article.id]
+    if still:
+        Article.update(duplicate_of=original).where(Article.id.in_(still)).execute()
+        around.mark(still, original)
+    return stale + still, duplicate_of
+
+
 def _start_story(article_id, published_at):
     """A new story holding the article ``article_id`` (published at ``published_at``); its id."""
     story = Story.create(first_published_at=published_at, last_published_at=published_at)
     Article.update(story=story.id).where(Article.id == article_id).execute()
     return story.id
+
+
+def copies_of(article_id):
+    """The ids of the published articles marked copies of ``article_id``, in publication
+    order."""
+    query = (
+        Article.select(Article.id)
+        .where((Article.duplicate_of == article_id) & (Article.status == PUBLISHED))
+        .order_by(Article.published_at, Article.id)
+    )
+    return [i for (i,) in query.tuples()]
+
+
+def hand_over(copies):
+    """The articles ``copies`` (ids in publication order, at least one) copied one article,
+    and copy it no more (it was deleted, unpublished or rewritten): the first of them is the
+    original of the others now, as placing them would make it. Returns the first."""
+    first, *others = copies
+    Article.update(duplicate_of=None).where(Article.id == first).execute()
+    if others:
+        Article.update(duplicate_of=first).where(Article.id.in_(others)).execute()
+    return first
 
 
 def refresh_stories(story_ids):
@@ -433,14 +490,16 @@ def refresh_stories(story_ids):
             Article.update(story=None).where(Article.story == story_id).execute()
             Story.delete().where(Story.id == story_id).execute()
             continue
-        # A copy of an article no longer published in the story (unpublished, or rewritten
-        # and placed elsewhere) is a copy of nothing the story shows.
+        # The copies of an article no longer published in the story (unpublished, or
+        # rewritten and placed elsewhere) are handed over to the first of them.
         kept = {row.id for row in published}
-        orphans = {row.id for row in published if row.duplicate_of not in (None, *kept)}
-        if orphans:
-            Article.update(duplicate_of=None).where(Article.id.in_(sorted(orphans))).execute()
+        orphans = collections.defaultdict(list)
+        for row in published:
+            if row.duplicate_of not in (None, *kept):
+                orphans[row.duplicate_of].append(row.id)
+        firsts = {hand_over(copies) for copies in orphans.values()}
         headline = next(
-            (row for row in published if row.duplicate_of is None or row.id in orphans),
+            (row for row in published if row.duplicate_of is None or row.id in firsts),
             published[0],
         )
         Story.update(

@@ -680,6 +680,84 @@ def test_a_copy_of_an_article_the_story_no_longer_shows_is_no_copy(
     assert detail["headline"]["id"] == copy["id"]
 
 
+@pytest.mark.parametrize("change", ["deleted", "unpublished", "rewritten", "retold", "later"])
+def test_the_copies_of_an_article_they_copy_no_more_copy_the_first_of_them(
+    client, writer, source, make_source, change
+):
+    """Copies of an article deleted, unpublished, rewritten as another story, retold in the
+    same one in other words, or moved after them: the first copy is an original, the others
+    copy it, and so does the article moved (each had been left a copy of nothing, and a
+    related list named their one text twice; the article moved had copied itself)."""
+    original = post(client, writer, source, *STORY[0])
+    wire, agency = make_source(slug="wire"), make_source(slug="agency")
+    first = post(client, writer, wire, STORY[0][0], f"{STORY[0][1]} By wire.", 1)["id"]
+    # Word for word: the article moved after it is most alike to it, yet copies the first.
+    second = post(client, writer, agency, *STORY[0], hours=2)["id"]
+    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=3)
+    path = f"/v1/articles/{original['id']}"
+    if change == "deleted":
+        assert client.delete(path, headers=writer).status_code == 204
+    else:
+        edit = {
+            "unpublished": {"status": "draft"},
+            "rewritten": {"title": OTHER[0], "body_text": OTHER[1]},
+            "retold": {"title": STORY[2][0], "body_text": STORY[2][1]},
+            "later": {"published_at": (BASE_TIME + datetime.timedelta(hours=5)).isoformat() + "Z"},
+        }[change]
+        assert client.patch(path, json=edit, headers=writer).status_code == 200
+    story_id = client.get(f"/v1/articles/{telling['id']}").json["story"]
+    detail = client.get(f"/v1/stories/{story_id}").json
+    members = [(a["id"], a["duplicate_of"]) for a in detail["articles"]]
+    assert members == [
+        *([(original["id"], None)] if change == "retold" else []),
+        (first, None),
+        (second, first),
+        (telling["id"], None),
+        *([(original["id"], first)] if change == "later" else []),
+    ]
+    assert detail["headline"]["id"] == (original["id"] if change == "retold" else first)
+
+    def related(article_id):
+        response = client.get(f"/v1/articles/{article_id}/related")
+        return {item["id"] for item in response.json["data"]}
+
+    one_text = {first, second, *([original["id"]] if change == "later" else [])}
+    assert len(related(telling["id"]) & one_text) == 1
+    assert related(second) & {first} == set()
+    if change == "retold":
+        assert len(related(original["id"]) & {first, second}) == 1
+
+
+def test_an_article_rewritten_into_a_copy_hands_its_copies_to_what_it_copies(
+    client, writer, source, make_source
+):
+    """An article rewritten near word for word like an earlier one copies it, and so do the
+    articles that copied the article and still do (not a copy of a copy)."""
+    more = (
+        " Officials said repairs would take months and traffic was diverted to the northern"
+        " crossing, police added."
+    )
+    earlier = post(client, writer, source, STORY[0][0], STORY[0][1] + more)
+    article = post(client, writer, make_source(slug="herald"), *STORY[0], hours=1)
+    copy = post(client, writer, make_source(slug="wire"), STORY[0][0], f"{STORY[0][1]} By wire.", 2)
+    story_id = client.get(f"/v1/articles/{earlier['id']}").json["story"]
+
+    def members():
+        detail = client.get(f"/v1/stories/{story_id}").json
+        return [(a["id"], a["duplicate_of"]) for a in detail["articles"]]
+
+    assert members() == [(earlier["id"], None), (article["id"], None), (copy["id"], article["id"])]
+    edit = {"body_text": STORY[0][1] + " Officials said repairs would take months"}
+    assert (
+        client.patch(f"/v1/articles/{article['id']}", json=edit, headers=writer).status_code == 200
+    )
+    assert members() == [
+        (earlier["id"], None),
+        (article["id"], earlier["id"]),
+        (copy["id"], earlier["id"]),
+    ]
+
+
 def test_an_original_placed_after_its_copies_takes_them_over(client, writer, source, make_source):
     """An import of older news brings an original after the copies the wire ran later; an
     article published again comes back after its copies were freed."""
