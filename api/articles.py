@@ -82,8 +82,9 @@ class ArticleList(MethodView):
         if status == DRAFT:
             check_scope("write")
         fields = fieldset(field_names)
+        tag = paging.bound(sort, status=status, **filters)
         after = (
-            paging.decode_cursor(cursor, sort, (paging.timestamp, paging.integer))
+            paging.decode_cursor(cursor, tag, (paging.timestamp, paging.integer))
             if cursor
             else None
         )
@@ -91,7 +92,7 @@ class ArticleList(MethodView):
             sort=sort, after=after, limit=limit + 1, status=status, **article_filters(filters)
         )
         limit = page_limit([key[1] for _, key in rows], limit, fields)
-        rows, next_cursor = paging.paginate(rows[: limit + 1], limit, sort, lambda row: row[1])
+        rows, next_cursor = paging.paginate(rows[: limit + 1], limit, tag, lambda row: row[1])
         shown = bodies([key[1] for _, key in rows], fields)
         return paging.page(
             [list_item(card, fields, shown.get(key[1])) for card, key in rows], next_cursor

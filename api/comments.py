@@ -44,7 +44,8 @@ class ArticleComments(MethodView):
         if status != VISIBLE:
             check_scope("admin")
         article = found(Article.lookup(key, include_drafts=caller_may("admin")), key)
-        tag = f"comments:{article.id}"  # a cursor of one article's comments is no other's
+        # A cursor of one article's comments is no other's.
+        tag = paging.bound(f"comments:{article.id}", status=status)
         types = (paging.timestamp, paging.integer)
         after = paging.decode_cursor(cursor, tag, types) if cursor else None
         query = Comment.of_article(article.id, after, None if status == "all" else status)

@@ -2,7 +2,8 @@
 
 A cursor is the sort key of the last item of a page: ``[tag, value..., id]`` as JSON, base64url,
 followed by a keyed BLAKE2b check; a search's adds how many hits its pages held, and in hybrid
-and semantic modes their ids. Anything altered, truncated or made for another sort is a 400.
+and semantic modes their ids. Anything altered, truncated or made for another sort is a 400; so
+is a cursor of a filtered list or a search sent with other filters or words (:func:`bound`).
 """
 
 import base64
@@ -22,6 +23,12 @@ from .config import LEGACY_SECRET
 from .errors import bad_request
 
 BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
+OTHER_PARAMETERS = (
+    "Invalid {name}: it was made for this list with other parameters. Send them as the request"
+    " that gave it did; only limit and fields may change from page to page."
+)
+#: Between a cursor's tag and the digest of the parameters it is bound to (:func:`bound`).
+BOUND = "~"
 #: What a query may hold as it is (RFC 3986: its sub-delimiters, ``:``, ``@``, ``/``, ``?``, and
 #: ``%``, so that escapes stay as sent); ``quote`` keeps letters, digits and ``-._~`` too.
 QUERY_SAFE = "%!$&'()*+,;=:@/?"
@@ -124,28 +131,52 @@ def string(value):
     return value
 
 
+def bound(tag, /, **parameters):
+    """``tag`` bound to ``parameters``: what a list's request holds besides its cursor, limit
+    and fields (its filters, a search's words). A cursor made with it is a 400 when sent with
+    other parameters: it would give a page of another list from a place in this one, and
+    repeat or skip items. Comma lists count as sets; a parameter left out is None."""
+    given = {name: _canonical(value) for name, value in parameters.items() if value is not None}
+    digest = hashlib.blake2b(orjson.dumps(given, option=orjson.OPT_SORT_KEYS), digest_size=6)
+    return f"{tag}{BOUND}{_b64(digest.digest())}"
+
+
+def _canonical(value):
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(str(_canonical(item)) for item in value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
 def decode_cursor(token, tag, types, name="cursor", optional=0):
     """The sort key inside ``token``, checked against ``tag`` and converted by ``types``; the
     last ``optional`` values may be missing (tokens made before they were added): None.
 
-    A token that was altered or made for another list is a 400 naming the parameter ``name``.
+    A token that was altered or made for another list is a 400 naming the parameter ``name``,
+    and so is one made for the same list with other parameters (``tag`` made by
+    :func:`bound`); one made before its list's tokens were bound is read as it was.
     """
+    base = tag.partition(BOUND)[0]
+    message = BAD_TOKEN
     try:
         body, mac = token.split(".")
         raw = _unb64(body)
         if not hmac.compare_digest(_unb64(mac), _mac(raw)):
             raise ValueError("altered")
         payload = orjson.loads(raw)
-        if (
-            not isinstance(payload, list)
-            or not len(types) - optional < len(payload) <= len(types) + 1
-            or payload[0] != tag
-        ):
+        if not isinstance(payload, list) or not payload:
+            raise ValueError("not a cursor")
+        if payload[0] not in (tag, base):
+            if isinstance(payload[0], str) and payload[0].partition(BOUND)[0] == base:
+                message = OTHER_PARAMETERS
+            raise ValueError("made for another list")
+        if not len(types) - optional < len(payload) <= len(types) + 1:
             raise ValueError("made for another list")
         values = [convert(value) for convert, value in zip(types, payload[1:], strict=False)]
         return (*values, *[None] * (len(types) - len(values)))
     except (ValueError, TypeError, UnicodeError):
-        bad_request(name, BAD_TOKEN.format(name=name))
+        bad_request(name, message.format(name=name))
 
 
 def paginate(rows, limit, tag, key):

@@ -56,6 +56,7 @@ class Search(MethodView):
             bad_request("q", str(error))
         # Keyword cursors keep the tag they had before there were modes.
         tag = f"search{sort}" if mode == "keyword" else f"search{mode}{sort}"
+        tag = paging.bound(tag, q=q, **filters)
         # The last hit's sort key, how many hits the pages up to it held, and in hybrid and
         # semantic modes by relevance their ids (see hybrid.after). Cursors made before the
         # count or the ids were kept lack what was added after them.

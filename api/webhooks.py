@@ -349,7 +349,8 @@ class Deliveries(MethodView):
     def get(self, webhook_id, limit, cursor=None, status=None):
         """The delivery log of a webhook, newest first: each delivery's state and attempts."""
         get_webhook_or_404(webhook_id)
-        tag = f"deliveries:{webhook_id}"  # a cursor of one webhook's log is no other's
+        # A cursor of one webhook's log is no other's.
+        tag = paging.bound(f"deliveries:{webhook_id}", status=status)
         after = paging.decode_cursor(cursor, tag, (paging.integer,)) if cursor else None
         query = WebhookDelivery.logged(webhook_id)
         if status is not None:

@@ -390,7 +390,12 @@ class PageArgs(Schema):
     """Cursor paging of a list."""
 
     cursor = fields.String(
-        metadata={"description": "Opaque cursor from the previous page's `next_cursor`"}
+        metadata={
+            "description": (
+                "Opaque cursor from the previous page's `next_cursor`, sent with the same other"
+                " parameters (limit and fields may change): with other filters it is a 400"
+            )
+        }
     )
     limit = Count(
         load_default=20,

@@ -197,6 +197,19 @@ def test_a_cursor_of_one_articles_comments_is_400_on_anothers(client, commenter,
     assert other.status_code == 400 and list(other.json["errors"]) == ["cursor"]
 
 
+def test_a_cursor_of_one_status_is_400_with_another(client, commenter, make_key, article):
+    admin = make_key("admin")
+    for n in range(3):
+        client.post(
+            comment_url(article), json={"author_name": "A", "body": f"{n}"}, headers=commenter
+        )
+    url = comment_url(article) + "?limit=1"
+    cursor = client.get(url + "&status=all", headers=admin).json["next_cursor"]
+    assert client.get(url + f"&status=all&cursor={cursor}", headers=admin).status_code == 200
+    other = client.get(url + f"&cursor={cursor}", headers=admin)
+    assert other.status_code == 400 and list(other.json["errors"]) == ["cursor"]
+
+
 @pytest.mark.parametrize("raw", ["[]", "null", '"text"'])
 def test_a_body_that_is_no_object_is_told_apart_from_a_bad_comment_body(
     client, article, commenter, raw

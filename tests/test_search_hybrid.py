@@ -361,7 +361,8 @@ def test_articles_that_arrive_between_pages_come_on_the_next_ones_once(
     second = search(client, query, mode="semantic", limit=2, cursor=first["next_cursor"])
     types = (paging.number, paging.integer, paging.integer, paging.ids)
     with app.test_request_context():
-        *_, held = paging.decode_cursor(second["next_cursor"], "searchsemanticrelevance", types)
+        tag = paging.bound("searchsemanticrelevance", q=query)
+        *_, held = paging.decode_cursor(second["next_cursor"], tag, types)
     hits = set(ids(search(client, query, mode="semantic", limit=50)))
     shown = set(ids(first)) | set(ids(second))
     assert len(shown - hits) == 1
@@ -383,6 +384,21 @@ def test_a_hit_that_comes_among_the_hits_as_a_shown_one_goes_is_shown(
     assert len(now) == 4 and set(now) - set(every)
     later = pages_after(client, query, first, mode="semantic", limit=2)
     assert sorted(article_id for page in later for article_id in page) == sorted(now[1:])
+
+
+@pytest.mark.parametrize("mode", hybrid.MODES)
+def test_a_cursor_of_one_search_is_a_400_in_another(client, corpus, mode):
+    """Other words or filters with a search's cursor are a 400 (it skipped hits of the other
+    search, shown or not); another limit is not."""
+    first = search(client, "Riverton harbour bridge", mode=mode, limit=1)
+    cursor = first["next_cursor"]
+    for query, extra in (("harvest", {}), ("Riverton harbour bridge", {"language": "en"})):
+        response = client.get(
+            "/v1/search", query_string={"q": query, "mode": mode, "cursor": cursor, **extra}
+        )
+        assert response.status_code == 400 and list(response.json["errors"]) == ["cursor"]
+    later = search(client, "Riverton harbour bridge", mode=mode, limit=3, cursor=cursor)
+    assert later["data"] and first["data"][0]["id"] not in ids(later)
 
 
 @pytest.mark.parametrize(

@@ -1071,6 +1071,9 @@ def test_the_delivery_log_is_cursor_paged(client, admin, subscribe, receiver):
     second = client.get(f"{url}&cursor={first.json['next_cursor']}", headers=admin).json
     assert [d["id"] for d in second["data"]] == ids[:1] and second["has_more"] is False
     assert client.get(f"{url}&cursor=bad", headers=admin).status_code == 400
+    # A cursor of the whole log is none of its failed deliveries'.
+    other = client.get(f"{url}&status=failed&cursor={first.json['next_cursor']}", headers=admin)
+    assert other.status_code == 400 and list(other.json["errors"]) == ["cursor"]
     failed = client.get(f"{url}&status=failed", headers=admin).json
     assert failed["data"] == []
     assert client.get(f"{url}&status=lost", headers=admin).status_code == 422
