@@ -24,8 +24,8 @@ from .errors import bad_request
 
 BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 OTHER_PARAMETERS = (
-    "Invalid {name}: it was made for this list with other parameters. Send them as the request"
-    " that gave it did; only limit and fields may change from page to page."
+    "Invalid {name}: it was made for this list with other filters. Send them (and a search's q)"
+    " as the request that gave it did; limit, fields and facets may change from page to page."
 )
 #: Between a cursor's tag and the digest of the parameters it is bound to (:func:`bound`).
 BOUND = "~"
@@ -136,15 +136,19 @@ def bound(tag, /, **parameters):
     and fields (its filters, a search's words). A cursor made with it is a 400 when sent with
     other parameters: it would give a page of another list from a place in this one, and
     repeat or skip items. Comma lists count as sets; a parameter left out is None."""
-    given = {name: _canonical(value) for name, value in parameters.items() if value is not None}
+    given = {
+        name: _canonical(value)
+        for name, value in parameters.items()
+        if value is not None and value != []
+    }
     digest = hashlib.blake2b(orjson.dumps(given, option=orjson.OPT_SORT_KEYS), digest_size=6)
     return f"{tag}{BOUND}{_b64(digest.digest())}"
 
 
 def _canonical(value):
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sorted(str(_canonical(item)) for item in value)
-    if isinstance(value, datetime.datetime | datetime.date):
+    if isinstance(value, list | tuple | set | frozenset):
+        return sorted({str(_canonical(item)) for item in value})
+    if isinstance(value, datetime.date):  # datetimes too
         return value.isoformat()
     return value if isinstance(value, str | int | float | bool) else str(value)
 

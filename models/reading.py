@@ -305,6 +305,7 @@ def related(article_id, limit, include_drafts=False, after=None):
         "SELECT 1 FROM relation e JOIN article ea ON ea.id = e.related_id"
         f" WHERE e.article_id = r.article_id AND e.origin = '{EDITORIAL}'"
         f" AND COALESCE(ea.duplicate_of_id, ea.id) = {text}"
+        + ("" if include_drafts else " AND ea.status = 'published'")
     )
     listed = (
         "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language,"

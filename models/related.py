@@ -1,8 +1,9 @@
 """Computed related articles: meaning and words, raised by the same story, shared tags, the
 same source and recency.
 
-Candidates are the articles nearest in meaning within a few weeks (their sentence vectors,
-``models.embeddings``) and the other articles of the same story; each is scored on the
+Candidates are the articles of the texts nearest in meaning within a few weeks (their sentence
+vectors, ``models.embeddings``; a text's copies count once, the article's own are never
+related) and the other articles of the same story; each is scored on the
 similarity of their vectors, the share of the article's distinctive words they use, whether
 they tell the same story, their shared tags, source and closeness in time (:func:`score`).
 An article not embedded yet falls back to the keyword method (:func:`compute_keywords`:
@@ -165,10 +166,11 @@ def _tags_of(ids):
     return tags
 
 
-def compute_keywords(article_id):
+def compute_keywords(article_id, unembedded=False):
     """The best related articles of ``article_id`` by keywords alone (the method before
     embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``, of
-    its best texts as :func:`_by_text` keeps them.
+    its best texts as :func:`_by_text` keeps them; with ``unembedded``, of the articles that
+    have no vector only.
 
     Candidates are the articles of the search index that share any of its keywords within a few
     weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
@@ -186,6 +188,9 @@ def compute_keywords(article_id):
     words = [word for word, _ in terms.values()][:CANDIDATE_TERMS]
     matches = similar(words, article.published_at, WINDOW_WEEKS, limit=CANDIDATES + 1)
     ids = [i for i, _ in matches if i != article_id][:CANDIDATES]
+    if unembedded:
+        embedded = embeddings.embedded(ids)
+        ids = [i for i in ids if i not in embedded]
     if not ids:
         return []
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
@@ -289,9 +294,9 @@ def _text_share(mass, total, covered):
 def compute(article_id):
     """The best related articles of ``article_id``: ``[(id, score, reasons)]``, best first.
 
-    Candidates are the articles nearest it in meaning within a few weeks (this process's
-    vector index) and the other articles of its story; without a vector, or with too few
-    candidates by meaning, the keyword method's too.
+    Candidates are the articles of the texts nearest it in meaning within a few weeks (this
+    process's vector index) and the other articles of its story. Without a vector, the keyword
+    method's; with too few texts by meaning, its articles not embedded yet too.
     """
     article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
     if article is None:
@@ -338,13 +343,11 @@ def compute(article_id):
         )
         if value >= MIN_SCORE:
             scored.append((row.id, round(value, 4), reasons))
-    if len(scored) < KEEP:
+    if len({texts[item[0]] for item in scored}) < KEEP:
         # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
         # related by their words. Those embedded were too far in meaning to be candidates, as
         # in a rebuild: their words alone do not relate them.
-        by_words = compute_keywords(article_id)
-        embedded = embeddings.embedded([item[0] for item in by_words])
-        scored += [item for item in by_words if item[0] not in embedded]
+        scored += compute_keywords(article_id, unembedded=True)
     return _by_text(article, scored, texts)
 
 
@@ -371,7 +374,8 @@ def _nearest_texts(index, vector, own, after, before):
     """The ids of the articles of the :data:`NEAREST` texts nearest ``vector`` in meaning,
     published between ``after`` and ``before`` (``index`` finds them), as :func:`_best_texts`
     keeps them; not those of the text ``own`` (the article's: itself, its copies, what it
-    copies), which are never related to it. More are looked at while copies fill the places."""
+    copies), which are never related to it. More are looked at while copies fill the places
+    (as a rebuild does: :func:`_nearest_texts_of`)."""
     wanted = NEAREST + 1
     while True:
         slots, _ = index.candidates(vector, wanted, after, before)

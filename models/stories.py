@@ -373,7 +373,9 @@ def _place_chunk(article_ids, later, windows, vectors):
                     around.note(partner, story_id, partner=True)
                     changed.add(partner)
                     touched.add(story_id)
-                remarked, duplicate_of = _copies_placed_again(around, article, copies, duplicate_of)
+                remarked, duplicate_of = _copies_placed_again(
+                    around, article, copies, duplicate_of, unplaced
+                )
                 changed.update(remarked)
                 if story_id is not None and duplicate_of is None:
                     spans.stretch(story_id, article.published_at)
@@ -399,15 +401,16 @@ def _place_chunk(article_ids, later, windows, vectors):
     return changed
 
 
-def _copies_placed_again(around, article, copies, duplicate_of):
+def _copies_placed_again(around, article, copies, duplicate_of, unplaced):
     """Bring up to date the marks of the articles that copied ``article``, placed again with
     the later copies ``copies`` (positions in ``around``) and as a copy of ``duplicate_of``:
     those it no longer has (its text rewritten, it moved after them, or it is no longer
     published) copy the first of them now, and so does the article if it copies one of them;
-    the others copy what the article copies, if it is a copy now. Returns ``(ids of the
-    articles marked again, what the article copies)``."""
+    the others copy what the article copies, if it is a copy now. Those still to be placed
+    with it (``unplaced``, no candidates yet) are left to their own placing. Returns ``(ids
+    of the articles marked again, what the article copies)``."""
     alike = {around.ids[k] for k in copies}
-    before = copies_of(article.id)
+    before = [i for i in copies_of(article.id) if i not in unplaced]
     stale = [i for i in before if i not in alike]
     if stale:
         first = hand_over(stale)
@@ -443,8 +446,9 @@ def copies_of(article_id):
 
 def hand_over(copies):
     """The articles ``copies`` (ids in publication order, at least one) copied one article,
-    and copy it no more (it was deleted, unpublished or rewritten): the first of them is the
-    original of the others now, as placing them would make it. Returns the first."""
+    and copy it no more (it was deleted, unpublished, rewritten or moved after them): the
+    first of them is the original of the others now (each was near word for word the article
+    they copied, so near the first as well). Returns the first."""
     first, *others = copies
     Article.update(duplicate_of=None).where(Article.id == first).execute()
     if others:

@@ -392,8 +392,8 @@ class PageArgs(Schema):
     cursor = fields.String(
         metadata={
             "description": (
-                "Opaque cursor from the previous page's `next_cursor`, sent with the same other"
-                " parameters (limit and fields may change): with other filters it is a 400"
+                "Opaque cursor from the previous page's `next_cursor`, sent with that page's"
+                " filters (and a search's `q`): with others it is a 400"
             )
         }
     )

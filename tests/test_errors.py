@@ -115,7 +115,7 @@ def test_tampered_and_foreign_cursors_are_400(client, make_article):
     assert client.get(f"/v1/articles?cursor={cursor}").status_code == 200
 
 
-def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make_article):
+def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make_article, make_key):
     """A cursor holds a place in one list: with other filters it is a 400 saying so (it gave a
     page of the other list from that place, skipping or repeating). Limit and fields may
     change; a comma list may come in another order; a cursor made before cursors were bound
@@ -125,7 +125,7 @@ def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make
     cursor = client.get("/v1/articles?tag=climate,energy&limit=1").json["next_cursor"]
     for other in ("tag=sport", "tag=climate", "", "tag=climate,energy&language=en"):
         body = assert_problem(client.get(f"/v1/articles?{other}&limit=1&cursor={cursor}"), 400)
-        assert "other parameters" in body["errors"]["cursor"][0], other
+        assert "other filters" in body["errors"]["cursor"][0], other
     for same in ("tag=energy,climate&limit=1", "tag=climate,energy&limit=5&fields=id"):
         response = client.get(f"/v1/articles?{same}&cursor={cursor}")
         assert response.status_code == 200, response.json
@@ -137,6 +137,12 @@ def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make
         unbound = paging.encode_cursor("-published_at", [last.published_at, last.id], key)
     response = client.get(f"/v1/articles?tag=climate,energy&limit=1&cursor={unbound}")
     assert response.status_code == 200 and response.json["data"][0]["id"] == made[1].id
+    # Drafts are another list.
+    writer = make_key("write")
+    make_article(status="draft"), make_article(status="draft")
+    cursor = client.get("/v1/articles?status=draft&limit=1", headers=writer).json["next_cursor"]
+    body = assert_problem(client.get(f"/v1/articles?limit=1&cursor={cursor}", headers=writer), 400)
+    assert "other filters" in body["errors"]["cursor"][0]
 
 
 def test_unexpected_failure_is_500_without_internals(database_url):

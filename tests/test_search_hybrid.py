@@ -397,8 +397,30 @@ def test_a_cursor_of_one_search_is_a_400_in_another(client, corpus, mode):
             "/v1/search", query_string={"q": query, "mode": mode, "cursor": cursor, **extra}
         )
         assert response.status_code == 400 and list(response.json["errors"]) == ["cursor"]
+        assert "other filters" in response.json["errors"]["cursor"][0]
     later = search(client, "Riverton harbour bridge", mode=mode, limit=3, cursor=cursor)
     assert later["data"] and first["data"][0]["id"] not in ids(later)
+    # A comma list in another order is the same filter.
+    query = "Riverton harbour bridge"
+    first = search(client, query, mode=mode, limit=1, language="en,fr")
+    again = search(client, query, mode=mode, limit=1, language="fr,en", cursor=first["next_cursor"])
+    assert ids(again) == ids(search(client, query, mode=mode, limit=2, language="en"))[1:]
+
+
+def test_a_keyword_cursor_made_before_cursors_held_their_query_still_pages_on(app, client, corpus):
+    """Its tag alone, as keyword searches' cursors had it before there were modes."""
+    query = "Riverton harbour bridge"
+    whole = search(client, query, mode="keyword", limit=50)["data"]
+    first = search(client, query, mode="keyword", limit=1)
+    types = (paging.number, paging.integer, paging.integer)
+    with app.test_request_context():
+        key = app.config["NEWSDESK"].key_for("cursors")
+        values = paging.decode_cursor(
+            first["next_cursor"], paging.bound("searchrelevance", q=query), types
+        )
+        old = paging.encode_cursor("searchrelevance", values, key)
+    rest = search(client, query, mode="keyword", limit=50, cursor=old)
+    assert ids(rest) == [hit["id"] for hit in whole[1:]]
 
 
 @pytest.mark.parametrize(

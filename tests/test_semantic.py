@@ -12,6 +12,7 @@ from api import tasks
 from models import (
     Article,
     ArticleEmbedding,
+    DataVersion,
     EmbeddingQueue,
     Relation,
     SentenceEmbedding,
@@ -473,7 +474,9 @@ def test_a_near_identical_copy_is_marked_a_duplicate(client, writer, source, mak
     assert client.get(f"/v1/stories/{story_id}").json["sources"] == ["daily", "wire"]
 
 
-def test_copies_of_one_text_are_not_related_by_computation(client, writer, source, make_source):
+def test_copies_of_one_text_are_not_related_by_computation(
+    app, client, writer, source, make_source
+):
     """The related list of an article leaves out its copies, the article it copies and that
     article's other copies, and holds one of another text's copies; an editor's relation to a
     copy is kept, and leaves out a computed relation to another copy of its text."""
@@ -518,6 +521,12 @@ def test_copies_of_one_text_are_not_related_by_computation(client, writer, sourc
     assert response.status_code == 201, response.json
     assert one_text & set(related(telling)) == {chosen}
     assert related(telling)[0] == chosen
+    # Unpublished, it keeps its mark until the worker places it: meanwhile readers, who do not
+    # see the editor's relation, see the computed one.
+    with app.app_context(), db.connection_context():
+        Article.update(status="draft").where(Article.id == chosen).execute()
+        DataVersion.bump()
+    assert one_text & set(related(telling)) == {computed}
 
 
 def test_copies_take_no_place_in_a_related_list(
@@ -560,7 +569,7 @@ def test_copies_of_its_own_text_take_no_candidate_place(
     app, client, writer, source, make_source, monkeypatch, found_by
 ):
     """An article's own copies are never related to it, so they take none of its candidates'
-    places: neither among the nearest in meaning (as many more are asked for) nor among its
+    places: neither among the nearest in meaning (more are looked at) nor among its
     story's neighbours (the walk passes them), in the worker as in a rebuild."""
     monkeypatch.setattr(related, "NEAREST", 1 if found_by == "meaning" else 0)
     monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1 if found_by == "story" else 0)
@@ -603,17 +612,32 @@ def test_copies_of_another_text_count_once_among_the_nearest(
     assert len(shown) == 2 and far["id"] in shown and one_text & set(shown), shown
 
 
-def test_words_relate_only_articles_not_embedded_yet(app, client, writer, source, monkeypatch):
+def test_words_relate_only_articles_not_embedded_yet(
+    app, client, writer, source, make_source, monkeypatch
+):
     """Too few candidates by meaning: the keyword method adds articles without a vector, not
-    those embedded but too far in meaning to be candidates (a rebuild relates neither)."""
+    those embedded but too far in meaning to be candidates (a rebuild relates neither), and
+    finds them below those."""
     monkeypatch.setattr(related, "NEAREST", 1)
     monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
+    monkeypatch.setattr(related, "KEEP", 2)
     article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
+    ferry = post(
+        client,
+        writer,
+        make_source(slug="port"),
+        "Riverton harbour ferry timetable changes",
+        "The Riverton harbour ferry runs to a new timetable from Monday.",
+        hours=5,
+    )
     with app.app_context(), db.connection_context():
         assert [item[0] for item in related.compute(article["id"])] == [nearer["id"]]
-        ArticleEmbedding.delete().where(ArticleEmbedding.article == farther["id"]).execute()
-        found = {item[0] for item in related.compute(article["id"])}
-    assert found == {nearer["id"], farther["id"]}
+        ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
+        found = [item[0] for item in related.compute(article["id"])]
+        # By words the two tellings come first, but have vectors.
+        ranked = [item[0] for item in related.compute_keywords(article["id"])]
+    assert found == [nearer["id"], ferry["id"]]
+    assert farther["id"] in ranked and ferry["id"] not in ranked
 
 
 def test_the_keyword_method_keeps_its_places_for_other_texts(
@@ -726,6 +750,25 @@ def test_the_copies_of_an_article_they_copy_no_more_copy_the_first_of_them(
     assert related(second) & {first} == set()
     if change == "retold":
         assert len(related(original["id"]) & {first, second}) == 1
+
+
+def test_an_original_placed_again_with_its_copies_keeps_them(
+    app, client, writer, source, make_source
+):
+    """Its copies, placed after it in the same batch (``embed --all --force``), are no
+    candidates when it is placed: they are left to their own placing, and copy it again."""
+    original = post(client, writer, source, *STORY[0])
+    copies = [
+        post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
+        for n, slug in enumerate(("wire", "agency"), start=1)
+    ]
+    ids = [original["id"], *(copy["id"] for copy in copies)]
+    with app.app_context(), db.connection_context():
+        stories.place(ids)
+        marks = dict(
+            Article.select(Article.id, Article.duplicate_of).where(Article.id.in_(ids)).tuples()
+        )
+    assert marks == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[0]}
 
 
 def test_an_article_rewritten_into_a_copy_hands_its_copies_to_what_it_copies(
@@ -1085,10 +1128,11 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
         assert len({Article.get_by_id(i).story_id for i in ids}) == 1
         # One candidate by meaning and one story neighbour on each side: a list has at most
         # three articles, where the whole story would give five. (The worker's lists made by
-        # words, for too few by meaning, are not the rebuild's to match.)
+        # words, of articles not embedded, for too few by meaning, are not the rebuild's to
+        # match.)
         monkeypatch.setattr(related, "NEAREST", 1)
         monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1)
-        monkeypatch.setattr(related, "compute_keywords", lambda article_id: [])
+        monkeypatch.setattr(related, "compute_keywords", lambda article_id, **_: [])
         worker, rebuilt = lists(ids)
     # The same articles in the same order (scores differ a little: a rebuild weighs words by
     # the whole corpus, the worker by the weeks around the article).
