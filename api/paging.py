@@ -25,7 +25,8 @@ from .errors import bad_request
 BAD_TOKEN = "Invalid {name}: pass back exactly what a previous answer gave."
 OTHER_PARAMETERS = (
     "Invalid {name}: it was made for this list with other filters. Send them (and a search's q)"
-    " as the request that gave it did; limit, fields and facets may change from page to page."
+    " as the request that gave it did; limit and fields (and a search's facets) may change from"
+    " page to page."
 )
 #: Between a cursor's tag and the digest of the parameters it is bound to (:func:`bound`).
 BOUND = "~"
@@ -135,7 +136,8 @@ def bound(tag, /, **parameters):
     """``tag`` bound to ``parameters``: what a list's request holds besides its cursor, limit
     and fields (its filters, a search's words). A cursor made with it is a 400 when sent with
     other parameters: it would give a page of another list from a place in this one, and
-    repeat or skip items. Comma lists count as sets; a parameter left out is None."""
+    repeat or skip items. Comma lists count as sets; a parameter left out is None, and an empty
+    list counts as left out."""
     given = {
         name: _canonical(value)
         for name, value in parameters.items()

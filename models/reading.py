@@ -297,8 +297,8 @@ def related(article_id, limit, include_drafts=False, after=None):
     copies, that one's other copies: ``duplicate_of``), and of the copies of another text the
     best alone. The stories' worker marks copies after the relations may have been computed,
     so this is read, not stored. A reader has read a text once already. An editor's relation
-    is read whatever it names, and a computed relation to a text an editor's relation names is
-    left out."""
+    is read whatever it names, and a computed relation to a text an editor's relation the reader
+    sees names is left out."""
     text = "COALESCE(a.duplicate_of_id, a.id)"
     published = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
     edited = (

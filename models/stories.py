@@ -447,8 +447,9 @@ def copies_of(article_id):
 def hand_over(copies):
     """The articles ``copies`` (ids in publication order, at least one) copied one article,
     and copy it no more (it was deleted, unpublished, rewritten or moved after them): the
-    first of them is the original of the others now (each was near word for word the article
-    they copied, so near the first as well). Returns the first."""
+    first of them is the original of the others now, without comparing them again: each was at
+    least ``DUPLICATE_COSINE`` alike to the article they copied, which most often makes them as
+    alike to each other, though two can be as far apart as 0.73. Returns the first."""
     first, *others = copies
     Article.update(duplicate_of=None).where(Article.id == first).execute()
     if others:

@@ -393,7 +393,7 @@ class PageArgs(Schema):
         metadata={
             "description": (
                 "Opaque cursor from the previous page's `next_cursor`, sent with that page's"
-                " filters (and a search's `q`): with others it is a 400"
+                " sort and filters (and a search's `q` and `mode`): with others it is a 400"
             )
         }
     )

@@ -126,7 +126,11 @@ def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make
     for other in ("tag=sport", "tag=climate", "", "tag=climate,energy&language=en"):
         body = assert_problem(client.get(f"/v1/articles?{other}&limit=1&cursor={cursor}"), 400)
         assert "other filters" in body["errors"]["cursor"][0], other
-    for same in ("tag=energy,climate&limit=1", "tag=climate,energy&limit=5&fields=id"):
+    for same in (
+        "tag=energy,climate&limit=1",
+        "tag=climate,energy,climate&limit=1",
+        "tag=climate,energy&limit=5&fields=id",
+    ):
         response = client.get(f"/v1/articles?{same}&cursor={cursor}")
         assert response.status_code == 200, response.json
         assert response.json["data"][0]["id"] == made[1].id
@@ -139,10 +143,14 @@ def test_a_cursor_of_a_filtered_list_is_400_with_other_filters(app, client, make
     assert response.status_code == 200 and response.json["data"][0]["id"] == made[1].id
     # Drafts are another list.
     writer = make_key("write")
-    make_article(status="draft"), make_article(status="draft")
+    for _ in range(2):
+        make_article(status="draft")
     cursor = client.get("/v1/articles?status=draft&limit=1", headers=writer).json["next_cursor"]
     body = assert_problem(client.get(f"/v1/articles?limit=1&cursor={cursor}", headers=writer), 400)
     assert "other filters" in body["errors"]["cursor"][0]
+    # An empty filter is none.
+    cursor = client.get("/v1/articles?limit=1").json["next_cursor"]
+    assert client.get(f"/v1/articles?tag=&limit=1&cursor={cursor}").status_code == 200
 
 
 def test_unexpected_failure_is_500_without_internals(database_url):

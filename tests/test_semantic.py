@@ -640,6 +640,34 @@ def test_words_relate_only_articles_not_embedded_yet(
     assert farther["id"] in ranked and ferry["id"] not in ranked
 
 
+def test_too_few_by_meaning_counts_texts_not_articles(
+    app, client, writer, source, make_source, monkeypatch
+):
+    """Two articles of one text are one text: too few by meaning (``KEEP`` is 2), so the
+    keyword method adds an article not embedded yet."""
+    monkeypatch.setattr(related, "NEAREST", 1)
+    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
+    monkeypatch.setattr(related, "KEEP", 2)
+    article = post(client, writer, source, *STORY[0])
+    post(client, writer, make_source(slug="wire"), STORY[0][0], f"{STORY[0][1]} By wire.", 1)
+    telling = post(client, writer, make_source(slug="courier"), *STORY[2], hours=2)
+    copy = post(
+        client, writer, make_source(slug="agency"), STORY[2][0], f"{STORY[2][1]} By agency.", 3
+    )
+    ferry = post(
+        client,
+        writer,
+        make_source(slug="port"),
+        "Riverton harbour ferry timetable changes",
+        "The Riverton harbour ferry runs to a new timetable from Monday.",
+        hours=5,
+    )
+    with app.app_context(), db.connection_context():
+        ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
+        found = {item[0] for item in related.compute(article["id"])}
+    assert found == {telling["id"], copy["id"], ferry["id"]}
+
+
 def test_the_keyword_method_keeps_its_places_for_other_texts(
     app, client, writer, source, make_source, monkeypatch
 ):
@@ -756,15 +784,17 @@ def test_an_original_placed_again_with_its_copies_keeps_them(
     app, client, writer, source, make_source
 ):
     """Its copies, placed after it in the same batch (``embed --all --force``), are no
-    candidates when it is placed: they are left to their own placing, and copy it again."""
+    candidates when it is placed: they are left to their own placing, and copy it still; the
+    story keeps them (another telling, not in the batch, holds the original there)."""
     original = post(client, writer, source, *STORY[0])
     copies = [
         post(client, writer, make_source(slug=slug), STORY[0][0], f"{STORY[0][1]} By {slug}.", n)
         for n, slug in enumerate(("wire", "agency"), start=1)
     ]
+    post(client, writer, make_source(slug="courier"), *STORY[1], hours=3)
     ids = [original["id"], *(copy["id"] for copy in copies)]
     with app.app_context(), db.connection_context():
-        stories.place(ids)
+        assert stories.place(ids) == set()
         marks = dict(
             Article.select(Article.id, Article.duplicate_of).where(Article.id.in_(ids)).tuples()
         )
