@@ -13,7 +13,7 @@ A near-identical copy (a wire story run by another source: the same language and
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
 an original placed after its copies (older news imported late, an article published again)
 takes them over, and the copies of an article deleted, unpublished, rewritten or moved after
-them copy the first of them (:func:`hand_over`).
+them copy the first of them (:func:`hand_over`). No article copies a copy.
 """
 
 import collections
@@ -374,7 +374,7 @@ def _place_chunk(article_ids, later, windows, vectors):
                     changed.add(partner)
                     touched.add(story_id)
                 remarked, duplicate_of = _copies_placed_again(
-                    around, article, copies, duplicate_of, unplaced
+                    around, article, own, duplicate_of, unplaced
                 )
                 changed.update(remarked)
                 if story_id is not None and duplicate_of is None:
@@ -386,6 +386,7 @@ def _place_chunk(article_ids, later, windows, vectors):
                 if marked:
                     Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
                     changed.update(marked)
+                    changed.update(_follow(marked, original, around))
                 # Its story shows its time, language and source: brought up to date even when
                 # the article stays in it.
                 touched.update(s for s in (story_id, article.story_id) if s is not None)
@@ -401,16 +402,16 @@ def _place_chunk(article_ids, later, windows, vectors):
     return changed
 
 
-def _copies_placed_again(around, article, copies, duplicate_of, unplaced):
-    """Bring up to date the marks of the articles that copied ``article``, placed again with
-    the later copies ``copies`` (positions in ``around``) and as a copy of ``duplicate_of``:
-    those it no longer has (its text rewritten, it moved after them, or it is no longer
-    published) copy the first of them now, and so does the article if it copies one of them;
-    the others copy what the article copies, if it is a copy now. Those still to be placed
-    with it (``unplaced``, no candidates yet) are left to their own placing. Returns ``(ids
-    of the articles marked again, what the article copies)``."""
-    alike = {around.ids[k] for k in copies}
+def _copies_placed_again(around, article, own, duplicate_of, unplaced):
+    """Bring up to date the marks of the articles that copied ``article``, placed again (its
+    vector and anchors ``own``, None without one) as a copy of ``duplicate_of``: those that no
+    longer copy it (its text rewritten, it moved after them, or it is no longer published)
+    copy the first of them now, and so does the article if it copies one of them; the others
+    copy what the article copies, if it is a copy now. Those still to be placed with it
+    (``unplaced``) are left to their own placing. Returns ``(ids of the articles marked again,
+    what the article copies)``."""
     before = [i for i in copies_of(article.id) if i not in unplaced]
+    alike = _still_copying(article, own, before)
     stale = [i for i in before if i not in alike]
     if stale:
         first = hand_over(stale)
@@ -424,6 +425,38 @@ def _copies_placed_again(around, article, copies, duplicate_of, unplaced):
         Article.update(duplicate_of=original).where(Article.id.in_(still)).execute()
         around.mark(still, original)
     return stale + still, duplicate_of
+
+
+def _still_copying(article, own, ids):
+    """Which of the articles ``ids`` (marked copies of ``article``) still copy it, as placing
+    would mark them: published, after it, in its language, and at least
+    :data:`DUPLICATE_COSINE` alike to its vector ``own``. Compared one by one, not within the
+    placing's window of days: a copy of a copy (a text run over more than a few days) is
+    compared too."""
+    if own is None or article.status != PUBLISHED or not ids:
+        return set()
+    vectors = embeddings.vectors_of(ids)
+    rows = Article.select(Article.id, Article.published_at, Article.language, Article.status)
+    return {
+        row.id
+        for row in rows.where(Article.id.in_(ids))
+        if row.id in vectors
+        and row.status == PUBLISHED
+        and row.language == article.language
+        and (row.published_at, row.id) > (article.published_at, article.id)
+        and float(vectors[row.id][0] @ own[0]) >= DUPLICATE_COSINE
+    }
+
+
+def _follow(marked, original, around):
+    """The articles that copied ``marked`` (articles now marked copies of ``original``) copy
+    ``original`` too: no copy of a copy. Returns their ids."""
+    query = Article.select(Article.id).where(Article.duplicate_of.in_(list(marked)))
+    chained = [i for (i,) in query.tuples()]
+    if chained:
+        Article.update(duplicate_of=original).where(Article.id.in_(chained)).execute()
+        around.mark(chained, original)
+    return chained
 
 
 def _start_story(article_id, published_at):
