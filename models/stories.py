@@ -211,7 +211,7 @@ class _Window:
         marked = []
         for k in copies:
             row = self.rows[k]
-            if story_id is None or row[1] != story_id or row[4] == original:
+            if story_id is None or row[1] != story_id or original in (row[4], self.ids[k]):
                 continue
             current = self.position.get(row[4])
             if row[4] is None or (
@@ -386,7 +386,7 @@ def _place_chunk(article_ids, later, windows, vectors):
                 if marked:
                     Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
                     changed.update(marked)
-                    changed.update(_follow(marked, original, around))
+                    changed.update(_follow(marked, original, around, article.id))
                 # Its story shows its time, language and source: brought up to date even when
                 # the article stays in it.
                 touched.update(s for s in (story_id, article.story_id) if s is not None)
@@ -420,7 +420,7 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
         if duplicate_of in stale:
             duplicate_of = first
     original = duplicate_of or article.id
-    still = [i for i in before if i in alike and original != article.id]
+    still = [i for i in before if i in alike and original not in (article.id, i)]
     if still:
         Article.update(duplicate_of=original).where(Article.id.in_(still)).execute()
         around.mark(still, original)
@@ -448,10 +448,13 @@ def _still_copying(article, own, ids):
     }
 
 
-def _follow(marked, original, around):
+def _follow(marked, original, around, placed):
     """The articles that copied ``marked`` (articles now marked copies of ``original``) copy
-    ``original`` too: no copy of a copy. Returns their ids."""
-    query = Article.select(Article.id).where(Article.duplicate_of.in_(list(marked)))
+    ``original`` too: no copy of a copy. Not ``original`` itself, nor the article ``placed``,
+    whose own mark its placing writes. Returns their ids."""
+    query = Article.select(Article.id).where(
+        Article.duplicate_of.in_(list(marked)) & Article.id.not_in([original, placed])
+    )
     chained = [i for (i,) in query.tuples()]
     if chained:
         Article.update(duplicate_of=original).where(Article.id.in_(chained)).execute()

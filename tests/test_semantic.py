@@ -808,7 +808,7 @@ def test_a_text_run_over_days_has_one_original(client, writer, source, make_sour
     """One text from three sources two days apart (four from first to last, past the days
     placing compares): however the first comes to be the first, the other two copy it, not
     one another (a copy of a copy named the text twice in related lists; found by an outside
-    audit)."""
+    audit), and the first placed again keeps the one four days on (it was handed the text)."""
     sources = [source, make_source(slug="wire"), make_source(slug="agency")]
     hours = [0, 48, 96]
     order = [2, 1, 0] if how == "older news last" else [0, 1, 2]
