@@ -52,6 +52,11 @@ OTHER = (
     "Orchard growers expect a record apple harvest",
     "Apple growers in the valley expect a record harvest this autumn and hired extra pickers.",
 )
+#: Shares a few words with STORY (by words, below its tellings).
+FERRY = (
+    "Riverton harbour ferry timetable changes",
+    "The Riverton harbour ferry runs to a new timetable from Monday.",
+)
 
 
 def post(client, writer, source, title, body, hours=0, **extra):
@@ -622,14 +627,7 @@ def test_words_relate_only_articles_not_embedded_yet(
     monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
     monkeypatch.setattr(related, "KEEP", 2)
     article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
-    ferry = post(
-        client,
-        writer,
-        make_source(slug="port"),
-        "Riverton harbour ferry timetable changes",
-        "The Riverton harbour ferry runs to a new timetable from Monday.",
-        hours=5,
-    )
+    ferry = post(client, writer, make_source(slug="port"), *FERRY, hours=5)
     with app.app_context(), db.connection_context():
         assert [item[0] for item in related.compute(article["id"])] == [nearer["id"]]
         ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
@@ -654,14 +652,7 @@ def test_too_few_by_meaning_counts_texts_not_articles(
     copy = post(
         client, writer, make_source(slug="agency"), STORY[2][0], f"{STORY[2][1]} By agency.", 3
     )
-    ferry = post(
-        client,
-        writer,
-        make_source(slug="port"),
-        "Riverton harbour ferry timetable changes",
-        "The Riverton harbour ferry runs to a new timetable from Monday.",
-        hours=5,
-    )
+    ferry = post(client, writer, make_source(slug="port"), *FERRY, hours=5)
     with app.app_context(), db.connection_context():
         ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
         found = {item[0] for item in related.compute(article["id"])}
