@@ -356,18 +356,24 @@ def _by_text(article, scored, texts=None):
     of its best :data:`KEEP` texts (:func:`_best_texts`); ``texts`` holds the texts known of
     them (an article's own id, or the one it copies), the others are read."""
     texts = dict(texts or {})
-    unknown = [item[0] for item in scored if item[0] not in texts]
-    if unknown:
+    texts.update(_texts_of(item[0] for item in scored if item[0] not in texts))
+    own = article.duplicate_of_id or article.id
+    scored = [item for item in scored if texts[item[0]] != own]
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return _best_texts(scored, lambda item: texts[item[0]])
+
+
+def _texts_of(ids):
+    """``{id: its text}`` for the articles ``ids``: the article each copies, or itself (also
+    one deleted meanwhile)."""
+    texts = {i: i for i in ids}
+    if texts:
         texts.update(
-            (article_id, copied or article_id)
-            for article_id, copied in Article.select(Article.id, Article.duplicate_of)
-            .where(Article.id.in_(unknown))
+            Article.select(Article.id, Article.duplicate_of)
+            .where(Article.id.in_(list(texts)) & Article.duplicate_of.is_null(False))
             .tuples()
         )
-    own = article.duplicate_of_id or article.id
-    scored = [item for item in scored if texts.get(item[0], item[0]) != own]
-    scored.sort(key=lambda item: (-item[1], item[0]))
-    return _best_texts(scored, lambda item: texts.get(item[0], item[0]))
+    return texts
 
 
 def _nearest_texts(index, vector, own, after, before):
@@ -380,12 +386,7 @@ def _nearest_texts(index, vector, own, after, before):
     while True:
         slots, _ = index.candidates(vector, wanted, after, before)
         found = [int(i) for i in index.ids[slots]]
-        texts = {i: i for i in found}  # deleted since the index read them: their own
-        texts.update(
-            Article.select(Article.id, peewee.fn.COALESCE(Article.duplicate_of, Article.id))
-            .where(Article.id.in_(found))
-            .tuples()
-        )
+        texts = _texts_of(found)
         nearest = [i for i in found if texts[i] != own]
         kept = _best_texts(nearest, texts.__getitem__, NEAREST)
         if (
@@ -500,16 +501,13 @@ def _offer(article_id, rows):
             already[owner] = origin
         elif origin == COMPUTED:
             lists[owner].append((score, relation_id, related_id))
-    listed = {article_id, *offers, *(row[2] for rows in lists.values() for row in rows)}
-    copies = dict(
-        Article.select(Article.id, Article.duplicate_of)
-        .where(Article.id.in_(list(listed)) & Article.duplicate_of.is_null(False))
-        .tuples()
+    texts_of = _texts_of(
+        {article_id, *offers, *(row[2] for rows in lists.values() for row in rows)}
     )
-    offered = copies.get(article_id, article_id)
+    offered = texts_of[article_id]
     added, dropped = [], []
     for owner, offer in offers.items():
-        own = copies.get(owner, owner)
+        own = texts_of[owner]
         if own == offered:
             continue  # a copy of its text: no list holds one
         if owner in already:
@@ -519,7 +517,7 @@ def _offer(article_id, rows):
         # The rows of each other text listed, in the order a list is read (best first).
         texts = collections.defaultdict(list)
         for score, relation_id, related_id in lists[owner]:
-            text = copies.get(related_id, related_id)
+            text = texts_of[related_id]
             if text != own:
                 texts[text].append((-score, relation_id))
         if offered not in texts and len(texts) >= KEEP:

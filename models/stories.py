@@ -383,8 +383,8 @@ def _place_chunk(article_ids, later, windows, vectors):
                 unplaced.discard(article.id)
                 original = duplicate_of or article.id
                 marked = around.copying(copies, article, story_id, original)
-                if marked:
-                    Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
+                if marked:  # copying() marked them in the window
+                    _mark(around, marked, original)
                     changed.update(marked)
                     changed.update(_follow(marked, original, around, article.id))
                 # Its story shows its time, language and source: brought up to date even when
@@ -421,27 +421,24 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
             duplicate_of = first
     original = duplicate_of or article.id
     still = [i for i in before if i in alike and original not in (article.id, i)]
-    if still:
-        Article.update(duplicate_of=original).where(Article.id.in_(still)).execute()
-        around.mark(still, original)
+    _mark(around, still, original)
     return stale + still, duplicate_of
 
 
 def _still_copying(article, own, ids):
-    """Which of the articles ``ids`` (marked copies of ``article``) still copy it, as placing
-    would mark them: published, after it, in its language, and at least
+    """Which of the articles ``ids`` (published, marked copies of ``article``) still copy it, as
+    placing would mark them: after it, in its language, and at least
     :data:`DUPLICATE_COSINE` alike to its vector ``own``. Compared one by one, not within the
     placing's window of days: a copy of a copy (a text run over more than a few days) is
     compared too."""
     if own is None or article.status != PUBLISHED or not ids:
         return set()
     vectors = embeddings.vectors_of(ids)
-    rows = Article.select(Article.id, Article.published_at, Article.language, Article.status)
+    rows = Article.select(Article.id, Article.published_at, Article.language)
     return {
         row.id
         for row in rows.where(Article.id.in_(ids))
         if row.id in vectors
-        and row.status == PUBLISHED
         and row.language == article.language
         and (row.published_at, row.id) > (article.published_at, article.id)
         and float(vectors[row.id][0] @ own[0]) >= DUPLICATE_COSINE
@@ -456,10 +453,16 @@ def _follow(marked, original, around, placed):
         Article.duplicate_of.in_(list(marked)) & Article.id.not_in([original, placed])
     )
     chained = [i for (i,) in query.tuples()]
-    if chained:
-        Article.update(duplicate_of=original).where(Article.id.in_(chained)).execute()
-        around.mark(chained, original)
+    _mark(around, chained, original)
     return chained
+
+
+def _mark(around, article_ids, duplicate_of):
+    """Mark the articles ``article_ids`` copies of ``duplicate_of``, stored and in the window
+    ``around``."""
+    if article_ids:
+        Article.update(duplicate_of=duplicate_of).where(Article.id.in_(article_ids)).execute()
+        around.mark(article_ids, duplicate_of)
 
 
 def _start_story(article_id, published_at):
