@@ -331,15 +331,14 @@ def vectors_of(ids):
     return {i: (from_blob(blob), numbers, at) for i, blob, numbers, at in rows.tuples()}
 
 
-def embedded(ids):
-    """The ids of the articles ``ids`` that have a vector of the current model."""
-    ids = list(ids)
-    if not ids:
-        return set()
-    query = ArticleEmbedding.select(ArticleEmbedding.article).where(
-        ArticleEmbedding.article.in_(ids) & (ArticleEmbedding.model == embedder().name)
+def has_vector(article):
+    """The condition that the article ``article`` (a column of its id) has a vector of the
+    current model."""
+    return peewee.fn.EXISTS(
+        ArticleEmbedding.select(ArticleEmbedding.article).where(
+            (ArticleEmbedding.article == article) & (ArticleEmbedding.model == embedder().name)
+        )
     )
-    return {article_id for (article_id,) in query.tuples()}
 
 
 def _in_window(query, start, end):

@@ -186,11 +186,10 @@ def compute_keywords(article_id, unembedded=False):
     # The heaviest words find the candidates (each more word costs a pass over the index);
     # all of them score the candidates.
     words = [word for word, _ in terms.values()][:CANDIDATE_TERMS]
-    matches = similar(words, article.published_at, WINDOW_WEEKS, limit=CANDIDATES + 1)
+    # With ``unembedded``, those with a vector are left out before the best are taken.
+    where = ~embeddings.has_vector(Article.id) if unembedded else None
+    matches = similar(words, article.published_at, WINDOW_WEEKS, CANDIDATES + 1, where)
     ids = [i for i, _ in matches if i != article_id][:CANDIDATES]
-    if unembedded:
-        embedded = embeddings.embedded(ids)
-        ids = [i for i in ids if i not in embedded]
     if not ids:
         return []
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}

@@ -524,8 +524,9 @@ def matching_any(terms, ids):
     return {article_id for (article_id,) in query.tuples()}
 
 
-def similar(words, around, weeks, limit=50):
-    """Published articles whose text has any of ``words``, within ``weeks`` of ``around``.
+def similar(words, around, weeks, limit=50, where=None):
+    """Published articles whose text has any of ``words``, within ``weeks`` of ``around``, and
+    that meet ``where`` (a condition on :class:`Article`) when given.
 
     Returns ``[(article id, score)]``, best first: the candidates of computed relations.
     """
@@ -539,6 +540,8 @@ def similar(words, around, weeks, limit=50):
         expression = f"{TEXT_COLUMNS} : ({text}) AND period : ({' OR '.join(periods)})"
         query, score = _matching_fts(expression)
     query = query.select(Article.id, score.alias("score"))
+    if where is not None:
+        query = query.where(where)
     return list(query.order_by(score.desc(), Article.id).limit(limit).tuples())
 
 

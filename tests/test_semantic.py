@@ -638,6 +638,29 @@ def test_words_relate_only_articles_not_embedded_yet(
     assert farther["id"] in ranked and ferry["id"] not in ranked
 
 
+def test_words_find_an_article_without_a_vector_below_as_many_with_one_as_they_take(
+    app, client, writer, source, make_source, monkeypatch
+):
+    """The keyword method takes its ``CANDIDATES`` best matches among the articles without a
+    vector: the embedded ones ranked above by words take none of them."""
+    monkeypatch.setattr(related, "NEAREST", 1)
+    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
+    monkeypatch.setattr(related, "KEEP", 2)
+    monkeypatch.setattr(related, "CANDIDATES", 2)
+    article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
+    ferry = post(client, writer, make_source(slug="port"), *FERRY, hours=5)
+    with app.app_context(), db.connection_context():
+        ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
+        # By words the two tellings are the best two.
+        with monkeypatch.context() as more:
+            more.setattr(related, "CANDIDATES", 3)
+            more.setattr(related, "KEEP", 3)
+            ranked = [item[0] for item in related.compute_keywords(article["id"])]
+        assert set(ranked[:2]) == {nearer["id"], farther["id"]} and ranked[2] == ferry["id"]
+        found = [item[0] for item in related.compute(article["id"])]
+    assert found == [nearer["id"], ferry["id"]]
+
+
 def test_too_few_by_meaning_counts_texts_not_articles(
     app, client, writer, source, make_source, monkeypatch
 ):
