@@ -13,7 +13,8 @@ A near-identical copy (a wire story run by another source: the same language and
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
 an original placed after its copies (older news imported late, an article published again)
 takes them over, and the copies of an article deleted, unpublished, rewritten or moved after
-them copy the first of them (:func:`hand_over`). No article copies a copy.
+them are compared again, and copy the first of them they are alike to (:func:`hand_over`). No
+article copies a copy.
 """
 
 import collections
@@ -406,19 +407,20 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
     """Bring up to date the marks of the articles that copied ``article``, placed again (its
     vector and anchors ``own``, None without one) as a copy of ``duplicate_of``: those that no
     longer copy it (its text rewritten, it moved after them, or it is no longer published)
-    copy the first of them now, and so does the article if it copies one of them; the others
-    copy what the article copies, if it is a copy now. Those still to be placed with it
+    are handed over (:func:`hand_over`), and an article that copies one of them copies what
+    that one copies now (or it, an original); the others copy what the article copies, if it
+    is a copy now. Those still to be placed with it
     (``unplaced``) are left to their own placing. Returns ``(ids of the articles marked again,
     what the article copies)``."""
     before = [i for i in copies_of(article.id) if i not in unplaced]
     alike = _still_copying(article, own, before)
     stale = [i for i in before if i not in alike]
     if stale:
-        first = hand_over(stale)
-        around.mark([first], None)
-        around.mark(stale[1:], first)
-        if duplicate_of in stale:
-            duplicate_of = first
+        marks = hand_over(stale)
+        for copy, original in marks.items():
+            around.mark([copy], original)
+        if duplicate_of in marks:
+            duplicate_of = marks[duplicate_of] or duplicate_of
     original = duplicate_of or article.id
     still = [i for i in before if i in alike and original not in (article.id, i)]
     _mark(around, still, original)
@@ -485,15 +487,40 @@ def copies_of(article_id):
 
 def hand_over(copies):
     """The articles ``copies`` (ids in publication order, at least one) copied one article,
-    and copy it no more (it was deleted, unpublished, rewritten or moved after them): the
-    first of them is the original of the others now, without comparing them again: each was at
-    least ``DUPLICATE_COSINE`` alike to the article they copied, which most often makes them as
-    alike to each other, though two can be as far apart as 0.73. Returns the first."""
-    first, *others = copies
-    Article.update(duplicate_of=None).where(Article.id == first).execute()
-    if others:
-        Article.update(duplicate_of=first).where(Article.id.in_(others)).execute()
-    return first
+    and copy it no more (it was deleted, unpublished, rewritten or moved after them). Each was
+    at least :data:`DUPLICATE_COSINE` alike to that article, which most often makes them as
+    alike to each other, but not always (two can be as far apart as 0.73): they are compared
+    again, as placing compares an article with those before it. The first of them is an
+    original, and so is each that is not alike to an original before it in its language; each
+    of the others copies the first original it is alike to (an article without a vector, the
+    first). Returns ``{id: what it copies now, None for an original}``."""
+    vectors = embeddings.vectors_of(copies)
+    languages = dict(
+        Article.select(Article.id, Article.language).where(Article.id.in_(copies)).tuples()
+    )
+    marks, originals = {}, []
+    for article_id in copies:
+        vector = vectors.get(article_id)
+        marks[article_id] = next(
+            (
+                original
+                for original in originals
+                if vector is None
+                or original not in vectors
+                or (
+                    languages.get(original) == languages.get(article_id)
+                    and float(vectors[original][0] @ vector[0]) >= DUPLICATE_COSINE
+                )
+            ),
+            None,
+        )
+        if marks[article_id] is None:
+            originals.append(article_id)
+    for original in [None, *originals]:
+        marked = [i for i, mark in marks.items() if mark == original]
+        if marked:
+            Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
+    return marks
 
 
 def refresh_stories(story_ids):
@@ -535,13 +562,18 @@ def refresh_stories(story_ids):
             Story.delete().where(Story.id == story_id).execute()
             continue
         # The copies of an article no longer published in the story (unpublished, or
-        # rewritten and placed elsewhere) are handed over to the first of them.
+        # rewritten and placed elsewhere) are handed over (hand_over).
         kept = {row.id for row in published}
         orphans = collections.defaultdict(list)
         for row in published:
             if row.duplicate_of not in (None, *kept):
                 orphans[row.duplicate_of].append(row.id)
-        firsts = {hand_over(copies) for copies in orphans.values()}
+        firsts = {
+            article_id
+            for copies in orphans.values()
+            for article_id, original in hand_over(copies).items()
+            if original is None
+        }
         headline = next(
             (row for row in published if row.duplicate_of is None or row.id in firsts),
             published[0],
