@@ -206,7 +206,9 @@ class RelatedArticles(MethodView):
     def get(self, key, limit, cursor=None, field_names=None):
         """Related articles, best first: editorial relations, then computed ones.
 
-        Each item carries `relation` with its kind, origin, score and reasons.
+        Each item carries `relation` with its kind, origin, score and reasons. Computed
+        relations name published articles; keys with `write` also see editorial relations to
+        drafts.
         """
         drafts = drafts_shown()
         article_id = article_id_or_404(key, include_drafts=drafts)

@@ -298,9 +298,13 @@ def related(article_id, limit, include_drafts=False, after=None):
     best alone. The stories' worker marks copies after the relations may have been computed,
     so this is read, not stored. A reader has read a text once already. An editor's relation
     is read whatever it names, and a computed relation to a text an editor's relation the reader
-    sees names is left out."""
+    sees names is left out. A computed relation names a published article (relations are
+    computed among those): one whose article was unpublished since is left out for every
+    reader; an editor's relation to a draft is read by those who see drafts."""
     text = "COALESCE(a.duplicate_of_id, a.id)"
-    published = "" if include_drafts else f" AND {PUBLISHED_ONLY}"
+    published = PUBLISHED_ONLY
+    if include_drafts:
+        published = f"({PUBLISHED_ONLY} OR r.origin = '{EDITORIAL}')"
     edited = (
         "SELECT 1 FROM relation e JOIN article ea ON ea.id = e.related_id"
         f" WHERE e.article_id = r.article_id AND e.origin = '{EDITORIAL}'"
@@ -314,7 +318,7 @@ def related(article_id, limit, include_drafts=False, after=None):
         " ORDER BY r.score DESC, r.id) AS nth"
         " FROM relation r JOIN article a ON a.id = r.related_id"
         " JOIN article s ON s.id = r.article_id"
-        f" WHERE r.article_id = ?{published}"
+        f" WHERE r.article_id = ? AND {published}"
         f" AND (r.origin = '{EDITORIAL}'"
         f" OR ({text} <> COALESCE(s.duplicate_of_id, s.id) AND NOT EXISTS ({edited})))"
     )

@@ -800,6 +800,33 @@ def test_the_copies_of_an_article_they_copy_no_more_copy_the_first_of_them(
         assert len(related(original["id"]) & {first, second}) == 1
 
 
+def test_a_computed_relation_to_an_article_unpublished_since_is_left_out_for_writers(
+    client, writer, source, make_source
+):
+    """Unpublished, an article leaves the related lists of others for those who see drafts
+    too (relations are computed among published articles; its copy, an original now, was
+    listed beside it); an editor's relation to a draft stays."""
+    original = post(client, writer, source, *STORY[0])["id"]
+    copy = post(client, writer, make_source(slug="wire"), STORY[0][0], f"{STORY[0][1]} By wire.", 1)
+    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=2)["id"]
+    other = post(client, writer, make_source(slug="herald"), *OTHER, hours=3)["id"]
+    path = f"/v1/articles/{telling}"
+    relation = {"article_id": other, "kind": "background"}
+    assert client.post(f"{path}/relations", json=relation, headers=writer).status_code == 201
+    listed = {item["id"] for item in client.get(f"{path}/related").json["data"]}
+    assert original in listed or copy["id"] in listed, listed
+
+    for unpublished in (original, other):
+        response = client.patch(
+            f"/v1/articles/{unpublished}", json={"status": "draft"}, headers=writer
+        )
+        assert response.status_code == 200
+    response = client.get(f"{path}/related", headers=writer)
+    listed = [(item["id"], item["relation"]["origin"]) for item in response.json["data"]]
+    assert (other, "editorial") in listed and copy["id"] in dict(listed), listed
+    assert original not in dict(listed), listed
+
+
 #: What two sources added to STORY[0]'s body: each copy is 0.94 alike to the story, the two
 #: 0.89 to each other (the hashed embedder of the tests).
 PHOTOS = "Photographs by Mia Chen; graphics by Olu Adeyemi."
