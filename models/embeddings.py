@@ -577,8 +577,8 @@ class VectorIndex:
 
     def candidates(self, vector, count, after=None, before=None, languages=(), sources=()):
         """Slots of up to ``count`` live vectors nearest ``vector`` (by their codes, then
-        exactly), within ``after``-``before`` (datetimes) and of ``languages`` (codes) and
-        ``sources`` (ids) when given: ``(slots, scores)``."""
+        exactly; as near, by article id), within ``after``-``before`` (datetimes) and of
+        ``languages`` (codes) and ``sources`` (ids) when given: ``(slots, scores)``."""
         size = self.size
         mask = self.live[:size].copy()
         if languages:
@@ -600,7 +600,8 @@ class VectorIndex:
             distance[~mask] = 8 * len(code) + 1  # farther than any code
             slots = _nearest_codes(distance, wanted)
         scores = self.vectors[slots] @ vector
-        best = np.argsort(-scores, kind="stable")[:count]
+        # As near (one text): the lower id first, not the slot stored first.
+        best = np.lexsort((self.ids[slots], -scores))[:count]
         return slots[best], scores[best]
 
     def nearest(self, vector, limit, exclude, filters):
@@ -795,4 +796,5 @@ def _nearest_pgvector(vector, limit, exclude, filters):
             db.execute_sql("SET LOCAL enable_seqscan = on")
             db.execute_sql("SET LOCAL enable_sort = on")
             found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
-    return [(article_id, float(score)) for article_id, score in found]
+    # As near (one text): the lower id first, not the one the index met first.
+    return sorted(((i, float(score)) for i, score in found), key=lambda item: (-item[1], item[0]))

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from api import paging
-from models import db, hybrid
+from models import db, embeddings, hybrid
 from models.query import parse_query
 
 from .conftest import BASE_TIME, VECTOR_BACKENDS, backend_url, with_vector_index
@@ -447,3 +447,26 @@ def test_a_cursor_made_before_the_ids_were_kept_still_pages_on(app, client, corp
         cursor = paging.encode_cursor(f"search{mode}relevance", kept, key)
         rest = search(client, query, mode=mode, limit=50, cursor=cursor)
         assert ids(rest) == [hit["id"] for hit in whole[2:]]
+
+
+def test_articles_as_near_come_in_the_order_of_their_ids(app, client, writer, make_source):
+    """Two articles of one text are as near any query: the first written comes first, however
+    the engine keeps them (a vector index reads its vectors in the table's order, which on
+    PostgreSQL puts a row written again last)."""
+    title, body = ARTICLES["collapse"][1:3]
+    first, second = (
+        client.post(
+            "/v1/articles",
+            json={"source": make_source(slug=slug).slug, "title": title, "body_text": body},
+            headers=writer,
+        ).json["id"]
+        for slug in ("daily", "wire")
+    )
+    with app.app_context(), db.connection_context():
+        embeddings.embed_articles([first], force=True)  # its row written again
+        vector = embeddings.embed_query(title)
+        index = embeddings.VectorIndex()  # as a worker started now reads them
+        assert [i for i, _ in index.nearest(vector, 2, set(), {})] == [first, second]
+        assert [i for i, _ in embeddings.nearest(vector, 2)] == [first, second]
+    hits = search(client, "Riverton harbour bridge", mode="semantic")["data"]
+    assert [hit["id"] for hit in hits] == [first, second]
