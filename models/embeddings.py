@@ -780,12 +780,15 @@ def _nearest_pgvector(vector, limit, exclude, filters):
     if exclude:
         matching = matching.where(Article.id.not_in(exclude))
     sql, params = matching.sql()
-    query = (
+    nearest_first = (
         "SELECT v.article_id, 1 - (v.embedding <=> %s::vector) FROM article_vector v"
-        f" WHERE v.article_id IN ({sql}) ORDER BY v.embedding <=> %s::vector LIMIT %s"
+        f" WHERE v.article_id IN ({sql}) ORDER BY v.embedding <=> %s::vector"
     )
     with db.atomic():
         db.execute_sql("SET LOCAL hnsw.ef_search = %s", (max(40, 2 * limit),))
+        # Ordered by the distance alone, which the index gives (a second key is a sort of
+        # every row): of articles as near, which the index meets first is cut last.
+        query = nearest_first + " LIMIT %s"
         found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
         # The index's candidates are filtered after it found them: drafts and unpublished
         # articles among them (the table holds every article's vector) leave fewer, or none.
@@ -795,6 +798,7 @@ def _nearest_pgvector(vector, limit, exclude, filters):
             db.execute_sql("SET LOCAL enable_indexscan = off")
             db.execute_sql("SET LOCAL enable_seqscan = on")
             db.execute_sql("SET LOCAL enable_sort = on")
+            query = nearest_first + ", v.article_id LIMIT %s"
             found = db.execute_sql(query, [literal, *params, literal, limit]).fetchall()
     # As near (one text): the lower id first, not the one the index met first.
     return sorted(((i, float(score)) for i, score in found), key=lambda item: (-item[1], item[0]))

@@ -13,8 +13,8 @@ A near-identical copy (a wire story run by another source: the same language and
 same vector) is marked ``duplicate_of`` the earliest article it copies, and stays in the story;
 an original placed after its copies (older news imported late, an article published again)
 takes them over, and the copies of an article deleted, unpublished, rewritten or moved after
-them are compared again, and copy the first of them they are alike to (:func:`hand_over`). No
-article copies a copy.
+them are compared with each other again, as placing compares (:func:`hand_over`). No article
+copies a copy.
 """
 
 import collections
@@ -407,11 +407,10 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
     """Bring up to date the marks of the articles that copied ``article``, placed again (its
     vector and anchors ``own``, None without one) as a copy of ``duplicate_of``: those that no
     longer copy it (its text rewritten, it moved after them, or it is no longer published)
-    are handed over (:func:`hand_over`), and an article that copies one of them copies what
-    that one copies now (or it, an original); the others copy what the article copies, if it
-    is a copy now. Those still to be placed with it
-    (``unplaced``) are left to their own placing. Returns ``(ids of the articles marked again,
-    what the article copies)``."""
+    are handed over (:func:`hand_over`), and the article, if it copies one of them, copies that
+    one's original now (or that one, an original now); the others copy what the article copies,
+    if it is a copy now. Those still to be placed with it (``unplaced``) are left to their own
+    placing. Returns ``(ids of the articles marked again, what the article copies)``."""
     before = [i for i in copies_of(article.id) if i not in unplaced]
     alike = _still_copying(article, own, before)
     stale = [i for i in before if i not in alike]
@@ -489,37 +488,39 @@ def hand_over(copies):
     """The articles ``copies`` (ids in publication order, at least one) copied one article,
     and copy it no more (it was deleted, unpublished, rewritten or moved after them). Each was
     at least :data:`DUPLICATE_COSINE` alike to that article, which most often makes them as
-    alike to each other, but not always (two can be as far apart as 0.73): they are compared
-    again, as placing compares an article with those before it. The first of them is an
-    original, and so is each that is not alike to an original before it in its language; each
-    of the others copies the first original it is alike to (an article without a vector, the
-    first). Returns ``{id: what it copies now, None for an original}``."""
+    alike to each other, though not always (two can be as far apart as 0.73): they are
+    compared with each other again, by placing's rule. Each copies the one before it most
+    alike to it (at least :data:`DUPLICATE_COSINE`, in its language), or what that one copies;
+    the first, and each alike to none before it, is an original. One without a vector, or
+    compared only with ones without, copies the first. Returns ``{id: what it copies now, None
+    for an original}``.
+
+    A delete or an unpublishing through the API reads the copies' vectors in its write
+    transaction: one row a copy."""
     vectors = embeddings.vectors_of(copies)
     languages = dict(
         Article.select(Article.id, Article.language).where(Article.id.in_(copies)).tuples()
     )
-    marks, originals = {}, []
-    for article_id in copies:
-        vector = vectors.get(article_id)
-        marks[article_id] = next(
-            (
-                original
-                for original in originals
-                if vector is None
-                or original not in vectors
-                or (
-                    languages.get(original) == languages.get(article_id)
-                    and float(vectors[original][0] @ vector[0]) >= DUPLICATE_COSINE
-                )
-            ),
-            None,
-        )
-        if marks[article_id] is None:
-            originals.append(article_id)
-    for original in [None, *originals]:
-        marked = [i for i, mark in marks.items() if mark == original]
-        if marked:
-            Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
+    marks = {}
+    for k, article_id in enumerate(copies):
+        own, nearest, best, compared = vectors.get(article_id), None, 0.0, False
+        for earlier in copies[:k]:
+            other = vectors.get(earlier)
+            if own is None or other is None:
+                continue
+            compared = True
+            cosine = float(other[0] @ own[0])
+            alike = languages.get(earlier) == languages.get(article_id)
+            if alike and cosine >= DUPLICATE_COSINE and (nearest is None or cosine > best):
+                nearest, best = earlier, cosine
+        if k and not compared:
+            nearest = copies[0]
+        marks[article_id] = None if nearest is None else (marks[nearest] or nearest)
+    by_original = collections.defaultdict(list)
+    for article_id, original in marks.items():
+        by_original[original].append(article_id)
+    for original, marked in by_original.items():
+        Article.update(duplicate_of=original).where(Article.id.in_(marked)).execute()
     return marks
 
 

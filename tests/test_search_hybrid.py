@@ -8,6 +8,7 @@ import pytest
 
 from api import paging
 from models import db, embeddings, hybrid
+from models.changes import DataVersion
 from models.query import parse_query
 
 from .conftest import BASE_TIME, VECTOR_BACKENDS, backend_url, with_vector_index
@@ -451,8 +452,8 @@ def test_a_cursor_made_before_the_ids_were_kept_still_pages_on(app, client, corp
 
 def test_articles_as_near_come_in_the_order_of_their_ids(app, client, writer, make_source):
     """Two articles of one text are as near any query: the first written comes first, however
-    the engine keeps them (a vector index reads its vectors in the table's order, which on
-    PostgreSQL puts a row written again last)."""
+    the engine keeps them (a vector index keeps them in the order it met them, pgvector's graph
+    in its own)."""
     title, body = ARTICLES["collapse"][1:3]
     first, second = (
         client.post(
@@ -463,10 +464,21 @@ def test_articles_as_near_come_in_the_order_of_their_ids(app, client, writer, ma
         for slug in ("daily", "wire")
     )
     with app.app_context(), db.connection_context():
-        embeddings.embed_articles([first], force=True)  # its row written again
+        # An index that met the second first: the first's vector was made again since (on
+        # PostgreSQL a new index reads a row written again last, too).
         vector = embeddings.embed_query(title)
-        index = embeddings.VectorIndex()  # as a worker started now reads them
+        embeddings.ArticleEmbedding.delete().where(
+            embeddings.ArticleEmbedding.article == first
+        ).execute()
+        index = embeddings.VectorIndex()
+        assert [i for i, _ in index.nearest(vector, 2, set(), {})] == [second]
+        embeddings.embed_articles([first])
+        DataVersion.bump()
         assert [i for i, _ in index.nearest(vector, 2, set(), {})] == [first, second]
+        assert [i for i, _ in embeddings.VectorIndex().nearest(vector, 2, set(), {})] == [
+            first,
+            second,
+        ]
         assert [i for i, _ in embeddings.nearest(vector, 2)] == [first, second]
     hits = search(client, "Riverton harbour bridge", mode="semantic")["data"]
     assert [hit["id"] for hit in hits] == [first, second]

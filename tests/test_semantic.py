@@ -622,27 +622,8 @@ def test_words_relate_only_articles_not_embedded_yet(
 ):
     """Too few candidates by meaning: the keyword method adds articles without a vector, not
     those embedded but too far in meaning to be candidates (a rebuild relates neither), and
-    finds them below those."""
-    monkeypatch.setattr(related, "NEAREST", 1)
-    monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
-    monkeypatch.setattr(related, "KEEP", 2)
-    article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
-    ferry = post(client, writer, make_source(slug="port"), *FERRY, hours=5)
-    with app.app_context(), db.connection_context():
-        assert [item[0] for item in related.compute(article["id"])] == [nearer["id"]]
-        ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
-        found = [item[0] for item in related.compute(article["id"])]
-        # By words the two tellings come first, but have vectors.
-        ranked = [item[0] for item in related.compute_keywords(article["id"])]
-    assert found == [nearer["id"], ferry["id"]]
-    assert farther["id"] in ranked and ferry["id"] not in ranked
-
-
-def test_words_find_an_article_without_a_vector_below_as_many_with_one_as_they_take(
-    app, client, writer, source, make_source, monkeypatch
-):
-    """The keyword method takes its ``CANDIDATES`` best matches among the articles without a
-    vector: the embedded ones ranked above by words take none of them."""
+    takes its ``CANDIDATES`` best among those without one, so the embedded ones ranked above by
+    words take none of them."""
     monkeypatch.setattr(related, "NEAREST", 1)
     monkeypatch.setattr(related, "STORY_NEIGHBOURS", 0)
     monkeypatch.setattr(related, "KEEP", 2)
@@ -650,14 +631,15 @@ def test_words_find_an_article_without_a_vector_below_as_many_with_one_as_they_t
     article, nearer, farther = (post(client, writer, source, *STORY[n], hours=n) for n in (0, 2, 1))
     ferry = post(client, writer, make_source(slug="port"), *FERRY, hours=5)
     with app.app_context(), db.connection_context():
+        assert [item[0] for item in related.compute(article["id"])] == [nearer["id"]]
         ArticleEmbedding.delete().where(ArticleEmbedding.article == ferry["id"]).execute()
+        found = [item[0] for item in related.compute(article["id"])]
         # By words the two tellings are the best two.
         with monkeypatch.context() as more:
             more.setattr(related, "CANDIDATES", 3)
             more.setattr(related, "KEEP", 3)
             ranked = [item[0] for item in related.compute_keywords(article["id"])]
-        assert set(ranked[:2]) == {nearer["id"], farther["id"]} and ranked[2] == ferry["id"]
-        found = [item[0] for item in related.compute(article["id"])]
+    assert set(ranked[:2]) == {nearer["id"], farther["id"]} and ranked[2] == ferry["id"]
     assert found == [nearer["id"], ferry["id"]]
 
 
@@ -827,10 +809,13 @@ def test_a_computed_relation_to_an_article_unpublished_since_is_left_out_for_wri
     assert original not in dict(listed), listed
 
 
-#: What two sources added to STORY[0]'s body: each copy is 0.94 alike to the story, the two
-#: 0.89 to each other (the hashed embedder of the tests).
+#: What sources added to STORY[0]'s body (the hashed embedder of the tests): each copy is at
+#: least 0.93 alike to the story; PHOTOS and CORRECTION 0.89 to each other, SEEN 0.94 to
+#: PHOTOS and 0.95 to CORRECTION, WIRE 0.97 to SEEN.
 PHOTOS = "Photographs by Mia Chen; graphics by Olu Adeyemi."
 CORRECTION = "Corrected: an earlier version misspelled the bridge engineer's surname."
+SEEN = "Seen earlier by the engineer."
+WIRE = "By wire."
 
 
 @pytest.mark.parametrize("change", ["deleted", "unpublished", "rewritten", "retold", "later"])
@@ -839,32 +824,62 @@ def test_the_copies_of_an_article_they_copy_no_more_are_compared_again(
 ):
     """Copies each alike to the article they copy, two of them not alike to each other: when
     it is deleted, unpublished, rewritten, retold or moved after them, both are originals, and
-    a third copies the first it is alike to, as does the article moved (the second had copied
-    the first, and related lists named one text where there were two)."""
+    each other copies the one before it most alike to it, or what that one copies, as does the
+    article moved (the second had copied the first, and related lists named one text where
+    there were two)."""
     title, body = STORY[0]
     original = post(client, writer, source, title, body)["id"]
-    first = post(client, writer, make_source(slug="wire"), title, f"{body} {PHOTOS}", 1)["id"]
-    second = post(client, writer, make_source(slug="agency"), title, f"{body} {CORRECTION}", 2)
-    third = post(client, writer, make_source(slug="herald"), title, f"{body} By wire.", 3)["id"]
-    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=4)["id"]
+    first, second, seen, wire = (
+        post(client, writer, make_source(slug=slug), title, f"{body} {added}", hours)["id"]
+        for hours, (slug, added) in enumerate(
+            [("wire", PHOTOS), ("agency", CORRECTION), ("herald", SEEN), ("post", WIRE)], 1
+        )
+    )
+    telling = post(client, writer, make_source(slug="courier"), *STORY[1], hours=4.5)["id"]
     story_id = client.get(f"/v1/articles/{telling}").json["story"]
     before = client.get(f"/v1/stories/{story_id}").json["articles"]
-    assert [a["duplicate_of"] for a in before] == [None, original, original, original, None]
+    assert [a["duplicate_of"] for a in before] == [None, *[original] * 4, None]
 
     edit(client, writer, original, change)
     detail = client.get(f"/v1/stories/{story_id}").json
     assert [(a["id"], a["duplicate_of"]) for a in detail["articles"]] == [
         *([(original, None)] if change == "retold" else []),
         (first, None),
-        (second["id"], None),
-        (third, first),
+        (second, None),
+        (seen, second),  # alike to both, more to the second
+        (wire, second),  # most alike to seen, which copies the second
         (telling, None),
-        *([(original, first)] if change == "later" else []),
+        *([(original, second)] if change == "later" else []),
     ]
+    assert detail["headline"]["id"] == (original if change == "retold" else first)
     response = client.get(f"/v1/articles/{telling}/related")
     shown = {item["id"] for item in response.json["data"]}
-    one_text = {first, third, *([original] if change == "later" else [])}
-    assert second["id"] in shown and len(shown & one_text) == 1, shown
+    one_text = {second, seen, wire, *([original] if change == "later" else [])}
+    assert first in shown and len(shown & one_text) == 1, shown
+
+
+def test_copies_handed_over_without_a_vector_or_in_another_language(
+    app, client, writer, source, make_source
+):
+    """Handed over, a copy without a vector (nothing to compare) copies the first; one in
+    another language than those before it copies none of them."""
+    title, body = STORY[0]
+    original = post(client, writer, source, title, body)["id"]
+    first, unembedded, other_language = (
+        post(client, writer, make_source(slug=slug), title, f"{body} {WIRE}", hours)["id"]
+        for hours, slug in enumerate(["wire", "agency", "herald"], 1)
+    )
+    with app.app_context(), db.connection_context():
+        ArticleEmbedding.delete().where(ArticleEmbedding.article == unembedded).execute()
+        Article.update(language="de").where(Article.id == other_language).execute()
+        marks = stories.hand_over([first, unembedded, other_language])
+        stored = dict(
+            Article.select(Article.id, Article.duplicate_of)
+            .where(Article.id.in_([original, first, unembedded, other_language]))
+            .tuples()
+        )
+    assert marks == {first: None, unembedded: first, other_language: None}
+    assert stored == {original: None, first: None, unembedded: first, other_language: None}
 
 
 def test_an_original_placed_again_with_its_copies_keeps_them(
@@ -905,16 +920,18 @@ def test_a_text_run_over_days_has_one_original(client, writer, source, make_sour
     first, second, third = posted[0], posted[1], posted[2]
     if how == "a copy moved first":
         moved = (BASE_TIME - datetime.timedelta(hours=48)).isoformat() + "Z"
-        edit = {"published_at": moved}
-        assert client.patch(f"/v1/articles/{second}", json=edit, headers=writer).status_code == 200
+        fields = {"published_at": moved}
+        assert (
+            client.patch(f"/v1/articles/{second}", json=fields, headers=writer).status_code == 200
+        )
         first, second = second, first
     elif how == "republished":
         path = f"/v1/articles/{first}"
         assert client.patch(path, json={"status": "draft"}, headers=writer).status_code == 200
         assert client.patch(path, json={"status": "published"}, headers=writer).status_code == 200
     elif how == "placed again":  # its copy four days on is compared too, not handed over
-        edit = {"source": make_source(slug="courier").slug}
-        assert client.patch(f"/v1/articles/{first}", json=edit, headers=writer).status_code == 200
+        fields = {"source": make_source(slug="courier").slug}
+        assert client.patch(f"/v1/articles/{first}", json=fields, headers=writer).status_code == 200
     story_id = client.get(f"/v1/articles/{third}").json["story"]
     detail = client.get(f"/v1/stories/{story_id}").json
     members = [(a["id"], a["duplicate_of"]) for a in detail["articles"]]
@@ -944,9 +961,10 @@ def test_an_article_rewritten_into_a_copy_hands_its_copies_to_what_it_copies(
         return [(a["id"], a["duplicate_of"]) for a in detail["articles"]]
 
     assert members() == [(earlier["id"], None), (article["id"], None), (copy["id"], article["id"])]
-    edit = {"body_text": STORY[0][1] + " Officials said repairs would take months"}
+    fields = {"body_text": STORY[0][1] + " Officials said repairs would take months"}
     assert (
-        client.patch(f"/v1/articles/{article['id']}", json=edit, headers=writer).status_code == 200
+        client.patch(f"/v1/articles/{article['id']}", json=fields, headers=writer).status_code
+        == 200
     )
     assert members() == [
         (earlier["id"], None),
