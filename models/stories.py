@@ -319,10 +319,11 @@ def _placed(article_ids):
     )
 
 
-def place(article_ids):
+def place(article_ids, waiting=frozenset()):
     """Place the articles ``article_ids`` in their stories, in publication order, at most
-    :data:`PLACE_CHUNK` to a write transaction; returns the ids of the articles whose story or
-    copy mark changed."""
+    :data:`PLACE_CHUNK` to a write transaction; the articles ``waiting`` (a set, to be placed
+    after these) are no candidates yet. Returns the ids of the articles whose story or copy
+    mark changed."""
     article_ids = list(article_ids)
     vectors = embeddings.vectors_of(article_ids)
     placing = _placed(article_ids)
@@ -335,16 +336,16 @@ def place(article_ids):
     changed = set()
     for start in range(0, len(order), PLACE_CHUNK):
         chunk, later = order[start : start + PLACE_CHUNK], order[start + PLACE_CHUNK :]
-        changed |= _place_chunk(chunk, later, windows, vectors)
+        changed |= _place_chunk(chunk, later, windows, vectors, waiting)
     return changed
 
 
 @runs_again_on_conflict
-def _place_chunk(article_ids, later, windows, vectors):
+def _place_chunk(article_ids, later, windows, vectors, waiting=frozenset()):
     """Place the articles ``article_ids`` in one transaction, with the ``windows`` read for
     them (:class:`_Window`) and their ``vectors``; the articles ``later`` (embedded with them,
-    placed in the transactions after) are no candidates yet. Returns the ids of the articles
-    whose story or copy mark changed."""
+    placed in the transactions after) and ``waiting`` are no candidates yet. Returns the ids
+    of the articles whose story or copy mark changed."""
     changed, touched = set(), set()
     with write_transaction():
         if is_postgres():
@@ -352,7 +353,7 @@ def _place_chunk(article_ids, later, windows, vectors):
         # Again: one may have changed meanwhile. Their vectors are those read before: one
         # embedded again since is placed again by what embedded it.
         articles = _placed(article_ids)
-        unplaced = {article.id for article in articles} | set(later)
+        unplaced = {article.id for article in articles} | set(later) | waiting
         spans = _Spans(unplaced)
         for group in _groups(articles):
             start, end = _span(group)
@@ -624,11 +625,11 @@ def _dequeue(article_id):
         ).execute()
 
 
-def process(article_ids, force=False):
+def process(article_ids, force=False, waiting=frozenset()):
     """Embed the articles ``article_ids`` (those whose text changed, or all with ``force``),
-    place them in their stories, queue their related lists and those these changes left
-    stale, and take them off the embedding queue (an article queued again meanwhile stays
-    queued)."""
+    place them in their stories (the articles ``waiting``, processed after them, are no
+    candidates yet), queue their related lists and those these changes left stale, and take
+    them off the embedding queue (an article queued again meanwhile stays queued)."""
     article_ids = list(article_ids)
     queue = embeddings.EmbeddingQueue
     queued = list(
@@ -637,7 +638,7 @@ def process(article_ids, force=False):
         .tuples()
     )
     embedded = embeddings.embed_articles(article_ids, force=force)
-    moved = place(article_ids)
+    moved = place(article_ids, waiting)
     with write_transaction():
         # Lists left stale: of the articles whose story changed with these (`same_story` ends
         # when a story breaks up), and the lists that name one embedded again, by what it said
@@ -668,11 +669,16 @@ def process(article_ids, force=False):
 
 def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
     """:func:`process` the articles ``ids`` in batches (in the order given: publication order
-    places each article among those before it); ``on_batch(count)`` after each."""
+    places each article among those before it); ``on_batch(count)`` after each. The articles
+    of the batches still to come are no candidates until they are placed: with the stories
+    and vectors they had (``embed --all``), an earlier article joined a later one's old story,
+    and the stories made depended on where the batches ended."""
     ids = list(ids)
+    waiting = set(ids)
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
-        process(chunk, force=force)
+        waiting.difference_update(chunk)
+        process(chunk, force=force, waiting=waiting)
         if on_batch is not None:
             on_batch(len(chunk))
 

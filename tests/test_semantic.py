@@ -2,6 +2,7 @@
 points, with the deterministic hashed embedder, on SQLite, PostgreSQL and PostgreSQL with
 pgvector (each where configured)."""
 
+import collections
 import datetime
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from werkzeug.http import http_date, parse_date
 
 from api import tasks
+from api.demo import load_demo
 from models import (
     Article,
     ArticleEmbedding,
@@ -858,6 +860,32 @@ def test_the_copies_of_an_article_they_copy_no_more_are_compared_again(
     assert first in shown and len(shown & one_text) == 1, shown
 
 
+def test_embedding_everything_again_keeps_the_stories_whatever_the_batches(app, monkeypatch):
+    """``embed --all`` places every article again as the first embedding placed it: the
+    articles of the batches still to come are no candidates (with their stories and vectors,
+    an earlier article joined a later one's story, and the stories made depended on where the
+    batches ended)."""
+
+    def placed():
+        rows = Article.select(Article.id, Article.story, Article.duplicate_of).tuples()
+        members = collections.defaultdict(set)
+        for article_id, story_id, _ in rows:
+            members[story_id].add(article_id)
+        return (
+            {frozenset(ids) for story_id, ids in members.items() if story_id is not None},
+            {article_id: duplicate_of for article_id, _, duplicate_of in rows},
+        )
+
+    with app.app_context(), db.connection_context():
+        load_demo(articles=150, seed=42)
+        stories.embed_all(embeddings.due_ids(), batch=1000)
+        first = placed()
+        assert len(first[0]) > 20
+        for batch in (64, 1):
+            stories.embed_all(embeddings.due_ids(everything=True), force=True, batch=batch)
+            assert placed() == first
+
+
 def test_copies_handed_over_without_a_vector_or_in_another_language(
     app, client, writer, source, make_source
 ):
@@ -1306,8 +1334,9 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
         monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1)
         monkeypatch.setattr(related, "compute_keywords", lambda article_id, **_: [])
         worker, rebuilt = lists(ids)
-    # The same articles in the same order (scores differ a little: a rebuild weighs words by
-    # the whole corpus, the worker by the weeks around the article).
+    # The same articles in the same order (scores differ a little: the worker weighs words by
+    # the articles of the search index that have them, a rebuild by the stems of the titles
+    # and leads it scores).
     assert max(len(items) for items in worker.values()) == 3
     assert rebuilt == worker
 
