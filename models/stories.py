@@ -126,8 +126,9 @@ class _Window:
     def refresh(self, unplaced=()):
         """Inside the write transaction: each article's story and copy mark as they are now;
         one no longer published in the window is no candidate, nor yet one of ``unplaced``
-        (the articles being placed that are still to come: one at a time, they had not come;
-        seen, an article was placed with one, then moved to the next, and left its story)."""
+        (the articles still to be placed, in this transaction or a later one: one at a time,
+        they had not come; seen, an article was placed with one, then moved to the next, and
+        left its story)."""
         current = embeddings.window_stories(self.start, self.end)
         self.present = np.zeros(len(self.ids), dtype=bool)
         for k, article_id in enumerate(self.ids):
@@ -240,15 +241,33 @@ class _Window:
                 self.rows[k][4] = duplicate_of
 
 
+class _ToCome:
+    """The articles a placing has still to place: those of its transaction (``placing``, each
+    let go once placed) and ``waiting`` (of the batches after it: a set its caller keeps, not
+    copied for each transaction)."""
+
+    def __init__(self, placing, waiting=frozenset()):
+        self.placing, self.waiting = set(placing), waiting
+
+    def __contains__(self, article_id):
+        return article_id in self.placing or article_id in self.waiting
+
+    def discard(self, article_id):
+        self.placing.discard(article_id)
+
+    def copy(self):
+        return _ToCome(self.placing, self.waiting)
+
+
 class _Spans(dict):
     """``{story id: [first, last]}``: the published times a story's articles other than copies
     cover as this placing leaves them. Read from the articles when first asked, leaving out
-    ``placing`` (the articles being placed: their stored times may be the ones they leave),
-    then stretched by each of them placed in the story."""
+    ``to_come`` (a :class:`_ToCome`: the articles still to be placed, whose stored times may
+    be the ones they leave), then stretched by each of them placed in the story."""
 
-    def __init__(self, placing):
+    def __init__(self, to_come):
         super().__init__()
-        self.placing = set(placing)
+        self.placing = to_come.copy()
 
     def __missing__(self, story_id):
         # The articles being placed are left out here, not in the statement: a story holds a
@@ -353,7 +372,7 @@ def _place_chunk(article_ids, later, windows, vectors, waiting=frozenset()):
         # Again: one may have changed meanwhile. Their vectors are those read before: one
         # embedded again since is placed again by what embedded it.
         articles = _placed(article_ids)
-        unplaced = {article.id for article in articles} | set(later) | waiting
+        unplaced = _ToCome([*(article.id for article in articles), *later], waiting)
         spans = _Spans(unplaced)
         for group in _groups(articles):
             start, end = _span(group)
@@ -410,8 +429,8 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
     longer copy it (its text rewritten, it moved after them, or it is no longer published)
     are handed over (:func:`hand_over`), and the article, if it copies one of them, copies that
     one's original now (or that one, an original now); the others copy what the article copies,
-    if it is a copy now. Those still to be placed with it (``unplaced``) are left to their own
-    placing. Returns ``(ids of the articles marked again, what the article copies)``."""
+    if it is a copy now. Those still to be placed (``unplaced``, with it or later) are left to
+    their own placing. Returns ``(ids of the articles marked again, what the article copies)``."""
     before = [i for i in copies_of(article.id) if i not in unplaced]
     alike = _still_copying(article, own, before)
     stale = [i for i in before if i not in alike]
@@ -490,7 +509,7 @@ def hand_over(copies):
     and copy it no more (it was deleted, unpublished, rewritten or moved after them). Each was
     at least :data:`DUPLICATE_COSINE` alike to that article, which most often makes them as
     alike to each other, though not always (two can be as far apart as 0.73): they are
-    compared with each other again, by placing's rule. Each copies the one before it most
+    compared again, with each other only, by placing's rule. Each copies the one before it most
     alike to it (at least :data:`DUPLICATE_COSINE`, in its language), or what that one copies;
     the first, and each alike to none before it, is an original. One without a vector, or
     compared only with ones without, copies the first. Returns ``{id: what it copies now, None
@@ -499,18 +518,20 @@ def hand_over(copies):
     A delete or an unpublishing through the API reads the copies' vectors in its write
     transaction: one row a copy."""
     vectors = embeddings.vectors_of(copies)
-    languages = dict(
-        Article.select(Article.id, Article.language).where(Article.id.in_(copies)).tuples()
-    )
+    with_vector = [i for i in copies if i in vectors]
+    row = {article_id: k for k, article_id in enumerate(with_vector)}
+    matrix = np.array([vectors[i][0] for i in with_vector], dtype=np.float32)
+    cosines = matrix @ matrix.T if with_vector else None  # every pair at once
+    query = Article.select(Article.id, Article.language).where(Article.id.in_(copies))
+    languages = dict(query.tuples())
     marks = {}
     for k, article_id in enumerate(copies):
-        own, nearest, best, compared = vectors.get(article_id), None, 0.0, False
+        nearest, best, compared = None, 0.0, False
         for earlier in copies[:k]:
-            other = vectors.get(earlier)
-            if own is None or other is None:
+            if article_id not in row or earlier not in row:
                 continue
             compared = True
-            cosine = float(other[0] @ own[0])
+            cosine = float(cosines[row[article_id], row[earlier]])
             alike = languages.get(earlier) == languages.get(article_id)
             if alike and cosine >= DUPLICATE_COSINE and (nearest is None or cosine > best):
                 nearest, best = earlier, cosine
@@ -670,9 +691,8 @@ def process(article_ids, force=False, waiting=frozenset()):
 def embed_all(ids, on_batch=None, force=False, batch=embeddings.BATCH):
     """:func:`process` the articles ``ids`` in batches (in the order given: publication order
     places each article among those before it); ``on_batch(count)`` after each. The articles
-    of the batches still to come are no candidates until they are placed: with the stories
-    and vectors they had (``embed --all``), an earlier article joined a later one's old story,
-    and the stories made depended on where the batches ended."""
+    of the batches still to come are no candidates until they are placed, whatever stories
+    and vectors they had: where the batches end changes nothing."""
     ids = list(ids)
     waiting = set(ids)
     for start in range(0, len(ids), batch):

@@ -660,8 +660,8 @@ def test_the_worker_and_a_delete_of_an_article_it_embeds_do_not_deadlock(
     errors = []
     place = stories.place
 
-    def placing(article_ids):  # the worker's work outside its transaction done, the delete
-        moved = place(article_ids)  # holds the article as the transaction starts
+    def placing(article_ids, waiting):  # the worker's work outside its transaction done, the
+        moved = place(article_ids, waiting)  # delete holds the article as the transaction starts
         placed.set()
         holding.wait(timeout=30)
         return moved

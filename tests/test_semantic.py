@@ -860,11 +860,11 @@ def test_the_copies_of_an_article_they_copy_no_more_are_compared_again(
     assert first in shown and len(shown & one_text) == 1, shown
 
 
-def test_embedding_everything_again_keeps_the_stories_whatever_the_batches(app, monkeypatch):
-    """``embed --all`` places every article again as the first embedding placed it: the
-    articles of the batches still to come are no candidates (with their stories and vectors,
-    an earlier article joined a later one's story, and the stories made depended on where the
-    batches ended)."""
+def test_embedding_everything_again_keeps_the_stories_whatever_the_batches(app):
+    """``embed --all`` places every article again in publication order, each among those
+    before it, as the first embedding of these placed them: the articles of the batches still
+    to come are no candidates (with their stories and vectors, an earlier article joined a
+    later one's story, and the stories made depended on where the batches ended)."""
 
     def placed():
         rows = Article.select(Article.id, Article.story, Article.duplicate_of).tuples()
@@ -889,8 +889,9 @@ def test_embedding_everything_again_keeps_the_stories_whatever_the_batches(app, 
 def test_copies_handed_over_without_a_vector_or_in_another_language(
     app, client, writer, source, make_source
 ):
-    """Handed over, a copy without a vector (nothing to compare) copies the first; one in
-    another language than those before it copies none of them."""
+    """Handed over, a copy without a vector, or with one but after only copies without, copies
+    the first (nothing to compare); one in another language than those before it copies none
+    of them."""
     title, body = STORY[0]
     original = post(client, writer, source, title, body)["id"]
     first, unembedded, other_language = (
@@ -908,6 +909,8 @@ def test_copies_handed_over_without_a_vector_or_in_another_language(
         )
     assert marks == {first: None, unembedded: first, other_language: None}
     assert stored == {original: None, first: None, unembedded: first, other_language: None}
+    with app.app_context(), db.connection_context():
+        assert stories.hand_over([unembedded, first]) == {unembedded: None, first: unembedded}
 
 
 def test_an_original_placed_again_with_its_copies_keeps_them(
