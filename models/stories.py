@@ -189,8 +189,13 @@ class _Window:
             elif duplicate_of is None:  # the most alike before it (what that one copies,
                 # unless that is this one: it was moved after its copies)
                 duplicate_of = row[4] if row[4] not in (None, article.id) else other
-        # The nearest article whose story (if it has one) is alike enough on average; a copy
-        # goes with what it copies.
+        # A copy goes with what it copies: into its story, or a story started with it (the
+        # nearest by score, with a bonus for shared numbers, can be another story's article).
+        original = self.position.get(duplicate_of)
+        if original is not None and self.alive[original]:
+            story_id = self.rows[original][1]
+            return story_id, duplicate_of, None if story_id else duplicate_of, copies
+        # The nearest article whose story (if it has one) is alike enough on average.
         stories = np.array([self.rows[k][1] or 0 for k in candidates])
         for nearest in np.argsort(-score, kind="stable"):
             if score[nearest] < JOIN_SCORE:

@@ -886,6 +886,44 @@ def test_embedding_everything_again_keeps_the_stories_whatever_the_batches(app):
             assert placed() == first
 
 
+def test_a_copy_joins_the_story_of_what_it_copies(client, writer, source, make_source):
+    """A copy goes with what it copies, even where another story's article scores higher
+    with it by the numbers they share (that story took it, and the copy, its original in
+    another story, became an original)."""
+    title, body = STORY[0]
+    numbers = "4,200 commuters, 3,150 cars and 7,800 tonnes"
+    original = post(client, writer, source, title, body)["id"]
+    told = [  # three and a half days on: another story, out of the original's window
+        post(client, writer, make_source(slug=slug), told_title, told_body, hours)["id"]
+        for slug, told_title, told_body, hours in [
+            (
+                "courier",
+                "Riverton harbour bridge: divers search the river",
+                "Divers searched the river under the Riverton harbour bridge, which collapsed"
+                f" at rush hour: {numbers}.",
+                84,
+            ),
+            (
+                "herald",
+                "Riverton harbour bridge collapse: divers and commuters",
+                "After the Riverton harbour bridge collapsed, divers searched the river and"
+                f" {numbers} were counted.",
+                86,
+            ),
+        ]
+    ]
+    copy = post(client, writer, make_source(slug="wire"), title, f"{body} Counts: {numbers}.", 48)
+    other_story = client.get(f"/v1/articles/{told[0]}").json["story"]
+    assert other_story is not None and client.get(f"/v1/articles/{told[1]}").json["story"] == (
+        other_story
+    )
+    story_id = client.get(f"/v1/articles/{copy['id']}").json["story"]
+    assert story_id not in (None, other_story)
+    detail = client.get(f"/v1/stories/{story_id}").json
+    members = [(a["id"], a["duplicate_of"]) for a in detail["articles"]]
+    assert members == [(original, None), (copy["id"], original)]
+
+
 def test_copies_handed_over_without_a_vector_or_in_another_language(
     app, client, writer, source, make_source
 ):
