@@ -289,6 +289,11 @@ def bodies_that_fit(ids, budget):
     return len(ids)
 
 
+def _text(alias):
+    """SQL for the text the article ``alias`` carries: the article it copies, or itself."""
+    return f"COALESCE({alias}.duplicate_of_id, {alias}.id)"
+
+
 def related(article_id, limit, include_drafts=False, after=None):
     """Articles related to ``article_id``, editorial first, then by score: :class:`RelatedRow`;
     those past ``after`` (a row's :attr:`RelatedRow.sort_key`) when given.
@@ -301,15 +306,14 @@ def related(article_id, limit, include_drafts=False, after=None):
     sees names is left out. A computed relation names a published article (relations are
     computed among those): one whose article was unpublished since is left out for every
     reader; an editor's relation to a draft is read by those who see drafts."""
-    text = "COALESCE(a.duplicate_of_id, a.id)"
+    text = _text("a")
     published = PUBLISHED_ONLY
     if include_drafts:
         published = f"({PUBLISHED_ONLY} OR r.origin = '{EDITORIAL}')"
     edited = (
         "SELECT 1 FROM relation e JOIN article ea ON ea.id = e.related_id"
         f" WHERE e.article_id = r.article_id AND e.origin = '{EDITORIAL}'"
-        f" AND COALESCE(ea.duplicate_of_id, ea.id) = {text}"
-        + ("" if include_drafts else " AND ea.status = 'published'")
+        f" AND {_text('ea')} = {text}" + ("" if include_drafts else " AND ea.status = 'published'")
     )
     listed = (
         "SELECT a.id, a.card, r.kind, r.origin, r.score, r.reasons, a.language,"
@@ -320,7 +324,7 @@ def related(article_id, limit, include_drafts=False, after=None):
         " JOIN article s ON s.id = r.article_id"
         f" WHERE r.article_id = ? AND {published}"
         f" AND (r.origin = '{EDITORIAL}'"
-        f" OR ({text} <> COALESCE(s.duplicate_of_id, s.id) AND NOT EXISTS ({edited})))"
+        f" OR ({text} <> {_text('s')} AND NOT EXISTS ({edited})))"
     )
     condition, params = "", [article_id]
     if after is not None:

@@ -166,11 +166,10 @@ def _tags_of(ids):
     return tags
 
 
-def compute_keywords(article_id, unembedded=False):
+def compute_keywords(article_id):
     """The best related articles of ``article_id`` by keywords alone (the method before
     embeddings, and the one for an article without a vector): ``[(id, score, reasons)]``, of
-    its best texts as :func:`_by_text` keeps them; with ``unembedded``, of the articles that
-    have no vector only.
+    its best texts as :func:`_by_text` keeps them.
 
     Candidates are the articles of the search index that share any of its keywords within a few
     weeks of it. Text similarity is the share of the article's keyword weight (keyword weight
@@ -179,19 +178,26 @@ def compute_keywords(article_id, unembedded=False):
     article = Article.get_or_none((Article.id == article_id) & (Article.status == PUBLISHED))
     if article is None:
         return []
-    body = ArticleBody.get_or_none(ArticleBody.article == article_id)
+    return _by_text(article, *_keyword_scored(article))
+
+
+def _keyword_scored(article, unembedded=False):
+    """The candidates of the keyword method (:func:`compute_keywords`) for the published
+    ``article`` that score, unsorted, and their texts: ``(scored, {id: text})``; with
+    ``unembedded``, of the articles that have no vector only."""
+    body = ArticleBody.get_or_none(ArticleBody.article == article.id)
     terms = keywords(article.title, article.excerpt, body.body_text if body else "")
     if not terms:
-        return []
+        return [], {}
     # The heaviest words find the candidates (each more word costs a pass over the index);
     # all of them score the candidates.
     words = [word for word, _ in terms.values()][:CANDIDATE_TERMS]
     # With ``unembedded``, those with a vector are left out before the best are taken.
     where = ~embeddings.has_vector(Article.id) if unembedded else None
     matches = similar(words, article.published_at, WINDOW_WEEKS, CANDIDATES + 1, where)
-    ids = [i for i, _ in matches if i != article_id][:CANDIDATES]
+    ids = [i for i, _ in matches if i != article.id][:CANDIDATES]
     if not ids:
-        return []
+        return [], {}
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
     total = sum(mass.values()) or 1.0
     rows = Article.select(
@@ -202,11 +208,11 @@ def compute_keywords(article_id, unembedded=False):
         Article.published_at,
         Article.duplicate_of,
     ).where(Article.id.in_(ids))
-    tags = _tags_of([article_id, *ids])
+    tags = _tags_of([article.id, *ids])
     scored = []
     for row in rows:
         text = _text_share(mass, total, _stems(row.title, row.excerpt))
-        tag_overlap = _overlap(tags[article_id], tags[row.id])
+        tag_overlap = _overlap(tags[article.id], tags[row.id])
         same_source = row.source_id == article.source_id
         days = abs((row.published_at - article.published_at).total_seconds()) / 86400
         # Text is the evidence that two articles are about the same thing; shared tags, the
@@ -218,7 +224,7 @@ def compute_keywords(article_id, unembedded=False):
         same_story = text >= 0.4 and days <= 3
         why = reasons(0.0, text, same_story, tag_overlap, same_source, days)
         scored.append((row.id, round(by_words, 4), why))
-    return _by_text(article, scored, {row.id: row.duplicate_of_id or row.id for row in rows})
+    return scored, {row.id: row.text_id for row in rows}
 
 
 def score(meaning, text, same_story, tag_overlap, same_source, days):
@@ -302,17 +308,17 @@ def compute(article_id):
         return []
     own = embeddings.vectors_of([article_id]).get(article_id)
     if own is None:
-        return compute_keywords(article_id)
+        return _by_text(article, *_keyword_scored(article))
     index = embeddings.process_index()
     index.refresh()
     span = datetime.timedelta(weeks=WINDOW_WEEKS)
-    text = article.duplicate_of_id or article.id
+    text = article.text_id
     window = shifted(article.published_at, -span), shifted(article.published_at, span)
     ids = set(_nearest_texts(index, own[0], text, *window))
     if article.story_id is not None:
         ids |= _story_neighbours(article)
     if not ids:
-        return compute_keywords(article_id)
+        return _by_text(article, *_keyword_scored(article))
     vectors = embeddings.vectors_of(ids)
     rows = Article.select(
         Article.id,
@@ -323,7 +329,7 @@ def compute(article_id):
         Article.story,
         Article.duplicate_of,
     ).where(Article.id.in_(list(vectors)) & (Article.status == PUBLISHED))
-    texts = {row.id: row.duplicate_of_id or row.id for row in rows}
+    texts = {row.id: row.text_id for row in rows}
     terms = keywords(article.title, article.excerpt, "")
     mass = {key: weight * inverse_frequency(word) for key, (word, weight) in terms.items()}
     total = sum(mass.values())
@@ -346,17 +352,17 @@ def compute(article_id):
         # Too few by meaning: articles not embedded yet (say, right after an upgrade) may be
         # related by their words. Those embedded were too far in meaning to be candidates, as
         # in a rebuild: their words alone do not relate them.
-        scored += compute_keywords(article_id, unembedded=True)
+        more, more_texts = _keyword_scored(article, unembedded=True)
+        texts.update(more_texts)
+        scored += _by_text(article, more, more_texts)
     return _by_text(article, scored, texts)
 
 
-def _by_text(article, scored, texts=None):
+def _by_text(article, scored, texts):
     """``scored`` (``[(id, score, reasons)]``) best first, without copies of ``article``'s text,
-    of its best :data:`KEEP` texts (:func:`_best_texts`); ``texts`` holds the texts known of
-    them (an article's own id, or the one it copies), the others are read."""
-    texts = dict(texts or {})
-    texts.update(_texts_of(item[0] for item in scored if item[0] not in texts))
-    own = article.duplicate_of_id or article.id
+    of its best :data:`KEEP` texts (:func:`_best_texts`); ``texts`` holds the text of each (an
+    article's own id, or the one it copies)."""
+    own = article.text_id
     scored = [item for item in scored if texts[item[0]] != own]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return _best_texts(scored, lambda item: texts[item[0]])
@@ -381,11 +387,11 @@ def _nearest_texts(index, vector, own, after, before):
     keeps them; not those of the text ``own`` (the article's: itself, its copies, what it
     copies), which are never related to it. More are looked at while copies fill the places
     (as a rebuild does: :func:`_nearest_texts_of`)."""
-    wanted = NEAREST + 1
+    wanted, texts = NEAREST + 1, {}
     while True:
         slots, _ = index.candidates(vector, wanted, after, before)
         found = [int(i) for i in index.ids[slots]]
-        texts = _texts_of(found)
+        texts.update(_texts_of(i for i in found if i not in texts))  # those of a round before kept
         nearest = [i for i in found if texts[i] != own]
         kept = _best_texts(nearest, texts.__getitem__, NEAREST)
         if (
@@ -422,13 +428,8 @@ def _story_neighbours(article):
     story's index)."""
     story, at = Article.story == article.story_id, Article.published_at
     text = peewee.fn.COALESCE(Article.duplicate_of, Article.id)
-    story &= (Article.status == PUBLISHED) & (text != (article.duplicate_of_id or article.id))
-    story &= peewee.fn.EXISTS(
-        embeddings.ArticleEmbedding.select(embeddings.ArticleEmbedding.article).where(
-            (embeddings.ArticleEmbedding.article == Article.id)
-            & (embeddings.ArticleEmbedding.model == embeddings.embedder().name)
-        )
-    )
+    story &= (Article.status == PUBLISHED) & (text != article.text_id)
+    story &= embeddings.has_vector(Article.id)
     earlier = (at < article.published_at) | (
         (at == article.published_at) & (Article.id < article.id)
     )

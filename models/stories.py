@@ -225,7 +225,6 @@ class _Window:
                 current is not None
                 and (self.rows[current][0], row[4]) > (article.published_at, article.id)
             ):
-                row[4] = original
                 marked.append(self.ids[k])
         return marked
 
@@ -272,7 +271,7 @@ class _Spans(dict):
 
     def __init__(self, to_come):
         super().__init__()
-        self.placing = to_come.copy()
+        self.to_come = to_come.copy()
 
     def __missing__(self, story_id):
         # The articles being placed are left out here, not in the statement: a story holds a
@@ -287,7 +286,7 @@ class _Spans(dict):
                 & Article.duplicate_of.is_null()
             )
             .tuples()
-            if article_id not in self.placing
+            if article_id not in self.to_come
         ]
         self[story_id] = span = [min(times), max(times)] if times else None
         return span
@@ -365,7 +364,7 @@ def place(article_ids, waiting=frozenset()):
 
 
 @runs_again_on_conflict
-def _place_chunk(article_ids, later, windows, vectors, waiting=frozenset()):
+def _place_chunk(article_ids, later, windows, vectors, waiting):
     """Place the articles ``article_ids`` in one transaction, with the ``windows`` read for
     them (:class:`_Window`) and their ``vectors``; the articles ``later`` (embedded with them,
     placed in the transactions after) and ``waiting`` are no candidates yet. Returns the ids
@@ -409,7 +408,7 @@ def _place_chunk(article_ids, later, windows, vectors, waiting=frozenset()):
                 unplaced.discard(article.id)
                 original = duplicate_of or article.id
                 marked = around.copying(copies, article, story_id, original)
-                if marked:  # copying() marked them in the window
+                if marked:
                     _mark(around, marked, original)
                     changed.update(marked)
                     changed.update(_follow(marked, original, around, article.id))
@@ -437,10 +436,19 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
     if it is a copy now. Those still to be placed (``unplaced``, with it or later) are left to
     their own placing. Returns ``(ids of the articles marked again, what the article copies)``."""
     before = [i for i in copies_of(article.id) if i not in unplaced]
-    alike = _still_copying(article, own, before)
+    if not before:
+        return [], duplicate_of
+    # Read once for both: which still copy it, and how those that do not compare.
+    rows = list(
+        Article.select(Article.id, Article.published_at, Article.language).where(
+            Article.id.in_(before)
+        )
+    )
+    vectors = embeddings.vectors_of(before)
+    alike = _still_copying(article, own, rows, vectors)
     stale = [i for i in before if i not in alike]
     if stale:
-        marks = hand_over(stale)
+        marks = hand_over(stale, vectors, {row.id: row.language for row in rows})
         for copy, original in marks.items():
             around.mark([copy], original)
         if duplicate_of in marks:
@@ -451,19 +459,17 @@ def _copies_placed_again(around, article, own, duplicate_of, unplaced):
     return stale + still, duplicate_of
 
 
-def _still_copying(article, own, ids):
-    """Which of the articles ``ids`` (published, marked copies of ``article``) still copy it, as
-    placing would mark them: after it, in its language, and at least
-    :data:`DUPLICATE_COSINE` alike to its vector ``own``. Compared one by one, not within the
-    placing's window of days: a copy of a copy (a text run over more than a few days) is
+def _still_copying(article, own, rows, vectors):
+    """Which of the articles ``rows`` (published, marked copies of ``article``; their
+    ``vectors``) still copy it, as placing would mark them: after it, in its language, and at
+    least :data:`DUPLICATE_COSINE` alike to its vector ``own``. Compared one by one, not within
+    the placing's window of days: a copy of a copy (a text run over more than a few days) is
     compared too."""
-    if own is None or article.status != PUBLISHED or not ids:
+    if own is None or article.status != PUBLISHED:
         return set()
-    vectors = embeddings.vectors_of(ids)
-    rows = Article.select(Article.id, Article.published_at, Article.language)
     return {
         row.id
-        for row in rows.where(Article.id.in_(ids))
+        for row in rows
         if row.id in vectors
         and row.language == article.language
         and (row.published_at, row.id) > (article.published_at, article.id)
@@ -509,7 +515,7 @@ def copies_of(article_id):
     return [i for (i,) in query.tuples()]
 
 
-def hand_over(copies):
+def hand_over(copies, vectors=None, languages=None):
     """The articles ``copies`` (ids in publication order, at least one) copied one article,
     and copy it no more (it was deleted, unpublished, rewritten or moved after them). Each was
     at least :data:`DUPLICATE_COSINE` alike to that article, which most often makes them as
@@ -518,22 +524,25 @@ def hand_over(copies):
     alike to it (at least :data:`DUPLICATE_COSINE`, in its language), or what that one copies;
     the first, and each alike to none before it, is an original. One without a vector, or
     compared only with ones without, copies the first. Returns ``{id: what it copies now, None
-    for an original}``.
+    for an original}``. Their ``vectors`` (as :func:`embeddings.vectors_of` gives them) and
+    ``languages`` (``{id: language}``) are read when not given.
 
     A delete or an unpublishing through the API reads the copies' vectors in its write
     transaction: one row a copy."""
-    vectors = embeddings.vectors_of(copies)
+    if vectors is None:
+        vectors = embeddings.vectors_of(copies)
+    if languages is None:
+        query = Article.select(Article.id, Article.language).where(Article.id.in_(copies))
+        languages = dict(query.tuples())
     with_vector = [i for i in copies if i in vectors]
     row = {article_id: k for k, article_id in enumerate(with_vector)}
     matrix = np.array([vectors[i][0] for i in with_vector], dtype=np.float32)
     cosines = matrix @ matrix.T if with_vector else None  # every pair at once
-    query = Article.select(Article.id, Article.language).where(Article.id.in_(copies))
-    languages = dict(query.tuples())
     marks = {}
     for k, article_id in enumerate(copies):
         nearest, best, compared = None, 0.0, False
-        for earlier in copies[:k]:
-            if article_id not in row or earlier not in row:
+        for earlier in copies[:k] if article_id in row else ():
+            if earlier not in row:
                 continue
             compared = True
             cosine = float(cosines[row[article_id], row[earlier]])
@@ -592,14 +601,15 @@ def refresh_stories(story_ids):
         # The copies of an article no longer published in the story (unpublished, or
         # rewritten and placed elsewhere) are handed over (hand_over).
         kept = {row.id for row in published}
+        languages = {row.id: row.language for row in published}
         orphans = collections.defaultdict(list)
         for row in published:
-            if row.duplicate_of not in (None, *kept):
+            if row.duplicate_of is not None and row.duplicate_of not in kept:
                 orphans[row.duplicate_of].append(row.id)
         firsts = {
             article_id
             for copies in orphans.values()
-            for article_id, original in hand_over(copies).items()
+            for article_id, original in hand_over(copies, languages=languages).items()
             if original is None
         }
         headline = next(

@@ -1373,7 +1373,7 @@ def test_related_rebuild_scores_the_same_story_neighbours_as_the_worker(
         # match.)
         monkeypatch.setattr(related, "NEAREST", 1)
         monkeypatch.setattr(related, "STORY_NEIGHBOURS", 1)
-        monkeypatch.setattr(related, "compute_keywords", lambda article_id, **_: [])
+        monkeypatch.setattr(related, "_keyword_scored", lambda article, **_: ([], {}))
         worker, rebuilt = lists(ids)
     # The same articles in the same order (scores differ a little: the worker weighs words by
     # the articles of the search index that have them, a rebuild by the stems of the titles
