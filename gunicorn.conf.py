@@ -178,8 +178,17 @@ if worker_class == "gevent":
         p99 up to 1.3 s for details, related lists and list pages at 32 connections,
         bench/reads_at_32.py). From the moment the waiting ones are let go until one waits
         again, a greenlet after a cheap request only sleeps (before, every one waited until
-        the last waiting one had gone on)."""
-        if _turns or time.monotonic() - req.started >= LONG_REQUEST:
+        the last waiting one had gone on).
+
+        A connection's first request counts as long. A worker polls its sockets once a round
+        when it answers in rounds, and takes one new connection a poll (gunicorn's
+        ``max_accept = 1``); while greenlets wait their turn it polls after every request,
+        since the waiting ones read nothing. So in a burst of new connections (wrk opening its
+        32 at once), the worker that waited its turn took one a request and the other one a
+        round: the worker whose first request happened to take 5 ms took up to 26 of the 32,
+        and kept them for the run (bench/README.md, thirty-ninth session). Waiting after a
+        first answer, each worker takes one a request."""
+        if _turns or req.req_number == 1 or time.monotonic() - req.started >= LONG_REQUEST:
             _wait_turn()
         else:
             gevent.sleep(0.0001)
