@@ -187,8 +187,11 @@ if worker_class == "gevent":
         32 at once), the worker that waited its turn took one a request and the other one a
         round: the worker whose first request happened to take 5 ms took up to 26 of the 32,
         and kept them for the run (bench/README.md, thirty-ninth session). Waiting after a
-        first answer, each worker takes one a request."""
-        if _turns or req.req_number == 1 or time.monotonic() - req.started >= LONG_REQUEST:
+        first answer, each worker takes one a request. A connection closed after its answer
+        has no next request to wait for, and would keep its worker waiting turns: one request a
+        connection cost a p99 20% higher."""
+        first = req.req_number == 1 and not resp.should_close()
+        if _turns or first or time.monotonic() - req.started >= LONG_REQUEST:
             _wait_turn()
         else:
             gevent.sleep(0.0001)
