@@ -182,15 +182,25 @@ if worker_class == "gevent":
 
         A connection's first request counts as long. A worker polls its sockets once a round
         when it answers in rounds, and takes one new connection a poll (gunicorn's
-        ``max_accept = 1``); while greenlets wait their turn it polls after every request,
-        since the waiting ones read nothing. So in a burst of new connections (wrk opening its
-        32 at once), the worker that waited its turn took one a request and the other one a
-        round: the worker whose first request happened to take 5 ms took up to 26 of the 32,
-        and kept them for the run (bench/README.md, thirty-ninth session). Waiting after a
-        first answer, each worker takes one a request. A connection closed after its answer
-        has no next request to wait for, and would keep its worker waiting turns: one request a
-        connection cost a p99 20% higher."""
-        first = req.req_number == 1 and not resp.should_close()
+        ``max_accept = 1`` with more than one worker); while greenlets wait their turn it polls
+        after every request, since the waiting ones read nothing. So in a burst of new
+        connections (wrk opening its 32 at once), the worker that waited its turn took one a
+        request and the other one a round: the worker whose first request happened to take
+        over 5 ms took up to 26 of the 32, and kept them for the run (bench/README.md,
+        thirty-ninth session). Waiting after a first answer, each worker takes one a request.
+        Not when the connection is closed after its answer: it has no next request to be fair
+        to, and with one request a connection every request waited its turn (a p99 25% higher,
+        bench/README.md); not with one worker, which takes every waiting connection at each
+        poll (``max_accept`` stays gevent's 100) and has no other to share them with; and not
+        when no answer was begun (gunicorn or the app failed first: ``resp`` is None, or has no
+        status, and ``should_close`` cannot say)."""
+        first = (
+            req.req_number == 1
+            and worker.cfg.workers > 1
+            and resp is not None
+            and resp.status is not None
+            and not resp.should_close()
+        )
         if _turns or first or time.monotonic() - req.started >= LONG_REQUEST:
             _wait_turn()
         else:
