@@ -65,11 +65,6 @@ class Source(BaseModel):
     def last_modified(self):
         return self.modified_at or self.updated_at
 
-    @property
-    def text_id(self):
-        """The text it carries: the id of the article it copies (``duplicate_of``), or its own."""
-        return self.duplicate_of_id or self.id
-
     @classmethod
     def new_version(cls, now=None):
         """The columns of an update that changes what a source's answer shows: its version
